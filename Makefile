@@ -1,0 +1,45 @@
+# hookline: `make run` starts the service, `make test` runs every test.
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+LISTEN ?= 127.0.0.1:8080
+DATA ?= data
+
+.PHONY: run build test bench deps deps-test install fuzz clean format
+
+build: deps
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHL_TESTS=OFF >/dev/null
+	cmake --build build -j $(JOBS)
+
+run: build
+	mkdir -p $(DATA)
+	./build/hookline serve --listen $(LISTEN) --database $(DATA)/hookline.db --mode development
+
+test: deps-test
+	cmake -S . -B build-test -DCMAKE_BUILD_TYPE=Debug -DHL_ASAN=ON -DHL_UBSAN=ON -DHL_WERROR=ON >/dev/null
+	cmake --build build-test -j $(JOBS)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --test-dir build-test --output-on-failure -j $(JOBS)
+
+bench: deps-bench
+	bench/run.sh
+
+install: build
+	cmake --install build
+
+fuzz: deps-test
+	CC=clang cmake -S . -B build-fuzz -DHL_FUZZ=ON -DHL_ASAN=ON -DHL_UBSAN=ON -DHL_TESTS=OFF >/dev/null
+	cmake --build build-fuzz -j $(JOBS)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+deps:
+	@scripts/deps.sh build
+
+deps-test:
+	@scripts/deps.sh test
+
+deps-bench:
+	@scripts/deps.sh bench
+
+clean:
+	rm -rf build build-test build-fuzz build-bench

@@ -1,0 +1,192 @@
+/* /events: the event log, and publishing events from other services. */
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/http.h"
+#include "api/publish.h"
+#include "api/validate.h"
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/json.h"
+
+#define IDEM_KEY_MAX 255
+#define IDEM_WINDOW_MS (24LL * 3600 * 1000)
+
+static int parse_time_arg(struct hl_req *rq, struct hl_resp *rs, const char *name, int64_t *out)
+{
+    const char *v = hl_req_query(rq, name);
+    *out = 0;
+    if (!v)
+        return HL_OK;
+    if (hl_time_parse(v, strlen(v), out))
+        return hl_resp_error(rs, 422, "invalid_time",
+                             "%s must be an ISO 8601 time such as 2025-01-20T14:30:00Z", name),
+               HL_EINVAL;
+    return HL_OK;
+}
+
+static int list(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
+{
+    size_t limit;
+    int64_t after;
+    if (hl_req_page(rq, rs, &limit, &after))
+        return 0;
+    struct hl_event_filter f = {.type = -1};
+    const char *ev = hl_req_query(rq, "event");
+    if (ev) {
+        f.type = hl_event_parse(ev, strlen(ev));
+        if (f.type < 0)
+            return hl_resp_error(rs, 422, "invalid_event",
+                                 "event must be one of the event names (agent.created, ...)");
+    }
+    f.tenant = hl_req_query(rq, "externalTenantId");
+    if (parse_time_arg(rq, rs, "since", &f.since) || parse_time_arg(rq, rs, "until", &f.until))
+        return 0;
+    struct hl_event *evs = NULL;
+    size_t n = 0;
+    int rc = hl_store_event_list(api->store, rq->app.id, &f, after, limit, &evs, &n);
+    if (rc)
+        return hl_resp_store_error(rs, rc);
+    json_t *data = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(data, hl_json_parse(evs[i].payload, evs[i].payload_len, NULL, 0));
+    int64_t last = n ? evs[n - 1].id : 0;
+    for (size_t i = 0; i < n; i++)
+        hl_event_clear(&evs[i]);
+    free(evs);
+    return hl_resp_json(rs, 200, hl_page_answer(data, limit, last));
+}
+
+/* Checks {event, data} of a publish; data must be an object with string uid and
+ * externalTenantId. */
+static int check_publish(json_t *body, struct hl_resp *rs, int *type)
+{
+    static const char *const known[] = {"event", "data", NULL};
+    if (hl_reject_unknown(body, known, rs))
+        return HL_EINVAL;
+    json_t *e = json_object_get(body, "event");
+    if (!e)
+        return hl_resp_error(rs, 422, "event_required", "event is required"), HL_EINVAL;
+    *type = json_is_string(e) ? hl_event_parse(json_string_value(e), json_string_length(e)) : -1;
+    if (*type < 0 || *type >= HL_EV_RESOURCE_COUNT)
+        return hl_resp_error(rs, 422, "event_unknown",
+                             "event must be one of the nine events (agent.created, ...)"),
+               HL_EINVAL;
+    json_t *d = json_object_get(body, "data");
+    if (!d)
+        return hl_resp_error(rs, 422, "data_required", "data is required"), HL_EINVAL;
+    if (!json_is_object(d))
+        return hl_resp_error(rs, 422, "data_not_object", "data must be an object"), HL_EINVAL;
+    static const char *const need[] = {"uid", "externalTenantId"};
+    for (int i = 0; i < 2; i++) {
+        json_t *v = json_object_get(d, need[i]);
+        if (!v || !json_is_string(v) || json_string_length(v) == 0 ||
+            json_string_length(v) > 256 || strlen(json_string_value(v)) != json_string_length(v))
+            return hl_resp_error(rs, 422, "data_field_required",
+                                 "data.%s is required: a non-empty string of at most 256 bytes",
+                                 need[i]),
+                   HL_EINVAL;
+    }
+    return HL_OK;
+}
+
+/* Answers a repeat of an Idempotency-Key with the first answer. */
+static int replay(struct hl_resp *rs, struct hl_idem_hit *hit, const uint8_t hash[32])
+{
+    int rc;
+    if (memcmp(hit->request_hash, hash, 32) != 0)
+        rc = hl_resp_error(rs, 422, "idempotency_key_reused",
+                           "this Idempotency-Key was used with a different request");
+    else
+        rc = hl_resp_json(rs, hit->status, hl_json_parse(hit->response, strlen(hit->response),
+                                                         NULL, 0));
+    free(hit->response);
+    return rc;
+}
+
+static int publish(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
+{
+    const char *key = hl_req_header(rq, "Idempotency-Key");
+    if (key && (strlen(key) == 0 || strlen(key) > IDEM_KEY_MAX))
+        return hl_resp_error(rs, 422, "invalid_idempotency_key",
+                             "Idempotency-Key must be 1 to %d characters", IDEM_KEY_MAX);
+    uint8_t hash[32];
+    SHA256((const unsigned char *)(rq->body.p ? rq->body.p : ""), rq->body.len, hash);
+    int64_t now = hl_now_ms();
+    struct hl_idem_hit hit;
+    if (key) {
+        int rc = hl_store_idem_get(api->store, rq->app.id, key, now - IDEM_WINDOW_MS, &hit);
+        if (rc == HL_OK)
+            return replay(rs, &hit, hash);
+        if (rc != HL_ENOTFOUND)
+            return hl_resp_store_error(rs, rc);
+    }
+    json_t *body = hl_req_json(rq, rs, 0);
+    if (!body)
+        return 0;
+    int type;
+    struct hl_event ev = {0};
+    struct hl_buf data, answer;
+    hl_buf_init(&data, 2 * HL_MAX_BODY);
+    hl_buf_init(&answer, 4096);
+    if (check_publish(body, rs, &type))
+        goto out;
+    json_t *d = json_object_get(body, "data");
+    if (hl_json_write(&data, d)) {
+        hl_resp_error(rs, 422, "data_invalid", "data nests too deeply");
+        goto out;
+    }
+    const char *tenant = json_string_value(json_object_get(d, "externalTenantId"));
+    const char *uid = json_string_value(json_object_get(d, "uid"));
+    if (hl_event_make(rq, type, tenant, uid, data.p, data.len, now, 0, &ev)) {
+        hl_resp_error(rs, 500, "internal", "could not build the event");
+        goto out;
+    }
+    struct hl_change ch = {.op = HL_OP_NONE, .ev = &ev};
+    int64_t deliveries = 0;
+    char iso[HL_ISO_MAX];
+    hl_time_iso(now, iso);
+    json_t *ans = json_pack("{s:s,s:s,s:s}", "eventId", ev.uid, "event", hl_event_name(type),
+                            "timestamp", iso);
+    if (hl_json_write(&answer, ans)) {
+        json_decref(ans);
+        hl_resp_error(rs, 500, "internal", "could not build the answer");
+        goto out;
+    }
+    struct hl_idem idem = {.key = key, .status = 202, .response = answer.p};
+    memcpy(idem.request_hash, hash, 32);
+    int rc = hl_store_commit(api->store, &ch, 1, key ? &idem : NULL, &deliveries);
+    if (rc == HL_ECONFLICT && key &&
+        hl_store_idem_get(api->store, rq->app.id, key, now - IDEM_WINDOW_MS, &hit) == HL_OK) {
+        /* Another request with the same key committed first: answer as it did. */
+        json_decref(ans);
+        replay(rs, &hit, hash);
+        goto out;
+    }
+    if (rc) {
+        json_decref(ans);
+        hl_resp_store_error(rs, rc);
+        goto out;
+    }
+    hl_resp_json(rs, 202, ans);
+out:
+    hl_event_clear(&ev);
+    hl_buf_free(&data);
+    hl_buf_free(&answer);
+    json_decref(body);
+    return 0;
+}
+
+int hl_api_events(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
+{
+    if (rq->nseg == 1) {
+        if (rq->method == HL_GET)
+            return list(api, rq, rs);
+        if (rq->method == HL_POST)
+            return publish(api, rq, rs);
+        return hl_method_not_allowed(rs, "GET, POST");
+    }
+    return 0;
+}

@@ -1,0 +1,99 @@
+/* The HTTP side: libmicrohttpd glue, the router, and what handlers share.
+ *
+ * A request's memory (struct hl_req, its body, its response) belongs to the request and is freed
+ * in one place when libmicrohttpd says the request is over.
+ */
+#ifndef HL_HTTP_H
+#define HL_HTTP_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/str.h"
+#include "store/store.h"
+
+struct hl_http;
+struct hl_dispatcher;
+struct MHD_Connection;
+
+#define HL_MAX_BODY (1u << 20)
+#define HL_MAX_SEGS 8
+
+struct hl_api_config {
+    int production;        /* https only, address guard */
+    size_t max_body;       /* request bodies above this get 413 */
+    unsigned threads;      /* libmicrohttpd thread pool size */
+};
+
+/* What handlers get: the store and the configuration. */
+struct hl_api {
+    struct hl_store *store;
+    struct hl_api_config cfg;
+    struct hl_dispatcher *dispatcher; /* may be NULL (tests of the API alone) */
+};
+
+enum hl_method { HL_GET = 1, HL_POST = 2, HL_PATCH = 4, HL_DELETE = 8, HL_PUT = 16 };
+
+struct hl_req {
+    struct MHD_Connection *conn;
+    enum hl_method method;
+    struct hl_app app;            /* the app the API key belongs to */
+    struct hl_str seg[HL_MAX_SEGS]; /* path segments after /api/v1/appuid/{appUid}/ */
+    int nseg;
+    struct hl_buf body;
+    int too_big;
+};
+
+struct hl_resp {
+    int status;
+    struct hl_buf body;
+    const char *allow; /* an Allow header for 405 */
+};
+
+/* Starts the server on addr ("127.0.0.1:8080", "[::1]:8080", ":8080"). Returns 0 or an error. */
+int hl_http_start(struct hl_api *api, const char *addr, struct hl_http **out);
+/* Stops accepting new connections (in-flight requests go on). */
+void hl_http_quiesce(struct hl_http *h);
+/* Finishes in-flight requests, stops the server and frees it. */
+void hl_http_stop(struct hl_http *h);
+/* The port the server listens on (useful with port 0). */
+uint16_t hl_http_port(const struct hl_http *h);
+
+/* Handler helpers. */
+
+/* Sets a JSON error answer {"error":{"code","message"}}. Always returns 0 so handlers can
+ * `return hl_resp_error(...)`. */
+int hl_resp_error(struct hl_resp *rs, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Sets a JSON answer from a jansson value (the reference is taken over). */
+int hl_resp_json(struct hl_resp *rs, int status, json_t *v);
+/* Answers a storage failure: 503 when the store is unavailable, 500 otherwise. */
+int hl_resp_store_error(struct hl_resp *rs, int err);
+
+/* Parses the request body as a JSON object. On failure sets the error answer (400/415) and
+ * returns NULL. An empty body gives an empty object when allow_empty. */
+json_t *hl_req_json(struct hl_req *rq, struct hl_resp *rs, int allow_empty);
+/* A query argument, or NULL. */
+const char *hl_req_query(struct hl_req *rq, const char *name);
+/* A request header, or NULL. */
+const char *hl_req_header(struct hl_req *rq, const char *name);
+/* NUL-terminated copy of path segment i into out (cap bytes); returns 0 or HL_EINVAL when it
+ * does not fit or holds a NUL. */
+int hl_req_seg(struct hl_req *rq, int i, char *out, size_t cap);
+
+/* Reads ?limit= (1..100, default 20) and ?cursor= (an opaque id). Sets a 422 answer and returns
+ * HL_EINVAL on a bad value. */
+int hl_req_page(struct hl_req *rq, struct hl_resp *rs, size_t *limit, int64_t *after);
+/* Adds "data" and "nextCursor" (from last_id when the page is full, else null) to a list. */
+json_t *hl_page_answer(json_t *data, size_t limit, int64_t last_id);
+
+/* Time as the API shows it: ISO 8601 with milliseconds, or null for 0. */
+json_t *hl_json_time(int64_t ms);
+
+/* Handlers, one file per resource family. */
+int hl_api_webhooks(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs);
+int hl_api_resources(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs);
+int hl_api_events(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs);
+
+#endif

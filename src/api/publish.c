@@ -1,0 +1,144 @@
+#include "api/publish.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/ids.h"
+#include "common/json.h"
+
+int hl_payload_build(struct hl_buf *out, const char *event_uid, int type, int64_t ts,
+                     const char *app_uid, const char *data, size_t data_len, int64_t deleted_at)
+{
+    char iso[HL_ISO_MAX];
+    hl_time_iso(ts, iso);
+    int rc = hl_buf_puts(out, "{\"eventId\":");
+    if (!rc)
+        rc = hl_json_write_str(out, event_uid, strlen(event_uid));
+    if (!rc)
+        rc = hl_buf_puts(out, ",\"event\":");
+    if (!rc)
+        rc = hl_json_write_str(out, hl_event_name(type), strlen(hl_event_name(type)));
+    if (!rc)
+        rc = hl_buf_printf(out, ",\"timestamp\":\"%s\",\"appUid\":", iso);
+    if (!rc)
+        rc = hl_json_write_str(out, app_uid, strlen(app_uid));
+    if (!rc)
+        rc = hl_buf_puts(out, ",\"version\":1,\"data\":");
+    if (deleted_at && data_len >= 2 && data[data_len - 1] == '}') {
+        /* The stored object is canonical: a key appended before its brace stays last. */
+        hl_time_iso(deleted_at, iso);
+        if (!rc)
+            rc = hl_buf_append(out, data, data_len - 1);
+        if (!rc)
+            rc = hl_buf_printf(out, "%s\"deletedAt\":\"%s\"}", data_len > 2 ? "," : "", iso);
+    } else if (!rc) {
+        rc = hl_buf_append(out, data, data_len);
+    }
+    if (!rc)
+        rc = hl_buf_putc(out, '}');
+    return rc;
+}
+
+int hl_event_make(struct hl_req *rq, int type, const char *tenant, const char *resource_uid,
+                  const char *data, size_t data_len, int64_t ts, int64_t deleted_at,
+                  struct hl_event *ev)
+{
+    memset(ev, 0, sizeof(*ev));
+    if (hl_id_new("evt_", 12, ev->uid, sizeof(ev->uid)))
+        return HL_EIO;
+    ev->type = type;
+    ev->app_id = rq->app.id;
+    ev->tenant = strdup(tenant);
+    snprintf(ev->resource_uid, sizeof(ev->resource_uid), "%s", resource_uid);
+    ev->created_at = ts;
+    struct hl_buf b;
+    hl_buf_init(&b, 4 * HL_MAX_BODY);
+    int rc = ev->tenant ? hl_payload_build(&b, ev->uid, type, ts, rq->app.uid, data, data_len,
+                                           deleted_at)
+                        : HL_ENOMEM;
+    if (rc) {
+        hl_buf_free(&b);
+        hl_event_clear(ev);
+        return rc;
+    }
+    ev->payload_len = b.len;
+    ev->payload = hl_buf_steal(&b);
+    return HL_OK;
+}
+
+static int commit_error(struct hl_resp *rs, int rc, const char *uid)
+{
+    if (rc == HL_ECONFLICT)
+        return hl_resp_error(rs, 409, "conflict",
+                             "%s changed while this request was made; read it and try again",
+                             uid);
+    if (rc == HL_ENOTFOUND)
+        return hl_resp_error(rs, 404, "not_found", "%s is gone", uid);
+    return hl_resp_store_error(rs, rc);
+}
+
+int hl_publish_change(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, enum hl_op op,
+                      const struct hl_resource *r, int64_t expect_version, int64_t now)
+{
+    struct hl_event ev;
+    int rc = hl_event_make(rq, hl_event_for(r->kind, op), r->tenant, r->uid, r->body,
+                           r->body_len, now, 0, &ev);
+    if (rc)
+        return hl_resp_error(rs, 500, "internal", "could not build the event"), rc;
+    struct hl_change ch = {.op = op, .res = r, .expect_version = expect_version, .ev = &ev};
+    rc = hl_store_commit(api->store, &ch, 1, NULL, NULL);
+    hl_event_clear(&ev);
+    if (rc)
+        commit_error(rs, rc, r->uid);
+    return rc;
+}
+
+int hl_publish_delete(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
+                      const struct hl_resource *cur)
+{
+    struct hl_resource *files = NULL;
+    size_t nfiles = 0;
+    int rc = HL_OK;
+    if (cur->kind == HL_ENT_CONTEXT) {
+        /* Every file of the context, whatever its number: one page of the largest size. */
+        rc = hl_store_resource_list(api->store, rq->app.id, HL_ENT_CONTEXTFILE, cur->uid, NULL,
+                                    0, SIZE_MAX / 2, &files, &nfiles);
+        if (rc)
+            return hl_resp_store_error(rs, rc), rc;
+    }
+    size_t n = nfiles + 1, made = 0;
+    struct hl_change *ch = calloc(n, sizeof(*ch));
+    struct hl_event *ev = calloc(n, sizeof(*ev));
+    int64_t now = hl_now_ms();
+    if (!ch || !ev) {
+        rc = HL_ENOMEM;
+        hl_resp_store_error(rs, rc);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct hl_resource *r = i < nfiles ? &files[i] : cur;
+        rc = hl_event_make(rq, hl_event_for(r->kind, HL_OP_DELETE), r->tenant, r->uid, r->body,
+                           r->body_len, now, now, &ev[i]);
+        if (rc) {
+            hl_resp_error(rs, 500, "internal", "could not build the event");
+            goto out;
+        }
+        made++;
+        ch[i] = (struct hl_change){
+            .op = HL_OP_DELETE, .res = r, .expect_version = r->version, .ev = &ev[i]};
+    }
+    rc = hl_store_commit(api->store, ch, n, NULL, NULL);
+    if (rc)
+        commit_error(rs, rc, cur->uid);
+out:
+    for (size_t i = 0; ev && i < made; i++)
+        hl_event_clear(&ev[i]);
+    free(ev);
+    free(ch);
+    for (size_t i = 0; i < nfiles; i++)
+        hl_resource_clear(&files[i]);
+    free(files);
+    return rc;
+}

@@ -1,0 +1,405 @@
+/* /agents, /contexts, /contexts/{uid}/files: the resources whose changes fire events.
+ *
+ * Every change commits with its event and deliveries in one transaction (hl_store_commit), and
+ * the event's `data` is the resource's stored JSON, byte for byte.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/http.h"
+#include "api/publish.h"
+#include "api/validate.h"
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/ids.h"
+#include "common/json.h"
+
+enum ftype { F_STR, F_STR_NULL, F_BOOL, F_NUM_NULL, F_INT, F_OBJ_NULL, F_SERVER };
+
+struct field {
+    const char *name;
+    enum ftype type;
+    int required;
+    size_t max;        /* strings: bytes */
+    double lo, hi;     /* numbers */
+    int immutable;     /* set on create only */
+};
+
+struct kind {
+    enum hl_entity entity;
+    const char *path;    /* "agents" */
+    const char *prefix;  /* uid prefix */
+    const char *noun;    /* for messages */
+    const struct field *fields;
+};
+
+static const struct field AGENT_FIELDS[] = {
+    {"agentName", F_STR, 1, 256, 0, 0, 0},
+    {"externalTenantId", F_STR, 1, 256, 0, 0, 1},
+    {"live", F_BOOL, 0, 0, 0, 0, 0},
+    {"description", F_STR_NULL, 0, 4096, 0, 0, 0},
+    {"instructions", F_STR_NULL, 0, 100000, 0, 0, 0},
+    {"model", F_STR_NULL, 0, 256, 0, 0, 0},
+    {"temperature", F_NUM_NULL, 0, 0, 0, 2, 0},
+    {"maxTokens", F_NUM_NULL, 0, 0, 1, 10000000, 0},
+    {"metadata", F_OBJ_NULL, 0, 0, 0, 0, 0},
+    {NULL, 0, 0, 0, 0, 0, 0},
+};
+
+static const struct field CONTEXT_FIELDS[] = {
+    {"name", F_STR, 1, 256, 0, 0, 0},
+    {"externalTenantId", F_STR, 1, 256, 0, 0, 1},
+    {"description", F_STR_NULL, 0, 4096, 0, 0, 0},
+    {"metadata", F_OBJ_NULL, 0, 0, 0, 0, 0},
+    {NULL, 0, 0, 0, 0, 0, 0},
+};
+
+static const struct field FILE_FIELDS[] = {
+    {"fileName", F_STR, 1, 1024, 0, 0, 0},
+    {"externalTenantId", F_STR, 0, 256, 0, 0, 1},
+    {"contentType", F_STR, 0, 256, 0, 0, 0},
+    {"sizeBytes", F_INT, 0, 0, 0, 1e15, 0},
+    {"metadata", F_OBJ_NULL, 0, 0, 0, 0, 0},
+    {"processingStatus", F_SERVER, 0, 0, 0, 0, 0},
+    {"processingError", F_SERVER, 0, 0, 0, 0, 0},
+    {"processingStartedAt", F_SERVER, 0, 0, 0, 0, 0},
+    {"processingCompletedAt", F_SERVER, 0, 0, 0, 0, 0},
+    {NULL, 0, 0, 0, 0, 0, 0},
+};
+
+static const struct kind AGENT = {HL_ENT_AGENT, "agents", "agent-", "agent", AGENT_FIELDS};
+static const struct kind CONTEXT = {HL_ENT_CONTEXT, "contexts", "context-", "context",
+                                    CONTEXT_FIELDS};
+static const struct kind FILEK = {HL_ENT_CONTEXTFILE, "files", "file-", "context file",
+                                  FILE_FIELDS};
+
+/* The default of a field nobody set. */
+static json_t *field_default(const struct kind *k, const struct field *f)
+{
+    if (f->type == F_BOOL)
+        return json_false();
+    if (f->type == F_INT)
+        return json_integer(0);
+    if (k == &FILEK && strcmp(f->name, "contentType") == 0)
+        return json_string("application/octet-stream");
+    if (k == &FILEK && strcmp(f->name, "processingStatus") == 0)
+        return json_string("pending");
+    return json_null();
+}
+
+/* Checks one client-set value. Sets a 422 naming the field on failure. */
+static int check_value(const struct field *f, json_t *v, struct hl_resp *rs)
+{
+    switch (f->type) {
+    case F_STR:
+    case F_STR_NULL:
+        if (json_is_null(v) && f->type == F_STR_NULL)
+            return HL_OK;
+        if (!json_is_string(v))
+            return hl_resp_error(rs, 422, "field_not_string", "%s must be a string%s", f->name,
+                                 f->type == F_STR_NULL ? " or null" : ""),
+                   HL_EINVAL;
+        if (f->type == F_STR && f->required && json_string_length(v) == 0)
+            return hl_resp_error(rs, 422, "field_empty", "%s must not be empty", f->name),
+                   HL_EINVAL;
+        if (json_string_length(v) > f->max)
+            return hl_resp_error(rs, 422, "field_too_long", "%s must be at most %zu bytes",
+                                 f->name, f->max),
+                   HL_EINVAL;
+        return HL_OK;
+    case F_BOOL:
+        if (!json_is_boolean(v))
+            return hl_resp_error(rs, 422, "field_not_boolean", "%s must be true or false",
+                                 f->name),
+                   HL_EINVAL;
+        return HL_OK;
+    case F_NUM_NULL:
+    case F_INT:
+        if (json_is_null(v) && f->type == F_NUM_NULL)
+            return HL_OK;
+        if (!json_is_number(v) || (f->type == F_INT && !json_is_integer(v)))
+            return hl_resp_error(rs, 422, "field_not_number", "%s must be %s", f->name,
+                                 f->type == F_INT ? "an integer" : "a number or null"),
+                   HL_EINVAL;
+        if (json_number_value(v) < f->lo || json_number_value(v) > f->hi)
+            return hl_resp_error(rs, 422, "field_out_of_range", "%s must be from %g to %g",
+                                 f->name, f->lo, f->hi),
+                   HL_EINVAL;
+        return HL_OK;
+    case F_OBJ_NULL:
+        if (!json_is_null(v) && !json_is_object(v))
+            return hl_resp_error(rs, 422, "field_not_object", "%s must be an object or null",
+                                 f->name),
+                   HL_EINVAL;
+        return HL_OK;
+    case F_SERVER:
+        return hl_resp_error(rs, 422, "field_read_only", "%s is set by hookline, not by you",
+                             f->name),
+               HL_EINVAL;
+    }
+    return HL_EINVAL;
+}
+
+static const struct field *find_field(const struct kind *k, const char *name)
+{
+    for (const struct field *f = k->fields; f->name; f++)
+        if (strcmp(f->name, name) == 0)
+            return f;
+    return NULL;
+}
+
+/* Checks a create (creating) or update body against the kind's fields. */
+static int check_body(const struct kind *k, json_t *body, int creating, struct hl_resp *rs)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(body, key, v)
+    {
+        const struct field *f = find_field(k, key);
+        if (!f) {
+            const char *const none[] = {NULL};
+            json_t *one = json_object();
+            json_object_set(one, key, v);
+            hl_reject_unknown(one, none, rs);
+            json_decref(one);
+            return HL_EINVAL;
+        }
+        if (check_value(f, v, rs))
+            return HL_EINVAL;
+        if (!creating && f->immutable)
+            return hl_resp_error(rs, 422, "field_immutable", "%s cannot change after create",
+                                 f->name),
+                   HL_EINVAL;
+    }
+    if (creating) {
+        for (const struct field *f = k->fields; f->name; f++)
+            if (f->required && !json_object_get(body, f->name))
+                return hl_resp_error(rs, 422, "field_required", "%s is required", f->name),
+                       HL_EINVAL;
+    }
+    return HL_OK;
+}
+
+/* Lays out the resource object in its fixed key order from values (fields by name). */
+static json_t *build(const struct kind *k, const char *uid, const char *app_uid,
+                     const char *parent, json_t *values, int64_t created, int64_t updated)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "uid", json_string(uid));
+    json_object_set_new(o, "appUid", json_string(app_uid));
+    if (k == &FILEK)
+        json_object_set_new(o, "contextUid", json_string(parent));
+    for (const struct field *f = k->fields; f->name; f++) {
+        json_t *v = json_object_get(values, f->name);
+        json_object_set_new(o, f->name, v ? json_incref(v) : field_default(k, f));
+    }
+    json_object_set_new(o, "createdAt", hl_json_time(created));
+    json_object_set_new(o, "updatedAt", hl_json_time(updated));
+    return o;
+}
+
+/* Writes obj as the canonical body of r. */
+static int set_body(struct hl_resource *r, json_t *obj, struct hl_resp *rs)
+{
+    struct hl_buf b;
+    hl_buf_init(&b, HL_MAX_BODY * 2);
+    int rc = hl_json_write(&b, obj);
+    if (rc) {
+        hl_buf_free(&b);
+        if (rc == HL_EINVAL)
+            return hl_resp_error(rs, 422, "invalid_value", "a value nests too deeply"), rc;
+        return hl_resp_error(rs, 500, "internal", "could not write the resource"), rc;
+    }
+    r->body_len = b.len;
+    r->body = hl_buf_steal(&b);
+    return HL_OK;
+}
+
+static int load(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, const struct kind *k,
+                const char *uid, const char *parent, struct hl_resource *out)
+{
+    int rc = hl_store_resource_get(api->store, rq->app.id, k->entity, uid, out);
+    if (rc == HL_OK && parent && strcmp(out->parent_uid, parent) != 0) {
+        hl_resource_clear(out);
+        rc = HL_ENOTFOUND;
+    }
+    if (rc == HL_ENOTFOUND)
+        return hl_resp_error(rs, 404, "not_found", "no %s %s", k->noun, uid), rc;
+    if (rc)
+        return hl_resp_store_error(rs, rc), rc;
+    return HL_OK;
+}
+
+/* Answers with a resource's stored JSON. */
+static int answer_body(struct hl_resp *rs, int status, const struct hl_resource *r)
+{
+    json_t *v = hl_json_parse(r->body, r->body_len, NULL, 0);
+    return hl_resp_json(rs, status, v);
+}
+
+static int create(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
+                  const struct kind *k, const char *parent)
+{
+    json_t *body = hl_req_json(rq, rs, 0);
+    if (!body)
+        return 0;
+    struct hl_resource ctx = {0}, r = {0};
+    json_t *obj = NULL;
+    if (check_body(k, body, 1, rs))
+        goto out;
+    if (parent) {
+        if (load(api, rq, rs, &CONTEXT, parent, NULL, &ctx))
+            goto out;
+        if (!json_object_get(body, "externalTenantId"))
+            json_object_set_new(body, "externalTenantId", json_string(ctx.tenant));
+    }
+    if (hl_id_new(k->prefix, 12, r.uid, sizeof(r.uid))) {
+        hl_resp_error(rs, 500, "internal", "no randomness available");
+        goto out;
+    }
+    int64_t now = hl_now_ms();
+    r.kind = k->entity;
+    r.app_id = rq->app.id;
+    snprintf(r.parent_uid, sizeof(r.parent_uid), "%s", parent ? parent : "");
+    r.created_at = r.updated_at = now;
+    obj = build(k, r.uid, rq->app.uid, parent, body, now, now);
+    r.tenant = strdup(json_string_value(json_object_get(obj, "externalTenantId")));
+    if (!r.tenant || set_body(&r, obj, rs))
+        goto out;
+    if (hl_publish_change(api, rq, rs, HL_OP_CREATE, &r, 0, now) == HL_OK)
+        answer_body(rs, 201, &r);
+out:
+    json_decref(obj);
+    json_decref(body);
+    hl_resource_clear(&r);
+    hl_resource_clear(&ctx);
+    return 0;
+}
+
+static int update(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
+                  const struct kind *k, const char *uid, const char *parent)
+{
+    json_t *body = hl_req_json(rq, rs, 0);
+    if (!body)
+        return 0;
+    struct hl_resource cur = {0}, r = {0};
+    json_t *values = NULL, *obj = NULL;
+    if (check_body(k, body, 0, rs) || load(api, rq, rs, k, uid, parent, &cur))
+        goto out;
+    values = hl_json_parse(cur.body, cur.body_len, NULL, 0);
+    if (!values) {
+        hl_resp_error(rs, 500, "internal", "stored resource is unreadable");
+        goto out;
+    }
+    json_object_update(values, body);
+    int64_t now = hl_now_ms();
+    r = cur;
+    r.tenant = strdup(cur.tenant);
+    r.body = NULL;
+    r.updated_at = now;
+    obj = build(k, cur.uid, rq->app.uid, parent, values, cur.created_at, now);
+    if (!r.tenant || set_body(&r, obj, rs))
+        goto out;
+    int rc = hl_publish_change(api, rq, rs, HL_OP_UPDATE, &r, cur.version, now);
+    if (rc == HL_OK)
+        answer_body(rs, 200, &r);
+out:
+    json_decref(obj);
+    json_decref(values);
+    json_decref(body);
+    hl_resource_clear(&r);
+    hl_resource_clear(&cur);
+    return 0;
+}
+
+static int del(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, const struct kind *k,
+               const char *uid, const char *parent)
+{
+    struct hl_resource cur = {0};
+    if (load(api, rq, rs, k, uid, parent, &cur))
+        return 0;
+    int rc = hl_publish_delete(api, rq, rs, &cur);
+    if (rc == HL_OK)
+        rs->status = 204;
+    hl_resource_clear(&cur);
+    return 0;
+}
+
+static int list(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, const struct kind *k,
+                const char *parent)
+{
+    size_t limit;
+    int64_t after;
+    if (hl_req_page(rq, rs, &limit, &after))
+        return 0;
+    if (parent) {
+        struct hl_resource ctx;
+        if (load(api, rq, rs, &CONTEXT, parent, NULL, &ctx))
+            return 0;
+        hl_resource_clear(&ctx);
+    }
+    const char *tenant = hl_req_query(rq, "externalTenantId");
+    struct hl_resource *arr = NULL;
+    size_t n = 0;
+    int rc = hl_store_resource_list(api->store, rq->app.id, k->entity, parent, tenant, after,
+                                    limit, &arr, &n);
+    if (rc)
+        return hl_resp_store_error(rs, rc);
+    json_t *data = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(data, hl_json_parse(arr[i].body, arr[i].body_len, NULL, 0));
+    int64_t last = n ? arr[n - 1].id : 0;
+    for (size_t i = 0; i < n; i++)
+        hl_resource_clear(&arr[i]);
+    free(arr);
+    return hl_resp_json(rs, 200, hl_page_answer(data, limit, last));
+}
+
+/* One collection (/agents) or item (/agents/{uid}) of a kind. */
+static int serve_kind(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
+                      const struct kind *k, int item_seg, const char *parent)
+{
+    if (rq->nseg == item_seg) {
+        if (rq->method == HL_POST)
+            return create(api, rq, rs, k, parent);
+        if (rq->method == HL_GET)
+            return list(api, rq, rs, k, parent);
+        return hl_method_not_allowed(rs, "GET, POST");
+    }
+    char uid[HL_ID_MAX];
+    if (hl_req_seg(rq, item_seg, uid, sizeof(uid)))
+        return hl_resp_error(rs, 404, "not_found", "no such %s", k->noun);
+    if (rq->nseg != item_seg + 1)
+        return 0;
+    struct hl_resource r;
+    switch (rq->method) {
+    case HL_GET:
+        if (load(api, rq, rs, k, uid, parent, &r) == HL_OK) {
+            answer_body(rs, 200, &r);
+            hl_resource_clear(&r);
+        }
+        return 0;
+    case HL_PATCH:
+        return update(api, rq, rs, k, uid, parent);
+    case HL_DELETE:
+        return del(api, rq, rs, k, uid, parent);
+    default:
+        return hl_method_not_allowed(rs, "GET, PATCH, DELETE");
+    }
+}
+
+int hl_api_resources(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
+{
+    if (hl_str_eqc(rq->seg[0], "agents"))
+        return serve_kind(api, rq, rs, &AGENT, 1, NULL);
+    /* contexts */
+    if (rq->nseg >= 3 && hl_str_eqc(rq->seg[2], "files")) {
+        char ctx[HL_ID_MAX];
+        if (hl_req_seg(rq, 1, ctx, sizeof(ctx)))
+            return hl_resp_error(rs, 404, "not_found", "no such context");
+        return serve_kind(api, rq, rs, &FILEK, 3, ctx);
+    }
+    return serve_kind(api, rq, rs, &CONTEXT, 1, NULL);
+}

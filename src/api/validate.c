@@ -1,0 +1,151 @@
+#include "api/validate.h"
+
+#include <string.h>
+
+#include "common/err.h"
+#include "common/events.h"
+
+int hl_reject_unknown(json_t *body, const char *const *known, struct hl_resp *rs)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(body, key, v)
+    {
+        int ok = 0;
+        for (const char *const *k = known; *k && !ok; k++)
+            ok = strcmp(*k, key) == 0;
+        if (!ok) {
+            char shown[80];
+            size_t n = strlen(key);
+            /* Echo a bounded, printable version of the name only. */
+            size_t o = 0;
+            for (size_t i = 0; i < n && o + 1 < sizeof(shown); i++)
+                shown[o++] = (key[i] >= 0x20 && key[i] < 0x7f) ? key[i] : '?';
+            shown[o] = '\0';
+            hl_resp_error(rs, 422, "unknown_field", "unknown field \"%s\"", shown);
+            return HL_EINVAL;
+        }
+    }
+    return HL_OK;
+}
+
+int hl_read_entities(json_t *v, unsigned *mask, struct hl_resp *rs)
+{
+    if (!json_is_array(v)) {
+        hl_resp_error(rs, 422, "entities_not_list",
+                      "entities must be a list of \"agent\", \"context\", \"contextfile\"");
+        return HL_EINVAL;
+    }
+    if (json_array_size(v) == 0) {
+        hl_resp_error(rs, 422, "entities_empty", "entities must name at least one entity");
+        return HL_EINVAL;
+    }
+    unsigned m = 0;
+    size_t i;
+    json_t *e;
+    json_array_foreach(v, i, e)
+    {
+        unsigned bit = json_is_string(e)
+                           ? hl_entity_parse(json_string_value(e), json_string_length(e))
+                           : 0;
+        if (!bit) {
+            hl_resp_error(rs, 422, "entities_unknown",
+                          "entities[%zu] is not one of \"agent\", \"context\", \"contextfile\"",
+                          i);
+            return HL_EINVAL;
+        }
+        if (m & bit) {
+            hl_resp_error(rs, 422, "entities_repeated", "entities[%zu] repeats \"%s\"", i,
+                          hl_entity_name(bit));
+            return HL_EINVAL;
+        }
+        m |= bit;
+    }
+    *mask = m;
+    return HL_OK;
+}
+
+int hl_read_event_types(json_t *v, unsigned entities, unsigned *mask, struct hl_resp *rs)
+{
+    if (json_is_null(v)) {
+        *mask = 0;
+        return HL_OK;
+    }
+    if (!json_is_array(v)) {
+        hl_resp_error(rs, 422, "event_types_not_list",
+                      "eventTypes must be a list of event names, or null for every event");
+        return HL_EINVAL;
+    }
+    if (json_array_size(v) == 0) {
+        hl_resp_error(rs, 422, "event_types_empty",
+                      "eventTypes must name at least one event, or be null for every event");
+        return HL_EINVAL;
+    }
+    unsigned m = 0;
+    size_t i;
+    json_t *e;
+    json_array_foreach(v, i, e)
+    {
+        int t = json_is_string(e) ? hl_event_parse(json_string_value(e), json_string_length(e))
+                                  : -1;
+        if (t < 0 || t >= HL_EV_RESOURCE_COUNT) {
+            hl_resp_error(rs, 422, "event_types_unknown",
+                          "eventTypes[%zu] is not one of the nine events (agent.created, ...)",
+                          i);
+            return HL_EINVAL;
+        }
+        if (!(hl_event_entity(t) & entities)) {
+            hl_resp_error(rs, 422, "event_types_outside_entities",
+                          "eventTypes[%zu] (%s) is not an event of the webhook's entities", i,
+                          hl_event_name(t));
+            return HL_EINVAL;
+        }
+        if (m & (1u << t)) {
+            hl_resp_error(rs, 422, "event_types_repeated", "eventTypes[%zu] repeats %s", i,
+                          hl_event_name(t));
+            return HL_EINVAL;
+        }
+        m |= 1u << t;
+    }
+    *mask = m;
+    return HL_OK;
+}
+
+int hl_read_string(json_t *body, const char *field, int required, size_t max, const char **out,
+                   struct hl_resp *rs)
+{
+    json_t *v = json_object_get(body, field);
+    *out = NULL;
+    if (!v) {
+        if (required) {
+            hl_resp_error(rs, 422, "field_required", "%s is required", field);
+            return HL_EINVAL;
+        }
+        return HL_OK;
+    }
+    if (!json_is_string(v)) {
+        hl_resp_error(rs, 422, "field_not_string", "%s must be a string", field);
+        return HL_EINVAL;
+    }
+    size_t len = json_string_length(v);
+    if (required && len == 0) {
+        hl_resp_error(rs, 422, "field_empty", "%s must not be empty", field);
+        return HL_EINVAL;
+    }
+    if (len > max) {
+        hl_resp_error(rs, 422, "field_too_long", "%s must be at most %zu bytes", field, max);
+        return HL_EINVAL;
+    }
+    if (strlen(json_string_value(v)) != len) {
+        hl_resp_error(rs, 422, "field_invalid", "%s must not hold NUL characters", field);
+        return HL_EINVAL;
+    }
+    *out = json_string_value(v);
+    return HL_OK;
+}
+
+int hl_method_not_allowed(struct hl_resp *rs, const char *allow)
+{
+    rs->allow = allow;
+    return hl_resp_error(rs, 405, "method_not_allowed", "this path takes %s", allow);
+}

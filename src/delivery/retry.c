@@ -1,0 +1,259 @@
+#include "delivery/retry.h"
+
+#include <string.h>
+
+#include "common/err.h"
+
+void hl_retry_default(struct hl_retry *r)
+{
+    static const int64_t def[] = {
+        0,
+        5 * 1000LL,
+        5 * 60 * 1000LL,
+        30 * 60 * 1000LL,
+        2 * 3600 * 1000LL,
+        5 * 3600 * 1000LL,
+        10 * 3600 * 1000LL,
+        10 * 3600 * 1000LL,
+    };
+    memset(r, 0, sizeof(*r));
+    r->n = (int)(sizeof(def) / sizeof(def[0]));
+    memcpy(r->delays_ms, def, sizeof(def));
+    r->jitter_pct = HL_RETRY_JITTER_PCT;
+}
+
+static int is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static int is_space(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* One entry s[0..n), spaces already trimmed, into *ms. */
+static int parse_delay(const char *s, size_t n, int64_t *ms)
+{
+    size_t i = 0;
+    int64_t v = 0;
+    while (i < n && is_digit(s[i])) {
+        if (v > HL_RETRY_MAX_DELAY_MS) /* keeps v * 10 far from overflow */
+            return HL_EINVAL;
+        v = v * 10 + (s[i++] - '0');
+    }
+    if (i == 0)
+        return HL_EINVAL;
+    const char *unit = s + i;
+    size_t ul = n - i;
+    int64_t mult;
+    if (ul == 0 || (ul == 1 && unit[0] == 's'))
+        mult = 1000;
+    else if (ul == 2 && unit[0] == 'm' && unit[1] == 's')
+        mult = 1;
+    else if (ul == 1 && unit[0] == 'm')
+        mult = 60 * 1000LL;
+    else if (ul == 1 && unit[0] == 'h')
+        mult = 3600 * 1000LL;
+    else if (ul == 1 && unit[0] == 'd')
+        mult = 24 * 3600 * 1000LL;
+    else
+        return HL_EINVAL;
+    if (v > HL_RETRY_MAX_DELAY_MS / mult)
+        return HL_EINVAL;
+    *ms = v * mult;
+    return HL_OK;
+}
+
+int hl_retry_parse(const char *spec, struct hl_retry *out)
+{
+    struct hl_retry r;
+    memset(&r, 0, sizeof(r));
+    r.jitter_pct = HL_RETRY_JITTER_PCT;
+    if (!spec)
+        return HL_EINVAL;
+    const char *s = spec;
+    for (;;) {
+        size_t n = strcspn(s, ",");
+        size_t b = 0, e = n;
+        while (b < e && is_space(s[b]))
+            b++;
+        while (e > b && is_space(s[e - 1]))
+            e--;
+        if (r.n >= HL_RETRY_MAX || parse_delay(s + b, e - b, &r.delays_ms[r.n]) != HL_OK)
+            return HL_EINVAL;
+        r.n++;
+        if (s[n] == '\0')
+            break;
+        s += n + 1;
+    }
+    *out = r;
+    return HL_OK;
+}
+
+int64_t hl_retry_delay(const struct hl_retry *r, int attempts_done, uint32_t rnd)
+{
+    if (attempts_done < 0)
+        attempts_done = 0;
+    if (attempts_done >= r->n || attempts_done >= HL_RETRY_MAX)
+        return -1;
+    int64_t d = r->delays_ms[attempts_done];
+    if (d < 0)
+        d = 0;
+    if (d > HL_RETRY_MAX_DELAY_MS)
+        d = HL_RETRY_MAX_DELAY_MS;
+    int pct = r->jitter_pct < 0 ? 0 : r->jitter_pct > 100 ? 100 : r->jitter_pct;
+    /* d <= 2^30 and span <= 2^31, so rnd * span stays below 2^63. */
+    uint64_t span = (uint64_t)(d * pct / 100) * 2;
+    uint64_t off = ((uint64_t)rnd * span) / UINT32_MAX;
+    return d - (int64_t)(span / 2) + (int64_t)off;
+}
+
+/* ---- Retry-After ---- */
+
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+/* A small cursor over the header value. */
+struct cur {
+    const char *s;
+    size_t len, i;
+};
+
+static int lit(struct cur *c, const char *w)
+{
+    size_t n = strlen(w);
+    if (c->len - c->i < n || memcmp(c->s + c->i, w, n) != 0)
+        return 0;
+    c->i += n;
+    return 1;
+}
+
+/* Exactly n digits (or, with n_max > n, n..n_max digits). */
+static int num(struct cur *c, int n, int n_max, int *out)
+{
+    int v = 0, k = 0;
+    while (k < n_max && c->i < c->len && is_digit(c->s[c->i])) {
+        v = v * 10 + (c->s[c->i++] - '0');
+        k++;
+    }
+    *out = v;
+    return k >= n;
+}
+
+/* One of the words, returning its index or -1. */
+static int word(struct cur *c, const char *const *words, int count)
+{
+    for (int k = 0; k < count; k++) {
+        if (lit(c, words[k]))
+            return k;
+    }
+    return -1;
+}
+
+static const char *const wkday[] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
+static const char *const weekday[] = {"Monday", "Tuesday",  "Wednesday", "Thursday",
+                                      "Friday", "Saturday", "Sunday"};
+static const char *const month[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+
+static int hms(struct cur *c, int *h, int *mi, int *s)
+{
+    return num(c, 2, 2, h) && lit(c, ":") && num(c, 2, 2, mi) && lit(c, ":") && num(c, 2, 2, s);
+}
+
+/* An HTTP-date (RFC 9110 section 5.6.7) into ms since the epoch. */
+static int http_date(const char *s, size_t len, int64_t *ms)
+{
+    struct cur c = {s, len, 0};
+    int y, mo, d, h, mi, sec;
+    if (word(&c, weekday, 7) >= 0) {
+        /* RFC 850: "Sunday, 06-Nov-94 08:49:37 GMT" */
+        if (!lit(&c, ", ") || !num(&c, 2, 2, &d) || !lit(&c, "-") ||
+            (mo = word(&c, month, 12)) < 0 || !lit(&c, "-") || !num(&c, 2, 2, &y) ||
+            !lit(&c, " ") || !hms(&c, &h, &mi, &sec) || !lit(&c, " GMT"))
+            return HL_EINVAL;
+        y += y < 70 ? 2000 : 1900;
+    } else {
+        if (word(&c, wkday, 7) < 0)
+            return HL_EINVAL;
+        if (lit(&c, ", ")) {
+            /* IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT" */
+            if (!num(&c, 2, 2, &d) || !lit(&c, " ") || (mo = word(&c, month, 12)) < 0 ||
+                !lit(&c, " ") || !num(&c, 4, 4, &y) || !lit(&c, " ") || !hms(&c, &h, &mi, &sec) ||
+                !lit(&c, " GMT"))
+                return HL_EINVAL;
+        } else {
+            /* asctime: "Sun Nov  6 08:49:37 1994" */
+            if (!lit(&c, " ") || (mo = word(&c, month, 12)) < 0 || !lit(&c, " "))
+                return HL_EINVAL;
+            if (lit(&c, " ") ? !num(&c, 1, 1, &d) : !num(&c, 2, 2, &d))
+                return HL_EINVAL;
+            if (!lit(&c, " ") || !hms(&c, &h, &mi, &sec) || !lit(&c, " ") || !num(&c, 4, 4, &y))
+                return HL_EINVAL;
+        }
+    }
+    if (c.i != c.len)
+        return HL_EINVAL;
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (d < 1 || d > mdays[mo] || h > 23 || mi > 59 || sec > 60)
+        return HL_EINVAL;
+    if (mo == 1 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+        return HL_EINVAL;
+    if (sec == 60)
+        sec = 59;
+    *ms = (days_from_civil(y, mo + 1, d) * 86400 + h * 3600 + mi * 60 + sec) * 1000;
+    return HL_OK;
+}
+
+int hl_retry_after(const char *value, size_t len, int64_t now_ms, int64_t *delay_ms)
+{
+    if (!value)
+        return HL_EINVAL;
+    size_t b = 0, e = len;
+    while (b < e && is_space(value[b]))
+        b++;
+    while (e > b && is_space(value[e - 1]))
+        e--;
+    if (b == e)
+        return HL_EINVAL;
+    const char *s = value + b;
+    size_t n = e - b;
+    if (is_digit(s[0])) {
+        int64_t secs = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (!is_digit(s[i]))
+                return HL_EINVAL;
+            if (secs < INT32_MAX)
+                secs = secs * 10 + (s[i] - '0');
+        }
+        if (secs > INT32_MAX)
+            secs = INT32_MAX;
+        *delay_ms = secs * 1000;
+        return HL_OK;
+    }
+    int64_t at;
+    if (http_date(s, n, &at) != HL_OK)
+        return HL_EINVAL;
+    int64_t d;
+    if (__builtin_sub_overflow(at, now_ms, &d))
+        d = now_ms < 0 ? INT64_MAX : 0;
+    *delay_ms = d < 0 ? 0 : d;
+    return HL_OK;
+}
+
+int64_t hl_retry_clamp_after(int64_t delay_ms)
+{
+    if (delay_ms < HL_RETRY_AFTER_MIN_MS)
+        return HL_RETRY_AFTER_MIN_MS;
+    if (delay_ms > HL_RETRY_AFTER_MAX_MS)
+        return HL_RETRY_AFTER_MAX_MS;
+    return delay_ms;
+}

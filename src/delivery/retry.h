@@ -1,0 +1,57 @@
+/* The retry policy: when each attempt of a delivery is due, and what a Retry-After header asks for.
+ *
+ * A schedule is a list of waits: delays_ms[i] is the wait before attempt i + 1, counted from the
+ * end of the previous attempt (from the event for attempt 1, usually 0 = immediately). After
+ * attempt n the delivery has failed for good. Each wait is spread by +-jitter_pct percent so that
+ * deliveries failing together do not retry together.
+ */
+#ifndef HL_DELIVERY_RETRY_H
+#define HL_DELIVERY_RETRY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Most waits (= attempts) in a schedule. */
+#define HL_RETRY_MAX 32
+/* Longest single wait in a schedule: 7 days. */
+#define HL_RETRY_MAX_DELAY_MS (7LL * 24 * 3600 * 1000)
+/* Default spread of every wait, in percent. */
+#define HL_RETRY_JITTER_PCT 20
+/* The default schedule, as hl_retry_parse reads it: 8 attempts over about 33 hours. */
+#define HL_RETRY_DEFAULT_SPEC "0,5s,5m,30m,2h,5h,10h,10h"
+/* Bounds hl_retry_clamp_after puts on a receiver's Retry-After: 1 s .. 1 h. */
+#define HL_RETRY_AFTER_MIN_MS 1000LL
+#define HL_RETRY_AFTER_MAX_MS (3600LL * 1000)
+
+struct hl_retry {
+    int n;                           /* attempts in all, 1..HL_RETRY_MAX */
+    int64_t delays_ms[HL_RETRY_MAX]; /* wait before attempt i + 1 */
+    int jitter_pct;                  /* 0..100 */
+};
+
+/* Fills r with the default schedule (HL_RETRY_DEFAULT_SPEC, HL_RETRY_JITTER_PCT). */
+void hl_retry_default(struct hl_retry *r);
+
+/* Parses a comma-separated schedule such as "0,5s,5m,30m,2h,5h,10h,10h" or "0, 50ms, 100ms":
+ * each entry is a decimal integer with an optional unit ms, s, m, h or d (none = seconds), at
+ * most HL_RETRY_MAX_DELAY_MS; spaces and tabs may surround entries; 1..HL_RETRY_MAX entries.
+ * Returns 0 and fills *out (jitter_pct = HL_RETRY_JITTER_PCT), or HL_EINVAL leaving *out alone. */
+int hl_retry_parse(const char *spec, struct hl_retry *out);
+
+/* The wait in ms before the next attempt once attempts_done attempts were made (0 for the first
+ * attempt), spread uniformly over [d - d*jitter_pct/100, d + d*jitter_pct/100] by rnd: 0 gives the
+ * low end, UINT32_MAX the high end. Returns -1 when no attempt is left. */
+int64_t hl_retry_delay(const struct hl_retry *r, int attempts_done, uint32_t rnd);
+
+/* Parses a Retry-After header value value[0..len) (no NUL needed; surrounding spaces and tabs are
+ * ignored): delta-seconds or an HTTP-date (IMF-fixdate "Sun, 06 Nov 1994 08:49:37 GMT", or the
+ * obsolete RFC 850 and asctime forms), relative to now_ms (wall clock, ms since the epoch).
+ * Returns 0 and sets *delay_ms (>= 0: a date in the past gives 0; huge values saturate at
+ * INT32_MAX seconds), or HL_EINVAL. */
+int hl_retry_after(const char *value, size_t len, int64_t now_ms, int64_t *delay_ms);
+
+/* Bounds a Retry-After delay to [HL_RETRY_AFTER_MIN_MS, HL_RETRY_AFTER_MAX_MS], so that a receiver
+ * can neither make hookline hammer it nor park a delivery for days. */
+int64_t hl_retry_clamp_after(int64_t delay_ms);
+
+#endif

@@ -1,0 +1,504 @@
+#include "delivery/target.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "common/err.h"
+
+/* ---- URL validation ---- */
+
+static int fail(const char **code, const char **message, const char *c, const char *m)
+{
+    if (code)
+        *code = c;
+    if (message)
+        *message = m;
+    return HL_EINVAL;
+}
+
+static int is_alpha(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static int is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static int is_hex(char c)
+{
+    return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* True for s[0..n) equal to the lower-case word w, ignoring case. */
+static int eq_nocase(const char *s, size_t n, const char *w)
+{
+    size_t wl = strlen(w);
+    if (n != wl)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c - 'A' + 'a');
+        if (c != w[i])
+            return 0;
+    }
+    return 1;
+}
+
+/* A canonical dotted quad: four decimal parts 0..255 without leading zeros. */
+static int dotted_quad(const char *s, size_t n)
+{
+    size_t i = 0;
+    for (int part = 0; part < 4; part++) {
+        if (part > 0) {
+            if (i >= n || s[i] != '.')
+                return 0;
+            i++;
+        }
+        size_t start = i;
+        int v = 0;
+        while (i < n && is_digit(s[i]) && i - start < 3)
+            v = v * 10 + (s[i++] - '0');
+        size_t d = i - start;
+        if (d == 0 || v > 255 || (d > 1 && s[start] == '0'))
+            return 0;
+    }
+    return i == n;
+}
+
+/* A DNS name (LDH plus '_', optional trailing dot) or a canonical dotted quad. */
+static int host_name_ok(const char *h, size_t n)
+{
+    size_t full = n;
+    if (n > 0 && h[n - 1] == '.')
+        n--;
+    if (n == 0 || n > 253)
+        return 0;
+    size_t start = 0;
+    for (size_t i = 0; i <= n; i++) {
+        if (i < n && h[i] != '.') {
+            char c = h[i];
+            if (!is_alpha(c) && !is_digit(c) && c != '-' && c != '_')
+                return 0;
+            continue;
+        }
+        size_t ll = i - start;
+        if (ll == 0 || ll > 63 || h[start] == '-' || h[i - 1] == '-')
+            return 0;
+        if (i == n && is_digit(h[start])) {
+            /* No top-level domain starts with a digit: this is meant as an IPv4 address, and only
+             * the canonical form is accepted (no "127.1", octal, hex or trailing dot). */
+            return n == full && dotted_quad(h, n);
+        }
+        start = i + 1;
+    }
+    return 1;
+}
+
+static const char msg_not_absolute[] =
+    "url must be an absolute URL with a scheme and a host, such as https://example.com/webhook";
+static const char msg_scheme[] = "url must use the http or https scheme";
+static const char msg_credentials[] = "url must not contain a user name or password";
+static const char msg_too_long[] = "url must be at most 2048 bytes long";
+static const char msg_https[] = "url must use https in production mode";
+static const char msg_chars[] = "url must be printable ASCII without spaces, backslashes, quotes "
+                                "or angle brackets (percent-encode them, use punycode for names)";
+static const char msg_host[] = "url has an empty or invalid host name";
+static const char msg_ipv6[] = "url has an invalid IPv6 literal (use [address] without a zone id)";
+static const char msg_port[] = "url has an invalid port (must be 1..65535)";
+static const char msg_fragment[] = "url must not contain a fragment (#...)";
+static const char msg_escape[] = "url has an invalid percent escape (must be % and two hex digits)";
+
+static int parse(const char *u, size_t len, struct hl_url *out, const char **code,
+                 const char **message)
+{
+    if (!u || len == 0)
+        return fail(code, message, "url_not_absolute", msg_not_absolute);
+    if (len > HL_URL_MAX)
+        return fail(code, message, "url_too_long", msg_too_long);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)u[i];
+        if (c <= 0x20 || c >= 0x7f || c == '\\' || c == '"' || c == '<' || c == '>')
+            return fail(code, message, "url_invalid", msg_chars);
+    }
+
+    /* scheme "://" */
+    size_t i = 0;
+    if (is_alpha(u[0])) {
+        i = 1;
+        while (i < len &&
+               (is_alpha(u[i]) || is_digit(u[i]) || u[i] == '+' || u[i] == '-' || u[i] == '.'))
+            i++;
+    }
+    if (i == 0 || len - i < 3 || memcmp(u + i, "://", 3) != 0)
+        return fail(code, message, "url_not_absolute", msg_not_absolute);
+    struct hl_url r;
+    memset(&r, 0, sizeof(r));
+    r.scheme = (struct hl_str){u, i};
+    if (eq_nocase(u, i, "https"))
+        r.https = 1;
+    else if (!eq_nocase(u, i, "http"))
+        return fail(code, message, "url_scheme", msg_scheme);
+
+    /* authority */
+    size_t a = i + 3, ae = a;
+    while (ae < len && u[ae] != '/' && u[ae] != '?' && u[ae] != '#')
+        ae++;
+    if (memchr(u + a, '@', ae - a))
+        return fail(code, message, "url_credentials", msg_credentials);
+    size_t hp, he, p; /* host text [hp, he), then p at ':' or ae */
+    if (a < ae && u[a] == '[') {
+        const char *close = memchr(u + a, ']', ae - a);
+        if (!close)
+            return fail(code, message, "url_invalid", msg_ipv6);
+        hp = a + 1;
+        he = (size_t)(close - u);
+        p = he + 1;
+        char tmp[INET6_ADDRSTRLEN];
+        struct in6_addr in6;
+        if (he - hp == 0 || he - hp >= sizeof(tmp) || (p < ae && u[p] != ':'))
+            return fail(code, message, "url_invalid", msg_ipv6);
+        memcpy(tmp, u + hp, he - hp);
+        tmp[he - hp] = '\0';
+        if (inet_pton(AF_INET6, tmp, &in6) != 1)
+            return fail(code, message, "url_invalid", msg_ipv6);
+        r.ipv6 = 1;
+    } else {
+        hp = a;
+        he = a;
+        while (he < ae && u[he] != ':')
+            he++;
+        p = he;
+        if (memchr(u + hp, '[', he - hp) || memchr(u + hp, ']', ae - hp))
+            return fail(code, message, "url_invalid", msg_ipv6);
+        if (!host_name_ok(u + hp, he - hp))
+            return fail(code, message, "url_invalid", msg_host);
+    }
+    r.host = (struct hl_str){u + hp, he - hp};
+    r.port = r.https ? 443 : 80;
+    if (p < ae) { /* u[p] == ':' */
+        size_t d = ae - p - 1;
+        unsigned v = 0;
+        if (d == 0 || d > 5)
+            return fail(code, message, "url_invalid", msg_port);
+        for (size_t k = p + 1; k < ae; k++) {
+            if (!is_digit(u[k]))
+                return fail(code, message, "url_invalid", msg_port);
+            v = v * 10 + (unsigned)(u[k] - '0');
+        }
+        if (v == 0 || v > 65535)
+            return fail(code, message, "url_invalid", msg_port);
+        r.port = (uint16_t)v;
+        r.port_explicit = 1;
+    }
+
+    /* path and query */
+    if (memchr(u + ae, '#', len - ae))
+        return fail(code, message, "url_invalid", msg_fragment);
+    for (size_t k = ae; k < len; k++) {
+        if (u[k] == '%' && (len - k < 3 || !is_hex(u[k + 1]) || !is_hex(u[k + 2])))
+            return fail(code, message, "url_invalid", msg_escape);
+    }
+    r.path = (struct hl_str){u + ae, len - ae};
+    if (out)
+        *out = r;
+    return HL_OK;
+}
+
+int hl_url_check(const char *url, size_t len, int production, const char **code,
+                 const char **message)
+{
+    struct hl_url r;
+    int rc = parse(url, len, &r, code, message);
+    if (rc != HL_OK)
+        return rc;
+    if (production && !r.https)
+        return fail(code, message, "url_https_required", msg_https);
+    return HL_OK;
+}
+
+int hl_url_parse(const char *url, size_t len, struct hl_url *out)
+{
+    return parse(url, len, out, NULL, NULL);
+}
+
+/* ---- CIDR lists ---- */
+
+/* True when the first prefix bits of a and net agree. */
+static int prefix_match(const uint8_t *a, const uint8_t *net, int prefix)
+{
+    int full = prefix / 8, rem = prefix % 8;
+    if (full > 0 && memcmp(a, net, (size_t)full) != 0)
+        return 0;
+    if (rem == 0)
+        return 1;
+    uint8_t mask = (uint8_t)(0xff << (8 - rem));
+    return (a[full] & mask) == (net[full] & mask);
+}
+
+int hl_netlist_add(struct hl_netlist *nl, const char *cidr)
+{
+    char tmp[INET6_ADDRSTRLEN + 8];
+    if (!nl || !cidr)
+        return HL_EINVAL;
+    size_t n = strnlen(cidr, sizeof(tmp));
+    if (n == 0 || n >= sizeof(tmp))
+        return HL_EINVAL;
+    memcpy(tmp, cidr, n + 1);
+
+    struct hl_net net;
+    memset(&net, 0, sizeof(net));
+    char *slash = strchr(tmp, '/');
+    int prefix = -1;
+    if (slash) {
+        const char *d = slash + 1;
+        size_t dl = strlen(d);
+        if (dl == 0 || dl > 3)
+            return HL_EINVAL;
+        prefix = 0;
+        for (size_t k = 0; k < dl; k++) {
+            if (!is_digit(d[k]))
+                return HL_EINVAL;
+            prefix = prefix * 10 + (d[k] - '0');
+        }
+        *slash = '\0';
+    }
+    int max;
+    if (inet_pton(AF_INET, tmp, net.addr) == 1) {
+        net.family = AF_INET;
+        max = 32;
+    } else if (inet_pton(AF_INET6, tmp, net.addr) == 1) {
+        net.family = AF_INET6;
+        max = 128;
+    } else {
+        return HL_EINVAL;
+    }
+    if (prefix < 0)
+        prefix = max;
+    if (prefix > max)
+        return HL_EINVAL;
+    net.prefix = prefix;
+    for (int bit = prefix; bit < max; bit++)
+        net.addr[bit / 8] &= (uint8_t) ~(0x80u >> (bit % 8));
+    if (nl->n < 0 || nl->n >= HL_NETLIST_MAX)
+        return HL_ETOOBIG;
+    nl->nets[nl->n++] = net;
+    return HL_OK;
+}
+
+int hl_netlist_add_list(struct hl_netlist *nl, const char *list)
+{
+    if (!nl || !list)
+        return HL_EINVAL;
+    const char *s = list;
+    while (*s) {
+        while (*s == ',' || *s == ' ' || *s == '\t')
+            s++;
+        size_t n = strcspn(s, ", \t");
+        if (n == 0)
+            break;
+        char one[INET6_ADDRSTRLEN + 8];
+        if (n >= sizeof(one))
+            return HL_EINVAL;
+        memcpy(one, s, n);
+        one[n] = '\0';
+        int rc = hl_netlist_add(nl, one);
+        if (rc != HL_OK)
+            return rc;
+        s += n;
+    }
+    return HL_OK;
+}
+
+/* The address of sa as bytes: 4 for AF_INET, 16 for AF_INET6. Returns the family or 0. */
+static int sa_bytes(const struct sockaddr *sa, uint8_t out[16])
+{
+    if (!sa)
+        return 0;
+    if (sa->sa_family == AF_INET) {
+        struct sockaddr_in in;
+        memcpy(&in, sa, sizeof(in));
+        memcpy(out, &in.sin_addr, 4);
+        return AF_INET;
+    }
+    if (sa->sa_family == AF_INET6) {
+        struct sockaddr_in6 in6;
+        memcpy(&in6, sa, sizeof(in6));
+        memcpy(out, &in6.sin6_addr, 16);
+        return AF_INET6;
+    }
+    return 0;
+}
+
+static const uint8_t v4mapped_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+/* For an IPv4-mapped (::ffff:a.b.c.d) or IPv4-compatible (::a.b.c.d) address, the IPv4 part. */
+static const uint8_t *embedded_v4(const uint8_t a6[16])
+{
+    if (memcmp(a6, v4mapped_prefix, 12) == 0)
+        return a6 + 12;
+    static const uint8_t zero[12];
+    if (memcmp(a6, zero, 12) == 0)
+        return a6 + 12;
+    return NULL;
+}
+
+static int list_has(const struct hl_netlist *nl, int family, const uint8_t *a)
+{
+    if (!nl)
+        return 0;
+    for (int i = 0; i < nl->n && i < HL_NETLIST_MAX; i++) {
+        const struct hl_net *net = &nl->nets[i];
+        if (net->family == family && prefix_match(a, net->addr, net->prefix))
+            return 1;
+    }
+    return 0;
+}
+
+int hl_netlist_contains(const struct hl_netlist *nl, const struct sockaddr *sa)
+{
+    uint8_t a[16];
+    int family = sa_bytes(sa, a);
+    if (family == 0)
+        return 0;
+    if (list_has(nl, family, a))
+        return 1;
+    if (family == AF_INET6) {
+        const uint8_t *v4 = embedded_v4(a);
+        if (v4 && list_has(nl, AF_INET, v4))
+            return 1;
+    }
+    return 0;
+}
+
+/* ---- address classes ---- */
+
+struct range4 {
+    uint8_t net[4];
+    int prefix;
+    const char *why;
+};
+
+/* First match wins: exact addresses before the ranges that hold them. */
+static const struct range4 ranges4[] = {
+    {{0, 0, 0, 0}, 8, "unspecified"},       {{255, 255, 255, 255}, 32, "broadcast"},
+    {{169, 254, 169, 254}, 32, "metadata"}, /* AWS, GCP, Azure, ... */
+    {{169, 254, 170, 2}, 32, "metadata"},   /* AWS ECS task metadata */
+    {{100, 100, 100, 200}, 32, "metadata"}, /* Alibaba Cloud */
+    {{192, 0, 0, 192}, 32, "metadata"},     /* Oracle Cloud */
+    {{127, 0, 0, 0}, 8, "loopback"},        {{10, 0, 0, 0}, 8, "private"},
+    {{172, 16, 0, 0}, 12, "private"},       {{192, 168, 0, 0}, 16, "private"},
+    {{169, 254, 0, 0}, 16, "link-local"},   {{100, 64, 0, 0}, 10, "cgnat"},
+    {{224, 0, 0, 0}, 4, "multicast"},       {{240, 0, 0, 0}, 4, "reserved"},
+    {{192, 0, 0, 0}, 24, "reserved"},    /* IETF protocol assignments */
+    {{192, 0, 2, 0}, 24, "reserved"},    /* TEST-NET-1 */
+    {{192, 88, 99, 0}, 24, "reserved"},  /* 6to4 relay anycast (deprecated) */
+    {{198, 18, 0, 0}, 15, "reserved"},   /* benchmarking */
+    {{198, 51, 100, 0}, 24, "reserved"}, /* TEST-NET-2 */
+    {{203, 0, 113, 0}, 24, "reserved"},  /* TEST-NET-3 */
+};
+
+/* embed >= 0: judge by the IPv4 address at that byte offset instead of why. */
+struct range6 {
+    uint8_t net[16];
+    int prefix;
+    int embed;
+    const char *why;
+};
+
+static const struct range6 ranges6[] = {
+    {{0}, 128, -1, "unspecified"},
+    {{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, 128, -1, "loopback"},
+    {{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff}, 96, 12, NULL}, /* IPv4-mapped */
+    {{0}, 96, 12, NULL},                                        /* IPv4-compatible */
+    {{0x00, 0x64, 0xff, 0x9b}, 96, 12, NULL},                   /* NAT64 well-known prefix */
+    {{0x00, 0x64, 0xff, 0x9b, 0, 1}, 48, -1, "reserved"},       /* local-use NAT64 */
+    {{0}, 8, -1, "reserved"},                                   /* the rest of ::/8 */
+    {{0x01, 0x00}, 64, -1, "reserved"},                         /* discard-only */
+    {{0xfd, 0x00, 0x0e, 0xc2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02, 0x54}, 128, -1, "metadata"},
+    {{0xfc}, 7, -1, "private"},
+    {{0xfe, 0xc0}, 10, -1, "private"}, /* site-local (deprecated) */
+    {{0xfe, 0x80}, 10, -1, "link-local"},
+    {{0xff}, 8, -1, "multicast"},
+    {{0x20, 0x01, 0x00, 0x00}, 32, -1, "reserved"},       /* Teredo */
+    {{0x20, 0x01, 0x00, 0x02, 0, 0}, 48, -1, "reserved"}, /* benchmarking */
+    {{0x20, 0x01, 0x00, 0x10}, 28, -1, "reserved"},       /* ORCHID */
+    {{0x20, 0x01, 0x00, 0x20}, 28, -1, "reserved"},       /* ORCHIDv2 */
+    {{0x20, 0x01, 0x0d, 0xb8}, 32, -1, "reserved"},       /* documentation */
+    {{0x3f, 0xff}, 20, -1, "reserved"},                   /* documentation */
+    {{0x20, 0x02}, 16, 2, NULL},                          /* 6to4 */
+};
+
+static const uint8_t global_unicast[16] = {0x20};
+
+static const char *judge4(const uint8_t a[4], const struct hl_netlist *allow)
+{
+    if (list_has(allow, AF_INET, a))
+        return NULL;
+    for (size_t i = 0; i < sizeof(ranges4) / sizeof(ranges4[0]); i++) {
+        if (prefix_match(a, ranges4[i].net, ranges4[i].prefix))
+            return ranges4[i].why;
+    }
+    return NULL;
+}
+
+const char *hl_addr_blocked(const struct sockaddr *sa, const struct hl_netlist *allow)
+{
+    uint8_t a[16];
+    int family = sa_bytes(sa, a);
+    if (family == 0)
+        return "unsupported";
+    if (family == AF_INET)
+        return judge4(a, allow);
+    if (list_has(allow, AF_INET6, a))
+        return NULL;
+    for (size_t i = 0; i < sizeof(ranges6) / sizeof(ranges6[0]); i++) {
+        const struct range6 *r = &ranges6[i];
+        if (!prefix_match(a, r->net, r->prefix))
+            continue;
+        return r->embed >= 0 ? judge4(a + r->embed, allow) : r->why;
+    }
+    if (!prefix_match(a, global_unicast, 3))
+        return "reserved";
+    return NULL;
+}
+
+/* ---- the libcurl hook ---- */
+
+curl_socket_t hl_target_opensocket(void *clientp, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+    struct hl_target_guard *g = clientp;
+    (void)purpose;
+    if (g && g->enforce) {
+        const char *why = "unsupported";
+        char text[INET6_ADDRSTRLEN] = "?";
+        struct sockaddr_storage ss;
+        size_t need = addr->family == AF_INET    ? sizeof(struct sockaddr_in)
+                      : addr->family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                 : sizeof(ss) + 1;
+        if (addr->addrlen >= need && need <= sizeof(ss)) {
+            memset(&ss, 0, sizeof(ss));
+            memcpy(&ss, &addr->addr, need);
+            why = hl_addr_blocked((const struct sockaddr *)&ss, g->allow);
+            const void *bin = addr->family == AF_INET
+                                  ? (const void *)&((const struct sockaddr_in *)&ss)->sin_addr
+                                  : (const void *)&((const struct sockaddr_in6 *)&ss)->sin6_addr;
+            if (!inet_ntop(addr->family, bin, text, sizeof(text)))
+                snprintf(text, sizeof(text), "?");
+        }
+        if (why) {
+            snprintf(g->refused, sizeof(g->refused), "refused address %s (%s)", text, why);
+            return CURL_SOCKET_BAD;
+        }
+    }
+    int type = addr->socktype;
+#ifdef SOCK_CLOEXEC
+    type |= SOCK_CLOEXEC;
+#endif
+    return socket(addr->family, type, addr->protocol);
+}

@@ -1,0 +1,125 @@
+#include "store/store.h"
+#include <stdio.h>
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/err.h"
+
+int hl_store_open(const char *url, struct hl_store **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (!url || !*url) {
+        snprintf(err, errlen, "no database given");
+        return HL_EINVAL;
+    }
+    if (strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0)
+        return hl_postgres_open(url, out, err, errlen);
+    if (strncmp(url, "sqlite:", 7) == 0)
+        url += 7;
+    return hl_sqlite_open(url, out, err, errlen);
+}
+
+void hl_store_close(struct hl_store *st)
+{
+    if (st)
+        st->ops->close(st);
+}
+
+void hl_store_base_init(struct hl_store *st, const struct hl_store_ops *ops)
+{
+    st->ops = ops;
+    pthread_mutex_init(&st->wake_mu, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&st->wake_cv, &attr);
+    pthread_condattr_destroy(&attr);
+    st->wake_seq = 0;
+    st->on_notify = NULL;
+    st->on_notify_arg = NULL;
+}
+
+void hl_store_base_destroy(struct hl_store *st)
+{
+    pthread_cond_destroy(&st->wake_cv);
+    pthread_mutex_destroy(&st->wake_mu);
+}
+
+void hl_store_notify(struct hl_store *st)
+{
+    pthread_mutex_lock(&st->wake_mu);
+    st->wake_seq++;
+    pthread_cond_broadcast(&st->wake_cv);
+    void (*fn)(void *) = st->on_notify;
+    void *arg = st->on_notify_arg;
+    pthread_mutex_unlock(&st->wake_mu);
+    if (fn)
+        fn(arg);
+}
+
+void hl_store_on_notify(struct hl_store *st, void (*fn)(void *), void *arg)
+{
+    pthread_mutex_lock(&st->wake_mu);
+    st->on_notify = fn;
+    st->on_notify_arg = arg;
+    pthread_mutex_unlock(&st->wake_mu);
+}
+
+uint64_t hl_store_wake_seq(struct hl_store *st)
+{
+    pthread_mutex_lock(&st->wake_mu);
+    uint64_t s = st->wake_seq;
+    pthread_mutex_unlock(&st->wake_mu);
+    return s;
+}
+
+int hl_store_wait_since(struct hl_store *st, uint64_t seen, int64_t deadline_mono_ms)
+{
+    struct timespec ts = {.tv_sec = deadline_mono_ms / 1000,
+                          .tv_nsec = (deadline_mono_ms % 1000) * 1000000};
+    pthread_mutex_lock(&st->wake_mu);
+    int rc = 0;
+    while (st->wake_seq == seen) {
+        if (pthread_cond_timedwait(&st->wake_cv, &st->wake_mu, &ts) != 0)
+            break;
+    }
+    rc = st->wake_seq != seen;
+    pthread_mutex_unlock(&st->wake_mu);
+    return rc;
+}
+
+int hl_store_wait(struct hl_store *st, int64_t deadline_mono_ms)
+{
+    return hl_store_wait_since(st, hl_store_wake_seq(st), deadline_mono_ms);
+}
+
+void hl_webhook_clear(struct hl_webhook *w)
+{
+    free(w->url);
+    free(w->description);
+    free(w->disabled_reason);
+    memset(w, 0, sizeof(*w));
+}
+
+void hl_resource_clear(struct hl_resource *r)
+{
+    free(r->tenant);
+    free(r->body);
+    memset(r, 0, sizeof(*r));
+}
+
+void hl_event_clear(struct hl_event *e)
+{
+    free(e->tenant);
+    free(e->payload);
+    memset(e, 0, sizeof(*e));
+}
+
+void hl_job_clear(struct hl_job *j)
+{
+    free(j->url);
+    free(j->payload);
+    memset(j, 0, sizeof(*j));
+}

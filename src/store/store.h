@@ -1,0 +1,408 @@
+/* The store: everything hookline keeps, behind one table of functions.
+ *
+ * Backends (sqlite.c, postgres.c) implement struct hl_store_ops; callers use the hl_store_*
+ * wrappers below and never see SQL. Invariants every backend keeps:
+ * - hl_store_commit() writes resource changes, their events (exact payload bytes) and one delivery
+ *   per matching webhook in ONE transaction: nothing acknowledged is lost, nothing is delivered that
+ *   did not commit.
+ * - Times are milliseconds since the Unix epoch; 0 means "none" (JSON null).
+ * - Functions return 0 or a negative HL_E code (HL_ENOTFOUND, HL_ECONFLICT, HL_ESTORE, ...).
+ * - Every function is safe to call from several threads at once.
+ */
+#ifndef HL_STORE_H
+#define HL_STORE_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/events.h"
+#include "common/ids.h"
+
+#define HL_SECRET_SIZE 64
+#define HL_NAME_MAX 256
+
+struct hl_store;
+
+struct hl_app {
+    int64_t id;
+    char uid[HL_ID_MAX];
+    char name[HL_NAME_MAX];
+    int64_t created_at;
+};
+
+struct hl_api_key {
+    char uid[HL_ID_MAX]; /* "key_…", what `keys revoke` takes */
+    int64_t app_id;
+    char app_uid[HL_ID_MAX];
+    char prefix[16]; /* the first characters of the key, to recognise it in lists */
+    int64_t created_at;
+    int64_t revoked_at;
+};
+
+struct hl_webhook {
+    int64_t id;
+    char uid[HL_ID_MAX];
+    int64_t app_id;
+    char *url;
+    char *description;     /* NULL when not set */
+    unsigned entities;     /* HL_ENT_* bits */
+    unsigned event_types;  /* (1 << hl_event_type) bits; 0 means every event of `entities` */
+    int active;
+    char secret[HL_SECRET_SIZE];
+    char prev_secret[HL_SECRET_SIZE]; /* "" unless a rotation overlap is running */
+    int64_t prev_secret_until;
+    int64_t created_at, updated_at;
+    int64_t last_triggered_at, last_success_at, last_failure_at;
+    int64_t failing_since; /* first failure of the current run of failures */
+    int64_t disabled_at;
+    char *disabled_reason; /* NULL unless disabled by hookline */
+};
+
+/* Frees what a struct hl_webhook filled by the store owns; leaves it zeroed. */
+void hl_webhook_clear(struct hl_webhook *w);
+
+/* Which fields of a webhook a PATCH sets. */
+enum {
+    HL_WP_URL = 1,
+    HL_WP_DESCRIPTION = 2,
+    HL_WP_ENTITIES = 4,
+    HL_WP_EVENT_TYPES = 8,
+    HL_WP_ACTIVE = 16,
+};
+
+struct hl_webhook_patch {
+    unsigned set; /* HL_WP_* bits */
+    const char *url;
+    const char *description; /* NULL clears it */
+    unsigned entities;
+    unsigned event_types;
+    int active;
+};
+
+/* A resource (agent, context, context file): its whole JSON object is kept as canonical text. */
+struct hl_resource {
+    int64_t id;
+    enum hl_entity kind;
+    char uid[HL_ID_MAX];
+    int64_t app_id;
+    char parent_uid[HL_ID_MAX]; /* a context file's context; "" otherwise */
+    char *tenant;               /* externalTenantId */
+    char *body;                 /* canonical JSON of the whole object */
+    size_t body_len;
+    int64_t version; /* bumped by every update; updates name the version they read */
+    int64_t created_at, updated_at;
+};
+
+/* Frees what a struct hl_resource filled by the store owns; leaves it zeroed. */
+void hl_resource_clear(struct hl_resource *r);
+
+/* One event as the event log keeps it. */
+struct hl_event {
+    int64_t id;
+    char uid[HL_ID_MAX]; /* "evt_…" */
+    int type;
+    int64_t app_id;
+    char *tenant;
+    char resource_uid[HL_ID_MAX];
+    int64_t created_at;
+    char *payload; /* the exact bytes every receiver gets */
+    size_t payload_len;
+};
+
+/* Frees what a struct hl_event filled by the store owns; leaves it zeroed. */
+void hl_event_clear(struct hl_event *e);
+
+/* One change for hl_store_commit: an optional resource write and the event it fires. Borrowed:
+ * the store copies what it keeps. */
+struct hl_change {
+    enum hl_op op;                  /* HL_OP_NONE publishes the event only */
+    const struct hl_resource *res;  /* new state (create/update) or the resource (delete) */
+    int64_t expect_version;         /* update/delete: the version read; else 0 */
+    const struct hl_event *ev;      /* NULL writes no event */
+    int64_t only_webhook;           /* non-zero: deliver to this webhook only (webhook.test) */
+};
+
+/* An Idempotency-Key answer kept with the change it made. */
+struct hl_idem {
+    const char *key;
+    uint8_t request_hash[32];
+    int status;
+    const char *response;
+};
+
+struct hl_idem_hit {
+    uint8_t request_hash[32];
+    int status;
+    char *response; /* caller frees */
+};
+
+/* A filter for the event log. */
+struct hl_event_filter {
+    int type;          /* -1: any */
+    const char *tenant; /* NULL: any */
+    int64_t since, until; /* 0: unbounded */
+};
+
+/* A due delivery, claimed by a dispatcher under a lease. */
+struct hl_job {
+    int64_t delivery_id;
+    int64_t webhook_id;
+    int64_t event_id;
+    char event_uid[HL_ID_MAX];
+    int64_t event_ts;
+    int attempts; /* attempts made before this one */
+    int64_t created_at;
+    char *url;
+    char secret[HL_SECRET_SIZE];
+    char prev_secret[HL_SECRET_SIZE]; /* "" outside a rotation overlap */
+    char *payload;
+    size_t payload_len;
+};
+
+/* Frees what a claimed job owns. */
+void hl_job_clear(struct hl_job *j);
+
+enum hl_outcome {
+    HL_OUT_SUCCESS = 1, /* 2xx: the delivery is done */
+    HL_OUT_RETRY,       /* failed; try again at next_attempt_at */
+    HL_OUT_FAILED,      /* failed for good: no attempt left */
+    HL_OUT_GONE,        /* 410: failed for good and the webhook is disabled */
+};
+
+/* The outcome of one attempt, for hl_store_record. Borrowed. */
+struct hl_attempt {
+    int64_t delivery_id;
+    int64_t webhook_id;
+    int64_t started_at;
+    int64_t duration_us;
+    int status_code; /* 0 when no HTTP answer */
+    const char *error; /* NULL on success */
+    const char *response; /* the first bytes of the answer (bounded by the caller) */
+    size_t response_len;
+    enum hl_outcome outcome;
+    int64_t next_attempt_at; /* HL_OUT_RETRY */
+};
+
+/* Delivery states as the API names them. */
+enum hl_delivery_status {
+    HL_DS_PENDING = 0,
+    HL_DS_SUCCEEDED = 1,
+    HL_DS_FAILED = 2,
+    HL_DS_CANCELLED = 3,
+    HL_DS_PAUSED = 4,
+};
+
+struct hl_store_ops {
+    void (*close)(struct hl_store *st);
+
+    int (*app_create)(struct hl_store *st, const char *uid, const char *name, struct hl_app *out);
+    int (*app_get)(struct hl_store *st, const char *uid, struct hl_app *out);
+    int (*app_list)(struct hl_store *st, struct hl_app **out, size_t *n);
+    int (*key_create)(struct hl_store *st, int64_t app_id, const char *uid,
+                      const uint8_t hash[32], const char *prefix);
+    int (*key_lookup)(struct hl_store *st, const uint8_t hash[32], struct hl_app *app);
+    int (*key_revoke)(struct hl_store *st, const char *uid);
+    int (*key_list)(struct hl_store *st, int64_t app_id, struct hl_api_key **out, size_t *n);
+
+    int (*webhook_create)(struct hl_store *st, struct hl_webhook *w);
+    int (*webhook_get)(struct hl_store *st, int64_t app_id, const char *uid,
+                       struct hl_webhook *out);
+    int (*webhook_list)(struct hl_store *st, int64_t app_id, int64_t after_id, size_t limit,
+                        struct hl_webhook **out, size_t *n);
+    int (*webhook_update)(struct hl_store *st, int64_t app_id, const char *uid,
+                          const struct hl_webhook_patch *p, int64_t now, struct hl_webhook *out);
+    int (*webhook_delete)(struct hl_store *st, int64_t app_id, const char *uid, int64_t now);
+
+    int (*resource_get)(struct hl_store *st, int64_t app_id, enum hl_entity kind,
+                        const char *uid, struct hl_resource *out);
+    int (*resource_list)(struct hl_store *st, int64_t app_id, enum hl_entity kind,
+                         const char *parent_uid, const char *tenant, int64_t after_id,
+                         size_t limit, struct hl_resource **out, size_t *n);
+    int (*commit)(struct hl_store *st, const struct hl_change *ch, size_t n,
+                  const struct hl_idem *idem, int64_t *deliveries);
+    int (*idem_get)(struct hl_store *st, int64_t app_id, const char *key, int64_t not_before,
+                    struct hl_idem_hit *out);
+    int (*event_list)(struct hl_store *st, int64_t app_id, const struct hl_event_filter *f,
+                      int64_t after_id, size_t limit, struct hl_event **out, size_t *n);
+
+    int (*claim)(struct hl_store *st, int64_t now, int64_t lease_until, size_t max,
+                 const int64_t *skip_webhooks, size_t nskip, struct hl_job **out, size_t *n);
+    int (*record)(struct hl_store *st, const struct hl_attempt *a, size_t n,
+                  int64_t disable_after_ms);
+    int (*next_due)(struct hl_store *st, int64_t now, int64_t *at);
+    int (*release_leases)(struct hl_store *st);
+};
+
+/* The part every backend starts with. */
+struct hl_store {
+    const struct hl_store_ops *ops;
+    pthread_mutex_t wake_mu;
+    pthread_cond_t wake_cv;
+    uint64_t wake_seq;
+    void (*on_notify)(void *arg); /* called by hl_store_notify, e.g. to wake a poll loop */
+    void *on_notify_arg;
+};
+
+/* For backends: initialises the common part. */
+void hl_store_base_init(struct hl_store *st, const struct hl_store_ops *ops);
+/* For backends: releases the common part. */
+void hl_store_base_destroy(struct hl_store *st);
+
+/* Opens the store named by url: "postgres://…" or "postgresql://…" selects PostgreSQL, anything
+ * else is a SQLite file path ("sqlite:" prefix optional). Runs migrations. Returns 0 or an error;
+ * on error *out is NULL and a reason is in err. */
+int hl_store_open(const char *url, struct hl_store **out, char *err, size_t errlen);
+/* Closes the store and frees it. NULL is fine. */
+void hl_store_close(struct hl_store *st);
+
+/* Backends. */
+int hl_sqlite_open(const char *path, struct hl_store **out, char *err, size_t errlen);
+int hl_postgres_open(const char *conninfo, struct hl_store **out, char *err, size_t errlen);
+
+/* Apps and API keys. Keys are stored as SHA-256 hashes; lookups name the hash. */
+static inline int hl_store_app_create(struct hl_store *st, const char *uid, const char *name,
+                                      struct hl_app *out)
+{
+    return st->ops->app_create(st, uid, name, out);
+}
+static inline int hl_store_app_get(struct hl_store *st, const char *uid, struct hl_app *out)
+{
+    return st->ops->app_get(st, uid, out);
+}
+/* Every app, oldest first; *out is one malloc'd array the caller frees. */
+static inline int hl_store_app_list(struct hl_store *st, struct hl_app **out, size_t *n)
+{
+    return st->ops->app_list(st, out, n);
+}
+static inline int hl_store_key_create(struct hl_store *st, int64_t app_id, const char *uid,
+                                      const uint8_t hash[32], const char *prefix)
+{
+    return st->ops->key_create(st, app_id, uid, hash, prefix);
+}
+/* Finds the app of an unrevoked key by the key's hash (compared in constant time). */
+static inline int hl_store_key_lookup(struct hl_store *st, const uint8_t hash[32],
+                                      struct hl_app *app)
+{
+    return st->ops->key_lookup(st, hash, app);
+}
+static inline int hl_store_key_revoke(struct hl_store *st, const char *uid)
+{
+    return st->ops->key_revoke(st, uid);
+}
+/* An app's keys (app_id 0: every app's); *out is one malloc'd array the caller frees. */
+static inline int hl_store_key_list(struct hl_store *st, int64_t app_id, struct hl_api_key **out,
+                                    size_t *n)
+{
+    return st->ops->key_list(st, app_id, out, n);
+}
+
+/* Webhooks. Create fills w->id; the caller has set uid, secret and the rest. */
+static inline int hl_store_webhook_create(struct hl_store *st, struct hl_webhook *w)
+{
+    return st->ops->webhook_create(st, w);
+}
+static inline int hl_store_webhook_get(struct hl_store *st, int64_t app_id, const char *uid,
+                                       struct hl_webhook *out)
+{
+    return st->ops->webhook_get(st, app_id, uid, out);
+}
+/* Up to limit webhooks with id > after_id, by id; the caller frees each (hl_webhook_clear) and
+ * the array. */
+static inline int hl_store_webhook_list(struct hl_store *st, int64_t app_id, int64_t after_id,
+                                        size_t limit, struct hl_webhook **out, size_t *n)
+{
+    return st->ops->webhook_list(st, app_id, after_id, limit, out, n);
+}
+/* Applies a patch. Pausing parks pending deliveries, resuming releases them; re-enabling clears
+ * disabledAt/disabledReason. Fills out with the result. */
+static inline int hl_store_webhook_update(struct hl_store *st, int64_t app_id, const char *uid,
+                                          const struct hl_webhook_patch *p, int64_t now,
+                                          struct hl_webhook *out)
+{
+    return st->ops->webhook_update(st, app_id, uid, p, now, out);
+}
+/* Deletes a webhook and cancels its pending deliveries. */
+static inline int hl_store_webhook_delete(struct hl_store *st, int64_t app_id, const char *uid,
+                                          int64_t now)
+{
+    return st->ops->webhook_delete(st, app_id, uid, now);
+}
+
+/* Resources. */
+static inline int hl_store_resource_get(struct hl_store *st, int64_t app_id, enum hl_entity kind,
+                                        const char *uid, struct hl_resource *out)
+{
+    return st->ops->resource_get(st, app_id, kind, uid, out);
+}
+/* Up to limit resources of a kind with id > after_id (parent_uid/tenant NULL: any). */
+static inline int hl_store_resource_list(struct hl_store *st, int64_t app_id, enum hl_entity kind,
+                                         const char *parent_uid, const char *tenant,
+                                         int64_t after_id, size_t limit,
+                                         struct hl_resource **out, size_t *n)
+{
+    return st->ops->resource_list(st, app_id, kind, parent_uid, tenant, after_id, limit, out, n);
+}
+/* Commits n changes, their events and their deliveries in one transaction (and the idempotency
+ * answer when idem is not NULL). HL_ECONFLICT when an expected version no longer matches or the
+ * idempotency key was taken meanwhile; HL_ENOTFOUND when a resource to update is gone. Adds the
+ * number of deliveries made to *deliveries when not NULL. Wakes the dispatcher. */
+static inline int hl_store_commit(struct hl_store *st, const struct hl_change *ch, size_t n,
+                                  const struct hl_idem *idem, int64_t *deliveries)
+{
+    return st->ops->commit(st, ch, n, idem, deliveries);
+}
+/* The answer kept for an Idempotency-Key newer than not_before, or HL_ENOTFOUND. */
+static inline int hl_store_idem_get(struct hl_store *st, int64_t app_id, const char *key,
+                                    int64_t not_before, struct hl_idem_hit *out)
+{
+    return st->ops->idem_get(st, app_id, key, not_before, out);
+}
+/* The event log, newest first, ids below after_id (0: from the newest). */
+static inline int hl_store_event_list(struct hl_store *st, int64_t app_id,
+                                      const struct hl_event_filter *f, int64_t after_id,
+                                      size_t limit, struct hl_event **out, size_t *n)
+{
+    return st->ops->event_list(st, app_id, f, after_id, limit, out, n);
+}
+
+/* Dispatcher side. Claims up to max due deliveries of active webhooks (not those in skip),
+ * leasing them until lease_until. The caller frees each job (hl_job_clear) and the array. */
+static inline int hl_store_claim(struct hl_store *st, int64_t now, int64_t lease_until,
+                                 size_t max, const int64_t *skip, size_t nskip,
+                                 struct hl_job **out, size_t *n)
+{
+    return st->ops->claim(st, now, lease_until, max, skip, nskip, out, n);
+}
+/* Records a batch of attempts in one transaction: attempt rows, delivery states, the webhooks'
+ * last*At fields; disables a webhook on HL_OUT_GONE or after failing continuously for
+ * disable_after_ms (0: never). */
+static inline int hl_store_record(struct hl_store *st, const struct hl_attempt *a, size_t n,
+                                  int64_t disable_after_ms)
+{
+    return st->ops->record(st, a, n, disable_after_ms);
+}
+/* The earliest next_attempt_at of a pending delivery not leased at now (0 when none). */
+static inline int hl_store_next_due(struct hl_store *st, int64_t now, int64_t *at)
+{
+    return st->ops->next_due(st, now, at);
+}
+/* Drops every lease (a single node starting up holds none). */
+static inline int hl_store_release_leases(struct hl_store *st)
+{
+    return st->ops->release_leases(st);
+}
+
+/* Sets the function hl_store_notify calls besides signalling waiters (NULL for none). */
+void hl_store_on_notify(struct hl_store *st, void (*fn)(void *), void *arg);
+/* Wake-ups: the backend calls hl_store_notify() after each commit that made deliveries; the
+ * dispatcher waits in hl_store_wait() until notified or until deadline_mono_ms. */
+void hl_store_notify(struct hl_store *st);
+/* Waits for a notification or until the monotonic deadline (ms). Returns 1 when notified. */
+int hl_store_wait(struct hl_store *st, int64_t deadline_mono_ms);
+/* The notification count, for callers that wait from a point they sampled. */
+uint64_t hl_store_wake_seq(struct hl_store *st);
+/* Waits until the count differs from seen or the monotonic deadline passes. */
+int hl_store_wait_since(struct hl_store *st, uint64_t seen, int64_t deadline_mono_ms);
+
+#endif

@@ -1,0 +1,313 @@
+"""End-to-end harness: the real build/hookline on a loopback port, real HTTP both ways.
+
+Every test starts its own server with a temporary database, speaks HTTP to it with http.client,
+and receives deliveries with real HTTP servers on 127.0.0.1. Nothing is mocked.
+"""
+import base64
+import hashlib
+import hmac
+import http.client
+import http.server
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+BIN = os.environ.get("HOOKLINE_BIN") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build", "hookline")
+SOURCE_DIR = os.environ.get("HL_SOURCE_DIR") or os.path.join(os.path.dirname(__file__), "..", "..")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_for(pred, timeout=10.0, interval=0.01, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(interval)
+    raise AssertionError("timed out waiting for " + what)
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def json(self):
+        return json.loads(self.body) if self.body else None
+
+    def __repr__(self):
+        return "Response(%d, %r)" % (self.status, self.body[:300])
+
+
+class Server:
+    """One hookline serve process."""
+
+    def __init__(self, tmpdir=None, mode="development", extra_args=(), env=None, db=None):
+        self.own_tmp = tmpdir is None
+        self.tmp = tmpdir or tempfile.mkdtemp(prefix="hookline-e2e-")
+        self.db = db or os.path.join(self.tmp, "hookline.db")
+        self.mode = mode
+        self.extra_args = list(extra_args)
+        self.env = dict(os.environ)
+        self.env.setdefault("HOOKLINE_RETRY_SCHEDULE", "0,100ms,200ms,400ms")
+        self.env.setdefault("HOOKLINE_TIMEOUT", "2s")
+        if env:
+            self.env.update(env)
+        self.proc = None
+        self.port = None
+        self.log_path = os.path.join(self.tmp, "server.log")
+
+    def cli(self, *args, check=True):
+        r = subprocess.run([BIN] + list(args) + ["--database", self.db], capture_output=True,
+                           text=True, env=self.env, timeout=60)
+        if check and r.returncode != 0:
+            raise AssertionError("hookline %s failed: %s" % (args, r.stderr))
+        return r
+
+    def create_app(self, name="test"):
+        r = self.cli("apps", "create", name, "--json")
+        return json.loads(r.stdout)
+
+    def start(self, port=None):
+        self.port = port or self.port or free_port()
+        self.logf = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [BIN, "serve", "--listen", "127.0.0.1:%d" % self.port, "--database", self.db,
+             "--mode", self.mode] + self.extra_args,
+            stdout=self.logf, stderr=subprocess.STDOUT, env=self.env)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError("server exited: %s" % self.log())
+            try:
+                if self.request("GET", "/healthz").status == 200:
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.02)
+        raise AssertionError("server did not start: %s" % self.log())
+
+    def log(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def stop(self, sig=signal.SIGTERM, timeout=20):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                rc = self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("server did not stop on signal %d" % sig)
+            self.logf.close()
+            return rc
+        return None
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+            self.logf.close()
+
+    def cleanup(self):
+        self.kill()
+        if self.own_tmp:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def request(self, method, path, body=None, key=None, headers=None, raw=None, timeout=30):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        h = {}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            h["Content-Type"] = "application/json"
+        if raw is not None:
+            data = raw
+        if key:
+            h["Authorization"] = "Bearer " + key
+        if headers:
+            h.update(headers)
+        conn.request(method, path, body=data, headers=h)
+        r = conn.getresponse()
+        out = Response(r.status, {k.lower(): v for k, v in r.getheaders()}, r.read())
+        conn.close()
+        return out
+
+
+class App:
+    """An app on a server, with helpers for its API."""
+
+    def __init__(self, server, info):
+        self.server = server
+        self.uid = info["appUid"]
+        self.key = info["apiKey"]
+        self.key_id = info.get("keyId")
+
+    def path(self, rest):
+        return "/api/v1/appuid/%s/%s" % (self.uid, rest.lstrip("/"))
+
+    def call(self, method, rest, body=None, **kw):
+        return self.server.request(method, self.path(rest), body=body, key=self.key, **kw)
+
+    def ok(self, method, rest, body=None, status=None, **kw):
+        r = self.call(method, rest, body, **kw)
+        want = status or (201 if method == "POST" else 204 if method == "DELETE" else 200)
+        if r.status != want:
+            raise AssertionError("%s %s -> %d (want %d): %s" % (method, rest, r.status, want,
+                                                                r.body[:500]))
+        return r.json()
+
+    def webhook(self, url, entities=("agent", "context", "contextfile"), **extra):
+        body = {"url": url, "entities": list(entities), "active": True}
+        body.update(extra)
+        return self.ok("POST", "webhooks", body)
+
+
+class Receiver:
+    """A real HTTP receiver on 127.0.0.1 that records every request.
+
+    behave(n, req) -> (status, body, headers, delay_s) decides the answer to the n-th request
+    (0-based) of a path; the default answers 200 {"received":true}.
+    """
+
+    def __init__(self, behave=None):
+        self.requests = []
+        self.lock = threading.Condition()
+        self.behave = behave or (lambda n, req: (200, b'{"received":true}', {}, 0))
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                req = {"path": self.path, "headers": {k.lower(): v for k, v in
+                                                      self.headers.items()},
+                       "body": body, "time": time.time()}
+                with receiver.lock:
+                    n = len([r for r in receiver.requests if r["path"] == self.path])
+                    receiver.requests.append(req)
+                    receiver.lock.notify_all()
+                status, rbody, rheaders, delay = receiver.behave(n, req)
+                if delay:
+                    time.sleep(delay)
+                try:
+                    self.send_response(status)
+                    for k, v in rheaders.items():
+                        self.send_header(k, v)
+                    self.send_header("Content-Length", str(len(rbody)))
+                    self.end_headers()
+                    self.wfile.write(rbody)
+                except OSError:
+                    pass
+
+            def log_message(self, *a):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path="/hook"):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def bodies(self, path=None):
+        with self.lock:
+            return [json.loads(r["body"]) for r in self.requests
+                    if path is None or r["path"] == path]
+
+    def wait_count(self, n, path=None, timeout=15):
+        def enough():
+            with self.lock:
+                return len([r for r in self.requests if path is None or r["path"] == path]) >= n
+        wait_for(enough, timeout, what="%d requests at %s" % (n, path))
+        with self.lock:
+            return [r for r in self.requests if path is None or r["path"] == path]
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def sign_hex(secret, body):
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def sign_std(secret, msg_id, ts, body):
+    key = base64.b64decode(secret[len("whsec_"):])
+    mac = hmac.new(key, ("%s.%s." % (msg_id, ts)).encode() + body, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(mac).decode()
+
+
+def check_signed(test, req, secret):
+    """Asserts that a received request carries valid signatures of both schemes under secret."""
+    h, body = req["headers"], req["body"]
+    test.assertEqual(h.get("content-type"), "application/json")
+    test.assertEqual(h.get("x-webhook-signature"), "sha256=" + sign_hex(secret, body))
+    env = json.loads(body)
+    test.assertEqual(h.get("x-webhook-event-id"), env["eventId"])
+    test.assertEqual(h.get("x-webhook-timestamp"), env["timestamp"])
+    test.assertEqual(h.get("webhook-id"), env["eventId"])
+    ts = h.get("webhook-timestamp")
+    test.assertTrue(ts and ts.isdigit() and abs(int(ts) - time.time()) < 300)
+    sigs = h.get("webhook-signature", "").split(" ")
+    test.assertIn(sign_std(secret, env["eventId"], ts, body), sigs)
+
+
+class ServerTest(unittest.TestCase):
+    """Base class: self.server started with one app, self.app; cleaned up after each test."""
+
+    mode = "development"
+    server_args = ()
+    server_env = None
+
+    def setUp(self):
+        self.server = Server(mode=self.mode, extra_args=self.server_args, env=self.server_env)
+        self.app = App(self.server, self.server.create_app())
+        self.server.start()
+        self.receivers = []
+
+    def tearDown(self):
+        for r in self.receivers:
+            r.close()
+        rc = self.server.stop()
+        log = self.server.log()
+        self.server.cleanup()
+        if rc not in (None, 0):
+            raise AssertionError("server exited with %s: %s" % (rc, log[-3000:]))
+        for bad in ("AddressSanitizer", "runtime error:", "LeakSanitizer"):
+            if bad in log:
+                raise AssertionError("sanitizer report in server log:\n" + log[-6000:])
+
+    def receiver(self, behave=None):
+        r = Receiver(behave)
+        self.receivers.append(r)
+        return r
+
+
+def main():
+    unittest.main(verbosity=2)
