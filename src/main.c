@@ -534,6 +534,12 @@ static int cmd_serve(int argc, char **argv)
         return 2;
     }
     dc.production = api.cfg.production;
+    api.cfg.test_wait_ms = dc.timeout_ms + 2000;
+    const char *lease = env_or("HOOKLINE_LEASE", NULL);
+    if (lease && (parse_duration(lease, &dc.lease_ms) || dc.lease_ms < 1000)) {
+        fprintf(stderr, "hookline: HOOKLINE_LEASE: want a duration of at least 1s\n");
+        return 2;
+    }
     api.cfg.max_body = HL_MAX_BODY;
 
     /* Signals are taken by sigwait below, not by whichever thread they land on. */

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/deliveries.h"
 #include "api/http.h"
 #include "api/publish.h"
 #include "api/validate.h"
@@ -179,6 +180,35 @@ out:
     return 0;
 }
 
+/* GET /events/{eventId}: the event as sent, with the deliveries it fanned out to. */
+static int get_one(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
+{
+    char uid[HL_ID_MAX];
+    if (hl_req_seg(rq, 1, uid, sizeof(uid)))
+        return hl_resp_error(rs, 404, "not_found", "no such event");
+    struct hl_event ev;
+    struct hl_delivery *dl = NULL;
+    size_t n = 0;
+    int rc = hl_store_event_get(api->store, rq->app.id, uid, &ev, &dl, &n);
+    if (rc == HL_ENOTFOUND)
+        return hl_resp_error(rs, 404, "not_found", "no event %s", uid);
+    if (rc)
+        return hl_resp_store_error(rs, rc);
+    json_t *o = hl_json_parse(ev.payload, ev.payload_len, NULL, 0);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(arr, hl_delivery_json(&dl[i], NULL, 0));
+        hl_delivery_clear(&dl[i]);
+    }
+    free(dl);
+    hl_event_clear(&ev);
+    if (o)
+        json_object_set_new(o, "deliveries", arr);
+    else
+        json_decref(arr);
+    return hl_resp_json(rs, 200, o);
+}
+
 int hl_api_events(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
 {
     if (rq->nseg == 1) {
@@ -187,6 +217,11 @@ int hl_api_events(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
         if (rq->method == HL_POST)
             return publish(api, rq, rs);
         return hl_method_not_allowed(rs, "GET, POST");
+    }
+    if (rq->nseg == 2) {
+        if (rq->method != HL_GET)
+            return hl_method_not_allowed(rs, "GET");
+        return get_one(api, rq, rs);
     }
     return 0;
 }

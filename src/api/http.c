@@ -1,6 +1,8 @@
 /* libmicrohttpd glue, authentication and the router. */
 #include "api/http.h"
 
+#include "api/deliveries.h"
+
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -235,6 +237,15 @@ static void route(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, con
         hl_resp_json(rs, 200, json_pack("{s:s}", "status", "ok"));
         return;
     }
+    if (n == 1 && hl_str_eqc(all[0], "metrics")) {
+        if (rq->method != HL_GET) {
+            rs->allow = "GET";
+            hl_resp_error(rs, 405, "method_not_allowed", "metrics takes GET");
+            return;
+        }
+        hl_api_metrics(api, rs);
+        return;
+    }
     if (n < 5 || !hl_str_eqc(all[0], "api") || !hl_str_eqc(all[1], "v1") ||
         !hl_str_eqc(all[2], "appuid")) {
         hl_resp_error(rs, 404, "not_found", "no such path");
@@ -249,8 +260,10 @@ static void route(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, con
     rq->nseg = n - 4;
     memcpy(rq->seg, all + 4, sizeof(struct hl_str) * (size_t)rq->nseg);
     struct hl_str top = rq->seg[0];
-    if (hl_str_eqc(top, "webhooks") || hl_str_eqc(top, "deliveries"))
+    if (hl_str_eqc(top, "webhooks"))
         hl_api_webhooks(api, rq, rs);
+    else if (hl_str_eqc(top, "deliveries"))
+        hl_api_deliveries(api, rq, rs);
     else if (hl_str_eqc(top, "events"))
         hl_api_events(api, rq, rs);
     else if (hl_str_eqc(top, "agents") || hl_str_eqc(top, "contexts"))
@@ -273,7 +286,8 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, struct hl_resp *rs
         return MHD_NO;
     }
     if (len)
-        MHD_add_response_header(r, "Content-Type", "application/json");
+        MHD_add_response_header(r, "Content-Type",
+                                rs->content_type ? rs->content_type : "application/json");
     if (rs->allow)
         MHD_add_response_header(r, "Allow", rs->allow);
     MHD_add_response_header(r, "Cache-Control", "no-store");
@@ -346,7 +360,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
-static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt,
+                                                              va_list ap)
 {
     (void)cls;
     char line[512];

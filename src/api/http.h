@@ -24,6 +24,7 @@ struct hl_api_config {
     int production;        /* https only, address guard */
     size_t max_body;       /* request bodies above this get 413 */
     unsigned threads;      /* libmicrohttpd thread pool size */
+    int64_t test_wait_ms;  /* how long POST /webhooks/{uid}/test waits for its attempt */
 };
 
 /* What handlers get: the store and the configuration. */
@@ -49,6 +50,7 @@ struct hl_resp {
     int status;
     struct hl_buf body;
     const char *allow; /* an Allow header for 405 */
+    const char *content_type; /* NULL: application/json */
 };
 
 /* Starts the server on addr ("127.0.0.1:8080", "[::1]:8080", ":8080"). Returns 0 or an error. */

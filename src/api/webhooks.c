@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/deliveries.h"
 #include "api/http.h"
 #include "api/validate.h"
 #include "common/clock.h"
@@ -257,8 +258,6 @@ static int del(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, const 
 
 int hl_api_webhooks(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
 {
-    if (!hl_str_eqc(rq->seg[0], "webhooks"))
-        return 0; /* /deliveries: the operations issue */
     if (rq->nseg == 1) {
         if (rq->method == HL_POST)
             return create(api, rq, rs);
@@ -281,5 +280,13 @@ int hl_api_webhooks(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
             return hl_method_not_allowed(rs, "GET, PATCH, DELETE");
         }
     }
+    struct hl_webhook w;
+    int rc = hl_store_webhook_get(api->store, rq->app.id, uid, &w);
+    if (rc == HL_ENOTFOUND)
+        return hl_resp_error(rs, 404, "not_found", "no webhook %s", uid);
+    if (rc)
+        return hl_resp_store_error(rs, rc);
+    hl_api_webhook_ops(api, rq, rs, &w);
+    hl_webhook_clear(&w);
     return 0;
 }

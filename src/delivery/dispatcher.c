@@ -215,7 +215,14 @@ static int build_headers(struct xfer *x)
     if (rc)
         return rc;
     char both[sizeof(sig) * 2 + 2];
+    char prev_hex[65], prev_prefixed[80];
+    prev_prefixed[0] = '\0';
     if (j->prev_secret[0]) {
+        rc = hl_sign_hex(j->prev_secret, strlen(j->prev_secret), j->payload, j->payload_len,
+                         prev_hex);
+        if (rc)
+            return rc;
+        snprintf(prev_prefixed, sizeof(prev_prefixed), "sha256=%s", prev_hex);
         char old[sizeof(sig)];
         rc = hl_sign_std(j->prev_secret, strlen(j->prev_secret), j->event_uid, strlen(j->event_uid),
                          ts_s, j->payload, j->payload_len, old, sizeof(old));
@@ -235,6 +242,10 @@ static int build_headers(struct xfer *x)
         add_header(h, "X-Webhook-Timestamp", iso) || add_header(h, "webhook-id", j->event_uid) ||
         add_header(h, "webhook-timestamp", ts) || add_header(h, "webhook-signature", both) ||
         add_header(h, "Expect", ""))
+        return HL_ENOMEM;
+    /* During a rotation the guide's header keeps one value (its verifiers compare exactly one);
+     * the old secret's signature rides beside it for receivers not yet switched over. */
+    if (prev_prefixed[0] && add_header(h, "X-Webhook-Signature-Previous", prev_prefixed))
         return HL_ENOMEM;
     return HL_OK;
 }

@@ -67,6 +67,10 @@ static const char *const MIGRATIONS[] = {
 #define RESOURCE_COLS                                                                              \
     "id, kind, uid, app_id, parent_uid, tenant, body, version, created_at, updated_at"
 #define EVENT_COLS "id, uid, type, app_id, tenant, resource_uid, created_at, payload"
+#define DELIVERY_SELECT                                                                            \
+    "SELECT d.id, d.webhook_id, w.uid, e.uid, e.type, d.status, d.attempts, d.last_status,"       \
+    " d.last_error, d.next_attempt_at, d.created_at, d.delivered_at FROM deliveries d"            \
+    " JOIN webhooks w ON w.id = d.webhook_id JOIN events e ON e.id = d.event_id"
 
 enum q {
     Q_BEGIN,
@@ -110,6 +114,16 @@ enum q {
     Q_WH_AUTODISABLE,
     Q_NEXT_DUE,
     Q_RELEASE,
+    Q_EV_GET,
+    Q_DL_BY_EVENT,
+    Q_DL_LIST,
+    Q_DL_GET,
+    Q_ATT_LIST,
+    Q_DL_RESEND,
+    Q_RECOVER,
+    Q_ROTATE,
+    Q_WH_STATS,
+    Q_QUEUE_STATS,
     Q_COUNT
 };
 
@@ -214,6 +228,29 @@ static const char *const SQL[Q_COUNT] = {
     [Q_NEXT_DUE] = "SELECT min(d.next_attempt_at) FROM deliveries d WHERE d.status = 0"
                    " AND d.lease_until <= ?1",
     [Q_RELEASE] = "UPDATE deliveries SET lease_until = 0 WHERE lease_until != 0",
+    [Q_EV_GET] = "SELECT " EVENT_COLS " FROM events WHERE app_id = ?1 AND uid = ?2",
+    [Q_DL_BY_EVENT] = DELIVERY_SELECT " WHERE d.event_id = ?1 ORDER BY d.id",
+    [Q_DL_LIST] = DELIVERY_SELECT " WHERE d.webhook_id = ?1 AND w.app_id = ?2"
+                  " AND (?3 < 0 OR d.status = ?3) AND (?4 < 0 OR e.type = ?4)"
+                  " AND (?5 = 0 OR d.created_at >= ?5) AND (?6 = 0 OR d.created_at < ?6)"
+                  " AND (?7 = 0 OR d.id < ?7) ORDER BY d.id DESC LIMIT ?8",
+    [Q_DL_GET] = DELIVERY_SELECT " WHERE d.id = ?1 AND w.app_id = ?2",
+    [Q_ATT_LIST] = "SELECT started_at, duration_us, status_code, error, response FROM attempts"
+                   " WHERE delivery_id = ?1 ORDER BY id",
+    [Q_DL_RESEND] = "UPDATE deliveries SET status = 0, next_attempt_at = ?3, lease_until = 0"
+                    " WHERE id = ?1 AND lease_until <= ?3 AND webhook_id IN"
+                    " (SELECT id FROM webhooks WHERE app_id = ?2 AND deleted_at = 0)",
+    [Q_RECOVER] = "UPDATE deliveries SET status = 0, next_attempt_at = ?4, lease_until = 0"
+                  " WHERE webhook_id = ?1 AND status = 2 AND created_at >= ?2"
+                  " AND (?3 = 0 OR created_at < ?3)",
+    [Q_ROTATE] = "UPDATE webhooks SET prev_secret = CASE WHEN ?4 > ?5 THEN secret END,"
+                 " prev_secret_until = CASE WHEN ?4 > ?5 THEN ?4 ELSE 0 END, secret = ?3,"
+                 " updated_at = ?5 WHERE app_id = ?1 AND uid = ?2 AND deleted_at = 0",
+    [Q_WH_STATS] = "SELECT count(*) FILTER (WHERE status IN (0, 4)),"
+                   " count(*) FILTER (WHERE status = 1), count(*) FILTER (WHERE status = 2)"
+                   " FROM deliveries WHERE webhook_id = ?1",
+    [Q_QUEUE_STATS] = "SELECT count(*), coalesce(min(created_at), 0) FROM deliveries"
+                      " WHERE status = 0",
 };
 
 struct sq {
@@ -1258,6 +1295,285 @@ static int sq_release_leases(struct hl_store *base)
     return rc;
 }
 
+/* ---- operating deliveries ---- */
+
+static int read_delivery(sqlite3_stmt *st, struct hl_delivery *d)
+{
+    memset(d, 0, sizeof(*d));
+    d->id = sqlite3_column_int64(st, 0);
+    d->webhook_id = sqlite3_column_int64(st, 1);
+    col_copy(st, 2, d->webhook_uid, sizeof(d->webhook_uid));
+    col_copy(st, 3, d->event_uid, sizeof(d->event_uid));
+    d->event_type = sqlite3_column_int(st, 4);
+    d->status = (enum hl_delivery_status)sqlite3_column_int(st, 5);
+    d->attempts = sqlite3_column_int(st, 6);
+    d->last_status = sqlite3_column_int(st, 7);
+    d->last_error = col_dup(st, 8);
+    d->next_attempt_at = sqlite3_column_int64(st, 9);
+    d->created_at = sqlite3_column_int64(st, 10);
+    d->delivered_at = sqlite3_column_int64(st, 11);
+    if (sqlite3_column_type(st, 8) != SQLITE_NULL && !d->last_error)
+        return HL_ENOMEM;
+    return HL_OK;
+}
+
+/* Reads every row of a prepared delivery query. Called under s->mu. */
+static int read_deliveries(struct sq *s, sqlite3_stmt *st, struct hl_delivery **out, size_t *n)
+{
+    struct hl_delivery *arr = NULL;
+    size_t cap = 0, len = 0;
+    int rc = HL_OK, r = SQLITE_DONE;
+    while (rc == HL_OK && (r = sqlite3_step(st)) == SQLITE_ROW) {
+        rc = grow((void **)&arr, &cap, len, sizeof(*arr));
+        if (rc == HL_OK)
+            rc = read_delivery(st, &arr[len]);
+        if (rc == HL_OK)
+            len++;
+    }
+    if (rc == HL_OK && r != SQLITE_DONE)
+        rc = fail(s, "deliveries");
+    if (rc) {
+        for (size_t i = 0; i < len; i++)
+            hl_delivery_clear(&arr[i]);
+        free(arr);
+        return rc;
+    }
+    *out = arr;
+    *n = len;
+    return HL_OK;
+}
+
+static int sq_event_get(struct hl_store *base, int64_t app_id, const char *uid,
+                        struct hl_event *ev, struct hl_delivery **dl, size_t *n)
+{
+    struct sq *s = SQ(base);
+    int rc = HL_ESTORE;
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = Q(s, Q_EV_GET);
+    if (st) {
+        sqlite3_bind_int64(st, 1, app_id);
+        bind_text(st, 2, uid);
+        int r = sqlite3_step(st);
+        rc = r == SQLITE_ROW ? read_event(st, ev) : r == SQLITE_DONE ? HL_ENOTFOUND
+                                                                    : fail(s, "event get");
+    }
+    if (rc == HL_OK && dl) {
+        st = Q(s, Q_DL_BY_EVENT);
+        if (!st) {
+            rc = HL_ESTORE;
+        } else {
+            sqlite3_bind_int64(st, 1, ev->id);
+            rc = read_deliveries(s, st, dl, n);
+        }
+        if (rc)
+            hl_event_clear(ev);
+    }
+    unlock(s);
+    return rc;
+}
+
+static int sq_delivery_list(struct hl_store *base, int64_t app_id, int64_t webhook_id,
+                            const struct hl_delivery_filter *f, int64_t after_id, size_t limit,
+                            struct hl_delivery **out, size_t *n)
+{
+    struct sq *s = SQ(base);
+    int rc = HL_ESTORE;
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = Q(s, Q_DL_LIST);
+    if (st) {
+        sqlite3_bind_int64(st, 1, webhook_id);
+        sqlite3_bind_int64(st, 2, app_id);
+        sqlite3_bind_int(st, 3, f->status);
+        sqlite3_bind_int(st, 4, f->type);
+        sqlite3_bind_int64(st, 5, f->since);
+        sqlite3_bind_int64(st, 6, f->until);
+        sqlite3_bind_int64(st, 7, after_id);
+        sqlite3_bind_int64(st, 8, (int64_t)limit);
+        rc = read_deliveries(s, st, out, n);
+    }
+    unlock(s);
+    return rc;
+}
+
+static int read_attempts(struct sq *s, int64_t delivery_id, struct hl_attempt_rec **out,
+                         size_t *n)
+{
+    sqlite3_stmt *st = Q(s, Q_ATT_LIST);
+    if (!st)
+        return HL_ESTORE;
+    sqlite3_bind_int64(st, 1, delivery_id);
+    struct hl_attempt_rec *arr = NULL;
+    size_t cap = 0, len = 0;
+    int rc = HL_OK, r = SQLITE_DONE;
+    while (rc == HL_OK && (r = sqlite3_step(st)) == SQLITE_ROW) {
+        rc = grow((void **)&arr, &cap, len, sizeof(*arr));
+        if (rc)
+            break;
+        struct hl_attempt_rec *a = &arr[len++];
+        a->started_at = sqlite3_column_int64(st, 0);
+        a->duration_us = sqlite3_column_int64(st, 1);
+        a->status_code = sqlite3_column_int(st, 2);
+        a->error = col_dup(st, 3);
+        if (sqlite3_column_type(st, 4) != SQLITE_NULL) {
+            a->response_len = (size_t)sqlite3_column_bytes(st, 4);
+            a->response = malloc(a->response_len + 1);
+            if (!a->response) {
+                rc = HL_ENOMEM;
+                break;
+            }
+            if (a->response_len)
+                memcpy(a->response, sqlite3_column_blob(st, 4), a->response_len);
+            a->response[a->response_len] = '\0';
+        }
+    }
+    if (rc == HL_OK && r != SQLITE_DONE)
+        rc = fail(s, "attempts");
+    if (rc) {
+        hl_attempts_free(arr, len);
+        return rc;
+    }
+    *out = arr;
+    *n = len;
+    return HL_OK;
+}
+
+static int sq_delivery_get(struct hl_store *base, int64_t app_id, int64_t id,
+                           struct hl_delivery *out, struct hl_attempt_rec **attempts, size_t *n)
+{
+    struct sq *s = SQ(base);
+    int rc = HL_ESTORE;
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = Q(s, Q_DL_GET);
+    if (st) {
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_int64(st, 2, app_id);
+        int r = sqlite3_step(st);
+        rc = r == SQLITE_ROW ? read_delivery(st, out) : r == SQLITE_DONE ? HL_ENOTFOUND
+                                                                        : fail(s, "delivery");
+        if (rc == HL_OK && attempts) {
+            rc = read_attempts(s, id, attempts, n);
+            if (rc)
+                hl_delivery_clear(out);
+        }
+    }
+    unlock(s);
+    return rc;
+}
+
+static int sq_delivery_resend(struct hl_store *base, int64_t app_id, int64_t id, int64_t now)
+{
+    struct sq *s = SQ(base);
+    int rc = HL_ESTORE;
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = Q(s, Q_DL_RESEND);
+    if (st) {
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_int64(st, 2, app_id);
+        sqlite3_bind_int64(st, 3, now);
+        rc = run(s, st);
+        if (rc == HL_OK && sqlite3_changes(s->db) == 0) {
+            /* Either not this app's (or its webhook is deleted), or an attempt is in flight. */
+            st = Q(s, Q_DL_GET);
+            rc = HL_ENOTFOUND;
+            if (st) {
+                sqlite3_bind_int64(st, 1, id);
+                sqlite3_bind_int64(st, 2, app_id);
+                if (sqlite3_step(st) == SQLITE_ROW)
+                    rc = HL_ECONFLICT;
+            }
+        }
+    }
+    unlock(s);
+    if (rc == HL_OK)
+        hl_store_notify(base);
+    return rc;
+}
+
+static int sq_recover(struct hl_store *base, int64_t webhook_id, int64_t since, int64_t until,
+                      int64_t now, int64_t *queued)
+{
+    struct sq *s = SQ(base);
+    int rc = HL_ESTORE;
+    *queued = 0;
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = Q(s, Q_RECOVER);
+    if (st) {
+        sqlite3_bind_int64(st, 1, webhook_id);
+        sqlite3_bind_int64(st, 2, since);
+        sqlite3_bind_int64(st, 3, until);
+        sqlite3_bind_int64(st, 4, now);
+        rc = run(s, st);
+        if (rc == HL_OK)
+            *queued = sqlite3_changes(s->db);
+    }
+    unlock(s);
+    if (rc == HL_OK && *queued)
+        hl_store_notify(base);
+    return rc;
+}
+
+static int sq_rotate_secret(struct hl_store *base, int64_t app_id, const char *uid,
+                            const char *secret, int64_t prev_until, int64_t now)
+{
+    struct sq *s = SQ(base);
+    int rc = HL_ESTORE;
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = Q(s, Q_ROTATE);
+    if (st) {
+        sqlite3_bind_int64(st, 1, app_id);
+        bind_text(st, 2, uid);
+        bind_text(st, 3, secret);
+        sqlite3_bind_int64(st, 4, prev_until);
+        sqlite3_bind_int64(st, 5, now);
+        rc = run(s, st);
+        if (rc == HL_OK && sqlite3_changes(s->db) == 0)
+            rc = HL_ENOTFOUND;
+    }
+    unlock(s);
+    return rc;
+}
+
+static int sq_webhook_stats(struct hl_store *base, int64_t webhook_id,
+                            struct hl_webhook_stats *out)
+{
+    struct sq *s = SQ(base);
+    int rc = HL_ESTORE;
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = Q(s, Q_WH_STATS);
+    if (st) {
+        sqlite3_bind_int64(st, 1, webhook_id);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            out->pending = sqlite3_column_int64(st, 0);
+            out->succeeded = sqlite3_column_int64(st, 1);
+            out->failed = sqlite3_column_int64(st, 2);
+            rc = HL_OK;
+        } else {
+            rc = fail(s, "webhook stats");
+        }
+    }
+    unlock(s);
+    return rc;
+}
+
+static int sq_queue_stats(struct hl_store *base, struct hl_queue_stats *out)
+{
+    struct sq *s = SQ(base);
+    int rc = HL_ESTORE;
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = Q(s, Q_QUEUE_STATS);
+    if (st) {
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            out->pending = sqlite3_column_int64(st, 0);
+            out->oldest_pending_at = sqlite3_column_int64(st, 1);
+            rc = HL_OK;
+        } else {
+            rc = fail(s, "queue stats");
+        }
+    }
+    unlock(s);
+    return rc;
+}
+
 static void sq_close(struct hl_store *base)
 {
     struct sq *s = SQ(base);
@@ -1296,6 +1612,14 @@ static const struct hl_store_ops SQLITE_OPS = {
     .record = sq_record,
     .next_due = sq_next_due,
     .release_leases = sq_release_leases,
+    .event_get = sq_event_get,
+    .delivery_list = sq_delivery_list,
+    .delivery_get = sq_delivery_get,
+    .delivery_resend = sq_delivery_resend,
+    .recover = sq_recover,
+    .rotate_secret = sq_rotate_secret,
+    .webhook_stats = sq_webhook_stats,
+    .queue_stats = sq_queue_stats,
 };
 
 int hl_sqlite_open(const char *path, struct hl_store **out, char *err, size_t errlen)

@@ -123,3 +123,18 @@ void hl_job_clear(struct hl_job *j)
     free(j->payload);
     memset(j, 0, sizeof(*j));
 }
+
+void hl_delivery_clear(struct hl_delivery *d)
+{
+    free(d->last_error);
+    memset(d, 0, sizeof(*d));
+}
+
+void hl_attempts_free(struct hl_attempt_rec *a, size_t n)
+{
+    for (size_t i = 0; a && i < n; i++) {
+        free(a[i].error);
+        free(a[i].response);
+    }
+    free(a);
+}

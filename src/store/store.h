@@ -193,6 +193,56 @@ enum hl_delivery_status {
     HL_DS_PAUSED = 4,
 };
 
+/* A delivery as operators see it. */
+struct hl_delivery {
+    int64_t id;
+    int64_t webhook_id;
+    char webhook_uid[HL_ID_MAX];
+    char event_uid[HL_ID_MAX];
+    int event_type;
+    enum hl_delivery_status status;
+    int attempts;
+    int last_status;
+    char *last_error; /* NULL when none */
+    int64_t next_attempt_at;
+    int64_t created_at;
+    int64_t delivered_at;
+};
+
+/* Frees what a struct hl_delivery filled by the store owns; leaves it zeroed. */
+void hl_delivery_clear(struct hl_delivery *d);
+
+/* One recorded attempt. */
+struct hl_attempt_rec {
+    int64_t started_at;
+    int64_t duration_us;
+    int status_code;
+    char *error;    /* NULL on success */
+    char *response; /* the first bytes of the answer; NULL when none */
+    size_t response_len;
+};
+
+/* Frees an array of attempts and what they own. */
+void hl_attempts_free(struct hl_attempt_rec *a, size_t n);
+
+/* A filter for a webhook's deliveries. */
+struct hl_delivery_filter {
+    int status;           /* -1: any; else enum hl_delivery_status */
+    int type;             /* -1: any event */
+    int64_t since, until; /* created_at window; 0: unbounded */
+};
+
+/* Delivery counts of one webhook. */
+struct hl_webhook_stats {
+    int64_t pending, succeeded, failed;
+};
+
+/* The whole queue, for operators. */
+struct hl_queue_stats {
+    int64_t pending;          /* deliveries waiting or in flight */
+    int64_t oldest_pending_at; /* created_at of the oldest pending delivery; 0 when none */
+};
+
 struct hl_store_ops {
     void (*close)(struct hl_store *st);
 
@@ -232,6 +282,21 @@ struct hl_store_ops {
                   int64_t disable_after_ms);
     int (*next_due)(struct hl_store *st, int64_t now, int64_t *at);
     int (*release_leases)(struct hl_store *st);
+
+    int (*event_get)(struct hl_store *st, int64_t app_id, const char *uid, struct hl_event *ev,
+                     struct hl_delivery **dl, size_t *n);
+    int (*delivery_list)(struct hl_store *st, int64_t app_id, int64_t webhook_id,
+                         const struct hl_delivery_filter *f, int64_t after_id, size_t limit,
+                         struct hl_delivery **out, size_t *n);
+    int (*delivery_get)(struct hl_store *st, int64_t app_id, int64_t id, struct hl_delivery *out,
+                        struct hl_attempt_rec **attempts, size_t *n);
+    int (*delivery_resend)(struct hl_store *st, int64_t app_id, int64_t id, int64_t now);
+    int (*recover)(struct hl_store *st, int64_t webhook_id, int64_t since, int64_t until,
+                   int64_t now, int64_t *queued);
+    int (*rotate_secret)(struct hl_store *st, int64_t app_id, const char *uid,
+                         const char *secret, int64_t prev_until, int64_t now);
+    int (*webhook_stats)(struct hl_store *st, int64_t webhook_id, struct hl_webhook_stats *out);
+    int (*queue_stats)(struct hl_store *st, struct hl_queue_stats *out);
 };
 
 /* The part every backend starts with. */
@@ -395,6 +460,61 @@ static inline int hl_store_release_leases(struct hl_store *st)
 
 /* Sets the function hl_store_notify calls besides signalling waiters (NULL for none). */
 void hl_store_on_notify(struct hl_store *st, void (*fn)(void *), void *arg);
+/* Operations on deliveries (the operations issue). */
+
+/* An event of the app by uid, with the deliveries it fanned out to (dl may be NULL). */
+static inline int hl_store_event_get(struct hl_store *st, int64_t app_id, const char *uid,
+                                     struct hl_event *ev, struct hl_delivery **dl, size_t *n)
+{
+    return st->ops->event_get(st, app_id, uid, ev, dl, n);
+}
+/* A webhook's deliveries, newest first, ids below after_id (0: from the newest). */
+static inline int hl_store_delivery_list(struct hl_store *st, int64_t app_id, int64_t webhook_id,
+                                         const struct hl_delivery_filter *f, int64_t after_id,
+                                         size_t limit, struct hl_delivery **out, size_t *n)
+{
+    return st->ops->delivery_list(st, app_id, webhook_id, f, after_id, limit, out, n);
+}
+/* One delivery of the app with its attempts, oldest first (attempts may be NULL). */
+static inline int hl_store_delivery_get(struct hl_store *st, int64_t app_id, int64_t id,
+                                        struct hl_delivery *out,
+                                        struct hl_attempt_rec **attempts, size_t *n)
+{
+    return st->ops->delivery_get(st, app_id, id, out, attempts, n);
+}
+/* Queues one more attempt of a delivery now, whatever its state (not for a deleted webhook:
+ * HL_ENOTFOUND). Wakes the dispatcher. */
+static inline int hl_store_delivery_resend(struct hl_store *st, int64_t app_id, int64_t id,
+                                           int64_t now)
+{
+    return st->ops->delivery_resend(st, app_id, id, now);
+}
+/* Queues again every failed delivery of a webhook created in [since, until) (until 0: now);
+ * *queued says how many. Wakes the dispatcher. */
+static inline int hl_store_recover(struct hl_store *st, int64_t webhook_id, int64_t since,
+                                   int64_t until, int64_t now, int64_t *queued)
+{
+    return st->ops->recover(st, webhook_id, since, until, now, queued);
+}
+/* Replaces a webhook's secret; the old one keeps signing until prev_until (<= now: not at
+ * all). */
+static inline int hl_store_rotate_secret(struct hl_store *st, int64_t app_id, const char *uid,
+                                         const char *secret, int64_t prev_until, int64_t now)
+{
+    return st->ops->rotate_secret(st, app_id, uid, secret, prev_until, now);
+}
+/* Counts a webhook's deliveries by state. */
+static inline int hl_store_webhook_stats(struct hl_store *st, int64_t webhook_id,
+                                         struct hl_webhook_stats *out)
+{
+    return st->ops->webhook_stats(st, webhook_id, out);
+}
+/* The size and age of the whole queue. */
+static inline int hl_store_queue_stats(struct hl_store *st, struct hl_queue_stats *out)
+{
+    return st->ops->queue_stats(st, out);
+}
+
 /* Wake-ups: the backend calls hl_store_notify() after each commit that made deliveries; the
  * dispatcher waits in hl_store_wait() until notified or until deadline_mono_ms. */
 void hl_store_notify(struct hl_store *st);

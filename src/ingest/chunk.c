@@ -1,0 +1,227 @@
+#include "ingest/chunk.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "common/err.h"
+
+/* Length of the valid UTF-8 sequence at s[0..n) and its code point, or 0 when there is none. */
+static size_t utf8_seq(const unsigned char *s, size_t n, uint32_t *cp)
+{
+    unsigned char c = s[0];
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
+    size_t need;
+    uint32_t v, min;
+    if (c >= 0xC2 && c <= 0xDF) {
+        need = 2;
+        v = c & 0x1F;
+        min = 0x80;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        need = 3;
+        v = c & 0x0F;
+        min = 0x800;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        need = 4;
+        v = c & 0x07;
+        min = 0x10000;
+    } else {
+        return 0;
+    }
+    if (n < need)
+        return 0;
+    for (size_t i = 1; i < need; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        v = (v << 6) | (s[i] & 0x3F);
+    }
+    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
+        return 0;
+    *cp = v;
+    return need;
+}
+
+/* One character at text[pos..len): its byte length (an invalid byte counts as one character,
+ * decoded as U+FFFD). */
+static size_t next_char(const char *text, size_t len, size_t pos, uint32_t *cp)
+{
+    size_t l = utf8_seq((const unsigned char *)text + pos, len - pos, cp);
+    if (l == 0) {
+        *cp = 0xFFFD;
+        l = 1;
+    }
+    return l;
+}
+
+static bool is_space(uint32_t c)
+{
+    switch (c) {
+    case ' ':
+    case '\t':
+    case '\n':
+    case '\v':
+    case '\f':
+    case '\r':
+    case 0x85:
+    case 0xA0:
+    case 0x1680:
+    case 0x2028:
+    case 0x2029:
+    case 0x202F:
+    case 0x205F:
+    case 0x3000:
+        return true;
+    default:
+        return c >= 0x2000 && c <= 0x200A;
+    }
+}
+
+/* Closing punctuation that may follow a sentence's full stop: ." .) .' .] .” .’ .» */
+static bool is_closer(uint32_t c)
+{
+    return c == '"' || c == '\'' || c == ')' || c == ']' || c == 0x201D || c == 0x2019 || c == 0xBB;
+}
+
+static size_t skip_space(const char *text, size_t len, size_t pos)
+{
+    while (pos < len) {
+        uint32_t c;
+        size_t l = next_char(text, len, pos, &c);
+        if (!is_space(c))
+            break;
+        pos += l;
+    }
+    return pos;
+}
+
+/* Break classes, best first. */
+enum { BRK_PARAGRAPH, BRK_SENTENCE, BRK_LINE, BRK_WORD, BRK_N };
+
+struct brk {
+    size_t end;   /* chunk end, trailing whitespace trimmed; 0 = no break of this class */
+    size_t chars; /* characters in [start, end) */
+};
+
+static int push(struct hl_chunks *out, size_t *cap, size_t offset, size_t len, size_t chars)
+{
+    if (out->n == *cap) {
+        if (*cap >= HL_CHUNK_MAX_COUNT)
+            return HL_ETOOBIG;
+        size_t ncap = *cap ? *cap * 2 : 16;
+        if (ncap > HL_CHUNK_MAX_COUNT)
+            ncap = HL_CHUNK_MAX_COUNT;
+        struct hl_chunk *p = realloc(out->items, ncap * sizeof(*p));
+        if (!p)
+            return HL_ENOMEM;
+        out->items = p;
+        *cap = ncap;
+    }
+    out->items[out->n] = (struct hl_chunk){out->n, offset, len, chars};
+    out->n++;
+    return HL_OK;
+}
+
+/* Where the chunk [start, end) with `chars` characters hands over to the next one: `overlap`
+ * characters before end, moved to the next word start when that is inside a word and before
+ * end; end itself when the chunk is not longer than the overlap. */
+static size_t overlap_start(const char *text, size_t len, size_t start, size_t end, size_t chars,
+                            size_t overlap)
+{
+    if (overlap == 0 || chars <= overlap)
+        return end;
+    size_t q = start;
+    uint32_t before = 0, c;
+    for (size_t i = 0; i < chars - overlap; i++) {
+        q += next_char(text, len, q, &before);
+    }
+    next_char(text, len, q, &c); /* q < end <= len */
+    if (is_space(before) || is_space(c))
+        return q;
+    size_t r = q;
+    while (r < end) {
+        size_t l = next_char(text, len, r, &c);
+        if (is_space(c))
+            return r;
+        r += l;
+    }
+    return q; /* the overlap is one word: keep it, cut as it is */
+}
+
+int hl_chunk_text(const char *text, size_t len, size_t chunk_size, size_t overlap,
+                  struct hl_chunks *out)
+{
+    out->items = NULL;
+    out->n = 0;
+    if (chunk_size == 0 || overlap >= chunk_size || (!text && len))
+        return HL_EINVAL;
+    size_t min_chars = chunk_size / 2;
+    if (min_chars < overlap + 1)
+        min_chars = overlap + 1;
+
+    int rc = HL_OK;
+    size_t cap = 0;
+    size_t pos = skip_space(text, len, 0);
+    while (pos < len) {
+        struct brk brk[BRK_N] = {{0, 0}};
+        size_t p = pos, n = 0;
+        size_t ns_end = pos, ns_chars = 0; /* after the last non-space character */
+        bool line_blank = false;           /* the current line holds only whitespace so far */
+        bool sentence = false;             /* the last non-space characters end a sentence */
+        while (p < len && n < chunk_size) {
+            uint32_t c;
+            p += next_char(text, len, p, &c);
+            n++;
+            int cls = -1;
+            if (!is_space(c)) {
+                ns_end = p;
+                ns_chars = n;
+                line_blank = false;
+                if (c == '.' || c == '!' || c == '?') {
+                    sentence = true;
+                } else if (c == 0x3002 || c == 0xFF01 || c == 0xFF1F) {
+                    sentence = false;
+                    cls = BRK_SENTENCE; /* CJK full stops need no space after them */
+                } else if (!is_closer(c)) {
+                    sentence = false;
+                }
+            } else if (c == '\n') {
+                cls = line_blank ? BRK_PARAGRAPH : sentence ? BRK_SENTENCE : BRK_LINE;
+                line_blank = true;
+            } else {
+                cls = sentence ? BRK_SENTENCE : BRK_WORD;
+            }
+            if (cls >= 0 && n >= min_chars && p < len)
+                brk[cls] = (struct brk){ns_end, ns_chars};
+        }
+        /* Without a break the cut is at p, where the last character is not a space (a space
+         * there would have been a word break). */
+        size_t end = ns_end, chars = ns_chars;
+        for (int i = 0; p < len && i < BRK_N; i++) {
+            if (brk[i].end) {
+                end = brk[i].end;
+                chars = brk[i].chars;
+                break;
+            }
+        }
+        rc = push(out, &cap, pos, end - pos, chars);
+        if (rc)
+            goto out;
+        if (p >= len)
+            break;
+        pos = skip_space(text, len, overlap_start(text, len, pos, end, chars, overlap));
+    }
+out:
+    if (rc)
+        hl_chunks_free(out);
+    return rc;
+}
+
+void hl_chunks_free(struct hl_chunks *c)
+{
+    free(c->items);
+    c->items = NULL;
+    c->n = 0;
+}
