@@ -51,7 +51,7 @@
 #define MAX_PARAMS 12
 #define CHANNEL "hookline_deliveries"
 /* "hookline" in ASCII: the advisory lock held while migrating. */
-#define MIGRATION_LOCK "7523094288207667557"
+#define MIGRATION_LOCK "7525356009530420837"
 #define CONNECT_TIMEOUT_MS 5000
 #define STATEMENT_TIMEOUT_MS 15000
 #define IDLE_TX_TIMEOUT_MS 60000
@@ -115,8 +115,8 @@ static const char *const MIGRATIONS[] = {
 #define NMIGRATIONS (sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]))
 
 #define WEBHOOK_COLS                                                                               \
-    "id, uid, app_id, url, description, entities, event_types, active, secret,"                   \
-    " coalesce(prev_secret, ''), prev_secret_until, created_at, updated_at, last_triggered_at,"   \
+    "id, uid, app_id, url, description, entities, event_types, active, secret,"                    \
+    " coalesce(prev_secret, ''), prev_secret_until, created_at, updated_at, last_triggered_at,"    \
     " last_success_at, last_failure_at, failing_since, disabled_at, disabled_reason"
 #define RESOURCE_COLS                                                                              \
     "id, kind, uid, app_id, parent_uid, tenant, body, version, created_at, updated_at"
@@ -239,17 +239,16 @@ static const char *const SQL[Q_COUNT] = {
     [Q_NOTIFY] = "SELECT pg_notify($1, $2)",
     /* The inner SELECT locks what it takes and skips rows another node is claiming right now;
      * rows another node leased since our snapshot fail the re-check of lease_until. */
-    [Q_CLAIM] =
-        "UPDATE deliveries d SET lease_until = $2"
-        " FROM (SELECT d2.id FROM deliveries d2 JOIN webhooks w2 ON w2.id = d2.webhook_id"
-        " WHERE d2.status = 0 AND d2.next_attempt_at <= $1 AND d2.lease_until <= $1"
-        " AND w2.active = 1 AND d2.webhook_id <> ALL($3::bigint[])"
-        " ORDER BY d2.next_attempt_at LIMIT $4 FOR UPDATE OF d2 SKIP LOCKED) c,"
-        " webhooks w, events e"
-        " WHERE d.id = c.id AND w.id = d.webhook_id AND e.id = d.event_id"
-        " RETURNING d.id, d.webhook_id, d.event_id, e.uid, e.created_at, d.attempts,"
-        " d.created_at, w.url, w.secret, CASE WHEN w.prev_secret_until > $1"
-        " THEN coalesce(w.prev_secret, '') ELSE '' END, e.payload",
+    [Q_CLAIM] = "UPDATE deliveries d SET lease_until = $2"
+                " FROM (SELECT d2.id FROM deliveries d2 JOIN webhooks w2 ON w2.id = d2.webhook_id"
+                " WHERE d2.status = 0 AND d2.next_attempt_at <= $1 AND d2.lease_until <= $1"
+                " AND w2.active = 1 AND d2.webhook_id <> ALL($3::bigint[])"
+                " ORDER BY d2.next_attempt_at LIMIT $4 FOR UPDATE OF d2 SKIP LOCKED) c,"
+                " webhooks w, events e"
+                " WHERE d.id = c.id AND w.id = d.webhook_id AND e.id = d.event_id"
+                " RETURNING d.id, d.webhook_id, d.event_id, e.uid, e.created_at, d.attempts,"
+                " d.created_at, w.url, w.secret, CASE WHEN w.prev_secret_until > $1"
+                " THEN coalesce(w.prev_secret, '') ELSE '' END, e.payload",
     [Q_ATTEMPT_INSERT] = "INSERT INTO attempts(delivery_id, started_at, duration_us, status_code,"
                          " error, response) VALUES($1, $2, $3, $4, $5, $6)",
     [Q_DELIV_SUCCESS] = "UPDATE deliveries SET status = 1, attempts = attempts + 1,"
@@ -347,7 +346,7 @@ static void p_textn(struct params *p, const char *s, size_t len)
     if (i < 0)
         return;
     p->types[i] = OID_TEXT;
-    p->values[i] = s ? s : NULL;
+    p->values[i] = s;
     p->lengths[i] = s ? (int)len : 0;
     p->formats[i] = 1;
 }
@@ -456,13 +455,13 @@ static void conn_error(PGconn *pg, char *out, size_t cap)
 /* Connection options; the URL comes last so that what it says wins. */
 #define CONNECT_KEYS                                                                               \
     {                                                                                              \
-        "connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval",                \
-            "keepalives_count", "tcp_user_timeout", "application_name", "client_encoding",       \
+        "connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval",                 \
+            "keepalives_count", "tcp_user_timeout", "application_name", "client_encoding",         \
             "dbname", NULL                                                                         \
     }
 #define CONNECT_VALUES(url)                                                                        \
     {                                                                                              \
-        "5", "1", "10", "5", "3", "15000", "hookline", "UTF8", url, NULL                          \
+        "5", "1", "10", "5", "3", "15000", "hookline", "UTF8", url, NULL                           \
     }
 
 /* Sets the session limits that keep a statement or a forgotten transaction from holding on. */
@@ -756,21 +755,6 @@ static int notify_all(struct pg *p, struct conn *c)
     p_text(&a, CHANNEL);
     p_text(&a, p->node);
     return run0(p, c, Q_NOTIFY, &a, NULL);
-}
-
-/* Grows *arr (of *cap elements of size sz) so that it holds at least n+1. */
-static int grow(void **arr, size_t *cap, size_t n, size_t sz)
-{
-    if (n < *cap)
-        return HL_OK;
-    size_t c = *cap ? *cap * 2 : 16;
-    void *np = realloc(*arr, c * sz);
-    if (!np)
-        return HL_ENOMEM;
-    memset((char *)np + *cap * sz, 0, (c - *cap) * sz);
-    *arr = np;
-    *cap = c;
-    return HL_OK;
 }
 
 /* ---- migrations ---- */
@@ -1282,11 +1266,10 @@ static int pg_webhook_list(struct hl_store *base, int64_t app_id, int64_t after_
 }
 
 static int pg_webhook_update(struct hl_store *base, int64_t app_id, const char *uid,
-                             const struct hl_webhook_patch *pt, int64_t now,
-                             struct hl_webhook *out)
+                             const struct hl_webhook_patch *pt, int64_t now, struct hl_webhook *out)
 {
     struct pg *p = PG(base);
-    struct hl_webhook cur = {0};
+    struct hl_webhook cur = {0}, got = {0};
     int active = 0;
     struct conn *c;
     int rc = acquire(p, &c);
@@ -1319,17 +1302,21 @@ static int pg_webhook_update(struct hl_store *base, int64_t app_id, const char *
     if (rc == HL_OK && active)
         rc = notify_all(p, c);
     if (rc == HL_OK && out)
-        rc = webhook_get_on(p, c, Q_WH_GET, app_id, uid, out);
+        rc = webhook_get_on(p, c, Q_WH_GET, app_id, uid, &got);
 done:
     rc = finish(p, c, rc);
-    if (rc && out && out->url)
-        hl_webhook_clear(out);
 out:
     release(p, c);
     hl_webhook_clear(&cur);
-    if (rc == HL_OK && active)
+    if (rc) {
+        hl_webhook_clear(&got);
+        return rc;
+    }
+    if (out)
+        *out = got;
+    if (active)
         hl_store_notify(base);
-    return rc;
+    return HL_OK;
 }
 
 static int pg_webhook_delete(struct hl_store *base, int64_t app_id, const char *uid, int64_t now)

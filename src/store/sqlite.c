@@ -76,6 +76,9 @@ enum q {
     Q_BEGIN,
     Q_COMMIT,
     Q_ROLLBACK,
+    Q_SAVEPOINT,
+    Q_ROLLBACK_TO,
+    Q_RELEASE_SP,
     Q_APP_INSERT,
     Q_APP_GET,
     Q_APP_LIST,
@@ -131,6 +134,9 @@ static const char *const SQL[Q_COUNT] = {
     [Q_BEGIN] = "BEGIN IMMEDIATE",
     [Q_COMMIT] = "COMMIT",
     [Q_ROLLBACK] = "ROLLBACK",
+    [Q_SAVEPOINT] = "SAVEPOINT req",
+    [Q_ROLLBACK_TO] = "ROLLBACK TO req",
+    [Q_RELEASE_SP] = "RELEASE req",
     [Q_APP_INSERT] = "INSERT INTO apps(uid, name, created_at) VALUES(?1, ?2, ?3)",
     [Q_APP_GET] = "SELECT id, uid, name, created_at FROM apps WHERE uid = ?1",
     [Q_APP_LIST] = "SELECT id, uid, name, created_at FROM apps ORDER BY id",
@@ -253,16 +259,56 @@ static const char *const SQL[Q_COUNT] = {
                       " WHERE status = 0",
 };
 
+/* One connection and its prepared statements, used under its mutex. */
 struct sq {
-    struct hl_store base;
     sqlite3 *db;
     pthread_mutex_t mu;
     sqlite3_stmt *stmts[Q_COUNT];
 };
 
-static struct sq *SQ(struct hl_store *st)
+/* A change set waiting for the group commit. */
+struct commit_req {
+    const struct hl_change *ch;
+    size_t n;
+    const struct hl_idem *idem;
+    int64_t made;
+    int rc;
+    int done;
+    struct commit_req *next;
+};
+
+#define NREAD 4
+
+/* The store: one writer connection, a few readers (WAL lets them read while the writer
+ * commits), and the queue of the group commit. */
+struct sqdb {
+    struct hl_store base;
+    struct sq w;
+    struct sq r[NREAD];
+    unsigned next_read;
+    pthread_mutex_t q_mu;
+    pthread_cond_t q_cv;
+    struct commit_req *q_head, *q_tail;
+    int committing;
+};
+
+static struct sqdb *DB(struct hl_store *base)
 {
-    return (struct sq *)st;
+    return (struct sqdb *)base;
+}
+
+/* The writer connection. */
+static struct sq *SQ(struct hl_store *base)
+{
+    return &DB(base)->w;
+}
+
+/* A reader connection (round robin). */
+static struct sq *RD(struct hl_store *base)
+{
+    struct sqdb *db = DB(base);
+    unsigned i = __atomic_fetch_add(&db->next_read, 1, __ATOMIC_RELAXED);
+    return &db->r[i % NREAD];
 }
 
 /* Ends a use of the connection: resets every statement left mid-result (a statement that is not
@@ -431,7 +477,7 @@ static int sq_app_create(struct hl_store *base, const char *uid, const char *nam
 
 static int sq_app_get(struct hl_store *base, const char *uid, struct hl_app *out)
 {
-    struct sq *s = SQ(base);
+    struct sq *s = RD(base);
     int rc = HL_ESTORE;
     pthread_mutex_lock(&s->mu);
     sqlite3_stmt *st = Q(s, Q_APP_GET);
@@ -468,7 +514,7 @@ static int grow(void **arr, size_t *cap, size_t n, size_t sz)
 
 static int sq_app_list(struct hl_store *base, struct hl_app **out, size_t *n)
 {
-    struct sq *s = SQ(base);
+    struct sq *s = RD(base);
     struct hl_app *arr = NULL;
     size_t cap = 0, len = 0;
     int rc = HL_ESTORE;
@@ -516,7 +562,7 @@ static int sq_key_create(struct hl_store *base, int64_t app_id, const char *uid,
 
 static int sq_key_lookup(struct hl_store *base, const uint8_t hash[32], struct hl_app *app)
 {
-    struct sq *s = SQ(base);
+    struct sq *s = RD(base);
     int rc = HL_ESTORE;
     pthread_mutex_lock(&s->mu);
     sqlite3_stmt *st = Q(s, Q_KEY_LOOKUP);
@@ -561,7 +607,7 @@ static int sq_key_revoke(struct hl_store *base, const char *uid)
 
 static int sq_key_list(struct hl_store *base, int64_t app_id, struct hl_api_key **out, size_t *n)
 {
-    struct sq *s = SQ(base);
+    struct sq *s = RD(base);
     struct hl_api_key *arr = NULL;
     size_t cap = 0, len = 0;
     int rc = HL_ESTORE;
@@ -671,7 +717,7 @@ static int webhook_get_locked(struct sq *s, int64_t app_id, const char *uid,
 static int sq_webhook_get(struct hl_store *base, int64_t app_id, const char *uid,
                           struct hl_webhook *out)
 {
-    struct sq *s = SQ(base);
+    struct sq *s = RD(base);
     pthread_mutex_lock(&s->mu);
     int rc = webhook_get_locked(s, app_id, uid, out);
     unlock(s);
@@ -681,7 +727,7 @@ static int sq_webhook_get(struct hl_store *base, int64_t app_id, const char *uid
 static int sq_webhook_list(struct hl_store *base, int64_t app_id, int64_t after_id, size_t limit,
                            struct hl_webhook **out, size_t *n)
 {
-    struct sq *s = SQ(base);
+    struct sq *s = RD(base);
     struct hl_webhook *arr = NULL;
     size_t cap = 0, len = 0;
     int rc = HL_ESTORE, r = SQLITE_DONE;
@@ -825,7 +871,7 @@ static int read_resource(sqlite3_stmt *st, struct hl_resource *r)
 static int sq_resource_get(struct hl_store *base, int64_t app_id, enum hl_entity kind,
                            const char *uid, struct hl_resource *out)
 {
-    struct sq *s = SQ(base);
+    struct sq *s = RD(base);
     int rc = HL_ESTORE;
     pthread_mutex_lock(&s->mu);
     sqlite3_stmt *st = Q(s, Q_RES_GET);
@@ -849,7 +895,7 @@ static int sq_resource_list(struct hl_store *base, int64_t app_id, enum hl_entit
                             const char *parent_uid, const char *tenant, int64_t after_id,
                             size_t limit, struct hl_resource **out, size_t *n)
 {
-    struct sq *s = SQ(base);
+    struct sq *s = RD(base);
     struct hl_resource *arr = NULL;
     size_t cap = 0, len = 0;
     int rc = HL_ESTORE, r = SQLITE_DONE;
@@ -959,24 +1005,22 @@ static int apply_change(struct sq *s, const struct hl_change *c, int64_t *made)
     return rc;
 }
 
-static int sq_commit(struct hl_store *base, const struct hl_change *ch, size_t n,
-                     const struct hl_idem *idem, int64_t *deliveries)
+/* Applies one change set inside the batch's transaction, under a savepoint so that its failure
+ * undoes it alone. */
+static void apply_request(struct sq *s, struct commit_req *r)
 {
-    struct sq *s = SQ(base);
     int64_t made = 0;
-    pthread_mutex_lock(&s->mu);
-    int rc = begin(s);
-    if (rc)
-        goto out;
-    for (size_t i = 0; i < n && rc == HL_OK; i++)
-        rc = apply_change(s, &ch[i], &made);
-    if (rc == HL_OK && idem) {
+    int rc = simple(s, Q_SAVEPOINT);
+    for (size_t i = 0; i < r->n && rc == HL_OK; i++)
+        rc = apply_change(s, &r->ch[i], &made);
+    if (rc == HL_OK && r->idem) {
+        const struct hl_idem *idem = r->idem;
         sqlite3_stmt *st = Q(s, Q_IDEM_INSERT);
         if (!st) {
             rc = HL_ESTORE;
         } else {
             int64_t now = hl_now_ms();
-            sqlite3_bind_int64(st, 1, ch[0].ev ? ch[0].ev->app_id : ch[0].res->app_id);
+            sqlite3_bind_int64(st, 1, r->ch[0].ev ? r->ch[0].ev->app_id : r->ch[0].res->app_id);
             bind_text(st, 2, idem->key);
             sqlite3_bind_blob(st, 3, idem->request_hash, 32, SQLITE_STATIC);
             sqlite3_bind_int(st, 4, idem->status);
@@ -988,22 +1032,83 @@ static int sq_commit(struct hl_store *base, const struct hl_change *ch, size_t n
                 rc = HL_ECONFLICT;
         }
     }
-    rc = finish(s, rc);
-out:
-    unlock(s);
-    if (rc == HL_OK) {
-        if (deliveries)
-            *deliveries += made;
-        if (made)
-            hl_store_notify(base);
+    if (rc) {
+        simple(s, Q_ROLLBACK_TO);
+        made = 0;
     }
-    return rc;
+    simple(s, Q_RELEASE_SP);
+    r->rc = rc;
+    r->made = made;
+}
+
+/* Commits a batch of change sets in one transaction: one fsync for all of them. */
+static void run_batch(struct sqdb *db, struct commit_req *batch)
+{
+    struct sq *s = &db->w;
+    int64_t made = 0;
+    pthread_mutex_lock(&s->mu);
+    int rc = begin(s);
+    for (struct commit_req *r = batch; r; r = r->next) {
+        if (rc == HL_OK)
+            apply_request(s, r);
+        else
+            r->rc = rc;
+    }
+    if (rc == HL_OK) {
+        rc = finish(s, HL_OK);
+        for (struct commit_req *r = batch; r; r = r->next) {
+            if (rc) {
+                r->rc = rc;
+                r->made = 0;
+            }
+            made += r->made;
+        }
+    }
+    unlock(s);
+    if (made)
+        hl_store_notify(&db->base);
+}
+
+/* Group commit: callers queue their change sets; whoever finds no commit running takes the whole
+ * queue and commits it in one transaction while the others wait for their own result. Under
+ * load, one fsync serves every request that arrived during the previous one. */
+static int sq_commit(struct hl_store *base, const struct hl_change *ch, size_t n,
+                     const struct hl_idem *idem, int64_t *deliveries)
+{
+    struct sqdb *db = DB(base);
+    struct commit_req me = {.ch = ch, .n = n, .idem = idem};
+    pthread_mutex_lock(&db->q_mu);
+    if (db->q_tail)
+        db->q_tail->next = &me;
+    else
+        db->q_head = &me;
+    db->q_tail = &me;
+    while (!me.done) {
+        if (db->committing) {
+            pthread_cond_wait(&db->q_cv, &db->q_mu);
+            continue;
+        }
+        db->committing = 1;
+        struct commit_req *batch = db->q_head;
+        db->q_head = db->q_tail = NULL;
+        pthread_mutex_unlock(&db->q_mu);
+        run_batch(db, batch);
+        pthread_mutex_lock(&db->q_mu);
+        for (struct commit_req *r = batch; r; r = r->next)
+            r->done = 1;
+        db->committing = 0;
+        pthread_cond_broadcast(&db->q_cv);
+    }
+    pthread_mutex_unlock(&db->q_mu);
+    if (me.rc == HL_OK && deliveries)
+        *deliveries += me.made;
+    return me.rc;
 }
 
 static int sq_idem_get(struct hl_store *base, int64_t app_id, const char *key, int64_t not_before,
                        struct hl_idem_hit *out)
 {
-    struct sq *s = SQ(base);
+    struct sq *s = RD(base);
     int rc = HL_ESTORE;
     pthread_mutex_lock(&s->mu);
     sqlite3_stmt *st = Q(s, Q_IDEM_GET);
@@ -1054,7 +1159,7 @@ static int read_event(sqlite3_stmt *st, struct hl_event *e)
 static int sq_event_list(struct hl_store *base, int64_t app_id, const struct hl_event_filter *f,
                          int64_t after_id, size_t limit, struct hl_event **out, size_t *n)
 {
-    struct sq *s = SQ(base);
+    struct sq *s = RD(base);
     struct hl_event *arr = NULL;
     size_t cap = 0, len = 0;
     int rc = HL_ESTORE, r = SQLITE_DONE;
@@ -1268,7 +1373,7 @@ static int sq_record(struct hl_store *base, const struct hl_attempt *a, size_t n
 
 static int sq_next_due(struct hl_store *base, int64_t now, int64_t *at)
 {
-    struct sq *s = SQ(base);
+    struct sq *s = RD(base);
     int rc = HL_ESTORE;
     pthread_mutex_lock(&s->mu);
     sqlite3_stmt *st = Q(s, Q_NEXT_DUE);
@@ -1346,7 +1451,7 @@ static int read_deliveries(struct sq *s, sqlite3_stmt *st, struct hl_delivery **
 static int sq_event_get(struct hl_store *base, int64_t app_id, const char *uid,
                         struct hl_event *ev, struct hl_delivery **dl, size_t *n)
 {
-    struct sq *s = SQ(base);
+    struct sq *s = RD(base);
     int rc = HL_ESTORE;
     pthread_mutex_lock(&s->mu);
     sqlite3_stmt *st = Q(s, Q_EV_GET);
@@ -1376,7 +1481,7 @@ static int sq_delivery_list(struct hl_store *base, int64_t app_id, int64_t webho
                             const struct hl_delivery_filter *f, int64_t after_id, size_t limit,
                             struct hl_delivery **out, size_t *n)
 {
-    struct sq *s = SQ(base);
+    struct sq *s = RD(base);
     int rc = HL_ESTORE;
     pthread_mutex_lock(&s->mu);
     sqlite3_stmt *st = Q(s, Q_DL_LIST);
@@ -1440,7 +1545,7 @@ static int read_attempts(struct sq *s, int64_t delivery_id, struct hl_attempt_re
 static int sq_delivery_get(struct hl_store *base, int64_t app_id, int64_t id,
                            struct hl_delivery *out, struct hl_attempt_rec **attempts, size_t *n)
 {
-    struct sq *s = SQ(base);
+    struct sq *s = RD(base);
     int rc = HL_ESTORE;
     pthread_mutex_lock(&s->mu);
     sqlite3_stmt *st = Q(s, Q_DL_GET);
@@ -1536,7 +1641,7 @@ static int sq_rotate_secret(struct hl_store *base, int64_t app_id, const char *u
 static int sq_webhook_stats(struct hl_store *base, int64_t webhook_id,
                             struct hl_webhook_stats *out)
 {
-    struct sq *s = SQ(base);
+    struct sq *s = RD(base);
     int rc = HL_ESTORE;
     pthread_mutex_lock(&s->mu);
     sqlite3_stmt *st = Q(s, Q_WH_STATS);
@@ -1557,7 +1662,7 @@ static int sq_webhook_stats(struct hl_store *base, int64_t webhook_id,
 
 static int sq_queue_stats(struct hl_store *base, struct hl_queue_stats *out)
 {
-    struct sq *s = SQ(base);
+    struct sq *s = RD(base);
     int rc = HL_ESTORE;
     pthread_mutex_lock(&s->mu);
     sqlite3_stmt *st = Q(s, Q_QUEUE_STATS);
@@ -1574,19 +1679,49 @@ static int sq_queue_stats(struct hl_store *base, struct hl_queue_stats *out)
     return rc;
 }
 
-static void sq_close(struct hl_store *base)
+static void conn_close(struct sq *s, int checkpoint)
 {
-    struct sq *s = SQ(base);
     for (int i = 0; i < Q_COUNT; i++)
         sqlite3_finalize(s->stmts[i]);
     if (s->db) {
         /* Leave a checkpointed file behind so a copy of the .db alone is complete. */
-        sqlite3_exec(s->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+        if (checkpoint)
+            sqlite3_exec(s->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
         sqlite3_close(s->db);
     }
     pthread_mutex_destroy(&s->mu);
-    hl_store_base_destroy(&s->base);
-    free(s);
+}
+
+static void sq_close(struct hl_store *base)
+{
+    struct sqdb *db = DB(base);
+    for (int i = 0; i < NREAD; i++)
+        conn_close(&db->r[i], 0);
+    conn_close(&db->w, 1);
+    pthread_mutex_destroy(&db->q_mu);
+    pthread_cond_destroy(&db->q_cv);
+    hl_store_base_destroy(&db->base);
+    free(db);
+}
+
+/* Opens one connection to path. */
+static int conn_open(struct sq *s, const char *path, int reader, char *err, size_t errlen)
+{
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open %s: %s", path,
+                 s->db ? sqlite3_errmsg(s->db) : "out of memory");
+        return HL_ESTORE;
+    }
+    sqlite3_busy_timeout(s->db, 5000);
+    sqlite3_extended_result_codes(s->db, 1);
+    if (exec_sql(s, "PRAGMA journal_mode = WAL") || exec_sql(s, "PRAGMA synchronous = FULL") ||
+        exec_sql(s, "PRAGMA foreign_keys = ON") ||
+        (reader && exec_sql(s, "PRAGMA query_only = ON"))) {
+        snprintf(err, errlen, "cannot configure %s: %s", path, sqlite3_errmsg(s->db));
+        return HL_ESTORE;
+    }
+    return HL_OK;
 }
 
 static const struct hl_store_ops SQLITE_OPS = {
@@ -1625,31 +1760,25 @@ static const struct hl_store_ops SQLITE_OPS = {
 int hl_sqlite_open(const char *path, struct hl_store **out, char *err, size_t errlen)
 {
     *out = NULL;
-    struct sq *s = calloc(1, sizeof(*s));
-    if (!s) {
+    struct sqdb *db = calloc(1, sizeof(*db));
+    if (!db) {
         snprintf(err, errlen, "out of memory");
         return HL_ENOMEM;
     }
-    hl_store_base_init(&s->base, &SQLITE_OPS);
-    pthread_mutex_init(&s->mu, NULL);
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-    if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
-        snprintf(err, errlen, "cannot open %s: %s", path,
-                 s->db ? sqlite3_errmsg(s->db) : "out of memory");
+    hl_store_base_init(&db->base, &SQLITE_OPS);
+    pthread_mutex_init(&db->q_mu, NULL);
+    pthread_cond_init(&db->q_cv, NULL);
+    pthread_mutex_init(&db->w.mu, NULL);
+    for (int i = 0; i < NREAD; i++)
+        pthread_mutex_init(&db->r[i].mu, NULL);
+    if (conn_open(&db->w, path, 0, err, errlen) || migrate(&db->w, err, errlen))
         goto bad;
-    }
-    sqlite3_busy_timeout(s->db, 5000);
-    sqlite3_extended_result_codes(s->db, 1);
-    if (exec_sql(s, "PRAGMA journal_mode = WAL") || exec_sql(s, "PRAGMA synchronous = FULL") ||
-        exec_sql(s, "PRAGMA foreign_keys = ON")) {
-        snprintf(err, errlen, "cannot configure %s: %s", path, sqlite3_errmsg(s->db));
-        goto bad;
-    }
-    if (migrate(s, err, errlen))
-        goto bad;
-    *out = &s->base;
+    for (int i = 0; i < NREAD; i++)
+        if (conn_open(&db->r[i], path, 1, err, errlen))
+            goto bad;
+    *out = &db->base;
     return HL_OK;
 bad:
-    sq_close(&s->base);
+    sq_close(&db->base);
     return HL_ESTORE;
 }
