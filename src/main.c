@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,6 +21,7 @@
 #include "delivery/dispatcher.h"
 #include "delivery/retry.h"
 #include "delivery/target.h"
+#include "ingest/worker.h"
 #include "receiver/listen.h"
 #include "store/store.h"
 
@@ -350,6 +352,13 @@ static void serve_help(FILE *f)
             "256)\n"
             "  --per-host N            connections per receiving host (HOOKLINE_PER_HOST, "
             "default 32)\n"
+            "  --data-dir DIR          uploaded files (HOOKLINE_DATA_DIR, default: the SQLite "
+            "file's folder, or ./data)\n"
+            "  --max-upload BYTES      largest context file (HOOKLINE_MAX_UPLOAD, default "
+            "52428800)\n"
+            "  --chunk-size N          characters per passage (HOOKLINE_CHUNK_SIZE, default 1000)\n"
+            "  --chunk-overlap N       characters shared by passages (HOOKLINE_CHUNK_OVERLAP, "
+            "default 200)\n"
             "  --log-level LEVEL       debug|info|warn|error (HOOKLINE_LOG_LEVEL, default info)\n"
             "  --help                  this text\n");
 }
@@ -403,6 +412,33 @@ static int dev_bootstrap(struct hl_store *st, const char *db)
     return HL_OK;
 }
 
+/* Makes DIR/uploads and DIR/files, and removes uploads a crash left half-written. */
+static int prepare_data_dir(const char *dir)
+{
+    char path[PATH_MAX];
+    static const char *const subs[] = {"", "/uploads", "/files"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof(path), "%s%s", dir, subs[i]);
+        if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+            fprintf(stderr, "hookline: cannot create %s: %s\n", path, strerror(errno));
+            return 1;
+        }
+    }
+    snprintf(path, sizeof(path), "%s/uploads", dir);
+    DIR *d = opendir(path);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (strncmp(e->d_name, "upload-", 7) == 0) {
+            char f[PATH_MAX + 300];
+            snprintf(f, sizeof(f), "%s/%s", path, e->d_name);
+            unlink(f);
+        }
+    }
+    if (d)
+        closedir(d);
+    return 0;
+}
+
 static int cmd_serve(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -417,6 +453,10 @@ static int cmd_serve(int argc, char **argv)
         {"max-inflight", required_argument, NULL, 'i'},
         {"per-host", required_argument, NULL, 'p'},
         {"log-level", required_argument, NULL, 'L'},
+        {"data-dir", required_argument, NULL, 'X'},
+        {"max-upload", required_argument, NULL, 'U'},
+        {"chunk-size", required_argument, NULL, 'C'},
+        {"chunk-overlap", required_argument, NULL, 'O'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     const char *listen = env_or("HOOKLINE_LISTEN", "127.0.0.1:8080");
@@ -429,6 +469,10 @@ static int cmd_serve(int argc, char **argv)
     const char *inflight = env_or("HOOKLINE_MAX_INFLIGHT", "256");
     const char *perhost = env_or("HOOKLINE_PER_HOST", "32");
     const char *level = env_or("HOOKLINE_LOG_LEVEL", "info");
+    const char *data_dir = env_or("HOOKLINE_DATA_DIR", NULL);
+    const char *max_upload = env_or("HOOKLINE_MAX_UPLOAD", "52428800");
+    const char *chunk_size = env_or("HOOKLINE_CHUNK_SIZE", "1000");
+    const char *chunk_overlap = env_or("HOOKLINE_CHUNK_OVERLAP", "200");
     struct hl_dispatcher_config dc;
     hl_dispatcher_config_default(&dc);
     const char *allow_env = env_or("HOOKLINE_ALLOW_NETWORK", NULL);
@@ -475,6 +519,18 @@ static int cmd_serve(int argc, char **argv)
             break;
         case 'L':
             level = optarg;
+            break;
+        case 'X':
+            data_dir = optarg;
+            break;
+        case 'U':
+            max_upload = optarg;
+            break;
+        case 'C':
+            chunk_size = optarg;
+            break;
+        case 'O':
+            chunk_overlap = optarg;
             break;
         case 'h':
             serve_help(stdout);
@@ -541,6 +597,36 @@ static int cmd_serve(int argc, char **argv)
         return 2;
     }
     api.cfg.max_body = HL_MAX_BODY;
+    if (parse_int(max_upload, 1, 1LL << 40, &v)) {
+        fprintf(stderr, "hookline: --max-upload must be a number of bytes\n");
+        return 2;
+    }
+    api.cfg.max_upload = (size_t)v;
+    struct hl_ingest_config ic;
+    hl_ingest_config_default(&ic);
+    long long ov;
+    if (parse_int(chunk_size, 1, 1 << 20, &v) || parse_int(chunk_overlap, 0, v - 1, &ov)) {
+        fprintf(stderr, "hookline: --chunk-size must be 1..1048576 and --chunk-overlap below "
+                        "it\n");
+        return 2;
+    }
+    ic.chunk_size = (size_t)v;
+    ic.overlap = (size_t)ov;
+    char dirbuf[PATH_MAX];
+    if (!data_dir) {
+        const char *slash = strrchr(db, '/');
+        if (strncmp(db, "postgres", 8) == 0)
+            data_dir = "data";
+        else if (!slash)
+            data_dir = ".";
+        else {
+            snprintf(dirbuf, sizeof(dirbuf), "%.*s", (int)(slash - db), db);
+            data_dir = dirbuf;
+        }
+    }
+    api.cfg.data_dir = data_dir;
+    if (prepare_data_dir(data_dir))
+        return 1;
 
     /* Signals are taken by sigwait below, not by whichever thread they land on. */
     sigset_t set;
@@ -566,8 +652,17 @@ static int cmd_serve(int argc, char **argv)
         return 1;
     }
     api.dispatcher = disp;
+    struct hl_ingest *ingest = NULL;
+    if (hl_ingest_start(st, &ic, &ingest)) {
+        fprintf(stderr, "hookline: cannot start the ingest worker\n");
+        hl_dispatcher_stop(disp);
+        hl_store_close(st);
+        return 1;
+    }
+    api.ingest = ingest;
     struct hl_http *http;
     if (hl_http_start(&api, listen, &http)) {
+        hl_ingest_stop(ingest);
         hl_dispatcher_stop(disp);
         hl_store_close(st);
         return 1;
@@ -582,6 +677,7 @@ static int cmd_serve(int argc, char **argv)
     hl_info("signal %d: stopping (finishing requests in flight)", sig);
     hl_http_quiesce(http);
     hl_http_stop(http);
+    hl_ingest_stop(ingest);
     hl_dispatcher_stop(disp);
     hl_store_close(st);
     hl_info("stopped");

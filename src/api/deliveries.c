@@ -282,7 +282,7 @@ static int send_test(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
     int rc = hl_json_write(&text, data);
     json_decref(data);
     if (rc == HL_OK)
-        rc = hl_event_make(rq, HL_EV_WEBHOOK_TEST, "", w->uid, text.p, text.len, now, 0, &ev);
+        rc = hl_event_make(rq->app.id, rq->app.uid, HL_EV_WEBHOOK_TEST, "", w->uid, text.p, text.len, now, 0, &ev);
     hl_buf_free(&text);
     if (rc) {
         hl_resp_error(rs, 500, "internal", "could not build the test event");

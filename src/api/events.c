@@ -141,7 +141,7 @@ static int publish(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
     }
     const char *tenant = json_string_value(json_object_get(d, "externalTenantId"));
     const char *uid = json_string_value(json_object_get(d, "uid"));
-    if (hl_event_make(rq, type, tenant, uid, data.p, data.len, now, 0, &ev)) {
+    if (hl_event_make(rq->app.id, rq->app.uid, type, tenant, uid, data.p, data.len, now, 0, &ev)) {
         hl_resp_error(rs, 500, "internal", "could not build the event");
         goto out;
     }

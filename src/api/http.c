@@ -2,6 +2,7 @@
 #include "api/http.h"
 
 #include "api/deliveries.h"
+#include "api/upload.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -28,7 +29,9 @@ struct hl_http {
 /* Request-scoped state, freed in request_completed. */
 struct ctx {
     struct hl_req rq;
-    int started;
+    struct hl_resp err; /* an upload refused mid-body, answered when the body ends */
+    int failed;
+    size_t discarded;
 };
 
 int hl_resp_error(struct hl_resp *rs, int status, const char *code, const char *fmt, ...)
@@ -224,6 +227,17 @@ static int authenticate(struct hl_api *api, struct hl_req *rq, struct hl_resp *r
     return HL_OK;
 }
 
+/* Uploads are authenticated before their body is read, so nobody unknown writes to disk. */
+static int check_upload_auth(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
+                             const char *url)
+{
+    struct hl_str all[8];
+    int n = split(url, all, 8);
+    if (n < 4)
+        return hl_resp_error(rs, 404, "not_found", "no such path"), HL_ENOTFOUND;
+    return authenticate(api, rq, rs, all[3]);
+}
+
 static void route(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, const char *url)
 {
     struct hl_str all[HL_MAX_SEGS + 4];
@@ -312,7 +326,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         hl_buf_init(&c->rq.body, api->cfg.max_body);
         *con_cls = c;
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-        if (cl) {
+        if (cl && !hl_upload_wanted(&c->rq, url)) {
             char *end;
             unsigned long long v = strtoull(cl, &end, 10);
             if (*end == '\0' && v > api->cfg.max_body) {
@@ -324,7 +338,39 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 return send_resp(conn, &rs);
             }
         }
+        if (hl_upload_wanted(&c->rq, url)) {
+            struct hl_resp rs = {0};
+            hl_buf_init(&rs.body, 4096);
+            if (check_upload_auth(api, &c->rq, &rs, url) || hl_upload_begin(api, &c->rq, &rs))
+                return send_resp(conn, &rs);
+            hl_buf_free(&rs.body);
+        }
         return MHD_YES;
+    }
+    if (*upload_size && c->failed) {
+        /* Refused mid-body: drop the rest (bounded), answer at the end. */
+        c->discarded += *upload_size;
+        *upload_size = 0;
+        return c->discarded > api->cfg.max_upload ? MHD_NO : MHD_YES;
+    }
+    if (*upload_size && c->rq.upload) {
+        hl_buf_init(&c->err.body, 4096);
+        int rc = hl_upload_data(api, &c->rq, upload_data, *upload_size, &c->err);
+        *upload_size = 0;
+        if (rc) {
+            /* The temporary file goes now; the answer waits for the end of the body. */
+            hl_upload_free(c->rq.upload);
+            c->rq.upload = NULL;
+            c->failed = 1;
+            return MHD_YES;
+        }
+        hl_buf_free(&c->err.body);
+        return MHD_YES;
+    }
+    if (c->failed) {
+        struct hl_resp rs = c->err;
+        memset(&c->err, 0, sizeof(c->err));
+        return send_resp(conn, &rs);
     }
     if (*upload_size) {
         if (!c->rq.too_big && hl_buf_append(&c->rq.body, upload_data, *upload_size) != HL_OK)
@@ -356,6 +402,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!c)
         return;
     hl_buf_free(&c->rq.body);
+    hl_buf_free(&c->err.body);
+    hl_upload_free(c->rq.upload);
     free(c);
     *con_cls = NULL;
 }

@@ -15,6 +15,8 @@
 
 struct hl_http;
 struct hl_dispatcher;
+struct hl_ingest;
+struct hl_upload;
 struct MHD_Connection;
 
 #define HL_MAX_BODY (1u << 20)
@@ -25,6 +27,8 @@ struct hl_api_config {
     size_t max_body;       /* request bodies above this get 413 */
     unsigned threads;      /* libmicrohttpd thread pool size */
     int64_t test_wait_ms;  /* how long POST /webhooks/{uid}/test waits for its attempt */
+    const char *data_dir;  /* uploads/ and files/ live here */
+    size_t max_upload;     /* context files above this get 413 */
 };
 
 /* What handlers get: the store and the configuration. */
@@ -32,6 +36,7 @@ struct hl_api {
     struct hl_store *store;
     struct hl_api_config cfg;
     struct hl_dispatcher *dispatcher; /* may be NULL (tests of the API alone) */
+    struct hl_ingest *ingest;         /* may be NULL */
 };
 
 enum hl_method { HL_GET = 1, HL_POST = 2, HL_PATCH = 4, HL_DELETE = 8, HL_PUT = 16 };
@@ -44,6 +49,7 @@ struct hl_req {
     int nseg;
     struct hl_buf body;
     int too_big;
+    struct hl_upload *upload; /* a context file streaming to disk, or NULL */
 };
 
 struct hl_resp {

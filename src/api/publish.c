@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/clock.h"
 #include "common/err.h"
@@ -41,7 +42,7 @@ int hl_payload_build(struct hl_buf *out, const char *event_uid, int type, int64_
     return rc;
 }
 
-int hl_event_make(struct hl_req *rq, int type, const char *tenant, const char *resource_uid,
+int hl_event_make(int64_t app_id, const char *app_uid, int type, const char *tenant, const char *resource_uid,
                   const char *data, size_t data_len, int64_t ts, int64_t deleted_at,
                   struct hl_event *ev)
 {
@@ -49,13 +50,13 @@ int hl_event_make(struct hl_req *rq, int type, const char *tenant, const char *r
     if (hl_id_new("evt_", 12, ev->uid, sizeof(ev->uid)))
         return HL_EIO;
     ev->type = type;
-    ev->app_id = rq->app.id;
+    ev->app_id = app_id;
     ev->tenant = strdup(tenant);
     snprintf(ev->resource_uid, sizeof(ev->resource_uid), "%s", resource_uid);
     ev->created_at = ts;
     struct hl_buf b;
     hl_buf_init(&b, 4 * HL_MAX_BODY);
-    int rc = ev->tenant ? hl_payload_build(&b, ev->uid, type, ts, rq->app.uid, data, data_len,
+    int rc = ev->tenant ? hl_payload_build(&b, ev->uid, type, ts, app_uid, data, data_len,
                                            deleted_at)
                         : HL_ENOMEM;
     if (rc) {
@@ -79,20 +80,35 @@ static int commit_error(struct hl_resp *rs, int rc, const char *uid)
     return hl_resp_store_error(rs, rc);
 }
 
-int hl_publish_change(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, enum hl_op op,
-                      const struct hl_resource *r, int64_t expect_version, int64_t now)
+static int publish(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, enum hl_op op,
+                   const struct hl_resource *r, int64_t expect_version, int64_t now,
+                   const struct hl_file_rec *file)
 {
     struct hl_event ev;
-    int rc = hl_event_make(rq, hl_event_for(r->kind, op), r->tenant, r->uid, r->body,
+    int rc = hl_event_make(rq->app.id, rq->app.uid, hl_event_for(r->kind, op), r->tenant, r->uid, r->body,
                            r->body_len, now, 0, &ev);
     if (rc)
         return hl_resp_error(rs, 500, "internal", "could not build the event"), rc;
-    struct hl_change ch = {.op = op, .res = r, .expect_version = expect_version, .ev = &ev};
+    struct hl_change ch = {
+        .op = op, .res = r, .expect_version = expect_version, .ev = &ev, .file = file};
     rc = hl_store_commit(api->store, &ch, 1, NULL, NULL);
     hl_event_clear(&ev);
     if (rc)
         commit_error(rs, rc, r->uid);
     return rc;
+}
+
+int hl_publish_change(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, enum hl_op op,
+                      const struct hl_resource *r, int64_t expect_version, int64_t now)
+{
+    return publish(api, rq, rs, op, r, expect_version, now, NULL);
+}
+
+int hl_publish_change_file(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
+                           const struct hl_resource *r, const struct hl_file_rec *file,
+                           int64_t now)
+{
+    return publish(api, rq, rs, HL_OP_CREATE, r, 0, now, file);
 }
 
 int hl_publish_delete(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
@@ -111,15 +127,16 @@ int hl_publish_delete(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
     size_t n = nfiles + 1, made = 0;
     struct hl_change *ch = calloc(n, sizeof(*ch));
     struct hl_event *ev = calloc(n, sizeof(*ev));
+    char **paths = calloc(n, sizeof(*paths));
     int64_t now = hl_now_ms();
-    if (!ch || !ev) {
+    if (!ch || !ev || !paths) {
         rc = HL_ENOMEM;
         hl_resp_store_error(rs, rc);
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
         const struct hl_resource *r = i < nfiles ? &files[i] : cur;
-        rc = hl_event_make(rq, hl_event_for(r->kind, HL_OP_DELETE), r->tenant, r->uid, r->body,
+        rc = hl_event_make(rq->app.id, rq->app.uid, hl_event_for(r->kind, HL_OP_DELETE), r->tenant, r->uid, r->body,
                            r->body_len, now, now, &ev[i]);
         if (rc) {
             hl_resp_error(rs, 500, "internal", "could not build the event");
@@ -129,10 +146,23 @@ int hl_publish_delete(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
         ch[i] = (struct hl_change){
             .op = HL_OP_DELETE, .res = r, .expect_version = r->version, .ev = &ev[i]};
     }
+    /* The stored bytes of every file that goes, removed once the commit stands. */
+    for (size_t i = 0; i < n; i++) {
+        const struct hl_resource *r = i < nfiles ? &files[i] : cur;
+        if (r->kind == HL_ENT_CONTEXTFILE &&
+            hl_store_file_path(api->store, rq->app.id, r->uid, &paths[i]) != HL_OK)
+            paths[i] = NULL;
+    }
     rc = hl_store_commit(api->store, ch, n, NULL, NULL);
     if (rc)
         commit_error(rs, rc, cur->uid);
+    for (size_t i = 0; rc == HL_OK && i < n; i++)
+        if (paths[i])
+            unlink(paths[i]);
 out:
+    for (size_t i = 0; paths && i < n; i++)
+        free(paths[i]);
+    free(paths);
     for (size_t i = 0; ev && i < made; i++)
         hl_event_clear(&ev[i]);
     free(ev);

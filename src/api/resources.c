@@ -3,18 +3,22 @@
  * Every change commits with its event and deliveries in one transaction (hl_store_commit), and
  * the event's `data` is the resource's stored JSON, byte for byte.
  */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "api/http.h"
 #include "api/publish.h"
+#include "api/upload.h"
 #include "api/validate.h"
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/ids.h"
 #include "common/json.h"
+#include "ingest/worker.h"
 
 enum ftype { F_STR, F_STR_NULL, F_BOOL, F_NUM_NULL, F_INT, F_OBJ_NULL, F_SERVER };
 
@@ -66,6 +70,10 @@ static const struct field FILE_FIELDS[] = {
     {"processingError", F_SERVER, 0, 0, 0, 0, 0},
     {"processingStartedAt", F_SERVER, 0, 0, 0, 0, 0},
     {"processingCompletedAt", F_SERVER, 0, 0, 0, 0, 0},
+    {"sha256", F_SERVER, 0, 0, 0, 0, 0},
+    {"pageCount", F_SERVER, 0, 0, 0, 0, 0},
+    {"wordCount", F_SERVER, 0, 0, 0, 0, 0},
+    {"chunkCount", F_SERVER, 0, 0, 0, 0, 0},
     {NULL, 0, 0, 0, 0, 0, 0},
 };
 
@@ -278,6 +286,99 @@ out:
     return 0;
 }
 
+/* POST .../files with the file itself (multipart or raw): stored, then queued for ingestion. */
+static int create_upload(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
+                         const char *parent)
+{
+    struct hl_upload *up = rq->upload;
+    struct hl_resource ctx = {0}, r = {0};
+    json_t *vals = NULL, *obj = NULL;
+    char path[PATH_MAX];
+    path[0] = '\0';
+    if (up->multipart && !up->got_file) {
+        hl_resp_error(rs, 422, "file_required", "the form must carry the file as field \"file\"");
+        goto out;
+    }
+    if (!up->file_name[0]) {
+        hl_resp_error(rs, 422, "field_required",
+                      "fileName is required (the multipart filename, or ?fileName=)");
+        goto out;
+    }
+    if (hl_upload_end(up)) {
+        hl_resp_error(rs, 507, "insufficient_storage", "the file could not be stored");
+        goto out;
+    }
+    if (load(api, rq, rs, &CONTEXT, parent, NULL, &ctx))
+        goto out;
+    if (hl_id_new(FILEK.prefix, 12, r.uid, sizeof(r.uid))) {
+        hl_resp_error(rs, 500, "internal", "no randomness available");
+        goto out;
+    }
+    vals = json_pack("{s:s,s:s,s:s,s:I,s:s}", "fileName", up->file_name, "externalTenantId",
+                     up->tenant[0] ? up->tenant : ctx.tenant, "contentType",
+                     up->content_type[0] ? up->content_type : "application/octet-stream",
+                     "sizeBytes", (json_int_t)up->size, "sha256", up->sha256);
+    if (!vals) {
+        hl_resp_error(rs, 422, "invalid_value", "fileName and externalTenantId must be UTF-8");
+        goto out;
+    }
+    int64_t now = hl_now_ms();
+    r.kind = HL_ENT_CONTEXTFILE;
+    r.app_id = rq->app.id;
+    snprintf(r.parent_uid, sizeof(r.parent_uid), "%s", parent);
+    r.created_at = r.updated_at = now;
+    obj = build(&FILEK, r.uid, rq->app.uid, parent, vals, now, now);
+    r.tenant = strdup(json_string_value(json_object_get(obj, "externalTenantId")));
+    if (!r.tenant || set_body(&r, obj, rs))
+        goto out;
+    snprintf(path, sizeof(path), "%s/files/%s", api->cfg.data_dir, r.uid);
+    if (hl_upload_keep(up, path)) {
+        path[0] = '\0';
+        hl_resp_error(rs, 507, "insufficient_storage", "the file could not be stored");
+        goto out;
+    }
+    struct hl_file_rec file = {.path = path, .size = up->size, .sha256 = up->sha256};
+    if (hl_publish_change_file(api, rq, rs, &r, &file, now) == HL_OK) {
+        path[0] = '\0'; /* kept */
+        hl_ingest_wake(api->ingest);
+        answer_body(rs, 202, &r);
+    }
+out:
+    if (path[0])
+        unlink(path);
+    json_decref(obj);
+    json_decref(vals);
+    hl_resource_clear(&r);
+    hl_resource_clear(&ctx);
+    return 0;
+}
+
+/* GET .../files/{uid}/chunks: the passages of a processed file, in order. */
+static int list_chunks(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
+                       const char *parent, const char *uid)
+{
+    size_t limit;
+    int64_t after;
+    struct hl_resource r;
+    if (hl_req_page(rq, rs, &limit, &after) || load(api, rq, rs, &FILEK, uid, parent, &r))
+        return 0;
+    hl_resource_clear(&r);
+    /* Cursors are passage indexes + 1 (the API's cursors are positive). */
+    struct hl_text_chunk *c = NULL;
+    size_t n = 0;
+    int rc = hl_store_chunk_list(api->store, rq->app.id, uid, after - 1, limit, &c, &n);
+    if (rc)
+        return hl_resp_store_error(rs, rc);
+    json_t *data = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(data, json_pack("{s:I,s:I,s:s%}", "index", (json_int_t)c[i].index,
+                                              "offset", (json_int_t)c[i].offset, "text",
+                                              c[i].text, c[i].len));
+    int64_t last = n ? c[n - 1].index + 1 : 0;
+    hl_chunks_list_free(c, n);
+    return hl_resp_json(rs, 200, hl_page_answer(data, limit, last));
+}
+
 static int update(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
                   const struct kind *k, const char *uid, const char *parent)
 {
@@ -362,6 +463,8 @@ static int serve_kind(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
                       const struct kind *k, int item_seg, const char *parent)
 {
     if (rq->nseg == item_seg) {
+        if (rq->method == HL_POST && rq->upload)
+            return create_upload(api, rq, rs, parent);
         if (rq->method == HL_POST)
             return create(api, rq, rs, k, parent);
         if (rq->method == HL_GET)
@@ -371,6 +474,11 @@ static int serve_kind(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
     char uid[HL_ID_MAX];
     if (hl_req_seg(rq, item_seg, uid, sizeof(uid)))
         return hl_resp_error(rs, 404, "not_found", "no such %s", k->noun);
+    if (k == &FILEK && rq->nseg == item_seg + 2 && hl_str_eqc(rq->seg[item_seg + 1], "chunks")) {
+        if (rq->method != HL_GET)
+            return hl_method_not_allowed(rs, "GET");
+        return list_chunks(api, rq, rs, parent, uid);
+    }
     if (rq->nseg != item_seg + 1)
         return 0;
     struct hl_resource r;

@@ -79,6 +79,15 @@ static bool is_space(uint32_t c)
     }
 }
 
+/* Scripts written without spaces between words (Han, kana, Hangul, full-width forms), where a
+ * break between any two characters is a word break. */
+static bool is_wide(uint32_t c)
+{
+    return (c >= 0x2E80 && c <= 0x9FFF) || (c >= 0xAC00 && c <= 0xD7AF) ||
+           (c >= 0xF900 && c <= 0xFAFF) || (c >= 0xFF00 && c <= 0xFFEF) ||
+           (c >= 0x20000 && c <= 0x3FFFF);
+}
+
 /* Closing punctuation that may follow a sentence's full stop: ." .) .' .] .” .’ .» */
 static bool is_closer(uint32_t c)
 {
@@ -125,29 +134,28 @@ static int push(struct hl_chunks *out, size_t *cap, size_t offset, size_t len, s
 }
 
 /* Where the chunk [start, end) with `chars` characters hands over to the next one: `overlap`
- * characters before end, moved to the next word start when that is inside a word and before
- * end; end itself when the chunk is not longer than the overlap. */
+ * characters before end; when that is inside a word, the next word start in the chunk, or else
+ * end (no overlap) for a chunk that ended between words and the cut as it is for one cut inside
+ * a word. end itself when the chunk is not longer than the overlap. */
 static size_t overlap_start(const char *text, size_t len, size_t start, size_t end, size_t chars,
-                            size_t overlap)
+                            size_t overlap, bool cut)
 {
     if (overlap == 0 || chars <= overlap)
         return end;
     size_t q = start;
     uint32_t before = 0, c;
-    for (size_t i = 0; i < chars - overlap; i++) {
+    for (size_t i = 0; i < chars - overlap; i++)
         q += next_char(text, len, q, &before);
-    }
     next_char(text, len, q, &c); /* q < end <= len */
-    if (is_space(before) || is_space(c))
+    if (is_space(before) || is_space(c) || is_wide(before) || is_wide(c))
         return q;
-    size_t r = q;
-    while (r < end) {
+    for (size_t r = q; r < end;) {
         size_t l = next_char(text, len, r, &c);
         if (is_space(c))
             return r;
         r += l;
     }
-    return q; /* the overlap is one word: keep it, cut as it is */
+    return cut ? q : end;
 }
 
 int hl_chunk_text(const char *text, size_t len, size_t chunk_size, size_t overlap,
@@ -196,13 +204,27 @@ int hl_chunk_text(const char *text, size_t len, size_t chunk_size, size_t overla
             if (cls >= 0 && n >= min_chars && p < len)
                 brk[cls] = (struct brk){ns_end, ns_chars};
         }
+        if (p < len) {
+            /* a chunk that fills up just before a space ends between words too */
+            uint32_t c;
+            next_char(text, len, p, &c);
+            if (is_space(c)) {
+                int cls = c == '\n' && line_blank ? BRK_PARAGRAPH
+                          : sentence              ? BRK_SENTENCE
+                          : c == '\n'             ? BRK_LINE
+                                                  : BRK_WORD;
+                brk[cls] = (struct brk){ns_end, ns_chars};
+            }
+        }
         /* Without a break the cut is at p, where the last character is not a space (a space
          * there would have been a word break). */
         size_t end = ns_end, chars = ns_chars;
+        bool cut = true;
         for (int i = 0; p < len && i < BRK_N; i++) {
             if (brk[i].end) {
                 end = brk[i].end;
                 chars = brk[i].chars;
+                cut = false;
                 break;
             }
         }
@@ -211,7 +233,7 @@ int hl_chunk_text(const char *text, size_t len, size_t chunk_size, size_t overla
             goto out;
         if (p >= len)
             break;
-        pos = skip_space(text, len, overlap_start(text, len, pos, end, chars, overlap));
+        pos = skip_space(text, len, overlap_start(text, len, pos, end, chars, overlap, cut));
     }
 out:
     if (rc)

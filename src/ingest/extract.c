@@ -427,7 +427,7 @@ static const struct signature signatures[] = {
 };
 
 /* Refuses known binary formats and anything with NUL bytes or many control characters (more than
- * one in 32 bytes: text files have next to none; random bytes about one in ten). */
+ * one in 32 bytes, escape aside: text files have next to none; random bytes about one in ten). */
 static int refuse_binary(const unsigned char *d, size_t n, const struct hints *h, char *why,
                          size_t whylen)
 {
@@ -454,7 +454,7 @@ static int refuse_binary(const unsigned char *d, size_t n, const struct hints *h
             if ((c < 0x20 && !is_ascii_space(c) && c != 0x1B) || c == 0x7F)
                 ctl++;
         }
-        if (ctl == 0 || ctl < n / 32 + 1)
+        if (ctl <= n / 32)
             return HL_OK;
         what = "binary data";
     }
@@ -489,6 +489,9 @@ static int decode_utf16(const unsigned char *d, size_t n, bool le, size_t base, 
             say(why, whylen, "invalid UTF-16 at byte %zu (an unpaired surrogate)", base + i);
             return HL_EPARSE;
         }
+        if (u == '\r' && i + 3 < n &&
+            (le ? d[i + 2] == '\n' && d[i + 3] == 0 : d[i + 2] == 0 && d[i + 3] == '\n'))
+            continue; /* "\r\n": the "\n" follows */
         int rc = put_cp(o, u);
         if (rc)
             return rc;

@@ -57,6 +57,14 @@ static const char *const MIGRATIONS[] = {
     "CREATE TABLE idempotency(app_id INTEGER NOT NULL REFERENCES apps(id), key TEXT NOT NULL,"
     " request_hash BLOB NOT NULL, status INTEGER NOT NULL, response TEXT NOT NULL,"
     " created_at INTEGER NOT NULL, PRIMARY KEY(app_id, key));",
+    /* 2: context-file ingestion */
+    "CREATE TABLE files(uid TEXT PRIMARY KEY, app_id INTEGER NOT NULL REFERENCES apps(id),"
+    " path TEXT NOT NULL, size INTEGER NOT NULL, sha256 TEXT NOT NULL,"
+    " state INTEGER NOT NULL DEFAULT 0, lease_until INTEGER NOT NULL DEFAULT 0,"
+    " created_at INTEGER NOT NULL);"
+    "CREATE INDEX files_queue ON files(state, created_at);"
+    "CREATE TABLE chunks(file_uid TEXT NOT NULL, idx INTEGER NOT NULL, offset INTEGER NOT NULL,"
+    " text TEXT NOT NULL, PRIMARY KEY(file_uid, idx));",
 };
 #define NMIGRATIONS (sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]))
 
@@ -66,6 +74,9 @@ static const char *const MIGRATIONS[] = {
     " last_success_at, last_failure_at, failing_since, disabled_at, disabled_reason"
 #define RESOURCE_COLS                                                                              \
     "id, kind, uid, app_id, parent_uid, tenant, body, version, created_at, updated_at"
+#define RESOURCE_COLS_R                                                                            \
+    "r.id, r.kind, r.uid, r.app_id, r.parent_uid, r.tenant, r.body, r.version, r.created_at,"     \
+    " r.updated_at"
 #define EVENT_COLS "id, uid, type, app_id, tenant, resource_uid, created_at, payload"
 #define DELIVERY_SELECT                                                                            \
     "SELECT d.id, d.webhook_id, w.uid, e.uid, e.type, d.status, d.attempts, d.last_status,"       \
@@ -117,6 +128,7 @@ enum q {
     Q_WH_AUTODISABLE,
     Q_NEXT_DUE,
     Q_RELEASE,
+    Q_RELEASE_FILES,
     Q_EV_GET,
     Q_DL_BY_EVENT,
     Q_DL_LIST,
@@ -127,6 +139,15 @@ enum q {
     Q_ROTATE,
     Q_WH_STATS,
     Q_QUEUE_STATS,
+    Q_FILE_INSERT,
+    Q_FILE_DELETE,
+    Q_CHUNKS_DELETE,
+    Q_CHUNK_INSERT,
+    Q_FILE_DONE,
+    Q_INGEST_SELECT,
+    Q_INGEST_LEASE,
+    Q_CHUNK_LIST,
+    Q_FILE_PATH,
     Q_COUNT
 };
 
@@ -234,6 +255,7 @@ static const char *const SQL[Q_COUNT] = {
     [Q_NEXT_DUE] = "SELECT min(d.next_attempt_at) FROM deliveries d WHERE d.status = 0"
                    " AND d.lease_until <= ?1",
     [Q_RELEASE] = "UPDATE deliveries SET lease_until = 0 WHERE lease_until != 0",
+    [Q_RELEASE_FILES] = "UPDATE files SET lease_until = 0 WHERE lease_until != 0",
     [Q_EV_GET] = "SELECT " EVENT_COLS " FROM events WHERE app_id = ?1 AND uid = ?2",
     [Q_DL_BY_EVENT] = DELIVERY_SELECT " WHERE d.event_id = ?1 ORDER BY d.id",
     [Q_DL_LIST] = DELIVERY_SELECT " WHERE d.webhook_id = ?1 AND w.app_id = ?2"
@@ -255,6 +277,21 @@ static const char *const SQL[Q_COUNT] = {
     [Q_WH_STATS] = "SELECT count(*) FILTER (WHERE status IN (0, 4)),"
                    " count(*) FILTER (WHERE status = 1), count(*) FILTER (WHERE status = 2)"
                    " FROM deliveries WHERE webhook_id = ?1",
+    [Q_FILE_INSERT] = "INSERT INTO files(uid, app_id, path, size, sha256, created_at)"
+                      " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+    [Q_FILE_DELETE] = "DELETE FROM files WHERE uid = ?1",
+    [Q_CHUNKS_DELETE] = "DELETE FROM chunks WHERE file_uid = ?1",
+    [Q_CHUNK_INSERT] = "INSERT INTO chunks(file_uid, idx, offset, text) VALUES(?1, ?2, ?3, ?4)",
+    [Q_FILE_DONE] = "UPDATE files SET state = 2, lease_until = 0 WHERE uid = ?1",
+    [Q_INGEST_SELECT] = "SELECT f.uid, f.app_id, a.uid, f.path, " RESOURCE_COLS_R
+                        " FROM files f JOIN apps a ON a.id = f.app_id"
+                        " JOIN resources r ON r.uid = f.uid"
+                        " WHERE f.state < 2 AND f.lease_until <= ?1 ORDER BY f.created_at LIMIT 1",
+    [Q_INGEST_LEASE] = "UPDATE files SET state = 1, lease_until = ?2 WHERE uid = ?1",
+    [Q_CHUNK_LIST] = "SELECT c.idx, c.offset, c.text FROM chunks c JOIN files f"
+                     " ON f.uid = c.file_uid WHERE f.app_id = ?1 AND c.file_uid = ?2"
+                     " AND c.idx > ?3 ORDER BY c.idx LIMIT ?4",
+    [Q_FILE_PATH] = "SELECT path FROM files WHERE app_id = ?1 AND uid = ?2",
     [Q_QUEUE_STATS] = "SELECT count(*), coalesce(min(created_at), 0) FROM deliveries"
                       " WHERE status = 0",
 };
@@ -931,6 +968,58 @@ static int sq_resource_list(struct hl_store *base, int64_t app_id, enum hl_entit
     return HL_OK;
 }
 
+/* The ingestion side of a change: a new file's bytes queued, a finished job's passages stored, a
+ * deleted file's rows gone. Called under s->mu. */
+static int apply_file(struct sq *s, const struct hl_change *c)
+{
+    sqlite3_stmt *st;
+    int rc;
+    const struct hl_resource *r = c->res;
+    if (!r || r->kind != HL_ENT_CONTEXTFILE)
+        return HL_OK;
+    if (c->op == HL_OP_CREATE && c->file) {
+        if (!(st = Q(s, Q_FILE_INSERT)))
+            return HL_ESTORE;
+        bind_text(st, 1, r->uid);
+        sqlite3_bind_int64(st, 2, r->app_id);
+        bind_text(st, 3, c->file->path);
+        sqlite3_bind_int64(st, 4, c->file->size);
+        bind_text(st, 5, c->file->sha256);
+        sqlite3_bind_int64(st, 6, r->created_at);
+        return run(s, st);
+    }
+    if (c->op == HL_OP_DELETE || c->done_file) {
+        if (!(st = Q(s, Q_CHUNKS_DELETE)))
+            return HL_ESTORE;
+        bind_text(st, 1, r->uid);
+        if ((rc = run(s, st)))
+            return rc;
+    }
+    if (c->op == HL_OP_DELETE) {
+        if (!(st = Q(s, Q_FILE_DELETE)))
+            return HL_ESTORE;
+        bind_text(st, 1, r->uid);
+        return run(s, st);
+    }
+    if (c->done_file) {
+        for (size_t i = 0; i < c->nchunks; i++) {
+            if (!(st = Q(s, Q_CHUNK_INSERT)))
+                return HL_ESTORE;
+            bind_text(st, 1, r->uid);
+            sqlite3_bind_int64(st, 2, c->chunks[i].index);
+            sqlite3_bind_int64(st, 3, c->chunks[i].offset);
+            sqlite3_bind_text(st, 4, c->chunks[i].text, (int)c->chunks[i].len, SQLITE_STATIC);
+            if ((rc = run(s, st)))
+                return rc;
+        }
+        if (!(st = Q(s, Q_FILE_DONE)))
+            return HL_ESTORE;
+        bind_text(st, 1, r->uid);
+        return run(s, st);
+    }
+    return HL_OK;
+}
+
 /* Writes one change inside the open transaction. Called under s->mu. */
 static int apply_change(struct sq *s, const struct hl_change *c, int64_t *made)
 {
@@ -967,6 +1056,9 @@ static int apply_change(struct sq *s, const struct hl_change *c, int64_t *made)
         if (sqlite3_changes(s->db) == 0)
             return HL_ECONFLICT;
     }
+    int rc0 = apply_file(s, c);
+    if (rc0)
+        return rc0;
     const struct hl_event *e = c->ev;
     if (!e)
         return HL_OK;
@@ -1400,6 +1492,8 @@ static int sq_release_leases(struct hl_store *base)
     struct sq *s = SQ(base);
     pthread_mutex_lock(&s->mu);
     int rc = simple(s, Q_RELEASE);
+    if (rc == HL_OK)
+        rc = simple(s, Q_RELEASE_FILES);
     unlock(s);
     return rc;
 }
@@ -1683,6 +1777,132 @@ static int sq_queue_stats(struct hl_store *base, struct hl_queue_stats *out)
     return rc;
 }
 
+/* ---- context-file ingestion ---- */
+
+static int sq_ingest_claim(struct hl_store *base, int64_t now, int64_t lease_until,
+                           struct hl_ingest_job *out)
+{
+    struct sq *s = SQ(base);
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&s->mu);
+    int rc = begin(s);
+    if (rc)
+        goto out;
+    sqlite3_stmt *st = Q(s, Q_INGEST_SELECT);
+    if (!st) {
+        rc = HL_ESTORE;
+        goto done;
+    }
+    sqlite3_bind_int64(st, 1, now);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_DONE) {
+        rc = HL_ENOTFOUND;
+        goto done;
+    }
+    if (r != SQLITE_ROW) {
+        rc = fail(s, "ingest claim");
+        goto done;
+    }
+    col_copy(st, 0, out->file_uid, sizeof(out->file_uid));
+    out->app_id = sqlite3_column_int64(st, 1);
+    col_copy(st, 2, out->app_uid, sizeof(out->app_uid));
+    out->path = col_dup(st, 3);
+    /* The resource columns follow the four above. */
+    memset(&out->res, 0, sizeof(out->res));
+    out->res.id = sqlite3_column_int64(st, 4);
+    out->res.kind = (enum hl_entity)sqlite3_column_int(st, 5);
+    col_copy(st, 6, out->res.uid, sizeof(out->res.uid));
+    out->res.app_id = sqlite3_column_int64(st, 7);
+    col_copy(st, 8, out->res.parent_uid, sizeof(out->res.parent_uid));
+    out->res.tenant = col_dup(st, 9);
+    out->res.body = col_dup(st, 10);
+    out->res.body_len = (size_t)sqlite3_column_bytes(st, 10);
+    out->res.version = sqlite3_column_int64(st, 11);
+    out->res.created_at = sqlite3_column_int64(st, 12);
+    out->res.updated_at = sqlite3_column_int64(st, 13);
+    if (!out->path || !out->res.tenant || !out->res.body) {
+        rc = HL_ENOMEM;
+        goto done;
+    }
+    if (!(st = Q(s, Q_INGEST_LEASE))) {
+        rc = HL_ESTORE;
+        goto done;
+    }
+    bind_text(st, 1, out->file_uid);
+    sqlite3_bind_int64(st, 2, lease_until);
+    rc = run(s, st);
+done:
+    rc = finish(s, rc);
+out:
+    unlock(s);
+    if (rc)
+        hl_ingest_job_clear(out);
+    return rc;
+}
+
+static int sq_chunk_list(struct hl_store *base, int64_t app_id, const char *file_uid,
+                         int64_t after, size_t limit, struct hl_text_chunk **out, size_t *n)
+{
+    struct sq *s = RD(base);
+    struct hl_text_chunk *arr = NULL;
+    size_t cap = 0, len = 0;
+    int rc = HL_ESTORE, r = SQLITE_DONE;
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = Q(s, Q_CHUNK_LIST);
+    if (st) {
+        sqlite3_bind_int64(st, 1, app_id);
+        bind_text(st, 2, file_uid);
+        sqlite3_bind_int64(st, 3, after);
+        sqlite3_bind_int64(st, 4, (int64_t)limit);
+        rc = HL_OK;
+        while (rc == HL_OK && (r = sqlite3_step(st)) == SQLITE_ROW) {
+            rc = grow((void **)&arr, &cap, len, sizeof(*arr));
+            if (rc)
+                break;
+            arr[len].index = sqlite3_column_int64(st, 0);
+            arr[len].offset = sqlite3_column_int64(st, 1);
+            arr[len].len = (size_t)sqlite3_column_bytes(st, 2);
+            arr[len].text = col_dup(st, 2);
+            if (!arr[len].text)
+                rc = HL_ENOMEM;
+            else
+                len++;
+        }
+        if (rc == HL_OK && r != SQLITE_DONE)
+            rc = fail(s, "chunk list");
+    }
+    unlock(s);
+    if (rc) {
+        hl_chunks_list_free(arr, len);
+        return rc;
+    }
+    *out = arr;
+    *n = len;
+    return HL_OK;
+}
+
+static int sq_file_path(struct hl_store *base, int64_t app_id, const char *file_uid,
+                        char **path)
+{
+    struct sq *s = RD(base);
+    int rc = HL_ESTORE;
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = Q(s, Q_FILE_PATH);
+    if (st) {
+        sqlite3_bind_int64(st, 1, app_id);
+        bind_text(st, 2, file_uid);
+        int r = sqlite3_step(st);
+        if (r == SQLITE_ROW) {
+            *path = col_dup(st, 0);
+            rc = *path ? HL_OK : HL_ENOMEM;
+        } else {
+            rc = r == SQLITE_DONE ? HL_ENOTFOUND : fail(s, "file path");
+        }
+    }
+    unlock(s);
+    return rc;
+}
+
 static void conn_close(struct sq *s, int checkpoint)
 {
     for (int i = 0; i < Q_COUNT; i++)
@@ -1759,6 +1979,9 @@ static const struct hl_store_ops SQLITE_OPS = {
     .rotate_secret = sq_rotate_secret,
     .webhook_stats = sq_webhook_stats,
     .queue_stats = sq_queue_stats,
+    .ingest_claim = sq_ingest_claim,
+    .chunk_list = sq_chunk_list,
+    .file_paths = sq_file_path,
 };
 
 int hl_sqlite_open(const char *path, struct hl_store **out, char *err, size_t errlen)

@@ -138,3 +138,17 @@ void hl_attempts_free(struct hl_attempt_rec *a, size_t n)
     }
     free(a);
 }
+
+void hl_ingest_job_clear(struct hl_ingest_job *j)
+{
+    free(j->path);
+    hl_resource_clear(&j->res);
+    memset(j, 0, sizeof(*j));
+}
+
+void hl_chunks_list_free(struct hl_text_chunk *c, size_t n)
+{
+    for (size_t i = 0; c && i < n; i++)
+        free((char *)c[i].text);
+    free(c);
+}

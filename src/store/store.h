@@ -113,6 +113,33 @@ struct hl_event {
 /* Frees what a struct hl_event filled by the store owns; leaves it zeroed. */
 void hl_event_clear(struct hl_event *e);
 
+/* A context file's stored bytes, kept with its create. */
+struct hl_file_rec {
+    const char *path;   /* where the bytes are, under the data folder */
+    int64_t size;
+    const char *sha256; /* hex */
+};
+
+/* One passage of a processed file. */
+struct hl_text_chunk {
+    int64_t index;
+    int64_t offset; /* byte offset in the extracted text */
+    const char *text;
+    size_t len;
+};
+
+/* A claimed ingestion job: a context file whose bytes wait to be processed. */
+struct hl_ingest_job {
+    char file_uid[HL_ID_MAX];
+    int64_t app_id;
+    char app_uid[HL_ID_MAX];
+    char *path;
+    struct hl_resource res; /* the file's resource as it is now */
+};
+
+/* Frees what a claimed ingestion job owns. */
+void hl_ingest_job_clear(struct hl_ingest_job *j);
+
 /* One change for hl_store_commit: an optional resource write and the event it fires. Borrowed:
  * the store copies what it keeps. */
 struct hl_change {
@@ -121,6 +148,10 @@ struct hl_change {
     int64_t expect_version;         /* update/delete: the version read; else 0 */
     const struct hl_event *ev;      /* NULL writes no event */
     int64_t only_webhook;           /* non-zero: deliver to this webhook only (webhook.test) */
+    const struct hl_file_rec *file; /* a context file's bytes, queued for ingestion (create) */
+    const struct hl_text_chunk *chunks; /* passages replacing the file's (with done_file) */
+    size_t nchunks;
+    int done_file; /* the ingestion job of res is finished */
 };
 
 /* An Idempotency-Key answer kept with the change it made. */
@@ -297,6 +328,12 @@ struct hl_store_ops {
                          const char *secret, int64_t prev_until, int64_t now);
     int (*webhook_stats)(struct hl_store *st, int64_t webhook_id, struct hl_webhook_stats *out);
     int (*queue_stats)(struct hl_store *st, struct hl_queue_stats *out);
+
+    int (*ingest_claim)(struct hl_store *st, int64_t now, int64_t lease_until,
+                        struct hl_ingest_job *out);
+    int (*chunk_list)(struct hl_store *st, int64_t app_id, const char *file_uid,
+                      int64_t after, size_t limit, struct hl_text_chunk **out, size_t *n);
+    int (*file_paths)(struct hl_store *st, int64_t app_id, const char *file_uid, char **path);
 };
 
 /* The part every backend starts with. */
@@ -514,6 +551,32 @@ static inline int hl_store_queue_stats(struct hl_store *st, struct hl_queue_stat
 {
     return st->ops->queue_stats(st, out);
 }
+
+/* Context-file ingestion. */
+
+/* Claims the oldest context file waiting for processing (or whose processing lease ran out),
+ * leasing it until lease_until. HL_ENOTFOUND when there is none. */
+static inline int hl_store_ingest_claim(struct hl_store *st, int64_t now, int64_t lease_until,
+                                        struct hl_ingest_job *out)
+{
+    return st->ops->ingest_claim(st, now, lease_until, out);
+}
+/* A processed file's passages in order, index > after. Each text is malloc'd with the array;
+ * free with hl_chunks_list_free. */
+static inline int hl_store_chunk_list(struct hl_store *st, int64_t app_id, const char *file_uid,
+                                      int64_t after, size_t limit, struct hl_text_chunk **out,
+                                      size_t *n)
+{
+    return st->ops->chunk_list(st, app_id, file_uid, after, limit, out, n);
+}
+/* Where a context file's bytes are stored (*path malloc'd; HL_ENOTFOUND when it has none). */
+static inline int hl_store_file_path(struct hl_store *st, int64_t app_id, const char *file_uid,
+                                     char **path)
+{
+    return st->ops->file_paths(st, app_id, file_uid, path);
+}
+/* Frees what hl_store_chunk_list returned. */
+void hl_chunks_list_free(struct hl_text_chunk *c, size_t n);
 
 /* Wake-ups: the backend calls hl_store_notify() after each commit that made deliveries; the
  * dispatcher waits in hl_store_wait() until notified or until deadline_mono_ms. */
