@@ -101,8 +101,7 @@ static int make_key(struct hl_store *st, int64_t app_id, struct new_key *k)
     return hl_store_key_create(st, app_id, k->uid, hash, prefix);
 }
 
-static int create_app(struct hl_store *st, const char *name, struct hl_app *app,
-                      struct new_key *k)
+static int create_app(struct hl_store *st, const char *name, struct hl_app *app, struct new_key *k)
 {
     char uid[HL_ID_MAX];
     if (hl_id_new("app-", 9, uid, sizeof(uid)))
@@ -217,8 +216,8 @@ static int cmd_apps(int argc, char **argv)
             char iso[HL_ISO_MAX];
             hl_time_iso(apps[k].created_at, iso);
             if (json)
-                json_array_append_new(arr, json_pack("{s:s,s:s,s:s}", "appUid", apps[k].uid,
-                                                     "name", apps[k].name, "createdAt", iso));
+                json_array_append_new(arr, json_pack("{s:s,s:s,s:s}", "appUid", apps[k].uid, "name",
+                                                     apps[k].name, "createdAt", iso));
             else
                 printf("%s  %s  %s\n", apps[k].uid, iso, apps[k].name);
         }
@@ -441,24 +440,23 @@ static int prepare_data_dir(const char *dir)
 
 static int cmd_serve(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"listen", required_argument, NULL, 'l'},
-        {"database", required_argument, NULL, 'd'},
-        {"mode", required_argument, NULL, 'm'},
-        {"retry-schedule", required_argument, NULL, 'r'},
-        {"timeout", required_argument, NULL, 'T'},
-        {"disable-after", required_argument, NULL, 'D'},
-        {"allow-network", required_argument, NULL, 'a'},
-        {"threads", required_argument, NULL, 't'},
-        {"max-inflight", required_argument, NULL, 'i'},
-        {"per-host", required_argument, NULL, 'p'},
-        {"log-level", required_argument, NULL, 'L'},
-        {"data-dir", required_argument, NULL, 'X'},
-        {"max-upload", required_argument, NULL, 'U'},
-        {"chunk-size", required_argument, NULL, 'C'},
-        {"chunk-overlap", required_argument, NULL, 'O'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"listen", required_argument, NULL, 'l'},
+                                         {"database", required_argument, NULL, 'd'},
+                                         {"mode", required_argument, NULL, 'm'},
+                                         {"retry-schedule", required_argument, NULL, 'r'},
+                                         {"timeout", required_argument, NULL, 'T'},
+                                         {"disable-after", required_argument, NULL, 'D'},
+                                         {"allow-network", required_argument, NULL, 'a'},
+                                         {"threads", required_argument, NULL, 't'},
+                                         {"max-inflight", required_argument, NULL, 'i'},
+                                         {"per-host", required_argument, NULL, 'p'},
+                                         {"log-level", required_argument, NULL, 'L'},
+                                         {"data-dir", required_argument, NULL, 'X'},
+                                         {"max-upload", required_argument, NULL, 'U'},
+                                         {"chunk-size", required_argument, NULL, 'C'},
+                                         {"chunk-overlap", required_argument, NULL, 'O'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     const char *listen = env_or("HOOKLINE_LISTEN", "127.0.0.1:8080");
     const char *db = env_or("HOOKLINE_DATABASE", DEFAULT_DB);
     const char *mode = env_or("HOOKLINE_MODE", "development");
@@ -611,6 +609,7 @@ static int cmd_serve(int argc, char **argv)
         return 2;
     }
     ic.chunk_size = (size_t)v;
+    ic.max_input = api.cfg.max_upload;
     ic.overlap = (size_t)ov;
     char dirbuf[PATH_MAX];
     if (!data_dir) {
@@ -686,14 +685,15 @@ static int cmd_serve(int argc, char **argv)
 
 static void main_help(FILE *f)
 {
-    fprintf(f, "hookline %s: webhook delivery\n\n"
-               "usage: hookline COMMAND [options]   (COMMAND --help for its options)\n\n"
-               "  serve    run the API and the dispatcher\n"
-               "  apps     create or list apps\n"
-               "  keys     create, revoke or list API keys\n"
-               "  listen   receive webhooks: verify, de-duplicate, hand on\n"
-               "  verify   check one body's signature from a shell\n"
-               "  version  print the version\n",
+    fprintf(f,
+            "hookline %s: webhook delivery\n\n"
+            "usage: hookline COMMAND [options]   (COMMAND --help for its options)\n\n"
+            "  serve    run the API and the dispatcher\n"
+            "  apps     create or list apps\n"
+            "  keys     create, revoke or list API keys\n"
+            "  listen   receive webhooks: verify, de-duplicate, hand on\n"
+            "  verify   check one body's signature from a shell\n"
+            "  version  print the version\n",
             HL_VERSION);
 }
 

@@ -20,8 +20,7 @@
 #define DEFAULT_OVERLAP_S (24 * 3600)
 #define MAX_OVERLAP_S (30LL * 24 * 3600)
 
-static const char *const STATUS_NAMES[] = {"pending", "succeeded", "failed", "cancelled",
-                                           "paused"};
+static const char *const STATUS_NAMES[] = {"pending", "succeeded", "failed", "cancelled", "paused"};
 
 static json_t *delivery_id_json(int64_t id)
 {
@@ -72,13 +71,11 @@ json_t *hl_delivery_json(const struct hl_delivery *d, const struct hl_attempt_re
     json_object_set_new(o, "webhookUid", json_string(d->webhook_uid));
     json_object_set_new(o, "eventId", json_string(d->event_uid));
     json_object_set_new(o, "event", json_string(hl_event_name(d->event_type)));
-    json_object_set_new(o, "status", json_string(d->status <= HL_DS_PAUSED
-                                                     ? STATUS_NAMES[d->status]
-                                                     : "unknown"));
+    json_object_set_new(
+        o, "status", json_string(d->status <= HL_DS_PAUSED ? STATUS_NAMES[d->status] : "unknown"));
     json_object_set_new(o, "attempts", json_integer(d->attempts));
     json_object_set_new(o, "lastStatusCode",
-                        d->attempts && d->last_status ? json_integer(d->last_status)
-                                                      : json_null());
+                        d->attempts && d->last_status ? json_integer(d->last_status) : json_null());
     json_object_set_new(o, "lastError", d->last_error ? json_string(d->last_error) : json_null());
     json_object_set_new(o, "nextAttemptAt",
                         hl_json_time(d->status == HL_DS_PENDING ? d->next_attempt_at : 0));
@@ -94,8 +91,7 @@ json_t *hl_delivery_json(const struct hl_delivery *d, const struct hl_attempt_re
             json_object_set_new(a, "statusCode",
                                 att[i].status_code ? json_integer(att[i].status_code)
                                                    : json_null());
-            json_object_set_new(a, "error", att[i].error ? json_string(att[i].error)
-                                                         : json_null());
+            json_object_set_new(a, "error", att[i].error ? json_string(att[i].error) : json_null());
             put_bytes(a, "response", att[i].response, att[i].response_len);
             json_array_append_new(arr, a);
         }
@@ -137,8 +133,7 @@ static int list_deliveries(struct hl_api *api, struct hl_req *rq, struct hl_resp
     for (int i = 0; i < 2; i++) {
         if ((v = hl_req_query(rq, times[i])) &&
             hl_time_parse(v, strlen(v), i == 0 ? &f.since : &f.until))
-            return hl_resp_error(rs, 422, "invalid_time", "%s must be an ISO 8601 time",
-                                 times[i]);
+            return hl_resp_error(rs, 422, "invalid_time", "%s must be an ISO 8601 time", times[i]);
     }
     struct hl_delivery *dl = NULL;
     size_t n = 0;
@@ -155,8 +150,8 @@ static int list_deliveries(struct hl_api *api, struct hl_req *rq, struct hl_resp
     return hl_resp_json(rs, 200, hl_page_answer(data, limit, last));
 }
 
-static int answer_delivery(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
-                           int64_t id, int status)
+static int answer_delivery(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, int64_t id,
+                           int status)
 {
     struct hl_delivery d;
     struct hl_attempt_rec *att = NULL;
@@ -181,13 +176,11 @@ static int read_window(json_t *body, struct hl_resp *rs, int64_t *since, int64_t
     for (int i = 0; i < 2; i++) {
         json_t *v = json_object_get(body, names[i]);
         if (!v && i == 0)
-            return hl_resp_error(rs, 422, "since_required",
-                                 "since is required: an ISO 8601 time"),
+            return hl_resp_error(rs, 422, "since_required", "since is required: an ISO 8601 time"),
                    HL_EINVAL;
         if (v && (!json_is_string(v) ||
                   hl_time_parse(json_string_value(v), json_string_length(v), outs[i])))
-            return hl_resp_error(rs, 422, "invalid_time", "%s must be an ISO 8601 time",
-                                 names[i]),
+            return hl_resp_error(rs, 422, "invalid_time", "%s must be an ISO 8601 time", names[i]),
                    HL_EINVAL;
     }
     if (*until && *until <= *since)
@@ -274,15 +267,16 @@ static int send_test(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
         goto out_body;
     }
     int64_t now = hl_now_ms();
-    json_t *data = json_pack("{s:s,s:n,s:s,s:s}", "uid", w->uid, "externalTenantId", "url",
-                             w->url, "message", "This is a test event from hookline.");
+    json_t *data = json_pack("{s:s,s:n,s:s,s:s}", "uid", w->uid, "externalTenantId", "url", w->url,
+                             "message", "This is a test event from hookline.");
     struct hl_buf text;
     hl_buf_init(&text, 1 << 16);
     struct hl_event ev = {0};
     int rc = hl_json_write(&text, data);
     json_decref(data);
     if (rc == HL_OK)
-        rc = hl_event_make(rq->app.id, rq->app.uid, HL_EV_WEBHOOK_TEST, "", w->uid, text.p, text.len, now, 0, &ev);
+        rc = hl_event_make(rq->app.id, rq->app.uid, HL_EV_WEBHOOK_TEST, "", w->uid, text.p,
+                           text.len, now, 0, &ev);
     hl_buf_free(&text);
     if (rc) {
         hl_resp_error(rs, 500, "internal", "could not build the test event");
@@ -354,8 +348,10 @@ int hl_api_webhook_ops(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs
         enum hl_method method;
         int (*fn)(struct hl_api *, struct hl_req *, struct hl_resp *, const struct hl_webhook *);
     } OPS[] = {
-        {"deliveries", HL_GET, list_deliveries}, {"recover", HL_POST, recover},
-        {"rotate-secret", HL_POST, rotate},      {"test", HL_POST, send_test},
+        {"deliveries", HL_GET, list_deliveries},
+        {"recover", HL_POST, recover},
+        {"rotate-secret", HL_POST, rotate},
+        {"test", HL_POST, send_test},
         {"stats", HL_GET, stats},
     };
     for (size_t i = 0; i < sizeof(OPS) / sizeof(OPS[0]); i++) {

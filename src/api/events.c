@@ -83,8 +83,8 @@ static int check_publish(json_t *body, struct hl_resp *rs, int *type)
     static const char *const need[] = {"uid", "externalTenantId"};
     for (int i = 0; i < 2; i++) {
         json_t *v = json_object_get(d, need[i]);
-        if (!v || !json_is_string(v) || json_string_length(v) == 0 ||
-            json_string_length(v) > 256 || strlen(json_string_value(v)) != json_string_length(v))
+        if (!v || !json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > 256 ||
+            strlen(json_string_value(v)) != json_string_length(v))
             return hl_resp_error(rs, 422, "data_field_required",
                                  "data.%s is required: a non-empty string of at most 256 bytes",
                                  need[i]),
@@ -101,8 +101,8 @@ static int replay(struct hl_resp *rs, struct hl_idem_hit *hit, const uint8_t has
         rc = hl_resp_error(rs, 422, "idempotency_key_reused",
                            "this Idempotency-Key was used with a different request");
     else
-        rc = hl_resp_json(rs, hit->status, hl_json_parse(hit->response, strlen(hit->response),
-                                                         NULL, 0));
+        rc = hl_resp_json(rs, hit->status,
+                          hl_json_parse(hit->response, strlen(hit->response), NULL, 0));
     free(hit->response);
     return rc;
 }

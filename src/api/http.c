@@ -34,6 +34,34 @@ struct ctx {
     size_t discarded;
 };
 
+/* Makes s valid UTF-8 in place: bytes that do not form a valid sequence (from a percent-decoded
+ * path, or a cut at the end of the buffer) become '?'. */
+static void sanitize_utf8(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+    while (*p) {
+        size_t n = *p < 0x80             ? 1
+                   : (*p & 0xE0) == 0xC0 ? 2
+                   : (*p & 0xF0) == 0xE0 ? 3
+                   : (*p & 0xF8) == 0xF0 ? 4
+                                         : 0;
+        int ok = n > 0;
+        for (size_t k = 1; ok && k < n; k++)
+            ok = (p[k] & 0xC0) == 0x80;
+        if (ok && n == 2)
+            ok = *p >= 0xC2;
+        if (ok && n == 3)
+            ok = !(*p == 0xE0 && p[1] < 0xA0) && !(*p == 0xED && p[1] >= 0xA0);
+        if (ok && n == 4)
+            ok = *p <= 0xF4 && !(*p == 0xF0 && p[1] < 0x90) && !(*p == 0xF4 && p[1] >= 0x90);
+        if (!ok) {
+            *p++ = '?';
+            continue;
+        }
+        p += n;
+    }
+}
+
 int hl_resp_error(struct hl_resp *rs, int status, const char *code, const char *fmt, ...)
 {
     char msg[512];
@@ -41,6 +69,7 @@ int hl_resp_error(struct hl_resp *rs, int status, const char *code, const char *
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    sanitize_utf8(msg);
     json_t *v = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg);
     return hl_resp_json(rs, status, v);
 }
@@ -311,8 +340,8 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, struct hl_resp *rs
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_size, void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_size, void **con_cls)
 {
     (void)version;
     struct hl_api *api = cls;
@@ -333,8 +362,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 /* Refused before reading: libmicrohttpd closes the connection after this. */
                 struct hl_resp rs = {0};
                 hl_buf_init(&rs.body, 4096);
-                hl_resp_error(&rs, 413, "payload_too_large",
-                              "the body is larger than %zu bytes", api->cfg.max_body);
+                hl_resp_error(&rs, 413, "payload_too_large", "the body is larger than %zu bytes",
+                              api->cfg.max_body);
                 return send_resp(conn, &rs);
             }
         }
@@ -351,7 +380,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         /* Refused mid-body: drop the rest (bounded), answer at the end. */
         c->discarded += *upload_size;
         *upload_size = 0;
-        return c->discarded > api->cfg.max_upload ? MHD_NO : MHD_YES;
+        return c->discarded > (c->rq.upload ? api->cfg.max_upload : 16 * api->cfg.max_body)
+                   ? MHD_NO
+                   : MHD_YES;
     }
     if (*upload_size && c->rq.upload) {
         hl_buf_init(&c->err.body, 4096);
@@ -373,15 +404,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return send_resp(conn, &rs);
     }
     if (*upload_size) {
-        if (!c->rq.too_big && hl_buf_append(&c->rq.body, upload_data, *upload_size) != HL_OK)
-            c->rq.too_big = 1;
-        if (c->rq.too_big) {
-            struct hl_resp rs = {0};
-            hl_buf_init(&rs.body, 4096);
-            hl_resp_error(&rs, 413, "payload_too_large", "the body is larger than %zu bytes",
+        if (hl_buf_append(&c->rq.body, upload_data, *upload_size) != HL_OK) {
+            /* Too large, announced by no Content-Length: libmicrohttpd cannot answer before the
+             * body ends, so the rest is dropped (bounded) and the 413 comes then. */
+            hl_buf_free(&c->rq.body);
+            hl_buf_init(&c->err.body, 4096);
+            hl_resp_error(&c->err, 413, "payload_too_large", "the body is larger than %zu bytes",
                           api->cfg.max_body);
-            *upload_size = 0;
-            return send_resp(conn, &rs);
+            c->failed = 1;
         }
         *upload_size = 0;
         return MHD_YES;
@@ -408,8 +438,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
-__attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt,
-                                                              va_list ap)
+__attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
     char line[512];
@@ -477,16 +506,16 @@ int hl_http_start(struct hl_api *api, const char *addr, struct hl_http **out)
     if (!h)
         return HL_ENOMEM;
     h->api = api;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_ITC;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     h->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, api, MHD_OPTION_SOCK_ADDR,
                             (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
-                            api->cfg.threads ? api->cfg.threads : 4,
-                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
-                            MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
+                            api->cfg.threads ? api->cfg.threads : 4, MHD_OPTION_NOTIFY_COMPLETED,
+                            on_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096, MHD_OPTION_EXTERNAL_LOGGER,
+                            on_mhd_log, NULL, MHD_OPTION_END);
     if (!h->d) {
         hl_error("http: cannot listen on %s", addr);
         free(h);

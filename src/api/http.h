@@ -23,12 +23,12 @@ struct MHD_Connection;
 #define HL_MAX_SEGS 8
 
 struct hl_api_config {
-    int production;        /* https only, address guard */
-    size_t max_body;       /* request bodies above this get 413 */
-    unsigned threads;      /* libmicrohttpd thread pool size */
-    int64_t test_wait_ms;  /* how long POST /webhooks/{uid}/test waits for its attempt */
-    const char *data_dir;  /* uploads/ and files/ live here */
-    size_t max_upload;     /* context files above this get 413 */
+    int production;       /* https only, address guard */
+    size_t max_body;      /* request bodies above this get 413 */
+    unsigned threads;     /* libmicrohttpd thread pool size */
+    int64_t test_wait_ms; /* how long POST /webhooks/{uid}/test waits for its attempt */
+    const char *data_dir; /* uploads/ and files/ live here */
+    size_t max_upload;    /* context files above this get 413 */
 };
 
 /* What handlers get: the store and the configuration. */
@@ -44,18 +44,17 @@ enum hl_method { HL_GET = 1, HL_POST = 2, HL_PATCH = 4, HL_DELETE = 8, HL_PUT = 
 struct hl_req {
     struct MHD_Connection *conn;
     enum hl_method method;
-    struct hl_app app;            /* the app the API key belongs to */
+    struct hl_app app;              /* the app the API key belongs to */
     struct hl_str seg[HL_MAX_SEGS]; /* path segments after /api/v1/appuid/{appUid}/ */
     int nseg;
     struct hl_buf body;
-    int too_big;
     struct hl_upload *upload; /* a context file streaming to disk, or NULL */
 };
 
 struct hl_resp {
     int status;
     struct hl_buf body;
-    const char *allow; /* an Allow header for 405 */
+    const char *allow;        /* an Allow header for 405 */
     const char *content_type; /* NULL: application/json */
 };
 

@@ -42,9 +42,9 @@ int hl_payload_build(struct hl_buf *out, const char *event_uid, int type, int64_
     return rc;
 }
 
-int hl_event_make(int64_t app_id, const char *app_uid, int type, const char *tenant, const char *resource_uid,
-                  const char *data, size_t data_len, int64_t ts, int64_t deleted_at,
-                  struct hl_event *ev)
+int hl_event_make(int64_t app_id, const char *app_uid, int type, const char *tenant,
+                  const char *resource_uid, const char *data, size_t data_len, int64_t ts,
+                  int64_t deleted_at, struct hl_event *ev)
 {
     memset(ev, 0, sizeof(*ev));
     if (hl_id_new("evt_", 12, ev->uid, sizeof(ev->uid)))
@@ -56,9 +56,9 @@ int hl_event_make(int64_t app_id, const char *app_uid, int type, const char *ten
     ev->created_at = ts;
     struct hl_buf b;
     hl_buf_init(&b, 4 * HL_MAX_BODY);
-    int rc = ev->tenant ? hl_payload_build(&b, ev->uid, type, ts, app_uid, data, data_len,
-                                           deleted_at)
-                        : HL_ENOMEM;
+    int rc = ev->tenant
+                 ? hl_payload_build(&b, ev->uid, type, ts, app_uid, data, data_len, deleted_at)
+                 : HL_ENOMEM;
     if (rc) {
         hl_buf_free(&b);
         hl_event_clear(ev);
@@ -73,8 +73,7 @@ static int commit_error(struct hl_resp *rs, int rc, const char *uid)
 {
     if (rc == HL_ECONFLICT)
         return hl_resp_error(rs, 409, "conflict",
-                             "%s changed while this request was made; read it and try again",
-                             uid);
+                             "%s changed while this request was made; read it and try again", uid);
     if (rc == HL_ENOTFOUND)
         return hl_resp_error(rs, 404, "not_found", "%s is gone", uid);
     return hl_resp_store_error(rs, rc);
@@ -85,8 +84,8 @@ static int publish(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, en
                    const struct hl_file_rec *file)
 {
     struct hl_event ev;
-    int rc = hl_event_make(rq->app.id, rq->app.uid, hl_event_for(r->kind, op), r->tenant, r->uid, r->body,
-                           r->body_len, now, 0, &ev);
+    int rc = hl_event_make(rq->app.id, rq->app.uid, hl_event_for(r->kind, op), r->tenant, r->uid,
+                           r->body, r->body_len, now, 0, &ev);
     if (rc)
         return hl_resp_error(rs, 500, "internal", "could not build the event"), rc;
     struct hl_change ch = {
@@ -105,8 +104,7 @@ int hl_publish_change(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
 }
 
 int hl_publish_change_file(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
-                           const struct hl_resource *r, const struct hl_file_rec *file,
-                           int64_t now)
+                           const struct hl_resource *r, const struct hl_file_rec *file, int64_t now)
 {
     return publish(api, rq, rs, HL_OP_CREATE, r, 0, now, file);
 }
@@ -119,8 +117,8 @@ int hl_publish_delete(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
     int rc = HL_OK;
     if (cur->kind == HL_ENT_CONTEXT) {
         /* Every file of the context, whatever its number: one page of the largest size. */
-        rc = hl_store_resource_list(api->store, rq->app.id, HL_ENT_CONTEXTFILE, cur->uid, NULL,
-                                    0, SIZE_MAX / 2, &files, &nfiles);
+        rc = hl_store_resource_list(api->store, rq->app.id, HL_ENT_CONTEXTFILE, cur->uid, NULL, 0,
+                                    SIZE_MAX / 2, &files, &nfiles);
         if (rc)
             return hl_resp_store_error(rs, rc), rc;
     }
@@ -136,8 +134,8 @@ int hl_publish_delete(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
     }
     for (size_t i = 0; i < n; i++) {
         const struct hl_resource *r = i < nfiles ? &files[i] : cur;
-        rc = hl_event_make(rq->app.id, rq->app.uid, hl_event_for(r->kind, HL_OP_DELETE), r->tenant, r->uid, r->body,
-                           r->body_len, now, now, &ev[i]);
+        rc = hl_event_make(rq->app.id, rq->app.uid, hl_event_for(r->kind, HL_OP_DELETE), r->tenant,
+                           r->uid, r->body, r->body_len, now, now, &ev[i]);
         if (rc) {
             hl_resp_error(rs, 500, "internal", "could not build the event");
             goto out;

@@ -18,9 +18,9 @@ int hl_payload_build(struct hl_buf *out, const char *event_uid, int type, int64_
 
 /* Fills ev for one event of an app (a fresh evt_ uid, the payload built from data). The caller
  * releases it with hl_event_clear. */
-int hl_event_make(int64_t app_id, const char *app_uid, int type, const char *tenant, const char *resource_uid,
-                  const char *data, size_t data_len, int64_t ts, int64_t deleted_at,
-                  struct hl_event *ev);
+int hl_event_make(int64_t app_id, const char *app_uid, int type, const char *tenant,
+                  const char *resource_uid, const char *data, size_t data_len, int64_t ts,
+                  int64_t deleted_at, struct hl_event *ev);
 
 /* Commits a create or update of r with its event. Sets the error answer on failure (409 when
  * the resource changed meanwhile, 404 when it is gone). */

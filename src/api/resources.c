@@ -26,16 +26,16 @@ struct field {
     const char *name;
     enum ftype type;
     int required;
-    size_t max;        /* strings: bytes */
-    double lo, hi;     /* numbers */
-    int immutable;     /* set on create only */
+    size_t max;    /* strings: bytes */
+    double lo, hi; /* numbers */
+    int immutable; /* set on create only */
 };
 
 struct kind {
     enum hl_entity entity;
-    const char *path;    /* "agents" */
-    const char *prefix;  /* uid prefix */
-    const char *noun;    /* for messages */
+    const char *path;   /* "agents" */
+    const char *prefix; /* uid prefix */
+    const char *noun;   /* for messages */
     const struct field *fields;
 };
 
@@ -113,14 +113,13 @@ static int check_value(const struct field *f, json_t *v, struct hl_resp *rs)
             return hl_resp_error(rs, 422, "field_empty", "%s must not be empty", f->name),
                    HL_EINVAL;
         if (json_string_length(v) > f->max)
-            return hl_resp_error(rs, 422, "field_too_long", "%s must be at most %zu bytes",
-                                 f->name, f->max),
+            return hl_resp_error(rs, 422, "field_too_long", "%s must be at most %zu bytes", f->name,
+                                 f->max),
                    HL_EINVAL;
         return HL_OK;
     case F_BOOL:
         if (!json_is_boolean(v))
-            return hl_resp_error(rs, 422, "field_not_boolean", "%s must be true or false",
-                                 f->name),
+            return hl_resp_error(rs, 422, "field_not_boolean", "%s must be true or false", f->name),
                    HL_EINVAL;
         return HL_OK;
     case F_NUM_NULL:
@@ -132,8 +131,8 @@ static int check_value(const struct field *f, json_t *v, struct hl_resp *rs)
                                  f->type == F_INT ? "an integer" : "a number or null"),
                    HL_EINVAL;
         if (json_number_value(v) < f->lo || json_number_value(v) > f->hi)
-            return hl_resp_error(rs, 422, "field_out_of_range", "%s must be from %g to %g",
-                                 f->name, f->lo, f->hi),
+            return hl_resp_error(rs, 422, "field_out_of_range", "%s must be from %g to %g", f->name,
+                                 f->lo, f->hi),
                    HL_EINVAL;
         return HL_OK;
     case F_OBJ_NULL:
@@ -191,8 +190,8 @@ static int check_body(const struct kind *k, json_t *body, int creating, struct h
 }
 
 /* Lays out the resource object in its fixed key order from values (fields by name). */
-static json_t *build(const struct kind *k, const char *uid, const char *app_uid,
-                     const char *parent, json_t *values, int64_t created, int64_t updated)
+static json_t *build(const struct kind *k, const char *uid, const char *app_uid, const char *parent,
+                     json_t *values, int64_t created, int64_t updated)
 {
     json_t *o = json_object();
     json_object_set_new(o, "uid", json_string(uid));
@@ -247,8 +246,8 @@ static int answer_body(struct hl_resp *rs, int status, const struct hl_resource 
     return hl_resp_json(rs, status, v);
 }
 
-static int create(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
-                  const struct kind *k, const char *parent)
+static int create(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, const struct kind *k,
+                  const char *parent)
 {
     json_t *body = hl_req_json(rq, rs, 0);
     if (!body)
@@ -371,16 +370,16 @@ static int list_chunks(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs
         return hl_resp_store_error(rs, rc);
     json_t *data = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(data, json_pack("{s:I,s:I,s:s%}", "index", (json_int_t)c[i].index,
-                                              "offset", (json_int_t)c[i].offset, "text",
-                                              c[i].text, c[i].len));
+        json_array_append_new(data,
+                              json_pack("{s:I,s:I,s:s%}", "index", (json_int_t)c[i].index, "offset",
+                                        (json_int_t)c[i].offset, "text", c[i].text, c[i].len));
     int64_t last = n ? c[n - 1].index + 1 : 0;
     hl_chunks_list_free(c, n);
     return hl_resp_json(rs, 200, hl_page_answer(data, limit, last));
 }
 
-static int update(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
-                  const struct kind *k, const char *uid, const char *parent)
+static int update(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, const struct kind *k,
+                  const char *uid, const char *parent)
 {
     json_t *body = hl_req_json(rq, rs, 0);
     if (!body)
@@ -444,8 +443,8 @@ static int list(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, const
     const char *tenant = hl_req_query(rq, "externalTenantId");
     struct hl_resource *arr = NULL;
     size_t n = 0;
-    int rc = hl_store_resource_list(api->store, rq->app.id, k->entity, parent, tenant, after,
-                                    limit, &arr, &n);
+    int rc = hl_store_resource_list(api->store, rq->app.id, k->entity, parent, tenant, after, limit,
+                                    &arr, &n);
     if (rc)
         return hl_resp_store_error(rs, rc);
     json_t *data = json_array();

@@ -45,13 +45,11 @@ int hl_read_entities(json_t *v, unsigned *mask, struct hl_resp *rs)
     json_t *e;
     json_array_foreach(v, i, e)
     {
-        unsigned bit = json_is_string(e)
-                           ? hl_entity_parse(json_string_value(e), json_string_length(e))
-                           : 0;
+        unsigned bit =
+            json_is_string(e) ? hl_entity_parse(json_string_value(e), json_string_length(e)) : 0;
         if (!bit) {
             hl_resp_error(rs, 422, "entities_unknown",
-                          "entities[%zu] is not one of \"agent\", \"context\", \"contextfile\"",
-                          i);
+                          "entities[%zu] is not one of \"agent\", \"context\", \"contextfile\"", i);
             return HL_EINVAL;
         }
         if (m & bit) {
@@ -86,12 +84,11 @@ int hl_read_event_types(json_t *v, unsigned entities, unsigned *mask, struct hl_
     json_t *e;
     json_array_foreach(v, i, e)
     {
-        int t = json_is_string(e) ? hl_event_parse(json_string_value(e), json_string_length(e))
-                                  : -1;
+        int t =
+            json_is_string(e) ? hl_event_parse(json_string_value(e), json_string_length(e)) : -1;
         if (t < 0 || t >= HL_EV_RESOURCE_COUNT) {
             hl_resp_error(rs, 422, "event_types_unknown",
-                          "eventTypes[%zu] is not one of the nine events (agent.created, ...)",
-                          i);
+                          "eventTypes[%zu] is not one of the nine events (agent.created, ...)", i);
             return HL_EINVAL;
         }
         if (!(hl_event_entity(t) & entities)) {

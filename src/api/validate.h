@@ -14,7 +14,7 @@ int hl_read_entities(json_t *v, unsigned *mask, struct hl_resp *rs);
 /* Reads `eventTypes`: null (every event), or a non-empty list of distinct event names, each
  * belonging to one of entities. */
 int hl_read_event_types(json_t *v, unsigned entities, unsigned *mask, struct hl_resp *rs);
-/* Reads a string field. Missing: required gives 422 <field>_required, otherwise *out = NULL.
+/* Reads a string field. Missing: required gives 422 field_required, otherwise *out = NULL.
  * Wrong type, over max bytes, empty when required, or holding NUL gives a 422 naming field. */
 int hl_read_string(json_t *body, const char *field, int required, size_t max, const char **out,
                    struct hl_resp *rs);

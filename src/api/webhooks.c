@@ -56,12 +56,11 @@ static json_t *webhook_json(const struct hl_webhook *w, int show_secret)
 /* Reads and checks the fields of a create (creating=1) or a PATCH. cur is the webhook a PATCH
  * changes (its entities bound eventTypes). Sets a 422 answer and returns HL_EINVAL on a bad
  * field. */
-static int read_fields(struct hl_api *api, json_t *body, int creating,
-                       const struct hl_webhook *cur, struct hl_webhook_patch *p,
-                       struct hl_resp *rs)
+static int read_fields(struct hl_api *api, json_t *body, int creating, const struct hl_webhook *cur,
+                       struct hl_webhook_patch *p, struct hl_resp *rs)
 {
-    static const char *const known[] = {"url", "entities", "active", "description", "eventTypes",
-                                        NULL};
+    static const char *const known[] = {"url",         "entities",   "active",
+                                        "description", "eventTypes", NULL};
     if (hl_reject_unknown(body, known, rs))
         return HL_EINVAL;
     memset(p, 0, sizeof(*p));
@@ -72,8 +71,8 @@ static int read_fields(struct hl_api *api, json_t *body, int creating,
             return HL_EINVAL;
         }
         const char *code, *msg;
-        if (hl_url_check(json_string_value(v), json_string_length(v), api->cfg.production,
-                         &code, &msg)) {
+        if (hl_url_check(json_string_value(v), json_string_length(v), api->cfg.production, &code,
+                         &msg)) {
             hl_resp_error(rs, 422, code, "%s", msg);
             return HL_EINVAL;
         }
@@ -110,8 +109,8 @@ static int read_fields(struct hl_api *api, json_t *body, int creating,
             return HL_EINVAL;
         }
         if (json_is_string(v) && json_string_length(v) > DESCRIPTION_MAX) {
-            hl_resp_error(rs, 422, "description_too_long",
-                          "description must be at most %d bytes", DESCRIPTION_MAX);
+            hl_resp_error(rs, 422, "description_too_long", "description must be at most %d bytes",
+                          DESCRIPTION_MAX);
             return HL_EINVAL;
         }
         if (json_is_string(v) && strlen(json_string_value(v)) != json_string_length(v)) {

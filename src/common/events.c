@@ -3,10 +3,9 @@
 #include <string.h>
 
 static const char *const EVENT_NAMES[HL_EV_COUNT] = {
-    "agent.created",       "agent.updated",       "agent.deleted",
-    "context.created",     "context.updated",     "context.deleted",
-    "contextfile.created", "contextfile.updated", "contextfile.deleted",
-    "webhook.test",
+    "agent.created",       "agent.updated",   "agent.deleted",       "context.created",
+    "context.updated",     "context.deleted", "contextfile.created", "contextfile.updated",
+    "contextfile.deleted", "webhook.test",
 };
 
 const char *hl_entity_name(unsigned entity)
@@ -54,7 +53,15 @@ unsigned hl_event_entity(int type)
 
 int hl_event_for(unsigned entity, enum hl_op op)
 {
-    int base = entity == HL_ENT_AGENT ? 0 : entity == HL_ENT_CONTEXT ? 3 : 6;
+    int base;
+    if (entity == HL_ENT_AGENT)
+        base = 0;
+    else if (entity == HL_ENT_CONTEXT)
+        base = 3;
+    else if (entity == HL_ENT_CONTEXTFILE)
+        base = 6;
+    else
+        return -1;
     switch (op) {
     case HL_OP_CREATE:
         return base;

@@ -59,8 +59,9 @@ struct hl_dispatcher {
     size_t ndone;
 
     uint64_t seen_seq;
-    int64_t next_due; /* wall ms of the next due delivery we know of; 0: ask the store */
-    int claim_full;   /* the last claim filled its batch: more may be due */
+    int64_t next_due;      /* wall ms of the next due delivery we know of; 0: ask the store */
+    int claim_full;        /* the last claim filled its batch: more may be due */
+    int64_t last_claim_ms; /* monotonic time of the last claim */
     uint32_t rng;
 };
 
@@ -484,6 +485,7 @@ static void claim(struct hl_dispatcher *d)
         if (d->slots[i].webhook_id && d->slots[i].count >= d->cfg.per_host)
             skip[nskip++] = d->slots[i].webhook_id;
     int64_t now = hl_now_ms();
+    d->last_claim_ms = hl_mono_ms();
     struct hl_job *jobs = NULL;
     size_t n = 0;
     int rc = hl_store_claim(d->st, now, now + d->cfg.lease_ms, room, skip, nskip, &jobs, &n);
@@ -535,7 +537,10 @@ static void *run(void *arg)
             uint64_t seq = hl_store_wake_seq(d->st);
             int64_t now = hl_now_ms();
             int due = d->next_due && d->next_due <= now;
-            if (seq != d->seen_seq || due || d->claim_full) {
+            /* Besides commits and due retries, look once a second: leases lapse (an attempt
+             * lost with a node, a claim that outlived a pause) without anyone committing. */
+            int sweep = hl_mono_ms() - d->last_claim_ms >= 1000;
+            if (seq != d->seen_seq || due || d->claim_full || sweep) {
                 d->seen_seq = seq;
                 if (due)
                     d->next_due = 0;

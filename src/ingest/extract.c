@@ -12,11 +12,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <jansson.h>
 #include <poppler.h>
 
 #include "common/buf.h"
 #include "common/err.h"
+#include "common/str.h"
 
 #define SUPPORTED "text, Markdown, CSV, JSON, HTML, PDF"
 
@@ -139,6 +139,24 @@ static bool starts_icase(const char *s, size_t n, const char *pre)
             return false;
     }
     return true;
+}
+
+static bool is_alpha(int c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static bool is_alnum(int c)
+{
+    return is_alpha(c) || (c >= '0' && c <= '9');
+}
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = lower(c);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
 size_t hl_extract_count_words(const char *text, size_t len)
@@ -603,15 +621,18 @@ static int sniff_html(const char *t, size_t n)
     return 0;
 }
 
-/* Markdown without a hint: an ATX heading or a code fence at a line start, or a [link](url), in
- * the first 64 KiB. */
+/* Markdown without a hint: an ATX heading or a code fence at a line start, or a [link](url) on
+ * one line, in the first 64 KiB. One pass: a "](" that finds no ')' before the line ends lets the
+ * scan skip to that line end. */
 static bool sniff_markdown(const char *t, size_t n)
 {
     if (n > 65536)
         n = 65536;
+    bool open = false; /* a '[' earlier on this line */
     for (size_t i = 0; i < n; i++) {
         if (i == 0 || t[i - 1] == '\n') {
             size_t h = 0;
+            open = false;
             while (i + h < n && t[i + h] == '#' && h < 7)
                 h++;
             if (h >= 1 && h <= 6 && i + h < n && t[i + h] == ' ')
@@ -619,13 +640,15 @@ static bool sniff_markdown(const char *t, size_t n)
             if (n - i >= 3 && memcmp(t + i, "```", 3) == 0)
                 return true;
         }
-        if (t[i] == ']' && i + 1 < n && t[i + 1] == '(') {
-            const char *open = memrchr(t, '[', i);
-            const char *nl = memrchr(t, '\n', i);
-            const char *close = memchr(t + i, ')', n - i);
-            const char *nl2 = memchr(t + i, '\n', n - i);
-            if (open && (!nl || open > nl) && close && (!nl2 || close < nl2))
+        if (t[i] == '[') {
+            open = true;
+        } else if (open && t[i] == ']' && i + 1 < n && t[i + 1] == '(') {
+            size_t j = i + 2;
+            while (j < n && t[j] != ')' && t[j] != '\n')
+                j++;
+            if (j < n && t[j] == ')')
                 return true;
+            i = j - 1; /* the next round sees the '\n' (or the end) */
         }
     }
     return false;
@@ -726,80 +749,295 @@ static int extract_csv(const char *t, size_t n, char delim, size_t max, struct h
 }
 
 /* ---------------------------------------------------------------------------------------------
- * JSON
+ * JSON: one pass that validates (RFC 8259) and writes the text at once, with no document tree,
+ * so memory stays within the output's limit whatever the input holds. A member's key is written
+ * before its value is known and taken back (the output truncated to a mark) when the value turns
+ * out null, empty or an empty container.
  * ------------------------------------------------------------------------------------------ */
 
-static int put_key(struct hl_buf *o, const char *key, bool container)
+/* Deepest nesting of arrays and objects read; more is refused as invalid JSON. */
+#define JSON_MAX_DEPTH 128
+
+struct jp {
+    const char *s;
+    size_t n, i;
+    struct hl_buf *o;
+    int depth;
+    const char *err; /* static syntax error message, or NULL */
+    int rc;          /* output error: HL_ETOOBIG or HL_ENOMEM */
+};
+
+static bool jfail(struct jp *p, const char *msg)
 {
-    int rc = put_str(o, key);
-    if (rc == HL_OK)
-        rc = hl_buf_puts(o, container ? ":\n" : ": ");
-    return rc;
+    if (!p->err && !p->rc)
+        p->err = msg;
+    return false;
 }
 
-static int json_text(json_t *v, const char *key, struct hl_buf *o)
+static bool jput(struct jp *p, int rc)
 {
-    char num[64];
-    const char *s = NULL;
-    size_t sn = 0;
-    int rc = HL_OK;
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: {
-        const char *k;
-        json_t *m;
-        if (key && json_object_size(v) && (rc = put_key(o, key, true)))
-            return rc;
-        json_object_foreach(v, k, m)
-        {
-            if ((rc = json_text(m, k, o)))
-                return rc;
+    if (rc && !p->rc)
+        p->rc = rc;
+    return rc == HL_OK;
+}
+
+static void jtruncate(struct jp *p, size_t mark)
+{
+    p->o->len = mark;
+    if (p->o->p)
+        p->o->p[mark] = '\0';
+}
+
+static void jws(struct jp *p)
+{
+    while (p->i < p->n &&
+           (p->s[p->i] == ' ' || p->s[p->i] == '\t' || p->s[p->i] == '\n' || p->s[p->i] == '\r'))
+        p->i++;
+}
+
+static bool jhex4(struct jp *p, uint32_t *v)
+{
+    *v = 0;
+    if (p->n - p->i < 4)
+        return jfail(p, "incomplete \\u escape");
+    for (int k = 0; k < 4; k++) {
+        int d = hexval((unsigned char)p->s[p->i++]);
+        if (d < 0)
+            return jfail(p, "invalid \\u escape");
+        *v = *v << 4 | (uint32_t)d;
+    }
+    return true;
+}
+
+/* A string at p->s[p->i] == '"', written to the output. Lone surrogates become U+FFFD. */
+static bool jstring(struct jp *p)
+{
+    p->i++;
+    for (;;) {
+        size_t run = p->i;
+        while (p->i < p->n && p->s[p->i] != '"' && p->s[p->i] != '\\' &&
+               (unsigned char)p->s[p->i] >= 0x20)
+            p->i++;
+        if (p->i > run && !jput(p, put_text(p->o, p->s + run, p->i - run)))
+            return false;
+        if (p->i >= p->n)
+            return jfail(p, "unterminated string");
+        char c = p->s[p->i++];
+        if (c == '"')
+            return true;
+        if (c != '\\') {
+            p->i--;
+            return jfail(p, "control character in a string");
         }
-        return HL_OK;
-    }
-    case JSON_ARRAY: {
-        size_t i;
-        json_t *m;
-        if (key && json_array_size(v) && (rc = put_key(o, key, true)))
-            return rc;
-        json_array_foreach(v, i, m)
-        {
-            if ((rc = json_text(m, NULL, o)))
-                return rc;
+        if (p->i >= p->n)
+            return jfail(p, "unterminated string");
+        uint32_t cp;
+        switch (p->s[p->i++]) {
+        case '"':
+            cp = '"';
+            break;
+        case '\\':
+            cp = '\\';
+            break;
+        case '/':
+            cp = '/';
+            break;
+        case 'b':
+            cp = '\b';
+            break;
+        case 'f':
+            cp = '\f';
+            break;
+        case 'n':
+            cp = '\n';
+            break;
+        case 'r':
+            /* "\r\n" is one line break */
+            cp = p->n - p->i >= 2 && p->s[p->i] == '\\' && p->s[p->i + 1] == 'n' ? 0 : '\r';
+            break;
+        case 't':
+            cp = '\t';
+            break;
+        case 'u':
+            if (!jhex4(p, &cp))
+                return false;
+            if (cp >= 0xD800 && cp <= 0xDBFF && p->n - p->i >= 6 && p->s[p->i] == '\\' &&
+                p->s[p->i + 1] == 'u') {
+                size_t save = p->i;
+                uint32_t lo;
+                p->i += 2;
+                if (!jhex4(p, &lo))
+                    return false;
+                if (lo >= 0xDC00 && lo <= 0xDFFF)
+                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                else
+                    p->i = save; /* the next escape stands alone */
+            }
+            break;
+        default:
+            p->i--;
+            return jfail(p, "invalid escape in a string");
         }
-        return HL_OK;
+        if (!jput(p, put_cp(p->o, cp)))
+            return false;
     }
-    case JSON_STRING:
-        s = json_string_value(v);
-        sn = json_string_length(v);
-        break;
-    case JSON_INTEGER:
-        snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        s = num;
-        sn = strlen(num);
-        break;
-    case JSON_REAL:
-        snprintf(num, sizeof(num), "%.17g", json_real_value(v));
-        s = num;
-        sn = strlen(num);
-        break;
-    case JSON_TRUE:
-        s = "true";
-        sn = 4;
-        break;
-    case JSON_FALSE:
-        s = "false";
-        sn = 5;
-        break;
-    case JSON_NULL:
-        return HL_OK;
+}
+
+static bool jdigits(struct jp *p)
+{
+    size_t start = p->i;
+    while (p->i < p->n && p->s[p->i] >= '0' && p->s[p->i] <= '9')
+        p->i++;
+    return p->i > start;
+}
+
+/* A number, written as it stands in the file. */
+static bool jnumber(struct jp *p)
+{
+    size_t start = p->i;
+    if (p->s[p->i] == '-')
+        p->i++;
+    if (p->i < p->n && p->s[p->i] == '0')
+        p->i++;
+    else if (!jdigits(p))
+        return jfail(p, "invalid number");
+    if (p->i < p->n && p->s[p->i] == '.') {
+        p->i++;
+        if (!jdigits(p))
+            return jfail(p, "invalid number");
     }
-    if (sn == 0)
+    if (p->i < p->n && (p->s[p->i] == 'e' || p->s[p->i] == 'E')) {
+        p->i++;
+        if (p->i < p->n && (p->s[p->i] == '+' || p->s[p->i] == '-'))
+            p->i++;
+        if (!jdigits(p))
+            return jfail(p, "invalid number");
+    }
+    return jput(p, hl_buf_append(p->o, p->s + start, p->i - start));
+}
+
+static bool jvalue(struct jp *p, size_t key_mark, bool keyed);
+
+/* An object or array at p->s[p->i] ('{' or '['). */
+static bool jcontainer(struct jp *p)
+{
+    bool object = p->s[p->i] == '{';
+    char close = object ? '}' : ']';
+    if (++p->depth > JSON_MAX_DEPTH)
+        return jfail(p, "nested too deeply");
+    p->i++;
+    jws(p);
+    if (p->i < p->n && p->s[p->i] == close) {
+        p->i++;
+        p->depth--;
+        return true;
+    }
+    for (;;) {
+        size_t mark = p->o->len;
+        if (object) {
+            if (p->i >= p->n || p->s[p->i] != '"')
+                return jfail(p, "expected a string key");
+            if (!jstring(p))
+                return false;
+            jws(p);
+            if (p->i >= p->n || p->s[p->i] != ':')
+                return jfail(p, "expected ':'");
+            p->i++;
+            jws(p);
+        }
+        if (!jvalue(p, mark, object))
+            return false;
+        jws(p);
+        if (p->i < p->n && p->s[p->i] == ',') {
+            p->i++;
+            jws(p);
+            continue;
+        }
+        if (p->i < p->n && p->s[p->i] == close) {
+            p->i++;
+            p->depth--;
+            return true;
+        }
+        return jfail(p, object ? "expected ',' or '}'" : "expected ',' or ']'");
+    }
+}
+
+/* A value at p->s[p->i]. keyed: the member's key was written from key_mark on, and goes again
+ * when the value brings no text. */
+static bool jvalue(struct jp *p, size_t key_mark, bool keyed)
+{
+    if (p->i >= p->n)
+        return jfail(p, "unexpected end of data");
+    char c = p->s[p->i];
+    size_t after;
+    if (c == '{' || c == '[') {
+        if (keyed && !jput(p, hl_buf_puts(p->o, ":\n")))
+            return false;
+        after = p->o->len;
+        if (!jcontainer(p))
+            return false;
+        if (keyed && p->o->len == after)
+            jtruncate(p, key_mark);
+        return true;
+    }
+    if (keyed && !jput(p, hl_buf_puts(p->o, ": ")))
+        return false;
+    after = p->o->len;
+    bool ok;
+    if (c == '"') {
+        ok = jstring(p);
+    } else if (c == '-' || (c >= '0' && c <= '9')) {
+        ok = jnumber(p);
+    } else {
+        static const char *const words[] = {"true", "false", "null"};
+        ok = false;
+        for (int k = 0; k < 3 && !ok; k++) {
+            size_t m = strlen(words[k]);
+            if (p->n - p->i >= m && memcmp(p->s + p->i, words[k], m) == 0) {
+                p->i += m;
+                ok = k == 2 || jput(p, hl_buf_append(p->o, words[k], m));
+            }
+        }
+        if (!ok)
+            return jfail(p, "unexpected character");
+    }
+    if (!ok)
+        return false;
+    if (p->o->len == after) {
+        if (keyed)
+            jtruncate(p, key_mark);
+        return true;
+    }
+    return jput(p, hl_buf_putc(p->o, '\n'));
+}
+
+/* Writes the text of the JSON document t[0..n) to o. Returns 0, HL_EPARSE with the position in
+ * why when it is not JSON (o is then reset), or HL_ETOOBIG/HL_ENOMEM. */
+static int extract_json(const char *t, size_t n, struct hl_buf *o, char *why, size_t whylen)
+{
+    struct jp p = {t, n, 0, o, 0, NULL, HL_OK};
+    jws(&p);
+    if (jvalue(&p, 0, false)) {
+        jws(&p);
+        if (p.i < n)
+            jfail(&p, "unexpected data after the JSON value");
+    }
+    if (p.rc)
+        return p.rc;
+    if (!p.err)
         return HL_OK;
-    if (key && (rc = put_key(o, key, false)))
-        return rc;
-    if ((rc = put_text(o, s, sn)) == HL_OK)
-        rc = hl_buf_putc(o, '\n');
-    return rc;
+    size_t line = 1, col = 1;
+    for (size_t k = 0; k < p.i && k < n; k++) {
+        if (t[k] == '\n') {
+            line++;
+            col = 1;
+        } else if (((unsigned char)t[k] & 0xC0) != 0x80) {
+            col++;
+        }
+    }
+    say(why, whylen, "invalid JSON at line %zu, column %zu: %s", line, col, p.err);
+    hl_buf_reset(o);
+    return HL_EPARSE;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -811,98 +1049,86 @@ struct entity {
     uint32_t cp;
 };
 
-/* HTML 4's 252 entities (Latin-1 comes from latin1_entities below), &apos; and a few of HTML5's
- * punctuation names. */
+/* HTML 4's 252 entities, &apos; and a few of HTML5's punctuation names, sorted by strcmp for
+ * bsearch. */
 static const struct entity entities[] = {
-    {"quot", 34},     {"amp", 38},       {"apos", 39},     {"lt", 60},        {"gt", 62},
-    {"OElig", 338},   {"oelig", 339},    {"Scaron", 352},  {"scaron", 353},   {"Yuml", 376},
-    {"circ", 710},    {"tilde", 732},    {"ensp", 8194},   {"emsp", 8195},    {"thinsp", 8201},
-    {"zwnj", 8204},   {"zwj", 8205},     {"lrm", 8206},    {"rlm", 8207},     {"ndash", 8211},
-    {"mdash", 8212},  {"lsquo", 8216},   {"rsquo", 8217},  {"sbquo", 8218},   {"ldquo", 8220},
-    {"rdquo", 8221},  {"bdquo", 8222},   {"dagger", 8224}, {"Dagger", 8225},  {"permil", 8240},
-    {"lsaquo", 8249}, {"rsaquo", 8250},  {"euro", 8364},   {"fnof", 402},     {"Alpha", 913},
-    {"Beta", 914},    {"Gamma", 915},    {"Delta", 916},   {"Epsilon", 917},  {"Zeta", 918},
-    {"Eta", 919},     {"Theta", 920},    {"Iota", 921},    {"Kappa", 922},    {"Lambda", 923},
-    {"Mu", 924},      {"Nu", 925},       {"Xi", 926},      {"Omicron", 927},  {"Pi", 928},
-    {"Rho", 929},     {"Sigma", 931},    {"Tau", 932},     {"Upsilon", 933},  {"Phi", 934},
-    {"Chi", 935},     {"Psi", 936},      {"Omega", 937},   {"alpha", 945},    {"beta", 946},
-    {"gamma", 947},   {"delta", 948},    {"epsilon", 949}, {"zeta", 950},     {"eta", 951},
-    {"theta", 952},   {"iota", 953},     {"kappa", 954},   {"lambda", 955},   {"mu", 956},
-    {"nu", 957},      {"xi", 958},       {"omicron", 959}, {"pi", 960},       {"rho", 961},
-    {"sigmaf", 962},  {"sigma", 963},    {"tau", 964},     {"upsilon", 965},  {"phi", 966},
-    {"chi", 967},     {"psi", 968},      {"omega", 969},   {"thetasym", 977}, {"upsih", 978},
-    {"piv", 982},     {"bull", 8226},    {"hellip", 8230}, {"prime", 8242},   {"Prime", 8243},
-    {"oline", 8254},  {"frasl", 8260},   {"weierp", 8472}, {"image", 8465},   {"real", 8476},
-    {"trade", 8482},  {"alefsym", 8501}, {"larr", 8592},   {"uarr", 8593},    {"rarr", 8594},
-    {"darr", 8595},   {"harr", 8596},    {"crarr", 8629},  {"lArr", 8656},    {"uArr", 8657},
-    {"rArr", 8658},   {"dArr", 8659},    {"hArr", 8660},   {"forall", 8704},  {"part", 8706},
-    {"exist", 8707},  {"empty", 8709},   {"nabla", 8711},  {"isin", 8712},    {"notin", 8713},
-    {"ni", 8715},     {"prod", 8719},    {"sum", 8721},    {"minus", 8722},   {"lowast", 8727},
-    {"radic", 8730},  {"prop", 8733},    {"infin", 8734},  {"ang", 8736},     {"and", 8743},
-    {"or", 8744},     {"cap", 8745},     {"cup", 8746},    {"int", 8747},     {"there4", 8756},
-    {"sim", 8764},    {"cong", 8773},    {"asymp", 8776},  {"ne", 8800},      {"equiv", 8801},
-    {"le", 8804},     {"ge", 8805},      {"sub", 8834},    {"sup", 8835},     {"nsub", 8836},
-    {"sube", 8838},   {"supe", 8839},    {"oplus", 8853},  {"otimes", 8855},  {"perp", 8869},
-    {"sdot", 8901},   {"lceil", 8968},   {"rceil", 8969},  {"lfloor", 8970},  {"rfloor", 8971},
-    {"lang", 10216},  {"rang", 10217},   {"loz", 9674},    {"spades", 9824},  {"clubs", 9827},
-    {"hearts", 9829}, {"diams", 9830},   {"Tab", 9},       {"NewLine", 10},   {"excl", 33},
-    {"num", 35},      {"dollar", 36},    {"percnt", 37},   {"lpar", 40},      {"rpar", 41},
-    {"ast", 42},      {"plus", 43},      {"comma", 44},    {"period", 46},    {"sol", 47},
-    {"colon", 58},    {"semi", 59},      {"equals", 61},   {"quest", 63},     {"commat", 64},
-    {"lsqb", 91},     {"bsol", 92},      {"rsqb", 93},     {"lowbar", 95},    {"grave", 96},
-    {"lcub", 123},    {"verbar", 124},   {"rcub", 125},    {"hyphen", 8208},  {"dash", 8208},
+    {"AElig", 198},   {"Aacute", 193},   {"Acirc", 194},    {"Agrave", 192},  {"Alpha", 913},
+    {"Aring", 197},   {"Atilde", 195},   {"Auml", 196},     {"Beta", 914},    {"Ccedil", 199},
+    {"Chi", 935},     {"Dagger", 8225},  {"Delta", 916},    {"ETH", 208},     {"Eacute", 201},
+    {"Ecirc", 202},   {"Egrave", 200},   {"Epsilon", 917},  {"Eta", 919},     {"Euml", 203},
+    {"Gamma", 915},   {"Iacute", 205},   {"Icirc", 206},    {"Igrave", 204},  {"Iota", 921},
+    {"Iuml", 207},    {"Kappa", 922},    {"Lambda", 923},   {"Mu", 924},      {"NewLine", 10},
+    {"Ntilde", 209},  {"Nu", 925},       {"OElig", 338},    {"Oacute", 211},  {"Ocirc", 212},
+    {"Ograve", 210},  {"Omega", 937},    {"Omicron", 927},  {"Oslash", 216},  {"Otilde", 213},
+    {"Ouml", 214},    {"Phi", 934},      {"Pi", 928},       {"Prime", 8243},  {"Psi", 936},
+    {"Rho", 929},     {"Scaron", 352},   {"Sigma", 931},    {"THORN", 222},   {"Tab", 9},
+    {"Tau", 932},     {"Theta", 920},    {"Uacute", 218},   {"Ucirc", 219},   {"Ugrave", 217},
+    {"Upsilon", 933}, {"Uuml", 220},     {"Xi", 926},       {"Yacute", 221},  {"Yuml", 376},
+    {"Zeta", 918},    {"aacute", 225},   {"acirc", 226},    {"acute", 180},   {"aelig", 230},
+    {"agrave", 224},  {"alefsym", 8501}, {"alpha", 945},    {"amp", 38},      {"and", 8743},
+    {"ang", 8736},    {"apos", 39},      {"aring", 229},    {"ast", 42},      {"asymp", 8776},
+    {"atilde", 227},  {"auml", 228},     {"bdquo", 8222},   {"beta", 946},    {"brvbar", 166},
+    {"bsol", 92},     {"bull", 8226},    {"cap", 8745},     {"ccedil", 231},  {"cedil", 184},
+    {"cent", 162},    {"chi", 967},      {"circ", 710},     {"clubs", 9827},  {"colon", 58},
+    {"comma", 44},    {"commat", 64},    {"cong", 8773},    {"copy", 169},    {"crarr", 8629},
+    {"cup", 8746},    {"curren", 164},   {"dArr", 8659},    {"dagger", 8224}, {"darr", 8595},
+    {"dash", 8208},   {"deg", 176},      {"delta", 948},    {"diams", 9830},  {"divide", 247},
+    {"dollar", 36},   {"eacute", 233},   {"ecirc", 234},    {"egrave", 232},  {"empty", 8709},
+    {"emsp", 8195},   {"ensp", 8194},    {"epsilon", 949},  {"equals", 61},   {"equiv", 8801},
+    {"eta", 951},     {"eth", 240},      {"euml", 235},     {"euro", 8364},   {"excl", 33},
+    {"exist", 8707},  {"fnof", 402},     {"forall", 8704},  {"frac12", 189},  {"frac14", 188},
+    {"frac34", 190},  {"frasl", 8260},   {"gamma", 947},    {"ge", 8805},     {"grave", 96},
+    {"gt", 62},       {"hArr", 8660},    {"harr", 8596},    {"hearts", 9829}, {"hellip", 8230},
+    {"hyphen", 8208}, {"iacute", 237},   {"icirc", 238},    {"iexcl", 161},   {"igrave", 236},
+    {"image", 8465},  {"infin", 8734},   {"int", 8747},     {"iota", 953},    {"iquest", 191},
+    {"isin", 8712},   {"iuml", 239},     {"kappa", 954},    {"lArr", 8656},   {"lambda", 955},
+    {"lang", 10216},  {"laquo", 171},    {"larr", 8592},    {"lceil", 8968},  {"lcub", 123},
+    {"ldquo", 8220},  {"le", 8804},      {"lfloor", 8970},  {"lowast", 8727}, {"lowbar", 95},
+    {"loz", 9674},    {"lpar", 40},      {"lrm", 8206},     {"lsaquo", 8249}, {"lsqb", 91},
+    {"lsquo", 8216},  {"lt", 60},        {"macr", 175},     {"mdash", 8212},  {"micro", 181},
+    {"middot", 183},  {"minus", 8722},   {"mu", 956},       {"nabla", 8711},  {"nbsp", 160},
+    {"ndash", 8211},  {"ne", 8800},      {"ni", 8715},      {"not", 172},     {"notin", 8713},
+    {"nsub", 8836},   {"ntilde", 241},   {"nu", 957},       {"num", 35},      {"oacute", 243},
+    {"ocirc", 244},   {"oelig", 339},    {"ograve", 242},   {"oline", 8254},  {"omega", 969},
+    {"omicron", 959}, {"oplus", 8853},   {"or", 8744},      {"ordf", 170},    {"ordm", 186},
+    {"oslash", 248},  {"otilde", 245},   {"otimes", 8855},  {"ouml", 246},    {"para", 182},
+    {"part", 8706},   {"percnt", 37},    {"period", 46},    {"permil", 8240}, {"perp", 8869},
+    {"phi", 966},     {"pi", 960},       {"piv", 982},      {"plus", 43},     {"plusmn", 177},
+    {"pound", 163},   {"prime", 8242},   {"prod", 8719},    {"prop", 8733},   {"psi", 968},
+    {"quest", 63},    {"quot", 34},      {"rArr", 8658},    {"radic", 8730},  {"rang", 10217},
+    {"raquo", 187},   {"rarr", 8594},    {"rceil", 8969},   {"rcub", 125},    {"rdquo", 8221},
+    {"real", 8476},   {"reg", 174},      {"rfloor", 8971},  {"rho", 961},     {"rlm", 8207},
+    {"rpar", 41},     {"rsaquo", 8250},  {"rsqb", 93},      {"rsquo", 8217},  {"sbquo", 8218},
+    {"scaron", 353},  {"sdot", 8901},    {"sect", 167},     {"semi", 59},     {"shy", 173},
+    {"sigma", 963},   {"sigmaf", 962},   {"sim", 8764},     {"sol", 47},      {"spades", 9824},
+    {"sub", 8834},    {"sube", 8838},    {"sum", 8721},     {"sup", 8835},    {"sup1", 185},
+    {"sup2", 178},    {"sup3", 179},     {"supe", 8839},    {"szlig", 223},   {"tau", 964},
+    {"there4", 8756}, {"theta", 952},    {"thetasym", 977}, {"thinsp", 8201}, {"thorn", 254},
+    {"tilde", 732},   {"times", 215},    {"trade", 8482},   {"uArr", 8657},   {"uacute", 250},
+    {"uarr", 8593},   {"ucirc", 251},    {"ugrave", 249},   {"uml", 168},     {"upsih", 978},
+    {"upsilon", 965}, {"uuml", 252},     {"verbar", 124},   {"weierp", 8472}, {"xi", 958},
+    {"yacute", 253},  {"yen", 165},      {"yuml", 255},     {"zeta", 950},    {"zwj", 8205},
+    {"zwnj", 8204},
 };
 
-/* &nbsp; .. &yuml; are U+00A0 .. U+00FF in order. */
-static const char *const latin1_entities[96] = {
-    "nbsp",   "iexcl",  "cent",   "pound",  "curren", "yen",    "brvbar", "sect",   "uml",
-    "copy",   "ordf",   "laquo",  "not",    "shy",    "reg",    "macr",   "deg",    "plusmn",
-    "sup2",   "sup3",   "acute",  "micro",  "para",   "middot", "cedil",  "sup1",   "ordm",
-    "raquo",  "frac14", "frac12", "frac34", "iquest", "Agrave", "Aacute", "Acirc",  "Atilde",
-    "Auml",   "Aring",  "AElig",  "Ccedil", "Egrave", "Eacute", "Ecirc",  "Euml",   "Igrave",
-    "Iacute", "Icirc",  "Iuml",   "ETH",    "Ntilde", "Ograve", "Oacute", "Ocirc",  "Otilde",
-    "Ouml",   "times",  "Oslash", "Ugrave", "Uacute", "Ucirc",  "Uuml",   "Yacute", "THORN",
-    "szlig",  "agrave", "aacute", "acirc",  "atilde", "auml",   "aring",  "aelig",  "ccedil",
-    "egrave", "eacute", "ecirc",  "euml",   "igrave", "iacute", "icirc",  "iuml",   "eth",
-    "ntilde", "ograve", "oacute", "ocirc",  "otilde", "ouml",   "divide", "oslash", "ugrave",
-    "uacute", "ucirc",  "uuml",   "yacute", "thorn",  "yuml",
-};
-
-static bool name_is(const char *name, const char *s, size_t n)
+static int entity_cmp(const void *key, const void *elem)
 {
-    return name[0] == s[0] && strlen(name) == n && memcmp(name, s, n) == 0;
+    const struct hl_str *k = key;
+    const char *name = ((const struct entity *)elem)->name;
+    size_t n = strlen(name);
+    int c = memcmp(k->p, name, k->len < n ? k->len : n);
+    if (c)
+        return c;
+    return k->len < n ? -1 : k->len > n;
 }
 
 /* The code point of the named reference s[0..n) (without & and ;), or 0 when unknown. */
 static uint32_t entity_cp(const char *s, size_t n)
 {
-    for (size_t i = 0; i < sizeof(entities) / sizeof(entities[0]); i++) {
-        if (name_is(entities[i].name, s, n))
-            return entities[i].cp;
-    }
-    for (size_t i = 0; i < 96; i++) {
-        if (name_is(latin1_entities[i], s, n))
-            return (uint32_t)(0xA0 + i);
-    }
-    return 0;
-}
-
-static bool is_alpha(int c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-static bool is_alnum(int c)
-{
-    return is_alpha(c) || (c >= '0' && c <= '9');
-}
-
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = lower(c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    struct hl_str key = {s, n};
+    const struct entity *e = bsearch(&key, entities, sizeof(entities) / sizeof(entities[0]),
+                                     sizeof(entities[0]), entity_cmp);
+    return e ? e->cp : 0;
 }
 
 /* Decodes the character reference at t[i] == '&'. Returns the bytes it spans and its code point,
@@ -1224,26 +1450,23 @@ static void reset_results(struct hl_extract *x)
     x->encoding = NULL;
 }
 
-/* Picks the kind of decoded text; for JSON, *json receives the parsed document. */
-static int detect(const char *t, size_t n, const struct hints *h, json_t **json,
+/* Picks the kind of decoded text. JSON is recognised by reading it, so for JSON the text is
+ * already in res on return. */
+static int detect(const char *t, size_t n, const struct hints *h, struct hl_buf *res,
                   enum hl_extract_kind *kind, char *why, size_t whylen)
 {
     const char *s = t;
     size_t sn = n;
     trim(&s, &sn);
     if (h->type == H_JSON || (sn && (s[0] == '{' || s[0] == '['))) {
-        json_error_t jerr;
-        json_t *v = json_loadb(t, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
-        if (v && (h->type == H_JSON || json_is_object(v) || json_is_array(v))) {
-            *json = v;
+        char jwhy[160];
+        int rc = extract_json(t, n, res, jwhy, sizeof(jwhy));
+        if (rc == HL_OK)
             *kind = HL_EXTRACT_JSON;
-            return HL_OK;
-        }
-        json_decref(v);
-        if (h->type == H_JSON) {
-            say(why, whylen, "invalid JSON at line %d, column %d: %s", jerr.line, jerr.column,
-                jerr.text);
-            return HL_EPARSE;
+        if (rc != HL_EPARSE || h->type == H_JSON) {
+            if (rc == HL_EPARSE)
+                say(why, whylen, "%s", jwhy);
+            return rc;
         }
     }
     int html = sniff_html(s, sn);
@@ -1275,10 +1498,9 @@ int hl_extract_buffer(const void *data, size_t len, const char *declared_type,
     const unsigned char *d = data;
     size_t max_input = out->max_input ? out->max_input : HL_EXTRACT_MAX_INPUT;
     size_t max_text = out->max_text ? out->max_text : HL_EXTRACT_MAX_TEXT;
-    char a[32], b[32];
+    char b[32];
     struct hints h;
     struct hl_buf text, res;
-    json_t *json = NULL;
     enum hl_extract_kind kind = HL_EXTRACT_NONE;
     const char *encoding = "binary";
     size_t pages = 0;
@@ -1287,9 +1509,8 @@ int hl_extract_buffer(const void *data, size_t len, const char *declared_type,
     hl_buf_init(&res, max_text);
 
     if (len > max_input) {
-        fmt_size(a, sizeof(a), len);
         fmt_size(b, sizeof(b), max_input);
-        say(why, whylen, "the file is %s; the limit is %s", a, b);
+        say(why, whylen, "the file is too large: %zu bytes, the limit is %s", len, b);
         rc = HL_ETOOBIG;
         goto out;
     }
@@ -1311,16 +1532,15 @@ int hl_extract_buffer(const void *data, size_t len, const char *declared_type,
     if ((rc = decode_text(d, len, &h, &text, &encoding, why, whylen)))
         goto counted;
     const char *tp = text.p ? text.p : "";
-    if ((rc = detect(tp, text.len, &h, &json, &kind, why, whylen)))
-        goto out;
+    if ((rc = detect(tp, text.len, &h, &res, &kind, why, whylen)))
+        goto counted;
     switch (kind) {
     case HL_EXTRACT_CSV:
         rc = extract_csv(tp, text.len, h.type == H_TSV ? '\t' : sniff_delim(tp, text.len), max_text,
                          &res);
         break;
     case HL_EXTRACT_JSON:
-        rc = json_text(json, NULL, &res);
-        break;
+        break; /* detect wrote it */
     case HL_EXTRACT_HTML:
         rc = extract_html(tp, text.len, &res);
         break;
@@ -1363,7 +1583,6 @@ counted:
 out:
     if (rc)
         reset_results(out);
-    json_decref(json);
     hl_buf_free(&text);
     hl_buf_free(&res);
     return rc;
@@ -1382,7 +1601,7 @@ int hl_extract_file(const char *path, const char *declared_type, const char *fil
         return HL_EINVAL;
     }
     size_t max = out->max_input ? out->max_input : HL_EXTRACT_MAX_INPUT;
-    char a[32], b[32];
+    char b[32];
     unsigned char *data = NULL;
     size_t got = 0, cap;
     int rc = HL_EIO;
@@ -1397,9 +1616,9 @@ int hl_extract_file(const char *path, const char *declared_type, const char *fil
         goto out;
     }
     if ((uintmax_t)st.st_size > max) {
-        fmt_size(a, sizeof(a), (size_t)st.st_size);
         fmt_size(b, sizeof(b), max);
-        say(why, whylen, "the file is %s; the limit is %s", a, b);
+        say(why, whylen, "the file is too large: %jd bytes, the limit is %s", (intmax_t)st.st_size,
+            b);
         rc = HL_ETOOBIG;
         goto out;
     }
@@ -1410,7 +1629,7 @@ int hl_extract_file(const char *path, const char *declared_type, const char *fil
         if (got == cap) {
             if (cap > max) {
                 fmt_size(b, sizeof(b), max);
-                say(why, whylen, "the file is larger than the limit of %s", b);
+                say(why, whylen, "the file is too large: the limit is %s", b);
                 rc = HL_ETOOBIG;
                 goto out;
             }

@@ -23,8 +23,10 @@
  * What comes out, for every kind: valid UTF-8, NUL-terminated, "\n" line ends, no control
  * characters other than tab and newline. Text and Markdown keep their layout. CSV: a row per
  * line, its non-empty cells separated by one space (quoted fields with commas, quotes and line
- * breaks are read per RFC 4180; ';' and tab delimiters are detected). JSON: one line per scalar,
- * "key: value" inside objects, null skipped, keys of nested containers on their own line. HTML:
+ * breaks are read per RFC 4180; ';' and tab delimiters are detected). JSON (RFC 8259, nested at
+ * most 128 deep, read in one pass without a document tree): one line per scalar, numbers as
+ * written, "key: value" inside objects, the key of a nested container on its own line; nulls,
+ * empty strings and empty containers are left out with their keys. HTML:
  * <script>, <style>, <template> and comments dropped, tags removed, block-level tags break lines,
  * whitespace collapsed (kept in <pre>), character references decoded (&nbsp; becomes a space).
  * PDF: the pages' text, pages separated by a blank line.

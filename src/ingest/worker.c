@@ -30,6 +30,7 @@ void hl_ingest_config_default(struct hl_ingest_config *c)
     c->chunk_size = 1000;
     c->overlap = 200;
     c->lease_ms = 10 * 60 * 1000;
+    c->max_input = 50u << 20;
 }
 
 /* Sets fields on the file's stored object (they exist already, so the key order holds), commits
@@ -98,9 +99,8 @@ static int update_file(struct hl_ingest *w, struct hl_ingest_job *j, json_t *fie
 static void process(struct hl_ingest *w, struct hl_ingest_job *j)
 {
     int64_t started = hl_now_ms();
-    json_t *f = json_pack("{s:s,s:n,s:o,s:n}", "processingStatus", "processing",
-                          "processingError", "processingStartedAt", hl_json_time(started),
-                          "processingCompletedAt");
+    json_t *f = json_pack("{s:s,s:n,s:o,s:n}", "processingStatus", "processing", "processingError",
+                          "processingStartedAt", hl_json_time(started), "processingCompletedAt");
     int rc = update_file(w, j, f, 0, NULL, 0);
     json_decref(f);
     if (rc) {
@@ -110,7 +110,7 @@ static void process(struct hl_ingest *w, struct hl_ingest_job *j)
     json_t *src = hl_json_parse(j->res.body, j->res.body_len, NULL, 0);
     const char *ctype = json_string_value(json_object_get(src, "contentType"));
     const char *fname = json_string_value(json_object_get(src, "fileName"));
-    struct hl_extract x = {0};
+    struct hl_extract x = {.max_input = w->cfg.max_input};
     struct hl_chunks ch = {0};
     struct hl_text_chunk *tc = NULL;
     char why[512] = "";

@@ -226,7 +226,8 @@ out:
 static int copy_field(json_t *obj, const char *name, char dst[HOOKLINE_FIELD_MAX], bool required)
 {
     json_t *v = json_object_get(obj, name);
-    if (v == NULL)
+    /* An optional field may be null (webhook.test carries "externalTenantId": null). */
+    if (v == NULL || (!required && json_is_null(v)))
         return required ? HOOKLINE_ERR_PARSE : HOOKLINE_OK;
     if (!json_is_string(v))
         return HOOKLINE_ERR_PARSE;
@@ -246,7 +247,7 @@ static int read_envelope(json_t *root, struct hookline_envelope *out)
     if (!json_is_object(data))
         return HOOKLINE_ERR_PARSE;
     json_t *version = json_object_get(root, "version");
-    if (version != NULL) {
+    if (version != NULL && !json_is_null(version)) {
         if (!json_is_integer(version))
             return HOOKLINE_ERR_PARSE;
         out->version = (int64_t)json_integer_value(version);

@@ -69,18 +69,18 @@ static const char *const MIGRATIONS[] = {
 #define NMIGRATIONS (sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]))
 
 #define WEBHOOK_COLS                                                                               \
-    "id, uid, app_id, url, description, entities, event_types, active, secret,"                   \
-    " coalesce(prev_secret, ''), prev_secret_until, created_at, updated_at, last_triggered_at,"   \
+    "id, uid, app_id, url, description, entities, event_types, active, secret,"                    \
+    " coalesce(prev_secret, ''), prev_secret_until, created_at, updated_at, last_triggered_at,"    \
     " last_success_at, last_failure_at, failing_since, disabled_at, disabled_reason"
 #define RESOURCE_COLS                                                                              \
     "id, kind, uid, app_id, parent_uid, tenant, body, version, created_at, updated_at"
 #define RESOURCE_COLS_R                                                                            \
-    "r.id, r.kind, r.uid, r.app_id, r.parent_uid, r.tenant, r.body, r.version, r.created_at,"     \
+    "r.id, r.kind, r.uid, r.app_id, r.parent_uid, r.tenant, r.body, r.version, r.created_at,"      \
     " r.updated_at"
 #define EVENT_COLS "id, uid, type, app_id, tenant, resource_uid, created_at, payload"
 #define DELIVERY_SELECT                                                                            \
-    "SELECT d.id, d.webhook_id, w.uid, e.uid, e.type, d.status, d.attempts, d.last_status,"       \
-    " d.last_error, d.next_attempt_at, d.created_at, d.delivered_at FROM deliveries d"            \
+    "SELECT d.id, d.webhook_id, w.uid, e.uid, e.type, d.status, d.attempts, d.last_status,"        \
+    " d.last_error, d.next_attempt_at, d.created_at, d.delivered_at FROM deliveries d"             \
     " JOIN webhooks w ON w.id = d.webhook_id JOIN events e ON e.id = d.event_id"
 
 enum q {
@@ -233,13 +233,13 @@ static const char *const SQL[Q_COUNT] = {
                          " error, response) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
     [Q_DELIV_SUCCESS] = "UPDATE deliveries SET status = 1, attempts = attempts + 1,"
                         " last_status = ?2, last_error = NULL, delivered_at = ?3, lease_until = 0"
-                        " WHERE id = ?1 AND status IN (0, 2)",
+                        " WHERE id = ?1 AND status IN (0, 2, 4)",
     [Q_DELIV_RETRY] = "UPDATE deliveries SET attempts = attempts + 1, last_status = ?2,"
                       " last_error = ?3, next_attempt_at = ?4, lease_until = 0"
-                      " WHERE id = ?1 AND status = 0",
+                      " WHERE id = ?1 AND status IN (0, 4)",
     [Q_DELIV_FAILED] = "UPDATE deliveries SET status = 2, attempts = attempts + 1,"
                        " last_status = ?2, last_error = ?3, lease_until = 0"
-                       " WHERE id = ?1 AND status IN (0, 2)",
+                       " WHERE id = ?1 AND status IN (0, 2, 4)",
     [Q_WH_SUCCESS] = "UPDATE webhooks SET last_triggered_at = max(last_triggered_at, ?2),"
                      " last_success_at = max(last_success_at, ?2), failing_since = 0"
                      " WHERE id = ?1",
@@ -258,10 +258,11 @@ static const char *const SQL[Q_COUNT] = {
     [Q_RELEASE_FILES] = "UPDATE files SET lease_until = 0 WHERE lease_until != 0",
     [Q_EV_GET] = "SELECT " EVENT_COLS " FROM events WHERE app_id = ?1 AND uid = ?2",
     [Q_DL_BY_EVENT] = DELIVERY_SELECT " WHERE d.event_id = ?1 ORDER BY d.id",
-    [Q_DL_LIST] = DELIVERY_SELECT " WHERE d.webhook_id = ?1 AND w.app_id = ?2"
-                  " AND (?3 < 0 OR d.status = ?3) AND (?4 < 0 OR e.type = ?4)"
-                  " AND (?5 = 0 OR d.created_at >= ?5) AND (?6 = 0 OR d.created_at < ?6)"
-                  " AND (?7 = 0 OR d.id < ?7) ORDER BY d.id DESC LIMIT ?8",
+    [Q_DL_LIST] =
+        DELIVERY_SELECT " WHERE d.webhook_id = ?1 AND w.app_id = ?2"
+                        " AND (?3 < 0 OR d.status = ?3) AND (?4 < 0 OR e.type = ?4)"
+                        " AND (?5 = 0 OR d.created_at >= ?5) AND (?6 = 0 OR d.created_at < ?6)"
+                        " AND (?7 = 0 OR d.id < ?7) ORDER BY d.id DESC LIMIT ?8",
     [Q_DL_GET] = DELIVERY_SELECT " WHERE d.id = ?1 AND w.app_id = ?2",
     [Q_ATT_LIST] = "SELECT started_at, duration_us, status_code, error, response FROM attempts"
                    " WHERE delivery_id = ?1 ORDER BY id",
@@ -465,8 +466,8 @@ static int migrate(struct sq *s, char *err, size_t errlen)
     for (int v = version; v < (int)NMIGRATIONS; v++) {
         char pragma[64];
         snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", v + 1);
-        if (exec_sql(s, "BEGIN IMMEDIATE") || exec_sql(s, MIGRATIONS[v]) ||
-            exec_sql(s, pragma) || exec_sql(s, "COMMIT")) {
+        if (exec_sql(s, "BEGIN IMMEDIATE") || exec_sql(s, MIGRATIONS[v]) || exec_sql(s, pragma) ||
+            exec_sql(s, "COMMIT")) {
             exec_sql(s, "ROLLBACK");
             goto bad;
         }
@@ -735,8 +736,7 @@ static int sq_webhook_create(struct hl_store *base, struct hl_webhook *w)
 }
 
 /* Reads one webhook by app and uid. Called under s->mu. */
-static int webhook_get_locked(struct sq *s, int64_t app_id, const char *uid,
-                              struct hl_webhook *out)
+static int webhook_get_locked(struct sq *s, int64_t app_id, const char *uid, struct hl_webhook *out)
 {
     sqlite3_stmt *st = Q(s, Q_WH_GET);
     if (!st)
@@ -968,6 +968,20 @@ static int sq_resource_list(struct hl_store *base, int64_t app_id, enum hl_entit
     return HL_OK;
 }
 
+/* Whether a resource is still there (to tell a stale version from a deleted resource). */
+static int resource_exists(struct sq *s, const struct hl_resource *r)
+{
+    sqlite3_stmt *st = Q(s, Q_RES_GET);
+    if (!st)
+        return 1;
+    sqlite3_bind_int64(st, 1, r->app_id);
+    sqlite3_bind_int(st, 2, (int)r->kind);
+    bind_text(st, 3, r->uid);
+    int found = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_reset(st);
+    return found;
+}
+
 /* The ingestion side of a change: a new file's bytes queued, a finished job's passages stored, a
  * deleted file's rows gone. Called under s->mu. */
 static int apply_file(struct sq *s, const struct hl_change *c)
@@ -1054,7 +1068,7 @@ static int apply_change(struct sq *s, const struct hl_change *c, int64_t *made)
         if (rc)
             return rc;
         if (sqlite3_changes(s->db) == 0)
-            return HL_ECONFLICT;
+            return resource_exists(s, r) ? HL_ECONFLICT : HL_ENOTFOUND;
     }
     int rc0 = apply_file(s, c);
     if (rc0)
@@ -1546,8 +1560,8 @@ static int read_deliveries(struct sq *s, sqlite3_stmt *st, struct hl_delivery **
     return HL_OK;
 }
 
-static int sq_event_get(struct hl_store *base, int64_t app_id, const char *uid,
-                        struct hl_event *ev, struct hl_delivery **dl, size_t *n)
+static int sq_event_get(struct hl_store *base, int64_t app_id, const char *uid, struct hl_event *ev,
+                        struct hl_delivery **dl, size_t *n)
 {
     struct sq *s = RD(base);
     int rc = HL_ESTORE;
@@ -1557,8 +1571,9 @@ static int sq_event_get(struct hl_store *base, int64_t app_id, const char *uid,
         sqlite3_bind_int64(st, 1, app_id);
         bind_text(st, 2, uid);
         int r = sqlite3_step(st);
-        rc = r == SQLITE_ROW ? read_event(st, ev) : r == SQLITE_DONE ? HL_ENOTFOUND
-                                                                    : fail(s, "event get");
+        rc = r == SQLITE_ROW    ? read_event(st, ev)
+             : r == SQLITE_DONE ? HL_ENOTFOUND
+                                : fail(s, "event get");
     }
     if (rc == HL_OK && dl) {
         st = Q(s, Q_DL_BY_EVENT);
@@ -1598,8 +1613,7 @@ static int sq_delivery_list(struct hl_store *base, int64_t app_id, int64_t webho
     return rc;
 }
 
-static int read_attempts(struct sq *s, int64_t delivery_id, struct hl_attempt_rec **out,
-                         size_t *n)
+static int read_attempts(struct sq *s, int64_t delivery_id, struct hl_attempt_rec **out, size_t *n)
 {
     sqlite3_stmt *st = Q(s, Q_ATT_LIST);
     if (!st)
@@ -1651,8 +1665,9 @@ static int sq_delivery_get(struct hl_store *base, int64_t app_id, int64_t id,
         sqlite3_bind_int64(st, 1, id);
         sqlite3_bind_int64(st, 2, app_id);
         int r = sqlite3_step(st);
-        rc = r == SQLITE_ROW ? read_delivery(st, out) : r == SQLITE_DONE ? HL_ENOTFOUND
-                                                                        : fail(s, "delivery");
+        rc = r == SQLITE_ROW    ? read_delivery(st, out)
+             : r == SQLITE_DONE ? HL_ENOTFOUND
+                                : fail(s, "delivery");
         if (rc == HL_OK && attempts) {
             rc = read_attempts(s, id, attempts, n);
             if (rc)
@@ -1736,8 +1751,7 @@ static int sq_rotate_secret(struct hl_store *base, int64_t app_id, const char *u
     return rc;
 }
 
-static int sq_webhook_stats(struct hl_store *base, int64_t webhook_id,
-                            struct hl_webhook_stats *out)
+static int sq_webhook_stats(struct hl_store *base, int64_t webhook_id, struct hl_webhook_stats *out)
 {
     struct sq *s = RD(base);
     int rc = HL_ESTORE;
@@ -1840,8 +1854,8 @@ out:
     return rc;
 }
 
-static int sq_chunk_list(struct hl_store *base, int64_t app_id, const char *file_uid,
-                         int64_t after, size_t limit, struct hl_text_chunk **out, size_t *n)
+static int sq_chunk_list(struct hl_store *base, int64_t app_id, const char *file_uid, int64_t after,
+                         size_t limit, struct hl_text_chunk **out, size_t *n)
 {
     struct sq *s = RD(base);
     struct hl_text_chunk *arr = NULL;
@@ -1881,8 +1895,7 @@ static int sq_chunk_list(struct hl_store *base, int64_t app_id, const char *file
     return HL_OK;
 }
 
-static int sq_file_path(struct hl_store *base, int64_t app_id, const char *file_uid,
-                        char **path)
+static int sq_file_path(struct hl_store *base, int64_t app_id, const char *file_uid, char **path)
 {
     struct sq *s = RD(base);
     int rc = HL_ESTORE;

@@ -3,8 +3,8 @@
  * Backends (sqlite.c, postgres.c) implement struct hl_store_ops; callers use the hl_store_*
  * wrappers below and never see SQL. Invariants every backend keeps:
  * - hl_store_commit() writes resource changes, their events (exact payload bytes) and one delivery
- *   per matching webhook in ONE transaction: nothing acknowledged is lost, nothing is delivered that
- *   did not commit.
+ *   per matching webhook in ONE transaction: nothing acknowledged is lost, nothing is delivered
+ * that did not commit.
  * - Times are milliseconds since the Unix epoch; 0 means "none" (JSON null).
  * - Functions return 0 or a negative HL_E code (HL_ENOTFOUND, HL_ECONFLICT, HL_ESTORE, ...).
  * - Every function is safe to call from several threads at once.
@@ -45,9 +45,9 @@ struct hl_webhook {
     char uid[HL_ID_MAX];
     int64_t app_id;
     char *url;
-    char *description;     /* NULL when not set */
-    unsigned entities;     /* HL_ENT_* bits */
-    unsigned event_types;  /* (1 << hl_event_type) bits; 0 means every event of `entities` */
+    char *description;    /* NULL when not set */
+    unsigned entities;    /* HL_ENT_* bits */
+    unsigned event_types; /* (1 << hl_event_type) bits; 0 means every event of `entities` */
     int active;
     char secret[HL_SECRET_SIZE];
     char prev_secret[HL_SECRET_SIZE]; /* "" unless a rotation overlap is running */
@@ -115,7 +115,7 @@ void hl_event_clear(struct hl_event *e);
 
 /* A context file's stored bytes, kept with its create. */
 struct hl_file_rec {
-    const char *path;   /* where the bytes are, under the data folder */
+    const char *path; /* where the bytes are, under the data folder */
     int64_t size;
     const char *sha256; /* hex */
 };
@@ -143,12 +143,12 @@ void hl_ingest_job_clear(struct hl_ingest_job *j);
 /* One change for hl_store_commit: an optional resource write and the event it fires. Borrowed:
  * the store copies what it keeps. */
 struct hl_change {
-    enum hl_op op;                  /* HL_OP_NONE publishes the event only */
-    const struct hl_resource *res;  /* new state (create/update) or the resource (delete) */
-    int64_t expect_version;         /* update/delete: the version read; else 0 */
-    const struct hl_event *ev;      /* NULL writes no event */
-    int64_t only_webhook;           /* non-zero: deliver to this webhook only (webhook.test) */
-    const struct hl_file_rec *file; /* a context file's bytes, queued for ingestion (create) */
+    enum hl_op op;                      /* HL_OP_NONE publishes the event only */
+    const struct hl_resource *res;      /* new state (create/update) or the resource (delete) */
+    int64_t expect_version;             /* update/delete: the version read; else 0 */
+    const struct hl_event *ev;          /* NULL writes no event */
+    int64_t only_webhook;               /* non-zero: deliver to this webhook only (webhook.test) */
+    const struct hl_file_rec *file;     /* a context file's bytes, queued for ingestion (create) */
     const struct hl_text_chunk *chunks; /* passages replacing the file's (with done_file) */
     size_t nchunks;
     int done_file; /* the ingestion job of res is finished */
@@ -170,8 +170,8 @@ struct hl_idem_hit {
 
 /* A filter for the event log. */
 struct hl_event_filter {
-    int type;          /* -1: any */
-    const char *tenant; /* NULL: any */
+    int type;             /* -1: any */
+    const char *tenant;   /* NULL: any */
     int64_t since, until; /* 0: unbounded */
 };
 
@@ -207,8 +207,8 @@ struct hl_attempt {
     int64_t webhook_id;
     int64_t started_at;
     int64_t duration_us;
-    int status_code; /* 0 when no HTTP answer */
-    const char *error; /* NULL on success */
+    int status_code;      /* 0 when no HTTP answer */
+    const char *error;    /* NULL on success */
     const char *response; /* the first bytes of the answer (bounded by the caller) */
     size_t response_len;
     enum hl_outcome outcome;
@@ -270,7 +270,7 @@ struct hl_webhook_stats {
 
 /* The whole queue, for operators. */
 struct hl_queue_stats {
-    int64_t pending;          /* deliveries waiting or in flight */
+    int64_t pending;           /* deliveries waiting or in flight */
     int64_t oldest_pending_at; /* created_at of the oldest pending delivery; 0 when none */
 };
 
@@ -280,8 +280,8 @@ struct hl_store_ops {
     int (*app_create)(struct hl_store *st, const char *uid, const char *name, struct hl_app *out);
     int (*app_get)(struct hl_store *st, const char *uid, struct hl_app *out);
     int (*app_list)(struct hl_store *st, struct hl_app **out, size_t *n);
-    int (*key_create)(struct hl_store *st, int64_t app_id, const char *uid,
-                      const uint8_t hash[32], const char *prefix);
+    int (*key_create)(struct hl_store *st, int64_t app_id, const char *uid, const uint8_t hash[32],
+                      const char *prefix);
     int (*key_lookup)(struct hl_store *st, const uint8_t hash[32], struct hl_app *app);
     int (*key_revoke)(struct hl_store *st, const char *uid);
     int (*key_list)(struct hl_store *st, int64_t app_id, struct hl_api_key **out, size_t *n);
@@ -295,11 +295,11 @@ struct hl_store_ops {
                           const struct hl_webhook_patch *p, int64_t now, struct hl_webhook *out);
     int (*webhook_delete)(struct hl_store *st, int64_t app_id, const char *uid, int64_t now);
 
-    int (*resource_get)(struct hl_store *st, int64_t app_id, enum hl_entity kind,
-                        const char *uid, struct hl_resource *out);
+    int (*resource_get)(struct hl_store *st, int64_t app_id, enum hl_entity kind, const char *uid,
+                        struct hl_resource *out);
     int (*resource_list)(struct hl_store *st, int64_t app_id, enum hl_entity kind,
-                         const char *parent_uid, const char *tenant, int64_t after_id,
-                         size_t limit, struct hl_resource **out, size_t *n);
+                         const char *parent_uid, const char *tenant, int64_t after_id, size_t limit,
+                         struct hl_resource **out, size_t *n);
     int (*commit)(struct hl_store *st, const struct hl_change *ch, size_t n,
                   const struct hl_idem *idem, int64_t *deliveries);
     int (*idem_get)(struct hl_store *st, int64_t app_id, const char *key, int64_t not_before,
@@ -324,15 +324,15 @@ struct hl_store_ops {
     int (*delivery_resend)(struct hl_store *st, int64_t app_id, int64_t id, int64_t now);
     int (*recover)(struct hl_store *st, int64_t webhook_id, int64_t since, int64_t until,
                    int64_t now, int64_t *queued);
-    int (*rotate_secret)(struct hl_store *st, int64_t app_id, const char *uid,
-                         const char *secret, int64_t prev_until, int64_t now);
+    int (*rotate_secret)(struct hl_store *st, int64_t app_id, const char *uid, const char *secret,
+                         int64_t prev_until, int64_t now);
     int (*webhook_stats)(struct hl_store *st, int64_t webhook_id, struct hl_webhook_stats *out);
     int (*queue_stats)(struct hl_store *st, struct hl_queue_stats *out);
 
     int (*ingest_claim)(struct hl_store *st, int64_t now, int64_t lease_until,
                         struct hl_ingest_job *out);
-    int (*chunk_list)(struct hl_store *st, int64_t app_id, const char *file_uid,
-                      int64_t after, size_t limit, struct hl_text_chunk **out, size_t *n);
+    int (*chunk_list)(struct hl_store *st, int64_t app_id, const char *file_uid, int64_t after,
+                      size_t limit, struct hl_text_chunk **out, size_t *n);
     int (*file_paths)(struct hl_store *st, int64_t app_id, const char *file_uid, char **path);
 };
 
@@ -440,8 +440,8 @@ static inline int hl_store_resource_get(struct hl_store *st, int64_t app_id, enu
 /* Up to limit resources of a kind with id > after_id (parent_uid/tenant NULL: any). */
 static inline int hl_store_resource_list(struct hl_store *st, int64_t app_id, enum hl_entity kind,
                                          const char *parent_uid, const char *tenant,
-                                         int64_t after_id, size_t limit,
-                                         struct hl_resource **out, size_t *n)
+                                         int64_t after_id, size_t limit, struct hl_resource **out,
+                                         size_t *n)
 {
     return st->ops->resource_list(st, app_id, kind, parent_uid, tenant, after_id, limit, out, n);
 }
@@ -470,9 +470,8 @@ static inline int hl_store_event_list(struct hl_store *st, int64_t app_id,
 
 /* Dispatcher side. Claims up to max due deliveries of active webhooks (not those in skip),
  * leasing them until lease_until. The caller frees each job (hl_job_clear) and the array. */
-static inline int hl_store_claim(struct hl_store *st, int64_t now, int64_t lease_until,
-                                 size_t max, const int64_t *skip, size_t nskip,
-                                 struct hl_job **out, size_t *n)
+static inline int hl_store_claim(struct hl_store *st, int64_t now, int64_t lease_until, size_t max,
+                                 const int64_t *skip, size_t nskip, struct hl_job **out, size_t *n)
 {
     return st->ops->claim(st, now, lease_until, max, skip, nskip, out, n);
 }
@@ -489,7 +488,8 @@ static inline int hl_store_next_due(struct hl_store *st, int64_t now, int64_t *a
 {
     return st->ops->next_due(st, now, at);
 }
-/* Drops every lease (a single node starting up holds none). */
+/* Drops every lease: a single SQLite node starting up holds none. PostgreSQL keeps them (other
+ * nodes' leases are live; a dead node's lapse by themselves). */
 static inline int hl_store_release_leases(struct hl_store *st)
 {
     return st->ops->release_leases(st);
@@ -514,8 +514,8 @@ static inline int hl_store_delivery_list(struct hl_store *st, int64_t app_id, in
 }
 /* One delivery of the app with its attempts, oldest first (attempts may be NULL). */
 static inline int hl_store_delivery_get(struct hl_store *st, int64_t app_id, int64_t id,
-                                        struct hl_delivery *out,
-                                        struct hl_attempt_rec **attempts, size_t *n)
+                                        struct hl_delivery *out, struct hl_attempt_rec **attempts,
+                                        size_t *n)
 {
     return st->ops->delivery_get(st, app_id, id, out, attempts, n);
 }

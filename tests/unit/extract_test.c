@@ -249,6 +249,26 @@ static void pdf_owner_password(struct hl_buf *b)
     make_pdf(b, three_pages, 2, &c);
 }
 
+/* 129 nested arrays: one more than the JSON reader takes. */
+static void deep_json(struct hl_buf *b)
+{
+    hl_buf_init(b, MAXB);
+    for (int i = 0; i < 129; i++)
+        hl_buf_putc(b, '[');
+    for (int i = 0; i < 129; i++)
+        hl_buf_putc(b, ']');
+}
+
+/* Half a million numbers: read without a document tree. */
+static void huge_json(struct hl_buf *b)
+{
+    hl_buf_init(b, 2 * MAXB);
+    hl_buf_putc(b, '[');
+    for (int i = 0; i < 500000; i++)
+        hl_buf_puts(b, i ? ",7" : "7");
+    hl_buf_putc(b, ']');
+}
+
 static void big_text(struct hl_buf *b)
 {
     hl_buf_init(b, MAXB);
@@ -420,7 +440,7 @@ static const struct ecase cases[] = {
     {.file = "broken.json",
      .data = "{\"a\": [1, 2,}",
      .rc = HL_EPARSE,
-     .why = "invalid JSON at line 1, column"},
+     .why = "invalid JSON at line 1, column 13: unexpected character"},
     {.file = "x",
      .declared = "application/ld+json",
      .data = "{oops",
@@ -431,6 +451,36 @@ static const struct ecase cases[] = {
      .data = "{\"a\": null, \"b\": []}",
      .rc = HL_EREFUSED,
      .why = "the file contains no text"},
+    {.file = "numbers.json",
+     .data = "{\"a\": 0.1, \"b\": -2E+10, \"c\": [0, 1e5]}",
+     .kind = HL_EXTRACT_JSON,
+     .words = 7,
+     .text = "a: 0.1\nb: -2E+10\nc:\n0\n1e5\n"},
+    {.file = "escapes.json",
+     .data = "[\"\\ud83d\\ude00 \\ud800x\", \"a\\r\\nb\\tc\\/\\\"\\\\\", \"\\u0000\\u0007\"]",
+     .kind = HL_EXTRACT_JSON,
+     .words = 5,
+     .text = "\xF0\x9F\x98\x80 \xEF\xBF\xBDx\na\nb\tc/\"\\\n"},
+    {.file = "empties.json",
+     .data = "{\"a\": {\"b\": [], \"c\": {\"d\": null}}, \"e\": \"x\", \"f\": [[], {}, \"\"]}",
+     .kind = HL_EXTRACT_JSON,
+     .words = 2,
+     .text = "e: x\n"},
+    {.file = "tail.json",
+     .data = "{} x",
+     .rc = HL_EPARSE,
+     .why = "invalid JSON at line 1, column 4: unexpected data after the JSON value"},
+    {.file = "tru.json",
+     .data = "{\n  \"\xC3\xA9\": tru\n}",
+     .rc = HL_EPARSE,
+     .why = "invalid JSON at line 2, column 8: unexpected character"},
+    {.file = "raw.json",
+     .data = "[\"two\nlines\"]",
+     .rc = HL_EPARSE,
+     .why = "invalid JSON at line 1, column 6: control character in a string"},
+    {.file = "deep.json", .make = deep_json, .rc = HL_EPARSE, .why = "nested too deeply"},
+    {.file = "deep.txt", .make = deep_json, .kind = HL_EXTRACT_TEXT, .words = 1},
+    {.file = "huge.json", .make = huge_json, .kind = HL_EXTRACT_JSON, .words = 500000},
     /* HTML */
     {.file = "page.html",
      .data = HTML_DOC,
@@ -464,6 +514,14 @@ static const struct ecase cases[] = {
      .words = 1,
      .text = "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"
              "AB\xE2\x98\x83&amp&AMP;&"},
+    {.file = "ents.html",
+     .data = "&AElig;&zwnj;&zwj;&hellip;&euro;&yuml;&Yuml;&thetasym;&frac34;&sup;&sup2;&supe;&lang;"
+             "&empty;&not;&notin;&hArr;&harr;",
+     .kind = HL_EXTRACT_HTML,
+     .words = 1,
+     .text = "\xC3\x86\xE2\x80\x8C\xE2\x80\x8D\xE2\x80\xA6\xE2\x82\xAC\xC3\xBF\xC5\xB8\xCF\x91"
+             "\xC2\xBE\xE2\x8A\x83\xC2\xB2\xE2\x8A\x87\xE2\x9F\xA8\xE2\x88\x85\xC2\xAC\xE2\x88\x89"
+             "\xE2\x87\x94\xE2\x86\x94"},
     {.file = "scripts.html",
      .data = "<script>only()</script><style>x{}</style>",
      .rc = HL_EREFUSED,
@@ -604,7 +662,7 @@ static const struct ecase cases[] = {
     {.file = "eleven.txt",
      .data = "eleven byte",
      .rc = HL_ETOOBIG,
-     .why = "the file is 11 bytes; the limit is 10 bytes",
+     .why = "the file is too large: 11 bytes, the limit is 10 bytes",
      .max_input = 10},
     {.file = "ten.txt",
      .data = "ten bytes!",
@@ -686,8 +744,8 @@ static void run_case(const char *dir, const struct ecase *c)
         assert_int_equal(strlen(x.text), x.len);
         if (x.word_count != c->words || x.page_count != c->pages ||
             (c->text && strcmp(x.text, c->text) != 0))
-            print_error("%s: %zu words, %zu pages: \"%s\"\n", c->file, x.word_count,
-                        x.page_count, x.text);
+            print_error("%s: %zu words, %zu pages: \"%s\"\n", c->file, x.word_count, x.page_count,
+                        x.text);
         if (c->text)
             assert_string_equal(x.text, c->text);
         for (int i = 0; i < 6 && c->has[i]; i++) {
@@ -774,7 +832,7 @@ static void test_file_errors(void **state)
     assert_int_equal(ftruncate(fd, (off_t)HL_EXTRACT_MAX_INPUT + 1), 0);
     close(fd);
     assert_int_equal(hl_extract_file(path, NULL, NULL, &x, why, sizeof(why)), HL_ETOOBIG);
-    assert_string_equal(why, "the file is 50.0 MiB; the limit is 50 MiB");
+    assert_string_equal(why, "the file is too large: 52428801 bytes, the limit is 50 MiB");
     unlink(path);
 }
 
