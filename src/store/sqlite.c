@@ -65,7 +65,11 @@ static const char *const MIGRATIONS[] = {
     "CREATE INDEX files_queue ON files(state, created_at);"
     "CREATE TABLE chunks(file_uid TEXT NOT NULL, idx INTEGER NOT NULL, offset INTEGER NOT NULL,"
     " text TEXT NOT NULL, PRIMARY KEY(file_uid, idx));",
+    /* 3: claims webhook by webhook */
+    "CREATE INDEX deliveries_wh_due ON deliveries(webhook_id, next_attempt_at) WHERE status = 0;",
 };
+#define HL_STR_OF2(x) #x
+#define HL_STR_OF(x) HL_STR_OF2(x)
 #define NMIGRATIONS (sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]))
 
 #define WEBHOOK_COLS                                                                               \
@@ -220,14 +224,19 @@ static const char *const SQL[Q_COUNT] = {
                   " AND (?2 < 0 OR type = ?2) AND (?3 IS NULL OR tenant = ?3)"
                   " AND (?4 = 0 OR created_at >= ?4) AND (?5 = 0 OR created_at < ?5)"
                   " AND (?6 = 0 OR id < ?6) ORDER BY id DESC LIMIT ?7",
+    /* Webhook by webhook (an index probe each), at most HL_CLAIM_PER_WEBHOOK apiece: a backlog
+     * on one endpoint costs one probe, not a scan of its rows, and cannot crowd out the rest. */
     [Q_CLAIM_SELECT] =
         "SELECT d.id, d.webhook_id, d.event_id, e.uid, e.created_at, d.attempts, d.created_at,"
         " w.url, w.secret, CASE WHEN w.prev_secret_until > ?1 THEN coalesce(w.prev_secret, '')"
-        " ELSE '' END, e.payload FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id"
-        " JOIN events e ON e.id = d.event_id WHERE d.status = 0 AND d.next_attempt_at <= ?1"
-        " AND d.lease_until <= ?1 AND w.active = 1"
-        " AND d.webhook_id NOT IN (SELECT value FROM json_each(?2))"
-        " ORDER BY d.next_attempt_at LIMIT ?3",
+        " ELSE '' END, e.payload FROM webhooks w CROSS JOIN deliveries d CROSS JOIN events e"
+        " WHERE w.active = 1 AND w.deleted_at = 0"
+        " AND w.id NOT IN (SELECT value FROM json_each(?2))"
+        " AND d.id IN (SELECT d2.id FROM deliveries d2 WHERE d2.webhook_id = w.id"
+        " AND d2.status = 0 AND d2.next_attempt_at <= ?1 AND d2.lease_until <= ?1"
+        " ORDER BY d2.next_attempt_at LIMIT " HL_STR_OF(
+            HL_CLAIM_PER_WEBHOOK) ")"
+                                  " AND e.id = d.event_id ORDER BY d.next_attempt_at LIMIT ?3",
     [Q_CLAIM_LEASE] = "UPDATE deliveries SET lease_until = ?2 WHERE id = ?1",
     [Q_ATTEMPT_INSERT] = "INSERT INTO attempts(delivery_id, started_at, duration_us, status_code,"
                          " error, response) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",

@@ -20,6 +20,9 @@
 #include "common/ids.h"
 
 #define HL_SECRET_SIZE 64
+/* Most deliveries of one webhook a single claim returns: a backlog on one endpoint never fills a
+ * claim. */
+#define HL_CLAIM_PER_WEBHOOK 32
 #define HL_NAME_MAX 256
 
 struct hl_store;
