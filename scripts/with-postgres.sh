@@ -23,9 +23,16 @@ if [ $# -eq 0 ]; then
     exit 2
 fi
 
+# The newest installed server version.
 bindir=""
-for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k5,5n); do
-    [ -x "$d/initdb" ] && [ -x "$d/pg_ctl" ] && bindir=$d
+best=0
+for d in /usr/lib/postgresql/*/bin; do
+    v=${d#/usr/lib/postgresql/}
+    v=${v%/bin}
+    if [[ $v =~ ^[0-9]+$ ]] && [ -x "$d/initdb" ] && [ -x "$d/pg_ctl" ] && [ "$v" -gt "$best" ]; then
+        best=$v
+        bindir=$d
+    fi
 done
 if [ -z "$bindir" ]; then
     echo "$0: PostgreSQL server binaries not found (apt-get install postgresql)" >&2
@@ -49,6 +56,7 @@ log="$tmp/postgres.log"
 started=0
 child=""
 
+# shellcheck disable=SC2317  # called by the EXIT trap
 cleanup() {
     if [ -n "$child" ] && kill -0 "$child" 2>/dev/null; then
         kill -TERM "$child" 2>/dev/null || true
@@ -65,7 +73,9 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
 
-[ "$(id -u)" -eq 0 ] && chown postgres: "$tmp"
+if [ "$(id -u)" -eq 0 ]; then
+    chown postgres: "$tmp"
+fi
 chmod 700 "$tmp"
 cd "$tmp"
 
@@ -97,8 +107,10 @@ free_port() {
 port=""
 for _ in 1 2 3 4 5; do
     p=$(free_port)
-    if "${as_pg[@]}" "$bindir/pg_ctl" -D "$data" -l "$log" -o "-p $p" -w -t 60 start \
-        >/dev/null 2>&1; then
+    # In the configuration (the last setting wins), so that a plain `pg_ctl start` after a stop
+    # comes back on the same port.
+    echo "port = $p" >>"$data/postgresql.conf"
+    if "${as_pg[@]}" "$bindir/pg_ctl" -D "$data" -l "$log" -w -t 60 start >/dev/null 2>&1; then
         port=$p
         started=1
         break

@@ -377,7 +377,7 @@ static int write_private(const char *path, const char *s)
 
 /* First start in development mode with no app: make one and leave its key beside the database,
  * so the README's examples work as pasted. */
-static int dev_bootstrap(struct hl_store *st, const char *db)
+static int dev_bootstrap(struct hl_store *st, const char *dir)
 {
     struct hl_app *apps = NULL;
     size_t n = 0;
@@ -389,13 +389,7 @@ static int dev_bootstrap(struct hl_store *st, const char *db)
     struct new_key k;
     if ((rc = create_app(st, "development", &app, &k)))
         return rc;
-    char dir[PATH_MAX], path[PATH_MAX + 32];
-    snprintf(dir, sizeof(dir), "%s", db);
-    char *slash = strrchr(dir, '/');
-    if (slash)
-        *slash = '\0';
-    else
-        snprintf(dir, sizeof(dir), ".");
+    char path[PATH_MAX + 32];
     snprintf(path, sizeof(path), "%s/dev-api-key", dir);
     int wrc = write_private(path, k.key);
     snprintf(path, sizeof(path), "%s/dev-app-uid", dir);
@@ -611,6 +605,11 @@ static int cmd_serve(int argc, char **argv)
     ic.chunk_size = (size_t)v;
     ic.max_input = api.cfg.max_upload;
     ic.overlap = (size_t)ov;
+    const char *ingest_lease = env_or("HOOKLINE_INGEST_LEASE", NULL);
+    if (ingest_lease && (parse_duration(ingest_lease, &ic.lease_ms) || ic.lease_ms < 1000)) {
+        fprintf(stderr, "hookline: HOOKLINE_INGEST_LEASE: want a duration of at least 1s\n");
+        return 2;
+    }
     char dirbuf[PATH_MAX];
     if (!data_dir) {
         const char *slash = strrchr(db, '/');
@@ -638,7 +637,7 @@ static int cmd_serve(int argc, char **argv)
     struct hl_store *st;
     if (open_store(db, &st))
         return 1;
-    if (!api.cfg.production && dev_bootstrap(st, db)) {
+    if (!api.cfg.production && dev_bootstrap(st, data_dir)) {
         fprintf(stderr, "hookline: could not create the development app\n");
         hl_store_close(st);
         return 1;

@@ -441,6 +441,8 @@ static void reap(struct hl_dispatcher *d)
         CURLcode res = m->data.result;
         curl_multi_remove_handle(d->multi, m->easy_handle);
         struct slot *s = slot_for(d, x->job.webhook_id, 0);
+        if (s && s->count >= d->cfg.per_host)
+            d->claim_full = 1; /* a saturated webhook has room again */
         if (s && s->count > 0 && --s->count == 0)
             freed = 1;
         d->active[x->idx] = d->active[--d->inflight];
@@ -505,7 +507,9 @@ static void claim(struct hl_dispatcher *d)
     if (!d->claim_full) {
         int64_t at = 0;
         if (hl_store_next_due(d->st, now, &at) == HL_OK)
-            d->next_due = at;
+            /* Due but not claimed means held back by a saturated webhook: its freed slot (reap)
+             * or the sweep claims it, not a busy loop. */
+            d->next_due = at > now ? at : 0;
     }
 }
 

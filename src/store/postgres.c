@@ -3,10 +3,14 @@
  * Same tables and the same semantics as sqlite.c, with integers as BIGINT and blobs as BYTEA.
  * Invariants worth knowing before changing anything here:
  *
- * - Connections. A pool of POOL_SIZE connections, each used by one thread at a time (the HTTP
- *   threads and the dispatcher do not queue behind one another); opened lazily, statements
- *   prepared once per connection on first use. Parameters go in binary (integers as int8, strings
- *   and blobs with their lengths, so payloads are byte-exact); results come back in binary.
+ * - Connections. A pool of POOL_SIZE connections for the API and the ingest worker, each used by
+ *   one thread at a time, and one more of the dispatcher's own, so that deliveries never queue
+ *   behind HTTP requests for a connection. Opened lazily; statements prepared once per connection
+ *   on first use. The dispatcher's connection commits without waiting for the WAL flush
+ *   (synchronous_commit off): a lease lost in a server crash only lets a delivery be claimed
+ *   again, which at-least-once allows; its record transactions turn the flush back on. Parameters
+ * go in binary (integers as int8, strings and blobs with their lengths, so payloads are
+ * byte-exact); results come back in binary.
  * - Failures. An op that finds its connection broken drops it and returns HL_EUNAVAIL (the API
  *   answers 503); the next use reconnects, at most once per RECONNECT_PAUSE_MS while the server
  *   is away. A connection that died while idle (a server restart) is noticed before use, or by a
@@ -23,8 +27,12 @@
  *   COMMIT; a listener thread on its own connection LISTENs and wakes the local dispatcher (its
  *   own node's notifications are skipped: commit already woke it). It reconnects by itself with
  *   backoff and wakes the dispatcher once it is back, for whatever it missed.
+ * - Ingestion. Files are claimed the same way (one node processes a file; a dead node's file is
+ *   taken over when its lease lapses).
  * - Lock order. Transactions lock webhook rows before delivery rows (record sorts its batch by
  *   webhook, then by delivery), as webhook updates and deletes do, so nodes do not deadlock.
+ * - An update or delete that changes no row is HL_ECONFLICT when the resource is there at another
+ *   version and HL_ENOTFOUND when it is gone, as store.h says.
  * - Migrations run at open under a session advisory lock, recorded in schema_version, so nodes
  *   starting together migrate once.
  */
@@ -47,7 +55,7 @@
 #include "common/log.h"
 #include "store/store.h"
 
-#define POOL_SIZE 8
+#define POOL_SIZE 16
 #define MAX_PARAMS 12
 #define CHANNEL "hookline_deliveries"
 /* "hookline" in ASCII: the advisory lock held while migrating. */
@@ -111,6 +119,14 @@ static const char *const MIGRATIONS[] = {
     "CREATE TABLE idempotency(app_id BIGINT NOT NULL REFERENCES apps(id), key TEXT NOT NULL,"
     " request_hash BYTEA NOT NULL, status BIGINT NOT NULL, response TEXT NOT NULL,"
     " created_at BIGINT NOT NULL, PRIMARY KEY(app_id, key));",
+    /* 2: context-file ingestion (sqlite.c's migration 2) */
+    "CREATE TABLE files(uid TEXT PRIMARY KEY, app_id BIGINT NOT NULL REFERENCES apps(id),"
+    " path TEXT NOT NULL, size BIGINT NOT NULL, sha256 TEXT NOT NULL,"
+    " state BIGINT NOT NULL DEFAULT 0, lease_until BIGINT NOT NULL DEFAULT 0,"
+    " created_at BIGINT NOT NULL);"
+    "CREATE INDEX files_queue ON files(state, created_at);"
+    "CREATE TABLE chunks(file_uid TEXT NOT NULL, idx BIGINT NOT NULL, \"offset\" BIGINT NOT NULL,"
+    " text TEXT NOT NULL, PRIMARY KEY(file_uid, idx));",
 };
 #define NMIGRATIONS (sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]))
 
@@ -120,7 +136,14 @@ static const char *const MIGRATIONS[] = {
     " last_success_at, last_failure_at, failing_since, disabled_at, disabled_reason"
 #define RESOURCE_COLS                                                                              \
     "id, kind, uid, app_id, parent_uid, tenant, body, version, created_at, updated_at"
+#define RESOURCE_COLS_R                                                                            \
+    "r.id, r.kind, r.uid, r.app_id, r.parent_uid, r.tenant, r.body, r.version, r.created_at,"      \
+    " r.updated_at"
 #define EVENT_COLS "id, uid, type, app_id, tenant, resource_uid, created_at, payload"
+#define DELIVERY_SELECT                                                                            \
+    "SELECT d.id, d.webhook_id, w.uid, e.uid, e.type, d.status, d.attempts, d.last_status,"        \
+    " d.last_error, d.next_attempt_at, d.created_at, d.delivered_at FROM deliveries d"             \
+    " JOIN webhooks w ON w.id = d.webhook_id JOIN events e ON e.id = d.event_id"
 
 enum q {
     Q_BEGIN,
@@ -147,9 +170,9 @@ enum q {
     Q_RES_INSERT,
     Q_RES_UPDATE,
     Q_RES_DELETE,
-    Q_EV_INSERT,
-    Q_DELIV_FANOUT,
-    Q_DELIV_ONE,
+    Q_RES_EXISTS,
+    Q_EV_FANOUT,
+    Q_EV_ONE,
     Q_IDEM_INSERT,
     Q_IDEM_GET,
     Q_EV_LIST,
@@ -164,6 +187,25 @@ enum q {
     Q_WH_GONE,
     Q_WH_AUTODISABLE,
     Q_NEXT_DUE,
+    Q_SYNC_ON,
+    Q_EV_GET,
+    Q_DL_BY_EVENT,
+    Q_DL_LIST,
+    Q_DL_GET,
+    Q_ATT_LIST,
+    Q_DL_RESEND,
+    Q_RECOVER,
+    Q_ROTATE,
+    Q_WH_STATS,
+    Q_QUEUE_STATS,
+    Q_FILE_INSERT,
+    Q_FILE_DELETE,
+    Q_CHUNKS_DELETE,
+    Q_CHUNK_INSERT,
+    Q_FILE_DONE,
+    Q_INGEST_CLAIM,
+    Q_CHUNK_LIST,
+    Q_FILE_PATH,
     Q_COUNT
 };
 
@@ -217,14 +259,26 @@ static const char *const SQL[Q_COUNT] = {
     [Q_RES_UPDATE] = "UPDATE resources SET tenant = $4, body = $5, version = version + 1,"
                      " updated_at = $6 WHERE app_id = $1 AND uid = $2 AND version = $3",
     [Q_RES_DELETE] = "DELETE FROM resources WHERE app_id = $1 AND uid = $2 AND version = $3",
-    [Q_EV_INSERT] = "INSERT INTO events(uid, app_id, type, tenant, resource_uid, created_at,"
-                    " payload) VALUES($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-    [Q_DELIV_FANOUT] = "INSERT INTO deliveries(event_id, webhook_id, status, next_attempt_at,"
-                       " created_at) SELECT $1, id, 0, $2, $2 FROM webhooks"
-                       " WHERE app_id = $3 AND active = 1 AND deleted_at = 0"
-                       " AND (entities & $4) <> 0 AND (event_types = 0 OR (event_types & $5) <> 0)",
-    [Q_DELIV_ONE] = "INSERT INTO deliveries(event_id, webhook_id, status, next_attempt_at,"
-                    " created_at) VALUES($1, $2, 0, $3, $3)",
+    [Q_RES_EXISTS] = "SELECT 1 FROM resources WHERE app_id = $1 AND uid = $2",
+    /* The event, its deliveries and the wake-up of every node in one round trip. The data-modifying
+     * CTEs always run to completion; the NOTIFY goes out at COMMIT, only when deliveries were made.
+     */
+    [Q_EV_FANOUT] =
+        "WITH ev AS (INSERT INTO events(uid, app_id, type, tenant, resource_uid,"
+        " created_at, payload) VALUES($1, $2, $3, $4, $5, $6, $7) RETURNING id),"
+        " d AS (INSERT INTO deliveries(event_id, webhook_id, status, next_attempt_at,"
+        " created_at) SELECT ev.id, w.id, 0, $8, $8 FROM ev, webhooks w"
+        " WHERE w.app_id = $2 AND w.active = 1 AND w.deleted_at = 0"
+        " AND (w.entities & $9) <> 0 AND (w.event_types = 0 OR (w.event_types & $10) <> 0)"
+        " RETURNING 1), n AS (SELECT count(*) AS made FROM d)"
+        " SELECT made, CASE WHEN made > 0 THEN pg_notify($11, $12) END FROM n",
+    /* The same for one webhook (webhook.test). */
+    [Q_EV_ONE] = "WITH ev AS (INSERT INTO events(uid, app_id, type, tenant, resource_uid,"
+                 " created_at, payload) VALUES($1, $2, $3, $4, $5, $6, $7) RETURNING id),"
+                 " d AS (INSERT INTO deliveries(event_id, webhook_id, status, next_attempt_at,"
+                 " created_at) SELECT ev.id, $9, 0, $8, $8 FROM ev RETURNING 1),"
+                 " n AS (SELECT count(*) AS made FROM d)"
+                 " SELECT made, CASE WHEN made > 0 THEN pg_notify($10, $11) END FROM n",
     [Q_IDEM_INSERT] = "INSERT INTO idempotency(app_id, key, request_hash, status, response,"
                       " created_at) VALUES($1, $2, $3, $4, $5, $6) ON CONFLICT(app_id, key)"
                       " DO UPDATE SET request_hash = excluded.request_hash,"
@@ -253,13 +307,13 @@ static const char *const SQL[Q_COUNT] = {
                          " error, response) VALUES($1, $2, $3, $4, $5, $6)",
     [Q_DELIV_SUCCESS] = "UPDATE deliveries SET status = 1, attempts = attempts + 1,"
                         " last_status = $2, last_error = NULL, delivered_at = $3, lease_until = 0"
-                        " WHERE id = $1 AND status IN (0, 2)",
+                        " WHERE id = $1 AND status IN (0, 2, 4)",
     [Q_DELIV_RETRY] = "UPDATE deliveries SET attempts = attempts + 1, last_status = $2,"
                       " last_error = $3, next_attempt_at = $4, lease_until = 0"
-                      " WHERE id = $1 AND status = 0",
+                      " WHERE id = $1 AND status IN (0, 4)",
     [Q_DELIV_FAILED] = "UPDATE deliveries SET status = 2, attempts = attempts + 1,"
                        " last_status = $2, last_error = $3, lease_until = 0"
-                       " WHERE id = $1 AND status IN (0, 2)",
+                       " WHERE id = $1 AND status IN (0, 2, 4)",
     [Q_WH_SUCCESS] = "UPDATE webhooks SET last_triggered_at = greatest(last_triggered_at, $2),"
                      " last_success_at = greatest(last_success_at, $2), failing_since = 0"
                      " WHERE id = $1",
@@ -276,13 +330,57 @@ static const char *const SQL[Q_COUNT] = {
     [Q_NEXT_DUE] = "SELECT coalesce(least((SELECT min(next_attempt_at) FROM deliveries"
                    " WHERE status = 0 AND lease_until <= $1), (SELECT min(lease_until)"
                    " FROM deliveries WHERE status = 0 AND lease_until > $1)), 0)",
+    /* Attempt records are kept durable even on the dispatcher's asynchronous session. */
+    [Q_SYNC_ON] = "SELECT set_config('synchronous_commit', 'on', true)",
+    [Q_EV_GET] = "SELECT " EVENT_COLS " FROM events WHERE app_id = $1 AND uid = $2",
+    [Q_DL_BY_EVENT] = DELIVERY_SELECT " WHERE d.event_id = $1 ORDER BY d.id",
+    [Q_DL_LIST] =
+        DELIVERY_SELECT " WHERE d.webhook_id = $1 AND w.app_id = $2"
+                        " AND ($3 < 0 OR d.status = $3) AND ($4 < 0 OR e.type = $4)"
+                        " AND ($5 = 0 OR d.created_at >= $5) AND ($6 = 0 OR d.created_at < $6)"
+                        " AND ($7 = 0 OR d.id < $7) ORDER BY d.id DESC LIMIT $8",
+    [Q_DL_GET] = DELIVERY_SELECT " WHERE d.id = $1 AND w.app_id = $2",
+    [Q_ATT_LIST] = "SELECT started_at, duration_us, status_code, error, response FROM attempts"
+                   " WHERE delivery_id = $1 ORDER BY id",
+    [Q_DL_RESEND] = "UPDATE deliveries SET status = 0, next_attempt_at = $3, lease_until = 0"
+                    " WHERE id = $1 AND lease_until <= $3 AND webhook_id IN"
+                    " (SELECT id FROM webhooks WHERE app_id = $2 AND deleted_at = 0)",
+    [Q_RECOVER] = "UPDATE deliveries SET status = 0, next_attempt_at = $4, lease_until = 0"
+                  " WHERE webhook_id = $1 AND status = 2 AND created_at >= $2"
+                  " AND ($3 = 0 OR created_at < $3)",
+    [Q_ROTATE] = "UPDATE webhooks SET prev_secret = CASE WHEN $4 > $5 THEN secret END,"
+                 " prev_secret_until = CASE WHEN $4 > $5 THEN $4 ELSE 0 END, secret = $3,"
+                 " updated_at = $5 WHERE app_id = $1 AND uid = $2 AND deleted_at = 0",
+    [Q_WH_STATS] = "SELECT count(*) FILTER (WHERE status IN (0, 4)),"
+                   " count(*) FILTER (WHERE status = 1), count(*) FILTER (WHERE status = 2)"
+                   " FROM deliveries WHERE webhook_id = $1",
+    [Q_QUEUE_STATS] = "SELECT count(*), coalesce(min(created_at), 0) FROM deliveries"
+                      " WHERE status = 0",
+    [Q_FILE_INSERT] = "INSERT INTO files(uid, app_id, path, size, sha256, created_at)"
+                      " VALUES($1, $2, $3, $4, $5, $6)",
+    [Q_FILE_DELETE] = "DELETE FROM files WHERE uid = $1",
+    [Q_CHUNKS_DELETE] = "DELETE FROM chunks WHERE file_uid = $1",
+    [Q_CHUNK_INSERT] = "INSERT INTO chunks(file_uid, idx, \"offset\", text) VALUES($1, $2, $3, $4)",
+    [Q_FILE_DONE] = "UPDATE files SET state = 2, lease_until = 0 WHERE uid = $1",
+    /* As Q_CLAIM: one node takes a file, and a dead node's file once its lease lapses. */
+    [Q_INGEST_CLAIM] = "UPDATE files f SET state = 1, lease_until = $2"
+                       " FROM (SELECT f2.uid FROM files f2 JOIN resources r2 ON r2.uid = f2.uid"
+                       " WHERE f2.state < 2 AND f2.lease_until <= $1 ORDER BY f2.created_at"
+                       " LIMIT 1 FOR UPDATE OF f2 SKIP LOCKED) c, apps a, resources r"
+                       " WHERE f.uid = c.uid AND a.id = f.app_id AND r.uid = f.uid"
+                       " RETURNING f.uid, f.app_id, a.uid, f.path, " RESOURCE_COLS_R,
+    [Q_CHUNK_LIST] = "SELECT c.idx, c.\"offset\", c.text FROM chunks c JOIN files f"
+                     " ON f.uid = c.file_uid WHERE f.app_id = $1 AND c.file_uid = $2"
+                     " AND c.idx > $3 ORDER BY c.idx LIMIT $4",
+    [Q_FILE_PATH] = "SELECT path FROM files WHERE app_id = $1 AND uid = $2",
 };
 
 struct conn {
-    PGconn *pg;        /* NULL: not connected (yet, or since it broke) */
-    uint64_t prepared; /* bit q: statement q is prepared on pg */
-    int busy;          /* held by a thread (guarded by pg.mu) */
-    int used;          /* statements run since it was acquired */
+    PGconn *pg;                      /* NULL: not connected (yet, or since it broke) */
+    unsigned char prepared[Q_COUNT]; /* statement q is prepared on pg */
+    int busy;                        /* held by a thread (guarded by pg.mu) */
+    int used;                        /* statements run since it was acquired */
+    int async;                       /* the dispatcher's: synchronous_commit off for the session */
 };
 
 struct pg {
@@ -292,6 +390,8 @@ struct pg {
     pthread_mutex_t mu;   /* guards the fields below and conns[].busy */
     pthread_cond_t cv;    /* a connection was released */
     struct conn conns[POOL_SIZE];
+    pthread_mutex_t disp_mu; /* held while the dispatcher's connection is in use */
+    struct conn disp;
     int64_t retry_at; /* monotonic ms: no new connection attempt before this */
     int healthy;      /* the last connection attempt or statement reached the server */
     int closing;
@@ -479,6 +579,17 @@ static int session_setup(PGconn *pg, int statement_timeout_ms, char *err, size_t
     return ok ? HL_OK : HL_EUNAVAIL;
 }
 
+/* Lets the session's commits return before their WAL is flushed. */
+static int session_async(PGconn *pg, char *err, size_t errlen)
+{
+    PGresult *r = PQexec(pg, "SET synchronous_commit = off");
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok)
+        conn_error(pg, err, errlen);
+    PQclear(r);
+    return ok ? HL_OK : HL_EUNAVAIL;
+}
+
 /* Opens a connection (blocking, bounded by connect_timeout). NULL on failure, reason in err. */
 static PGconn *open_conn(const char *conninfo, int statement_timeout_ms, char *err, size_t errlen)
 {
@@ -519,7 +630,7 @@ static void drop(struct pg *p, struct conn *c, const char *why)
     set_healthy(p, 0, why);
     PQfinish(c->pg);
     c->pg = NULL;
-    c->prepared = 0;
+    memset(c->prepared, 0, sizeof(c->prepared));
 }
 
 /* Connects c (held by the caller). HL_EUNAVAIL while the server cannot be reached. */
@@ -532,7 +643,11 @@ static int reconnect(struct pg *p, struct conn *c)
         return HL_EUNAVAIL;
     char err[256];
     c->pg = open_conn(p->conninfo, STATEMENT_TIMEOUT_MS, err, sizeof(err));
-    c->prepared = 0;
+    memset(c->prepared, 0, sizeof(c->prepared));
+    if (c->pg && c->async && session_async(c->pg, err, sizeof(err))) {
+        PQfinish(c->pg);
+        c->pg = NULL;
+    }
     if (!c->pg) {
         set_healthy(p, 0, err);
         return HL_EUNAVAIL;
@@ -564,6 +679,7 @@ static void check_idle(struct pg *p, struct conn *c)
 }
 
 static void release(struct pg *p, struct conn *c);
+static int ready(struct pg *p, struct conn *c, struct conn **out);
 
 /* Takes a connection from the pool, connected. HL_EUNAVAIL when the server is away or no
  * connection frees up within ACQUIRE_WAIT_MS. */
@@ -599,6 +715,12 @@ static int acquire(struct pg *p, struct conn **out)
         hl_warn("postgres: no connection free within %d ms", ACQUIRE_WAIT_MS);
         return HL_EUNAVAIL;
     }
+    return ready(p, c, out);
+}
+
+/* Makes sure a connection just taken is connected; releases it when it cannot be. */
+static int ready(struct pg *p, struct conn *c, struct conn **out)
+{
     c->used = 0;
     if (c->pg)
         check_idle(p, c);
@@ -613,7 +735,15 @@ static int acquire(struct pg *p, struct conn **out)
     return HL_OK;
 }
 
-/* Returns a connection to the pool, never inside a transaction. */
+/* Takes the dispatcher's own connection (claims, records, next_due). */
+static int acquire_dispatcher(struct pg *p, struct conn **out)
+{
+    pthread_mutex_lock(&p->disp_mu);
+    p->disp.busy = 1;
+    return ready(p, &p->disp, out);
+}
+
+/* Gives a connection back (to the pool, or the dispatcher's), never inside a transaction. */
 static void release(struct pg *p, struct conn *c)
 {
     if (c->pg) {
@@ -626,6 +756,11 @@ static void release(struct pg *p, struct conn *c)
         } else if (ts != PQTRANS_IDLE) {
             drop(p, c, "connection left busy");
         }
+    }
+    if (c == &p->disp) {
+        c->busy = 0;
+        pthread_mutex_unlock(&p->disp_mu);
+        return;
     }
     pthread_mutex_lock(&p->mu);
     c->busy = 0;
@@ -689,15 +824,15 @@ static int run(struct pg *p, struct conn *c, enum q q, const struct params *a, P
     snprintf(name, sizeof(name), "hl%d", (int)q);
     for (int attempt = 0;; attempt++) {
         int rc = HL_EUNAVAIL;
-        if (c->pg && !(c->prepared & (1ull << q))) {
+        if (c->pg && !c->prepared[q]) {
             PGresult *r = PQprepare(c->pg, name, SQL[q], a->n, a->types);
             if (PQresultStatus(r) == PGRES_COMMAND_OK)
-                c->prepared |= 1ull << q;
+                c->prepared[q] = 1;
             else
                 rc = failure(p, c, r, q);
             PQclear(r);
         }
-        if (c->pg && (c->prepared & (1ull << q))) {
+        if (c->pg && c->prepared[q]) {
             PGresult *r = PQexecPrepared(c->pg, name, a->n, a->values, a->lengths, a->formats, 1);
             ExecStatusType s = PQresultStatus(r);
             if (s == PGRES_TUPLES_OK || s == PGRES_COMMAND_OK) {
@@ -1349,24 +1484,30 @@ out:
 
 /* ---- resources, events, the outbox ---- */
 
-static int read_resource(const PGresult *r, int row, struct hl_resource *res)
+/* Reads RESOURCE_COLS starting at column c0. */
+static int read_resource_at(const PGresult *r, int row, int c0, struct hl_resource *res)
 {
     memset(res, 0, sizeof(*res));
-    res->id = col_i64(r, row, 0);
-    res->kind = (enum hl_entity)col_i64(r, row, 1);
-    col_copy(r, row, 2, res->uid, sizeof(res->uid));
-    res->app_id = col_i64(r, row, 3);
-    col_copy(r, row, 4, res->parent_uid, sizeof(res->parent_uid));
-    res->tenant = col_dup(r, row, 5, NULL);
-    res->body = col_dup(r, row, 6, &res->body_len);
-    res->version = col_i64(r, row, 7);
-    res->created_at = col_i64(r, row, 8);
-    res->updated_at = col_i64(r, row, 9);
+    res->id = col_i64(r, row, c0);
+    res->kind = (enum hl_entity)col_i64(r, row, c0 + 1);
+    col_copy(r, row, c0 + 2, res->uid, sizeof(res->uid));
+    res->app_id = col_i64(r, row, c0 + 3);
+    col_copy(r, row, c0 + 4, res->parent_uid, sizeof(res->parent_uid));
+    res->tenant = col_dup(r, row, c0 + 5, NULL);
+    res->body = col_dup(r, row, c0 + 6, &res->body_len);
+    res->version = col_i64(r, row, c0 + 7);
+    res->created_at = col_i64(r, row, c0 + 8);
+    res->updated_at = col_i64(r, row, c0 + 9);
     if (!res->tenant || !res->body) {
         hl_resource_clear(res);
         return HL_ENOMEM;
     }
     return HL_OK;
+}
+
+static int read_resource(const PGresult *r, int row, struct hl_resource *res)
+{
+    return read_resource_at(r, row, 0, res);
 }
 
 static int pg_resource_get(struct hl_store *base, int64_t app_id, enum hl_entity kind,
@@ -1429,6 +1570,59 @@ static int pg_resource_list(struct hl_store *base, int64_t app_id, enum hl_entit
     return HL_OK;
 }
 
+/* The ingestion side of a change: a new file's bytes queued, a finished job's passages stored, a
+ * deleted file's rows gone. */
+static int apply_file(struct pg *p, struct conn *c, const struct hl_change *ch)
+{
+    const struct hl_resource *res = ch->res;
+    int rc;
+    if (!res || res->kind != HL_ENT_CONTEXTFILE)
+        return HL_OK;
+    if (ch->op == HL_OP_CREATE && ch->file) {
+        struct params a = {0};
+        p_text(&a, res->uid);
+        p_i64(&a, res->app_id);
+        p_text(&a, ch->file->path);
+        p_i64(&a, ch->file->size);
+        p_text(&a, ch->file->sha256);
+        p_i64(&a, res->created_at);
+        return run0(p, c, Q_FILE_INSERT, &a, NULL);
+    }
+    if (ch->op != HL_OP_DELETE && !ch->done_file)
+        return HL_OK;
+    struct params a = {0};
+    p_text(&a, res->uid);
+    if ((rc = run0(p, c, Q_CHUNKS_DELETE, &a, NULL)))
+        return rc;
+    if (ch->op == HL_OP_DELETE)
+        return run0(p, c, Q_FILE_DELETE, &a, NULL);
+    for (size_t i = 0; i < ch->nchunks; i++) {
+        struct params b = {0};
+        p_text(&b, res->uid);
+        p_i64(&b, ch->chunks[i].index);
+        p_i64(&b, ch->chunks[i].offset);
+        p_textn(&b, ch->chunks[i].text, ch->chunks[i].len);
+        if ((rc = run0(p, c, Q_CHUNK_INSERT, &b, NULL)))
+            return rc;
+    }
+    return run0(p, c, Q_FILE_DONE, &a, NULL);
+}
+
+/* Why an update or delete changed no row: HL_ECONFLICT when the resource is there at another
+ * version, HL_ENOTFOUND when it is gone (store.h's contract). */
+static int resource_gone_or_moved(struct pg *p, struct conn *c, const struct hl_resource *res)
+{
+    struct params a = {0};
+    p_i64(&a, res->app_id);
+    p_text(&a, res->uid);
+    PGresult *r;
+    int rc = run(p, c, Q_RES_EXISTS, &a, &r);
+    if (rc == HL_OK)
+        rc = PQntuples(r) > 0 ? HL_ECONFLICT : HL_ENOTFOUND;
+    PQclear(r);
+    return rc;
+}
+
 /* Writes one change inside the open transaction. */
 static int apply_change(struct pg *p, struct conn *c, const struct hl_change *ch, int64_t *made)
 {
@@ -1461,8 +1655,10 @@ static int apply_change(struct pg *p, struct conn *c, const struct hl_change *ch
         if (rc)
             return rc;
         if (n == 0)
-            return HL_ECONFLICT;
+            return resource_gone_or_moved(p, c, res);
     }
+    if ((rc = apply_file(p, c, ch)))
+        return rc;
     const struct hl_event *e = ch->ev;
     if (!e)
         return HL_OK;
@@ -1474,27 +1670,20 @@ static int apply_change(struct pg *p, struct conn *c, const struct hl_change *ch
     p_text(&a, e->resource_uid);
     p_i64(&a, e->created_at);
     p_bytea(&a, e->payload, e->payload_len);
-    PGresult *r;
-    if ((rc = run(p, c, Q_EV_INSERT, &a, &r)))
-        return rc;
-    int64_t event_id = PQntuples(r) == 1 ? col_i64(r, 0, 0) : 0;
-    PQclear(r);
-    int64_t now = hl_now_ms();
-    struct params b = {0};
-    p_i64(&b, event_id);
+    p_i64(&a, hl_now_ms());
     if (ch->only_webhook) {
-        p_i64(&b, ch->only_webhook);
-        p_i64(&b, now);
+        p_i64(&a, ch->only_webhook);
     } else {
-        p_i64(&b, now);
-        p_i64(&b, e->app_id);
-        p_i64(&b, (int64_t)hl_event_entity(e->type));
-        p_i64(&b, (int64_t)1 << e->type);
+        p_i64(&a, (int64_t)hl_event_entity(e->type));
+        p_i64(&a, (int64_t)1 << e->type);
     }
-    int64_t n = 0;
-    rc = run0(p, c, ch->only_webhook ? Q_DELIV_ONE : Q_DELIV_FANOUT, &b, &n);
+    p_text(&a, CHANNEL);
+    p_text(&a, p->node);
+    PGresult *r;
+    rc = run(p, c, ch->only_webhook ? Q_EV_ONE : Q_EV_FANOUT, &a, &r);
     if (rc == HL_OK)
-        *made += n;
+        *made += PQntuples(r) == 1 ? col_i64(r, 0, 0) : 0;
+    PQclear(r);
     return rc;
 }
 
@@ -1525,9 +1714,7 @@ static int pg_commit(struct hl_store *base, const struct hl_change *ch, size_t n
         if (rc == HL_OK && changed == 0)
             rc = HL_ECONFLICT; /* another request (maybe on another node) took the key */
     }
-    if (rc == HL_OK && made)
-        rc = notify_all(p, c);
-    rc = finish(p, c, rc);
+    rc = finish(p, c, rc); /* the event statements queued the NOTIFY when they made deliveries */
 out:
     release(p, c);
     if (rc == HL_OK) {
@@ -1666,7 +1853,7 @@ static int pg_claim(struct hl_store *base, int64_t now, int64_t lease_until, siz
         return rc;
     }
     struct conn *c;
-    rc = acquire(p, &c);
+    rc = acquire_dispatcher(p, &c);
     if (rc) {
         hl_buf_free(&skiplist);
         return rc;
@@ -1797,10 +1984,12 @@ static int pg_record(struct hl_store *base, const struct hl_attempt *at, size_t 
     /* Webhooks, then deliveries, each in id order: the lock order of every transaction here. */
     qsort(wh, n, sizeof(*wh), by_key);
     qsort(dl, n, sizeof(*dl), by_key);
-    if ((rc = acquire(p, &c)))
+    if ((rc = acquire_dispatcher(p, &c)))
         goto out;
     if ((rc = begin(p, c)))
         goto out;
+    struct params none = {0};
+    rc = run0(p, c, Q_SYNC_ON, &none, NULL);
     for (size_t i = 0; i < n && rc == HL_OK; i++)
         rc = record_webhook(p, c, &at[wh[i].idx], now, disable_after_ms, &disabled[wh[i].idx]);
     for (size_t i = 0; i < n && rc == HL_OK; i++)
@@ -1827,7 +2016,7 @@ static int pg_next_due(struct hl_store *base, int64_t now, int64_t *at)
 {
     struct pg *p = PG(base);
     struct conn *c;
-    int rc = acquire(p, &c);
+    int rc = acquire_dispatcher(p, &c);
     if (rc)
         return rc;
     struct params a = {0};
@@ -1841,13 +2030,402 @@ static int pg_next_due(struct hl_store *base, int64_t now, int64_t *at)
     return rc;
 }
 
-/* Nothing to do: with several nodes on one database, the leases held are other nodes' live
- * work. A node that restarts finds its own old leases lapsing after lease_ms, and claims them
- * again then (next_due reports when). */
+/* Nothing to do: with several nodes on one database, the leases held (on deliveries and on
+ * files being ingested) are other nodes' live work. A node that restarts finds its own old
+ * leases lapsing after their lease time, and claims that work again then (next_due reports when
+ * for deliveries). */
 static int pg_release_leases(struct hl_store *base)
 {
     (void)base;
     return HL_OK;
+}
+
+/* ---- operating deliveries ---- */
+
+static int read_delivery(const PGresult *r, int row, struct hl_delivery *d)
+{
+    memset(d, 0, sizeof(*d));
+    d->id = col_i64(r, row, 0);
+    d->webhook_id = col_i64(r, row, 1);
+    col_copy(r, row, 2, d->webhook_uid, sizeof(d->webhook_uid));
+    col_copy(r, row, 3, d->event_uid, sizeof(d->event_uid));
+    d->event_type = (int)col_i64(r, row, 4);
+    d->status = (enum hl_delivery_status)col_i64(r, row, 5);
+    d->attempts = (int)col_i64(r, row, 6);
+    d->last_status = (int)col_i64(r, row, 7);
+    d->last_error = col_dup(r, row, 8, NULL);
+    d->next_attempt_at = col_i64(r, row, 9);
+    d->created_at = col_i64(r, row, 10);
+    d->delivered_at = col_i64(r, row, 11);
+    if (!PQgetisnull(r, row, 8) && !d->last_error)
+        return HL_ENOMEM;
+    return HL_OK;
+}
+
+/* Every row of a delivery query, as one malloc'd array. */
+static int read_deliveries(const PGresult *r, struct hl_delivery **out, size_t *n)
+{
+    int rows = PQntuples(r), len = 0;
+    struct hl_delivery *arr = calloc(rows ? (size_t)rows : 1, sizeof(*arr));
+    int rc = arr ? HL_OK : HL_ENOMEM;
+    for (; rc == HL_OK && len < rows; len++)
+        if ((rc = read_delivery(r, len, &arr[len])))
+            break;
+    if (rc) {
+        for (int i = 0; i <= len && i < rows; i++)
+            hl_delivery_clear(&arr[i]);
+        free(arr);
+        return rc;
+    }
+    *out = arr;
+    *n = (size_t)rows;
+    return HL_OK;
+}
+
+static int pg_event_get(struct hl_store *base, int64_t app_id, const char *uid, struct hl_event *ev,
+                        struct hl_delivery **dl, size_t *n)
+{
+    struct pg *p = PG(base);
+    struct conn *c;
+    int rc = acquire(p, &c);
+    if (rc)
+        return rc;
+    struct params a = {0};
+    p_i64(&a, app_id);
+    p_text(&a, uid);
+    PGresult *r;
+    rc = run(p, c, Q_EV_GET, &a, &r);
+    if (rc == HL_OK)
+        rc = PQntuples(r) > 0 ? read_event(r, 0, ev) : HL_ENOTFOUND;
+    PQclear(r);
+    if (rc == HL_OK && dl) {
+        struct params b = {0};
+        p_i64(&b, ev->id);
+        rc = run(p, c, Q_DL_BY_EVENT, &b, &r);
+        if (rc == HL_OK)
+            rc = read_deliveries(r, dl, n);
+        PQclear(r);
+        if (rc)
+            hl_event_clear(ev);
+    }
+    release(p, c);
+    return rc;
+}
+
+static int pg_delivery_list(struct hl_store *base, int64_t app_id, int64_t webhook_id,
+                            const struct hl_delivery_filter *f, int64_t after_id, size_t limit,
+                            struct hl_delivery **out, size_t *n)
+{
+    struct pg *p = PG(base);
+    struct conn *c;
+    int rc = acquire(p, &c);
+    if (rc)
+        return rc;
+    struct params a = {0};
+    p_i64(&a, webhook_id);
+    p_i64(&a, app_id);
+    p_i64(&a, f->status);
+    p_i64(&a, f->type);
+    p_i64(&a, f->since);
+    p_i64(&a, f->until);
+    p_i64(&a, after_id);
+    p_i64(&a, (int64_t)limit);
+    PGresult *r;
+    rc = run(p, c, Q_DL_LIST, &a, &r);
+    release(p, c);
+    if (rc == HL_OK)
+        rc = read_deliveries(r, out, n);
+    PQclear(r);
+    return rc;
+}
+
+/* A delivery's attempts, oldest first. */
+static int read_attempts(struct pg *p, struct conn *c, int64_t delivery_id,
+                         struct hl_attempt_rec **out, size_t *n)
+{
+    struct params a = {0};
+    p_i64(&a, delivery_id);
+    PGresult *r;
+    int rc = run(p, c, Q_ATT_LIST, &a, &r);
+    if (rc)
+        return rc;
+    int rows = PQntuples(r), len = 0;
+    struct hl_attempt_rec *arr = calloc(rows ? (size_t)rows : 1, sizeof(*arr));
+    rc = arr ? HL_OK : HL_ENOMEM;
+    for (; rc == HL_OK && len < rows; len++) {
+        struct hl_attempt_rec *at = &arr[len];
+        at->started_at = col_i64(r, len, 0);
+        at->duration_us = col_i64(r, len, 1);
+        at->status_code = (int)col_i64(r, len, 2);
+        at->error = col_dup(r, len, 3, NULL);
+        at->response = col_dup(r, len, 4, &at->response_len);
+        if ((!PQgetisnull(r, len, 3) && !at->error) || (!PQgetisnull(r, len, 4) && !at->response))
+            rc = HL_ENOMEM;
+    }
+    PQclear(r);
+    if (rc) {
+        hl_attempts_free(arr, (size_t)len);
+        return rc;
+    }
+    *out = arr;
+    *n = (size_t)rows;
+    return HL_OK;
+}
+
+static int pg_delivery_get(struct hl_store *base, int64_t app_id, int64_t id,
+                           struct hl_delivery *out, struct hl_attempt_rec **attempts, size_t *n)
+{
+    struct pg *p = PG(base);
+    struct conn *c;
+    int rc = acquire(p, &c);
+    if (rc)
+        return rc;
+    struct params a = {0};
+    p_i64(&a, id);
+    p_i64(&a, app_id);
+    PGresult *r;
+    rc = run(p, c, Q_DL_GET, &a, &r);
+    if (rc == HL_OK)
+        rc = PQntuples(r) > 0 ? read_delivery(r, 0, out) : HL_ENOTFOUND;
+    PQclear(r);
+    if (rc == HL_OK && attempts) {
+        rc = read_attempts(p, c, id, attempts, n);
+        if (rc)
+            hl_delivery_clear(out);
+    }
+    release(p, c);
+    return rc;
+}
+
+static int pg_delivery_resend(struct hl_store *base, int64_t app_id, int64_t id, int64_t now)
+{
+    struct pg *p = PG(base);
+    struct conn *c;
+    int rc = acquire(p, &c);
+    if (rc)
+        return rc;
+    if ((rc = begin(p, c)))
+        goto out;
+    struct params a = {0};
+    p_i64(&a, id);
+    p_i64(&a, app_id);
+    p_i64(&a, now);
+    int64_t changed = 0;
+    rc = run0(p, c, Q_DL_RESEND, &a, &changed);
+    if (rc == HL_OK && changed == 0) {
+        /* Either not this app's (or its webhook is deleted), or an attempt is in flight on some
+         * node. */
+        struct params b = {0};
+        p_i64(&b, id);
+        p_i64(&b, app_id);
+        PGresult *r;
+        rc = run(p, c, Q_DL_GET, &b, &r);
+        if (rc == HL_OK)
+            rc = PQntuples(r) > 0 ? HL_ECONFLICT : HL_ENOTFOUND;
+        PQclear(r);
+    }
+    if (rc == HL_OK)
+        rc = notify_all(p, c);
+    rc = finish(p, c, rc);
+out:
+    release(p, c);
+    if (rc == HL_OK)
+        hl_store_notify(base);
+    return rc;
+}
+
+static int pg_recover(struct hl_store *base, int64_t webhook_id, int64_t since, int64_t until,
+                      int64_t now, int64_t *queued)
+{
+    struct pg *p = PG(base);
+    *queued = 0;
+    struct conn *c;
+    int rc = acquire(p, &c);
+    if (rc)
+        return rc;
+    int64_t n = 0;
+    if ((rc = begin(p, c)))
+        goto out;
+    struct params a = {0};
+    p_i64(&a, webhook_id);
+    p_i64(&a, since);
+    p_i64(&a, until);
+    p_i64(&a, now);
+    rc = run0(p, c, Q_RECOVER, &a, &n);
+    if (rc == HL_OK && n)
+        rc = notify_all(p, c);
+    rc = finish(p, c, rc);
+out:
+    release(p, c);
+    if (rc == HL_OK) {
+        *queued = n;
+        if (n)
+            hl_store_notify(base);
+    }
+    return rc;
+}
+
+static int pg_rotate_secret(struct hl_store *base, int64_t app_id, const char *uid,
+                            const char *secret, int64_t prev_until, int64_t now)
+{
+    struct pg *p = PG(base);
+    struct conn *c;
+    int rc = acquire(p, &c);
+    if (rc)
+        return rc;
+    struct params a = {0};
+    p_i64(&a, app_id);
+    p_text(&a, uid);
+    p_text(&a, secret);
+    p_i64(&a, prev_until);
+    p_i64(&a, now);
+    int64_t n = 0;
+    rc = run0(p, c, Q_ROTATE, &a, &n);
+    if (rc == HL_OK && n == 0)
+        rc = HL_ENOTFOUND;
+    release(p, c);
+    return rc;
+}
+
+static int pg_webhook_stats(struct hl_store *base, int64_t webhook_id, struct hl_webhook_stats *out)
+{
+    struct pg *p = PG(base);
+    struct conn *c;
+    int rc = acquire(p, &c);
+    if (rc)
+        return rc;
+    struct params a = {0};
+    p_i64(&a, webhook_id);
+    PGresult *r;
+    rc = run(p, c, Q_WH_STATS, &a, &r);
+    if (rc == HL_OK && PQntuples(r) == 1) {
+        out->pending = col_i64(r, 0, 0);
+        out->succeeded = col_i64(r, 0, 1);
+        out->failed = col_i64(r, 0, 2);
+    } else if (rc == HL_OK) {
+        rc = HL_ESTORE;
+    }
+    PQclear(r);
+    release(p, c);
+    return rc;
+}
+
+static int pg_queue_stats(struct hl_store *base, struct hl_queue_stats *out)
+{
+    struct pg *p = PG(base);
+    struct conn *c;
+    int rc = acquire(p, &c);
+    if (rc)
+        return rc;
+    struct params a = {0};
+    PGresult *r;
+    rc = run(p, c, Q_QUEUE_STATS, &a, &r);
+    if (rc == HL_OK && PQntuples(r) == 1) {
+        out->pending = col_i64(r, 0, 0);
+        out->oldest_pending_at = col_i64(r, 0, 1);
+    } else if (rc == HL_OK) {
+        rc = HL_ESTORE;
+    }
+    PQclear(r);
+    release(p, c);
+    return rc;
+}
+
+/* ---- context-file ingestion ---- */
+
+static int pg_ingest_claim(struct hl_store *base, int64_t now, int64_t lease_until,
+                           struct hl_ingest_job *out)
+{
+    struct pg *p = PG(base);
+    memset(out, 0, sizeof(*out));
+    struct conn *c;
+    int rc = acquire(p, &c);
+    if (rc)
+        return rc;
+    struct params a = {0};
+    p_i64(&a, now);
+    p_i64(&a, lease_until);
+    PGresult *r;
+    rc = run(p, c, Q_INGEST_CLAIM, &a, &r); /* one statement: its own transaction */
+    release(p, c);
+    if (rc)
+        return rc;
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        return HL_ENOTFOUND;
+    }
+    col_copy(r, 0, 0, out->file_uid, sizeof(out->file_uid));
+    out->app_id = col_i64(r, 0, 1);
+    col_copy(r, 0, 2, out->app_uid, sizeof(out->app_uid));
+    out->path = col_dup(r, 0, 3, NULL);
+    rc = out->path ? read_resource_at(r, 0, 4, &out->res) : HL_ENOMEM;
+    PQclear(r);
+    if (rc)
+        hl_ingest_job_clear(out); /* the lease lapses and the file is claimed again */
+    return rc;
+}
+
+static int pg_chunk_list(struct hl_store *base, int64_t app_id, const char *file_uid, int64_t after,
+                         size_t limit, struct hl_text_chunk **out, size_t *n)
+{
+    struct pg *p = PG(base);
+    struct conn *c;
+    int rc = acquire(p, &c);
+    if (rc)
+        return rc;
+    struct params a = {0};
+    p_i64(&a, app_id);
+    p_text(&a, file_uid);
+    p_i64(&a, after);
+    p_i64(&a, (int64_t)limit);
+    PGresult *r;
+    rc = run(p, c, Q_CHUNK_LIST, &a, &r);
+    release(p, c);
+    if (rc)
+        return rc;
+    int rows = PQntuples(r), len = 0;
+    struct hl_text_chunk *arr = calloc(rows ? (size_t)rows : 1, sizeof(*arr));
+    rc = arr ? HL_OK : HL_ENOMEM;
+    for (; rc == HL_OK && len < rows; len++) {
+        arr[len].index = col_i64(r, len, 0);
+        arr[len].offset = col_i64(r, len, 1);
+        arr[len].text = col_dup(r, len, 2, &arr[len].len);
+        if (!arr[len].text)
+            rc = HL_ENOMEM;
+    }
+    PQclear(r);
+    if (rc) {
+        hl_chunks_list_free(arr, (size_t)len);
+        return rc;
+    }
+    *out = arr;
+    *n = (size_t)rows;
+    return HL_OK;
+}
+
+static int pg_file_path(struct hl_store *base, int64_t app_id, const char *file_uid, char **path)
+{
+    struct pg *p = PG(base);
+    struct conn *c;
+    int rc = acquire(p, &c);
+    if (rc)
+        return rc;
+    struct params a = {0};
+    p_i64(&a, app_id);
+    p_text(&a, file_uid);
+    PGresult *r;
+    rc = run(p, c, Q_FILE_PATH, &a, &r);
+    if (rc == HL_OK) {
+        if (PQntuples(r) > 0) {
+            *path = col_dup(r, 0, 0, NULL);
+            rc = *path ? HL_OK : HL_ENOMEM;
+        } else {
+            rc = HL_ENOTFOUND;
+        }
+    }
+    PQclear(r);
+    release(p, c);
+    return rc;
 }
 
 static void pg_close(struct hl_store *base)
@@ -1866,10 +2444,12 @@ static void pg_close(struct hl_store *base)
     }
     for (int i = 0; i < POOL_SIZE; i++)
         PQfinish(p->conns[i].pg);
+    PQfinish(p->disp.pg);
     for (int i = 0; i < 2; i++)
         if (p->stop_pipe[i] >= 0)
             close(p->stop_pipe[i]);
     pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->disp_mu);
     pthread_mutex_destroy(&p->mu);
     hl_store_base_destroy(&p->base);
     free(p->conninfo);
@@ -1899,6 +2479,17 @@ static const struct hl_store_ops POSTGRES_OPS = {
     .record = pg_record,
     .next_due = pg_next_due,
     .release_leases = pg_release_leases,
+    .event_get = pg_event_get,
+    .delivery_list = pg_delivery_list,
+    .delivery_get = pg_delivery_get,
+    .delivery_resend = pg_delivery_resend,
+    .recover = pg_recover,
+    .rotate_secret = pg_rotate_secret,
+    .webhook_stats = pg_webhook_stats,
+    .queue_stats = pg_queue_stats,
+    .ingest_claim = pg_ingest_claim,
+    .chunk_list = pg_chunk_list,
+    .file_paths = pg_file_path,
 };
 
 int hl_postgres_open(const char *conninfo, struct hl_store **out, char *err, size_t errlen)
@@ -1911,6 +2502,8 @@ int hl_postgres_open(const char *conninfo, struct hl_store **out, char *err, siz
     }
     hl_store_base_init(&p->base, &POSTGRES_OPS);
     pthread_mutex_init(&p->mu, NULL);
+    pthread_mutex_init(&p->disp_mu, NULL);
+    p->disp.async = 1;
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
