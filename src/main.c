@@ -15,6 +15,7 @@
 
 #include "api/http.h"
 #include "common/clock.h"
+#include "common/config.h"
 #include "common/err.h"
 #include "common/ids.h"
 #include "common/log.h"
@@ -31,45 +32,6 @@ static const char *env_or(const char *name, const char *def)
 {
     const char *v = getenv(name);
     return v && *v ? v : def;
-}
-
-/* Parses a decimal integer within [min, max]. */
-static int parse_int(const char *s, long long min, long long max, long long *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (!*s || *end || errno || v < min || v > max)
-        return HL_EINVAL;
-    *out = v;
-    return HL_OK;
-}
-
-/* Parses a duration such as "500ms", "30s", "5m", "2h", "5d"; a bare number is seconds. */
-static int parse_duration(const char *s, int64_t *ms)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (!*s || errno || v < 0)
-        return HL_EINVAL;
-    long long mul = 1000;
-    if (strcmp(end, "ms") == 0)
-        mul = 1;
-    else if (strcmp(end, "s") == 0 || *end == '\0')
-        mul = 1000;
-    else if (strcmp(end, "m") == 0)
-        mul = 60000;
-    else if (strcmp(end, "h") == 0)
-        mul = 3600000;
-    else if (strcmp(end, "d") == 0)
-        mul = 86400000;
-    else
-        return HL_EINVAL;
-    if (v > INT64_MAX / mul)
-        return HL_EINVAL;
-    *ms = v * mul;
-    return HL_OK;
 }
 
 static int open_store(const char *db, struct hl_store **st)
@@ -554,17 +516,17 @@ static int cmd_serve(int argc, char **argv)
         return 2;
     }
     long long v;
-    if (parse_int(threads, 1, 256, &v)) {
+    if (hl_parse_int(threads, 1, 256, &v)) {
         fprintf(stderr, "hookline: --threads must be 1..256\n");
         return 2;
     }
     api.cfg.threads = (unsigned)v;
-    if (parse_int(inflight, 1, 65536, &v)) {
+    if (hl_parse_int(inflight, 1, 65536, &v)) {
         fprintf(stderr, "hookline: --max-inflight must be 1..65536\n");
         return 2;
     }
     dc.max_inflight = (size_t)v;
-    if (parse_int(perhost, 1, 4096, &v)) {
+    if (hl_parse_int(perhost, 1, 4096, &v)) {
         fprintf(stderr, "hookline: --per-host must be 1..4096\n");
         return 2;
     }
@@ -573,23 +535,23 @@ static int cmd_serve(int argc, char **argv)
         fprintf(stderr, "hookline: --retry-schedule: want a list like 0,5s,5m,30m,2h\n");
         return 2;
     }
-    if (parse_duration(timeout, &dc.timeout_ms) || dc.timeout_ms < 1) {
+    if (hl_parse_duration(timeout, &dc.timeout_ms) || dc.timeout_ms < 1) {
         fprintf(stderr, "hookline: --timeout: want a duration like 5s or 500ms\n");
         return 2;
     }
-    if (parse_duration(disable, &dc.disable_after_ms)) {
+    if (hl_parse_duration(disable, &dc.disable_after_ms)) {
         fprintf(stderr, "hookline: --disable-after: want a duration like 5d, 1h or 0\n");
         return 2;
     }
     dc.production = api.cfg.production;
     api.cfg.test_wait_ms = dc.timeout_ms + 2000;
     const char *lease = env_or("HOOKLINE_LEASE", NULL);
-    if (lease && (parse_duration(lease, &dc.lease_ms) || dc.lease_ms < 1000)) {
+    if (lease && (hl_parse_duration(lease, &dc.lease_ms) || dc.lease_ms < 1000)) {
         fprintf(stderr, "hookline: HOOKLINE_LEASE: want a duration of at least 1s\n");
         return 2;
     }
     api.cfg.max_body = HL_MAX_BODY;
-    if (parse_int(max_upload, 1, 1LL << 40, &v)) {
+    if (hl_parse_int(max_upload, 1, 1LL << 40, &v)) {
         fprintf(stderr, "hookline: --max-upload must be a number of bytes\n");
         return 2;
     }
@@ -597,7 +559,7 @@ static int cmd_serve(int argc, char **argv)
     struct hl_ingest_config ic;
     hl_ingest_config_default(&ic);
     long long ov;
-    if (parse_int(chunk_size, 1, 1 << 20, &v) || parse_int(chunk_overlap, 0, v - 1, &ov)) {
+    if (hl_parse_int(chunk_size, 1, 1 << 20, &v) || hl_parse_int(chunk_overlap, 0, v - 1, &ov)) {
         fprintf(stderr, "hookline: --chunk-size must be 1..1048576 and --chunk-overlap below "
                         "it\n");
         return 2;
@@ -606,7 +568,7 @@ static int cmd_serve(int argc, char **argv)
     ic.max_input = api.cfg.max_upload;
     ic.overlap = (size_t)ov;
     const char *ingest_lease = env_or("HOOKLINE_INGEST_LEASE", NULL);
-    if (ingest_lease && (parse_duration(ingest_lease, &ic.lease_ms) || ic.lease_ms < 1000)) {
+    if (ingest_lease && (hl_parse_duration(ingest_lease, &ic.lease_ms) || ic.lease_ms < 1000)) {
         fprintf(stderr, "hookline: HOOKLINE_INGEST_LEASE: want a duration of at least 1s\n");
         return 2;
     }
@@ -698,6 +660,8 @@ static void main_help(FILE *f)
 
 int main(int argc, char **argv)
 {
+    /* Databases and files hold webhook secrets and uploads: private by default. */
+    umask(077);
     if (argc < 2) {
         main_help(stderr);
         return 2;

@@ -19,6 +19,8 @@
 #include "common/err.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/net.h"
+#include "common/utf8.h"
 
 struct hl_http {
     struct MHD_Daemon *d;
@@ -39,26 +41,15 @@ struct ctx {
 static void sanitize_utf8(char *s)
 {
     unsigned char *p = (unsigned char *)s;
-    while (*p) {
-        size_t n = *p < 0x80             ? 1
-                   : (*p & 0xE0) == 0xC0 ? 2
-                   : (*p & 0xF0) == 0xE0 ? 3
-                   : (*p & 0xF8) == 0xF0 ? 4
-                                         : 0;
-        int ok = n > 0;
-        for (size_t k = 1; ok && k < n; k++)
-            ok = (p[k] & 0xC0) == 0x80;
-        if (ok && n == 2)
-            ok = *p >= 0xC2;
-        if (ok && n == 3)
-            ok = !(*p == 0xE0 && p[1] < 0xA0) && !(*p == 0xED && p[1] >= 0xA0);
-        if (ok && n == 4)
-            ok = *p <= 0xF4 && !(*p == 0xF0 && p[1] < 0x90) && !(*p == 0xF4 && p[1] >= 0x90);
-        if (!ok) {
-            *p++ = '?';
-            continue;
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        size_t l = hl_utf8_seq(p + i, n - i, &cp);
+        if (l == 0) {
+            p[i] = '?';
+            l = 1;
         }
-        p += n;
+        i += l;
     }
 }
 
@@ -441,15 +432,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
-    char line[512];
-    vsnprintf(line, sizeof(line), fmt, ap);
-    size_t n = strlen(line);
-    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-        line[--n] = '\0';
-    hl_debug("http: %s", line);
+    hl_debug_va("http", fmt, ap);
 }
 
-/* Parses "host:port", "[v6]:port" or ":port" into a socket address. */
+/* Parses "host:port", "[v6]:port" or ":port" (every IPv4 address) into a socket address: an IPv6
+ * literal needs its brackets, an IPv4 one or "localhost" must not have any. */
 static int parse_addr(const char *addr, struct sockaddr_storage *ss, socklen_t *len)
 {
     char host[128];
@@ -465,32 +452,13 @@ static int parse_addr(const char *addr, struct sockaddr_storage *ss, socklen_t *
     long port = strtol(colon + 1, &end, 10);
     if (!colon[1] || *end || port < 0 || port > 65535)
         return HL_EINVAL;
-    memset(ss, 0, sizeof(*ss));
     if (host[0] == '[') {
-        size_t l = strlen(host);
-        if (l < 3 || host[l - 1] != ']')
+        if (hl < 3 || host[hl - 1] != ']')
             return HL_EINVAL;
-        host[l - 1] = '\0';
-        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
-        a6->sin6_family = AF_INET6;
-        a6->sin6_port = htons((uint16_t)port);
-        if (inet_pton(AF_INET6, host + 1, &a6->sin6_addr) != 1)
-            return HL_EINVAL;
-        *len = sizeof(*a6);
-        return HL_OK;
+        host[hl - 1] = '\0';
+        return hl_parse_listen_host(host + 1, AF_INET6, (uint16_t)port, ss, len);
     }
-    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
-    a4->sin_family = AF_INET;
-    a4->sin_port = htons((uint16_t)port);
-    if (!host[0] || strcmp(host, "0.0.0.0") == 0) {
-        a4->sin_addr.s_addr = htonl(INADDR_ANY);
-    } else if (strcmp(host, "localhost") == 0) {
-        a4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    } else if (inet_pton(AF_INET, host, &a4->sin_addr) != 1) {
-        return HL_EINVAL;
-    }
-    *len = sizeof(*a4);
-    return HL_OK;
+    return hl_parse_listen_host(host[0] ? host : "0.0.0.0", AF_INET, (uint16_t)port, ss, len);
 }
 
 int hl_http_start(struct hl_api *api, const char *addr, struct hl_http **out)

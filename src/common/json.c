@@ -9,6 +9,7 @@
 
 #include "common/buf.h"
 #include "common/err.h"
+#include "common/utf8.h"
 
 /* Largest integer magnitude a double holds exactly: JSON.parse keeps such integers as they are. */
 #define SAFE_INT_LIMIT (INT64_C(1) << 53)
@@ -148,39 +149,6 @@ int hl_json_write_int(struct hl_buf *out, int64_t v)
     return hl_buf_printf(out, "%" PRId64, v);
 }
 
-/* Length of the valid UTF-8 sequence at s[0..len) (s[0] >= 0x80), or 0 when it is invalid:
- * truncated, overlong, a surrogate or above U+10FFFF. */
-static size_t utf8_seq(const unsigned char *s, size_t len)
-{
-    unsigned char c = s[0];
-    size_t n;
-    uint32_t cp;
-    if (c >= 0xc2 && c <= 0xdf) {
-        n = 2;
-        cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        n = 3;
-        cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (len < n)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-        return 0;
-    if (cp >= 0xd800 && cp <= 0xdfff)
-        return 0;
-    return n;
-}
-
 static int write_escape(struct hl_buf *out, unsigned char c)
 {
     static const char hex[] = "0123456789abcdef";
@@ -226,7 +194,8 @@ int hl_json_write_str(struct hl_buf *out, const char *s, size_t len)
     while (rc == HL_OK && i < len) {
         unsigned char c = u[i];
         if (c >= 0x80) {
-            size_t n = utf8_seq(u + i, len - i);
+            uint32_t cp;
+            size_t n = hl_utf8_seq(u + i, len - i, &cp);
             if (!n) {
                 rc = HL_EINVAL;
                 break;

@@ -2,6 +2,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "common/clock.h"
 
@@ -31,4 +32,14 @@ void hl_log(enum hl_log_level level, const char *fmt, ...)
     va_end(ap);
     /* One fputs per line keeps lines from different threads whole. */
     fprintf(stderr, "%s\n", line);
+}
+
+void hl_debug_va(const char *prefix, const char *fmt, va_list ap)
+{
+    char line[512];
+    vsnprintf(line, sizeof(line), fmt, ap);
+    size_t n = strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = '\0';
+    hl_debug("%s: %s", prefix, line);
 }

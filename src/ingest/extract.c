@@ -17,6 +17,7 @@
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/str.h"
+#include "common/utf8.h"
 
 #define SUPPORTED "text, Markdown, CSV, JSON, HTML, PDF"
 
@@ -54,45 +55,6 @@ static void fmt_size(char *dst, size_t n, size_t bytes)
         snprintf(dst, n, "%zu %s", (size_t)v, unit);
     else
         snprintf(dst, n, "%.1f %s", v, unit);
-}
-
-/* Length of the valid UTF-8 sequence at s[0..n) and its code point, or 0 when there is none
- * (overlong forms, surrogates and values past U+10FFFF are invalid). */
-static size_t utf8_seq(const unsigned char *s, size_t n, uint32_t *cp)
-{
-    unsigned char c = s[0];
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    size_t need;
-    uint32_t v, min;
-    if (c >= 0xC2 && c <= 0xDF) {
-        need = 2;
-        v = c & 0x1F;
-        min = 0x80;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        need = 3;
-        v = c & 0x0F;
-        min = 0x800;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        need = 4;
-        v = c & 0x07;
-        min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (n < need)
-        return 0;
-    for (size_t i = 1; i < need; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        v = (v << 6) | (s[i] & 0x3F);
-    }
-    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
-        return 0;
-    *cp = v;
-    return need;
 }
 
 static bool is_space_cp(uint32_t c)
@@ -166,11 +128,7 @@ size_t hl_extract_count_words(const char *text, size_t len)
     bool in_word = false;
     while (i < len) {
         uint32_t c;
-        size_t l = utf8_seq(s + i, len - i, &c);
-        if (l == 0) {
-            c = 0xFFFD;
-            l = 1;
-        }
+        size_t l = hl_utf8_next(s + i, len - i, &c);
         i += l;
         if (is_space_cp(c)) {
             in_word = false;
@@ -235,7 +193,7 @@ static int put_text(struct hl_buf *o, const char *s, size_t n)
             continue;
         }
         uint32_t cp = c;
-        size_t l = c < 0x80 ? 1 : utf8_seq(u + i, n - i, &cp);
+        size_t l = c < 0x80 ? 1 : hl_utf8_seq(u + i, n - i, &cp);
         if (l > 1 && cp > 0x9F && cp != 0x2028 && cp != 0x2029) {
             i += l;
             continue;
@@ -562,7 +520,7 @@ static int decode_text(const unsigned char *d, size_t n, const struct hints *h, 
             continue;
         }
         uint32_t cp;
-        size_t l = utf8_seq(d + i, n - i, &cp);
+        size_t l = hl_utf8_seq(d + i, n - i, &cp);
         if (l) {
             multibyte = true;
             i += l;
@@ -1221,11 +1179,7 @@ static int html_text(struct html_out *h, const char *t, size_t n)
         if (t[i] == '&')
             l = char_ref(t, n, i, &c);
         if (l == 0) {
-            l = utf8_seq((const unsigned char *)t + i, n - i, &c);
-            if (l == 0) {
-                c = 0xFFFD;
-                l = 1;
-            }
+            l = hl_utf8_next((const unsigned char *)t + i, n - i, &c);
         }
         int rc = html_char(h, c);
         if (rc)

@@ -29,8 +29,10 @@
 
 #include "common/buf.h"
 #include "common/clock.h"
+#include "common/config.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/net.h"
 #include "hookline/verify.h"
 #include "receiver/handoff.h"
 #include "receiver/inbox.h"
@@ -81,47 +83,10 @@ struct request {
 
 /* ---- small parsers ---- */
 
-static int parse_ll(const char *s, long long min, long long max, long long *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (!*s || *end || errno || v < min || v > max)
-        return HL_EINVAL;
-    *out = v;
-    return HL_OK;
-}
-
-/* "250ms", "5s", "2m", "1h"; a bare number is seconds. */
-static int parse_duration_ms(const char *s, int64_t *ms)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (!*s || end == s || errno || v < 0)
-        return HL_EINVAL;
-    long long mul;
-    if (strcmp(end, "ms") == 0)
-        mul = 1;
-    else if (*end == '\0' || strcmp(end, "s") == 0)
-        mul = 1000;
-    else if (strcmp(end, "m") == 0)
-        mul = 60000;
-    else if (strcmp(end, "h") == 0)
-        mul = 3600000;
-    else
-        return HL_EINVAL;
-    if (v > INT64_MAX / mul)
-        return HL_EINVAL;
-    *ms = v * mul;
-    return HL_OK;
-}
-
 /* An IPv4 or IPv6 literal (brackets optional), "localhost" or "*" (every IPv4 address). */
 static int parse_bind(const char *addr, long port, struct sockaddr_storage *ss)
 {
     char host[64];
-    memset(ss, 0, sizeof(*ss));
     size_t n = strlen(addr);
     if (n >= 2 && addr[0] == '[' && addr[n - 1] == ']') {
         addr++;
@@ -131,25 +96,9 @@ static int parse_bind(const char *addr, long port, struct sockaddr_storage *ss)
         return HL_EINVAL;
     memcpy(host, addr, n);
     host[n] = '\0';
-    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
-    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
-    if (strcmp(host, "localhost") == 0) {
-        a4->sin_family = AF_INET;
-        a4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    } else if (strcmp(host, "*") == 0) {
-        a4->sin_family = AF_INET;
-        a4->sin_addr.s_addr = htonl(INADDR_ANY);
-    } else if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
-        a4->sin_family = AF_INET;
-    } else if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
-        a6->sin6_family = AF_INET6;
-        a6->sin6_port = htons((uint16_t)port);
-        return HL_OK;
-    } else {
-        return HL_EINVAL;
-    }
-    a4->sin_port = htons((uint16_t)port);
-    return HL_OK;
+    socklen_t len;
+    return hl_parse_listen_host(strcmp(host, "*") == 0 ? "0.0.0.0" : host, AF_UNSPEC,
+                                (uint16_t)port, ss, &len);
 }
 
 /* ---- verification ---- */
@@ -341,7 +290,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return answer(conn, 404, ANSWER_NOT_FOUND, NULL);
         const char *cl = header(conn, "Content-Length");
         long long n;
-        if (cl && parse_ll(cl, 0, LLONG_MAX, &n) == HL_OK && (unsigned long long)n > L->max_body)
+        if (cl && hl_parse_int(cl, 0, LLONG_MAX, &n) == HL_OK &&
+            (unsigned long long)n > L->max_body)
             return answer(conn, 413, ANSWER_TOO_BIG, NULL);
         if (!(r = calloc(1, sizeof(*r))))
             return MHD_NO;
@@ -383,12 +333,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
-    char line[512];
-    vsnprintf(line, sizeof(line), fmt, ap);
-    size_t n = strlen(line);
-    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-        line[--n] = '\0';
-    hl_debug("listen: http: %s", line);
+    hl_debug_va("listen: http", fmt, ap);
 }
 
 /* ---- hookline listen ---- */
@@ -455,7 +400,7 @@ static int listen_opts(int argc, char **argv, struct listen_opts *o, int *exit_n
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'p':
-            if (parse_ll(optarg, 0, 65535, &v)) {
+            if (hl_parse_int(optarg, 0, 65535, &v)) {
                 fprintf(stderr, "hookline listen: --port must be 0..65535\n");
                 return 2;
             }
@@ -495,33 +440,33 @@ static int listen_opts(int argc, char **argv, struct listen_opts *o, int *exit_n
             o->hc.json = 1;
             break;
         case 'a':
-            if (parse_ll(optarg, 1, 1000, &v)) {
+            if (hl_parse_int(optarg, 1, 1000, &v)) {
                 fprintf(stderr, "hookline listen: --attempts must be 1..1000\n");
                 return 2;
             }
             o->hc.max_attempts = (int)v;
             break;
         case 'b':
-            if (parse_duration_ms(optarg, &o->hc.backoff_ms) || o->hc.backoff_ms < 1) {
+            if (hl_parse_duration(optarg, &o->hc.backoff_ms) || o->hc.backoff_ms < 1) {
                 fprintf(stderr, "hookline listen: --backoff wants a duration like 1s or 250ms\n");
                 return 2;
             }
             break;
         case 't':
-            if (parse_duration_ms(optarg, &o->hc.timeout_ms) || o->hc.timeout_ms < 1) {
+            if (hl_parse_duration(optarg, &o->hc.timeout_ms) || o->hc.timeout_ms < 1) {
                 fprintf(stderr, "hookline listen: --timeout wants a duration like 30s\n");
                 return 2;
             }
             break;
         case 'T':
-            if (parse_ll(optarg, 1, 7 * 86400, &v)) {
+            if (hl_parse_int(optarg, 1, 7 * 86400, &v)) {
                 fprintf(stderr, "hookline listen: --tolerance must be 1..604800 seconds\n");
                 return 2;
             }
             o->L.keys.tolerance_s = v;
             break;
         case 'm':
-            if (parse_ll(optarg, 1, HOOKLINE_BODY_MAX, &v)) {
+            if (hl_parse_int(optarg, 1, HOOKLINE_BODY_MAX, &v)) {
                 fprintf(stderr, "hookline listen: --max-body must be 1..%u\n", HOOKLINE_BODY_MAX);
                 return 2;
             }
@@ -751,7 +696,7 @@ int hl_verify_main(int argc, char **argv)
             wsig = optarg;
             break;
         case 'T':
-            if (parse_ll(optarg, 1, 7 * 86400, &v)) {
+            if (hl_parse_int(optarg, 1, 7 * 86400, &v)) {
                 fprintf(stderr, "hookline verify: --tolerance must be 1..604800 seconds\n");
                 return 2;
             }
