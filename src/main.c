@@ -370,7 +370,7 @@ static int dev_bootstrap(struct hl_store *st, const char *dir)
 /* Makes DIR/uploads and DIR/files, and removes uploads a crash left half-written. */
 static int prepare_data_dir(const char *dir)
 {
-    char path[PATH_MAX];
+    char path[PATH_MAX + 16];
     static const char *const subs[] = {"", "/uploads", "/files"};
     for (int i = 0; i < 3; i++) {
         snprintf(path, sizeof(path), "%s%s", dir, subs[i]);

@@ -126,8 +126,7 @@ enum q {
     Q_DELIV_SUCCESS,
     Q_DELIV_RETRY,
     Q_DELIV_FAILED,
-    Q_WH_SUCCESS,
-    Q_WH_FAILURE,
+    Q_WH_ATTEMPTS,
     Q_WH_GONE,
     Q_WH_AUTODISABLE,
     Q_NEXT_DUE,
@@ -237,7 +236,8 @@ static const char *const SQL[Q_COUNT] = {
         " ORDER BY d2.next_attempt_at LIMIT " HL_STR_OF(
             HL_CLAIM_PER_WEBHOOK) ")"
                                   " AND e.id = d.event_id ORDER BY d.next_attempt_at LIMIT ?3",
-    [Q_CLAIM_LEASE] = "UPDATE deliveries SET lease_until = ?2 WHERE id = ?1",
+    [Q_CLAIM_LEASE] = "UPDATE deliveries SET lease_until = ?2"
+                      " WHERE id IN (SELECT value FROM json_each(?1))",
     [Q_ATTEMPT_INSERT] = "INSERT INTO attempts(delivery_id, started_at, duration_us, status_code,"
                          " error, response) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
     [Q_DELIV_SUCCESS] = "UPDATE deliveries SET status = 1, attempts = attempts + 1,"
@@ -249,13 +249,13 @@ static const char *const SQL[Q_COUNT] = {
     [Q_DELIV_FAILED] = "UPDATE deliveries SET status = 2, attempts = attempts + 1,"
                        " last_status = ?2, last_error = ?3, lease_until = 0"
                        " WHERE id = ?1 AND status IN (0, 2, 4)",
-    [Q_WH_SUCCESS] = "UPDATE webhooks SET last_triggered_at = max(last_triggered_at, ?2),"
-                     " last_success_at = max(last_success_at, ?2), failing_since = 0"
-                     " WHERE id = ?1",
-    [Q_WH_FAILURE] = "UPDATE webhooks SET last_triggered_at = max(last_triggered_at, ?2),"
-                     " last_failure_at = max(last_failure_at, ?2),"
-                     " failing_since = CASE WHEN failing_since = 0 THEN ?2 ELSE failing_since END"
-                     " WHERE id = ?1",
+    /* One update per webhook and batch (see record_webhooks): ?5 says how the batch ended: 1 in
+     * success, 2 in failures after a success (a new run began at ?6), 0 in failures only. */
+    [Q_WH_ATTEMPTS] = "UPDATE webhooks SET last_triggered_at = max(last_triggered_at, ?2),"
+                      " last_success_at = max(last_success_at, ?3),"
+                      " last_failure_at = max(last_failure_at, ?4),"
+                      " failing_since = CASE WHEN ?5 = 1 THEN 0 WHEN ?5 = 2 THEN ?6"
+                      " WHEN failing_since = 0 THEN ?6 ELSE failing_since END WHERE id = ?1",
     [Q_WH_GONE] = "UPDATE webhooks SET active = 0, disabled_at = ?2, disabled_reason = ?3"
                   " WHERE id = ?1 AND active = 1",
     [Q_WH_AUTODISABLE] = "UPDATE webhooks SET active = 0, disabled_at = ?2, disabled_reason = ?3"
@@ -1374,14 +1374,21 @@ static int sq_claim(struct hl_store *base, int64_t now, int64_t lease_until, siz
     }
     if (rc == HL_OK && r != SQLITE_DONE)
         rc = fail(s, "claim");
-    for (size_t i = 0; i < len && rc == HL_OK; i++) {
-        if (!(st = Q(s, Q_CLAIM_LEASE))) {
+    /* One statement leases the whole batch. */
+    if (rc == HL_OK && len) {
+        hl_buf_reset(&skipjson);
+        rc = hl_buf_putc(&skipjson, '[');
+        for (size_t i = 0; i < len && rc == HL_OK; i++)
+            rc = hl_buf_printf(&skipjson, "%s%lld", i ? "," : "", (long long)arr[i].delivery_id);
+        if (rc == HL_OK)
+            rc = hl_buf_putc(&skipjson, ']');
+        if (rc == HL_OK && !(st = Q(s, Q_CLAIM_LEASE)))
             rc = HL_ESTORE;
-            break;
+        if (rc == HL_OK) {
+            sqlite3_bind_text(st, 1, skipjson.p, (int)skipjson.len, SQLITE_STATIC);
+            sqlite3_bind_int64(st, 2, lease_until);
+            rc = run(s, st);
         }
-        sqlite3_bind_int64(st, 1, arr[i].delivery_id);
-        sqlite3_bind_int64(st, 2, lease_until);
-        rc = run(s, st);
     }
 done:
     rc = finish(s, rc);
@@ -1410,8 +1417,7 @@ static int park_deliveries(struct sq *s, int64_t webhook_id)
     return run(s, st);
 }
 
-static int record_one(struct sq *s, const struct hl_attempt *a, int64_t now,
-                      int64_t disable_after_ms)
+static int record_one(struct sq *s, const struct hl_attempt *a, int64_t now)
 {
     sqlite3_stmt *st = Q(s, Q_ATTEMPT_INSERT);
     if (!st)
@@ -1442,12 +1448,6 @@ static int record_one(struct sq *s, const struct hl_attempt *a, int64_t now,
     }
     if ((rc = run(s, st)))
         return rc;
-    if (!(st = Q(s, a->outcome == HL_OUT_SUCCESS ? Q_WH_SUCCESS : Q_WH_FAILURE)))
-        return HL_ESTORE;
-    sqlite3_bind_int64(st, 1, a->webhook_id);
-    sqlite3_bind_int64(st, 2, a->started_at);
-    if ((rc = run(s, st)))
-        return rc;
     if (a->outcome == HL_OUT_GONE) {
         if (!(st = Q(s, Q_WH_GONE)))
             return HL_ESTORE;
@@ -1457,21 +1457,70 @@ static int record_one(struct sq *s, const struct hl_attempt *a, int64_t now,
         rc = run(s, st);
         if (rc == HL_OK && sqlite3_changes(s->db))
             rc = park_deliveries(s, a->webhook_id);
-    } else if (a->outcome != HL_OUT_SUCCESS && disable_after_ms > 0) {
+    }
+    return rc;
+}
+
+/* Per webhook of a batch: its last*At fields and its run of failures, folded into one update,
+ * then the auto-disable check when the batch ended in failure. */
+static int record_webhooks(struct sq *s, const struct hl_attempt *a, size_t n, int64_t now,
+                           int64_t disable_after_ms)
+{
+    for (size_t i = 0; i < n; i++) {
+        int64_t wid = a[i].webhook_id;
+        size_t k;
+        for (k = 0; k < i && a[k].webhook_id != wid; k++)
+            ;
+        if (k < i)
+            continue; /* folded in with its first attempt of the batch */
+        int64_t trig = 0, succ = 0, fail = 0, run_start = 0;
+        int seen_success = 0, last_ok = 0;
+        for (size_t j = i; j < n; j++) {
+            if (a[j].webhook_id != wid)
+                continue;
+            int64_t t = a[j].started_at;
+            trig = t > trig ? t : trig;
+            last_ok = a[j].outcome == HL_OUT_SUCCESS;
+            if (last_ok) {
+                succ = t > succ ? t : succ;
+                seen_success = 1;
+                run_start = 0;
+            } else {
+                fail = t > fail ? t : fail;
+                if (!run_start)
+                    run_start = t;
+            }
+        }
+        sqlite3_stmt *st = Q(s, Q_WH_ATTEMPTS);
+        if (!st)
+            return HL_ESTORE;
+        sqlite3_bind_int64(st, 1, wid);
+        sqlite3_bind_int64(st, 2, trig);
+        sqlite3_bind_int64(st, 3, succ);
+        sqlite3_bind_int64(st, 4, fail);
+        sqlite3_bind_int(st, 5, last_ok ? 1 : seen_success ? 2 : 0);
+        sqlite3_bind_int64(st, 6, run_start);
+        int rc = run(s, st);
+        if (rc)
+            return rc;
+        if (last_ok || disable_after_ms <= 0)
+            continue;
         if (!(st = Q(s, Q_WH_AUTODISABLE)))
             return HL_ESTORE;
         char reason[128];
         snprintf(reason, sizeof(reason), "failing continuously for %lld s",
                  (long long)(disable_after_ms / 1000));
-        sqlite3_bind_int64(st, 1, a->webhook_id);
+        sqlite3_bind_int64(st, 1, wid);
         sqlite3_bind_int64(st, 2, now);
         bind_text(st, 3, reason);
         sqlite3_bind_int64(st, 4, now - disable_after_ms);
         rc = run(s, st);
         if (rc == HL_OK && sqlite3_changes(s->db))
-            rc = park_deliveries(s, a->webhook_id);
+            rc = park_deliveries(s, wid);
+        if (rc)
+            return rc;
     }
-    return rc;
+    return HL_OK;
 }
 
 static int sq_record(struct hl_store *base, const struct hl_attempt *a, size_t n,
@@ -1483,7 +1532,9 @@ static int sq_record(struct hl_store *base, const struct hl_attempt *a, size_t n
     int rc = begin(s);
     if (rc == HL_OK) {
         for (size_t i = 0; i < n && rc == HL_OK; i++)
-            rc = record_one(s, &a[i], now, disable_after_ms);
+            rc = record_one(s, &a[i], now);
+        if (rc == HL_OK)
+            rc = record_webhooks(s, a, n, now, disable_after_ms);
         rc = finish(s, rc);
     }
     unlock(s);
