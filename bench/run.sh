@@ -1,0 +1,369 @@
+#!/usr/bin/env bash
+# bench/run.sh [--quick] [--out FILE]
+#
+# Builds an optimised hookline (build-bench/) and the bench tools, runs every benchmark on
+# loopback and writes BENCHMARKS.md (the hand-written <!-- manual:... --> blocks are kept).
+# --quick: every phase about 5 s and a 100,000-delivery backlog, written to
+# build-bench/bench-run/BENCHMARKS.md unless --out says otherwise. The full run takes about
+# 6 minutes and must stay under 15; every step is bounded by `timeout`, and everything started
+# here is stopped on exit.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+MODE=full
+OUT=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --quick) MODE=quick ;;
+    --out)
+        OUT=${2:?--out needs a file}
+        shift
+        ;;
+    -h | --help)
+        sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+        exit 0
+        ;;
+    *)
+        echo "usage: bench/run.sh [--quick] [--out FILE]" >&2
+        exit 2
+        ;;
+    esac
+    shift
+done
+
+BUILD=$ROOT/build-bench
+RUN=$BUILD/bench-run
+TOOLS=$BUILD/bench-tools
+RESULTS=$RUN/results.json
+PY=(python3 "$ROOT/bench/bench.py")
+
+if [ "$MODE" = quick ]; then
+    CEIL_S=5 FLOOR_S=3 LAT_S=5 LAT_RATE=1000 FAN_S=5 FAN_RATE=10 THRU_S=5
+    BL_EVENTS=1000 BL_LAT_S=5 BL_RATE=1000 BL_LEAD_S=15 WARMUP_S=1 FSYNC_S=1 BURST_CHANGES=2500
+    OUT=${OUT:-$RUN/BENCHMARKS.md}
+else
+    CEIL_S=10 FLOOR_S=10 LAT_S=30 LAT_RATE=1000 FAN_S=20 FAN_RATE=10 THRU_S=30
+    BL_EVENTS=10000 BL_LAT_S=10 BL_RATE=1000 BL_LEAD_S=60 WARMUP_S=2 FSYNC_S=2 BURST_CHANGES=10000
+    OUT=${OUT:-$ROOT/BENCHMARKS.md}
+fi
+BL_WEBHOOKS=100 FANOUT=100 THRU_CONNS=64 LAT_CONNS=64 BURST_WEBHOOKS=20
+
+T_START=$(date +%s)
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+fail() {
+    printf '[bench %s] FAILED: %s\n' "$(date +%H:%M:%S)" "$*" >&2
+    exit 1
+}
+# step NAME SECONDS CMD...: runs CMD bounded by SECONDS; a failure or a timeout ends the run.
+# CMD runs in the background and is waited for, so that a signal to this script is handled at
+# once (cleanup stops the step too) rather than after the step.
+STEP_PID=""
+step() {
+    local name=$1 secs=$2
+    shift 2
+    local rc=0
+    timeout --kill-after=10 "$secs" "$@" &
+    STEP_PID=$!
+    wait "$STEP_PID" || rc=$?
+    STEP_PID=""
+    if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
+        fail "$name: timed out after ${secs}s"
+    elif [ $rc -ne 0 ]; then
+        fail "$name: exit status $rc"
+    fi
+}
+COMMANDS=()
+note_cmd() { COMMANDS+=("$*"); }
+
+# ---- processes we start, and their cleanup ----
+SINK_PID="" NGINX_PID="" HL_PID=""
+stop_pid() { # stop_pid PID NAME: TERM, wait up to 30 s, then KILL
+    local pid=$1 name=$2
+    [ -n "$pid" ] || return 0
+    kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 300); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    echo "bench: $name ($pid) did not stop on SIGTERM within 30 s; killing it" >&2
+    kill -KILL "$pid" 2>/dev/null || true
+    return 1
+}
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    if [ -n "$STEP_PID" ]; then
+        stop_pid "$STEP_PID" "the running step" || true
+    fi
+    stop_pid "$HL_PID" hookline || true
+    stop_pid "$NGINX_PID" nginx || true
+    stop_pid "$SINK_PID" hl-sink || true
+    wait 2>/dev/null || true
+    if [ $rc -ne 0 ]; then
+        echo "bench: failed; logs and data are in $RUN" >&2
+    fi
+    exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---- 1. build ----
+for tool in cmake cc wrk sqlite3 python3 curl; do
+    command -v "$tool" >/dev/null || fail "$tool is missing: run 'make bench' (scripts/deps.sh bench installs it)"
+done
+log "mode $MODE; building hookline (Release) in build-bench/ and the bench tools"
+rm -rf "$RUN"
+mkdir -p "$RUN" "$TOOLS"
+note_cmd "cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DHL_TESTS=OFF && cmake --build build-bench -j"
+if ! timeout 300 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DHL_TESTS=OFF \
+    >"$RUN/build.log" 2>&1; then
+    tail -20 "$RUN/build.log" >&2
+    fail "cmake configure (log: $RUN/build.log)"
+fi
+if ! timeout 600 cmake --build "$BUILD" -j "$(nproc)" >>"$RUN/build.log" 2>&1; then
+    tail -30 "$RUN/build.log" >&2
+    fail "build (log: $RUN/build.log)"
+fi
+HL=$BUILD/hookline
+[ -x "$HL" ] || fail "no $HL after the build"
+CFLAGS_BENCH="-O2 -g -std=c11 -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes -Wvla -Wwrite-strings -Wimplicit-fallthrough -Werror"
+note_cmd "cc $CFLAGS_BENCH -pthread -o build-bench/bench-tools/hl-sink bench/sink.c"
+note_cmd "cc $CFLAGS_BENCH -o build-bench/bench-tools/hl-load bench/load.c"
+# shellcheck disable=SC2086
+step "build hl-sink" 120 cc $CFLAGS_BENCH -pthread -o "$TOOLS/hl-sink" bench/sink.c
+# shellcheck disable=SC2086
+step "build hl-load" 120 cc $CFLAGS_BENCH -o "$TOOLS/hl-load" bench/load.c
+
+COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+DIRTY=false
+if [ -n "$(git status --porcelain -- src include CMakeLists.txt 2>/dev/null)" ]; then DIRTY=true; fi
+"${PY[@]}" put "$RESULTS" meta "{\"mode\":\"$MODE\",\"date\":\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\",\"commit\":\"$COMMIT\",\"dirty\":$DIRTY}"
+"${PY[@]}" loadavg --name loadavg_before --results "$RESULTS"
+step "machine" 30 "${PY[@]}" machine --dir "$RUN" --results "$RESULTS"
+step "fsync" 30 "${PY[@]}" fsync --dir "$RUN" --seconds "$FSYNC_S" --results "$RESULTS"
+
+read -r SINK_PORT HL_PORT NGINX_PORT DEAD_PORT <<<"$("${PY[@]}" ports 4)"
+
+# ---- long-lived processes ----
+start_sink() {
+    "$TOOLS/hl-sink" -p "$SINK_PORT" -m 2000000 -o "$RUN/sink.dump" >"$RUN/sink.log" 2>&1 &
+    SINK_PID=$!
+    for _ in $(seq 1 100); do
+        curl -sf "http://127.0.0.1:$SINK_PORT/count" >/dev/null 2>&1 && return 0
+        kill -0 "$SINK_PID" 2>/dev/null || fail "hl-sink exited: $(cat "$RUN/sink.log")"
+        sleep 0.05
+    done
+    fail "hl-sink did not answer on port $SINK_PORT"
+}
+
+# start_hookline DB LOG [VAR=value ...]: serve in the background, wait for /healthz
+start_hookline() {
+    local db=$1 logf=$2
+    shift 2
+    env "$@" "$HL" serve --listen "127.0.0.1:$HL_PORT" --database "$db" --mode development \
+        --log-level warn >>"$logf" 2>&1 &
+    HL_PID=$!
+    for _ in $(seq 1 200); do
+        curl -sf "http://127.0.0.1:$HL_PORT/healthz" >/dev/null 2>&1 && return 0
+        kill -0 "$HL_PID" 2>/dev/null || fail "hookline exited at start: $(tail -5 "$logf")"
+        sleep 0.05
+    done
+    fail "hookline did not answer /healthz within 10 s: $(tail -5 "$logf")"
+}
+
+stop_hookline() {
+    stop_pid "$HL_PID" hookline || fail "hookline did not stop cleanly on SIGTERM"
+    wait "$HL_PID" 2>/dev/null || fail "hookline exited with status $? on SIGTERM"
+    HL_PID=""
+}
+
+# new_app DB NAME: prints "APP_UID API_KEY"
+new_app() {
+    local j
+    j=$(timeout 60 "$HL" apps create "$2" --json --database "$1" 2>>"$RUN/cli.log") ||
+        fail "hookline apps create $2: $(tail -3 "$RUN/cli.log")"
+    printf '%s %s\n' "$("${PY[@]}" field appUid <<<"$j")" "$("${PY[@]}" field apiKey <<<"$j")"
+}
+
+start_sink
+log "hl-sink on 127.0.0.1:$SINK_PORT ($(cat "$RUN/sink.log"))"
+note_cmd "build-bench/bench-tools/hl-sink -p SINK_PORT -m 2000000 -o build-bench/bench-run/sink.dump"
+
+# ---- 2..5: one hookline on a fresh database ----
+DB1=$RUN/main.db
+read -r APP_A KEY_A <<<"$(new_app "$DB1" bench)"
+read -r APP_F KEY_F <<<"$(new_app "$DB1" fanout)"
+read -r APP_U KEY_U <<<"$(new_app "$DB1" burst)"
+note_cmd "build-bench/hookline apps create bench --json --database build-bench/bench-run/main.db   # and 'fanout', 'burst'"
+note_cmd "build-bench/hookline serve --listen 127.0.0.1:HL_PORT --database build-bench/bench-run/main.db --mode development --log-level warn"
+start_hookline "$DB1" "$RUN/hookline-main.log"
+log "hookline $($HL version) on 127.0.0.1:$HL_PORT (pid $HL_PID)"
+sleep 1
+"${PY[@]}" rss --pid "$HL_PID" --name rss_idle --results "$RESULTS"
+
+step "webhooks" 60 "${PY[@]}" webhooks --hl-port "$HL_PORT" --app "$APP_A" --key "$KEY_A" \
+    --url "http://127.0.0.1:$SINK_PORT/a"
+step "fan-out webhooks" 120 "${PY[@]}" webhooks --hl-port "$HL_PORT" --app "$APP_F" --key "$KEY_F" \
+    --url "http://127.0.0.1:$SINK_PORT/f/{i}" --count "$FANOUT"
+step "burst webhooks" 60 "${PY[@]}" webhooks --hl-port "$HL_PORT" --app "$APP_U" --key "$KEY_U" \
+    --url "http://127.0.0.1:$SINK_PORT/u/{i}" --count "$BURST_WEBHOOKS"
+step "probe" 30 "${PY[@]}" probe --hl-port "$HL_PORT" --sink-port "$SINK_PORT" --app "$APP_A" \
+    --key "$KEY_A" --out "$RUN/delivery.http"
+step "wrk script" 10 "${PY[@]}" wrk-lua --capture "$RUN/delivery.http" --out "$RUN/delivery.lua" \
+    --results "$RESULTS"
+
+log "ceiling: wrk → hl-sink, ${CEIL_S}s"
+note_cmd "wrk -t2 -c64 -d${CEIL_S}s --latency -s delivery.lua http://127.0.0.1:SINK_PORT/a   # delivery.lua: a captured hookline delivery"
+step "ceiling (sink)" $((CEIL_S + 60)) "${PY[@]}" wrk --lua "$RUN/delivery.lua" \
+    --url "http://127.0.0.1:$SINK_PORT/a" --duration "$CEIL_S" --threads 2 --conns 64 \
+    --pid "$SINK_PID" --sink-port "$SINK_PORT" --name ceiling_sink --results "$RESULTS"
+
+if command -v nginx >/dev/null 2>&1; then
+    mkdir -p "$RUN/nginx/logs"
+    cat >"$RUN/nginx/nginx.conf" <<EOF
+worker_processes 2;
+pid $RUN/nginx/nginx.pid;
+error_log $RUN/nginx/logs/error.log warn;
+daemon off;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 10000000;
+    client_body_temp_path $RUN/nginx/body;
+    server {
+        listen 127.0.0.1:$NGINX_PORT reuseport;
+        location / { return 200 'ok'; }
+    }
+}
+EOF
+    nginx -p "$RUN/nginx" -e "$RUN/nginx/logs/error.log" -c "$RUN/nginx/nginx.conf" \
+        >"$RUN/nginx/out.log" 2>&1 &
+    NGINX_PID=$!
+    up=0
+    for _ in $(seq 1 100); do
+        if curl -sf -X POST -d x "http://127.0.0.1:$NGINX_PORT/" >/dev/null 2>&1; then
+            up=1
+            break
+        fi
+        sleep 0.05
+    done
+    if [ $up = 1 ]; then
+        log "reference: wrk → nginx, ${CEIL_S}s"
+        note_cmd "nginx -c nginx.conf   # worker_processes 2; location / { return 200 'ok'; }"
+        note_cmd "wrk -t2 -c64 -d${CEIL_S}s --latency -s delivery.lua http://127.0.0.1:NGINX_PORT/a"
+        step "ceiling (nginx)" $((CEIL_S + 60)) "${PY[@]}" wrk --lua "$RUN/delivery.lua" \
+            --url "http://127.0.0.1:$NGINX_PORT/a" --duration "$CEIL_S" --threads 2 --conns 64 \
+            --name ceiling_nginx --results "$RESULTS"
+    else
+        log "nginx did not start (see $RUN/nginx); skipping the nginx reference"
+    fi
+    stop_pid "$NGINX_PID" nginx || true
+    NGINX_PID=""
+fi
+
+log "latency floor: hl-load → hl-sink at ${LAT_RATE}/s, ${FLOOR_S}s"
+note_cmd "hl-load -p SINK_PORT -a floor -k none -K agents -c $LAT_CONNS -d $FLOOR_S -r $LAT_RATE"
+step "floor" $((FLOOR_S + 60)) "${PY[@]}" floor --tools "$TOOLS" --results "$RESULTS" \
+    --sink-port "$SINK_PORT" --rate "$LAT_RATE" --duration "$FLOOR_S" --conns "$LAT_CONNS"
+
+log "latency: POST /agents at ${LAT_RATE}/s for ${LAT_S}s"
+note_cmd "hl-load -p HL_PORT -a APP -k KEY -K agents -c $LAT_CONNS -d $LAT_S -r $LAT_RATE -o latency.gen.txt"
+step "latency" $((LAT_S + 150)) "${PY[@]}" latency --tools "$TOOLS" --results "$RESULTS" --run "$RUN" \
+    --dump-file "$RUN/sink.dump" --hl-port "$HL_PORT" --sink-port "$SINK_PORT" --pid "$HL_PID" \
+    --app "$APP_A" --key "$KEY_A" --name latency --prefix lat --rate "$LAT_RATE" \
+    --duration "$LAT_S" --conns "$LAT_CONNS" --warmup "$WARMUP_S"
+
+log "fan-out: ${FAN_RATE} changes/s to $FANOUT webhooks for ${FAN_S}s"
+note_cmd "hl-load -p HL_PORT -a FANOUT_APP -k KEY -K agents -c 16 -d $FAN_S -r $FAN_RATE -o fanout.gen.txt"
+step "fan-out" $((FAN_S + 150)) "${PY[@]}" latency --tools "$TOOLS" --results "$RESULTS" --run "$RUN" \
+    --dump-file "$RUN/sink.dump" --hl-port "$HL_PORT" --sink-port "$SINK_PORT" --pid "$HL_PID" \
+    --app "$APP_F" --key "$KEY_F" --name fanout --prefix fan --rate "$FAN_RATE" \
+    --duration "$FAN_S" --conns 16 --fanout "$FANOUT"
+
+for kind in agents events; do
+    log "throughput: POST /$kind, closed loop, $THRU_CONNS connections, ${THRU_S}s, then drain"
+    note_cmd "hl-load -p HL_PORT -a APP -k KEY -K $kind -c $THRU_CONNS -d $THRU_S"
+    step "throughput $kind" $((THRU_S + 300)) "${PY[@]}" throughput --tools "$TOOLS" \
+        --results "$RESULTS" --hl-port "$HL_PORT" --sink-port "$SINK_PORT" --pid "$HL_PID" \
+        --sink-pid "$SINK_PID" --app "$APP_A" --key "$KEY_A" --kind "$kind" \
+        --name "throughput_$kind" --prefix "thr${kind:0:1}" --duration "$THRU_S" \
+        --conns "$THRU_CONNS" --drain-timeout 180
+done
+log "dispatcher alone: $BURST_CHANGES events x $BURST_WEBHOOKS webhooks queued, then drained"
+note_cmd "hl-load -p HL_PORT -a BURST_APP -k KEY -K events -c $THRU_CONNS -n $BURST_CHANGES   # $BURST_WEBHOOKS webhooks"
+step "burst" 600 "${PY[@]}" burst --tools "$TOOLS" --results "$RESULTS" --hl-port "$HL_PORT" \
+    --sink-port "$SINK_PORT" --pid "$HL_PID" --app "$APP_U" --key "$KEY_U" --name burst \
+    --prefix burst --changes "$BURST_CHANGES" --fanout "$BURST_WEBHOOKS" --conns "$THRU_CONNS" \
+    --timeout 300
+"${PY[@]}" rss --pid "$HL_PID" --name rss_peak --results "$RESULTS"
+stop_hookline
+
+# ---- 6. backlog: a second database with pending deliveries to a dead endpoint ----
+BL_PENDING=$((BL_EVENTS * BL_WEBHOOKS))
+log "backlog: building $BL_PENDING pending deliveries to 127.0.0.1:$DEAD_PORT (closed)"
+DB2=$RUN/backlog.db
+read -r APP_B KEY_B <<<"$(new_app "$DB2" healthy)"
+read -r APP_D KEY_D <<<"$(new_app "$DB2" dead)"
+BL_ENV=("HOOKLINE_RETRY_SCHEDULE=0,1h")
+start_hookline "$DB2" "$RUN/hookline-backlog.log" "${BL_ENV[@]}"
+step "backlog webhooks" 60 "${PY[@]}" webhooks --hl-port "$HL_PORT" --app "$APP_B" --key "$KEY_B" \
+    --url "http://127.0.0.1:$SINK_PORT/b"
+step "dead webhooks" 120 "${PY[@]}" webhooks --hl-port "$HL_PORT" --app "$APP_D" --key "$KEY_D" \
+    --url "http://127.0.0.1:$DEAD_PORT/d/{i}" --count "$BL_WEBHOOKS"
+TEMPLATE=$("${PY[@]}" publish-one --hl-port "$HL_PORT" --app "$APP_D" --key "$KEY_D") ||
+    fail "could not publish the backlog's template event"
+sleep 1 # its first attempts fail (connection refused) and are recorded
+stop_hookline
+FIRST_DUE=$("${PY[@]}" backlog-sql --event-id "$TEMPLATE" --events "$BL_EVENTS" \
+    --dead-port "$DEAD_PORT" --lead-s "$BL_LEAD_S" --out "$RUN/backlog.sql")
+t0=$(date +%s%N)
+note_cmd "sqlite3 build-bench/bench-run/backlog.db < backlog.sql   # $BL_EVENTS copies of one real event x $BL_WEBHOOKS dead webhooks"
+PENDING=$(timeout 600 sqlite3 "$DB2" <"$RUN/backlog.sql" 2>"$RUN/backlog-sql.log" | tail -1) ||
+    fail "sqlite3 could not build the backlog: $(cat "$RUN/backlog-sql.log")"
+t1=$(date +%s%N)
+[ "$PENDING" -ge "$BL_PENDING" ] 2>/dev/null || fail "backlog: expected $BL_PENDING pending deliveries, the database has '$PENDING'"
+DB_MIB=$(($(stat -c %s "$DB2") / 1048576))
+"${PY[@]}" put "$RESULTS" backlog "{\"pending_at_start\":$PENDING,\"insert_s\":$(((t1 - t0) / 1000000))e-3,\"db_mib\":$DB_MIB,\"method\":\"hookline made 100 webhooks on a closed port and one real event (retry schedule 0,1h); the sqlite3 CLI copied the event $BL_EVENTS times and added one pending delivery per webhook per copy, with one failed attempt each and the next attempt spread over one hour starting $BL_LEAD_S s later\"}"
+log "backlog: $PENDING pending; restarting hookline on it"
+note_cmd "HOOKLINE_RETRY_SCHEDULE=0,1h build-bench/hookline serve --database build-bench/bench-run/backlog.db ..."
+start_hookline "$DB2" "$RUN/hookline-backlog.log" "${BL_ENV[@]}"
+sleep 2
+"${PY[@]}" rss --pid "$HL_PID" --name backlog_rss_restart --results "$RESULTS"
+step "backlog lead time" 200 "${PY[@]}" wait-until --ms "$FIRST_DUE" --max-s 180 \
+    --results "$RESULTS" --key backlog
+log "backlog: new changes at ${BL_RATE}/s for ${BL_LAT_S}s to a healthy webhook"
+step "backlog latency" $((BL_LAT_S + 150)) "${PY[@]}" latency --tools "$TOOLS" --results "$RESULTS" \
+    --run "$RUN" --dump-file "$RUN/sink.dump" --hl-port "$HL_PORT" --sink-port "$SINK_PORT" \
+    --pid "$HL_PID" --app "$APP_B" --key "$KEY_B" --name backlog_latency --prefix blat \
+    --rate "$BL_RATE" --duration "$BL_LAT_S" --conns "$LAT_CONNS" --warmup "$WARMUP_S"
+stop_hookline
+
+# ---- 8. BENCHMARKS.md ----
+"${PY[@]}" loadavg --name loadavg_after --results "$RESULTS"
+python3 - "$RESULTS" "$RUN" "$(($(date +%s) - T_START))" "${COMMANDS[@]}" <<'EOF'
+import json, os, sys
+path, run, elapsed, cmds = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]
+r = json.load(open(path))
+r["meta"]["elapsed_s"] = elapsed
+r["meta"]["commands"] = cmds
+r["meta"]["env"] = {k: v for k, v in sorted(os.environ.items()) if k.startswith("HOOKLINE_")}
+logs = {}
+for name in ("hookline-main.log", "hookline-backlog.log"):
+    counts = {"warn": 0, "error": 0}
+    with open(os.path.join(run, name), errors="replace") as f:
+        for line in f:
+            for level in counts:
+                if " %s " % level in line[:40]:
+                    counts[level] += 1
+    logs[name] = counts
+r["meta"]["log_lines"] = logs
+bl = r.get("backlog")
+if bl is not None and "backlog_rss_restart" in r:
+    bl["rss_restart"] = r["backlog_rss_restart"]
+json.dump(r, open(path, "w"), indent=1, sort_keys=True)
+EOF
+"${PY[@]}" render --results "$RESULTS" --out "$OUT"
+log "done in $(($(date +%s) - T_START)) s: $OUT (raw figures: $RESULTS)"
