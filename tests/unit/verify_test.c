@@ -48,10 +48,11 @@
 
 /* webhook-signature values; all but the first at TS over GUIDE_BODY unless noted. */
 #define SPEC_SIG "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
-#define SIG_GUIDE "v1,4KROFeecT8O9NV2wQpUkV9B+IFJd33dpUzAHQT4JT3A="   /* id evt_A1b2C3d4E5f6 */
-#define SIG_EMPTY "v1,iAXSVwwaAVE5v+YGLgiCUQ2OpZJ3yxv2Yjzbg+kRCsA="   /* same id, empty body */
-#define SIG_UTF8 "v1,3gps35rIpsjZ50xc66EEkE5j5n+r25cN+n6luGSCzww="    /* id evt_emoji */
-#define SIG_ROT_OLD "v1,nDPX0nEsFdzLeIg9+DXgP7IlNbrAU/QQ/KhXEXOS/is=" /* msg_rotate, GUIDE_SECRET  \
+#define SIG_GUIDE "v1,4KROFeecT8O9NV2wQpUkV9B+IFJd33dpUzAHQT4JT3A=" /* id evt_A1b2C3d4E5f6 */
+#define SIG_EMPTY "v1,iAXSVwwaAVE5v+YGLgiCUQ2OpZJ3yxv2Yjzbg+kRCsA=" /* same id, empty body */
+#define SIG_UTF8 "v1,3gps35rIpsjZ50xc66EEkE5j5n+r25cN+n6luGSCzww="  /* id evt_emoji */
+#define SIG_ROT_OLD                                                                                \
+    "v1,nDPX0nEsFdzLeIg9+DXgP7IlNbrAU/QQ/KhXEXOS/is="                 /* msg_rotate, GUIDE_SECRET  \
                                                                        */
 #define SIG_ROT_NEW "v1,cb/OjT6FJBfA5qINsJp3DcIjVLscaScmU680Q4SzvOg=" /* msg_rotate, NEW_SECRET */
 #define SIG_OTHER "v1,Ceo5qEr07ixe2NLpvHk3FH9bwy/WavXrAFQ/9tdO6mc="
