@@ -403,6 +403,11 @@ static const struct env_case env_cases[] = {
     {"numeric tenant",
      "{\"eventId\":\"e\",\"event\":\"x\",\"timestamp\":\"t\",\"data\":{\"externalTenantId\":1}}",
      HOOKLINE_ERR_PARSE},
+    /* webhook.test carries "externalTenantId": null: optional fields may be null. */
+    {"null optional fields",
+     "{\"eventId\":\"e\",\"event\":\"webhook.test\",\"timestamp\":\"t\",\"appUid\":null,"
+     "\"version\":null,\"data\":{\"uid\":null,\"externalTenantId\":null}}",
+     HOOKLINE_OK},
     {"object uid", "{\"eventId\":\"e\",\"event\":\"x\",\"timestamp\":\"t\",\"data\":{\"uid\":{}}}",
      HOOKLINE_ERR_PARSE},
     {"array appUid",
