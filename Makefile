@@ -3,7 +3,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 LISTEN ?= 127.0.0.1:8080
 DATA ?= data
 
-.PHONY: run build test bench deps deps-test install fuzz clean format
+.PHONY: run build test bench bench-pg deps deps-test install fuzz clean format
 
 build: deps
 	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHL_TESTS=OFF >/dev/null
@@ -21,6 +21,10 @@ test: deps-test
 
 bench: deps-bench
 	bench/run.sh
+
+# One, two and three nodes on PostgreSQL beside SQLite (starts its own PostgreSQL, fsync on).
+bench-pg: deps-bench
+	bench/run-pg.sh
 
 install: build
 	cmake --install build
