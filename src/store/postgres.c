@@ -314,9 +314,14 @@ static const char *const SQL[Q_COUNT] = {
     [Q_DELIV_FAILED] = "UPDATE deliveries SET status = 2, attempts = attempts + 1,"
                        " last_status = $2, last_error = $3, lease_until = 0"
                        " WHERE id = $1 AND status IN (0, 2, 4)",
+    /* Every node records successes of a busy webhook: touching its row for each would serialise
+     * the nodes on that row's lock. A success changes the row only when it ends a run of
+     * failures or moves lastSuccessAt/lastTriggeredAt by a second or more (a non-matching row is
+     * skipped without taking its lock). */
     [Q_WH_SUCCESS] = "UPDATE webhooks SET last_triggered_at = greatest(last_triggered_at, $2),"
                      " last_success_at = greatest(last_success_at, $2), failing_since = 0"
-                     " WHERE id = $1",
+                     " WHERE id = $1 AND (failing_since <> 0 OR last_success_at < $2 - 1000"
+                     " OR last_triggered_at < $2 - 1000)",
     [Q_WH_FAILURE] = "UPDATE webhooks SET last_triggered_at = greatest(last_triggered_at, $2),"
                      " last_failure_at = greatest(last_failure_at, $2),"
                      " failing_since = CASE WHEN failing_since = 0 THEN $2 ELSE failing_since END"

@@ -479,8 +479,9 @@ static inline int hl_store_claim(struct hl_store *st, int64_t now, int64_t lease
     return st->ops->claim(st, now, lease_until, max, skip, nskip, out, n);
 }
 /* Records a batch of attempts in one transaction: attempt rows, delivery states, the webhooks'
- * last*At fields; disables a webhook on HL_OUT_GONE or after failing continuously for
- * disable_after_ms (0: never). */
+ * last*At fields (on PostgreSQL a success moves them in steps of a second at least, so that
+ * nodes do not queue on a busy webhook's row); disables a webhook on HL_OUT_GONE or after failing
+ * continuously for disable_after_ms (0: never). */
 static inline int hl_store_record(struct hl_store *st, const struct hl_attempt *a, size_t n,
                                   int64_t disable_after_ms)
 {
