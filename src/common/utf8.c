@@ -48,3 +48,26 @@ size_t hl_utf8_next(const unsigned char *s, size_t n, uint32_t *cp)
     }
     return l;
 }
+
+bool hl_utf8_is_space(uint32_t c)
+{
+    switch (c) {
+    case ' ':
+    case '\t':
+    case '\n':
+    case '\v':
+    case '\f':
+    case '\r':
+    case 0x85:
+    case 0xA0:
+    case 0x1680:
+    case 0x2028:
+    case 0x2029:
+    case 0x202F:
+    case 0x205F:
+    case 0x3000:
+        return true;
+    default:
+        return c >= 0x2000 && c <= 0x200A;
+    }
+}

@@ -3,6 +3,7 @@
 #ifndef HL_UTF8_H
 #define HL_UTF8_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,5 +17,9 @@ size_t hl_utf8_seq(const unsigned char *s, size_t n, uint32_t *cp);
  * length of a valid sequence and its code point, or 1 with *cp = U+FFFD when the first byte does
  * not start one (the invalid byte counts as one character). */
 size_t hl_utf8_next(const unsigned char *s, size_t n, uint32_t *cp);
+
+/* True for the Unicode White_Space code points (ASCII spaces, NEL, NBSP, U+2000..U+200A, the
+ * line and paragraph separators, ideographic space ...): where words break. */
+bool hl_utf8_is_space(uint32_t c);
 
 #endif

@@ -14,29 +14,6 @@ static size_t next_char(const char *text, size_t len, size_t pos, uint32_t *cp)
     return hl_utf8_next((const unsigned char *)text + pos, len - pos, cp);
 }
 
-static bool is_space(uint32_t c)
-{
-    switch (c) {
-    case ' ':
-    case '\t':
-    case '\n':
-    case '\v':
-    case '\f':
-    case '\r':
-    case 0x85:
-    case 0xA0:
-    case 0x1680:
-    case 0x2028:
-    case 0x2029:
-    case 0x202F:
-    case 0x205F:
-    case 0x3000:
-        return true;
-    default:
-        return c >= 0x2000 && c <= 0x200A;
-    }
-}
-
 /* Scripts written without spaces between words (Han, kana, Hangul, full-width forms), where a
  * break between any two characters is a word break. */
 static bool is_wide(uint32_t c)
@@ -57,7 +34,7 @@ static size_t skip_space(const char *text, size_t len, size_t pos)
     while (pos < len) {
         uint32_t c;
         size_t l = next_char(text, len, pos, &c);
-        if (!is_space(c))
+        if (!hl_utf8_is_space(c))
             break;
         pos += l;
     }
@@ -105,11 +82,11 @@ static size_t overlap_start(const char *text, size_t len, size_t start, size_t e
     for (size_t i = 0; i < chars - overlap; i++)
         q += next_char(text, len, q, &before);
     next_char(text, len, q, &c); /* q < end <= len */
-    if (is_space(before) || is_space(c) || is_wide(before) || is_wide(c))
+    if (hl_utf8_is_space(before) || hl_utf8_is_space(c) || is_wide(before) || is_wide(c))
         return q;
     for (size_t r = q; r < end;) {
         size_t l = next_char(text, len, r, &c);
-        if (is_space(c))
+        if (hl_utf8_is_space(c))
             return r;
         r += l;
     }
@@ -141,7 +118,7 @@ int hl_chunk_text(const char *text, size_t len, size_t chunk_size, size_t overla
             p += next_char(text, len, p, &c);
             n++;
             int cls = -1;
-            if (!is_space(c)) {
+            if (!hl_utf8_is_space(c)) {
                 ns_end = p;
                 ns_chars = n;
                 line_blank = false;
@@ -166,7 +143,7 @@ int hl_chunk_text(const char *text, size_t len, size_t chunk_size, size_t overla
             /* a chunk that fills up just before a space ends between words too */
             uint32_t c;
             next_char(text, len, p, &c);
-            if (is_space(c)) {
+            if (hl_utf8_is_space(c)) {
                 int cls = c == '\n' && line_blank ? BRK_PARAGRAPH
                           : sentence              ? BRK_SENTENCE
                           : c == '\n'             ? BRK_LINE

@@ -57,29 +57,6 @@ static void fmt_size(char *dst, size_t n, size_t bytes)
         snprintf(dst, n, "%.1f %s", v, unit);
 }
 
-static bool is_space_cp(uint32_t c)
-{
-    switch (c) {
-    case ' ':
-    case '\t':
-    case '\n':
-    case '\v':
-    case '\f':
-    case '\r':
-    case 0x85:
-    case 0xA0:
-    case 0x1680:
-    case 0x2028:
-    case 0x2029:
-    case 0x202F:
-    case 0x205F:
-    case 0x3000:
-        return true;
-    default:
-        return c >= 0x2000 && c <= 0x200A;
-    }
-}
-
 static bool is_ascii_space(int c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
@@ -130,7 +107,7 @@ size_t hl_extract_count_words(const char *text, size_t len)
         uint32_t c;
         size_t l = hl_utf8_next(s + i, len - i, &c);
         i += l;
-        if (is_space_cp(c)) {
+        if (hl_utf8_is_space(c)) {
             in_word = false;
         } else if (!in_word) {
             in_word = true;
