@@ -57,45 +57,13 @@ THR_CONNS=64 LAT_RATE=500 LAT_CONNS=16 KIND=agents
 CONFIGS=(sqlite pg1 pg2 pg3)
 
 T_START=$(date +%s)
-log() { printf '[bench-pg %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
-fail() {
-    printf '[bench-pg %s] FAILED: %s\n' "$(date +%H:%M:%S)" "$*" >&2
-    exit 1
-}
-STEP_PID=""
-step() { # step NAME SECONDS CMD...: bounded; a failure or a timeout ends the run
-    local name=$1 secs=$2
-    shift 2
-    local rc=0
-    timeout --kill-after=10 "$secs" "$@" &
-    STEP_PID=$!
-    wait "$STEP_PID" || rc=$?
-    STEP_PID=""
-    if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
-        fail "$name: timed out after ${secs}s"
-    elif [ $rc -ne 0 ]; then
-        fail "$name: exit status $rc"
-    fi
-}
-COMMANDS=()
-note_cmd() { COMMANDS+=("$*"); }
+BENCH_TAG=bench-pg
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 
 # ---- processes we start, and their cleanup ----
 SINK_PID=""
 HL_PIDS=()
-stop_pid() { # stop_pid PID NAME: TERM, wait up to 30 s, then KILL
-    local pid=$1 name=$2
-    [ -n "$pid" ] || return 0
-    kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 300); do
-        kill -0 "$pid" 2>/dev/null || return 0
-        sleep 0.1
-    done
-    echo "bench-pg: $name ($pid) did not stop on SIGTERM within 30 s; killing it" >&2
-    kill -KILL "$pid" 2>/dev/null || true
-    return 1
-}
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
@@ -124,26 +92,7 @@ done
 PSQL=(psql -X -q -A -t -v ON_ERROR_STOP=1)
 "${PSQL[@]}" -d "$HOOKLINE_TEST_PG_URL" -c "SELECT 1" >/dev/null ||
     fail "cannot reach PostgreSQL at $HOOKLINE_TEST_PG_URL"
-log "mode $MODE; building hookline (Release) in build-bench/ and the bench tools"
-rm -rf "$RUN"
-mkdir -p "$RUN" "$TOOLS"
-note_cmd "cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DHL_TESTS=OFF && cmake --build build-bench -j"
-if ! timeout 300 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DHL_TESTS=OFF \
-    >"$RUN/build.log" 2>&1; then
-    tail -20 "$RUN/build.log" >&2
-    fail "cmake configure (log: $RUN/build.log)"
-fi
-if ! timeout 600 cmake --build "$BUILD" -j "$(nproc)" >>"$RUN/build.log" 2>&1; then
-    tail -30 "$RUN/build.log" >&2
-    fail "build (log: $RUN/build.log)"
-fi
-HL=$BUILD/hookline
-[ -x "$HL" ] || fail "no $HL after the build"
-CFLAGS_BENCH="-O2 -g -std=c11 -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes -Wvla -Wwrite-strings -Wimplicit-fallthrough -Werror"
-# shellcheck disable=SC2086
-step "build hl-sink" 120 cc $CFLAGS_BENCH -pthread -o "$TOOLS/hl-sink" bench/sink.c
-# shellcheck disable=SC2086
-step "build hl-load" 120 cc $CFLAGS_BENCH -o "$TOOLS/hl-load" bench/load.c
+build_bench
 
 COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 DIRTY=false

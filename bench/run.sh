@@ -50,47 +50,12 @@ fi
 BL_WEBHOOKS=100 FANOUT=100 THRU_CONNS=64 LAT_CONNS=64 BURST_WEBHOOKS=20
 
 T_START=$(date +%s)
-log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
-fail() {
-    printf '[bench %s] FAILED: %s\n' "$(date +%H:%M:%S)" "$*" >&2
-    exit 1
-}
-# step NAME SECONDS CMD...: runs CMD bounded by SECONDS; a failure or a timeout ends the run.
-# CMD runs in the background and is waited for, so that a signal to this script is handled at
-# once (cleanup stops the step too) rather than after the step.
-STEP_PID=""
-step() {
-    local name=$1 secs=$2
-    shift 2
-    local rc=0
-    timeout --kill-after=10 "$secs" "$@" &
-    STEP_PID=$!
-    wait "$STEP_PID" || rc=$?
-    STEP_PID=""
-    if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
-        fail "$name: timed out after ${secs}s"
-    elif [ $rc -ne 0 ]; then
-        fail "$name: exit status $rc"
-    fi
-}
-COMMANDS=()
-note_cmd() { COMMANDS+=("$*"); }
+BENCH_TAG=bench
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 
 # ---- processes we start, and their cleanup ----
 SINK_PID="" NGINX_PID="" HL_PID=""
-stop_pid() { # stop_pid PID NAME: TERM, wait up to 30 s, then KILL
-    local pid=$1 name=$2
-    [ -n "$pid" ] || return 0
-    kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 300); do
-        kill -0 "$pid" 2>/dev/null || return 0
-        sleep 0.1
-    done
-    echo "bench: $name ($pid) did not stop on SIGTERM within 30 s; killing it" >&2
-    kill -KILL "$pid" 2>/dev/null || true
-    return 1
-}
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
@@ -114,28 +79,7 @@ trap 'exit 143' TERM
 for tool in cmake cc wrk sqlite3 python3 curl; do
     command -v "$tool" >/dev/null || fail "$tool is missing: run 'make bench' (scripts/deps.sh bench installs it)"
 done
-log "mode $MODE; building hookline (Release) in build-bench/ and the bench tools"
-rm -rf "$RUN"
-mkdir -p "$RUN" "$TOOLS"
-note_cmd "cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DHL_TESTS=OFF && cmake --build build-bench -j"
-if ! timeout 300 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DHL_TESTS=OFF \
-    >"$RUN/build.log" 2>&1; then
-    tail -20 "$RUN/build.log" >&2
-    fail "cmake configure (log: $RUN/build.log)"
-fi
-if ! timeout 600 cmake --build "$BUILD" -j "$(nproc)" >>"$RUN/build.log" 2>&1; then
-    tail -30 "$RUN/build.log" >&2
-    fail "build (log: $RUN/build.log)"
-fi
-HL=$BUILD/hookline
-[ -x "$HL" ] || fail "no $HL after the build"
-CFLAGS_BENCH="-O2 -g -std=c11 -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes -Wvla -Wwrite-strings -Wimplicit-fallthrough -Werror"
-note_cmd "cc $CFLAGS_BENCH -pthread -o build-bench/bench-tools/hl-sink bench/sink.c"
-note_cmd "cc $CFLAGS_BENCH -o build-bench/bench-tools/hl-load bench/load.c"
-# shellcheck disable=SC2086
-step "build hl-sink" 120 cc $CFLAGS_BENCH -pthread -o "$TOOLS/hl-sink" bench/sink.c
-# shellcheck disable=SC2086
-step "build hl-load" 120 cc $CFLAGS_BENCH -o "$TOOLS/hl-load" bench/load.c
+build_bench
 
 COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 DIRTY=false
