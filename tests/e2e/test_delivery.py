@@ -404,8 +404,9 @@ class PublishAndLog(ServerTest):
     def test_event_log_filters(self):
         self.app.ok("POST", "agents", {"agentName": "a", "externalTenantId": "t1"})
         time.sleep(0.01)
-        mid = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + ".%03dZ" % (
-            int(time.time() * 1000) % 1000)
+        now = time.time()  # one reading: seconds and milliseconds must agree
+        mid = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + ".%03dZ" % (
+            int(now * 1000) % 1000)
         time.sleep(0.01)
         c = self.app.ok("POST", "contexts", {"name": "c", "externalTenantId": "t2"})
         self.app.ok("PATCH", "contexts/" + c["uid"], {"name": "c2"})
