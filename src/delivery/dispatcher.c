@@ -563,7 +563,9 @@ static void *run(void *arg)
             int64_t until = d->next_due - hl_now_ms();
             wait_ms = until < 0 ? 0 : until < wait_ms ? (long)until : wait_ms;
         }
-        if (d->claim_full && d->inflight < d->cfg.max_inflight)
+        /* More may be due: look again at once if there is room (jobs held back by a webhook's
+         * cap count as taken, or a full hold-back queue would spin this loop). */
+        if (d->claim_full && d->inflight + d->nwaiting < d->cfg.max_inflight)
             wait_ms = 0;
         if (hl_store_wake_seq(d->st) != d->seen_seq && !stop)
             wait_ms = 0;
