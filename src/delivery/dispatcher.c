@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "common/clock.h"
 #include "common/err.h"
@@ -14,7 +15,13 @@
 #include "common/log.h"
 #include "crypto/sign.h"
 
-/* One attempt in flight. */
+/* Two threads share the work (see dispatcher.h): the transfer thread owns the curl multi handle,
+ * the transfers and the per-webhook and per-host counts; the bookkeeper owns every store call
+ * (claims, records, the next due time). They meet under `mu` in three places: claimed jobs
+ * (`ready`, bookkeeper → transfers), finished attempts (`results`, transfers → bookkeeper) and
+ * what the transfer thread has taken on (`net_busy`, `skip`), which bounds the next claim. */
+
+/* One attempt in flight. Its easy handle keeps the options every attempt shares. */
 struct xfer {
     CURL *easy;
     struct hl_job job;
@@ -24,45 +31,78 @@ struct xfer {
     char retry_after[64];
     char errbuf[CURL_ERROR_SIZE];
     struct hl_target_guard guard;
+    uint64_t host;
     int64_t started_at;
     int64_t started_us;
     size_t idx; /* position in hl_dispatcher.active */
     struct xfer *next_free;
 };
 
-/* In-flight counts per webhook: open addressing, keys never removed while counts are > 0. */
+/* A finished attempt on its way to the bookkeeper; its error text and response bytes follow it
+ * in the same allocation. */
+struct result {
+    struct hl_attempt a;
+};
+
+/* Counts per key (a webhook id, or a host's hash): open addressing; a table is rebuilt without
+ * its zero entries when one drops to zero, so probes stay short. */
 struct slot {
-    int64_t webhook_id;
-    int count;
+    uint64_t key;
+    uint64_t host; /* a webhook's: its host's key */
+    int inflight;  /* attempts in flight */
+    int queued;    /* claimed jobs held back by a cap */
+};
+
+struct counts {
+    struct slot *s;
+    size_t n; /* a power of two, at least twice the most keys ever present */
 };
 
 struct hl_dispatcher {
     struct hl_store *st;
     struct hl_dispatcher_config cfg;
     CURLM *multi;
-    pthread_t thread;
-    pthread_mutex_t mu; /* guards stop and stats */
+    pthread_t net_thread, book_thread;
+
+    /* Shared, under mu. */
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* the bookkeeper waits here: results, commits, room, stop */
     int stop;
+    int net_done;          /* the transfer thread has published its last results */
+    struct hl_job *ready;  /* claimed, not yet taken by the transfer thread */
+    size_t nready;
+    struct result **results; /* finished attempts waiting to be recorded */
+    size_t nresults;
+    size_t recording;    /* results the bookkeeper has taken and not yet recorded */
+    size_t net_busy;     /* jobs the transfer thread holds: in flight or held back */
+    int64_t *skip;       /* webhooks not to claim for: saturated, or with jobs held back */
+    size_t nskip;
+    int room_freed;      /* the skip list lost a webhook since the last claim */
     struct hl_dispatcher_stats stats;
 
+    /* The transfer thread's own. */
     struct xfer *free_list;
     struct xfer **active; /* the transfers in flight, [0, inflight) */
     size_t inflight;
-    struct hl_job *waiting; /* claimed, held back by the per-webhook cap */
+    struct hl_job *waiting; /* claimed, held back by a webhook's or a host's cap, in order */
+    uint64_t *waiting_host; /* host_key() of each */
     size_t nwaiting;
-    struct slot *slots;
-    size_t nslots;
+    struct counts by_webhook, by_host;
+    int counts_dirty;  /* the skip list must be rebuilt */
+    int slot_freed;    /* a cap has room again: held-back jobs may start */
+    struct result **out; /* results of this turn, published together */
+    size_t nout;
+    uint32_t rng;
 
-    struct hl_attempt *done; /* results waiting to be recorded */
-    char **done_errors;
-    struct xfer **done_xfers;
-    size_t ndone;
-
+    /* The bookkeeper's own. */
     uint64_t seen_seq;
     int64_t next_due;      /* wall ms of the next due delivery we know of; 0: ask the store */
     int claim_full;        /* the last claim filled its batch: more may be due */
+    int more_due;          /* the last claim left due deliveries behind (a webhook's share of a
+                            * claim is bounded, and busy webhooks are skipped) */
     int64_t last_claim_ms; /* monotonic time of the last claim */
-    uint32_t rng;
+    struct result **batch; /* results being recorded */
+    struct hl_attempt *attempts;
 };
 
 void hl_dispatcher_config_default(struct hl_dispatcher_config *c)
@@ -87,40 +127,64 @@ static uint32_t rnd(struct hl_dispatcher *d)
     return x;
 }
 
-static struct slot *slot_for(struct hl_dispatcher *d, int64_t webhook_id, int create)
+/* ---- counts per webhook and per host (transfer thread) ---- */
+
+static int counts_init(struct counts *c, size_t most)
 {
-    size_t mask = d->nslots - 1;
-    size_t i = (size_t)((uint64_t)webhook_id * 0x9E3779B97F4A7C15ull >> 20) & mask;
-    for (size_t k = 0; k < d->nslots; k++, i = (i + 1) & mask) {
-        if (d->slots[i].webhook_id == webhook_id)
-            return &d->slots[i];
-        if (d->slots[i].webhook_id == 0) {
+    c->n = 1;
+    while (c->n < most * 2)
+        c->n <<= 1;
+    c->s = calloc(c->n, sizeof(*c->s));
+    return c->s ? HL_OK : HL_ENOMEM;
+}
+
+static struct slot *counts_get(struct counts *c, uint64_t key, int create)
+{
+    size_t mask = c->n - 1;
+    size_t i = (size_t)(key * 0x9E3779B97F4A7C15ull >> 20) & mask;
+    for (size_t k = 0; k < c->n; k++, i = (i + 1) & mask) {
+        if (c->s[i].key == key)
+            return &c->s[i];
+        if (c->s[i].key == 0) {
             if (!create)
                 return NULL;
-            d->slots[i].webhook_id = webhook_id;
-            d->slots[i].count = 0;
-            return &d->slots[i];
+            c->s[i] = (struct slot){.key = key};
+            return &c->s[i];
         }
     }
     return NULL;
 }
 
-/* Empties slots whose count dropped to zero: rebuild the table (it is small). */
-static void slots_compact(struct hl_dispatcher *d)
+/* Drops the keys whose counts are both zero. */
+static void counts_compact(struct counts *c)
 {
-    struct slot *old = d->slots;
-    size_t n = d->nslots;
-    struct slot *fresh = calloc(n, sizeof(*fresh));
+    struct slot *old = c->s;
+    struct slot *fresh = calloc(c->n, sizeof(*fresh));
     if (!fresh)
-        return;
-    d->slots = fresh;
-    for (size_t i = 0; i < n; i++) {
-        if (old[i].webhook_id && old[i].count > 0) {
-            struct slot *s = slot_for(d, old[i].webhook_id, 1);
-            s->count = old[i].count;
-        }
-    }
+        return; /* keep the stale keys: lookups stay right, only longer */
+    c->s = fresh;
+    for (size_t i = 0; i < c->n; i++)
+        if (old[i].key && (old[i].inflight > 0 || old[i].queued > 0))
+            *counts_get(c, old[i].key, 1) = old[i];
     free(old);
+}
+
+/* Who a URL connects to: its scheme and authority, case-folded and hashed (never 0). */
+static uint64_t host_key(const char *url)
+{
+    uint64_t h = 1469598103934665603ull;
+    const char *p = url;
+    const char *sep = strstr(url, "://");
+    const char *end = sep ? sep + 3 : url;
+    while (*end && *end != '/' && *end != '?' && *end != '#')
+        end++;
+    for (; p < end; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch >= 'A' && ch <= 'Z')
+            ch = (unsigned char)(ch - 'A' + 'a');
+        h = (h ^ ch) * 1099511628211ull;
+    }
+    return h | 1;
 }
 
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
@@ -154,22 +218,48 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *userdata)
     return n;
 }
 
+
+/* A transfer with its handle set up for every attempt it will make. */
+static struct xfer *xfer_new(struct hl_dispatcher *d)
+{
+    struct xfer *x = calloc(1, sizeof(*x));
+    if (!x)
+        return NULL;
+    CURL *e = x->easy = curl_easy_init();
+    if (!e) {
+        free(x);
+        return NULL;
+    }
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)d->cfg.timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)d->cfg.timeout_ms);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    /* No proxy from the environment: the address guard must see the receiver's address. */
+    curl_easy_setopt(e, CURLOPT_PROXY, "");
+    curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+    x->guard.allow = &d->cfg.allow;
+    x->guard.enforce = d->cfg.production;
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, hl_target_opensocket);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, &x->guard);
+    return x;
+}
+
 static struct xfer *xfer_get(struct hl_dispatcher *d)
 {
     struct xfer *x = d->free_list;
-    if (x) {
+    if (x)
         d->free_list = x->next_free;
-        curl_easy_reset(x->easy);
-    } else {
-        x = calloc(1, sizeof(*x));
-        if (!x)
-            return NULL;
-        x->easy = curl_easy_init();
-        if (!x->easy) {
-            free(x);
-            return NULL;
-        }
-    }
+    else if (!(x = xfer_new(d)))
+        return NULL;
     x->headers = NULL;
     x->response_len = 0;
     x->retry_after[0] = '\0';
@@ -251,13 +341,15 @@ static int build_headers(struct xfer *x)
     return HL_OK;
 }
 
-/* Starts the attempt of one claimed job; on failure the job is recorded as failed now. */
-static void start(struct hl_dispatcher *d, struct hl_job *job);
+
+/* ---- the transfer thread ---- */
 
 static void push_result(struct hl_dispatcher *d, struct xfer *x, const struct hl_attempt *a,
                         const char *error);
 
-static void start(struct hl_dispatcher *d, struct hl_job *job)
+/* Starts the attempt of one claimed job (taking what it owns); on failure the job is recorded
+ * as failed now. */
+static void start(struct hl_dispatcher *d, struct hl_job *job, uint64_t host)
 {
     struct xfer *x = xfer_get(d);
     if (!x) {
@@ -266,52 +358,36 @@ static void start(struct hl_dispatcher *d, struct hl_job *job)
     }
     x->job = *job;
     memset(job, 0, sizeof(*job));
+    x->host = host;
     x->started_at = hl_now_ms();
     x->started_us = hl_mono_us();
     CURL *e = x->easy;
-    int rc = build_headers(x);
-    if (rc) {
+    if (build_headers(x)) {
         struct hl_attempt a = {0};
         push_result(d, x, &a, "could not sign the payload");
         return;
     }
     curl_easy_setopt(e, CURLOPT_URL, x->job.url);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_POST, 1L);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, x->job.payload);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->job.payload_len);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)d->cfg.timeout_ms);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)d->cfg.timeout_ms);
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    /* No proxy from the environment: the address guard must see the receiver's address. */
-    curl_easy_setopt(e, CURLOPT_PROXY, "");
-    curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, x);
-    x->guard.allow = &d->cfg.allow;
-    x->guard.enforce = d->cfg.production;
-    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, hl_target_opensocket);
-    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, &x->guard);
     if (curl_multi_add_handle(d->multi, e) != CURLM_OK) {
         struct hl_attempt a = {0};
         push_result(d, x, &a, "could not start the transfer");
         return;
     }
-    struct slot *s = slot_for(d, x->job.webhook_id, 1);
-    if (s)
-        s->count++;
+    struct slot *w = counts_get(&d->by_webhook, (uint64_t)x->job.webhook_id, 1);
+    struct slot *h = counts_get(&d->by_host, host, 1);
+    if (w)
+        w->inflight++;
+    if (h)
+        h->inflight++;
+    d->counts_dirty = 1;
     x->idx = d->inflight;
     d->active[d->inflight++] = x;
 }
 
-/* Decides the outcome of a finished attempt and queues it for recording. */
+/* Decides the outcome of a finished attempt and queues it for the bookkeeper. */
 static void push_result(struct hl_dispatcher *d, struct xfer *x, const struct hl_attempt *in,
                         const char *error)
 {
@@ -320,8 +396,6 @@ static void push_result(struct hl_dispatcher *d, struct xfer *x, const struct hl
     a.webhook_id = x->job.webhook_id;
     a.started_at = x->started_at;
     a.duration_us = hl_mono_us() - x->started_us;
-    a.response = x->response_len ? x->response : NULL;
-    a.response_len = x->response_len;
     int attempts = x->job.attempts + 1;
     if (a.status_code >= 200 && a.status_code < 300) {
         a.outcome = HL_OUT_SUCCESS;
@@ -346,12 +420,6 @@ static void push_result(struct hl_dispatcher *d, struct xfer *x, const struct hl
             a.next_attempt_at = hl_now_ms() + delay;
         }
     }
-    char *err = error ? strdup(error) : NULL;
-    a.error = err;
-    d->done[d->ndone] = a;
-    d->done_errors[d->ndone] = err;
-    d->done_xfers[d->ndone] = x;
-    d->ndone++;
 
     static const char *const outcome_names[] = {"", "delivered", "will retry", "failed",
                                                 "gone (webhook disabled)"};
@@ -362,6 +430,31 @@ static void push_result(struct hl_dispatcher *d, struct xfer *x, const struct hl
                attempts, a.delivery_id, x->job.event_uid, a.webhook_id, a.status_code,
                (double)a.duration_us / 1000.0, outcome_names[a.outcome], error ? ": " : "",
                error ? error : "");
+
+    size_t elen = error ? strlen(error) + 1 : 0;
+    struct result *r = malloc(sizeof(*r) + elen + x->response_len);
+    if (!r || d->nout > d->cfg.max_inflight) {
+        /* Unrecorded, the delivery keeps its lease until it lapses, then is tried again. */
+        hl_error("dispatcher: could not queue the attempt of delivery %" PRId64, a.delivery_id);
+        free(r);
+        xfer_put(d, x);
+        return;
+    }
+    char *tail = (char *)(r + 1);
+    a.error = NULL;
+    if (error) {
+        memcpy(tail, error, elen);
+        a.error = tail;
+    }
+    a.response = NULL;
+    a.response_len = x->response_len;
+    if (x->response_len) {
+        memcpy(tail + elen, x->response, x->response_len);
+        a.response = tail + elen;
+    }
+    r->a = a;
+    d->out[d->nout++] = r;
+    xfer_put(d, x);
 }
 
 /* Turns a finished transfer into its attempt. */
@@ -399,40 +492,12 @@ static void finish_xfer(struct hl_dispatcher *d, struct xfer *x, CURLcode res)
     push_result(d, x, &a, error);
 }
 
-/* Writes the queued results in one transaction and releases their transfers. */
-static void flush(struct hl_dispatcher *d)
-{
-    if (!d->ndone)
-        return;
-    int rc = hl_store_record(d->st, d->done, d->ndone, d->cfg.disable_after_ms);
-    if (rc)
-        hl_error("dispatcher: could not record %zu attempts: %s (their leases will lapse and "
-                 "they will be tried again)",
-                 d->ndone, hl_strerror(rc));
-    pthread_mutex_lock(&d->mu);
-    for (size_t i = 0; i < d->ndone; i++) {
-        d->stats.attempts++;
-        if (d->done[i].outcome == HL_OUT_SUCCESS)
-            d->stats.succeeded++;
-        else
-            d->stats.failed++;
-    }
-    pthread_mutex_unlock(&d->mu);
-    for (size_t i = 0; i < d->ndone; i++) {
-        free(d->done_errors[i]);
-        if (d->done[i].outcome == HL_OUT_RETRY && d->done[i].next_attempt_at &&
-            (d->next_due == 0 || d->done[i].next_attempt_at < d->next_due))
-            d->next_due = d->done[i].next_attempt_at;
-        xfer_put(d, d->done_xfers[i]);
-    }
-    d->ndone = 0;
-}
 
 static void reap(struct hl_dispatcher *d)
 {
     CURLMsg *m;
     int left;
-    int freed = 0;
+    int emptied = 0;
     while ((m = curl_multi_info_read(d->multi, &left))) {
         if (m->msg != CURLMSG_DONE)
             continue;
@@ -440,52 +505,197 @@ static void reap(struct hl_dispatcher *d)
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
         CURLcode res = m->data.result;
         curl_multi_remove_handle(d->multi, m->easy_handle);
-        struct slot *s = slot_for(d, x->job.webhook_id, 0);
-        if (s && s->count >= d->cfg.per_host)
-            d->claim_full = 1; /* a saturated webhook has room again */
-        if (s && s->count > 0 && --s->count == 0)
-            freed = 1;
+        struct slot *w = counts_get(&d->by_webhook, (uint64_t)x->job.webhook_id, 0);
+        struct slot *h = counts_get(&d->by_host, x->host, 0);
+        if (w && w->inflight > 0 && --w->inflight == 0 && w->queued == 0)
+            emptied = 1;
+        if (h && h->inflight > 0 && --h->inflight == 0 && h->queued == 0)
+            emptied = 1;
+        d->slot_freed = 1;
+        d->counts_dirty = 1;
         d->active[x->idx] = d->active[--d->inflight];
         d->active[x->idx]->idx = x->idx;
         finish_xfer(d, x, res);
     }
-    if (freed)
-        slots_compact(d);
+    if (emptied) {
+        counts_compact(&d->by_webhook);
+        counts_compact(&d->by_host);
+    }
 }
 
-static int has_room(struct hl_dispatcher *d, int64_t webhook_id)
+static int has_room(struct hl_dispatcher *d, int64_t webhook_id, uint64_t host)
 {
-    struct slot *s = slot_for(d, webhook_id, 0);
-    return !s || s->count < d->cfg.per_host;
+    struct slot *w = counts_get(&d->by_webhook, (uint64_t)webhook_id, 0);
+    struct slot *h = counts_get(&d->by_host, host, 0);
+    return (!w || w->inflight < d->cfg.per_host) && (!h || h->inflight < d->cfg.per_host);
 }
 
-/* Starts the held-back jobs whose webhook has room now, keeping the others in order. */
+/* Starts the held-back jobs whose webhook and host have room now, keeping the others in order.
+ * A job waits behind its webhook's earlier ones, so one webhook's deliveries start in order. */
 static void start_waiting(struct hl_dispatcher *d)
 {
     size_t kept = 0;
     for (size_t i = 0; i < d->nwaiting; i++) {
-        if (has_room(d, d->waiting[i].webhook_id))
-            start(d, &d->waiting[i]);
-        else
-            d->waiting[kept++] = d->waiting[i];
+        struct hl_job *j = &d->waiting[i];
+        uint64_t host = d->waiting_host[i];
+        struct slot *w = counts_get(&d->by_webhook, (uint64_t)j->webhook_id, 0);
+        struct slot *h = counts_get(&d->by_host, host, 0);
+        if (has_room(d, j->webhook_id, host)) {
+            if (w && w->queued > 0)
+                w->queued--;
+            if (h && h->queued > 0)
+                h->queued--;
+            start(d, j, host);
+        } else {
+            d->waiting_host[kept] = host;
+            d->waiting[kept++] = *j;
+        }
     }
     d->nwaiting = kept;
+    d->counts_dirty = 1;
 }
 
-/* Claims what is due, as far as capacity allows. */
-static void claim(struct hl_dispatcher *d)
+/* Takes newly claimed jobs in behind the ones already held back. */
+static void take_ready(struct hl_dispatcher *d, struct hl_job *jobs, size_t n)
 {
-    size_t busy = d->inflight + d->nwaiting;
-    if (busy >= d->cfg.max_inflight)
-        return;
-    size_t room = d->cfg.max_inflight - busy;
+    for (size_t i = 0; i < n; i++) {
+        if (d->nwaiting > d->cfg.max_inflight) {
+            hl_job_clear(&jobs[i]); /* cannot happen: claims are bounded by the room we report */
+            continue;
+        }
+        struct hl_job *j = &d->waiting[d->nwaiting];
+        *j = jobs[i];
+        memset(&jobs[i], 0, sizeof(jobs[i]));
+        uint64_t host = d->waiting_host[d->nwaiting++] = host_key(j->url);
+        struct slot *w = counts_get(&d->by_webhook, (uint64_t)j->webhook_id, 1);
+        struct slot *h = counts_get(&d->by_host, host, 1);
+        if (w) {
+            w->host = host;
+            w->queued++;
+        }
+        if (h)
+            h->queued++;
+    }
+    d->slot_freed = 1;
+    d->counts_dirty = 1;
+}
+
+/* Hands this turn's results to the bookkeeper with what the transfer thread holds; mu held. */
+static void publish(struct hl_dispatcher *d)
+{
+    int wake = d->nout > 0;
+    for (size_t i = 0; i < d->nout; i++)
+        d->results[d->nresults++] = d->out[i];
+    d->nout = 0;
+    d->net_busy = d->inflight + d->nwaiting;
+    d->stats.inflight = d->inflight;
+    if (d->counts_dirty) {
+        /* A webhook, or a host, with as many jobs again held back as it may have in flight:
+         * claiming more for it would only lengthen the queue in front of the others. Up to that
+         * depth, held-back jobs keep its connections busy while the bookkeeper records. */
+        long deep = 2 * d->cfg.per_host;
+        size_t before = d->nskip;
+        d->nskip = 0;
+        for (size_t i = 0; i < d->by_webhook.n; i++) {
+            const struct slot *s = &d->by_webhook.s[i];
+            if (!s->key)
+                continue;
+            const struct slot *h = counts_get(&d->by_host, s->host, 0);
+            if (s->inflight + s->queued >= deep || (h && h->inflight + h->queued >= deep))
+                d->skip[d->nskip++] = (int64_t)s->key;
+        }
+        if (d->nskip < before) {
+            d->room_freed = 1;
+            wake = 1;
+        }
+        d->counts_dirty = 0;
+    }
+    if (wake)
+        pthread_cond_signal(&d->cv);
+}
+
+static void *net_run(void *arg)
+{
+    struct hl_dispatcher *d = arg;
+    struct hl_job *taken = calloc(d->cfg.max_inflight + 1, sizeof(*taken));
+    int64_t stop_deadline = 0;
+    for (;;) {
+        size_t ntaken = 0;
+        pthread_mutex_lock(&d->mu);
+        int stop = d->stop;
+        if (!stop && taken) {
+            memcpy(taken, d->ready, d->nready * sizeof(*taken));
+            ntaken = d->nready;
+            d->nready = 0;
+            d->net_busy += ntaken; /* still counted until publish() recounts */
+        }
+        pthread_mutex_unlock(&d->mu);
+        if (stop && !stop_deadline)
+            stop_deadline = hl_mono_ms() + d->cfg.timeout_ms + 1000;
+        if (stop && (d->inflight == 0 || hl_mono_ms() > stop_deadline))
+            break;
+        if (ntaken)
+            take_ready(d, taken, ntaken);
+        if (!stop && d->nwaiting && d->slot_freed) {
+            d->slot_freed = 0;
+            start_waiting(d);
+        }
+        int running;
+        curl_multi_perform(d->multi, &running);
+        reap(d);
+        pthread_mutex_lock(&d->mu);
+        publish(d);
+        pthread_mutex_unlock(&d->mu);
+        /* Freed room starts held-back jobs at once; otherwise sleep until a socket event or a
+         * claim (curl_multi_wakeup). */
+        int again = d->slot_freed && d->nwaiting && !stop;
+        curl_multi_poll(d->multi, NULL, 0, again ? 0 : stop ? 100 : 1000, NULL);
+    }
+    /* Whatever is still in flight is abandoned; its lease lapses and it is tried again. */
+    reap(d);
+    pthread_mutex_lock(&d->mu);
+    publish(d);
+    d->net_done = 1;
+    pthread_cond_signal(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+    free(taken);
+    return NULL;
+}
+
+/* ---- the bookkeeper ---- */
+
+/* Records a batch of results in one transaction and frees them. */
+static void record(struct hl_dispatcher *d, struct result **batch, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        d->attempts[i] = batch[i]->a;
+    int rc = hl_store_record(d->st, d->attempts, n, d->cfg.disable_after_ms);
+    if (rc)
+        hl_error("dispatcher: could not record %zu attempts: %s (their leases will lapse and "
+                 "they will be tried again)",
+                 n, hl_strerror(rc));
+    uint64_t ok = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct hl_attempt *a = &d->attempts[i];
+        ok += a->outcome == HL_OUT_SUCCESS;
+        if (a->outcome == HL_OUT_RETRY && a->next_attempt_at &&
+            (d->next_due == 0 || a->next_attempt_at < d->next_due))
+            d->next_due = a->next_attempt_at;
+        free(batch[i]);
+    }
+    pthread_mutex_lock(&d->mu);
+    d->stats.attempts += n;
+    d->stats.succeeded += ok;
+    d->stats.failed += n - ok;
+    d->recording = 0;
+    pthread_mutex_unlock(&d->mu);
+}
+
+/* Claims up to room due deliveries for the transfer thread. */
+static void claim(struct hl_dispatcher *d, size_t room, const int64_t *skip, size_t nskip)
+{
     if (room > 128)
         room = 128;
-    int64_t skip[256];
-    size_t nskip = 0;
-    for (size_t i = 0; i < d->nslots && nskip < 256; i++)
-        if (d->slots[i].webhook_id && d->slots[i].count >= d->cfg.per_host)
-            skip[nskip++] = d->slots[i].webhook_id;
     int64_t now = hl_now_ms();
     d->last_claim_ms = hl_mono_ms();
     struct hl_job *jobs = NULL;
@@ -497,89 +707,147 @@ static void claim(struct hl_dispatcher *d)
         return;
     }
     d->claim_full = n == room;
-    for (size_t i = 0; i < n; i++) {
-        if (has_room(d, jobs[i].webhook_id))
-            start(d, &jobs[i]);
-        else
-            d->waiting[d->nwaiting++] = jobs[i];
+    if (n) {
+        pthread_mutex_lock(&d->mu);
+        memcpy(d->ready + d->nready, jobs, n * sizeof(*jobs));
+        d->nready += n;
+        pthread_mutex_unlock(&d->mu);
+        curl_multi_wakeup(d->multi);
     }
     free(jobs);
+    d->more_due = 0;
     if (!d->claim_full) {
         int64_t at = 0;
-        if (hl_store_next_due(d->st, now, &at) == HL_OK)
-            /* Due but not claimed means held back by a saturated webhook: its freed slot (reap)
-             * or the sweep claims it, not a busy loop. */
+        if (hl_store_next_due(d->st, now, &at) == HL_OK) {
+            /* Due but not claimed: held back behind a busy webhook, or beyond its share of one
+             * claim. Claiming again is worth it once attempts have finished (record) or a
+             * webhook left the skip list (room_freed); until then, no busy loop. */
             d->next_due = at > now ? at : 0;
+            d->more_due = at != 0 && at <= now;
+        }
     }
+}
+
+static void *book_run(void *arg)
+{
+    struct hl_dispatcher *d = arg;
+    int64_t *skip = calloc(d->cfg.max_inflight * 2 + 1, sizeof(*skip));
+    pthread_mutex_lock(&d->mu);
+    for (;;) {
+        int want = 0;
+        size_t room = 0;
+        for (;;) {
+            if (d->nresults)
+                break;
+            if (d->stop) {
+                if (d->net_done)
+                    goto out;
+                pthread_cond_wait(&d->cv, &d->mu);
+                continue;
+            }
+            size_t busy = d->net_busy + d->nready + d->nresults + d->recording;
+            room = busy < d->cfg.max_inflight ? d->cfg.max_inflight - busy : 0;
+            int64_t now = hl_now_ms();
+            int64_t mono = hl_mono_ms();
+            int due = d->next_due && d->next_due <= now;
+            /* Besides commits and due retries, look once a second: leases lapse (an attempt
+             * lost with a node, a claim that outlived a pause) without anyone committing. */
+            int sweep = mono - d->last_claim_ms >= 1000;
+            want = hl_store_wake_seq(d->st) != d->seen_seq || due || d->claim_full || sweep ||
+                   d->room_freed;
+            if (want && room > 0)
+                break;
+            int64_t wait_ms = 1000 - (mono - d->last_claim_ms);
+            if (d->next_due && d->next_due - now < wait_ms)
+                wait_ms = d->next_due - now;
+            if (wait_ms < 1)
+                wait_ms = 1;
+            if (room == 0)
+                wait_ms = 1000; /* results free room, and they wake us */
+            int64_t until = mono + wait_ms;
+            struct timespec ts = {.tv_sec = until / 1000, .tv_nsec = (until % 1000) * 1000000};
+            pthread_cond_timedwait(&d->cv, &d->mu, &ts);
+        }
+        size_t n = d->nresults;
+        struct result **tmp = d->batch;
+        d->batch = d->results;
+        d->results = tmp;
+        d->nresults = 0;
+        d->recording = n;
+        pthread_mutex_unlock(&d->mu);
+
+        if (n)
+            record(d, d->batch, n);
+
+        pthread_mutex_lock(&d->mu);
+        if (!d->stop) {
+            size_t busy = d->net_busy + d->nready + d->nresults + d->recording;
+            room = busy < d->cfg.max_inflight ? d->cfg.max_inflight - busy : 0;
+            uint64_t seq = hl_store_wake_seq(d->st);
+            int due = d->next_due && d->next_due <= hl_now_ms();
+            int sweep = hl_mono_ms() - d->last_claim_ms >= 1000;
+            if (room > 0 && skip &&
+                (seq != d->seen_seq || due || d->claim_full || sweep || d->room_freed ||
+                 (n && d->more_due))) {
+                size_t nskip = d->nskip;
+                memcpy(skip, d->skip, nskip * sizeof(*skip));
+                d->room_freed = 0;
+                d->seen_seq = seq;
+                if (due)
+                    d->next_due = 0;
+                pthread_mutex_unlock(&d->mu);
+                claim(d, room, skip, nskip);
+                pthread_mutex_lock(&d->mu);
+            }
+        }
+    }
+out:
+    pthread_mutex_unlock(&d->mu);
+    free(skip);
+    return NULL;
 }
 
 static void wakeup(void *arg)
 {
     struct hl_dispatcher *d = arg;
-    curl_multi_wakeup(d->multi);
-}
-
-static int stopping(struct hl_dispatcher *d)
-{
     pthread_mutex_lock(&d->mu);
-    int s = d->stop;
+    pthread_cond_signal(&d->cv);
     pthread_mutex_unlock(&d->mu);
-    return s;
-}
-
-static void *run(void *arg)
-{
-    struct hl_dispatcher *d = arg;
-    int64_t stop_deadline = 0;
-    for (;;) {
-        int stop = stopping(d);
-        if (stop && !stop_deadline)
-            stop_deadline = hl_mono_ms() + d->cfg.timeout_ms + 1000;
-        if (stop && (d->inflight == 0 || hl_mono_ms() > stop_deadline))
-            break;
-        if (!stop) {
-            uint64_t seq = hl_store_wake_seq(d->st);
-            int64_t now = hl_now_ms();
-            int due = d->next_due && d->next_due <= now;
-            /* Besides commits and due retries, look once a second: leases lapse (an attempt
-             * lost with a node, a claim that outlived a pause) without anyone committing. */
-            int sweep = hl_mono_ms() - d->last_claim_ms >= 1000;
-            if (seq != d->seen_seq || due || d->claim_full || sweep) {
-                d->seen_seq = seq;
-                if (due)
-                    d->next_due = 0;
-                claim(d);
-            }
-        }
-        int running;
-        curl_multi_perform(d->multi, &running);
-        reap(d);
-        flush(d);
-        if (d->nwaiting)
-            start_waiting(d);
-        /* Sleep until a socket event, a commit (curl_multi_wakeup), or the next due retry. */
-        long wait_ms = 1000;
-        if (d->next_due) {
-            int64_t until = d->next_due - hl_now_ms();
-            wait_ms = until < 0 ? 0 : until < wait_ms ? (long)until : wait_ms;
-        }
-        /* More may be due: look again at once if there is room (jobs held back by a webhook's
-         * cap count as taken, or a full hold-back queue would spin this loop). */
-        if (d->claim_full && d->inflight + d->nwaiting < d->cfg.max_inflight)
-            wait_ms = 0;
-        if (hl_store_wake_seq(d->st) != d->seen_seq && !stop)
-            wait_ms = 0;
-        curl_multi_poll(d->multi, NULL, 0, (int)wait_ms, NULL);
-    }
-    /* Whatever is still in flight is abandoned; its lease lapses and it is tried again. */
-    reap(d);
-    flush(d);
-    return NULL;
 }
 
 static void curl_init_once(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static void dispatcher_free(struct hl_dispatcher *d)
+{
+    for (size_t i = 0; i < d->nready; i++)
+        hl_job_clear(&d->ready[i]);
+    for (size_t i = 0; i < d->nwaiting; i++)
+        hl_job_clear(&d->waiting[i]);
+    for (size_t i = 0; i < d->nresults; i++)
+        free(d->results[i]);
+    while (d->free_list) {
+        struct xfer *x = d->free_list;
+        d->free_list = x->next_free;
+        curl_easy_cleanup(x->easy);
+        free(x);
+    }
+    if (d->multi)
+        curl_multi_cleanup(d->multi);
+    free(d->ready);
+    free(d->results);
+    free(d->batch);
+    free(d->out);
+    free(d->attempts);
+    free(d->skip);
+    free(d->active);
+    free(d->waiting);
+    free(d->waiting_host);
+    free(d->by_webhook.s);
+    free(d->by_host.s);
+    free(d);
 }
 
 int hl_dispatcher_start(struct hl_store *st, const struct hl_dispatcher_config *c,
@@ -593,19 +861,23 @@ int hl_dispatcher_start(struct hl_store *st, const struct hl_dispatcher_config *
         return HL_ENOMEM;
     d->st = st;
     d->cfg = *c;
-    d->nslots = 1;
-    while (d->nslots < d->cfg.max_inflight * 2)
-        d->nslots <<= 1;
-    d->slots = calloc(d->nslots, sizeof(*d->slots));
-    d->done = calloc(d->cfg.max_inflight + 1, sizeof(*d->done));
-    d->done_errors = calloc(d->cfg.max_inflight + 1, sizeof(*d->done_errors));
-    d->done_xfers = calloc(d->cfg.max_inflight + 1, sizeof(*d->done_xfers));
-    d->active = calloc(d->cfg.max_inflight + 1, sizeof(*d->active));
-    d->waiting = calloc(d->cfg.max_inflight + 1, sizeof(*d->waiting));
+    size_t cap = d->cfg.max_inflight + 1;
+    d->ready = calloc(cap, sizeof(*d->ready));
+    d->results = calloc(cap, sizeof(*d->results));
+    d->batch = calloc(cap, sizeof(*d->batch));
+    d->out = calloc(cap, sizeof(*d->out));
+    d->attempts = calloc(cap, sizeof(*d->attempts));
+    d->skip = calloc(2 * cap, sizeof(*d->skip));
+    d->active = calloc(cap, sizeof(*d->active));
+    d->waiting = calloc(cap, sizeof(*d->waiting));
+    d->waiting_host = calloc(cap, sizeof(*d->waiting_host));
     d->multi = curl_multi_init();
-    if (!d->slots || !d->done || !d->done_errors || !d->done_xfers || !d->active || !d->waiting ||
-        !d->multi)
-        goto bad;
+    if (!d->ready || !d->results || !d->batch || !d->out || !d->attempts || !d->skip ||
+        !d->active || !d->waiting || !d->waiting_host || !d->multi || counts_init(&d->by_webhook, cap) ||
+        counts_init(&d->by_host, cap)) {
+        dispatcher_free(d);
+        return HL_ENOMEM;
+    }
     uint8_t seed[4];
     hl_random(seed, sizeof(seed));
     d->rng =
@@ -613,26 +885,31 @@ int hl_dispatcher_start(struct hl_store *st, const struct hl_dispatcher_config *
     curl_multi_setopt(d->multi, CURLMOPT_MAX_HOST_CONNECTIONS, d->cfg.per_host);
     curl_multi_setopt(d->multi, CURLMOPT_MAXCONNECTS, (long)d->cfg.max_inflight);
     pthread_mutex_init(&d->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&d->cv, &ca);
+    pthread_condattr_destroy(&ca);
     hl_store_release_leases(st);
     d->seen_seq = hl_store_wake_seq(st) - 1; /* claim once at start: pending work resumes */
     hl_store_on_notify(st, wakeup, d);
-    if (pthread_create(&d->thread, NULL, run, d) != 0) {
-        hl_store_on_notify(st, NULL, NULL);
-        pthread_mutex_destroy(&d->mu);
+    if (pthread_create(&d->net_thread, NULL, net_run, d) != 0)
+        goto bad;
+    if (pthread_create(&d->book_thread, NULL, book_run, d) != 0) {
+        pthread_mutex_lock(&d->mu);
+        d->stop = 1;
+        pthread_mutex_unlock(&d->mu);
+        curl_multi_wakeup(d->multi);
+        pthread_join(d->net_thread, NULL);
         goto bad;
     }
     *out = d;
     return HL_OK;
 bad:
-    if (d->multi)
-        curl_multi_cleanup(d->multi);
-    free(d->slots);
-    free(d->done);
-    free(d->done_errors);
-    free(d->done_xfers);
-    free(d->active);
-    free(d->waiting);
-    free(d);
+    hl_store_on_notify(st, NULL, NULL);
+    pthread_cond_destroy(&d->cv);
+    pthread_mutex_destroy(&d->mu);
+    dispatcher_free(d);
     return HL_ENOMEM;
 }
 
@@ -642,38 +919,28 @@ void hl_dispatcher_stop(struct hl_dispatcher *d)
         return;
     pthread_mutex_lock(&d->mu);
     d->stop = 1;
+    pthread_cond_signal(&d->cv);
     pthread_mutex_unlock(&d->mu);
     curl_multi_wakeup(d->multi);
-    pthread_join(d->thread, NULL);
+    /* The transfer thread lets attempts in flight finish (bounded by the timeout); the
+     * bookkeeper records what it hands over, then both end. */
+    pthread_join(d->net_thread, NULL);
+    pthread_join(d->book_thread, NULL);
     hl_store_on_notify(d->st, NULL, NULL);
     /* Abandoned transfers and held-back jobs: their leases lapse and they are tried again. */
     for (size_t i = 0; i < d->inflight; i++) {
         curl_multi_remove_handle(d->multi, d->active[i]->easy);
         xfer_put(d, d->active[i]);
     }
-    for (size_t i = 0; i < d->nwaiting; i++)
-        hl_job_clear(&d->waiting[i]);
-    while (d->free_list) {
-        struct xfer *x = d->free_list;
-        d->free_list = x->next_free;
-        curl_easy_cleanup(x->easy);
-        free(x);
-    }
-    curl_multi_cleanup(d->multi);
+    d->inflight = 0;
+    pthread_cond_destroy(&d->cv);
     pthread_mutex_destroy(&d->mu);
-    free(d->slots);
-    free(d->done);
-    free(d->done_errors);
-    free(d->done_xfers);
-    free(d->active);
-    free(d->waiting);
-    free(d);
+    dispatcher_free(d);
 }
 
 void hl_dispatcher_stats(struct hl_dispatcher *d, struct hl_dispatcher_stats *out)
 {
     pthread_mutex_lock(&d->mu);
     *out = d->stats;
-    out->inflight = d->inflight;
     pthread_mutex_unlock(&d->mu);
 }
