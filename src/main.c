@@ -308,7 +308,7 @@ static void serve_help(FILE *f)
             "(HOOKLINE_DISABLE_AFTER, default 5d; 0 never)\n"
             "  --allow-network CIDR    reachable in production even if private (repeatable; "
             "HOOKLINE_ALLOW_NETWORK, comma-separated)\n"
-            "  --threads N             HTTP worker threads (HOOKLINE_THREADS, default 32)\n"
+            "  --threads N             HTTP worker threads (HOOKLINE_THREADS, default 128)\n"
             "  --max-inflight N        concurrent deliveries (HOOKLINE_MAX_INFLIGHT, default "
             "256)\n"
             "  --per-host N            connections per receiving host (HOOKLINE_PER_HOST, "
@@ -419,7 +419,7 @@ static int cmd_serve(int argc, char **argv)
     const char *schedule = env_or("HOOKLINE_RETRY_SCHEDULE", NULL);
     const char *timeout = env_or("HOOKLINE_TIMEOUT", "5s");
     const char *disable = env_or("HOOKLINE_DISABLE_AFTER", "5d");
-    const char *threads = env_or("HOOKLINE_THREADS", "32");
+    const char *threads = env_or("HOOKLINE_THREADS", "128");
     const char *inflight = env_or("HOOKLINE_MAX_INFLIGHT", "256");
     const char *perhost = env_or("HOOKLINE_PER_HOST", "32");
     const char *level = env_or("HOOKLINE_LOG_LEVEL", "info");

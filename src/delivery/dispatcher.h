@@ -1,12 +1,18 @@
-/* The dispatcher: one thread driving a libcurl multi handle.
+/* The dispatcher: a transfer thread driving a libcurl multi handle, and a bookkeeper thread
+ * doing all of its store work.
  *
  * Invariants:
- * - It is woken by every commit that made deliveries (hl_store_notify → curl_multi_wakeup), and
- *   otherwise sleeps until the next due retry or a transfer event; it never sleep-polls.
+ * - The bookkeeper is woken by every commit that made deliveries (hl_store_notify), by finished
+ *   attempts, and by the transfer thread when a busy webhook has room; otherwise it sleeps until
+ *   the next due retry (and looks once a second for lapsed leases). It never sleep-polls.
  * - A delivery is claimed under a lease before its attempt and recorded after it; attempt rows
- *   and delivery states are written in batches (one transaction per loop turn).
- * - A webhook never has more than per_host attempts in flight, and its other due deliveries are
- *   not claimed meanwhile, so one slow or dead endpoint never delays the others.
+ *   and delivery states are written in batches (one transaction per bookkeeper turn, shared with
+ *   the API's group commit on SQLite). While the bookkeeper writes, transfers go on: claims run
+ *   ahead of the transfers by a bounded queue.
+ * - Claimed, in flight and unrecorded together never exceed max_inflight.
+ * - A webhook, and a host, never has more than per_host attempts in flight: jobs over the cap are
+ *   held back here (libcurl never queues a handle), and a webhook with a full queue of them is
+ *   not claimed for, so one slow or dead endpoint never delays the others.
  * - Success is a 2xx within timeout_ms, connect and answer together; redirects are not followed.
  */
 #ifndef HL_DISPATCHER_H
@@ -26,7 +32,7 @@ struct hl_dispatcher_config {
     struct hl_retry retry;
     int64_t timeout_ms;       /* per attempt, connect and answer (default 5000) */
     size_t max_inflight;      /* concurrent attempts (default 256) */
-    long per_host;            /* concurrent attempts per webhook and connections per host */
+    long per_host;            /* concurrent attempts per webhook and per host (= connections) */
     int production;           /* refuse private addresses at connect time */
     struct hl_netlist allow;  /* ranges allowed even so */
     int64_t disable_after_ms; /* disable a webhook failing this long (0: never) */
@@ -37,7 +43,7 @@ struct hl_dispatcher;
 
 /* Fills c with the defaults above. */
 void hl_dispatcher_config_default(struct hl_dispatcher_config *c);
-/* Starts the dispatcher thread on st (borrowed; it must outlive the dispatcher). */
+/* Starts the dispatcher's two threads on st (borrowed; it must outlive the dispatcher). */
 int hl_dispatcher_start(struct hl_store *st, const struct hl_dispatcher_config *c,
                         struct hl_dispatcher **out);
 /* Stops claiming, lets attempts in flight finish (bounded by the timeout), records them, and

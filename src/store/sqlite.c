@@ -318,9 +318,13 @@ struct commit_req {
     const struct hl_change *ch;
     size_t n;
     const struct hl_idem *idem;
+    const struct hl_attempt *att; /* or the dispatcher's finished attempts */
+    size_t natt;
+    int64_t disable_after_ms;
     int64_t made;
     int rc;
     int done;
+    pthread_cond_t cv; /* its caller waits here: for its result, or to lead the next batch */
     struct commit_req *next;
 };
 
@@ -334,7 +338,6 @@ struct sqdb {
     struct sq r[NREAD];
     unsigned next_read;
     pthread_mutex_t q_mu;
-    pthread_cond_t q_cv;
     struct commit_req *q_head, *q_tail;
     int committing;
 };
@@ -1122,10 +1125,15 @@ static int apply_change(struct sq *s, const struct hl_change *c, int64_t *made)
 
 /* Applies one change set inside the batch's transaction, under a savepoint so that its failure
  * undoes it alone. */
+static int record_attempts(struct sq *s, const struct hl_attempt *a, size_t n,
+                           int64_t disable_after_ms);
+
 static void apply_request(struct sq *s, struct commit_req *r)
 {
     int64_t made = 0;
     int rc = simple(s, Q_SAVEPOINT);
+    if (rc == HL_OK && r->att)
+        rc = record_attempts(s, r->att, r->natt, r->disable_after_ms);
     for (size_t i = 0; i < r->n && rc == HL_OK; i++)
         rc = apply_change(s, &r->ch[i], &made);
     if (rc == HL_OK && r->idem) {
@@ -1184,23 +1192,24 @@ static void run_batch(struct sqdb *db, struct commit_req *batch)
         hl_store_notify(&db->base);
 }
 
-/* Group commit: callers queue their change sets; whoever finds no commit running takes the whole
- * queue and commits it in one transaction while the others wait for their own result. Under
- * load, one fsync serves every request that arrived during the previous one. */
-static int sq_commit(struct hl_store *base, const struct hl_change *ch, size_t n,
-                     const struct hl_idem *idem, int64_t *deliveries)
+/* Group commit: callers queue their requests (change sets, or the dispatcher's finished
+ * attempts); whoever finds no commit running takes the whole queue and commits it in one
+ * transaction while the others wait for their own result. Under load, one fsync serves every
+ * request that arrived during the previous one. */
+static void group_commit(struct sqdb *db, struct commit_req *me)
 {
-    struct sqdb *db = DB(base);
-    struct commit_req me = {.ch = ch, .n = n, .idem = idem};
+    pthread_cond_init(&me->cv, NULL);
     pthread_mutex_lock(&db->q_mu);
     if (db->q_tail)
-        db->q_tail->next = &me;
+        db->q_tail->next = me;
     else
-        db->q_head = &me;
-    db->q_tail = &me;
-    while (!me.done) {
-        if (db->committing) {
-            pthread_cond_wait(&db->q_cv, &db->q_mu);
+        db->q_head = me;
+    db->q_tail = me;
+    while (!me->done) {
+        /* The head of the queue leads once no batch is running; everyone else sleeps on their
+         * own condition variable, so a commit wakes its batch and the next leader, nobody else. */
+        if (db->committing || db->q_head != me) {
+            pthread_cond_wait(&me->cv, &db->q_mu);
             continue;
         }
         db->committing = 1;
@@ -1209,12 +1218,25 @@ static int sq_commit(struct hl_store *base, const struct hl_change *ch, size_t n
         pthread_mutex_unlock(&db->q_mu);
         run_batch(db, batch);
         pthread_mutex_lock(&db->q_mu);
-        for (struct commit_req *r = batch; r; r = r->next)
+        for (struct commit_req *r = batch, *next; r; r = next) {
+            next = r->next; /* r may be gone as soon as it is done and signalled */
             r->done = 1;
+            if (r != me)
+                pthread_cond_signal(&r->cv);
+        }
         db->committing = 0;
-        pthread_cond_broadcast(&db->q_cv);
+        if (db->q_head)
+            pthread_cond_signal(&db->q_head->cv);
     }
     pthread_mutex_unlock(&db->q_mu);
+    pthread_cond_destroy(&me->cv);
+}
+
+static int sq_commit(struct hl_store *base, const struct hl_change *ch, size_t n,
+                     const struct hl_idem *idem, int64_t *deliveries)
+{
+    struct commit_req me = {.ch = ch, .n = n, .idem = idem};
+    group_commit(DB(base), &me);
     if (me.rc == HL_OK && deliveries)
         *deliveries += me.made;
     return me.rc;
@@ -1523,22 +1545,25 @@ static int record_webhooks(struct sq *s, const struct hl_attempt *a, size_t n, i
     return HL_OK;
 }
 
+static int record_attempts(struct sq *s, const struct hl_attempt *a, size_t n,
+                           int64_t disable_after_ms)
+{
+    int64_t now = hl_now_ms();
+    int rc = HL_OK;
+    for (size_t i = 0; i < n && rc == HL_OK; i++)
+        rc = record_one(s, &a[i], now);
+    if (rc == HL_OK)
+        rc = record_webhooks(s, a, n, now, disable_after_ms);
+    return rc;
+}
+
+/* Attempts ride the group commit: under load they share the API's fsync. */
 static int sq_record(struct hl_store *base, const struct hl_attempt *a, size_t n,
                      int64_t disable_after_ms)
 {
-    struct sq *s = SQ(base);
-    int64_t now = hl_now_ms();
-    pthread_mutex_lock(&s->mu);
-    int rc = begin(s);
-    if (rc == HL_OK) {
-        for (size_t i = 0; i < n && rc == HL_OK; i++)
-            rc = record_one(s, &a[i], now);
-        if (rc == HL_OK)
-            rc = record_webhooks(s, a, n, now, disable_after_ms);
-        rc = finish(s, rc);
-    }
-    unlock(s);
-    return rc;
+    struct commit_req me = {.att = a, .natt = n, .disable_after_ms = disable_after_ms};
+    group_commit(DB(base), &me);
+    return me.rc;
 }
 
 static int sq_next_due(struct hl_store *base, int64_t now, int64_t *at)
@@ -1996,7 +2021,6 @@ static void sq_close(struct hl_store *base)
         conn_close(&db->r[i], 0);
     conn_close(&db->w, 1);
     pthread_mutex_destroy(&db->q_mu);
-    pthread_cond_destroy(&db->q_cv);
     hl_store_base_destroy(&db->base);
     free(db);
 }
@@ -2067,7 +2091,6 @@ int hl_sqlite_open(const char *path, struct hl_store **out, char *err, size_t er
     }
     hl_store_base_init(&db->base, &SQLITE_OPS);
     pthread_mutex_init(&db->q_mu, NULL);
-    pthread_cond_init(&db->q_cv, NULL);
     pthread_mutex_init(&db->w.mu, NULL);
     for (int i = 0; i < NREAD; i++)
         pthread_mutex_init(&db->r[i].mu, NULL);
