@@ -376,6 +376,33 @@ def cmd_wrk(a):
                                                     fmt_ms(res["latency_us"].get("p99"))))
 
 
+def cmd_curlmax(a):
+    """libcurl alone (hl-curlmax: one multi thread, keep-alive, the captured request) → the
+    sink: the dispatcher's own ceiling, without database, signing or scheduling."""
+    cmd = [os.path.join(a.tools, "hl-curlmax"), "-u", a.url, "-f", a.capture, "-c",
+           str(a.conns), "-d", str(a.duration), "-m", "reuse"]
+    sink0 = proc_cpu_s(a.pid)
+    c0 = children_cpu_s()
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=a.duration + 30)
+    except subprocess.TimeoutExpired:
+        die("hl-curlmax did not finish in time")
+    if r.returncode != 0:
+        die("hl-curlmax failed (%d): %s" % (r.returncode, r.stderr.strip()))
+    m = re.match(r"requests (\d+) seconds ([\d.]+) rate (\d+)/s errors (\d+)", r.stdout.strip())
+    if not m:
+        die("hl-curlmax: unexpected output %r" % r.stdout)
+    res = {"requests": int(m.group(1)), "seconds": float(m.group(2)), "rps": int(m.group(3)),
+           "errors": int(m.group(4)), "conns": a.conns,
+           "cpu_s": {"curl": round(children_cpu_s() - c0, 2),
+                     "sink": round(proc_cpu_s(a.pid) - sink0, 2)}}
+    if res["errors"]:
+        die("hl-curlmax: %d requests failed" % res["errors"])
+    put(a.results, "curl_alone", res)
+    print("curl_alone: %d requests/s (%d connections; CPU s: curl %.1f, sink %.1f)" % (
+        res["rps"], a.conns, res["cpu_s"]["curl"], res["cpu_s"]["sink"]))
+
+
 def cmd_floor(a):
     """hl-load at the latency rate straight to the sink: the loopback HTTP floor."""
     sink = Sink(a.sink_port)
@@ -825,6 +852,14 @@ def cmd_render(a):
     if ngx:
         row("Reference: wrk → nginx `return 200`, same request", "—",
             "%s req/s" % num(ngx.get("rps")), "—", "~100,000 req/s", "—")
+    cur = r.get("curl_alone")
+    cur_rps = cur.get("rps") if cur else None
+    if cur:
+        row("Baseline for the dispatcher: libcurl alone (`hl-curlmax`: one multi thread, %d "
+            "keep-alive connections, the same request, no database) → hl-sink" % cur["conns"],
+            "—", "%s req/s (%s × ceiling)" % (num(cur_rps), num(cur_rps / ceil_rps, "%.2f")
+                                              if ceil_rps else "?"),
+            "—", "DESIGN: 30,000–45,000 POST/s (64 handles)", "—")
     for name, label in (("throughput_agents", "POST /agents"), ("throughput_events",
                                                                  "POST /events")):
         t = r.get(name)
@@ -848,6 +883,10 @@ def cmd_render(a):
                 bu["fanout"]),
             "%s /s" % num(bu["drain_per_s"]), "%s req/s (ceiling)" % num(ceil_rps),
             num(ratio, "%.3f ×"), "≥ 0.5 × ceiling", yes(ratio >= 0.5 if ratio else None))
+        if cur_rps and bu.get("drain_per_s"):
+            row("… the same drain beside libcurl alone (the baseline row above)",
+                "%s /s" % num(bu["drain_per_s"]), "%s req/s" % num(cur_rps),
+                num(bu["drain_per_s"] / cur_rps, "%.2f ×"), "—", "—")
     if lat:
         L = lat["answer_to_arrival_us"]
         F = floor.get("rt_us", {})
@@ -1138,6 +1177,12 @@ def main():
     s.add_argument("--conns", type=int, default=64)
     s.add_argument("--pid", type=int, default=0)
     s.add_argument("--sink-port", type=int, default=0)
+    s = sp("curlmax", cmd_curlmax)
+    for k in ("--tools", "--capture", "--url", "--results"):
+        s.add_argument(k, required=True)
+    s.add_argument("--duration", type=int, default=10)
+    s.add_argument("--conns", type=int, default=32)
+    s.add_argument("--pid", type=int, required=True)
     s = sp("floor", cmd_floor)
     for k in ("--tools", "--results"):
         s.add_argument(k, required=True)

@@ -45,7 +45,7 @@ stop_pid() { # stop_pid PID NAME: TERM, wait up to 30 s, then KILL
     return 1
 }
 
-# build_bench: an optimised hookline in $BUILD (sets HL) and hl-sink/hl-load in $TOOLS; $RUN is
+# build_bench: an optimised hookline in $BUILD (sets HL) and hl-sink/hl-load/hl-curlmax in $TOOLS; $RUN is
 # made afresh for the run's logs and data.
 build_bench() {
     log "mode $MODE; building hookline (Release) in build-bench/ and the bench tools"
@@ -66,8 +66,11 @@ build_bench() {
     local cflags="-O2 -g -std=c11 -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes -Wvla -Wwrite-strings -Wimplicit-fallthrough -Werror"
     note_cmd "cc $cflags -pthread -o build-bench/bench-tools/hl-sink bench/sink.c"
     note_cmd "cc $cflags -o build-bench/bench-tools/hl-load bench/load.c"
+    note_cmd "cc $cflags -o build-bench/bench-tools/hl-curlmax bench/curlmax.c -lcurl"
     # shellcheck disable=SC2086
     step "build hl-sink" 120 cc $cflags -pthread -o "$TOOLS/hl-sink" bench/sink.c
     # shellcheck disable=SC2086
     step "build hl-load" 120 cc $cflags -o "$TOOLS/hl-load" bench/load.c
+    # shellcheck disable=SC2086
+    step "build hl-curlmax" 120 cc $cflags -o "$TOOLS/hl-curlmax" bench/curlmax.c -lcurl
 }

@@ -165,6 +165,12 @@ step "ceiling (sink)" $((CEIL_S + 60)) "${PY[@]}" wrk --lua "$RUN/delivery.lua" 
     --url "http://127.0.0.1:$SINK_PORT/a" --duration "$CEIL_S" --threads 2 --conns 64 \
     --pid "$SINK_PID" --sink-port "$SINK_PORT" --name ceiling_sink --results "$RESULTS"
 
+log "baseline: hl-curlmax (libcurl alone, one thread) → hl-sink, ${CEIL_S}s"
+note_cmd "hl-curlmax -u http://127.0.0.1:SINK_PORT/a -f delivery.http -c 32 -d $CEIL_S -m reuse   # libcurl multi, one thread, 32 connections (the per-host cap)"
+step "libcurl alone" $((CEIL_S + 60)) "${PY[@]}" curlmax --tools "$TOOLS" \
+    --capture "$RUN/delivery.http" --url "http://127.0.0.1:$SINK_PORT/a" --duration "$CEIL_S" \
+    --conns 32 --pid "$SINK_PID" --results "$RESULTS"
+
 if command -v nginx >/dev/null 2>&1; then
     mkdir -p "$RUN/nginx/logs"
     cat >"$RUN/nginx/nginx.conf" <<EOF
