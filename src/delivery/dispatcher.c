@@ -90,7 +90,8 @@ struct hl_dispatcher {
     struct counts by_webhook, by_host;
     int counts_dirty;  /* the skip list must be rebuilt */
     int slot_freed;    /* a cap has room again: held-back jobs may start */
-    struct result **out; /* results of this turn, published together */
+    struct hl_job *taken; /* jobs just taken from ready */
+    struct result **out;  /* results of this turn, published together */
     size_t nout;
     uint32_t rng;
 
@@ -102,6 +103,7 @@ struct hl_dispatcher {
                             * claim is bounded, and busy webhooks are skipped) */
     int64_t last_claim_ms; /* monotonic time of the last claim */
     struct result **batch; /* results being recorded */
+    int64_t *skip_copy;    /* the skip list as the last claim saw it */
     struct hl_attempt *attempts;
 };
 
@@ -169,21 +171,37 @@ static void counts_compact(struct counts *c)
     free(old);
 }
 
-/* Who a URL connects to: its scheme and authority, case-folded and hashed (never 0). */
+/* Who a URL connects to, as libcurl pools connections: scheme, host and port (the scheme's
+ * default when none is written; no user info), case-folded and hashed (never 0). */
 static uint64_t host_key(const char *url)
 {
     uint64_t h = 1469598103934665603ull;
-    const char *p = url;
     const char *sep = strstr(url, "://");
-    const char *end = sep ? sep + 3 : url;
+    const char *scheme_end = sep ? sep : url;
+    const char *host = sep ? sep + 3 : url;
+    const char *end = host;
     while (*end && *end != '/' && *end != '?' && *end != '#')
         end++;
-    for (; p < end; p++) {
-        unsigned char ch = (unsigned char)*p;
-        if (ch >= 'A' && ch <= 'Z')
-            ch = (unsigned char)(ch - 'A' + 'a');
-        h = (h ^ ch) * 1099511628211ull;
-    }
+    for (const char *p = host; p < end; p++)
+        if (*p == '@')
+            host = p + 1;
+    int has_port = 0;
+    for (const char *p = end; p > host && p[-1] != ']'; p--)
+        if (p[-1] == ':') {
+            has_port = 1;
+            break;
+        }
+    char tail[8] = "";
+    if (!has_port)
+        snprintf(tail, sizeof(tail), ":%s", scheme_end - url == 5 ? "443" : "80");
+    const char *parts[3][2] = {{url, scheme_end}, {host, end}, {tail, tail + strlen(tail)}};
+    for (int k = 0; k < 3; k++)
+        for (const char *p = parts[k][0]; p < parts[k][1]; p++) {
+            unsigned char ch = (unsigned char)*p;
+            if (ch >= 'A' && ch <= 'Z')
+                ch = (unsigned char)(ch - 'A' + 'a');
+            h = (h ^ ch) * 1099511628211ull;
+        }
     return h | 1;
 }
 
@@ -346,6 +364,7 @@ static int build_headers(struct xfer *x)
 
 static void push_result(struct hl_dispatcher *d, struct xfer *x, const struct hl_attempt *a,
                         const char *error);
+static void drop_waiting(struct hl_dispatcher *d, int64_t webhook_id);
 
 /* Starts the attempt of one claimed job (taking what it owns); on failure the job is recorded
  * as failed now. */
@@ -402,6 +421,7 @@ static void push_result(struct hl_dispatcher *d, struct xfer *x, const struct hl
         error = NULL;
     } else if (a.status_code == 410) {
         a.outcome = HL_OUT_GONE;
+        drop_waiting(d, a.webhook_id);
     } else {
         int64_t delay = hl_retry_delay(&d->cfg.retry, attempts, rnd(d));
         if (delay >= 0 && (a.status_code == 429 || a.status_code == 503) && x->retry_after[0]) {
@@ -535,21 +555,55 @@ static int has_room(struct hl_dispatcher *d, int64_t webhook_id, uint64_t host)
 static void start_waiting(struct hl_dispatcher *d)
 {
     size_t kept = 0;
+    /* A job should finish inside its lease, or another claim could send it a second time: one
+     * that has waited so long that an attempt would outlive its lease is let go instead. (A
+     * lease shorter than an attempt is the operator's choice; then half of it must be left.) */
+    int64_t need = d->cfg.timeout_ms + 1000;
+    if (need > d->cfg.lease_ms / 2)
+        need = d->cfg.lease_ms / 2;
+    int64_t late = hl_now_ms() + need;
     for (size_t i = 0; i < d->nwaiting; i++) {
         struct hl_job *j = &d->waiting[i];
         uint64_t host = d->waiting_host[i];
         struct slot *w = counts_get(&d->by_webhook, (uint64_t)j->webhook_id, 0);
         struct slot *h = counts_get(&d->by_host, host, 0);
-        if (has_room(d, j->webhook_id, host)) {
+        if (j->lease_until <= late || has_room(d, j->webhook_id, host)) {
             if (w && w->queued > 0)
                 w->queued--;
             if (h && h->queued > 0)
                 h->queued--;
-            start(d, j, host);
+            if (j->lease_until > late)
+                start(d, j, host);
+            else
+                hl_job_clear(j); /* its lease lapses; a later claim takes it again */
         } else {
             d->waiting_host[kept] = host;
             d->waiting[kept++] = *j;
         }
+    }
+    d->nwaiting = kept;
+    d->counts_dirty = 1;
+}
+
+/* Forgets the held-back jobs of a webhook that answered 410: recording that answer parks
+ * their deliveries with the webhook. */
+static void drop_waiting(struct hl_dispatcher *d, int64_t webhook_id)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < d->nwaiting; i++) {
+        struct hl_job *j = &d->waiting[i];
+        if (j->webhook_id != webhook_id) {
+            d->waiting_host[kept] = d->waiting_host[i];
+            d->waiting[kept++] = *j;
+            continue;
+        }
+        struct slot *w = counts_get(&d->by_webhook, (uint64_t)webhook_id, 0);
+        struct slot *h = counts_get(&d->by_host, d->waiting_host[i], 0);
+        if (w && w->queued > 0)
+            w->queued--;
+        if (h && h->queued > 0)
+            h->queued--;
+        hl_job_clear(j);
     }
     d->nwaiting = kept;
     d->counts_dirty = 1;
@@ -601,7 +655,8 @@ static void publish(struct hl_dispatcher *d)
             if (!s->key)
                 continue;
             const struct slot *h = counts_get(&d->by_host, s->host, 0);
-            if (s->inflight + s->queued >= deep || (h && h->inflight + h->queued >= deep))
+            if ((s->inflight + s->queued >= deep || (h && h->inflight + h->queued >= deep)) &&
+                d->nskip <= d->cfg.max_inflight)
                 d->skip[d->nskip++] = (int64_t)s->key;
         }
         if (d->nskip < before) {
@@ -617,13 +672,13 @@ static void publish(struct hl_dispatcher *d)
 static void *net_run(void *arg)
 {
     struct hl_dispatcher *d = arg;
-    struct hl_job *taken = calloc(d->cfg.max_inflight + 1, sizeof(*taken));
+    struct hl_job *taken = d->taken;
     int64_t stop_deadline = 0;
     for (;;) {
         size_t ntaken = 0;
         pthread_mutex_lock(&d->mu);
         int stop = d->stop;
-        if (!stop && taken) {
+        if (!stop) {
             memcpy(taken, d->ready, d->nready * sizeof(*taken));
             ntaken = d->nready;
             d->nready = 0;
@@ -658,7 +713,6 @@ static void *net_run(void *arg)
     d->net_done = 1;
     pthread_cond_signal(&d->cv);
     pthread_mutex_unlock(&d->mu);
-    free(taken);
     return NULL;
 }
 
@@ -703,10 +757,14 @@ static void claim(struct hl_dispatcher *d, size_t room, const int64_t *skip, siz
     int rc = hl_store_claim(d->st, now, now + d->cfg.lease_ms, room, skip, nskip, &jobs, &n);
     if (rc) {
         hl_error("dispatcher: claim failed: %s", hl_strerror(rc));
-        d->next_due = now + 1000;
+        d->next_due = now + 1000; /* try again in a second, not at once */
+        d->claim_full = 0;
+        d->more_due = 0;
         return;
     }
     d->claim_full = n == room;
+    for (size_t i = 0; i < n; i++)
+        jobs[i].lease_until = now + d->cfg.lease_ms;
     if (n) {
         pthread_mutex_lock(&d->mu);
         memcpy(d->ready + d->nready, jobs, n * sizeof(*jobs));
@@ -731,7 +789,7 @@ static void claim(struct hl_dispatcher *d, size_t room, const int64_t *skip, siz
 static void *book_run(void *arg)
 {
     struct hl_dispatcher *d = arg;
-    int64_t *skip = calloc(d->cfg.max_inflight * 2 + 1, sizeof(*skip));
+    int64_t *skip = d->skip_copy;
     pthread_mutex_lock(&d->mu);
     for (;;) {
         int want = 0;
@@ -786,7 +844,7 @@ static void *book_run(void *arg)
             uint64_t seq = hl_store_wake_seq(d->st);
             int due = d->next_due && d->next_due <= hl_now_ms();
             int sweep = hl_mono_ms() - d->last_claim_ms >= 1000;
-            if (room > 0 && skip &&
+            if (room > 0 &&
                 (seq != d->seen_seq || due || d->claim_full || sweep || d->room_freed ||
                  (n && d->more_due))) {
                 size_t nskip = d->nskip;
@@ -803,7 +861,6 @@ static void *book_run(void *arg)
     }
 out:
     pthread_mutex_unlock(&d->mu);
-    free(skip);
     return NULL;
 }
 
@@ -839,6 +896,8 @@ static void dispatcher_free(struct hl_dispatcher *d)
     free(d->ready);
     free(d->results);
     free(d->batch);
+    free(d->skip_copy);
+    free(d->taken);
     free(d->out);
     free(d->attempts);
     free(d->skip);
@@ -867,12 +926,15 @@ int hl_dispatcher_start(struct hl_store *st, const struct hl_dispatcher_config *
     d->batch = calloc(cap, sizeof(*d->batch));
     d->out = calloc(cap, sizeof(*d->out));
     d->attempts = calloc(cap, sizeof(*d->attempts));
-    d->skip = calloc(2 * cap, sizeof(*d->skip));
+    d->skip = calloc(cap, sizeof(*d->skip));
+    d->skip_copy = calloc(cap, sizeof(*d->skip_copy));
+    d->taken = calloc(cap, sizeof(*d->taken));
     d->active = calloc(cap, sizeof(*d->active));
     d->waiting = calloc(cap, sizeof(*d->waiting));
     d->waiting_host = calloc(cap, sizeof(*d->waiting_host));
     d->multi = curl_multi_init();
     if (!d->ready || !d->results || !d->batch || !d->out || !d->attempts || !d->skip ||
+        !d->skip_copy || !d->taken ||
         !d->active || !d->waiting || !d->waiting_host || !d->multi || counts_init(&d->by_webhook, cap) ||
         counts_init(&d->by_host, cap)) {
         dispatcher_free(d);

@@ -1172,10 +1172,21 @@ static void run_batch(struct sqdb *db, struct commit_req *batch)
     pthread_mutex_lock(&s->mu);
     int rc = begin(s);
     for (struct commit_req *r = batch; r; r = r->next) {
-        if (rc == HL_OK)
+        if (rc == HL_OK) {
             apply_request(s, r);
-        else
+            /* Some errors (full disk, I/O, memory) roll back the whole transaction, not just
+             * the savepoint: what came before is gone, and what follows must not commit on
+             * its own. */
+            if (r->rc && sqlite3_get_autocommit(s->db)) {
+                rc = r->rc;
+                for (struct commit_req *q = batch; q != r; q = q->next) {
+                    q->rc = rc;
+                    q->made = 0;
+                }
+            }
+        } else {
             r->rc = rc;
+        }
     }
     if (rc == HL_OK) {
         rc = finish(s, HL_OK);

@@ -39,6 +39,7 @@ void hl_store_base_init(struct hl_store *st, const struct hl_store_ops *ops)
     st->wake_seq = 0;
     st->on_notify = NULL;
     st->on_notify_arg = NULL;
+    st->notifying = 0;
 }
 
 void hl_store_base_destroy(struct hl_store *st)
@@ -54,9 +55,17 @@ void hl_store_notify(struct hl_store *st)
     pthread_cond_broadcast(&st->wake_cv);
     void (*fn)(void *) = st->on_notify;
     void *arg = st->on_notify_arg;
-    pthread_mutex_unlock(&st->wake_mu);
     if (fn)
-        fn(arg);
+        st->notifying++;
+    pthread_mutex_unlock(&st->wake_mu);
+    if (!fn)
+        return;
+    /* Called without wake_mu: fn may take its own locks, whose holders read wake_seq. */
+    fn(arg);
+    pthread_mutex_lock(&st->wake_mu);
+    if (--st->notifying == 0)
+        pthread_cond_broadcast(&st->wake_cv);
+    pthread_mutex_unlock(&st->wake_mu);
 }
 
 void hl_store_on_notify(struct hl_store *st, void (*fn)(void *), void *arg)
@@ -64,6 +73,8 @@ void hl_store_on_notify(struct hl_store *st, void (*fn)(void *), void *arg)
     pthread_mutex_lock(&st->wake_mu);
     st->on_notify = fn;
     st->on_notify_arg = arg;
+    while (st->notifying > 0)
+        pthread_cond_wait(&st->wake_cv, &st->wake_mu);
     pthread_mutex_unlock(&st->wake_mu);
 }
 

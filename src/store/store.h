@@ -192,6 +192,7 @@ struct hl_job {
     char prev_secret[HL_SECRET_SIZE]; /* "" outside a rotation overlap */
     char *payload;
     size_t payload_len;
+    int64_t lease_until; /* set by the claimer: when another claim may take the delivery */
 };
 
 /* Frees what a claimed job owns. */
@@ -347,6 +348,7 @@ struct hl_store {
     uint64_t wake_seq;
     void (*on_notify)(void *arg); /* called by hl_store_notify, e.g. to wake a poll loop */
     void *on_notify_arg;
+    int notifying; /* calls of on_notify under way */
 };
 
 /* For backends: initialises the common part. */
@@ -499,7 +501,8 @@ static inline int hl_store_release_leases(struct hl_store *st)
     return st->ops->release_leases(st);
 }
 
-/* Sets the function hl_store_notify calls besides signalling waiters (NULL for none). */
+/* Sets the function hl_store_notify calls besides signalling waiters (NULL for none). Returns
+ * once no call of the previous function is under way, so its argument may then be freed. */
 void hl_store_on_notify(struct hl_store *st, void (*fn)(void *), void *arg);
 /* Operations on deliveries (the operations issue). */
 

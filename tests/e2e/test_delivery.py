@@ -253,6 +253,54 @@ class SlowReceiver(ServerTest):
         self.assertIn("timeout", self.server.log())
 
 
+class HostCap(ServerTest):
+    """--per-host bounds the attempts in flight to one host, whatever the number of webhooks on
+    it; the excess waits inside hookline, in order, and every delivery still lands."""
+    server_env = {"HOOKLINE_PER_HOST": "2", "HOOKLINE_RETRY_SCHEDULE": "0,300ms,300ms"}
+
+    def concurrency_receiver(self, status=200, delay=0.15):
+        state = {"now": 0, "max": 0}
+        lock = threading.Lock()
+
+        def behave(n, req):
+            with lock:
+                state["now"] += 1
+                state["max"] = max(state["max"], state["now"])
+            time.sleep(delay)
+            with lock:
+                state["now"] -= 1
+            return (status, b"ok", {}, 0)
+        return self.receiver(behave), state
+
+    def test_webhooks_on_one_host_share_its_cap(self):
+        rx, state = self.concurrency_receiver()
+        for i in range(4):
+            self.app.webhook(rx.url("/w%d" % i), entities=["agent"])
+        for i in range(6):
+            self.app.ok("POST", "agents", {"agentName": "a%d" % i, "externalTenantId": "t"})
+        rx.wait_count(24, timeout=20)
+        time.sleep(0.3)
+        self.assertEqual(len(rx.requests), 24)
+        self.assertLessEqual(state["max"], 2)
+        self.assertEqual(state["max"], 2)  # and the cap is used, not just respected
+        for i in range(4):  # each webhook got each of its changes once
+            names = sorted(b["data"]["agentName"] for b in rx.bodies("/w%d" % i))
+            self.assertEqual(names, ["a%d" % k for k in range(6)])
+
+    def test_nothing_more_is_sent_after_410(self):
+        rx, _ = self.concurrency_receiver(status=410, delay=0.3)
+        w = self.app.webhook(rx.url(), entities=["agent"])
+        for i in range(8):  # all queued before the first answer arrives
+            self.app.ok("POST", "agents", {"agentName": "a%d" % i, "externalTenantId": "t"})
+        wait_for(lambda: not self.app.ok("GET", "webhooks/" + w["uid"])["active"],
+                 what="webhook disabled")
+        time.sleep(1.0)
+        # the attempts in flight when the 410 came (at most the cap) and nothing after
+        self.assertLessEqual(len(rx.requests), 2)
+        ds = self.app.ok("GET", "webhooks/%s/deliveries?limit=100" % w["uid"])["data"]
+        self.assertEqual(len(ds), 8)  # kept, waiting for the webhook to be enabled again
+
+
 class CrashSafety(unittest.TestCase):
 
     def test_kill_9_loses_no_acknowledged_change(self):
