@@ -223,13 +223,19 @@ static const char *const SQL[Q_COUNT] = {
                   " AND (?2 < 0 OR type = ?2) AND (?3 IS NULL OR tenant = ?3)"
                   " AND (?4 = 0 OR created_at >= ?4) AND (?5 = 0 OR created_at < ?5)"
                   " AND (?6 = 0 OR id < ?6) ORDER BY id DESC LIMIT ?7",
-    /* Webhook by webhook (an index probe each), at most HL_CLAIM_PER_WEBHOOK apiece: a backlog
-     * on one endpoint costs one probe, not a scan of its rows, and cannot crowd out the rest. */
+    /* Webhook by webhook, at most HL_CLAIM_PER_WEBHOOK apiece: a backlog on one endpoint costs
+     * one index probe, not a scan of its rows, and cannot crowd out the rest. The webhooks are
+     * those with pending deliveries, found by skipping through the partial index (one seek
+     * each), so idle webhooks cost nothing however many there are. */
     [Q_CLAIM_SELECT] =
-        "SELECT d.id, d.webhook_id, d.event_id, e.uid, e.created_at, d.attempts, d.created_at,"
+        "WITH RECURSIVE wh(id) AS (SELECT (SELECT min(webhook_id) FROM deliveries"
+        " INDEXED BY deliveries_wh_due WHERE status = 0) UNION ALL"
+        " SELECT (SELECT min(webhook_id) FROM deliveries INDEXED BY deliveries_wh_due"
+        " WHERE status = 0 AND webhook_id > wh.id) FROM wh WHERE wh.id IS NOT NULL)"
+        " SELECT d.id, d.webhook_id, d.event_id, e.uid, e.created_at, d.attempts, d.created_at,"
         " w.url, w.secret, CASE WHEN w.prev_secret_until > ?1 THEN coalesce(w.prev_secret, '')"
-        " ELSE '' END, e.payload FROM webhooks w CROSS JOIN deliveries d CROSS JOIN events e"
-        " WHERE w.active = 1 AND w.deleted_at = 0"
+        " ELSE '' END, e.payload FROM wh CROSS JOIN webhooks w CROSS JOIN deliveries d"
+        " CROSS JOIN events e WHERE w.id = wh.id AND w.active = 1 AND w.deleted_at = 0"
         " AND w.id NOT IN (SELECT value FROM json_each(?2))"
         " AND d.id IN (SELECT d2.id FROM deliveries d2 WHERE d2.webhook_id = w.id"
         " AND d2.status = 0 AND d2.next_attempt_at <= ?1 AND d2.lease_until <= ?1"
