@@ -99,6 +99,9 @@ struct hl_dispatcher {
     uint64_t seen_seq;
     int64_t next_due;      /* wall ms of the next due delivery we know of; 0: ask the store */
     int claim_full;        /* the last claim filled its batch: more may be due */
+    int fresh_ok;          /* the store claims new deliveries by id (hl_store_claim_new) */
+    int64_t fresh_after;   /* where the next claim of new deliveries starts */
+    int fresh_full;        /* the last claim of new deliveries filled its batch */
     int more_due;          /* the last claim left due deliveries behind (a webhook's share of a
                             * claim is bounded, and busy webhooks are skipped) */
     int64_t last_claim_ms; /* monotonic time of the last claim */
@@ -786,10 +789,53 @@ static void claim(struct hl_dispatcher *d, size_t room, const int64_t *skip, siz
     }
 }
 
+/* Claims up to room of the deliveries made since the last such claim, in the order they were
+ * made: what a commit's wake-up is for, found without visiting every webhook with pending work
+ * (a backlog elsewhere costs it nothing). Returns how many it claimed. */
+static size_t claim_fresh(struct hl_dispatcher *d, size_t room, const int64_t *skip, size_t nskip)
+{
+    if (room > 128)
+        room = 128;
+    int64_t now = hl_now_ms();
+    struct hl_job *jobs = NULL;
+    size_t n = 0;
+    int64_t next = d->fresh_after;
+    int rc = hl_store_claim_new(d->st, now, now + d->cfg.lease_ms, d->fresh_after, room, skip,
+                                nskip, &jobs, &n, &next);
+    d->fresh_full = 0;
+    if (rc) {
+        hl_error("dispatcher: claim of new deliveries failed: %s", hl_strerror(rc));
+        d->claim_full = 1; /* the full claim finds them */
+        return 0;
+    }
+    d->fresh_after = next;
+    d->fresh_full = n == room;
+    for (size_t i = 0; i < n; i++)
+        jobs[i].lease_until = now + d->cfg.lease_ms;
+    if (n) {
+        pthread_mutex_lock(&d->mu);
+        memcpy(d->ready + d->nready, jobs, n * sizeof(*jobs));
+        d->nready += n;
+        pthread_mutex_unlock(&d->mu);
+        curl_multi_wakeup(d->multi);
+    }
+    free(jobs);
+    return n;
+}
+
 static void *book_run(void *arg)
 {
     struct hl_dispatcher *d = arg;
     int64_t *skip = d->skip_copy;
+    /* New deliveries are those made from now on; what is pending already, the first (full)
+     * claim finds. A claim of none tells where "now" is. */
+    struct hl_job *none = NULL;
+    size_t nnone = 0;
+    d->fresh_ok = hl_store_claim_new(d->st, hl_now_ms(), hl_now_ms(), INT64_MAX, 0, NULL, 0,
+                                     &none, &nnone, &d->fresh_after) == HL_OK;
+    free(none);
+    if (!d->fresh_ok)
+        d->fresh_after = 0;
     pthread_mutex_lock(&d->mu);
     for (;;) {
         int want = 0;
@@ -812,7 +858,7 @@ static void *book_run(void *arg)
              * lost with a node, a claim that outlived a pause) without anyone committing. */
             int sweep = mono - d->last_claim_ms >= 1000;
             want = hl_store_wake_seq(d->st) != d->seen_seq || due || d->claim_full || sweep ||
-                   d->room_freed;
+                   d->room_freed || d->fresh_full;
             if (want && room > 0)
                 break;
             int64_t wait_ms = 1000 - (mono - d->last_claim_ms);
@@ -844,9 +890,9 @@ static void *book_run(void *arg)
             uint64_t seq = hl_store_wake_seq(d->st);
             int due = d->next_due && d->next_due <= hl_now_ms();
             int sweep = hl_mono_ms() - d->last_claim_ms >= 1000;
-            if (room > 0 &&
-                (seq != d->seen_seq || due || d->claim_full || sweep || d->room_freed ||
-                 (n && d->more_due))) {
+            int fresh = seq != d->seen_seq || d->fresh_full;
+            int full = due || d->claim_full || sweep || d->room_freed || (n && d->more_due);
+            if (room > 0 && (fresh || full)) {
                 size_t nskip = d->nskip;
                 memcpy(skip, d->skip, nskip * sizeof(*skip));
                 d->room_freed = 0;
@@ -854,7 +900,14 @@ static void *book_run(void *arg)
                 if (due)
                     d->next_due = 0;
                 pthread_mutex_unlock(&d->mu);
-                claim(d, room, skip, nskip);
+                /* A commit's new deliveries first, by id; the walk over every webhook with
+                 * pending work only when something else is due, or when the wake-up brought
+                 * nothing new (a resend, a recovery, a webhook enabled again). */
+                size_t got = fresh && d->fresh_ok ? claim_fresh(d, room, skip, nskip) : 0;
+                if (full || got == 0) {
+                    if (got < room)
+                        claim(d, room - got, skip, nskip);
+                }
                 pthread_mutex_lock(&d->mu);
             }
         }

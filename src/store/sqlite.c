@@ -121,6 +121,8 @@ enum q {
     Q_IDEM_GET,
     Q_EV_LIST,
     Q_CLAIM_SELECT,
+    Q_CLAIM_NEW,
+    Q_MAX_DELIVERY,
     Q_CLAIM_LEASE,
     Q_ATTEMPT_INSERT,
     Q_DELIV_SUCCESS,
@@ -242,6 +244,16 @@ static const char *const SQL[Q_COUNT] = {
         " ORDER BY d2.next_attempt_at LIMIT " HL_STR_OF(
             HL_CLAIM_PER_WEBHOOK) ")"
                                   " AND e.id = d.event_id ORDER BY d.next_attempt_at LIMIT ?3",
+    /* The deliveries made since the last claim of this kind, in id order (a rowid range). */
+    [Q_CLAIM_NEW] =
+        "SELECT d.id, d.webhook_id, d.event_id, e.uid, e.created_at, d.attempts, d.created_at,"
+        " w.url, w.secret, CASE WHEN w.prev_secret_until > ?1 THEN coalesce(w.prev_secret, '')"
+        " ELSE '' END, e.payload FROM deliveries d CROSS JOIN webhooks w CROSS JOIN events e"
+        " WHERE d.id > ?4 AND d.status = 0 AND d.next_attempt_at <= ?1 AND d.lease_until <= ?1"
+        " AND w.id = d.webhook_id AND w.active = 1 AND w.deleted_at = 0"
+        " AND w.id NOT IN (SELECT value FROM json_each(?2)) AND e.id = d.event_id"
+        " ORDER BY d.id LIMIT ?3",
+    [Q_MAX_DELIVERY] = "SELECT coalesce(max(id), 0) FROM deliveries",
     [Q_CLAIM_LEASE] = "UPDATE deliveries SET lease_until = ?2"
                       " WHERE id IN (SELECT value FROM json_each(?1))",
     [Q_ATTEMPT_INSERT] = "INSERT INTO attempts(delivery_id, started_at, duration_us, status_code,"
@@ -1352,10 +1364,13 @@ static int sq_event_list(struct hl_store *base, int64_t app_id, const struct hl_
 
 /* ---- the dispatcher's side ---- */
 
-static int sq_claim(struct hl_store *base, int64_t now, int64_t lease_until, size_t max,
-                    const int64_t *skip, size_t nskip, struct hl_job **out, size_t *n)
+/* Both claims: runs the select `which` (?1 now, ?2 the skip list, ?3 max, ?4 after_id), leases
+ * what it returns in the same transaction, and, for Q_CLAIM_NEW, says where the next one
+ * starts. */
+static int claim_rows(struct sq *s, enum q which, int64_t now, int64_t lease_until,
+                      int64_t after_id, size_t max, const int64_t *skip, size_t nskip,
+                      struct hl_job **out, size_t *n, int64_t *next_after)
 {
-    struct sq *s = SQ(base);
     struct hl_job *arr = NULL;
     size_t cap = 0, len = 0;
     struct hl_buf skipjson;
@@ -1376,7 +1391,7 @@ static int sq_claim(struct hl_store *base, int64_t now, int64_t lease_until, siz
     rc = begin(s);
     if (rc)
         goto out;
-    sqlite3_stmt *st = Q(s, Q_CLAIM_SELECT);
+    sqlite3_stmt *st = Q(s, which);
     if (!st) {
         rc = HL_ESTORE;
         goto done;
@@ -1384,6 +1399,8 @@ static int sq_claim(struct hl_store *base, int64_t now, int64_t lease_until, siz
     sqlite3_bind_int64(st, 1, now);
     sqlite3_bind_text(st, 2, skipjson.p, (int)skipjson.len, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, (int64_t)max);
+    if (which == Q_CLAIM_NEW)
+        sqlite3_bind_int64(st, 4, after_id);
     int r;
     while (rc == HL_OK && (r = sqlite3_step(st)) == SQLITE_ROW) {
         rc = grow((void **)&arr, &cap, len, sizeof(*arr));
@@ -1413,6 +1430,20 @@ static int sq_claim(struct hl_store *base, int64_t now, int64_t lease_until, siz
     }
     if (rc == HL_OK && r != SQLITE_DONE)
         rc = fail(s, "claim");
+    /* Short of max: every due delivery above after_id was seen, so the next claim of new ones
+     * starts at the newest delivery; full: right after the last one returned. */
+    if (rc == HL_OK && next_after) {
+        if (len == max && len) {
+            *next_after = arr[len - 1].delivery_id;
+        } else if (!(st = Q(s, Q_MAX_DELIVERY))) {
+            rc = HL_ESTORE;
+        } else if (sqlite3_step(st) == SQLITE_ROW) {
+            *next_after = sqlite3_column_int64(st, 0);
+            sqlite3_reset(st);
+        } else {
+            rc = fail(s, "claim");
+        }
+    }
     /* One statement leases the whole batch. */
     if (rc == HL_OK && len) {
         hl_buf_reset(&skipjson);
@@ -1444,6 +1475,21 @@ out:
     *out = arr;
     *n = len;
     return HL_OK;
+}
+
+static int sq_claim(struct hl_store *base, int64_t now, int64_t lease_until, size_t max,
+                    const int64_t *skip, size_t nskip, struct hl_job **out, size_t *n)
+{
+    return claim_rows(SQ(base), Q_CLAIM_SELECT, now, lease_until, 0, max, skip, nskip, out, n,
+                      NULL);
+}
+
+static int sq_claim_new(struct hl_store *base, int64_t now, int64_t lease_until,
+                        int64_t after_id, size_t max, const int64_t *skip, size_t nskip,
+                        struct hl_job **out, size_t *n, int64_t *next_after)
+{
+    return claim_rows(SQ(base), Q_CLAIM_NEW, now, lease_until, after_id, max, skip, nskip, out,
+                      n, next_after);
 }
 
 /* A disabled webhook's pending deliveries wait, parked, until it is enabled again. */
@@ -2082,6 +2128,7 @@ static const struct hl_store_ops SQLITE_OPS = {
     .idem_get = sq_idem_get,
     .event_list = sq_event_list,
     .claim = sq_claim,
+    .claim_new = sq_claim_new,
     .record = sq_record,
     .next_due = sq_next_due,
     .release_leases = sq_release_leases,

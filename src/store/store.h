@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "common/events.h"
+#include "common/err.h"
 #include "common/ids.h"
 
 #define HL_SECRET_SIZE 64
@@ -313,6 +314,10 @@ struct hl_store_ops {
 
     int (*claim)(struct hl_store *st, int64_t now, int64_t lease_until, size_t max,
                  const int64_t *skip_webhooks, size_t nskip, struct hl_job **out, size_t *n);
+    /* Optional (NULL: the dispatcher uses claim alone). */
+    int (*claim_new)(struct hl_store *st, int64_t now, int64_t lease_until, int64_t after_id,
+                     size_t max, const int64_t *skip_webhooks, size_t nskip, struct hl_job **out,
+                     size_t *n, int64_t *next_after);
     int (*record)(struct hl_store *st, const struct hl_attempt *a, size_t n,
                   int64_t disable_after_ms);
     int (*next_due)(struct hl_store *st, int64_t now, int64_t *at);
@@ -479,6 +484,20 @@ static inline int hl_store_claim(struct hl_store *st, int64_t now, int64_t lease
                                  const int64_t *skip, size_t nskip, struct hl_job **out, size_t *n)
 {
     return st->ops->claim(st, now, lease_until, max, skip, nskip, out, n);
+}
+/* Claims like hl_store_claim, but only among deliveries with ids above after_id, in id order:
+ * the ones new since the last such claim, found without visiting any webhook. *next_after is
+ * where the next one starts (every due delivery at or below it was claimed, or is left for
+ * hl_store_claim: busy or inactive webhooks). HL_EINVAL when the backend has no such claim. */
+static inline int hl_store_claim_new(struct hl_store *st, int64_t now, int64_t lease_until,
+                                     int64_t after_id, size_t max, const int64_t *skip,
+                                     size_t nskip, struct hl_job **out, size_t *n,
+                                     int64_t *next_after)
+{
+    if (!st->ops->claim_new)
+        return HL_EINVAL;
+    return st->ops->claim_new(st, now, lease_until, after_id, max, skip, nskip, out, n,
+                              next_after);
 }
 /* Records a batch of attempts in one transaction: attempt rows, delivery states, the webhooks'
  * last*At fields (on PostgreSQL a success moves them in steps of a second at least, so that
