@@ -765,7 +765,14 @@ static void claim(struct hl_dispatcher *d, size_t room, const int64_t *skip, siz
         d->more_due = 0;
         return;
     }
+    /* Full: the batch, or some webhook's share of it (HL_CLAIM_PER_WEBHOOK): more may be due. */
     d->claim_full = n == room;
+    for (size_t i = 0; i < n && !d->claim_full; i++) {
+        size_t same = 0;
+        for (size_t k = 0; k < n; k++)
+            same += jobs[k].webhook_id == jobs[i].webhook_id;
+        d->claim_full = same >= HL_CLAIM_PER_WEBHOOK;
+    }
     for (size_t i = 0; i < n; i++)
         jobs[i].lease_until = now + d->cfg.lease_ms;
     if (n) {
@@ -823,6 +830,11 @@ static size_t claim_fresh(struct hl_dispatcher *d, size_t room, const int64_t *s
     return n;
 }
 
+/* Retries falling due, and deliveries left behind a busy webhook, are claimed at most this
+ * often: retry schedules are seconds apart, and the claim that finds them visits every webhook
+ * with pending work, so a backlog's trickle of due retries must not claim at its own pace. */
+#define RETRY_CLAIM_GAP_MS 50
+
 static void *book_run(void *arg)
 {
     struct hl_dispatcher *d = arg;
@@ -853,7 +865,8 @@ static void *book_run(void *arg)
             room = busy < d->cfg.max_inflight ? d->cfg.max_inflight - busy : 0;
             int64_t now = hl_now_ms();
             int64_t mono = hl_mono_ms();
-            int due = d->next_due && d->next_due <= now;
+            int64_t gap = RETRY_CLAIM_GAP_MS - (mono - d->last_claim_ms);
+            int due = d->next_due && d->next_due <= now && gap <= 0;
             /* Besides commits and due retries, look once a second: leases lapse (an attempt
              * lost with a node, a claim that outlived a pause) without anyone committing. */
             int sweep = mono - d->last_claim_ms >= 1000;
@@ -864,6 +877,8 @@ static void *book_run(void *arg)
             int64_t wait_ms = 1000 - (mono - d->last_claim_ms);
             if (d->next_due && d->next_due - now < wait_ms)
                 wait_ms = d->next_due - now;
+            if (d->next_due && wait_ms < gap)
+                wait_ms = gap;
             if (wait_ms < 1)
                 wait_ms = 1;
             if (room == 0)
@@ -888,10 +903,12 @@ static void *book_run(void *arg)
             size_t busy = d->net_busy + d->nready + d->nresults + d->recording;
             room = busy < d->cfg.max_inflight ? d->cfg.max_inflight - busy : 0;
             uint64_t seq = hl_store_wake_seq(d->st);
-            int due = d->next_due && d->next_due <= hl_now_ms();
-            int sweep = hl_mono_ms() - d->last_claim_ms >= 1000;
+            int64_t since = hl_mono_ms() - d->last_claim_ms;
+            int due = d->next_due && d->next_due <= hl_now_ms() && since >= RETRY_CLAIM_GAP_MS;
+            int sweep = since >= 1000;
             int fresh = seq != d->seen_seq || d->fresh_full;
-            int full = due || d->claim_full || sweep || d->room_freed || (n && d->more_due);
+            int full = due || d->claim_full || sweep || d->room_freed ||
+                       (n && d->more_due && since >= RETRY_CLAIM_GAP_MS);
             if (room > 0 && (fresh || full)) {
                 size_t nskip = d->nskip;
                 memcpy(skip, d->skip, nskip * sizeof(*skip));
