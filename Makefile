@@ -3,7 +3,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 LISTEN ?= 127.0.0.1:8080
 DATA ?= data
 
-.PHONY: run build test bench bench-pg deps deps-test install fuzz clean format
+.PHONY: run build test tsan bench bench-pg deps deps-test install fuzz clean format
 
 build: deps
 	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHL_TESTS=OFF >/dev/null
@@ -18,6 +18,15 @@ test: deps-test
 	cmake --build build-test -j $(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir build-test --output-on-failure -j $(JOBS)
+
+# The threaded parts (dispatcher, group commit, HTTP pool) under ThreadSanitizer: the delivery
+# and operations suites against a TSan build; any report stops the server and fails the test.
+tsan: deps-test
+	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DHL_TSAN=ON -DHL_TESTS=OFF >/dev/null
+	cmake --build build-tsan -j $(JOBS)
+	for t in test_delivery test_operations; do \
+	  TSAN_OPTIONS=halt_on_error=1:exitcode=66 HOOKLINE_BIN=$(CURDIR)/build-tsan/hookline \
+	    python3 -u tests/e2e/$$t.py || exit 1; done
 
 bench: deps-bench
 	bench/run.sh

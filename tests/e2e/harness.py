@@ -329,7 +329,7 @@ class ServerTest(unittest.TestCase):
         self.server.cleanup()
         if rc not in (None, 0):
             raise AssertionError("server exited with %s: %s" % (rc, log[-3000:]))
-        for bad in ("AddressSanitizer", "runtime error:", "LeakSanitizer"):
+        for bad in ("AddressSanitizer", "runtime error:", "LeakSanitizer", "ThreadSanitizer"):
             if bad in log:
                 raise AssertionError("sanitizer report in server log:\n" + log[-6000:])
 
