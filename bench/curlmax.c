@@ -117,12 +117,23 @@ int main(int argc, char **argv)
     int opt;
     while ((opt = getopt(argc, argv, "u:f:c:d:m:")) != -1) {
         switch (opt) {
-        case 'u': url = optarg; break;
-        case 'f': req = optarg; break;
-        case 'c': conns = atoi(optarg); break;
-        case 'd': secs = atof(optarg); break;
-        case 'm': reuse = strcmp(optarg, "reuse") == 0; break;
-        default: goto usage;
+        case 'u':
+            url = optarg;
+            break;
+        case 'f':
+            req = optarg;
+            break;
+        case 'c':
+            conns = atoi(optarg);
+            break;
+        case 'd':
+            secs = atof(optarg);
+            break;
+        case 'm':
+            reuse = strcmp(optarg, "reuse") == 0;
+            break;
+        default:
+            goto usage;
         }
     }
     if (!url || !req || conns < 1 || conns > CONNS_MAX || secs <= 0)

@@ -68,16 +68,16 @@ struct hl_dispatcher {
     pthread_mutex_t mu;
     pthread_cond_t cv; /* the bookkeeper waits here: results, commits, room, stop */
     int stop;
-    int net_done;          /* the transfer thread has published its last results */
-    struct hl_job *ready;  /* claimed, not yet taken by the transfer thread */
+    int net_done;         /* the transfer thread has published its last results */
+    struct hl_job *ready; /* claimed, not yet taken by the transfer thread */
     size_t nready;
     struct result **results; /* finished attempts waiting to be recorded */
     size_t nresults;
-    size_t recording;    /* results the bookkeeper has taken and not yet recorded */
-    size_t net_busy;     /* jobs the transfer thread holds: in flight or held back */
-    int64_t *skip;       /* webhooks not to claim for: saturated, or with jobs held back */
+    size_t recording; /* results the bookkeeper has taken and not yet recorded */
+    size_t net_busy;  /* jobs the transfer thread holds: in flight or held back */
+    int64_t *skip;    /* webhooks not to claim for: saturated, or with jobs held back */
     size_t nskip;
-    int room_freed;      /* the skip list lost a webhook since the last claim */
+    int room_freed; /* the skip list lost a webhook since the last claim */
     struct hl_dispatcher_stats stats;
 
     /* The transfer thread's own. */
@@ -88,8 +88,8 @@ struct hl_dispatcher {
     uint64_t *waiting_host; /* host_key() of each */
     size_t nwaiting;
     struct counts by_webhook, by_host;
-    int counts_dirty;  /* the skip list must be rebuilt */
-    int slot_freed;    /* a cap has room again: held-back jobs may start */
+    int counts_dirty;     /* the skip list must be rebuilt */
+    int slot_freed;       /* a cap has room again: held-back jobs may start */
     struct hl_job *taken; /* jobs just taken from ready */
     struct result **out;  /* results of this turn, published together */
     size_t nout;
@@ -239,7 +239,6 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *userdata)
     return n;
 }
 
-
 /* A transfer with its handle set up for every attempt it will make. */
 static struct xfer *xfer_new(struct hl_dispatcher *d)
 {
@@ -361,7 +360,6 @@ static int build_headers(struct xfer *x)
         return HL_ENOMEM;
     return HL_OK;
 }
-
 
 /* ---- the transfer thread ---- */
 
@@ -514,7 +512,6 @@ static void finish_xfer(struct hl_dispatcher *d, struct xfer *x, CURLcode res)
     a.status_code = (int)code;
     push_result(d, x, &a, error);
 }
-
 
 static void reap(struct hl_dispatcher *d)
 {
@@ -843,8 +840,8 @@ static void *book_run(void *arg)
      * claim finds. A claim of none tells where "now" is. */
     struct hl_job *none = NULL;
     size_t nnone = 0;
-    d->fresh_ok = hl_store_claim_new(d->st, hl_now_ms(), hl_now_ms(), INT64_MAX, 0, NULL, 0,
-                                     &none, &nnone, &d->fresh_after) == HL_OK;
+    d->fresh_ok = hl_store_claim_new(d->st, hl_now_ms(), hl_now_ms(), INT64_MAX, 0, NULL, 0, &none,
+                                     &nnone, &d->fresh_after) == HL_OK;
     free(none);
     if (!d->fresh_ok)
         d->fresh_after = 0;
@@ -1004,9 +1001,8 @@ int hl_dispatcher_start(struct hl_store *st, const struct hl_dispatcher_config *
     d->waiting_host = calloc(cap, sizeof(*d->waiting_host));
     d->multi = curl_multi_init();
     if (!d->ready || !d->results || !d->batch || !d->out || !d->attempts || !d->skip ||
-        !d->skip_copy || !d->taken ||
-        !d->active || !d->waiting || !d->waiting_host || !d->multi || counts_init(&d->by_webhook, cap) ||
-        counts_init(&d->by_host, cap)) {
+        !d->skip_copy || !d->taken || !d->active || !d->waiting || !d->waiting_host || !d->multi ||
+        counts_init(&d->by_webhook, cap) || counts_init(&d->by_host, cap)) {
         dispatcher_free(d);
         return HL_ENOMEM;
     }

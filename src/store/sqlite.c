@@ -1484,12 +1484,12 @@ static int sq_claim(struct hl_store *base, int64_t now, int64_t lease_until, siz
                       NULL);
 }
 
-static int sq_claim_new(struct hl_store *base, int64_t now, int64_t lease_until,
-                        int64_t after_id, size_t max, const int64_t *skip, size_t nskip,
-                        struct hl_job **out, size_t *n, int64_t *next_after)
+static int sq_claim_new(struct hl_store *base, int64_t now, int64_t lease_until, int64_t after_id,
+                        size_t max, const int64_t *skip, size_t nskip, struct hl_job **out,
+                        size_t *n, int64_t *next_after)
 {
-    return claim_rows(SQ(base), Q_CLAIM_NEW, now, lease_until, after_id, max, skip, nskip, out,
-                      n, next_after);
+    return claim_rows(SQ(base), Q_CLAIM_NEW, now, lease_until, after_id, max, skip, nskip, out, n,
+                      next_after);
 }
 
 /* A disabled webhook's pending deliveries wait, parked, until it is enabled again. */

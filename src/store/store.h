@@ -496,8 +496,7 @@ static inline int hl_store_claim_new(struct hl_store *st, int64_t now, int64_t l
 {
     if (!st->ops->claim_new)
         return HL_EINVAL;
-    return st->ops->claim_new(st, now, lease_until, after_id, max, skip, nskip, out, n,
-                              next_after);
+    return st->ops->claim_new(st, now, lease_until, after_id, max, skip, nskip, out, n, next_after);
 }
 /* Records a batch of attempts in one transaction: attempt rows, delivery states, the webhooks'
  * last*At fields (on PostgreSQL a success moves them in steps of a second at least, so that

@@ -1380,8 +1380,8 @@ static void c_claim_new(struct ctx *c)
     /* w1 busy: only w2's two, oldest first; the mark moves past all four */
     int64_t busy[] = {w1.id};
     int64_t next = 0;
-    assert_int_equal(
-        hl_store_claim_new(c->st, now, now + HOUR, mark, 64, busy, 1, &v, &n, &next), HL_OK);
+    assert_int_equal(hl_store_claim_new(c->st, now, now + HOUR, mark, 64, busy, 1, &v, &n, &next),
+                     HL_OK);
     size_t mine = 0;
     int64_t last = 0;
     for (size_t i = 0; i < n; i++) {
@@ -1398,8 +1398,8 @@ static void c_claim_new(struct ctx *c)
     assert_int_equal(mine, 2);
     assert_true(next >= last);
     /* nothing new above the mark, however often asked (and w2's are leased) */
-    assert_int_equal(
-        hl_store_claim_new(c->st, now, now + HOUR, next, 64, NULL, 0, &v, &n, &next), HL_OK);
+    assert_int_equal(hl_store_claim_new(c->st, now, now + HOUR, next, 64, NULL, 0, &v, &n, &next),
+                     HL_OK);
     assert_int_equal(n, 0);
     free(v);
     /* w1's two were left behind for the walk over webhooks */
