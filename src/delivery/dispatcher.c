@@ -550,6 +550,18 @@ static int has_room(struct hl_dispatcher *d, int64_t webhook_id, uint64_t host)
     return (!w || w->inflight < d->cfg.per_host) && (!h || h->inflight < d->cfg.per_host);
 }
 
+/* A held-back job leaves the queue (to start, or to be let go): its webhook and host count it
+ * no longer. */
+static void unqueue(struct hl_dispatcher *d, int64_t webhook_id, uint64_t host)
+{
+    struct slot *w = counts_get(&d->by_webhook, (uint64_t)webhook_id, 0);
+    struct slot *h = counts_get(&d->by_host, host, 0);
+    if (w && w->queued > 0)
+        w->queued--;
+    if (h && h->queued > 0)
+        h->queued--;
+}
+
 /* Starts the held-back jobs whose webhook and host have room now, keeping the others in order.
  * A job waits behind its webhook's earlier ones, so one webhook's deliveries start in order. */
 static void start_waiting(struct hl_dispatcher *d)
@@ -565,13 +577,8 @@ static void start_waiting(struct hl_dispatcher *d)
     for (size_t i = 0; i < d->nwaiting; i++) {
         struct hl_job *j = &d->waiting[i];
         uint64_t host = d->waiting_host[i];
-        struct slot *w = counts_get(&d->by_webhook, (uint64_t)j->webhook_id, 0);
-        struct slot *h = counts_get(&d->by_host, host, 0);
         if (j->lease_until <= late || has_room(d, j->webhook_id, host)) {
-            if (w && w->queued > 0)
-                w->queued--;
-            if (h && h->queued > 0)
-                h->queued--;
+            unqueue(d, j->webhook_id, host);
             if (j->lease_until > late)
                 start(d, j, host);
             else
@@ -597,12 +604,7 @@ static void drop_waiting(struct hl_dispatcher *d, int64_t webhook_id)
             d->waiting[kept++] = *j;
             continue;
         }
-        struct slot *w = counts_get(&d->by_webhook, (uint64_t)webhook_id, 0);
-        struct slot *h = counts_get(&d->by_host, d->waiting_host[i], 0);
-        if (w && w->queued > 0)
-            w->queued--;
-        if (h && h->queued > 0)
-            h->queued--;
+        unqueue(d, webhook_id, d->waiting_host[i]);
         hl_job_clear(j);
     }
     d->nwaiting = kept;
@@ -745,11 +747,29 @@ static void record(struct hl_dispatcher *d, struct result **batch, size_t n)
     pthread_mutex_unlock(&d->mu);
 }
 
+/* Most jobs one claim asks for: a claim holds the writer while it runs. */
+#define CLAIM_BATCH_MAX 128
+
+/* Gives claimed jobs (and the array) to the transfer thread, each with its lease. */
+static void hand_over(struct hl_dispatcher *d, struct hl_job *jobs, size_t n, int64_t lease_until)
+{
+    for (size_t i = 0; i < n; i++)
+        jobs[i].lease_until = lease_until;
+    if (n) {
+        pthread_mutex_lock(&d->mu);
+        memcpy(d->ready + d->nready, jobs, n * sizeof(*jobs));
+        d->nready += n;
+        pthread_mutex_unlock(&d->mu);
+        curl_multi_wakeup(d->multi);
+    }
+    free(jobs);
+}
+
 /* Claims up to room due deliveries for the transfer thread. */
 static void claim(struct hl_dispatcher *d, size_t room, const int64_t *skip, size_t nskip)
 {
-    if (room > 128)
-        room = 128;
+    if (room > CLAIM_BATCH_MAX)
+        room = CLAIM_BATCH_MAX;
     int64_t now = hl_now_ms();
     d->last_claim_ms = hl_mono_ms();
     struct hl_job *jobs = NULL;
@@ -770,16 +790,7 @@ static void claim(struct hl_dispatcher *d, size_t room, const int64_t *skip, siz
             same += jobs[k].webhook_id == jobs[i].webhook_id;
         d->claim_full = same >= HL_CLAIM_PER_WEBHOOK;
     }
-    for (size_t i = 0; i < n; i++)
-        jobs[i].lease_until = now + d->cfg.lease_ms;
-    if (n) {
-        pthread_mutex_lock(&d->mu);
-        memcpy(d->ready + d->nready, jobs, n * sizeof(*jobs));
-        d->nready += n;
-        pthread_mutex_unlock(&d->mu);
-        curl_multi_wakeup(d->multi);
-    }
-    free(jobs);
+    hand_over(d, jobs, n, now + d->cfg.lease_ms);
     d->more_due = 0;
     if (!d->claim_full) {
         int64_t at = 0;
@@ -798,8 +809,8 @@ static void claim(struct hl_dispatcher *d, size_t room, const int64_t *skip, siz
  * (a backlog elsewhere costs it nothing). Returns how many it claimed. */
 static size_t claim_fresh(struct hl_dispatcher *d, size_t room, const int64_t *skip, size_t nskip)
 {
-    if (room > 128)
-        room = 128;
+    if (room > CLAIM_BATCH_MAX)
+        room = CLAIM_BATCH_MAX;
     int64_t now = hl_now_ms();
     struct hl_job *jobs = NULL;
     size_t n = 0;
@@ -814,16 +825,7 @@ static size_t claim_fresh(struct hl_dispatcher *d, size_t room, const int64_t *s
     }
     d->fresh_after = next;
     d->fresh_full = n == room;
-    for (size_t i = 0; i < n; i++)
-        jobs[i].lease_until = now + d->cfg.lease_ms;
-    if (n) {
-        pthread_mutex_lock(&d->mu);
-        memcpy(d->ready + d->nready, jobs, n * sizeof(*jobs));
-        d->nready += n;
-        pthread_mutex_unlock(&d->mu);
-        curl_multi_wakeup(d->multi);
-    }
-    free(jobs);
+    hand_over(d, jobs, n, now + d->cfg.lease_ms);
     return n;
 }
 
@@ -831,6 +833,25 @@ static size_t claim_fresh(struct hl_dispatcher *d, size_t room, const int64_t *s
  * often: retry schedules are seconds apart, and the claim that finds them visits every webhook
  * with pending work, so a backlog's trickle of due retries must not claim at its own pace. */
 #define RETRY_CLAIM_GAP_MS 50
+
+/* Whether to claim now, and how much (mu held): *fresh for the deliveries commits made, *full
+ * for the walk over every webhook with pending work, *due when that walk is for retries
+ * falling due. recorded: results just recorded (progress makes deliveries left behind a busy
+ * webhook worth another look). */
+static size_t claim_reasons(struct hl_dispatcher *d, size_t recorded, int *fresh, int *full,
+                            int *due)
+{
+    size_t busy = d->net_busy + d->nready + d->nresults + d->recording;
+    int64_t since = hl_mono_ms() - d->last_claim_ms;
+    int gap_ok = since >= RETRY_CLAIM_GAP_MS;
+    *due = d->next_due && d->next_due <= hl_now_ms() && gap_ok;
+    /* Besides commits and due retries, look once a second: leases lapse (an attempt lost with
+     * a node, a claim that outlived a pause) without anyone committing. */
+    int sweep = since >= 1000;
+    *fresh = hl_store_wake_seq(d->st) != d->seen_seq || d->fresh_full;
+    *full = *due || d->claim_full || sweep || d->room_freed || (recorded && d->more_due && gap_ok);
+    return busy < d->cfg.max_inflight ? d->cfg.max_inflight - busy : 0;
+}
 
 static void *book_run(void *arg)
 {
@@ -847,8 +868,7 @@ static void *book_run(void *arg)
         d->fresh_after = 0;
     pthread_mutex_lock(&d->mu);
     for (;;) {
-        int want = 0;
-        size_t room = 0;
+        int fresh, full, due;
         for (;;) {
             if (d->nresults)
                 break;
@@ -858,19 +878,12 @@ static void *book_run(void *arg)
                 pthread_cond_wait(&d->cv, &d->mu);
                 continue;
             }
-            size_t busy = d->net_busy + d->nready + d->nresults + d->recording;
-            room = busy < d->cfg.max_inflight ? d->cfg.max_inflight - busy : 0;
+            size_t room = claim_reasons(d, 0, &fresh, &full, &due);
+            if ((fresh || full) && room > 0)
+                break;
             int64_t now = hl_now_ms();
             int64_t mono = hl_mono_ms();
             int64_t gap = RETRY_CLAIM_GAP_MS - (mono - d->last_claim_ms);
-            int due = d->next_due && d->next_due <= now && gap <= 0;
-            /* Besides commits and due retries, look once a second: leases lapse (an attempt
-             * lost with a node, a claim that outlived a pause) without anyone committing. */
-            int sweep = mono - d->last_claim_ms >= 1000;
-            want = hl_store_wake_seq(d->st) != d->seen_seq || due || d->claim_full || sweep ||
-                   d->room_freed || d->fresh_full;
-            if (want && room > 0)
-                break;
             int64_t wait_ms = 1000 - (mono - d->last_claim_ms);
             if (d->next_due && d->next_due - now < wait_ms)
                 wait_ms = d->next_due - now;
@@ -896,35 +909,25 @@ static void *book_run(void *arg)
             record(d, d->batch, n);
 
         pthread_mutex_lock(&d->mu);
-        if (!d->stop) {
-            size_t busy = d->net_busy + d->nready + d->nresults + d->recording;
-            room = busy < d->cfg.max_inflight ? d->cfg.max_inflight - busy : 0;
-            uint64_t seq = hl_store_wake_seq(d->st);
-            int64_t since = hl_mono_ms() - d->last_claim_ms;
-            int due = d->next_due && d->next_due <= hl_now_ms() && since >= RETRY_CLAIM_GAP_MS;
-            int sweep = since >= 1000;
-            int fresh = seq != d->seen_seq || d->fresh_full;
-            int full = due || d->claim_full || sweep || d->room_freed ||
-                       (n && d->more_due && since >= RETRY_CLAIM_GAP_MS);
-            if (room > 0 && (fresh || full)) {
-                size_t nskip = d->nskip;
-                memcpy(skip, d->skip, nskip * sizeof(*skip));
-                d->room_freed = 0;
-                d->seen_seq = seq;
-                if (due)
-                    d->next_due = 0;
-                pthread_mutex_unlock(&d->mu);
-                /* A commit's new deliveries first, by id; the walk over every webhook with
-                 * pending work only when something else is due, or when the wake-up brought
-                 * nothing new (a resend, a recovery, a webhook enabled again). */
-                size_t got = fresh && d->fresh_ok ? claim_fresh(d, room, skip, nskip) : 0;
-                if (full || got == 0) {
-                    if (got < room)
-                        claim(d, room - got, skip, nskip);
-                }
-                pthread_mutex_lock(&d->mu);
-            }
-        }
+        if (d->stop)
+            continue;
+        size_t room = claim_reasons(d, n, &fresh, &full, &due);
+        if (room == 0 || !(fresh || full))
+            continue;
+        size_t nskip = d->nskip;
+        memcpy(skip, d->skip, nskip * sizeof(*skip));
+        d->room_freed = 0;
+        d->seen_seq = hl_store_wake_seq(d->st);
+        if (due)
+            d->next_due = 0;
+        pthread_mutex_unlock(&d->mu);
+        /* A commit's new deliveries first, by id; the walk over every webhook with pending work
+         * only when something else is due, or when the wake-up brought nothing new (a resend, a
+         * recovery, a webhook enabled again). */
+        size_t got = fresh && d->fresh_ok ? claim_fresh(d, room, skip, nskip) : 0;
+        if ((full || got == 0) && got < room)
+            claim(d, room - got, skip, nskip);
+        pthread_mutex_lock(&d->mu);
     }
 out:
     pthread_mutex_unlock(&d->mu);
