@@ -19,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "args.h"
+
 #define CONNS_MAX 1024
 
 struct xfer {
@@ -123,11 +125,16 @@ int main(int argc, char **argv)
         case 'f':
             req = optarg;
             break;
-        case 'c':
-            conns = atoi(optarg);
+        case 'c': {
+            long long v;
+            if (parse_ll(optarg, 1, CONNS_MAX, &v))
+                goto usage;
+            conns = (int)v;
             break;
+        }
         case 'd':
-            secs = atof(optarg);
+            if (parse_dbl(optarg, 0.001, 3600, &secs))
+                goto usage;
             break;
         case 'm':
             reuse = strcmp(optarg, "reuse") == 0;

@@ -33,6 +33,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "args.h"
+
 #define REQ_MAX 4096
 #define IN_MAX (64 * 1024)
 #define KEY_MAX 48
@@ -458,28 +460,6 @@ static int write_records(void)
     if (fclose(f))
         rc = -1;
     return rc;
-}
-
-static int parse_ll(const char *s, long long min, long long max, long long *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (!*s || *end || errno || v < min || v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-static int parse_dbl(const char *s, double min, double max, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (!*s || *end || errno || v < min || v > max)
-        return -1;
-    *out = v;
-    return 0;
 }
 
 static void usage(void)
