@@ -33,6 +33,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "args.h"
+
 #define IN_MAX (64 * 1024)
 #define OUT_MAX (IN_MAX + 1024)
 #define KEY_MAX 48
@@ -536,17 +538,6 @@ static int open_listener(int port)
     return fd;
 }
 
-static int parse_num(const char *s, long long min, long long max, long long *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (!*s || *end || errno || v < min || v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 static void usage(void)
 {
     fprintf(stderr, "usage: hl-sink -p PORT [-t THREADS] [-m MAX_RECORDS] [-o DUMP_FILE]\n");
@@ -559,15 +550,15 @@ int main(int argc, char **argv)
     while ((opt = getopt(argc, argv, "p:t:m:o:")) != -1) {
         switch (opt) {
         case 'p':
-            if (parse_num(optarg, 0, 65535, &port))
+            if (parse_ll(optarg, 0, 65535, &port))
                 return usage(), 2;
             break;
         case 't':
-            if (parse_num(optarg, 1, THREADS_MAX, &threads))
+            if (parse_ll(optarg, 1, THREADS_MAX, &threads))
                 return usage(), 2;
             break;
         case 'm':
-            if (parse_num(optarg, 1, 50000000, &cap))
+            if (parse_ll(optarg, 1, 50000000, &cap))
                 return usage(), 2;
             break;
         case 'o':
