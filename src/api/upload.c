@@ -90,6 +90,15 @@ static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *k
     struct hl_upload *up = cls;
     if (up->failed)
         return MHD_NO;
+    if (!key || !*key) {
+        /* A part whose Content-Disposition names no field: the parser hands it over with no
+         * key at all. */
+        hl_resp_error(up->fail, 400, "invalid_form",
+                      "a form part has no name; send the file as \"file\" (and optionally "
+                      "\"externalTenantId\")");
+        up->failed = 1;
+        return MHD_NO;
+    }
     if (strcmp(key, "file") == 0) {
         if (off == 0 && !up->got_file) {
             up->got_file = 1;
