@@ -8,7 +8,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "api/publish.h"
 #include "api/validate.h"
 #include "common/clock.h"
 #include "common/encode.h"
@@ -16,6 +15,8 @@
 #include "common/ids.h"
 #include "common/json.h"
 #include "delivery/dispatcher.h"
+#include "events/envelope.h"
+#include "events/timestamp.h"
 
 #define DEFAULT_OVERLAP_S (24 * 3600)
 #define MAX_OVERLAP_S (30LL * 24 * 3600)

@@ -6,11 +6,11 @@
 
 #include "api/deliveries.h"
 #include "api/http.h"
-#include "api/publish.h"
 #include "api/validate.h"
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/json.h"
+#include "events/envelope.h"
 
 #define IDEM_KEY_MAX 255
 #define IDEM_WINDOW_MS (24LL * 3600 * 1000)

@@ -15,7 +15,6 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "common/clock.h"
 #include "common/err.h"
 #include "common/json.h"
 #include "common/log.h"
@@ -175,15 +174,6 @@ json_t *hl_page_answer(json_t *data, size_t limit, int64_t last_id)
         next = json_string(cur);
     }
     return json_pack("{s:o,s:o}", "data", data, "nextCursor", next);
-}
-
-json_t *hl_json_time(int64_t ms)
-{
-    if (ms == 0)
-        return json_null();
-    char iso[HL_ISO_MAX];
-    hl_time_iso(ms, iso);
-    return json_string(iso);
 }
 
 /* ---- routing ---- */

@@ -95,9 +95,6 @@ int hl_req_page(struct hl_req *rq, struct hl_resp *rs, size_t *limit, int64_t *a
 /* Adds "data" and "nextCursor" (from last_id when the page is full, else null) to a list. */
 json_t *hl_page_answer(json_t *data, size_t limit, int64_t last_id);
 
-/* Time as the API shows it: ISO 8601 with milliseconds, or null for 0. */
-json_t *hl_json_time(int64_t ms);
-
 /* Handlers, one file per resource family. */
 int hl_api_webhooks(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs);
 int hl_api_resources(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs);

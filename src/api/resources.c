@@ -18,6 +18,7 @@
 #include "common/err.h"
 #include "common/ids.h"
 #include "common/json.h"
+#include "events/timestamp.h"
 #include "ingest/worker.h"
 
 enum ftype { F_STR, F_STR_NULL, F_BOOL, F_NUM_NULL, F_INT, F_OBJ_NULL, F_SERVER };

@@ -10,6 +10,7 @@
 #include "common/err.h"
 #include "common/ids.h"
 #include "delivery/target.h"
+#include "events/timestamp.h"
 
 #define DESCRIPTION_MAX 1024
 
