@@ -1,4 +1,4 @@
-/* Operating deliveries: attempt logs, resend, recover, test events, secret rotation, counters. */
+/* Operating deliveries: attempt logs, resend, recover, test events, secret rotation. */
 #include "api/deliveries.h"
 
 #include <errno.h>
@@ -14,7 +14,6 @@
 #include "common/err.h"
 #include "common/ids.h"
 #include "common/json.h"
-#include "delivery/dispatcher.h"
 #include "events/envelope.h"
 #include "events/timestamp.h"
 
@@ -388,36 +387,4 @@ int hl_api_deliveries(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
     if (rc)
         return delivery_error(rs, rc);
     return answer_delivery(api, rq, rs, id, 202);
-}
-
-int hl_api_metrics(struct hl_api *api, struct hl_resp *rs)
-{
-    struct hl_queue_stats q = {0};
-    int rc = hl_store_queue_stats(api->store, &q);
-    if (rc)
-        return hl_resp_store_error(rs, rc);
-    struct hl_dispatcher_stats d = {0};
-    if (api->dispatcher)
-        hl_dispatcher_stats(api->dispatcher, &d);
-    int64_t now = hl_now_ms();
-    double age = q.oldest_pending_at ? (double)(now - q.oldest_pending_at) / 1000.0 : 0.0;
-    hl_buf_reset(&rs->body);
-    hl_buf_printf(&rs->body,
-                  "# HELP hookline_queue_depth Deliveries pending (waiting or in flight).\n"
-                  "# TYPE hookline_queue_depth gauge\n"
-                  "hookline_queue_depth %" PRId64 "\n"
-                  "# HELP hookline_oldest_pending_age_seconds Age of the oldest pending delivery.\n"
-                  "# TYPE hookline_oldest_pending_age_seconds gauge\n"
-                  "hookline_oldest_pending_age_seconds %.3f\n"
-                  "# HELP hookline_inflight Attempts in flight on this node.\n"
-                  "# TYPE hookline_inflight gauge\n"
-                  "hookline_inflight %zu\n"
-                  "# HELP hookline_attempts_total Attempts made by this node since it started.\n"
-                  "# TYPE hookline_attempts_total counter\n"
-                  "hookline_attempts_total{outcome=\"succeeded\"} %" PRIu64 "\n"
-                  "hookline_attempts_total{outcome=\"failed\"} %" PRIu64 "\n",
-                  q.pending, age, d.inflight, d.succeeded, d.failed);
-    rs->status = 200;
-    rs->content_type = "text/plain; version=0.0.4";
-    return 0;
 }

@@ -1,4 +1,4 @@
-/* Operating deliveries: the handlers under /webhooks/{uid}/… and /deliveries/…, and /metrics. */
+/* Operating deliveries: the handlers under /webhooks/{uid}/… and /deliveries/…. */
 #ifndef HL_DELIVERIES_H
 #define HL_DELIVERIES_H
 
@@ -13,7 +13,5 @@ int hl_api_webhook_ops(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs
                        const struct hl_webhook *w);
 /* /deliveries/{id} and /deliveries/{id}/resend. */
 int hl_api_deliveries(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs);
-/* GET /metrics: queue depth, oldest pending age and attempt counters (Prometheus text). */
-int hl_api_metrics(struct hl_api *api, struct hl_resp *rs);
 
 #endif

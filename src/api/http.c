@@ -262,12 +262,7 @@ static void route(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, con
         return;
     }
     if (n == 1 && hl_str_eqc(all[0], "metrics")) {
-        if (rq->method != HL_GET) {
-            rs->allow = "GET";
-            hl_resp_error(rs, 405, "method_not_allowed", "metrics takes GET");
-            return;
-        }
-        hl_api_metrics(api, rs);
+        hl_api_metrics(api, rq, rs);
         return;
     }
     if (n < 5 || !hl_str_eqc(all[0], "api") || !hl_str_eqc(all[1], "v1") ||

@@ -14,9 +14,8 @@
 #include "store/store.h"
 
 struct hl_http;
-struct hl_dispatcher;
-struct hl_ingest;
 struct hl_upload;
+struct hl_delivery_counters;
 struct MHD_Connection;
 
 #define HL_MAX_BODY (1u << 20)
@@ -31,12 +30,22 @@ struct hl_api_config {
     size_t max_upload;    /* context files above this get 413 */
 };
 
-/* What handlers get: the store and the configuration. */
+/* What the API asks of the rest of the process. main wires these in: the API includes neither
+ * the ingest worker nor the dispatcher. Any of them may be NULL (the API alone, in tests). */
+struct hl_api_hooks {
+    /* A context file was queued for ingestion (called after its commit). */
+    void (*file_queued)(void *arg);
+    void *file_queued_arg;
+    /* Fills this node's delivery counters for /metrics (api/metrics.h). */
+    void (*delivery_counters)(void *arg, struct hl_delivery_counters *out);
+    void *delivery_counters_arg;
+};
+
+/* What handlers get: the store, the configuration and the hooks. */
 struct hl_api {
     struct hl_store *store;
     struct hl_api_config cfg;
-    struct hl_dispatcher *dispatcher; /* may be NULL (tests of the API alone) */
-    struct hl_ingest *ingest;         /* may be NULL */
+    struct hl_api_hooks hooks;
 };
 
 enum hl_method { HL_GET = 1, HL_POST = 2, HL_PATCH = 4, HL_DELETE = 8, HL_PUT = 16 };
@@ -99,5 +108,7 @@ json_t *hl_page_answer(json_t *data, size_t limit, int64_t last_id);
 int hl_api_webhooks(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs);
 int hl_api_resources(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs);
 int hl_api_events(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs);
+/* GET /metrics, outside the app prefix and without a key (metrics.c). */
+void hl_api_metrics(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs);
 
 #endif

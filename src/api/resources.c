@@ -19,7 +19,6 @@
 #include "common/ids.h"
 #include "common/json.h"
 #include "events/timestamp.h"
-#include "ingest/worker.h"
 
 enum ftype { F_STR, F_STR_NULL, F_BOOL, F_NUM_NULL, F_INT, F_OBJ_NULL, F_SERVER };
 
@@ -340,7 +339,8 @@ static int create_upload(struct hl_api *api, struct hl_req *rq, struct hl_resp *
     struct hl_file_rec file = {.path = path, .size = up->size, .sha256 = up->sha256};
     if (hl_publish_change_file(api, rq, rs, &r, &file, now) == HL_OK) {
         path[0] = '\0'; /* kept */
-        hl_ingest_wake(api->ingest);
+        if (api->hooks.file_queued)
+            api->hooks.file_queued(api->hooks.file_queued_arg);
         answer_body(rs, 202, &r);
     }
 out:
