@@ -78,14 +78,14 @@ uint16_t hl_http_port(const struct hl_http *h);
 
 /* Handler helpers. */
 
-/* Sets a JSON error answer {"error":{"code","message"}}. Always returns 0 so handlers can
- * `return hl_resp_error(...)`. */
-int hl_resp_error(struct hl_resp *rs, int status, const char *code, const char *fmt, ...)
+/* Sets a JSON error answer {"error":{"code","message"}}, replacing what rs held; the message is
+ * cut to 511 bytes and made valid UTF-8. */
+void hl_resp_error(struct hl_resp *rs, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-/* Sets a JSON answer from a jansson value (the reference is taken over). */
-int hl_resp_json(struct hl_resp *rs, int status, json_t *v);
+/* Sets a JSON answer from a jansson value (the reference is taken over; NULL gives a 500). */
+void hl_resp_json(struct hl_resp *rs, int status, json_t *v);
 /* Answers a storage failure: 503 when the store is unavailable, 500 otherwise. */
-int hl_resp_store_error(struct hl_resp *rs, int err);
+void hl_resp_store_error(struct hl_resp *rs, int err);
 
 /* Parses the request body as a JSON object. On failure sets the error answer (400/415) and
  * returns NULL. An empty body gives an empty object when allow_empty. */
@@ -104,10 +104,18 @@ int hl_req_page(struct hl_req *rq, struct hl_resp *rs, size_t *limit, int64_t *a
 /* Adds "data" and "nextCursor" (from last_id when the page is full, else null) to a list. */
 json_t *hl_page_answer(json_t *data, size_t limit, int64_t last_id);
 
-/* Handlers, one file per resource family. */
-int hl_api_webhooks(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs);
-int hl_api_resources(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs);
-int hl_api_events(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs);
+/* Handlers, one file per URL family. Each sets its answer in rs; one that leaves rs->status at 0
+ * does not know the path, and the router answers 404. Under the app prefix rq->app is the
+ * authenticated app and rq->seg the path after the prefix. */
+
+/* /webhooks and everything under it (webhooks.c). */
+void hl_api_webhooks(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs);
+/* /deliveries/{id} and /deliveries/{id}/resend (deliveries.c). */
+void hl_api_deliveries(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs);
+/* /events and /events/{eventId} (events.c). */
+void hl_api_events(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs);
+/* /agents, /contexts and /contexts/{uid}/files (resources.c). */
+void hl_api_resources(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs);
 /* GET /metrics, outside the app prefix and without a key (metrics.c). */
 void hl_api_metrics(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs);
 

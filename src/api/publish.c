@@ -8,14 +8,15 @@
 #include "common/err.h"
 #include "events/envelope.h"
 
-static int commit_error(struct hl_resp *rs, int rc, const char *uid)
+static void commit_error(struct hl_resp *rs, int rc, const char *uid)
 {
     if (rc == HL_ECONFLICT)
-        return hl_resp_error(rs, 409, "conflict",
-                             "%s changed while this request was made; read it and try again", uid);
-    if (rc == HL_ENOTFOUND)
-        return hl_resp_error(rs, 404, "not_found", "%s is gone", uid);
-    return hl_resp_store_error(rs, rc);
+        hl_resp_error(rs, 409, "conflict",
+                      "%s changed while this request was made; read it and try again", uid);
+    else if (rc == HL_ENOTFOUND)
+        hl_resp_error(rs, 404, "not_found", "%s is gone", uid);
+    else
+        hl_resp_store_error(rs, rc);
 }
 
 static int publish(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, enum hl_op op,
