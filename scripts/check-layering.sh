@@ -105,14 +105,14 @@ self_test() {
     )
     local tmp fails=0 c file inc want got
     tmp=$(mktemp -d)
+    mkdir -p "$tmp"/src/{common,crypto,store,events,delivery,ingest,api,receiver,newlayer}
+    touch "$tmp/src/api/http.h"
     for c in "${cases[@]}"; do
         IFS='|' read -r file inc want <<<"$c"
-        rm -rf "$tmp/src"
-        mkdir -p "$tmp"/src/{common,crypto,store,events,delivery,ingest,api,receiver,newlayer}
-        touch "$tmp/src/api/http.h"
         printf '%s\n' "$inc" >"$tmp/src/$file"
         got=0
         check_tree "$tmp/src" 2>/dev/null || got=1
+        rm "$tmp/src/$file"
         if [[ $got != "$want" ]]; then
             echo "self-test: src/$file with '$inc': check gave $got, want $want" >&2
             fails=1
