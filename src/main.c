@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "api/http.h"
+#include "api/metrics.h"
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/err.h"
@@ -394,6 +395,21 @@ static int prepare_data_dir(const char *dir)
     return 0;
 }
 
+/* The API reaches the ingest worker and the dispatcher only through these hooks (struct
+ * hl_api_hooks), wired in by cmd_serve. */
+static void hook_file_queued(void *ingest)
+{
+    hl_ingest_wake(ingest);
+}
+
+static void hook_delivery_counters(void *dispatcher, struct hl_delivery_counters *out)
+{
+    struct hl_dispatcher_stats s;
+    hl_dispatcher_stats(dispatcher, &s);
+    *out = (struct hl_delivery_counters){
+        .succeeded = s.succeeded, .failed = s.failed, .inflight = s.inflight};
+}
+
 static int cmd_serve(int argc, char **argv)
 {
     static const struct option opts[] = {{"listen", required_argument, NULL, 'l'},
@@ -611,7 +627,8 @@ static int cmd_serve(int argc, char **argv)
         hl_store_close(st);
         return 1;
     }
-    api.dispatcher = disp;
+    api.hooks.delivery_counters = hook_delivery_counters;
+    api.hooks.delivery_counters_arg = disp;
     struct hl_ingest *ingest = NULL;
     if (hl_ingest_start(st, &ic, &ingest)) {
         fprintf(stderr, "hookline: cannot start the ingest worker\n");
@@ -619,7 +636,8 @@ static int cmd_serve(int argc, char **argv)
         hl_store_close(st);
         return 1;
     }
-    api.ingest = ingest;
+    api.hooks.file_queued = hook_file_queued;
+    api.hooks.file_queued_arg = ingest;
     struct hl_http *http;
     if (hl_http_start(&api, listen, &http)) {
         hl_ingest_stop(ingest);

@@ -1,19 +1,22 @@
-/* Operating deliveries: the handlers under /webhooks/{uid}/… and /deliveries/…, and /metrics. */
+/* Deliveries as the API shows them. deliveries.c serves /deliveries/{id} and its resend; the
+ * webhook's own delivery list and test (webhooks.c) answer with the same JSON. */
 #ifndef HL_DELIVERIES_H
 #define HL_DELIVERIES_H
 
 #include <jansson.h>
+#include <stdint.h>
 
 #include "api/http.h"
 
-/* A delivery as the API shows it; with its attempt log when att is not NULL. */
+/* A delivery as the API shows it; with its attempt log when att is not NULL (n attempts).
+ * Returns a new reference. */
 json_t *hl_delivery_json(const struct hl_delivery *d, const struct hl_attempt_rec *att, size_t n);
-/* /webhooks/{uid}/deliveries, /recover, /rotate-secret, /test, /stats for webhook w. */
-int hl_api_webhook_ops(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
-                       const struct hl_webhook *w);
-/* /deliveries/{id} and /deliveries/{id}/resend. */
-int hl_api_deliveries(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs);
-/* GET /metrics: queue depth, oldest pending age and attempt counters (Prometheus text). */
-int hl_api_metrics(struct hl_api *api, struct hl_resp *rs);
+/* The delivery status named name ("pending", "succeeded", "failed", "cancelled", "paused"), or
+ * -1 when it names none. */
+int hl_delivery_status_parse(const char *name);
+/* Answers with delivery id of rq's app and its attempt log, with HTTP status; a 404 when the app
+ * has no such delivery, a store error otherwise. */
+void hl_delivery_answer(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, int64_t id,
+                        int status);
 
 #endif

@@ -6,11 +6,11 @@
 
 #include "api/deliveries.h"
 #include "api/http.h"
-#include "api/publish.h"
 #include "api/validate.h"
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/json.h"
+#include "events/envelope.h"
 
 #define IDEM_KEY_MAX 255
 #define IDEM_WINDOW_MS (24LL * 3600 * 1000)
@@ -28,28 +28,29 @@ static int parse_time_arg(struct hl_req *rq, struct hl_resp *rs, const char *nam
     return HL_OK;
 }
 
-static int list(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
+static void list(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
 {
     size_t limit;
     int64_t after;
     if (hl_req_page(rq, rs, &limit, &after))
-        return 0;
+        return;
     struct hl_event_filter f = {.type = -1};
     const char *ev = hl_req_query(rq, "event");
-    if (ev) {
-        f.type = hl_event_parse(ev, strlen(ev));
-        if (f.type < 0)
-            return hl_resp_error(rs, 422, "invalid_event",
-                                 "event must be one of the event names (agent.created, ...)");
+    if (ev && (f.type = hl_event_parse(ev, strlen(ev))) < 0) {
+        hl_resp_error(rs, 422, "invalid_event",
+                      "event must be one of the event names (agent.created, ...)");
+        return;
     }
     f.tenant = hl_req_query(rq, "externalTenantId");
     if (parse_time_arg(rq, rs, "since", &f.since) || parse_time_arg(rq, rs, "until", &f.until))
-        return 0;
+        return;
     struct hl_event *evs = NULL;
     size_t n = 0;
     int rc = hl_store_event_list(api->store, rq->app.id, &f, after, limit, &evs, &n);
-    if (rc)
-        return hl_resp_store_error(rs, rc);
+    if (rc) {
+        hl_resp_store_error(rs, rc);
+        return;
+    }
     json_t *data = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(data, hl_json_parse(evs[i].payload, evs[i].payload_len, NULL, 0));
@@ -57,7 +58,7 @@ static int list(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
     for (size_t i = 0; i < n; i++)
         hl_event_clear(&evs[i]);
     free(evs);
-    return hl_resp_json(rs, 200, hl_page_answer(data, limit, last));
+    hl_resp_json(rs, 200, hl_page_answer(data, limit, last));
 }
 
 /* Checks {event, data} of a publish; data must be an object with string uid and
@@ -94,39 +95,42 @@ static int check_publish(json_t *body, struct hl_resp *rs, int *type)
 }
 
 /* Answers a repeat of an Idempotency-Key with the first answer. */
-static int replay(struct hl_resp *rs, struct hl_idem_hit *hit, const uint8_t hash[32])
+static void replay(struct hl_resp *rs, struct hl_idem_hit *hit, const uint8_t hash[32])
 {
-    int rc;
     if (memcmp(hit->request_hash, hash, 32) != 0)
-        rc = hl_resp_error(rs, 422, "idempotency_key_reused",
-                           "this Idempotency-Key was used with a different request");
+        hl_resp_error(rs, 422, "idempotency_key_reused",
+                      "this Idempotency-Key was used with a different request");
     else
-        rc = hl_resp_json(rs, hit->status,
-                          hl_json_parse(hit->response, strlen(hit->response), NULL, 0));
+        hl_resp_json(rs, hit->status, hl_json_parse(hit->response, strlen(hit->response), NULL, 0));
     free(hit->response);
-    return rc;
 }
 
-static int publish(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
+static void publish(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
 {
     const char *key = hl_req_header(rq, "Idempotency-Key");
-    if (key && (strlen(key) == 0 || strlen(key) > IDEM_KEY_MAX))
-        return hl_resp_error(rs, 422, "invalid_idempotency_key",
-                             "Idempotency-Key must be 1 to %d characters", IDEM_KEY_MAX);
+    if (key && (strlen(key) == 0 || strlen(key) > IDEM_KEY_MAX)) {
+        hl_resp_error(rs, 422, "invalid_idempotency_key",
+                      "Idempotency-Key must be 1 to %d characters", IDEM_KEY_MAX);
+        return;
+    }
     uint8_t hash[32];
     SHA256((const unsigned char *)(rq->body.p ? rq->body.p : ""), rq->body.len, hash);
     int64_t now = hl_now_ms();
     struct hl_idem_hit hit;
     if (key) {
         int rc = hl_store_idem_get(api->store, rq->app.id, key, now - IDEM_WINDOW_MS, &hit);
-        if (rc == HL_OK)
-            return replay(rs, &hit, hash);
-        if (rc != HL_ENOTFOUND)
-            return hl_resp_store_error(rs, rc);
+        if (rc == HL_OK) {
+            replay(rs, &hit, hash);
+            return;
+        }
+        if (rc != HL_ENOTFOUND) {
+            hl_resp_store_error(rs, rc);
+            return;
+        }
     }
     json_t *body = hl_req_json(rq, rs, 0);
     if (!body)
-        return 0;
+        return;
     int type;
     struct hl_event ev = {0};
     struct hl_buf data, answer;
@@ -177,23 +181,28 @@ out:
     hl_buf_free(&data);
     hl_buf_free(&answer);
     json_decref(body);
-    return 0;
 }
 
 /* GET /events/{eventId}: the event as sent, with the deliveries it fanned out to. */
-static int get_one(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
+static void get_one(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
 {
     char uid[HL_ID_MAX];
-    if (hl_req_seg(rq, 1, uid, sizeof(uid)))
-        return hl_resp_error(rs, 404, "not_found", "no such event");
+    if (hl_req_seg(rq, 1, uid, sizeof(uid))) {
+        hl_resp_error(rs, 404, "not_found", "no such event");
+        return;
+    }
     struct hl_event ev;
     struct hl_delivery *dl = NULL;
     size_t n = 0;
     int rc = hl_store_event_get(api->store, rq->app.id, uid, &ev, &dl, &n);
-    if (rc == HL_ENOTFOUND)
-        return hl_resp_error(rs, 404, "not_found", "no event %s", uid);
-    if (rc)
-        return hl_resp_store_error(rs, rc);
+    if (rc == HL_ENOTFOUND) {
+        hl_resp_error(rs, 404, "not_found", "no event %s", uid);
+        return;
+    }
+    if (rc) {
+        hl_resp_store_error(rs, rc);
+        return;
+    }
     json_t *o = hl_json_parse(ev.payload, ev.payload_len, NULL, 0);
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++) {
@@ -206,22 +215,22 @@ static int get_one(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
         json_object_set_new(o, "deliveries", arr);
     else
         json_decref(arr);
-    return hl_resp_json(rs, 200, o);
+    hl_resp_json(rs, 200, o);
 }
 
-int hl_api_events(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
+void hl_api_events(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
 {
     if (rq->nseg == 1) {
         if (rq->method == HL_GET)
-            return list(api, rq, rs);
-        if (rq->method == HL_POST)
-            return publish(api, rq, rs);
-        return hl_method_not_allowed(rs, "GET, POST");
-    }
-    if (rq->nseg == 2) {
+            list(api, rq, rs);
+        else if (rq->method == HL_POST)
+            publish(api, rq, rs);
+        else
+            hl_method_not_allowed(rs, "GET, POST");
+    } else if (rq->nseg == 2) {
         if (rq->method != HL_GET)
-            return hl_method_not_allowed(rs, "GET");
-        return get_one(api, rq, rs);
+            hl_method_not_allowed(rs, "GET");
+        else
+            get_one(api, rq, rs);
     }
-    return 0;
 }

@@ -1,7 +1,6 @@
 /* libmicrohttpd glue, authentication and the router. */
 #include "api/http.h"
 
-#include "api/deliveries.h"
 #include "api/upload.h"
 
 #include <arpa/inet.h>
@@ -15,7 +14,6 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "common/clock.h"
 #include "common/err.h"
 #include "common/json.h"
 #include "common/log.h"
@@ -53,7 +51,7 @@ static void sanitize_utf8(char *s)
     }
 }
 
-int hl_resp_error(struct hl_resp *rs, int status, const char *code, const char *fmt, ...)
+void hl_resp_error(struct hl_resp *rs, int status, const char *code, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
@@ -62,10 +60,10 @@ int hl_resp_error(struct hl_resp *rs, int status, const char *code, const char *
     va_end(ap);
     sanitize_utf8(msg);
     json_t *v = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg);
-    return hl_resp_json(rs, status, v);
+    hl_resp_json(rs, status, v);
 }
 
-int hl_resp_json(struct hl_resp *rs, int status, json_t *v)
+void hl_resp_json(struct hl_resp *rs, int status, json_t *v)
 {
     hl_buf_reset(&rs->body);
     rs->status = status;
@@ -76,16 +74,16 @@ int hl_resp_json(struct hl_resp *rs, int status, json_t *v)
         rs->status = 500;
     }
     json_decref(v);
-    return 0;
 }
 
-int hl_resp_store_error(struct hl_resp *rs, int err)
+void hl_resp_store_error(struct hl_resp *rs, int err)
 {
     if (err == HL_EUNAVAIL)
-        return hl_resp_error(rs, 503, "unavailable", "the database is unavailable; try again");
-    if (err == HL_ENOMEM)
-        return hl_resp_error(rs, 500, "internal", "out of memory");
-    return hl_resp_error(rs, 500, "internal", "storage error");
+        hl_resp_error(rs, 503, "unavailable", "the database is unavailable; try again");
+    else if (err == HL_ENOMEM)
+        hl_resp_error(rs, 500, "internal", "out of memory");
+    else
+        hl_resp_error(rs, 500, "internal", "storage error");
 }
 
 const char *hl_req_query(struct hl_req *rq, const char *name)
@@ -177,15 +175,6 @@ json_t *hl_page_answer(json_t *data, size_t limit, int64_t last_id)
     return json_pack("{s:o,s:o}", "data", data, "nextCursor", next);
 }
 
-json_t *hl_json_time(int64_t ms)
-{
-    if (ms == 0)
-        return json_null();
-    char iso[HL_ISO_MAX];
-    hl_time_iso(ms, iso);
-    return json_string(iso);
-}
-
 /* ---- routing ---- */
 
 static enum hl_method method_of(const char *m)
@@ -258,26 +247,36 @@ static int check_upload_auth(struct hl_api *api, struct hl_req *rq, struct hl_re
     return authenticate(api, rq, rs, all[3]);
 }
 
+/* The URL families under /api/v1/appuid/{appUid}/, by their first segment. */
+static const struct {
+    const char *top;
+    void (*handler)(struct hl_api *, struct hl_req *, struct hl_resp *);
+} FAMILIES[] = {
+    {"webhooks", hl_api_webhooks}, {"deliveries", hl_api_deliveries}, {"events", hl_api_events},
+    {"agents", hl_api_resources},  {"contexts", hl_api_resources},
+};
+
+static void healthz(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
+{
+    (void)api;
+    if (rq->method != HL_GET) {
+        rs->allow = "GET";
+        hl_resp_error(rs, 405, "method_not_allowed", "healthz takes GET");
+        return;
+    }
+    hl_resp_json(rs, 200, json_pack("{s:s}", "status", "ok"));
+}
+
 static void route(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, const char *url)
 {
     struct hl_str all[HL_MAX_SEGS + 4];
     int n = split(url, all, HL_MAX_SEGS + 4);
     if (n == 1 && hl_str_eqc(all[0], "healthz")) {
-        if (rq->method != HL_GET) {
-            rs->allow = "GET";
-            hl_resp_error(rs, 405, "method_not_allowed", "healthz takes GET");
-            return;
-        }
-        hl_resp_json(rs, 200, json_pack("{s:s}", "status", "ok"));
+        healthz(api, rq, rs);
         return;
     }
     if (n == 1 && hl_str_eqc(all[0], "metrics")) {
-        if (rq->method != HL_GET) {
-            rs->allow = "GET";
-            hl_resp_error(rs, 405, "method_not_allowed", "metrics takes GET");
-            return;
-        }
-        hl_api_metrics(api, rs);
+        hl_api_metrics(api, rq, rs);
         return;
     }
     if (n < 5 || !hl_str_eqc(all[0], "api") || !hl_str_eqc(all[1], "v1") ||
@@ -293,17 +292,12 @@ static void route(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, con
         return;
     rq->nseg = n - 4;
     memcpy(rq->seg, all + 4, sizeof(struct hl_str) * (size_t)rq->nseg);
-    struct hl_str top = rq->seg[0];
-    if (hl_str_eqc(top, "webhooks"))
-        hl_api_webhooks(api, rq, rs);
-    else if (hl_str_eqc(top, "deliveries"))
-        hl_api_deliveries(api, rq, rs);
-    else if (hl_str_eqc(top, "events"))
-        hl_api_events(api, rq, rs);
-    else if (hl_str_eqc(top, "agents") || hl_str_eqc(top, "contexts"))
-        hl_api_resources(api, rq, rs);
-    else
-        hl_resp_error(rs, 404, "not_found", "no such path");
+    for (size_t i = 0; i < sizeof(FAMILIES) / sizeof(FAMILIES[0]); i++) {
+        if (hl_str_eqc(rq->seg[0], FAMILIES[i].top)) {
+            FAMILIES[i].handler(api, rq, rs);
+            break;
+        }
+    }
     if (rs->status == 0)
         hl_resp_error(rs, 404, "not_found", "no such path");
 }

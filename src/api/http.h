@@ -14,9 +14,8 @@
 #include "store/store.h"
 
 struct hl_http;
-struct hl_dispatcher;
-struct hl_ingest;
 struct hl_upload;
+struct hl_delivery_counters;
 struct MHD_Connection;
 
 #define HL_MAX_BODY (1u << 20)
@@ -31,12 +30,22 @@ struct hl_api_config {
     size_t max_upload;    /* context files above this get 413 */
 };
 
-/* What handlers get: the store and the configuration. */
+/* What the API asks of the rest of the process. main wires these in: the API includes neither
+ * the ingest worker nor the dispatcher. Any of them may be NULL (the API alone, in tests). */
+struct hl_api_hooks {
+    /* A context file was queued for ingestion (called after its commit). */
+    void (*file_queued)(void *arg);
+    void *file_queued_arg;
+    /* Fills this node's delivery counters for /metrics (api/metrics.h). */
+    void (*delivery_counters)(void *arg, struct hl_delivery_counters *out);
+    void *delivery_counters_arg;
+};
+
+/* What handlers get: the store, the configuration and the hooks. */
 struct hl_api {
     struct hl_store *store;
     struct hl_api_config cfg;
-    struct hl_dispatcher *dispatcher; /* may be NULL (tests of the API alone) */
-    struct hl_ingest *ingest;         /* may be NULL */
+    struct hl_api_hooks hooks;
 };
 
 enum hl_method { HL_GET = 1, HL_POST = 2, HL_PATCH = 4, HL_DELETE = 8, HL_PUT = 16 };
@@ -69,14 +78,14 @@ uint16_t hl_http_port(const struct hl_http *h);
 
 /* Handler helpers. */
 
-/* Sets a JSON error answer {"error":{"code","message"}}. Always returns 0 so handlers can
- * `return hl_resp_error(...)`. */
-int hl_resp_error(struct hl_resp *rs, int status, const char *code, const char *fmt, ...)
+/* Sets a JSON error answer {"error":{"code","message"}}, replacing what rs held; the message is
+ * cut to 511 bytes and made valid UTF-8. */
+void hl_resp_error(struct hl_resp *rs, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-/* Sets a JSON answer from a jansson value (the reference is taken over). */
-int hl_resp_json(struct hl_resp *rs, int status, json_t *v);
+/* Sets a JSON answer from a jansson value (the reference is taken over; NULL gives a 500). */
+void hl_resp_json(struct hl_resp *rs, int status, json_t *v);
 /* Answers a storage failure: 503 when the store is unavailable, 500 otherwise. */
-int hl_resp_store_error(struct hl_resp *rs, int err);
+void hl_resp_store_error(struct hl_resp *rs, int err);
 
 /* Parses the request body as a JSON object. On failure sets the error answer (400/415) and
  * returns NULL. An empty body gives an empty object when allow_empty. */
@@ -95,12 +104,19 @@ int hl_req_page(struct hl_req *rq, struct hl_resp *rs, size_t *limit, int64_t *a
 /* Adds "data" and "nextCursor" (from last_id when the page is full, else null) to a list. */
 json_t *hl_page_answer(json_t *data, size_t limit, int64_t last_id);
 
-/* Time as the API shows it: ISO 8601 with milliseconds, or null for 0. */
-json_t *hl_json_time(int64_t ms);
+/* Handlers, one file per URL family. Each sets its answer in rs; one that leaves rs->status at 0
+ * does not know the path, and the router answers 404. Under the app prefix rq->app is the
+ * authenticated app and rq->seg the path after the prefix. */
 
-/* Handlers, one file per resource family. */
-int hl_api_webhooks(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs);
-int hl_api_resources(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs);
-int hl_api_events(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs);
+/* /webhooks and everything under it (webhooks.c). */
+void hl_api_webhooks(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs);
+/* /deliveries/{id} and /deliveries/{id}/resend (deliveries.c). */
+void hl_api_deliveries(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs);
+/* /events and /events/{eventId} (events.c). */
+void hl_api_events(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs);
+/* /agents, /contexts and /contexts/{uid}/files (resources.c). */
+void hl_api_resources(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs);
+/* GET /metrics, outside the app prefix and without a key (metrics.c). */
+void hl_api_metrics(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs);
 
 #endif

@@ -1,5 +1,5 @@
-/* Turning changes into events: the envelope every receiver gets, and the one-transaction commit
- * of a change, its event and its deliveries. */
+/* The one-transaction commit of a resource change, its event and its deliveries, answered the
+ * way the API answers (the envelope and the event itself come from events/envelope.h). */
 #ifndef HL_PUBLISH_H
 #define HL_PUBLISH_H
 
@@ -7,20 +7,7 @@
 #include <stdint.h>
 
 #include "api/http.h"
-#include "common/buf.h"
 #include "store/store.h"
-
-/* Writes the envelope {"eventId","event","timestamp","appUid","version":1,"data":…} with data
- * given as canonical JSON text (written as is) and, when deleted_at is non-zero, "deletedAt"
- * added as the last key of data. Returns 0 or a buffer error. */
-int hl_payload_build(struct hl_buf *out, const char *event_uid, int type, int64_t ts,
-                     const char *app_uid, const char *data, size_t data_len, int64_t deleted_at);
-
-/* Fills ev for one event of an app (a fresh evt_ uid, the payload built from data). The caller
- * releases it with hl_event_clear. */
-int hl_event_make(int64_t app_id, const char *app_uid, int type, const char *tenant,
-                  const char *resource_uid, const char *data, size_t data_len, int64_t ts,
-                  int64_t deleted_at, struct hl_event *ev);
 
 /* Commits a create or update of r with its event. Sets the error answer on failure (409 when
  * the resource changed meanwhile, 404 when it is gone). */

@@ -18,7 +18,7 @@
 #include "common/err.h"
 #include "common/ids.h"
 #include "common/json.h"
-#include "ingest/worker.h"
+#include "events/timestamp.h"
 
 enum ftype { F_STR, F_STR_NULL, F_BOOL, F_NUM_NULL, F_INT, F_OBJ_NULL, F_SERVER };
 
@@ -240,18 +240,17 @@ static int load(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, const
 }
 
 /* Answers with a resource's stored JSON. */
-static int answer_body(struct hl_resp *rs, int status, const struct hl_resource *r)
+static void answer_body(struct hl_resp *rs, int status, const struct hl_resource *r)
 {
-    json_t *v = hl_json_parse(r->body, r->body_len, NULL, 0);
-    return hl_resp_json(rs, status, v);
+    hl_resp_json(rs, status, hl_json_parse(r->body, r->body_len, NULL, 0));
 }
 
-static int create(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, const struct kind *k,
-                  const char *parent)
+static void create(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, const struct kind *k,
+                   const char *parent)
 {
     json_t *body = hl_req_json(rq, rs, 0);
     if (!body)
-        return 0;
+        return;
     struct hl_resource ctx = {0}, r = {0};
     json_t *obj = NULL;
     if (check_body(k, body, 1, rs))
@@ -282,12 +281,11 @@ out:
     json_decref(body);
     hl_resource_clear(&r);
     hl_resource_clear(&ctx);
-    return 0;
 }
 
 /* POST .../files with the file itself (multipart or raw): stored, then queued for ingestion. */
-static int create_upload(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
-                         const char *parent)
+static void create_upload(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
+                          const char *parent)
 {
     struct hl_upload *up = rq->upload;
     struct hl_resource ctx = {0}, r = {0};
@@ -339,7 +337,8 @@ static int create_upload(struct hl_api *api, struct hl_req *rq, struct hl_resp *
     struct hl_file_rec file = {.path = path, .size = up->size, .sha256 = up->sha256};
     if (hl_publish_change_file(api, rq, rs, &r, &file, now) == HL_OK) {
         path[0] = '\0'; /* kept */
-        hl_ingest_wake(api->ingest);
+        if (api->hooks.file_queued)
+            api->hooks.file_queued(api->hooks.file_queued_arg);
         answer_body(rs, 202, &r);
     }
 out:
@@ -349,25 +348,26 @@ out:
     json_decref(vals);
     hl_resource_clear(&r);
     hl_resource_clear(&ctx);
-    return 0;
 }
 
 /* GET .../files/{uid}/chunks: the passages of a processed file, in order. */
-static int list_chunks(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
-                       const char *parent, const char *uid)
+static void list_chunks(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
+                        const char *parent, const char *uid)
 {
     size_t limit;
     int64_t after;
     struct hl_resource r;
     if (hl_req_page(rq, rs, &limit, &after) || load(api, rq, rs, &FILEK, uid, parent, &r))
-        return 0;
+        return;
     hl_resource_clear(&r);
     /* Cursors are passage indexes + 1 (the API's cursors are positive). */
     struct hl_text_chunk *c = NULL;
     size_t n = 0;
     int rc = hl_store_chunk_list(api->store, rq->app.id, uid, after - 1, limit, &c, &n);
-    if (rc)
-        return hl_resp_store_error(rs, rc);
+    if (rc) {
+        hl_resp_store_error(rs, rc);
+        return;
+    }
     json_t *data = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(data,
@@ -375,15 +375,15 @@ static int list_chunks(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs
                                         (json_int_t)c[i].offset, "text", c[i].text, c[i].len));
     int64_t last = n ? c[n - 1].index + 1 : 0;
     hl_chunks_list_free(c, n);
-    return hl_resp_json(rs, 200, hl_page_answer(data, limit, last));
+    hl_resp_json(rs, 200, hl_page_answer(data, limit, last));
 }
 
-static int update(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, const struct kind *k,
-                  const char *uid, const char *parent)
+static void update(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, const struct kind *k,
+                   const char *uid, const char *parent)
 {
     json_t *body = hl_req_json(rq, rs, 0);
     if (!body)
-        return 0;
+        return;
     struct hl_resource cur = {0}, r = {0};
     json_t *values = NULL, *obj = NULL;
     if (check_body(k, body, 0, rs) || load(api, rq, rs, k, uid, parent, &cur))
@@ -411,33 +411,31 @@ out:
     json_decref(body);
     hl_resource_clear(&r);
     hl_resource_clear(&cur);
-    return 0;
 }
 
-static int del(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, const struct kind *k,
-               const char *uid, const char *parent)
+static void del(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, const struct kind *k,
+                const char *uid, const char *parent)
 {
     struct hl_resource cur = {0};
     if (load(api, rq, rs, k, uid, parent, &cur))
-        return 0;
+        return;
     int rc = hl_publish_delete(api, rq, rs, &cur);
     if (rc == HL_OK)
         rs->status = 204;
     hl_resource_clear(&cur);
-    return 0;
 }
 
-static int list(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, const struct kind *k,
-                const char *parent)
+static void list(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, const struct kind *k,
+                 const char *parent)
 {
     size_t limit;
     int64_t after;
     if (hl_req_page(rq, rs, &limit, &after))
-        return 0;
+        return;
     if (parent) {
         struct hl_resource ctx;
         if (load(api, rq, rs, &CONTEXT, parent, NULL, &ctx))
-            return 0;
+            return;
         hl_resource_clear(&ctx);
     }
     const char *tenant = hl_req_query(rq, "externalTenantId");
@@ -445,8 +443,10 @@ static int list(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, const
     size_t n = 0;
     int rc = hl_store_resource_list(api->store, rq->app.id, k->entity, parent, tenant, after, limit,
                                     &arr, &n);
-    if (rc)
-        return hl_resp_store_error(rs, rc);
+    if (rc) {
+        hl_resp_store_error(rs, rc);
+        return;
+    }
     json_t *data = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(data, hl_json_parse(arr[i].body, arr[i].body_len, NULL, 0));
@@ -454,32 +454,13 @@ static int list(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, const
     for (size_t i = 0; i < n; i++)
         hl_resource_clear(&arr[i]);
     free(arr);
-    return hl_resp_json(rs, 200, hl_page_answer(data, limit, last));
+    hl_resp_json(rs, 200, hl_page_answer(data, limit, last));
 }
 
-/* One collection (/agents) or item (/agents/{uid}) of a kind. */
-static int serve_kind(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
-                      const struct kind *k, int item_seg, const char *parent)
+/* GET, PATCH or DELETE of one item (/agents/{uid}). */
+static void serve_item(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
+                       const struct kind *k, const char *uid, const char *parent)
 {
-    if (rq->nseg == item_seg) {
-        if (rq->method == HL_POST && rq->upload)
-            return create_upload(api, rq, rs, parent);
-        if (rq->method == HL_POST)
-            return create(api, rq, rs, k, parent);
-        if (rq->method == HL_GET)
-            return list(api, rq, rs, k, parent);
-        return hl_method_not_allowed(rs, "GET, POST");
-    }
-    char uid[HL_ID_MAX];
-    if (hl_req_seg(rq, item_seg, uid, sizeof(uid)))
-        return hl_resp_error(rs, 404, "not_found", "no such %s", k->noun);
-    if (k == &FILEK && rq->nseg == item_seg + 2 && hl_str_eqc(rq->seg[item_seg + 1], "chunks")) {
-        if (rq->method != HL_GET)
-            return hl_method_not_allowed(rs, "GET");
-        return list_chunks(api, rq, rs, parent, uid);
-    }
-    if (rq->nseg != item_seg + 1)
-        return 0;
     struct hl_resource r;
     switch (rq->method) {
     case HL_GET:
@@ -487,26 +468,63 @@ static int serve_kind(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
             answer_body(rs, 200, &r);
             hl_resource_clear(&r);
         }
-        return 0;
+        break;
     case HL_PATCH:
-        return update(api, rq, rs, k, uid, parent);
+        update(api, rq, rs, k, uid, parent);
+        break;
     case HL_DELETE:
-        return del(api, rq, rs, k, uid, parent);
+        del(api, rq, rs, k, uid, parent);
+        break;
     default:
-        return hl_method_not_allowed(rs, "GET, PATCH, DELETE");
+        hl_method_not_allowed(rs, "GET, PATCH, DELETE");
     }
 }
 
-int hl_api_resources(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
+/* One collection (/agents) or item (/agents/{uid}) of a kind. */
+static void serve_kind(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
+                       const struct kind *k, int item_seg, const char *parent)
 {
-    if (hl_str_eqc(rq->seg[0], "agents"))
-        return serve_kind(api, rq, rs, &AGENT, 1, NULL);
+    if (rq->nseg == item_seg) {
+        if (rq->method == HL_POST && rq->upload)
+            create_upload(api, rq, rs, parent);
+        else if (rq->method == HL_POST)
+            create(api, rq, rs, k, parent);
+        else if (rq->method == HL_GET)
+            list(api, rq, rs, k, parent);
+        else
+            hl_method_not_allowed(rs, "GET, POST");
+        return;
+    }
+    char uid[HL_ID_MAX];
+    if (hl_req_seg(rq, item_seg, uid, sizeof(uid))) {
+        hl_resp_error(rs, 404, "not_found", "no such %s", k->noun);
+        return;
+    }
+    if (k == &FILEK && rq->nseg == item_seg + 2 && hl_str_eqc(rq->seg[item_seg + 1], "chunks")) {
+        if (rq->method != HL_GET)
+            hl_method_not_allowed(rs, "GET");
+        else
+            list_chunks(api, rq, rs, parent, uid);
+        return;
+    }
+    if (rq->nseg == item_seg + 1)
+        serve_item(api, rq, rs, k, uid, parent);
+}
+
+void hl_api_resources(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
+{
+    if (hl_str_eqc(rq->seg[0], "agents")) {
+        serve_kind(api, rq, rs, &AGENT, 1, NULL);
+        return;
+    }
     /* contexts */
     if (rq->nseg >= 3 && hl_str_eqc(rq->seg[2], "files")) {
         char ctx[HL_ID_MAX];
         if (hl_req_seg(rq, 1, ctx, sizeof(ctx)))
-            return hl_resp_error(rs, 404, "not_found", "no such context");
-        return serve_kind(api, rq, rs, &FILEK, 3, ctx);
+            hl_resp_error(rs, 404, "not_found", "no such context");
+        else
+            serve_kind(api, rq, rs, &FILEK, 3, ctx);
+        return;
     }
-    return serve_kind(api, rq, rs, &CONTEXT, 1, NULL);
+    serve_kind(api, rq, rs, &CONTEXT, 1, NULL);
 }

@@ -141,8 +141,8 @@ int hl_read_string(json_t *body, const char *field, int required, size_t max, co
     return HL_OK;
 }
 
-int hl_method_not_allowed(struct hl_resp *rs, const char *allow)
+void hl_method_not_allowed(struct hl_resp *rs, const char *allow)
 {
     rs->allow = allow;
-    return hl_resp_error(rs, 405, "method_not_allowed", "this path takes %s", allow);
+    hl_resp_error(rs, 405, "method_not_allowed", "this path takes %s", allow);
 }

@@ -18,7 +18,7 @@ int hl_read_event_types(json_t *v, unsigned entities, unsigned *mask, struct hl_
  * Wrong type, over max bytes, empty when required, or holding NUL gives a 422 naming field. */
 int hl_read_string(json_t *body, const char *field, int required, size_t max, const char **out,
                    struct hl_resp *rs);
-/* Sets a 405 answer with an Allow header. Returns 0. */
-int hl_method_not_allowed(struct hl_resp *rs, const char *allow);
+/* Sets a 405 answer with an Allow header (allow: "GET, POST"; a static string). */
+void hl_method_not_allowed(struct hl_resp *rs, const char *allow);
 
 #endif

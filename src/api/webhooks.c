@@ -1,7 +1,9 @@
-/* /webhooks: register, list, read, change and delete the endpoints that receive events. */
+/* /webhooks and everything under it: register, list, read, change and delete the endpoints that
+ * receive events; and, per webhook, its deliveries, recover, rotate-secret, test and stats. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "api/deliveries.h"
 #include "api/http.h"
@@ -9,9 +11,14 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/ids.h"
+#include "common/json.h"
 #include "delivery/target.h"
+#include "events/envelope.h"
+#include "events/timestamp.h"
 
 #define DESCRIPTION_MAX 1024
+#define DEFAULT_OVERLAP_S (24 * 3600)
+#define MAX_OVERLAP_S (30LL * 24 * 3600)
 
 static json_t *mask_list(unsigned mask, int events)
 {
@@ -140,11 +147,11 @@ static int read_fields(struct hl_api *api, json_t *body, int creating, const str
     return HL_OK;
 }
 
-static int create(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
+static void create(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
 {
     json_t *body = hl_req_json(rq, rs, 0);
     if (!body)
-        return 0;
+        return;
     struct hl_webhook_patch p;
     struct hl_webhook w = {0};
     if (read_fields(api, body, 1, NULL, &p, rs))
@@ -174,20 +181,21 @@ static int create(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
 out:
     hl_webhook_clear(&w);
     json_decref(body);
-    return 0;
 }
 
-static int list(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
+static void list(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
 {
     size_t limit;
     int64_t after;
     if (hl_req_page(rq, rs, &limit, &after))
-        return 0;
+        return;
     struct hl_webhook *ws = NULL;
     size_t n = 0;
     int rc = hl_store_webhook_list(api->store, rq->app.id, after, limit, &ws, &n);
-    if (rc)
-        return hl_resp_store_error(rs, rc);
+    if (rc) {
+        hl_resp_store_error(rs, rc);
+        return;
+    }
     json_t *data = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(data, webhook_json(&ws[i], 0));
@@ -195,45 +203,35 @@ static int list(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
     for (size_t i = 0; i < n; i++)
         hl_webhook_clear(&ws[i]);
     free(ws);
-    return hl_resp_json(rs, 200, hl_page_answer(data, limit, last));
+    hl_resp_json(rs, 200, hl_page_answer(data, limit, last));
 }
 
-static int get_one(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, const char *uid)
+/* Answers a failed read or change of webhook uid. */
+static void webhook_error(struct hl_resp *rs, int rc, const char *uid)
 {
-    struct hl_webhook w;
-    int rc = hl_store_webhook_get(api->store, rq->app.id, uid, &w);
     if (rc == HL_ENOTFOUND)
-        return hl_resp_error(rs, 404, "not_found", "no webhook %s", uid);
-    if (rc)
-        return hl_resp_store_error(rs, rc);
-    hl_resp_json(rs, 200, webhook_json(&w, 0));
-    hl_webhook_clear(&w);
-    return 0;
+        hl_resp_error(rs, 404, "not_found", "no webhook %s", uid);
+    else
+        hl_resp_store_error(rs, rc);
 }
 
-static int patch(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, const char *uid)
+static void patch(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, const char *uid)
 {
     json_t *body = hl_req_json(rq, rs, 0);
     if (!body)
-        return 0;
+        return;
     struct hl_webhook cur, upd = {0};
     struct hl_webhook_patch p;
     int rc = hl_store_webhook_get(api->store, rq->app.id, uid, &cur);
-    if (rc == HL_ENOTFOUND) {
-        hl_resp_error(rs, 404, "not_found", "no webhook %s", uid);
-        goto out_body;
-    }
     if (rc) {
-        hl_resp_store_error(rs, rc);
+        webhook_error(rs, rc, uid);
         goto out_body;
     }
     if (read_fields(api, body, 0, &cur, &p, rs))
         goto out;
     rc = hl_store_webhook_update(api->store, rq->app.id, uid, &p, hl_now_ms(), &upd);
-    if (rc == HL_ENOTFOUND)
-        hl_resp_error(rs, 404, "not_found", "no webhook %s", uid);
-    else if (rc)
-        hl_resp_store_error(rs, rc);
+    if (rc)
+        webhook_error(rs, rc, uid);
     else
         hl_resp_json(rs, 200, webhook_json(&upd, 0));
     hl_webhook_clear(&upd);
@@ -241,51 +239,311 @@ out:
     hl_webhook_clear(&cur);
 out_body:
     json_decref(body);
-    return 0;
 }
 
-static int del(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, const char *uid)
+static void del(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, const char *uid)
 {
     int rc = hl_store_webhook_delete(api->store, rq->app.id, uid, hl_now_ms());
-    if (rc == HL_ENOTFOUND)
-        return hl_resp_error(rs, 404, "not_found", "no webhook %s", uid);
     if (rc)
-        return hl_resp_store_error(rs, rc);
-    rs->status = 204;
-    return 0;
+        webhook_error(rs, rc, uid);
+    else
+        rs->status = 204;
 }
 
-int hl_api_webhooks(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
+/* ---- /webhooks/{uid}/…: operating one webhook's deliveries ---- */
+
+/* GET /webhooks/{uid}/deliveries, filtered by status, event and time. */
+static void list_deliveries(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
+                            const struct hl_webhook *w)
 {
-    if (rq->nseg == 1) {
-        if (rq->method == HL_POST)
-            return create(api, rq, rs);
-        if (rq->method == HL_GET)
-            return list(api, rq, rs);
-        return hl_method_not_allowed(rs, "GET, POST");
+    size_t limit;
+    int64_t after;
+    if (hl_req_page(rq, rs, &limit, &after))
+        return;
+    struct hl_delivery_filter f = {.status = -1, .type = -1};
+    const char *v = hl_req_query(rq, "status");
+    if (v && (f.status = hl_delivery_status_parse(v)) < 0) {
+        hl_resp_error(rs, 422, "invalid_status",
+                      "status must be pending, succeeded, failed, cancelled or paused");
+        return;
     }
-    char uid[HL_ID_MAX];
-    if (hl_req_seg(rq, 1, uid, sizeof(uid)))
-        return hl_resp_error(rs, 404, "not_found", "no such webhook");
-    if (rq->nseg == 2) {
-        switch (rq->method) {
-        case HL_GET:
-            return get_one(api, rq, rs, uid);
-        case HL_PATCH:
-            return patch(api, rq, rs, uid);
-        case HL_DELETE:
-            return del(api, rq, rs, uid);
-        default:
-            return hl_method_not_allowed(rs, "GET, PATCH, DELETE");
+    if ((v = hl_req_query(rq, "event")) && (f.type = hl_event_parse(v, strlen(v))) < 0) {
+        hl_resp_error(rs, 422, "invalid_event", "event must be an event name");
+        return;
+    }
+    static const char *const times[] = {"since", "until"};
+    for (int i = 0; i < 2; i++) {
+        if ((v = hl_req_query(rq, times[i])) &&
+            hl_time_parse(v, strlen(v), i == 0 ? &f.since : &f.until)) {
+            hl_resp_error(rs, 422, "invalid_time", "%s must be an ISO 8601 time", times[i]);
+            return;
         }
+    }
+    struct hl_delivery *dl = NULL;
+    size_t n = 0;
+    int rc = hl_store_delivery_list(api->store, rq->app.id, w->id, &f, after, limit, &dl, &n);
+    if (rc) {
+        hl_resp_store_error(rs, rc);
+        return;
+    }
+    json_t *data = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(data, hl_delivery_json(&dl[i], NULL, 0));
+    int64_t last = n ? dl[n - 1].id : 0;
+    for (size_t i = 0; i < n; i++)
+        hl_delivery_clear(&dl[i]);
+    free(dl);
+    hl_resp_json(rs, 200, hl_page_answer(data, limit, last));
+}
+
+/* Reads {since, until} of a recover: since is required, until (0 when absent) after it. */
+static int read_window(json_t *body, struct hl_resp *rs, int64_t *since, int64_t *until)
+{
+    static const char *const known[] = {"since", "until", NULL};
+    if (hl_reject_unknown(body, known, rs))
+        return HL_EINVAL;
+    const char *names[] = {"since", "until"};
+    int64_t *outs[] = {since, until};
+    *until = 0;
+    for (int i = 0; i < 2; i++) {
+        json_t *v = json_object_get(body, names[i]);
+        if (!v && i == 0)
+            return hl_resp_error(rs, 422, "since_required", "since is required: an ISO 8601 time"),
+                   HL_EINVAL;
+        if (v && (!json_is_string(v) ||
+                  hl_time_parse(json_string_value(v), json_string_length(v), outs[i])))
+            return hl_resp_error(rs, 422, "invalid_time", "%s must be an ISO 8601 time", names[i]),
+                   HL_EINVAL;
+    }
+    if (*until && *until <= *since)
+        return hl_resp_error(rs, 422, "invalid_window", "until must be later than since"),
+               HL_EINVAL;
+    return HL_OK;
+}
+
+/* POST /webhooks/{uid}/recover: the webhook's deliveries of a time window, queued again. */
+static void recover(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
+                    const struct hl_webhook *w)
+{
+    json_t *body = hl_req_json(rq, rs, 0);
+    if (!body)
+        return;
+    int64_t since, until, queued = 0;
+    if (read_window(body, rs, &since, &until) == HL_OK) {
+        int rc = hl_store_recover(api->store, w->id, since, until, hl_now_ms(), &queued);
+        if (rc)
+            hl_resp_store_error(rs, rc);
+        else
+            hl_resp_json(rs, 202, json_pack("{s:I}", "queued", (json_int_t)queued));
+    }
+    json_decref(body);
+}
+
+/* POST /webhooks/{uid}/rotate-secret: a new secret; the old one signs on for overlapSeconds. */
+static void rotate(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
+                   const struct hl_webhook *w)
+{
+    json_t *body = hl_req_json(rq, rs, 1);
+    if (!body)
+        return;
+    static const char *const known[] = {"overlapSeconds", NULL};
+    if (hl_reject_unknown(body, known, rs))
+        goto out;
+    int64_t overlap = DEFAULT_OVERLAP_S;
+    json_t *v = json_object_get(body, "overlapSeconds");
+    if (v) {
+        if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+            json_integer_value(v) > MAX_OVERLAP_S) {
+            hl_resp_error(rs, 422, "invalid_overlap",
+                          "overlapSeconds must be an integer from 0 to %lld", MAX_OVERLAP_S);
+            goto out;
+        }
+        overlap = json_integer_value(v);
+    }
+    char secret[HL_SECRET_SIZE];
+    if (hl_secret_new(secret, sizeof(secret))) {
+        hl_resp_error(rs, 500, "internal", "no randomness available");
+        goto out;
+    }
+    int64_t now = hl_now_ms();
+    int64_t until = overlap ? now + overlap * 1000 : 0;
+    int rc = hl_store_rotate_secret(api->store, rq->app.id, w->uid, secret, until, now);
+    if (rc) {
+        webhook_error(rs, rc, w->uid);
+        goto out;
+    }
+    hl_resp_json(rs, 200,
+                 json_pack("{s:s,s:s,s:o}", "uid", w->uid, "secret", secret,
+                           "previousSecretExpiresAt", hl_json_time(until)));
+out:
+    json_decref(body);
+}
+
+/* Commits a webhook.test event for w alone. Returns the delivery it made, or 0 with the answer
+ * set. */
+static int64_t commit_test(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
+                           const struct hl_webhook *w)
+{
+    json_t *data = json_pack("{s:s,s:n,s:s,s:s}", "uid", w->uid, "externalTenantId", "url", w->url,
+                             "message", "This is a test event from hookline.");
+    struct hl_buf text;
+    hl_buf_init(&text, 1 << 16);
+    struct hl_event ev = {0}, got = {0};
+    int rc = hl_json_write(&text, data);
+    json_decref(data);
+    if (rc == HL_OK)
+        rc = hl_event_make(rq->app.id, rq->app.uid, HL_EV_WEBHOOK_TEST, "", w->uid, text.p,
+                           text.len, hl_now_ms(), 0, &ev);
+    hl_buf_free(&text);
+    if (rc) {
+        hl_resp_error(rs, 500, "internal", "could not build the test event");
+        return 0;
+    }
+    struct hl_change ch = {.op = HL_OP_NONE, .ev = &ev, .only_webhook = w->id};
+    struct hl_delivery *dl = NULL;
+    size_t n = 0;
+    rc = hl_store_commit(api->store, &ch, 1, NULL, NULL);
+    if (rc == HL_OK)
+        rc = hl_store_event_get(api->store, rq->app.id, ev.uid, &got, &dl, &n);
+    int64_t id = rc == HL_OK && n ? dl[0].id : 0;
+    if (rc)
+        hl_resp_store_error(rs, rc);
+    else if (!id)
+        hl_resp_error(rs, 500, "internal", "the test event made no delivery");
+    for (size_t i = 0; i < n; i++)
+        hl_delivery_clear(&dl[i]);
+    free(dl);
+    hl_event_clear(&got);
+    hl_event_clear(&ev);
+    return id;
+}
+
+/* POST /webhooks/{uid}/test: sends a webhook.test event to w only and answers with the delivery
+ * once its first attempt is recorded (or test_wait_ms has passed). */
+static void send_test(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
+                      const struct hl_webhook *w)
+{
+    json_t *body = hl_req_json(rq, rs, 1);
+    if (!body)
+        return;
+    static const char *const none[] = {NULL};
+    int bad = hl_reject_unknown(body, none, rs);
+    json_decref(body);
+    if (bad)
+        return;
+    if (!w->active) {
+        hl_resp_error(rs, 409, "webhook_inactive",
+                      "webhook %s is not active; enable it (PATCH active: true) to test it",
+                      w->uid);
+        return;
+    }
+    int64_t id = commit_test(api, rq, rs, w);
+    if (!id)
+        return;
+    /* Wait for the attempt's outcome, bounded by the attempt timeout. */
+    int64_t deadline = hl_mono_ms() + api->cfg.test_wait_ms;
+    for (;;) {
+        struct hl_delivery d = {0};
+        int rc = hl_store_delivery_get(api->store, rq->app.id, id, &d, NULL, NULL);
+        int done = rc != HL_OK || d.attempts > 0 || d.status != HL_DS_PENDING;
+        hl_delivery_clear(&d);
+        if (done || hl_mono_ms() > deadline)
+            break;
+        usleep(5000);
+    }
+    hl_delivery_answer(api, rq, rs, id, 200);
+}
+
+/* GET /webhooks/{uid}/stats: delivery counts and the last attempt times. */
+static void stats(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
+                  const struct hl_webhook *w)
+{
+    (void)rq;
+    struct hl_webhook_stats st;
+    int rc = hl_store_webhook_stats(api->store, w->id, &st);
+    if (rc) {
+        hl_resp_store_error(rs, rc);
+        return;
+    }
+    hl_resp_json(rs, 200,
+                 json_pack("{s:s,s:I,s:I,s:I,s:o,s:o,s:o}", "uid", w->uid, "pending",
+                           (json_int_t)st.pending, "succeeded", (json_int_t)st.succeeded, "failed",
+                           (json_int_t)st.failed, "lastTriggeredAt",
+                           hl_json_time(w->last_triggered_at), "lastSuccessAt",
+                           hl_json_time(w->last_success_at), "lastFailureAt",
+                           hl_json_time(w->last_failure_at)));
+}
+
+/* /webhooks/{uid}/{op} for webhook w. */
+static void serve_op(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
+                     const struct hl_webhook *w)
+{
+    if (rq->nseg != 3)
+        return;
+    static const struct {
+        const char *name;
+        enum hl_method method;
+        void (*fn)(struct hl_api *, struct hl_req *, struct hl_resp *, const struct hl_webhook *);
+    } OPS[] = {
+        {"deliveries", HL_GET, list_deliveries},
+        {"recover", HL_POST, recover},
+        {"rotate-secret", HL_POST, rotate},
+        {"test", HL_POST, send_test},
+        {"stats", HL_GET, stats},
+    };
+    for (size_t i = 0; i < sizeof(OPS) / sizeof(OPS[0]); i++) {
+        if (!hl_str_eqc(rq->seg[2], OPS[i].name))
+            continue;
+        if (rq->method != OPS[i].method)
+            hl_method_not_allowed(rs, OPS[i].method == HL_GET ? "GET" : "POST");
+        else
+            OPS[i].fn(api, rq, rs, w);
+        return;
+    }
+}
+
+/* /webhooks/{uid} and /webhooks/{uid}/{op}. */
+static void serve_one(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, const char *uid)
+{
+    if (rq->nseg == 2 && rq->method == HL_PATCH) {
+        patch(api, rq, rs, uid);
+        return;
+    }
+    if (rq->nseg == 2 && rq->method == HL_DELETE) {
+        del(api, rq, rs, uid);
+        return;
+    }
+    if (rq->nseg == 2 && rq->method != HL_GET) {
+        hl_method_not_allowed(rs, "GET, PATCH, DELETE");
+        return;
     }
     struct hl_webhook w;
     int rc = hl_store_webhook_get(api->store, rq->app.id, uid, &w);
-    if (rc == HL_ENOTFOUND)
-        return hl_resp_error(rs, 404, "not_found", "no webhook %s", uid);
-    if (rc)
-        return hl_resp_store_error(rs, rc);
-    hl_api_webhook_ops(api, rq, rs, &w);
+    if (rc) {
+        webhook_error(rs, rc, uid);
+        return;
+    }
+    if (rq->nseg == 2)
+        hl_resp_json(rs, 200, webhook_json(&w, 0));
+    else
+        serve_op(api, rq, rs, &w);
     hl_webhook_clear(&w);
-    return 0;
+}
+
+void hl_api_webhooks(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
+{
+    if (rq->nseg == 1) {
+        if (rq->method == HL_POST)
+            create(api, rq, rs);
+        else if (rq->method == HL_GET)
+            list(api, rq, rs);
+        else
+            hl_method_not_allowed(rs, "GET, POST");
+        return;
+    }
+    char uid[HL_ID_MAX];
+    if (hl_req_seg(rq, 1, uid, sizeof(uid)))
+        hl_resp_error(rs, 404, "not_found", "no such webhook");
+    else
+        serve_one(api, rq, rs, uid);
 }

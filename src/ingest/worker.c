@@ -6,12 +6,13 @@
 #include <string.h>
 #include <time.h>
 
-#include "api/publish.h"
 #include "common/buf.h"
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "events/envelope.h"
+#include "events/timestamp.h"
 #include "ingest/chunk.h"
 #include "ingest/extract.h"
 
