@@ -32,7 +32,8 @@ static void fuzz_values(const char *s)
     struct sockaddr_storage ss;
     socklen_t len = 0;
     if (hl_parse_listen_addr(s, &ss, &len) == HL_OK)
-        check(len > 0 && len <= sizeof(ss) && (ss.ss_family == AF_INET || ss.ss_family == AF_INET6));
+        check(len > 0 && len <= sizeof(ss) &&
+              (ss.ss_family == AF_INET || ss.ss_family == AF_INET6));
     len = 0;
     if (hl_parse_bind_host(s, 3000, &ss, &len) == HL_OK)
         check(len > 0 && len <= sizeof(ss));
