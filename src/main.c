@@ -1,7 +1,6 @@
 /* hookline: the command line. serve, apps, keys, listen, verify. */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <limits.h>
 #include <openssl/sha.h>
 #include <pthread.h>
@@ -21,19 +20,9 @@
 #include "common/ids.h"
 #include "common/log.h"
 #include "delivery/dispatcher.h"
-#include "delivery/retry.h"
-#include "delivery/target.h"
 #include "ingest/worker.h"
 #include "receiver/listen.h"
 #include "store/store.h"
-
-#define DEFAULT_DB "data/hookline.db"
-
-static const char *env_or(const char *name, const char *def)
-{
-    const char *v = getenv(name);
-    return v && *v ? v : def;
-}
 
 static int open_store(const char *db, struct hl_store **st)
 {
@@ -75,76 +64,24 @@ static int create_app(struct hl_store *st, const char *name, struct hl_app *app,
     return rc;
 }
 
-static void usage_db(FILE *f)
-{
-    fprintf(f, "  --database PATH|URL   SQLite file or postgres:// URL "
-               "(HOOKLINE_DATABASE, default " DEFAULT_DB ")\n"
-               "  --json                machine-readable output\n"
-               "  --help                this text\n");
-}
-
-/* Reads the common --database/--json/--help options; returns the index of the first operand,
- * -1 to exit 0 (help shown) or -2 on a usage error. */
-static int common_opts(int argc, char **argv, const char **db, int *json, void (*help)(FILE *))
-{
-    static const struct option opts[] = {{"database", required_argument, NULL, 'd'},
-                                         {"json", no_argument, NULL, 'j'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
-    *db = env_or("HOOKLINE_DATABASE", DEFAULT_DB);
-    *json = 0;
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, "d:jh", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd':
-            *db = optarg;
-            break;
-        case 'j':
-            *json = 1;
-            break;
-        case 'h':
-            help(stdout);
-            return -1;
-        default:
-            help(stderr);
-            return -2;
-        }
-    }
-    return optind;
-}
-
-static void apps_help(FILE *f)
-{
-    fprintf(f, "usage: hookline apps create NAME [options]\n"
-               "       hookline apps list [options]\n\n"
-               "Creates an app (printing its appUid and a first API key, once) or lists apps.\n\n");
-    usage_db(f);
-}
-
 static int cmd_apps(int argc, char **argv)
 {
-    const char *db;
-    int json;
-    int i = common_opts(argc, argv, &db, &json, apps_help);
-    if (i < 0)
-        return i == -1 ? 0 : 2;
-    if (i >= argc) {
-        apps_help(stderr);
-        return 2;
-    }
-    const char *sub = argv[i];
+    struct hl_options o;
+    int status = hl_options_get(HL_CMD_APPS, argc, argv, &o);
+    if (status != HL_OPTS_RUN)
+        return status;
+    const char *sub = o.nargs ? o.args[0] : "", *db = o.database;
+    int json = o.json;
     struct hl_store *st;
     if (strcmp(sub, "create") == 0) {
-        if (i + 2 != argc || !*argv[i + 1] || strlen(argv[i + 1]) >= HL_NAME_MAX) {
-            apps_help(stderr);
-            return 2;
-        }
+        if (o.nargs != 2 || !*o.args[1] || strlen(o.args[1]) >= HL_NAME_MAX)
+            return hl_usage_error(HL_CMD_APPS, "apps create takes one NAME of 1 to %d bytes",
+                                  HL_NAME_MAX - 1);
         if (open_store(db, &st))
             return 1;
         struct hl_app app;
         struct new_key k;
-        int rc = create_app(st, argv[i + 1], &app, &k);
+        int rc = create_app(st, o.args[1], &app, &k);
         hl_store_close(st);
         if (rc) {
             fprintf(stderr, "hookline: cannot create the app: %s\n", hl_strerror(rc));
@@ -160,10 +97,8 @@ static int cmd_apps(int argc, char **argv)
         return 0;
     }
     if (strcmp(sub, "list") == 0) {
-        if (i + 1 != argc) {
-            apps_help(stderr);
-            return 2;
-        }
+        if (o.nargs != 1)
+            return hl_usage_error(HL_CMD_APPS, "apps list takes no argument");
         if (open_store(db, &st))
             return 1;
         struct hl_app *apps = NULL;
@@ -193,44 +128,30 @@ static int cmd_apps(int argc, char **argv)
         free(apps);
         return 0;
     }
-    apps_help(stderr);
-    return 2;
-}
-
-static void keys_help(FILE *f)
-{
-    fprintf(f, "usage: hookline keys create APP_UID [options]\n"
-               "       hookline keys revoke KEY_ID [options]\n"
-               "       hookline keys list [APP_UID] [options]\n\n"
-               "Creates an API key for an app (shown once), revokes one, or lists them.\n\n");
-    usage_db(f);
+    return hl_usage_error(HL_CMD_APPS, "want apps create NAME or apps list");
 }
 
 static int cmd_keys(int argc, char **argv)
 {
-    const char *db;
-    int json;
-    int i = common_opts(argc, argv, &db, &json, keys_help);
-    if (i < 0)
-        return i == -1 ? 0 : 2;
-    if (i >= argc) {
-        keys_help(stderr);
-        return 2;
-    }
-    const char *sub = argv[i];
+    struct hl_options o;
+    int status = hl_options_get(HL_CMD_KEYS, argc, argv, &o);
+    if (status != HL_OPTS_RUN)
+        return status;
+    const char *sub = o.nargs ? o.args[0] : "", *db = o.database, *arg = o.args[1];
+    int json = o.json;
     struct hl_store *st;
     int rc;
-    if (strcmp(sub, "create") == 0 && i + 2 == argc) {
+    if (strcmp(sub, "create") == 0 && o.nargs == 2) {
         if (open_store(db, &st))
             return 1;
         struct hl_app app;
         struct new_key k;
-        rc = hl_store_app_get(st, argv[i + 1], &app);
+        rc = hl_store_app_get(st, arg, &app);
         if (rc == HL_OK)
             rc = make_key(st, app.id, &k);
         hl_store_close(st);
         if (rc) {
-            fprintf(stderr, "hookline: cannot create a key for %s: %s\n", argv[i + 1],
+            fprintf(stderr, "hookline: cannot create a key for %s: %s\n", arg,
                     rc == HL_ENOTFOUND ? "no such app" : hl_strerror(rc));
             return 1;
         }
@@ -241,27 +162,27 @@ static int cmd_keys(int argc, char **argv)
             printf("apiKey: %s\nkeyId:  %s\n\nThe API key is shown only now.\n", k.key, k.uid);
         return 0;
     }
-    if (strcmp(sub, "revoke") == 0 && i + 2 == argc) {
+    if (strcmp(sub, "revoke") == 0 && o.nargs == 2) {
         if (open_store(db, &st))
             return 1;
-        rc = hl_store_key_revoke(st, argv[i + 1]);
+        rc = hl_store_key_revoke(st, arg);
         hl_store_close(st);
         if (rc) {
-            fprintf(stderr, "hookline: cannot revoke %s: %s\n", argv[i + 1],
+            fprintf(stderr, "hookline: cannot revoke %s: %s\n", arg,
                     rc == HL_ENOTFOUND ? "no such key, or already revoked" : hl_strerror(rc));
             return 1;
         }
         if (json)
-            printf("{\"keyId\":\"%s\",\"revoked\":true}\n", argv[i + 1]);
+            printf("{\"keyId\":\"%s\",\"revoked\":true}\n", arg);
         else
-            printf("revoked %s\n", argv[i + 1]);
+            printf("revoked %s\n", arg);
         return 0;
     }
-    if (strcmp(sub, "list") == 0 && i + 2 >= argc) {
+    if (strcmp(sub, "list") == 0) {
         if (open_store(db, &st))
             return 1;
         struct hl_app app = {0};
-        rc = i + 1 < argc ? hl_store_app_get(st, argv[i + 1], &app) : HL_OK;
+        rc = arg ? hl_store_app_get(st, arg, &app) : HL_OK;
         struct hl_api_key *keys = NULL;
         size_t n = 0;
         if (rc == HL_OK)
@@ -286,44 +207,11 @@ static int cmd_keys(int argc, char **argv)
         free(keys);
         return 0;
     }
-    keys_help(stderr);
-    return 2;
+    return hl_usage_error(HL_CMD_KEYS,
+                          "want keys create APP_UID, keys revoke KEY_ID or keys list [APP_UID]");
 }
 
 /* ---- serve ---- */
-
-static void serve_help(FILE *f)
-{
-    fprintf(f,
-            "usage: hookline serve [options]\n\n"
-            "Runs the API, the dispatcher and the ingest worker.\n\n"
-            "  --listen ADDR:PORT      HOOKLINE_LISTEN, default 127.0.0.1:8080\n"
-            "  --database PATH|URL     HOOKLINE_DATABASE, default " DEFAULT_DB "\n"
-            "  --mode MODE             development|production (HOOKLINE_MODE, default "
-            "development)\n"
-            "  --retry-schedule LIST   HOOKLINE_RETRY_SCHEDULE, default "
-            "\"0,5s,5m,30m,2h,5h,10h,10h\"\n"
-            "  --timeout DURATION      per attempt, connect and answer (HOOKLINE_TIMEOUT, "
-            "default 5s)\n"
-            "  --disable-after DURATION  disable a webhook failing that long "
-            "(HOOKLINE_DISABLE_AFTER, default 5d; 0 never)\n"
-            "  --allow-network CIDR    reachable in production even if private (repeatable; "
-            "HOOKLINE_ALLOW_NETWORK, comma-separated)\n"
-            "  --threads N             HTTP worker threads (HOOKLINE_THREADS, default 128)\n"
-            "  --max-inflight N        concurrent deliveries (HOOKLINE_MAX_INFLIGHT, default "
-            "256)\n"
-            "  --per-host N            attempts in flight per receiving host, and per webhook\n"
-            "                          (HOOKLINE_PER_HOST, default 32)\n"
-            "  --data-dir DIR          uploaded files (HOOKLINE_DATA_DIR, default: the SQLite "
-            "file's folder, or ./data)\n"
-            "  --max-upload BYTES      largest context file (HOOKLINE_MAX_UPLOAD, default "
-            "52428800)\n"
-            "  --chunk-size N          characters per passage (HOOKLINE_CHUNK_SIZE, default 1000)\n"
-            "  --chunk-overlap N       characters shared by passages (HOOKLINE_CHUNK_OVERLAP, "
-            "default 200)\n"
-            "  --log-level LEVEL       debug|info|warn|error (HOOKLINE_LOG_LEVEL, default info)\n"
-            "  --help                  this text\n");
-}
 
 /* Writes s to path with mode 0600, replacing it. */
 static int write_private(const char *path, const char *s)
@@ -410,199 +298,61 @@ static void hook_delivery_counters(void *dispatcher, struct hl_delivery_counters
         .succeeded = s.succeeded, .failed = s.failed, .inflight = s.inflight};
 }
 
+/* Turns serve's options into each part's configuration, and checks what no single option can.
+ * The data directory, unless given, is the SQLite file's folder (dir, cap bytes, holds it).
+ * Returns 0, or 2 after saying what is wrong. */
+static int serve_config(const struct hl_options *o, struct hl_api_config *api,
+                        struct hl_dispatcher_config *dc, struct hl_ingest_config *ic, char *dir,
+                        size_t cap)
+{
+    if (o->chunk_overlap >= o->chunk_size)
+        return hl_usage_error(HL_CMD_SERVE,
+                              "--chunk-overlap %lld: want fewer than --chunk-size %lld",
+                              o->chunk_overlap, o->chunk_size);
+    const char *db = o->database, *slash = strrchr(db, '/');
+    if (o->data_dir)
+        snprintf(dir, cap, "%s", o->data_dir);
+    else if (strncmp(db, "postgres", 8) == 0)
+        snprintf(dir, cap, "data");
+    else if (!slash)
+        snprintf(dir, cap, ".");
+    else
+        snprintf(dir, cap, "%.*s", (int)(slash - db), db);
+    *dc = (struct hl_dispatcher_config){.retry = o->retry,
+                                        .timeout_ms = o->timeout_ms,
+                                        .max_inflight = (size_t)o->max_inflight,
+                                        .per_host = (long)o->per_host,
+                                        .production = o->production,
+                                        .allow = o->allow,
+                                        .disable_after_ms = o->disable_after_ms,
+                                        .lease_ms = o->lease_ms};
+    *ic = (struct hl_ingest_config){.chunk_size = (size_t)o->chunk_size,
+                                    .overlap = (size_t)o->chunk_overlap,
+                                    .lease_ms = o->ingest_lease_ms,
+                                    .max_input = (size_t)o->max_upload};
+    *api = (struct hl_api_config){.production = o->production,
+                                  .max_body = HL_MAX_BODY,
+                                  .threads = (unsigned)o->threads,
+                                  .test_wait_ms = o->timeout_ms + 2000,
+                                  .data_dir = dir,
+                                  .max_upload = (size_t)o->max_upload};
+    return 0;
+}
+
 static int cmd_serve(int argc, char **argv)
 {
-    static const struct option opts[] = {{"listen", required_argument, NULL, 'l'},
-                                         {"database", required_argument, NULL, 'd'},
-                                         {"mode", required_argument, NULL, 'm'},
-                                         {"retry-schedule", required_argument, NULL, 'r'},
-                                         {"timeout", required_argument, NULL, 'T'},
-                                         {"disable-after", required_argument, NULL, 'D'},
-                                         {"allow-network", required_argument, NULL, 'a'},
-                                         {"threads", required_argument, NULL, 't'},
-                                         {"max-inflight", required_argument, NULL, 'i'},
-                                         {"per-host", required_argument, NULL, 'p'},
-                                         {"log-level", required_argument, NULL, 'L'},
-                                         {"data-dir", required_argument, NULL, 'X'},
-                                         {"max-upload", required_argument, NULL, 'U'},
-                                         {"chunk-size", required_argument, NULL, 'C'},
-                                         {"chunk-overlap", required_argument, NULL, 'O'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
-    const char *listen = env_or("HOOKLINE_LISTEN", "127.0.0.1:8080");
-    const char *db = env_or("HOOKLINE_DATABASE", DEFAULT_DB);
-    const char *mode = env_or("HOOKLINE_MODE", "development");
-    const char *schedule = env_or("HOOKLINE_RETRY_SCHEDULE", NULL);
-    const char *timeout = env_or("HOOKLINE_TIMEOUT", "5s");
-    const char *disable = env_or("HOOKLINE_DISABLE_AFTER", "5d");
-    const char *threads = env_or("HOOKLINE_THREADS", "128");
-    const char *inflight = env_or("HOOKLINE_MAX_INFLIGHT", "256");
-    const char *perhost = env_or("HOOKLINE_PER_HOST", "32");
-    const char *level = env_or("HOOKLINE_LOG_LEVEL", "info");
-    const char *data_dir = env_or("HOOKLINE_DATA_DIR", NULL);
-    const char *max_upload = env_or("HOOKLINE_MAX_UPLOAD", "52428800");
-    const char *chunk_size = env_or("HOOKLINE_CHUNK_SIZE", "1000");
-    const char *chunk_overlap = env_or("HOOKLINE_CHUNK_OVERLAP", "200");
-    struct hl_dispatcher_config dc;
-    hl_dispatcher_config_default(&dc);
-    const char *allow_env = env_or("HOOKLINE_ALLOW_NETWORK", NULL);
-    if (allow_env && hl_netlist_add_list(&dc.allow, allow_env)) {
-        fprintf(stderr, "hookline: HOOKLINE_ALLOW_NETWORK: not a list of CIDR ranges\n");
-        return 2;
-    }
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'l':
-            listen = optarg;
-            break;
-        case 'd':
-            db = optarg;
-            break;
-        case 'm':
-            mode = optarg;
-            break;
-        case 'r':
-            schedule = optarg;
-            break;
-        case 'T':
-            timeout = optarg;
-            break;
-        case 'D':
-            disable = optarg;
-            break;
-        case 'a':
-            if (hl_netlist_add_list(&dc.allow, optarg)) {
-                fprintf(stderr, "hookline: --allow-network %s: not a CIDR range\n", optarg);
-                return 2;
-            }
-            break;
-        case 't':
-            threads = optarg;
-            break;
-        case 'i':
-            inflight = optarg;
-            break;
-        case 'p':
-            perhost = optarg;
-            break;
-        case 'L':
-            level = optarg;
-            break;
-        case 'X':
-            data_dir = optarg;
-            break;
-        case 'U':
-            max_upload = optarg;
-            break;
-        case 'C':
-            chunk_size = optarg;
-            break;
-        case 'O':
-            chunk_overlap = optarg;
-            break;
-        case 'h':
-            serve_help(stdout);
-            return 0;
-        default:
-            serve_help(stderr);
-            return 2;
-        }
-    }
-    if (optind != argc) {
-        serve_help(stderr);
-        return 2;
-    }
+    struct hl_options o;
+    int status = hl_options_get(HL_CMD_SERVE, argc, argv, &o);
+    if (status != HL_OPTS_RUN)
+        return status;
     struct hl_api api = {0};
-    if (strcmp(mode, "production") == 0) {
-        api.cfg.production = 1;
-    } else if (strcmp(mode, "development") != 0) {
-        fprintf(stderr, "hookline: --mode must be development or production\n");
-        return 2;
-    }
-    if (strcmp(level, "debug") == 0)
-        hl_log_set_level(HL_LOG_DEBUG);
-    else if (strcmp(level, "warn") == 0)
-        hl_log_set_level(HL_LOG_WARN);
-    else if (strcmp(level, "error") == 0)
-        hl_log_set_level(HL_LOG_ERROR);
-    else if (strcmp(level, "info") != 0) {
-        fprintf(stderr, "hookline: --log-level must be debug, info, warn or error\n");
-        return 2;
-    }
-    long long v;
-    if (hl_parse_int(threads, 1, 256, &v)) {
-        fprintf(stderr, "hookline: --threads must be 1..256\n");
-        return 2;
-    }
-    api.cfg.threads = (unsigned)v;
-    if (hl_parse_int(inflight, 1, 65536, &v)) {
-        fprintf(stderr, "hookline: --max-inflight must be 1..65536\n");
-        return 2;
-    }
-    dc.max_inflight = (size_t)v;
-    if (hl_parse_int(perhost, 1, 4096, &v)) {
-        fprintf(stderr, "hookline: --per-host must be 1..4096\n");
-        return 2;
-    }
-    dc.per_host = (long)v;
-    if (schedule && hl_retry_parse(schedule, &dc.retry)) {
-        fprintf(stderr, "hookline: --retry-schedule: want a list like 0,5s,5m,30m,2h\n");
-        return 2;
-    }
-    if (hl_parse_duration(timeout, &dc.timeout_ms) || dc.timeout_ms < 1) {
-        fprintf(stderr, "hookline: --timeout: want a duration like 5s or 500ms\n");
-        return 2;
-    }
-    if (hl_parse_duration(disable, &dc.disable_after_ms)) {
-        fprintf(stderr, "hookline: --disable-after: want a duration like 5d, 1h or 0\n");
-        return 2;
-    }
-    dc.production = api.cfg.production;
-    api.cfg.test_wait_ms = dc.timeout_ms + 2000;
-    const char *lease = env_or("HOOKLINE_LEASE", NULL);
-    if (lease && (hl_parse_duration(lease, &dc.lease_ms) || dc.lease_ms < 1000)) {
-        fprintf(stderr, "hookline: HOOKLINE_LEASE: want a duration of at least 1s\n");
-        return 2;
-    }
-    api.cfg.max_body = HL_MAX_BODY;
-    if (hl_parse_int(max_upload, 1, 1LL << 40, &v)) {
-        fprintf(stderr, "hookline: --max-upload must be a number of bytes\n");
-        return 2;
-    }
-    api.cfg.max_upload = (size_t)v;
+    struct hl_dispatcher_config dc;
     struct hl_ingest_config ic;
-    hl_ingest_config_default(&ic);
-    long long ov;
-    if (hl_parse_int(chunk_size, 1, 1 << 20, &v) || hl_parse_int(chunk_overlap, 0, v - 1, &ov)) {
-        fprintf(stderr, "hookline: --chunk-size must be 1..1048576 and --chunk-overlap below "
-                        "it\n");
+    char data_dir[PATH_MAX];
+    /* Every option is checked before anything is created or opened. */
+    if (serve_config(&o, &api.cfg, &dc, &ic, data_dir, sizeof(data_dir)))
         return 2;
-    }
-    ic.chunk_size = (size_t)v;
-    ic.max_input = api.cfg.max_upload;
-    ic.overlap = (size_t)ov;
-    const char *ingest_lease = env_or("HOOKLINE_INGEST_LEASE", NULL);
-    if (ingest_lease && (hl_parse_duration(ingest_lease, &ic.lease_ms) || ic.lease_ms < 1000)) {
-        fprintf(stderr, "hookline: HOOKLINE_INGEST_LEASE: want a duration of at least 1s\n");
-        return 2;
-    }
-    char dirbuf[PATH_MAX];
-    if (!data_dir) {
-        const char *slash = strrchr(db, '/');
-        if (strncmp(db, "postgres", 8) == 0)
-            data_dir = "data";
-        else if (!slash)
-            data_dir = ".";
-        else {
-            snprintf(dirbuf, sizeof(dirbuf), "%.*s", (int)(slash - db), db);
-            data_dir = dirbuf;
-        }
-    }
-    api.cfg.data_dir = data_dir;
-    if (prepare_data_dir(data_dir))
-        return 1;
+    hl_log_set_level((enum hl_log_level)o.log_level);
 
     /* Signals are taken by sigwait below, not by whichever thread they land on. */
     sigset_t set;
@@ -612,54 +362,50 @@ static int cmd_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    struct hl_store *st;
-    if (open_store(db, &st))
-        return 1;
+    struct hl_store *st = NULL;
+    struct hl_dispatcher *disp = NULL;
+    struct hl_ingest *ingest = NULL;
+    struct hl_http *http = NULL;
+    status = 1;
+    if (prepare_data_dir(data_dir) || open_store(o.database, &st))
+        goto out;
     if (!api.cfg.production && dev_bootstrap(st, data_dir)) {
         fprintf(stderr, "hookline: could not create the development app\n");
-        hl_store_close(st);
-        return 1;
+        goto out;
     }
     api.store = st;
-    struct hl_dispatcher *disp = NULL;
     if (hl_dispatcher_start(st, &dc, &disp)) {
         fprintf(stderr, "hookline: cannot start the dispatcher\n");
-        hl_store_close(st);
-        return 1;
+        goto out;
     }
     api.hooks.delivery_counters = hook_delivery_counters;
     api.hooks.delivery_counters_arg = disp;
-    struct hl_ingest *ingest = NULL;
     if (hl_ingest_start(st, &ic, &ingest)) {
         fprintf(stderr, "hookline: cannot start the ingest worker\n");
-        hl_dispatcher_stop(disp);
-        hl_store_close(st);
-        return 1;
+        goto out;
     }
     api.hooks.file_queued = hook_file_queued;
     api.hooks.file_queued_arg = ingest;
-    struct hl_http *http;
-    if (hl_http_start(&api, listen, &http)) {
-        hl_ingest_stop(ingest);
-        hl_dispatcher_stop(disp);
-        hl_store_close(st);
-        return 1;
-    }
-    hl_info("hookline %s listening on %s (%s mode, database %s)", HL_VERSION, listen,
+    if (hl_http_start(&api, o.listen, &http))
+        goto out;
+    hl_info("hookline %s listening on %s (%s mode, database %s)", HL_VERSION, o.listen,
             api.cfg.production ? "production" : "development",
-            strncmp(db, "postgres", 8) == 0 ? "postgres" : db);
+            strncmp(o.database, "postgres", 8) == 0 ? "postgres" : o.database);
     if (hl_http_port(http))
         hl_info("port %u", (unsigned)hl_http_port(http));
     int sig = 0;
     sigwait(&set, &sig);
     hl_info("signal %d: stopping (finishing requests in flight)", sig);
     hl_http_quiesce(http);
+    status = 0;
+out:
     hl_http_stop(http);
     hl_ingest_stop(ingest);
     hl_dispatcher_stop(disp);
     hl_store_close(st);
-    hl_info("stopped");
-    return 0;
+    if (status == 0)
+        hl_info("stopped");
+    return status;
 }
 
 static void main_help(FILE *f)

@@ -429,38 +429,12 @@ __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const ch
     hl_debug_va("http", fmt, ap);
 }
 
-/* Parses "host:port", "[v6]:port" or ":port" (every IPv4 address) into a socket address: an IPv6
- * literal needs its brackets, an IPv4 one or "localhost" must not have any. */
-static int parse_addr(const char *addr, struct sockaddr_storage *ss, socklen_t *len)
-{
-    char host[128];
-    const char *colon = strrchr(addr, ':');
-    if (!colon)
-        return HL_EINVAL;
-    size_t hl = (size_t)(colon - addr);
-    if (hl >= sizeof(host))
-        return HL_EINVAL;
-    memcpy(host, addr, hl);
-    host[hl] = '\0';
-    char *end;
-    long port = strtol(colon + 1, &end, 10);
-    if (!colon[1] || *end || port < 0 || port > 65535)
-        return HL_EINVAL;
-    if (host[0] == '[') {
-        if (hl < 3 || host[hl - 1] != ']')
-            return HL_EINVAL;
-        host[hl - 1] = '\0';
-        return hl_parse_listen_host(host + 1, AF_INET6, (uint16_t)port, ss, len);
-    }
-    return hl_parse_listen_host(host[0] ? host : "0.0.0.0", AF_INET, (uint16_t)port, ss, len);
-}
-
 int hl_http_start(struct hl_api *api, const char *addr, struct hl_http **out)
 {
     struct sockaddr_storage ss;
     socklen_t sslen;
     *out = NULL;
-    if (parse_addr(addr, &ss, &sslen)) {
+    if (hl_parse_listen_addr(addr, &ss, &sslen)) {
         hl_error("http: cannot read listen address '%s' (want HOST:PORT)", addr);
         return HL_EINVAL;
     }
@@ -472,12 +446,11 @@ int hl_http_start(struct hl_api *api, const char *addr, struct hl_http **out)
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_ITC;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    h->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, api, MHD_OPTION_SOCK_ADDR,
-                            (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
-                            api->cfg.threads ? api->cfg.threads : 4, MHD_OPTION_NOTIFY_COMPLETED,
-                            on_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096, MHD_OPTION_EXTERNAL_LOGGER,
-                            on_mhd_log, NULL, MHD_OPTION_END);
+    h->d = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, api, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_THREAD_POOL_SIZE, api->cfg.threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+        NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)4096, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
     if (!h->d) {
         hl_error("http: cannot listen on %s", addr);
         free(h);

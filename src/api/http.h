@@ -24,7 +24,7 @@ struct MHD_Connection;
 struct hl_api_config {
     int production;       /* https only, address guard */
     size_t max_body;      /* request bodies above this get 413 */
-    unsigned threads;     /* libmicrohttpd thread pool size */
+    unsigned threads;     /* libmicrohttpd thread pool size (serve --threads) */
     int64_t test_wait_ms; /* how long POST /webhooks/{uid}/test waits for its attempt */
     const char *data_dir; /* uploads/ and files/ live here */
     size_t max_upload;    /* context files above this get 413 */
@@ -67,7 +67,7 @@ struct hl_resp {
     const char *content_type; /* NULL: application/json */
 };
 
-/* Starts the server on addr ("127.0.0.1:8080", "[::1]:8080", ":8080"). Returns 0 or an error. */
+/* Starts the server on addr (HOST:PORT as hl_parse_listen_addr reads it). Returns 0 or an error. */
 int hl_http_start(struct hl_api *api, const char *addr, struct hl_http **out);
 /* Stops accepting new connections (in-flight requests go on). */
 void hl_http_quiesce(struct hl_http *h);

@@ -1,10 +1,15 @@
 #include "common/config.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/err.h"
+#include "common/log.h"
+#include "common/net.h"
+#include "hookline/verify.h"
 
 int hl_parse_int(const char *s, long long min, long long max, long long *out)
 {
@@ -42,4 +47,792 @@ int hl_parse_duration(const char *s, int64_t *ms)
         return HL_EINVAL;
     *ms = v * mul;
     return HL_OK;
+}
+
+int hl_parse_size(const char *s, long long min, long long max, long long *out)
+{
+    if (*s < '0' || *s > '9')
+        return HL_EINVAL;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno)
+        return HL_EINVAL;
+    static const char units[] = "kmgt";
+    const char *u = *end ? strchr(units, *end | 0x20) : NULL;
+    if (*end && (!u || end[1]))
+        return HL_EINVAL;
+    for (long i = u ? u - units + 1 : 0; i > 0; i--) {
+        if (v > LLONG_MAX / 1024)
+            return HL_EINVAL;
+        v *= 1024;
+    }
+    if (v < min || v > max)
+        return HL_EINVAL;
+    *out = v;
+    return HL_OK;
+}
+
+/* ---- setters and checks of the rows that need more than their kind ---- */
+
+static int set_schedule(void *field, const char *text)
+{
+    return hl_retry_parse(text, field);
+}
+
+static int set_cidrs(void *field, const char *text)
+{
+    struct hl_netlist *nl = field, next = *nl;
+    /* all or nothing: a bad range in the middle adds none of the list */
+    int rc = hl_netlist_add_list(&next, text);
+    if (rc == HL_OK)
+        *nl = next;
+    return rc;
+}
+
+static int set_secret(void *field, const char *text)
+{
+    struct hl_secrets *s = field;
+    if (!*text || strlen(text) > HOOKLINE_SECRET_MAX)
+        return HL_EINVAL;
+    if (s->n == HL_SECRETS_MAX)
+        return HL_ETOOBIG;
+    s->v[s->n++] = text;
+    return HL_OK;
+}
+
+static int check_listen_addr(const char *text)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    return hl_parse_listen_addr(text, &ss, &len);
+}
+
+static int check_bind_host(const char *text)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    return hl_parse_bind_host(text, 0, &ss, &len);
+}
+
+static int check_path(const char *text)
+{
+    return text[0] == '/' ? HL_OK : HL_EINVAL;
+}
+
+static int check_http_url(const char *text)
+{
+    return strncmp(text, "http://", 7) == 0 || strncmp(text, "https://", 8) == 0 ? HL_OK
+                                                                                 : HL_EINVAL;
+}
+
+/* ---- the table ---- */
+
+#define SERVE HL_CMD_SERVE
+#define LISTEN HL_CMD_LISTEN
+#define VERIFY HL_CMD_VERIFY
+#define DB_CMDS (HL_CMD_SERVE | HL_CMD_APPS | HL_CMD_KEYS)
+#define ALL_CMDS (DB_CMDS | HL_CMD_LISTEN | HL_CMD_VERIFY)
+
+/* The offset of a field of struct hl_options, which must have type T: comparing pointers to
+ * different types does not compile (-Werror), so a row cannot write the wrong type. */
+#define AT(field, T)                                                                               \
+    (offsetof(struct hl_options, field) + 0 * sizeof(&((struct hl_options *)0)->field == (T *)0))
+#define STRING(f) .kind = HL_OPT_STRING, .offset = AT(f, const char *)
+#define INT(f) .kind = HL_OPT_INT, .offset = AT(f, long long)
+#define SIZE(f) .kind = HL_OPT_SIZE, .offset = AT(f, long long)
+#define DURATION(f) .kind = HL_OPT_DURATION, .offset = AT(f, int64_t)
+#define ENUM(f) .kind = HL_OPT_ENUM, .offset = AT(f, int)
+#define FLAG(f) .kind = HL_OPT_FLAG, .offset = AT(f, int)
+#define VALUE(f, T) .kind = HL_OPT_VALUE, .offset = AT(f, T)
+#define LIST(f, T) .kind = HL_OPT_LIST, .offset = AT(f, T)
+#define NO_MAX LLONG_MAX
+
+#define SEC 1000LL
+#define MIB (1LL << 20)
+
+static const char *const MODES[] = {"development", "production", NULL};
+/* in the order of enum hl_log_level */
+static const char *const LEVELS[] = {"debug", "info", "warn", "error", NULL};
+_Static_assert(HL_LOG_DEBUG == 0 && HL_LOG_INFO == 1 && HL_LOG_WARN == 2 && HL_LOG_ERROR == 3,
+               "LEVELS follows enum hl_log_level");
+
+static const struct hl_opt OPTS[] = {
+    /* serve */
+    {.name = "listen",
+     .env = "HOOKLINE_LISTEN",
+     .def = "127.0.0.1:8080",
+     STRING(listen),
+     .check = check_listen_addr,
+     .cmds = SERVE,
+     .arg = "ADDR:PORT",
+     .forms = "HOST:PORT such as 127.0.0.1:8080, [::1]:8080 or :8080 (every IPv4 address)",
+     .help = "address of the API"},
+    {.name = "database",
+     .env = "HOOKLINE_DATABASE",
+     .def = "data/hookline.db",
+     STRING(database),
+     .cmds = DB_CMDS,
+     .arg = "PATH|URL",
+     .help = "SQLite file or postgres:// URL"},
+    {.name = "mode",
+     .env = "HOOKLINE_MODE",
+     .def = "development",
+     ENUM(production),
+     .choices = MODES,
+     .cmds = SERVE,
+     .arg = "MODE",
+     .help = "production: https webhooks only, private addresses refused"},
+    {.name = "retry-schedule",
+     .env = "HOOKLINE_RETRY_SCHEDULE",
+     .def = HL_RETRY_DEFAULT_SPEC,
+     VALUE(retry, struct hl_retry),
+     .set = set_schedule,
+     .cmds = SERVE,
+     .arg = "LIST",
+     .forms = "1 to 32 comma-separated waits such as 0,5s,5m,30m,2h, each at most 7d",
+     .help = "wait before each attempt of a delivery"},
+    {.name = "timeout",
+     .env = "HOOKLINE_TIMEOUT",
+     .def = "5s",
+     DURATION(timeout_ms),
+     .min = 1,
+     .max = NO_MAX,
+     .cmds = SERVE,
+     .arg = "DURATION",
+     .help = "per attempt, connect and answer together"},
+    {.name = "disable-after",
+     .env = "HOOKLINE_DISABLE_AFTER",
+     .def = "5d",
+     DURATION(disable_after_ms),
+     .min = 0,
+     .max = NO_MAX,
+     .cmds = SERVE,
+     .arg = "DURATION",
+     .help = "disable a webhook failing that long; 0: never"},
+    {.name = "allow-network",
+     .env = "HOOKLINE_ALLOW_NETWORK",
+     LIST(allow, struct hl_netlist),
+     .set = set_cidrs,
+     .cmds = SERVE,
+     .arg = "CIDR",
+     .forms = "CIDR ranges such as 10.0.0.0/8, 192.168.1.5 or fd00::/8, separated by commas or "
+              "spaces, at most 64 in all",
+     .help = "reachable in production even if private; repeatable, comma-separated"},
+    {.name = "threads",
+     .env = "HOOKLINE_THREADS",
+     .def = "128",
+     INT(threads),
+     .min = 1,
+     .max = 256,
+     .cmds = SERVE,
+     .arg = "N",
+     .help = "HTTP worker threads"},
+    {.name = "max-inflight",
+     .env = "HOOKLINE_MAX_INFLIGHT",
+     .def = "256",
+     INT(max_inflight),
+     .min = 1,
+     .max = 65536,
+     .cmds = SERVE,
+     .arg = "N",
+     .help = "concurrent deliveries"},
+    {.name = "per-host",
+     .env = "HOOKLINE_PER_HOST",
+     .def = "32",
+     INT(per_host),
+     .min = 1,
+     .max = 4096,
+     .cmds = SERVE,
+     .arg = "N",
+     .help = "attempts in flight per receiving host, and per webhook"},
+    {.name = "data-dir",
+     .env = "HOOKLINE_DATA_DIR",
+     STRING(data_dir),
+     .cmds = SERVE,
+     .arg = "DIR",
+     .help = "uploaded files; default: the SQLite file's folder, or ./data with PostgreSQL"},
+    {.name = "max-upload",
+     .env = "HOOKLINE_MAX_UPLOAD",
+     .def = "50M",
+     SIZE(max_upload),
+     .min = 1,
+     .max = 1LL << 40,
+     .cmds = SERVE,
+     .arg = "BYTES",
+     .help = "largest context file"},
+    {.name = "chunk-size",
+     .env = "HOOKLINE_CHUNK_SIZE",
+     .def = "1000",
+     INT(chunk_size),
+     .min = 1,
+     .max = 1 << 20,
+     .cmds = SERVE,
+     .arg = "N",
+     .help = "characters per passage"},
+    {.name = "chunk-overlap",
+     .env = "HOOKLINE_CHUNK_OVERLAP",
+     .def = "200",
+     INT(chunk_overlap),
+     .min = 0,
+     .max = (1 << 20) - 1,
+     .cmds = SERVE,
+     .arg = "N",
+     .help = "characters shared by neighbouring passages, fewer than --chunk-size"},
+    {.name = "lease",
+     .env = "HOOKLINE_LEASE",
+     .def = "60s",
+     DURATION(lease_ms),
+     .min = SEC,
+     .max = NO_MAX,
+     .cmds = SERVE,
+     .arg = "DURATION",
+     .help = "how long a node's claim holds a delivery"},
+    {.name = "ingest-lease",
+     .env = "HOOKLINE_INGEST_LEASE",
+     .def = "10m",
+     DURATION(ingest_lease_ms),
+     .min = SEC,
+     .max = NO_MAX,
+     .cmds = SERVE,
+     .arg = "DURATION",
+     .help = "how long a node's claim holds a context file being processed"},
+    /* apps, keys */
+    {.name = "json",
+     FLAG(json),
+     .cmds = HL_CMD_APPS | HL_CMD_KEYS,
+     .help = "machine-readable output"},
+    /* listen */
+    {.name = "port",
+     .def = "3000",
+     INT(port),
+     .min = 0,
+     .max = 65535,
+     .cmds = LISTEN,
+     .arg = "PORT",
+     .help = "port to listen on; 0 picks a free one"},
+    {.name = "listen",
+     .def = "127.0.0.1",
+     STRING(bind),
+     .check = check_bind_host,
+     .cmds = LISTEN,
+     .arg = "ADDR",
+     .forms = "an IP address, localhost or * (every IPv4 address)",
+     .help = "address to bind; * for every IPv4 address"},
+    {.name = "secret",
+     .env = "HOOKLINE_WEBHOOK_SECRET",
+     LIST(secrets, struct hl_secrets),
+     .set = set_secret,
+     .secret = 1,
+     .cmds = LISTEN | VERIFY,
+     .arg = "SECRET",
+     .forms = "1 to 1024 bytes, at most 16 of them",
+     .help = "the webhook's secret, better given in the variable: other local users can "
+             "read arguments; repeat it to accept several, e.g. the old and the new one while "
+             "rotating"},
+    {.name = "path",
+     STRING(path),
+     .check = check_path,
+     .cmds = LISTEN,
+     .arg = "PATH",
+     .forms = "a path starting with /",
+     .help = "accept POSTs to this path only; default: any"},
+    {.name = "state",
+     .def = "./hookline-listen.db",
+     STRING(state),
+     .cmds = LISTEN,
+     .arg = "FILE",
+     .help = "SQLite file for de-duplication and the hand-off queue"},
+    {.name = "exec",
+     STRING(exec),
+     .cmds = LISTEN,
+     .arg = "CMD",
+     .help = "run `sh -c CMD` per event: body on stdin, HOOKLINE_EVENT, HOOKLINE_EVENT_ID, "
+             "HOOKLINE_TENANT, HOOKLINE_ATTEMPT set"},
+    {.name = "forward",
+     STRING(forward),
+     .check = check_http_url,
+     .cmds = LISTEN,
+     .arg = "URL",
+     .forms = "an http:// or https:// URL",
+     .help = "re-POST each event, with its headers, to URL"},
+    {.name = "json",
+     FLAG(json),
+     .cmds = LISTEN,
+     .help = "print each body on one line instead of a summary line of time, event, tenant "
+             "and eventId"},
+    {.name = "attempts",
+     .def = "8",
+     INT(attempts),
+     .min = 1,
+     .max = 1000,
+     .cmds = LISTEN,
+     .arg = "N",
+     .help = "tries per event before giving up"},
+    {.name = "backoff",
+     .def = "1s",
+     DURATION(backoff_ms),
+     .min = 1,
+     .max = NO_MAX,
+     .cmds = LISTEN,
+     .arg = "DURATION",
+     .help = "wait before the 2nd try, doubled after each up to 5m, or this wait if longer"},
+    {.name = "timeout",
+     .def = "30s",
+     DURATION(handoff_timeout_ms),
+     .min = 1,
+     .max = NO_MAX,
+     .cmds = LISTEN,
+     .arg = "DURATION",
+     .help = "longest a command or a forward may take"},
+    /* Twice the largest API request hookline serve accepts, so any event it sends fits. */
+    {.name = "max-body",
+     .def = "2M",
+     SIZE(max_body),
+     .min = 1,
+     .max = HOOKLINE_BODY_MAX,
+     .cmds = LISTEN,
+     .arg = "BYTES",
+     .help = "larger bodies get 413"},
+    /* listen, verify */
+    {.name = "tolerance",
+     .def = "300",
+     INT(tolerance_s),
+     .min = 1,
+     .max = 7 * 86400,
+     .cmds = LISTEN | VERIFY,
+     .arg = "SECONDS",
+     .help = "accepted age of a webhook-timestamp"},
+    /* verify */
+    {.name = "signature",
+     STRING(signature),
+     .cmds = VERIFY,
+     .arg = "HEADER",
+     .help = "X-Webhook-Signature (sha256=<hex> or the bare hex)"},
+    {.name = "id", STRING(id), .cmds = VERIFY, .arg = "ID", .help = "webhook-id"},
+    {.name = "timestamp",
+     STRING(timestamp),
+     .cmds = VERIFY,
+     .arg = "SECONDS",
+     .help = "webhook-timestamp"},
+    {.name = "standard-signature",
+     STRING(standard_signature),
+     .cmds = VERIFY,
+     .arg = "HEADER",
+     .help = "webhook-signature"},
+    /* every command */
+    {.name = "log-level",
+     .env = "HOOKLINE_LOG_LEVEL",
+     .def = "info",
+     ENUM(log_level),
+     .choices = LEVELS,
+     .cmds = SERVE | LISTEN,
+     .arg = "LEVEL",
+     .help = "logs go to stderr"},
+    {.name = "help", FLAG(help), .cmds = ALL_CMDS, .help = "this text"},
+};
+
+const struct hl_opt *hl_options_table(size_t *n)
+{
+    *n = sizeof(OPTS) / sizeof(OPTS[0]);
+    return OPTS;
+}
+
+/* ---- the commands ---- */
+
+struct command {
+    enum hl_cmd cmd;
+    const char *name;
+    int max_args;
+    const char *usage; /* the lines before the options */
+    const char *notes; /* the lines after them, or NULL */
+};
+
+static const struct command COMMANDS[] = {
+    {HL_CMD_SERVE, "serve", 0,
+     "usage: hookline serve [options]\n\n"
+     "Runs the API, the dispatcher and the ingest worker.\n",
+     NULL},
+    {HL_CMD_APPS, "apps", 2,
+     "usage: hookline apps create NAME [options]\n"
+     "       hookline apps list [options]\n\n"
+     "Creates an app (printing its appUid and a first API key, once) or lists apps.\n",
+     NULL},
+    {HL_CMD_KEYS, "keys", 2,
+     "usage: hookline keys create APP_UID [options]\n"
+     "       hookline keys revoke KEY_ID [options]\n"
+     "       hookline keys list [APP_UID] [options]\n\n"
+     "Creates an API key for an app (shown once), revokes one, or lists them.\n",
+     NULL},
+    {HL_CMD_LISTEN, "listen", 0,
+     "usage: hookline listen [--port PORT] --secret SECRET [options]\n\n"
+     "Receives webhooks: verifies each request (X-Webhook-Signature or the Standard\n"
+     "Webhooks headers), records it durably, answers 200 {\"received\":true} (401 on a\n"
+     "bad or missing signature), de-duplicates on eventId across restarts, then hands\n"
+     "each event on once, asynchronously: to --exec, to --forward, or printed.\n",
+     "Failed hand-offs are retried, and reported on stderr. SIGINT or SIGTERM stops\n"
+     "after the hand-off in progress; the next start resumes what was left.\n"},
+    {HL_CMD_VERIFY, "verify", 0,
+     "usage: hookline verify --secret SECRET --signature HEADER < body\n"
+     "       hookline verify --secret SECRET --id ID --timestamp SECONDS\n"
+     "                       --standard-signature HEADER < body\n\n"
+     "Checks the signature of one webhook body read from stdin (the raw bytes, as\n"
+     "received): --signature, or the three Standard Webhooks headers. Given both, either\n"
+     "may match.\n",
+     "Exit status: 0 valid, 1 invalid, 2 usage or input error.\n"},
+};
+
+static const struct command *command(enum hl_cmd cmd)
+{
+    for (size_t i = 0; i < sizeof(COMMANDS) / sizeof(COMMANDS[0]); i++)
+        if (COMMANDS[i].cmd == cmd)
+            return &COMMANDS[i];
+    return NULL;
+}
+
+const char *hl_cmd_name(enum hl_cmd cmd)
+{
+    const struct command *c = command(cmd);
+    return c ? c->name : NULL;
+}
+
+/* ---- parsing ---- */
+
+/* A duration in the largest unit that divides it: "1s", "7d", "250ms". */
+static void fmt_ms(long long ms, char *out, size_t cap)
+{
+    static const struct {
+        long long ms;
+        const char *unit;
+    } units[] = {{86400000, "d"}, {3600000, "h"}, {60000, "m"}, {1000, "s"}};
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (ms > 0 && ms % units[i].ms == 0) {
+            snprintf(out, cap, "%lld%s", ms / units[i].ms, units[i].unit);
+            return;
+        }
+    }
+    snprintf(out, cap, "%lldms", ms);
+}
+
+/* A size in the largest power of 1024 that divides it: "16M", "1T", "2000". */
+static void fmt_size(long long n, char *out, size_t cap)
+{
+    static const char units[] = "kMGT";
+    int u = -1;
+    while (n > 0 && n % 1024 == 0 && u < 3) {
+        n /= 1024;
+        u++;
+    }
+    if (u < 0)
+        snprintf(out, cap, "%lld", n);
+    else
+        snprintf(out, cap, "%lld%c", n, units[u]);
+}
+
+/* What row r accepts, for its error messages. */
+static void forms(const struct hl_opt *r, char *out, size_t cap)
+{
+    char lo[32], hi[32];
+    switch (r->kind) {
+    case HL_OPT_INT:
+        snprintf(out, cap, "a whole number from %lld to %lld", r->min, r->max);
+        return;
+    case HL_OPT_SIZE:
+        fmt_size(r->min, lo, sizeof(lo));
+        fmt_size(r->max, hi, sizeof(hi));
+        snprintf(out, cap, "a size in bytes such as 1048576, 512k or 50M, from %s to %s", lo, hi);
+        return;
+    case HL_OPT_DURATION:
+        fmt_ms(r->min, lo, sizeof(lo));
+        fmt_ms(r->max, hi, sizeof(hi));
+        snprintf(out, cap, "a duration such as 250ms, 30s, 5m, 2h or 5d%s%s%s%s",
+                 r->max != NO_MAX ? ", from "
+                 : r->min > 0     ? ", at least "
+                                  : "",
+                 r->min > 0 || r->max != NO_MAX ? lo : "", r->max != NO_MAX ? " to " : "",
+                 r->max != NO_MAX ? hi : "");
+        return;
+    case HL_OPT_ENUM: {
+        size_t len = 0;
+        out[0] = '\0';
+        for (size_t i = 0; r->choices[i] && len < cap; i++)
+            len += (size_t)snprintf(out + len, cap - len, "%s%s",
+                                    i == 0              ? ""
+                                    : r->choices[i + 1] ? ", "
+                                                        : " or ",
+                                    r->choices[i]);
+        return;
+    }
+    case HL_OPT_FLAG:
+        snprintf(out, cap, "1 or 0 (true/false, yes/no)");
+        return;
+    default:
+        snprintf(out, cap, "%s", r->forms ? r->forms : "a value that is not empty");
+        return;
+    }
+}
+
+/* Where a text came from, to name it in a message. */
+enum origin { FROM_FLAG, FROM_ENV, FROM_DEFAULT };
+
+/* A copy of s[0..len) that may go into a message: at most 64 bytes ("..." after a longer one),
+ * control characters as '?', so that nothing in it can drive a terminal. */
+static void printable(const char *s, size_t len, char out[72])
+{
+    size_t i = 0;
+    for (; i < len && i < 64; i++)
+        out[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+    memcpy(out + i, i < len ? "..." : "", i < len ? 4 : 1);
+}
+
+/* Writes the error for row r's text: "--threads 0: want a whole number from 1 to 256". */
+static int refuse(const struct hl_opt *r, enum origin from, const char *text, const char *why,
+                  char *err, size_t errlen)
+{
+    char shown[72] = "", want[320];
+    if (!r->secret && text)
+        printable(text, strlen(text), shown);
+    forms(r, want, sizeof(want));
+    snprintf(err, errlen, "%s%s%s%s%s: %s%s", from == FROM_ENV ? "" : "--",
+             from == FROM_ENV ? r->env : r->name,
+             !shown[0]          ? ""
+             : from == FROM_ENV ? "="
+                                : " ",
+             shown, from == FROM_DEFAULT ? " (the default)" : "", why ? why : "want ", want);
+    return HL_EINVAL;
+}
+
+static int parse_flag_text(const char *text, int *v)
+{
+    static const char *const yes[] = {"1", "true", "yes"}, *const no[] = {"0", "false", "no"};
+    for (size_t i = 0; i < 3; i++) {
+        if (strcasecmp(text, yes[i]) == 0 || strcasecmp(text, no[i]) == 0) {
+            *v = strcasecmp(text, yes[i]) == 0;
+            return HL_OK;
+        }
+    }
+    return HL_EINVAL;
+}
+
+/* Parses text for row r into its field of o. text is NULL for a flag given on the command line. */
+static int apply(const struct hl_opt *r, enum origin from, const char *text, struct hl_options *o,
+                 char *err, size_t errlen)
+{
+    void *field = (char *)o + r->offset;
+    int rc = HL_OK;
+    switch (r->kind) {
+    case HL_OPT_STRING:
+        if (!*text || (r->check && r->check(text) != HL_OK))
+            rc = HL_EINVAL;
+        else
+            *(const char **)field = text;
+        break;
+    case HL_OPT_INT:
+        rc = hl_parse_int(text, r->min, r->max, field);
+        break;
+    case HL_OPT_SIZE:
+        rc = hl_parse_size(text, r->min, r->max, field);
+        break;
+    case HL_OPT_DURATION: {
+        int64_t ms;
+        rc = hl_parse_duration(text, &ms);
+        if (rc == HL_OK && (ms < r->min || ms > r->max))
+            rc = HL_EINVAL;
+        if (rc == HL_OK)
+            *(int64_t *)field = ms;
+        break;
+    }
+    case HL_OPT_ENUM:
+        rc = HL_EINVAL;
+        for (int i = 0; r->choices[i]; i++) {
+            if (strcmp(text, r->choices[i]) == 0) {
+                *(int *)field = i;
+                rc = HL_OK;
+            }
+        }
+        break;
+    case HL_OPT_FLAG:
+        if (text)
+            rc = parse_flag_text(text, field);
+        else
+            *(int *)field = 1;
+        break;
+    case HL_OPT_VALUE:
+    case HL_OPT_LIST:
+        rc = r->set(field, text);
+        if (rc == HL_ETOOBIG)
+            return refuse(r, from, NULL, "too many; want ", err, errlen);
+        break;
+    }
+    return rc == HL_OK ? HL_OK : refuse(r, from, text, NULL, err, errlen);
+}
+
+/* The row of cmd named name[0..len), or NULL. */
+static const struct hl_opt *find(enum hl_cmd cmd, const char *name, size_t len)
+{
+    for (size_t i = 0; i < sizeof(OPTS) / sizeof(OPTS[0]); i++)
+        if ((OPTS[i].cmds & cmd) && strlen(OPTS[i].name) == len &&
+            memcmp(OPTS[i].name, name, len) == 0)
+            return &OPTS[i];
+    return NULL;
+}
+
+/* Reads one option word argv[*i] ("--name", "--name=value", "-h"), and its value from the next
+ * word when it takes one. */
+static int one_flag(const struct command *c, int argc, char **argv, int *i, struct hl_options *o,
+                    unsigned char *given, char *err, size_t errlen)
+{
+    const char *word = strcmp(argv[*i], "-h") == 0 ? "--help" : argv[*i];
+    if (word[1] != '-') {
+        char shown[72];
+        printable(word, strlen(word), shown);
+        snprintf(err, errlen, "unknown option %s", shown);
+        return HL_EINVAL;
+    }
+    const char *name = word + 2, *eq = strchr(name, '=');
+    size_t len = eq ? (size_t)(eq - name) : strlen(name);
+    const struct hl_opt *r = find(c->cmd, name, len);
+    if (!r) {
+        char shown[72];
+        printable(name, len, shown);
+        snprintf(err, errlen, "unknown option --%s", shown);
+        return HL_EINVAL;
+    }
+    const char *text = eq ? eq + 1 : NULL;
+    char want[320];
+    if (r->kind == HL_OPT_FLAG && text) {
+        snprintf(err, errlen, "--%s takes no value", r->name);
+        return HL_EINVAL;
+    }
+    if (r->kind != HL_OPT_FLAG && !text) {
+        if (*i + 1 >= argc) {
+            forms(r, want, sizeof(want));
+            snprintf(err, errlen, "--%s needs a value: %s", r->name, want);
+            return HL_EINVAL;
+        }
+        text = argv[++*i];
+    }
+    given[r - OPTS] = 1;
+    return apply(r, FROM_FLAG, text, o, err, errlen);
+}
+
+int hl_options_parse(enum hl_cmd cmd, int argc, char **argv, struct hl_options *o, char *err,
+                     size_t errlen)
+{
+    memset(o, 0, sizeof(*o));
+    const struct command *c = command(cmd);
+    if (!c) {
+        snprintf(err, errlen, "no such command");
+        return HL_EINVAL;
+    }
+    unsigned char given[sizeof(OPTS) / sizeof(OPTS[0])] = {0};
+    int options_end = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *word = argv[i];
+        if (!options_end && strcmp(word, "--") == 0) {
+            options_end = 1;
+        } else if (options_end || word[0] != '-' || word[1] == '\0') {
+            if (o->nargs >= c->max_args) {
+                char shown[72];
+                printable(word, strlen(word), shown);
+                snprintf(err, errlen, "unexpected argument '%s'", shown);
+                return HL_EINVAL;
+            }
+            o->args[o->nargs++] = word;
+        } else {
+            if (one_flag(c, argc, argv, &i, o, given, err, errlen) != HL_OK)
+                return HL_EINVAL;
+            if (o->help)
+                return HL_OK;
+        }
+    }
+    for (size_t k = 0; k < sizeof(OPTS) / sizeof(OPTS[0]); k++) {
+        const struct hl_opt *r = &OPTS[k];
+        if (!(r->cmds & cmd) || given[k])
+            continue;
+        const char *env = r->env ? getenv(r->env) : NULL;
+        int rc = HL_OK;
+        if (env && *env)
+            rc = apply(r, FROM_ENV, env, o, err, errlen);
+        else if (r->def)
+            rc = apply(r, FROM_DEFAULT, r->def, o, err, errlen);
+        if (rc != HL_OK)
+            return rc;
+    }
+    return HL_OK;
+}
+
+/* ---- help ---- */
+
+/* Writes text from column col, wrapped before column width; the first line starts at *at. */
+static void wrap(FILE *f, const char *text, int col, int width, int at)
+{
+    const char *p = text;
+    while (*p) {
+        size_t word = strcspn(p, " ");
+        if (at > col && at + 1 + (int)word > width) {
+            fprintf(f, "\n%*s", col, "");
+            at = col;
+        } else if (at > col) {
+            fputc(' ', f);
+            at++;
+        }
+        fprintf(f, "%.*s", (int)word, p);
+        at += (int)word;
+        p += word;
+        while (*p == ' ')
+            p++;
+    }
+    fputc('\n', f);
+}
+
+void hl_options_help(enum hl_cmd cmd, FILE *f)
+{
+    const struct command *c = command(cmd);
+    if (!c)
+        return;
+    enum { COL = 28, WIDTH = 80 };
+    fprintf(f, "%s\n", c->usage);
+    for (size_t k = 0; k < sizeof(OPTS) / sizeof(OPTS[0]); k++) {
+        const struct hl_opt *r = &OPTS[k];
+        if (!(r->cmds & cmd))
+            continue;
+        int at = fprintf(f, "  --%s%s%s", r->name, r->arg ? " " : "", r->arg ? r->arg : "");
+        if (at >= COL) {
+            fprintf(f, "\n");
+            at = 0;
+        }
+        fprintf(f, "%*s", COL - at, "");
+        char text[512];
+        snprintf(text, sizeof(text), "%s%s%s%s%s%s%s", r->help, r->env || r->def ? " (" : "",
+                 r->env ? r->env : "", r->env && r->def ? ", " : "", r->def ? "default " : "",
+                 r->def ? r->def : "", r->env || r->def ? ")" : "");
+        wrap(f, text, COL, WIDTH, COL);
+    }
+    if (c->notes)
+        fprintf(f, "\n%s", c->notes);
+}
+
+int hl_options_get(enum hl_cmd cmd, int argc, char **argv, struct hl_options *o)
+{
+    char err[512];
+    if (hl_options_parse(cmd, argc, argv, o, err, sizeof(err)) != HL_OK)
+        return hl_usage_error(cmd, "%s", err);
+    if (o->help) {
+        hl_options_help(cmd, stdout);
+        return 0;
+    }
+    return HL_OPTS_RUN;
+}
+
+int hl_usage_error(enum hl_cmd cmd, const char *fmt, ...)
+{
+    const char *name = hl_cmd_name(cmd);
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "hookline %s: %s\n(hookline %s --help lists the options)\n", name, msg, name);
+    return 2;
 }

@@ -1,9 +1,25 @@
-/* Parsers for configuration values (command-line options, environment variables): integers and
- * durations, strict about trailing text and range. */
+/* Configuration: the value parsers (integers, sizes, durations) and the option table of every
+ * command.
+ *
+ * Every option of every command is one row of one table (config.c): its --flag, its environment
+ * variable, its default as text, its kind (which says how the text is parsed and checked), where
+ * the value goes in struct hl_options, and its help line. One parser reads argv and the
+ * environment for a command (a flag beats its environment variable, which beats the default),
+ * and the command's --help is generated from the same rows. Adding an option is a row, a field
+ * in struct hl_options and the code that uses the value.
+ *
+ * The table knows the values of every command, so this file includes the two parsers of
+ * delivery values it fills (retry schedule, CIDR ranges); both are pure functions.
+ */
 #ifndef HL_CONFIG_H
 #define HL_CONFIG_H
 
+#include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+
+#include "delivery/retry.h"
+#include "delivery/target.h"
 
 /* Parses s as a decimal integer within [min, max] (strtoll syntax: leading blanks and a sign are
  * allowed, trailing text is not). Returns 0 and sets *out, or HL_EINVAL (empty, not a number,
@@ -15,5 +31,123 @@ int hl_parse_int(const char *s, long long min, long long max, long long *out);
  * Returns 0 and sets *ms, or HL_EINVAL (also when the result would not fit in an int64_t) and
  * leaves *ms alone. */
 int hl_parse_duration(const char *s, int64_t *ms);
+
+/* Parses a size in bytes: decimal digits with an optional suffix k, M, G or T (either case,
+ * powers of 1024), e.g. "1048576", "512k", "50M". Returns 0 and sets *out when the result is
+ * within [min, max], or HL_EINVAL (no digits, a sign, a blank, another suffix, overflow, out of
+ * range) and leaves *out alone. */
+int hl_parse_size(const char *s, long long min, long long max, long long *out);
+
+/* ---- the option table ---- */
+
+/* The commands that read options; a row names the commands it belongs to (a mask of these). */
+enum hl_cmd {
+    HL_CMD_SERVE = 1 << 0,
+    HL_CMD_APPS = 1 << 1,
+    HL_CMD_KEYS = 1 << 2,
+    HL_CMD_LISTEN = 1 << 3,
+    HL_CMD_VERIFY = 1 << 4,
+};
+
+/* How a row's text is read, and the type of its field in struct hl_options. */
+enum hl_opt_kind {
+    HL_OPT_STRING,   /* const char *, not empty; row.check, when set, must accept it */
+    HL_OPT_INT,      /* long long within [row.min, row.max] (hl_parse_int) */
+    HL_OPT_SIZE,     /* long long bytes within [row.min, row.max] (hl_parse_size) */
+    HL_OPT_DURATION, /* int64_t ms within [row.min, row.max] (hl_parse_duration) */
+    HL_OPT_ENUM,     /* int: the index of the text in row.choices */
+    HL_OPT_FLAG,     /* int 1 when given; takes no value (its variable: 1/0, true/false, yes/no) */
+    HL_OPT_VALUE,    /* any type: row.set parses the text into the field */
+    HL_OPT_LIST,     /* as HL_OPT_VALUE, repeatable: row.set adds each value to the field */
+};
+
+/* Most --secret values. */
+#define HL_SECRETS_MAX 16
+/* Most operands (words that are not options) a command takes. */
+#define HL_ARGS_MAX 4
+
+/* Secrets a receiver accepts (listen, verify), each 1..HOOKLINE_SECRET_MAX bytes. */
+struct hl_secrets {
+    const char *v[HL_SECRETS_MAX];
+    size_t n;
+};
+
+/* Every command's values, filled by hl_options_parse. Strings point into argv or the
+ * environment. */
+struct hl_options {
+    int help; /* --help was given: nothing else was read */
+    const char *args[HL_ARGS_MAX];
+    int nargs;
+    /* serve, apps, keys */
+    const char *database;
+    int json; /* apps, keys: machine-readable output; listen: print bodies */
+    /* serve */
+    const char *listen; /* HOST:PORT */
+    int production;     /* --mode: 0 development, 1 production */
+    struct hl_retry retry;
+    int64_t timeout_ms, disable_after_ms, lease_ms, ingest_lease_ms;
+    struct hl_netlist allow;
+    long long threads, max_inflight, per_host;
+    const char *data_dir; /* NULL: beside the SQLite file (the caller decides) */
+    long long max_upload, chunk_size, chunk_overlap;
+    int log_level; /* enum hl_log_level (serve, listen) */
+    /* listen */
+    long long port;
+    const char *bind; /* the host part of listen's --listen */
+    const char *path, *state, *exec, *forward;
+    long long attempts, max_body;
+    int64_t backoff_ms, handoff_timeout_ms;
+    /* listen, verify */
+    struct hl_secrets secrets;
+    long long tolerance_s;
+    /* verify */
+    const char *signature, *id, *timestamp, *standard_signature;
+};
+
+/* One option. */
+struct hl_opt {
+    const char *name; /* the flag, without "--" */
+    const char *env;  /* its environment variable, or NULL */
+    const char *def;  /* the default as the flag would spell it, or NULL: none */
+    enum hl_opt_kind kind;
+    unsigned cmds;                             /* enum hl_cmd mask */
+    size_t offset;                             /* of the field in struct hl_options */
+    long long min, max;                        /* INT, SIZE (bytes), DURATION (ms) */
+    const char *const *choices;                /* ENUM: NULL-terminated */
+    int (*check)(const char *text);            /* STRING: 0 when acceptable, or NULL */
+    int (*set)(void *field, const char *text); /* VALUE, LIST: 0, HL_EINVAL or HL_ETOOBIG */
+    const char *forms; /* what is accepted (STRING with check, VALUE, LIST) */
+    int secret;        /* never repeat the value in a message */
+    const char *arg;   /* the value's name in the help, e.g. "DURATION" */
+    const char *help;  /* one line; the help adds the variable and the default */
+};
+
+/* The table: *n rows. */
+const struct hl_opt *hl_options_table(size_t *n);
+
+/* The command's name ("serve"), or NULL for a value that is no single command. */
+const char *hl_cmd_name(enum hl_cmd cmd);
+
+/* Reads the options of cmd from argv[1..argc) and the environment into *o (zeroed first):
+ * "--name value", "--name=value", "--" ends the options, "-h" is --help; other words are operands
+ * (o->args). Rows not given as flags take their environment variable (when set and not empty),
+ * else their default. Stops at --help (o->help = 1). Returns 0, or HL_EINVAL with a message in
+ * err that names the flag or variable and what it accepts. */
+int hl_options_parse(enum hl_cmd cmd, int argc, char **argv, struct hl_options *o, char *err,
+                     size_t errlen);
+
+/* Writes cmd's help: its usage, what it does, then one entry per option from the table. */
+void hl_options_help(enum hl_cmd cmd, FILE *f);
+
+/* What a command returns from hl_options_get when it should go on. */
+#define HL_OPTS_RUN (-1)
+
+/* hl_options_parse, handled the same way for every command: prints the help on --help (returns
+ * 0), the error on stderr (returns 2), or returns HL_OPTS_RUN. */
+int hl_options_get(enum hl_cmd cmd, int argc, char **argv, struct hl_options *o);
+
+/* Prints "hookline CMD: message" and where to find the options on stderr; returns 2, the exit
+ * status of a usage error. */
+int hl_usage_error(enum hl_cmd cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

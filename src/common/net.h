@@ -1,4 +1,4 @@
-/* Listen addresses: turning the host part of a --listen option into a socket address. */
+/* Listen addresses: turning a --listen option into a socket address. */
 #ifndef HL_NET_H
 #define HL_NET_H
 
@@ -12,5 +12,17 @@
  * Returns 0, or HL_EINVAL when host is none of those. */
 int hl_parse_listen_host(const char *host, int family, uint16_t port, struct sockaddr_storage *ss,
                          socklen_t *len);
+
+/* Fills *ss and *len from a serve --listen address HOST:PORT: "127.0.0.1:8080", "[::1]:8080",
+ * ":8080" (every IPv4 address) or "localhost:8080"; an IPv6 literal needs its brackets, an IPv4
+ * one or "localhost" must not have any; the port is decimal digits, 0..65535 (0: any free one).
+ * Returns 0 or HL_EINVAL. */
+int hl_parse_listen_addr(const char *addr, struct sockaddr_storage *ss, socklen_t *len);
+
+/* Fills *ss and *len from a host alone, as listen's --listen takes it: an IPv4 or IPv6 literal
+ * (brackets optional), "localhost" or "*" (every IPv4 address), with port. Returns 0 or
+ * HL_EINVAL. */
+int hl_parse_bind_host(const char *host, uint16_t port, struct sockaddr_storage *ss,
+                       socklen_t *len);
 
 #endif

@@ -110,17 +110,6 @@ struct hl_dispatcher {
     struct hl_attempt *attempts;
 };
 
-void hl_dispatcher_config_default(struct hl_dispatcher_config *c)
-{
-    memset(c, 0, sizeof(*c));
-    hl_retry_default(&c->retry);
-    c->timeout_ms = 5000;
-    c->max_inflight = 256;
-    c->per_host = 32;
-    c->disable_after_ms = 5LL * 24 * 3600 * 1000;
-    c->lease_ms = 60000;
-}
-
 static uint32_t rnd(struct hl_dispatcher *d)
 {
     /* xorshift32, seeded from the CSPRNG: jitter needs spread, not secrecy. */

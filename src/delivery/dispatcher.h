@@ -32,21 +32,20 @@
 /* The first bytes of a receiver's answer kept with each attempt. */
 #define HL_RESPONSE_KEEP 4096
 
+/* Filled from serve's options; their defaults are in the option table (common/config.c). */
 struct hl_dispatcher_config {
-    struct hl_retry retry;
-    int64_t timeout_ms;       /* per attempt, connect and answer (default 5000) */
-    size_t max_inflight;      /* concurrent attempts (default 256) */
+    struct hl_retry retry;    /* --retry-schedule */
+    int64_t timeout_ms;       /* per attempt, connect and answer (--timeout) */
+    size_t max_inflight;      /* concurrent attempts (--max-inflight) */
     long per_host;            /* concurrent attempts per webhook and per host (= connections) */
     int production;           /* refuse private addresses at connect time */
     struct hl_netlist allow;  /* ranges allowed even so */
     int64_t disable_after_ms; /* disable a webhook failing this long (0: never) */
-    int64_t lease_ms;         /* how long a claim holds a delivery (default 60 s) */
+    int64_t lease_ms;         /* how long a claim holds a delivery (--lease) */
 };
 
 struct hl_dispatcher;
 
-/* Fills c with the defaults above. */
-void hl_dispatcher_config_default(struct hl_dispatcher_config *c);
 /* Starts the dispatcher's two threads on st (borrowed; it must outlive the dispatcher). */
 int hl_dispatcher_start(struct hl_store *st, const struct hl_dispatcher_config *c,
                         struct hl_dispatcher **out);

@@ -26,14 +26,6 @@ struct hl_ingest {
     int woken;
 };
 
-void hl_ingest_config_default(struct hl_ingest_config *c)
-{
-    c->chunk_size = 1000;
-    c->overlap = 200;
-    c->lease_ms = 10 * 60 * 1000;
-    c->max_input = 50u << 20;
-}
-
 /* Sets fields on the file's stored object (they exist already, so the key order holds), commits
  * it with its contextfile.updated event, and refreshes j->res. chunks are stored and the job
  * finished when done. Retries when the file was changed meanwhile. */

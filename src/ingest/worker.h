@@ -14,17 +14,16 @@
 
 #include "store/store.h"
 
+/* Filled from serve's options; their defaults are in the option table (common/config.c). */
 struct hl_ingest_config {
-    size_t chunk_size; /* characters per passage (default 1000) */
-    size_t overlap;    /* characters shared by neighbours (default 200) */
-    int64_t lease_ms;  /* how long a claim holds a file (default 10 min) */
+    size_t chunk_size; /* characters per passage (--chunk-size) */
+    size_t overlap;    /* characters shared by neighbours (--chunk-overlap) */
+    int64_t lease_ms;  /* how long a claim holds a file (--ingest-lease) */
     size_t max_input;  /* largest file extracted (the upload limit) */
 };
 
 struct hl_ingest;
 
-/* Fills c with the defaults. */
-void hl_ingest_config_default(struct hl_ingest_config *c);
 /* Starts the worker thread on st (borrowed). */
 int hl_ingest_start(struct hl_store *st, const struct hl_ingest_config *c, struct hl_ingest **out);
 /* Wakes the worker: a file was uploaded. NULL is fine. */

@@ -13,7 +13,6 @@
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <limits.h>
@@ -37,15 +36,10 @@
 #include "receiver/handoff.h"
 #include "receiver/inbox.h"
 
-#define DEFAULT_PORT 3000
-#define DEFAULT_STATE "./hookline-listen.db"
-/* Twice the largest API request hookline serve accepts, so any event it sends fits. */
-#define DEFAULT_MAX_BODY (2u << 20)
-#define SECRETS_MAX 16
 /* The recorded headers of one request (libmicrohttpd already caps them near 32 KiB). */
 #define HEADERS_MAX (64u << 10)
 #define HTTP_THREADS 4
-/* With DEFAULT_MAX_BODY, bounds the memory that bodies in flight can take (512 MiB). */
+/* With listen's default --max-body, bounds the memory that bodies in flight can take (512 MiB). */
 #define CONNECTIONS_MAX 256u
 /* How much of a too large chunked body is read (and dropped) to be able to answer 413. */
 #define DROP_MAX (16u << 20)
@@ -61,8 +55,7 @@ static const char ANSWER_STORE[] = "{\"error\":\"could not record the event\"}";
 
 /* The secrets a request may be signed with, and how far a webhook-timestamp may be off. */
 struct keyring {
-    const char *secrets[SECRETS_MAX];
-    size_t n;
+    struct hl_secrets s;
     int64_t tolerance_s;
 };
 
@@ -81,26 +74,6 @@ struct request {
     size_t dropped; /* bytes read and dropped since */
 };
 
-/* ---- small parsers ---- */
-
-/* An IPv4 or IPv6 literal (brackets optional), "localhost" or "*" (every IPv4 address). */
-static int parse_bind(const char *addr, long port, struct sockaddr_storage *ss)
-{
-    char host[64];
-    size_t n = strlen(addr);
-    if (n >= 2 && addr[0] == '[' && addr[n - 1] == ']') {
-        addr++;
-        n -= 2;
-    }
-    if (n >= sizeof(host))
-        return HL_EINVAL;
-    memcpy(host, addr, n);
-    host[n] = '\0';
-    socklen_t len;
-    return hl_parse_listen_host(strcmp(host, "*") == 0 ? "0.0.0.0" : host, AF_UNSPEC,
-                                (uint16_t)port, ss, &len);
-}
-
 /* ---- verification ---- */
 
 /* True when some secret verifies the request by either scheme. *why gets the reason of the
@@ -111,8 +84,8 @@ static int verified(const struct keyring *k, const char *body, size_t len, const
 {
     int std = wid || wts || wsig;
     *why = HOOKLINE_ERR_FORMAT;
-    for (size_t i = 0; i < k->n; i++) {
-        const char *s = k->secrets[i];
+    for (size_t i = 0; i < k->s.n; i++) {
+        const char *s = k->s.v[i];
         int rc = HOOKLINE_ERR_FORMAT;
         if (sig && (rc = hookline_verify_signature(s, body, len, sig)) == HOOKLINE_OK)
             return 1;
@@ -338,218 +311,61 @@ __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const ch
 
 /* ---- hookline listen ---- */
 
-static void listen_help(FILE *f)
-{
-    fprintf(f,
-            "usage: hookline listen [--port PORT] --secret SECRET [options]\n\n"
-            "Receives webhooks: verifies each request (X-Webhook-Signature or the Standard\n"
-            "Webhooks headers), records it durably, answers 200 {\"received\":true} (401 on a\n"
-            "bad or missing signature), de-duplicates on eventId across restarts, then hands\n"
-            "each event on once, asynchronously.\n\n"
-            "  --port PORT          port to listen on (default %d; 0 picks a free one)\n"
-            "  --listen ADDR        address to bind (default 127.0.0.1; * for every address)\n"
-            "  --secret SECRET      the webhook's secret (HOOKLINE_WEBHOOK_SECRET, better: other\n"
-            "                       local users can read arguments); repeat it to accept\n"
-            "                       several, e.g. the old and the new one while rotating\n"
-            "  --path PATH          accept POSTs to this path only (default: any path)\n"
-            "  --state FILE         SQLite file for de-duplication and the hand-off queue\n"
-            "                       (default " DEFAULT_STATE ")\n"
-            "  --exec CMD           run `sh -c CMD` per event: body on stdin, HOOKLINE_EVENT,\n"
-            "                       HOOKLINE_EVENT_ID, HOOKLINE_TENANT, HOOKLINE_ATTEMPT set\n"
-            "  --forward URL        re-POST each event, with its headers, to URL\n"
-            "  --json               print each body on one line instead of a summary line\n"
-            "                       (default: time, event, tenant, eventId, tab-separated)\n"
-            "  --attempts N         tries per event before giving up (default 8)\n"
-            "  --backoff DURATION   wait before the 2nd try, doubled after each (default 1s;\n"
-            "                       at most 5m)\n"
-            "  --timeout DURATION   longest a command or a forward may take (default 30s)\n"
-            "  --tolerance SECONDS  accepted age of webhook-timestamp (default %d)\n"
-            "  --max-body BYTES     larger bodies get 413 (default %u)\n"
-            "  --log-level LEVEL    debug|info|warn|error (default info; logs go to stderr)\n"
-            "  --help               this text\n\n"
-            "Failed hand-offs are retried, and reported on stderr. SIGINT or SIGTERM stops\n"
-            "after the hand-off in progress; the next start resumes what was left.\n",
-            DEFAULT_PORT, HOOKLINE_DEFAULT_TOLERANCE, DEFAULT_MAX_BODY);
-}
-
 struct listen_opts {
     const char *addr;
     long port;
     const char *state;
-    const char *log_level;
     struct listener L;
     struct hl_handoff_config hc;
 };
 
-/* Reads the options; returns 0, or the exit status (0 after --help, 2 on a usage error). */
-static int listen_opts(int argc, char **argv, struct listen_opts *o, int *exit_now)
+/* Reads the options into *lo; returns HL_OPTS_RUN, or the exit status (0 after --help, 2 on a
+ * usage error). */
+static int listen_opts(int argc, char **argv, struct listen_opts *lo)
 {
-    static const struct option opts[] = {
-        {"port", required_argument, NULL, 'p'},     {"listen", required_argument, NULL, 'l'},
-        {"secret", required_argument, NULL, 's'},   {"path", required_argument, NULL, 'P'},
-        {"state", required_argument, NULL, 'S'},    {"exec", required_argument, NULL, 'e'},
-        {"forward", required_argument, NULL, 'f'},  {"json", no_argument, NULL, 'j'},
-        {"attempts", required_argument, NULL, 'a'}, {"backoff", required_argument, NULL, 'b'},
-        {"timeout", required_argument, NULL, 't'},  {"tolerance", required_argument, NULL, 'T'},
-        {"max-body", required_argument, NULL, 'm'}, {"log-level", required_argument, NULL, 'L'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
-    long long v;
-    *exit_now = 1;
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'p':
-            if (hl_parse_int(optarg, 0, 65535, &v)) {
-                fprintf(stderr, "hookline listen: --port must be 0..65535\n");
-                return 2;
-            }
-            o->port = (long)v;
-            break;
-        case 'l':
-            o->addr = optarg;
-            break;
-        case 's':
-            if (o->L.keys.n == SECRETS_MAX) {
-                fprintf(stderr, "hookline listen: at most %d --secret\n", SECRETS_MAX);
-                return 2;
-            }
-            o->L.keys.secrets[o->L.keys.n++] = optarg;
-            break;
-        case 'P':
-            if (optarg[0] != '/') {
-                fprintf(stderr, "hookline listen: --path must start with /\n");
-                return 2;
-            }
-            o->L.path = optarg;
-            break;
-        case 'S':
-            o->state = optarg;
-            break;
-        case 'e':
-            o->hc.exec_cmd = optarg;
-            break;
-        case 'f':
-            if (strncmp(optarg, "http://", 7) != 0 && strncmp(optarg, "https://", 8) != 0) {
-                fprintf(stderr, "hookline listen: --forward wants an http:// or https:// URL\n");
-                return 2;
-            }
-            o->hc.forward_url = optarg;
-            break;
-        case 'j':
-            o->hc.json = 1;
-            break;
-        case 'a':
-            if (hl_parse_int(optarg, 1, 1000, &v)) {
-                fprintf(stderr, "hookline listen: --attempts must be 1..1000\n");
-                return 2;
-            }
-            o->hc.max_attempts = (int)v;
-            break;
-        case 'b':
-            if (hl_parse_duration(optarg, &o->hc.backoff_ms) || o->hc.backoff_ms < 1) {
-                fprintf(stderr, "hookline listen: --backoff wants a duration like 1s or 250ms\n");
-                return 2;
-            }
-            break;
-        case 't':
-            if (hl_parse_duration(optarg, &o->hc.timeout_ms) || o->hc.timeout_ms < 1) {
-                fprintf(stderr, "hookline listen: --timeout wants a duration like 30s\n");
-                return 2;
-            }
-            break;
-        case 'T':
-            if (hl_parse_int(optarg, 1, 7 * 86400, &v)) {
-                fprintf(stderr, "hookline listen: --tolerance must be 1..604800 seconds\n");
-                return 2;
-            }
-            o->L.keys.tolerance_s = v;
-            break;
-        case 'm':
-            if (hl_parse_int(optarg, 1, HOOKLINE_BODY_MAX, &v)) {
-                fprintf(stderr, "hookline listen: --max-body must be 1..%u\n", HOOKLINE_BODY_MAX);
-                return 2;
-            }
-            o->L.max_body = (size_t)v;
-            break;
-        case 'L':
-            o->log_level = optarg;
-            break;
-        case 'h':
-            listen_help(stdout);
-            return 0;
-        default:
-            listen_help(stderr);
-            return 2;
-        }
-    }
-    if (optind != argc) {
-        fprintf(stderr, "hookline listen: unexpected argument '%s'\n\n", argv[optind]);
-        listen_help(stderr);
-        return 2;
-    }
-    const char *env = getenv("HOOKLINE_WEBHOOK_SECRET");
-    if (o->L.keys.n == 0 && env && *env)
-        o->L.keys.secrets[o->L.keys.n++] = env;
-    if (o->L.keys.n == 0) {
-        fprintf(stderr, "hookline listen: give the webhook's secret with --secret or "
-                        "HOOKLINE_WEBHOOK_SECRET\n");
-        return 2;
-    }
-    for (size_t i = 0; i < o->L.keys.n; i++) {
-        if (!*o->L.keys.secrets[i] || strlen(o->L.keys.secrets[i]) > HOOKLINE_SECRET_MAX) {
-            fprintf(stderr, "hookline listen: a secret must be 1..%d bytes\n", HOOKLINE_SECRET_MAX);
-            return 2;
-        }
-    }
-    if (o->hc.exec_cmd && o->hc.forward_url) {
-        fprintf(stderr, "hookline listen: --exec and --forward are exclusive; pick one\n");
-        return 2;
-    }
-    if (o->hc.json && (o->hc.exec_cmd || o->hc.forward_url)) {
-        fprintf(stderr, "hookline listen: --json is for printing; not with --exec/--forward\n");
-        return 2;
-    }
-    if (strcmp(o->log_level, "debug") == 0)
-        hl_log_set_level(HL_LOG_DEBUG);
-    else if (strcmp(o->log_level, "warn") == 0)
-        hl_log_set_level(HL_LOG_WARN);
-    else if (strcmp(o->log_level, "error") == 0)
-        hl_log_set_level(HL_LOG_ERROR);
-    else if (strcmp(o->log_level, "info") != 0) {
-        fprintf(stderr, "hookline listen: --log-level must be debug, info, warn or error\n");
-        return 2;
-    }
-    *exit_now = 0;
-    return 0;
+    struct hl_options o;
+    int status = hl_options_get(HL_CMD_LISTEN, argc, argv, &o);
+    if (status != HL_OPTS_RUN)
+        return status;
+    if (o.secrets.n == 0)
+        return hl_usage_error(HL_CMD_LISTEN, "give the webhook's secret with --secret or "
+                                             "HOOKLINE_WEBHOOK_SECRET");
+    if (o.exec && o.forward)
+        return hl_usage_error(HL_CMD_LISTEN, "--exec and --forward are exclusive; pick one");
+    if (o.json && (o.exec || o.forward))
+        return hl_usage_error(HL_CMD_LISTEN, "--json is for printing; not with --exec/--forward");
+    hl_log_set_level((enum hl_log_level)o.log_level);
+    *lo = (struct listen_opts){
+        .addr = o.bind,
+        .port = (long)o.port,
+        .state = o.state,
+        .L = {.keys = {.s = o.secrets, .tolerance_s = o.tolerance_s},
+              .path = o.path,
+              .max_body = (size_t)o.max_body},
+        .hc = {.exec_cmd = o.exec,
+               .forward_url = o.forward,
+               .json = o.json,
+               .out = stdout,
+               .max_attempts = (int)o.attempts,
+               .backoff_ms = o.backoff_ms,
+               /* doubling stops at 5 minutes, or at --backoff when that is longer */
+               .backoff_max_ms = o.backoff_ms > 300000 ? o.backoff_ms : 300000,
+               .timeout_ms = o.handoff_timeout_ms},
+    };
+    return HL_OPTS_RUN;
 }
 
 int hl_listen_main(int argc, char **argv)
 {
-    struct listen_opts o = {
-        .addr = "127.0.0.1",
-        .port = DEFAULT_PORT,
-        .state = DEFAULT_STATE,
-        .log_level = "info",
-        .L = {.keys = {.tolerance_s = HOOKLINE_DEFAULT_TOLERANCE}, .max_body = DEFAULT_MAX_BODY},
-        .hc = {.out = stdout,
-               .max_attempts = 8,
-               .backoff_ms = 1000,
-               .backoff_max_ms = 300000,
-               .timeout_ms = 30000},
-    };
-    int exit_now;
-    int status = listen_opts(argc, argv, &o, &exit_now);
-    if (exit_now)
+    struct listen_opts o;
+    int status = listen_opts(argc, argv, &o);
+    if (status != HL_OPTS_RUN)
         return status;
-    if (o.hc.backoff_max_ms < o.hc.backoff_ms)
-        o.hc.backoff_max_ms = o.hc.backoff_ms;
-
+    /* the option table checked the address */
     struct sockaddr_storage ss;
-    if (parse_bind(o.addr, o.port, &ss)) {
-        fprintf(stderr, "hookline listen: --listen wants an IP address, localhost or *\n");
-        return 2;
-    }
+    socklen_t sslen;
+    if (hl_parse_bind_host(o.addr, (uint16_t)o.port, &ss, &sslen))
+        return hl_usage_error(HL_CMD_LISTEN, "--listen %s: not an address", o.addr);
 
     /* Signals are taken by sigwait below, in this thread only; the worker and the HTTP threads
      * start with them blocked. */
@@ -624,23 +440,6 @@ out:
 
 /* ---- hookline verify ---- */
 
-static void verify_help(FILE *f)
-{
-    fprintf(f,
-            "usage: hookline verify --secret SECRET --signature HEADER < body\n"
-            "       hookline verify --secret SECRET --id ID --timestamp SECONDS\n"
-            "                       --standard-signature HEADER < body\n\n"
-            "Checks the signature of one webhook body read from stdin (the raw bytes, as\n"
-            "received). --signature is X-Webhook-Signature (\"sha256=<hex>\" or the bare hex);\n"
-            "--id, --timestamp and --standard-signature are the Standard Webhooks headers\n"
-            "webhook-id, webhook-timestamp and webhook-signature. Given both, either may match.\n\n"
-            "  --secret SECRET      the webhook's secret (HOOKLINE_WEBHOOK_SECRET); repeatable\n"
-            "  --tolerance SECONDS  accepted age of --timestamp (default %d)\n"
-            "  --help               this text\n\n"
-            "Exit status: 0 valid, 1 invalid, 2 usage or input error.\n",
-            HOOKLINE_DEFAULT_TOLERANCE);
-}
-
 /* Reads all of stdin into b (bounded by its maximum). */
 static int read_stdin(struct hl_buf *b)
 {
@@ -661,68 +460,22 @@ static int read_stdin(struct hl_buf *b)
 
 int hl_verify_main(int argc, char **argv)
 {
-    static const struct option opts[] = {{"secret", required_argument, NULL, 's'},
-                                         {"signature", required_argument, NULL, 'g'},
-                                         {"id", required_argument, NULL, 'i'},
-                                         {"timestamp", required_argument, NULL, 't'},
-                                         {"standard-signature", required_argument, NULL, 'S'},
-                                         {"tolerance", required_argument, NULL, 'T'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
-    struct keyring k = {.tolerance_s = HOOKLINE_DEFAULT_TOLERANCE};
-    const char *sig = NULL, *wid = NULL, *wts = NULL, *wsig = NULL;
-    long long v;
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 's':
-            if (k.n == SECRETS_MAX) {
-                fprintf(stderr, "hookline verify: at most %d --secret\n", SECRETS_MAX);
-                return 2;
-            }
-            k.secrets[k.n++] = optarg;
-            break;
-        case 'g':
-            sig = optarg;
-            break;
-        case 'i':
-            wid = optarg;
-            break;
-        case 't':
-            wts = optarg;
-            break;
-        case 'S':
-            wsig = optarg;
-            break;
-        case 'T':
-            if (hl_parse_int(optarg, 1, 7 * 86400, &v)) {
-                fprintf(stderr, "hookline verify: --tolerance must be 1..604800 seconds\n");
-                return 2;
-            }
-            k.tolerance_s = v;
-            break;
-        case 'h':
-            verify_help(stdout);
-            return 0;
-        default:
-            verify_help(stderr);
-            return 2;
-        }
-    }
-    const char *env = getenv("HOOKLINE_WEBHOOK_SECRET");
-    if (k.n == 0 && env && *env)
-        k.secrets[k.n++] = env;
+    struct hl_options o;
+    int status = hl_options_get(HL_CMD_VERIFY, argc, argv, &o);
+    if (status != HL_OPTS_RUN)
+        return status;
+    struct keyring k = {.s = o.secrets, .tolerance_s = o.tolerance_s};
+    const char *sig = o.signature, *wid = o.id, *wts = o.timestamp, *wsig = o.standard_signature;
     int std = wid || wts || wsig;
-    if (optind != argc || k.n == 0 || (!sig && !std) || (std && !(wid && wts && wsig))) {
-        fprintf(stderr, "hookline verify: %s\n\n",
-                optind != argc ? "unexpected argument"
-                : k.n == 0     ? "give the secret with --secret or HOOKLINE_WEBHOOK_SECRET"
-                : std          ? "--id, --timestamp and --standard-signature go together"
-                               : "give --signature, or the three Standard Webhooks values");
-        verify_help(stderr);
-        return 2;
-    }
+    if (k.s.n == 0)
+        return hl_usage_error(HL_CMD_VERIFY,
+                              "give the secret with --secret or HOOKLINE_WEBHOOK_SECRET");
+    if (std && !(wid && wts && wsig))
+        return hl_usage_error(HL_CMD_VERIFY,
+                              "--id, --timestamp and --standard-signature go together");
+    if (!sig && !std)
+        return hl_usage_error(HL_CMD_VERIFY,
+                              "give --signature, or the three Standard Webhooks values");
     struct hl_buf body;
     hl_buf_init(&body, HOOKLINE_BODY_MAX);
     int rc = read_stdin(&body);

@@ -1,4 +1,4 @@
-/* Tests for src/common/net.c: the host part of a listen address. */
+/* Tests for src/common/net.c: listen addresses, whole (serve) and host only (listen). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -89,11 +89,99 @@ static void test_port_edges(void **state)
     assert_int_equal(ntohs(((struct sockaddr_in6 *)&ss)->sin6_port), 65535);
 }
 
+struct addr_case {
+    const char *text;
+    int want_family; /* 0: HL_EINVAL */
+    const char *want;
+    unsigned port;
+};
+
+/* serve --listen: HOST:PORT */
+static const struct addr_case addr_cases[] = {
+    {"127.0.0.1:8080", AF_INET, "127.0.0.1", 8080},
+    {":8080", AF_INET, "0.0.0.0", 8080},
+    {"0.0.0.0:0", AF_INET, "0.0.0.0", 0},
+    {"localhost:65535", AF_INET, "127.0.0.1", 65535},
+    {"[::1]:8080", AF_INET6, "::1", 8080},
+    {"[::]:1", AF_INET6, "::", 1},
+    {"127.0.0.1:08080", AF_INET, "127.0.0.1", 8080},
+    {"8080", 0, NULL, 0},
+    {"127.0.0.1", 0, NULL, 0},
+    {"127.0.0.1:", 0, NULL, 0},
+    {"127.0.0.1:65536", 0, NULL, 0},
+    {"127.0.0.1:99999999999999999999", 0, NULL, 0},
+    {"127.0.0.1:-1", 0, NULL, 0},
+    {"127.0.0.1:+80", 0, NULL, 0},
+    {"127.0.0.1: 80", 0, NULL, 0},
+    {"127.0.0.1:80x", 0, NULL, 0},
+    {"::1:8080", 0, NULL, 0},
+    {"[::1:8080", 0, NULL, 0},
+    {"[]:8080", 0, NULL, 0},
+    {"[127.0.0.1]:8080", 0, NULL, 0},
+    {"example.com:80", 0, NULL, 0},
+    {"", 0, NULL, 0},
+};
+
+/* listen --listen: a host alone */
+static const struct addr_case bind_cases[] = {
+    {"127.0.0.1", AF_INET, "127.0.0.1", 3000},
+    {"*", AF_INET, "0.0.0.0", 3000},
+    {"localhost", AF_INET, "127.0.0.1", 3000},
+    {"::1", AF_INET6, "::1", 3000},
+    {"[::1]", AF_INET6, "::1", 3000},
+    {"[127.0.0.1]", AF_INET, "127.0.0.1", 3000},
+    {"", 0, NULL, 0},
+    {"[]", 0, NULL, 0},
+    {"[", 0, NULL, 0},
+    {"[::1", 0, NULL, 0},
+    {"127.0.0.1:3000", 0, NULL, 0},
+    {"not-an-address", 0, NULL, 0},
+    {"**", 0, NULL, 0},
+    {"1111:2222:3333:4444:5555:6666:7777:8888:9999:aaaa:bbbb:cccc:dddd", 0, NULL, 0},
+};
+
+static void check_addr(const struct addr_case *c, int rc, const struct sockaddr_storage *ss)
+{
+    if (!c->want_family) {
+        assert_int_equal(rc, HL_EINVAL);
+        return;
+    }
+    assert_int_equal(rc, HL_OK);
+    assert_int_equal(ss->ss_family, c->want_family);
+    char got[INET6_ADDRSTRLEN];
+    const void *a = c->want_family == AF_INET
+                        ? (const void *)&((struct sockaddr_in *)ss)->sin_addr
+                        : (const void *)&((struct sockaddr_in6 *)ss)->sin6_addr;
+    assert_non_null(inet_ntop(c->want_family, a, got, sizeof(got)));
+    assert_string_equal(got, c->want);
+    unsigned port = ntohs(c->want_family == AF_INET ? ((struct sockaddr_in *)ss)->sin_port
+                                                    : ((struct sockaddr_in6 *)ss)->sin6_port);
+    assert_int_equal(port, c->port);
+}
+
+static void test_listen_addr_table(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(addr_cases) / sizeof(addr_cases[0]); i++) {
+        print_message("'%s'\n", addr_cases[i].text);
+        struct sockaddr_storage ss;
+        socklen_t len;
+        check_addr(&addr_cases[i], hl_parse_listen_addr(addr_cases[i].text, &ss, &len), &ss);
+    }
+    for (size_t i = 0; i < sizeof(bind_cases) / sizeof(bind_cases[0]); i++) {
+        print_message("host '%s'\n", bind_cases[i].text);
+        struct sockaddr_storage ss;
+        socklen_t len;
+        check_addr(&bind_cases[i], hl_parse_bind_host(bind_cases[i].text, 3000, &ss, &len), &ss);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_host_table),
         cmocka_unit_test(test_port_edges),
+        cmocka_unit_test(test_listen_addr_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
