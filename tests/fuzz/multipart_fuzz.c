@@ -30,26 +30,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_UPLOAD 1024 /* small, so that the 413 path is reached */
 
+/* A data folder per input, removed after it: rmdir fails if anything was left in it. */
 static char data_dir[64];
+static char uploads_dir[96];
 
-static void remove_data_dir(void)
+static void data_dir_open(void)
 {
-    char p[96];
-    snprintf(p, sizeof(p), "%s/uploads", data_dir);
-    rmdir(p);
-    rmdir(data_dir);
+    /* tmpfs where there is one: folders and files come and go for every input */
+    snprintf(data_dir, sizeof(data_dir), "%s/hl-multipart-fuzz-XXXXXX",
+             access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
+    if (!mkdtemp(data_dir))
+        abort();
+    snprintf(uploads_dir, sizeof(uploads_dir), "%s/uploads", data_dir);
+    if (mkdir(uploads_dir, 0700) != 0)
+        abort();
 }
 
-static void make_data_dir(void)
+static void data_dir_close(void)
 {
-    if (data_dir[0])
-        return;
-    snprintf(data_dir, sizeof(data_dir), "/tmp/hl-multipart-fuzz-XXXXXX");
-    char p[96];
-    if (!mkdtemp(data_dir) || snprintf(p, sizeof(p), "%s/uploads", data_dir) < 0 ||
-        mkdir(p, 0700) != 0)
-        abort();
-    atexit(remove_data_dir);
+    if (rmdir(uploads_dir) != 0 || rmdir(data_dir) != 0)
+        abort(); /* left behind */
 }
 
 /* How an upload ended. */
@@ -172,7 +172,6 @@ static void upload(const char *ct, const char *body, size_t n, uint8_t how, int 
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    make_data_dir();
     if (size < 1)
         return 0;
     uint8_t how = data[0];
@@ -189,8 +188,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t body_len = (size_t)(rest + n - body);
 
     static struct outcome a, b;
+    data_dir_open();
     upload(ct, body, body_len, how, 1, &a);
     upload(ct, body, body_len, how, 0, &b);
+    data_dir_close();
     if (memcmp(&a, &b, sizeof(a)) != 0)
         abort();                 /* the outcome depends on where the body was cut */
     if (getenv("HL_FUZZ_PRINT")) /* how each input ended, to check a corpus */
