@@ -41,7 +41,7 @@ struct kind {
 
 static const struct field AGENT_FIELDS[] = {
     {"agentName", F_STR, 1, 256, 0, 0, 0},
-    {"externalTenantId", F_STR, 1, 256, 0, 0, 1},
+    {"externalTenantId", F_STR, 1, HL_MAX_TENANT, 0, 0, 1},
     {"live", F_BOOL, 0, 0, 0, 0, 0},
     {"description", F_STR_NULL, 0, 4096, 0, 0, 0},
     {"instructions", F_STR_NULL, 0, 100000, 0, 0, 0},
@@ -54,16 +54,16 @@ static const struct field AGENT_FIELDS[] = {
 
 static const struct field CONTEXT_FIELDS[] = {
     {"name", F_STR, 1, 256, 0, 0, 0},
-    {"externalTenantId", F_STR, 1, 256, 0, 0, 1},
+    {"externalTenantId", F_STR, 1, HL_MAX_TENANT, 0, 0, 1},
     {"description", F_STR_NULL, 0, 4096, 0, 0, 0},
     {"metadata", F_OBJ_NULL, 0, 0, 0, 0, 0},
     {NULL, 0, 0, 0, 0, 0, 0},
 };
 
 static const struct field FILE_FIELDS[] = {
-    {"fileName", F_STR, 1, 1024, 0, 0, 0},
-    {"externalTenantId", F_STR, 0, 256, 0, 0, 1},
-    {"contentType", F_STR, 0, 256, 0, 0, 0},
+    {"fileName", F_STR, 1, HL_MAX_FILE_NAME, 0, 0, 0},
+    {"externalTenantId", F_STR, 0, HL_MAX_TENANT, 0, 0, 1},
+    {"contentType", F_STR, 0, HL_MAX_CONTENT_TYPE, 0, 0, 0},
     {"sizeBytes", F_INT, 0, 0, 0, 1e15, 0},
     {"metadata", F_OBJ_NULL, 0, 0, 0, 0, 0},
     {"processingStatus", F_SERVER, 0, 0, 0, 0, 0},
@@ -112,6 +112,10 @@ static int check_value(const struct field *f, json_t *v, struct hl_resp *rs)
         if (f->type == F_STR && f->required && json_string_length(v) == 0)
             return hl_resp_error(rs, 422, "field_empty", "%s must not be empty", f->name),
                    HL_EINVAL;
+        /* fileName, externalTenantId, contentType: the rule every path shares. */
+        const struct hl_text_rule *rule = hl_text_rule_find(f->name);
+        if (rule)
+            return hl_check_text(rule, json_string_value(v), json_string_length(v), rs);
         if (json_string_length(v) > f->max)
             return hl_resp_error(rs, 422, "field_too_long", "%s must be at most %zu bytes", f->name,
                                  f->max),
@@ -292,20 +296,7 @@ static void create_upload(struct hl_api *api, struct hl_req *rq, struct hl_resp 
     json_t *vals = NULL, *obj = NULL;
     char path[PATH_MAX];
     path[0] = '\0';
-    if (up->multipart && !up->got_file) {
-        hl_resp_error(rs, 422, "file_required", "the form must carry the file as field \"file\"");
-        goto out;
-    }
-    if (!up->file_name[0]) {
-        hl_resp_error(rs, 422, "field_required",
-                      "fileName is required (the multipart filename, or ?fileName=)");
-        goto out;
-    }
-    if (hl_upload_end(up)) {
-        hl_resp_error(rs, 507, "insufficient_storage", "the file could not be stored");
-        goto out;
-    }
-    if (load(api, rq, rs, &CONTEXT, parent, NULL, &ctx))
+    if (hl_upload_end(up, rs) || load(api, rq, rs, &CONTEXT, parent, NULL, &ctx))
         goto out;
     if (hl_id_new(FILEK.prefix, 12, r.uid, sizeof(r.uid))) {
         hl_resp_error(rs, 500, "internal", "no randomness available");
@@ -315,8 +306,8 @@ static void create_upload(struct hl_api *api, struct hl_req *rq, struct hl_resp 
                      up->tenant[0] ? up->tenant : ctx.tenant, "contentType",
                      up->content_type[0] ? up->content_type : "application/octet-stream",
                      "sizeBytes", (json_int_t)up->size, "sha256", up->sha256);
-    if (!vals) {
-        hl_resp_error(rs, 422, "invalid_value", "fileName and externalTenantId must be UTF-8");
+    if (!vals) { /* the fields were checked against their rules: only memory can fail */
+        hl_resp_error(rs, 500, "internal", "out of memory");
         goto out;
     }
     int64_t now = hl_now_ms();

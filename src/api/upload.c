@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <microhttpd.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,15 @@
 
 /* Slack for a multipart body's boundaries and part headers around the file itself. */
 #define MULTIPART_SLACK (64 * 1024)
+
+enum { IN_NONE, IN_FILE, IN_TENANT };
+
+/* True when a Content-Type announces a form (the parser checks the rest of it). */
+static bool is_form(struct hl_str ct)
+{
+    static const char form[] = "multipart/form-data";
+    return ct.p && ct.len >= sizeof(form) - 1 && strncasecmp(ct.p, form, sizeof(form) - 1) == 0;
+}
 
 int hl_upload_wanted(struct hl_req *rq, const char *url)
 {
@@ -40,23 +50,44 @@ int hl_upload_wanted(struct hl_req *rq, const char *url)
     if (*p || n != 7 || lens[4] != 8 || memcmp(segs[4], "contexts", 8) != 0 || lens[6] != 5 ||
         memcmp(segs[6], "files", 5) != 0)
         return 0;
-    const char *ct = hl_req_header(rq, "Content-Type");
-    if (ct && strncasecmp(ct, "multipart/form-data", 19) == 0)
+    if (is_form(hl_str_c(hl_req_header(rq, "Content-Type"))))
         return 1;
     return hl_req_query(rq, "fileName") != NULL;
 }
 
 static int too_big(struct hl_upload *up, struct hl_resp *rs)
 {
-    hl_resp_error(rs, 413, "payload_too_large", "the file is larger than %zu bytes",
-                  up->api->cfg.max_upload);
+    hl_resp_error(rs, 413, "payload_too_large", "the file is larger than %zu bytes", up->max);
     return HL_ETOOBIG;
+}
+
+static int invalid_form(struct hl_resp *rs, const char *why)
+{
+    hl_resp_error(rs, 400, "invalid_form", "the multipart/form-data body is malformed: %s", why);
+    return HL_EINVAL;
+}
+
+static int file_name_required(struct hl_resp *rs)
+{
+    hl_resp_error(rs, 422, "field_required",
+                  "fileName is required (the multipart filename, or ?fileName=)");
+    return HL_EINVAL;
+}
+
+/* Checks s against rule r and keeps a NUL-terminated copy in dst (which holds r->max + 1). */
+static int take(const struct hl_text_rule *r, struct hl_str s, char *dst, struct hl_resp *rs)
+{
+    if (hl_check_text(r, s.p, s.len, rs))
+        return HL_EINVAL;
+    memcpy(dst, s.p, s.len);
+    dst[s.len] = '\0';
+    return HL_OK;
 }
 
 /* Appends file bytes to the temporary file. */
 static int put(struct hl_upload *up, const char *data, size_t n, struct hl_resp *rs)
 {
-    if ((uint64_t)up->size + n > up->api->cfg.max_upload)
+    if ((uint64_t)up->size + n > up->max)
         return too_big(up, rs);
     size_t done = 0;
     while (done < n) {
@@ -75,65 +106,177 @@ static int put(struct hl_upload *up, const char *data, size_t n, struct hl_resp 
     return HL_OK;
 }
 
-static void copy_bounded(char *dst, size_t cap, const char *src)
+/* ---- the form: one "file" part, at most one "externalTenantId" part, nothing else ---- */
+
+static int form_part(void *ud, const struct hl_part *p)
 {
-    snprintf(dst, cap, "%s", src ? src : "");
+    struct hl_upload *up = ud;
+    if (hl_str_eqc(p->name, "file")) {
+        if (up->got_file)
+            return invalid_form(up->fail, "it has two \"file\" parts (one file per request)");
+        if (!p->has_filename || p->filename.len == 0)
+            return file_name_required(up->fail);
+        if (take(&HL_RULE_FILE_NAME, p->filename, up->file_name, up->fail) ||
+            (p->has_content_type &&
+             take(&HL_RULE_CONTENT_TYPE, p->content_type, up->content_type, up->fail)))
+            return HL_EINVAL;
+        up->got_file = 1;
+        up->in = IN_FILE;
+        return HL_OK;
+    }
+    if (hl_str_eqc(p->name, "externalTenantId")) {
+        if (up->got_tenant)
+            return invalid_form(up->fail, "it has two \"externalTenantId\" parts");
+        up->got_tenant = 1;
+        up->in = IN_TENANT;
+        return HL_OK;
+    }
+    char shown[64];
+    hl_printable(shown, sizeof(shown), p->name.p, p->name.len);
+    hl_resp_error(up->fail, 422, "unknown_field",
+                  "unknown form field \"%s\"; send the file as \"file\" (and optionally "
+                  "\"externalTenantId\")",
+                  shown);
+    return HL_EINVAL;
 }
 
-static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *key,
-                               const char *filename, const char *content_type,
-                               const char *transfer_encoding, const char *data, uint64_t off,
-                               size_t size)
+static int form_data(void *ud, const char *p, size_t n)
 {
-    (void)kind;
-    (void)transfer_encoding;
-    struct hl_upload *up = cls;
-    if (up->failed)
-        return MHD_NO;
-    if (!key || !*key) {
-        /* A part whose Content-Disposition names no field: the parser hands it over with no
-         * key at all. */
-        hl_resp_error(up->fail, 400, "invalid_form",
-                      "a form part has no name; send the file as \"file\" (and optionally "
-                      "\"externalTenantId\")");
-        up->failed = 1;
-        return MHD_NO;
-    }
-    if (strcmp(key, "file") == 0) {
-        if (off == 0 && !up->got_file) {
-            up->got_file = 1;
-            copy_bounded(up->file_name, sizeof(up->file_name), filename);
-            copy_bounded(up->content_type, sizeof(up->content_type), content_type);
+    struct hl_upload *up = ud;
+    if (up->in == IN_FILE)
+        return put(up, p, n, up->fail);
+    /* The tenant part: refused as soon as it is too long; its bytes are checked when it ends. */
+    if (n > HL_MAX_TENANT - up->tenant_len)
+        return hl_check_text(&HL_RULE_TENANT, up->tenant, up->tenant_len + n, up->fail);
+    memcpy(up->tenant + up->tenant_len, p, n);
+    up->tenant_len += n;
+    return HL_OK;
+}
+
+static int form_part_end(void *ud)
+{
+    struct hl_upload *up = ud;
+    int in = up->in;
+    up->in = IN_NONE;
+    if (in == IN_TENANT)
+        return take(&HL_RULE_TENANT, (struct hl_str){up->tenant, up->tenant_len}, up->tenant,
+                    up->fail);
+    return HL_OK;
+}
+
+static const struct hl_multipart_cb FORM = {form_part, form_data, form_part_end};
+
+/* A raw body's fields come with the request: checked before any byte is stored. */
+static int raw_fields(struct hl_upload *up, const struct hl_upload_meta *m, struct hl_resp *rs)
+{
+    if (!m->file_name.p || m->file_name.len == 0)
+        return file_name_required(rs);
+    if (take(&HL_RULE_FILE_NAME, m->file_name, up->file_name, rs))
+        return HL_EINVAL;
+    if (m->tenant.p && take(&HL_RULE_TENANT, m->tenant, up->tenant, rs))
+        return HL_EINVAL;
+    if (m->content_type.p && take(&HL_RULE_CONTENT_TYPE, m->content_type, up->content_type, rs))
+        return HL_EINVAL;
+    return HL_OK;
+}
+
+int hl_upload_open(const char *data_dir, size_t max_upload, const struct hl_upload_meta *m,
+                   struct hl_upload **out, struct hl_resp *rs)
+{
+    *out = NULL;
+    struct hl_upload *up = calloc(1, sizeof(*up));
+    if (!up)
+        return hl_resp_error(rs, 500, "internal", "out of memory"), HL_ENOMEM;
+    up->fd = -1;
+    up->max = max_upload;
+    up->multipart = is_form(m->content_type);
+    int rc = HL_EINVAL;
+    if (up->multipart) {
+        /* The header value is NUL-terminated: it comes from the HTTP layer as a C string. */
+        if (hl_multipart_init(&up->mp, m->content_type.p, &FORM, up)) {
+            invalid_form(rs, hl_multipart_error(&up->mp));
+            goto fail;
         }
-        if (size && put(up, data, size, up->fail)) {
-            up->failed = 1;
-            return MHD_NO;
-        }
-        return MHD_YES;
+    } else if (raw_fields(up, m, rs)) {
+        goto fail;
     }
-    if (strcmp(key, "externalTenantId") == 0) {
-        size_t have = strlen(up->tenant);
-        if (have + size >= sizeof(up->tenant) || memchr(data, '\0', size)) {
-            hl_resp_error(up->fail, 422, "field_too_long",
-                          "externalTenantId must be at most 256 bytes");
-            up->failed = 1;
-            return MHD_NO;
-        }
-        memcpy(up->tenant + have, data, size);
-        up->tenant[have + size] = '\0';
-        return MHD_YES;
+    snprintf(up->tmp_path, sizeof(up->tmp_path), "%s/uploads/upload-XXXXXX", data_dir);
+    up->fd = mkostemp(up->tmp_path, O_CLOEXEC);
+    up->sha = EVP_MD_CTX_new();
+    if (up->fd < 0 || !up->sha || EVP_DigestInit_ex(up->sha, EVP_sha256(), NULL) != 1) {
+        hl_error("upload: cannot create %s: %s", up->tmp_path, strerror(errno));
+        if (up->fd < 0)
+            up->tmp_path[0] = '\0';
+        hl_resp_error(rs, 507, "insufficient_storage", "the file could not be stored");
+        rc = HL_EIO;
+        goto fail;
     }
-    hl_resp_error(up->fail, 422, "unknown_field",
-                  "unknown form field; send the file as \"file\" (and optionally "
-                  "\"externalTenantId\")");
-    up->failed = 1;
-    return MHD_NO;
+    *out = up;
+    return HL_OK;
+fail:
+    hl_upload_free(up);
+    return rc;
+}
+
+int hl_upload_write(struct hl_upload *up, const char *data, size_t n, struct hl_resp *rs)
+{
+    if (!up->multipart)
+        return put(up, data, n, rs);
+    up->fail = rs;
+    int rc = hl_multipart_feed(&up->mp, data, n);
+    if (rc && hl_multipart_error(&up->mp))
+        invalid_form(rs, hl_multipart_error(&up->mp));
+    return rc;
+}
+
+int hl_upload_end(struct hl_upload *up, struct hl_resp *rs)
+{
+    if (up->multipart) {
+        up->fail = rs;
+        int rc = hl_multipart_finish(&up->mp);
+        if (rc)
+            return invalid_form(rs, hl_multipart_error(&up->mp) ? hl_multipart_error(&up->mp)
+                                                                : "it was refused before"),
+                   rc;
+        if (!up->got_file) {
+            hl_resp_error(rs, 422, "file_required",
+                          "the form must carry the file as field \"file\"");
+            return HL_EINVAL;
+        }
+    }
+    uint8_t md[32];
+    unsigned len = 0;
+    if (EVP_DigestFinal_ex(up->sha, md, &len) != 1 || len != 32) {
+        hl_resp_error(rs, 500, "internal", "could not hash the file");
+        return HL_EIO;
+    }
+    hl_hex_encode(md, 32, up->sha256);
+    return HL_OK;
+}
+
+/* ---- libmicrohttpd: the request's Content-Type and query ---- */
+
+static struct hl_str request_value(struct hl_req *rq, enum MHD_ValueKind kind, const char *name)
+{
+    const char *v = NULL;
+    size_t n = 0;
+    if (MHD_lookup_connection_value_n(rq->conn, kind, name, strlen(name), &v, &n) != MHD_YES)
+        v = NULL;
+    return (struct hl_str){v, v ? n : 0};
 }
 
 int hl_upload_begin(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
 {
-    const char *ct = hl_req_header(rq, "Content-Type");
-    int multipart = ct && strncasecmp(ct, "multipart/form-data", 19) == 0;
+    struct hl_upload_meta m = {.content_type = request_value(rq, MHD_HEADER_KIND, "Content-Type")};
+    int multipart = is_form(m.content_type);
+    if (m.content_type.p && m.content_type.len == 0)
+        m.content_type.p = NULL;
+    if (!multipart) {
+        m.file_name = request_value(rq, MHD_GET_ARGUMENT_KIND, "fileName");
+        m.tenant = request_value(rq, MHD_GET_ARGUMENT_KIND, "externalTenantId");
+        if (m.tenant.len == 0)
+            m.tenant.p = NULL; /* ?externalTenantId= is the context's */
+    }
     const char *cl = hl_req_header(rq, "Content-Length");
     if (cl) {
         char *end;
@@ -144,71 +287,22 @@ int hl_upload_begin(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
             return HL_ETOOBIG;
         }
     }
-    struct hl_upload *up = calloc(1, sizeof(*up));
-    if (!up)
-        return hl_resp_error(rs, 500, "internal", "out of memory"), HL_ENOMEM;
-    up->fd = -1;
-    up->api = api;
-    up->multipart = multipart;
-    rq->upload = up;
-    snprintf(up->tmp_path, sizeof(up->tmp_path), "%s/uploads/upload-XXXXXX", api->cfg.data_dir);
-    up->fd = mkostemp(up->tmp_path, O_CLOEXEC);
-    up->sha = EVP_MD_CTX_new();
-    if (up->fd < 0 || !up->sha || EVP_DigestInit_ex(up->sha, EVP_sha256(), NULL) != 1) {
-        hl_error("upload: cannot create %s: %s", up->tmp_path, strerror(errno));
-        up->tmp_path[0] = '\0';
-        return hl_resp_error(rs, 507, "insufficient_storage", "the file could not be stored"),
-               HL_EIO;
-    }
-    if (multipart) {
-        up->pp = MHD_create_post_processor(rq->conn, 64 * 1024, on_part, up);
-        if (!up->pp)
-            return hl_resp_error(rs, 400, "invalid_form",
-                                 "the multipart/form-data body cannot be read (boundary?)"),
-                   HL_EINVAL;
-    } else {
-        copy_bounded(up->file_name, sizeof(up->file_name), hl_req_query(rq, "fileName"));
-        copy_bounded(up->content_type, sizeof(up->content_type),
-                     ct ? ct : "application/octet-stream");
-        copy_bounded(up->tenant, sizeof(up->tenant), hl_req_query(rq, "externalTenantId"));
-    }
-    return HL_OK;
+    return hl_upload_open(api->cfg.data_dir, api->cfg.max_upload, &m, &rq->upload, rs);
 }
 
 int hl_upload_data(struct hl_api *api, struct hl_req *rq, const char *data, size_t n,
                    struct hl_resp *rs)
 {
     (void)api;
-    struct hl_upload *up = rq->upload;
-    if (!up->multipart)
-        return put(up, data, n, rs);
-    up->fail = rs;
-    if (MHD_post_process(up->pp, data, n) != MHD_YES || up->failed) {
-        if (!up->failed)
-            hl_resp_error(rs, 400, "invalid_form", "the multipart/form-data body is malformed");
-        return HL_EINVAL;
-    }
-    return HL_OK;
-}
-
-int hl_upload_end(struct hl_upload *up)
-{
-    if (up->pp) {
-        MHD_destroy_post_processor(up->pp);
-        up->pp = NULL;
-    }
-    uint8_t md[32];
-    unsigned len = 0;
-    if (EVP_DigestFinal_ex(up->sha, md, &len) != 1 || len != 32)
-        return HL_EIO;
-    hl_hex_encode(md, 32, up->sha256);
-    if (fsync(up->fd) != 0)
-        return HL_EIO;
-    return HL_OK;
+    return hl_upload_write(rq->upload, data, n, rs);
 }
 
 int hl_upload_keep(struct hl_upload *up, const char *path)
 {
+    if (fsync(up->fd) != 0) {
+        hl_error("upload: fsync %s: %s", up->tmp_path, strerror(errno));
+        return HL_EIO;
+    }
     if (rename(up->tmp_path, path) != 0) {
         hl_error("upload: rename to %s: %s", path, strerror(errno));
         return HL_EIO;
@@ -229,8 +323,6 @@ void hl_upload_free(struct hl_upload *up)
 {
     if (!up)
         return;
-    if (up->pp)
-        MHD_destroy_post_processor(up->pp);
     if (up->fd >= 0)
         close(up->fd);
     if (up->tmp_path[0])

@@ -1,6 +1,15 @@
 /* Streaming uploads of context files: the body goes to a temporary file under the data folder as
  * it arrives (never whole in memory), hashed on the way, and is refused with 413 as soon as it is
- * known to be too large, leaving nothing behind. */
+ * known to be too large, leaving nothing behind.
+ *
+ * Two shapes: a raw body (the file itself, named by ?fileName=), or a multipart/form-data form
+ * with a "file" part and an optional "externalTenantId" part, read by hookline's own streaming
+ * parser (api/multipart.h). The core (hl_upload_open/write/end) needs no HTTP connection, so the
+ * whole path can be driven by a fuzzer; hl_upload_begin/data adapt it to libmicrohttpd.
+ *
+ * fileName, externalTenantId and contentType follow the same rules here as on the JSON path
+ * (api/validate.h), whichever part of the request carries them.
+ */
 #ifndef HL_UPLOAD_H
 #define HL_UPLOAD_H
 
@@ -9,37 +18,60 @@
 #include <stdint.h>
 
 #include "api/http.h"
+#include "api/multipart.h"
+#include "api/validate.h"
 
-struct MHD_PostProcessor;
+/* What a request says about its upload, as sent: pointer and length (p NULL when absent). */
+struct hl_upload_meta {
+    struct hl_str content_type; /* the Content-Type header */
+    struct hl_str file_name;    /* ?fileName= (raw bodies only) */
+    struct hl_str tenant;       /* ?externalTenantId= (raw bodies only) */
+};
 
 struct hl_upload {
     int fd;
     char tmp_path[PATH_MAX];
+    size_t max; /* bytes of file allowed */
     int64_t size;
     EVP_MD_CTX *sha;
     char sha256[65];
-    char file_name[256];
-    char content_type[128];
-    char tenant[257];
+    /* Checked against their rules before they are stored here; "" when not given. */
+    char file_name[HL_MAX_FILE_NAME + 1];
+    char content_type[HL_MAX_CONTENT_TYPE + 1];
+    char tenant[HL_MAX_TENANT + 1];
+    size_t tenant_len;
     int multipart;
     int got_file;
-    struct MHD_PostProcessor *pp;
-    struct hl_api *api;
-    struct hl_resp *fail; /* where a failure inside the multipart parser is reported */
-    int failed;
+    int got_tenant;
+    int in;               /* which form part is being read */
+    struct hl_resp *fail; /* where a failure inside the form is answered */
+    struct hl_multipart mp;
 };
 
 /* True when rq (POST .../contexts/{uid}/files, multipart or with ?fileName=) is an upload. */
 int hl_upload_wanted(struct hl_req *rq, const char *url);
-/* Starts an upload: checks the announced size and opens the temporary file. On failure sets the
- * answer and returns an error. */
+/* Starts the upload of request rq: checks the announced size, then hl_upload_open with the
+ * request's Content-Type and query. Sets rq->upload. On failure sets the answer and returns an
+ * error. */
 int hl_upload_begin(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs);
-/* Takes the next bytes of the body. On failure (too large, bad form) sets the answer. */
+/* Takes the next bytes of rq's body (hl_upload_write). */
 int hl_upload_data(struct hl_api *api, struct hl_req *rq, const char *data, size_t n,
                    struct hl_resp *rs);
-/* Ends the body: flushes and syncs the file, finishes the hash. */
-int hl_upload_end(struct hl_upload *up);
-/* Moves the file to its final path (made durable). Returns 0 or HL_EIO. */
+
+/* Opens an upload whose temporary file goes under data_dir/uploads/, for at most max_upload
+ * bytes of file. A raw body's fileName, externalTenantId and Content-Type are checked now. On
+ * success *out owns the upload (free it with hl_upload_free); on failure sets the answer (422,
+ * 400 for a form without a usable boundary, 507) and returns an error. */
+int hl_upload_open(const char *data_dir, size_t max_upload, const struct hl_upload_meta *m,
+                   struct hl_upload **out, struct hl_resp *rs);
+/* Takes the next n bytes of the body, in chunks of any size. On failure (413 too large, 400
+ * malformed form, 422 a wrong field, 507 a write error) sets the answer and returns an error;
+ * the upload must then be freed. */
+int hl_upload_write(struct hl_upload *up, const char *data, size_t n, struct hl_resp *rs);
+/* Ends the body: a form must have reached its closing boundary and carried the file (else 400
+ * invalid_form or 422 file_required); finishes the hash. Sets the answer on failure. */
+int hl_upload_end(struct hl_upload *up, struct hl_resp *rs);
+/* Makes the file durable at its final path. Returns 0 or HL_EIO. */
 int hl_upload_keep(struct hl_upload *up, const char *path);
 /* Frees the upload; its temporary file, if still there, is removed. NULL is fine. */
 void hl_upload_free(struct hl_upload *up);

@@ -4,6 +4,59 @@
 
 #include "common/err.h"
 #include "common/events.h"
+#include "common/utf8.h"
+
+const struct hl_text_rule HL_RULE_FILE_NAME = {"fileName", HL_MAX_FILE_NAME};
+const struct hl_text_rule HL_RULE_TENANT = {"externalTenantId", HL_MAX_TENANT};
+const struct hl_text_rule HL_RULE_CONTENT_TYPE = {"contentType", HL_MAX_CONTENT_TYPE};
+
+const struct hl_text_rule *hl_text_rule_find(const char *name)
+{
+    static const struct hl_text_rule *const all[] = {&HL_RULE_FILE_NAME, &HL_RULE_TENANT,
+                                                     &HL_RULE_CONTENT_TYPE};
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+        if (strcmp(all[i]->field, name) == 0)
+            return all[i];
+    return NULL;
+}
+
+int hl_check_text(const struct hl_text_rule *r, const char *p, size_t len, struct hl_resp *rs)
+{
+    if (len > r->max) {
+        hl_resp_error(rs, 422, "field_too_long", "%s must be at most %zu bytes", r->field, r->max);
+        return HL_EINVAL;
+    }
+    const unsigned char *s = (const unsigned char *)p;
+    for (size_t i = 0; i < len;) {
+        uint32_t cp;
+        size_t l = hl_utf8_seq(s + i, len - i, &cp);
+        if (l == 0) {
+            hl_resp_error(rs, 422, "field_not_utf8", "%s must be UTF-8 (byte %zu is not)", r->field,
+                          i);
+            return HL_EINVAL;
+        }
+        if (cp == 0) {
+            hl_resp_error(rs, 422, "field_has_nul", "%s must not hold NUL (byte %zu)", r->field, i);
+            return HL_EINVAL;
+        }
+        if (cp < 0x20 || (cp >= 0x7F && cp <= 0x9F)) {
+            hl_resp_error(rs, 422, "field_has_control",
+                          "%s must not hold control characters (U+%04X at byte %zu)", r->field,
+                          (unsigned)cp, i);
+            return HL_EINVAL;
+        }
+        i += l;
+    }
+    return HL_OK;
+}
+
+void hl_printable(char *out, size_t cap, const char *p, size_t len)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len && o + 1 < cap; i++)
+        out[o++] = (p[i] >= 0x20 && p[i] < 0x7f) ? p[i] : '?';
+    out[o] = '\0';
+}
 
 int hl_reject_unknown(json_t *body, const char *const *known, struct hl_resp *rs)
 {
@@ -16,12 +69,8 @@ int hl_reject_unknown(json_t *body, const char *const *known, struct hl_resp *rs
             ok = strcmp(*k, key) == 0;
         if (!ok) {
             char shown[80];
-            size_t n = strlen(key);
             /* Echo a bounded, printable version of the name only. */
-            size_t o = 0;
-            for (size_t i = 0; i < n && o + 1 < sizeof(shown); i++)
-                shown[o++] = (key[i] >= 0x20 && key[i] < 0x7f) ? key[i] : '?';
-            shown[o] = '\0';
+            hl_printable(shown, sizeof(shown), key, strlen(key));
             hl_resp_error(rs, 422, "unknown_field", "unknown field \"%s\"", shown);
             return HL_EINVAL;
         }

@@ -7,6 +7,32 @@
 
 #include "api/http.h"
 
+/* The free-text fields that reach the store by more than one path (JSON body, query string,
+ * request header, multipart form) follow one rule each, kept here. */
+#define HL_MAX_FILE_NAME 1024
+#define HL_MAX_TENANT 256
+#define HL_MAX_CONTENT_TYPE 256
+
+struct hl_text_rule {
+    const char *field; /* as the API names it: "fileName" */
+    size_t max;        /* bytes */
+};
+
+extern const struct hl_text_rule HL_RULE_FILE_NAME;    /* fileName */
+extern const struct hl_text_rule HL_RULE_TENANT;       /* externalTenantId */
+extern const struct hl_text_rule HL_RULE_CONTENT_TYPE; /* contentType */
+
+/* The rule of the field called name, or NULL when it has none. */
+const struct hl_text_rule *hl_text_rule_find(const char *name);
+/* Checks p[0..len) against rule r: at most r->max bytes (checked first: a longer value is not
+ * read, so p may hold fewer bytes then), valid UTF-8, no NUL, no control character (C0, DEL,
+ * C1). Emptiness is the caller's rule. On failure sets a 422 that names the field and the rule
+ * (field_too_long, field_not_utf8, field_has_nul, field_has_control) and returns HL_EINVAL. */
+int hl_check_text(const struct hl_text_rule *r, const char *p, size_t len, struct hl_resp *rs);
+/* Writes a printable, bounded copy of p[0..len) into out (cap > 0 bytes, NUL-terminated): bytes
+ * outside printable ASCII become '?'. For echoing client-chosen names in error messages. */
+void hl_printable(char *out, size_t cap, const char *p, size_t len);
+
 /* Refuses any key of body not in known (NULL-terminated): 422 unknown_field. */
 int hl_reject_unknown(json_t *body, const char *const *known, struct hl_resp *rs);
 /* Reads `entities`: a non-empty list of distinct "agent"/"context"/"contextfile". */

@@ -1,31 +1,91 @@
 """A hostile tenant with its own API key: malformed uploads, oversized input, floods. Every case
 gets a 4xx JSON error and leaves nothing behind; the server keeps serving everyone."""
+import hashlib
 import os
 import sys
 import unittest
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
 from harness import ServerTest, main  # noqa: E402
 
 
-class MalformedForms(ServerTest):
+def part(headers, data):
+    """One multipart part (without its boundary line): header lines, a blank line, the data."""
+    out = b"".join(h + b"\r\n" for h in headers)
+    return out + b"\r\n" + data
+
+
+def form(parts, boundary=b"XyZ", close=True):
+    """A multipart/form-data body of parts; without its closing boundary unless close."""
+    body = b"".join(b"--" + boundary + b"\r\n" + p + b"\r\n" for p in parts)
+    if close:
+        body += b"--" + boundary + b"--\r\n"
+    return body
+
+
+def file_part(data, filename=b"a.txt", ctype=b"text/plain"):
+    headers = [b'Content-Disposition: form-data; name="file"; filename="' + filename + b'"']
+    if ctype is not None:
+        headers.append(b"Content-Type: " + ctype)
+    return part(headers, data)
+
+
+def field_part(name, value):
+    return part([b'Content-Disposition: form-data; name="' + name + b'"'], value)
+
+
+class UploadTest(ServerTest):
     def setUp(self):
         super().setUp()
         self.ctx = self.app.ok("POST", "contexts", {"name": "kb", "externalTenantId": "t-1"})
 
+    def files(self, rest=""):
+        return "contexts/%s/files%s" % (self.ctx["uid"], rest)
+
     def post_form(self, body, boundary="XyZ"):
-        return self.app.call("POST", "contexts/%s/files" % self.ctx["uid"], raw=body,
+        return self.app.call("POST", self.files(), raw=body,
                              headers={"Content-Type": "multipart/form-data; boundary=" + boundary})
 
-    def assert_refused(self, r, status=400):
+    def post_raw(self, query, data=b"hello", ctype="text/plain"):
+        headers = {"Content-Type": ctype} if ctype is not None else {}
+        return self.app.call("POST", self.files("?" + query), raw=data, headers=headers)
+
+    def post_json(self, body):
+        return self.app.call("POST", self.files(), body)
+
+    def assert_nothing_stored(self):
+        self.assertEqual(self.server.request("GET", "/healthz").status, 200)
+        self.assertEqual(self.app.ok("GET", self.files())["data"], [])
+        for sub in ("uploads", "files"):
+            where = os.path.join(self.server.tmp, sub)
+            self.assertEqual(os.listdir(where) if os.path.isdir(where) else [], [], sub)
+
+    def assert_refused(self, r, status=400, code=None, field=None):
         self.assertEqual(r.status, status, r)
         err = r.json()["error"]
         self.assertTrue(err["code"] and err["message"], err)
+        if code:
+            self.assertEqual(err["code"], code, err)
+        if field:
+            self.assertIn(field, err["message"], err)
         # The server is still up, and nothing was stored.
-        self.assertEqual(self.server.request("GET", "/healthz").status, 200)
-        files = self.app.ok("GET", "contexts/%s/files" % self.ctx["uid"])
-        self.assertEqual(files["data"], [])
+        self.assert_nothing_stored()
 
+    def assert_stored(self, r, data, **fields):
+        self.assertEqual(r.status, 202 if r.status != 201 else 201, r)
+        f = r.json()
+        for k, v in fields.items():
+            self.assertEqual(f[k], v, k)
+        if data is not None:
+            self.assertEqual(f["sizeBytes"], len(data))
+            self.assertEqual(f["sha256"], hashlib.sha256(data).hexdigest())
+            with open(os.path.join(self.server.tmp, "files", f["uid"]), "rb") as fh:
+                self.assertEqual(fh.read(), data)
+        return f
+
+
+class MalformedForms(UploadTest):
     def test_part_without_name(self):
         # Crashed the whole server (strcmp on a NULL part name).
         body = b"--XyZ\r\nContent-Disposition: form-data\r\n\r\nhello\r\n--XyZ--\r\n"
@@ -35,6 +95,151 @@ class MalformedForms(ServerTest):
         body = (b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n"
                 b"\r\nhello\r\n--XyZ\r\nContent-Disposition: form-data\r\n\r\nx\r\n--XyZ--\r\n")
         self.assert_refused(self.post_form(body))
+
+    def test_truncated_forms_are_refused(self):
+        # Each was a 202 with a silently shortened (or merged) file before.
+        data = b"the whole file, every byte of it\n" * 50
+        whole = form([field_part(b"externalTenantId", b"t-9"), file_part(data)])
+        cases = {
+            "no closing boundary": form([file_part(data)], close=False),
+            "cut mid-part": whole[:len(whole) // 2],
+            "cut in the closing boundary": whole[:-6],
+            "cut in a part's headers": whole[:whole.index(b"filename=") + 5],
+            "cut right after a boundary line": whole[:whole.index(b"--XyZ\r\nContent-Disposition: "
+                                                                  b"form-data; name=\"file\"")
+                                                      + 7],
+            "two file parts": form([file_part(data[:100]), file_part(data[100:], b"b.txt")]),
+            "two externalTenantId parts": form([field_part(b"externalTenantId", b"t-2"),
+                                                field_part(b"externalTenantId", b"t-3"),
+                                                file_part(data)]),
+            "no boundary at all": data,
+            "boundary line followed by junk": whole.replace(b"--XyZ\r\nContent-Disposition: "
+                                                            b"form-data; name=\"file\"",
+                                                            b"--XyZjunk\r\nContent-Disposition: "
+                                                            b"form-data; name=\"file\"", 1),
+            "bare LF in a part's headers": whole.replace(b'filename="a.txt"\r\n',
+                                                         b'filename="a.txt"\n', 1),
+        }
+        for what, body in cases.items():
+            with self.subTest(what):
+                self.assert_refused(self.post_form(body), 400, "invalid_form")
+        # Still serving: the whole form goes through, unchanged.
+        self.assert_stored(self.post_form(whole), data, fileName="a.txt", externalTenantId="t-9",
+                           contentType="text/plain")
+
+    def test_bad_boundary_parameter(self):
+        body = form([file_part(b"x")])
+        for ctype in ("multipart/form-data", "multipart/form-data; boundary=",
+                      "multipart/form-data; boundary=" + "b" * 71,
+                      'multipart/form-data; boundary="XyZ'):
+            with self.subTest(ctype):
+                r = self.app.call("POST", self.files(), raw=body, headers={"Content-Type": ctype})
+                self.assert_refused(r, 400, "invalid_form")
+
+    def test_quoted_boundary_and_preamble(self):
+        body = b"preamble to ignore\r\n" + form([file_part(b"hi")]) + b"epilogue"
+        r = self.app.call("POST", self.files(), raw=body,
+                          headers={"Content-Type": 'multipart/form-data; boundary="XyZ"'})
+        self.assert_stored(r, b"hi", fileName="a.txt")
+
+    def test_file_that_holds_boundary_lookalikes(self):
+        # Prefixes of the delimiter, cut at every length, and a CR right before the real one.
+        data = b"\r\n--Xy\r\r\n-\r\n--XY\r\n--X\r\n\r\n--\r\n\r"
+        r = self.post_form(form([file_part(data)]))
+        self.assert_stored(r, data)
+
+
+# One rule per field on every path: the same maximum, UTF-8, no NUL, no control characters.
+# (field, bad value, error code) in the form the raw bytes take.
+BAD = [
+    ("fileName", b"n" * 1025, "field_too_long"),
+    ("fileName", "\u00e9".encode() * 600, "field_too_long"),
+    ("fileName", b"a\x00b.txt", "field_has_nul"),
+    ("fileName", b"a\x1bb.txt", "field_has_control"),
+    ("fileName", b"a\x7fb.txt", "field_has_control"),
+    ("fileName", b"a\tb.txt", "field_has_control"),
+    ("fileName", b"a\xc3(.txt", "field_not_utf8"),
+    ("fileName", b"a\xed\xa0\x80.txt", "field_not_utf8"),
+    ("externalTenantId", b"t" * 257, "field_too_long"),
+    ("externalTenantId", b"t\x00u", "field_has_nul"),
+    ("externalTenantId", b"t\x1bu", "field_has_control"),
+    ("externalTenantId", b"t\xffu", "field_not_utf8"),
+    ("contentType", b"text/" + b"p" * 252, "field_too_long"),
+    ("contentType", b"text/plain\x1b", "field_has_control"),
+    ("contentType", b"text/\xc3(", "field_not_utf8"),
+]
+# Values only some paths can carry: CR and LF are not header bytes, invalid UTF-8 not JSON.
+CRLF = [
+    ("fileName", b"a\rb.txt", "field_has_control"),
+    ("fileName", b"a\nb.txt", "field_has_control"),
+    ("externalTenantId", b"t\r\nu", "field_has_control"),
+]
+GOOD = {
+    "fileName": [b"n" * 1024, "\u00e9".encode() * 200, "\u65e5\u672c \U0001f600.pdf".encode()],
+    "externalTenantId": [b"t" * 256, "t\u00e9-\u4e2d".encode()],
+    "contentType": [b"text/" + b"p" * 251, b"text/plain; charset=utf-8"],
+}
+
+
+class FieldRules(UploadTest):
+    def send(self, path, field, value):
+        """Sends one file upload with field set to value (raw bytes) on path."""
+        vals = {"fileName": b"a.txt", "externalTenantId": None, "contentType": b"text/plain"}
+        vals[field] = value
+        if path == "json":
+            body = {k: v.decode("utf-8", "surrogateescape") for k, v in vals.items() if v}
+            return self.post_json(body)
+        if path == "raw":
+            q = "fileName=" + urllib.parse.quote(vals["fileName"], safe="")
+            if vals["externalTenantId"] is not None:
+                q += "&externalTenantId=" + urllib.parse.quote(vals["externalTenantId"], safe="")
+            return self.app.call("POST", self.files("?" + q), raw=b"hello",
+                                 headers={"Content-Type": vals["contentType"]})
+        parts = []
+        if vals["externalTenantId"] is not None:
+            parts.append(field_part(b"externalTenantId", vals["externalTenantId"]))
+        parts.append(file_part(b"hello", vals["fileName"], vals["contentType"]))
+        return self.post_form(form(parts))
+
+    def test_refusals_name_the_field_and_rule_on_every_path(self):
+        for path in ("json", "raw", "multipart"):
+            for field, value, code in BAD + CRLF:
+                want = (422, code, field)
+                if path == "json" and code in ("field_not_utf8", "field_has_nul"):
+                    # JSON text is UTF-8 and jansson refuses \u0000: a 400 before any field.
+                    want = (400, "invalid_json", None)
+                if path == "multipart" and field == "fileName" and (b"\r" in value or
+                                                                    b"\n" in value):
+                    # A bare CR or LF breaks the part's header line: the form is malformed.
+                    want = (400, "invalid_form", None)
+                with self.subTest(path=path, field=field, value=value[:20]):
+                    self.assert_refused(self.send(path, field, value), *want)
+
+    def test_limits_are_the_same_on_every_path(self):
+        for path in ("json", "raw", "multipart"):
+            for field, values in GOOD.items():
+                for value in values:
+                    with self.subTest(path=path, field=field, value=value[:20]):
+                        r = self.send(path, field, value)
+                        self.assertIn(r.status, (201, 202), r)
+                        f = r.json()
+                        self.assertEqual(f[field], value.decode())
+                        self.assertEqual(self.app.ok("GET", self.files("/" + f["uid"]))[field],
+                                         value.decode())
+
+    def test_json_path_refuses_invalid_utf8_as_bad_json(self):
+        raw = b'{"fileName": "a\xc3(.txt"}'
+        r = self.app.call("POST", self.files(), raw=raw,
+                          headers={"Content-Type": "application/json"})
+        self.assert_refused(r, 400)
+
+    def test_empty_file_name(self):
+        for r in (self.send("json", "fileName", b""), self.post_raw("fileName="),
+                  self.send("multipart", "fileName", b"")):
+            with self.subTest(r=r):
+                self.assertEqual(r.status, 422, r)
+                self.assertIn("fileName", r.json()["error"]["message"])
+        self.assert_nothing_stored()
 
 
 if __name__ == "__main__":

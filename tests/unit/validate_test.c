@@ -381,6 +381,85 @@ static void test_error_bodies_not_utf8(void **state)
     hl_buf_free(&rs.body);
 }
 
+struct text_case {
+    const char *name;
+    const struct hl_text_rule *rule;
+    const char *value;
+    size_t len;       /* 0: strlen(value) */
+    size_t repeat;    /* value is repeated this many times (0: once) */
+    const char *code; /* NULL: accepted */
+    const char *says; /* text the message must hold besides the field */
+};
+
+static const struct text_case text_cases[] = {
+    {"plain name", &HL_RULE_FILE_NAME, "report.pdf", 0, 0, NULL, NULL},
+    {"empty (emptiness is the caller's rule)", &HL_RULE_FILE_NAME, "", 0, 0, NULL, NULL},
+    {"UTF-8 of every length", &HL_RULE_FILE_NAME, "\xc3\xa9\xe6\x97\xa5\xf0\x9f\x98\x80", 0, 0,
+     NULL, NULL},
+    {"1024 bytes", &HL_RULE_FILE_NAME, "n", 0, 1024, NULL, NULL},
+    {"1025 bytes", &HL_RULE_FILE_NAME, "n", 0, 1025, "field_too_long", "1024"},
+    {"512 two-byte characters", &HL_RULE_FILE_NAME, "\xc3\xa9", 0, 512, NULL, NULL},
+    {"513 two-byte characters: too long, not a UTF-8 error", &HL_RULE_FILE_NAME, "\xc3\xa9", 0, 513,
+     "field_too_long", "1024"},
+    {"NUL", &HL_RULE_FILE_NAME, "a\0b", 3, 0, "field_has_nul", "byte 1"},
+    {"CR", &HL_RULE_FILE_NAME, "a\rb", 0, 0, "field_has_control", "U+000D"},
+    {"LF", &HL_RULE_FILE_NAME, "a\nb", 0, 0, "field_has_control", "U+000A"},
+    {"tab", &HL_RULE_FILE_NAME, "a\tb", 0, 0, "field_has_control", "U+0009"},
+    {"ESC", &HL_RULE_FILE_NAME, "a\x1b[31m", 0, 0, "field_has_control", "U+001B"},
+    {"DEL", &HL_RULE_FILE_NAME, "a\x7f", 0, 0, "field_has_control", "U+007F"},
+    {"C1 control (NEL)", &HL_RULE_FILE_NAME, "a\xc2\x85", 0, 0, "field_has_control", "U+0085"},
+    {"first non-control after C1", &HL_RULE_FILE_NAME, "a\xc2\xa0", 0, 0, NULL, NULL},
+    {"stray continuation byte", &HL_RULE_FILE_NAME, "a\x80", 0, 0, "field_not_utf8", "byte 1"},
+    {"cut sequence", &HL_RULE_FILE_NAME, "ab\xc3", 0, 0, "field_not_utf8", "byte 2"},
+    {"overlong", &HL_RULE_FILE_NAME, "\xc0\xaf", 0, 0, "field_not_utf8", "byte 0"},
+    {"surrogate", &HL_RULE_FILE_NAME, "\xed\xa0\x80", 0, 0, "field_not_utf8", "byte 0"},
+    {"past U+10FFFF", &HL_RULE_FILE_NAME, "\xf4\x90\x80\x80", 0, 0, "field_not_utf8", NULL},
+    {"tenant of 256 bytes", &HL_RULE_TENANT, "t", 0, 256, NULL, NULL},
+    {"tenant of 257 bytes", &HL_RULE_TENANT, "t", 0, 257, "field_too_long", "256"},
+    {"tenant with LF", &HL_RULE_TENANT, "t\n", 0, 0, "field_has_control", NULL},
+    {"content type with parameters", &HL_RULE_CONTENT_TYPE, "text/plain; charset=\"utf-8\"", 0, 0,
+     NULL, NULL},
+    {"content type of 257 bytes", &HL_RULE_CONTENT_TYPE, "c", 0, 257, "field_too_long", "256"},
+    {"content type with ESC", &HL_RULE_CONTENT_TYPE, "text/\x1b", 0, 0, "field_has_control", NULL},
+};
+
+/* One rule per free-text field (api/validate.h), whichever path carries it. */
+static void test_text_rules(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(text_cases) / sizeof(text_cases[0]); i++) {
+        const struct text_case *c = &text_cases[i];
+        print_message("text case %zu: %s\n", i, c->name);
+        size_t one = c->len ? c->len : strlen(c->value), n = one * (c->repeat ? c->repeat : 1);
+        char *v = malloc(n + 1);
+        assert_non_null(v);
+        for (size_t k = 0; k < n; k += one)
+            memcpy(v + k, c->value, one);
+        struct hl_resp rs = {0};
+        hl_buf_init(&rs.body, 4096);
+        int rc = hl_check_text(c->rule, v, n, &rs);
+        if (!c->code) {
+            assert_int_equal(rc, HL_OK);
+            assert_int_equal(rs.status, 0);
+        } else {
+            assert_int_equal(rc, HL_EINVAL);
+            assert_int_equal(rs.status, 422);
+            json_t *root;
+            const char *msg = check_error_body(&rs.body, c->code, &root);
+            assert_non_null(strstr(msg, c->rule->field));
+            if (c->says)
+                assert_non_null(strstr(msg, c->says));
+            json_decref(root);
+        }
+        hl_buf_free(&rs.body);
+        free(v);
+    }
+    assert_ptr_equal(hl_text_rule_find("fileName"), &HL_RULE_FILE_NAME);
+    assert_ptr_equal(hl_text_rule_find("externalTenantId"), &HL_RULE_TENANT);
+    assert_ptr_equal(hl_text_rule_find("contentType"), &HL_RULE_CONTENT_TYPE);
+    assert_null(hl_text_rule_find("description"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -389,6 +468,7 @@ int main(void)
         cmocka_unit_test(test_method_not_allowed),
         cmocka_unit_test(test_error_bodies),
         cmocka_unit_test(test_error_bodies_not_utf8),
+        cmocka_unit_test(test_text_rules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
