@@ -11,7 +11,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 from harness import (App, Receiver, Server, ServerTest, check_signed, main,  # noqa: E402
-                     wait_for)
+                     need, wait_for)
 
 ALL = ("agent", "context", "contextfile")
 ENVELOPE_KEYS = ["eventId", "event", "timestamp", "appUid", "version", "data"]
@@ -101,8 +101,8 @@ class Delivery(ServerTest):
             if k != "metadata":
                 self.assertEqual(a[k], v, k)
 
-    @unittest.skipUnless(shutil.which("node"), "node is not installed")
     def test_body_survives_javascript_reserialization(self):
+        need(shutil.which("node"), "node")
         rx = self.receiver()
         w = self.app.webhook(rx.url())
         self.app.ok("POST", "agents", TRICKY)
