@@ -288,10 +288,18 @@ class HostCap(ServerTest):
             self.assertEqual(names, ["a%d" % k for k in range(6)])
 
     def test_nothing_more_is_sent_after_410(self):
-        rx, _ = self.concurrency_receiver(status=410, delay=0.3)
+        # No answer until all eight changes are acknowledged, so that all eight are queued (a
+        # delivery each) before the 410 disables the webhook, however slow the machine is.
+        gate = threading.Event()
+
+        def gone(n, req):
+            gate.wait(20)
+            return 410, b"gone", {}, 0
+        rx = self.receiver(gone)
         w = self.app.webhook(rx.url(), entities=["agent"])
-        for i in range(8):  # all queued before the first answer arrives
+        for i in range(8):
             self.app.ok("POST", "agents", {"agentName": "a%d" % i, "externalTenantId": "t"})
+        gate.set()
         wait_for(lambda: not self.app.ok("GET", "webhooks/" + w["uid"])["active"],
                  what="webhook disabled")
         time.sleep(1.0)
