@@ -2,6 +2,11 @@
 
 Every test starts its own server with a temporary database, speaks HTTP to it with http.client,
 and receives deliveries with real HTTP servers on 127.0.0.1. Nothing is mocked.
+
+Skips. A case that cannot run because a tool or service is missing calls need(); main() then
+exits SKIP_EXIT (77, registered with ctest as SKIP_RETURN_CODE) instead of 0, so that a suite in
+which anything did not run is never reported as passed. Under HL_REQUIRE_ALL=1 (make test, whose
+set-up installs PostgreSQL, node and npm) a missing piece is a failure instead.
 """
 import base64
 import hashlib
@@ -28,8 +33,22 @@ SOURCE_DIR = os.environ.get("HL_SOURCE_DIR") or os.path.join(os.path.dirname(__f
 
 # HOOKLINE_TEST_BACKEND=postgres runs every server on a fresh database of the PostgreSQL server at
 # HOOKLINE_TEST_PG_URL (scripts/with-postgres.sh starts one).
-PG_URL = (os.environ.get("HOOKLINE_TEST_PG_URL")
-          if os.environ.get("HOOKLINE_TEST_BACKEND") == "postgres" else None)
+WANT_PG = os.environ.get("HOOKLINE_TEST_BACKEND") == "postgres"
+PG_URL = os.environ.get("HOOKLINE_TEST_PG_URL") if WANT_PG else None
+
+# The exit status of a suite in which some case did not run (ctest's SKIP_RETURN_CODE).
+SKIP_EXIT = 77
+REQUIRE_ALL = os.environ.get("HL_REQUIRE_ALL") == "1"
+
+
+def need(available, what):
+    """Skips the calling test (or setUpClass/setUpModule) unless available; what names the
+    missing tool or service. Under HL_REQUIRE_ALL=1 it fails instead: make test provides them."""
+    if available:
+        return
+    if REQUIRE_ALL:
+        raise AssertionError("missing: %s (HL_REQUIRE_ALL=1 requires it)" % what)
+    raise unittest.SkipTest("missing: " + what)
 
 
 def pg_admin(sql, url=None):
@@ -339,5 +358,32 @@ class ServerTest(unittest.TestCase):
         return r
 
 
+def exit_status(result):
+    """0 when every case ran and passed, SKIP_EXIT when none failed but some did not run (1
+    under HL_REQUIRE_ALL), 1 otherwise; a run of no case at all is a failure too."""
+    if not result.wasSuccessful():
+        return 1
+    if result.skipped:
+        cases = len([t for t, _ in result.skipped if isinstance(t, unittest.TestCase)])
+        print("\nnot everything ran (%d skipped, %d run):" % (len(result.skipped),
+                                                           result.testsRun - cases),
+              file=sys.stderr)
+        for test, reason in result.skipped:
+            print("  SKIPPED %s: %s" % (test, reason), file=sys.stderr)
+        return 1 if REQUIRE_ALL else SKIP_EXIT
+    if result.testsRun == 0:
+        print("no test ran", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main():
-    unittest.main(verbosity=2)
+    """Runs the module's tests; exits with exit_status(). Under HOOKLINE_TEST_BACKEND=postgres
+    without a server (HOOKLINE_TEST_PG_URL) nothing runs: that is a skip, never a quiet run on
+    SQLite."""
+    if WANT_PG and not PG_URL:
+        print("HOOKLINE_TEST_BACKEND=postgres but HOOKLINE_TEST_PG_URL is not set: run under "
+              "scripts/with-postgres.sh", file=sys.stderr)
+        sys.exit(1 if REQUIRE_ALL else SKIP_EXIT)
+    prog = unittest.main(verbosity=2, exit=False)
+    sys.exit(exit_status(prog.result))

@@ -13,8 +13,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import (BIN, ServerTest, check_signed, free_port, main, sign_hex,  # noqa: E402
-                     sign_std, wait_for)
+from harness import (BIN, ServerTest, check_signed, free_port, main, need,  # noqa: E402
+                     sign_hex, sign_std, wait_for)
 
 ALL_NINE = sorted("%s.%s" % (e, op) for e in ("agent", "context", "contextfile")
                   for op in ("created", "updated", "deleted"))
@@ -594,9 +594,12 @@ console.log(JSON.stringify(out));
 """
 
 
-@unittest.skipUnless(shutil.which("node"), "node is not installed")
 class NodeSigned(ListenTest):
     """Signatures made by Node's crypto, as an integrator's sender or test would make them."""
+
+    @classmethod
+    def setUpClass(cls):
+        need(shutil.which("node"), "node")
 
     def test_node_signatures(self):
         secret = "whsec_" + base64.b64encode(os.urandom(24)).decode()

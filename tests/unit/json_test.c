@@ -17,6 +17,7 @@
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/json.h"
+#include "need.h"
 
 #define OUT_MAX (1u << 20)
 
@@ -820,10 +821,7 @@ static void add_line(struct hl_buf *all, const struct hl_buf *line)
 static void test_random_against_node(void **state)
 {
     (void)state;
-    if (!have_node()) {
-        print_message("node is not on PATH: skipping the comparison with JSON.stringify\n");
-        skip();
-    }
+    hl_test_need(have_node(), "node on PATH (for the comparison with JSON.stringify)");
     struct hl_buf all, b, b2;
     hl_buf_init(&all, 64u << 20);
     hl_buf_init(&b, OUT_MAX);
@@ -932,5 +930,5 @@ int main(void)
         cmocka_unit_test(test_object_order),
         cmocka_unit_test(test_random_against_node),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return hl_test_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }
