@@ -11,8 +11,8 @@
  * scripts/with-postgres.sh gives a throwaway server:
  *   scripts/with-postgres.sh build/store_test
  *
- * Deliveries are observed through claims (due, leased, parked, gone). When the backend also
- * implements delivery_get (the operations issue), their status and attempts are checked too. */
+ * Deliveries are observed through claims (due, leased, parked, gone) and through delivery_get
+ * (status and attempts). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -265,10 +265,11 @@ static int is_mine(const struct ctx *c, int64_t webhook_id)
     return 0;
 }
 
-/* Claims every due delivery at now (batch by batch, each leased until lease_until) and keeps the
- * jobs of this case's webhooks in *out (which it frees first). */
-static void claim_mine(struct ctx *c, int64_t now, int64_t lease_until, const int64_t *skip,
-                       size_t nskip, struct jobs *out)
+/* Claims at now (batch by batch, each leased until lease_until, through the cursor fresh when not
+ * NULL) until a claim returns none, and keeps the jobs of this case's webhooks in *out (which it
+ * frees first), in the order they came. */
+static void claim_with(struct ctx *c, int64_t now, int64_t lease_until, const int64_t *skip,
+                       size_t nskip, struct hl_claim_cursor *fresh, struct jobs *out)
 {
     assert_true(lease_until > now); /* or the same rows would come back forever */
     jobs_free(out);
@@ -279,7 +280,8 @@ static void claim_mine(struct ctx *c, int64_t now, int64_t lease_until, const in
             fail_msg("claims keep returning rows: are leases kept?");
         struct hl_job *v = NULL;
         size_t n = 0;
-        assert_int_equal(hl_store_claim(c->st, now, lease_until, 64, skip, nskip, &v, &n), HL_OK);
+        struct hl_claim cl = {now, lease_until, 64, skip, nskip, fresh};
+        assert_int_equal(hl_store_claim(c->st, &cl, &v, &n), HL_OK);
         for (size_t i = 0; i < n; i++) {
             if (!is_mine(c, v[i].webhook_id)) {
                 hl_job_clear(&v[i]);
@@ -298,6 +300,13 @@ static void claim_mine(struct ctx *c, int64_t now, int64_t lease_until, const in
     }
 }
 
+/* Claims every due delivery at now, webhook by webhook; see claim_with. */
+static void claim_mine(struct ctx *c, int64_t now, int64_t lease_until, const int64_t *skip,
+                       size_t nskip, struct jobs *out)
+{
+    claim_with(c, now, lease_until, skip, nskip, NULL, out);
+}
+
 /* The job of a webhook in j, or NULL. */
 static const struct hl_job *job_of(const struct jobs *j, int64_t webhook_id)
 {
@@ -311,12 +320,9 @@ static const struct hl_job *job_of(const struct jobs *j, int64_t webhook_id)
     return found;
 }
 
-/* When the backend shows single deliveries (delivery_get), checks one's status and attempts
- * (attempts < 0: not checked). */
+/* Checks a delivery's status and attempts (attempts < 0: not checked). */
 static void expect_delivery(struct ctx *c, int64_t app_id, int64_t id, int status, int attempts)
 {
-    if (!c->st->ops->delivery_get)
-        return;
     struct hl_delivery d;
     size_t n = 0;
     memset(&d, 0, sizeof(d));
@@ -1353,84 +1359,78 @@ static void c_event_list(struct ctx *c)
 
 /* ---- the dispatcher's side ---- */
 
-/* The claim of new deliveries: ids above a mark, in id order, leased like any claim; busy
- * (skipped) and inactive webhooks' deliveries are left for hl_store_claim. */
-static void c_claim_new(struct ctx *c)
+/* A claim through a cursor (struct hl_claim.fresh), for what commits just made. SQLite: the first
+ * claim through a zeroed cursor marks where "new" begins and claims none; then the deliveries made
+ * since, in id order, leased like any claim; busy (skipped) and inactive webhooks' deliveries, and
+ * those made before the mark, are left for the claim without a cursor. PostgreSQL: the same as a
+ * claim without a cursor. Both: nothing leased is claimed twice. */
+static void c_claim_fresh(struct ctx *c)
 {
-    struct hl_job *v = NULL;
-    size_t n = 0;
-    int64_t mark = 0;
-    int64_t now = hl_now_ms();
-    int rc = hl_store_claim_new(c->st, now, now + 1, INT64_MAX, 0, NULL, 0, &v, &n, &mark);
-    if (rc == HL_EINVAL)
-        skip(); /* optional: this backend claims through hl_store_claim alone */
-    assert_int_equal(rc, HL_OK);
-    assert_int_equal(n, 0);
-    free(v);
+    int by_id = strcmp(c->be->name, "sqlite") == 0;
+    struct hl_claim_cursor cur = {0};
     struct hl_app a;
     struct hook w1, w2;
-    struct ev e1, e2;
+    struct ev e0, e1, e2;
+    struct jobs j = {0};
     make_app(c, &a);
     make_hook(c, a.id, HL_ENT_ALL, 0, 1, &w1);
     make_hook(c, a.id, HL_ENT_ALL, 0, 1, &w2);
+    /* made before the cursor's first claim: new only where a cursor claim is the plain claim */
+    assert_int_equal(publish(c, a.id, HL_EV_AGENT_CREATED, &e0), 2);
+    int64_t now = hl_now_ms();
+    claim_with(c, now, now + HOUR, NULL, 0, &cur, &j);
+    assert_int_equal(j.n, by_id ? 0 : 2);
     assert_int_equal(publish(c, a.id, HL_EV_AGENT_CREATED, &e1), 2);
     assert_int_equal(publish(c, a.id, HL_EV_AGENT_UPDATED, &e2), 2);
     now = hl_now_ms();
 
-    /* w1 busy: only w2's two, oldest first; the mark moves past all four */
+    /* w1 busy: only w2's two (oldest first where the claim goes by id) */
     int64_t busy[] = {w1.id};
-    int64_t next = 0;
-    assert_int_equal(hl_store_claim_new(c->st, now, now + HOUR, mark, 64, busy, 1, &v, &n, &next),
-                     HL_OK);
-    size_t mine = 0;
-    int64_t last = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (v[i].webhook_id == w2.id) {
-            assert_true(v[i].delivery_id > last);
-            assert_string_equal(v[i].event_uid, mine ? e2.e.uid : e1.e.uid);
-            last = v[i].delivery_id;
-            mine++;
-        }
-        assert_int_not_equal(v[i].webhook_id, w1.id);
-        hl_job_clear(&v[i]);
-    }
-    free(v);
-    assert_int_equal(mine, 2);
-    assert_true(next >= last);
-    /* nothing new above the mark, however often asked (and w2's are leased) */
-    assert_int_equal(hl_store_claim_new(c->st, now, now + HOUR, next, 64, NULL, 0, &v, &n, &next),
-                     HL_OK);
-    assert_int_equal(n, 0);
-    free(v);
-    /* w1's two were left behind for the walk over webhooks */
-    struct jobs j = {0};
-    claim_mine(c, now, now + HOUR, NULL, 0, &j);
+    claim_with(c, now, now + HOUR, busy, 1, &cur, &j);
     assert_int_equal(j.n, 2);
-    assert_int_equal(j.v[0].webhook_id, w1.id);
-    assert_int_equal(j.v[1].webhook_id, w1.id);
-    jobs_free(&j);
+    for (size_t i = 0; i < j.n; i++) {
+        assert_int_equal(j.v[i].webhook_id, w2.id);
+        if (by_id)
+            assert_string_equal(j.v[i].event_uid, i ? e2.e.uid : e1.e.uid);
+    }
+    if (by_id)
+        assert_true(j.v[0].delivery_id < j.v[1].delivery_id);
+    /* asked again: nothing (w2's are leased; by id, w1's are behind the cursor now) */
+    claim_with(c, now, now + HOUR, by_id ? NULL : busy, by_id ? 0 : 1, &cur, &j);
+    assert_int_equal(j.n, 0);
+    /* w1's were left behind for the walk over webhooks (and e0's two, by id) */
+    claim_mine(c, now, now + HOUR, NULL, 0, &j);
+    assert_int_equal(j.n, by_id ? 4 : 2);
+    size_t of_w1 = 0;
+    for (size_t i = 0; i < j.n; i++)
+        of_w1 += j.v[i].webhook_id == w1.id;
+    assert_int_equal(of_w1, by_id ? 3 : 2);
 
-    /* a full batch stops at its last row; the rest comes next time */
+    /* a full batch stops at its last row; the rest comes next time (a private database holds
+     * nothing else) */
     if (!c->be->shared) {
         struct ev e3;
         set_active(c, a.id, &w2, 0, hl_now_ms());
         assert_int_equal(publish(c, a.id, HL_EV_AGENT_DELETED, &e3), 1);
         assert_int_equal(publish(c, a.id, HL_EV_AGENT_DELETED, &e3), 1);
         now = hl_now_ms();
-        int64_t from = next;
-        assert_int_equal(
-            hl_store_claim_new(c->st, now, now + HOUR, from, 1, NULL, 0, &v, &n, &next), HL_OK);
-        assert_int_equal(n, 1);
-        assert_int_equal(v[0].webhook_id, w1.id);
-        assert_int_equal(next, v[0].delivery_id);
-        hl_job_clear(&v[0]);
-        free(v);
-        assert_int_equal(
-            hl_store_claim_new(c->st, now, now + HOUR, next, 1, NULL, 0, &v, &n, &next), HL_OK);
-        assert_int_equal(n, 1);
-        hl_job_clear(&v[0]);
-        free(v);
+        int64_t seen = 0;
+        for (int k = 0; k < 3; k++) {
+            struct hl_job *v = NULL;
+            size_t n = 0;
+            struct hl_claim cl = {now, now + HOUR, 1, NULL, 0, &cur};
+            assert_int_equal(hl_store_claim(c->st, &cl, &v, &n), HL_OK);
+            assert_int_equal(n, k < 2 ? 1 : 0);
+            if (n) {
+                assert_int_equal(v[0].webhook_id, w1.id);
+                assert_true(v[0].delivery_id > seen);
+                seen = v[0].delivery_id;
+                hl_job_clear(&v[0]);
+            }
+            free(v);
+        }
     }
+    jobs_free(&j);
 }
 
 static void c_claim(struct ctx *c)
@@ -1505,7 +1505,8 @@ static void c_claim(struct ctx *c)
         for (int k = 0; k < 3; k++) {
             struct hl_job *arr = NULL;
             size_t n = 0;
-            assert_int_equal(hl_store_claim(c->st, t, t + MIN, 1, NULL, 0, &arr, &n), HL_OK);
+            struct hl_claim cl = {t, t + MIN, 1, NULL, 0, NULL};
+            assert_int_equal(hl_store_claim(c->st, &cl, &arr, &n), HL_OK);
             assert_true(n <= 1);
             if (n)
                 seen[k] = arr[0].delivery_id;
@@ -2133,7 +2134,7 @@ static const struct contract contract[] = {
     {"idempotency", c_idempotency},
     {"event_list", c_event_list},
     {"claim", c_claim},
-    {"claim_new", c_claim_new},
+    {"claim_fresh", c_claim_fresh},
     {"record", c_record},
     {"record_batch", c_record_batch},
     {"auto_disable", c_auto_disable},
