@@ -11,7 +11,8 @@
  * ends the whole transaction (a full disk, an I/O error) fails every request of the batch.
  *
  * Claims lease deliveries with synchronous off: a single node drops every lease when it starts,
- * so losing the last ones in a crash changes nothing.
+ * so losing the last ones in a crash changes nothing. If synchronous cannot be turned back on,
+ * the writer refuses every write until it can: nothing is committed without fsync.
  */
 #include <sqlite3.h>
 #include <stdio.h>
@@ -316,6 +317,7 @@ struct sqdb {
     struct sq w;
     struct sq r[NREAD];
     unsigned next_read;
+    int sync_lost; /* the writer could not turn synchronous back on (guarded by w.mu) */
     pthread_mutex_t q_mu;
     struct commit_req *q_head, *q_tail;
     int committing;
@@ -443,6 +445,23 @@ static int finish(struct sq *c, int rc)
 
 /* ---- sessions ---- */
 
+/* The writer commits with fsync only: once a claim could not turn synchronous back on, each use
+ * of the writer tries again first, and is refused until it works. Called under w.mu. */
+static int writer_ready(struct sqdb *db)
+{
+    if (!db->sync_lost)
+        return HL_OK;
+    if (!sqlite3_get_autocommit(db->w.db))
+        conn_exec(&db->w, Q_ROLLBACK);
+    if (exec_sql(&db->w, "PRAGMA synchronous = FULL")) {
+        hl_error("sqlite: synchronous is still off: refusing to write without fsync");
+        return HL_ESTORE;
+    }
+    db->sync_lost = 0;
+    hl_warn("sqlite: synchronous is on again; writes resume");
+    return HL_OK;
+}
+
 static int sess_open(struct hl_store *base, enum hl_sess_kind kind, struct hl_sess *s)
 {
     struct sqdb *db = DB(base);
@@ -451,8 +470,8 @@ static int sess_open(struct hl_store *base, enum hl_sess_kind kind, struct hl_se
         c = &db->r[__atomic_fetch_add(&db->next_read, 1, __ATOMIC_RELAXED) % NREAD];
     pthread_mutex_lock(&c->mu);
     *s = (struct hl_sess){.st = base, .conn = c};
-    int rc = HL_OK;
-    if (kind == HL_SESS_TX) {
+    int rc = c == &db->w ? writer_ready(db) : HL_OK;
+    if (rc == HL_OK && kind == HL_SESS_TX) {
         rc = conn_exec(c, Q_BEGIN);
         s->tx = rc == HL_OK;
     }
@@ -727,12 +746,18 @@ static int sq_claim(struct hl_store *base, const struct hl_claim *c, struct hl_j
     if (rc)
         return rc;
     /* Leases need no fsync: a single node drops them all when it starts, so losing the last
-     * ones in a crash changes nothing; later commits sync the WAL up to and past them. */
-    exec_sql(&db->w, "PRAGMA synchronous = OFF");
+     * ones in a crash changes nothing; later commits sync the WAL up to and past them. Should
+     * synchronous not go off, the claim is synced, which is only slower. */
+    int unsynced = exec_sql(&db->w, "PRAGMA synchronous = OFF") == HL_OK;
     rc = conn_exec(&db->w, Q_BEGIN);
     if (rc == HL_OK)
         rc = finish(&db->w, claim_in(&s, c, &jobs, &next));
-    exec_sql(&db->w, "PRAGMA synchronous = FULL");
+    if (unsynced && exec_sql(&db->w, "PRAGMA synchronous = FULL")) {
+        db->sync_lost = 1;
+        hl_error("sqlite: cannot turn synchronous back on after a claim: every write is refused"
+                 " until it is");
+        rc = HL_ESTORE;
+    }
     sess_close(&s, HL_OK);
     if (rc) {
         hl_rows_clear(&jobs);

@@ -24,9 +24,11 @@
 #include <limits.h>
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "common/clock.h"
@@ -2115,6 +2117,240 @@ static void c_wake(struct ctx *c)
     assert_true(w.waited_ms < 5000);
 }
 
+/* ---- SQLite under injected faults ----
+ *
+ * Every SQLite file of this program is opened through a VFS that wraps the default one and does
+ * what the real one does, unless a case arms a fault: a write to the WAL that fails (a full
+ * disk), a sync that fails (an I/O error) or blocks until released (to hold a group commit in
+ * flight), or a PRAGMA synchronous = FULL that is refused. */
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stall_sync; /* the next xSync blocks until this is cleared */
+    int stalled;    /* an xSync is blocked */
+    int write_err;  /* xWrite on a WAL file fails with this code (0: no fault) */
+    int sync_err;   /* xSync fails with this code */
+    int pragma_err; /* PRAGMA synchronous = FULL fails */
+    int hits;       /* faults injected */
+} F = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, 0};
+
+struct ffile {
+    sqlite3_file base;
+    sqlite3_file *real; /* the wrapped file, right after this struct */
+    int wal;
+};
+
+static sqlite3_vfs *real_vfs;
+static sqlite3_vfs faulty_vfs;
+static sqlite3_io_methods ffile_io;
+
+static sqlite3_file *REAL(sqlite3_file *f)
+{
+    return ((struct ffile *)f)->real;
+}
+
+/* Sets a fault (0 clears it); a fault set anew counts its hits from 0. */
+static void fault_arm(int *what, int value)
+{
+    pthread_mutex_lock(&F.mu);
+    *what = value;
+    if (value && what != &F.stall_sync)
+        F.hits = 0;
+    pthread_cond_broadcast(&F.cv);
+    pthread_mutex_unlock(&F.mu);
+}
+
+/* The code a fault returns, or 0; counts it. */
+static int fault_take(const int *what)
+{
+    pthread_mutex_lock(&F.mu);
+    int rc = *what;
+    if (rc)
+        F.hits++;
+    pthread_mutex_unlock(&F.mu);
+    return rc;
+}
+
+static int f_close(sqlite3_file *f)
+{
+    return REAL(f)->pMethods->xClose(REAL(f));
+}
+
+static int f_read(sqlite3_file *f, void *p, int n, sqlite3_int64 off)
+{
+    return REAL(f)->pMethods->xRead(REAL(f), p, n, off);
+}
+
+static int f_write(sqlite3_file *f, const void *p, int n, sqlite3_int64 off)
+{
+    int rc = ((struct ffile *)f)->wal ? fault_take(&F.write_err) : 0;
+    return rc ? rc : REAL(f)->pMethods->xWrite(REAL(f), p, n, off);
+}
+
+static int f_truncate(sqlite3_file *f, sqlite3_int64 size)
+{
+    return REAL(f)->pMethods->xTruncate(REAL(f), size);
+}
+
+static int f_sync(sqlite3_file *f, int flags)
+{
+    int rc = fault_take(&F.sync_err); /* a sync held below was asked for before any fault */
+    pthread_mutex_lock(&F.mu);
+    if (F.stall_sync) {
+        F.stalled = 1;
+        pthread_cond_broadcast(&F.cv);
+        while (F.stall_sync)
+            pthread_cond_wait(&F.cv, &F.mu);
+        F.stalled = 0;
+    }
+    pthread_mutex_unlock(&F.mu);
+    return rc ? rc : REAL(f)->pMethods->xSync(REAL(f), flags);
+}
+
+static int f_file_size(sqlite3_file *f, sqlite3_int64 *size)
+{
+    return REAL(f)->pMethods->xFileSize(REAL(f), size);
+}
+
+static int f_lock(sqlite3_file *f, int level)
+{
+    return REAL(f)->pMethods->xLock(REAL(f), level);
+}
+
+static int f_unlock(sqlite3_file *f, int level)
+{
+    return REAL(f)->pMethods->xUnlock(REAL(f), level);
+}
+
+static int f_check_reserved(sqlite3_file *f, int *out)
+{
+    return REAL(f)->pMethods->xCheckReservedLock(REAL(f), out);
+}
+
+static int f_file_control(sqlite3_file *f, int op, void *arg)
+{
+    if (op == SQLITE_FCNTL_PRAGMA) {
+        char **a = arg;
+        if (a[1] && a[2] && strcasecmp(a[1], "synchronous") == 0 && strcasecmp(a[2], "FULL") == 0 &&
+            fault_take(&F.pragma_err)) {
+            a[0] = sqlite3_mprintf("injected: synchronous stays as it is");
+            return SQLITE_ERROR;
+        }
+    }
+    return REAL(f)->pMethods->xFileControl(REAL(f), op, arg);
+}
+
+static int f_sector_size(sqlite3_file *f)
+{
+    return REAL(f)->pMethods->xSectorSize(REAL(f));
+}
+
+static int f_device(sqlite3_file *f)
+{
+    return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f));
+}
+
+static int f_shm_map(sqlite3_file *f, int pg, int pgsz, int extend, void volatile **p)
+{
+    return REAL(f)->pMethods->xShmMap(REAL(f), pg, pgsz, extend, p);
+}
+
+static int f_shm_lock(sqlite3_file *f, int offset, int n, int flags)
+{
+    return REAL(f)->pMethods->xShmLock(REAL(f), offset, n, flags);
+}
+
+static void f_shm_barrier(sqlite3_file *f)
+{
+    REAL(f)->pMethods->xShmBarrier(REAL(f));
+}
+
+static int f_shm_unmap(sqlite3_file *f, int del)
+{
+    return REAL(f)->pMethods->xShmUnmap(REAL(f), del);
+}
+
+static int f_fetch(sqlite3_file *f, sqlite3_int64 off, int n, void **p)
+{
+    return REAL(f)->pMethods->xFetch(REAL(f), off, n, p);
+}
+
+static int f_unfetch(sqlite3_file *f, sqlite3_int64 off, void *p)
+{
+    return REAL(f)->pMethods->xUnfetch(REAL(f), off, p);
+}
+
+static int f_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int flags, int *out_flags)
+{
+    (void)vfs;
+    struct ffile *f = (struct ffile *)file;
+    f->real = (sqlite3_file *)(f + 1);
+    f->wal = (flags & SQLITE_OPEN_WAL) != 0;
+    int rc = real_vfs->xOpen(real_vfs, name, f->real, flags, out_flags);
+    /* Our methods only where the real file has its own (it has none when the open failed). */
+    file->pMethods = f->real->pMethods ? &ffile_io : NULL;
+    return rc;
+}
+
+/* Makes the faulty VFS the default, once, before any store opens a SQLite file. */
+static void faulty_vfs_register(void)
+{
+    real_vfs = sqlite3_vfs_find(NULL);
+    assert_non_null(real_vfs);
+    /* The real VFS's other functions do not depend on which struct they are called with. */
+    faulty_vfs = *real_vfs;
+    faulty_vfs.zName = "hookline-test-faulty";
+    faulty_vfs.szOsFile = (int)sizeof(struct ffile) + real_vfs->szOsFile;
+    faulty_vfs.xOpen = f_open;
+    ffile_io = (sqlite3_io_methods){
+        3,           f_close,   f_read,     f_write,          f_truncate,     f_sync,
+        f_file_size, f_lock,    f_unlock,   f_check_reserved, f_file_control, f_sector_size,
+        f_device,    f_shm_map, f_shm_lock, f_shm_barrier,    f_shm_unmap,    f_fetch,
+        f_unfetch,
+    };
+    assert_int_equal(sqlite3_vfs_register(&faulty_vfs, 1), SQLITE_OK);
+}
+
+/* A claim leases with synchronous off; when it cannot be turned back on, the claim fails and the
+ * writer refuses every write (nothing commits without fsync) until it can. */
+static void s_sync_restore_fails(struct ctx *c)
+{
+    struct hl_app a;
+    struct hook h;
+    struct ev v;
+    make_app(c, &a);
+    make_hook(c, a.id, HL_ENT_ALL, 0, 1, &h);
+    assert_int_equal(publish(c, a.id, HL_EV_AGENT_CREATED, &v), 1);
+    int64_t now = hl_now_ms();
+    struct hl_job *jobs = NULL;
+    size_t n = 0;
+    struct hl_claim cl = {now, now + MIN, 64, NULL, 0, NULL};
+
+    fault_arm(&F.pragma_err, 1);
+    assert_int_equal(hl_store_claim(c->st, &cl, &jobs, &n), HL_ESTORE);
+    struct ev refused;
+    ev_init(&refused, a.id, HL_EV_AGENT_UPDATED, "tenant-1", "agent-x", hl_now_ms());
+    int64_t made = 0;
+    assert_int_equal(publish_ev(c, &refused, 0, &made), HL_ESTORE);
+    assert_int_equal(hl_store_record(c->st, NULL, 0, 0), HL_ESTORE);
+    assert_false(event_logged(c, a.id, refused.e.uid));
+    fault_arm(&F.pragma_err, 0);
+
+    /* synchronous is back on at the next write, which goes through */
+    struct ev v2;
+    assert_int_equal(publish(c, a.id, HL_EV_AGENT_UPDATED, &v2), 1);
+    struct jobs j = {0};
+    claim_mine(c, now + 2 * MIN, now + HOUR, NULL, 0, &j);
+    assert_int_equal(j.n, 2); /* the first claim's lease lapsed; the second event's is new */
+    jobs_free(&j);
+}
+
+/* Cases for the SQLite backend alone. */
+static const struct contract sqlite_only[] = {
+    {"sync_restore_fails", s_sync_restore_fails},
+};
+
 /* ---- running the contract on each backend ---- */
 
 static const struct contract contract[] = {
@@ -2190,17 +2426,23 @@ static void run_case(void **state)
     c->t->fn(c);
 }
 
+#define NSQLITE_ONLY (sizeof(sqlite_only) / sizeof(sqlite_only[0]))
+#define NCASES (NCONTRACT + NSQLITE_ONLY)
+
+/* The contract, and for SQLite its own cases too. */
 static int run_backend(const struct backend *be)
 {
-    struct CMUnitTest tests[NCONTRACT];
-    struct prestate ps[NCONTRACT];
-    char names[NCONTRACT][64];
-    for (size_t i = 0; i < NCONTRACT; i++) {
-        ps[i] = (struct prestate){be, &contract[i]};
-        snprintf(names[i], sizeof(names[i]), "%s/%s", be->name, contract[i].name);
+    struct CMUnitTest tests[NCASES];
+    struct prestate ps[NCASES];
+    char names[NCASES][64];
+    size_t n = be == &SQLITE ? NCASES : NCONTRACT;
+    for (size_t i = 0; i < n; i++) {
+        const struct contract *t = i < NCONTRACT ? &contract[i] : &sqlite_only[i - NCONTRACT];
+        ps[i] = (struct prestate){be, t};
+        snprintf(names[i], sizeof(names[i]), "%s/%s", be->name, t->name);
         tests[i] = (struct CMUnitTest){names[i], run_case, setup, teardown, &ps[i]};
     }
-    return _cmocka_run_group_tests(be->name, tests, NCONTRACT, NULL, NULL);
+    return _cmocka_run_group_tests(be->name, tests, n, NULL, NULL);
 }
 
 static void remove_tmpdir(void)
@@ -2225,6 +2467,7 @@ int main(void)
         perror("mkdtemp");
         return 1;
     }
+    faulty_vfs_register();
     int failed = run_backend(&SQLITE);
     const char *pg = getenv("HOOKLINE_TEST_PG_URL");
     if (pg && *pg)
