@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "common/clock.h"
@@ -2312,6 +2313,150 @@ static void faulty_vfs_register(void)
     assert_int_equal(sqlite3_vfs_register(&faulty_vfs, 1), SQLITE_OK);
 }
 
+/* Whether thread tid of this process is asleep (here: waiting its turn in the group commit). */
+static int asleep(pid_t tid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *state = strrchr(buf, ')');
+    return state && state[1] == ' ' && state[2] == 'S';
+}
+
+/* One commit of an agent's creation, in a thread of its own. */
+struct committer {
+    struct hl_store *st;
+    struct res r;
+    struct ev v;
+    pid_t tid;
+    int rc;
+};
+
+static void *commit_one(void *arg)
+{
+    struct committer *k = arg;
+    __atomic_store_n(&k->tid, (pid_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
+    struct hl_change ch = {.op = HL_OP_CREATE, .res = &k->r.r, .ev = &k->v.e};
+    k->rc = hl_store_commit(k->st, &ch, 1, NULL, NULL);
+    return NULL;
+}
+
+static void committer_init(struct ctx *c, int64_t app_id, struct committer *k)
+{
+    memset(k, 0, sizeof(*k));
+    k->st = c->st;
+    k->rc = -999;
+    res_init(&k->r, app_id, HL_ENT_AGENT, NULL, NULL, "tenant-f", "{\"batch\":1}", hl_now_ms());
+    ev_init(&k->v, app_id, HL_EV_AGENT_CREATED, "tenant-f", k->r.r.uid, hl_now_ms());
+}
+
+/* Whether a committer's change is in the store: all of it (1), none of it (0); fails on half. */
+static int stored(struct ctx *c, const struct committer *k)
+{
+    struct hl_resource r;
+    int rc = hl_store_resource_get(c->st, k->r.r.app_id, HL_ENT_AGENT, k->r.r.uid, &r);
+    assert_true(rc == HL_OK || rc == HL_ENOTFOUND);
+    if (rc == HL_OK)
+        hl_resource_clear(&r);
+    int ev = event_logged(c, k->r.r.app_id, k->v.e.uid);
+    assert_int_equal(ev, rc == HL_OK);
+    return ev;
+}
+
+#define FOLLOWERS 4
+
+/* One group commit that fails as a whole: a leader's commit is held in its fsync while
+ * FOLLOWERS more requests queue behind it, so that the next batch holds all of them; that batch
+ * then fails to commit (fault_code on the WAL's writes or syncs). Every request of it gets an
+ * error, none of it is stored, not even after reopening, and the store works on afterwards. */
+static void batch_fails(struct ctx *c, int *fault, int fault_code)
+{
+    struct hl_app a;
+    struct hook h;
+    make_app(c, &a);
+    make_hook(c, a.id, HL_ENT_AGENT, 0, 1, &h);
+    struct committer *k = calloc(FOLLOWERS + 2, sizeof(*k));
+    assert_non_null(k);
+    for (int i = 0; i < FOLLOWERS + 2; i++)
+        committer_init(c, a.id, &k[i]);
+    pthread_t th[FOLLOWERS + 1];
+
+    /* the leader, held in the fsync of its commit */
+    fault_arm(&F.stall_sync, 1);
+    assert_int_equal(pthread_create(&th[0], NULL, commit_one, &k[0]), 0);
+    pthread_mutex_lock(&F.mu);
+    while (!F.stalled)
+        pthread_cond_wait(&F.cv, &F.mu);
+    pthread_mutex_unlock(&F.mu);
+    /* the followers queue behind it: wait until each sleeps in the queue */
+    for (int i = 1; i <= FOLLOWERS; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, commit_one, &k[i]), 0);
+    for (int i = 1; i <= FOLLOWERS; i++) {
+        int64_t deadline = hl_mono_ms() + 30 * SEC;
+        while (!__atomic_load_n(&k[i].tid, __ATOMIC_ACQUIRE) || !asleep(k[i].tid)) {
+            if (hl_mono_ms() > deadline)
+                fail_msg("follower %d never queued", i);
+            usleep(1000);
+        }
+    }
+    /* the next batch (all of the followers) fails; the leader's commit goes through */
+    fault_arm(fault, fault_code);
+    fault_arm(&F.stall_sync, 0);
+    for (int i = 0; i <= FOLLOWERS; i++)
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+    pthread_mutex_lock(&F.mu);
+    int hits = F.hits;
+    *fault = 0;
+    pthread_mutex_unlock(&F.mu);
+    /* one failed commit: the followers were one batch */
+    assert_int_equal(hits, 1);
+    assert_int_equal(k[0].rc, HL_OK);
+    for (int i = 1; i <= FOLLOWERS; i++)
+        assert_int_equal(k[i].rc, HL_ESTORE);
+
+    for (int reopen = 0; reopen < 2; reopen++) {
+        assert_int_equal(stored(c, &k[0]), 1);
+        for (int i = 1; i <= FOLLOWERS; i++)
+            assert_int_equal(stored(c, &k[i]), 0);
+        if (reopen)
+            break;
+        /* the store works on: a commit after the failure is kept */
+        commit_one(&k[FOLLOWERS + 1]);
+        assert_int_equal(k[FOLLOWERS + 1].rc, HL_OK);
+        hl_store_close(c->st);
+        c->st = NULL;
+        char err[256] = "";
+        if (hl_store_open(c->url, &c->st, err, sizeof(err)))
+            fail_msg("reopen %s: %s", c->url, err);
+    }
+    assert_int_equal(stored(c, &k[FOLLOWERS + 1]), 1);
+    /* the deliveries are those of the commits that went through */
+    struct jobs j = {0};
+    int64_t now = hl_now_ms();
+    claim_mine(c, now, now + HOUR, NULL, 0, &j);
+    assert_int_equal(j.n, 2);
+    for (size_t i = 0; i < j.n; i++)
+        assert_true(strcmp(j.v[i].event_uid, k[0].v.e.uid) == 0 ||
+                    strcmp(j.v[i].event_uid, k[FOLLOWERS + 1].v.e.uid) == 0);
+    jobs_free(&j);
+    free(k);
+}
+
+static void s_batch_disk_full(struct ctx *c)
+{
+    batch_fails(c, &F.write_err, SQLITE_FULL);
+}
+
+static void s_batch_io_error(struct ctx *c)
+{
+    batch_fails(c, &F.sync_err, SQLITE_IOERR_FSYNC);
+}
+
 /* A claim leases with synchronous off; when it cannot be turned back on, the claim fails and the
  * writer refuses every write (nothing commits without fsync) until it can. */
 static void s_sync_restore_fails(struct ctx *c)
@@ -2348,6 +2493,8 @@ static void s_sync_restore_fails(struct ctx *c)
 
 /* Cases for the SQLite backend alone. */
 static const struct contract sqlite_only[] = {
+    {"group_commit_disk_full", s_batch_disk_full},
+    {"group_commit_io_error", s_batch_io_error},
     {"sync_restore_fails", s_sync_restore_fails},
 };
 
