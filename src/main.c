@@ -599,6 +599,13 @@ static int cmd_serve(int argc, char **argv)
     struct hl_store *st;
     if (open_store(db, &st))
         return 1;
+    /* One serving process per SQLite file: a second one would drop the first one's leases. */
+    char lock_err[512];
+    if (hl_store_lock(st, lock_err, sizeof(lock_err))) {
+        fprintf(stderr, "hookline: %s\n", lock_err);
+        hl_store_close(st);
+        return 1;
+    }
     if (!api.cfg.production && dev_bootstrap(st, data_dir)) {
         fprintf(stderr, "hookline: could not create the development app\n");
         hl_store_close(st);

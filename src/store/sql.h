@@ -263,6 +263,7 @@ struct hl_backend {
 
     /* The operations of store.h that differ, with its contracts. */
     void (*destroy)(struct hl_store *st); /* hl_store_close */
+    int (*lock)(struct hl_store *st, char *err, size_t errlen);
     int (*commit)(struct hl_store *st, const struct hl_change *ch, size_t n,
                   const struct hl_idem *idem, int64_t *deliveries);
     int (*claim)(struct hl_store *st, const struct hl_claim *c, struct hl_job **out, size_t *n);

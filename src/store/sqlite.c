@@ -13,11 +13,17 @@
  * Claims lease deliveries with synchronous off: a single node drops every lease when it starts,
  * so losing the last ones in a crash changes nothing. If synchronous cannot be turned back on,
  * the writer refuses every write until it can: nothing is committed without fsync.
+ *
+ * One serving process per file: hl_store_lock takes an flock on "<path>.lock" (sq_lock).
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include "common/clock.h"
 #include "common/err.h"
@@ -321,6 +327,9 @@ struct sqdb {
     pthread_mutex_t q_mu;
     struct commit_req *q_head, *q_tail;
     int committing;
+    char *path;
+    int lock_fd; /* hl_store_lock's, or -1 */
+    int refused; /* hl_store_lock found another holder: leave the file to it at close */
 };
 
 static struct sqdb *DB(struct hl_store *base)
@@ -809,6 +818,48 @@ static int sq_ingest_claim(struct hl_store *base, int64_t now, int64_t lease_unt
     return rc;
 }
 
+/* ---- one serving process per file ---- */
+
+static int sq_lock(struct hl_store *base, char *err, size_t errlen)
+{
+    struct sqdb *db = DB(base);
+    if (db->lock_fd >= 0)
+        return HL_OK;
+    char path[4096];
+    if ((size_t)snprintf(path, sizeof(path), "%s.lock", db->path) >= sizeof(path)) {
+        snprintf(err, errlen, "database path too long");
+        return HL_EINVAL;
+    }
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        return HL_EIO;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int busy = errno == EWOULDBLOCK;
+        char pid[32] = "";
+        ssize_t got = busy ? pread(fd, pid, sizeof(pid) - 1, 0) : -1;
+        pid[got > 0 ? strcspn(pid, "\n") : 0] = '\0';
+        if (busy)
+            snprintf(err, errlen,
+                     "database %s is in use by another hookline serve (pid %s, holding %s):"
+                     " stop it first, or give this one another --database",
+                     db->path, *pid ? pid : "unknown", path);
+        else
+            snprintf(err, errlen, "cannot lock %s: %s", path, strerror(errno));
+        close(fd);
+        db->refused = busy;
+        return busy ? HL_ECONFLICT : HL_EIO;
+    }
+    /* Who holds it, for the message a second process prints. */
+    char pid[32];
+    int len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len)
+        hl_warn("sqlite: cannot write the pid into %s: %s", path, strerror(errno));
+    db->lock_fd = fd;
+    return HL_OK;
+}
+
 /* ---- opening and closing ---- */
 
 static int migrate(struct sq *c, char *err, size_t errlen)
@@ -859,9 +910,12 @@ static void sq_close(struct hl_store *base)
     struct sqdb *db = DB(base);
     for (int i = 0; i < NREAD; i++)
         conn_close(&db->r[i], 0);
-    conn_close(&db->w, 1);
+    conn_close(&db->w, !db->refused);
+    if (db->lock_fd >= 0)
+        close(db->lock_fd); /* and with it the lock */
     pthread_mutex_destroy(&db->q_mu);
     hl_store_base_destroy(&db->base);
+    free(db->path);
     free(db);
 }
 
@@ -892,6 +946,7 @@ static const struct hl_backend SQLITE = {
     .wake_all = NULL, /* one process: the commit's own hl_store_notify wakes its dispatcher */
     .event = put_event,
     .destroy = sq_close,
+    .lock = sq_lock,
     .commit = sq_commit,
     .claim = sq_claim,
     .record = sq_record,
@@ -905,10 +960,12 @@ int hl_sqlite_open(const char *path, struct hl_store **out, char *err, size_t er
     if (hl_sql_check(SQL, Q_COUNT, err, errlen))
         return HL_EINVAL;
     struct sqdb *db = calloc(1, sizeof(*db));
-    if (!db) {
+    if (!db || !(db->path = strdup(path))) {
+        free(db);
         snprintf(err, errlen, "out of memory");
         return HL_ENOMEM;
     }
+    db->lock_fd = -1;
     hl_store_base_init(&db->base, &SQLITE);
     pthread_mutex_init(&db->q_mu, NULL);
     pthread_mutex_init(&db->w.mu, NULL);

@@ -27,6 +27,11 @@ void hl_store_close(struct hl_store *st)
         st->be->destroy(st);
 }
 
+int hl_store_lock(struct hl_store *st, char *err, size_t errlen)
+{
+    return st->be->lock(st, err, errlen);
+}
+
 int hl_store_commit(struct hl_store *st, const struct hl_change *ch, size_t n,
                     const struct hl_idem *idem, int64_t *deliveries)
 {

@@ -320,8 +320,15 @@ struct hl_queue_stats {
  * else is a SQLite file path ("sqlite:" prefix optional). Runs migrations. Returns 0 or an error;
  * on error *out is NULL and a reason is in err. */
 int hl_store_open(const char *url, struct hl_store **out, char *err, size_t errlen);
-/* Closes the store and frees it. NULL is fine. */
+/* Closes the store and frees it (and with it any hl_store_lock). NULL is fine. */
 void hl_store_close(struct hl_store *st);
+/* Takes the database for this process alone, until the store is closed: what a serving process
+ * (or an offline maintenance command) asks for before it acts on the database as its only user.
+ * On SQLite, an flock on a file beside the database ("<path>.lock", which stays behind): a
+ * second process asking for it gets HL_ECONFLICT and err names the file and the holder's pid;
+ * short commands that do not ask (apps, keys) keep working beside the holder. On PostgreSQL,
+ * several nodes share the database by design: 0 and nothing held. */
+int hl_store_lock(struct hl_store *st, char *err, size_t errlen);
 
 /* Apps and API keys. Keys are stored as SHA-256 hashes; lookups name the hash. */
 int hl_store_app_create(struct hl_store *st, const char *uid, const char *name, struct hl_app *out);
