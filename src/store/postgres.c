@@ -26,7 +26,9 @@
  *   again once its leases lapse. Leases compare the wall clocks of different nodes: keep them in
  *   sync (NTP) and leases far longer than the skew. release_leases does nothing here, because the
  *   other nodes' leases are live; next_due also reports when the earliest lease lapses, so a node
- *   takes a dead node's work over without being woken.
+ *   takes a dead node's work over without being woken. A claim of new deliveries
+ *   (hl_claim.fresh) is served like any other: sequence ids are handed out at insert, not at
+ *   commit, so an id cursor would step over a transaction that commits late.
  * - Wake-ups. A transaction that makes deliveries runs pg_notify(CHANNEL, node id), delivered at
  *   COMMIT; a listener thread on its own connection LISTENs and wakes the local dispatcher (its
  *   own node's notifications are skipped: commit already woke it). It reconnects by itself with
