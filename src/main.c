@@ -369,6 +369,12 @@ static int cmd_serve(int argc, char **argv)
     status = 1;
     if (prepare_data_dir(data_dir) || open_store(o.database, &st))
         goto out;
+    /* One serving process per SQLite file: a second one would drop the first one's leases. */
+    char lock_err[512];
+    if (hl_store_lock(st, lock_err, sizeof(lock_err))) {
+        fprintf(stderr, "hookline: %s\n", lock_err);
+        goto out;
+    }
     if (!api.cfg.production && dev_bootstrap(st, data_dir)) {
         fprintf(stderr, "hookline: could not create the development app\n");
         goto out;

@@ -13,7 +13,6 @@
 #include "events/envelope.h"
 
 #define IDEM_KEY_MAX 255
-#define IDEM_WINDOW_MS (24LL * 3600 * 1000)
 
 static int parse_time_arg(struct hl_req *rq, struct hl_resp *rs, const char *name, int64_t *out)
 {
@@ -118,7 +117,7 @@ static void publish(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
     int64_t now = hl_now_ms();
     struct hl_idem_hit hit;
     if (key) {
-        int rc = hl_store_idem_get(api->store, rq->app.id, key, now - IDEM_WINDOW_MS, &hit);
+        int rc = hl_store_idem_get(api->store, rq->app.id, key, now - HL_IDEM_WINDOW_MS, &hit);
         if (rc == HL_OK) {
             replay(rs, &hit, hash);
             return;
@@ -164,7 +163,7 @@ static void publish(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
     memcpy(idem.request_hash, hash, 32);
     int rc = hl_store_commit(api->store, &ch, 1, key ? &idem : NULL, &deliveries);
     if (rc == HL_ECONFLICT && key &&
-        hl_store_idem_get(api->store, rq->app.id, key, now - IDEM_WINDOW_MS, &hit) == HL_OK) {
+        hl_store_idem_get(api->store, rq->app.id, key, now - HL_IDEM_WINDOW_MS, &hit) == HL_OK) {
         /* Another request with the same key committed first: answer as it did. */
         json_decref(ans);
         replay(rs, &hit, hash);

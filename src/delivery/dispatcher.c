@@ -97,10 +97,10 @@ struct hl_dispatcher {
 
     /* The bookkeeper's own. */
     uint64_t seen_seq;
+    /* Where the claims of new deliveries (claim_fresh) have got to. */
+    struct hl_claim_cursor fresh;
     int64_t next_due;      /* wall ms of the next due delivery we know of; 0: ask the store */
     int claim_full;        /* the last claim filled its batch: more may be due */
-    int fresh_ok;          /* the store claims new deliveries by id (hl_store_claim_new) */
-    int64_t fresh_after;   /* where the next claim of new deliveries starts */
     int fresh_full;        /* the last claim of new deliveries filled its batch */
     int more_due;          /* the last claim left due deliveries behind (a webhook's share of a
                             * claim is bounded, and busy webhooks are skipped) */
@@ -763,7 +763,8 @@ static void claim(struct hl_dispatcher *d, size_t room, const int64_t *skip, siz
     d->last_claim_ms = hl_mono_ms();
     struct hl_job *jobs = NULL;
     size_t n = 0;
-    int rc = hl_store_claim(d->st, now, now + d->cfg.lease_ms, room, skip, nskip, &jobs, &n);
+    struct hl_claim c = {now, now + d->cfg.lease_ms, room, skip, nskip, NULL};
+    int rc = hl_store_claim(d->st, &c, &jobs, &n);
     if (rc) {
         hl_error("dispatcher: claim failed: %s", hl_strerror(rc));
         d->next_due = now + 1000; /* try again in a second, not at once */
@@ -803,16 +804,14 @@ static size_t claim_fresh(struct hl_dispatcher *d, size_t room, const int64_t *s
     int64_t now = hl_now_ms();
     struct hl_job *jobs = NULL;
     size_t n = 0;
-    int64_t next = d->fresh_after;
-    int rc = hl_store_claim_new(d->st, now, now + d->cfg.lease_ms, d->fresh_after, room, skip,
-                                nskip, &jobs, &n, &next);
+    struct hl_claim c = {now, now + d->cfg.lease_ms, room, skip, nskip, &d->fresh};
+    int rc = hl_store_claim(d->st, &c, &jobs, &n);
     d->fresh_full = 0;
     if (rc) {
         hl_error("dispatcher: claim of new deliveries failed: %s", hl_strerror(rc));
         d->claim_full = 1; /* the full claim finds them */
         return 0;
     }
-    d->fresh_after = next;
     d->fresh_full = n == room;
     hand_over(d, jobs, n, now + d->cfg.lease_ms);
     return n;
@@ -846,15 +845,6 @@ static void *book_run(void *arg)
 {
     struct hl_dispatcher *d = arg;
     int64_t *skip = d->skip_copy;
-    /* New deliveries are those made from now on; what is pending already, the first (full)
-     * claim finds. A claim of none tells where "now" is. */
-    struct hl_job *none = NULL;
-    size_t nnone = 0;
-    d->fresh_ok = hl_store_claim_new(d->st, hl_now_ms(), hl_now_ms(), INT64_MAX, 0, NULL, 0, &none,
-                                     &nnone, &d->fresh_after) == HL_OK;
-    free(none);
-    if (!d->fresh_ok)
-        d->fresh_after = 0;
     pthread_mutex_lock(&d->mu);
     for (;;) {
         int fresh, full, due;
@@ -913,7 +903,7 @@ static void *book_run(void *arg)
         /* A commit's new deliveries first, by id; the walk over every webhook with pending work
          * only when something else is due, or when the wake-up brought nothing new (a resend, a
          * recovery, a webhook enabled again). */
-        size_t got = fresh && d->fresh_ok ? claim_fresh(d, room, skip, nskip) : 0;
+        size_t got = fresh ? claim_fresh(d, room, skip, nskip) : 0;
         if ((full || got == 0) && got < room)
             claim(d, room - got, skip, nskip);
         pthread_mutex_lock(&d->mu);

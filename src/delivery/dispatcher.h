@@ -6,7 +6,7 @@
  *   attempts, and by the transfer thread when a busy webhook has room; otherwise it sleeps until
  *   the next due retry (and looks once a second for lapsed leases). It never sleep-polls.
  * - A commit's new deliveries are claimed by id, in the order they were made (when the store
- *   can: hl_store_claim_new), so a backlog elsewhere does not slow them; the claim that visits
+ *   can: hl_claim.fresh), so a backlog elsewhere does not slow them; the claim that visits
  *   every webhook with pending work runs for due retries, for webhooks no longer busy, and in
  *   the sweep.
  * - A delivery is claimed under a lease before its attempt and recorded after it; attempt rows

@@ -1,4 +1,4 @@
-#include "store/store.h"
+#include "store/sql.h"
 #include <stdio.h>
 
 #include <stdlib.h>
@@ -24,12 +24,45 @@ int hl_store_open(const char *url, struct hl_store **out, char *err, size_t errl
 void hl_store_close(struct hl_store *st)
 {
     if (st)
-        st->ops->close(st);
+        st->be->destroy(st);
 }
 
-void hl_store_base_init(struct hl_store *st, const struct hl_store_ops *ops)
+int hl_store_lock(struct hl_store *st, char *err, size_t errlen)
 {
-    st->ops = ops;
+    return st->be->lock(st, err, errlen);
+}
+
+int hl_store_commit(struct hl_store *st, const struct hl_change *ch, size_t n,
+                    const struct hl_idem *idem, int64_t *deliveries)
+{
+    return st->be->commit(st, ch, n, idem, deliveries);
+}
+
+int hl_store_claim(struct hl_store *st, const struct hl_claim *c, struct hl_job **out, size_t *n)
+{
+    return st->be->claim(st, c, out, n);
+}
+
+int hl_store_record(struct hl_store *st, const struct hl_attempt *a, size_t n,
+                    int64_t disable_after_ms)
+{
+    return st->be->record(st, a, n, disable_after_ms);
+}
+
+int hl_store_release_leases(struct hl_store *st)
+{
+    return st->be->release_leases(st);
+}
+
+int hl_store_ingest_claim(struct hl_store *st, int64_t now, int64_t lease_until,
+                          struct hl_ingest_job *out)
+{
+    return st->be->ingest_claim(st, now, lease_until, out);
+}
+
+void hl_store_base_init(struct hl_store *st, const struct hl_backend *be)
+{
+    st->be = be;
     pthread_mutex_init(&st->wake_mu, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
@@ -99,11 +132,6 @@ int hl_store_wait_since(struct hl_store *st, uint64_t seen, int64_t deadline_mon
     rc = st->wake_seq != seen;
     pthread_mutex_unlock(&st->wake_mu);
     return rc;
-}
-
-int hl_store_wait(struct hl_store *st, int64_t deadline_mono_ms)
-{
-    return hl_store_wait_since(st, hl_store_wake_seq(st), deadline_mono_ms);
 }
 
 void hl_webhook_clear(struct hl_webhook *w)

@@ -1,7 +1,8 @@
 /* The store: everything hookline keeps, behind one table of functions.
  *
- * Backends (sqlite.c, postgres.c) implement struct hl_store_ops; callers use the hl_store_*
- * wrappers below and never see SQL. Invariants every backend keeps:
+ * Two backends, sqlite.c and postgres.c, behind the functions below (struct hl_backend in
+ * store/sql.h is how they plug in; callers never see SQL or the backend). Invariants every
+ * backend keeps:
  * - hl_store_commit() writes resource changes, their events (exact payload bytes) and one delivery
  *   per matching webhook in ONE transaction: nothing acknowledged is lost, nothing is delivered
  * that did not commit.
@@ -12,7 +13,6 @@
 #ifndef HL_STORE_H
 #define HL_STORE_H
 
-#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,7 +25,11 @@
  * claim. */
 #define HL_CLAIM_PER_WEBHOOK 32
 #define HL_NAME_MAX 256
+/* How long an Idempotency-Key's answer is kept and replayed; a key older than this may be used
+ * again for a new request. */
+#define HL_IDEM_WINDOW_MS (24LL * 3600 * 1000)
 
+/* An open store (opaque). */
 struct hl_store;
 
 struct hl_app {
@@ -220,13 +224,22 @@ struct hl_attempt {
     int64_t next_attempt_at; /* HL_OUT_RETRY */
 };
 
-/* Delivery states as the API names them. */
+/* Delivery states as the API names them, and the numbers both backends keep them as: their SQL
+ * spells a state with HL_XSTR (e.g. "status = " HL_XSTR(HL_DS_PENDING_N)), so each number is
+ * written here only. */
+#define HL_DS_PENDING_N 0
+#define HL_DS_SUCCEEDED_N 1
+#define HL_DS_FAILED_N 2
+#define HL_DS_CANCELLED_N 3
+#define HL_DS_PAUSED_N 4
+#define HL_XSTR_(x) #x
+#define HL_XSTR(x) HL_XSTR_(x)
 enum hl_delivery_status {
-    HL_DS_PENDING = 0,
-    HL_DS_SUCCEEDED = 1,
-    HL_DS_FAILED = 2,
-    HL_DS_CANCELLED = 3,
-    HL_DS_PAUSED = 4,
+    HL_DS_PENDING = HL_DS_PENDING_N,
+    HL_DS_SUCCEEDED = HL_DS_SUCCEEDED_N,
+    HL_DS_FAILED = HL_DS_FAILED_N,
+    HL_DS_CANCELLED = HL_DS_CANCELLED_N,
+    HL_DS_PAUSED = HL_DS_PAUSED_N,
 };
 
 /* A delivery as operators see it. */
@@ -268,6 +281,30 @@ struct hl_delivery_filter {
     int64_t since, until; /* created_at window; 0: unbounded */
 };
 
+/* Where the claims of new deliveries have got to. The caller zeroes it once and passes the same
+ * one to each claim of new deliveries; its fields are the store's. */
+struct hl_claim_cursor {
+    int64_t after; /* deliveries with higher ids are new */
+    int started;   /* after is set */
+};
+
+/* One claim of due deliveries (hl_store_claim). */
+struct hl_claim {
+    int64_t now;         /* due at or before now and not leased at now */
+    int64_t lease_until; /* the claimed deliveries are leased until then */
+    size_t max;          /* most jobs returned */
+    const int64_t *skip; /* webhooks to leave alone (busy ones) */
+    size_t nskip;
+    /* NULL: every due delivery, webhook by webhook (at most HL_CLAIM_PER_WEBHOOK of one webhook
+     * in a claim), visiting each webhook with pending work. Else a claim for what commits just
+     * made: on SQLite, the deliveries made since this cursor's last claim, in the order they
+     * were made, without visiting any webhook (a backlog costs it nothing); the first claim
+     * through a zeroed cursor only marks where "new" begins and returns none. On PostgreSQL,
+     * whose sequence ids are handed out at insert and not at commit (an id cursor would step
+     * over a transaction that commits late), the same as a claim without a cursor. */
+    struct hl_claim_cursor *fresh;
+};
+
 /* Delivery counts of one webhook. */
 struct hl_webhook_stats {
     int64_t pending, succeeded, failed;
@@ -279,245 +316,83 @@ struct hl_queue_stats {
     int64_t oldest_pending_at; /* created_at of the oldest pending delivery; 0 when none */
 };
 
-struct hl_store_ops {
-    void (*close)(struct hl_store *st);
-
-    int (*app_create)(struct hl_store *st, const char *uid, const char *name, struct hl_app *out);
-    int (*app_get)(struct hl_store *st, const char *uid, struct hl_app *out);
-    int (*app_list)(struct hl_store *st, struct hl_app **out, size_t *n);
-    int (*key_create)(struct hl_store *st, int64_t app_id, const char *uid, const uint8_t hash[32],
-                      const char *prefix);
-    int (*key_lookup)(struct hl_store *st, const uint8_t hash[32], struct hl_app *app);
-    int (*key_revoke)(struct hl_store *st, const char *uid);
-    int (*key_list)(struct hl_store *st, int64_t app_id, struct hl_api_key **out, size_t *n);
-
-    int (*webhook_create)(struct hl_store *st, struct hl_webhook *w);
-    int (*webhook_get)(struct hl_store *st, int64_t app_id, const char *uid,
-                       struct hl_webhook *out);
-    int (*webhook_list)(struct hl_store *st, int64_t app_id, int64_t after_id, size_t limit,
-                        struct hl_webhook **out, size_t *n);
-    int (*webhook_update)(struct hl_store *st, int64_t app_id, const char *uid,
-                          const struct hl_webhook_patch *p, int64_t now, struct hl_webhook *out);
-    int (*webhook_delete)(struct hl_store *st, int64_t app_id, const char *uid, int64_t now);
-
-    int (*resource_get)(struct hl_store *st, int64_t app_id, enum hl_entity kind, const char *uid,
-                        struct hl_resource *out);
-    int (*resource_list)(struct hl_store *st, int64_t app_id, enum hl_entity kind,
-                         const char *parent_uid, const char *tenant, int64_t after_id, size_t limit,
-                         struct hl_resource **out, size_t *n);
-    int (*commit)(struct hl_store *st, const struct hl_change *ch, size_t n,
-                  const struct hl_idem *idem, int64_t *deliveries);
-    int (*idem_get)(struct hl_store *st, int64_t app_id, const char *key, int64_t not_before,
-                    struct hl_idem_hit *out);
-    int (*event_list)(struct hl_store *st, int64_t app_id, const struct hl_event_filter *f,
-                      int64_t after_id, size_t limit, struct hl_event **out, size_t *n);
-
-    int (*claim)(struct hl_store *st, int64_t now, int64_t lease_until, size_t max,
-                 const int64_t *skip_webhooks, size_t nskip, struct hl_job **out, size_t *n);
-    /* Optional (NULL: the dispatcher uses claim alone). */
-    int (*claim_new)(struct hl_store *st, int64_t now, int64_t lease_until, int64_t after_id,
-                     size_t max, const int64_t *skip_webhooks, size_t nskip, struct hl_job **out,
-                     size_t *n, int64_t *next_after);
-    int (*record)(struct hl_store *st, const struct hl_attempt *a, size_t n,
-                  int64_t disable_after_ms);
-    int (*next_due)(struct hl_store *st, int64_t now, int64_t *at);
-    int (*release_leases)(struct hl_store *st);
-
-    int (*event_get)(struct hl_store *st, int64_t app_id, const char *uid, struct hl_event *ev,
-                     struct hl_delivery **dl, size_t *n);
-    int (*delivery_list)(struct hl_store *st, int64_t app_id, int64_t webhook_id,
-                         const struct hl_delivery_filter *f, int64_t after_id, size_t limit,
-                         struct hl_delivery **out, size_t *n);
-    int (*delivery_get)(struct hl_store *st, int64_t app_id, int64_t id, struct hl_delivery *out,
-                        struct hl_attempt_rec **attempts, size_t *n);
-    int (*delivery_resend)(struct hl_store *st, int64_t app_id, int64_t id, int64_t now);
-    int (*recover)(struct hl_store *st, int64_t webhook_id, int64_t since, int64_t until,
-                   int64_t now, int64_t *queued);
-    int (*rotate_secret)(struct hl_store *st, int64_t app_id, const char *uid, const char *secret,
-                         int64_t prev_until, int64_t now);
-    int (*webhook_stats)(struct hl_store *st, int64_t webhook_id, struct hl_webhook_stats *out);
-    int (*queue_stats)(struct hl_store *st, struct hl_queue_stats *out);
-
-    int (*ingest_claim)(struct hl_store *st, int64_t now, int64_t lease_until,
-                        struct hl_ingest_job *out);
-    int (*chunk_list)(struct hl_store *st, int64_t app_id, const char *file_uid, int64_t after,
-                      size_t limit, struct hl_text_chunk **out, size_t *n);
-    int (*file_paths)(struct hl_store *st, int64_t app_id, const char *file_uid, char **path);
-};
-
-/* The part every backend starts with. */
-struct hl_store {
-    const struct hl_store_ops *ops;
-    pthread_mutex_t wake_mu;
-    pthread_cond_t wake_cv;
-    uint64_t wake_seq;
-    void (*on_notify)(void *arg); /* called by hl_store_notify, e.g. to wake a poll loop */
-    void *on_notify_arg;
-    int notifying; /* calls of on_notify under way */
-};
-
-/* For backends: initialises the common part. */
-void hl_store_base_init(struct hl_store *st, const struct hl_store_ops *ops);
-/* For backends: releases the common part. */
-void hl_store_base_destroy(struct hl_store *st);
-
 /* Opens the store named by url: "postgres://…" or "postgresql://…" selects PostgreSQL, anything
  * else is a SQLite file path ("sqlite:" prefix optional). Runs migrations. Returns 0 or an error;
  * on error *out is NULL and a reason is in err. */
 int hl_store_open(const char *url, struct hl_store **out, char *err, size_t errlen);
-/* Closes the store and frees it. NULL is fine. */
+/* Closes the store and frees it (and with it any hl_store_lock). NULL is fine. */
 void hl_store_close(struct hl_store *st);
-
-/* Backends. */
-int hl_sqlite_open(const char *path, struct hl_store **out, char *err, size_t errlen);
-int hl_postgres_open(const char *conninfo, struct hl_store **out, char *err, size_t errlen);
+/* Takes the database for this process alone, until the store is closed: what a serving process
+ * (or an offline maintenance command) asks for before it acts on the database as its only user.
+ * On SQLite, an flock on a file beside the database ("<path>.lock", which stays behind): a
+ * second process asking for it gets HL_ECONFLICT and err names the file and the holder's pid;
+ * short commands that do not ask (apps, keys) keep working beside the holder. On PostgreSQL,
+ * several nodes share the database by design: 0 and nothing held. */
+int hl_store_lock(struct hl_store *st, char *err, size_t errlen);
 
 /* Apps and API keys. Keys are stored as SHA-256 hashes; lookups name the hash. */
-static inline int hl_store_app_create(struct hl_store *st, const char *uid, const char *name,
-                                      struct hl_app *out)
-{
-    return st->ops->app_create(st, uid, name, out);
-}
-static inline int hl_store_app_get(struct hl_store *st, const char *uid, struct hl_app *out)
-{
-    return st->ops->app_get(st, uid, out);
-}
+int hl_store_app_create(struct hl_store *st, const char *uid, const char *name, struct hl_app *out);
+int hl_store_app_get(struct hl_store *st, const char *uid, struct hl_app *out);
 /* Every app, oldest first; *out is one malloc'd array the caller frees. */
-static inline int hl_store_app_list(struct hl_store *st, struct hl_app **out, size_t *n)
-{
-    return st->ops->app_list(st, out, n);
-}
-static inline int hl_store_key_create(struct hl_store *st, int64_t app_id, const char *uid,
-                                      const uint8_t hash[32], const char *prefix)
-{
-    return st->ops->key_create(st, app_id, uid, hash, prefix);
-}
+int hl_store_app_list(struct hl_store *st, struct hl_app **out, size_t *n);
+int hl_store_key_create(struct hl_store *st, int64_t app_id, const char *uid,
+                        const uint8_t hash[32], const char *prefix);
 /* Finds the app of an unrevoked key by the key's hash (compared in constant time). */
-static inline int hl_store_key_lookup(struct hl_store *st, const uint8_t hash[32],
-                                      struct hl_app *app)
-{
-    return st->ops->key_lookup(st, hash, app);
-}
-static inline int hl_store_key_revoke(struct hl_store *st, const char *uid)
-{
-    return st->ops->key_revoke(st, uid);
-}
+int hl_store_key_lookup(struct hl_store *st, const uint8_t hash[32], struct hl_app *app);
+int hl_store_key_revoke(struct hl_store *st, const char *uid);
 /* An app's keys (app_id 0: every app's); *out is one malloc'd array the caller frees. */
-static inline int hl_store_key_list(struct hl_store *st, int64_t app_id, struct hl_api_key **out,
-                                    size_t *n)
-{
-    return st->ops->key_list(st, app_id, out, n);
-}
+int hl_store_key_list(struct hl_store *st, int64_t app_id, struct hl_api_key **out, size_t *n);
 
 /* Webhooks. Create fills w->id; the caller has set uid, secret and the rest. */
-static inline int hl_store_webhook_create(struct hl_store *st, struct hl_webhook *w)
-{
-    return st->ops->webhook_create(st, w);
-}
-static inline int hl_store_webhook_get(struct hl_store *st, int64_t app_id, const char *uid,
-                                       struct hl_webhook *out)
-{
-    return st->ops->webhook_get(st, app_id, uid, out);
-}
+int hl_store_webhook_create(struct hl_store *st, struct hl_webhook *w);
+int hl_store_webhook_get(struct hl_store *st, int64_t app_id, const char *uid,
+                         struct hl_webhook *out);
 /* Up to limit webhooks with id > after_id, by id; the caller frees each (hl_webhook_clear) and
  * the array. */
-static inline int hl_store_webhook_list(struct hl_store *st, int64_t app_id, int64_t after_id,
-                                        size_t limit, struct hl_webhook **out, size_t *n)
-{
-    return st->ops->webhook_list(st, app_id, after_id, limit, out, n);
-}
+int hl_store_webhook_list(struct hl_store *st, int64_t app_id, int64_t after_id, size_t limit,
+                          struct hl_webhook **out, size_t *n);
 /* Applies a patch. Pausing parks pending deliveries, resuming releases them; re-enabling clears
  * disabledAt/disabledReason. Fills out with the result. */
-static inline int hl_store_webhook_update(struct hl_store *st, int64_t app_id, const char *uid,
-                                          const struct hl_webhook_patch *p, int64_t now,
-                                          struct hl_webhook *out)
-{
-    return st->ops->webhook_update(st, app_id, uid, p, now, out);
-}
+int hl_store_webhook_update(struct hl_store *st, int64_t app_id, const char *uid,
+                            const struct hl_webhook_patch *p, int64_t now, struct hl_webhook *out);
 /* Deletes a webhook and cancels its pending deliveries. */
-static inline int hl_store_webhook_delete(struct hl_store *st, int64_t app_id, const char *uid,
-                                          int64_t now)
-{
-    return st->ops->webhook_delete(st, app_id, uid, now);
-}
+int hl_store_webhook_delete(struct hl_store *st, int64_t app_id, const char *uid, int64_t now);
 
 /* Resources. */
-static inline int hl_store_resource_get(struct hl_store *st, int64_t app_id, enum hl_entity kind,
-                                        const char *uid, struct hl_resource *out)
-{
-    return st->ops->resource_get(st, app_id, kind, uid, out);
-}
+int hl_store_resource_get(struct hl_store *st, int64_t app_id, enum hl_entity kind, const char *uid,
+                          struct hl_resource *out);
 /* Up to limit resources of a kind with id > after_id (parent_uid/tenant NULL: any). */
-static inline int hl_store_resource_list(struct hl_store *st, int64_t app_id, enum hl_entity kind,
-                                         const char *parent_uid, const char *tenant,
-                                         int64_t after_id, size_t limit, struct hl_resource **out,
-                                         size_t *n)
-{
-    return st->ops->resource_list(st, app_id, kind, parent_uid, tenant, after_id, limit, out, n);
-}
+int hl_store_resource_list(struct hl_store *st, int64_t app_id, enum hl_entity kind,
+                           const char *parent_uid, const char *tenant, int64_t after_id,
+                           size_t limit, struct hl_resource **out, size_t *n);
 /* Commits n changes, their events and their deliveries in one transaction (and the idempotency
  * answer when idem is not NULL). HL_ECONFLICT when an expected version no longer matches or the
  * idempotency key was taken meanwhile; HL_ENOTFOUND when a resource to update is gone. Adds the
  * number of deliveries made to *deliveries when not NULL. Wakes the dispatcher. */
-static inline int hl_store_commit(struct hl_store *st, const struct hl_change *ch, size_t n,
-                                  const struct hl_idem *idem, int64_t *deliveries)
-{
-    return st->ops->commit(st, ch, n, idem, deliveries);
-}
+int hl_store_commit(struct hl_store *st, const struct hl_change *ch, size_t n,
+                    const struct hl_idem *idem, int64_t *deliveries);
 /* The answer kept for an Idempotency-Key newer than not_before, or HL_ENOTFOUND. */
-static inline int hl_store_idem_get(struct hl_store *st, int64_t app_id, const char *key,
-                                    int64_t not_before, struct hl_idem_hit *out)
-{
-    return st->ops->idem_get(st, app_id, key, not_before, out);
-}
+int hl_store_idem_get(struct hl_store *st, int64_t app_id, const char *key, int64_t not_before,
+                      struct hl_idem_hit *out);
 /* The event log, newest first, ids below after_id (0: from the newest). */
-static inline int hl_store_event_list(struct hl_store *st, int64_t app_id,
-                                      const struct hl_event_filter *f, int64_t after_id,
-                                      size_t limit, struct hl_event **out, size_t *n)
-{
-    return st->ops->event_list(st, app_id, f, after_id, limit, out, n);
-}
+int hl_store_event_list(struct hl_store *st, int64_t app_id, const struct hl_event_filter *f,
+                        int64_t after_id, size_t limit, struct hl_event **out, size_t *n);
 
-/* Dispatcher side. Claims up to max due deliveries of active webhooks (not those in skip),
- * leasing them until lease_until. The caller frees each job (hl_job_clear) and the array. */
-static inline int hl_store_claim(struct hl_store *st, int64_t now, int64_t lease_until, size_t max,
-                                 const int64_t *skip, size_t nskip, struct hl_job **out, size_t *n)
-{
-    return st->ops->claim(st, now, lease_until, max, skip, nskip, out, n);
-}
-/* Claims like hl_store_claim, but only among deliveries with ids above after_id, in id order:
- * the ones new since the last such claim, found without visiting any webhook. *next_after is
- * where the next one starts (every due delivery at or below it was claimed, or is left for
- * hl_store_claim: busy or inactive webhooks). HL_EINVAL when the backend has no such claim. */
-static inline int hl_store_claim_new(struct hl_store *st, int64_t now, int64_t lease_until,
-                                     int64_t after_id, size_t max, const int64_t *skip,
-                                     size_t nskip, struct hl_job **out, size_t *n,
-                                     int64_t *next_after)
-{
-    if (!st->ops->claim_new)
-        return HL_EINVAL;
-    return st->ops->claim_new(st, now, lease_until, after_id, max, skip, nskip, out, n, next_after);
-}
+/* Dispatcher side. Claims up to c->max due deliveries of active webhooks (not those in c->skip),
+ * leasing them until c->lease_until; struct hl_claim says which ones. The caller frees each job
+ * (hl_job_clear) and the array. */
+int hl_store_claim(struct hl_store *st, const struct hl_claim *c, struct hl_job **out, size_t *n);
 /* Records a batch of attempts in one transaction: attempt rows, delivery states, the webhooks'
  * last*At fields (on PostgreSQL a success moves them in steps of a second at least, so that
  * nodes do not queue on a busy webhook's row); disables a webhook on HL_OUT_GONE or after failing
  * continuously for disable_after_ms (0: never). */
-static inline int hl_store_record(struct hl_store *st, const struct hl_attempt *a, size_t n,
-                                  int64_t disable_after_ms)
-{
-    return st->ops->record(st, a, n, disable_after_ms);
-}
+int hl_store_record(struct hl_store *st, const struct hl_attempt *a, size_t n,
+                    int64_t disable_after_ms);
 /* The earliest next_attempt_at of a pending delivery not leased at now (0 when none). */
-static inline int hl_store_next_due(struct hl_store *st, int64_t now, int64_t *at)
-{
-    return st->ops->next_due(st, now, at);
-}
+int hl_store_next_due(struct hl_store *st, int64_t now, int64_t *at);
 /* Drops every lease: a single SQLite node starting up holds none. PostgreSQL keeps them (other
  * nodes' leases are live; a dead node's lapse by themselves). */
-static inline int hl_store_release_leases(struct hl_store *st)
-{
-    return st->ops->release_leases(st);
-}
+int hl_store_release_leases(struct hl_store *st);
 
 /* Sets the function hl_store_notify calls besides signalling waiters (NULL for none). Returns
  * once no call of the previous function is under way, so its argument may then be freed. */
@@ -525,92 +400,55 @@ void hl_store_on_notify(struct hl_store *st, void (*fn)(void *), void *arg);
 /* Operations on deliveries (the operations issue). */
 
 /* An event of the app by uid, with the deliveries it fanned out to (dl may be NULL). */
-static inline int hl_store_event_get(struct hl_store *st, int64_t app_id, const char *uid,
-                                     struct hl_event *ev, struct hl_delivery **dl, size_t *n)
-{
-    return st->ops->event_get(st, app_id, uid, ev, dl, n);
-}
+int hl_store_event_get(struct hl_store *st, int64_t app_id, const char *uid, struct hl_event *ev,
+                       struct hl_delivery **dl, size_t *n);
 /* A webhook's deliveries, newest first, ids below after_id (0: from the newest). */
-static inline int hl_store_delivery_list(struct hl_store *st, int64_t app_id, int64_t webhook_id,
-                                         const struct hl_delivery_filter *f, int64_t after_id,
-                                         size_t limit, struct hl_delivery **out, size_t *n)
-{
-    return st->ops->delivery_list(st, app_id, webhook_id, f, after_id, limit, out, n);
-}
+int hl_store_delivery_list(struct hl_store *st, int64_t app_id, int64_t webhook_id,
+                           const struct hl_delivery_filter *f, int64_t after_id, size_t limit,
+                           struct hl_delivery **out, size_t *n);
 /* One delivery of the app with its attempts, oldest first (attempts may be NULL). */
-static inline int hl_store_delivery_get(struct hl_store *st, int64_t app_id, int64_t id,
-                                        struct hl_delivery *out, struct hl_attempt_rec **attempts,
-                                        size_t *n)
-{
-    return st->ops->delivery_get(st, app_id, id, out, attempts, n);
-}
+int hl_store_delivery_get(struct hl_store *st, int64_t app_id, int64_t id, struct hl_delivery *out,
+                          struct hl_attempt_rec **attempts, size_t *n);
 /* Queues one more attempt of a delivery now, whatever its state (not for a deleted webhook:
  * HL_ENOTFOUND). Wakes the dispatcher. */
-static inline int hl_store_delivery_resend(struct hl_store *st, int64_t app_id, int64_t id,
-                                           int64_t now)
-{
-    return st->ops->delivery_resend(st, app_id, id, now);
-}
+int hl_store_delivery_resend(struct hl_store *st, int64_t app_id, int64_t id, int64_t now);
 /* Queues again every failed delivery of a webhook created in [since, until) (until 0: now);
  * *queued says how many. Wakes the dispatcher. */
-static inline int hl_store_recover(struct hl_store *st, int64_t webhook_id, int64_t since,
-                                   int64_t until, int64_t now, int64_t *queued)
-{
-    return st->ops->recover(st, webhook_id, since, until, now, queued);
-}
+int hl_store_recover(struct hl_store *st, int64_t webhook_id, int64_t since, int64_t until,
+                     int64_t now, int64_t *queued);
 /* Replaces a webhook's secret; the old one keeps signing until prev_until (<= now: not at
  * all). */
-static inline int hl_store_rotate_secret(struct hl_store *st, int64_t app_id, const char *uid,
-                                         const char *secret, int64_t prev_until, int64_t now)
-{
-    return st->ops->rotate_secret(st, app_id, uid, secret, prev_until, now);
-}
+int hl_store_rotate_secret(struct hl_store *st, int64_t app_id, const char *uid, const char *secret,
+                           int64_t prev_until, int64_t now);
 /* Counts a webhook's deliveries by state. */
-static inline int hl_store_webhook_stats(struct hl_store *st, int64_t webhook_id,
-                                         struct hl_webhook_stats *out)
-{
-    return st->ops->webhook_stats(st, webhook_id, out);
-}
+int hl_store_webhook_stats(struct hl_store *st, int64_t webhook_id, struct hl_webhook_stats *out);
 /* The size and age of the whole queue. */
-static inline int hl_store_queue_stats(struct hl_store *st, struct hl_queue_stats *out)
-{
-    return st->ops->queue_stats(st, out);
-}
+int hl_store_queue_stats(struct hl_store *st, struct hl_queue_stats *out);
 
 /* Context-file ingestion. */
 
 /* Claims the oldest context file waiting for processing (or whose processing lease ran out),
  * leasing it until lease_until. HL_ENOTFOUND when there is none. */
-static inline int hl_store_ingest_claim(struct hl_store *st, int64_t now, int64_t lease_until,
-                                        struct hl_ingest_job *out)
-{
-    return st->ops->ingest_claim(st, now, lease_until, out);
-}
+int hl_store_ingest_claim(struct hl_store *st, int64_t now, int64_t lease_until,
+                          struct hl_ingest_job *out);
 /* A processed file's passages in order, index > after. Each text is malloc'd with the array;
  * free with hl_chunks_list_free. */
-static inline int hl_store_chunk_list(struct hl_store *st, int64_t app_id, const char *file_uid,
-                                      int64_t after, size_t limit, struct hl_text_chunk **out,
-                                      size_t *n)
-{
-    return st->ops->chunk_list(st, app_id, file_uid, after, limit, out, n);
-}
+int hl_store_chunk_list(struct hl_store *st, int64_t app_id, const char *file_uid, int64_t after,
+                        size_t limit, struct hl_text_chunk **out, size_t *n);
 /* Where a context file's bytes are stored (*path malloc'd; HL_ENOTFOUND when it has none). */
-static inline int hl_store_file_path(struct hl_store *st, int64_t app_id, const char *file_uid,
-                                     char **path)
-{
-    return st->ops->file_paths(st, app_id, file_uid, path);
-}
+int hl_store_file_path(struct hl_store *st, int64_t app_id, const char *file_uid, char **path);
 /* Frees what hl_store_chunk_list returned. */
 void hl_chunks_list_free(struct hl_text_chunk *c, size_t n);
 
-/* Wake-ups: the backend calls hl_store_notify() after each commit that made deliveries; the
- * dispatcher waits in hl_store_wait() until notified or until deadline_mono_ms. */
+/* Wake-ups: the backend calls hl_store_notify() after each change that made deliveries due (a
+ * commit that made some, a webhook resumed, a resend, a recovery; on PostgreSQL also another
+ * node's); it counts them and calls the on_notify function. A waiter samples the count
+ * (hl_store_wake_seq) and compares it later or sleeps in hl_store_wait_since. */
 void hl_store_notify(struct hl_store *st);
-/* Waits for a notification or until the monotonic deadline (ms). Returns 1 when notified. */
-int hl_store_wait(struct hl_store *st, int64_t deadline_mono_ms);
 /* The notification count, for callers that wait from a point they sampled. */
 uint64_t hl_store_wake_seq(struct hl_store *st);
-/* Waits until the count differs from seen or the monotonic deadline passes. */
+/* Waits until the count differs from seen or the monotonic deadline (ms) passes. Returns 1 when
+ * it differs. */
 int hl_store_wait_since(struct hl_store *st, uint64_t seen, int64_t deadline_mono_ms);
 
 #endif

@@ -14,8 +14,8 @@
  * A backend that cannot be opened (no URL, server unreachable) makes its cases skip and the
  * process exit 77, ctest's "skipped", never 0; under HL_REQUIRE_ALL=1 (make test) they fail.
  *
- * Deliveries are observed through claims (due, leased, parked, gone). When the backend also
- * implements delivery_get (the operations issue), their status and attempts are checked too. */
+ * Deliveries are observed through claims (due, leased, parked, gone) and through delivery_get
+ * (status and attempts). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -27,9 +27,12 @@
 #include <limits.h>
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "common/clock.h"
@@ -270,10 +273,11 @@ static int is_mine(const struct ctx *c, int64_t webhook_id)
     return 0;
 }
 
-/* Claims every due delivery at now (batch by batch, each leased until lease_until) and keeps the
- * jobs of this case's webhooks in *out (which it frees first). */
-static void claim_mine(struct ctx *c, int64_t now, int64_t lease_until, const int64_t *skip,
-                       size_t nskip, struct jobs *out)
+/* Claims at now (batch by batch, each leased until lease_until, through the cursor fresh when not
+ * NULL) until a claim returns none, and keeps the jobs of this case's webhooks in *out (which it
+ * frees first), in the order they came. */
+static void claim_with(struct ctx *c, int64_t now, int64_t lease_until, const int64_t *skip,
+                       size_t nskip, struct hl_claim_cursor *fresh, struct jobs *out)
 {
     assert_true(lease_until > now); /* or the same rows would come back forever */
     jobs_free(out);
@@ -284,7 +288,8 @@ static void claim_mine(struct ctx *c, int64_t now, int64_t lease_until, const in
             fail_msg("claims keep returning rows: are leases kept?");
         struct hl_job *v = NULL;
         size_t n = 0;
-        assert_int_equal(hl_store_claim(c->st, now, lease_until, 64, skip, nskip, &v, &n), HL_OK);
+        struct hl_claim cl = {now, lease_until, 64, skip, nskip, fresh};
+        assert_int_equal(hl_store_claim(c->st, &cl, &v, &n), HL_OK);
         for (size_t i = 0; i < n; i++) {
             if (!is_mine(c, v[i].webhook_id)) {
                 hl_job_clear(&v[i]);
@@ -303,6 +308,13 @@ static void claim_mine(struct ctx *c, int64_t now, int64_t lease_until, const in
     }
 }
 
+/* Claims every due delivery at now, webhook by webhook; see claim_with. */
+static void claim_mine(struct ctx *c, int64_t now, int64_t lease_until, const int64_t *skip,
+                       size_t nskip, struct jobs *out)
+{
+    claim_with(c, now, lease_until, skip, nskip, NULL, out);
+}
+
 /* The job of a webhook in j, or NULL. */
 static const struct hl_job *job_of(const struct jobs *j, int64_t webhook_id)
 {
@@ -316,12 +328,9 @@ static const struct hl_job *job_of(const struct jobs *j, int64_t webhook_id)
     return found;
 }
 
-/* When the backend shows single deliveries (delivery_get), checks one's status and attempts
- * (attempts < 0: not checked). */
+/* Checks a delivery's status and attempts (attempts < 0: not checked). */
 static void expect_delivery(struct ctx *c, int64_t app_id, int64_t id, int status, int attempts)
 {
-    if (!c->st->ops->delivery_get)
-        return;
     struct hl_delivery d;
     size_t n = 0;
     memset(&d, 0, sizeof(d));
@@ -1358,84 +1367,78 @@ static void c_event_list(struct ctx *c)
 
 /* ---- the dispatcher's side ---- */
 
-/* The claim of new deliveries: ids above a mark, in id order, leased like any claim; busy
- * (skipped) and inactive webhooks' deliveries are left for hl_store_claim. */
-static void c_claim_new(struct ctx *c)
+/* A claim through a cursor (struct hl_claim.fresh), for what commits just made. SQLite: the first
+ * claim through a zeroed cursor marks where "new" begins and claims none; then the deliveries made
+ * since, in id order, leased like any claim; busy (skipped) and inactive webhooks' deliveries, and
+ * those made before the mark, are left for the claim without a cursor. PostgreSQL: the same as a
+ * claim without a cursor. Both: nothing leased is claimed twice. */
+static void c_claim_fresh(struct ctx *c)
 {
-    struct hl_job *v = NULL;
-    size_t n = 0;
-    int64_t mark = 0;
-    int64_t now = hl_now_ms();
-    int rc = hl_store_claim_new(c->st, now, now + 1, INT64_MAX, 0, NULL, 0, &v, &n, &mark);
-    if (rc == HL_EINVAL)
-        skip(); /* optional: this backend claims through hl_store_claim alone */
-    assert_int_equal(rc, HL_OK);
-    assert_int_equal(n, 0);
-    free(v);
+    int by_id = strcmp(c->be->name, "sqlite") == 0;
+    struct hl_claim_cursor cur = {0};
     struct hl_app a;
     struct hook w1, w2;
-    struct ev e1, e2;
+    struct ev e0, e1, e2;
+    struct jobs j = {0};
     make_app(c, &a);
     make_hook(c, a.id, HL_ENT_ALL, 0, 1, &w1);
     make_hook(c, a.id, HL_ENT_ALL, 0, 1, &w2);
+    /* made before the cursor's first claim: new only where a cursor claim is the plain claim */
+    assert_int_equal(publish(c, a.id, HL_EV_AGENT_CREATED, &e0), 2);
+    int64_t now = hl_now_ms();
+    claim_with(c, now, now + HOUR, NULL, 0, &cur, &j);
+    assert_int_equal(j.n, by_id ? 0 : 2);
     assert_int_equal(publish(c, a.id, HL_EV_AGENT_CREATED, &e1), 2);
     assert_int_equal(publish(c, a.id, HL_EV_AGENT_UPDATED, &e2), 2);
     now = hl_now_ms();
 
-    /* w1 busy: only w2's two, oldest first; the mark moves past all four */
+    /* w1 busy: only w2's two (oldest first where the claim goes by id) */
     int64_t busy[] = {w1.id};
-    int64_t next = 0;
-    assert_int_equal(hl_store_claim_new(c->st, now, now + HOUR, mark, 64, busy, 1, &v, &n, &next),
-                     HL_OK);
-    size_t mine = 0;
-    int64_t last = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (v[i].webhook_id == w2.id) {
-            assert_true(v[i].delivery_id > last);
-            assert_string_equal(v[i].event_uid, mine ? e2.e.uid : e1.e.uid);
-            last = v[i].delivery_id;
-            mine++;
-        }
-        assert_int_not_equal(v[i].webhook_id, w1.id);
-        hl_job_clear(&v[i]);
-    }
-    free(v);
-    assert_int_equal(mine, 2);
-    assert_true(next >= last);
-    /* nothing new above the mark, however often asked (and w2's are leased) */
-    assert_int_equal(hl_store_claim_new(c->st, now, now + HOUR, next, 64, NULL, 0, &v, &n, &next),
-                     HL_OK);
-    assert_int_equal(n, 0);
-    free(v);
-    /* w1's two were left behind for the walk over webhooks */
-    struct jobs j = {0};
-    claim_mine(c, now, now + HOUR, NULL, 0, &j);
+    claim_with(c, now, now + HOUR, busy, 1, &cur, &j);
     assert_int_equal(j.n, 2);
-    assert_int_equal(j.v[0].webhook_id, w1.id);
-    assert_int_equal(j.v[1].webhook_id, w1.id);
-    jobs_free(&j);
+    for (size_t i = 0; i < j.n; i++) {
+        assert_int_equal(j.v[i].webhook_id, w2.id);
+        if (by_id)
+            assert_string_equal(j.v[i].event_uid, i ? e2.e.uid : e1.e.uid);
+    }
+    if (by_id)
+        assert_true(j.v[0].delivery_id < j.v[1].delivery_id);
+    /* asked again: nothing (w2's are leased; by id, w1's are behind the cursor now) */
+    claim_with(c, now, now + HOUR, by_id ? NULL : busy, by_id ? 0 : 1, &cur, &j);
+    assert_int_equal(j.n, 0);
+    /* w1's were left behind for the walk over webhooks (and e0's two, by id) */
+    claim_mine(c, now, now + HOUR, NULL, 0, &j);
+    assert_int_equal(j.n, by_id ? 4 : 2);
+    size_t of_w1 = 0;
+    for (size_t i = 0; i < j.n; i++)
+        of_w1 += j.v[i].webhook_id == w1.id;
+    assert_int_equal(of_w1, by_id ? 3 : 2);
 
-    /* a full batch stops at its last row; the rest comes next time */
+    /* a full batch stops at its last row; the rest comes next time (a private database holds
+     * nothing else) */
     if (!c->be->shared) {
         struct ev e3;
         set_active(c, a.id, &w2, 0, hl_now_ms());
         assert_int_equal(publish(c, a.id, HL_EV_AGENT_DELETED, &e3), 1);
         assert_int_equal(publish(c, a.id, HL_EV_AGENT_DELETED, &e3), 1);
         now = hl_now_ms();
-        int64_t from = next;
-        assert_int_equal(
-            hl_store_claim_new(c->st, now, now + HOUR, from, 1, NULL, 0, &v, &n, &next), HL_OK);
-        assert_int_equal(n, 1);
-        assert_int_equal(v[0].webhook_id, w1.id);
-        assert_int_equal(next, v[0].delivery_id);
-        hl_job_clear(&v[0]);
-        free(v);
-        assert_int_equal(
-            hl_store_claim_new(c->st, now, now + HOUR, next, 1, NULL, 0, &v, &n, &next), HL_OK);
-        assert_int_equal(n, 1);
-        hl_job_clear(&v[0]);
-        free(v);
+        int64_t seen = 0;
+        for (int k = 0; k < 3; k++) {
+            struct hl_job *v = NULL;
+            size_t n = 0;
+            struct hl_claim cl = {now, now + HOUR, 1, NULL, 0, &cur};
+            assert_int_equal(hl_store_claim(c->st, &cl, &v, &n), HL_OK);
+            assert_int_equal(n, k < 2 ? 1 : 0);
+            if (n) {
+                assert_int_equal(v[0].webhook_id, w1.id);
+                assert_true(v[0].delivery_id > seen);
+                seen = v[0].delivery_id;
+                hl_job_clear(&v[0]);
+            }
+            free(v);
+        }
     }
+    jobs_free(&j);
 }
 
 static void c_claim(struct ctx *c)
@@ -1510,7 +1513,8 @@ static void c_claim(struct ctx *c)
         for (int k = 0; k < 3; k++) {
             struct hl_job *arr = NULL;
             size_t n = 0;
-            assert_int_equal(hl_store_claim(c->st, t, t + MIN, 1, NULL, 0, &arr, &n), HL_OK);
+            struct hl_claim cl = {t, t + MIN, 1, NULL, 0, NULL};
+            assert_int_equal(hl_store_claim(c->st, &cl, &arr, &n), HL_OK);
             assert_true(n <= 1);
             if (n)
                 seen[k] = arr[0].delivery_id;
@@ -2119,6 +2123,386 @@ static void c_wake(struct ctx *c)
     assert_true(w.waited_ms < 5000);
 }
 
+/* ---- SQLite under injected faults ----
+ *
+ * Every SQLite file of this program is opened through a VFS that wraps the default one and does
+ * what the real one does, unless a case arms a fault: a write to the WAL that fails (a full
+ * disk), a sync that fails (an I/O error) or blocks until released (to hold a group commit in
+ * flight), or a PRAGMA synchronous = FULL that is refused. */
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stall_sync; /* the next xSync blocks until this is cleared */
+    int stalled;    /* an xSync is blocked */
+    int write_err;  /* xWrite on a WAL file fails with this code (0: no fault) */
+    int sync_err;   /* xSync fails with this code */
+    int pragma_err; /* PRAGMA synchronous = FULL fails */
+    int hits;       /* faults injected */
+} F = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, 0};
+
+struct ffile {
+    sqlite3_file base;
+    sqlite3_file *real; /* the wrapped file, right after this struct */
+    int wal;
+};
+
+static sqlite3_vfs *real_vfs;
+static sqlite3_vfs faulty_vfs;
+static sqlite3_io_methods ffile_io;
+
+static sqlite3_file *REAL(sqlite3_file *f)
+{
+    return ((struct ffile *)f)->real;
+}
+
+/* Sets a fault (0 clears it); a fault set anew counts its hits from 0. */
+static void fault_arm(int *what, int value)
+{
+    pthread_mutex_lock(&F.mu);
+    *what = value;
+    if (value && what != &F.stall_sync)
+        F.hits = 0;
+    pthread_cond_broadcast(&F.cv);
+    pthread_mutex_unlock(&F.mu);
+}
+
+/* The code a fault returns, or 0; counts it. */
+static int fault_take(const int *what)
+{
+    pthread_mutex_lock(&F.mu);
+    int rc = *what;
+    if (rc)
+        F.hits++;
+    pthread_mutex_unlock(&F.mu);
+    return rc;
+}
+
+static int f_close(sqlite3_file *f)
+{
+    return REAL(f)->pMethods->xClose(REAL(f));
+}
+
+static int f_read(sqlite3_file *f, void *p, int n, sqlite3_int64 off)
+{
+    return REAL(f)->pMethods->xRead(REAL(f), p, n, off);
+}
+
+static int f_write(sqlite3_file *f, const void *p, int n, sqlite3_int64 off)
+{
+    int rc = ((struct ffile *)f)->wal ? fault_take(&F.write_err) : 0;
+    return rc ? rc : REAL(f)->pMethods->xWrite(REAL(f), p, n, off);
+}
+
+static int f_truncate(sqlite3_file *f, sqlite3_int64 size)
+{
+    return REAL(f)->pMethods->xTruncate(REAL(f), size);
+}
+
+static int f_sync(sqlite3_file *f, int flags)
+{
+    int rc = fault_take(&F.sync_err); /* a sync held below was asked for before any fault */
+    pthread_mutex_lock(&F.mu);
+    if (F.stall_sync) {
+        F.stalled = 1;
+        pthread_cond_broadcast(&F.cv);
+        while (F.stall_sync)
+            pthread_cond_wait(&F.cv, &F.mu);
+        F.stalled = 0;
+    }
+    pthread_mutex_unlock(&F.mu);
+    return rc ? rc : REAL(f)->pMethods->xSync(REAL(f), flags);
+}
+
+static int f_file_size(sqlite3_file *f, sqlite3_int64 *size)
+{
+    return REAL(f)->pMethods->xFileSize(REAL(f), size);
+}
+
+static int f_lock(sqlite3_file *f, int level)
+{
+    return REAL(f)->pMethods->xLock(REAL(f), level);
+}
+
+static int f_unlock(sqlite3_file *f, int level)
+{
+    return REAL(f)->pMethods->xUnlock(REAL(f), level);
+}
+
+static int f_check_reserved(sqlite3_file *f, int *out)
+{
+    return REAL(f)->pMethods->xCheckReservedLock(REAL(f), out);
+}
+
+static int f_file_control(sqlite3_file *f, int op, void *arg)
+{
+    if (op == SQLITE_FCNTL_PRAGMA) {
+        char **a = arg;
+        if (a[1] && a[2] && strcasecmp(a[1], "synchronous") == 0 && strcasecmp(a[2], "FULL") == 0 &&
+            fault_take(&F.pragma_err)) {
+            a[0] = sqlite3_mprintf("injected: synchronous stays as it is");
+            return SQLITE_ERROR;
+        }
+    }
+    return REAL(f)->pMethods->xFileControl(REAL(f), op, arg);
+}
+
+static int f_sector_size(sqlite3_file *f)
+{
+    return REAL(f)->pMethods->xSectorSize(REAL(f));
+}
+
+static int f_device(sqlite3_file *f)
+{
+    return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f));
+}
+
+static int f_shm_map(sqlite3_file *f, int pg, int pgsz, int extend, void volatile **p)
+{
+    return REAL(f)->pMethods->xShmMap(REAL(f), pg, pgsz, extend, p);
+}
+
+static int f_shm_lock(sqlite3_file *f, int offset, int n, int flags)
+{
+    return REAL(f)->pMethods->xShmLock(REAL(f), offset, n, flags);
+}
+
+static void f_shm_barrier(sqlite3_file *f)
+{
+    REAL(f)->pMethods->xShmBarrier(REAL(f));
+}
+
+static int f_shm_unmap(sqlite3_file *f, int del)
+{
+    return REAL(f)->pMethods->xShmUnmap(REAL(f), del);
+}
+
+static int f_fetch(sqlite3_file *f, sqlite3_int64 off, int n, void **p)
+{
+    return REAL(f)->pMethods->xFetch(REAL(f), off, n, p);
+}
+
+static int f_unfetch(sqlite3_file *f, sqlite3_int64 off, void *p)
+{
+    return REAL(f)->pMethods->xUnfetch(REAL(f), off, p);
+}
+
+static int f_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int flags, int *out_flags)
+{
+    (void)vfs;
+    struct ffile *f = (struct ffile *)file;
+    f->real = (sqlite3_file *)(f + 1);
+    f->wal = (flags & SQLITE_OPEN_WAL) != 0;
+    int rc = real_vfs->xOpen(real_vfs, name, f->real, flags, out_flags);
+    /* Our methods only where the real file has its own (it has none when the open failed). */
+    file->pMethods = f->real->pMethods ? &ffile_io : NULL;
+    return rc;
+}
+
+/* Makes the faulty VFS the default, once, before any store opens a SQLite file. */
+static void faulty_vfs_register(void)
+{
+    real_vfs = sqlite3_vfs_find(NULL);
+    assert_non_null(real_vfs);
+    /* The real VFS's other functions do not depend on which struct they are called with. */
+    faulty_vfs = *real_vfs;
+    faulty_vfs.zName = "hookline-test-faulty";
+    faulty_vfs.szOsFile = (int)sizeof(struct ffile) + real_vfs->szOsFile;
+    faulty_vfs.xOpen = f_open;
+    ffile_io = (sqlite3_io_methods){
+        3,           f_close,   f_read,     f_write,          f_truncate,     f_sync,
+        f_file_size, f_lock,    f_unlock,   f_check_reserved, f_file_control, f_sector_size,
+        f_device,    f_shm_map, f_shm_lock, f_shm_barrier,    f_shm_unmap,    f_fetch,
+        f_unfetch,
+    };
+    assert_int_equal(sqlite3_vfs_register(&faulty_vfs, 1), SQLITE_OK);
+}
+
+/* Whether thread tid of this process is asleep (here: waiting its turn in the group commit). */
+static int asleep(pid_t tid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *state = strrchr(buf, ')');
+    return state && state[1] == ' ' && state[2] == 'S';
+}
+
+/* One commit of an agent's creation, in a thread of its own. */
+struct committer {
+    struct hl_store *st;
+    struct res r;
+    struct ev v;
+    pid_t tid;
+    int rc;
+};
+
+static void *commit_one(void *arg)
+{
+    struct committer *k = arg;
+    __atomic_store_n(&k->tid, (pid_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
+    struct hl_change ch = {.op = HL_OP_CREATE, .res = &k->r.r, .ev = &k->v.e};
+    k->rc = hl_store_commit(k->st, &ch, 1, NULL, NULL);
+    return NULL;
+}
+
+static void committer_init(struct ctx *c, int64_t app_id, struct committer *k)
+{
+    memset(k, 0, sizeof(*k));
+    k->st = c->st;
+    k->rc = -999;
+    res_init(&k->r, app_id, HL_ENT_AGENT, NULL, NULL, "tenant-f", "{\"batch\":1}", hl_now_ms());
+    ev_init(&k->v, app_id, HL_EV_AGENT_CREATED, "tenant-f", k->r.r.uid, hl_now_ms());
+}
+
+/* Whether a committer's change is in the store: all of it (1), none of it (0); fails on half. */
+static int stored(struct ctx *c, const struct committer *k)
+{
+    struct hl_resource r;
+    int rc = hl_store_resource_get(c->st, k->r.r.app_id, HL_ENT_AGENT, k->r.r.uid, &r);
+    assert_true(rc == HL_OK || rc == HL_ENOTFOUND);
+    if (rc == HL_OK)
+        hl_resource_clear(&r);
+    int ev = event_logged(c, k->r.r.app_id, k->v.e.uid);
+    assert_int_equal(ev, rc == HL_OK);
+    return ev;
+}
+
+#define FOLLOWERS 4
+
+/* One group commit that fails as a whole: a leader's commit is held in its fsync while
+ * FOLLOWERS more requests queue behind it, so that the next batch holds all of them; that batch
+ * then fails to commit (fault_code on the WAL's writes or syncs). Every request of it gets an
+ * error, none of it is stored, not even after reopening, and the store works on afterwards. */
+static void batch_fails(struct ctx *c, int *fault, int fault_code)
+{
+    struct hl_app a;
+    struct hook h;
+    make_app(c, &a);
+    make_hook(c, a.id, HL_ENT_AGENT, 0, 1, &h);
+    struct committer *k = calloc(FOLLOWERS + 2, sizeof(*k));
+    assert_non_null(k);
+    for (int i = 0; i < FOLLOWERS + 2; i++)
+        committer_init(c, a.id, &k[i]);
+    pthread_t th[FOLLOWERS + 1];
+
+    /* the leader, held in the fsync of its commit */
+    fault_arm(&F.stall_sync, 1);
+    assert_int_equal(pthread_create(&th[0], NULL, commit_one, &k[0]), 0);
+    pthread_mutex_lock(&F.mu);
+    while (!F.stalled)
+        pthread_cond_wait(&F.cv, &F.mu);
+    pthread_mutex_unlock(&F.mu);
+    /* the followers queue behind it: wait until each sleeps in the queue */
+    for (int i = 1; i <= FOLLOWERS; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, commit_one, &k[i]), 0);
+    for (int i = 1; i <= FOLLOWERS; i++) {
+        int64_t deadline = hl_mono_ms() + 30 * SEC;
+        while (!__atomic_load_n(&k[i].tid, __ATOMIC_ACQUIRE) || !asleep(k[i].tid)) {
+            if (hl_mono_ms() > deadline)
+                fail_msg("follower %d never queued", i);
+            usleep(1000);
+        }
+    }
+    /* the next batch (all of the followers) fails; the leader's commit goes through */
+    fault_arm(fault, fault_code);
+    fault_arm(&F.stall_sync, 0);
+    for (int i = 0; i <= FOLLOWERS; i++)
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+    pthread_mutex_lock(&F.mu);
+    int hits = F.hits;
+    *fault = 0;
+    pthread_mutex_unlock(&F.mu);
+    /* one failed commit: the followers were one batch */
+    assert_int_equal(hits, 1);
+    assert_int_equal(k[0].rc, HL_OK);
+    for (int i = 1; i <= FOLLOWERS; i++)
+        assert_int_equal(k[i].rc, HL_ESTORE);
+
+    for (int reopen = 0; reopen < 2; reopen++) {
+        assert_int_equal(stored(c, &k[0]), 1);
+        for (int i = 1; i <= FOLLOWERS; i++)
+            assert_int_equal(stored(c, &k[i]), 0);
+        if (reopen)
+            break;
+        /* the store works on: a commit after the failure is kept */
+        commit_one(&k[FOLLOWERS + 1]);
+        assert_int_equal(k[FOLLOWERS + 1].rc, HL_OK);
+        hl_store_close(c->st);
+        c->st = NULL;
+        char err[256] = "";
+        if (hl_store_open(c->url, &c->st, err, sizeof(err)))
+            fail_msg("reopen %s: %s", c->url, err);
+    }
+    assert_int_equal(stored(c, &k[FOLLOWERS + 1]), 1);
+    /* the deliveries are those of the commits that went through */
+    struct jobs j = {0};
+    int64_t now = hl_now_ms();
+    claim_mine(c, now, now + HOUR, NULL, 0, &j);
+    assert_int_equal(j.n, 2);
+    for (size_t i = 0; i < j.n; i++)
+        assert_true(strcmp(j.v[i].event_uid, k[0].v.e.uid) == 0 ||
+                    strcmp(j.v[i].event_uid, k[FOLLOWERS + 1].v.e.uid) == 0);
+    jobs_free(&j);
+    free(k);
+}
+
+static void s_batch_disk_full(struct ctx *c)
+{
+    batch_fails(c, &F.write_err, SQLITE_FULL);
+}
+
+static void s_batch_io_error(struct ctx *c)
+{
+    batch_fails(c, &F.sync_err, SQLITE_IOERR_FSYNC);
+}
+
+/* A claim leases with synchronous off; when it cannot be turned back on, the claim fails and the
+ * writer refuses every write (nothing commits without fsync) until it can. */
+static void s_sync_restore_fails(struct ctx *c)
+{
+    struct hl_app a;
+    struct hook h;
+    struct ev v;
+    make_app(c, &a);
+    make_hook(c, a.id, HL_ENT_ALL, 0, 1, &h);
+    assert_int_equal(publish(c, a.id, HL_EV_AGENT_CREATED, &v), 1);
+    int64_t now = hl_now_ms();
+    struct hl_job *jobs = NULL;
+    size_t n = 0;
+    struct hl_claim cl = {now, now + MIN, 64, NULL, 0, NULL};
+
+    fault_arm(&F.pragma_err, 1);
+    assert_int_equal(hl_store_claim(c->st, &cl, &jobs, &n), HL_ESTORE);
+    struct ev refused;
+    ev_init(&refused, a.id, HL_EV_AGENT_UPDATED, "tenant-1", "agent-x", hl_now_ms());
+    int64_t made = 0;
+    assert_int_equal(publish_ev(c, &refused, 0, &made), HL_ESTORE);
+    assert_int_equal(hl_store_record(c->st, NULL, 0, 0), HL_ESTORE);
+    assert_false(event_logged(c, a.id, refused.e.uid));
+    fault_arm(&F.pragma_err, 0);
+
+    /* synchronous is back on at the next write, which goes through */
+    struct ev v2;
+    assert_int_equal(publish(c, a.id, HL_EV_AGENT_UPDATED, &v2), 1);
+    struct jobs j = {0};
+    claim_mine(c, now + 2 * MIN, now + HOUR, NULL, 0, &j);
+    assert_int_equal(j.n, 2); /* the first claim's lease lapsed; the second event's is new */
+    jobs_free(&j);
+}
+
+/* Cases for the SQLite backend alone. */
+static const struct contract sqlite_only[] = {
+    {"group_commit_disk_full", s_batch_disk_full},
+    {"group_commit_io_error", s_batch_io_error},
+    {"sync_restore_fails", s_sync_restore_fails},
+};
+
 /* ---- running the contract on each backend ---- */
 
 static const struct contract contract[] = {
@@ -2138,7 +2522,7 @@ static const struct contract contract[] = {
     {"idempotency", c_idempotency},
     {"event_list", c_event_list},
     {"claim", c_claim},
-    {"claim_new", c_claim_new},
+    {"claim_fresh", c_claim_fresh},
     {"record", c_record},
     {"record_batch", c_record_batch},
     {"auto_disable", c_auto_disable},
@@ -2194,17 +2578,23 @@ static void run_case(void **state)
     c->t->fn(c);
 }
 
+#define NSQLITE_ONLY (sizeof(sqlite_only) / sizeof(sqlite_only[0]))
+#define NCASES (NCONTRACT + NSQLITE_ONLY)
+
+/* The contract, and for SQLite its own cases too. */
 static int run_backend(const struct backend *be)
 {
-    struct CMUnitTest tests[NCONTRACT];
-    struct prestate ps[NCONTRACT];
-    char names[NCONTRACT][64];
-    for (size_t i = 0; i < NCONTRACT; i++) {
-        ps[i] = (struct prestate){be, &contract[i]};
-        snprintf(names[i], sizeof(names[i]), "%s/%s", be->name, contract[i].name);
+    struct CMUnitTest tests[NCASES];
+    struct prestate ps[NCASES];
+    char names[NCASES][64];
+    size_t n = be == &SQLITE ? NCASES : NCONTRACT;
+    for (size_t i = 0; i < n; i++) {
+        const struct contract *t = i < NCONTRACT ? &contract[i] : &sqlite_only[i - NCONTRACT];
+        ps[i] = (struct prestate){be, t};
+        snprintf(names[i], sizeof(names[i]), "%s/%s", be->name, t->name);
         tests[i] = (struct CMUnitTest){names[i], run_case, setup, teardown, &ps[i]};
     }
-    return _cmocka_run_group_tests(be->name, tests, NCONTRACT, NULL, NULL);
+    return _cmocka_run_group_tests(be->name, tests, n, NULL, NULL);
 }
 
 static void remove_tmpdir(void)
@@ -2229,6 +2619,7 @@ int main(void)
         perror("mkdtemp");
         return 1;
     }
+    faulty_vfs_register();
     const char *only = getenv("HOOKLINE_TEST_BACKEND");
     int pg_only = only && strcmp(only, "postgres") == 0;
     const char *pg = getenv("HOOKLINE_TEST_PG_URL");

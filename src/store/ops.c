@@ -1,0 +1,569 @@
+/* The store operations (store.h) that are the same on SQLite and PostgreSQL, written once over a
+ * backend's sessions (struct hl_backend in sql.h); each backend's SQL text answers the queries
+ * named here. The operations that differ go straight to the backend. */
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/err.h"
+#include "store/sql.h"
+
+/* ---- helpers ---- */
+
+static int run(struct hl_sess *s, int q, const struct hl_arg *a, size_t n, struct hl_rows *rows)
+{
+    return s->st->be->run(s, q, a, n, rows);
+}
+
+int hl_sql_once(struct hl_store *st, enum hl_sess_kind kind, int q, const struct hl_arg *a,
+                size_t n, struct hl_rows *rows)
+{
+    struct hl_sess s;
+    int rc = st->be->open(st, kind, &s);
+    if (rc == HL_OK)
+        rc = st->be->close(&s, run(&s, q, a, n, rows));
+    if (rc && rows)
+        hl_rows_clear(rows);
+    return rc;
+}
+
+/* Reads the first row of q into out: HL_ENOTFOUND when there is none. */
+static int get(struct hl_store *st, enum hl_sess_kind kind, int q, const struct hl_arg *a, size_t n,
+               const struct hl_reader *rd, void *out)
+{
+    struct hl_rows rows = {.rd = rd, .one = out};
+    int rc = hl_sql_once(st, kind, q, a, n, &rows);
+    return rc == HL_OK && rows.n == 0 ? HL_ENOTFOUND : rc;
+}
+
+/* Reads every row of q into one malloc'd array (*out may be NULL when there are none). */
+static int list(struct hl_store *st, int q, const struct hl_arg *a, size_t n,
+                const struct hl_reader *rd, void **out, size_t *len)
+{
+    struct hl_rows rows = {.rd = rd};
+    int rc = hl_sql_once(st, HL_SESS_READ, q, a, n, &rows);
+    if (rc == HL_OK) {
+        *out = rows.arr;
+        *len = rows.n;
+    }
+    return rc;
+}
+
+/* Runs a write that must change a row: HL_ENOTFOUND when it changed none. */
+static int change_one(struct hl_store *st, int q, const struct hl_arg *a, size_t n)
+{
+    struct hl_rows rows = {0};
+    int rc = hl_sql_once(st, HL_SESS_WRITE, q, a, n, &rows);
+    return rc == HL_OK && rows.changed == 0 ? HL_ENOTFOUND : rc;
+}
+
+/* Inserts a row and returns its new id (the statement ends in RETURNING id). */
+static int insert(struct hl_store *st, int q, const struct hl_arg *a, size_t n, int64_t *id)
+{
+    return get(st, HL_SESS_WRITE, q, a, n, &hl_read_int, id);
+}
+
+/* In a transaction: wakes the other nodes' dispatchers at commit, where a backend needs it. */
+static int wake_all(struct hl_sess *s)
+{
+    return s->st->be->wake_all ? s->st->be->wake_all(s) : HL_OK;
+}
+
+/* ---- apps and keys ---- */
+
+int hl_store_app_create(struct hl_store *st, const char *uid, const char *name, struct hl_app *out)
+{
+    int64_t now = hl_now_ms(), id = 0;
+    struct hl_arg a[] = {hl_arg_text(uid), hl_arg_text(name), hl_arg_int(now)};
+    int rc = insert(st, HL_Q_APP_INSERT, a, HL_NARGS(a), &id);
+    if (rc == HL_OK && out) {
+        memset(out, 0, sizeof(*out));
+        out->id = id;
+        snprintf(out->uid, sizeof(out->uid), "%s", uid);
+        snprintf(out->name, sizeof(out->name), "%s", name);
+        out->created_at = now;
+    }
+    return rc;
+}
+
+int hl_store_app_get(struct hl_store *st, const char *uid, struct hl_app *out)
+{
+    struct hl_arg a[] = {hl_arg_text(uid)};
+    return get(st, HL_SESS_READ, HL_Q_APP_GET, a, HL_NARGS(a), &hl_read_app, out);
+}
+
+int hl_store_app_list(struct hl_store *st, struct hl_app **out, size_t *n)
+{
+    return list(st, HL_Q_APP_LIST, NULL, 0, &hl_read_app, (void **)out, n);
+}
+
+int hl_store_key_create(struct hl_store *st, int64_t app_id, const char *uid,
+                        const uint8_t hash[32], const char *prefix)
+{
+    struct hl_arg a[] = {hl_arg_text(uid), hl_arg_int(app_id), hl_arg_blob(hash, 32),
+                         hl_arg_text(prefix), hl_arg_int(hl_now_ms())};
+    return hl_sql_once(st, HL_SESS_WRITE, HL_Q_KEY_INSERT, a, HL_NARGS(a), NULL);
+}
+
+int hl_store_key_lookup(struct hl_store *st, const uint8_t hash[32], struct hl_app *app)
+{
+    struct hl_key_hit hit;
+    struct hl_arg a[] = {hl_arg_blob(hash, 32)};
+    int rc = get(st, HL_SESS_READ, HL_Q_KEY_LOOKUP, a, HL_NARGS(a), &hl_read_key_hit, &hit);
+    /* The index found the row; the final word is a constant-time comparison. */
+    if (rc == HL_OK && !(hit.hash_ok && CRYPTO_memcmp(hit.hash, hash, 32) == 0))
+        rc = HL_ENOTFOUND;
+    if (rc == HL_OK)
+        *app = hit.app;
+    return rc;
+}
+
+int hl_store_key_revoke(struct hl_store *st, const char *uid)
+{
+    struct hl_arg a[] = {hl_arg_text(uid), hl_arg_int(hl_now_ms())};
+    return change_one(st, HL_Q_KEY_REVOKE, a, HL_NARGS(a));
+}
+
+int hl_store_key_list(struct hl_store *st, int64_t app_id, struct hl_api_key **out, size_t *n)
+{
+    struct hl_arg a[] = {hl_arg_int(app_id)};
+    return list(st, HL_Q_KEY_LIST, a, HL_NARGS(a), &hl_read_key, (void **)out, n);
+}
+
+/* ---- webhooks ---- */
+
+int hl_store_webhook_create(struct hl_store *st, struct hl_webhook *w)
+{
+    struct hl_arg a[] = {
+        hl_arg_text(w->uid),           hl_arg_int(w->app_id),   hl_arg_text(w->url),
+        hl_arg_text(w->description),   hl_arg_int(w->entities), hl_arg_int(w->event_types),
+        hl_arg_int(w->active ? 1 : 0), hl_arg_text(w->secret),  hl_arg_int(w->created_at)};
+    return insert(st, HL_Q_WH_INSERT, a, HL_NARGS(a), &w->id);
+}
+
+int hl_store_webhook_get(struct hl_store *st, int64_t app_id, const char *uid,
+                         struct hl_webhook *out)
+{
+    struct hl_arg a[] = {hl_arg_int(app_id), hl_arg_text(uid)};
+    return get(st, HL_SESS_READ, HL_Q_WH_GET, a, HL_NARGS(a), &hl_read_webhook, out);
+}
+
+int hl_store_webhook_list(struct hl_store *st, int64_t app_id, int64_t after_id, size_t limit,
+                          struct hl_webhook **out, size_t *n)
+{
+    struct hl_arg a[] = {hl_arg_int(app_id), hl_arg_int(after_id), hl_arg_int((int64_t)limit)};
+    return list(st, HL_Q_WH_LIST, a, HL_NARGS(a), &hl_read_webhook, (void **)out, n);
+}
+
+/* Reads one webhook inside a session (q: HL_Q_WH_GET or HL_Q_WH_GET_LOCKED). */
+static int webhook_in(struct hl_sess *s, int q, int64_t app_id, const char *uid,
+                      struct hl_webhook *out)
+{
+    struct hl_arg a[] = {hl_arg_int(app_id), hl_arg_text(uid)};
+    struct hl_rows rows = {.rd = &hl_read_webhook, .one = out};
+    int rc = run(s, q, a, HL_NARGS(a), &rows);
+    if (rc)
+        hl_rows_clear(&rows);
+    return rc == HL_OK && rows.n == 0 ? HL_ENOTFOUND : rc;
+}
+
+/* The patched row; pausing parks pending deliveries, resuming releases them. */
+static int webhook_patch(struct hl_sess *s, const struct hl_webhook *cur,
+                         const struct hl_webhook_patch *p, int active, int64_t now)
+{
+    unsigned set = p->set;
+    struct hl_arg a[] = {
+        hl_arg_int(cur->app_id),
+        hl_arg_text(cur->uid),
+        hl_arg_text(set & HL_WP_URL ? p->url : cur->url),
+        hl_arg_text(set & HL_WP_DESCRIPTION ? p->description : cur->description),
+        hl_arg_int(set & HL_WP_ENTITIES ? p->entities : cur->entities),
+        hl_arg_int(set & HL_WP_EVENT_TYPES ? p->event_types : cur->event_types),
+        hl_arg_int(active ? 1 : 0),
+        hl_arg_int(now),
+    };
+    int rc = run(s, HL_Q_WH_UPDATE, a, HL_NARGS(a), NULL);
+    if (rc || active == cur->active)
+        return rc;
+    if (!active)
+        return hl_sql_park(s, cur->id);
+    struct hl_arg b[] = {hl_arg_int(cur->id), hl_arg_int(now)};
+    return run(s, HL_Q_WH_RESUME_DELIVERIES, b, HL_NARGS(b), NULL);
+}
+
+int hl_store_webhook_update(struct hl_store *st, int64_t app_id, const char *uid,
+                            const struct hl_webhook_patch *p, int64_t now, struct hl_webhook *out)
+{
+    struct hl_webhook cur = {0}, got = {0};
+    struct hl_sess s;
+    int rc = st->be->open(st, HL_SESS_TX, &s);
+    if (rc)
+        return rc;
+    /* Locked: a PATCH on another node waits, so active != cur.active is decided on fresh data. */
+    rc = webhook_in(&s, HL_Q_WH_GET_LOCKED, app_id, uid, &cur);
+    int active = p->set & HL_WP_ACTIVE ? p->active : cur.active;
+    if (rc == HL_OK)
+        rc = webhook_patch(&s, &cur, p, active, now);
+    if (rc == HL_OK && active)
+        rc = wake_all(&s);
+    if (rc == HL_OK && out)
+        rc = webhook_in(&s, HL_Q_WH_GET, app_id, uid, &got);
+    rc = st->be->close(&s, rc);
+    hl_webhook_clear(&cur);
+    if (rc) {
+        hl_webhook_clear(&got);
+        return rc;
+    }
+    if (out)
+        *out = got;
+    if (active)
+        hl_store_notify(st);
+    return HL_OK;
+}
+
+int hl_store_webhook_delete(struct hl_store *st, int64_t app_id, const char *uid, int64_t now)
+{
+    struct hl_sess s;
+    int rc = st->be->open(st, HL_SESS_TX, &s);
+    if (rc)
+        return rc;
+    struct hl_arg a[] = {hl_arg_int(app_id), hl_arg_text(uid), hl_arg_int(now)};
+    struct hl_rows rows = {0};
+    rc = run(&s, HL_Q_WH_DELETE, a, HL_NARGS(a), &rows);
+    if (rc == HL_OK && rows.changed == 0)
+        rc = HL_ENOTFOUND;
+    if (rc == HL_OK)
+        rc = run(&s, HL_Q_WH_CANCEL_DELIVERIES, &a[1], 1, NULL);
+    return st->be->close(&s, rc);
+}
+
+int hl_store_rotate_secret(struct hl_store *st, int64_t app_id, const char *uid, const char *secret,
+                           int64_t prev_until, int64_t now)
+{
+    struct hl_arg a[] = {hl_arg_int(app_id), hl_arg_text(uid), hl_arg_text(secret),
+                         hl_arg_int(prev_until), hl_arg_int(now)};
+    return change_one(st, HL_Q_ROTATE, a, HL_NARGS(a));
+}
+
+int hl_store_webhook_stats(struct hl_store *st, int64_t webhook_id, struct hl_webhook_stats *out)
+{
+    struct hl_arg a[] = {hl_arg_int(webhook_id)};
+    return get(st, HL_SESS_READ, HL_Q_WH_STATS, a, HL_NARGS(a), &hl_read_wh_stats, out);
+}
+
+/* ---- resources, events, the outbox ---- */
+
+int hl_store_resource_get(struct hl_store *st, int64_t app_id, enum hl_entity kind, const char *uid,
+                          struct hl_resource *out)
+{
+    struct hl_arg a[] = {hl_arg_int(app_id), hl_arg_int(kind), hl_arg_text(uid)};
+    return get(st, HL_SESS_READ, HL_Q_RES_GET, a, HL_NARGS(a), &hl_read_resource, out);
+}
+
+int hl_store_resource_list(struct hl_store *st, int64_t app_id, enum hl_entity kind,
+                           const char *parent_uid, const char *tenant, int64_t after_id,
+                           size_t limit, struct hl_resource **out, size_t *n)
+{
+    struct hl_arg a[] = {hl_arg_int(app_id),  hl_arg_int(kind),     hl_arg_text(parent_uid),
+                         hl_arg_text(tenant), hl_arg_int(after_id), hl_arg_int((int64_t)limit)};
+    return list(st, HL_Q_RES_LIST, a, HL_NARGS(a), &hl_read_resource, (void **)out, n);
+}
+
+/* The resource row of a change. An update or delete that changes no row is HL_ECONFLICT when
+ * the resource is there at another version, HL_ENOTFOUND when it is gone (store.h). */
+static int apply_resource(struct hl_sess *s, const struct hl_change *c)
+{
+    const struct hl_resource *r = c->res;
+    if (c->op == HL_OP_CREATE) {
+        struct hl_arg a[] = {hl_arg_text(r->uid),       hl_arg_int(r->app_id),
+                             hl_arg_int(r->kind),       hl_arg_text(r->parent_uid),
+                             hl_arg_text(r->tenant),    hl_arg_textn(r->body, r->body_len),
+                             hl_arg_int(r->created_at), hl_arg_int(r->updated_at)};
+        return run(s, HL_Q_RES_INSERT, a, HL_NARGS(a), NULL);
+    }
+    if (c->op != HL_OP_UPDATE && c->op != HL_OP_DELETE)
+        return HL_OK;
+    struct hl_arg a[] = {hl_arg_int(r->app_id),
+                         hl_arg_text(r->uid),
+                         hl_arg_int(c->expect_version),
+                         hl_arg_text(r->tenant),
+                         hl_arg_textn(r->body, r->body_len),
+                         hl_arg_int(r->updated_at)};
+    struct hl_rows rows = {0};
+    int q = c->op == HL_OP_UPDATE ? HL_Q_RES_UPDATE : HL_Q_RES_DELETE;
+    int rc = run(s, q, a, c->op == HL_OP_UPDATE ? 6 : 3, &rows);
+    if (rc || rows.changed)
+        return rc;
+    rc = run(s, HL_Q_RES_EXISTS, a, 2, &rows);
+    return rc ? rc : rows.n ? HL_ECONFLICT : HL_ENOTFOUND;
+}
+
+/* The ingestion side of a change: a new file's bytes queued, a finished job's passages stored, a
+ * deleted file's rows gone. */
+static int apply_file(struct hl_sess *s, const struct hl_change *c)
+{
+    const struct hl_resource *r = c->res;
+    if (!r || r->kind != HL_ENT_CONTEXTFILE)
+        return HL_OK;
+    struct hl_arg uid[] = {hl_arg_text(r->uid)};
+    if (c->op == HL_OP_CREATE && c->file) {
+        struct hl_arg a[] = {uid[0],
+                             hl_arg_int(r->app_id),
+                             hl_arg_text(c->file->path),
+                             hl_arg_int(c->file->size),
+                             hl_arg_text(c->file->sha256),
+                             hl_arg_int(r->created_at)};
+        return run(s, HL_Q_FILE_INSERT, a, HL_NARGS(a), NULL);
+    }
+    if (c->op != HL_OP_DELETE && !c->done_file)
+        return HL_OK;
+    int rc = run(s, HL_Q_CHUNKS_DELETE, uid, 1, NULL);
+    if (rc || c->op == HL_OP_DELETE)
+        return rc ? rc : run(s, HL_Q_FILE_DELETE, uid, 1, NULL);
+    for (size_t i = 0; i < c->nchunks && rc == HL_OK; i++) {
+        const struct hl_text_chunk *k = &c->chunks[i];
+        struct hl_arg a[] = {uid[0], hl_arg_int(k->index), hl_arg_int(k->offset),
+                             hl_arg_textn(k->text, k->len)};
+        rc = run(s, HL_Q_CHUNK_INSERT, a, HL_NARGS(a), NULL);
+    }
+    return rc ? rc : run(s, HL_Q_FILE_DONE, uid, 1, NULL);
+}
+
+/* The Idempotency-Key's answer, unless another request took the key within the window. */
+static int put_idem(struct hl_sess *s, const struct hl_change *first, const struct hl_idem *idem)
+{
+    int64_t now = hl_now_ms();
+    struct hl_arg a[] = {hl_arg_int(first->ev ? first->ev->app_id : first->res->app_id),
+                         hl_arg_text(idem->key),
+                         hl_arg_blob(idem->request_hash, 32),
+                         hl_arg_int(idem->status),
+                         hl_arg_text(idem->response),
+                         hl_arg_int(now),
+                         hl_arg_int(now - HL_IDEM_WINDOW_MS)};
+    struct hl_rows rows = {0};
+    int rc = run(s, HL_Q_IDEM_INSERT, a, HL_NARGS(a), &rows);
+    return rc == HL_OK && rows.changed == 0 ? HL_ECONFLICT : rc;
+}
+
+int hl_sql_apply(struct hl_sess *s, const struct hl_change *ch, size_t n,
+                 const struct hl_idem *idem, int64_t *made)
+{
+    int rc = HL_OK;
+    for (size_t i = 0; i < n && rc == HL_OK; i++) {
+        rc = apply_resource(s, &ch[i]);
+        if (rc == HL_OK)
+            rc = apply_file(s, &ch[i]);
+        if (rc == HL_OK && ch[i].ev)
+            rc = s->st->be->event(s, &ch[i], made);
+    }
+    if (rc == HL_OK && idem && n > 0)
+        rc = put_idem(s, &ch[0], idem);
+    return rc;
+}
+
+int hl_store_idem_get(struct hl_store *st, int64_t app_id, const char *key, int64_t not_before,
+                      struct hl_idem_hit *out)
+{
+    struct hl_arg a[] = {hl_arg_int(app_id), hl_arg_text(key), hl_arg_int(not_before)};
+    return get(st, HL_SESS_READ, HL_Q_IDEM_GET, a, HL_NARGS(a), &hl_read_idem_hit, out);
+}
+
+int hl_store_event_list(struct hl_store *st, int64_t app_id, const struct hl_event_filter *f,
+                        int64_t after_id, size_t limit, struct hl_event **out, size_t *n)
+{
+    struct hl_arg a[] = {hl_arg_int(app_id),        hl_arg_int(f->type),  hl_arg_text(f->tenant),
+                         hl_arg_int(f->since),      hl_arg_int(f->until), hl_arg_int(after_id),
+                         hl_arg_int((int64_t)limit)};
+    return list(st, HL_Q_EV_LIST, a, HL_NARGS(a), &hl_read_event, (void **)out, n);
+}
+
+/* ---- the dispatcher's side ---- */
+
+int hl_sql_record_delivery(struct hl_sess *s, const struct hl_attempt *at, int64_t now)
+{
+    struct hl_arg a[] = {hl_arg_int(at->delivery_id), hl_arg_int(at->started_at),
+                         hl_arg_int(at->duration_us), hl_arg_int(at->status_code),
+                         hl_arg_text(at->error),      hl_arg_blob(at->response, at->response_len)};
+    int rc = run(s, HL_Q_ATTEMPT_INSERT, a, HL_NARGS(a), NULL);
+    if (rc)
+        return rc;
+    struct hl_arg b[] = {hl_arg_int(at->delivery_id), hl_arg_int(at->status_code),
+                         hl_arg_text(at->error), hl_arg_int(at->next_attempt_at)};
+    if (at->outcome == HL_OUT_SUCCESS) {
+        b[2] = hl_arg_int(now); /* delivered_at */
+        return run(s, HL_Q_DELIV_SUCCESS, b, 3, NULL);
+    }
+    if (at->outcome == HL_OUT_RETRY)
+        return run(s, HL_Q_DELIV_RETRY, b, 4, NULL);
+    return run(s, HL_Q_DELIV_FAILED, b, 3, NULL);
+}
+
+int hl_sql_disable(struct hl_sess *s, int64_t webhook_id, int gone, int64_t now,
+                   int64_t disable_after_ms, int *disabled)
+{
+    if (!gone && disable_after_ms <= 0)
+        return HL_OK;
+    char reason[128];
+    if (gone)
+        snprintf(reason, sizeof(reason), "endpoint answered 410 Gone");
+    else
+        snprintf(reason, sizeof(reason), "failing continuously for %lld s",
+                 (long long)(disable_after_ms / 1000));
+    struct hl_arg a[] = {hl_arg_int(webhook_id), hl_arg_int(now), hl_arg_text(reason),
+                         hl_arg_int(now - disable_after_ms)};
+    struct hl_rows rows = {0};
+    int rc = run(s, gone ? HL_Q_WH_GONE : HL_Q_WH_AUTODISABLE, a, gone ? 3 : 4, &rows);
+    if (rc == HL_OK && rows.changed)
+        *disabled = 1;
+    return rc;
+}
+
+int hl_sql_park(struct hl_sess *s, int64_t webhook_id)
+{
+    struct hl_arg a[] = {hl_arg_int(webhook_id)};
+    return run(s, HL_Q_WH_PAUSE_DELIVERIES, a, HL_NARGS(a), NULL);
+}
+
+int hl_store_next_due(struct hl_store *st, int64_t now, int64_t *at)
+{
+    struct hl_arg a[] = {hl_arg_int(now)};
+    *at = 0;
+    int rc = get(st, HL_SESS_DISPATCH, HL_Q_NEXT_DUE, a, HL_NARGS(a), &hl_read_int, at);
+    return rc == HL_ENOTFOUND ? HL_OK : rc;
+}
+
+int hl_store_queue_stats(struct hl_store *st, struct hl_queue_stats *out)
+{
+    return get(st, HL_SESS_READ, HL_Q_QUEUE_STATS, NULL, 0, &hl_read_queue, out);
+}
+
+/* ---- operating deliveries ---- */
+
+/* Reads every row of q inside a session; on error, none. */
+static int list_in(struct hl_sess *s, int q, const struct hl_arg *a, size_t n,
+                   const struct hl_reader *rd, void **out, size_t *len)
+{
+    struct hl_rows rows = {.rd = rd};
+    int rc = run(s, q, a, n, &rows);
+    if (rc) {
+        hl_rows_clear(&rows);
+        return rc;
+    }
+    *out = rows.arr;
+    *len = rows.n;
+    return HL_OK;
+}
+
+/* On one connection: the first row of q into out (HL_ENOTFOUND when none) and, when list is not
+ * NULL, every row of q2 for the id that row holds (*id, a field of out). */
+static int get_with_list(struct hl_store *st, int q, const struct hl_arg *a, size_t na,
+                         const struct hl_reader *rd, void *out, const int64_t *id, int q2,
+                         const struct hl_reader *rd2, void **list, size_t *n)
+{
+    struct hl_sess s;
+    int rc = st->be->open(st, HL_SESS_READ, &s);
+    if (rc)
+        return rc;
+    struct hl_rows rows = {.rd = rd, .one = out};
+    rc = run(&s, q, a, na, &rows);
+    if (rc == HL_OK && rows.n == 0)
+        rc = HL_ENOTFOUND;
+    if (rc == HL_OK && list) {
+        struct hl_arg b[] = {hl_arg_int(*id)};
+        rc = list_in(&s, q2, b, HL_NARGS(b), rd2, list, n);
+    }
+    rc = st->be->close(&s, rc);
+    if (rc)
+        hl_rows_clear(&rows);
+    return rc;
+}
+
+int hl_store_event_get(struct hl_store *st, int64_t app_id, const char *uid, struct hl_event *ev,
+                       struct hl_delivery **dl, size_t *n)
+{
+    struct hl_arg a[] = {hl_arg_int(app_id), hl_arg_text(uid)};
+    return get_with_list(st, HL_Q_EV_GET, a, HL_NARGS(a), &hl_read_event, ev, &ev->id,
+                         HL_Q_DL_BY_EVENT, &hl_read_delivery, (void **)dl, n);
+}
+
+int hl_store_delivery_list(struct hl_store *st, int64_t app_id, int64_t webhook_id,
+                           const struct hl_delivery_filter *f, int64_t after_id, size_t limit,
+                           struct hl_delivery **out, size_t *n)
+{
+    struct hl_arg a[] = {hl_arg_int(webhook_id), hl_arg_int(app_id),        hl_arg_int(f->status),
+                         hl_arg_int(f->type),    hl_arg_int(f->since),      hl_arg_int(f->until),
+                         hl_arg_int(after_id),   hl_arg_int((int64_t)limit)};
+    return list(st, HL_Q_DL_LIST, a, HL_NARGS(a), &hl_read_delivery, (void **)out, n);
+}
+
+int hl_store_delivery_get(struct hl_store *st, int64_t app_id, int64_t id, struct hl_delivery *out,
+                          struct hl_attempt_rec **attempts, size_t *n)
+{
+    struct hl_arg a[] = {hl_arg_int(id), hl_arg_int(app_id)};
+    return get_with_list(st, HL_Q_DL_GET, a, HL_NARGS(a), &hl_read_delivery, out, &out->id,
+                         HL_Q_ATT_LIST, &hl_read_attempt, (void **)attempts, n);
+}
+
+int hl_store_delivery_resend(struct hl_store *st, int64_t app_id, int64_t id, int64_t now)
+{
+    struct hl_sess s;
+    int rc = st->be->open(st, HL_SESS_TX, &s);
+    if (rc)
+        return rc;
+    struct hl_arg a[] = {hl_arg_int(id), hl_arg_int(app_id), hl_arg_int(now)};
+    struct hl_rows rows = {0};
+    rc = run(&s, HL_Q_DL_RESEND, a, HL_NARGS(a), &rows);
+    if (rc == HL_OK && rows.changed == 0) {
+        /* Either not this app's (or its webhook is deleted), or an attempt is in flight on some
+         * node. */
+        rc = run(&s, HL_Q_DL_GET, a, 2, &rows);
+        rc = rc ? rc : rows.n ? HL_ECONFLICT : HL_ENOTFOUND;
+    }
+    if (rc == HL_OK)
+        rc = wake_all(&s);
+    rc = st->be->close(&s, rc);
+    if (rc == HL_OK)
+        hl_store_notify(st);
+    return rc;
+}
+
+int hl_store_recover(struct hl_store *st, int64_t webhook_id, int64_t since, int64_t until,
+                     int64_t now, int64_t *queued)
+{
+    *queued = 0;
+    struct hl_sess s;
+    int rc = st->be->open(st, HL_SESS_TX, &s);
+    if (rc)
+        return rc;
+    struct hl_arg a[] = {hl_arg_int(webhook_id), hl_arg_int(since), hl_arg_int(until),
+                         hl_arg_int(now)};
+    struct hl_rows rows = {0};
+    rc = run(&s, HL_Q_RECOVER, a, HL_NARGS(a), &rows);
+    if (rc == HL_OK && rows.changed)
+        rc = wake_all(&s);
+    rc = st->be->close(&s, rc);
+    if (rc == HL_OK) {
+        *queued = rows.changed;
+        if (rows.changed)
+            hl_store_notify(st);
+    }
+    return rc;
+}
+
+/* ---- context-file ingestion ---- */
+
+int hl_store_chunk_list(struct hl_store *st, int64_t app_id, const char *file_uid, int64_t after,
+                        size_t limit, struct hl_text_chunk **out, size_t *n)
+{
+    struct hl_arg a[] = {hl_arg_int(app_id), hl_arg_text(file_uid), hl_arg_int(after),
+                         hl_arg_int((int64_t)limit)};
+    return list(st, HL_Q_CHUNK_LIST, a, HL_NARGS(a), &hl_read_chunk, (void **)out, n);
+}
+
+int hl_store_file_path(struct hl_store *st, int64_t app_id, const char *file_uid, char **path)
+{
+    struct hl_arg a[] = {hl_arg_int(app_id), hl_arg_text(file_uid)};
+    return get(st, HL_SESS_READ, HL_Q_FILE_PATH, a, HL_NARGS(a), &hl_read_str, path);
+}
