@@ -356,7 +356,7 @@ static const struct hl_opt OPTS[] = {
     {.name = "alert-after",
      DURATION(alert_after_ms),
      .min = SEC,
-     .max = NO_MAX,
+     .max = 365 * 86400 * SEC,
      .cmds = LISTEN,
      .arg = "DURATION",
      .help = "warn once when no verified event arrived for that long (the timer starts with "

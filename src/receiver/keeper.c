@@ -91,7 +91,9 @@ static void announce(struct hl_keeper *k, const struct hl_alert_report *r, int64
         return;
     }
     k->child = pid;
-    k->child_deadline = now + k->cfg.alert_timeout_ms;
+    /* --timeout has no upper bound */
+    k->child_deadline =
+        k->cfg.alert_timeout_ms > INT64_MAX - now ? INT64_MAX : now + k->cfg.alert_timeout_ms;
 }
 
 /* Reaps the alert command when it ended (killing it past kill_at). Returns 1 while it runs. */

@@ -304,8 +304,10 @@ static const struct opt_case opt_cases[] = {
     {HL_CMD_LISTEN_REPLAY, NONE, NONE, "state", "./hookline-listen.db", 0, NULL},
     {HL_CMD_LISTEN_REPLAY, ARGS("--failed"), NONE, "failed", NULL, 1, NULL},
     {HL_CMD_LISTEN, ARGS("--alert-after", "500ms"), NONE, NULL, NULL, 0,
-     "--alert-after 500ms: want a duration such as 250ms, 30s, 5m, 2h or 5d, at least 1s"},
+     "--alert-after 500ms: want a duration such as 250ms, 30s, 5m, 2h or 5d, from 1s to 365d"},
     {HL_CMD_LISTEN_REPLAY, ARGS("--secret", "s"), NONE, NULL, NULL, 0, "unknown option --secret"},
+    {HL_CMD_LISTEN, ARGS("--alert-after", "366d"), NONE, NULL, NULL, 0,
+     "--alert-after 366d: want a duration such as 250ms, 30s, 5m, 2h or 5d, from 1s to 365d"},
     {HL_CMD_SERVE, NONE, NONE, "data-dir", NULL, 0, NULL},
     /* precedence: flag > variable > default; an empty variable is unset */
     {HL_CMD_SERVE, NONE, ARGS("HOOKLINE_THREADS=64"), "threads", NULL, 64, NULL},
