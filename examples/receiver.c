@@ -69,12 +69,15 @@ static void process_webhook(const struct hookline_envelope *ev)
         fflush(stdout);
         return;
     }
-    if (strcmp(ev->event, "agent.created") == 0)
-        printf("Processing agent.created for tenant %s: agent %s (%s)\n", ev->external_tenant_id,
-               ev->data_uid, ev->event_id);
-    else
-        printf("Processing %s for tenant %s (%s)\n", ev->event, ev->external_tenant_id,
+    /* "" when the event has no tenant: webhook.test's externalTenantId is null */
+    const char *tenant = ev->external_tenant_id[0] ? ev->external_tenant_id : "(none)";
+    if (strcmp(ev->event, "webhook.test") == 0)
+        printf("Test event %s received: this endpoint works\n", ev->event_id);
+    else if (strcmp(ev->event, "agent.created") == 0)
+        printf("Processing agent.created for tenant %s: agent %s (%s)\n", tenant, ev->data_uid,
                ev->event_id);
+    else
+        printf("Processing %s for tenant %s (%s)\n", ev->event, tenant, ev->event_id);
     fflush(stdout);
     mark_event_processed(ev->event_id);
 }
@@ -151,16 +154,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (req->too_big)
         return reply(conn, 413, "{\"error\":\"Payload too large\"}");
 
-    /* 1. Verify the signature (X-Webhook-Signature; during a secret rotation the Standard
-     *    Webhooks headers also carry the old secret's signature). */
-    int rc = hookline_verify_signature(webhook_secret, req->body, req->len,
-                                       header(conn, "X-Webhook-Signature"));
-    if (rc != HOOKLINE_OK)
-        rc = hookline_verify_standard(webhook_secret, header(conn, "webhook-id"),
-                                      header(conn, "webhook-timestamp"),
-                                      header(conn, "webhook-signature"), req->body, req->len, 0, 0);
-    if (rc != HOOKLINE_OK)
+    /* 1. Verify the signature, and that it is not a replay of an old request: the Standard
+     *    Webhooks headers with their signed send time, or X-Webhook-Signature (or, during a
+     *    secret rotation, -Previous) with the event's own signed timestamp, within 5 minutes. */
+    struct hookline_headers h = {
+        .signature = header(conn, "X-Webhook-Signature"),
+        .signature_previous = header(conn, "X-Webhook-Signature-Previous"),
+        .webhook_id = header(conn, "webhook-id"),
+        .webhook_timestamp = header(conn, "webhook-timestamp"),
+        .webhook_signature = header(conn, "webhook-signature"),
+    };
+    int rc = hookline_verify_request(webhook_secret, &h, req->body, req->len, 0, 0);
+    if (rc != HOOKLINE_OK) {
+        fprintf(stderr, "Rejected a request: %s\n", hookline_strerror(rc));
         return reply(conn, 401, "{\"error\":\"Invalid signature\"}");
+    }
 
     /* 2. Parse and respond quickly. */
     struct hookline_envelope ev;

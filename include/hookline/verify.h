@@ -6,11 +6,21 @@
  *
  * Typical use, with the raw request body as it came off the wire:
  *
- *     int rc = hookline_verify_standard(secret, h_id, h_timestamp, h_signature, body, len, 0, 0);
+ *     struct hookline_headers h = {.signature = <X-Webhook-Signature>, .webhook_id = ...};
+ *     int rc = hookline_verify_request(secret, &h, body, len, 0, 0);
  *     if (rc == HOOKLINE_OK)
  *         rc = hookline_parse_envelope(body, len, &env);
  *     if (rc != HOOKLINE_OK)
  *         answer 401 (or 400), log hookline_strerror(rc);
+ *
+ * Replay protection: a captured request must not be accepted again later. Each scheme has one
+ * signed time to check against the clock. The Standard Webhooks signature covers
+ * webhook-timestamp, the time of sending, so a retry of an old event carries a fresh one. The
+ * X-Webhook-Signature covers only the body: X-Webhook-Timestamp is not signed (anyone replaying
+ * a request can write any value there), so the time it can honestly be checked against is the
+ * body's own "timestamp", when the event happened. hookline_verify_request checks the first when
+ * those headers verify and the second otherwise; within the tolerance, de-duplicating on eventId
+ * is what stops a replay.
  */
 #ifndef HOOKLINE_VERIFY_H
 #define HOOKLINE_VERIFY_H
@@ -89,6 +99,46 @@ HOOKLINE_API int hookline_verify_standard(const char *secret, const char *webhoo
                                           const char *webhook_signature, const void *body,
                                           size_t body_len, int64_t now_seconds,
                                           int64_t tolerance_seconds);
+
+/* hookline_verify_signature, then that the event is recent: the body's "timestamp" (ISO 8601,
+ * e.g. "2026-11-27T07:18:52.740Z", covered by the signature) must lie within tolerance_seconds
+ * of now_seconds, both ways (tolerance_seconds <= 0 means HOOKLINE_DEFAULT_TOLERANCE;
+ * now_seconds 0 means time(NULL)). This is the replay check of the guide's scheme; see the top
+ * of this file for why it reads the body and not X-Webhook-Timestamp. hookline sends the
+ * Standard Webhooks headers too, and a retry of an event older than the tolerance verifies
+ * through those (hookline_verify_request tries both). Nothing is retained.
+ *
+ * Returns HOOKLINE_OK; any error of hookline_verify_signature (the signature is checked first,
+ * so an unsigned body is never parsed); HOOKLINE_ERR_PARSE when the signed body is not a JSON
+ * object with a valid "timestamp"; HOOKLINE_ERR_TOOBIG past HOOKLINE_BODY_MAX;
+ * HOOKLINE_ERR_TIMESTAMP when it is outside the tolerance. */
+HOOKLINE_API int hookline_verify_signature_fresh(const char *secret, const void *body,
+                                                 size_t body_len, const char *signature_header,
+                                                 int64_t now_seconds, int64_t tolerance_seconds);
+
+/* The signature headers of one request, as NUL-terminated values; NULL for a missing one. */
+struct hookline_headers {
+    const char *signature;          /* X-Webhook-Signature */
+    const char *signature_previous; /* X-Webhook-Signature-Previous (sent during a rotation) */
+    const char *webhook_id;         /* webhook-id */
+    const char *webhook_timestamp;  /* webhook-timestamp */
+    const char *webhook_signature;  /* webhook-signature */
+};
+
+/* Verifies one request under one secret the way hookline listen does, replay check included:
+ * accepted when the Standard Webhooks headers verify (hookline_verify_standard), or else when
+ * X-Webhook-Signature, or X-Webhook-Signature-Previous, verifies and the event is recent
+ * (hookline_verify_signature_fresh). now_seconds and tolerance_seconds are as there. With
+ * several secrets (a rotation on the receiving side), call it once per secret.
+ *
+ * Returns HOOKLINE_OK, or the most telling failure: HOOKLINE_ERR_NOMEM or HOOKLINE_ERR_INVALID
+ * first, then HOOKLINE_ERR_TIMESTAMP (a signed time is outside the tolerance),
+ * HOOKLINE_ERR_PARSE (a signed body without a valid "timestamp"), HOOKLINE_ERR_SIGNATURE,
+ * HOOKLINE_ERR_SECRET, HOOKLINE_ERR_TOOBIG, and HOOKLINE_ERR_FORMAT (no usable signature header
+ * at all). */
+HOOKLINE_API int hookline_verify_request(const char *secret, const struct hookline_headers *headers,
+                                         const void *body, size_t body_len, int64_t now_seconds,
+                                         int64_t tolerance_seconds);
 
 /* The fields of a hookline event body that a receiver routes and de-duplicates on. Every string
  * is NUL-terminated, at most HOOKLINE_FIELD_MAX - 1 bytes, and "" when the field is optional and

@@ -132,7 +132,8 @@ static int check_http_url(const char *text)
 #define LISTEN HL_CMD_LISTEN
 #define VERIFY HL_CMD_VERIFY
 #define DB_CMDS (HL_CMD_SERVE | HL_CMD_APPS | HL_CMD_KEYS)
-#define ALL_CMDS (DB_CMDS | HL_CMD_LISTEN | HL_CMD_VERIFY)
+#define REPLAY HL_CMD_LISTEN_REPLAY
+#define ALL_CMDS (DB_CMDS | HL_CMD_LISTEN | HL_CMD_VERIFY | HL_CMD_LISTEN_REPLAY)
 
 /* The offset of a field of struct hl_options, which must have type T: comparing pointers to
  * different types does not compile (-Werror), so a row cannot write the wrong type. */
@@ -340,9 +341,33 @@ static const struct hl_opt OPTS[] = {
     {.name = "state",
      .def = "./hookline-listen.db",
      STRING(state),
-     .cmds = LISTEN,
+     .cmds = LISTEN | REPLAY,
      .arg = "FILE",
      .help = "SQLite file for de-duplication and the hand-off queue"},
+    {.name = "dedupe-window",
+     .def = "7d",
+     DURATION(dedupe_window_ms),
+     .min = 0,
+     .max = NO_MAX,
+     .cmds = LISTEN,
+     .arg = "DURATION",
+     .help = "how long an eventId handed on is remembered as a duplicate, at least twice "
+             "--tolerance; 0: for ever"},
+    {.name = "alert-after",
+     DURATION(alert_after_ms),
+     .min = SEC,
+     .max = 365 * 86400 * SEC,
+     .cmds = LISTEN,
+     .arg = "DURATION",
+     .help = "warn once when no verified event arrived for that long (the timer starts with "
+             "listen), and once when they come back"},
+    {.name = "alert-exec",
+     STRING(alert_exec),
+     .cmds = LISTEN,
+     .arg = "CMD",
+     .help = "with --alert-after: run `sh -c CMD` on each of those, HOOKLINE_ALERT=silent or "
+             "recovered, HOOKLINE_SILENCE_SECONDS and HOOKLINE_LAST_EVENT_AT set; one at a time, "
+             "within --timeout"},
     {.name = "exec",
      STRING(exec),
      .cmds = LISTEN,
@@ -359,8 +384,8 @@ static const struct hl_opt OPTS[] = {
     {.name = "json",
      FLAG(json),
      .cmds = LISTEN,
-     .help = "print each body on one line instead of a summary line of time, event, tenant "
-             "and eventId"},
+     .help = "print each body on one line instead of a summary line of time, event, tenant, "
+             "eventId and a context file's processingStatus (- for other events)"},
     {.name = "attempts",
      .def = "8",
      INT(attempts),
@@ -384,7 +409,7 @@ static const struct hl_opt OPTS[] = {
      .max = NO_MAX,
      .cmds = LISTEN,
      .arg = "DURATION",
-     .help = "longest a command or a forward may take"},
+     .help = "longest a command, a forward or an --alert-exec may take"},
     /* Twice the largest API request hookline serve accepts, so any event it sends fits. */
     {.name = "max-body",
      .def = "2M",
@@ -402,7 +427,13 @@ static const struct hl_opt OPTS[] = {
      .max = 7 * 86400,
      .cmds = LISTEN | VERIFY,
      .arg = "SECONDS",
-     .help = "accepted age of a webhook-timestamp"},
+     .help = "how far the signed time may be from now: webhook-timestamp, or the body's "
+             "timestamp when only X-Webhook-Signature verifies"},
+    /* listen replay */
+    {.name = "failed",
+     FLAG(failed),
+     .cmds = REPLAY,
+     .help = "every event that gave up, instead of EVENT_IDs"},
     /* verify */
     {.name = "signature",
      STRING(signature),
@@ -465,13 +496,28 @@ static const struct command COMMANDS[] = {
      "Creates an API key for an app (shown once), revokes one, or lists them.\n",
      NULL},
     {HL_CMD_LISTEN, "listen", 0,
-     "usage: hookline listen [--port PORT] --secret SECRET [options]\n\n"
+     "usage: hookline listen [--port PORT] --secret SECRET [options]\n"
+     "       hookline listen replay [--state FILE] (EVENT_ID... | --failed)\n\n"
      "Receives webhooks: verifies each request (X-Webhook-Signature or the Standard\n"
-     "Webhooks headers), records it durably, answers 200 {\"received\":true} (401 on a\n"
-     "bad or missing signature), de-duplicates on eventId across restarts, then hands\n"
-     "each event on once, asynchronously: to --exec, to --forward, or printed.\n",
-     "Failed hand-offs are retried, and reported on stderr. SIGINT or SIGTERM stops\n"
-     "after the hand-off in progress; the next start resumes what was left.\n"},
+     "Webhooks headers, each with its replay check), records it durably, answers 200\n"
+     "{\"received\":true} (401 on a bad or missing signature or a stale timestamp),\n"
+     "de-duplicates on eventId across restarts, then hands each event on once,\n"
+     "asynchronously: to --exec, to --forward, or printed (time, event, tenant,\n"
+     "eventId, a context file's processingStatus).\n",
+     "Failed hand-offs are retried, and reported on stderr; `hookline listen replay`\n"
+     "queues the ones that gave up again. Warnings about refused requests are\n"
+     "rate-limited: the first of a kind at once, then one count per 10 s. SIGINT or\n"
+     "SIGTERM stops after the hand-off in progress; the next start resumes what was\n"
+     "left.\n"},
+    {HL_CMD_LISTEN_REPLAY, "listen replay", HL_ARGS_MAX,
+     "usage: hookline listen replay [--state FILE] EVENT_ID...\n"
+     "       hookline listen replay [--state FILE] --failed\n\n"
+     "Queues events whose hand-off gave up (after --attempts) again, in the state\n"
+     "file of a hookline listen: the one running on it hands them to its --exec or\n"
+     "--forward within a second, with a fresh count of attempts; otherwise the next\n"
+     "one started on it does.\n",
+     "Exit status: 0 when every event named is queued (or still pending), 1 when one\n"
+     "is unknown or was handed on already (its body is not kept), 2 usage error.\n"},
     {HL_CMD_VERIFY, "verify", 0,
      "usage: hookline verify --secret SECRET --signature HEADER < body\n"
      "       hookline verify --secret SECRET --id ID --timestamp SECONDS\n"

@@ -47,6 +47,7 @@ enum hl_cmd {
     HL_CMD_KEYS = 1 << 2,
     HL_CMD_LISTEN = 1 << 3,
     HL_CMD_VERIFY = 1 << 4,
+    HL_CMD_LISTEN_REPLAY = 1 << 5, /* hookline listen replay */
 };
 
 /* How a row's text is read, and the type of its field in struct hl_options. */
@@ -97,6 +98,11 @@ struct hl_options {
     const char *path, *state, *exec, *forward;
     long long attempts, max_body;
     int64_t backoff_ms, handoff_timeout_ms;
+    int64_t dedupe_window_ms; /* 0: keep every eventId */
+    int64_t alert_after_ms;   /* 0: no silence alert */
+    const char *alert_exec;
+    /* listen replay (and --state above) */
+    int failed;
     /* listen, verify */
     struct hl_secrets secrets;
     long long tolerance_s;

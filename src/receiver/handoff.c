@@ -12,9 +12,8 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
+#include <jansson.h>
 #include <signal.h>
-#include <spawn.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -26,13 +25,14 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "receiver/inbox.h"
-
-extern char **environ;
+#include "receiver/spawn.h"
+#include "receiver/waker.h"
 
 /* How long a command may go on after a stop was asked for before it is killed. */
 #define STOP_GRACE_MS 5000
-/* Longest sleep of an idle worker between two looks at the inbox (a wake ends it early). */
-#define IDLE_WAIT_MS 60000
+/* Longest sleep of an idle worker between two looks at the inbox (a wake ends it early). Short,
+ * because another process may queue work in the file: `hookline listen replay`. */
+#define IDLE_WAIT_MS 1000
 /* Pause after a failure of the state file itself, so that it is not hammered. */
 #define STORE_RETRY_MS 1000
 /* Headers of one forwarded request are at most this many lines. */
@@ -40,14 +40,12 @@ extern char **environ;
 
 struct hl_handoff {
     struct hl_handoff_config cfg;
+    const char *state_path;
     struct hl_inbox *inbox;
     CURL *curl;
     pthread_t thread;
     int started;
-    pthread_mutex_t mu;
-    pthread_cond_t cond; /* CLOCK_MONOTONIC */
-    uint64_t wakes;      /* under mu: bumped by hl_handoff_wake */
-    atomic_int stopping;
+    struct hl_waker waker;
 };
 
 /* Outcome of one attempt beyond 0/HL_E codes: stopped before it could finish. */
@@ -64,6 +62,18 @@ static void printable(const char *s, char *out, size_t cap)
     out[i] = '\0';
 }
 
+/* The fifth column of a summary line: data.processingStatus of a context file's event
+ * (pending, processing, completed, failed), "-" for other events. */
+static void processing_status(const struct hl_inbox_item *it, char *out, size_t cap)
+{
+    json_t *root = NULL;
+    if (strncmp(it->event, "contextfile.", 12) == 0)
+        root = json_loadb(it->body, it->body_len, 0, NULL);
+    json_t *v = json_object_get(json_object_get(root, "data"), "processingStatus");
+    printable(json_is_string(v) && json_string_length(v) ? json_string_value(v) : "-", out, cap);
+    json_decref(root);
+}
+
 static int run_print(struct hl_handoff *h, struct hl_inbox_item *it, char *err, size_t errlen)
 {
     FILE *f = h->cfg.out;
@@ -77,12 +87,13 @@ static int run_print(struct hl_handoff *h, struct hl_inbox_item *it, char *err, 
         fputc('\n', f);
     } else {
         char iso[HL_ISO_MAX], ev[HOOKLINE_FIELD_MAX], tenant[HOOKLINE_FIELD_MAX],
-            id[HOOKLINE_FIELD_MAX];
+            id[HOOKLINE_FIELD_MAX], status[HOOKLINE_FIELD_MAX];
         hl_time_iso(it->received_at, iso);
         printable(it->event, ev, sizeof(ev));
         printable(it->tenant[0] ? it->tenant : "-", tenant, sizeof(tenant));
         printable(it->event_id, id, sizeof(id));
-        fprintf(f, "%s\t%s\t%s\t%s\n", iso, ev, tenant, id);
+        processing_status(it, status, sizeof(status));
+        fprintf(f, "%s\t%s\t%s\t%s\t%s\n", iso, ev, tenant, id, status);
     }
     if (fflush(f) != 0 || ferror(f)) {
         clearerr(f);
@@ -93,50 +104,6 @@ static int run_print(struct hl_handoff *h, struct hl_inbox_item *it, char *err, 
 }
 
 /* ---- exec ---- */
-
-/* The environment of a command: ours, minus the webhook secret (a command has no use for it)
- * and any stale HOOKLINE_ event variables, plus this event's. */
-struct cmd_env {
-    char event[32 + HOOKLINE_FIELD_MAX];
-    char event_id[32 + HOOKLINE_FIELD_MAX];
-    char tenant[32 + HOOKLINE_FIELD_MAX];
-    char attempt[48];
-    char **envp;
-};
-
-static int skip_var(const char *kv)
-{
-    static const char *const drop[] = {"HOOKLINE_EVENT=", "HOOKLINE_EVENT_ID=", "HOOKLINE_TENANT=",
-                                       "HOOKLINE_ATTEMPT=", "HOOKLINE_WEBHOOK_SECRET="};
-    for (size_t i = 0; i < sizeof(drop) / sizeof(drop[0]); i++)
-        if (strncmp(kv, drop[i], strlen(drop[i])) == 0)
-            return 1;
-    return 0;
-}
-
-static int make_env(const struct hl_inbox_item *it, int attempt, struct cmd_env *e)
-{
-    size_t n = 0;
-    while (environ && environ[n])
-        n++;
-    e->envp = calloc(n + 5, sizeof(char *));
-    if (!e->envp)
-        return HL_ENOMEM;
-    snprintf(e->event, sizeof(e->event), "HOOKLINE_EVENT=%s", it->event);
-    snprintf(e->event_id, sizeof(e->event_id), "HOOKLINE_EVENT_ID=%s", it->event_id);
-    snprintf(e->tenant, sizeof(e->tenant), "HOOKLINE_TENANT=%s", it->tenant);
-    snprintf(e->attempt, sizeof(e->attempt), "HOOKLINE_ATTEMPT=%d", attempt);
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!skip_var(environ[i]))
-            e->envp[k++] = environ[i];
-    e->envp[k++] = e->event;
-    e->envp[k++] = e->event_id;
-    e->envp[k++] = e->tenant;
-    e->envp[k++] = e->attempt;
-    e->envp[k] = NULL;
-    return HL_OK;
-}
 
 static void sleep_ms(int64_t ms)
 {
@@ -167,7 +134,7 @@ static enum ended feed_and_wait(struct hl_handoff *h, pid_t pid, int fd, const c
         if (how == RUNNING && now >= deadline) {
             how = TIMED_OUT;
             kill(-pid, SIGKILL);
-        } else if (how == RUNNING && atomic_load(&h->stopping)) {
+        } else if (how == RUNNING && hl_waker_stopping(&h->waker)) {
             if (!stop_deadline) {
                 stop_deadline = now + STOP_GRACE_MS;
             } else if (now >= stop_deadline) {
@@ -203,59 +170,29 @@ static enum ended feed_and_wait(struct hl_handoff *h, pid_t pid, int fd, const c
 static int run_exec(struct hl_handoff *h, struct hl_inbox_item *it, int attempt, char *err,
                     size_t errlen)
 {
-    int rc = HL_ENOMEM;
-    struct cmd_env env = {0};
-    int pfd[2] = {-1, -1};
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t sa;
-    int have_fa = 0, have_sa = 0;
-
-    if (make_env(it, attempt, &env) != HL_OK) {
-        snprintf(err, errlen, "out of memory");
-        goto out;
-    }
+    char event[32 + HOOKLINE_FIELD_MAX], event_id[32 + HOOKLINE_FIELD_MAX],
+        tenant[32 + HOOKLINE_FIELD_MAX], attempt_var[48];
+    snprintf(event, sizeof(event), "HOOKLINE_EVENT=%s", it->event);
+    snprintf(event_id, sizeof(event_id), "HOOKLINE_EVENT_ID=%s", it->event_id);
+    snprintf(tenant, sizeof(tenant), "HOOKLINE_TENANT=%s", it->tenant);
+    snprintf(attempt_var, sizeof(attempt_var), "HOOKLINE_ATTEMPT=%d", attempt);
+    const char *vars[] = {event, event_id, tenant, attempt_var};
+    int pfd[2];
     if (pipe2(pfd, O_CLOEXEC) != 0) {
         snprintf(err, errlen, "cannot make a pipe: %s", strerror(errno));
-        rc = HL_EIO;
-        goto out;
+        return HL_EIO;
     }
-    if (posix_spawn_file_actions_init(&fa) || posix_spawnattr_init(&sa)) {
-        snprintf(err, errlen, "out of memory");
-        goto out;
-    }
-    have_fa = have_sa = 1;
-    /* The command starts with default signal handling (we block some and ignore SIGPIPE) in a
-     * process group of its own (so a timeout can kill all of it, and a terminal's Ctrl-C goes
-     * to us, who then let it finish). */
-    sigset_t none, dflt;
-    sigemptyset(&none);
-    sigemptyset(&dflt);
-    sigaddset(&dflt, SIGPIPE);
-    sigaddset(&dflt, SIGINT);
-    sigaddset(&dflt, SIGTERM);
-    if (posix_spawn_file_actions_adddup2(&fa, pfd[0], STDIN_FILENO) ||
-        posix_spawnattr_setsigmask(&sa, &none) || posix_spawnattr_setsigdefault(&sa, &dflt) ||
-        posix_spawnattr_setpgroup(&sa, 0) ||
-        posix_spawnattr_setflags(&sa, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-                                          POSIX_SPAWN_SETPGROUP)) {
-        snprintf(err, errlen, "cannot set up the command");
-        rc = HL_EIO;
-        goto out;
-    }
-    char *argv[] = {(char *)"sh", (char *)"-c", (char *)h->cfg.exec_cmd, NULL};
     pid_t pid;
-    int e = posix_spawn(&pid, "/bin/sh", &fa, &sa, argv, env.envp);
+    int rc = hl_spawn_sh(h->cfg.exec_cmd, pfd[0], vars, sizeof(vars) / sizeof(vars[0]), &pid, err,
+                         errlen);
     close(pfd[0]);
-    pfd[0] = -1;
-    if (e != 0) {
-        snprintf(err, errlen, "cannot run /bin/sh: %s", strerror(e));
-        rc = HL_EIO;
-        goto out;
+    if (rc != HL_OK) {
+        close(pfd[1]);
+        return rc;
     }
     fcntl(pfd[1], F_SETFL, fcntl(pfd[1], F_GETFL) | O_NONBLOCK);
     int status = 0;
     enum ended how = feed_and_wait(h, pid, pfd[1], it->body, it->body_len, &status);
-    pfd[1] = -1;
     rc = HL_EIO;
     if (how == TIMED_OUT)
         snprintf(err, errlen, "timed out after %" PRId64 " ms (killed)", h->cfg.timeout_ms);
@@ -272,15 +209,6 @@ static int run_exec(struct hl_handoff *h, struct hl_inbox_item *it, int attempt,
         snprintf(err, errlen, "killed by signal %d", WTERMSIG(status));
     else
         snprintf(err, errlen, "ended abnormally");
-out:
-    if (have_fa)
-        posix_spawn_file_actions_destroy(&fa);
-    if (have_sa)
-        posix_spawnattr_destroy(&sa);
-    for (int i = 0; i < 2; i++)
-        if (pfd[i] >= 0)
-            close(pfd[i]);
-    free(env.envp);
     return rc;
 }
 
@@ -301,7 +229,7 @@ static int abort_on_stop(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_of
     (void)ultotal;
     (void)ulnow;
     struct hl_handoff *h = ud;
-    return atomic_load(&h->stopping) ? 1 : 0;
+    return hl_waker_stopping(&h->waker) ? 1 : 0;
 }
 
 static int run_forward(struct hl_handoff *h, struct hl_inbox_item *it, char *err, size_t errlen)
@@ -403,8 +331,10 @@ static int handle(struct hl_handoff *h, struct hl_inbox_item *it)
         return hl_inbox_retry(h->inbox, it->id, hl_now_ms(), "interrupted by a stop");
     }
     if (attempt >= h->cfg.max_attempts) {
-        hl_error("%s %s: attempt %d of %d failed: %s; giving up (kept in the state file)",
-                 it->event_id, it->event, attempt, h->cfg.max_attempts, err);
+        hl_error("%s %s: attempt %d of %d failed: %s; giving up (kept in the state file; "
+                 "`hookline listen replay --state %s %s` hands it on again)",
+                 it->event_id, it->event, attempt, h->cfg.max_attempts, err, h->state_path,
+                 it->event_id);
         return hl_inbox_fail(h->inbox, it->id, err);
     }
     int64_t delay = backoff(&h->cfg, attempt);
@@ -413,35 +343,17 @@ static int handle(struct hl_handoff *h, struct hl_inbox_item *it)
     return hl_inbox_retry(h->inbox, it->id, hl_now_ms() + delay, err);
 }
 
-/* Sleeps until woken, stopped, or ms milliseconds passed. */
+/* Sleeps until woken, stopped, or ms milliseconds passed (at most IDLE_WAIT_MS). */
 static void wait_for_work(struct hl_handoff *h, uint64_t seen, int64_t ms)
 {
-    if (ms < 1)
-        ms = 1;
-    if (ms > IDLE_WAIT_MS)
-        ms = IDLE_WAIT_MS;
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += (time_t)(ms / 1000);
-    until.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
-    pthread_mutex_lock(&h->mu);
-    while (h->wakes == seen && !atomic_load(&h->stopping))
-        if (pthread_cond_timedwait(&h->cond, &h->mu, &until) == ETIMEDOUT)
-            break;
-    pthread_mutex_unlock(&h->mu);
+    hl_waker_wait(&h->waker, seen, ms < 1 ? 1 : ms > IDLE_WAIT_MS ? IDLE_WAIT_MS : ms);
 }
 
 static void *worker(void *arg)
 {
     struct hl_handoff *h = arg;
-    while (!atomic_load(&h->stopping)) {
-        pthread_mutex_lock(&h->mu);
-        uint64_t seen = h->wakes;
-        pthread_mutex_unlock(&h->mu);
+    while (!hl_waker_stopping(&h->waker)) {
+        uint64_t seen = hl_waker_seen(&h->waker);
         struct hl_inbox_item it;
         int64_t next_at = 0;
         int rc = hl_inbox_next(h->inbox, hl_now_ms(), &it, &next_at);
@@ -467,18 +379,13 @@ int hl_handoff_start(const char *state_path, const struct hl_handoff_config *cfg
 {
     int rc = HL_ENOMEM;
     char err[512];
-    pthread_condattr_t ca;
     *out = NULL;
     struct hl_handoff *h = calloc(1, sizeof(*h));
     if (!h)
         return HL_ENOMEM;
     h->cfg = *cfg;
-    pthread_mutex_init(&h->mu, NULL);
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&h->cond, &ca);
-    pthread_condattr_destroy(&ca);
-    atomic_init(&h->stopping, 0);
+    h->state_path = state_path;
+    hl_waker_init(&h->waker);
     if ((rc = hl_inbox_open(state_path, &h->inbox, err, sizeof(err))) != HL_OK) {
         hl_error("listen: %s", err);
         goto out;
@@ -509,26 +416,19 @@ out:
 
 void hl_handoff_wake(struct hl_handoff *h)
 {
-    pthread_mutex_lock(&h->mu);
-    h->wakes++;
-    pthread_cond_signal(&h->cond);
-    pthread_mutex_unlock(&h->mu);
+    hl_waker_wake(&h->waker);
 }
 
 void hl_handoff_stop(struct hl_handoff *h)
 {
     if (!h)
         return;
-    pthread_mutex_lock(&h->mu);
-    atomic_store(&h->stopping, 1);
-    pthread_cond_signal(&h->cond);
-    pthread_mutex_unlock(&h->mu);
+    hl_waker_stop(&h->waker);
     if (h->started)
         pthread_join(h->thread, NULL);
     if (h->curl)
         curl_easy_cleanup(h->curl);
     hl_inbox_close(h->inbox);
-    pthread_cond_destroy(&h->cond);
-    pthread_mutex_destroy(&h->mu);
+    hl_waker_destroy(&h->waker);
     free(h);
 }

@@ -15,7 +15,8 @@ struct hl_handoff;
 struct hl_handoff_config {
     const char *exec_cmd;    /* run `sh -c exec_cmd` per event, or NULL */
     const char *forward_url; /* re-POST each event here, or NULL */
-    int json;                /* print mode: the body instead of a summary line */
+    int json;                /* print mode: the body instead of a summary line (time, event,
+                                tenant, eventId, a context file's processingStatus) */
     FILE *out;               /* where print mode writes (stdout) */
     int max_attempts;        /* attempts per event before giving up (>= 1) */
     int64_t backoff_ms;      /* delay before the second attempt; doubles after each failure */
@@ -24,8 +25,10 @@ struct hl_handoff_config {
 };
 
 /* Opens its own connection to the state file at state_path and starts the worker thread, which
- * first makes every pending hand-off due (a restart resumes them at once). The strings in cfg
- * must outlive the worker. Returns 0 or a negative HL_E code (reason logged). */
+ * first makes every pending hand-off due (a restart resumes them at once), and looks at the file
+ * at least once a second (another process may queue events again: hookline listen replay).
+ * state_path and the strings in cfg must outlive the worker. Returns 0 or a negative HL_E code
+ * (reason logged). */
 int hl_handoff_start(const char *state_path, const struct hl_handoff_config *cfg,
                      struct hl_handoff **out);
 

@@ -10,10 +10,11 @@
 
 #include "common/err.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 #define BUSY_TIMEOUT_MS 10000
 
-enum state { PENDING = 0, DONE = 1, FAILED = 2 };
+_Static_assert(HL_INBOX_PENDING == 0 && HL_INBOX_DONE == 1 && HL_INBOX_FAILED == 2,
+               "the states are the values of the state column");
 
 static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS events(id INTEGER PRIMARY KEY,"
@@ -21,9 +22,24 @@ static const char SCHEMA[] =
     " received_at INTEGER NOT NULL, state INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
     " next_at INTEGER NOT NULL, body BLOB, headers TEXT, last_error TEXT);"
     "CREATE INDEX IF NOT EXISTS events_due ON events(next_at, id) WHERE state = 0;"
-    "PRAGMA user_version = 1;";
+    /* version 2: pruning finds the old handed-on rows without a scan */
+    "CREATE INDEX IF NOT EXISTS events_done ON events(received_at) WHERE state = 1;"
+    "PRAGMA user_version = 2;";
 
-enum q { Q_ADD, Q_NEXT, Q_DONE, Q_RETRY, Q_FAIL, Q_RESUME, Q_COUNT, NQ };
+enum q {
+    Q_ADD,
+    Q_NEXT,
+    Q_DONE,
+    Q_RETRY,
+    Q_FAIL,
+    Q_RESUME,
+    Q_COUNT,
+    Q_PRUNE,
+    Q_REQUEUE,
+    Q_STATE,
+    Q_REQUEUE_FAILED,
+    NQ
+};
 
 static const char *const SQL[NQ] = {
     [Q_ADD] = "INSERT INTO events(event_id, event, tenant, received_at, state, next_at, body,"
@@ -39,6 +55,12 @@ static const char *const SQL[NQ] = {
                " WHERE id = ?1",
     [Q_RESUME] = "UPDATE events SET next_at = ?1 WHERE state = 0 AND next_at > ?1",
     [Q_COUNT] = "SELECT count(*) FROM events WHERE state = 0",
+    [Q_PRUNE] = "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE state = 1"
+                " AND received_at < ?1 ORDER BY received_at LIMIT ?2)",
+    [Q_REQUEUE] = "UPDATE events SET state = 0, attempts = 0, next_at = ?2"
+                  " WHERE event_id = ?1 AND state = 2",
+    [Q_STATE] = "SELECT state FROM events WHERE event_id = ?1",
+    [Q_REQUEUE_FAILED] = "UPDATE events SET state = 0, attempts = 0, next_at = ?1 WHERE state = 2",
 };
 
 struct hl_inbox {
@@ -285,4 +307,56 @@ void hl_inbox_item_clear(struct hl_inbox_item *it)
     free(it->body);
     free(it->headers);
     memset(it, 0, sizeof(*it));
+}
+
+int hl_inbox_prune(struct hl_inbox *ib, int64_t before_ms, int limit, int *deleted)
+{
+    *deleted = 0;
+    pthread_mutex_lock(&ib->mu);
+    sqlite3_stmt *st = ib->q[Q_PRUNE];
+    sqlite3_bind_int64(st, 1, before_ms);
+    sqlite3_bind_int(st, 2, limit);
+    int rc = step_done(st);
+    if (rc == HL_OK)
+        *deleted = sqlite3_changes(ib->db);
+    pthread_mutex_unlock(&ib->mu);
+    return rc;
+}
+
+int hl_inbox_requeue(struct hl_inbox *ib, const char *event_id, int64_t now_ms, int *was)
+{
+    *was = -1;
+    pthread_mutex_lock(&ib->mu);
+    sqlite3_stmt *st = ib->q[Q_STATE];
+    sqlite3_bind_text(st, 1, event_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *was = sqlite3_column_int(st, 0);
+    rc = rc == SQLITE_ROW ? HL_OK : rc == SQLITE_DONE ? HL_ENOTFOUND : HL_ESTORE;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    /* Only this call moves a row out of FAILED, and calls on one connection are serialised;
+     * the state check in the statement covers another process doing the same at once. */
+    if (rc == HL_OK && *was == HL_INBOX_FAILED) {
+        st = ib->q[Q_REQUEUE];
+        sqlite3_bind_text(st, 1, event_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, now_ms);
+        rc = step_done(st);
+        if (rc == HL_OK && sqlite3_changes(ib->db) == 0)
+            *was = HL_INBOX_PENDING;
+    }
+    pthread_mutex_unlock(&ib->mu);
+    return rc;
+}
+
+int hl_inbox_requeue_failed(struct hl_inbox *ib, int64_t now_ms, int64_t *n)
+{
+    *n = 0;
+    pthread_mutex_lock(&ib->mu);
+    sqlite3_bind_int64(ib->q[Q_REQUEUE_FAILED], 1, now_ms);
+    int rc = step_done(ib->q[Q_REQUEUE_FAILED]);
+    if (rc == HL_OK)
+        *n = sqlite3_changes(ib->db);
+    pthread_mutex_unlock(&ib->mu);
+    return rc;
 }

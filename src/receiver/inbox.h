@@ -7,8 +7,12 @@
  * - eventId is UNIQUE: a second delivery of the same event changes nothing and is reported as a
  *   duplicate, across restarts, for as long as the file is kept.
  * - A row is pending until its hand-off succeeded (then its body and headers are dropped, the
- *   eventId stays) or gave up (then they are kept for inspection). A crash between the hand-off
- *   and the update repeats that hand-off: hand-offs are at least once, like deliveries.
+ *   eventId stays) or gave up (then they are kept, for inspection and for hl_inbox_requeue). A
+ *   crash between the hand-off and the update repeats that hand-off: hand-offs are at least
+ *   once, like deliveries.
+ * - Only rows that were handed on are ever deleted (hl_inbox_prune), and only those received
+ *   before the cut-off: an eventId is a duplicate for at least the de-duplication window after
+ *   it was received; pending rows and rows that gave up stay until they are handed on.
  *
  * Every function may be called from several threads; calls on one struct hl_inbox are
  * serialised by its own mutex. Several connections (hl_inbox_open twice) may share a file.
@@ -22,6 +26,9 @@
 #include "hookline/verify.h"
 
 struct hl_inbox;
+
+/* The state of a recorded event. */
+enum hl_inbox_state { HL_INBOX_PENDING = 0, HL_INBOX_DONE = 1, HL_INBOX_FAILED = 2 };
 
 /* What is recorded for an accepted event. The strings are NUL-terminated; body and headers are
  * copied, nothing is retained. headers is "Name: value\r\n" lines (may be empty). */
@@ -78,6 +85,21 @@ int hl_inbox_fail(struct hl_inbox *ib, int64_t id, const char *error);
 /* Makes every pending item that waits for a later retry due at now_ms (used at start: a restart
  * is often the fix). Sets *pending to the number of pending items. */
 int hl_inbox_resume(struct hl_inbox *ib, int64_t now_ms, int64_t *pending);
+
+/* Deletes at most limit rows that were handed on and received before before_ms (the oldest
+ * first), in one short transaction, so that a large prune done batch by batch lets the
+ * receiving side write in between. Sets *deleted; fewer than limit means nothing is left to
+ * prune. Returns 0, HL_ENOMEM or HL_ESTORE. */
+int hl_inbox_prune(struct hl_inbox *ib, int64_t before_ms, int limit, int *deleted);
+
+/* Makes the event event_id pending again, due at now_ms with no attempts counted, when it gave
+ * up (HL_INBOX_FAILED). Sets *was to the state it was in (only a failed one changes; a pending
+ * one is left as it is; a handed-on one no longer has its body). Returns 0, HL_ENOTFOUND when
+ * the file has no such event, HL_ENOMEM or HL_ESTORE. */
+int hl_inbox_requeue(struct hl_inbox *ib, const char *event_id, int64_t now_ms, int *was);
+
+/* hl_inbox_requeue for every event that gave up; sets *n to how many. */
+int hl_inbox_requeue_failed(struct hl_inbox *ib, int64_t now_ms, int64_t *n);
 
 /* Frees what an item owns and zeroes it. */
 void hl_inbox_item_clear(struct hl_inbox_item *it);

@@ -7,7 +7,9 @@
  *   2. parse the envelope (eventId, event, data.externalTenantId);
  *   3. record it in the state file, durably, unless its eventId is already there.
  * The hand-off (command, URL or stdout) happens afterwards in the worker (handoff.c), so the
- * sender gets its 200 in the time of one fsync, whatever the hand-off costs. */
+ * sender gets its 200 in the time of one fsync, whatever the hand-off costs. The keeper thread
+ * (keeper.c) prunes the state file, runs the silence alert and writes the summaries of the
+ * rate-limited log lines (ratelog.c): a flood of refused requests costs a line per 10 s. */
 #include "receiver/listen.h"
 
 #include <arpa/inet.h>
@@ -33,8 +35,11 @@
 #include "common/log.h"
 #include "common/net.h"
 #include "hookline/verify.h"
+#include "receiver/alert.h"
 #include "receiver/handoff.h"
 #include "receiver/inbox.h"
+#include "receiver/keeper.h"
+#include "receiver/ratelog.h"
 
 /* The recorded headers of one request (libmicrohttpd already caps them near 32 KiB). */
 #define HEADERS_MAX (64u << 10)
@@ -43,6 +48,8 @@
 #define CONNECTIONS_MAX 256u
 /* How much of a too large chunked body is read (and dropped) to be able to answer 413. */
 #define DROP_MAX (16u << 20)
+/* The interval of the rate-limited log lines: one line per kind at once, then one count per. */
+#define LOG_INTERVAL_MS 10000
 
 static const char ANSWER_OK[] = "{\"received\":true}";
 static const char ANSWER_DUPLICATE[] = "{\"received\":true,\"duplicate\":true}";
@@ -65,7 +72,26 @@ struct listener {
     size_t max_body;
     struct hl_inbox *inbox;
     struct hl_handoff *handoff;
+    struct hl_keeper *keeper;
+    struct hl_ratelog log;
+    struct hl_alert alert;
+    int alerting; /* --alert-after was given: alert is set up */
 };
+
+/* The kinds of rate-limited lines: one per answer and reason. */
+enum line_kind {
+    LINE_UNSIGNED = 0,  /* + -(hookline_verify_request's code), 1..15 */
+    LINE_BAD_BODY = 16, /* + -(hookline_parse_envelope's code), 1..15 */
+    LINE_STORE = 30,
+    LINE_DUPLICATE = 31,
+};
+_Static_assert(LINE_DUPLICATE < HL_RATELOG_KINDS, "every kind has a slot");
+
+/* The kind of a failure `base + -code`, with the codes libhookline has (-1 .. -15). */
+static unsigned line_kind(enum line_kind base, int code)
+{
+    return (unsigned)base + (code < 0 && code > -16 ? (unsigned)-code : 0u);
+}
 
 /* Request-scoped state, freed in on_completed. */
 struct request {
@@ -76,32 +102,20 @@ struct request {
 
 /* ---- verification ---- */
 
-/* True when some secret verifies the request by either scheme. *why gets the reason of the
- * most telling failure otherwise (a Standard Webhooks one, e.g. a stale timestamp, when those
- * headers were sent). */
-static int verified(const struct keyring *k, const char *body, size_t len, const char *sig,
-                    const char *prev, const char *wid, const char *wts, const char *wsig, int *why)
+/* True when some secret verifies the request (hookline_verify_request: either scheme, each with
+ * its replay check). *why gets the most telling failure otherwise. */
+static int verified(const struct keyring *k, const char *body, size_t len,
+                    const struct hookline_headers *h, int *why)
 {
-    int std = wid || wts || wsig;
     *why = HOOKLINE_ERR_FORMAT;
     for (size_t i = 0; i < k->s.n; i++) {
-        const char *s = k->s.v[i];
-        int rc = HOOKLINE_ERR_FORMAT;
-        if (sig && (rc = hookline_verify_signature(s, body, len, sig)) == HOOKLINE_OK)
+        int rc = hookline_verify_request(k->s.v[i], h, body, len, 0, k->tolerance_s);
+        if (rc == HOOKLINE_OK)
             return 1;
-        if (!std && sig)
+        /* the secrets disagree only on the signature itself: keep the first secret's reason
+         * unless a later one says more (a signed time or body, rather than a mismatch) */
+        if (i == 0 || rc == HOOKLINE_ERR_TIMESTAMP || rc == HOOKLINE_ERR_PARSE)
             *why = rc;
-        /* During a rotation the guide's header holds the new secret's signature and this one
-         * the old secret's: a receiver not yet switched over still verifies. */
-        if (prev && hookline_verify_signature(s, body, len, prev) == HOOKLINE_OK)
-            return 1;
-        if (std) {
-            rc = hookline_verify_standard(s, wid, wts, wsig, body, len, 0, k->tolerance_s);
-            if (rc == HOOKLINE_OK)
-                return 1;
-            if (*why != HOOKLINE_ERR_TIMESTAMP)
-                *why = rc;
-        }
     }
     return 0;
 }
@@ -213,18 +227,34 @@ static enum MHD_Result handle(struct listener *L, struct MHD_Connection *conn, c
     int why;
     char path[128];
     loggable(url, path);
-    if (!verified(&L->keys, body, len, header(conn, "X-Webhook-Signature"),
-                  header(conn, "X-Webhook-Signature-Previous"), header(conn, "webhook-id"),
-                  header(conn, "webhook-timestamp"), header(conn, "webhook-signature"), &why)) {
-        hl_warn("listen: POST %s: 401 (%s)", path, hookline_strerror(why));
-        return answer(conn, 401, ANSWER_UNSIGNED, NULL);
+    struct hookline_headers h = {.signature = header(conn, "X-Webhook-Signature"),
+                                 .signature_previous = header(conn, "X-Webhook-Signature-Previous"),
+                                 .webhook_id = header(conn, "webhook-id"),
+                                 .webhook_timestamp = header(conn, "webhook-timestamp"),
+                                 .webhook_signature = header(conn, "webhook-signature")};
+    int64_t now = hl_mono_ms();
+    int rc = HOOKLINE_OK;
+    if (!verified(&L->keys, body, len, &h, &why)) {
+        /* a signature matched, but the body has no timestamp to check it against */
+        if (why == HOOKLINE_ERR_PARSE) {
+            rc = why;
+        } else {
+            hl_ratelog(&L->log, line_kind(LINE_UNSIGNED, why), HL_LOG_WARN, now,
+                       "listen: POST %s: 401 (%s)", path, hookline_strerror(why));
+            return answer(conn, 401, ANSWER_UNSIGNED, NULL);
+        }
     }
     struct hookline_envelope env;
-    int rc = parse_event(body, len, &env);
+    if (rc == HOOKLINE_OK)
+        rc = parse_event(body, len, &env);
     if (rc != HOOKLINE_OK) {
-        hl_warn("listen: POST %s: 400 (%s)", path, hookline_strerror(rc));
+        hl_ratelog(&L->log, line_kind(LINE_BAD_BODY, rc), HL_LOG_WARN, now,
+                   "listen: POST %s: 400 (%s)", path, hookline_strerror(rc));
         return answer(conn, 400, ANSWER_BAD_BODY, NULL);
     }
+    /* verified: whatever happens next, the sender is there */
+    if (L->alerting && hl_alert_seen(&L->alert, now))
+        hl_keeper_wake(L->keeper);
     struct hl_buf headers;
     hl_buf_init(&headers, HEADERS_MAX);
     MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_header, &headers);
@@ -238,11 +268,13 @@ static enum MHD_Result handle(struct listener *L, struct MHD_Connection *conn, c
     rc = hl_inbox_add(L->inbox, &ev, hl_now_ms(), &duplicate);
     hl_buf_free(&headers);
     if (rc != HL_OK) {
-        hl_error("listen: %s %s: cannot record it: %s", env.event_id, env.event, hl_strerror(rc));
+        hl_ratelog(&L->log, LINE_STORE, HL_LOG_ERROR, now, "listen: %s %s: cannot record it: %s",
+                   env.event_id, env.event, hl_strerror(rc));
         return answer(conn, 503, ANSWER_STORE, NULL);
     }
     if (duplicate) {
-        hl_info("listen: %s %s: duplicate, not handed on again", env.event_id, env.event);
+        hl_ratelog(&L->log, LINE_DUPLICATE, HL_LOG_INFO, now,
+                   "listen: %s %s: duplicate, not handed on again", env.event_id, env.event);
         return answer(conn, 200, ANSWER_DUPLICATE, NULL);
     }
     hl_handoff_wake(L->handoff);
@@ -317,6 +349,8 @@ struct listen_opts {
     const char *state;
     struct listener L;
     struct hl_handoff_config hc;
+    struct hl_keeper_config kc;
+    int64_t alert_after_ms;
 };
 
 /* Reads the options into *lo; returns HL_OPTS_RUN, or the exit status (0 after --help, 2 on a
@@ -334,6 +368,15 @@ static int listen_opts(int argc, char **argv, struct listen_opts *lo)
         return hl_usage_error(HL_CMD_LISTEN, "--exec and --forward are exclusive; pick one");
     if (o.json && (o.exec || o.forward))
         return hl_usage_error(HL_CMD_LISTEN, "--json is for printing; not with --exec/--forward");
+    if (o.alert_exec && !o.alert_after_ms)
+        return hl_usage_error(HL_CMD_LISTEN, "--alert-exec runs after --alert-after; give both");
+    /* A request's signed time may be off by --tolerance either way, so a replay can come up to
+     * twice the tolerance after the original: its eventId must still be remembered then. */
+    if (o.dedupe_window_ms && o.dedupe_window_ms / 2000 < o.tolerance_s)
+        return hl_usage_error(HL_CMD_LISTEN,
+                              "--dedupe-window must be at least twice --tolerance (%lld s), or "
+                              "replays inside the tolerance would be handed on again",
+                              o.tolerance_s);
     hl_log_set_level((enum hl_log_level)o.log_level);
     *lo = (struct listen_opts){
         .addr = o.bind,
@@ -351,12 +394,19 @@ static int listen_opts(int argc, char **argv, struct listen_opts *lo)
                /* doubling stops at 5 minutes, or at --backoff when that is longer */
                .backoff_max_ms = o.backoff_ms > 300000 ? o.backoff_ms : 300000,
                .timeout_ms = o.handoff_timeout_ms},
+        .kc = {.state_path = o.state,
+               .dedupe_window_ms = o.dedupe_window_ms,
+               .alert_cmd = o.alert_exec,
+               .alert_timeout_ms = o.handoff_timeout_ms},
+        .alert_after_ms = o.alert_after_ms,
     };
     return HL_OPTS_RUN;
 }
 
 int hl_listen_main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "replay") == 0)
+        return hl_listen_replay_main(argc - 1, argv + 1);
     struct listen_opts o;
     int status = listen_opts(argc, argv, &o);
     if (status != HL_OPTS_RUN)
@@ -394,6 +444,15 @@ int hl_listen_main(int argc, char **argv)
     }
     if (hl_handoff_start(o.state, &o.hc, &L->handoff) != HL_OK)
         goto out;
+    hl_ratelog_init(&L->log, LOG_INTERVAL_MS);
+    o.kc.log = &L->log;
+    if (o.alert_after_ms) {
+        hl_alert_init(&L->alert, o.alert_after_ms, hl_mono_ms());
+        L->alerting = 1;
+        o.kc.alert = &L->alert;
+    }
+    if (hl_keeper_start(&o.kc, &L->keeper) != HL_OK)
+        goto out;
     unsigned flags =
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_ITC;
     if (ss.ss_family == AF_INET6)
@@ -430,6 +489,12 @@ out:
     if (d)
         MHD_stop_daemon(d);
     hl_handoff_stop(L->handoff);
+    /* last: the HTTP threads that report to it are gone */
+    hl_keeper_stop(L->keeper);
+    if (o.kc.log)
+        hl_ratelog_destroy(&L->log);
+    if (L->alerting)
+        hl_alert_destroy(&L->alert);
     hl_inbox_close(L->inbox);
     if (curl_up)
         curl_global_cleanup();
@@ -486,7 +551,9 @@ int hl_verify_main(int argc, char **argv)
         return 2;
     }
     int why;
-    int ok = verified(&k, body.p ? body.p : "", body.len, sig, NULL, wid, wts, wsig, &why);
+    struct hookline_headers h = {
+        .signature = sig, .webhook_id = wid, .webhook_timestamp = wts, .webhook_signature = wsig};
+    int ok = verified(&k, body.p ? body.p : "", body.len, &h, &why);
     hl_buf_free(&body);
     if (ok) {
         printf("valid\n");

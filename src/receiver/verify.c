@@ -1,8 +1,11 @@
-/* libhookline: the receiving side of both signature schemes and the envelope parser.
+/* libhookline: the receiving side of both signature schemes, their replay checks, and the
+ * envelope parser.
  *
  * Everything read from the request is bounded before it is looked at (strnlen with the limit + 1),
- * signatures are compared with CRYPTO_memcmp, and the timestamp is checked before any MAC is
- * computed so that stale replays cost no hashing. */
+ * signatures are compared with CRYPTO_memcmp, and the Standard Webhooks timestamp is checked
+ * before any MAC is computed so that stale replays cost no hashing. The guide's scheme signs only
+ * the body, so its signed time (the body's "timestamp") is read after the signature matched: an
+ * unsigned body is never parsed. */
 #include "hookline/verify.h"
 
 #include <stdbool.h>
@@ -12,6 +15,7 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 
+#include "common/clock.h"
 #include "common/encode.h"
 #include "common/err.h"
 #include "crypto/sign.h"
@@ -128,6 +132,15 @@ static bool within(int64_t ts, int64_t now, int64_t tolerance)
     return d <= (uint64_t)tolerance;
 }
 
+/* Fills in the defaults of now_seconds (0: the clock) and tolerance_seconds (<= 0: 5 minutes). */
+static void time_defaults(int64_t *now_seconds, int64_t *tolerance_seconds)
+{
+    if (*now_seconds == 0)
+        *now_seconds = (int64_t)time(NULL);
+    if (*tolerance_seconds <= 0)
+        *tolerance_seconds = HOOKLINE_DEFAULT_TOLERANCE;
+}
+
 /* Splits webhook-signature on spaces into "<version>,<signature>" entries, keeping the
  * signatures of the "v1" ones in sigs (at most HOOKLINE_SIGNATURES_MAX). */
 static int split_signatures(const char *header, struct span *sigs, size_t *nsigs)
@@ -196,10 +209,7 @@ int hookline_verify_standard(const char *secret, const char *webhook_id,
         rc = sign_err(rc);
         goto out;
     }
-    if (now_seconds == 0)
-        now_seconds = (int64_t)time(NULL);
-    if (tolerance_seconds <= 0)
-        tolerance_seconds = HOOKLINE_DEFAULT_TOLERANCE;
+    time_defaults(&now_seconds, &tolerance_seconds);
     if (!within(ts, now_seconds, tolerance_seconds)) {
         rc = HOOKLINE_ERR_TIMESTAMP;
         goto out;
@@ -219,6 +229,110 @@ int hookline_verify_standard(const char *secret, const char *webhook_id,
 out:
     OPENSSL_cleanse(key, sizeof(key));
     return rc;
+}
+
+/* Parses a body of at most HOOKLINE_BODY_MAX bytes into *root (the caller releases it). */
+static int load_body(const void *body, size_t len, json_t **root)
+{
+    if (len > HOOKLINE_BODY_MAX)
+        return HOOKLINE_ERR_TOOBIG;
+    if (len == 0)
+        return HOOKLINE_ERR_PARSE;
+    json_error_t jerr;
+    /* Duplicate keys are refused: two parsers picking different copies is how a signed body
+     * gets read differently from what was signed. */
+    *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (*root == NULL)
+        return json_error_code(&jerr) == json_error_out_of_memory ? HOOKLINE_ERR_NOMEM
+                                                                  : HOOKLINE_ERR_PARSE;
+    return HOOKLINE_OK;
+}
+
+/* Reads the body's "timestamp" (ISO 8601) in whole seconds, rounded down. */
+static int body_time(const void *body, size_t len, int64_t *seconds)
+{
+    json_t *root = NULL;
+    int rc = load_body(body, len, &root);
+    if (rc != HOOKLINE_OK)
+        return rc;
+    json_t *ts = json_object_get(root, "timestamp");
+    int64_t ms = 0;
+    rc = HOOKLINE_ERR_PARSE;
+    if (json_is_string(ts) &&
+        hl_time_parse(json_string_value(ts), json_string_length(ts), &ms) == HL_OK) {
+        *seconds = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
+        rc = HOOKLINE_OK;
+    }
+    json_decref(root);
+    return rc;
+}
+
+int hookline_verify_signature_fresh(const char *secret, const void *body, size_t body_len,
+                                    const char *signature_header, int64_t now_seconds,
+                                    int64_t tolerance_seconds)
+{
+    int rc = hookline_verify_signature(secret, body, body_len, signature_header);
+    if (rc != HOOKLINE_OK)
+        return rc;
+    int64_t ts = 0;
+    if ((rc = body_time(body, body_len, &ts)) != HOOKLINE_OK)
+        return rc;
+    time_defaults(&now_seconds, &tolerance_seconds);
+    return within(ts, now_seconds, tolerance_seconds) ? HOOKLINE_OK : HOOKLINE_ERR_TIMESTAMP;
+}
+
+/* How much a failure says about a request, for picking the one to report: a signed time out of
+ * tolerance says the most, a missing header the least. */
+static int telling(int rc)
+{
+    switch (rc) {
+    case HOOKLINE_ERR_NOMEM:
+    case HOOKLINE_ERR_INVALID:
+        return 6;
+    case HOOKLINE_ERR_TIMESTAMP:
+        return 5;
+    case HOOKLINE_ERR_PARSE:
+    case HOOKLINE_ERR_TOOBIG:
+        return 4;
+    case HOOKLINE_ERR_SIGNATURE:
+        return 3;
+    case HOOKLINE_ERR_SECRET:
+        return 2;
+    default:
+        return 1;
+    }
+}
+
+int hookline_verify_request(const char *secret, const struct hookline_headers *headers,
+                            const void *body, size_t body_len, int64_t now_seconds,
+                            int64_t tolerance_seconds)
+{
+    if (headers == NULL)
+        return HOOKLINE_ERR_INVALID;
+    const struct hookline_headers *h = headers;
+    int best = HOOKLINE_ERR_FORMAT;
+    if (h->webhook_id || h->webhook_timestamp || h->webhook_signature) {
+        int rc = hookline_verify_standard(secret, h->webhook_id, h->webhook_timestamp,
+                                          h->webhook_signature, body, body_len, now_seconds,
+                                          tolerance_seconds);
+        if (rc == HOOKLINE_OK)
+            return rc;
+        best = rc;
+    }
+    /* During a rotation X-Webhook-Signature holds the new secret's signature and -Previous the
+     * old secret's, so a receiver not yet switched over still verifies. */
+    const char *guide[] = {h->signature, h->signature_previous};
+    for (size_t i = 0; i < sizeof(guide) / sizeof(guide[0]); i++) {
+        if (guide[i] == NULL)
+            continue;
+        int rc = hookline_verify_signature_fresh(secret, body, body_len, guide[i], now_seconds,
+                                                 tolerance_seconds);
+        if (rc == HOOKLINE_OK)
+            return rc;
+        if (telling(rc) > telling(best))
+            best = rc;
+    }
+    return best;
 }
 
 /* Copies the string member name of obj into dst (HOOKLINE_FIELD_MAX bytes). An absent member
@@ -273,19 +387,11 @@ int hookline_parse_envelope(const void *body, size_t len, struct hookline_envelo
     memset(out, 0, sizeof(*out));
     if (body == NULL && len != 0)
         return HOOKLINE_ERR_INVALID;
-    if (len > HOOKLINE_BODY_MAX)
-        return HOOKLINE_ERR_TOOBIG;
-    if (len == 0)
-        return HOOKLINE_ERR_PARSE;
-
-    json_error_t jerr;
-    /* Duplicate keys are refused: two parsers picking different copies is how a signed body
-     * gets read differently from what was signed. */
-    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (root == NULL)
-        return json_error_code(&jerr) == json_error_out_of_memory ? HOOKLINE_ERR_NOMEM
-                                                                  : HOOKLINE_ERR_PARSE;
-    int rc = read_envelope(root, out);
+    json_t *root = NULL;
+    int rc = load_body(body, len, &root);
+    if (rc != HOOKLINE_OK)
+        return rc;
+    rc = read_envelope(root, out);
     json_decref(root);
     if (rc != HOOKLINE_OK)
         memset(out, 0, sizeof(*out));

@@ -4,8 +4,10 @@ import base64
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -47,12 +49,19 @@ def std_headers(secret, msg_id, body, ts=None):
             "webhook-signature": sign_std(secret, msg_id, ts, body)}
 
 
-def envelope(event_id, event="agent.created", tenant="tenant-1", **data):
+def iso(t):
+    """Unix seconds as the envelope's ISO 8601 timestamp, with milliseconds."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%03dZ" % (int(t * 1000) % 1000)
+
+
+def envelope(event_id, event="agent.created", tenant="tenant-1", at=None, **data):
+    """An event body; its timestamp is now unless `at` (Unix seconds) says otherwise."""
     d = {"uid": "agent-x", "externalTenantId": tenant}
     d.update(data)
     return json.dumps({"eventId": event_id, "event": event,
-                       "timestamp": "2025-01-20T14:35:22.123Z", "appUid": "app-1", "version": 1,
-                       "data": d}, separators=(",", ":"), ensure_ascii=False).encode()
+                       "timestamp": iso(time.time() if at is None else at), "appUid": "app-1",
+                       "version": 1, "data": d}, separators=(",", ":"),
+                      ensure_ascii=False).encode()
 
 
 class Listener:
@@ -215,9 +224,14 @@ class Listen(ListenTest):
             self.assertEqual(d["attempts"], 1, d)
         rows = [line.split("\t") for line in lines]
         for row in rows:
-            self.assertEqual(len(row), 4, row)
+            self.assertEqual(len(row), 5, row)
             self.assertRegex(row[0], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
             self.assertEqual(row[2], "tenant-ß \"1\"")
+            # the fifth column is a context file's processingStatus, "-" for other events
+            if row[1].startswith("contextfile."):
+                self.assertIn(row[4], ("pending", "processing", "completed", "failed"), row)
+            else:
+                self.assertEqual(row[4], "-", row)
         self.assertEqual(sorted(r[1] for r in rows), ALL_NINE)
         self.assertEqual(sorted(r[3] for r in rows), sorted(d["eventId"] for d in ds))
         # hookline resends one delivery: answered 200, not printed again
@@ -288,7 +302,7 @@ class Listen(ListenTest):
         r = self.app.ok("POST", "webhooks/%s/test" % w["uid"], status=200)
         self.assertEqual(r["status"], "succeeded", r)
         line = lst.wait_lines(1)[0].split("\t")
-        self.assertEqual(line[1:], ["webhook.test", "-", r["eventId"]])
+        self.assertEqual(line[1:], ["webhook.test", "-", r["eventId"], "-"])
 
     def test_bad_or_missing_signature_is_401(self):
         secret = "whsec_" + base64.b64encode(b"k" * 24).decode()
@@ -500,6 +514,323 @@ class Forward(ListenTest):
         self.assertEqual(json.loads(reqs[2]["body"])["event"], "context.created")
 
 
+class ReplayProtection(ListenTest):
+    """Issue 16.7: a request that verifies only through X-Webhook-Signature gets the same replay
+    check as the Standard Webhooks path. The guide's header signs the body alone, so the signed
+    time there is the body's timestamp (the event's); X-Webhook-Timestamp is not signed."""
+
+    def test_guide_signature_with_old_timestamp_is_refused(self):
+        secret = "whsec_" + base64.b64encode(b"r" * 24).decode()
+        lst = self.listener([secret]).start()
+        unsigned = (401, {"error": "invalid signature"})
+        month_ago = time.time() - 30 * 86400
+        old = envelope("evt_old", at=month_ago)
+        # the replay of a month-old delivery, with or without a forged fresh X-Webhook-Timestamp
+        self.assertEqual(lst.post(old, guide_headers(secret, old)), unsigned)
+        for ts in (iso(month_ago), iso(time.time())):
+            h = dict(guide_headers(secret, old), **{"X-Webhook-Timestamp": ts})
+            self.assertEqual(lst.post(old, h), unsigned, ts)
+        # the old secret's signature during a rotation gets the same check
+        self.assertEqual(lst.post(old, {"X-Webhook-Signature": "sha256=" + "0" * 64,
+                                        "X-Webhook-Signature-Previous":
+                                            "sha256=" + sign_hex(secret, old)}), unsigned)
+        # a captured request with both schemes, replayed after the tolerance
+        stale = dict(guide_headers(secret, old), **std_headers(secret, "evt_old", old,
+                                                              int(time.time()) - 600))
+        self.assertEqual(lst.post(old, stale), unsigned)
+        # an event from the future is refused too, both ways
+        future = envelope("evt_future", at=time.time() + 600)
+        self.assertEqual(lst.post(future, guide_headers(secret, future)), unsigned)
+        self.assertIn("401 (timestamp outside tolerance)", lst.stderr())
+        # a signed body without a timestamp to check is not an event
+        bare = b'{"eventId":"evt_bare","event":"agent.created","data":{}}'
+        self.assertEqual(lst.post(bare, guide_headers(secret, bare)),
+                         (400, {"error": "invalid event body"}))
+        # hookline's retry of an old event carries a fresh webhook-timestamp: accepted
+        retry = dict(guide_headers(secret, old), **std_headers(secret, "evt_old", old))
+        self.assertEqual(lst.post(old, retry), (200, {"received": True}))
+        # a fresh event through the guide's header alone is accepted
+        fresh = envelope("evt_fresh")
+        self.assertEqual(lst.post(fresh, guide_headers(secret, fresh)), (200, {"received": True}))
+        self.assertEqual([x.split("\t")[3] for x in lst.wait_lines(2)], ["evt_old", "evt_fresh"])
+        # --tolerance widens both paths alike
+        hour_old = envelope("evt_hour", at=time.time() - 3600)
+        self.assertEqual(lst.post(hour_old, guide_headers(secret, hour_old)), unsigned)
+        wide = self.listener([secret], ["--tolerance", "7200", "--dedupe-window", "4h"],
+                             name="wide").start()
+        self.assertEqual(wide.post(hour_old, guide_headers(secret, hour_old)),
+                         (200, {"received": True}))
+        self.assertEqual(wide.post(old, guide_headers(secret, old)), unsigned)
+
+    def test_verify_command_checks_the_event_time(self):
+        secret = "whsec_" + base64.b64encode(b"v" * 24).decode()
+        env = dict(os.environ)
+        env.pop("HOOKLINE_WEBHOOK_SECRET", None)
+
+        def verify(args, body):
+            p = subprocess.run([BIN, "verify", "--secret", secret] + args, input=body,
+                               capture_output=True, env=env, timeout=30)
+            return p.returncode, p.stderr.decode()
+        old = envelope("evt_v", at=time.time() - 3600)
+        sig = ["--signature", "sha256=" + sign_hex(secret, old)]
+        self.assertEqual(verify(sig, old), (1, "invalid: timestamp outside tolerance\n"))
+        self.assertEqual(verify(sig + ["--tolerance", "7200"], old)[0], 0)
+        fresh = envelope("evt_v")
+        self.assertEqual(verify(["--signature", "sha256=" + sign_hex(secret, fresh)], fresh)[0], 0)
+
+
+class QuietLogs(ListenTest):
+    """Issue 16.10: a flood of refused requests gives a bounded number of log lines, and says
+    how many it left out."""
+
+    FIRST = re.compile(r"^\S+ warn listen: POST /hook: 401 \((.*)\)$")
+    SUMMARY = re.compile(r"^\S+ warn (\d+) more like this not shown \(one line per 10 s at "
+                         r"most\): listen: POST /hook: 401 \((.*)\)$")
+
+    def test_flood_of_unsigned_requests(self):
+        secret = "whsec_" + base64.b64encode(b"f" * 24).decode()
+        other = "whsec_" + base64.b64encode(b"g" * 24).decode()
+        lst = self.listener([secret]).start()
+        body = envelope("evt_flood")
+        sent = {"missing or malformed signature header": 0, "signature mismatch": 0}
+        t0 = time.monotonic()
+        conn = http.client.HTTPConnection("127.0.0.1", lst.port, timeout=10)
+        for i in range(1500):
+            wrong = i % 3 == 0
+            h = guide_headers(other, body) if wrong else {}
+            h["Content-Type"] = "application/json"
+            conn.request("POST", "/hook", body=body, headers=h)
+            r = conn.getresponse()
+            r.read()
+            self.assertEqual(r.status, 401)
+            sent["signature mismatch" if wrong else "missing or malformed signature header"] += 1
+        conn.close()
+        # the first of another kind is written at once
+        self.assertEqual(lst.post(body, std_headers(secret, "evt_flood", body,
+                                                    int(time.time()) - 600))[0], 401)
+        wait_for(lambda: "401 (timestamp outside tolerance)" in lst.stderr(), 10,
+                 what="the first line of a new kind")
+        # a signed event still goes through
+        self.assertEqual(lst.post(body, guide_headers(secret, body)), (200, {"received": True}))
+        self.assertEqual(lst.stop(), 0)  # writes what is still counted
+        elapsed = time.monotonic() - t0
+        shown = {k: 0 for k in sent}
+        lines = 0
+        for line in lst.stderr().split("\n"):
+            summary, first = self.SUMMARY.match(line), self.FIRST.match(line)
+            if summary and summary.group(2) in sent:
+                shown[summary.group(2)] += int(summary.group(1))
+            elif first and first.group(1) in sent:
+                shown[first.group(1)] += 1
+            else:
+                continue
+            lines += 1
+        self.assertEqual(shown, sent)  # every request is accounted for ...
+        # ... in a few lines per kind: the first, then at most one count per 10 s
+        self.assertLessEqual(lines, 2 * (3 + int(elapsed // 10)), lst.stderr()[-3000:])
+
+
+class DedupeWindow(ListenTest):
+    """Issue 16.7: eventIds handed on are forgotten after --dedupe-window, in batches; inside the
+    window they are duplicates, and events not yet handed on are never forgotten."""
+
+    def count(self, lst, event_id):
+        db = sqlite3.connect(lst.state, timeout=30)
+        try:
+            return db.execute("SELECT count(*) FROM events WHERE event_id = ?",
+                              (event_id,)).fetchone()[0]
+        finally:
+            db.close()
+
+    def test_pruned_after_the_window(self):
+        secret = "whsec_" + base64.b64encode(b"d" * 24).decode()
+        runs = os.path.join(self.tmp, "runs")
+        # agent.deleted events fail their hand-off and give up: they must stay remembered
+        lst = self.listener([secret], [
+            "--tolerance", "2", "--dedupe-window", "5s", "--attempts", "1",
+            "--exec", 'echo "$HOOKLINE_EVENT_ID" >> "%s"; [ "$HOOKLINE_EVENT" != agent.deleted ]'
+            % runs]).start()
+        ids = ["evt_w%d" % i for i in range(3)]
+        bodies = {i: envelope(i) for i in ids}
+        for i in ids:
+            self.assertEqual(lst.post(bodies[i], std_headers(secret, i, bodies[i])),
+                             (200, {"received": True}))
+        failed = envelope("evt_gives_up", event="agent.deleted")
+        self.assertEqual(lst.post(failed, std_headers(secret, "evt_gives_up", failed))[0], 200)
+        # inside the window: a duplicate
+        self.assertEqual(lst.post(bodies[ids[0]], std_headers(secret, ids[0], bodies[ids[0]])),
+                         (200, {"received": True, "duplicate": True}))
+        wait_for(lambda: "giving up" in lst.stderr(), 20, what="the failed hand-off")
+        # after it: forgotten, so hookline's resend of it is handed on again
+        wait_for(lambda: sum(self.count(lst, i) for i in ids) == 0, 30,
+                 what="the old eventIds to be pruned")
+        self.assertEqual(self.count(lst, "evt_gives_up"), 1)
+        self.assertEqual(lst.post(bodies[ids[0]], std_headers(secret, ids[0], bodies[ids[0]])),
+                         (200, {"received": True}))
+        self.assertEqual(lst.post(failed, std_headers(secret, "evt_gives_up", failed)),
+                         (200, {"received": True, "duplicate": True}))
+
+        def runs_of(event_id):
+            if not os.path.exists(runs):
+                return 0
+            with open(runs) as f:
+                return f.read().split("\n").count(event_id)
+        wait_for(lambda: runs_of(ids[0]) == 2, 20, what="the second hand-off")
+        self.assertEqual(runs_of("evt_gives_up"), 1)
+
+    def test_window_shorter_than_twice_the_tolerance_is_refused(self):
+        e = dict(os.environ, HOOKLINE_WEBHOOK_SECRET="s")
+        for args in (["--dedupe-window", "1s"], ["--dedupe-window", "9m"],
+                     ["--dedupe-window", "2m", "--tolerance", "61"]):
+            p = subprocess.run([BIN, "listen"] + args, capture_output=True, env=e, timeout=30)
+            self.assertEqual(p.returncode, 2, args)
+            self.assertIn(b"--dedupe-window must be at least twice --tolerance", p.stderr)
+
+
+class SilenceAlert(ListenTest):
+    """Issue 21: --alert-after DURATION --alert-exec CMD runs CMD once when no verified event has
+    arrived for that long, once more when they come back, and never holds up receiving."""
+
+    def alerts(self, path):
+        if not os.path.exists(path):
+            return []
+        with open(path) as f:
+            return [line.split(" ") for line in f.read().split("\n") if line]
+
+    def test_once_on_silence_once_on_recovery(self):
+        secret = "whsec_" + base64.b64encode(b"a" * 24).decode()
+        out = os.path.join(self.tmp, "alerts")
+        cmd = ('echo "$HOOKLINE_ALERT $HOOKLINE_SILENCE_SECONDS $HOOKLINE_LAST_EVENT_AT" >> "%s"'
+               % out)
+        lst = self.listener([secret], ["--alert-after", "2s", "--alert-exec", cmd]).start()
+        # the timer starts with listen: silent, with no event yet
+        wait_for(lambda: len(self.alerts(out)) >= 1, 20, what="the silence alert")
+        first = self.alerts(out)[0]
+        self.assertEqual(first[0], "silent")
+        self.assertGreaterEqual(int(first[1]), 2)
+        self.assertEqual(first[2], "")
+        # not again while it stays silent; a refused request does not end the silence
+        self.assertEqual(lst.post(b"{}", {})[0], 401)
+        time.sleep(4)
+        self.assertEqual(len(self.alerts(out)), 1, self.alerts(out))
+        # a verified event ends it, once
+        body = envelope("evt_back")
+        self.assertEqual(lst.post(body, guide_headers(secret, body))[0], 200)
+        self.assertEqual(lst.post(body, guide_headers(secret, body))[1]["duplicate"], True)
+        wait_for(lambda: len(self.alerts(out)) >= 2, 20, what="the recovery")
+        back = self.alerts(out)[1]
+        self.assertEqual(back[0], "recovered")
+        self.assertGreaterEqual(int(back[1]), 6)  # from the start to the event
+        # then the timer starts again from that event
+        wait_for(lambda: len(self.alerts(out)) >= 3, 20, what="the next silence")
+        again = self.alerts(out)[2]
+        self.assertEqual(again[0], "silent")
+        self.assertRegex(again[2], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+        self.assertEqual(len(self.alerts(out)), 3)
+        err = lst.stderr()
+        self.assertIn("no verified event for", err)
+        self.assertIn("events arrive again after", err)
+
+    def test_slow_command_does_not_hold_up_receiving(self):
+        secret = "whsec_" + base64.b64encode(b"b" * 24).decode()
+        runs = os.path.join(self.tmp, "runs")
+        lst = self.listener([secret], ["--alert-after", "1s", "--timeout", "60s",
+                                       "--alert-exec", 'echo x >> "%s"; exec sleep 60' % runs]
+                            ).start()
+        wait_for(lambda: os.path.exists(runs), 20, what="the alert command to start")
+        for i in range(20):
+            body = envelope("evt_slow%d" % i)
+            self.assertEqual(lst.post(body, guide_headers(secret, body)),
+                             (200, {"received": True}))
+        self.assertEqual(len(lst.wait_lines(20)), 20)
+        with open(runs) as f:
+            self.assertEqual(f.read(), "x\n")  # one command at a time
+        self.assertEqual(lst.stop(), 0)  # the running one is killed after a short grace
+
+    def test_usage(self):
+        e = dict(os.environ, HOOKLINE_WEBHOOK_SECRET="s")
+        for args, why in ((["--alert-exec", "true"], b"--alert-exec runs after --alert-after"),
+                          (["--alert-after", "0"], b"--alert-after 0: want a duration"),
+                          (["--alert-after", "x"], b"--alert-after x: want a duration")):
+            p = subprocess.run([BIN, "listen"] + args, capture_output=True, env=e, timeout=30)
+            self.assertEqual(p.returncode, 2, args)
+            self.assertIn(why, p.stderr)
+
+
+class Replay(ListenTest):
+    """Issue 13.9: `hookline listen replay` hands events that gave up to --exec again."""
+
+    def replay(self, lst, *args):
+        p = subprocess.run([BIN, "listen", "replay", "--state", lst.state] + list(args),
+                           capture_output=True, timeout=30)
+        for bad in SANITIZER:
+            self.assertNotIn(bad, p.stderr.decode("utf-8", "replace"))
+        return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+    def test_replay_after_giving_up(self):
+        secret = "whsec_" + base64.b64encode(b"p" * 24).decode()
+        done = os.path.join(self.tmp, "done")
+        broken = os.path.join(self.tmp, "broken")
+        os.mkdir(done)
+        open(broken, "w").close()
+        args = ["--attempts", "2", "--backoff", "50ms", "--exec",
+                '[ ! -e "%s" ] && cat > "%s/$HOOKLINE_EVENT_ID.$HOOKLINE_ATTEMPT"' % (broken, done)]
+        lst = self.listener([secret], args).start()
+        for i in ("evt_a", "evt_b"):
+            b = envelope(i)
+            self.assertEqual(lst.post(b, guide_headers(secret, b)), (200, {"received": True}))
+        wait_for(lambda: lst.stderr().count("giving up") == 2, 20, what="both to give up")
+        self.assertIn("`hookline listen replay --state %s evt_a` hands it on again" % lst.state,
+                      lst.stderr())
+        os.unlink(broken)  # the command is fixed
+        # one event, while the listener runs: it hands it on, with a fresh count of attempts
+        self.assertEqual(self.replay(lst, "evt_a"), (0, "evt_a: queued again\n", ""))
+        wait_for(lambda: "evt_a agent.created: handed on (attempt 1)" in lst.stderr(), 20,
+                 what="evt_a handed on")
+        self.assertEqual(os.listdir(done), ["evt_a.1"])
+        with open(os.path.join(done, "evt_a.1"), "rb") as f:
+            self.assertEqual(json.loads(f.read())["eventId"], "evt_a")
+        # handed on already, unknown, or nothing named
+        rc, _, err = self.replay(lst, "evt_a")
+        self.assertEqual(rc, 1)
+        self.assertIn("evt_a: handed on already", err)
+        rc, _, err = self.replay(lst, "evt_nope")
+        self.assertEqual(rc, 1)
+        self.assertIn("evt_nope: no such event", err)
+        self.assertEqual(self.replay(lst)[0], 2)
+        self.assertEqual(self.replay(lst, "--failed", "evt_b")[0], 2)
+        p = subprocess.run([BIN, "listen", "replay", "--state",
+                            os.path.join(self.tmp, "missing.db"), "--failed"],
+                           capture_output=True, timeout=30)
+        self.assertEqual(p.returncode, 2)
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "missing.db")))
+        # every event that gave up, while no listener runs: the next one hands them on
+        self.assertEqual(lst.stop(), 0)
+        self.assertEqual(self.replay(lst, "--failed"), (0, "1 event(s) queued again\n", ""))
+        self.assertEqual(self.replay(lst, "--failed"), (0, "0 event(s) queued again\n", ""))
+        nxt = self.listener([secret], args, port=lst.port, state=lst.state, name="next").start()
+        wait_for(lambda: "evt_b agent.created: handed on (attempt 1)" in nxt.stderr(), 20,
+                 what="evt_b handed on")
+        self.assertEqual(sorted(os.listdir(done)), ["evt_a.1", "evt_b.1"])
+
+
+class SummaryLine(ListenTest):
+    """Issue 13.9: the summary line shows a context file's processingStatus."""
+
+    def test_processing_status_column(self):
+        w, lst = self.hook_and_listener(entities=["contextfile"])
+        ctx = self.app.ok("POST", "contexts", {"name": "kb", "externalTenantId": "t-9"})
+        r = self.app.call("POST", "contexts/%s/files?fileName=notes.md" % ctx["uid"],
+                          raw=b"# Notes\n\nSome text to index.\n",
+                          headers={"Content-Type": "text/markdown"})
+        self.assertEqual(r.status, 202, r)
+        rows = [line.split("\t") for line in lst.wait_lines(3)]
+        self.assertEqual([(x[1], x[2], x[4]) for x in rows],
+                         [("contextfile.created", "t-9", "pending"),
+                          ("contextfile.updated", "t-9", "processing"),
+                          ("contextfile.updated", "t-9", "completed")])
+
+
 class Verify(unittest.TestCase):
     secret = "whsec_" + base64.b64encode(bytes(range(24))).decode()
 
@@ -677,6 +1008,14 @@ class ExampleReceiver(ListenTest):
                                   guide_headers("whsec_d3Jvbmc=", body)),
                              (401, {"error": "Invalid signature"}))
             self.assertEqual(post(port, "/webhooks/mindset", body)[0], 401)
+            # a replay of a day-old event signed by the guide's header alone
+            old = envelope("evt_replayed", at=time.time() - 86400)
+            self.assertEqual(post(port, "/webhooks/mindset", old, guide_headers(w["secret"], old)),
+                             (401, {"error": "Invalid signature"}))
+            # webhook.test has no tenant (externalTenantId null)
+            test = self.app.ok("POST", "webhooks/%s/test" % w["uid"], status=200)
+            self.assertEqual(test["status"], "succeeded", test)
+            wait_for(lambda: "Test event" in text(), 10, what="the test event")
         finally:
             proc.send_signal(signal.SIGTERM)
             rc = proc.wait(timeout=20)
@@ -690,6 +1029,10 @@ class ExampleReceiver(ListenTest):
         self.assertEqual(ids, {d["eventId"] for d in ds})
         self.assertEqual(out.count("Event %s already processed" % ds[0]["eventId"]), 1)
         self.assertIn("for tenant tenant-ß \"1\": agent agent-", out)
+        self.assertIn("Test event %s received: this endpoint works\n" % test["eventId"], out)
+        self.assertNotIn("for tenant  ", out)
+        self.assertIn("Rejected a request: timestamp outside tolerance", out)
+        self.assertNotIn("evt_replayed", out)
 
 
 if __name__ == "__main__":

@@ -297,6 +297,17 @@ static const struct opt_case opt_cases[] = {
     {HL_CMD_LISTEN, NONE, NONE, "tolerance", NULL, 300, NULL},
     {HL_CMD_LISTEN, NONE, NONE, "state", "./hookline-listen.db", 0, NULL},
     {HL_CMD_LISTEN, NONE, NONE, "path", NULL, 0, NULL},
+    {HL_CMD_LISTEN, NONE, NONE, "dedupe-window", NULL, 7 * 86400000LL, NULL},
+    {HL_CMD_LISTEN, NONE, NONE, "alert-after", NULL, 0, NULL},
+    {HL_CMD_LISTEN, ARGS("--dedupe-window", "0"), NONE, "dedupe-window", NULL, 0, NULL},
+    {HL_CMD_LISTEN, ARGS("--alert-after", "30m"), NONE, "alert-after", NULL, 1800000, NULL},
+    {HL_CMD_LISTEN_REPLAY, NONE, NONE, "state", "./hookline-listen.db", 0, NULL},
+    {HL_CMD_LISTEN_REPLAY, ARGS("--failed"), NONE, "failed", NULL, 1, NULL},
+    {HL_CMD_LISTEN, ARGS("--alert-after", "500ms"), NONE, NULL, NULL, 0,
+     "--alert-after 500ms: want a duration such as 250ms, 30s, 5m, 2h or 5d, from 1s to 365d"},
+    {HL_CMD_LISTEN_REPLAY, ARGS("--secret", "s"), NONE, NULL, NULL, 0, "unknown option --secret"},
+    {HL_CMD_LISTEN, ARGS("--alert-after", "366d"), NONE, NULL, NULL, 0,
+     "--alert-after 366d: want a duration such as 250ms, 30s, 5m, 2h or 5d, from 1s to 365d"},
     {HL_CMD_SERVE, NONE, NONE, "data-dir", NULL, 0, NULL},
     /* precedence: flag > variable > default; an empty variable is unset */
     {HL_CMD_SERVE, NONE, ARGS("HOOKLINE_THREADS=64"), "threads", NULL, 64, NULL},
@@ -531,8 +542,8 @@ static void test_operands(void **state)
     assert_string_equal(o.args[1], "-");
 }
 
-static const enum hl_cmd cmds[] = {HL_CMD_SERVE, HL_CMD_APPS, HL_CMD_KEYS, HL_CMD_LISTEN,
-                                   HL_CMD_VERIFY};
+static const enum hl_cmd cmds[] = {HL_CMD_SERVE,  HL_CMD_APPS,   HL_CMD_KEYS,
+                                   HL_CMD_LISTEN, HL_CMD_VERIFY, HL_CMD_LISTEN_REPLAY};
 
 /* Every command reads its defaults without complaint, and rows are consistent. */
 static void test_table_rows(void **state)

@@ -250,7 +250,7 @@ static void test_invalid(void **state)
     /* a file from a newer hookline is refused, not rewritten */
     sqlite3 *db;
     assert_int_equal(sqlite3_open(t.path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 2", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 3", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     char err[256] = "";
     ib = (struct hl_inbox *)1;
@@ -265,12 +265,153 @@ static void test_invalid(void **state)
     cleanup(&t);
 }
 
+/* Adds event_id received at `at`, takes it, and leaves it handed on (DONE), given up (FAIL) or
+ * pending (ADD). */
+static void add_in_state(struct hl_inbox *ib, const char *event_id, int64_t at, enum op state)
+{
+    struct hl_inbox_event ev = {event_id, "agent.created", "t", "{}", 2, ""};
+    int dup = -1;
+    assert_int_equal(hl_inbox_add(ib, &ev, at, &dup), HL_OK);
+    assert_int_equal(dup, 0);
+    if (state == ADD)
+        return;
+    struct hl_inbox_item it;
+    int64_t next;
+    assert_int_equal(hl_inbox_next(ib, at, &it, &next), HL_OK);
+    assert_string_equal(it.event_id, event_id);
+    if (state == DONE)
+        assert_int_equal(hl_inbox_done(ib, it.id), HL_OK);
+    else
+        assert_int_equal(hl_inbox_fail(ib, it.id, "exit 1"), HL_OK);
+    hl_inbox_item_clear(&it);
+}
+
+/* Pruning forgets only eventIds handed on before the cut-off, oldest first, a batch at a time. */
+static void test_prune(void **state)
+{
+    (void)state;
+    struct tmp t;
+    make_tmp(&t);
+    struct hl_inbox *ib = open_ok(t.path);
+    static const struct {
+        const char *id;
+        int64_t at;
+        enum op state;
+        int kept; /* still a duplicate after pruning before T0 + 100 */
+    } rows[] = {
+        {"evt_old2", T0 + 2, DONE, 0},   {"evt_old1", T0 + 1, DONE, 0},
+        {"evt_old3", T0 + 3, DONE, 0},   {"evt_failed", T0 + 4, FAIL, 1},
+        {"evt_edge", T0 + 100, DONE, 1}, {"evt_recent", T0 + 200, DONE, 1},
+        {"evt_pending", T0 + 5, ADD, 1}, /* last: the others are taken before it */
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+        add_in_state(ib, rows[i].id, rows[i].at, rows[i].state);
+    int deleted = -1;
+    assert_int_equal(hl_inbox_prune(ib, T0 + 100, 2, &deleted), HL_OK);
+    assert_int_equal(deleted, 2); /* a full batch: there may be more */
+    assert_int_equal(hl_inbox_prune(ib, T0 + 100, 2, &deleted), HL_OK);
+    assert_int_equal(deleted, 1);
+    assert_int_equal(hl_inbox_prune(ib, T0 + 100, 2, &deleted), HL_OK);
+    assert_int_equal(deleted, 0);
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        struct hl_inbox_event ev = {rows[i].id, "agent.created", "t", "{}", 2, ""};
+        int dup = -1;
+        assert_int_equal(hl_inbox_add(ib, &ev, T0 + 300, &dup), HL_OK);
+        if (dup != rows[i].kept)
+            fail_msg("%s: duplicate %d, want %d", rows[i].id, dup, rows[i].kept);
+    }
+    hl_inbox_close(ib);
+    cleanup(&t);
+}
+
+/* An event that gave up is queued again with a fresh count; others are reported, unchanged. */
+static void test_requeue(void **state)
+{
+    (void)state;
+    struct tmp t;
+    make_tmp(&t);
+    struct hl_inbox *ib = open_ok(t.path), *other = open_ok(t.path);
+    add_in_state(ib, "evt_done", T0, DONE);
+    add_in_state(ib, "evt_f1", T0 + 1, FAIL);
+    add_in_state(ib, "evt_f2", T0 + 2, FAIL);
+    add_in_state(ib, "evt_f3", T0 + 3, FAIL);
+    int was = -1;
+    assert_int_equal(hl_inbox_requeue(ib, "evt_nope", T0 + 10, &was), HL_ENOTFOUND);
+    assert_int_equal(hl_inbox_requeue(ib, "evt_done", T0 + 10, &was), HL_OK);
+    assert_int_equal(was, HL_INBOX_DONE);
+    /* another connection (hookline listen replay) queues one; this one's worker takes it */
+    assert_int_equal(hl_inbox_requeue(other, "evt_f2", T0 + 10, &was), HL_OK);
+    assert_int_equal(was, HL_INBOX_FAILED);
+    assert_int_equal(hl_inbox_requeue(other, "evt_f2", T0 + 10, &was), HL_OK);
+    assert_int_equal(was, HL_INBOX_PENDING);
+    struct hl_inbox_item it;
+    int64_t next;
+    assert_int_equal(hl_inbox_next(ib, T0 + 10, &it, &next), HL_OK);
+    assert_string_equal(it.event_id, "evt_f2");
+    assert_int_equal(it.attempts, 0);
+    assert_memory_equal(it.body, "{}", 2); /* the body was kept */
+    assert_int_equal(hl_inbox_done(ib, it.id), HL_OK);
+    hl_inbox_item_clear(&it);
+    int64_t n = -1;
+    assert_int_equal(hl_inbox_requeue_failed(other, T0 + 20, &n), HL_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(hl_inbox_requeue_failed(other, T0 + 20, &n), HL_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(hl_inbox_resume(ib, T0 + 20, &n), HL_OK);
+    assert_int_equal(n, 2);
+    hl_inbox_close(ib);
+    hl_inbox_close(other);
+    cleanup(&t);
+}
+
+/* A state file written by the first version is migrated in place: rows kept, index added. */
+static void test_migrate_v1(void **state)
+{
+    (void)state;
+    struct tmp t;
+    make_tmp(&t);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(t.path, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db,
+                     "CREATE TABLE events(id INTEGER PRIMARY KEY, event_id TEXT NOT NULL UNIQUE,"
+                     " event TEXT NOT NULL, tenant TEXT NOT NULL, received_at INTEGER NOT NULL,"
+                     " state INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
+                     " next_at INTEGER NOT NULL, body BLOB, headers TEXT, last_error TEXT);"
+                     "CREATE INDEX events_due ON events(next_at, id) WHERE state = 0;"
+                     "INSERT INTO events(event_id, event, tenant, received_at, state, next_at)"
+                     " VALUES('evt_v1', 'agent.created', 't', 1, 1, 1);"
+                     "PRAGMA user_version = 1;",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    struct hl_inbox *ib = open_ok(t.path);
+    int deleted = -1;
+    assert_int_equal(hl_inbox_prune(ib, 2, 10, &deleted), HL_OK);
+    assert_int_equal(deleted, 1);
+    hl_inbox_close(ib);
+    assert_int_equal(sqlite3_open(t.path, &db), SQLITE_OK);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT (SELECT user_version FROM pragma_user_version),"
+                                        " (SELECT count(*) FROM sqlite_master WHERE name ="
+                                        " 'events_done')",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 2);
+    assert_int_equal(sqlite3_column_int(st, 1), 1);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    cleanup(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_table),
-        cmocka_unit_test(test_binary_body_and_two_connections),
-        cmocka_unit_test(test_invalid),
+        cmocka_unit_test(test_table),   cmocka_unit_test(test_binary_body_and_two_connections),
+        cmocka_unit_test(test_invalid), cmocka_unit_test(test_prune),
+        cmocka_unit_test(test_requeue), cmocka_unit_test(test_migrate_v1),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

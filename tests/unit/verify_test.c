@@ -545,6 +545,198 @@ static void test_envelope_bad_args(void **state)
     free(big);
 }
 
+/* ---- the replay check of the guide's scheme: the signed body's own timestamp ---- */
+
+/* GUIDE_BODY's "timestamp" is 2025-01-20T14:35:22.123Z, which is TS (and 123 ms). */
+struct fresh_case {
+    const char *name;
+    const char *secret;
+    const char *body;
+    size_t body_len;
+    const char *header;
+    int64_t now, tolerance;
+    int want;
+};
+
+static const struct fresh_case fresh_cases[] = {
+    {"recent", GUIDE_SECRET, LIT(GUIDE_BODY), "sha256=" HEX_GUIDE, TS, 0, HOOKLINE_OK},
+    {"5 minutes late", GUIDE_SECRET, LIT(GUIDE_BODY), "sha256=" HEX_GUIDE, TS + 300, 0,
+     HOOKLINE_OK},
+    {"5 minutes early", GUIDE_SECRET, LIT(GUIDE_BODY), "sha256=" HEX_GUIDE, TS - 300, 0,
+     HOOKLINE_OK},
+    {"stale", GUIDE_SECRET, LIT(GUIDE_BODY), "sha256=" HEX_GUIDE, TS + 301, 0,
+     HOOKLINE_ERR_TIMESTAMP},
+    {"a month old", GUIDE_SECRET, LIT(GUIDE_BODY), "sha256=" HEX_GUIDE, TS + 30 * 86400, 0,
+     HOOKLINE_ERR_TIMESTAMP},
+    {"future", GUIDE_SECRET, LIT(GUIDE_BODY), "sha256=" HEX_GUIDE, TS - 301, 0,
+     HOOKLINE_ERR_TIMESTAMP},
+    {"wider tolerance", GUIDE_SECRET, LIT(GUIDE_BODY), "sha256=" HEX_GUIDE, TS + 86400, 86400,
+     HOOKLINE_OK},
+    {"signature before time", GUIDE_SECRET, LIT(TAMPERED_BODY), "sha256=" HEX_GUIDE,
+     TS + 30 * 86400, 0, HOOKLINE_ERR_SIGNATURE},
+    {"wrong secret", NEW_SECRET, LIT(GUIDE_BODY), "sha256=" HEX_GUIDE, TS, 0,
+     HOOKLINE_ERR_SIGNATURE},
+    {"malformed header", GUIDE_SECRET, LIT(GUIDE_BODY), "sha256=zz", TS, 0, HOOKLINE_ERR_FORMAT},
+    {"missing header", GUIDE_SECRET, LIT(GUIDE_BODY), NULL, TS, 0, HOOKLINE_ERR_FORMAT},
+    {"missing secret", NULL, LIT(GUIDE_BODY), "sha256=" HEX_GUIDE, TS, 0, HOOKLINE_ERR_SECRET},
+    {"signed, no timestamp", GUIDE_SECRET, LIT(UTF8_BODY), "sha256=" HEX_UTF8, TS, 0,
+     HOOKLINE_ERR_PARSE},
+    {"signed, not JSON", GUIDE_SECRET, LIT("a\0b"), "sha256=" HEX_NUL, TS, 0, HOOKLINE_ERR_PARSE},
+    {"signed, empty", GUIDE_SECRET, LIT(""), "sha256=" HEX_EMPTY, TS, 0, HOOKLINE_ERR_PARSE},
+    {"NULL body with length", GUIDE_SECRET, NULL, 3, "sha256=" HEX_GUIDE, TS, 0,
+     HOOKLINE_ERR_INVALID},
+};
+
+static void test_verify_fresh_table(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < N(fresh_cases); i++) {
+        const struct fresh_case *c = &fresh_cases[i];
+        int rc = hookline_verify_signature_fresh(c->secret, c->body, c->body_len, c->header, c->now,
+                                                 c->tolerance);
+        if (rc != c->want)
+            fail_msg("case \"%s\": got %d (%s), want %d", c->name, rc, hookline_strerror(rc),
+                     c->want);
+    }
+}
+
+/* Timestamps as other senders may write them, signed here so that only the time is tested. */
+static void test_verify_fresh_forms(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *body;
+        int want; /* at now = TS */
+    } cases[] = {
+        {"{\"timestamp\":\"2025-01-20T14:35:22Z\"}", HOOKLINE_OK},
+        {"{\"timestamp\":\"2025-01-20T15:35:22.5+01:00\"}", HOOKLINE_OK},
+        {"{\"timestamp\":\"2025-01-20t14:35:22.123z\"}", HOOKLINE_OK},
+        {"{\"timestamp\":\"2025-01-20T14:45:22Z\"}", HOOKLINE_ERR_TIMESTAMP},
+        {"{\"timestamp\":\"1969-12-31T23:59:59.999Z\"}", HOOKLINE_ERR_TIMESTAMP},
+        {"{\"timestamp\":1737383722}", HOOKLINE_ERR_PARSE},
+        {"{\"timestamp\":\"2025-01-20\"}", HOOKLINE_ERR_PARSE},
+        {"{\"timestamp\":\"2025-01-20T14:35:22\"}", HOOKLINE_ERR_PARSE}, /* no zone */
+        {"{\"timestamp\":\"2025-02-30T14:35:22Z\"}", HOOKLINE_ERR_PARSE},
+        {"{\"timestamp\":null}", HOOKLINE_ERR_PARSE},
+        {"[\"timestamp\"]", HOOKLINE_ERR_PARSE},
+        /* two readers could pick different copies */
+        {"{\"timestamp\":\"2020-01-01T00:00:00Z\",\"timestamp\":\"2025-01-20T14:35:22Z\"}",
+         HOOKLINE_ERR_PARSE},
+    };
+    for (size_t i = 0; i < N(cases); i++) {
+        char hex[HL_SIGN_HEX_SIZE], header[8 + HL_SIGN_HEX_SIZE];
+        size_t len = strlen(cases[i].body);
+        assert_int_equal(hl_sign_hex(LIT(GUIDE_SECRET), cases[i].body, len, hex), HL_OK);
+        snprintf(header, sizeof(header), "sha256=%s", hex);
+        int rc = hookline_verify_signature_fresh(GUIDE_SECRET, cases[i].body, len, header, TS, 0);
+        if (rc != cases[i].want)
+            fail_msg("%s: got %d (%s), want %d", cases[i].body, rc, hookline_strerror(rc),
+                     cases[i].want);
+    }
+    /* now_seconds 0 reads the clock: GUIDE_BODY is from 2025 */
+    assert_int_equal(
+        hookline_verify_signature_fresh(GUIDE_SECRET, LIT(GUIDE_BODY), "sha256=" HEX_GUIDE, 0, 0),
+        HOOKLINE_ERR_TIMESTAMP);
+}
+
+/* ---- one request, both schemes ---- */
+
+#define ZEROS "sha256=0000000000000000000000000000000000000000000000000000000000000000"
+
+struct request_case {
+    const char *name;
+    struct hookline_headers h;
+    const char *body;
+    size_t body_len;
+    int64_t now;
+    int want;
+};
+
+static const struct request_case request_cases[] = {
+    {"guide, recent", {.signature = "sha256=" HEX_GUIDE}, LIT(GUIDE_BODY), TS, HOOKLINE_OK},
+    {"guide, replayed an hour later",
+     {.signature = "sha256=" HEX_GUIDE},
+     LIT(GUIDE_BODY),
+     TS + 3600,
+     HOOKLINE_ERR_TIMESTAMP},
+    {"previous secret during a rotation",
+     {.signature = ZEROS, .signature_previous = "sha256=" HEX_GUIDE},
+     LIT(GUIDE_BODY),
+     TS,
+     HOOKLINE_OK},
+    {"previous secret, replayed",
+     {.signature = ZEROS, .signature_previous = "sha256=" HEX_GUIDE},
+     LIT(GUIDE_BODY),
+     TS + 3600,
+     HOOKLINE_ERR_TIMESTAMP},
+    {"standard, recent",
+     {.webhook_id = ID, .webhook_timestamp = TS_S, .webhook_signature = SIG_GUIDE},
+     LIT(GUIDE_BODY),
+     TS,
+     HOOKLINE_OK},
+    {"both, replayed",
+     {.signature = "sha256=" HEX_GUIDE,
+      .webhook_id = ID,
+      .webhook_timestamp = TS_S,
+      .webhook_signature = SIG_GUIDE},
+     LIT(GUIDE_BODY),
+     TS + 3600,
+     HOOKLINE_ERR_TIMESTAMP},
+    {"standard wrong, guide recent",
+     {.signature = "sha256=" HEX_GUIDE,
+      .webhook_id = ID,
+      .webhook_timestamp = TS_S,
+      .webhook_signature = SIG_OTHER},
+     LIT(GUIDE_BODY),
+     TS,
+     HOOKLINE_OK},
+    {"guide mismatch", {.signature = ZEROS}, LIT(GUIDE_BODY), TS, HOOKLINE_ERR_SIGNATURE},
+    {"guide, body without a timestamp",
+     {.signature = "sha256=" HEX_UTF8},
+     LIT(UTF8_BODY),
+     TS,
+     HOOKLINE_ERR_PARSE},
+    {"standard partial", {.webhook_id = ID}, LIT(GUIDE_BODY), TS, HOOKLINE_ERR_FORMAT},
+    {"no header", {0}, LIT(GUIDE_BODY), TS, HOOKLINE_ERR_FORMAT},
+};
+
+static void test_verify_request_table(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < N(request_cases); i++) {
+        const struct request_case *c = &request_cases[i];
+        int rc = hookline_verify_request(GUIDE_SECRET, &c->h, c->body, c->body_len, c->now, 0);
+        if (rc != c->want)
+            fail_msg("case \"%s\": got %d (%s), want %d", c->name, rc, hookline_strerror(rc),
+                     c->want);
+    }
+    struct hookline_headers h = {0};
+    assert_int_equal(hookline_verify_request(GUIDE_SECRET, NULL, LIT(GUIDE_BODY), TS, 0),
+                     HOOKLINE_ERR_INVALID);
+    assert_int_equal(hookline_verify_request(NULL, &h, LIT(GUIDE_BODY), TS, 0),
+                     HOOKLINE_ERR_FORMAT);
+}
+
+/* hookline's retry of an old event: the event's time is old, the send time is fresh. */
+static void test_verify_request_retry_of_an_old_event(void **state)
+{
+    (void)state;
+    char sig[HL_SIGN_STD_SIZE], ts[32];
+    int64_t later = TS + 86400;
+    snprintf(ts, sizeof(ts), "%lld", (long long)later);
+    assert_int_equal(
+        hl_sign_std(LIT(GUIDE_SECRET), LIT(ID), later, LIT(GUIDE_BODY), sig, sizeof(sig)), HL_OK);
+    struct hookline_headers h = {.signature = "sha256=" HEX_GUIDE,
+                                 .webhook_id = ID,
+                                 .webhook_timestamp = ts,
+                                 .webhook_signature = sig};
+    assert_int_equal(hookline_verify_request(GUIDE_SECRET, &h, LIT(GUIDE_BODY), later, 0),
+                     HOOKLINE_OK);
+    /* the same headers replayed past the tolerance */
+    assert_int_equal(hookline_verify_request(GUIDE_SECRET, &h, LIT(GUIDE_BODY), later + 301, 0),
+                     HOOKLINE_ERR_TIMESTAMP);
+}
+
 static void test_strerror(void **state)
 {
     (void)state;
@@ -567,11 +759,20 @@ static void test_strerror(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_verify_signature_table), cmocka_unit_test(test_verify_signature_huge),
-        cmocka_unit_test(test_verify_standard_table),  cmocka_unit_test(test_verify_standard_now),
-        cmocka_unit_test(test_verify_standard_limits), cmocka_unit_test(test_envelope_table),
-        cmocka_unit_test(test_envelope_guide),         cmocka_unit_test(test_envelope_field_limits),
-        cmocka_unit_test(test_envelope_bad_args),      cmocka_unit_test(test_strerror),
+        cmocka_unit_test(test_verify_signature_table),
+        cmocka_unit_test(test_verify_signature_huge),
+        cmocka_unit_test(test_verify_standard_table),
+        cmocka_unit_test(test_verify_standard_now),
+        cmocka_unit_test(test_verify_standard_limits),
+        cmocka_unit_test(test_envelope_table),
+        cmocka_unit_test(test_envelope_guide),
+        cmocka_unit_test(test_envelope_field_limits),
+        cmocka_unit_test(test_envelope_bad_args),
+        cmocka_unit_test(test_strerror),
+        cmocka_unit_test(test_verify_fresh_table),
+        cmocka_unit_test(test_verify_fresh_forms),
+        cmocka_unit_test(test_verify_request_table),
+        cmocka_unit_test(test_verify_request_retry_of_an_old_event),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
