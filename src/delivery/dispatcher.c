@@ -407,7 +407,8 @@ static void start(struct hl_dispatcher *d, struct hl_job *job, uint64_t host)
     d->active[d->inflight++] = x;
 }
 
-/* Decides the outcome of a finished attempt and queues it for the bookkeeper. */
+/* Decides the outcome of a finished attempt (the outcome policy, retry.c) and queues it for the
+ * bookkeeper. */
 static void push_result(struct hl_dispatcher *d, struct xfer *x, const struct hl_attempt *in,
                         const char *error)
 {
@@ -417,30 +418,12 @@ static void push_result(struct hl_dispatcher *d, struct xfer *x, const struct hl
     a.started_at = x->started_at;
     a.duration_us = hl_mono_us() - x->started_us;
     int attempts = x->job.attempts + 1;
-    if (a.status_code >= 200 && a.status_code < 300) {
-        a.outcome = HL_OUT_SUCCESS;
+    hl_retry_outcome(&d->cfg.retry, d->cfg.disable_after_ms, attempts, x->retry_after, hl_now_ms(),
+                     rnd(d), &a);
+    if (a.outcome == HL_OUT_SUCCESS)
         error = NULL;
-    } else if (a.status_code == 410) {
-        a.outcome = HL_OUT_GONE;
+    else if (a.outcome == HL_OUT_GONE)
         drop_waiting(d, a.webhook_id);
-    } else {
-        int64_t delay = hl_retry_delay(&d->cfg.retry, attempts, rnd(d));
-        if (delay >= 0 && (a.status_code == 429 || a.status_code == 503) && x->retry_after[0]) {
-            int64_t after;
-            /* Wait at least as long as the receiver asked (within bounds), never less than the
-             * schedule says. */
-            if (hl_retry_after(x->retry_after, strlen(x->retry_after), hl_now_ms(), &after) ==
-                    HL_OK &&
-                hl_retry_clamp_after(after) > delay)
-                delay = hl_retry_clamp_after(after);
-        }
-        if (delay < 0) {
-            a.outcome = HL_OUT_FAILED;
-        } else {
-            a.outcome = HL_OUT_RETRY;
-            a.next_attempt_at = hl_now_ms() + delay;
-        }
-    }
 
     static const char *const outcome_names[] = {"", "delivered", "will retry", "failed",
                                                 "gone (webhook disabled)"};
@@ -725,7 +708,7 @@ static void record(struct hl_dispatcher *d, struct result **batch, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         d->attempts[i] = batch[i]->a;
-    int rc = hl_store_record(d->st, d->attempts, n, d->cfg.disable_after_ms);
+    int rc = hl_store_record(d->st, d->attempts, n);
     if (rc)
         hl_error("dispatcher: could not record %zu attempts: %s (their leases will lapse and "
                  "they will be tried again)",

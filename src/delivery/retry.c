@@ -1,5 +1,6 @@
 #include "delivery/retry.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "common/err.h"
@@ -256,4 +257,50 @@ int64_t hl_retry_clamp_after(int64_t delay_ms)
     if (delay_ms > HL_RETRY_AFTER_MAX_MS)
         return HL_RETRY_AFTER_MAX_MS;
     return delay_ms;
+}
+
+/* ---- the outcome of an attempt ---- */
+
+/* The wait before the next attempt: the schedule's, or a 429's or 503's Retry-After when that is
+ * longer (within bounds). -1 when the schedule has no attempt left: a receiver cannot extend it. */
+static int64_t next_wait(const struct hl_retry *r, int attempts, int status,
+                         const char *retry_after, int64_t now, uint32_t rnd)
+{
+    int64_t delay = hl_retry_delay(r, attempts, rnd);
+    int64_t after;
+    if (delay >= 0 && (status == 429 || status == 503) && retry_after && retry_after[0] &&
+        hl_retry_after(retry_after, strlen(retry_after), now, &after) == HL_OK &&
+        hl_retry_clamp_after(after) > delay)
+        delay = hl_retry_clamp_after(after);
+    return delay;
+}
+
+void hl_retry_outcome(const struct hl_retry *r, int64_t disable_after_ms, int attempts,
+                      const char *retry_after, int64_t now, uint32_t rnd, struct hl_attempt *a)
+{
+    int status = a->status_code;
+    a->next_attempt_at = 0;
+    a->disable_failing_since = 0;
+    a->disable_reason[0] = '\0';
+    if (status >= 200 && status < 300) {
+        a->outcome = HL_OUT_SUCCESS;
+        return;
+    }
+    if (status == 410) {
+        a->outcome = HL_OUT_GONE;
+        snprintf(a->disable_reason, sizeof(a->disable_reason), "endpoint answered 410 Gone");
+        return;
+    }
+    int64_t delay = next_wait(r, attempts, status, retry_after, now, rnd);
+    if (delay < 0) {
+        a->outcome = HL_OUT_FAILED;
+    } else {
+        a->outcome = HL_OUT_RETRY;
+        a->next_attempt_at = now + delay;
+    }
+    if (disable_after_ms > 0) {
+        a->disable_failing_since = now - disable_after_ms;
+        snprintf(a->disable_reason, sizeof(a->disable_reason), "failing continuously for %lld s",
+                 (long long)(disable_after_ms / 1000));
+    }
 }

@@ -1,4 +1,5 @@
-/* The retry policy: when each attempt of a delivery is due, and what a Retry-After header asks for.
+/* The retry and outcome policy: when each attempt of a delivery is due, what a Retry-After header
+ * asks for, and what a finished attempt means for its delivery and its webhook.
  *
  * A schedule is a list of waits: delays_ms[i] is the wait before attempt i + 1, counted from the
  * end of the previous attempt (from the event for attempt 1, usually 0 = immediately). After
@@ -10,6 +11,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "store/store.h"
 
 /* Most waits (= attempts) in a schedule. */
 #define HL_RETRY_MAX 32
@@ -53,5 +56,21 @@ int hl_retry_after(const char *value, size_t len, int64_t now_ms, int64_t *delay
 /* Bounds a Retry-After delay to [HL_RETRY_AFTER_MIN_MS, HL_RETRY_AFTER_MAX_MS], so that a receiver
  * can neither make hookline hammer it nor park a delivery for days. */
 int64_t hl_retry_clamp_after(int64_t delay_ms);
+
+/* The outcome policy, the one copy of it: what the attempt a ended in (a->status_code: the HTTP
+ * status, 0 when no answer came), as the dispatcher records it and the store backends apply it.
+ * - A 2xx is HL_OUT_SUCCESS.
+ * - A 410 is HL_OUT_GONE: the webhook is disabled, with the reason "endpoint answered 410 Gone".
+ * - Anything else is HL_OUT_RETRY at now + hl_retry_delay(r, attempts, rnd), or later when a 429
+ *   or 503 carries a Retry-After (retry_after: its value, NUL-terminated; NULL or "" when absent)
+ *   asking for more, bounded by hl_retry_clamp_after; HL_OUT_FAILED when no attempt is left.
+ * - A failure (retry or failed) with disable_after_ms > 0 disables the webhook when its run of
+ *   failures began at or before now - disable_after_ms, with the reason "failing continuously for
+ *   N s" (N = disable_after_ms in seconds).
+ * attempts: the attempts made of the delivery, this one included; now: wall clock, ms. Sets
+ * a->outcome, a->next_attempt_at (0 unless retried), a->disable_failing_since and
+ * a->disable_reason ("" when the attempt disables nothing); reads nothing else of a. */
+void hl_retry_outcome(const struct hl_retry *r, int64_t disable_after_ms, int attempts,
+                      const char *retry_after, int64_t now, uint32_t rnd, struct hl_attempt *a);
 
 #endif

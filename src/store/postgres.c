@@ -1907,10 +1907,11 @@ static int by_key(const void *x, const void *y)
     return a->idx < b->idx ? -1 : a->idx > b->idx;
 }
 
-/* The webhook's last*At fields and failure run for one attempt; disables the webhook on 410 or
- * after failing for disable_after_ms. Sets *disabled when this attempt disabled it. */
+/* The webhook's last*At fields and failure run for one attempt; disables the webhook as the
+ * attempt says (on 410, or after failing long enough). Sets *disabled when this attempt disabled
+ * it. */
 static int record_webhook(struct pg *p, struct conn *c, const struct hl_attempt *at, int64_t now,
-                          int64_t disable_after_ms, int *disabled)
+                          int *disabled)
 {
     struct params a = {0};
     p_i64(&a, at->webhook_id);
@@ -1918,20 +1919,14 @@ static int record_webhook(struct pg *p, struct conn *c, const struct hl_attempt 
     int rc = run0(p, c, at->outcome == HL_OUT_SUCCESS ? Q_WH_SUCCESS : Q_WH_FAILURE, &a, NULL);
     if (rc || at->outcome == HL_OUT_SUCCESS)
         return rc;
-    if (at->outcome != HL_OUT_GONE && disable_after_ms <= 0)
+    if (at->outcome != HL_OUT_GONE && !at->disable_failing_since)
         return HL_OK;
-    char reason[128];
-    if (at->outcome == HL_OUT_GONE)
-        snprintf(reason, sizeof(reason), "endpoint answered 410 Gone");
-    else
-        snprintf(reason, sizeof(reason), "failing continuously for %lld s",
-                 (long long)(disable_after_ms / 1000));
     struct params b = {0};
     p_i64(&b, at->webhook_id);
     p_i64(&b, now);
-    p_text(&b, reason);
+    p_text(&b, at->disable_reason);
     if (at->outcome != HL_OUT_GONE)
-        p_i64(&b, now - disable_after_ms);
+        p_i64(&b, at->disable_failing_since);
     int64_t n = 0;
     rc = run0(p, c, at->outcome == HL_OUT_GONE ? Q_WH_GONE : Q_WH_AUTODISABLE, &b, &n);
     if (rc == HL_OK && n)
@@ -1968,8 +1963,7 @@ static int record_delivery(struct pg *p, struct conn *c, const struct hl_attempt
     return run0(p, c, dq, &b, NULL);
 }
 
-static int pg_record(struct hl_store *base, const struct hl_attempt *at, size_t n,
-                     int64_t disable_after_ms)
+static int pg_record(struct hl_store *base, const struct hl_attempt *at, size_t n)
 {
     struct pg *p = PG(base);
     if (n == 0)
@@ -1996,7 +1990,7 @@ static int pg_record(struct hl_store *base, const struct hl_attempt *at, size_t 
     struct params none = {0};
     rc = run0(p, c, Q_SYNC_ON, &none, NULL);
     for (size_t i = 0; i < n && rc == HL_OK; i++)
-        rc = record_webhook(p, c, &at[wh[i].idx], now, disable_after_ms, &disabled[wh[i].idx]);
+        rc = record_webhook(p, c, &at[wh[i].idx], now, &disabled[wh[i].idx]);
     for (size_t i = 0; i < n && rc == HL_OK; i++)
         rc = record_delivery(p, c, &at[dl[i].idx], now);
     /* A disabled webhook's pending deliveries wait, parked, until it is enabled again. */

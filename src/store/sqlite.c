@@ -338,7 +338,6 @@ struct commit_req {
     const struct hl_idem *idem;
     const struct hl_attempt *att; /* or the dispatcher's finished attempts */
     size_t natt;
-    int64_t disable_after_ms;
     int64_t made;
     int rc;
     int done;
@@ -1143,15 +1142,14 @@ static int apply_change(struct sq *s, const struct hl_change *c, int64_t *made)
 
 /* Applies one change set inside the batch's transaction, under a savepoint so that its failure
  * undoes it alone. */
-static int record_attempts(struct sq *s, const struct hl_attempt *a, size_t n,
-                           int64_t disable_after_ms);
+static int record_attempts(struct sq *s, const struct hl_attempt *a, size_t n);
 
 static void apply_request(struct sq *s, struct commit_req *r)
 {
     int64_t made = 0;
     int rc = simple(s, Q_SAVEPOINT);
     if (rc == HL_OK && r->att)
-        rc = record_attempts(s, r->att, r->natt, r->disable_after_ms);
+        rc = record_attempts(s, r->att, r->natt);
     for (size_t i = 0; i < r->n && rc == HL_OK; i++)
         rc = apply_change(s, &r->ch[i], &made);
     if (rc == HL_OK && r->idem) {
@@ -1538,7 +1536,7 @@ static int record_one(struct sq *s, const struct hl_attempt *a, int64_t now)
             return HL_ESTORE;
         sqlite3_bind_int64(st, 1, a->webhook_id);
         sqlite3_bind_int64(st, 2, now);
-        bind_text(st, 3, "endpoint answered 410 Gone");
+        bind_text(st, 3, a->disable_reason);
         rc = run(s, st);
         if (rc == HL_OK && sqlite3_changes(s->db))
             rc = park_deliveries(s, a->webhook_id);
@@ -1547,9 +1545,9 @@ static int record_one(struct sq *s, const struct hl_attempt *a, int64_t now)
 }
 
 /* Per webhook of a batch: its last*At fields and its run of failures, folded into one update,
- * then the auto-disable check when the batch ended in failure. */
-static int record_webhooks(struct sq *s, const struct hl_attempt *a, size_t n, int64_t now,
-                           int64_t disable_after_ms)
+ * then the auto-disable check, as the batch's last attempt for it says, when it ended in
+ * failure. */
+static int record_webhooks(struct sq *s, const struct hl_attempt *a, size_t n, int64_t now)
 {
     for (size_t i = 0; i < n; i++) {
         int64_t wid = a[i].webhook_id;
@@ -1560,9 +1558,11 @@ static int record_webhooks(struct sq *s, const struct hl_attempt *a, size_t n, i
             continue; /* folded in with its first attempt of the batch */
         int64_t trig = 0, succ = 0, fail = 0, run_start = 0;
         int seen_success = 0, last_ok = 0;
+        const struct hl_attempt *last = &a[i];
         for (size_t j = i; j < n; j++) {
             if (a[j].webhook_id != wid)
                 continue;
+            last = &a[j];
             int64_t t = a[j].started_at;
             trig = t > trig ? t : trig;
             last_ok = a[j].outcome == HL_OUT_SUCCESS;
@@ -1588,17 +1588,14 @@ static int record_webhooks(struct sq *s, const struct hl_attempt *a, size_t n, i
         int rc = run(s, st);
         if (rc)
             return rc;
-        if (last_ok || disable_after_ms <= 0)
+        if (last_ok || !last->disable_failing_since)
             continue;
         if (!(st = Q(s, Q_WH_AUTODISABLE)))
             return HL_ESTORE;
-        char reason[128];
-        snprintf(reason, sizeof(reason), "failing continuously for %lld s",
-                 (long long)(disable_after_ms / 1000));
         sqlite3_bind_int64(st, 1, wid);
         sqlite3_bind_int64(st, 2, now);
-        bind_text(st, 3, reason);
-        sqlite3_bind_int64(st, 4, now - disable_after_ms);
+        bind_text(st, 3, last->disable_reason);
+        sqlite3_bind_int64(st, 4, last->disable_failing_since);
         rc = run(s, st);
         if (rc == HL_OK && sqlite3_changes(s->db))
             rc = park_deliveries(s, wid);
@@ -1608,23 +1605,21 @@ static int record_webhooks(struct sq *s, const struct hl_attempt *a, size_t n, i
     return HL_OK;
 }
 
-static int record_attempts(struct sq *s, const struct hl_attempt *a, size_t n,
-                           int64_t disable_after_ms)
+static int record_attempts(struct sq *s, const struct hl_attempt *a, size_t n)
 {
     int64_t now = hl_now_ms();
     int rc = HL_OK;
     for (size_t i = 0; i < n && rc == HL_OK; i++)
         rc = record_one(s, &a[i], now);
     if (rc == HL_OK)
-        rc = record_webhooks(s, a, n, now, disable_after_ms);
+        rc = record_webhooks(s, a, n, now);
     return rc;
 }
 
 /* Attempts ride the group commit: under load they share the API's fsync. */
-static int sq_record(struct hl_store *base, const struct hl_attempt *a, size_t n,
-                     int64_t disable_after_ms)
+static int sq_record(struct hl_store *base, const struct hl_attempt *a, size_t n)
 {
-    struct commit_req me = {.att = a, .natt = n, .disable_after_ms = disable_after_ms};
+    struct commit_req me = {.att = a, .natt = n};
     group_commit(DB(base), &me);
     return me.rc;
 }
