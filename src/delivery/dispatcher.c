@@ -85,7 +85,7 @@ struct hl_dispatcher {
     struct xfer **active; /* the transfers in flight, [0, inflight) */
     size_t inflight;
     struct hl_job *waiting; /* claimed, held back by a webhook's or a host's cap, in order */
-    uint64_t *waiting_host; /* host_key() of each */
+    uint64_t *waiting_host; /* hl_url_host_key() of each */
     size_t nwaiting;
     struct counts by_webhook, by_host;
     int counts_dirty;     /* the skip list must be rebuilt */
@@ -172,40 +172,6 @@ static void counts_compact(struct counts *c)
         if (old[i].key && (old[i].inflight > 0 || old[i].queued > 0))
             *counts_get(c, old[i].key, 1) = old[i];
     free(old);
-}
-
-/* Who a URL connects to, as libcurl pools connections: scheme, host and port (the scheme's
- * default when none is written; no user info), case-folded and hashed (never 0). */
-static uint64_t host_key(const char *url)
-{
-    uint64_t h = 1469598103934665603ull;
-    const char *sep = strstr(url, "://");
-    const char *scheme_end = sep ? sep : url;
-    const char *host = sep ? sep + 3 : url;
-    const char *end = host;
-    while (*end && *end != '/' && *end != '?' && *end != '#')
-        end++;
-    for (const char *p = host; p < end; p++)
-        if (*p == '@')
-            host = p + 1;
-    int has_port = 0;
-    for (const char *p = end; p > host && p[-1] != ']'; p--)
-        if (p[-1] == ':') {
-            has_port = 1;
-            break;
-        }
-    char tail[8] = "";
-    if (!has_port)
-        snprintf(tail, sizeof(tail), ":%s", scheme_end - url == 5 ? "443" : "80");
-    const char *parts[3][2] = {{url, scheme_end}, {host, end}, {tail, tail + strlen(tail)}};
-    for (int k = 0; k < 3; k++)
-        for (const char *p = parts[k][0]; p < parts[k][1]; p++) {
-            unsigned char ch = (unsigned char)*p;
-            if (ch >= 'A' && ch <= 'Z')
-                ch = (unsigned char)(ch - 'A' + 'a');
-            h = (h ^ ch) * 1099511628211ull;
-        }
-    return h | 1;
 }
 
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
@@ -605,7 +571,7 @@ static void take_ready(struct hl_dispatcher *d, struct hl_job *jobs, size_t n)
         struct hl_job *j = &d->waiting[d->nwaiting];
         *j = jobs[i];
         memset(&jobs[i], 0, sizeof(jobs[i]));
-        uint64_t host = d->waiting_host[d->nwaiting++] = host_key(j->url);
+        uint64_t host = d->waiting_host[d->nwaiting++] = hl_url_host_key(j->url, strlen(j->url));
         struct slot *w = counts_get(&d->by_webhook, (uint64_t)j->webhook_id, 1);
         struct slot *h = counts_get(&d->by_host, host, 1);
         if (w) {

@@ -227,6 +227,31 @@ int hl_url_parse(const char *url, size_t len, struct hl_url *out)
     return parse(url, len, out, NULL, NULL);
 }
 
+/* FNV-1a over s[0..n), lower-cased, continuing from h. */
+static uint64_t fnv_lower(uint64_t h, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 'A' && c <= 'Z')
+            c = (unsigned char)(c - 'A' + 'a');
+        h = (h ^ c) * 1099511628211ull;
+    }
+    return h;
+}
+
+uint64_t hl_url_host_key(const char *url, size_t len)
+{
+    uint64_t h = 1469598103934665603ull;
+    struct hl_url u;
+    if (hl_url_parse(url, len, &u) != HL_OK)
+        return fnv_lower(h, url, url ? len : 0) | 1;
+    char port[8];
+    int pl = snprintf(port, sizeof(port), "]:%u", (unsigned)u.port);
+    h = fnv_lower(h, u.https ? "https://[" : "http://[", u.https ? 9 : 8);
+    h = fnv_lower(h, u.host.p, u.host.len);
+    return fnv_lower(h, port, (size_t)pl) | 1;
+}
+
 /* ---- CIDR lists ---- */
 
 /* True when the first prefix bits of a and net agree. */

@@ -59,6 +59,13 @@ int hl_url_check(const char *url, size_t len, int production, const char **code,
  * *out (pointing into url), or HL_EINVAL. */
 int hl_url_parse(const char *url, size_t len, struct hl_url *out);
 
+/* Who a delivery to url[0..len) connects to, as libcurl pools connections: the scheme, the host
+ * (case-folded; an IPv6 literal without its brackets) and the port (the scheme's default when
+ * none is written), taken by hl_url_parse and hashed into a key that is never 0. URLs that connect
+ * to the same place get the same key; a URL that hl_url_parse refuses gets one of its own (its
+ * bytes, case-folded). The dispatcher caps attempts per key. */
+uint64_t hl_url_host_key(const char *url, size_t len);
+
 /* Most ranges an hl_netlist holds. */
 #define HL_NETLIST_MAX 64
 
