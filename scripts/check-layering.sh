@@ -14,7 +14,9 @@ set -euo pipefail
 # A folder that is not listed fails the check until it gets a rule here.
 allowed_for() {
     case "$1" in
-    common) echo "" ;;
+    # The receiver library's public header is a leaf (constants and types, nothing of src/): the
+    # option table bounds listen's values by it.
+    common) echo "hookline/verify.h" ;;
     crypto) echo "common" ;;
     store) echo "common" ;;
     events) echo "common store" ;;

@@ -1,6 +1,7 @@
 #include "common/config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/net.h"
+#include "common/ids.h"
 #include "hookline/verify.h"
 
 int hl_parse_int(const char *s, long long min, long long max, long long *out)
@@ -93,7 +95,7 @@ static int set_cidrs(void *field, const char *text)
 static int set_secret(void *field, const char *text)
 {
     struct hl_secrets *s = field;
-    if (!*text || strlen(text) > HOOKLINE_SECRET_MAX)
+    if (!*text || strlen(text) > HL_SECRET_MAX)
         return HL_EINVAL;
     if (s->n == HL_SECRETS_MAX)
         return HL_ETOOBIG;

@@ -8,8 +8,8 @@
  * and the command's --help is generated from the same rows. Adding an option is a row, a field
  * in struct hl_options and the code that uses the value.
  *
- * The table knows the values of every command, so this file includes the two parsers of
- * delivery values it fills (retry schedule, CIDR ranges); both are pure functions.
+ * The table knows the values of every command; the two that are more than a number, the retry
+ * schedule and CIDR ranges, are common values too (common/schedule.h, common/net.h).
  */
 #ifndef HL_CONFIG_H
 #define HL_CONFIG_H
@@ -18,8 +18,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "delivery/retry.h"
-#include "delivery/target.h"
+#include "common/net.h"
+#include "common/schedule.h"
 
 /* Parses s as a decimal integer within [min, max] (strtoll syntax: leading blanks and a sign are
  * allowed, trailing text is not). Returns 0 and sets *out, or HL_EINVAL (empty, not a number,
@@ -67,7 +67,7 @@ enum hl_opt_kind {
 /* Most operands (words that are not options) a command takes. */
 #define HL_ARGS_MAX 4
 
-/* Secrets a receiver accepts (listen, verify), each 1..HOOKLINE_SECRET_MAX bytes. */
+/* Secrets a receiver accepts (listen, verify), each 1..HL_SECRET_MAX bytes. */
 struct hl_secrets {
     const char *v[HL_SECRETS_MAX];
     size_t n;

@@ -7,6 +7,8 @@
 
 /* Room for any id made here, with its NUL. */
 #define HL_ID_MAX 64
+/* Longest webhook secret string a signer or verifier accepts, in bytes (hookline makes 38). */
+#define HL_SECRET_MAX 1024
 
 /* Fills out with n bytes from a cryptographic RNG. Returns 0 or HL_EIO. */
 int hl_random(uint8_t *out, size_t n);

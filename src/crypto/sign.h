@@ -15,13 +15,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/ids.h"
+
 #define HL_SHA256_LEN 32
 /* Bytes for hl_sign_hex's output: 64 hex digits and a NUL. */
 #define HL_SIGN_HEX_SIZE 65
 /* Bytes for hl_sign_std's output: "v1," + 44 base64 characters and a NUL. */
 #define HL_SIGN_STD_SIZE 48
-/* Longest secret accepted by either scheme, in bytes. */
-#define HL_SECRET_MAX 1024
 /* Longest decoded Standard Webhooks key, in bytes (hookline's own are 24). */
 #define HL_STD_KEY_MAX 256
 /* The Standard Webhooks secret prefix. */

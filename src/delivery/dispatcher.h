@@ -1,5 +1,6 @@
-/* The dispatcher: a transfer thread driving a libcurl multi handle, and a bookkeeper thread
- * doing all of its store work.
+/* The dispatcher: a transfer thread driving a libcurl multi handle (transfer.c), and a
+ * bookkeeper thread doing all of its store work (bookkeeper.c). What each owns, and the one place
+ * they meet, is written down in dispatch.h.
  *
  * Invariants:
  * - The bookkeeper is woken by every commit that made deliveries (hl_store_notify), by finished
@@ -18,6 +19,9 @@
  *   held back here (libcurl never queues a handle), and a webhook with a full queue of them is
  *   not claimed for, so one slow or dead endpoint never delays the others.
  * - Success is a 2xx within timeout_ms, connect and answer together; redirects are not followed.
+ *   What any other answer means (retry, fail, disable the webhook) is hl_retry_outcome's word
+ *   (retry.h); the store applies it as it records.
+ * - The per-host cap counts hosts as libcurl pools connections (hl_url_host_key, target.h).
  */
 #ifndef HL_DISPATCHER_H
 #define HL_DISPATCHER_H

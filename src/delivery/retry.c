@@ -1,26 +1,9 @@
 #include "delivery/retry.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "common/err.h"
-
-void hl_retry_default(struct hl_retry *r)
-{
-    static const int64_t def[] = {
-        0,
-        5 * 1000LL,
-        5 * 60 * 1000LL,
-        30 * 60 * 1000LL,
-        2 * 3600 * 1000LL,
-        5 * 3600 * 1000LL,
-        10 * 3600 * 1000LL,
-        10 * 3600 * 1000LL,
-    };
-    memset(r, 0, sizeof(*r));
-    r->n = (int)(sizeof(def) / sizeof(def[0]));
-    memcpy(r->delays_ms, def, sizeof(def));
-    r->jitter_pct = HL_RETRY_JITTER_PCT;
-}
 
 static int is_digit(char c)
 {
@@ -30,65 +13,6 @@ static int is_digit(char c)
 static int is_space(char c)
 {
     return c == ' ' || c == '\t';
-}
-
-/* One entry s[0..n), spaces already trimmed, into *ms. */
-static int parse_delay(const char *s, size_t n, int64_t *ms)
-{
-    size_t i = 0;
-    int64_t v = 0;
-    while (i < n && is_digit(s[i])) {
-        if (v > HL_RETRY_MAX_DELAY_MS) /* keeps v * 10 far from overflow */
-            return HL_EINVAL;
-        v = v * 10 + (s[i++] - '0');
-    }
-    if (i == 0)
-        return HL_EINVAL;
-    const char *unit = s + i;
-    size_t ul = n - i;
-    int64_t mult;
-    if (ul == 0 || (ul == 1 && unit[0] == 's'))
-        mult = 1000;
-    else if (ul == 2 && unit[0] == 'm' && unit[1] == 's')
-        mult = 1;
-    else if (ul == 1 && unit[0] == 'm')
-        mult = 60 * 1000LL;
-    else if (ul == 1 && unit[0] == 'h')
-        mult = 3600 * 1000LL;
-    else if (ul == 1 && unit[0] == 'd')
-        mult = 24 * 3600 * 1000LL;
-    else
-        return HL_EINVAL;
-    if (v > HL_RETRY_MAX_DELAY_MS / mult)
-        return HL_EINVAL;
-    *ms = v * mult;
-    return HL_OK;
-}
-
-int hl_retry_parse(const char *spec, struct hl_retry *out)
-{
-    struct hl_retry r;
-    memset(&r, 0, sizeof(r));
-    r.jitter_pct = HL_RETRY_JITTER_PCT;
-    if (!spec)
-        return HL_EINVAL;
-    const char *s = spec;
-    for (;;) {
-        size_t n = strcspn(s, ",");
-        size_t b = 0, e = n;
-        while (b < e && is_space(s[b]))
-            b++;
-        while (e > b && is_space(s[e - 1]))
-            e--;
-        if (r.n >= HL_RETRY_MAX || parse_delay(s + b, e - b, &r.delays_ms[r.n]) != HL_OK)
-            return HL_EINVAL;
-        r.n++;
-        if (s[n] == '\0')
-            break;
-        s += n + 1;
-    }
-    *out = r;
-    return HL_OK;
 }
 
 int64_t hl_retry_delay(const struct hl_retry *r, int attempts_done, uint32_t rnd)
@@ -256,4 +180,50 @@ int64_t hl_retry_clamp_after(int64_t delay_ms)
     if (delay_ms > HL_RETRY_AFTER_MAX_MS)
         return HL_RETRY_AFTER_MAX_MS;
     return delay_ms;
+}
+
+/* ---- the outcome of an attempt ---- */
+
+/* The wait before the next attempt: the schedule's, or a 429's or 503's Retry-After when that is
+ * longer (within bounds). -1 when the schedule has no attempt left: a receiver cannot extend it. */
+static int64_t next_wait(const struct hl_retry *r, int attempts, int status,
+                         const char *retry_after, int64_t now, uint32_t rnd)
+{
+    int64_t delay = hl_retry_delay(r, attempts, rnd);
+    int64_t after;
+    if (delay >= 0 && (status == 429 || status == 503) && retry_after && retry_after[0] &&
+        hl_retry_after(retry_after, strlen(retry_after), now, &after) == HL_OK &&
+        hl_retry_clamp_after(after) > delay)
+        delay = hl_retry_clamp_after(after);
+    return delay;
+}
+
+void hl_retry_outcome(const struct hl_retry *r, int64_t disable_after_ms, int attempts,
+                      const char *retry_after, int64_t now, uint32_t rnd, struct hl_attempt *a)
+{
+    int status = a->status_code;
+    a->next_attempt_at = 0;
+    a->disable_failing_since = 0;
+    a->disable_reason[0] = '\0';
+    if (status >= 200 && status < 300) {
+        a->outcome = HL_OUT_SUCCESS;
+        return;
+    }
+    if (status == 410) {
+        a->outcome = HL_OUT_GONE;
+        snprintf(a->disable_reason, sizeof(a->disable_reason), "endpoint answered 410 Gone");
+        return;
+    }
+    int64_t delay = next_wait(r, attempts, status, retry_after, now, rnd);
+    if (delay < 0) {
+        a->outcome = HL_OUT_FAILED;
+    } else {
+        a->outcome = HL_OUT_RETRY;
+        a->next_attempt_at = now + delay;
+    }
+    if (disable_after_ms > 0) {
+        a->disable_failing_since = now - disable_after_ms;
+        snprintf(a->disable_reason, sizeof(a->disable_reason), "failing continuously for %lld s",
+                 (long long)(disable_after_ms / 1000));
+    }
 }

@@ -1,9 +1,8 @@
-/* The retry policy: when each attempt of a delivery is due, and what a Retry-After header asks for.
+/* The retry and outcome policy: when each attempt of a delivery is due, what a Retry-After header
+ * asks for, and what a finished attempt means for its delivery and its webhook.
  *
- * A schedule is a list of waits: delays_ms[i] is the wait before attempt i + 1, counted from the
- * end of the previous attempt (from the event for attempt 1, usually 0 = immediately). After
- * attempt n the delivery has failed for good. Each wait is spread by +-jitter_pct percent so that
- * deliveries failing together do not retry together.
+ * The schedule itself (struct hl_retry, its parser and default) is configuration, kept in
+ * common/schedule.h so that the option table can read it.
  */
 #ifndef HL_DELIVERY_RETRY_H
 #define HL_DELIVERY_RETRY_H
@@ -11,32 +10,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Most waits (= attempts) in a schedule. */
-#define HL_RETRY_MAX 32
-/* Longest single wait in a schedule: 7 days. */
-#define HL_RETRY_MAX_DELAY_MS (7LL * 24 * 3600 * 1000)
-/* Default spread of every wait, in percent. */
-#define HL_RETRY_JITTER_PCT 20
-/* The default schedule, as hl_retry_parse reads it: 8 attempts over about 33 hours. */
-#define HL_RETRY_DEFAULT_SPEC "0,5s,5m,30m,2h,5h,10h,10h"
+#include "common/schedule.h"
+#include "store/store.h"
+
 /* Bounds hl_retry_clamp_after puts on a receiver's Retry-After: 1 s .. 1 h. */
 #define HL_RETRY_AFTER_MIN_MS 1000LL
 #define HL_RETRY_AFTER_MAX_MS (3600LL * 1000)
-
-struct hl_retry {
-    int n;                           /* attempts in all, 1..HL_RETRY_MAX */
-    int64_t delays_ms[HL_RETRY_MAX]; /* wait before attempt i + 1 */
-    int jitter_pct;                  /* 0..100 */
-};
-
-/* Fills r with the default schedule (HL_RETRY_DEFAULT_SPEC, HL_RETRY_JITTER_PCT). */
-void hl_retry_default(struct hl_retry *r);
-
-/* Parses a comma-separated schedule such as "0,5s,5m,30m,2h,5h,10h,10h" or "0, 50ms, 100ms":
- * each entry is a decimal integer with an optional unit ms, s, m, h or d (none = seconds), at
- * most HL_RETRY_MAX_DELAY_MS; spaces and tabs may surround entries; 1..HL_RETRY_MAX entries.
- * Returns 0 and fills *out (jitter_pct = HL_RETRY_JITTER_PCT), or HL_EINVAL leaving *out alone. */
-int hl_retry_parse(const char *spec, struct hl_retry *out);
 
 /* The wait in ms before the next attempt once attempts_done attempts were made (0 for the first
  * attempt), spread uniformly over [d - d*jitter_pct/100, d + d*jitter_pct/100] by rnd: 0 gives the
@@ -53,5 +32,21 @@ int hl_retry_after(const char *value, size_t len, int64_t now_ms, int64_t *delay
 /* Bounds a Retry-After delay to [HL_RETRY_AFTER_MIN_MS, HL_RETRY_AFTER_MAX_MS], so that a receiver
  * can neither make hookline hammer it nor park a delivery for days. */
 int64_t hl_retry_clamp_after(int64_t delay_ms);
+
+/* The outcome policy, the one copy of it: what the attempt a ended in (a->status_code: the HTTP
+ * status, 0 when no answer came), as the dispatcher records it and the store backends apply it.
+ * - A 2xx is HL_OUT_SUCCESS.
+ * - A 410 is HL_OUT_GONE: the webhook is disabled, with the reason "endpoint answered 410 Gone".
+ * - Anything else is HL_OUT_RETRY at now + hl_retry_delay(r, attempts, rnd), or later when a 429
+ *   or 503 carries a Retry-After (retry_after: its value, NUL-terminated; NULL or "" when absent)
+ *   asking for more, bounded by hl_retry_clamp_after; HL_OUT_FAILED when no attempt is left.
+ * - A failure (retry or failed) with disable_after_ms > 0 disables the webhook when its run of
+ *   failures began at or before now - disable_after_ms, with the reason "failing continuously for
+ *   N s" (N = disable_after_ms in seconds).
+ * attempts: the attempts made of the delivery, this one included; now: wall clock, ms. Sets
+ * a->outcome, a->next_attempt_at (0 unless retried), a->disable_failing_since and
+ * a->disable_reason ("" when the attempt disables nothing); reads nothing else of a. */
+void hl_retry_outcome(const struct hl_retry *r, int64_t disable_after_ms, int attempts,
+                      const char *retry_after, int64_t now, uint32_t rnd, struct hl_attempt *a);
 
 #endif

@@ -400,19 +400,13 @@ int hl_sql_record_delivery(struct hl_sess *s, const struct hl_attempt *at, int64
     return run(s, HL_Q_DELIV_FAILED, b, 3, NULL);
 }
 
-int hl_sql_disable(struct hl_sess *s, int64_t webhook_id, int gone, int64_t now,
-                   int64_t disable_after_ms, int *disabled)
+int hl_sql_disable(struct hl_sess *s, const struct hl_attempt *at, int64_t now, int *disabled)
 {
-    if (!gone && disable_after_ms <= 0)
+    int gone = at->outcome == HL_OUT_GONE;
+    if (!gone && !at->disable_failing_since)
         return HL_OK;
-    char reason[128];
-    if (gone)
-        snprintf(reason, sizeof(reason), "endpoint answered 410 Gone");
-    else
-        snprintf(reason, sizeof(reason), "failing continuously for %lld s",
-                 (long long)(disable_after_ms / 1000));
-    struct hl_arg a[] = {hl_arg_int(webhook_id), hl_arg_int(now), hl_arg_text(reason),
-                         hl_arg_int(now - disable_after_ms)};
+    struct hl_arg a[] = {hl_arg_int(at->webhook_id), hl_arg_int(now),
+                         hl_arg_text(at->disable_reason), hl_arg_int(at->disable_failing_since)};
     struct hl_rows rows = {0};
     int rc = run(s, gone ? HL_Q_WH_GONE : HL_Q_WH_AUTODISABLE, a, gone ? 3 : 4, &rows);
     if (rc == HL_OK && rows.changed)

@@ -1199,25 +1199,24 @@ static int by_key(const void *x, const void *y)
     return a->idx < b->idx ? -1 : a->idx > b->idx;
 }
 
-/* The webhook's last*At fields and failure run for one attempt; disables the webhook on 410 or
- * after failing for disable_after_ms. Sets *disabled when this attempt disabled it. */
+/* The webhook's last*At fields and failure run for one attempt; disables the webhook as the
+ * attempt says (on 410, or after failing long enough). Sets *disabled when this attempt disabled
+ * it. */
 static int record_webhook(struct hl_sess *s, const struct hl_attempt *at, int64_t now,
-                          int64_t disable_after_ms, int *disabled)
+                          int *disabled)
 {
     struct hl_arg a[] = {hl_arg_int(at->webhook_id), hl_arg_int(at->started_at)};
     int ok = at->outcome == HL_OUT_SUCCESS;
     int rc = sess_run(s, ok ? Q_WH_SUCCESS : Q_WH_FAILURE, a, HL_NARGS(a), NULL);
     if (rc || ok)
         return rc;
-    return hl_sql_disable(s, at->webhook_id, at->outcome == HL_OUT_GONE, now, disable_after_ms,
-                          disabled);
+    return hl_sql_disable(s, at, now, disabled);
 }
 
 /* Records in the sorted order: webhooks, then deliveries, then the parking of what got
  * disabled. On the dispatcher's connection, with synchronous commit back on. */
 static int record_sorted(struct hl_store *base, const struct hl_attempt *at, size_t n,
-                         const struct order *wh, const struct order *dl, int *disabled,
-                         int64_t disable_after_ms)
+                         const struct order *wh, const struct order *dl, int *disabled)
 {
     int64_t now = hl_now_ms();
     struct hl_sess s;
@@ -1229,7 +1228,7 @@ static int record_sorted(struct hl_store *base, const struct hl_attempt *at, siz
     if (rc == HL_OK)
         rc = sess_run(&s, Q_SYNC_ON, NULL, 0, NULL);
     for (size_t i = 0; i < n && rc == HL_OK; i++)
-        rc = record_webhook(&s, &at[wh[i].idx], now, disable_after_ms, &disabled[wh[i].idx]);
+        rc = record_webhook(&s, &at[wh[i].idx], now, &disabled[wh[i].idx]);
     for (size_t i = 0; i < n && rc == HL_OK; i++)
         rc = hl_sql_record_delivery(&s, &at[dl[i].idx], now);
     for (size_t i = 0; i < n && rc == HL_OK; i++)
@@ -1238,8 +1237,7 @@ static int record_sorted(struct hl_store *base, const struct hl_attempt *at, siz
     return sess_close(&s, rc);
 }
 
-static int pg_record(struct hl_store *base, const struct hl_attempt *at, size_t n,
-                     int64_t disable_after_ms)
+static int pg_record(struct hl_store *base, const struct hl_attempt *at, size_t n)
 {
     if (n == 0)
         return HL_OK;
@@ -1256,7 +1254,7 @@ static int pg_record(struct hl_store *base, const struct hl_attempt *at, size_t 
          * here. */
         qsort(wh, n, sizeof(*wh), by_key);
         qsort(dl, n, sizeof(*dl), by_key);
-        rc = record_sorted(base, at, n, wh, dl, disabled, disable_after_ms);
+        rc = record_sorted(base, at, n, wh, dl, disabled);
     }
     free(wh);
     free(dl);

@@ -267,8 +267,7 @@ struct hl_backend {
     int (*commit)(struct hl_store *st, const struct hl_change *ch, size_t n,
                   const struct hl_idem *idem, int64_t *deliveries);
     int (*claim)(struct hl_store *st, const struct hl_claim *c, struct hl_job **out, size_t *n);
-    int (*record)(struct hl_store *st, const struct hl_attempt *a, size_t n,
-                  int64_t disable_after_ms);
+    int (*record)(struct hl_store *st, const struct hl_attempt *a, size_t n);
     int (*release_leases)(struct hl_store *st);
     int (*ingest_claim)(struct hl_store *st, int64_t now, int64_t lease_until,
                         struct hl_ingest_job *out);
@@ -311,11 +310,12 @@ int hl_sql_apply(struct hl_sess *s, const struct hl_change *ch, size_t n,
                  const struct hl_idem *idem, int64_t *made);
 /* In a transaction: an attempt's row and its delivery's new state. now: when it is recorded. */
 int hl_sql_record_delivery(struct hl_sess *s, const struct hl_attempt *a, int64_t now);
-/* In a transaction: disables a webhook that answered 410 Gone (gone), or that has been failing
- * since before now - disable_after_ms (not gone; disable_after_ms <= 0: never). *disabled says
- * whether this call disabled it; its pending deliveries are then for hl_sql_park. */
-int hl_sql_disable(struct hl_sess *s, int64_t webhook_id, int gone, int64_t now,
-                   int64_t disable_after_ms, int *disabled);
+/* In a transaction: disables the attempt's webhook as the outcome policy decided (hl_retry_outcome
+ * in delivery/retry.h): on HL_OUT_GONE, or when its run of failures began at or before
+ * at->disable_failing_since (0: not by this attempt), with at->disable_reason as the reason; the
+ * store makes no decision of its own. *disabled says whether this call disabled it; its pending
+ * deliveries are then for hl_sql_park. */
+int hl_sql_disable(struct hl_sess *s, const struct hl_attempt *at, int64_t now, int *disabled);
 /* In a transaction: parks a webhook's pending deliveries until it is enabled again. */
 int hl_sql_park(struct hl_sess *s, int64_t webhook_id);
 

@@ -307,7 +307,6 @@ struct commit_req {
     const struct hl_idem *idem;
     const struct hl_attempt *att; /* or the dispatcher's finished attempts */
     size_t natt;
-    int64_t disable_after_ms;
     int64_t made;
     int rc;
     int done;
@@ -531,27 +530,29 @@ static int put_event(struct hl_sess *s, const struct hl_change *ch, int64_t *mad
 
 /* ---- the dispatcher's records ---- */
 
-/* Disables a webhook (see hl_sql_disable) and parks its pending deliveries. */
-static int disable(struct hl_sess *s, int64_t webhook_id, int gone, int64_t now,
-                   int64_t disable_after_ms)
+/* Disables an attempt's webhook as the attempt says (see hl_sql_disable) and parks its pending
+ * deliveries. */
+static int disable(struct hl_sess *s, const struct hl_attempt *at, int64_t now)
 {
     int disabled = 0;
-    int rc = hl_sql_disable(s, webhook_id, gone, now, disable_after_ms, &disabled);
-    return rc == HL_OK && disabled ? hl_sql_park(s, webhook_id) : rc;
+    int rc = hl_sql_disable(s, at, now, &disabled);
+    return rc == HL_OK && disabled ? hl_sql_park(s, at->webhook_id) : rc;
 }
 
 /* One webhook's attempts of a batch folded into one update of its last*At fields and its run of
- * failures, then the auto-disable check when the batch ended in failure. first: the webhook's
- * first attempt in a. */
+ * failures, then the auto-disable check, as the batch's last attempt for it says, when it ended
+ * in failure. first: the webhook's first attempt in a. */
 static int record_webhook(struct hl_sess *s, const struct hl_attempt *a, size_t first, size_t n,
-                          int64_t now, int64_t disable_after_ms)
+                          int64_t now)
 {
     int64_t wid = a[first].webhook_id;
     int64_t trig = 0, succ = 0, failed = 0, run_start = 0;
     int seen_success = 0, last_ok = 0;
+    const struct hl_attempt *last = &a[first];
     for (size_t j = first; j < n; j++) {
         if (a[j].webhook_id != wid)
             continue;
+        last = &a[j];
         int64_t t = a[j].started_at;
         trig = t > trig ? t : trig;
         last_ok = a[j].outcome == HL_OUT_SUCCESS;
@@ -576,26 +577,25 @@ static int record_webhook(struct hl_sess *s, const struct hl_attempt *a, size_t 
     int rc = sess_run(s, Q_WH_ATTEMPTS, b, HL_NARGS(b), NULL);
     if (rc || last_ok)
         return rc;
-    return disable(s, wid, 0, now, disable_after_ms);
+    return disable(s, last, now);
 }
 
 /* Attempt rows and delivery states, then each webhook once. Inside the group commit. */
-static int record_attempts(struct hl_sess *s, const struct hl_attempt *a, size_t n,
-                           int64_t disable_after_ms)
+static int record_attempts(struct hl_sess *s, const struct hl_attempt *a, size_t n)
 {
     int64_t now = hl_now_ms();
     int rc = HL_OK;
     for (size_t i = 0; i < n && rc == HL_OK; i++) {
         rc = hl_sql_record_delivery(s, &a[i], now);
         if (rc == HL_OK && a[i].outcome == HL_OUT_GONE)
-            rc = disable(s, a[i].webhook_id, 1, now, 0);
+            rc = disable(s, &a[i], now);
     }
     for (size_t i = 0; i < n && rc == HL_OK; i++) {
         size_t k = 0;
         while (k < i && a[k].webhook_id != a[i].webhook_id)
             k++;
         if (k == i) /* its first attempt of the batch */
-            rc = record_webhook(s, a, i, n, now, disable_after_ms);
+            rc = record_webhook(s, a, i, n, now);
     }
     return rc;
 }
@@ -610,7 +610,7 @@ static void apply_request(struct hl_sess *s, struct commit_req *r)
     int64_t made = 0;
     int rc = conn_exec(c, Q_SAVEPOINT);
     if (rc == HL_OK && r->att)
-        rc = record_attempts(s, r->att, r->natt, r->disable_after_ms);
+        rc = record_attempts(s, r->att, r->natt);
     if (rc == HL_OK)
         rc = hl_sql_apply(s, r->ch, r->n, r->idem, &made);
     if (rc && !sqlite3_get_autocommit(c->db))
@@ -703,10 +703,9 @@ static int sq_commit(struct hl_store *base, const struct hl_change *ch, size_t n
 }
 
 /* Attempts ride the group commit: under load they share the API's fsync. */
-static int sq_record(struct hl_store *base, const struct hl_attempt *a, size_t n,
-                     int64_t disable_after_ms)
+static int sq_record(struct hl_store *base, const struct hl_attempt *a, size_t n)
 {
-    struct commit_req me = {.att = a, .natt = n, .disable_after_ms = disable_after_ms};
+    struct commit_req me = {.att = a, .natt = n};
     group_commit(DB(base), &me);
     return me.rc;
 }

@@ -43,10 +43,9 @@ int hl_store_claim(struct hl_store *st, const struct hl_claim *c, struct hl_job 
     return st->be->claim(st, c, out, n);
 }
 
-int hl_store_record(struct hl_store *st, const struct hl_attempt *a, size_t n,
-                    int64_t disable_after_ms)
+int hl_store_record(struct hl_store *st, const struct hl_attempt *a, size_t n)
 {
-    return st->be->record(st, a, n, disable_after_ms);
+    return st->be->record(st, a, n);
 }
 
 int hl_store_release_leases(struct hl_store *st)

@@ -203,6 +203,9 @@ struct hl_job {
 /* Frees what a claimed job owns. */
 void hl_job_clear(struct hl_job *j);
 
+/* Longest reason, with its NUL, that an attempt gives for disabling its webhook. */
+#define HL_DISABLE_REASON_MAX 64
+
 enum hl_outcome {
     HL_OUT_SUCCESS = 1, /* 2xx: the delivery is done */
     HL_OUT_RETRY,       /* failed; try again at next_attempt_at */
@@ -222,6 +225,11 @@ struct hl_attempt {
     size_t response_len;
     enum hl_outcome outcome;
     int64_t next_attempt_at; /* HL_OUT_RETRY */
+    /* The outcome policy's word on the webhook (hl_retry_outcome in delivery/retry.h): HL_OUT_GONE
+     * disables it; a failure does when its run of failures began at or before
+     * disable_failing_since (0: not by this attempt). disable_reason is its disabledReason. */
+    int64_t disable_failing_since;
+    char disable_reason[HL_DISABLE_REASON_MAX];
 };
 
 /* Delivery states as the API names them, and the numbers both backends keep them as: their SQL
@@ -384,10 +392,10 @@ int hl_store_event_list(struct hl_store *st, int64_t app_id, const struct hl_eve
 int hl_store_claim(struct hl_store *st, const struct hl_claim *c, struct hl_job **out, size_t *n);
 /* Records a batch of attempts in one transaction: attempt rows, delivery states, the webhooks'
  * last*At fields (on PostgreSQL a success moves them in steps of a second at least, so that
- * nodes do not queue on a busy webhook's row); disables a webhook on HL_OUT_GONE or after failing
- * continuously for disable_after_ms (0: never). */
-int hl_store_record(struct hl_store *st, const struct hl_attempt *a, size_t n,
-                    int64_t disable_after_ms);
+ * nodes do not queue on a busy webhook's row); disables a webhook, and parks its pending
+ * deliveries, as each attempt's disable_failing_since and disable_reason say (the store applies
+ * the outcome policy's decision; it makes none of its own). */
+int hl_store_record(struct hl_store *st, const struct hl_attempt *a, size_t n);
 /* The earliest next_attempt_at of a pending delivery not leased at now (0 when none). */
 int hl_store_next_due(struct hl_store *st, int64_t now, int64_t *at);
 /* Drops every lease: a single SQLite node starting up holds none. PostgreSQL keeps them (other

@@ -1,8 +1,10 @@
-/* libFuzzer target for the delivery parsers: webhook URLs, CIDR ranges, retry schedules and
- * Retry-After values, plus the address classifier, all fed the same arbitrary bytes. */
+/* libFuzzer target for the delivery parsers: webhook URLs (and their host keys), CIDR ranges,
+ * retry schedules and Retry-After values, plus the address classifier, all fed the same arbitrary
+ * bytes. */
 #include <netinet/in.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -42,7 +44,14 @@ static void fuzz_url(const char *p, size_t n)
         check(u.host.len > 0 && u.port > 0);
         check(u.path.len == 0 || u.path.p[0] == '/' || u.path.p[0] == '?');
         check(memchr(p, '@', (size_t)(u.host.p - p)) == NULL);
+        /* the host key is the canonical origin's, scheme://host:port */
+        char canon[HL_URL_MAX + 32];
+        int cl = snprintf(canon, sizeof(canon), u.ipv6 ? "%s://[%.*s]:%u" : "%s://%.*s:%u",
+                          u.https ? "https" : "http", (int)u.host.len, u.host.p, u.port);
+        check(cl > 0 && (size_t)cl < sizeof(canon));
+        check(hl_url_host_key(canon, (size_t)cl) == hl_url_host_key(p, n));
     }
+    check(hl_url_host_key(p, n) != 0);
 }
 
 static void fuzz_netlist(const char *s, const uint8_t *data, size_t size)

@@ -262,12 +262,111 @@ static void test_clamp(void **state)
     assert_int_equal(hl_retry_clamp_after(INT64_MAX), H);
 }
 
+/* ---- the outcome of an attempt ---- */
+
+/* 2026-01-01T00:00:00Z, for Retry-After dates. */
+#define NOW 1767225600000LL
+
+struct outcome_case {
+    const char *name;
+    int status;
+    const char *retry_after;
+    int attempts;          /* made, this one included */
+    int64_t disable_after; /* ms; 0: never */
+    enum hl_outcome outcome;
+    int64_t wait;       /* next_attempt_at - NOW when retried (rnd 0: the low end) */
+    const char *reason; /* disable_reason */
+};
+
+/* The default schedule with jitter 0..20% (rnd 0 takes 20% off): after attempt 1 the wait is
+ * 5 s -> 4 s, after attempt 3 30 min -> 24 min; attempt 8 is the last. */
+static const struct outcome_case outcome_cases[] = {
+    {"200", 200, NULL, 1, 0, HL_OUT_SUCCESS, 0, ""},
+    {"204 after failures", 204, NULL, 5, 5 * D, HL_OUT_SUCCESS, 0, ""},
+    {"299", 299, NULL, 8, 5 * D, HL_OUT_SUCCESS, 0, ""},
+    {"199", 199, NULL, 1, 0, HL_OUT_RETRY, 4 * S, ""},
+    {"300: redirects are failures", 300, NULL, 1, 0, HL_OUT_RETRY, 4 * S, ""},
+    {"no answer", 0, NULL, 1, 0, HL_OUT_RETRY, 4 * S, ""},
+    {"500", 500, NULL, 3, 0, HL_OUT_RETRY, 24 * M, ""},
+    {"500, last attempt", 500, NULL, 8, 0, HL_OUT_FAILED, 0, ""},
+    {"410", 410, NULL, 1, 0, HL_OUT_GONE, 0, "endpoint answered 410 Gone"},
+    {"410 with a limit", 410, NULL, 8, 5 * D, HL_OUT_GONE, 0, "endpoint answered 410 Gone"},
+    {"404 is no 410", 404, NULL, 1, 0, HL_OUT_RETRY, 4 * S, ""},
+    /* Retry-After on 429 and 503: honoured when longer than the schedule, within 1 s .. 1 h */
+    {"429 asks for 2 min", 429, "120", 1, 0, HL_OUT_RETRY, 2 * M, ""},
+    {"503 asks for 2 min", 503, " 120 ", 1, 0, HL_OUT_RETRY, 2 * M, ""},
+    {"429 asks for less than the schedule", 429, "1", 1, 0, HL_OUT_RETRY, 4 * S, ""},
+    {"429 asks for 0", 429, "0", 1, 0, HL_OUT_RETRY, 4 * S, ""},
+    {"429 asks for a day", 429, "86400", 1, 0, HL_OUT_RETRY, H, ""},
+    {"429 asks for 2 min, schedule says 24", 429, "120", 3, 0, HL_OUT_RETRY, 24 * M, ""},
+    {"503 with a date", 503, "Thu, 01 Jan 2026 00:10:00 GMT", 1, 0, HL_OUT_RETRY, 10 * M, ""},
+    {"503 with a past date", 503, "Wed, 31 Dec 2025 23:00:00 GMT", 1, 0, HL_OUT_RETRY, 4 * S, ""},
+    {"429 with garbage", 429, "soon", 1, 0, HL_OUT_RETRY, 4 * S, ""},
+    {"429 with an empty value", 429, "", 1, 0, HL_OUT_RETRY, 4 * S, ""},
+    {"500 with Retry-After", 500, "120", 1, 0, HL_OUT_RETRY, 4 * S, ""},
+    {"502 with Retry-After", 502, "120", 1, 0, HL_OUT_RETRY, 4 * S, ""},
+    {"429 cannot extend the schedule", 429, "120", 8, 0, HL_OUT_FAILED, 0, ""},
+    /* auto-disable: every failure carries the rule, when there is a limit */
+    {"retry, 5 days", 500, NULL, 1, 5 * D, HL_OUT_RETRY, 4 * S,
+     "failing continuously for 432000 s"},
+    {"failed, 5 days", 0, NULL, 8, 5 * D, HL_OUT_FAILED, 0, "failing continuously for 432000 s"},
+    {"429, 90 s", 429, "120", 1, 90 * S, HL_OUT_RETRY, 2 * M, "failing continuously for 90 s"},
+    {"retry, 1.5 s", 500, NULL, 1, 1500, HL_OUT_RETRY, 4 * S, "failing continuously for 1 s"},
+};
+
+static void test_outcome(void **state)
+{
+    (void)state;
+    struct hl_retry r;
+    hl_retry_default(&r);
+    for (size_t i = 0; i < sizeof(outcome_cases) / sizeof(outcome_cases[0]); i++) {
+        const struct outcome_case *c = &outcome_cases[i];
+        print_message("outcome: %s\n", c->name);
+        struct hl_attempt a;
+        memset(&a, 0x5a, sizeof(a));
+        a.status_code = c->status;
+        a.delivery_id = 7;
+        hl_retry_outcome(&r, c->disable_after, c->attempts, c->retry_after, NOW, 0, &a);
+        assert_int_equal(a.outcome, c->outcome);
+        assert_int_equal(a.next_attempt_at, c->outcome == HL_OUT_RETRY ? NOW + c->wait : 0);
+        assert_string_equal(a.disable_reason, c->reason);
+        int fails = c->outcome == HL_OUT_RETRY || c->outcome == HL_OUT_FAILED;
+        assert_int_equal(a.disable_failing_since,
+                         fails && c->disable_after ? NOW - c->disable_after : 0);
+        /* what it reads and writes, nothing else */
+        assert_int_equal(a.status_code, c->status);
+        assert_int_equal(a.delivery_id, 7);
+    }
+}
+
+/* The jitter comes from rnd: the low end at 0, the high end at UINT32_MAX; a Retry-After longer
+ * than both wins whatever rnd says. */
+static void test_outcome_jitter(void **state)
+{
+    (void)state;
+    struct hl_retry r;
+    hl_retry_default(&r);
+    struct hl_attempt a = {.status_code = 503};
+    hl_retry_outcome(&r, 0, 1, NULL, NOW, UINT32_MAX, &a);
+    assert_int_equal(a.next_attempt_at, NOW + 6 * S);
+    hl_retry_outcome(&r, 0, 1, "5", NOW, 0, &a);
+    assert_int_equal(a.next_attempt_at, NOW + 5 * S);
+    hl_retry_outcome(&r, 0, 1, "5", NOW, UINT32_MAX, &a);
+    assert_int_equal(a.next_attempt_at, NOW + 6 * S);
+    /* a schedule of one attempt: the first failure is final */
+    assert_int_equal(hl_retry_parse("0", &r), HL_OK);
+    hl_retry_outcome(&r, 0, 1, "5", NOW, 0, &a);
+    assert_int_equal(a.outcome, HL_OUT_FAILED);
+    assert_int_equal(a.next_attempt_at, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_default),     cmocka_unit_test(test_parse),
         cmocka_unit_test(test_parse_count), cmocka_unit_test(test_delay),
         cmocka_unit_test(test_retry_after), cmocka_unit_test(test_clamp),
+        cmocka_unit_test(test_outcome),     cmocka_unit_test(test_outcome_jitter),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1586,7 +1586,14 @@ static void c_record(struct ctx *c)
             .outcome = rc->outcome,
             .next_attempt_at = now + 5 * SEC,
         };
-        assert_int_equal(hl_store_record(c->st, &at, 1, 5 * DAY), HL_OK);
+        /* what the outcome policy says with the default 5 days */
+        if (rc->outcome == HL_OUT_GONE) {
+            snprintf(at.disable_reason, sizeof(at.disable_reason), "endpoint answered 410 Gone");
+        } else if (rc->outcome != HL_OUT_SUCCESS) {
+            at.disable_failing_since = now - 5 * DAY;
+            snprintf(at.disable_reason, sizeof(at.disable_reason), "failing for 5 days");
+        }
+        assert_int_equal(hl_store_record(c->st, &at, 1), HL_OK);
         expect_delivery(c, a.id, d1, rc->want_status, 1);
 
         struct hl_webhook w;
@@ -1605,7 +1612,7 @@ static void c_record(struct ctx *c)
         if (rc->disables) {
             assert_true(w.disabled_at > 0);
             assert_non_null(w.disabled_reason);
-            assert_true(strlen(w.disabled_reason) > 0);
+            assert_string_equal(w.disabled_reason, at.disable_reason);
         } else {
             assert_int_equal(w.disabled_at, 0);
             assert_null(w.disabled_reason);
@@ -1635,7 +1642,7 @@ static void c_record(struct ctx *c)
             struct hl_attempt again2 = at;
             again2.started_at = now;
             again2.next_attempt_at = now + 10 * MIN;
-            assert_int_equal(hl_store_record(c->st, &again2, 1, 5 * DAY), HL_OK);
+            assert_int_equal(hl_store_record(c->st, &again2, 1), HL_OK);
             claim_mine(c, now + 10 * MIN - 1, now + 11 * MIN, NULL, 0, &j);
             assert_int_equal(j.n, 0);
             claim_mine(c, now + 10 * MIN, now + 11 * MIN, NULL, 0, &j);
@@ -1695,7 +1702,7 @@ static void c_record_batch(struct ctx *c)
             .next_attempt_at = now + MIN,
         };
     }
-    assert_int_equal(hl_store_record(c->st, at, 2, 0), HL_OK);
+    assert_int_equal(hl_store_record(c->st, at, 2), HL_OK);
     struct hl_webhook w;
     get_hook(c, a.id, &h, &w);
     assert_int_equal(w.failing_since, now - 3000);
@@ -1706,7 +1713,7 @@ static void c_record_batch(struct ctx *c)
     at[2].outcome = HL_OUT_SUCCESS;
     at[2].status_code = 204;
     at[2].error = NULL;
-    assert_int_equal(hl_store_record(c->st, &at[2], 1, 0), HL_OK);
+    assert_int_equal(hl_store_record(c->st, &at[2], 1), HL_OK);
     get_hook(c, a.id, &h, &w);
     assert_int_equal(w.failing_since, 0);
     assert_int_equal(w.last_success_at, now - 1000);
@@ -1721,8 +1728,8 @@ static void c_record_batch(struct ctx *c)
 
 struct disable_case {
     const char *name;
-    int64_t failing_for; /* how long ago the first failure started */
-    int64_t disable_after;
+    int64_t failing_for;   /* how long ago the first failure started */
+    int64_t disable_after; /* the attempt's disable_failing_since is now - this (0: 0) */
     int disabled;
 };
 
@@ -1730,7 +1737,7 @@ static const struct disable_case disable_cases[] = {
     {"failing longer than the limit", 6 * DAY, 5 * DAY, 1},
     {"failing just past the limit", 5 * DAY + MIN, 5 * DAY, 1},
     {"failing less than the limit", 4 * DAY, 5 * DAY, 0},
-    {"limit 0 never disables", 30 * DAY, 0, 0},
+    {"no limit never disables", 30 * DAY, 0, 0},
     {"short limit", 2 * SEC, 1 * SEC, 1},
 };
 
@@ -1760,9 +1767,11 @@ static void c_auto_disable(struct ctx *c)
             .error = "connection refused",
             .outcome = HL_OUT_RETRY,
             .next_attempt_at = now + MIN,
+            .disable_failing_since = dc->disable_after ? now - dc->disable_after : 0,
+            .disable_reason = "failing continuously for a while",
         };
         int64_t other = j.v[1].delivery_id;
-        assert_int_equal(hl_store_record(c->st, &at, 1, dc->disable_after), HL_OK);
+        assert_int_equal(hl_store_record(c->st, &at, 1), HL_OK);
         struct hl_webhook w;
         get_hook(c, a.id, &h, &w);
         assert_int_equal(w.failing_since, now - dc->failing_for);
@@ -1770,7 +1779,7 @@ static void c_auto_disable(struct ctx *c)
         if (dc->disabled) {
             assert_true(w.disabled_at >= now);
             assert_non_null(w.disabled_reason);
-            assert_true(strlen(w.disabled_reason) > 0);
+            assert_string_equal(w.disabled_reason, at.disable_reason);
             expect_delivery(c, a.id, other, HL_DS_PAUSED, 0);
             expect_delivery(c, a.id, at.delivery_id, HL_DS_PAUSED, 1);
         } else {
@@ -1827,7 +1836,7 @@ static void c_next_due(struct ctx *c)
         .outcome = HL_OUT_RETRY,
         .next_attempt_at = now + 10 * MIN,
     };
-    assert_int_equal(hl_store_record(c->st, &att, 1, 0), HL_OK);
+    assert_int_equal(hl_store_record(c->st, &att, 1), HL_OK);
     assert_int_equal(hl_store_next_due(c->st, now, &at), HL_OK);
     if (priv)
         assert_int_equal(at, now + 10 * MIN);
@@ -1847,7 +1856,7 @@ static void c_next_due(struct ctx *c)
         att.outcome = HL_OUT_SUCCESS;
         att.status_code = 200;
         att.error = NULL;
-        assert_int_equal(hl_store_record(c->st, &att, 1, 0), HL_OK);
+        assert_int_equal(hl_store_record(c->st, &att, 1), HL_OK);
         assert_int_equal(hl_store_next_due(c->st, now + DAY, &at), HL_OK);
         assert_int_equal(at, 0);
     }
@@ -2483,7 +2492,7 @@ static void s_sync_restore_fails(struct ctx *c)
     ev_init(&refused, a.id, HL_EV_AGENT_UPDATED, "tenant-1", "agent-x", hl_now_ms());
     int64_t made = 0;
     assert_int_equal(publish_ev(c, &refused, 0, &made), HL_ESTORE);
-    assert_int_equal(hl_store_record(c->st, NULL, 0, 0), HL_ESTORE);
+    assert_int_equal(hl_store_record(c->st, NULL, 0), HL_ESTORE);
     assert_false(event_logged(c, a.id, refused.e.uid));
     fault_arm(&F.pragma_err, 0);
 

@@ -215,6 +215,75 @@ static void test_url_parse(void **state)
     assert_int_equal(hl_url_parse("http://x.com/", 13, &u), HL_OK);
 }
 
+/* ---- host keys ---- */
+
+/* Each URL connects where its canonical form (scheme://host:port) does. */
+struct host_key_case {
+    const char *url, *same_as;
+};
+
+static const struct host_key_case host_key_cases[] = {
+    {"http://example.com/webhook", "http://example.com:80"},
+    {"http://example.com:0080/", "http://example.com:80"},
+    {"http://example.com:00080", "http://example.com:80"},
+    {"https://example.com?x=1", "https://example.com:443"},
+    {"https://example.com:00443/a", "https://example.com:443"},
+    {"HTTPS://Example.COM/", "https://example.com:443"},
+    {"HtTp://EXAMPLE.com:8080/x?y", "http://example.com:8080"},
+    {"https://[::1]/", "https://[::1]:443"},
+    {"http://[FE80::1]:8080/", "http://[fe80::1]:8080"},
+    {"http://10.0.0.1?q", "http://10.0.0.1:80"},
+    {"http://example.com:80/a%20b", "http://example.com/"},
+};
+
+/* Different places: every pair has different keys. The last ones are refused by hl_url_parse. */
+static const char *const host_key_distinct[] = {
+    "http://example.com:80",
+    "https://example.com:443",
+    "http://example.com:443",
+    "https://example.com:80",
+    "http://example.com:8080",
+    "http://example.org:80",
+    "http://a.example.com:80",
+    "http://[::1]:80",
+    "http://127.0.0.1:80",
+    "http://[::ffff:127.0.0.1]:80",
+    "ftp://example.com/",
+    "hxxps://example.com/",
+    "not a url",
+};
+
+static void test_host_key(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(host_key_cases) / sizeof(host_key_cases[0]); i++) {
+        const struct host_key_case *c = &host_key_cases[i];
+        uint64_t a = hl_url_host_key(c->url, strlen(c->url));
+        uint64_t b = hl_url_host_key(c->same_as, strlen(c->same_as));
+        if (a != b)
+            print_error("case %zu: %s and %s have different keys\n", i, c->url, c->same_as);
+        assert_true(a == b);
+        assert_true(a != 0);
+        /* only the first len bytes count */
+        char buf[128];
+        snprintf(buf, sizeof(buf), "%s/more", c->same_as);
+        assert_true(hl_url_host_key(buf, strlen(c->same_as)) == b);
+    }
+    size_t n = sizeof(host_key_distinct) / sizeof(host_key_distinct[0]);
+    for (size_t i = 0; i < n; i++) {
+        const char *u = host_key_distinct[i];
+        uint64_t a = hl_url_host_key(u, strlen(u));
+        assert_true(a != 0);
+        for (size_t k = 0; k < i; k++) {
+            const char *v = host_key_distinct[k];
+            if (a == hl_url_host_key(v, strlen(v)))
+                print_error("%s and %s have the same key\n", u, v);
+            assert_true(a != hl_url_host_key(v, strlen(v)));
+        }
+    }
+    assert_true(hl_url_host_key("", 0) != 0);
+}
+
 /* ---- addresses ---- */
 
 static socklen_t make_addr(const char *text, struct sockaddr_storage *ss)
@@ -653,7 +722,7 @@ int main(void)
         cmocka_unit_test(test_url_parse),         cmocka_unit_test(test_addr_table),
         cmocka_unit_test(test_netlist_parse),     cmocka_unit_test(test_netlist_contains),
         cmocka_unit_test(test_allow_override),    cmocka_unit_test(test_curl_guard),
-        cmocka_unit_test(test_opensocket_direct),
+        cmocka_unit_test(test_opensocket_direct), cmocka_unit_test(test_host_key),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();

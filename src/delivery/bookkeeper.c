@@ -1,0 +1,291 @@
+/* The bookkeeper (see dispatch.h): every store call the dispatcher makes. It claims due
+ * deliveries for the transfer thread, records what their attempts ended in, and keeps track of
+ * when the next delivery falls due. Everything here but the hand-over (b->ho, under its mutex)
+ * belongs to this thread alone. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "delivery/dispatch.h"
+
+struct hl_bookkeeper {
+    struct hl_store *st;
+    const struct hl_dispatcher_config *cfg;
+    struct hl_handover *ho;
+    struct hl_transfer *net; /* woken when jobs are handed over */
+    uint64_t seen_seq;       /* the store's wake sequence at the last claim */
+    int64_t next_due;        /* wall ms of the next due delivery we know of; 0: ask the store */
+    int claim_full;          /* the last claim filled its batch: more may be due */
+    struct hl_claim_cursor fresh; /* where the claims of new deliveries (claim_fresh) are */
+    int fresh_full;               /* the last claim of new deliveries filled its batch */
+    int more_due;             /* the last claim left due deliveries behind (a webhook's share of a
+                               * claim is bounded, and busy webhooks are skipped) */
+    int64_t last_claim_ms;    /* monotonic time of the last claim */
+    struct hl_result **batch; /* results being recorded */
+    int64_t *skip_copy;       /* the skip list as the last claim saw it */
+    struct hl_attempt *attempts;
+};
+
+/* Gives claimed jobs (and the array) to the transfer thread, each with its lease. */
+static void hand_over(struct hl_bookkeeper *b, struct hl_job *jobs, size_t n, int64_t lease_until)
+{
+    for (size_t i = 0; i < n; i++)
+        jobs[i].lease_until = lease_until;
+    if (n) {
+        pthread_mutex_lock(&b->ho->mu);
+        memcpy(b->ho->ready + b->ho->nready, jobs, n * sizeof(*jobs));
+        b->ho->nready += n;
+        pthread_mutex_unlock(&b->ho->mu);
+        hl_transfer_wake(b->net);
+    }
+    free(jobs);
+}
+
+/* ---- claims: every claim call to the store, in one place ---- */
+
+/* Most jobs one claim asks for: a claim holds the writer while it runs. */
+#define CLAIM_BATCH_MAX 128
+
+/* Claims up to room of the deliveries made since the last such claim, in the order they were
+ * made: what a commit's wake-up is for, found without visiting every webhook with pending work
+ * (a backlog elsewhere costs it nothing). Returns how many it claimed. */
+static size_t claim_fresh(struct hl_bookkeeper *b, size_t room, const int64_t *skip, size_t nskip)
+{
+    if (room > CLAIM_BATCH_MAX)
+        room = CLAIM_BATCH_MAX;
+    int64_t now = hl_now_ms();
+    struct hl_job *jobs = NULL;
+    size_t n = 0;
+    struct hl_claim c = {now, now + b->cfg->lease_ms, room, skip, nskip, &b->fresh};
+    int rc = hl_store_claim(b->st, &c, &jobs, &n);
+    b->fresh_full = 0;
+    if (rc) {
+        hl_error("dispatcher: claim of new deliveries failed: %s", hl_strerror(rc));
+        b->claim_full = 1; /* the full claim finds them */
+        return 0;
+    }
+    b->fresh_full = n == room;
+    hand_over(b, jobs, n, now + b->cfg->lease_ms);
+    return n;
+}
+
+/* Claims up to room due deliveries for the transfer thread. */
+static void claim(struct hl_bookkeeper *b, size_t room, const int64_t *skip, size_t nskip)
+{
+    if (room > CLAIM_BATCH_MAX)
+        room = CLAIM_BATCH_MAX;
+    int64_t now = hl_now_ms();
+    b->last_claim_ms = hl_mono_ms();
+    struct hl_job *jobs = NULL;
+    size_t n = 0;
+    struct hl_claim c = {now, now + b->cfg->lease_ms, room, skip, nskip, NULL};
+    int rc = hl_store_claim(b->st, &c, &jobs, &n);
+    if (rc) {
+        hl_error("dispatcher: claim failed: %s", hl_strerror(rc));
+        b->next_due = now + 1000; /* try again in a second, not at once */
+        b->claim_full = 0;
+        b->more_due = 0;
+        return;
+    }
+    /* Full: the batch, or some webhook's share of it (HL_CLAIM_PER_WEBHOOK): more may be due. */
+    b->claim_full = n == room;
+    for (size_t i = 0; i < n && !b->claim_full; i++) {
+        size_t same = 0;
+        for (size_t k = 0; k < n; k++)
+            same += jobs[k].webhook_id == jobs[i].webhook_id;
+        b->claim_full = same >= HL_CLAIM_PER_WEBHOOK;
+    }
+    hand_over(b, jobs, n, now + b->cfg->lease_ms);
+    b->more_due = 0;
+    if (!b->claim_full) {
+        int64_t at = 0;
+        if (hl_store_next_due(b->st, now, &at) == HL_OK) {
+            /* Due but not claimed: held back behind a busy webhook, or beyond its share of one
+             * claim. Claiming again is worth it once attempts have finished (record) or a
+             * webhook left the skip list (room_freed); until then, no busy loop. */
+            b->next_due = at > now ? at : 0;
+            b->more_due = at != 0 && at <= now;
+        }
+    }
+}
+
+/* ---- records ---- */
+
+/* Records a batch of results in one transaction and frees them. */
+static void record(struct hl_bookkeeper *b, struct hl_result **batch, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        b->attempts[i] = batch[i]->a;
+    int rc = hl_store_record(b->st, b->attempts, n);
+    if (rc)
+        hl_error("dispatcher: could not record %zu attempts: %s (their leases will lapse and "
+                 "they will be tried again)",
+                 n, hl_strerror(rc));
+    uint64_t ok = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct hl_attempt *a = &b->attempts[i];
+        ok += a->outcome == HL_OUT_SUCCESS;
+        if (a->outcome == HL_OUT_RETRY && a->next_attempt_at &&
+            (b->next_due == 0 || a->next_attempt_at < b->next_due))
+            b->next_due = a->next_attempt_at;
+        free(batch[i]);
+    }
+    struct hl_handover *ho = b->ho;
+    pthread_mutex_lock(&ho->mu);
+    ho->stats.attempts += n;
+    ho->stats.succeeded += ok;
+    ho->stats.failed += n - ok;
+    ho->recording = 0;
+    pthread_mutex_unlock(&ho->mu);
+}
+
+/* ---- when to claim ---- */
+
+/* Retries falling due, and deliveries left behind a busy webhook, are claimed at most this
+ * often: retry schedules are seconds apart, and the claim that finds them visits every webhook
+ * with pending work, so a backlog's trickle of due retries must not claim at its own pace. */
+#define RETRY_CLAIM_GAP_MS 50
+
+/* Whether to claim now, and how much (mu held): *fresh for the deliveries commits made, *full
+ * for the walk over every webhook with pending work, *due when that walk is for retries
+ * falling due. recorded: results just recorded (progress makes deliveries left behind a busy
+ * webhook worth another look). */
+static size_t claim_reasons(struct hl_bookkeeper *b, size_t recorded, int *fresh, int *full,
+                            int *due)
+{
+    const struct hl_handover *ho = b->ho;
+    size_t busy = ho->net_busy + ho->nready + ho->nresults + ho->recording;
+    int64_t since = hl_mono_ms() - b->last_claim_ms;
+    int gap_ok = since >= RETRY_CLAIM_GAP_MS;
+    *due = b->next_due && b->next_due <= hl_now_ms() && gap_ok;
+    /* Besides commits and due retries, look once a second: leases lapse (an attempt lost with
+     * a node, a claim that outlived a pause) without anyone committing. */
+    int sweep = since >= 1000;
+    *fresh = hl_store_wake_seq(b->st) != b->seen_seq || b->fresh_full;
+    *full = *due || b->claim_full || sweep || ho->room_freed || (recorded && b->more_due && gap_ok);
+    return busy < b->cfg->max_inflight ? b->cfg->max_inflight - busy : 0;
+}
+
+/* How long to sleep (mu held) when nothing is to be done: until the next due retry (no sooner
+ * than the gap between claims allows) or the next sweep; with no room, until results free some
+ * (they wake us). */
+static int64_t idle_ms(const struct hl_bookkeeper *b, size_t room)
+{
+    if (room == 0)
+        return 1000;
+    int64_t now = hl_now_ms();
+    int64_t since = hl_mono_ms() - b->last_claim_ms;
+    int64_t gap = RETRY_CLAIM_GAP_MS - since;
+    int64_t wait_ms = 1000 - since;
+    if (b->next_due && b->next_due - now < wait_ms)
+        wait_ms = b->next_due - now;
+    if (b->next_due && wait_ms < gap)
+        wait_ms = gap;
+    return wait_ms < 1 ? 1 : wait_ms;
+}
+
+/* Waits (mu held) for results to record, or for a reason to claim and room to claim for.
+ * Returns 0 once stopped and the transfer thread has published its last results. */
+static int wait_for_work(struct hl_bookkeeper *b)
+{
+    struct hl_handover *ho = b->ho;
+    for (;;) {
+        if (ho->nresults)
+            return 1;
+        if (ho->stop) {
+            if (ho->net_done)
+                return 0;
+            pthread_cond_wait(&ho->cv, &ho->mu);
+            continue;
+        }
+        int fresh, full, due;
+        size_t room = claim_reasons(b, 0, &fresh, &full, &due);
+        if ((fresh || full) && room > 0)
+            return 1;
+        int64_t until = hl_mono_ms() + idle_ms(b, room);
+        struct timespec ts = {.tv_sec = until / 1000, .tv_nsec = (until % 1000) * 1000000};
+        pthread_cond_timedwait(&ho->cv, &ho->mu, &ts);
+    }
+}
+
+void *hl_bookkeeper_run(void *arg)
+{
+    struct hl_bookkeeper *b = arg;
+    struct hl_handover *ho = b->ho;
+    int64_t *skip = b->skip_copy;
+    pthread_mutex_lock(&ho->mu);
+    while (wait_for_work(b)) {
+        size_t n = ho->nresults;
+        struct hl_result **tmp = b->batch;
+        b->batch = ho->results;
+        ho->results = tmp;
+        ho->nresults = 0;
+        ho->recording = n;
+        pthread_mutex_unlock(&ho->mu);
+
+        if (n)
+            record(b, b->batch, n);
+
+        pthread_mutex_lock(&ho->mu);
+        if (ho->stop)
+            continue;
+        int fresh, full, due;
+        size_t room = claim_reasons(b, n, &fresh, &full, &due);
+        if (room == 0 || !(fresh || full))
+            continue;
+        size_t nskip = ho->nskip;
+        memcpy(skip, ho->skip, nskip * sizeof(*skip));
+        ho->room_freed = 0;
+        b->seen_seq = hl_store_wake_seq(b->st);
+        if (due)
+            b->next_due = 0;
+        pthread_mutex_unlock(&ho->mu);
+        /* A commit's new deliveries first, by id; the walk over every webhook with pending work
+         * only when something else is due, or when the wake-up brought nothing new (a resend, a
+         * recovery, a webhook enabled again). */
+        size_t got = fresh ? claim_fresh(b, room, skip, nskip) : 0;
+        if ((full || got == 0) && got < room)
+            claim(b, room - got, skip, nskip);
+        pthread_mutex_lock(&ho->mu);
+    }
+    pthread_mutex_unlock(&ho->mu);
+    return NULL;
+}
+
+int hl_bookkeeper_new(struct hl_store *st, const struct hl_dispatcher_config *c,
+                      struct hl_handover *h, struct hl_transfer *t, struct hl_bookkeeper **out)
+{
+    *out = NULL;
+    struct hl_bookkeeper *b = calloc(1, sizeof(*b));
+    if (!b)
+        return HL_ENOMEM;
+    b->st = st;
+    b->cfg = c;
+    b->ho = h;
+    b->net = t;
+    size_t cap = c->max_inflight + 1;
+    b->batch = calloc(cap, sizeof(*b->batch));
+    b->skip_copy = calloc(cap, sizeof(*b->skip_copy));
+    b->attempts = calloc(cap, sizeof(*b->attempts));
+    if (!b->batch || !b->skip_copy || !b->attempts) {
+        hl_bookkeeper_free(b);
+        return HL_ENOMEM;
+    }
+    b->seen_seq = hl_store_wake_seq(st) - 1; /* claim once at start: pending work resumes */
+    *out = b;
+    return HL_OK;
+}
+
+void hl_bookkeeper_free(struct hl_bookkeeper *b)
+{
+    if (!b)
+        return;
+    free(b->batch);
+    free(b->skip_copy);
+    free(b->attempts);
+    free(b);
+}

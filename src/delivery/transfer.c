@@ -1,0 +1,680 @@
+/* The transfer thread (see dispatch.h): one libcurl multi handle, the transfers in flight, the
+ * claimed jobs held back by a webhook's or a host's cap, and the counts that enforce the caps.
+ * Everything here but the hand-over (t->ho, under its mutex) belongs to this thread alone. */
+#include <curl/curl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/ids.h"
+#include "common/log.h"
+#include "crypto/sign.h"
+#include "delivery/dispatch.h"
+
+/* One attempt in flight. Its easy handle keeps the options every attempt shares. */
+struct xfer {
+    CURL *easy;
+    struct hl_job job;
+    struct curl_slist *headers;
+    char response[HL_RESPONSE_KEEP];
+    size_t response_len;
+    char retry_after[64];
+    char errbuf[CURL_ERROR_SIZE];
+    struct hl_target_guard guard;
+    uint64_t host;
+    int64_t started_at;
+    int64_t started_us;
+    size_t idx; /* position in hl_transfer.active */
+    struct xfer *next_free;
+};
+
+/* Counts per key (a webhook id, or a host's hash): open addressing; a table is rebuilt without
+ * its zero entries when one drops to zero, so probes stay short. */
+struct slot {
+    uint64_t key;
+    uint64_t host; /* a webhook's: its host's key */
+    int inflight;  /* attempts in flight */
+    int queued;    /* claimed jobs held back by a cap */
+};
+
+struct counts {
+    struct slot *s;
+    size_t n; /* a power of two, at least twice the most keys ever present */
+};
+
+struct hl_transfer {
+    const struct hl_dispatcher_config *cfg;
+    struct hl_handover *ho;
+    CURLM *multi;
+    struct xfer *free_list;
+    struct xfer **active; /* the transfers in flight, [0, inflight) */
+    size_t inflight;
+    struct hl_job *waiting; /* claimed, held back by a webhook's or a host's cap, in order */
+    uint64_t *waiting_host; /* hl_url_host_key() of each */
+    size_t nwaiting;
+    struct counts by_webhook, by_host;
+    int counts_dirty;       /* the skip list must be rebuilt */
+    int slot_freed;         /* a cap has room again: held-back jobs may start */
+    struct hl_job *taken;   /* jobs just taken from ready */
+    struct hl_result **out; /* results of this turn, published together */
+    size_t nout;
+    uint32_t rng;
+};
+
+static uint32_t rnd(struct hl_transfer *t)
+{
+    /* xorshift32, seeded from the CSPRNG: jitter needs spread, not secrecy. */
+    uint32_t x = t->rng;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    t->rng = x;
+    return x;
+}
+
+/* ---- counts per webhook and per host ---- */
+
+static int counts_init(struct counts *c, size_t most)
+{
+    c->n = 1;
+    while (c->n < most * 2)
+        c->n <<= 1;
+    c->s = calloc(c->n, sizeof(*c->s));
+    return c->s ? HL_OK : HL_ENOMEM;
+}
+
+static struct slot *counts_get(struct counts *c, uint64_t key, int create)
+{
+    size_t mask = c->n - 1;
+    size_t i = (size_t)(key * 0x9E3779B97F4A7C15ull >> 20) & mask;
+    for (size_t k = 0; k < c->n; k++, i = (i + 1) & mask) {
+        if (c->s[i].key == key)
+            return &c->s[i];
+        if (c->s[i].key == 0) {
+            if (!create)
+                return NULL;
+            c->s[i] = (struct slot){.key = key};
+            return &c->s[i];
+        }
+    }
+    return NULL;
+}
+
+/* Drops the keys whose counts are both zero. */
+static void counts_compact(struct counts *c)
+{
+    struct slot *old = c->s;
+    struct slot *fresh = calloc(c->n, sizeof(*fresh));
+    if (!fresh)
+        return; /* keep the stale keys: lookups stay right, only longer */
+    c->s = fresh;
+    for (size_t i = 0; i < c->n; i++)
+        if (old[i].key && (old[i].inflight > 0 || old[i].queued > 0))
+            *counts_get(c, old[i].key, 1) = old[i];
+    free(old);
+}
+
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    struct xfer *x = userdata;
+    size_t n = size * nmemb;
+    size_t room = sizeof(x->response) - x->response_len;
+    size_t take = n < room ? n : room;
+    memcpy(x->response + x->response_len, ptr, take);
+    x->response_len += take;
+    return n; /* read and drop the rest: the answer's status is what counts */
+}
+
+static size_t on_header(char *buf, size_t size, size_t nitems, void *userdata)
+{
+    struct xfer *x = userdata;
+    size_t n = size * nitems;
+    static const char name[] = "retry-after:";
+    if (n > sizeof(name) - 1 && strncasecmp(buf, name, sizeof(name) - 1) == 0) {
+        const char *v = buf + sizeof(name) - 1;
+        size_t len = n - (sizeof(name) - 1);
+        while (len && (*v == ' ' || *v == '\t'))
+            v++, len--;
+        while (len && (v[len - 1] == '\r' || v[len - 1] == '\n' || v[len - 1] == ' '))
+            len--;
+        if (len >= sizeof(x->retry_after))
+            len = sizeof(x->retry_after) - 1;
+        memcpy(x->retry_after, v, len);
+        x->retry_after[len] = '\0';
+    }
+    return n;
+}
+
+/* A transfer with its handle set up for every attempt it will make. */
+static struct xfer *xfer_new(struct hl_transfer *t)
+{
+    struct xfer *x = calloc(1, sizeof(*x));
+    if (!x)
+        return NULL;
+    CURL *e = x->easy = curl_easy_init();
+    if (!e) {
+        free(x);
+        return NULL;
+    }
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)t->cfg->timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)t->cfg->timeout_ms);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    /* No proxy from the environment: the address guard must see the receiver's address. */
+    curl_easy_setopt(e, CURLOPT_PROXY, "");
+    curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+    x->guard.allow = &t->cfg->allow;
+    x->guard.enforce = t->cfg->production;
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, hl_target_opensocket);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, &x->guard);
+    return x;
+}
+
+static struct xfer *xfer_get(struct hl_transfer *t)
+{
+    struct xfer *x = t->free_list;
+    if (x)
+        t->free_list = x->next_free;
+    else if (!(x = xfer_new(t)))
+        return NULL;
+    x->headers = NULL;
+    x->response_len = 0;
+    x->retry_after[0] = '\0';
+    x->errbuf[0] = '\0';
+    x->guard.refused[0] = '\0';
+    return x;
+}
+
+static void xfer_put(struct hl_transfer *t, struct xfer *x)
+{
+    curl_slist_free_all(x->headers);
+    x->headers = NULL;
+    hl_job_clear(&x->job);
+    x->next_free = t->free_list;
+    t->free_list = x;
+}
+
+static int add_header(struct curl_slist **h, const char *name, const char *value)
+{
+    char line[512];
+    /* "Name:" with nothing after it tells libcurl to drop a header it would add itself. */
+    snprintf(line, sizeof(line), *value ? "%s: %s" : "%s:%s", name, value);
+    struct curl_slist *n = curl_slist_append(*h, line);
+    if (!n)
+        return HL_ENOMEM;
+    *h = n;
+    return HL_OK;
+}
+
+/* Builds the signed headers of one attempt. */
+static int build_headers(struct xfer *x)
+{
+    struct hl_job *j = &x->job;
+    char hex[65], iso[HL_ISO_MAX], ts[24];
+    char sig[2 * 64 + 8];
+    int rc = hl_sign_hex(j->secret, strlen(j->secret), j->payload, j->payload_len, hex);
+    if (rc)
+        return rc;
+    int64_t ts_s = hl_now_ms() / 1000;
+    snprintf(ts, sizeof(ts), "%" PRId64, ts_s);
+    hl_time_iso(j->event_ts, iso);
+    rc = hl_sign_std(j->secret, strlen(j->secret), j->event_uid, strlen(j->event_uid), ts_s,
+                     j->payload, j->payload_len, sig, sizeof(sig));
+    if (rc)
+        return rc;
+    char both[sizeof(sig) * 2 + 2];
+    char prev_hex[65], prev_prefixed[80];
+    prev_prefixed[0] = '\0';
+    if (j->prev_secret[0]) {
+        rc = hl_sign_hex(j->prev_secret, strlen(j->prev_secret), j->payload, j->payload_len,
+                         prev_hex);
+        if (rc)
+            return rc;
+        snprintf(prev_prefixed, sizeof(prev_prefixed), "sha256=%s", prev_hex);
+        char old[sizeof(sig)];
+        rc = hl_sign_std(j->prev_secret, strlen(j->prev_secret), j->event_uid, strlen(j->event_uid),
+                         ts_s, j->payload, j->payload_len, old, sizeof(old));
+        if (rc)
+            return rc;
+        snprintf(both, sizeof(both), "%s %s", sig, old);
+    } else {
+        snprintf(both, sizeof(both), "%s", sig);
+    }
+    char prefixed[80];
+    snprintf(prefixed, sizeof(prefixed), "sha256=%s", hex);
+    struct curl_slist **h = &x->headers;
+    if (add_header(h, "Content-Type", "application/json") ||
+        add_header(h, "User-Agent", "hookline/" HL_VERSION) ||
+        add_header(h, "X-Webhook-Signature", prefixed) ||
+        add_header(h, "X-Webhook-Event-Id", j->event_uid) ||
+        add_header(h, "X-Webhook-Timestamp", iso) || add_header(h, "webhook-id", j->event_uid) ||
+        add_header(h, "webhook-timestamp", ts) || add_header(h, "webhook-signature", both) ||
+        add_header(h, "Expect", ""))
+        return HL_ENOMEM;
+    /* During a rotation the guide's header keeps one value (its verifiers compare exactly one);
+     * the old secret's signature rides beside it for receivers not yet switched over. */
+    if (prev_prefixed[0] && add_header(h, "X-Webhook-Signature-Previous", prev_prefixed))
+        return HL_ENOMEM;
+    return HL_OK;
+}
+
+/* ---- attempts ---- */
+
+static void push_result(struct hl_transfer *t, struct xfer *x, const struct hl_attempt *a,
+                        const char *error);
+static void drop_waiting(struct hl_transfer *t, int64_t webhook_id);
+
+/* Starts the attempt of one claimed job (taking what it owns); on failure the job is recorded
+ * as failed now. */
+static void start(struct hl_transfer *t, struct hl_job *job, uint64_t host)
+{
+    struct xfer *x = xfer_get(t);
+    if (!x) {
+        hl_job_clear(job);
+        return; /* the lease runs out and the delivery is claimed again */
+    }
+    x->job = *job;
+    memset(job, 0, sizeof(*job));
+    x->host = host;
+    x->started_at = hl_now_ms();
+    x->started_us = hl_mono_us();
+    CURL *e = x->easy;
+    if (build_headers(x)) {
+        struct hl_attempt a = {0};
+        push_result(t, x, &a, "could not sign the payload");
+        return;
+    }
+    curl_easy_setopt(e, CURLOPT_URL, x->job.url);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, x->job.payload);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->job.payload_len);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
+    if (curl_multi_add_handle(t->multi, e) != CURLM_OK) {
+        struct hl_attempt a = {0};
+        push_result(t, x, &a, "could not start the transfer");
+        return;
+    }
+    struct slot *w = counts_get(&t->by_webhook, (uint64_t)x->job.webhook_id, 1);
+    struct slot *h = counts_get(&t->by_host, host, 1);
+    if (w)
+        w->inflight++;
+    if (h)
+        h->inflight++;
+    t->counts_dirty = 1;
+    x->idx = t->inflight;
+    t->active[t->inflight++] = x;
+}
+
+/* Decides the outcome of a finished attempt (the outcome policy, retry.c) and queues it for the
+ * bookkeeper. */
+static void push_result(struct hl_transfer *t, struct xfer *x, const struct hl_attempt *in,
+                        const char *error)
+{
+    struct hl_attempt a = *in;
+    a.delivery_id = x->job.delivery_id;
+    a.webhook_id = x->job.webhook_id;
+    a.started_at = x->started_at;
+    a.duration_us = hl_mono_us() - x->started_us;
+    int attempts = x->job.attempts + 1;
+    hl_retry_outcome(&t->cfg->retry, t->cfg->disable_after_ms, attempts, x->retry_after,
+                     hl_now_ms(), rnd(t), &a);
+    if (a.outcome == HL_OUT_SUCCESS)
+        error = NULL;
+    else if (a.outcome == HL_OUT_GONE)
+        drop_waiting(t, a.webhook_id);
+
+    static const char *const outcome_names[] = {"", "delivered", "will retry", "failed",
+                                                "gone (webhook disabled)"};
+    if (a.outcome == HL_OUT_SUCCESS ? hl_log_enabled(HL_LOG_INFO) : 1)
+        hl_log(a.outcome == HL_OUT_SUCCESS ? HL_LOG_INFO : HL_LOG_WARN,
+               "attempt %d delivery=%" PRId64 " event=%s webhook=%" PRId64
+               " status=%d time=%.1fms %s%s%s",
+               attempts, a.delivery_id, x->job.event_uid, a.webhook_id, a.status_code,
+               (double)a.duration_us / 1000.0, outcome_names[a.outcome], error ? ": " : "",
+               error ? error : "");
+
+    size_t elen = error ? strlen(error) + 1 : 0;
+    struct hl_result *r = malloc(sizeof(*r) + elen + x->response_len);
+    if (!r || t->nout > t->cfg->max_inflight) {
+        /* Unrecorded, the delivery keeps its lease until it lapses, then is tried again. */
+        hl_error("dispatcher: could not queue the attempt of delivery %" PRId64, a.delivery_id);
+        free(r);
+        xfer_put(t, x);
+        return;
+    }
+    char *tail = (char *)(r + 1);
+    a.error = NULL;
+    if (error) {
+        memcpy(tail, error, elen);
+        a.error = tail;
+    }
+    a.response = NULL;
+    a.response_len = x->response_len;
+    if (x->response_len) {
+        memcpy(tail + elen, x->response, x->response_len);
+        a.response = tail + elen;
+    }
+    r->a = a;
+    t->out[t->nout++] = r;
+    xfer_put(t, x);
+}
+
+/* Turns a finished transfer into its attempt. */
+static void finish_xfer(struct hl_transfer *t, struct xfer *x, CURLcode res)
+{
+    struct hl_attempt a = {0};
+    long code = 0;
+    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
+    char msg[300];
+    const char *error = NULL;
+    if (res != CURLE_OK) {
+        code = 0;
+        const char *detail = x->errbuf[0] ? x->errbuf : curl_easy_strerror(res);
+        if (x->guard.refused[0]) {
+            snprintf(msg, sizeof(msg), "%s", x->guard.refused);
+        } else if (res == CURLE_OPERATION_TIMEDOUT) {
+            snprintf(msg, sizeof(msg), "timeout: no complete answer within %" PRId64 " ms",
+                     t->cfg->timeout_ms);
+        } else if (res == CURLE_COULDNT_CONNECT) {
+            snprintf(msg, sizeof(msg), "connection refused: %s", detail);
+        } else if (res == CURLE_COULDNT_RESOLVE_HOST) {
+            snprintf(msg, sizeof(msg), "DNS: %s", detail);
+        } else if (res == CURLE_SSL_CONNECT_ERROR || res == CURLE_PEER_FAILED_VERIFICATION ||
+                   res == CURLE_SSL_CERTPROBLEM || res == CURLE_SSL_CACERT_BADFILE) {
+            snprintf(msg, sizeof(msg), "TLS: %s", detail);
+        } else {
+            snprintf(msg, sizeof(msg), "%s", detail);
+        }
+        error = msg;
+    } else if (code < 200 || code >= 300) {
+        snprintf(msg, sizeof(msg), "HTTP %ld", code);
+        error = msg;
+    }
+    a.status_code = (int)code;
+    push_result(t, x, &a, error);
+}
+
+static void reap(struct hl_transfer *t)
+{
+    CURLMsg *m;
+    int left;
+    int emptied = 0;
+    while ((m = curl_multi_info_read(t->multi, &left))) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        struct xfer *x = NULL;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+        CURLcode res = m->data.result;
+        curl_multi_remove_handle(t->multi, m->easy_handle);
+        struct slot *w = counts_get(&t->by_webhook, (uint64_t)x->job.webhook_id, 0);
+        struct slot *h = counts_get(&t->by_host, x->host, 0);
+        if (w && w->inflight > 0 && --w->inflight == 0 && w->queued == 0)
+            emptied = 1;
+        if (h && h->inflight > 0 && --h->inflight == 0 && h->queued == 0)
+            emptied = 1;
+        t->slot_freed = 1;
+        t->counts_dirty = 1;
+        t->active[x->idx] = t->active[--t->inflight];
+        t->active[x->idx]->idx = x->idx;
+        finish_xfer(t, x, res);
+    }
+    if (emptied) {
+        counts_compact(&t->by_webhook);
+        counts_compact(&t->by_host);
+    }
+}
+
+static int has_room(struct hl_transfer *t, int64_t webhook_id, uint64_t host)
+{
+    struct slot *w = counts_get(&t->by_webhook, (uint64_t)webhook_id, 0);
+    struct slot *h = counts_get(&t->by_host, host, 0);
+    return (!w || w->inflight < t->cfg->per_host) && (!h || h->inflight < t->cfg->per_host);
+}
+
+/* A held-back job leaves the queue (to start, or to be let go): its webhook and host count it
+ * no longer. */
+static void unqueue(struct hl_transfer *t, int64_t webhook_id, uint64_t host)
+{
+    struct slot *w = counts_get(&t->by_webhook, (uint64_t)webhook_id, 0);
+    struct slot *h = counts_get(&t->by_host, host, 0);
+    if (w && w->queued > 0)
+        w->queued--;
+    if (h && h->queued > 0)
+        h->queued--;
+}
+
+/* Starts the held-back jobs whose webhook and host have room now, keeping the others in order.
+ * A job waits behind its webhook's earlier ones, so one webhook's deliveries start in order. */
+static void start_waiting(struct hl_transfer *t)
+{
+    size_t kept = 0;
+    /* A job should finish inside its lease, or another claim could send it a second time: one
+     * that has waited so long that an attempt would outlive its lease is let go instead. (A
+     * lease shorter than an attempt is the operator's choice; then half of it must be left.) */
+    int64_t need = t->cfg->timeout_ms + 1000;
+    if (need > t->cfg->lease_ms / 2)
+        need = t->cfg->lease_ms / 2;
+    int64_t late = hl_now_ms() + need;
+    for (size_t i = 0; i < t->nwaiting; i++) {
+        struct hl_job *j = &t->waiting[i];
+        uint64_t host = t->waiting_host[i];
+        if (j->lease_until <= late || has_room(t, j->webhook_id, host)) {
+            unqueue(t, j->webhook_id, host);
+            if (j->lease_until > late)
+                start(t, j, host);
+            else
+                hl_job_clear(j); /* its lease lapses; a later claim takes it again */
+        } else {
+            t->waiting_host[kept] = host;
+            t->waiting[kept++] = *j;
+        }
+    }
+    t->nwaiting = kept;
+    t->counts_dirty = 1;
+}
+
+/* Forgets the held-back jobs of a webhook that answered 410: recording that answer parks
+ * their deliveries with the webhook. */
+static void drop_waiting(struct hl_transfer *t, int64_t webhook_id)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < t->nwaiting; i++) {
+        struct hl_job *j = &t->waiting[i];
+        if (j->webhook_id != webhook_id) {
+            t->waiting_host[kept] = t->waiting_host[i];
+            t->waiting[kept++] = *j;
+            continue;
+        }
+        unqueue(t, webhook_id, t->waiting_host[i]);
+        hl_job_clear(j);
+    }
+    t->nwaiting = kept;
+    t->counts_dirty = 1;
+}
+
+/* Takes newly claimed jobs in behind the ones already held back. */
+static void take_ready(struct hl_transfer *t, struct hl_job *jobs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (t->nwaiting > t->cfg->max_inflight) {
+            hl_job_clear(&jobs[i]); /* cannot happen: claims are bounded by the room we report */
+            continue;
+        }
+        struct hl_job *j = &t->waiting[t->nwaiting];
+        *j = jobs[i];
+        memset(&jobs[i], 0, sizeof(jobs[i]));
+        uint64_t host = t->waiting_host[t->nwaiting++] = hl_url_host_key(j->url, strlen(j->url));
+        struct slot *w = counts_get(&t->by_webhook, (uint64_t)j->webhook_id, 1);
+        struct slot *h = counts_get(&t->by_host, host, 1);
+        if (w) {
+            w->host = host;
+            w->queued++;
+        }
+        if (h)
+            h->queued++;
+    }
+    t->slot_freed = 1;
+    t->counts_dirty = 1;
+}
+
+/* Hands this turn's results to the bookkeeper with what the transfer thread holds; mu held. */
+static void publish(struct hl_transfer *t)
+{
+    struct hl_handover *ho = t->ho;
+    int wake = t->nout > 0;
+    for (size_t i = 0; i < t->nout; i++)
+        ho->results[ho->nresults++] = t->out[i];
+    t->nout = 0;
+    ho->net_busy = t->inflight + t->nwaiting;
+    ho->stats.inflight = t->inflight;
+    if (t->counts_dirty) {
+        /* A webhook, or a host, with as many jobs again held back as it may have in flight:
+         * claiming more for it would only lengthen the queue in front of the others. Up to that
+         * depth, held-back jobs keep its connections busy while the bookkeeper records. */
+        long deep = 2 * t->cfg->per_host;
+        size_t before = ho->nskip;
+        ho->nskip = 0;
+        for (size_t i = 0; i < t->by_webhook.n; i++) {
+            const struct slot *s = &t->by_webhook.s[i];
+            if (!s->key)
+                continue;
+            const struct slot *h = counts_get(&t->by_host, s->host, 0);
+            if ((s->inflight + s->queued >= deep || (h && h->inflight + h->queued >= deep)) &&
+                ho->nskip <= t->cfg->max_inflight)
+                ho->skip[ho->nskip++] = (int64_t)s->key;
+        }
+        if (ho->nskip < before) {
+            ho->room_freed = 1;
+            wake = 1;
+        }
+        t->counts_dirty = 0;
+    }
+    if (wake)
+        pthread_cond_signal(&ho->cv);
+}
+
+void *hl_transfer_run(void *arg)
+{
+    struct hl_transfer *t = arg;
+    struct hl_handover *ho = t->ho;
+    struct hl_job *taken = t->taken;
+    int64_t stop_deadline = 0;
+    for (;;) {
+        size_t ntaken = 0;
+        pthread_mutex_lock(&ho->mu);
+        int stop = ho->stop;
+        if (!stop) {
+            memcpy(taken, ho->ready, ho->nready * sizeof(*taken));
+            ntaken = ho->nready;
+            ho->nready = 0;
+            ho->net_busy += ntaken; /* still counted until publish() recounts */
+        }
+        pthread_mutex_unlock(&ho->mu);
+        if (stop && !stop_deadline)
+            stop_deadline = hl_mono_ms() + t->cfg->timeout_ms + 1000;
+        if (stop && (t->inflight == 0 || hl_mono_ms() > stop_deadline))
+            break;
+        if (ntaken)
+            take_ready(t, taken, ntaken);
+        if (!stop && t->nwaiting && t->slot_freed) {
+            t->slot_freed = 0;
+            start_waiting(t);
+        }
+        int running;
+        curl_multi_perform(t->multi, &running);
+        reap(t);
+        pthread_mutex_lock(&ho->mu);
+        publish(t);
+        pthread_mutex_unlock(&ho->mu);
+        /* Freed room starts held-back jobs at once; otherwise sleep until a socket event or a
+         * claim (curl_multi_wakeup). */
+        int again = t->slot_freed && t->nwaiting && !stop;
+        curl_multi_poll(t->multi, NULL, 0, again ? 0 : stop ? 100 : 1000, NULL);
+    }
+    /* Whatever is still in flight is abandoned; its lease lapses and it is tried again. */
+    reap(t);
+    pthread_mutex_lock(&ho->mu);
+    publish(t);
+    ho->net_done = 1;
+    pthread_cond_signal(&ho->cv);
+    pthread_mutex_unlock(&ho->mu);
+    return NULL;
+}
+
+void hl_transfer_wake(struct hl_transfer *t)
+{
+    curl_multi_wakeup(t->multi);
+}
+
+int hl_transfer_new(const struct hl_dispatcher_config *c, struct hl_handover *h,
+                    struct hl_transfer **out)
+{
+    *out = NULL;
+    struct hl_transfer *t = calloc(1, sizeof(*t));
+    if (!t)
+        return HL_ENOMEM;
+    t->cfg = c;
+    t->ho = h;
+    size_t cap = c->max_inflight + 1;
+    t->out = calloc(cap, sizeof(*t->out));
+    t->taken = calloc(cap, sizeof(*t->taken));
+    t->active = calloc(cap, sizeof(*t->active));
+    t->waiting = calloc(cap, sizeof(*t->waiting));
+    t->waiting_host = calloc(cap, sizeof(*t->waiting_host));
+    t->multi = curl_multi_init();
+    if (!t->out || !t->taken || !t->active || !t->waiting || !t->waiting_host || !t->multi ||
+        counts_init(&t->by_webhook, cap) || counts_init(&t->by_host, cap)) {
+        hl_transfer_free(t);
+        return HL_ENOMEM;
+    }
+    uint8_t seed[4];
+    hl_random(seed, sizeof(seed));
+    t->rng =
+        ((uint32_t)seed[0] << 24 | (uint32_t)seed[1] << 16 | (uint32_t)seed[2] << 8 | seed[3]) | 1;
+    curl_multi_setopt(t->multi, CURLMOPT_MAX_HOST_CONNECTIONS, c->per_host);
+    curl_multi_setopt(t->multi, CURLMOPT_MAXCONNECTS, (long)c->max_inflight);
+    *out = t;
+    return HL_OK;
+}
+
+void hl_transfer_free(struct hl_transfer *t)
+{
+    if (!t)
+        return;
+    for (size_t i = 0; i < t->inflight; i++) {
+        curl_multi_remove_handle(t->multi, t->active[i]->easy);
+        xfer_put(t, t->active[i]);
+    }
+    for (size_t i = 0; i < t->nwaiting; i++)
+        hl_job_clear(&t->waiting[i]);
+    for (size_t i = 0; i < t->nout; i++)
+        free(t->out[i]);
+    while (t->free_list) {
+        struct xfer *x = t->free_list;
+        t->free_list = x->next_free;
+        curl_easy_cleanup(x->easy);
+        free(x);
+    }
+    if (t->multi)
+        curl_multi_cleanup(t->multi);
+    free(t->out);
+    free(t->taken);
+    free(t->active);
+    free(t->waiting);
+    free(t->waiting_host);
+    free(t->by_webhook.s);
+    free(t->by_host.s);
+    free(t);
+}
