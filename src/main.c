@@ -331,6 +331,7 @@ static int serve_config(const struct hl_options *o, struct hl_api_config *api,
                                     .lease_ms = o->ingest_lease_ms,
                                     .max_input = (size_t)o->max_upload};
     *api = (struct hl_api_config){.production = o->production,
+                                  .allow = &o->allow,
                                   .max_body = HL_MAX_BODY,
                                   .threads = (unsigned)o->threads,
                                   .test_wait_ms = o->timeout_ms + 2000,

@@ -15,6 +15,7 @@
 
 struct hl_http;
 struct hl_upload;
+struct hl_netlist;
 struct hl_delivery_counters;
 struct MHD_Connection;
 
@@ -22,7 +23,9 @@ struct MHD_Connection;
 #define HL_MAX_SEGS 8
 
 struct hl_api_config {
-    int production;       /* https only, address guard */
+    int production; /* https only, address guard */
+    /* Ranges production mode delivers to even so (serve --allow-network); NULL: none. */
+    const struct hl_netlist *allow;
     size_t max_body;      /* request bodies above this get 413 */
     unsigned threads;     /* libmicrohttpd thread pool size (serve --threads) */
     int64_t test_wait_ms; /* how long POST /webhooks/{uid}/test waits for its attempt */

@@ -83,6 +83,9 @@ static int read_fields(struct hl_api *api, json_t *body, int creating, const str
             hl_resp_error(rs, 422, code, "%s", msg);
             return HL_EINVAL;
         }
+        if (api->cfg.production &&
+            hl_check_url_address(json_string_value(v), json_string_length(v), api->cfg.allow, rs))
+            return HL_EINVAL;
         p->url = json_string_value(v);
         p->set |= HL_WP_URL;
     } else if (creating) {

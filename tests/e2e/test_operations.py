@@ -248,13 +248,11 @@ class ProductionGuard(ServerTest):
     server_env = {"HOOKLINE_RETRY_SCHEDULE": "0", "HOOKLINE_TIMEOUT": "2s"}
 
     def test_private_addresses_refused_at_connect_time(self):
+        # Literal addresses are refused at registration already (test_first_hour.py); a name is
+        # judged by what it resolves to, when the attempt connects.
         rx = self.receiver()
         port = rx.port
-        cases = [("https://127.0.0.1:%d/h" % port, "loopback"),
-                 ("https://10.0.0.1/h", "private"),
-                 ("https://169.254.169.254/latest/meta-data", "metadata"),
-                 ("https://[::1]:%d/h" % port, "loopback"),
-                 ("https://localhost:%d/h" % port, "loopback")]
+        cases = [("https://localhost:%d/h" % port, "loopback")]
         for url, why in cases:
             with self.subTest(url=url):
                 w = self.app.webhook(url, entities=["agent"])
