@@ -240,8 +240,8 @@ static int authenticate(struct hl_api *api, struct hl_req *rq, struct hl_resp *r
 static int check_upload_auth(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
                              const char *url)
 {
-    struct hl_str all[8];
-    int n = split(url, all, 8);
+    struct hl_str all[HL_MAX_SEGS + 4];
+    int n = split(url, all, HL_MAX_SEGS + 4);
     if (n < 4)
         return hl_resp_error(rs, 404, "not_found", "no such path"), HL_ENOTFOUND;
     return authenticate(api, rq, rs, all[3]);

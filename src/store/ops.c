@@ -308,7 +308,8 @@ static int apply_file(struct hl_sess *s, const struct hl_change *c)
     if (!r || r->kind != HL_ENT_CONTEXTFILE)
         return HL_OK;
     struct hl_arg uid[] = {hl_arg_text(r->uid)};
-    if (c->op == HL_OP_CREATE && c->file) {
+    /* A file's bytes come with its create, or later to a file registered without them. */
+    if ((c->op == HL_OP_CREATE || c->op == HL_OP_UPDATE) && c->file) {
         struct hl_arg a[] = {uid[0],
                              hl_arg_int(r->app_id),
                              hl_arg_text(c->file->path),

@@ -121,7 +121,8 @@ struct hl_event {
 /* Frees what a struct hl_event filled by the store owns; leaves it zeroed. */
 void hl_event_clear(struct hl_event *e);
 
-/* A context file's stored bytes, kept with its create. */
+/* A context file's stored bytes, kept with its create or, for a file registered without them,
+ * with the update that brings them (a file takes bytes once: a second time is HL_ECONFLICT). */
 struct hl_file_rec {
     const char *path; /* where the bytes are, under the data folder */
     int64_t size;
@@ -156,7 +157,7 @@ struct hl_change {
     int64_t expect_version;             /* update/delete: the version read; else 0 */
     const struct hl_event *ev;          /* NULL writes no event */
     int64_t only_webhook;               /* non-zero: deliver to this webhook only (webhook.test) */
-    const struct hl_file_rec *file;     /* a context file's bytes, queued for ingestion (create) */
+    const struct hl_file_rec *file;     /* a context file's bytes, queued for ingestion */
     const struct hl_text_chunk *chunks; /* passages replacing the file's (with done_file) */
     size_t nchunks;
     int done_file; /* the ingestion job of res is finished */

@@ -40,7 +40,7 @@ class Delivery(ServerTest):
         f = self.app.ok("POST", "contexts/%s/files" % c["uid"],
                         {"fileName": "guide.pdf", "contentType": "application/pdf",
                          "sizeBytes": 1234})
-        self.assertEqual(f["processingStatus"], "pending")
+        self.assertEqual(f["processingStatus"], "awaiting_upload")  # registered, no bytes yet
         self.assertEqual(f["externalTenantId"], tenant)
         self.app.ok("PATCH", "contexts/%s/files/%s" % (c["uid"], f["uid"]),
                     {"fileName": "guide-v2.pdf"})

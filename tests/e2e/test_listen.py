@@ -229,7 +229,8 @@ class Listen(ListenTest):
             self.assertEqual(row[2], "tenant-ß \"1\"")
             # the fifth column is a context file's processingStatus, "-" for other events
             if row[1].startswith("contextfile."):
-                self.assertIn(row[4], ("pending", "processing", "completed", "failed"), row)
+                self.assertIn(row[4], ("awaiting_upload", "pending", "processing", "completed",
+                                       "failed"), row)
             else:
                 self.assertEqual(row[4], "-", row)
         self.assertEqual(sorted(r[1] for r in rows), ALL_NINE)
