@@ -83,6 +83,12 @@ static const char *const MIGRATIONS[] = {
     /* 3: claims webhook by webhook */
     "CREATE INDEX deliveries_wh_due ON deliveries(webhook_id, next_attempt_at) WHERE status "
     "= " SQL_PENDING ";",
+    /* 4: every earlier secret whose overlap has not ended signs (store.h, hl_store_rotate_secret);
+     * prev_secret_until is now when the last of them stops signing */
+    "ALTER TABLE webhooks ADD COLUMN prev_secrets TEXT NOT NULL DEFAULT '';"
+    "UPDATE webhooks SET prev_secrets = prev_secret_until || ' ' || prev_secret"
+    " WHERE prev_secret IS NOT NULL AND prev_secret_until > 0;"
+    "ALTER TABLE webhooks DROP COLUMN prev_secret;",
 };
 #define NMIGRATIONS (sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]))
 
@@ -131,6 +137,7 @@ static const char *const SQL[Q_COUNT] = {
     /* The writer's transaction (BEGIN IMMEDIATE) already keeps every other writer out. */
     [HL_Q_WH_GET_LOCKED] = "SELECT " HL_WEBHOOK_COLS " FROM webhooks WHERE app_id = ?1"
                            " AND uid = ?2 AND deleted_at = 0",
+    [HL_Q_WH_GET_ANY] = "SELECT " HL_WEBHOOK_COLS " FROM webhooks WHERE app_id = ?1 AND uid = ?2",
     [HL_Q_WH_LIST] = "SELECT " HL_WEBHOOK_COLS " FROM webhooks WHERE app_id = ?1 AND id > ?2"
                      " AND deleted_at = 0 ORDER BY id LIMIT ?3",
     [HL_Q_WH_UPDATE] = "UPDATE webhooks SET url = ?3, description = ?4, entities = ?5,"
@@ -205,7 +212,8 @@ static const char *const SQL[Q_COUNT] = {
     [HL_Q_DL_BY_EVENT] = HL_DELIVERY_SELECT " WHERE d.event_id = ?1 ORDER BY d.id",
     [HL_Q_DL_LIST] =
         HL_DELIVERY_SELECT " WHERE d.webhook_id = ?1 AND w.app_id = ?2"
-                           " AND (?3 < 0 OR d.status = ?3) AND (?4 < 0 OR e.type = ?4)"
+                           " AND (?3 < 0 OR " SQL_SHOWN_STATUS " = ?3)"
+                           " AND (?4 < 0 OR e.type = ?4)"
                            " AND (?5 = 0 OR d.created_at >= ?5) AND (?6 = 0 OR d.created_at < ?6)"
                            " AND (?7 = 0 OR d.id < ?7) ORDER BY d.id DESC LIMIT ?8",
     [HL_Q_DL_GET] = HL_DELIVERY_SELECT " WHERE d.id = ?1 AND w.app_id = ?2",
@@ -219,13 +227,22 @@ static const char *const SQL[Q_COUNT] = {
                      ", next_attempt_at = ?4, lease_until = 0 WHERE webhook_id = ?1"
                      " AND status = " SQL_FAILED " AND created_at >= ?2"
                      " AND (?3 = 0 OR created_at < ?3)",
-    [HL_Q_ROTATE] = "UPDATE webhooks SET prev_secret = CASE WHEN ?4 > ?5 THEN secret END,"
-                    " prev_secret_until = CASE WHEN ?4 > ?5 THEN ?4 ELSE 0 END, secret = ?3,"
-                    " updated_at = ?5 WHERE app_id = ?1 AND uid = ?2 AND deleted_at = 0",
-    [HL_Q_WH_STATS] = "SELECT count(*) FILTER (WHERE status IN (" SQL_PENDING ", " SQL_PAUSED
-                      ")), count(*) FILTER (WHERE status = " SQL_SUCCEEDED "),"
-                      " count(*) FILTER (WHERE status = " SQL_FAILED ")"
-                      " FROM deliveries WHERE webhook_id = ?1",
+    /* Failing ones not in flight: their next attempt now. */
+    [HL_Q_RECOVER_FAILING] =
+        "UPDATE deliveries SET next_attempt_at = ?4 WHERE webhook_id = ?1"
+        " AND " SQL_IS_FAILING("") " AND lease_until <= ?4"
+                                   " AND created_at >= ?2 AND (?3 = 0 OR created_at < ?3)",
+    [HL_Q_ROTATE] = "UPDATE webhooks SET secret = ?3, prev_secrets = ?4,"
+                    " prev_secret_until = ?5, updated_at = ?6 WHERE app_id = ?1 AND uid = ?2"
+                    " AND deleted_at = 0",
+    [HL_Q_WH_STATS] =
+        "SELECT count(*) FILTER (WHERE status IN (" SQL_PENDING ", " SQL_PAUSED
+        ") AND NOT " SQL_IS_FAILING("") "),"
+                                        " count(*) FILTER (WHERE status = " SQL_SUCCEEDED "),"
+                                        " count(*) FILTER (WHERE status = " SQL_FAILED "),"
+                                        " count(*) FILTER (WHERE " SQL_IS_FAILING(
+                                            "") ")"
+                                                " FROM deliveries WHERE webhook_id = ?1",
     [HL_Q_QUEUE_STATS] = "SELECT count(*), coalesce(min(created_at), 0) FROM deliveries"
                          " WHERE status = " SQL_PENDING,
     [HL_Q_CHUNK_LIST] = "SELECT c.idx, c.offset, c.text FROM chunks c JOIN files f"

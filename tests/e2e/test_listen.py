@@ -205,7 +205,7 @@ class ListenTest(ServerTest):
     def settled_attempts(self, dlv_id, n):
         def done():
             d = self.app.ok("GET", "deliveries/" + dlv_id)
-            return d if d["attempts"] >= n and d["status"] != "pending" else None
+            return d if d["attempts"] >= n and d["status"] not in ("pending", "failing") else None
         return wait_for(done, 20, 0.05, "delivery %s attempt %d" % (dlv_id, n))
 
     def direct_bodies(self, rx, n):

@@ -26,7 +26,7 @@ class Operations(ServerTest):
     def settled(self, w, n, status=None):
         def ok():
             ds = self.deliveries(w)
-            if len(ds) >= n and all(d["status"] != "pending" for d in ds):
+            if len(ds) >= n and all(d["status"] not in ("pending", "failing") for d in ds):
                 if status is None or all(d["status"] == status for d in ds):
                     return ds
             return None

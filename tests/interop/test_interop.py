@@ -182,7 +182,8 @@ class Interop(unittest.TestCase):
     def settled(self, w, n):
         def done():
             ds = self.deliveries(w)
-            return ds if len(ds) >= n and all(d["status"] != "pending" for d in ds) else None
+            return ds if len(ds) >= n and all(d["status"] not in ("pending", "failing")
+                                              for d in ds) else None
         return wait_for(done, 60, 0.05, "%d settled deliveries to %s" % (n, w["url"]))
 
     def deliver_round(self, hooks, tag):
