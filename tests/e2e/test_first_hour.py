@@ -78,7 +78,6 @@ class FailingView(ServerTest):
         d = self.first_failure(w)[0]
         self.assertEqual(d["status"], "failing")
         self.assertEqual(d["lastStatusCode"], 500)
-        # A never-tried delivery is pending, not failing: a paused webhook holds one back.
         self.assertEqual(len(rx.requests), 1)
         # the endpoint is fixed: recover sends the failing delivery now, not in an hour
         state["fail"] = False
@@ -107,11 +106,15 @@ class FailingView(ServerTest):
         self.app.ok("POST", "agents", {"agentName": "b", "externalTenantId": "t"})
         d = wait_for(lambda: (lambda ds: ds[0] if ds and ds[0]["status"] == "succeeded"
                               else None)(self.deliveries(w)), what="delivered")
+        # resent while the webhook is paused, so that it stays queued: its last attempt succeeded
         self.app.ok("PATCH", "webhooks/" + w["uid"], {"active": False})
         r = self.app.ok("POST", "deliveries/%s/resend" % d["id"], status=202)
-        # parked by the pause: neither failing nor pending-with-failures
-        self.assertIn(r["status"], ("paused", "pending"))
+        self.assertEqual((r["status"], r["attempts"], r["lastStatusCode"]), ("pending", 1, 200))
+        self.assertIsNotNone(r["nextAttemptAt"])
+        self.assertEqual([x["id"] for x in self.deliveries(w, "?status=pending")], [d["id"]])
         self.assertEqual(self.deliveries(w, "?status=failing"), [])
+        st = self.app.ok("GET", "webhooks/%s/stats" % w["uid"])
+        self.assertEqual((st["pending"], st["failing"], st["succeeded"]), (1, 0, 0))
 
 
 class Rotations(ServerTest):
