@@ -277,7 +277,7 @@ static void list_deliveries(struct hl_api *api, struct hl_req *rq, struct hl_res
     static const char *const times[] = {"since", "until"};
     for (int i = 0; i < 2; i++) {
         if ((v = hl_req_query(rq, times[i])) &&
-            hl_time_parse(v, strlen(v), i == 0 ? &f.since : &f.until)) {
+            hl_time_or_date_parse(v, strlen(v), i == 0 ? &f.since : &f.until)) {
             hl_resp_error(rs, 422, "invalid_time",
                           "%s must be an ISO 8601 time (2026-11-27T07:00:00Z) or date (2026-11-27)",
                           times[i]);
@@ -317,7 +317,7 @@ static int read_window(json_t *body, struct hl_resp *rs, int64_t *since, int64_t
                                  "since is required: an ISO 8601 time or date"),
                    HL_EINVAL;
         if (v && (!json_is_string(v) ||
-                  hl_time_parse(json_string_value(v), json_string_length(v), outs[i])))
+                  hl_time_or_date_parse(json_string_value(v), json_string_length(v), outs[i])))
             return hl_resp_error(rs, 422, "invalid_time",
                                  "%s must be an ISO 8601 time (2026-11-27T07:00:00Z) or date"
                                  " (2026-11-27, midnight UTC)",

@@ -77,14 +77,17 @@ static int64_t days_from_civil(int y, int m, int d)
     return era * 146097 + doe - 719468;
 }
 
-int hl_time_parse(const char *s, size_t len, int64_t *ms)
+/* An instant, or with date_ok a calendar date alone (its midnight, UTC). */
+static int parse(const char *s, size_t len, int date_ok, int64_t *ms)
 {
     size_t i = 0;
     int y, mo, d, h = 0, mi = 0, sec = 0, frac = 0;
     if (digits(s, len, &i, 4, &y) || expect(s, len, &i, '-') || digits(s, len, &i, 2, &mo) ||
         expect(s, len, &i, '-') || digits(s, len, &i, 2, &d))
         return HL_EINVAL;
-    int date_only = i == len; /* ISO 8601's calendar date alone: its midnight, UTC */
+    int date_only = i == len;
+    if (date_only && !date_ok)
+        return HL_EINVAL;
     if (!date_only &&
         (expect(s, len, &i, 'T') || digits(s, len, &i, 2, &h) || expect(s, len, &i, ':') ||
          digits(s, len, &i, 2, &mi) || expect(s, len, &i, ':') || digits(s, len, &i, 2, &sec)))
@@ -130,4 +133,14 @@ int hl_time_parse(const char *s, size_t len, int64_t *ms)
     int64_t t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - offset * 60;
     *ms = t * 1000 + frac;
     return HL_OK;
+}
+
+int hl_time_parse(const char *s, size_t len, int64_t *ms)
+{
+    return parse(s, len, 0, ms);
+}
+
+int hl_time_or_date_parse(const char *s, size_t len, int64_t *ms)
+{
+    return parse(s, len, 1, ms);
 }

@@ -423,7 +423,10 @@ class AwaitingUpload(ServerTest):
         # the file may be deleted while it waits
         self.app.ok("DELETE", self.files("/" + g["uid"]))
         self.assertEqual(self.put(g["uid"], b"late").status, 404)
-        self.assertEqual(os.listdir(os.path.join(self.server.tmp, "uploads")), [])
+        # nothing refused is left behind (a request's temporary file goes when it ends, which
+        # may be just after its answer)
+        wait_for(lambda: os.listdir(os.path.join(self.server.tmp, "uploads")) == [],
+                 what="no temporary upload left")
 
 
 if __name__ == "__main__":

@@ -59,15 +59,15 @@ struct target {
     int production; /* the API in production mode (https only, literal addresses checked) */
 };
 static const struct target TARGETS[] = {
-    {"POST", "webhooks", FX_NONE, "", WEBHOOK_FIELDS},
-    {"PATCH", "webhooks/", FX_WEBHOOK, "", WEBHOOK_FIELDS},
-    {"POST", "agents", FX_NONE, "", AGENT_FIELDS},
-    {"PATCH", "agents/", FX_AGENT, "", AGENT_FIELDS},
-    {"POST", "contexts", FX_NONE, "", CONTEXT_FIELDS},
-    {"PATCH", "contexts/", FX_CONTEXT, "", CONTEXT_FIELDS},
-    {"POST", "contexts/", FX_CONTEXT, "/files", FILE_FIELDS},
-    {"PATCH", "contexts/", FX_FILE, "", FILE_FIELDS},
-    {"POST", "events", FX_NONE, "", EVENT_FIELDS},
+    {"POST", "webhooks", FX_NONE, "", WEBHOOK_FIELDS, 0},
+    {"PATCH", "webhooks/", FX_WEBHOOK, "", WEBHOOK_FIELDS, 0},
+    {"POST", "agents", FX_NONE, "", AGENT_FIELDS, 0},
+    {"PATCH", "agents/", FX_AGENT, "", AGENT_FIELDS, 0},
+    {"POST", "contexts", FX_NONE, "", CONTEXT_FIELDS, 0},
+    {"PATCH", "contexts/", FX_CONTEXT, "", CONTEXT_FIELDS, 0},
+    {"POST", "contexts/", FX_CONTEXT, "/files", FILE_FIELDS, 0},
+    {"PATCH", "contexts/", FX_FILE, "", FILE_FIELDS, 0},
+    {"POST", "events", FX_NONE, "", EVENT_FIELDS, 0},
     {"POST", "webhooks", FX_NONE, "", WEBHOOK_FIELDS, 1},
     {"PATCH", "webhooks/", FX_WEBHOOK, "", WEBHOOK_FIELDS, 1},
 };

@@ -135,7 +135,10 @@ class Interop(unittest.TestCase):
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="hookline-interop-")
-        self.server = Server(env={"HOOKLINE_RETRY_SCHEDULE": "0,200ms,400ms"})
+        # Every delivery must be accepted at its first attempt: give a receiver on a loaded
+        # machine the product's own answer window (harness servers use 2 s), not a race.
+        self.server = Server(env={"HOOKLINE_RETRY_SCHEDULE": "0,200ms,400ms",
+                                  "HOOKLINE_TIMEOUT": "10s"})
         self.app = App(self.server, self.server.create_app("interop"))
         self.server.start()
         self.procs = []
