@@ -217,6 +217,7 @@ static int read_job(struct hl_row *r, void *item)
     col_copy(r, 8, j->secret, sizeof(j->secret));
     col_copy(r, 9, j->prev_secret, sizeof(j->prev_secret));
     j->payload = col_dup(r, 10, &j->payload_len);
+    col_copy(r, 11, j->webhook_uid, sizeof(j->webhook_uid));
     if (!j->url || !j->payload)
         r->oom = 1;
     return done(r);
