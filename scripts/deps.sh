@@ -7,7 +7,7 @@ pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev li
       libjansson-dev libssl-dev libpq-dev libpoppler-glib-dev)
 case "$level" in
   test|bench) pkgs+=(libcmocka-dev python3 postgresql nodejs npm sqlite3 clang libclang-rt-14-dev
-                     poppler-utils) ;;
+                     poppler-utils curl jq) ;;
 esac
 case "$level" in
   bench) pkgs+=(nginx-light wrk) ;;

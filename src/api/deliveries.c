@@ -21,8 +21,8 @@ static const char *const STATUS_NAMES[] = {"pending",   "succeeded", "failed",
 
 static json_t *delivery_id_json(int64_t id)
 {
-    char s[32];
-    snprintf(s, sizeof(s), "dlv_%" PRId64, id);
+    char s[HL_ID_MAX];
+    hl_delivery_uid(id, s);
     return json_string(s);
 }
 

@@ -4,6 +4,7 @@
 #include "api/upload.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <openssl/sha.h>
@@ -14,6 +15,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/json.h"
 #include "common/log.h"
@@ -29,6 +31,8 @@ struct hl_http {
 /* Request-scoped state, freed in request_completed. */
 struct ctx {
     struct hl_req rq;
+    const char *method; /* libmicrohttpd's, for the request log */
+    int64_t started_us;
     struct hl_resp err; /* an upload refused mid-body, answered when the body ends */
     int failed;
     size_t discarded;
@@ -302,10 +306,76 @@ static void route(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, con
         hl_resp_error(rs, 404, "not_found", "no such path");
 }
 
+/* The route template of url, for the request log: "/api/v1/appuid/{appUid}/webhooks/{uid}".
+ * Below the app prefix, words and ids alternate; a word outside the API's makes it "unmatched",
+ * so no text a client made up reaches the logs. */
+static void route_template(const char *url, char *out, size_t cap)
+{
+    static const struct {
+        const char *word, *id; /* the id after the word, or NULL when none may follow */
+    } WORDS[] = {{"webhooks", "{uid}"}, {"deliveries", "{id}"}, {"events", "{eventId}"},
+                 {"agents", "{uid}"},   {"contexts", "{uid}"},  {"files", "{fileUid}"},
+                 {"chunks", NULL},      {"resend", NULL},       {"recover", NULL},
+                 {"test", NULL},        {"stats", NULL},        {"rotate-secret", NULL}};
+    struct hl_str all[HL_MAX_SEGS + 4];
+    int n = split(url, all, HL_MAX_SEGS + 4);
+    snprintf(out, cap, "unmatched");
+    if (n == 1 && (hl_str_eqc(all[0], "healthz") || hl_str_eqc(all[0], "metrics"))) {
+        snprintf(out, cap, "/%.*s", (int)all[0].len, all[0].p);
+        return;
+    }
+    if (n < 4 || !hl_str_eqc(all[0], "api") || !hl_str_eqc(all[1], "v1") ||
+        !hl_str_eqc(all[2], "appuid"))
+        return;
+    char t[256];
+    size_t len = (size_t)snprintf(t, sizeof(t), "/api/v1/appuid/{appUid}");
+    const char *id = NULL;
+    for (int i = 4; i < n; i++) {
+        const char *part = id;
+        if ((i - 4) % 2 == 0) {
+            part = id = NULL;
+            for (size_t w = 0; w < sizeof(WORDS) / sizeof(WORDS[0]) && !part; w++) {
+                if (hl_str_eqc(all[i], WORDS[w].word)) {
+                    part = WORDS[w].word;
+                    id = WORDS[w].id;
+                }
+            }
+        }
+        if (!part || len + strlen(part) + 2 > sizeof(t))
+            return;
+        len += (size_t)snprintf(t + len, sizeof(t) - len, "/%s", part);
+    }
+    snprintf(out, cap, "%s", t);
+}
+
+/* One line per answered request, never with its key, secrets or body: info for the API, debug
+ * for the probes (/healthz, /metrics), which a monitor calls every few seconds. */
+static void log_request(const struct ctx *c, const char *url, int status)
+{
+    char route[256];
+    route_template(url, route, sizeof(route));
+    enum hl_log_level level = strncmp(route, "/api/", 5) == 0 || strcmp(route, "unmatched") == 0
+                                  ? HL_LOG_INFO
+                                  : HL_LOG_DEBUG;
+    if (!hl_log_enabled(level))
+        return;
+    struct hl_log_field f[] = {
+        HL_LOG_STR("method", c->method),
+        HL_LOG_STR("route", route),
+        HL_LOG_NUM("status", status),
+        HL_LOG_NUM("duration_ms", (double)((hl_mono_us() - c->started_us) / 100) / 10.0),
+        HL_LOG_STR("app", c->rq.app.uid[0] ? c->rq.app.uid : NULL),
+    };
+    hl_log_fields(level, f, sizeof(f) / sizeof(f[0]), "request");
+}
+
 /* ---- libmicrohttpd callbacks ---- */
 
-static enum MHD_Result send_resp(struct MHD_Connection *conn, struct hl_resp *rs)
+/* Queues rs as the answer to c's request (for url), and logs the request. */
+static enum MHD_Result send_resp(struct ctx *c, const char *url, struct hl_resp *rs)
 {
+    struct MHD_Connection *conn = c->rq.conn;
+    log_request(c, url, rs->status);
     size_t len = rs->body.len;
     char *body = hl_buf_steal(&rs->body);
     struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
@@ -337,6 +407,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_NO;
         c->rq.conn = conn;
         c->rq.method = method_of(method);
+        c->method = method;
+        c->started_us = hl_mono_us();
         hl_buf_init(&c->rq.body, api->cfg.max_body);
         *con_cls = c;
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
@@ -349,14 +421,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 hl_buf_init(&rs.body, 4096);
                 hl_resp_error(&rs, 413, "payload_too_large", "the body is larger than %zu bytes",
                               api->cfg.max_body);
-                return send_resp(conn, &rs);
+                return send_resp(c, url, &rs);
             }
         }
         if (hl_upload_wanted(&c->rq, url)) {
             struct hl_resp rs = {0};
             hl_buf_init(&rs.body, 4096);
             if (check_upload_auth(api, &c->rq, &rs, url) || hl_upload_begin(api, &c->rq, &rs))
-                return send_resp(conn, &rs);
+                return send_resp(c, url, &rs);
             hl_buf_free(&rs.body);
         }
         return MHD_YES;
@@ -386,7 +458,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (c->failed) {
         struct hl_resp rs = c->err;
         memset(&c->err, 0, sizeof(c->err));
-        return send_resp(conn, &rs);
+        return send_resp(c, url, &rs);
     }
     if (*upload_size) {
         if (hl_buf_append(&c->rq.body, upload_data, *upload_size) != HL_OK) {
@@ -404,7 +476,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct hl_resp rs = {0};
     hl_buf_init(&rs.body, 64u << 20);
     route(api, &c->rq, &rs, url);
-    return send_resp(conn, &rs);
+    return send_resp(c, url, &rs);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -452,9 +524,11 @@ int hl_http_start(struct hl_api *api, const char *addr, struct hl_http **out)
         NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)4096, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
     if (!h->d) {
-        hl_error("http: cannot listen on %s", addr);
+        int e = errno; /* libmicrohttpd leaves bind's */
+        hl_error("http: cannot listen on %s: %s", addr,
+                 e ? strerror(e) : "the server did not start (--log-level debug says why)");
         free(h);
-        return HL_EIO;
+        return e == EADDRINUSE ? HL_ECONFLICT : HL_EIO;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
     h->port = info ? info->port : 0;

@@ -70,7 +70,9 @@ struct hl_resp {
     const char *content_type; /* NULL: application/json */
 };
 
-/* Starts the server on addr (HOST:PORT as hl_parse_listen_addr reads it). Returns 0 or an error. */
+/* Starts the server on addr (HOST:PORT as hl_parse_listen_addr reads it). Every answered request
+ * is logged at info: method, route template, status, duration and app, never a key or a body.
+ * Returns 0; HL_ECONFLICT when the address is in use; another error (logged with the reason). */
 int hl_http_start(struct hl_api *api, const char *addr, struct hl_http **out);
 /* Stops accepting new connections (in-flight requests go on). */
 void hl_http_quiesce(struct hl_http *h);

@@ -338,19 +338,27 @@ static void push_result(struct hl_transfer *t, struct xfer *x, const struct hl_a
 
     static const char *const outcome_names[] = {"", "delivered", "will retry", "failed",
                                                 "gone (webhook disabled)"};
-    if (a.outcome == HL_OUT_SUCCESS ? hl_log_enabled(HL_LOG_INFO) : 1)
-        hl_log(a.outcome == HL_OUT_SUCCESS ? HL_LOG_INFO : HL_LOG_WARN,
-               "attempt %d delivery=%" PRId64 " event=%s webhook=%" PRId64
-               " status=%d time=%.1fms %s%s%s",
-               attempts, a.delivery_id, x->job.event_uid, a.webhook_id, a.status_code,
-               (double)a.duration_us / 1000.0, outcome_names[a.outcome], error ? ": " : "",
-               error ? error : "");
+    enum hl_log_level level = a.outcome == HL_OUT_SUCCESS ? HL_LOG_INFO : HL_LOG_WARN;
+    char dlv[HL_ID_MAX];
+    hl_delivery_uid(a.delivery_id, dlv);
+    if (hl_log_enabled(level)) {
+        struct hl_log_field f[] = {
+            HL_LOG_STR("delivery", dlv),
+            HL_LOG_STR("webhook", x->job.webhook_uid),
+            HL_LOG_STR("event", x->job.event_uid),
+            HL_LOG_NUM("attempt", attempts),
+            HL_LOG_NUM("status", a.status_code),
+            HL_LOG_NUM("duration_ms", (double)(a.duration_us / 100) / 10.0),
+            HL_LOG_STR("error", error),
+        };
+        hl_log_fields(level, f, sizeof(f) / sizeof(f[0]), "attempt %s", outcome_names[a.outcome]);
+    }
 
     size_t elen = error ? strlen(error) + 1 : 0;
     struct hl_result *r = malloc(sizeof(*r) + elen + x->response_len);
     if (!r || t->nout > t->cfg->max_inflight) {
         /* Unrecorded, the delivery keeps its lease until it lapses, then is tried again. */
-        hl_error("dispatcher: could not queue the attempt of delivery %" PRId64, a.delivery_id);
+        hl_error("dispatcher: could not queue the attempt of delivery %s", dlv);
         free(r);
         xfer_put(t, x);
         return;

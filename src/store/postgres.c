@@ -1355,6 +1355,28 @@ static const struct hl_backend POSTGRES = {
     .ingest_claim = pg_ingest_claim,
 };
 
+int hl_postgres_exists(const char *conninfo, char *err, size_t errlen)
+{
+    char why[256] = "";
+    PGconn *pg = open_conn(conninfo, STATEMENT_TIMEOUT_MS, why, sizeof(why));
+    if (!pg) {
+        snprintf(err, errlen, "cannot connect to PostgreSQL: %s", why);
+        return HL_EUNAVAIL;
+    }
+    /* to_regclass: NULL, not an error, when the table is not there */
+    PGresult *r = PQexec(pg, "SELECT to_regclass('schema_version') IS NOT NULL");
+    int rc = HL_ESTORE;
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+        rc = strcmp(PQgetvalue(r, 0, 0), "t") == 0 ? HL_OK : HL_ENOTFOUND;
+    if (rc == HL_ENOTFOUND)
+        snprintf(err, errlen, "the PostgreSQL database has no hookline schema");
+    else if (rc != HL_OK)
+        snprintf(err, errlen, "cannot read the PostgreSQL database: %s", PQresultErrorMessage(r));
+    PQclear(r);
+    PQfinish(pg);
+    return rc;
+}
+
 int hl_postgres_open(const char *conninfo, struct hl_store **out, char *err, size_t errlen)
 {
     *out = NULL;

@@ -272,6 +272,7 @@ static int read_job(struct hl_row *r, void *item)
     col_copy(r, 8, j->secret, sizeof(j->secret));
     col_prev_secrets(r, 9, &j->prev);
     j->payload = col_dup(r, 10, &j->payload_len);
+    col_copy(r, 11, j->webhook_uid, sizeof(j->webhook_uid));
     if (!j->url || !j->payload)
         r->oom = 1;
     return done(r);

@@ -59,7 +59,7 @@
 #define HL_JOB_COLS(now)                                                                           \
     "d.id, d.webhook_id, d.event_id, e.uid, e.created_at, d.attempts, d.created_at, w.url,"        \
     " w.secret, CASE WHEN w.prev_secret_until > " now " THEN w.prev_secrets ELSE '' END,"          \
-    " e.payload"
+    " e.payload, w.uid"
 /* An ingestion job: the file, its app and its resource (files f, apps a, resources r). */
 #define HL_INGEST_COLS "f.uid, f.app_id, a.uid, f.path, " HL_RESOURCE_COLS_R
 
@@ -303,6 +303,9 @@ void hl_store_base_destroy(struct hl_store *st);
 /* The backends' hl_store_open. */
 int hl_sqlite_open(const char *path, struct hl_store **out, char *err, size_t errlen);
 int hl_postgres_open(const char *conninfo, struct hl_store **out, char *err, size_t errlen);
+/* The backends' hl_store_exists. */
+int hl_sqlite_exists(const char *path, char *err, size_t errlen);
+int hl_postgres_exists(const char *conninfo, char *err, size_t errlen);
 
 /* Earlier secrets as a webhook row keeps them (prev_secrets): "<until> <secret>" pairs, newest
  * first, separated by spaces (secrets are "whsec_" and base64: no spaces). Longest text: */

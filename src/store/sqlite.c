@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/clock.h"
@@ -969,6 +970,35 @@ static const struct hl_backend SQLITE = {
     .release_leases = sq_release_leases,
     .ingest_claim = sq_ingest_claim,
 };
+
+int hl_sqlite_exists(const char *path, char *err, size_t errlen)
+{
+    struct stat sb;
+    if (stat(path, &sb) != 0) {
+        snprintf(err, errlen, "no database at %s: %s", path, strerror(errno));
+        return errno == ENOENT ? HL_ENOTFOUND : HL_EIO;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        snprintf(err, errlen, "%s is not a database file", path);
+        return HL_EINVAL;
+    }
+    /* Read-only: looking creates nothing, not even the WAL beside it. */
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int version = -1;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        version = sqlite3_column_int(st, 0);
+    if (version < 0)
+        snprintf(err, errlen, "cannot read %s: %s", path,
+                 db ? sqlite3_errmsg(db) : "out of memory");
+    else if (version == 0)
+        snprintf(err, errlen, "%s is not a hookline database (it has no hookline schema)", path);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return version > 0 ? HL_OK : version == 0 ? HL_ENOTFOUND : HL_ESTORE;
+}
 
 int hl_sqlite_open(const char *path, struct hl_store **out, char *err, size_t errlen)
 {

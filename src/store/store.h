@@ -203,6 +203,7 @@ struct hl_event_filter {
 struct hl_job {
     int64_t delivery_id;
     int64_t webhook_id;
+    char webhook_uid[HL_ID_MAX]; /* for the logs: public ids only */
     int64_t event_id;
     char event_uid[HL_ID_MAX];
     int64_t event_ts;
@@ -357,6 +358,13 @@ struct hl_queue_stats {
  * else is a SQLite file path ("sqlite:" prefix optional). Runs migrations. Returns 0 or an error;
  * on error *out is NULL and a reason is in err. */
 int hl_store_open(const char *url, struct hl_store **out, char *err, size_t errlen);
+/* Whether url (as hl_store_open takes it) names a database hookline has set up: a SQLite file
+ * with hookline's schema, or a PostgreSQL database holding hookline's schema_version table.
+ * Creates and changes nothing, so commands that only use a database (apps, keys) can refuse one
+ * that is not there instead of making an empty one. Returns 0 when it exists; HL_ENOTFOUND when
+ * it does not, with err saying what is missing; another error when it cannot tell (err says
+ * why: a file it may not read, a server it cannot reach). */
+int hl_store_exists(const char *url, char *err, size_t errlen);
 /* Closes the store and frees it (and with it any hl_store_lock). NULL is fine. */
 void hl_store_close(struct hl_store *st);
 /* Takes the database for this process alone, until the store is closed: what a serving process

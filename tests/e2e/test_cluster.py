@@ -154,7 +154,7 @@ class Cluster(unittest.TestCase):
         self.nodes = []
         for _ in range(NODES):
             s = Server(env=NODE_ENV, db=self.db)
-            s.env["HOOKLINE_DATA_DIR"] = s.tmp  # each node's uploads in its own folder
+            s.env["HOOKLINE_DATA_DIR"] = s.data_dir  # each node's uploads in its own folder
             self.addCleanup(s.cleanup)
             self.nodes.append(s)
         info = self.nodes[0].create_app()

@@ -86,7 +86,7 @@ class Delivery(ServerTest):
         self.assertIsNone(got["lastFailureAt"])
         # one log line per attempt, without the secret
         log = self.server.log()
-        self.assertGreaterEqual(log.count("attempt 1 "), 9)
+        self.assertGreaterEqual(log.count(" attempt=1 "), 9)
         self.assertNotIn(w["secret"], log)
 
     def test_data_is_the_complete_resource(self):
