@@ -325,7 +325,8 @@ static int serve_config(const struct hl_options *o, struct hl_api_config *api,
                                         .production = o->production,
                                         .allow = o->allow,
                                         .disable_after_ms = o->disable_after_ms,
-                                        .lease_ms = o->lease_ms};
+                                        .lease_ms = o->lease_ms,
+                                        .sweep_ms = o->sweep_ms};
     *ic = (struct hl_ingest_config){.chunk_size = (size_t)o->chunk_size,
                                     .overlap = (size_t)o->chunk_overlap,
                                     .lease_ms = o->ingest_lease_ms,

@@ -86,7 +86,7 @@ struct hl_options {
     const char *listen; /* HOST:PORT */
     int production;     /* --mode: 0 development, 1 production */
     struct hl_retry retry;
-    int64_t timeout_ms, disable_after_ms, lease_ms, ingest_lease_ms;
+    int64_t timeout_ms, disable_after_ms, lease_ms, sweep_ms, ingest_lease_ms;
     struct hl_netlist allow;
     long long threads, max_inflight, per_host;
     const char *data_dir; /* NULL: beside the SQLite file (the caller decides) */

@@ -162,9 +162,9 @@ static size_t claim_reasons(struct hl_bookkeeper *b, size_t recorded, int *fresh
     int64_t since = hl_mono_ms() - b->last_claim_ms;
     int gap_ok = since >= RETRY_CLAIM_GAP_MS;
     *due = b->next_due && b->next_due <= hl_now_ms() && gap_ok;
-    /* Besides commits and due retries, look once a second: leases lapse (an attempt lost with
+    /* Besides commits and due retries, look every sweep_ms: leases lapse (an attempt lost with
      * a node, a claim that outlived a pause) without anyone committing. */
-    int sweep = since >= 1000;
+    int sweep = since >= b->cfg->sweep_ms;
     *fresh = hl_store_wake_seq(b->st) != b->seen_seq || b->fresh_full;
     *full = *due || b->claim_full || sweep || ho->room_freed || (recorded && b->more_due && gap_ok);
     return busy < b->cfg->max_inflight ? b->cfg->max_inflight - busy : 0;
@@ -180,7 +180,7 @@ static int64_t idle_ms(const struct hl_bookkeeper *b, size_t room)
     int64_t now = hl_now_ms();
     int64_t since = hl_mono_ms() - b->last_claim_ms;
     int64_t gap = RETRY_CLAIM_GAP_MS - since;
-    int64_t wait_ms = 1000 - since;
+    int64_t wait_ms = b->cfg->sweep_ms - since;
     if (b->next_due && b->next_due - now < wait_ms)
         wait_ms = b->next_due - now;
     if (b->next_due && wait_ms < gap)
