@@ -95,6 +95,11 @@ struct hl_dispatcher {
     size_t nout;
     uint32_t rng;
 
+    /* What to tell after a batch is recorded (hl_dispatcher_on_recorded), under hook_mu. */
+    pthread_mutex_t hook_mu;
+    void (*on_recorded)(void *arg, const struct hl_attempt *a, size_t n);
+    void *on_recorded_arg;
+
     /* The bookkeeper's own. */
     uint64_t seen_seq;
     int64_t next_due;      /* wall ms of the next due delivery we know of; 0: ask the store */
@@ -719,6 +724,10 @@ static void record(struct hl_dispatcher *d, struct result **batch, size_t n)
         hl_error("dispatcher: could not record %zu attempts: %s (their leases will lapse and "
                  "they will be tried again)",
                  n, hl_strerror(rc));
+    pthread_mutex_lock(&d->hook_mu);
+    if (rc == HL_OK && d->on_recorded)
+        d->on_recorded(d->on_recorded_arg, d->attempts, n);
+    pthread_mutex_unlock(&d->hook_mu);
     uint64_t ok = 0;
     for (size_t i = 0; i < n; i++) {
         const struct hl_attempt *a = &d->attempts[i];
@@ -859,6 +868,7 @@ static void *book_run(void *arg)
     for (;;) {
         int fresh, full, due;
         for (;;) {
+            d->stats.turned_at = hl_mono_ms();
             if (d->nresults)
                 break;
             if (d->stop) {
@@ -1005,6 +1015,8 @@ int hl_dispatcher_start(struct hl_store *st, const struct hl_dispatcher_config *
     curl_multi_setopt(d->multi, CURLMOPT_MAX_HOST_CONNECTIONS, d->cfg.per_host);
     curl_multi_setopt(d->multi, CURLMOPT_MAXCONNECTS, (long)d->cfg.max_inflight);
     pthread_mutex_init(&d->mu, NULL);
+    pthread_mutex_init(&d->hook_mu, NULL);
+    d->stats.turned_at = hl_mono_ms();
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -1029,6 +1041,7 @@ bad:
     hl_store_on_notify(st, NULL, NULL);
     pthread_cond_destroy(&d->cv);
     pthread_mutex_destroy(&d->mu);
+    pthread_mutex_destroy(&d->hook_mu);
     dispatcher_free(d);
     return HL_ENOMEM;
 }
@@ -1039,6 +1052,7 @@ void hl_dispatcher_stop(struct hl_dispatcher *d)
         return;
     pthread_mutex_lock(&d->mu);
     d->stop = 1;
+    d->stats.stopping = 1;
     pthread_cond_signal(&d->cv);
     pthread_mutex_unlock(&d->mu);
     curl_multi_wakeup(d->multi);
@@ -1055,7 +1069,18 @@ void hl_dispatcher_stop(struct hl_dispatcher *d)
     d->inflight = 0;
     pthread_cond_destroy(&d->cv);
     pthread_mutex_destroy(&d->mu);
+    pthread_mutex_destroy(&d->hook_mu);
     dispatcher_free(d);
+}
+
+void hl_dispatcher_on_recorded(struct hl_dispatcher *d,
+                               void (*fn)(void *arg, const struct hl_attempt *a, size_t n),
+                               void *arg)
+{
+    pthread_mutex_lock(&d->hook_mu);
+    d->on_recorded = fn;
+    d->on_recorded_arg = arg;
+    pthread_mutex_unlock(&d->hook_mu);
 }
 
 void hl_dispatcher_stats(struct hl_dispatcher *d, struct hl_dispatcher_stats *out)
