@@ -76,7 +76,8 @@ enum hl_wake {
     HL_WAKE_STOP,     /* the server is stopping: answer now */
 };
 
-/* What parked requests wait for: a kind (so that ids of different kinds never meet) and an id. */
+/* What parked requests wait for: a kind (so that ids of different kinds never meet) and an id
+ * below 2^56. A new reason to wait (the group commit's ticket, say) is a new kind. */
 enum hl_park_kind {
     HL_PARK_DELIVERY = 1, /* an attempt of delivery id was recorded */
 };
