@@ -25,12 +25,13 @@ test: deps-test fuzz
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir build-test --output-on-failure -j $(JOBS)
 
-# The threaded parts (dispatcher, group commit, HTTP pool) under ThreadSanitizer: the delivery
-# and operations suites against a TSan build; any report stops the server and fails the test.
+# The threaded parts (dispatcher, group commit, HTTP pool, parked requests) under ThreadSanitizer:
+# the delivery, operations and serving suites against a TSan build; any report stops the server
+# and fails the test.
 tsan: deps-test
 	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DHL_TSAN=ON -DHL_TESTS=OFF >/dev/null
 	cmake --build build-tsan -j $(JOBS)
-	for t in test_delivery test_operations; do \
+	for t in test_delivery test_operations test_serving; do \
 	  TSAN_OPTIONS=halt_on_error=1:exitcode=66 HOOKLINE_BIN=$(CURDIR)/build-tsan/hookline \
 	    python3 -u tests/e2e/$$t.py || exit 1; done
 

@@ -125,6 +125,10 @@ static void record(struct hl_bookkeeper *b, struct hl_result **batch, size_t n)
         hl_error("dispatcher: could not record %zu attempts: %s (their leases will lapse and "
                  "they will be tried again)",
                  n, hl_strerror(rc));
+    pthread_mutex_lock(&b->ho->hook_mu);
+    if (rc == HL_OK && b->ho->on_recorded)
+        b->ho->on_recorded(b->ho->on_recorded_arg, b->attempts, n);
+    pthread_mutex_unlock(&b->ho->hook_mu);
     uint64_t ok = 0;
     for (size_t i = 0; i < n; i++) {
         const struct hl_attempt *a = &b->attempts[i];
@@ -185,6 +189,10 @@ static int64_t idle_ms(const struct hl_bookkeeper *b, size_t room)
         wait_ms = b->next_due - now;
     if (b->next_due && wait_ms < gap)
         wait_ms = gap;
+    /* A turn at least every second, whatever the sweep: turned_at is the dispatcher's
+     * heartbeat (/readyz). */
+    if (wait_ms > 1000)
+        wait_ms = 1000;
     return wait_ms < 1 ? 1 : wait_ms;
 }
 
@@ -194,6 +202,7 @@ static int wait_for_work(struct hl_bookkeeper *b)
 {
     struct hl_handover *ho = b->ho;
     for (;;) {
+        ho->stats.turned_at = hl_mono_ms();
         if (ho->nresults)
             return 1;
         if (ho->stop) {

@@ -63,8 +63,17 @@ void hl_dispatcher_stop(struct hl_dispatcher *d);
 struct hl_dispatcher_stats {
     uint64_t attempts, succeeded, failed;
     size_t inflight;
+    int64_t turned_at; /* monotonic ms of the bookkeeper's last turn (at least once a second) */
+    int stopping;      /* hl_dispatcher_stop was called */
 };
 /* Copies the counters. */
 void hl_dispatcher_stats(struct hl_dispatcher *d, struct hl_dispatcher_stats *out);
+
+/* Sets the function the bookkeeper calls after each batch of attempts it recorded (a, n
+ * borrowed for the call; NULL: none). Returns once no call of the previous function is under
+ * way, so that its argument may then be freed. */
+void hl_dispatcher_on_recorded(struct hl_dispatcher *d,
+                               void (*fn)(void *arg, const struct hl_attempt *a, size_t n),
+                               void *arg);
 
 #endif
