@@ -265,6 +265,31 @@ def raw_exchange(conn_or_port, method, path, headers, body):
             conn.close()
 
 
+class PublishedFields(ServerTest):
+    """POST /events takes data.uid and data.externalTenantId by the same rule as every other path
+    (at most 256 bytes, UTF-8, no control characters): a refusal names the field, nothing is
+    published."""
+
+    def test_control_characters_and_length(self):
+        cases = [("externalTenantId", "t\r\nx", "field_has_control"),
+                 ("externalTenantId", "t\x1b[31m", "field_has_control"),
+                 ("uid", "a\nb", "field_has_control"),
+                 ("externalTenantId", "x" * 257, "field_too_long"),
+                 ("uid", "", "data_field_required")]
+        for field, value, code in cases:
+            with self.subTest(field=field, value=value[:10]):
+                data = {"uid": "agent-1", "externalTenantId": "t"}
+                data[field] = value
+                r = self.app.call("POST", "events", {"event": "agent.updated", "data": data})
+                self.assertEqual(r.status, 422, r)
+                err = r.json()["error"]
+                self.assertEqual(err["code"], code)
+                self.assertTrue(err["message"].startswith("data." + field), err)
+        self.assertEqual(self.app.ok("GET", "events")["data"], [])
+        data = {"uid": "agent-1", "externalTenantId": "x" * 256}
+        self.app.ok("POST", "events", {"event": "agent.updated", "data": data}, status=202)
+
+
 class OversizedBodies(ServerTest):
     """A body over the limit, written whole by a client that reads only afterwards (as Node's
     undici does): it must read the 413, never a reset connection (EPIPE, ECONNRESET)."""
