@@ -387,7 +387,8 @@ static void route_template(const char *url, char *out, size_t cap)
     } WORDS[] = {{"webhooks", "{uid}"}, {"deliveries", "{id}"}, {"events", "{eventId}"},
                  {"agents", "{uid}"},   {"contexts", "{uid}"},  {"files", "{fileUid}"},
                  {"chunks", NULL},      {"resend", NULL},       {"recover", NULL},
-                 {"test", NULL},        {"stats", NULL},        {"rotate-secret", NULL}};
+                 {"test", NULL},        {"stats", NULL},        {"rotate-secret", NULL},
+                 {"content", NULL}};
     struct hl_str all[HL_MAX_SEGS + 4];
     int n = split(url, all, HL_MAX_SEGS + 4);
     snprintf(out, cap, "unmatched");

@@ -399,7 +399,7 @@ class AwaitingUpload(ServerTest):
         self.assertEqual(r.json()["sizeBytes"], len(data))
         self.assertEqual(r.json()["fileName"], "page.html")  # the registered name stays
         self.assertEqual(self.final(f["uid"])["processingStatus"], "completed")
-        files_dir = os.path.join(self.server.tmp, "files")
+        files_dir = os.path.join(self.server.data_dir, "files")
         self.assertEqual(len([n for n in os.listdir(files_dir) if n.startswith(f["uid"])]), 1)
         self.app.ok("DELETE", self.files("/" + f["uid"]))  # its bytes go with it
         self.assertEqual([n for n in os.listdir(files_dir) if n.startswith(f["uid"])], [])
@@ -425,7 +425,7 @@ class AwaitingUpload(ServerTest):
         self.assertEqual(self.put(g["uid"], b"late").status, 404)
         # nothing refused is left behind (a request's temporary file goes when it ends, which
         # may be just after its answer)
-        wait_for(lambda: os.listdir(os.path.join(self.server.tmp, "uploads")) == [],
+        wait_for(lambda: os.listdir(os.path.join(self.server.data_dir, "uploads")) == [],
                  what="no temporary upload left")
 
 
