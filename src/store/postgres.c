@@ -269,22 +269,11 @@ static const char *const SQL[Q_COUNT] = {
                      ", next_attempt_at = $4, lease_until = 0 WHERE webhook_id = $1"
                      " AND status = " SQL_FAILED " AND created_at >= $2"
                      " AND ($3 = 0 OR created_at < $3)",
-    /* Failing ones not in flight: their next attempt now. */
-    [HL_Q_RECOVER_FAILING] =
-        "UPDATE deliveries SET next_attempt_at = $4 WHERE webhook_id = $1"
-        " AND " SQL_IS_FAILING("") " AND lease_until <= $4"
-                                   " AND created_at >= $2 AND ($3 = 0 OR created_at < $3)",
+    [HL_Q_RECOVER_FAILING] = SQL_RECOVER_FAILING("$1", "$2", "$3", "$4"),
     [HL_Q_ROTATE] = "UPDATE webhooks SET secret = $3, prev_secrets = $4,"
                     " prev_secret_until = $5, updated_at = $6 WHERE app_id = $1 AND uid = $2"
                     " AND deleted_at = 0",
-    [HL_Q_WH_STATS] =
-        "SELECT count(*) FILTER (WHERE status IN (" SQL_PENDING ", " SQL_PAUSED
-        ") AND NOT " SQL_IS_FAILING("") "),"
-                                        " count(*) FILTER (WHERE status = " SQL_SUCCEEDED "),"
-                                        " count(*) FILTER (WHERE status = " SQL_FAILED "),"
-                                        " count(*) FILTER (WHERE " SQL_IS_FAILING(
-                                            "") ")"
-                                                " FROM deliveries WHERE webhook_id = $1",
+    [HL_Q_WH_STATS] = SQL_WH_STATS("$1"),
     [HL_Q_QUEUE_STATS] = "SELECT count(*), coalesce(min(created_at), 0) FROM deliveries"
                          " WHERE status = " SQL_PENDING,
     [HL_Q_CHUNK_LIST] = "SELECT c.idx, c.\"offset\", c.text FROM chunks c JOIN files f"

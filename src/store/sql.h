@@ -37,6 +37,21 @@
 /* The state of delivery d as the API shows it. */
 #define SQL_SHOWN_STATUS "CASE WHEN " SQL_IS_FAILING("d.") " THEN " SQL_FAILING " ELSE d.status END"
 
+/* A webhook's counts by state (pending, succeeded, failed, failing), for both backends: wh is
+ * the placeholder of its id. */
+#define SQL_WH_STATS(wh)                                                                           \
+    "SELECT count(*) FILTER (WHERE status IN (" SQL_PENDING ", " SQL_PAUSED                        \
+    ") AND NOT " SQL_IS_FAILING("") "), count(*) FILTER (WHERE status = " SQL_SUCCEEDED "),"       \
+                                    " count(*) FILTER (WHERE status = " SQL_FAILED                 \
+                                    "), count(*) FILTER (WHERE " SQL_IS_FAILING(                   \
+                                        "") ") FROM deliveries WHERE webhook_id = " wh
+/* recover's failing deliveries not in flight get their next attempt now: the placeholders of the
+ * webhook id, since, until (0: none) and now. */
+#define SQL_RECOVER_FAILING(wh, since, until, now)                                                 \
+    "UPDATE deliveries SET next_attempt_at = " now " WHERE webhook_id = " wh                       \
+    " AND " SQL_IS_FAILING("") " AND lease_until <= " now " AND created_at >= " since              \
+                               " AND (" until " = 0 OR created_at < " until ")"
+
 /* The column lists, in the order the readers in rows.c take them. */
 #define HL_APP_COLS "id, uid, name, created_at"
 #define HL_WEBHOOK_COLS                                                                            \
