@@ -291,6 +291,10 @@ class ProductionAllowNetwork(ServerTest):
             t = threading.Thread(target=serve, daemon=True)
             t.start()
             d = self.app.ok("POST", "webhooks/%s/test" % w["uid"], status=200)
+            # the answer may come before the attempt is recorded (--timeout + 2 s on a loaded
+            # machine): the delivery shows it then
+            d = wait_for(lambda: (lambda x: x if x["attemptLog"] else None)(
+                self.app.ok("GET", "deliveries/" + d["id"])), what="the test's attempt")
             err = d["attemptLog"][0]["error"]
             self.assertNotIn("refused address", err)
             self.assertIn("TLS", err)
