@@ -156,7 +156,9 @@ class Operations(ServerTest):
         # a failing endpoint: the answer says so
         bad = self.app.webhook("http://127.0.0.1:%d/x" % free_port(), entities=["agent"])
         d = self.app.ok("POST", "webhooks/%s/test" % bad["uid"], status=200)
-        self.assertEqual(d["attempts"], 1)
+        # the delivery as it stands when the answer is written: on a loaded machine the retry
+        # (100 ms later here) may have been recorded too
+        self.assertGreaterEqual(d["attempts"], 1)
         self.assertIn("connection refused", d["attemptLog"][0]["error"])
         self.app.ok("PATCH", "webhooks/" + w["uid"], {"active": False})
         self.assertEqual(self.app.call("POST", "webhooks/%s/test" % w["uid"]).status, 409)
@@ -293,7 +295,7 @@ class ProductionAllowNetwork(ServerTest):
             d = self.app.ok("POST", "webhooks/%s/test" % w["uid"], status=200)
             # the answer may come before the attempt is recorded (--timeout + 2 s on a loaded
             # machine): the delivery shows it then
-            d = wait_for(lambda: (lambda x: x if x["attemptLog"] else None)(
+            d = wait_for(lambda: (lambda x: x if x.get("attemptLog") else None)(
                 self.app.ok("GET", "deliveries/" + d["id"])), what="the test's attempt")
             err = d["attemptLog"][0]["error"]
             self.assertNotIn("refused address", err)
