@@ -2,8 +2,9 @@
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 LISTEN ?= 127.0.0.1:8080
 DATA ?= data
+PREFIX ?= /usr/local
 
-.PHONY: run build test tsan coverage bench bench-pg deps deps-test install fuzz clean format
+.PHONY: run build test tsan coverage bench bench-pg deps deps-test install uninstall fuzz clean format
 
 build: deps
 	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHL_TESTS=OFF >/dev/null
@@ -52,8 +53,14 @@ bench: deps-bench
 bench-pg: deps-bench
 	bench/run-pg.sh
 
+# bin/hookline, libhookline (shared and static) with <hookline/verify.h>, hookline.pc and the CMake
+# package under PREFIX (default /usr/local); DESTDIR stages them elsewhere, for packaging.
+# uninstall removes what install put there (scripts/install.sh says how).
 install: build
-	cmake --install build
+	scripts/install.sh install "$(PREFIX)" "$(DESTDIR)"
+
+uninstall:
+	scripts/install.sh uninstall "$(PREFIX)" "$(DESTDIR)"
 
 # The libFuzzer targets (tests/fuzz/*_fuzz.c) with clang, ASan and UBSan. make test runs each for
 # a few seconds; longer by hand: scripts/fuzz-run.sh build-fuzz/NAME_fuzz with HL_FUZZ_SECONDS.

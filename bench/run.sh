@@ -124,9 +124,11 @@ stop_hookline() {
     HL_PID=""
 }
 
-# new_app DB NAME: prints "APP_UID API_KEY"
+# new_app DB NAME: prints "APP_UID API_KEY" (apps need a database: db init makes it the first time)
 new_app() {
     local j
+    timeout 60 "$HL" db init --database "$1" >>"$RUN/cli.log" 2>&1 ||
+        fail "hookline db init $1: $(tail -3 "$RUN/cli.log")"
     j=$(timeout 60 "$HL" apps create "$2" --json --database "$1" 2>>"$RUN/cli.log") ||
         fail "hookline apps create $2: $(tail -3 "$RUN/cli.log")"
     printf '%s %s\n' "$("${PY[@]}" field appUid <<<"$j")" "$("${PY[@]}" field apiKey <<<"$j")"
@@ -141,6 +143,7 @@ DB1=$RUN/main.db
 read -r APP_A KEY_A <<<"$(new_app "$DB1" bench)"
 read -r APP_F KEY_F <<<"$(new_app "$DB1" fanout)"
 read -r APP_U KEY_U <<<"$(new_app "$DB1" burst)"
+note_cmd "build-bench/hookline db init --database build-bench/bench-run/main.db"
 note_cmd "build-bench/hookline apps create bench --json --database build-bench/bench-run/main.db   # and 'fanout', 'burst'"
 note_cmd "build-bench/hookline serve --listen 127.0.0.1:HL_PORT --database build-bench/bench-run/main.db --mode development --log-level warn"
 start_hookline "$DB1" "$RUN/hookline-main.log"

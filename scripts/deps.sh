@@ -8,7 +8,7 @@ pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev li
 # test: systemd for systemd-analyze, which checks examples/hookline.service.
 case "$level" in
   test|bench|coverage) pkgs+=(libcmocka-dev python3 postgresql nodejs npm sqlite3 clang libclang-rt-14-dev
-                     poppler-utils systemd) ;;
+                     poppler-utils curl jq systemd) ;;
 esac
 case "$level" in
   bench) pkgs+=(nginx-light wrk) ;;

@@ -27,12 +27,39 @@
 
 static int open_store(const char *db, struct hl_store **st)
 {
-    char err[256];
+    char err[512];
     if (hl_store_open(db, st, err, sizeof(err))) {
         fprintf(stderr, "hookline: %s\n", err);
         return 1;
     }
     return 0;
+}
+
+/* How a database is named in messages: a file by its path, PostgreSQL without its URL (which
+ * may hold a password). */
+static const char *db_shown(const char *db)
+{
+    return strncmp(db, "postgres", 8) == 0 ? "the PostgreSQL database" : db;
+}
+
+/* Opens a database that must exist already: apps and keys never create one, so a mistyped
+ * --database is an error rather than a new empty database. */
+static int open_existing(const char *db, struct hl_store **st)
+{
+    char err[512];
+    int rc = hl_store_exists(db, err, sizeof(err));
+    if (rc == HL_ENOTFOUND) {
+        fprintf(stderr,
+                "hookline: %s\nhookline serve creates the database when it first starts; "
+                "hookline db init --database %s creates it without serving.\n",
+                err, strncmp(db, "postgres", 8) == 0 ? "URL" : db);
+        return 1;
+    }
+    if (rc) {
+        fprintf(stderr, "hookline: %s\n", err);
+        return 1;
+    }
+    return open_store(db, st);
 }
 
 /* ---- apps and keys ---- */
@@ -71,14 +98,19 @@ static int cmd_apps(int argc, char **argv)
     int status = hl_options_get(HL_CMD_APPS, argc, argv, &o);
     if (status != HL_OPTS_RUN)
         return status;
-    const char *sub = o.nargs ? o.args[0] : "", *db = o.database;
+    const char *sub = o.nargs ? o.args[0] : NULL, *db = o.database;
     int json = o.json;
     struct hl_store *st;
+    if (!sub)
+        return hl_usage_error(HL_CMD_APPS, "missing what to do: apps create NAME or apps list");
     if (strcmp(sub, "create") == 0) {
-        if (o.nargs != 2 || !*o.args[1] || strlen(o.args[1]) >= HL_NAME_MAX)
-            return hl_usage_error(HL_CMD_APPS, "apps create takes one NAME of 1 to %d bytes",
+        if (o.nargs < 2)
+            return hl_usage_error(HL_CMD_APPS,
+                                  "missing the NAME of the app to create: apps create NAME");
+        if (!*o.args[1] || strlen(o.args[1]) >= HL_NAME_MAX)
+            return hl_usage_error(HL_CMD_APPS, "the app's NAME must be 1 to %d bytes",
                                   HL_NAME_MAX - 1);
-        if (open_store(db, &st))
+        if (open_existing(db, &st))
             return 1;
         struct hl_app app;
         struct new_key k;
@@ -99,8 +131,9 @@ static int cmd_apps(int argc, char **argv)
     }
     if (strcmp(sub, "list") == 0) {
         if (o.nargs != 1)
-            return hl_usage_error(HL_CMD_APPS, "apps list takes no argument");
-        if (open_store(db, &st))
+            return hl_usage_error(HL_CMD_APPS, "apps list takes no argument, not '%.64s'",
+                                  o.args[1]);
+        if (open_existing(db, &st))
             return 1;
         struct hl_app *apps = NULL;
         size_t n = 0;
@@ -129,7 +162,32 @@ static int cmd_apps(int argc, char **argv)
         free(apps);
         return 0;
     }
-    return hl_usage_error(HL_CMD_APPS, "want apps create NAME or apps list");
+    return hl_usage_error(HL_CMD_APPS,
+                          "unknown subcommand '%.64s': want apps create NAME or apps list", sub);
+}
+
+/* Prints the keys as a JSON array (as apps list --json does) or one line each. */
+static void print_keys(const struct hl_api_key *keys, size_t n, int json)
+{
+    json_t *arr = json ? json_array() : NULL;
+    for (size_t k = 0; k < n; k++) {
+        char iso[HL_ISO_MAX];
+        hl_time_iso(keys[k].created_at, iso);
+        if (json)
+            json_array_append_new(arr,
+                                  json_pack("{s:s,s:s,s:s,s:s,s:b}", "keyId", keys[k].uid, "appUid",
+                                            keys[k].app_uid, "prefix", keys[k].prefix, "createdAt",
+                                            iso, "revoked", keys[k].revoked_at != 0));
+        else
+            printf("%s  %s  %s…  %s%s\n", keys[k].uid, keys[k].app_uid, keys[k].prefix, iso,
+                   keys[k].revoked_at ? "  revoked" : "");
+    }
+    if (json) {
+        char *s = json_dumps(arr, JSON_COMPACT);
+        printf("%s\n", s ? s : "[]");
+        free(s);
+        json_decref(arr);
+    }
 }
 
 static int cmd_keys(int argc, char **argv)
@@ -138,12 +196,21 @@ static int cmd_keys(int argc, char **argv)
     int status = hl_options_get(HL_CMD_KEYS, argc, argv, &o);
     if (status != HL_OPTS_RUN)
         return status;
-    const char *sub = o.nargs ? o.args[0] : "", *db = o.database, *arg = o.args[1];
+    const char *sub = o.nargs ? o.args[0] : NULL, *db = o.database, *arg = o.args[1];
     int json = o.json;
     struct hl_store *st;
     int rc;
-    if (strcmp(sub, "create") == 0 && o.nargs == 2) {
-        if (open_store(db, &st))
+    if (!sub)
+        return hl_usage_error(HL_CMD_KEYS, "missing what to do: keys create APP_UID, keys revoke "
+                                           "KEY_ID or keys list [APP_UID]");
+    int create = strcmp(sub, "create") == 0, revoke = strcmp(sub, "revoke") == 0;
+    if ((create || revoke) && !arg)
+        return hl_usage_error(HL_CMD_KEYS, "missing the %s",
+                              create ? "APP_UID of the app to make a key for: keys create APP_UID"
+                                     : "KEY_ID of the key to revoke: keys revoke KEY_ID (keys "
+                                       "list shows them)");
+    if (create) {
+        if (open_existing(db, &st))
             return 1;
         struct hl_app app;
         struct new_key k;
@@ -152,8 +219,9 @@ static int cmd_keys(int argc, char **argv)
             rc = make_key(st, app.id, &k);
         hl_store_close(st);
         if (rc) {
-            fprintf(stderr, "hookline: cannot create a key for %s: %s\n", arg,
-                    rc == HL_ENOTFOUND ? "no such app" : hl_strerror(rc));
+            fprintf(stderr, "hookline: cannot create a key for %.64s: %s\n", arg,
+                    rc == HL_ENOTFOUND ? "no such app (hookline apps list shows them)"
+                                       : hl_strerror(rc));
             return 1;
         }
         if (json)
@@ -163,13 +231,13 @@ static int cmd_keys(int argc, char **argv)
             printf("apiKey: %s\nkeyId:  %s\n\nThe API key is shown only now.\n", k.key, k.uid);
         return 0;
     }
-    if (strcmp(sub, "revoke") == 0 && o.nargs == 2) {
-        if (open_store(db, &st))
+    if (revoke) {
+        if (open_existing(db, &st))
             return 1;
         rc = hl_store_key_revoke(st, arg);
         hl_store_close(st);
         if (rc) {
-            fprintf(stderr, "hookline: cannot revoke %s: %s\n", arg,
+            fprintf(stderr, "hookline: cannot revoke %.64s: %s\n", arg,
                     rc == HL_ENOTFOUND ? "no such key, or already revoked" : hl_strerror(rc));
             return 1;
         }
@@ -180,7 +248,7 @@ static int cmd_keys(int argc, char **argv)
         return 0;
     }
     if (strcmp(sub, "list") == 0) {
-        if (open_store(db, &st))
+        if (open_existing(db, &st))
             return 1;
         struct hl_app app = {0};
         rc = arg ? hl_store_app_get(st, arg, &app) : HL_OK;
@@ -189,27 +257,45 @@ static int cmd_keys(int argc, char **argv)
         if (rc == HL_OK)
             rc = hl_store_key_list(st, app.id, &keys, &n);
         hl_store_close(st);
+        if (rc == HL_ENOTFOUND && arg) {
+            fprintf(stderr,
+                    "hookline: cannot list the keys of %.64s: no such app (hookline "
+                    "apps list shows them)\n",
+                    arg);
+            return 1;
+        }
         if (rc) {
             fprintf(stderr, "hookline: cannot list keys: %s\n", hl_strerror(rc));
             return 1;
         }
-        for (size_t k = 0; k < n; k++) {
-            char iso[HL_ISO_MAX];
-            hl_time_iso(keys[k].created_at, iso);
-            if (json)
-                printf("{\"keyId\":\"%s\",\"appUid\":\"%s\",\"prefix\":\"%s\","
-                       "\"createdAt\":\"%s\",\"revoked\":%s}\n",
-                       keys[k].uid, keys[k].app_uid, keys[k].prefix, iso,
-                       keys[k].revoked_at ? "true" : "false");
-            else
-                printf("%s  %s  %s…  %s%s\n", keys[k].uid, keys[k].app_uid, keys[k].prefix, iso,
-                       keys[k].revoked_at ? "  revoked" : "");
-        }
+        print_keys(keys, n, json);
         free(keys);
         return 0;
     }
     return hl_usage_error(HL_CMD_KEYS,
-                          "want keys create APP_UID, keys revoke KEY_ID or keys list [APP_UID]");
+                          "unknown subcommand '%.64s': want keys create APP_UID, keys revoke "
+                          "KEY_ID or keys list [APP_UID]",
+                          sub);
+}
+
+/* ---- db ---- */
+
+static int cmd_db(int argc, char **argv)
+{
+    struct hl_options o;
+    int status = hl_options_get(HL_CMD_DB, argc, argv, &o);
+    if (status != HL_OPTS_RUN)
+        return status;
+    if (o.nargs == 0)
+        return hl_usage_error(HL_CMD_DB, "missing what to do: db init");
+    if (strcmp(o.args[0], "init") != 0)
+        return hl_usage_error(HL_CMD_DB, "unknown subcommand '%.64s': want db init", o.args[0]);
+    struct hl_store *st;
+    if (open_store(o.database, &st))
+        return 1;
+    hl_store_close(st);
+    printf("%s is ready\n", db_shown(o.database));
+    return 0;
 }
 
 /* ---- serve ---- */
@@ -262,12 +348,24 @@ static int dev_bootstrap(struct hl_store *st, const char *dir)
  * that, for the clocks of the nodes sharing the folder and an NFS client's attribute cache. */
 #define UPLOAD_LEFTOVER_S (10 * HL_HTTP_IDLE_S)
 
-/* Makes DIR/uploads and DIR/files, and removes the uploads that a crash left half-written. Nodes
- * may share DIR: a temporary file still being written (another node's upload in progress) is
- * left alone; only one that nobody has written for UPLOAD_LEFTOVER_S goes. */
+/* Makes DIR (and the folders above it), DIR/uploads and DIR/files, and removes the uploads that a
+ * crash left half-written. Nodes may share DIR: a temporary file still being written (another
+ * node's upload in progress) is left alone; only one that nobody has written for
+ * UPLOAD_LEFTOVER_S goes. */
 static int prepare_data_dir(const char *dir)
 {
     char path[PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s", dir);
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+            fprintf(stderr, "hookline: cannot create %s: %s\n", path, strerror(errno));
+            return 1;
+        }
+        *p = '/';
+    }
     static const char *const subs[] = {"", "/uploads", "/files"};
     for (int i = 0; i < 3; i++) {
         snprintf(path, sizeof(path), "%s%s", dir, subs[i]);
@@ -331,9 +429,26 @@ static void hook_delivery_counters(void *dispatcher, struct hl_delivery_counters
         .succeeded = s.succeeded, .failed = s.failed, .inflight = s.inflight};
 }
 
+/* The data folder of a database given no --data-dir: beside a SQLite file, named after it without
+ * its extension and "-data" ("data/hookline.db": "data/hookline-data"), so two databases in one
+ * folder never share one; "hookline-data" with PostgreSQL. */
+static void default_data_dir(const char *db, char *dir, size_t cap)
+{
+    if (strncmp(db, "postgres", 8) == 0) {
+        snprintf(dir, cap, "hookline-data");
+        return;
+    }
+    if (strncmp(db, "sqlite:", 7) == 0)
+        db += 7;
+    const char *slash = strrchr(db, '/'), *base = slash ? slash + 1 : db;
+    const char *dot = strrchr(base, '.');
+    size_t len = dot && dot > base ? (size_t)(dot - db) : strlen(db);
+    snprintf(dir, cap, "%.*s-data", (int)len, db);
+}
+
 /* Turns serve's options into each part's configuration, and checks what no single option can.
- * The data directory, unless given, is the SQLite file's folder (dir, cap bytes, holds it).
- * Returns 0, or 2 after saying what is wrong. */
+ * The data directory (dir, cap bytes, holds it) is --data-dir or default_data_dir's. Returns 0,
+ * or 2 after saying what is wrong. */
 static int serve_config(const struct hl_options *o, struct hl_api_config *api,
                         struct hl_dispatcher_config *dc, struct hl_ingest_config *ic, char *dir,
                         size_t cap)
@@ -342,15 +457,10 @@ static int serve_config(const struct hl_options *o, struct hl_api_config *api,
         return hl_usage_error(HL_CMD_SERVE,
                               "--chunk-overlap %lld: want fewer than --chunk-size %lld",
                               o->chunk_overlap, o->chunk_size);
-    const char *db = o->database, *slash = strrchr(db, '/');
     if (o->data_dir)
         snprintf(dir, cap, "%s", o->data_dir);
-    else if (strncmp(db, "postgres", 8) == 0)
-        snprintf(dir, cap, "data");
-    else if (!slash)
-        snprintf(dir, cap, ".");
     else
-        snprintf(dir, cap, "%.*s", (int)(slash - db), db);
+        default_data_dir(o->database, dir, cap);
     *dc = (struct hl_dispatcher_config){.retry = o->retry,
                                         .timeout_ms = o->timeout_ms,
                                         .max_inflight = (size_t)o->max_inflight,
@@ -365,12 +475,29 @@ static int serve_config(const struct hl_options *o, struct hl_api_config *api,
                                     .lease_ms = o->ingest_lease_ms,
                                     .max_input = (size_t)o->max_upload};
     *api = (struct hl_api_config){.production = o->production,
+                                  .allow = &o->allow,
                                   .max_body = HL_MAX_BODY,
                                   .threads = (unsigned)o->threads,
                                   .test_wait_ms = o->timeout_ms + 2000,
                                   .data_dir = dir,
                                   .max_upload = (size_t)o->max_upload};
     return 0;
+}
+
+/* Starts a server on addr, given by flag, answering serves; says what to do when another
+ * program holds the address. Returns 0 or an error (said). */
+static int start_http(struct hl_api *api, const char *addr, const char *flag, unsigned serves,
+                      struct hl_http **out)
+{
+    int rc = hl_http_start(api, addr, serves, out);
+    if (rc == HL_ECONFLICT)
+        fprintf(stderr,
+                "hookline: another program listens on %s: stop it, or give this server another "
+                "address: %s 127.0.0.1:8081%s\n",
+                addr, flag,
+                serves & HL_SERVE_API ? " (or, with make run, make run LISTEN=127.0.0.1:8081)"
+                                      : "");
+    return rc;
 }
 
 static int cmd_serve(int argc, char **argv)
@@ -387,6 +514,7 @@ static int cmd_serve(int argc, char **argv)
     if (serve_config(&o, &api.cfg, &dc, &ic, data_dir, sizeof(data_dir)))
         return 2;
     hl_log_set_level((enum hl_log_level)o.log_level);
+    hl_log_set_format((enum hl_log_format)o.log_format);
 
     /* Signals are taken by sigwait below, not by whichever thread they land on. */
     sigset_t set;
@@ -428,18 +556,23 @@ static int cmd_serve(int argc, char **argv)
     }
     api.hooks.file_queued = hook_file_queued;
     api.hooks.file_queued_arg = ingest;
-    if (o.metrics_listen && hl_http_start(&api, o.metrics_listen, HL_SERVE_METRICS, &metrics))
+    if (o.metrics_listen &&
+        start_http(&api, o.metrics_listen, "--metrics-listen", HL_SERVE_METRICS, &metrics))
         goto out;
-    if (hl_http_start(&api, o.listen, HL_SERVE_API | (metrics ? 0 : HL_SERVE_METRICS), &http))
+    if (start_http(&api, o.listen, "--listen", HL_SERVE_API | (metrics ? 0 : HL_SERVE_METRICS),
+                   &http))
         goto out;
     hl_dispatcher_on_recorded(disp, hook_recorded, http);
-    hl_info("hookline %s listening on %s (%s mode, database %s)", HL_VERSION, o.listen,
-            api.cfg.production ? "production" : "development",
-            strncmp(o.database, "postgres", 8) == 0 ? "postgres" : o.database);
-    if (hl_http_port(http))
-        hl_info("port %u", (unsigned)hl_http_port(http));
-    if (metrics)
-        hl_info("/metrics on %s (port %u) only", o.metrics_listen, (unsigned)hl_http_port(metrics));
+    /* The port actually bound, which --listen HOST:0 leaves to the system. */
+    const char *colon = strrchr(o.listen, ':');
+    hl_info("hookline %s listening on %.*s:%u (%s mode, %s, data in %s)", HL_VERSION,
+            (int)(colon - o.listen), o.listen, (unsigned)hl_http_port(http),
+            api.cfg.production ? "production" : "development", db_shown(o.database), data_dir);
+    if (metrics) {
+        colon = strrchr(o.metrics_listen, ':');
+        hl_info("/metrics on %.*s:%u only", (int)(colon - o.metrics_listen), o.metrics_listen,
+                (unsigned)hl_http_port(metrics));
+    }
     int sig = 0;
     sigwait(&set, &sig);
     hl_info("signal %d: stopping (finishing requests in flight)", sig);
@@ -467,6 +600,7 @@ static void main_help(FILE *f)
             "  serve    run the API and the dispatcher\n"
             "  apps     create or list apps\n"
             "  keys     create, revoke or list API keys\n"
+            "  db       create the database (db init) without serving\n"
             "  listen   receive webhooks: verify, de-duplicate, hand on\n"
             "  verify   check one body's signature from a shell\n"
             "  version  print the version\n",
@@ -488,6 +622,8 @@ int main(int argc, char **argv)
         return cmd_apps(argc - 1, argv + 1);
     if (strcmp(cmd, "keys") == 0)
         return cmd_keys(argc - 1, argv + 1);
+    if (strcmp(cmd, "db") == 0)
+        return cmd_db(argc - 1, argv + 1);
     if (strcmp(cmd, "listen") == 0)
         return hl_listen_main(argc - 1, argv + 1);
     if (strcmp(cmd, "verify") == 0)

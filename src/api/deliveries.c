@@ -13,12 +13,15 @@
 #include "common/ids.h"
 #include "events/timestamp.h"
 
-static const char *const STATUS_NAMES[] = {"pending", "succeeded", "failed", "cancelled", "paused"};
+/* By enum hl_delivery_status. */
+static const char *const STATUS_NAMES[] = {"pending",   "succeeded", "failed",
+                                           "cancelled", "paused",    "failing"};
+#define NSTATUS (sizeof(STATUS_NAMES) / sizeof(STATUS_NAMES[0]))
 
 static json_t *delivery_id_json(int64_t id)
 {
-    char s[32];
-    snprintf(s, sizeof(s), "dlv_%" PRId64, id);
+    char s[HL_ID_MAX];
+    hl_delivery_uid(id, s);
     return json_string(s);
 }
 
@@ -71,13 +74,14 @@ json_t *hl_delivery_json(const struct hl_delivery *d, const struct hl_attempt_re
     json_object_set_new(o, "eventId", json_string(d->event_uid));
     json_object_set_new(o, "event", json_string(hl_event_name(d->event_type)));
     json_object_set_new(
-        o, "status", json_string(d->status <= HL_DS_PAUSED ? STATUS_NAMES[d->status] : "unknown"));
+        o, "status",
+        json_string((unsigned)d->status < NSTATUS ? STATUS_NAMES[d->status] : "unknown"));
     json_object_set_new(o, "attempts", json_integer(d->attempts));
     json_object_set_new(o, "lastStatusCode",
                         d->attempts && d->last_status ? json_integer(d->last_status) : json_null());
     json_object_set_new(o, "lastError", d->last_error ? json_string(d->last_error) : json_null());
-    json_object_set_new(o, "nextAttemptAt",
-                        hl_json_time(d->status == HL_DS_PENDING ? d->next_attempt_at : 0));
+    int waiting = d->status == HL_DS_PENDING || d->status == HL_DS_FAILING;
+    json_object_set_new(o, "nextAttemptAt", hl_json_time(waiting ? d->next_attempt_at : 0));
     json_object_set_new(o, "createdAt", hl_json_time(d->created_at));
     json_object_set_new(o, "deliveredAt", hl_json_time(d->delivered_at));
     if (att) {
@@ -101,9 +105,9 @@ json_t *hl_delivery_json(const struct hl_delivery *d, const struct hl_attempt_re
 
 int hl_delivery_status_parse(const char *name)
 {
-    for (int i = 0; i <= HL_DS_PAUSED; i++)
+    for (size_t i = 0; i < NSTATUS; i++)
         if (strcmp(name, STATUS_NAMES[i]) == 0)
-            return i;
+            return (int)i;
     return -1;
 }
 
@@ -136,6 +140,10 @@ static void resend(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, in
                       "an attempt of this delivery is in flight; try again shortly");
     else if (rc == HL_ENOTFOUND)
         hl_resp_error(rs, 404, "not_found", "no such delivery");
+    else if (rc == HL_EREFUSED)
+        hl_resp_error(rs, 409, "webhook_deleted",
+                      "the webhook of this delivery was deleted: its deliveries can be read, not"
+                      " sent again");
     else if (rc)
         hl_resp_store_error(rs, rc);
     else

@@ -16,8 +16,8 @@ int hl_delivery_id_parse(const char *s, size_t len, int64_t *id);
 /* A delivery as the API shows it; with its attempt log when att is not NULL (n attempts).
  * Returns a new reference. */
 json_t *hl_delivery_json(const struct hl_delivery *d, const struct hl_attempt_rec *att, size_t n);
-/* The delivery status named name ("pending", "succeeded", "failed", "cancelled", "paused"), or
- * -1 when it names none. */
+/* The delivery status named name ("pending", "failing", "succeeded", "failed", "cancelled",
+ * "paused"), or -1 when it names none. */
 int hl_delivery_status_parse(const char *name);
 /* Answers with delivery id of rq's app and its attempt log, with HTTP status; a 404 when the app
  * has no such delivery, a store error otherwise. */

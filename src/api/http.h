@@ -15,6 +15,7 @@
 
 struct hl_http;
 struct hl_upload;
+struct hl_netlist;
 struct hl_delivery_counters;
 struct MHD_Connection;
 
@@ -25,7 +26,9 @@ struct MHD_Connection;
 #define HL_HTTP_IDLE_S 60
 
 struct hl_api_config {
-    int production;       /* https only, address guard */
+    int production; /* https only, address guard */
+    /* Ranges production mode delivers to even so (serve --allow-network); NULL: none. */
+    const struct hl_netlist *allow;
     size_t max_body;      /* request bodies above this get 413 */
     unsigned threads;     /* libmicrohttpd thread pool size (serve --threads) */
     int64_t test_wait_ms; /* how long POST /webhooks/{uid}/test waits for its attempt */
@@ -127,7 +130,9 @@ struct hl_resp {
 enum hl_serve { HL_SERVE_API = 1, HL_SERVE_METRICS = 2 };
 
 /* Starts a server on addr (HOST:PORT as hl_parse_listen_addr reads it) answering what serves
- * names (enum hl_serve). Returns 0 or an error. */
+ * names (enum hl_serve). Every answered request is logged at info (the probes at debug): method,
+ * route template, status, duration and app, never a key or a body. Returns 0; HL_ECONFLICT when
+ * the address is in use; another error (logged with the reason). */
 int hl_http_start(struct hl_api *api, const char *addr, unsigned serves, struct hl_http **out);
 /* Stops accepting new connections (in-flight requests go on). */
 void hl_http_quiesce(struct hl_http *h);

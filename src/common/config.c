@@ -133,7 +133,7 @@ static int check_http_url(const char *text)
 #define SERVE HL_CMD_SERVE
 #define LISTEN HL_CMD_LISTEN
 #define VERIFY HL_CMD_VERIFY
-#define DB_CMDS (HL_CMD_SERVE | HL_CMD_APPS | HL_CMD_KEYS)
+#define DB_CMDS (HL_CMD_SERVE | HL_CMD_APPS | HL_CMD_KEYS | HL_CMD_DB)
 #define REPLAY HL_CMD_LISTEN_REPLAY
 #define ALL_CMDS (DB_CMDS | HL_CMD_LISTEN | HL_CMD_VERIFY | HL_CMD_LISTEN_REPLAY)
 
@@ -159,6 +159,9 @@ static const char *const MODES[] = {"development", "production", NULL};
 static const char *const LEVELS[] = {"debug", "info", "warn", "error", NULL};
 _Static_assert(HL_LOG_DEBUG == 0 && HL_LOG_INFO == 1 && HL_LOG_WARN == 2 && HL_LOG_ERROR == 3,
                "LEVELS follows enum hl_log_level");
+/* in the order of enum hl_log_format */
+static const char *const FORMATS[] = {"text", "json", NULL};
+_Static_assert(HL_LOG_TEXT == 0 && HL_LOG_JSON == 1, "FORMATS follows enum hl_log_format");
 
 static const struct hl_opt OPTS[] = {
     /* serve */
@@ -263,7 +266,9 @@ static const struct hl_opt OPTS[] = {
      STRING(data_dir),
      .cmds = SERVE,
      .arg = "DIR",
-     .help = "uploaded files; default: the SQLite file's folder, or ./data with PostgreSQL"},
+     .help = "uploaded files and the development key; default: a folder beside the SQLite "
+             "file named after it (data/hookline-data for data/hookline.db), or ./hookline-data "
+             "with PostgreSQL"},
     {.name = "max-upload",
      .env = "HOOKLINE_MAX_UPLOAD",
      .def = "50M",
@@ -480,6 +485,14 @@ static const struct hl_opt OPTS[] = {
      .cmds = SERVE | LISTEN,
      .arg = "LEVEL",
      .help = "logs go to stderr"},
+    {.name = "log-format",
+     .env = "HOOKLINE_LOG_FORMAT",
+     .def = "text",
+     ENUM(log_format),
+     .choices = FORMATS,
+     .cmds = SERVE | LISTEN,
+     .arg = "FORMAT",
+     .help = "json: one object per line with time, level, message and fields"},
     {.name = "help", FLAG(help), .cmds = ALL_CMDS, .help = "this text"},
 };
 
@@ -514,6 +527,12 @@ static const struct command COMMANDS[] = {
      "       hookline keys revoke KEY_ID [options]\n"
      "       hookline keys list [APP_UID] [options]\n\n"
      "Creates an API key for an app (shown once), revokes one, or lists them.\n",
+     NULL},
+    {HL_CMD_DB, "db", 1,
+     "usage: hookline db init [options]\n\n"
+     "Creates the database and its schema, or brings an existing one up to date.\n"
+     "hookline serve does the same when it starts; apps and keys need a database\n"
+     "that exists.\n",
      NULL},
     {HL_CMD_LISTEN, "listen", 0,
      "usage: hookline listen [--port PORT] --secret SECRET [options]\n"

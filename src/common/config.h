@@ -48,6 +48,7 @@ enum hl_cmd {
     HL_CMD_LISTEN = 1 << 3,
     HL_CMD_VERIFY = 1 << 4,
     HL_CMD_LISTEN_REPLAY = 1 << 5, /* hookline listen replay */
+    HL_CMD_DB = 1 << 6,            /* hookline db init */
 };
 
 /* How a row's text is read, and the type of its field in struct hl_options. */
@@ -79,7 +80,7 @@ struct hl_options {
     int help; /* --help was given: nothing else was read */
     const char *args[HL_ARGS_MAX];
     int nargs;
-    /* serve, apps, keys */
+    /* serve, apps, keys, db */
     const char *database;
     int json; /* apps, keys: machine-readable output; listen: print bodies */
     /* serve */
@@ -92,7 +93,8 @@ struct hl_options {
     long long threads, max_inflight, per_host;
     const char *data_dir; /* NULL: beside the SQLite file (the caller decides) */
     long long max_upload, chunk_size, chunk_overlap;
-    int log_level; /* enum hl_log_level (serve, listen) */
+    int log_level;  /* enum hl_log_level (serve, listen) */
+    int log_format; /* enum hl_log_format (serve, listen) */
     /* listen */
     long long port;
     const char *bind; /* the host part of listen's --listen */

@@ -223,37 +223,40 @@ static int add_header(struct curl_slist **h, const char *name, const char *value
 static int build_headers(struct xfer *x)
 {
     struct hl_job *j = &x->job;
-    char hex[65], iso[HL_ISO_MAX], ts[24];
-    char sig[2 * 64 + 8];
+    char hex[HL_SIGN_HEX_SIZE], iso[HL_ISO_MAX], ts[24];
+    int64_t now_ms = hl_now_ms(), ts_s = now_ms / 1000;
     int rc = hl_sign_hex(j->secret, strlen(j->secret), j->payload, j->payload_len, hex);
     if (rc)
         return rc;
-    int64_t ts_s = hl_now_ms() / 1000;
     snprintf(ts, sizeof(ts), "%" PRId64, ts_s);
     hl_time_iso(j->event_ts, iso);
-    rc = hl_sign_std(j->secret, strlen(j->secret), j->event_uid, strlen(j->event_uid), ts_s,
-                     j->payload, j->payload_len, sig, sizeof(sig));
-    if (rc)
-        return rc;
-    char both[sizeof(sig) * 2 + 2];
-    char prev_hex[65], prev_prefixed[80];
-    prev_prefixed[0] = '\0';
-    if (j->prev_secret[0]) {
-        rc = hl_sign_hex(j->prev_secret, strlen(j->prev_secret), j->payload, j->payload_len,
-                         prev_hex);
+    /* webhook-signature: the current secret's, then every earlier one's whose overlap has not
+     * ended, newest first: a Standard Webhooks receiver holding any of them verifies. */
+    char sigs[(HL_PREV_SECRETS_MAX + 1) * HL_SIGN_STD_SIZE];
+    size_t used = 0;
+    char prev_prefixed[8 + HL_SIGN_HEX_SIZE] = "";
+    for (int k = -1; k < j->prev.n; k++) {
+        const char *secret = k < 0 ? j->secret : j->prev.v[k].secret;
+        if (k >= 0 && j->prev.v[k].until <= now_ms)
+            continue;
+        if (used)
+            sigs[used++] = ' ';
+        rc = hl_sign_std(secret, strlen(secret), j->event_uid, strlen(j->event_uid), ts_s,
+                         j->payload, j->payload_len, sigs + used, sizeof(sigs) - used);
         if (rc)
             return rc;
-        snprintf(prev_prefixed, sizeof(prev_prefixed), "sha256=%s", prev_hex);
-        char old[sizeof(sig)];
-        rc = hl_sign_std(j->prev_secret, strlen(j->prev_secret), j->event_uid, strlen(j->event_uid),
-                         ts_s, j->payload, j->payload_len, old, sizeof(old));
-        if (rc)
-            return rc;
-        snprintf(both, sizeof(both), "%s %s", sig, old);
-    } else {
-        snprintf(both, sizeof(both), "%s", sig);
+        used += strlen(sigs + used);
+        /* The guide's verifiers compare exactly one hex digest per header: -Previous carries
+         * the newest earlier secret's, the one a receiver that switched once still holds. */
+        if (k >= 0 && !prev_prefixed[0]) {
+            char prev_hex[HL_SIGN_HEX_SIZE];
+            rc = hl_sign_hex(secret, strlen(secret), j->payload, j->payload_len, prev_hex);
+            if (rc)
+                return rc;
+            snprintf(prev_prefixed, sizeof(prev_prefixed), "sha256=%s", prev_hex);
+        }
     }
-    char prefixed[80];
+    char prefixed[8 + HL_SIGN_HEX_SIZE];
     snprintf(prefixed, sizeof(prefixed), "sha256=%s", hex);
     struct curl_slist **h = &x->headers;
     if (add_header(h, "Content-Type", "application/json") ||
@@ -261,11 +264,9 @@ static int build_headers(struct xfer *x)
         add_header(h, "X-Webhook-Signature", prefixed) ||
         add_header(h, "X-Webhook-Event-Id", j->event_uid) ||
         add_header(h, "X-Webhook-Timestamp", iso) || add_header(h, "webhook-id", j->event_uid) ||
-        add_header(h, "webhook-timestamp", ts) || add_header(h, "webhook-signature", both) ||
+        add_header(h, "webhook-timestamp", ts) || add_header(h, "webhook-signature", sigs) ||
         add_header(h, "Expect", ""))
         return HL_ENOMEM;
-    /* During a rotation the guide's header keeps one value (its verifiers compare exactly one);
-     * the old secret's signature rides beside it for receivers not yet switched over. */
     if (prev_prefixed[0] && add_header(h, "X-Webhook-Signature-Previous", prev_prefixed))
         return HL_ENOMEM;
     return HL_OK;
@@ -337,19 +338,27 @@ static void push_result(struct hl_transfer *t, struct xfer *x, const struct hl_a
 
     static const char *const outcome_names[] = {"", "delivered", "will retry", "failed",
                                                 "gone (webhook disabled)"};
-    if (a.outcome == HL_OUT_SUCCESS ? hl_log_enabled(HL_LOG_INFO) : 1)
-        hl_log(a.outcome == HL_OUT_SUCCESS ? HL_LOG_INFO : HL_LOG_WARN,
-               "attempt %d delivery=%" PRId64 " event=%s webhook=%" PRId64
-               " status=%d time=%.1fms %s%s%s",
-               attempts, a.delivery_id, x->job.event_uid, a.webhook_id, a.status_code,
-               (double)a.duration_us / 1000.0, outcome_names[a.outcome], error ? ": " : "",
-               error ? error : "");
+    enum hl_log_level level = a.outcome == HL_OUT_SUCCESS ? HL_LOG_INFO : HL_LOG_WARN;
+    char dlv[HL_ID_MAX];
+    hl_delivery_uid(a.delivery_id, dlv);
+    if (hl_log_enabled(level)) {
+        struct hl_log_field f[] = {
+            HL_LOG_STR("delivery", dlv),
+            HL_LOG_STR("webhook", x->job.webhook_uid),
+            HL_LOG_STR("event", x->job.event_uid),
+            HL_LOG_NUM("attempt", attempts),
+            HL_LOG_NUM("status", a.status_code),
+            HL_LOG_NUM("duration_ms", (double)(a.duration_us / 100) / 10.0),
+            HL_LOG_STR("error", error),
+        };
+        hl_log_fields(level, f, sizeof(f) / sizeof(f[0]), "attempt %s", outcome_names[a.outcome]);
+    }
 
     size_t elen = error ? strlen(error) + 1 : 0;
     struct hl_result *r = malloc(sizeof(*r) + elen + x->response_len);
     if (!r || t->nout > t->cfg->max_inflight) {
         /* Unrecorded, the delivery keeps its lease until it lapses, then is tried again. */
-        hl_error("dispatcher: could not queue the attempt of delivery %" PRId64, a.delivery_id);
+        hl_error("dispatcher: could not queue the attempt of delivery %s", dlv);
         free(r);
         xfer_put(t, x);
         return;

@@ -150,6 +150,13 @@ int hl_store_webhook_get(struct hl_store *st, int64_t app_id, const char *uid,
     return get(st, HL_SESS_READ, HL_Q_WH_GET, a, HL_NARGS(a), &hl_read_webhook, out);
 }
 
+int hl_store_webhook_get_any(struct hl_store *st, int64_t app_id, const char *uid,
+                             struct hl_webhook *out)
+{
+    struct hl_arg a[] = {hl_arg_int(app_id), hl_arg_text(uid)};
+    return get(st, HL_SESS_READ, HL_Q_WH_GET_ANY, a, HL_NARGS(a), &hl_read_webhook, out);
+}
+
 int hl_store_webhook_list(struct hl_store *st, int64_t app_id, int64_t after_id, size_t limit,
                           struct hl_webhook **out, size_t *n)
 {
@@ -239,12 +246,47 @@ int hl_store_webhook_delete(struct hl_store *st, int64_t app_id, const char *uid
     return st->be->close(&s, rc);
 }
 
+/* The earlier secrets after a rotation of cur: the replaced one until prev_until, then those of
+ * cur still signing at now, newest first and at most HL_PREV_SECRETS_MAX; none when prev_until
+ * <= now (a rotation without overlap is a clean cut). */
+static void rotated(const struct hl_webhook *cur, int64_t prev_until, int64_t now,
+                    struct hl_prev_secrets *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (prev_until <= now)
+        return;
+    out->v[0].until = prev_until;
+    snprintf(out->v[0].secret, sizeof(out->v[0].secret), "%s", cur->secret);
+    out->n = 1;
+    for (int i = 0; i < cur->prev.n && out->n < HL_PREV_SECRETS_MAX; i++)
+        if (cur->prev.v[i].until > now)
+            out->v[out->n++] = cur->prev.v[i];
+}
+
 int hl_store_rotate_secret(struct hl_store *st, int64_t app_id, const char *uid, const char *secret,
                            int64_t prev_until, int64_t now)
 {
-    struct hl_arg a[] = {hl_arg_int(app_id), hl_arg_text(uid), hl_arg_text(secret),
-                         hl_arg_int(prev_until), hl_arg_int(now)};
-    return change_one(st, HL_Q_ROTATE, a, HL_NARGS(a));
+    struct hl_webhook cur = {0};
+    struct hl_sess s;
+    int rc = st->be->open(st, HL_SESS_TX, &s);
+    if (rc)
+        return rc;
+    /* Locked: two rotations at once, on any nodes, each keep the other's secret. */
+    rc = webhook_in(&s, HL_Q_WH_GET_LOCKED, app_id, uid, &cur);
+    if (rc == HL_OK) {
+        struct hl_prev_secrets prev;
+        char text[HL_PREV_SECRETS_TEXT_MAX];
+        rotated(&cur, prev_until, now, &prev);
+        int64_t latest = hl_prev_secrets_write(&prev, text);
+        struct hl_arg a[] = {hl_arg_int(app_id), hl_arg_text(uid),   hl_arg_text(secret),
+                             hl_arg_text(text),  hl_arg_int(latest), hl_arg_int(now)};
+        struct hl_rows rows = {0};
+        rc = run(&s, HL_Q_ROTATE, a, HL_NARGS(a), &rows);
+        if (rc == HL_OK && rows.changed == 0)
+            rc = HL_ENOTFOUND;
+    }
+    hl_webhook_clear(&cur);
+    return st->be->close(&s, rc);
 }
 
 int hl_store_webhook_stats(struct hl_store *st, int64_t webhook_id, struct hl_webhook_stats *out)
@@ -308,7 +350,8 @@ static int apply_file(struct hl_sess *s, const struct hl_change *c)
     if (!r || r->kind != HL_ENT_CONTEXTFILE)
         return HL_OK;
     struct hl_arg uid[] = {hl_arg_text(r->uid)};
-    if (c->op == HL_OP_CREATE && c->file) {
+    /* A file's bytes come with its create, or later to a file registered without them. */
+    if ((c->op == HL_OP_CREATE || c->op == HL_OP_UPDATE) && c->file) {
         struct hl_arg a[] = {uid[0],
                              hl_arg_int(r->app_id),
                              hl_arg_text(c->file->path),
@@ -510,10 +553,13 @@ int hl_store_delivery_resend(struct hl_store *st, int64_t app_id, int64_t id, in
     struct hl_rows rows = {0};
     rc = run(&s, HL_Q_DL_RESEND, a, HL_NARGS(a), &rows);
     if (rc == HL_OK && rows.changed == 0) {
-        /* Either not this app's (or its webhook is deleted), or an attempt is in flight on some
-         * node. */
-        rc = run(&s, HL_Q_DL_GET, a, 2, &rows);
-        rc = rc ? rc : rows.n ? HL_ECONFLICT : HL_ENOTFOUND;
+        /* Not this app's, its webhook deleted, or an attempt in flight on some node. */
+        struct hl_delivery d = {0};
+        struct hl_rows found = {.rd = &hl_read_delivery, .one = &d};
+        rc = run(&s, HL_Q_DL_GET, a, 2, &found);
+        if (rc == HL_OK)
+            rc = !found.n ? HL_ENOTFOUND : d.webhook_deleted_at ? HL_EREFUSED : HL_ECONFLICT;
+        hl_rows_clear(&found);
     }
     if (rc == HL_OK)
         rc = wake_all(&s);
@@ -524,23 +570,28 @@ int hl_store_delivery_resend(struct hl_store *st, int64_t app_id, int64_t id, in
 }
 
 int hl_store_recover(struct hl_store *st, int64_t webhook_id, int64_t since, int64_t until,
-                     int64_t now, int64_t *queued)
+                     int64_t now, struct hl_recovered *out)
 {
-    *queued = 0;
+    memset(out, 0, sizeof(*out));
     struct hl_sess s;
     int rc = st->be->open(st, HL_SESS_TX, &s);
     if (rc)
         return rc;
     struct hl_arg a[] = {hl_arg_int(webhook_id), hl_arg_int(since), hl_arg_int(until),
                          hl_arg_int(now)};
-    struct hl_rows rows = {0};
-    rc = run(&s, HL_Q_RECOVER, a, HL_NARGS(a), &rows);
-    if (rc == HL_OK && rows.changed)
+    /* Failing ones first: the failed ones queued again would look failing too. */
+    struct hl_rows failed = {0}, failing = {0};
+    rc = run(&s, HL_Q_RECOVER_FAILING, a, HL_NARGS(a), &failing);
+    if (rc == HL_OK)
+        rc = run(&s, HL_Q_RECOVER, a, HL_NARGS(a), &failed);
+    int64_t queued = failed.changed + failing.changed;
+    if (rc == HL_OK && queued)
         rc = wake_all(&s);
     rc = st->be->close(&s, rc);
     if (rc == HL_OK) {
-        *queued = rows.changed;
-        if (rows.changed)
+        out->failed = failed.changed;
+        out->failing = failing.changed;
+        if (queued)
             hl_store_notify(st);
     }
     return rc;

@@ -131,6 +131,11 @@ static const char *const MIGRATIONS[] = {
     "CREATE INDEX files_queue ON files(state, created_at);"
     "CREATE TABLE chunks(file_uid TEXT NOT NULL, idx BIGINT NOT NULL, \"offset\" BIGINT NOT NULL,"
     " text TEXT NOT NULL, PRIMARY KEY(file_uid, idx));",
+    /* 3: every earlier secret whose overlap has not ended signs (sqlite.c's migration 4) */
+    "ALTER TABLE webhooks ADD COLUMN prev_secrets TEXT NOT NULL DEFAULT '';"
+    "UPDATE webhooks SET prev_secrets = prev_secret_until::text || ' ' || prev_secret"
+    " WHERE prev_secret IS NOT NULL AND prev_secret_until > 0;"
+    "ALTER TABLE webhooks DROP COLUMN prev_secret;",
 };
 #define NMIGRATIONS (sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]))
 
@@ -171,6 +176,7 @@ static const char *const SQL[Q_COUNT] = {
                     " AND deleted_at = 0",
     [HL_Q_WH_GET_LOCKED] = "SELECT " HL_WEBHOOK_COLS " FROM webhooks WHERE app_id = $1"
                            " AND uid = $2 AND deleted_at = 0 FOR NO KEY UPDATE",
+    [HL_Q_WH_GET_ANY] = "SELECT " HL_WEBHOOK_COLS " FROM webhooks WHERE app_id = $1 AND uid = $2",
     [HL_Q_WH_LIST] = "SELECT " HL_WEBHOOK_COLS " FROM webhooks WHERE app_id = $1 AND id > $2"
                      " AND deleted_at = 0 ORDER BY id LIMIT $3",
     [HL_Q_WH_UPDATE] = "UPDATE webhooks SET url = $3, description = $4, entities = $5,"
@@ -248,7 +254,8 @@ static const char *const SQL[Q_COUNT] = {
     [HL_Q_DL_BY_EVENT] = HL_DELIVERY_SELECT " WHERE d.event_id = $1 ORDER BY d.id",
     [HL_Q_DL_LIST] =
         HL_DELIVERY_SELECT " WHERE d.webhook_id = $1 AND w.app_id = $2"
-                           " AND ($3 < 0 OR d.status = $3) AND ($4 < 0 OR e.type = $4)"
+                           " AND ($3 < 0 OR " SQL_SHOWN_STATUS " = $3)"
+                           " AND ($4 < 0 OR e.type = $4)"
                            " AND ($5 = 0 OR d.created_at >= $5) AND ($6 = 0 OR d.created_at < $6)"
                            " AND ($7 = 0 OR d.id < $7) ORDER BY d.id DESC LIMIT $8",
     [HL_Q_DL_GET] = HL_DELIVERY_SELECT " WHERE d.id = $1 AND w.app_id = $2",
@@ -262,13 +269,11 @@ static const char *const SQL[Q_COUNT] = {
                      ", next_attempt_at = $4, lease_until = 0 WHERE webhook_id = $1"
                      " AND status = " SQL_FAILED " AND created_at >= $2"
                      " AND ($3 = 0 OR created_at < $3)",
-    [HL_Q_ROTATE] = "UPDATE webhooks SET prev_secret = CASE WHEN $4 > $5 THEN secret END,"
-                    " prev_secret_until = CASE WHEN $4 > $5 THEN $4 ELSE 0 END, secret = $3,"
-                    " updated_at = $5 WHERE app_id = $1 AND uid = $2 AND deleted_at = 0",
-    [HL_Q_WH_STATS] = "SELECT count(*) FILTER (WHERE status IN (" SQL_PENDING ", " SQL_PAUSED
-                      ")), count(*) FILTER (WHERE status = " SQL_SUCCEEDED "),"
-                      " count(*) FILTER (WHERE status = " SQL_FAILED ")"
-                      " FROM deliveries WHERE webhook_id = $1",
+    [HL_Q_RECOVER_FAILING] = SQL_RECOVER_FAILING("$1", "$2", "$3", "$4"),
+    [HL_Q_ROTATE] = "UPDATE webhooks SET secret = $3, prev_secrets = $4,"
+                    " prev_secret_until = $5, updated_at = $6 WHERE app_id = $1 AND uid = $2"
+                    " AND deleted_at = 0",
+    [HL_Q_WH_STATS] = SQL_WH_STATS("$1"),
     [HL_Q_QUEUE_STATS] = "SELECT count(*), coalesce(min(created_at), 0) FROM deliveries"
                          " WHERE status = " SQL_PENDING,
     [HL_Q_CHUNK_LIST] = "SELECT c.idx, c.\"offset\", c.text FROM chunks c JOIN files f"
@@ -1338,6 +1343,28 @@ static const struct hl_backend POSTGRES = {
     .release_leases = pg_release_leases,
     .ingest_claim = pg_ingest_claim,
 };
+
+int hl_postgres_exists(const char *conninfo, char *err, size_t errlen)
+{
+    char why[256] = "";
+    PGconn *pg = open_conn(conninfo, STATEMENT_TIMEOUT_MS, why, sizeof(why));
+    if (!pg) {
+        snprintf(err, errlen, "cannot connect to PostgreSQL: %s", why);
+        return HL_EUNAVAIL;
+    }
+    /* to_regclass: NULL, not an error, when the table is not there */
+    PGresult *r = PQexec(pg, "SELECT to_regclass('schema_version') IS NOT NULL");
+    int rc = HL_ESTORE;
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+        rc = strcmp(PQgetvalue(r, 0, 0), "t") == 0 ? HL_OK : HL_ENOTFOUND;
+    if (rc == HL_ENOTFOUND)
+        snprintf(err, errlen, "the PostgreSQL database has no hookline schema");
+    else if (rc != HL_OK)
+        snprintf(err, errlen, "cannot read the PostgreSQL database: %s", PQresultErrorMessage(r));
+    PQclear(r);
+    PQfinish(pg);
+    return rc;
+}
 
 int hl_postgres_open(const char *conninfo, struct hl_store **out, char *err, size_t errlen)
 {

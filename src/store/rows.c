@@ -37,6 +37,53 @@ void hl_event_args(const struct hl_event *e, struct hl_arg a[HL_EVENT_ARGS])
     a[6] = hl_arg_blob(e->payload, e->payload_len);
 }
 
+/* ---- earlier secrets ---- */
+
+void hl_prev_secrets_read(const char *p, size_t len, struct hl_prev_secrets *out)
+{
+    memset(out, 0, sizeof(*out));
+    size_t i = 0;
+    while (p && i < len && out->n < HL_PREV_SECRETS_MAX) {
+        int64_t until = 0;
+        size_t start = i;
+        while (i < len && p[i] >= '0' && p[i] <= '9' && i - start < 18)
+            until = until * 10 + (p[i++] - '0');
+        if (i == start || i >= len || p[i++] != ' ')
+            return;
+        start = i;
+        while (i < len && p[i] != ' ')
+            i++;
+        size_t n = i - start;
+        if (n == 0 || n >= HL_SECRET_SIZE)
+            return;
+        struct hl_prev_secret *v = &out->v[out->n++];
+        memcpy(v->secret, p + start, n);
+        v->secret[n] = '\0';
+        v->until = until;
+        if (i < len)
+            i++; /* the space before the next pair */
+    }
+}
+
+int64_t hl_prev_secrets_write(const struct hl_prev_secrets *in, char *out)
+{
+    size_t used = 0;
+    int64_t latest = 0;
+    out[0] = '\0';
+    for (int k = 0; k < in->n && k < HL_PREV_SECRETS_MAX; k++) {
+        int w = snprintf(out + used, HL_PREV_SECRETS_TEXT_MAX - used, "%s%lld %s", k ? " " : "",
+                         (long long)in->v[k].until, in->v[k].secret);
+        if (w < 0 || (size_t)w >= HL_PREV_SECRETS_TEXT_MAX - used) {
+            out[used] = '\0'; /* cannot happen with secrets below HL_SECRET_SIZE */
+            break;
+        }
+        used += (size_t)w;
+        if (in->v[k].until > latest)
+            latest = in->v[k].until;
+    }
+    return latest;
+}
+
 /* ---- columns ---- */
 
 static int64_t col_i64(struct hl_row *r, int col)
@@ -82,6 +129,14 @@ static char *col_dup(struct hl_row *r, int col, size_t *len)
 static int done(struct hl_row *r)
 {
     return r->oom ? HL_ENOMEM : HL_OK;
+}
+
+/* Reads the earlier secrets of a prev_secrets column. */
+static void col_prev_secrets(struct hl_row *r, int col, struct hl_prev_secrets *out)
+{
+    size_t len = 0;
+    const char *p = r->cols->bytes(r, col, &len);
+    hl_prev_secrets_read(p, p ? len : 0, out);
 }
 
 /* ---- readers ---- */
@@ -136,16 +191,16 @@ static int read_webhook(struct hl_row *r, void *item)
     w->event_types = (unsigned)col_i64(r, 6);
     w->active = (int)col_i64(r, 7);
     col_copy(r, 8, w->secret, sizeof(w->secret));
-    col_copy(r, 9, w->prev_secret, sizeof(w->prev_secret));
-    w->prev_secret_until = col_i64(r, 10);
-    w->created_at = col_i64(r, 11);
-    w->updated_at = col_i64(r, 12);
-    w->last_triggered_at = col_i64(r, 13);
-    w->last_success_at = col_i64(r, 14);
-    w->last_failure_at = col_i64(r, 15);
-    w->failing_since = col_i64(r, 16);
-    w->disabled_at = col_i64(r, 17);
-    w->disabled_reason = col_dup(r, 18, NULL);
+    col_prev_secrets(r, 9, &w->prev);
+    w->created_at = col_i64(r, 10);
+    w->updated_at = col_i64(r, 11);
+    w->last_triggered_at = col_i64(r, 12);
+    w->last_success_at = col_i64(r, 13);
+    w->last_failure_at = col_i64(r, 14);
+    w->failing_since = col_i64(r, 15);
+    w->disabled_at = col_i64(r, 16);
+    w->disabled_reason = col_dup(r, 17, NULL);
+    w->deleted_at = col_i64(r, 18);
     if (!w->url)
         r->oom = 1; /* NOT NULL: only memory makes it NULL */
     return done(r);
@@ -215,8 +270,9 @@ static int read_job(struct hl_row *r, void *item)
     j->created_at = col_i64(r, 6);
     j->url = col_dup(r, 7, NULL);
     col_copy(r, 8, j->secret, sizeof(j->secret));
-    col_copy(r, 9, j->prev_secret, sizeof(j->prev_secret));
+    col_prev_secrets(r, 9, &j->prev);
     j->payload = col_dup(r, 10, &j->payload_len);
+    col_copy(r, 11, j->webhook_uid, sizeof(j->webhook_uid));
     if (!j->url || !j->payload)
         r->oom = 1;
     return done(r);
@@ -228,15 +284,16 @@ static int read_delivery(struct hl_row *r, void *item)
     d->id = col_i64(r, 0);
     d->webhook_id = col_i64(r, 1);
     col_copy(r, 2, d->webhook_uid, sizeof(d->webhook_uid));
-    col_copy(r, 3, d->event_uid, sizeof(d->event_uid));
-    d->event_type = (int)col_i64(r, 4);
-    d->status = (enum hl_delivery_status)col_i64(r, 5);
-    d->attempts = (int)col_i64(r, 6);
-    d->last_status = (int)col_i64(r, 7);
-    d->last_error = col_dup(r, 8, NULL);
-    d->next_attempt_at = col_i64(r, 9);
-    d->created_at = col_i64(r, 10);
-    d->delivered_at = col_i64(r, 11);
+    d->webhook_deleted_at = col_i64(r, 3);
+    col_copy(r, 4, d->event_uid, sizeof(d->event_uid));
+    d->event_type = (int)col_i64(r, 5);
+    d->status = (enum hl_delivery_status)col_i64(r, 6);
+    d->attempts = (int)col_i64(r, 7);
+    d->last_status = (int)col_i64(r, 8);
+    d->last_error = col_dup(r, 9, NULL);
+    d->next_attempt_at = col_i64(r, 10);
+    d->created_at = col_i64(r, 11);
+    d->delivered_at = col_i64(r, 12);
     return done(r);
 }
 
@@ -257,6 +314,7 @@ static int read_wh_stats(struct hl_row *r, void *item)
     s->pending = col_i64(r, 0);
     s->succeeded = col_i64(r, 1);
     s->failed = col_i64(r, 2);
+    s->failing = col_i64(r, 3);
     return HL_OK;
 }
 

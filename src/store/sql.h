@@ -28,13 +28,36 @@
 #define SQL_FAILED HL_XSTR(HL_DS_FAILED_N)
 #define SQL_CANCELLED HL_XSTR(HL_DS_CANCELLED_N)
 #define SQL_PAUSED HL_XSTR(HL_DS_PAUSED_N)
+#define SQL_FAILING HL_XSTR(HL_DS_FAILING_N)
+/* A delivery (columns prefixed by p: "d." or "") that is failing: pending, and its last attempt
+ * did not succeed. A resent success is pending again with a 2xx as its last status. */
+#define SQL_IS_FAILING(p)                                                                          \
+    "(" p "status = " SQL_PENDING " AND " p "attempts > 0 AND " p "last_status NOT BETWEEN 200"    \
+    " AND 299)"
+/* The state of delivery d as the API shows it. */
+#define SQL_SHOWN_STATUS "CASE WHEN " SQL_IS_FAILING("d.") " THEN " SQL_FAILING " ELSE d.status END"
+
+/* A webhook's counts by state (pending, succeeded, failed, failing), for both backends: wh is
+ * the placeholder of its id. */
+#define SQL_WH_STATS(wh)                                                                           \
+    "SELECT count(*) FILTER (WHERE status IN (" SQL_PENDING ", " SQL_PAUSED                        \
+    ") AND NOT " SQL_IS_FAILING("") "), count(*) FILTER (WHERE status = " SQL_SUCCEEDED "),"       \
+                                    " count(*) FILTER (WHERE status = " SQL_FAILED                 \
+                                    "), count(*) FILTER (WHERE " SQL_IS_FAILING(                   \
+                                        "") ") FROM deliveries WHERE webhook_id = " wh
+/* recover's failing deliveries not in flight get their next attempt now: the placeholders of the
+ * webhook id, since, until (0: none) and now. */
+#define SQL_RECOVER_FAILING(wh, since, until, now)                                                 \
+    "UPDATE deliveries SET next_attempt_at = " now " WHERE webhook_id = " wh                       \
+    " AND " SQL_IS_FAILING("") " AND lease_until <= " now " AND created_at >= " since              \
+                               " AND (" until " = 0 OR created_at < " until ")"
 
 /* The column lists, in the order the readers in rows.c take them. */
 #define HL_APP_COLS "id, uid, name, created_at"
 #define HL_WEBHOOK_COLS                                                                            \
-    "id, uid, app_id, url, description, entities, event_types, active, secret,"                    \
-    " coalesce(prev_secret, ''), prev_secret_until, created_at, updated_at, last_triggered_at,"    \
-    " last_success_at, last_failure_at, failing_since, disabled_at, disabled_reason"
+    "id, uid, app_id, url, description, entities, event_types, active, secret, prev_secrets,"      \
+    " created_at, updated_at, last_triggered_at, last_success_at, last_failure_at,"                \
+    " failing_since, disabled_at, disabled_reason, deleted_at"
 #define HL_RESOURCE_COLS                                                                           \
     "id, kind, uid, app_id, parent_uid, tenant, body, version, created_at, updated_at"
 #define HL_RESOURCE_COLS_R                                                                         \
@@ -42,15 +65,16 @@
     " r.updated_at"
 #define HL_EVENT_COLS "id, uid, type, app_id, tenant, resource_uid, created_at, payload"
 #define HL_DELIVERY_SELECT                                                                         \
-    "SELECT d.id, d.webhook_id, w.uid, e.uid, e.type, d.status, d.attempts, d.last_status,"        \
-    " d.last_error, d.next_attempt_at, d.created_at, d.delivered_at FROM deliveries d"             \
-    " JOIN webhooks w ON w.id = d.webhook_id JOIN events e ON e.id = d.event_id"
+    "SELECT d.id, d.webhook_id, w.uid, w.deleted_at, e.uid, e.type, " SQL_SHOWN_STATUS ","         \
+    " d.attempts, d.last_status, d.last_error, d.next_attempt_at, d.created_at, d.delivered_at"    \
+    " FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id JOIN events e ON e.id = d.event_id"
 /* A claimed job from deliveries d, webhooks w and events e; now is the parameter holding the
- * claim's time (a rotation's old secret signs until then). */
+ * claim's time. prev_secret_until is when the last earlier secret stops signing: until then the
+ * job carries the list, and the signer skips the ones that have expired. */
 #define HL_JOB_COLS(now)                                                                           \
     "d.id, d.webhook_id, d.event_id, e.uid, e.created_at, d.attempts, d.created_at, w.url,"        \
-    " w.secret, CASE WHEN w.prev_secret_until > " now " THEN coalesce(w.prev_secret, '')"          \
-    " ELSE '' END, e.payload"
+    " w.secret, CASE WHEN w.prev_secret_until > " now " THEN w.prev_secrets ELSE '' END,"          \
+    " e.payload, w.uid"
 /* An ingestion job: the file, its app and its resource (files f, apps a, resources r). */
 #define HL_INGEST_COLS "f.uid, f.app_id, a.uid, f.path, " HL_RESOURCE_COLS_R
 
@@ -66,6 +90,7 @@ enum hl_q {
     HL_Q_WH_INSERT, /* RETURNING id */
     HL_Q_WH_GET,
     HL_Q_WH_GET_LOCKED, /* as HL_Q_WH_GET, locking the row until the transaction ends */
+    HL_Q_WH_GET_ANY,    /* as HL_Q_WH_GET, deleted ones too */
     HL_Q_WH_LIST,
     HL_Q_WH_UPDATE,
     HL_Q_WH_PAUSE_DELIVERIES,
@@ -100,6 +125,7 @@ enum hl_q {
     HL_Q_ATT_LIST,
     HL_Q_DL_RESEND,
     HL_Q_RECOVER,
+    HL_Q_RECOVER_FAILING,
     HL_Q_ROTATE,
     HL_Q_WH_STATS,
     HL_Q_QUEUE_STATS,
@@ -292,6 +318,19 @@ void hl_store_base_destroy(struct hl_store *st);
 /* The backends' hl_store_open. */
 int hl_sqlite_open(const char *path, struct hl_store **out, char *err, size_t errlen);
 int hl_postgres_open(const char *conninfo, struct hl_store **out, char *err, size_t errlen);
+/* The backends' hl_store_exists. */
+int hl_sqlite_exists(const char *path, char *err, size_t errlen);
+int hl_postgres_exists(const char *conninfo, char *err, size_t errlen);
+
+/* Earlier secrets as a webhook row keeps them (prev_secrets): "<until> <secret>" pairs, newest
+ * first, separated by spaces (secrets are "whsec_" and base64: no spaces). Longest text: */
+#define HL_PREV_SECRETS_TEXT_MAX (HL_PREV_SECRETS_MAX * (20 + 1 + HL_SECRET_SIZE + 1))
+/* Reads the text p[0..len) (NULL: none) into *out; a malformed pair and what follows it are
+ * left out, as are pairs beyond HL_PREV_SECRETS_MAX. */
+void hl_prev_secrets_read(const char *p, size_t len, struct hl_prev_secrets *out);
+/* Writes in as text into out (HL_PREV_SECRETS_TEXT_MAX bytes, NUL-terminated); returns the
+ * latest until of them (0 when in is empty). */
+int64_t hl_prev_secrets_write(const struct hl_prev_secrets *in, char *out);
 
 /* The seven parameters of an event's insert, in the order of both backends' statements: uid,
  * app_id, type, tenant, resource_uid, created_at, payload. */

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/clock.h"
@@ -83,6 +84,12 @@ static const char *const MIGRATIONS[] = {
     /* 3: claims webhook by webhook */
     "CREATE INDEX deliveries_wh_due ON deliveries(webhook_id, next_attempt_at) WHERE status "
     "= " SQL_PENDING ";",
+    /* 4: every earlier secret whose overlap has not ended signs (store.h, hl_store_rotate_secret);
+     * prev_secret_until is now when the last of them stops signing */
+    "ALTER TABLE webhooks ADD COLUMN prev_secrets TEXT NOT NULL DEFAULT '';"
+    "UPDATE webhooks SET prev_secrets = prev_secret_until || ' ' || prev_secret"
+    " WHERE prev_secret IS NOT NULL AND prev_secret_until > 0;"
+    "ALTER TABLE webhooks DROP COLUMN prev_secret;",
 };
 #define NMIGRATIONS (sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]))
 
@@ -131,6 +138,7 @@ static const char *const SQL[Q_COUNT] = {
     /* The writer's transaction (BEGIN IMMEDIATE) already keeps every other writer out. */
     [HL_Q_WH_GET_LOCKED] = "SELECT " HL_WEBHOOK_COLS " FROM webhooks WHERE app_id = ?1"
                            " AND uid = ?2 AND deleted_at = 0",
+    [HL_Q_WH_GET_ANY] = "SELECT " HL_WEBHOOK_COLS " FROM webhooks WHERE app_id = ?1 AND uid = ?2",
     [HL_Q_WH_LIST] = "SELECT " HL_WEBHOOK_COLS " FROM webhooks WHERE app_id = ?1 AND id > ?2"
                      " AND deleted_at = 0 ORDER BY id LIMIT ?3",
     [HL_Q_WH_UPDATE] = "UPDATE webhooks SET url = ?3, description = ?4, entities = ?5,"
@@ -205,7 +213,8 @@ static const char *const SQL[Q_COUNT] = {
     [HL_Q_DL_BY_EVENT] = HL_DELIVERY_SELECT " WHERE d.event_id = ?1 ORDER BY d.id",
     [HL_Q_DL_LIST] =
         HL_DELIVERY_SELECT " WHERE d.webhook_id = ?1 AND w.app_id = ?2"
-                           " AND (?3 < 0 OR d.status = ?3) AND (?4 < 0 OR e.type = ?4)"
+                           " AND (?3 < 0 OR " SQL_SHOWN_STATUS " = ?3)"
+                           " AND (?4 < 0 OR e.type = ?4)"
                            " AND (?5 = 0 OR d.created_at >= ?5) AND (?6 = 0 OR d.created_at < ?6)"
                            " AND (?7 = 0 OR d.id < ?7) ORDER BY d.id DESC LIMIT ?8",
     [HL_Q_DL_GET] = HL_DELIVERY_SELECT " WHERE d.id = ?1 AND w.app_id = ?2",
@@ -219,13 +228,11 @@ static const char *const SQL[Q_COUNT] = {
                      ", next_attempt_at = ?4, lease_until = 0 WHERE webhook_id = ?1"
                      " AND status = " SQL_FAILED " AND created_at >= ?2"
                      " AND (?3 = 0 OR created_at < ?3)",
-    [HL_Q_ROTATE] = "UPDATE webhooks SET prev_secret = CASE WHEN ?4 > ?5 THEN secret END,"
-                    " prev_secret_until = CASE WHEN ?4 > ?5 THEN ?4 ELSE 0 END, secret = ?3,"
-                    " updated_at = ?5 WHERE app_id = ?1 AND uid = ?2 AND deleted_at = 0",
-    [HL_Q_WH_STATS] = "SELECT count(*) FILTER (WHERE status IN (" SQL_PENDING ", " SQL_PAUSED
-                      ")), count(*) FILTER (WHERE status = " SQL_SUCCEEDED "),"
-                      " count(*) FILTER (WHERE status = " SQL_FAILED ")"
-                      " FROM deliveries WHERE webhook_id = ?1",
+    [HL_Q_RECOVER_FAILING] = SQL_RECOVER_FAILING("?1", "?2", "?3", "?4"),
+    [HL_Q_ROTATE] = "UPDATE webhooks SET secret = ?3, prev_secrets = ?4,"
+                    " prev_secret_until = ?5, updated_at = ?6 WHERE app_id = ?1 AND uid = ?2"
+                    " AND deleted_at = 0",
+    [HL_Q_WH_STATS] = SQL_WH_STATS("?1"),
     [HL_Q_QUEUE_STATS] = "SELECT count(*), coalesce(min(created_at), 0) FROM deliveries"
                          " WHERE status = " SQL_PENDING,
     [HL_Q_CHUNK_LIST] = "SELECT c.idx, c.offset, c.text FROM chunks c JOIN files f"
@@ -952,6 +959,35 @@ static const struct hl_backend SQLITE = {
     .release_leases = sq_release_leases,
     .ingest_claim = sq_ingest_claim,
 };
+
+int hl_sqlite_exists(const char *path, char *err, size_t errlen)
+{
+    struct stat sb;
+    if (stat(path, &sb) != 0) {
+        snprintf(err, errlen, "no database at %s: %s", path, strerror(errno));
+        return errno == ENOENT ? HL_ENOTFOUND : HL_EIO;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        snprintf(err, errlen, "%s is not a database file", path);
+        return HL_EINVAL;
+    }
+    /* Read-only: looking creates nothing, not even the WAL beside it. */
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int version = -1;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        version = sqlite3_column_int(st, 0);
+    if (version < 0)
+        snprintf(err, errlen, "cannot read %s: %s", path,
+                 db ? sqlite3_errmsg(db) : "out of memory");
+    else if (version == 0)
+        snprintf(err, errlen, "%s is not a hookline database (it has no hookline schema)", path);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return version > 0 ? HL_OK : version == 0 ? HL_ENOTFOUND : HL_ESTORE;
+}
 
 int hl_sqlite_open(const char *path, struct hl_store **out, char *err, size_t errlen)
 {

@@ -7,6 +7,17 @@
 
 #include "common/err.h"
 
+static int is_postgres(const char *url)
+{
+    return strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0;
+}
+
+/* The SQLite path of a url that is not PostgreSQL's. */
+static const char *sqlite_path(const char *url)
+{
+    return strncmp(url, "sqlite:", 7) == 0 ? url + 7 : url;
+}
+
 int hl_store_open(const char *url, struct hl_store **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -14,11 +25,20 @@ int hl_store_open(const char *url, struct hl_store **out, char *err, size_t errl
         snprintf(err, errlen, "no database given");
         return HL_EINVAL;
     }
-    if (strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0)
+    if (is_postgres(url))
         return hl_postgres_open(url, out, err, errlen);
-    if (strncmp(url, "sqlite:", 7) == 0)
-        url += 7;
-    return hl_sqlite_open(url, out, err, errlen);
+    return hl_sqlite_open(sqlite_path(url), out, err, errlen);
+}
+
+int hl_store_exists(const char *url, char *err, size_t errlen)
+{
+    if (!url || !*url) {
+        snprintf(err, errlen, "no database given");
+        return HL_EINVAL;
+    }
+    if (is_postgres(url))
+        return hl_postgres_exists(url, err, errlen);
+    return hl_sqlite_exists(sqlite_path(url), err, errlen);
 }
 
 void hl_store_close(struct hl_store *st)

@@ -21,6 +21,9 @@
 #include "common/ids.h"
 
 #define HL_SECRET_SIZE 64
+/* Most earlier secrets that keep signing after rotations; a rotation beyond them drops the
+ * oldest. */
+#define HL_PREV_SECRETS_MAX 5
 /* Most deliveries of one webhook a single claim returns: a backlog on one endpoint never fills a
  * claim. */
 #define HL_CLAIM_PER_WEBHOOK 32
@@ -48,6 +51,18 @@ struct hl_api_key {
     int64_t revoked_at;
 };
 
+/* An earlier secret of a webhook that signs until its rotation overlap ends. */
+struct hl_prev_secret {
+    char secret[HL_SECRET_SIZE];
+    int64_t until; /* it signs while now < until */
+};
+
+/* The earlier secrets of a webhook, newest first (the one the latest rotation replaced first). */
+struct hl_prev_secrets {
+    int n;
+    struct hl_prev_secret v[HL_PREV_SECRETS_MAX];
+};
+
 struct hl_webhook {
     int64_t id;
     char uid[HL_ID_MAX];
@@ -58,13 +73,13 @@ struct hl_webhook {
     unsigned event_types; /* (1 << hl_event_type) bits; 0 means every event of `entities` */
     int active;
     char secret[HL_SECRET_SIZE];
-    char prev_secret[HL_SECRET_SIZE]; /* "" unless a rotation overlap is running */
-    int64_t prev_secret_until;
+    struct hl_prev_secrets prev; /* as stored: some may have expired since */
     int64_t created_at, updated_at;
     int64_t last_triggered_at, last_success_at, last_failure_at;
     int64_t failing_since; /* first failure of the current run of failures */
     int64_t disabled_at;
     char *disabled_reason; /* NULL unless disabled by hookline */
+    int64_t deleted_at;    /* 0 unless deleted (hl_store_webhook_get_any) */
 };
 
 /* Frees what a struct hl_webhook filled by the store owns; leaves it zeroed. */
@@ -121,7 +136,8 @@ struct hl_event {
 /* Frees what a struct hl_event filled by the store owns; leaves it zeroed. */
 void hl_event_clear(struct hl_event *e);
 
-/* A context file's stored bytes, kept with its create. */
+/* A context file's stored bytes, kept with its create or, for a file registered without them,
+ * with the update that brings them (a file takes bytes once: a second time is HL_ECONFLICT). */
 struct hl_file_rec {
     const char *path; /* where the bytes are, under the data folder */
     int64_t size;
@@ -156,7 +172,7 @@ struct hl_change {
     int64_t expect_version;             /* update/delete: the version read; else 0 */
     const struct hl_event *ev;          /* NULL writes no event */
     int64_t only_webhook;               /* non-zero: deliver to this webhook only (webhook.test) */
-    const struct hl_file_rec *file;     /* a context file's bytes, queued for ingestion (create) */
+    const struct hl_file_rec *file;     /* a context file's bytes, queued for ingestion */
     const struct hl_text_chunk *chunks; /* passages replacing the file's (with done_file) */
     size_t nchunks;
     int done_file; /* the ingestion job of res is finished */
@@ -187,6 +203,7 @@ struct hl_event_filter {
 struct hl_job {
     int64_t delivery_id;
     int64_t webhook_id;
+    char webhook_uid[HL_ID_MAX]; /* for the logs: public ids only */
     int64_t event_id;
     char event_uid[HL_ID_MAX];
     int64_t event_ts;
@@ -194,7 +211,9 @@ struct hl_job {
     int64_t created_at;
     char *url;
     char secret[HL_SECRET_SIZE];
-    char prev_secret[HL_SECRET_SIZE]; /* "" outside a rotation overlap */
+    /* Earlier secrets, newest first, as of the claim; the signer skips those whose until has
+     * passed when it signs. */
+    struct hl_prev_secrets prev;
     char *payload;
     size_t payload_len;
     int64_t lease_until; /* set by the claimer: when another claim may take the delivery */
@@ -234,12 +253,14 @@ struct hl_attempt {
 
 /* Delivery states as the API names them, and the numbers both backends keep them as: their SQL
  * spells a state with HL_XSTR (e.g. "status = " HL_XSTR(HL_DS_PENDING_N)), so each number is
- * written here only. */
+ * written here only. FAILING is never stored: it is how a pending delivery whose last attempt
+ * failed is shown and filtered (it has failed at least once and is still being retried). */
 #define HL_DS_PENDING_N 0
 #define HL_DS_SUCCEEDED_N 1
 #define HL_DS_FAILED_N 2
 #define HL_DS_CANCELLED_N 3
 #define HL_DS_PAUSED_N 4
+#define HL_DS_FAILING_N 5
 #define HL_XSTR_(x) #x
 #define HL_XSTR(x) HL_XSTR_(x)
 enum hl_delivery_status {
@@ -248,6 +269,7 @@ enum hl_delivery_status {
     HL_DS_FAILED = HL_DS_FAILED_N,
     HL_DS_CANCELLED = HL_DS_CANCELLED_N,
     HL_DS_PAUSED = HL_DS_PAUSED_N,
+    HL_DS_FAILING = HL_DS_FAILING_N,
 };
 
 /* A delivery as operators see it. */
@@ -255,9 +277,10 @@ struct hl_delivery {
     int64_t id;
     int64_t webhook_id;
     char webhook_uid[HL_ID_MAX];
+    int64_t webhook_deleted_at; /* 0 unless its webhook was deleted */
     char event_uid[HL_ID_MAX];
     int event_type;
-    enum hl_delivery_status status;
+    enum hl_delivery_status status; /* HL_DS_FAILING for a pending one whose last attempt failed */
     int attempts;
     int last_status;
     char *last_error; /* NULL when none */
@@ -284,7 +307,7 @@ void hl_attempts_free(struct hl_attempt_rec *a, size_t n);
 
 /* A filter for a webhook's deliveries. */
 struct hl_delivery_filter {
-    int status;           /* -1: any; else enum hl_delivery_status */
+    int status;           /* -1: any; else enum hl_delivery_status as shown (FAILING included) */
     int type;             /* -1: any event */
     int64_t since, until; /* created_at window; 0: unbounded */
 };
@@ -313,9 +336,16 @@ struct hl_claim {
     struct hl_claim_cursor *fresh;
 };
 
-/* Delivery counts of one webhook. */
+/* Delivery counts of one webhook, by state as shown: pending (waiting, paused ones included)
+ * and failing do not overlap. */
 struct hl_webhook_stats {
-    int64_t pending, succeeded, failed;
+    int64_t pending, failing, succeeded, failed;
+};
+
+/* What hl_store_recover queued. */
+struct hl_recovered {
+    int64_t failed;  /* failed deliveries queued for one more attempt */
+    int64_t failing; /* failing deliveries whose next attempt was moved to now */
 };
 
 /* The whole queue, for operators. */
@@ -328,6 +358,13 @@ struct hl_queue_stats {
  * else is a SQLite file path ("sqlite:" prefix optional). Runs migrations. Returns 0 or an error;
  * on error *out is NULL and a reason is in err. */
 int hl_store_open(const char *url, struct hl_store **out, char *err, size_t errlen);
+/* Whether url (as hl_store_open takes it) names a database hookline has set up: a SQLite file
+ * with hookline's schema, or a PostgreSQL database holding hookline's schema_version table.
+ * Creates and changes nothing, so commands that only use a database (apps, keys) can refuse one
+ * that is not there instead of making an empty one. Returns 0 when it exists; HL_ENOTFOUND when
+ * it does not, with err saying what is missing; another error when it cannot tell (err says
+ * why: a file it may not read, a server it cannot reach). */
+int hl_store_exists(const char *url, char *err, size_t errlen);
 /* Closes the store and frees it (and with it any hl_store_lock). NULL is fine. */
 void hl_store_close(struct hl_store *st);
 /* Takes the database for this process alone, until the store is closed: what a serving process
@@ -355,6 +392,9 @@ int hl_store_key_list(struct hl_store *st, int64_t app_id, struct hl_api_key **o
 int hl_store_webhook_create(struct hl_store *st, struct hl_webhook *w);
 int hl_store_webhook_get(struct hl_store *st, int64_t app_id, const char *uid,
                          struct hl_webhook *out);
+/* As hl_store_webhook_get, and a deleted webhook too (out->deleted_at says when it went). */
+int hl_store_webhook_get_any(struct hl_store *st, int64_t app_id, const char *uid,
+                             struct hl_webhook *out);
 /* Up to limit webhooks with id > after_id, by id; the caller frees each (hl_webhook_clear) and
  * the array. */
 int hl_store_webhook_list(struct hl_store *st, int64_t app_id, int64_t after_id, size_t limit,
@@ -417,15 +457,20 @@ int hl_store_delivery_list(struct hl_store *st, int64_t app_id, int64_t webhook_
 /* One delivery of the app with its attempts, oldest first (attempts may be NULL). */
 int hl_store_delivery_get(struct hl_store *st, int64_t app_id, int64_t id, struct hl_delivery *out,
                           struct hl_attempt_rec **attempts, size_t *n);
-/* Queues one more attempt of a delivery now, whatever its state (not for a deleted webhook:
- * HL_ENOTFOUND). Wakes the dispatcher. */
+/* Queues one more attempt of a delivery now, whatever its state. HL_ENOTFOUND when the app has
+ * no such delivery, HL_EREFUSED when its webhook was deleted, HL_ECONFLICT while an attempt of it
+ * is in flight. Wakes the dispatcher. */
 int hl_store_delivery_resend(struct hl_store *st, int64_t app_id, int64_t id, int64_t now);
-/* Queues again every failed delivery of a webhook created in [since, until) (until 0: now);
- * *queued says how many. Wakes the dispatcher. */
+/* Of the deliveries of a webhook created in [since, until) (until 0: unbounded): queues every
+ * failed one for one more attempt now, and moves the next attempt of every failing one (pending
+ * after a failed attempt) that is not in flight to now. *out says how many of each. Wakes the
+ * dispatcher. */
 int hl_store_recover(struct hl_store *st, int64_t webhook_id, int64_t since, int64_t until,
-                     int64_t now, int64_t *queued);
-/* Replaces a webhook's secret; the old one keeps signing until prev_until (<= now: not at
- * all). */
+                     int64_t now, struct hl_recovered *out);
+/* Replaces a webhook's secret. With prev_until > now the replaced secret keeps signing until
+ * prev_until, and so does every earlier one whose own time has not come, newest first, at most
+ * HL_PREV_SECRETS_MAX (the oldest drops first); with prev_until <= now no earlier secret signs
+ * any more. */
 int hl_store_rotate_secret(struct hl_store *st, int64_t app_id, const char *uid, const char *secret,
                            int64_t prev_until, int64_t now);
 /* Counts a webhook's deliveries by state. */

@@ -103,6 +103,9 @@ class Server:
         self.tmp = tmpdir or tempfile.mkdtemp(prefix="hookline-e2e-")
         self.own_pg_db = db is None and PG_URL is not None
         self.db = db or (pg_database() if PG_URL else os.path.join(self.tmp, "hookline.db"))
+        # Where serve keeps uploads and the development key: beside a SQLite file, in a folder
+        # named after it; the same place (by --data-dir) on PostgreSQL.
+        self.data_dir = os.path.join(self.tmp, "hookline-data")
         self.mode = mode
         self.extra_args = list(extra_args)
         self.env = dict(os.environ)
@@ -114,7 +117,7 @@ class Server:
             # where a SQLite file would have put them.
             self.env.setdefault("HOOKLINE_LEASE", "3s")
             self.env.setdefault("HOOKLINE_INGEST_LEASE", "5s")
-            self.env.setdefault("HOOKLINE_DATA_DIR", self.tmp)
+            self.env.setdefault("HOOKLINE_DATA_DIR", self.data_dir)
         if env:
             self.env.update(env)
         self.proc = None
@@ -129,6 +132,8 @@ class Server:
         return r
 
     def create_app(self, name="test"):
+        # apps and keys need a database that exists: make it (as serve would) the first time
+        self.cli("db", "init")
         r = self.cli("apps", "create", name, "--json")
         return json.loads(r.stdout)
 

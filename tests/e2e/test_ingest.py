@@ -163,8 +163,8 @@ class Ingest(ServerTest):
         self.assertEqual(self.final(f["uid"])["processingStatus"], "completed")
 
     def test_size_limit_leaves_nothing_behind(self):
-        uploads = os.path.join(self.server.tmp, "uploads")
-        files_dir = os.path.join(self.server.tmp, "files")
+        uploads = os.path.join(self.server.data_dir, "uploads")
+        files_dir = os.path.join(self.server.data_dir, "files")
         big = b"x" * (300 * 1024)
         try:
             r = self.app.call("POST", self.files("?fileName=big.txt"), raw=big,
@@ -195,7 +195,7 @@ class Ingest(ServerTest):
         self.assertEqual(r.status, 422)
         f = self.upload_raw("a.txt", b"hello there", "text/plain")
         self.final(f["uid"])
-        stored = os.path.join(self.server.tmp, "files", f["uid"])
+        stored = os.path.join(self.server.data_dir, "files", f["uid"])
         self.assertTrue(os.path.exists(stored))
         self.app.ok("DELETE", self.files("/" + f["uid"]))
         self.assertFalse(os.path.exists(stored))
@@ -204,7 +204,7 @@ class Ingest(ServerTest):
         g = self.upload_raw("b.txt", b"more text", "text/plain")
         self.final(g["uid"])
         self.app.ok("DELETE", "contexts/" + self.ctx["uid"])
-        self.assertEqual(os.listdir(os.path.join(self.server.tmp, "files")), [])
+        self.assertEqual(os.listdir(os.path.join(self.server.data_dir, "files")), [])
         evs = self.events_for(g["uid"], 4)
         self.assertIn("contextfile.deleted", [e["event"] for e in evs])
 

@@ -26,7 +26,7 @@ class Operations(ServerTest):
     def settled(self, w, n, status=None):
         def ok():
             ds = self.deliveries(w)
-            if len(ds) >= n and all(d["status"] != "pending" for d in ds):
+            if len(ds) >= n and all(d["status"] not in ("pending", "failing") for d in ds):
                 if status is None or all(d["status"] == status for d in ds):
                     return ds
             return None
@@ -156,7 +156,9 @@ class Operations(ServerTest):
         # a failing endpoint: the answer says so
         bad = self.app.webhook("http://127.0.0.1:%d/x" % free_port(), entities=["agent"])
         d = self.app.ok("POST", "webhooks/%s/test" % bad["uid"], status=200)
-        self.assertEqual(d["attempts"], 1)
+        # the delivery as it stands when the answer is written: on a loaded machine the retry
+        # (100 ms later here) may have been recorded too
+        self.assertGreaterEqual(d["attempts"], 1)
         self.assertIn("connection refused", d["attemptLog"][0]["error"])
         self.app.ok("PATCH", "webhooks/" + w["uid"], {"active": False})
         self.assertEqual(self.app.call("POST", "webhooks/%s/test" % w["uid"]).status, 409)
@@ -248,13 +250,11 @@ class ProductionGuard(ServerTest):
     server_env = {"HOOKLINE_RETRY_SCHEDULE": "0", "HOOKLINE_TIMEOUT": "2s"}
 
     def test_private_addresses_refused_at_connect_time(self):
+        # Literal addresses are refused at registration already (test_first_hour.py); a name is
+        # judged by what it resolves to, when the attempt connects.
         rx = self.receiver()
         port = rx.port
-        cases = [("https://127.0.0.1:%d/h" % port, "loopback"),
-                 ("https://10.0.0.1/h", "private"),
-                 ("https://169.254.169.254/latest/meta-data", "metadata"),
-                 ("https://[::1]:%d/h" % port, "loopback"),
-                 ("https://localhost:%d/h" % port, "loopback")]
+        cases = [("https://localhost:%d/h" % port, "loopback")]
         for url, why in cases:
             with self.subTest(url=url):
                 w = self.app.webhook(url, entities=["agent"])
@@ -293,6 +293,10 @@ class ProductionAllowNetwork(ServerTest):
             t = threading.Thread(target=serve, daemon=True)
             t.start()
             d = self.app.ok("POST", "webhooks/%s/test" % w["uid"], status=200)
+            # the answer may come before the attempt is recorded (--timeout + 2 s on a loaded
+            # machine): the delivery shows it then
+            d = wait_for(lambda: (lambda x: x if x.get("attemptLog") else None)(
+                self.app.ok("GET", "deliveries/" + d["id"])), what="the test's attempt")
             err = d["attemptLog"][0]["error"]
             self.assertNotIn("refused address", err)
             self.assertIn("TLS", err)

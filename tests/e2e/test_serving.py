@@ -283,7 +283,7 @@ class UploadLeftovers(unittest.TestCase):
         s = Server()
         self.addCleanup(s.cleanup)
         s.create_app()
-        uploads = os.path.join(s.tmp, "uploads")
+        uploads = os.path.join(s.data_dir, "uploads")
         os.makedirs(uploads, exist_ok=True)
         old, fresh = (os.path.join(uploads, n) for n in ("upload-old123", "upload-new456"))
         for p in (old, fresh):

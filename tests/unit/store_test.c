@@ -529,8 +529,8 @@ static void c_webhook_create_get(struct ctx *c)
     assert_int_equal(got.event_types, w.event_types);
     assert_int_equal(got.active, 1);
     assert_string_equal(got.secret, w.secret);
-    assert_string_equal(got.prev_secret, "");
-    assert_int_equal(got.prev_secret_until, 0);
+    assert_int_equal(got.prev.n, 0);
+    assert_int_equal(got.deleted_at, 0);
     assert_int_equal(got.created_at, 1737383722123);
     assert_int_equal(got.updated_at, 1737383722123);
     assert_int_equal(got.last_triggered_at, 0);
@@ -816,6 +816,173 @@ static void c_webhook_delete(struct ctx *c)
     assert_int_equal(j.v[0].webhook_id, keep.id);
     /* and new events pass it by */
     assert_int_equal(publish(c, a.id, HL_EV_AGENT_DELETED, &v), 1);
+    /* its deliveries stay readable, not sendable */
+    expect_delivery(c, a.id, d, HL_DS_CANCELLED, 0);
+    assert_int_equal(hl_store_delivery_resend(c->st, a.id, d, now + 3 * MIN), HL_EREFUSED);
+    assert_int_equal(hl_store_delivery_resend(c->st, b.id, d, now + 3 * MIN), HL_ENOTFOUND);
+    assert_int_equal(hl_store_webhook_get_any(c->st, a.id, h.uid, &w), HL_OK);
+    assert_int_equal(w.id, h.id);
+    assert_int_equal(w.deleted_at, now);
+    hl_webhook_clear(&w);
+    assert_int_equal(hl_store_webhook_get_any(c->st, b.id, h.uid, &w), HL_ENOTFOUND);
+    jobs_free(&j);
+}
+
+/* Rotations: every earlier secret whose overlap has not ended signs, newest first, at most
+ * HL_PREV_SECRETS_MAX; one without overlap ends them all. */
+static void c_rotate_secret(struct ctx *c)
+{
+    struct hl_app a;
+    struct hook h;
+    struct ev v;
+    struct jobs j = {0};
+    struct hl_webhook w;
+    make_app(c, &a);
+    make_hook(c, a.id, HL_ENT_ALL, 0, 1, &h);
+    int64_t now = hl_now_ms();
+    char secrets[8][HL_SECRET_SIZE];
+    memcpy(secrets[0], h.secret, HL_SECRET_SIZE);
+    for (int i = 1; i <= 3; i++) {
+        assert_int_equal(hl_secret_new(secrets[i], HL_SECRET_SIZE), HL_OK);
+        assert_int_equal(
+            hl_store_rotate_secret(c->st, a.id, h.uid, secrets[i], now + i * HOUR, now + i), HL_OK);
+    }
+    get_hook(c, a.id, &h, &w);
+    assert_string_equal(w.secret, secrets[3]);
+    assert_int_equal(w.prev.n, 3);
+    for (int k = 0; k < 3; k++) { /* newest first */
+        assert_string_equal(w.prev.v[k].secret, secrets[2 - k]);
+        assert_int_equal(w.prev.v[k].until, now + (3 - k) * HOUR);
+    }
+    hl_webhook_clear(&w);
+    /* a claim carries them; after the last one ends, none */
+    assert_int_equal(publish(c, a.id, HL_EV_AGENT_CREATED, &v), 1);
+    int64_t t = hl_now_ms();
+    claim_mine(c, t, t + 1, NULL, 0, &j);
+    assert_int_equal(j.n, 1);
+    assert_string_equal(j.v[0].secret, secrets[3]);
+    assert_int_equal(j.v[0].prev.n, 3);
+    assert_string_equal(j.v[0].prev.v[2].secret, secrets[0]);
+    claim_mine(c, now + 3 * HOUR, now + 3 * HOUR + 1, NULL, 0, &j);
+    assert_int_equal(j.n, 1);
+    assert_int_equal(j.v[0].prev.n, 0);
+    /* the sixth oldest drops first */
+    for (int i = 4; i <= 7; i++) {
+        assert_int_equal(hl_secret_new(secrets[i], HL_SECRET_SIZE), HL_OK);
+        assert_int_equal(hl_store_rotate_secret(c->st, a.id, h.uid, secrets[i], now + DAY, now + i),
+                         HL_OK);
+    }
+    get_hook(c, a.id, &h, &w);
+    assert_int_equal(w.prev.n, HL_PREV_SECRETS_MAX);
+    for (int k = 0; k < HL_PREV_SECRETS_MAX; k++)
+        assert_string_equal(w.prev.v[k].secret, secrets[6 - k]);
+    hl_webhook_clear(&w);
+    /* a rotation later on leaves out those expired by then */
+    assert_int_equal(
+        hl_store_rotate_secret(c->st, a.id, h.uid, secrets[0], now + 3 * DAY, now + 2 * DAY),
+        HL_OK);
+    get_hook(c, a.id, &h, &w);
+    assert_int_equal(w.prev.n, 1); /* 6 .. 3 signed for a day */
+    assert_string_equal(w.prev.v[0].secret, secrets[7]);
+    assert_int_equal(w.prev.v[0].until, now + 3 * DAY);
+    hl_webhook_clear(&w);
+    /* without overlap: a clean cut */
+    assert_int_equal(
+        hl_store_rotate_secret(c->st, a.id, h.uid, secrets[1], now + 3 * HOUR, now + 3 * HOUR),
+        HL_OK);
+    get_hook(c, a.id, &h, &w);
+    assert_string_equal(w.secret, secrets[1]);
+    assert_int_equal(w.prev.n, 0);
+    hl_webhook_clear(&w);
+    assert_int_equal(hl_store_rotate_secret(c->st, a.id, "webhook-nope", secrets[1], now, now),
+                     HL_ENOTFOUND);
+    jobs_free(&j);
+}
+
+/* Failing deliveries: pending after a failed attempt, shown and counted as failing; recover
+ * sends them now, and queues failed ones for one more attempt. */
+static void c_failing_recover(struct ctx *c)
+{
+    struct hl_app a;
+    struct hook h;
+    struct ev v1, v2, v3;
+    struct jobs j = {0};
+    make_app(c, &a);
+    make_hook(c, a.id, HL_ENT_ALL, 0, 1, &h);
+    assert_int_equal(publish(c, a.id, HL_EV_AGENT_CREATED, &v1), 1);
+    assert_int_equal(publish(c, a.id, HL_EV_AGENT_UPDATED, &v2), 1);
+    assert_int_equal(publish(c, a.id, HL_EV_AGENT_DELETED, &v3), 1);
+    int64_t now = hl_now_ms();
+    claim_mine(c, now, now + MIN, NULL, 0, &j);
+    assert_int_equal(j.n, 3);
+    int64_t ids[3];
+    for (size_t k = 0; k < 3; k++) {
+        const char *e = j.v[k].event_uid;
+        ids[strcmp(e, v1.e.uid) == 0 ? 0 : strcmp(e, v2.e.uid) == 0 ? 1 : 2] = j.v[k].delivery_id;
+    }
+    /* 1 fails and retries in an hour, 2 fails for good, 3 is not tried yet */
+    struct hl_attempt at[2] = {
+        {.delivery_id = ids[0],
+         .webhook_id = h.id,
+         .started_at = now,
+         .status_code = 500,
+         .error = "HTTP 500",
+         .outcome = HL_OUT_RETRY,
+         .next_attempt_at = now + HOUR},
+        {.delivery_id = ids[1],
+         .webhook_id = h.id,
+         .started_at = now,
+         .status_code = 0,
+         .error = "connection refused",
+         .outcome = HL_OUT_FAILED},
+    };
+    assert_int_equal(hl_store_record(c->st, at, 2), HL_OK);
+    expect_delivery(c, a.id, ids[0], HL_DS_FAILING, 1);
+    expect_delivery(c, a.id, ids[1], HL_DS_FAILED, 1);
+    expect_delivery(c, a.id, ids[2], HL_DS_PENDING, 0);
+    struct hl_webhook_stats st;
+    assert_int_equal(hl_store_webhook_stats(c->st, h.id, &st), HL_OK);
+    assert_int_equal(st.pending, 1);
+    assert_int_equal(st.failing, 1);
+    assert_int_equal(st.failed, 1);
+    assert_int_equal(st.succeeded, 0);
+    static const int by[] = {HL_DS_FAILING, HL_DS_PENDING, HL_DS_FAILED};
+    for (size_t k = 0; k < 3; k++) {
+        struct hl_delivery_filter f = {.status = by[k], .type = -1};
+        struct hl_delivery *dl = NULL;
+        size_t n = 0;
+        assert_int_equal(hl_store_delivery_list(c->st, a.id, h.id, &f, 0, 100, &dl, &n), HL_OK);
+        assert_int_equal(n, 1);
+        assert_int_equal(dl[0].id, ids[k == 0 ? 0 : k == 1 ? 2 : 1]);
+        assert_int_equal(dl[0].next_attempt_at, k == 0 ? now + HOUR : dl[0].next_attempt_at);
+        hl_delivery_clear(&dl[0]);
+        free(dl);
+    }
+    /* recover at now + 2 min, before the failing one's next attempt: both go now */
+    int64_t t = now + 2 * MIN;
+    struct hl_recovered got;
+    assert_int_equal(hl_store_recover(c->st, h.id, now - MIN, 0, t, &got), HL_OK);
+    assert_int_equal(got.failed, 1);
+    assert_int_equal(got.failing, 1);
+    expect_delivery(c, a.id, ids[1], HL_DS_FAILING, 1);
+    claim_mine(c, t, t + MIN, NULL, 0, &j);
+    assert_int_equal(j.n, 3); /* the recovered two, and the one never tried */
+    /* in flight (leased): left alone */
+    assert_int_equal(hl_store_recover(c->st, h.id, now - MIN, 0, t, &got), HL_OK);
+    assert_int_equal(got.failed + got.failing, 0);
+    /* a window that holds none of them */
+    assert_int_equal(hl_store_recover(c->st, h.id, now + DAY, 0, t + 2 * MIN, &got), HL_OK);
+    assert_int_equal(got.failed + got.failing, 0);
+    /* a success ends failing; a resent success is pending, not failing */
+    struct hl_attempt ok = {.delivery_id = ids[0],
+                            .webhook_id = h.id,
+                            .started_at = t,
+                            .status_code = 200,
+                            .outcome = HL_OUT_SUCCESS};
+    assert_int_equal(hl_store_record(c->st, &ok, 1), HL_OK);
+    expect_delivery(c, a.id, ids[0], HL_DS_SUCCEEDED, 2);
+    assert_int_equal(hl_store_delivery_resend(c->st, a.id, ids[0], t + 2 * MIN), HL_OK);
+    expect_delivery(c, a.id, ids[0], HL_DS_PENDING, 2);
     jobs_free(&j);
 }
 
@@ -1468,7 +1635,7 @@ static void c_claim(struct ctx *c)
         assert_true(x->created_at >= t0 && x->created_at <= now);
         assert_string_equal(x->url, HOOK_URL);
         assert_string_equal(x->secret, hooks[i]->secret);
-        assert_string_equal(x->prev_secret, "");
+        assert_int_equal(x->prev.n, 0);
         assert_int_equal(x->payload_len, v.e.payload_len);
         assert_memory_equal(x->payload, v.e.payload, v.e.payload_len);
     }
@@ -1540,9 +1707,9 @@ struct rec_case {
 
 static const struct rec_case rec_cases[] = {
     {"success", HL_OUT_SUCCESS, 200, NULL, HL_DS_SUCCEEDED, 0},
-    {"retry", HL_OUT_RETRY, 503, "HTTP 503", HL_DS_PENDING, 0},
+    {"retry", HL_OUT_RETRY, 503, "HTTP 503", HL_DS_FAILING, 0},
     {"failed", HL_OUT_FAILED, 500, "HTTP 500", HL_DS_FAILED, 0},
-    {"timeout, no answer", HL_OUT_RETRY, 0, "timed out after 5 s", HL_DS_PENDING, 0},
+    {"timeout, no answer", HL_OUT_RETRY, 0, "timed out after 5 s", HL_DS_FAILING, 0},
     {"gone", HL_OUT_GONE, 410, "HTTP 410", HL_DS_FAILED, 1},
 };
 
@@ -1721,7 +1888,7 @@ static void c_record_batch(struct ctx *c)
     assert_int_equal(w.last_triggered_at, now - 1000);
     assert_int_equal(w.active, 1);
     hl_webhook_clear(&w);
-    expect_delivery(c, a.id, at[0].delivery_id, HL_DS_PENDING, 1);
+    expect_delivery(c, a.id, at[0].delivery_id, HL_DS_FAILING, 1);
     expect_delivery(c, a.id, at[2].delivery_id, HL_DS_SUCCEEDED, 1);
     jobs_free(&j);
 }
@@ -2522,6 +2689,8 @@ static const struct contract contract[] = {
     {"webhook_update", c_webhook_update},
     {"webhook_pause_resume", c_pause_resume},
     {"webhook_delete", c_webhook_delete},
+    {"rotate_secret", c_rotate_secret},
+    {"failing_recover", c_failing_recover},
     {"resources", c_resources},
     {"fanout", c_fanout},
     {"version_conflict", c_version_conflict},
