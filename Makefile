@@ -2,6 +2,8 @@
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 LISTEN ?= 127.0.0.1:8080
 DATA ?= data
+# Debian's python3, where deps-test installs the harness's modules (CMakeLists.txt picks the same).
+PYTHON3 ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
 
 .PHONY: run build test tsan bench bench-pg deps deps-test install fuzz clean format
 
@@ -33,7 +35,7 @@ tsan: deps-test
 	cmake --build build-tsan -j $(JOBS)
 	for t in test_delivery test_operations test_serving; do \
 	  TSAN_OPTIONS=halt_on_error=1:exitcode=66 HOOKLINE_BIN=$(CURDIR)/build-tsan/hookline \
-	    python3 -u tests/e2e/$$t.py || exit 1; done
+	    $(PYTHON3) -u tests/e2e/$$t.py || exit 1; done
 
 bench: deps-bench
 	bench/run.sh

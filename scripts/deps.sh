@@ -4,11 +4,13 @@
 set -euo pipefail
 level=${1:-build}
 pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev libsqlite3-dev
-      libjansson-dev libssl-dev libpq-dev libpoppler-glib-dev)
-# test: systemd for systemd-analyze, which checks examples/hookline.service.
+      libjansson-dev libssl-dev libpq-dev libpoppler-glib-dev libyaml-dev)
+# test: systemd for systemd-analyze, which checks examples/hookline.service; python3-yaml and
+# python3-jsonschema for the harness, which checks every response against openapi/hookline.yaml
+# (the suites run under /usr/bin/python3, where these are installed).
 case "$level" in
-  test|bench) pkgs+=(libcmocka-dev python3 postgresql nodejs npm sqlite3 clang libclang-rt-14-dev
-                     poppler-utils systemd) ;;
+  test|bench) pkgs+=(libcmocka-dev python3 python3-yaml python3-jsonschema postgresql nodejs npm
+                     sqlite3 clang libclang-rt-14-dev poppler-utils systemd) ;;
 esac
 case "$level" in
   bench) pkgs+=(nginx-light wrk) ;;
@@ -18,7 +20,6 @@ for p in "${pkgs[@]}"; do
   # nodejs may come from outside Debian's archive: a working node is as good.
   if [ "$p" = nodejs ] && command -v node >/dev/null 2>&1; then continue; fi
   if [ "$p" = npm ] && command -v npm >/dev/null 2>&1; then continue; fi
-  if [ "$p" = python3 ] && command -v python3 >/dev/null 2>&1; then continue; fi
   status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
   [ "$status" = "install ok installed" ] || missing+=("$p")
 done
