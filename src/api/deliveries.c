@@ -123,7 +123,9 @@ void hl_delivery_answer(struct hl_api *api, struct hl_req *rq, struct hl_resp *r
         hl_resp_store_error(rs, rc);
         return;
     }
-    hl_resp_json(rs, status, hl_delivery_json(&d, att, n));
+    /* The log is always there, empty before the first attempt. */
+    static const struct hl_attempt_rec no_attempts[1];
+    hl_resp_json(rs, status, hl_delivery_json(&d, att ? att : no_attempts, n));
     hl_delivery_clear(&d);
     hl_attempts_free(att, n);
 }
