@@ -9,11 +9,12 @@ pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev li
 # python3-jsonschema for the harness, which checks every response against openapi/hookline.yaml
 # (the suites run under /usr/bin/python3, where these are installed).
 case "$level" in
-  test|bench) pkgs+=(libcmocka-dev python3 python3-yaml python3-jsonschema postgresql nodejs npm
-                     sqlite3 clang libclang-rt-14-dev poppler-utils systemd) ;;
+  test|bench|coverage) pkgs+=(libcmocka-dev python3 python3-yaml python3-jsonschema postgresql
+                              nodejs npm sqlite3 clang libclang-rt-14-dev poppler-utils systemd) ;;
 esac
 case "$level" in
   bench) pkgs+=(nginx-light wrk) ;;
+  coverage) pkgs+=(gcovr) ;;
 esac
 missing=()
 for p in "${pkgs[@]}"; do
