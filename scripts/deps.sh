@@ -7,10 +7,12 @@ pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev li
       libjansson-dev libssl-dev libpq-dev libpoppler-glib-dev libyaml-dev)
 # test: systemd for systemd-analyze, which checks examples/hookline.service; python3-yaml and
 # python3-jsonschema for the harness, which checks every response against openapi/hookline.yaml
-# (the suites run under /usr/bin/python3, where these are installed).
+# (the suites run under /usr/bin/python3, where these are installed); chromium, chromium-driver
+# and python3-selenium for the pages (/docs) in a headless browser.
 case "$level" in
   test|bench|coverage) pkgs+=(libcmocka-dev python3 python3-yaml python3-jsonschema postgresql
-                              nodejs npm sqlite3 clang libclang-rt-14-dev poppler-utils systemd) ;;
+                              nodejs npm sqlite3 clang libclang-rt-14-dev poppler-utils systemd
+                              chromium chromium-driver python3-selenium) ;;
 esac
 case "$level" in
   bench) pkgs+=(nginx-light wrk) ;;
@@ -24,10 +26,25 @@ for p in "${pkgs[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
   [ "$status" = "install ok installed" ] || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
-echo "installing: ${missing[*]}"
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO=sudo
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# test: the OpenAPI linter, @redocly/cli at the version tests/openapi/package-lock.json pins,
+# into tests/openapi/node_modules (tests/openapi/test_openapi.py runs it from there).
+case "$level" in
+  test|bench|coverage)
+    dir="$(cd "$(dirname "$0")/.." && pwd)/tests/openapi"
+    want=$(node -p 'require(process.argv[1]).packages["node_modules/@redocly/cli"].version' \
+           "$dir/package-lock.json")
+    have=$(node -p 'require(process.argv[1]).version' \
+           "$dir/node_modules/@redocly/cli/package.json" 2>/dev/null || true)
+    if [ "$have" != "$want" ]; then
+      echo "installing: @redocly/cli $want (npm, into tests/openapi/node_modules)"
+      (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    fi ;;
+esac
