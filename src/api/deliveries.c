@@ -139,9 +139,11 @@ void hl_delivery_list_answer(struct hl_api *api, struct hl_req *rq, struct hl_re
         return;
     struct hl_delivery_filter f = {.status = -1, .type = -1};
     const char *v = hl_req_query(rq, "status");
-    if (v && (f.status = hl_delivery_status_parse(v)) < 0) {
+    if (v && strcmp(v, "failing") == 0)
+        f.status = HL_DS_FAILING_N;
+    else if (v && (f.status = hl_delivery_status_parse(v)) < 0) {
         hl_resp_error(rs, 422, "invalid_status",
-                      "status must be pending, succeeded, failed, cancelled or paused");
+                      "status must be pending, failing, succeeded, failed, cancelled or paused");
         return;
     }
     if ((v = hl_req_query(rq, "event")) && (f.type = hl_event_parse(v, strlen(v))) < 0) {

@@ -568,7 +568,8 @@ static const struct hl_opt OPTS[] = {
      STRING(status),
      .cmds = HL_CMD_DELIVERIES_LIST,
      .arg = "STATUS",
-     .help = "only deliveries in this state: pending, failed, succeeded, cancelled, paused"},
+     .help = "only deliveries in this state: pending, failing (pending, with a failed "
+             "attempt behind it), failed, succeeded, cancelled, paused"},
     {.name = "event",
      STRING(event),
      .cmds = HL_CMD_DELIVERIES_LIST | HL_CMD_EVENTS_LIST,

@@ -150,6 +150,10 @@ enum {
     Q_COUNT
 };
 
+/* The delivery lists' status filter at their parameters 2 and 3. */
+#define DL_STATUS_2 SQL_DL_STATUS_IS("$2")
+#define DL_STATUS_3 SQL_DL_STATUS_IS("$3")
+
 static const char *const SQL[Q_COUNT] = {
     [HL_Q_APP_INSERT] = "INSERT INTO apps(uid, name, created_at) VALUES($1, $2, $3) RETURNING id",
     [HL_Q_APP_GET] = "SELECT " HL_APP_COLS " FROM apps WHERE uid = $1",
@@ -248,13 +252,13 @@ static const char *const SQL[Q_COUNT] = {
     [HL_Q_DL_BY_EVENT] = HL_DELIVERY_SELECT " WHERE d.event_id = $1 ORDER BY d.id",
     [HL_Q_DL_LIST] =
         HL_DELIVERY_SELECT " WHERE d.webhook_id = $1 AND w.app_id = $2"
-                           " AND ($3 < 0 OR d.status = $3) AND ($4 < 0 OR e.type = $4)"
+                           " AND " DL_STATUS_3 " AND ($4 < 0 OR e.type = $4)"
                            " AND ($5 = 0 OR d.created_at >= $5) AND ($6 = 0 OR d.created_at < $6)"
                            " AND ($7 = 0 OR d.id < $7) ORDER BY d.id DESC LIMIT $8",
     /* Newest first by id: the scan stops once a page is found (no sort). */
     [HL_Q_DL_LIST_APP] =
         HL_DELIVERY_SELECT " WHERE w.app_id = $1"
-                           " AND ($2 < 0 OR d.status = $2) AND ($3 < 0 OR e.type = $3)"
+                           " AND " DL_STATUS_2 " AND ($3 < 0 OR e.type = $3)"
                            " AND ($4 = 0 OR d.created_at >= $4) AND ($5 = 0 OR d.created_at < $5)"
                            " AND ($6 = 0 OR d.id < $6) ORDER BY d.id DESC LIMIT $7",
     [HL_Q_DL_GET] = HL_DELIVERY_SELECT " WHERE d.id = $1 AND w.app_id = $2",

@@ -28,6 +28,11 @@
 #define SQL_FAILED HL_XSTR(HL_DS_FAILED_N)
 #define SQL_CANCELLED HL_XSTR(HL_DS_CANCELLED_N)
 #define SQL_PAUSED HL_XSTR(HL_DS_PAUSED_N)
+/* The delivery list's status filter on d, given its parameter p ("?3", "$3"): -1 any, a state,
+ * or HL_DS_FAILING_N (pending with a failed attempt behind it). */
+#define SQL_DL_STATUS_IS(p)                                                                        \
+    "(" p " < 0 OR d.status = " p " OR (" p                                                        \
+    " = " HL_XSTR(HL_DS_FAILING_N) " AND d.status = " SQL_PENDING " AND d.attempts > 0))"
 
 /* The column lists, in the order the readers in rows.c take them. */
 #define HL_APP_COLS "id, uid, name, created_at"

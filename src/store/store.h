@@ -240,6 +240,9 @@ struct hl_attempt {
 #define HL_DS_FAILED_N 2
 #define HL_DS_CANCELLED_N 3
 #define HL_DS_PAUSED_N 4
+/* Not a state: the list filter for pending deliveries with a failed attempt behind them, being
+ * retried ("failing"). */
+#define HL_DS_FAILING_N 5
 #define HL_XSTR_(x) #x
 #define HL_XSTR(x) HL_XSTR_(x)
 enum hl_delivery_status {
@@ -284,7 +287,7 @@ void hl_attempts_free(struct hl_attempt_rec *a, size_t n);
 
 /* A filter for a webhook's deliveries. */
 struct hl_delivery_filter {
-    int status;           /* -1: any; else enum hl_delivery_status */
+    int status;           /* -1: any; else enum hl_delivery_status, or HL_DS_FAILING_N */
     int type;             /* -1: any event */
     int64_t since, until; /* created_at window; 0: unbounded */
 };

@@ -222,6 +222,31 @@ class Client(ServerTest):
         r = self.hl("deliveries", "show", "dlv_0", status=1)
         self.assertIn("404 not_found", r.stderr)
 
+    def test_failing(self):
+        # failing: still pending, with a failed attempt behind it (503 asks for an hour's wait)
+        later = self.receiver(lambda n, req: (503, b"busy", {"Retry-After": "3600"}, 0))
+        good = self.receiver()
+        wl = self.app.webhook(later.url(), entities=["agent"])
+        wg = self.app.webhook(good.url(), entities=["agent"])
+        self.app.ok("POST", "agents", {"agentName": "a", "externalTenantId": "t"})
+        self.settled(wg["uid"], 1)
+        mine = "webhooks/%s/deliveries" % wl["uid"]
+        d = wait_for(lambda: [x for x in self.app.ok("GET", mine)["data"] if x["attempts"] == 1],
+                     what="the first failed attempt")[0]
+        self.assertEqual(d["status"], "pending")
+        out = self.hl("deliveries", "list", "--status", "failing").stdout
+        self.assertEqual(self.column(out, "ID"), [d["id"]])
+        self.assertEqual(self.column(out, "STATUS"), ["pending"])
+        got = self.api_json("GET", "deliveries", "deliveries", "list", "--status", "failing")
+        self.assertEqual([x["id"] for x in got["data"]], [d["id"]])
+        got = self.api_json("GET", mine, "deliveries", "list", "--webhook", wl["uid"],
+                            "--status", "failing")
+        self.assertEqual([x["id"] for x in got["data"]], [d["id"]])
+        self.assertEqual(len(self.column(self.hl("deliveries", "list", "--status",
+                                                 "succeeded").stdout, "ID")), 1)
+        r = self.hl("deliveries", "list", "--status", "stuck", status=1)
+        self.assertIn("422 invalid_status: status must be pending, failing,", r.stderr)
+
     # ---- events ----
 
     def test_events(self):
