@@ -634,9 +634,13 @@ static int events_publish(struct run *r)
     char err[200];
     json_t *data = hl_json_parse(o->data, strlen(o->data), err, sizeof(err));
     if (!json_is_object(data)) {
+        static const char *const kinds[] = {"an object", "an array", "a string", "a number",
+                                            "a number",  "true",     "false",    "null"};
+        const char *kind = data ? kinds[json_typeof(data)] : NULL;
         json_decref(data);
-        return hl_usage_error(r->cmd, "--data: want a JSON object (%s)",
-                              err[0] && !data ? err : "not an object");
+        if (!kind)
+            return hl_usage_error(r->cmd, "--data: not JSON: %s", err);
+        return hl_usage_error(r->cmd, "--data: want a JSON object, not %s", kind);
     }
     json_t *body = json_pack("{s:s,s:o}", "event", o->args[0], "data", data);
     static const char *const path[] = {"events"};
@@ -654,30 +658,38 @@ static int webhooks_test(struct run *r)
 static const struct command {
     const char *group, *name;
     enum hl_cmd cmd;
-    int nargs; /* operands it takes */
+    const char *operand; /* the one operand it takes ("a webhook UID"), or NULL: none */
     int (*run)(struct run *r);
     const char *what; /* one line for the group's help */
 } COMMANDS[] = {
-    {"webhooks", "list", HL_CMD_WEBHOOKS_LIST, 0, webhooks_list, "the app's webhooks"},
-    {"webhooks", "get", HL_CMD_WEBHOOKS_GET, 1, webhooks_get, "one webhook"},
-    {"webhooks", "create", HL_CMD_WEBHOOKS_CREATE, 0, webhooks_create, "register a webhook"},
-    {"webhooks", "update", HL_CMD_WEBHOOKS_UPDATE, 1, webhooks_update, "change a webhook"},
-    {"webhooks", "pause", HL_CMD_WEBHOOKS_PAUSE, 1, webhooks_pause, "stop sending to it"},
-    {"webhooks", "resume", HL_CMD_WEBHOOKS_RESUME, 1, webhooks_resume, "send to it again"},
-    {"webhooks", "delete", HL_CMD_WEBHOOKS_DELETE, 1, webhooks_delete, "delete a webhook"},
-    {"webhooks", "test", HL_CMD_WEBHOOKS_TEST, 1, webhooks_test, "send it a webhook.test event"},
-    {"webhooks", "rotate-secret", HL_CMD_WEBHOOKS_ROTATE, 1, webhooks_rotate,
+    {"webhooks", "list", HL_CMD_WEBHOOKS_LIST, NULL, webhooks_list, "the app's webhooks"},
+    {"webhooks", "get", HL_CMD_WEBHOOKS_GET, "a webhook UID", webhooks_get, "one webhook"},
+    {"webhooks", "create", HL_CMD_WEBHOOKS_CREATE, NULL, webhooks_create, "register a webhook"},
+    {"webhooks", "update", HL_CMD_WEBHOOKS_UPDATE, "a webhook UID", webhooks_update,
+     "change a webhook"},
+    {"webhooks", "pause", HL_CMD_WEBHOOKS_PAUSE, "a webhook UID", webhooks_pause,
+     "stop sending to it"},
+    {"webhooks", "resume", HL_CMD_WEBHOOKS_RESUME, "a webhook UID", webhooks_resume,
+     "send to it again"},
+    {"webhooks", "delete", HL_CMD_WEBHOOKS_DELETE, "a webhook UID", webhooks_delete,
+     "delete a webhook"},
+    {"webhooks", "test", HL_CMD_WEBHOOKS_TEST, "a webhook UID", webhooks_test,
+     "send it a webhook.test event"},
+    {"webhooks", "rotate-secret", HL_CMD_WEBHOOKS_ROTATE, "a webhook UID", webhooks_rotate,
      "give it a new signing secret"},
-    {"deliveries", "list", HL_CMD_DELIVERIES_LIST, 0, deliveries_list, "deliveries, newest first"},
-    {"deliveries", "show", HL_CMD_DELIVERIES_SHOW, 1, deliveries_show,
+    {"deliveries", "list", HL_CMD_DELIVERIES_LIST, NULL, deliveries_list,
+     "deliveries, newest first"},
+    {"deliveries", "show", HL_CMD_DELIVERIES_SHOW, "a delivery ID", deliveries_show,
      "a delivery and its attempts"},
-    {"deliveries", "resend", HL_CMD_DELIVERIES_RESEND, 1, deliveries_resend,
+    {"deliveries", "resend", HL_CMD_DELIVERIES_RESEND, "a delivery ID", deliveries_resend,
      "one more attempt now"},
-    {"deliveries", "recover", HL_CMD_DELIVERIES_RECOVER, 1, deliveries_recover,
+    {"deliveries", "recover", HL_CMD_DELIVERIES_RECOVER, "a webhook UID", deliveries_recover,
      "queue a webhook's failed deliveries again"},
-    {"events", "list", HL_CMD_EVENTS_LIST, 0, events_list, "the event log, newest first"},
-    {"events", "show", HL_CMD_EVENTS_SHOW, 1, events_show, "an event and its deliveries"},
-    {"events", "publish", HL_CMD_EVENTS_PUBLISH, 1, events_publish, "publish an event"},
+    {"events", "list", HL_CMD_EVENTS_LIST, NULL, events_list, "the event log, newest first"},
+    {"events", "show", HL_CMD_EVENTS_SHOW, "an event ID", events_show,
+     "an event and its deliveries"},
+    {"events", "publish", HL_CMD_EVENTS_PUBLISH, "an event name", events_publish,
+     "publish an event"},
 };
 #define NCOMMANDS (sizeof(COMMANDS) / sizeof(COMMANDS[0]))
 
@@ -752,9 +764,9 @@ static int run_command(const struct command *c, int argc, char **argv)
     int status = hl_options_get(c->cmd, argc, argv, &o);
     if (status != HL_OPTS_RUN)
         return status;
-    if (o.nargs != c->nargs)
-        return hl_usage_error(c->cmd, "%s",
-                              c->nargs ? "want one operand (see the usage)" : "takes no operand");
+    if (o.nargs != (c->operand ? 1 : 0))
+        return c->operand ? hl_usage_error(c->cmd, "want one operand: %s", c->operand)
+                          : hl_usage_error(c->cmd, "takes no operand");
     if ((status = who(&r)) != HL_EXIT_OK)
         return status;
     r.c.server = o.server;

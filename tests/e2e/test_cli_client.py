@@ -147,6 +147,8 @@ class Client(ServerTest):
         r = self.hl("webhooks", "create", "--url", rx.url(), "--entities", "agent,robot",
                     status=1)
         self.assertIn("422 entities_unknown", r.stderr)
+        self.assertIn("entities[1] is not one of", r.stderr)
+        self.assertEqual(self.app.ok("GET", "webhooks")["data"], [])  # nothing stored
 
     # ---- deliveries ----
 
@@ -369,17 +371,41 @@ class Client(ServerTest):
         r = self.hl("deliveries", "list", env=self.env(HOOKLINE_SERVER="http://127.0.0.1:%d"
                                                         % port), status=3)
         self.assertIn("127.0.0.1:%d" % port, r.stderr)
-        # usage errors: 2
-        for args in (["webhooks"], ["webhooks", "frob"], ["webhooks", "get"],
-                     ["webhooks", "list", "extra"], ["webhooks", "list", "--bogus"],
-                     ["deliveries", "list", "--since", "yesterday"],
-                     ["webhooks", "create", "--url", "ftp://x"], ["webhooks", "create"],
-                     ["webhooks", "rotate-secret", "w", "--overlap", "31d"],
-                     ["events", "list", "--limit", "101"],
-                     ["webhooks", "list", "--server", "localhost:8080"]):
+        # usage errors: 2, and the message names what is wrong; nothing reached the server
+        before = self.app.ok("GET", "webhooks")
+        for args, said in (
+                (["webhooks"], "usage: hookline webhooks COMMAND"),
+                (["webhooks", "frob"], "unknown command 'frob'"),
+                (["webhooks", "get"], "want one operand: a webhook UID"),
+                (["deliveries", "show"], "want one operand: a delivery ID"),
+                (["events", "show"], "want one operand: an event ID"),
+                (["events", "publish", "--data", "{}"], "want one operand: an event name"),
+                (["webhooks", "list", "extra"], "unexpected argument 'extra'"),
+                (["webhooks", "get", "a", "b"], "unexpected argument 'b'"),
+                (["webhooks", "list", "--bogus"], "unknown option --bogus"),
+                (["webhooks", "list", "--limit"], "--limit needs a value"),
+                (["deliveries", "list", "--since", "yesterday"],
+                 "--since yesterday: want an ISO 8601 time"),
+                (["webhooks", "create", "--url", "ftp://x"],
+                 "--url ftp://x: want an http:// or https:// URL"),
+                (["webhooks", "create"], "--url is required"),
+                (["webhooks", "update", "w"], "nothing to change"),
+                (["webhooks", "rotate-secret", "w", "--overlap", "31d"],
+                 "--overlap 31d: want a duration"),
+                (["events", "list", "--limit", "101"], "--limit 101: want a whole number"),
+                (["events", "publish", "agent.updated", "--data", "[1]"],
+                 "--data: want a JSON object, not an array"),
+                (["events", "publish", "agent.updated", "--data", "{"], "--data: not JSON"),
+                (["events", "publish", "agent.updated"], "--data is required"),
+                (["deliveries", "recover", "w"], "--since is required"),
+                (["webhooks", "list", "--server", "localhost:8080"],
+                 "--server localhost:8080: want an http:// or https:// URL")):
             with self.subTest(args=args):
                 r = self.hl(*args, status=2)
-                self.assertTrue(r.stderr.strip(), args)
+                self.assertIn(said, r.stderr)
+                self.assertEqual(r.stdout, "")
+        self.assertEqual(self.app.ok("GET", "webhooks"), before)
+        self.assertEqual(self.app.ok("GET", "events")["data"], [])
         # every command's help, with an example
         for group, names in (("webhooks", ("list", "get", "create", "update", "pause", "resume",
                                            "delete", "test", "rotate-secret")),
