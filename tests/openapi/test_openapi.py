@@ -49,6 +49,20 @@ def lint(path):
     return r.returncode, out["totals"], out["problems"]
 
 
+def stop(server):
+    """Stops a suite's server; fails when it did not exit cleanly or a sanitizer spoke."""
+    if server is None:
+        return
+    rc = server.stop()
+    log = server.log()
+    server.cleanup()
+    if rc not in (None, 0):
+        raise AssertionError("server exited with %s: %s" % (rc, log[-3000:]))
+    for bad in ("AddressSanitizer", "runtime error:", "LeakSanitizer"):
+        if bad in log:
+            raise AssertionError("sanitizer report in server log:\n" + log[-6000:])
+
+
 def describe(problems):
     return "\n".join("%s %s: %s" % (p.get("severity"), p.get("ruleId"), p.get("message"))
                      for p in problems[:20])
@@ -63,12 +77,7 @@ class Document(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        if getattr(cls, "server", None):
-            cls.server.stop()
-            log = cls.server.log()
-            cls.server.cleanup()
-            for bad in ("AddressSanitizer", "runtime error:", "LeakSanitizer"):
-                assert bad not in log, log[-4000:]
+        stop(getattr(cls, "server", None))
         if getattr(cls, "tmp", None):
             shutil.rmtree(cls.tmp, ignore_errors=True)
 
@@ -121,12 +130,7 @@ class ReferencePage(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        if getattr(cls, "server", None):
-            cls.server.stop()
-            log = cls.server.log()
-            cls.server.cleanup()
-            for bad in ("AddressSanitizer", "runtime error:", "LeakSanitizer"):
-                assert bad not in log, log[-4000:]
+        stop(getattr(cls, "server", None))
 
     def test_assets_are_served_with_a_self_only_policy(self):
         for path, ctype in (("/docs", "text/html"), ("/docs/reference.js", "text/javascript"),
