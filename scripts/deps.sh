@@ -34,17 +34,26 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-# test: the OpenAPI linter, @redocly/cli at the version tests/openapi/package-lock.json pins,
-# into tests/openapi/node_modules (tests/openapi/test_openapi.py runs it from there).
+# test: the OpenAPI linter into tests/openapi/node_modules (tests/openapi/test_openapi.py runs
+# it from there): @redocly/cli at the version tests/openapi/package-lock.json pins, which needs
+# node 20.19 or later; on an older node (Debian 12's own is 18) the 1.34.20 release, which lints
+# the document the same way.
 case "$level" in
   test|bench|coverage)
     dir="$(cd "$(dirname "$0")/.." && pwd)/tests/openapi"
-    want=$(node -p 'require(process.argv[1]).packages["node_modules/@redocly/cli"].version' \
-           "$dir/package-lock.json")
+    if node -e 'const [a, b] = process.versions.node.split(".").map(Number);
+                process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
+      want=$(node -p 'require(process.argv[1]).packages["node_modules/@redocly/cli"].version' \
+             "$dir/package-lock.json")
+      install=(npm ci)
+    else
+      want=1.34.20
+      install=(npm install --no-save --no-package-lock "@redocly/cli@$want")
+    fi
     have=$(node -p 'require(process.argv[1]).version' \
            "$dir/node_modules/@redocly/cli/package.json" 2>/dev/null || true)
     if [ "$have" != "$want" ]; then
       echo "installing: @redocly/cli $want (npm, into tests/openapi/node_modules)"
-      (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+      (cd "$dir" && "${install[@]}" --no-audit --no-fund --loglevel=error)
     fi ;;
 esac
