@@ -3,6 +3,8 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 LISTEN ?= 127.0.0.1:8080
 DATA ?= data
 PREFIX ?= /usr/local
+# Debian's python3, where deps-test installs the harness's modules (CMakeLists.txt picks the same).
+PYTHON3 ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
 
 .PHONY: run build test tsan coverage bench bench-pg deps deps-test install uninstall fuzz clean format
 
@@ -34,7 +36,7 @@ tsan: deps-test
 	cmake --build build-tsan -j $(JOBS)
 	for t in test_delivery test_operations test_serving; do \
 	  TSAN_OPTIONS=halt_on_error=1:exitcode=66 HOOKLINE_BIN=$(CURDIR)/build-tsan/hookline \
-	    python3 -u tests/e2e/$$t.py || exit 1; done
+	    $(PYTHON3) -u tests/e2e/$$t.py || exit 1; done
 
 # Line coverage of src/ by every test but the fuzz targets (build-cov, gcov, no sanitizers);
 # the summary goes to the terminal and build-cov/coverage.txt.

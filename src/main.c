@@ -1,4 +1,5 @@
-/* hookline: the command line. serve, apps, keys, listen, verify. */
+/* hookline: the command line. serve, apps, keys, listen, verify, and the API client's webhooks,
+ * deliveries and events (src/cli). */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -15,6 +16,7 @@
 
 #include "api/http.h"
 #include "api/metrics.h"
+#include "cli/cli.h"
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/err.h"
@@ -602,7 +604,11 @@ static void main_help(FILE *f)
             "  keys     create, revoke or list API keys\n"
             "  db       create the database (db init) without serving\n"
             "  listen   receive webhooks: verify, de-duplicate, hand on\n"
-            "  verify   check one body's signature from a shell\n"
+            "  verify   check one body's signature from a shell\n\n"
+            "  webhooks    list, get, create, update, pause, resume, delete, test, rotate-secret\n"
+            "  deliveries  list, show, resend, recover\n"
+            "  events      list, show, publish\n"
+            "              (these talk to a running server: --server, --app, --key)\n\n"
             "  version  print the version\n",
             HL_VERSION);
 }
@@ -628,6 +634,8 @@ int main(int argc, char **argv)
         return hl_listen_main(argc - 1, argv + 1);
     if (strcmp(cmd, "verify") == 0)
         return hl_verify_main(argc - 1, argv + 1);
+    if (hl_cli_is_group(cmd))
+        return hl_cli_main(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("hookline %s\n", HL_VERSION);
         return 0;

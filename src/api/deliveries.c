@@ -1,4 +1,5 @@
-/* /deliveries/{id} and /deliveries/{id}/resend: a delivery with its attempt log, and replay. */
+/* /deliveries, /deliveries/{id} and /deliveries/{id}/resend: the app's deliveries, one with its
+ * attempt log, and replay. */
 #include "api/deliveries.h"
 
 #include <inttypes.h>
@@ -126,9 +127,56 @@ void hl_delivery_answer(struct hl_api *api, struct hl_req *rq, struct hl_resp *r
         hl_resp_store_error(rs, rc);
         return;
     }
-    hl_resp_json(rs, status, hl_delivery_json(&d, att, n));
+    /* The log is always there, empty before the first attempt. */
+    static const struct hl_attempt_rec no_attempts[1];
+    hl_resp_json(rs, status, hl_delivery_json(&d, att ? att : no_attempts, n));
     hl_delivery_clear(&d);
     hl_attempts_free(att, n);
+}
+
+void hl_delivery_list_answer(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
+                             int64_t webhook_id)
+{
+    size_t limit;
+    int64_t after;
+    if (hl_req_page(rq, rs, &limit, &after))
+        return;
+    struct hl_delivery_filter f = {.status = -1, .type = -1};
+    const char *v = hl_req_query(rq, "status");
+    if (v && (f.status = hl_delivery_status_parse(v)) < 0) {
+        hl_resp_error(rs, 422, "invalid_status",
+                      "status must be pending, failing, succeeded, failed, cancelled or paused");
+        return;
+    }
+    if ((v = hl_req_query(rq, "event")) && (f.type = hl_event_parse(v, strlen(v))) < 0) {
+        hl_resp_error(rs, 422, "invalid_event", "event must be an event name");
+        return;
+    }
+    static const char *const times[] = {"since", "until"};
+    for (int i = 0; i < 2; i++) {
+        if ((v = hl_req_query(rq, times[i])) &&
+            hl_time_or_date_parse(v, strlen(v), i == 0 ? &f.since : &f.until)) {
+            hl_resp_error(rs, 422, "invalid_time",
+                          "%s must be an ISO 8601 time (2026-11-27T07:00:00Z) or date (2026-11-27)",
+                          times[i]);
+            return;
+        }
+    }
+    struct hl_delivery *dl = NULL;
+    size_t n = 0;
+    int rc = hl_store_delivery_list(api->store, rq->app.id, webhook_id, &f, after, limit, &dl, &n);
+    if (rc) {
+        hl_resp_store_error(rs, rc);
+        return;
+    }
+    json_t *data = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(data, hl_delivery_json(&dl[i], NULL, 0));
+    int64_t last = n ? dl[n - 1].id : 0;
+    for (size_t i = 0; i < n; i++)
+        hl_delivery_clear(&dl[i]);
+    free(dl);
+    hl_resp_json(rs, 200, hl_page_answer(data, limit, last));
 }
 
 /* POST /deliveries/{id}/resend: queued again now, answered with its state. */
@@ -153,7 +201,14 @@ static void resend(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, in
 void hl_api_deliveries(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
 {
     int64_t id;
-    if (rq->nseg < 2 || rq->nseg > 3)
+    if (rq->nseg == 1) {
+        if (rq->method != HL_GET)
+            hl_method_not_allowed(rs, "GET");
+        else
+            hl_delivery_list_answer(api, rq, rs, 0);
+        return;
+    }
+    if (rq->nseg > 3)
         return;
     if (hl_delivery_id_parse(rq->seg[1].p, rq->seg[1].len, &id)) {
         hl_resp_error(rs, 404, "not_found", "no such delivery: " ID_RULE);

@@ -354,6 +354,8 @@ static void route(struct hl_http *h, struct hl_req *rq, struct hl_resp *rs, cons
         }
         return;
     }
+    if ((h->serves & HL_SERVE_API) && n >= 0 && hl_api_asset(rq, rs, all, n))
+        return;
     if (!(h->serves & HL_SERVE_API) || n < 5 || !hl_str_eqc(all[0], "api") ||
         !hl_str_eqc(all[1], "v1") || !hl_str_eqc(all[2], "appuid")) {
         hl_resp_error(rs, 404, "not_found", "no such path");
@@ -658,7 +660,10 @@ static enum MHD_Result send_resp(struct ctx *c, const char *url, struct hl_resp 
                                 rs->content_type ? rs->content_type : "application/json");
     if (rs->allow)
         MHD_add_response_header(r, "Allow", rs->allow);
+    if (rs->csp)
+        MHD_add_response_header(r, "Content-Security-Policy", rs->csp);
     MHD_add_response_header(r, "Cache-Control", "no-store");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)rs->status, r);
     MHD_destroy_response(r);
     return ret;

@@ -123,6 +123,7 @@ struct hl_resp {
     struct hl_buf body;
     const char *allow;        /* an Allow header for 405 */
     const char *content_type; /* NULL: application/json */
+    const char *csp;          /* a Content-Security-Policy header, or NULL: none */
 };
 
 /* What a server answers: the API (everything but /metrics unless HL_SERVE_METRICS is given
@@ -195,5 +196,9 @@ void hl_api_events(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs);
 void hl_api_resources(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs);
 /* GET /metrics, outside the app prefix and without a key (metrics.c). */
 void hl_api_metrics(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs);
+/* The files compiled into the binary (api/assets.h), without a key: /api/v1/openapi.json and the
+ * API reference at /docs (docs.c). Returns 1 and sets the answer when the path segments seg[0..n)
+ * name one, else 0 and leaves rs alone. */
+int hl_api_asset(struct hl_req *rq, struct hl_resp *rs, const struct hl_str *seg, int n);
 
 #endif

@@ -258,46 +258,7 @@ static void del(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, const
 static void list_deliveries(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
                             const struct hl_webhook *w)
 {
-    size_t limit;
-    int64_t after;
-    if (hl_req_page(rq, rs, &limit, &after))
-        return;
-    struct hl_delivery_filter f = {.status = -1, .type = -1};
-    const char *v = hl_req_query(rq, "status");
-    if (v && (f.status = hl_delivery_status_parse(v)) < 0) {
-        hl_resp_error(rs, 422, "invalid_status",
-                      "status must be pending, failing, succeeded, failed, cancelled or paused");
-        return;
-    }
-    if ((v = hl_req_query(rq, "event")) && (f.type = hl_event_parse(v, strlen(v))) < 0) {
-        hl_resp_error(rs, 422, "invalid_event", "event must be an event name");
-        return;
-    }
-    static const char *const times[] = {"since", "until"};
-    for (int i = 0; i < 2; i++) {
-        if ((v = hl_req_query(rq, times[i])) &&
-            hl_time_or_date_parse(v, strlen(v), i == 0 ? &f.since : &f.until)) {
-            hl_resp_error(rs, 422, "invalid_time",
-                          "%s must be an ISO 8601 time (2026-11-27T07:00:00Z) or date (2026-11-27)",
-                          times[i]);
-            return;
-        }
-    }
-    struct hl_delivery *dl = NULL;
-    size_t n = 0;
-    int rc = hl_store_delivery_list(api->store, rq->app.id, w->id, &f, after, limit, &dl, &n);
-    if (rc) {
-        hl_resp_store_error(rs, rc);
-        return;
-    }
-    json_t *data = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(data, hl_delivery_json(&dl[i], NULL, 0));
-    int64_t last = n ? dl[n - 1].id : 0;
-    for (size_t i = 0; i < n; i++)
-        hl_delivery_clear(&dl[i]);
-    free(dl);
-    hl_resp_json(rs, 200, hl_page_answer(data, limit, last));
+    hl_delivery_list_answer(api, rq, rs, w->id);
 }
 
 /* Reads {since, until} of a recover: since is required, until (0 when absent) after it. */

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/net.h"
@@ -122,6 +123,22 @@ static int check_path(const char *text)
     return text[0] == '/' ? HL_OK : HL_EINVAL;
 }
 
+/* A point in time: ISO 8601 ("2026-11-30T14:00:00Z"), or a duration ago ("2h": two hours before
+ * now). */
+static int set_when(void *field, const char *text)
+{
+    int64_t ms, ago;
+    if (hl_parse_duration(text, &ago) == HL_OK) {
+        ms = hl_now_ms() - ago;
+        if (ago >= hl_now_ms() || ms <= 0)
+            return HL_EINVAL;
+    } else if (hl_time_parse(text, strlen(text), &ms) != HL_OK || ms <= 0) {
+        return HL_EINVAL;
+    }
+    *(int64_t *)field = ms;
+    return HL_OK;
+}
+
 static int check_http_url(const char *text)
 {
     return strncmp(text, "http://", 7) == 0 || strncmp(text, "https://", 8) == 0 ? HL_OK
@@ -135,7 +152,10 @@ static int check_http_url(const char *text)
 #define VERIFY HL_CMD_VERIFY
 #define DB_CMDS (HL_CMD_SERVE | HL_CMD_APPS | HL_CMD_KEYS | HL_CMD_DB)
 #define REPLAY HL_CMD_LISTEN_REPLAY
-#define ALL_CMDS (DB_CMDS | HL_CMD_LISTEN | HL_CMD_VERIFY | HL_CMD_LISTEN_REPLAY)
+#define ALL_CMDS (DB_CMDS | HL_CMD_LISTEN | HL_CMD_VERIFY | HL_CMD_LISTEN_REPLAY | HL_CMD_CLIENT)
+#define CLIENT HL_CMD_CLIENT
+#define CLIENT_LISTS (HL_CMD_WEBHOOKS_LIST | HL_CMD_DELIVERIES_LIST | HL_CMD_EVENTS_LIST)
+#define WEBHOOK_FIELDS (HL_CMD_WEBHOOKS_CREATE | HL_CMD_WEBHOOKS_UPDATE)
 
 /* The offset of a field of struct hl_options, which must have type T: comparing pointers to
  * different types does not compile (-Werror), so a row cannot write the wrong type. */
@@ -476,6 +496,119 @@ static const struct hl_opt OPTS[] = {
      .cmds = VERIFY,
      .arg = "HEADER",
      .help = "webhook-signature"},
+    /* the API client: where the server is and who is asking */
+    {.name = "server",
+     .env = "HOOKLINE_SERVER",
+     .def = "http://127.0.0.1:8080",
+     STRING(server),
+     .check = check_http_url,
+     .cmds = CLIENT,
+     .arg = "URL",
+     .forms = "an http:// or https:// URL such as http://127.0.0.1:8080",
+     .help = "the hookline server"},
+    {.name = "app",
+     .env = "HOOKLINE_APP",
+     STRING(app),
+     .cmds = CLIENT,
+     .arg = "APP_UID",
+     .help = "the app's uid, else the one in data/dev-app-uid (as `make run` leaves it)"},
+    {.name = "key",
+     .env = "HOOKLINE_API_KEY",
+     STRING(key),
+     .secret = 1,
+     .cmds = CLIENT,
+     .arg = "KEY",
+     .help = "its API key, else the one in data/dev-api-key"},
+    {.name = "json",
+     FLAG(json),
+     .cmds = CLIENT,
+     .help = "print the API's JSON as it came, for scripts (with --all: one list of every page)"},
+    {.name = "all", FLAG(all), .cmds = CLIENT_LISTS, .help = "every page, following nextCursor"},
+    {.name = "limit",
+     .def = "20",
+     INT(limit),
+     .min = 1,
+     .max = 100,
+     .cmds = CLIENT_LISTS,
+     .arg = "N",
+     .help = "items per page"},
+    /* webhooks */
+    {.name = "url",
+     STRING(url),
+     .check = check_http_url,
+     .cmds = WEBHOOK_FIELDS,
+     .arg = "URL",
+     .forms = "an http:// or https:// URL",
+     .help = "where the events go"},
+    {.name = "entities",
+     STRING(entities),
+     .cmds = WEBHOOK_FIELDS,
+     .arg = "LIST",
+     .help = "comma-separated: agent, context, contextfile; create's default: all three"},
+    {.name = "event-types",
+     STRING(event_types),
+     .cmds = WEBHOOK_FIELDS,
+     .arg = "LIST",
+     .help = "comma-separated events within the entities (agent.created, ...), or all"},
+    {.name = "description",
+     STRING(description),
+     .cmds = WEBHOOK_FIELDS,
+     .arg = "TEXT",
+     .help = "yours, shown with the webhook"},
+    {.name = "overlap",
+     .def = "24h",
+     DURATION(overlap_ms),
+     .min = 0,
+     .max = 30 * 86400 * SEC,
+     .cmds = HL_CMD_WEBHOOKS_ROTATE,
+     .arg = "DURATION",
+     .help = "how long the old secret keeps signing beside the new one (0: not at all)"},
+    /* deliveries, events */
+    {.name = "webhook",
+     STRING(webhook),
+     .cmds = HL_CMD_DELIVERIES_LIST,
+     .arg = "UID",
+     .help = "only this webhook's deliveries"},
+    {.name = "status",
+     STRING(status),
+     .cmds = HL_CMD_DELIVERIES_LIST,
+     .arg = "STATUS",
+     .help = "only deliveries in this state: pending, failing (pending, with a failed "
+             "attempt behind it), failed, succeeded, cancelled, paused"},
+    {.name = "event",
+     STRING(event),
+     .cmds = HL_CMD_DELIVERIES_LIST | HL_CMD_EVENTS_LIST,
+     .arg = "EVENT",
+     .help = "only this event (agent.created, ...)"},
+    {.name = "since",
+     VALUE(since_ms, int64_t),
+     .set = set_when,
+     .cmds = HL_CMD_DELIVERIES_LIST | HL_CMD_DELIVERIES_RECOVER | HL_CMD_EVENTS_LIST,
+     .arg = "TIME",
+     .forms = "an ISO 8601 time such as 2026-11-30T14:00:00Z, or a duration ago such as 2h",
+     .help = "from this time (ISO 8601, or a duration ago: 30m, 2h, 1d)"},
+    {.name = "until",
+     VALUE(until_ms, int64_t),
+     .set = set_when,
+     .cmds = HL_CMD_DELIVERIES_LIST | HL_CMD_DELIVERIES_RECOVER | HL_CMD_EVENTS_LIST,
+     .arg = "TIME",
+     .forms = "an ISO 8601 time such as 2026-11-30T14:00:00Z, or a duration ago such as 2h",
+     .help = "before this time"},
+    {.name = "tenant",
+     STRING(tenant),
+     .cmds = HL_CMD_EVENTS_LIST,
+     .arg = "ID",
+     .help = "only this externalTenantId's events"},
+    {.name = "data",
+     STRING(data),
+     .cmds = HL_CMD_EVENTS_PUBLISH,
+     .arg = "JSON",
+     .help = "the event's data: a JSON object with uid and externalTenantId"},
+    {.name = "idempotency-key",
+     STRING(idempotency_key),
+     .cmds = HL_CMD_EVENTS_PUBLISH,
+     .arg = "KEY",
+     .help = "a repeat with the same key within 24 h publishes nothing new"},
     /* every command */
     {.name = "log-level",
      .env = "HOOKLINE_LOG_LEVEL",
@@ -557,6 +690,99 @@ static const struct command COMMANDS[] = {
      "one started on it does.\n",
      "Exit status: 0 when every event named is queued (or still pending), 1 when one\n"
      "is unknown or was handed on already (its body is not kept), 2 usage error.\n"},
+#define CLIENT_NOTES                                                                               \
+    "The server, app and key come from --server, --app and --key, or HOOKLINE_SERVER,\n"           \
+    "HOOKLINE_APP and HOOKLINE_API_KEY; beside a `make run` server, data/dev-app-uid and\n"        \
+    "data/dev-api-key. Exit status: 0 done, 1 the API refused (its message is printed),\n"         \
+    "2 usage error, 3 the server cannot be reached.\n"
+    {HL_CMD_WEBHOOKS_LIST, "webhooks list", 0,
+     "usage: hookline webhooks list [--all] [--json] [options]\n\n"
+     "Lists the app's webhooks: state, URL, events and when each was last tried.\n\n"
+     "example: hookline webhooks list --all\n",
+     CLIENT_NOTES},
+    {HL_CMD_WEBHOOKS_GET, "webhooks get", 1,
+     "usage: hookline webhooks get UID [--json] [options]\n\n"
+     "Shows one webhook (its secret is never shown again after create).\n\n"
+     "example: hookline webhooks get webhook-4oE9Zb6yQJ1xk0Vw\n",
+     CLIENT_NOTES},
+    {HL_CMD_WEBHOOKS_CREATE, "webhooks create", 0,
+     "usage: hookline webhooks create --url URL [--entities LIST] [--event-types LIST]\n"
+     "                                [--description TEXT] [options]\n\n"
+     "Registers a webhook and prints it with its signing secret, shown only now.\n\n"
+     "example: hookline webhooks create --url https://example.com/hooks --entities agent,context\n",
+     CLIENT_NOTES},
+    {HL_CMD_WEBHOOKS_UPDATE, "webhooks update", 1,
+     "usage: hookline webhooks update UID [--url URL] [--entities LIST] [--event-types LIST]\n"
+     "                                [--description TEXT] [options]\n\n"
+     "Changes the fields given.\n\n"
+     "example: hookline webhooks update webhook-4oE9Zb6yQJ1xk0Vw --event-types agent.created\n",
+     CLIENT_NOTES},
+    {HL_CMD_WEBHOOKS_PAUSE, "webhooks pause", 1,
+     "usage: hookline webhooks pause UID [options]\n\n"
+     "Pauses a webhook: it gets nothing new until it is resumed.\n\n"
+     "example: hookline webhooks pause webhook-4oE9Zb6yQJ1xk0Vw\n",
+     CLIENT_NOTES},
+    {HL_CMD_WEBHOOKS_RESUME, "webhooks resume", 1,
+     "usage: hookline webhooks resume UID [options]\n\n"
+     "Resumes a paused webhook, or enables a disabled one again (what happened meanwhile\n"
+     "is not replayed; the deliveries that waited go out).\n\n"
+     "example: hookline webhooks resume webhook-4oE9Zb6yQJ1xk0Vw\n",
+     CLIENT_NOTES},
+    {HL_CMD_WEBHOOKS_DELETE, "webhooks delete", 1,
+     "usage: hookline webhooks delete UID [options]\n\n"
+     "Deletes a webhook; its pending deliveries are cancelled.\n\n"
+     "example: hookline webhooks delete webhook-4oE9Zb6yQJ1xk0Vw\n",
+     CLIENT_NOTES},
+    {HL_CMD_WEBHOOKS_TEST, "webhooks test", 1,
+     "usage: hookline webhooks test UID [options]\n\n"
+     "Sends a signed webhook.test event to this webhook only, and prints the attempt.\n\n"
+     "example: hookline webhooks test webhook-4oE9Zb6yQJ1xk0Vw\n",
+     CLIENT_NOTES},
+    {HL_CMD_WEBHOOKS_ROTATE, "webhooks rotate-secret", 1,
+     "usage: hookline webhooks rotate-secret UID [--overlap DURATION] [options]\n\n"
+     "Gives the webhook a new signing secret, shown only now; the old one keeps signing\n"
+     "beside it for the overlap.\n\n"
+     "example: hookline webhooks rotate-secret webhook-4oE9Zb6yQJ1xk0Vw --overlap 1h\n",
+     CLIENT_NOTES},
+    {HL_CMD_DELIVERIES_LIST, "deliveries list", 0,
+     "usage: hookline deliveries list [--webhook UID] [--status STATUS] [--event EVENT]\n"
+     "                                [--since TIME] [--until TIME] [--all] [options]\n\n"
+     "Lists deliveries, newest first: every webhook's, or one webhook's.\n\n"
+     "example: hookline deliveries list --status failed --since 1d\n",
+     CLIENT_NOTES},
+    {HL_CMD_DELIVERIES_SHOW, "deliveries show", 1,
+     "usage: hookline deliveries show ID [options]\n\n"
+     "Shows a delivery and every attempt: status, duration, error and the start of the\n"
+     "response.\n\n"
+     "example: hookline deliveries show dlv_42\n",
+     CLIENT_NOTES},
+    {HL_CMD_DELIVERIES_RESEND, "deliveries resend", 1,
+     "usage: hookline deliveries resend ID [options]\n\n"
+     "Queues one more attempt of a delivery now; it keeps its eventId.\n\n"
+     "example: hookline deliveries resend dlv_42\n",
+     CLIENT_NOTES},
+    {HL_CMD_DELIVERIES_RECOVER, "deliveries recover", 1,
+     "usage: hookline deliveries recover WEBHOOK_UID --since TIME [--until TIME] [options]\n\n"
+     "Queues again every failed delivery of a webhook created in the window.\n\n"
+     "example: hookline deliveries recover webhook-4oE9Zb6yQJ1xk0Vw --since 6h\n",
+     CLIENT_NOTES},
+    {HL_CMD_EVENTS_LIST, "events list", 0,
+     "usage: hookline events list [--event EVENT] [--tenant ID] [--since TIME] [--until TIME]\n"
+     "                            [--all] [options]\n\n"
+     "Lists the event log, newest first.\n\n"
+     "example: hookline events list --event agent.created --since 2h\n",
+     CLIENT_NOTES},
+    {HL_CMD_EVENTS_SHOW, "events show", 1,
+     "usage: hookline events show EVENT_ID [options]\n\n"
+     "Shows an event as it was sent, and the deliveries it fanned out to.\n\n"
+     "example: hookline events show evt_arJxKqNDoNZCYDh6\n",
+     CLIENT_NOTES},
+    {HL_CMD_EVENTS_PUBLISH, "events publish", 1,
+     "usage: hookline events publish EVENT --data JSON [--idempotency-key KEY] [options]\n\n"
+     "Publishes one of the nine events with your data, as another service would.\n\n"
+     "example: hookline events publish agent.updated \\\n"
+     "           --data '{\"uid\":\"agent-1\",\"externalTenantId\":\"tenant-xyz789\"}'\n",
+     CLIENT_NOTES},
     {HL_CMD_VERIFY, "verify", 0,
      "usage: hookline verify --secret SECRET --signature HEADER < body\n"
      "       hookline verify --secret SECRET --id ID --timestamp SECONDS\n"

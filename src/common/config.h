@@ -49,7 +49,33 @@ enum hl_cmd {
     HL_CMD_VERIFY = 1 << 4,
     HL_CMD_LISTEN_REPLAY = 1 << 5, /* hookline listen replay */
     HL_CMD_DB = 1 << 6,            /* hookline db init */
+    /* The API client (src/cli): one command per subcommand, so each has its own options and
+     * help. */
+    HL_CMD_WEBHOOKS_LIST = 1 << 7,
+    HL_CMD_WEBHOOKS_GET = 1 << 8,
+    HL_CMD_WEBHOOKS_CREATE = 1 << 9,
+    HL_CMD_WEBHOOKS_UPDATE = 1 << 10,
+    HL_CMD_WEBHOOKS_PAUSE = 1 << 11,
+    HL_CMD_WEBHOOKS_RESUME = 1 << 12,
+    HL_CMD_WEBHOOKS_DELETE = 1 << 13,
+    HL_CMD_WEBHOOKS_TEST = 1 << 14,
+    HL_CMD_WEBHOOKS_ROTATE = 1 << 15,
+    HL_CMD_DELIVERIES_LIST = 1 << 16,
+    HL_CMD_DELIVERIES_SHOW = 1 << 17,
+    HL_CMD_DELIVERIES_RESEND = 1 << 18,
+    HL_CMD_DELIVERIES_RECOVER = 1 << 19,
+    HL_CMD_EVENTS_LIST = 1 << 20,
+    HL_CMD_EVENTS_SHOW = 1 << 21,
+    HL_CMD_EVENTS_PUBLISH = 1 << 22,
 };
+
+/* Every command of the API client. */
+#define HL_CMD_CLIENT                                                                              \
+    (HL_CMD_WEBHOOKS_LIST | HL_CMD_WEBHOOKS_GET | HL_CMD_WEBHOOKS_CREATE |                         \
+     HL_CMD_WEBHOOKS_UPDATE | HL_CMD_WEBHOOKS_PAUSE | HL_CMD_WEBHOOKS_RESUME |                     \
+     HL_CMD_WEBHOOKS_DELETE | HL_CMD_WEBHOOKS_TEST | HL_CMD_WEBHOOKS_ROTATE |                      \
+     HL_CMD_DELIVERIES_LIST | HL_CMD_DELIVERIES_SHOW | HL_CMD_DELIVERIES_RESEND |                  \
+     HL_CMD_DELIVERIES_RECOVER | HL_CMD_EVENTS_LIST | HL_CMD_EVENTS_SHOW | HL_CMD_EVENTS_PUBLISH)
 
 /* How a row's text is read, and the type of its field in struct hl_options. */
 enum hl_opt_kind {
@@ -111,6 +137,14 @@ struct hl_options {
     long long tolerance_s;
     /* verify */
     const char *signature, *id, *timestamp, *standard_signature;
+    /* the API client */
+    const char *server, *app, *key; /* app, key: NULL when not given (then data/dev-*) */
+    int all;                        /* lists: follow nextCursor to the end */
+    long long limit;                /* lists: items per page */
+    const char *url, *entities, *event_types, *description;
+    int64_t overlap_ms;
+    const char *webhook, *status, *event, *tenant, *data, *idempotency_key;
+    int64_t since_ms, until_ms; /* 0: not given */
 };
 
 /* One option. */

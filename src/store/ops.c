@@ -532,6 +532,9 @@ int hl_store_delivery_list(struct hl_store *st, int64_t app_id, int64_t webhook_
     struct hl_arg a[] = {hl_arg_int(webhook_id), hl_arg_int(app_id),        hl_arg_int(f->status),
                          hl_arg_int(f->type),    hl_arg_int(f->since),      hl_arg_int(f->until),
                          hl_arg_int(after_id),   hl_arg_int((int64_t)limit)};
+    if (webhook_id == 0) /* the app's: the same arguments without the webhook */
+        return list(st, HL_Q_DL_LIST_APP, a + 1, HL_NARGS(a) - 1, &hl_read_delivery, (void **)out,
+                    n);
     return list(st, HL_Q_DL_LIST, a, HL_NARGS(a), &hl_read_delivery, (void **)out, n);
 }
 

@@ -121,6 +121,7 @@ enum hl_q {
     HL_Q_NEXT_DUE,
     HL_Q_DL_BY_EVENT,
     HL_Q_DL_LIST,
+    HL_Q_DL_LIST_APP, /* HL_Q_DL_LIST over every webhook of the app */
     HL_Q_DL_GET,
     HL_Q_ATT_LIST,
     HL_Q_DL_RESEND,

@@ -217,6 +217,13 @@ static const char *const SQL[Q_COUNT] = {
                            " AND (?4 < 0 OR e.type = ?4)"
                            " AND (?5 = 0 OR d.created_at >= ?5) AND (?6 = 0 OR d.created_at < ?6)"
                            " AND (?7 = 0 OR d.id < ?7) ORDER BY d.id DESC LIMIT ?8",
+    /* Newest first by id: the scan stops once a page is found (no sort). */
+    [HL_Q_DL_LIST_APP] =
+        HL_DELIVERY_SELECT " WHERE w.app_id = ?1"
+                           " AND (?2 < 0 OR " SQL_SHOWN_STATUS " = ?2)"
+                           " AND (?3 < 0 OR e.type = ?3)"
+                           " AND (?4 = 0 OR d.created_at >= ?4) AND (?5 = 0 OR d.created_at < ?5)"
+                           " AND (?6 = 0 OR d.id < ?6) ORDER BY d.id DESC LIMIT ?7",
     [HL_Q_DL_GET] = HL_DELIVERY_SELECT " WHERE d.id = ?1 AND w.app_id = ?2",
     [HL_Q_ATT_LIST] = "SELECT started_at, duration_us, status_code, error, response FROM attempts"
                       " WHERE delivery_id = ?1 ORDER BY id",

@@ -450,7 +450,8 @@ void hl_store_on_notify(struct hl_store *st, void (*fn)(void *), void *arg);
 /* An event of the app by uid, with the deliveries it fanned out to (dl may be NULL). */
 int hl_store_event_get(struct hl_store *st, int64_t app_id, const char *uid, struct hl_event *ev,
                        struct hl_delivery **dl, size_t *n);
-/* A webhook's deliveries, newest first, ids below after_id (0: from the newest). */
+/* A webhook's deliveries (webhook_id 0: every webhook's of the app), newest first, ids below
+ * after_id (0: from the newest). */
 int hl_store_delivery_list(struct hl_store *st, int64_t app_id, int64_t webhook_id,
                            const struct hl_delivery_filter *f, int64_t after_id, size_t limit,
                            struct hl_delivery **out, size_t *n);

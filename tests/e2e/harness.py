@@ -26,6 +26,9 @@ import time
 import unittest
 import uuid
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import contract as _contract_module  # noqa: E402
+
 BIN = os.environ.get("HOOKLINE_BIN") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "hookline")
 SOURCE_DIR = os.environ.get("HL_SOURCE_DIR") or os.path.join(os.path.dirname(__file__), "..", "..")
@@ -80,6 +83,24 @@ def wait_for(pred, timeout=10.0, interval=0.01, what="condition"):
             return v
         time.sleep(interval)
     raise AssertionError("timed out waiting for " + what)
+
+
+def check_response(method, path, status, headers, body):
+    """Checks one answer of hookline serve against openapi/hookline.yaml (contract.py); raises
+    AssertionError when the document does not describe it. headers: lower-case names. Every
+    Server.request goes through here; a test that talks to the server by other means calls it
+    itself."""
+    c = _contract_module.contract(SOURCE_DIR)
+    if c is not None:
+        c.check_response(method, path, status, headers, body)
+
+
+def check_delivery(headers, body):
+    """Checks one request hookline sent to a receiver against the document's webhooks; raises
+    AssertionError when they do not describe it. headers: lower-case names."""
+    c = _contract_module.contract(SOURCE_DIR)
+    if c is not None:
+        c.check_delivery(headers, body)
 
 
 class Response:
@@ -189,7 +210,10 @@ class Server:
         if self.own_pg_db:
             pg_admin("DROP DATABASE IF EXISTS %s WITH (FORCE)" % self.db.rsplit("/", 1)[1])
 
-    def request(self, method, path, body=None, key=None, headers=None, raw=None, timeout=30):
+    def request(self, method, path, body=None, key=None, headers=None, raw=None, timeout=30,
+                validate=True):
+        """One request; its answer is checked against the OpenAPI document (check_response)
+        unless validate is False, which only the contract's own tests use."""
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         h = {}
         data = None
@@ -206,6 +230,8 @@ class Server:
         r = conn.getresponse()
         out = Response(r.status, {k.lower(): v for k, v in r.getheaders()}, r.read())
         conn.close()
+        if validate:
+            check_response(method, path, out.status, out.headers, out.body)
         return out
 
 
@@ -243,9 +269,14 @@ class Receiver:
 
     behave(n, req) -> (status, body, headers, delay_s) decides the answer to the n-th request
     (0-based) of a path; the default answers 200 {"received":true}.
+
+    Every request is checked against the OpenAPI document's webhooks (check_delivery); what does
+    not follow them is kept in self.invalid, which ServerTest's tearDown fails on. validate=False
+    is for a receiver of something other than hookline's deliveries.
     """
 
-    def __init__(self, behave=None):
+    def __init__(self, behave=None, validate=True):
+        self.invalid = []
         self.requests = []
         self.lock = threading.Condition()
         self.behave = behave or (lambda n, req: (200, b'{"received":true}', {}, 0))
@@ -264,6 +295,11 @@ class Receiver:
                     n = len([r for r in receiver.requests if r["path"] == self.path])
                     receiver.requests.append(req)
                     receiver.lock.notify_all()
+                if validate:
+                    try:
+                        check_delivery(req["headers"], body)
+                    except AssertionError as e:
+                        receiver.invalid.append(str(e))
                 status, rbody, rheaders, delay = receiver.behave(n, req)
                 if delay:
                     time.sleep(delay)
@@ -346,8 +382,10 @@ class ServerTest(unittest.TestCase):
         self.receivers = []
 
     def tearDown(self):
+        invalid = []
         for r in self.receivers:
             r.close()
+            invalid += r.invalid
         rc = self.server.stop()
         log = self.server.log()
         self.server.cleanup()
@@ -356,6 +394,9 @@ class ServerTest(unittest.TestCase):
         for bad in ("AddressSanitizer", "runtime error:", "LeakSanitizer", "ThreadSanitizer"):
             if bad in log:
                 raise AssertionError("sanitizer report in server log:\n" + log[-6000:])
+        if invalid:
+            raise AssertionError("%d deliveries do not follow the document:\n%s"
+                                 % (len(invalid), "\n".join(invalid[:3])))
 
     def receiver(self, behave=None):
         r = Receiver(behave)
@@ -363,9 +404,32 @@ class ServerTest(unittest.TestCase):
         return r
 
 
+def contract_status():
+    """Prints what was checked against the OpenAPI document. Returns 1 when something did not
+    follow it (even if the test that met it went on), SKIP_EXIT when nothing could be checked
+    (the modules are missing: 1 under HL_REQUIRE_ALL), else 0."""
+    if _contract_module.MISSING:
+        print("\nresponses and deliveries were NOT checked against openapi/hookline.yaml: "
+              "missing %s" % _contract_module.MISSING, file=sys.stderr)
+        return 1 if REQUIRE_ALL else SKIP_EXIT
+    c = _contract_module.contract(SOURCE_DIR)
+    line, failures = c.report()
+    print("\n" + line, file=sys.stderr)
+    for f in failures[:10]:
+        print("  NOT IN THE DOCUMENT: " + f, file=sys.stderr)
+    return 1 if failures else 0
+
+
 def exit_status(result):
     """0 when every case ran and passed, SKIP_EXIT when none failed but some did not run (1
-    under HL_REQUIRE_ALL), 1 otherwise; a run of no case at all is a failure too."""
+    under HL_REQUIRE_ALL), 1 otherwise; a run of no case at all is a failure too. Then what
+    contract_status() says."""
+    status = _exit_status(result)
+    checked = contract_status()
+    return status if status == 1 or checked == 0 else checked
+
+
+def _exit_status(result):
     if not result.wasSuccessful():
         return 1
     if result.skipped:

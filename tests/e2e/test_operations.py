@@ -100,6 +100,56 @@ class Operations(ServerTest):
             self.assertEqual(self.app.call("GET", "webhooks/%s/deliveries?%s"
                                            % (w["uid"], bad)).status, 422)
 
+    def test_app_wide_list(self):
+        """GET /deliveries: every webhook's deliveries of the app (and no other app's), newest
+        first, with the webhook's filters, paged without a gap or a repeat."""
+        good = self.receiver()
+        bad = self.receiver(lambda n, req: (500, b"", {}, 0))
+        wg = self.app.webhook(good.url(), entities=["agent"])
+        wb = self.app.webhook(bad.url(), entities=["agent", "context"])
+        other = App(self.server, self.server.create_app("other"))
+        other.webhook(good.url("/other"), entities=["agent"])
+        other.ok("POST", "agents", {"agentName": "theirs", "externalTenantId": "t"})
+        for i in range(3):
+            self.app.ok("POST", "agents", {"agentName": "a%d" % i, "externalTenantId": "t"})
+        self.app.ok("POST", "contexts", {"name": "c", "externalTenantId": "t"})
+        self.settled(wg, 3)
+        self.settled(wb, 4)
+        all_ = self.app.ok("GET", "deliveries?limit=100")
+        self.assertIsNone(all_["nextCursor"])
+        ids = [int(d["id"][4:]) for d in all_["data"]]
+        self.assertEqual(len(ids), 7)
+        self.assertEqual(ids, sorted(ids, reverse=True))
+        self.assertEqual(sorted(set(d["webhookUid"] for d in all_["data"])),
+                         sorted([wg["uid"], wb["uid"]]))
+        # the same rows as the two webhooks' own lists
+        own = self.deliveries(wg, "?limit=100") + self.deliveries(wb, "?limit=100")
+        self.assertEqual(sorted(d["id"] for d in own), sorted(d["id"] for d in all_["data"]))
+
+        def listed(query):
+            return [d["id"] for d in self.app.ok("GET", "deliveries" + query)["data"]]
+        self.assertEqual(len(listed("?status=succeeded")), 3)
+        self.assertEqual(len(listed("?status=failed")), 4)
+        self.assertEqual(listed("?status=pending"), [])
+        self.assertEqual(len(listed("?event=context.created")), 1)
+        self.assertEqual(len(listed("?event=agent.created&status=failed")), 3)
+        self.assertEqual(listed("?since=" + iso(time.time() + 60)), [])
+        self.assertEqual(len(listed("?until=" + iso(time.time() + 60))), 7)
+        seen, cursor = [], ""
+        while True:
+            page = self.app.ok("GET", "deliveries?limit=2" + cursor)
+            seen += [d["id"] for d in page["data"]]
+            if page["nextCursor"] is None:
+                break
+            cursor = "&cursor=" + page["nextCursor"]
+        self.assertEqual(seen, [d["id"] for d in all_["data"]])
+        for q, code in (("status=weird", "invalid_status"), ("event=x", "invalid_event"),
+                        ("since=soon", "invalid_time"), ("limit=0", "invalid_limit")):
+            r = self.app.call("GET", "deliveries?" + q)
+            self.assertEqual((r.status, r.json()["error"]["code"]), (422, code))
+        r = self.app.call("POST", "deliveries")
+        self.assertEqual((r.status, r.headers.get("allow")), (405, "GET"))
+
     def test_resend_and_recover_deliver_again_with_same_event_id(self):
         state = {"fail": True}
         rx = self.receiver(lambda n, req: (500 if state["fail"] else 200, b"", {}, 0))
