@@ -4,7 +4,7 @@
 set -euo pipefail
 level=${1:-build}
 pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev libsqlite3-dev
-      libjansson-dev libssl-dev libpq-dev libpoppler-glib-dev)
+      libjansson-dev libssl-dev libpq-dev libpoppler-glib-dev zlib1g-dev)
 case "$level" in
   test|bench) pkgs+=(libcmocka-dev python3 postgresql nodejs npm sqlite3 clang libclang-rt-14-dev
                      poppler-utils) ;;

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/clock.h"
@@ -83,6 +84,9 @@ static const char *const MIGRATIONS[] = {
     /* 3: claims webhook by webhook */
     "CREATE INDEX deliveries_wh_due ON deliveries(webhook_id, next_attempt_at) WHERE status "
     "= " SQL_PENDING ";",
+    /* 4: retention: old events and expired idempotency keys are found without a scan */
+    "CREATE INDEX events_created ON events(created_at);"
+    "CREATE INDEX idempotency_created ON idempotency(created_at);",
 };
 #define NMIGRATIONS (sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]))
 
@@ -232,6 +236,35 @@ static const char *const SQL[Q_COUNT] = {
                         " ON f.uid = c.file_uid WHERE f.app_id = ?1 AND c.file_uid = ?2"
                         " AND c.idx > ?3 ORDER BY c.idx LIMIT ?4",
     [HL_Q_FILE_PATH] = "SELECT path FROM files WHERE app_id = ?1 AND uid = ?2",
+    [HL_Q_PRUNE_SCAN] = "SELECT e.id, e.created_at, EXISTS (SELECT 1 FROM deliveries d"
+                        " WHERE d.event_id = e.id AND d.status IN (" SQL_PENDING ", " SQL_PAUSED
+                        ")) FROM events e INDEXED BY events_created WHERE e.created_at < ?1"
+                        " AND (e.created_at, e.id) > (?2, ?3) ORDER BY e.created_at, e.id LIMIT ?4",
+    /* The writer's transaction (BEGIN IMMEDIATE) already keeps every other writer out. */
+    [HL_Q_PRUNE_GUARD] = "SELECT 1",
+    [HL_Q_PRUNE_LOCK] = "SELECT 1 WHERE ?1 IS NOT NULL",
+    [HL_Q_PRUNE_ATTEMPTS] =
+        "DELETE FROM attempts WHERE delivery_id IN (SELECT d.id FROM deliveries d"
+        " WHERE d.event_id IN (SELECT value FROM json_each(?1))"
+        " AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.event_id = d.event_id"
+        " AND o.status IN (" SQL_PENDING ", " SQL_PAUSED ")))",
+    [HL_Q_PRUNE_DELIVERIES] =
+        "DELETE FROM deliveries WHERE event_id IN (SELECT value FROM json_each(?1))"
+        " AND NOT EXISTS (SELECT 1 FROM deliveries o"
+        " WHERE o.event_id = deliveries.event_id"
+        " AND o.status IN (" SQL_PENDING ", " SQL_PAUSED "))",
+    [HL_Q_PRUNE_EVENTS] =
+        "DELETE FROM events WHERE id IN (SELECT value FROM json_each(?1))"
+        " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id)",
+    [HL_Q_PRUNE_COUNT] =
+        "SELECT (SELECT count(*) FROM deliveries"
+        " WHERE event_id IN (SELECT value FROM json_each(?1))),"
+        " (SELECT count(*) FROM attempts a JOIN deliveries d ON d.id = a.delivery_id"
+        " WHERE d.event_id IN (SELECT value FROM json_each(?1)))",
+    [HL_Q_IDEM_EXPIRE] = "DELETE FROM idempotency WHERE rowid IN (SELECT rowid FROM idempotency"
+                         " WHERE created_at < ?1 LIMIT ?2)",
+    [HL_Q_IDEM_COUNT] = "SELECT count(*) FROM idempotency WHERE created_at < ?1",
+    [HL_Q_OLDEST_EVENT] = "SELECT min(created_at) FROM events",
 
     [Q_BEGIN] = "BEGIN IMMEDIATE",
     [Q_COMMIT] = "COMMIT",
@@ -859,6 +892,135 @@ static int sq_lock(struct hl_store *base, char *err, size_t errlen)
     return HL_OK;
 }
 
+/* ---- space ---- */
+
+/* Free pages kept for reuse before any is given back: a tenth of the file. Pruning frees pages
+ * that new rows take again; giving them all back would only grow the file again. */
+#define RESERVE_DIVISOR 10
+/* Most pages one step of hl_store_release_space gives back (512 KiB at 4 KiB pages): each is
+ * moved or dropped while the writer is held. */
+#define RELEASE_STEP 128
+
+/* The integer a PRAGMA (or any one-value query) answers on connection c (held); -1 on error. */
+static int64_t pragma_int(struct sq *c, const char *sql)
+{
+    sqlite3_stmt *st;
+    int64_t v = -1;
+    if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* The size of a file, 0 when it is not there. */
+static int64_t file_size(const char *path, const char *suffix)
+{
+    char p[4096];
+    struct stat sb;
+    if ((size_t)snprintf(p, sizeof(p), "%s%s", path, suffix) >= sizeof(p) || stat(p, &sb) != 0)
+        return 0;
+    return (int64_t)sb.st_size;
+}
+
+static int sq_space(struct hl_store *base, struct hl_store_space *out)
+{
+    struct sqdb *db = DB(base);
+    struct hl_sess s;
+    int rc = sess_open(base, HL_SESS_READ, &s);
+    if (rc)
+        return rc;
+    int64_t free_pages = pragma_int(s.conn, "PRAGMA freelist_count");
+    int64_t page = pragma_int(s.conn, "PRAGMA page_size");
+    int64_t mode = pragma_int(s.conn, "PRAGMA auto_vacuum");
+    sess_close(&s, HL_OK);
+    if (free_pages < 0 || page < 0 || mode < 0)
+        return HL_ESTORE;
+    out->bytes = file_size(db->path, "") + file_size(db->path, "-wal");
+    out->free_bytes = free_pages * page;
+    out->reclaims = mode == 2; /* incremental */
+    return HL_OK;
+}
+
+static int sq_release(struct hl_store *base, int64_t *released)
+{
+    struct hl_sess s;
+    int rc = sess_open(base, HL_SESS_WRITE, &s);
+    if (rc)
+        return rc;
+    struct sq *c = s.conn;
+    int64_t pages = pragma_int(c, "PRAGMA page_count");
+    int64_t free_before = pragma_int(c, "PRAGMA freelist_count");
+    int64_t page = pragma_int(c, "PRAGMA page_size");
+    int64_t mode = pragma_int(c, "PRAGMA auto_vacuum");
+    int64_t over = free_before - pages / RESERVE_DIVISOR;
+    if (pages < 0 || free_before < 0 || page < 0 || mode != 2 || over <= 0)
+        return sess_close(&s, pages < 0 || free_before < 0 || page < 0 ? HL_ESTORE : HL_OK);
+    char sql[64];
+    snprintf(sql, sizeof(sql), "PRAGMA incremental_vacuum(%lld)",
+             (long long)(over < RELEASE_STEP ? over : RELEASE_STEP));
+    rc = exec_sql(c, sql);
+    int64_t free_after = pragma_int(c, "PRAGMA freelist_count");
+    if (rc == HL_OK && free_after >= 0 && free_after < free_before)
+        *released = (free_before - free_after) * page;
+    return sess_close(&s, rc);
+}
+
+/* The compaction's progress handler: every second, where VACUUM has got to. */
+struct compact_watch {
+    struct sqdb *db;
+    hl_compact_progress_fn fn;
+    void *arg;
+    int64_t start, last, total;
+};
+
+static int compact_tick(void *arg)
+{
+    struct compact_watch *w = arg;
+    int64_t now = hl_mono_ms();
+    if (now - w->last < 1000)
+        return 0;
+    w->last = now;
+    /* VACUUM builds the compacted copy in a temporary file first, then writes it back through
+     * the WAL: that second half is what can be measured. */
+    int64_t wal = file_size(w->db->path, "-wal");
+    struct hl_compact_progress p = {now - w->start,
+                                    wal ? "writing the compacted file" : "copying the rows",
+                                    wal < w->total ? wal : w->total, w->total};
+    w->fn(w->arg, &p);
+    return 0;
+}
+
+static int sq_compact(struct hl_store *base, hl_compact_progress_fn progress, void *arg, char *err,
+                      size_t errlen)
+{
+    struct sqdb *db = DB(base);
+    struct hl_sess s;
+    int rc = sess_open(base, HL_SESS_WRITE, &s);
+    if (rc) {
+        snprintf(err, errlen, "the database is not writable: %s", hl_strerror(rc));
+        return rc;
+    }
+    struct sq *c = s.conn;
+    int64_t pages = pragma_int(c, "PRAGMA page_count");
+    int64_t free_pages = pragma_int(c, "PRAGMA freelist_count");
+    int64_t page = pragma_int(c, "PRAGMA page_size");
+    struct compact_watch w = {db,           progress,     arg,
+                              hl_mono_ms(), hl_mono_ms(), (pages - free_pages) * page};
+    if (progress)
+        sqlite3_progress_handler(c->db, 100000, compact_tick, &w);
+    /* Incremental auto-vacuum takes effect with the VACUUM that follows. */
+    if (exec_sql(c, "PRAGMA wal_checkpoint(TRUNCATE)") ||
+        exec_sql(c, "PRAGMA auto_vacuum = INCREMENTAL") || exec_sql(c, "VACUUM") ||
+        exec_sql(c, "PRAGMA wal_checkpoint(TRUNCATE)")) {
+        snprintf(err, errlen, "%s", sqlite3_errmsg(c->db));
+        rc = HL_ESTORE;
+    }
+    sqlite3_progress_handler(c->db, 0, NULL, NULL);
+    return sess_close(&s, rc);
+}
+
 /* ---- opening and closing ---- */
 
 static int migrate(struct sq *c, char *err, size_t errlen)
@@ -929,6 +1091,13 @@ static int conn_open(struct sq *c, const char *path, int reader, char *err, size
     }
     sqlite3_busy_timeout(c->db, 5000);
     sqlite3_extended_result_codes(c->db, 1);
+    /* A new file gets incremental auto-vacuum (it can only be chosen before the first table, and
+     * before WAL mode writes the header); on an existing file this changes nothing until `db
+     * compact` runs VACUUM. */
+    if (!reader && exec_sql(c, "PRAGMA auto_vacuum = INCREMENTAL")) {
+        snprintf(err, errlen, "cannot configure %s: %s", path, sqlite3_errmsg(c->db));
+        return HL_ESTORE;
+    }
     if (exec_sql(c, "PRAGMA journal_mode = WAL") || exec_sql(c, "PRAGMA synchronous = FULL") ||
         exec_sql(c, "PRAGMA foreign_keys = ON") ||
         (reader && exec_sql(c, "PRAGMA query_only = ON"))) {
@@ -951,6 +1120,9 @@ static const struct hl_backend SQLITE = {
     .record = sq_record,
     .release_leases = sq_release_leases,
     .ingest_claim = sq_ingest_claim,
+    .space = sq_space,
+    .release = sq_release,
+    .compact = sq_compact,
 };
 
 int hl_sqlite_open(const char *path, struct hl_store **out, char *err, size_t errlen)
