@@ -1,10 +1,11 @@
-/* hookline: the command line. serve, apps, keys, listen, verify. */
+/* hookline: the command line. serve, apps, keys, prune, db, listen, verify. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <openssl/sha.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 #include "delivery/dispatcher.h"
 #include "ingest/worker.h"
 #include "receiver/listen.h"
+#include "store/prune.h"
 #include "store/store.h"
 
 static int open_store(const char *db, struct hl_store **st)
@@ -211,6 +213,211 @@ static int cmd_keys(int argc, char **argv)
                           "want keys create APP_UID, keys revoke KEY_ID or keys list [APP_UID]");
 }
 
+/* ---- retention: prune and db compact ---- */
+
+#define MIB (1024.0 * 1024.0)
+
+/* A progress line on stderr: rewritten in place on a terminal, one line each time otherwise. */
+static void progress_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void progress_line(const char *fmt, ...)
+{
+    char line[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (isatty(STDERR_FILENO))
+        fprintf(stderr, "\r%s\033[K", line);
+    else
+        fprintf(stderr, "%s\n", line);
+}
+
+static void progress_end(int shown)
+{
+    if (shown && isatty(STDERR_FILENO))
+        fputc('\n', stderr);
+}
+
+/* What a prune run removed (or would), and where it got to. */
+struct prune_run {
+    struct hl_prune_result sum;
+    int64_t idem;
+    int progress; /* a progress line was shown */
+};
+
+/* Every step of one pass from the first event, adapting the step to hold the writer briefly
+ * and leaving room between steps for a server beside it. */
+static int prune_pass(struct hl_store *st, int64_t before, int dry_run, struct prune_run *run)
+{
+    struct hl_prune p = {.before = before, .scan = 256, .dry_run = dry_run};
+    int64_t start = hl_mono_ms(), shown = start;
+    for (;;) {
+        struct hl_prune_result r;
+        int rc = hl_store_prune(st, &p, &r);
+        if (rc)
+            return rc;
+        if (r.busy) { /* a serving node's step: it will be over in a moment */
+            usleep(50000);
+            continue;
+        }
+        run->sum.events += r.events;
+        run->sum.deliveries += r.deliveries;
+        run->sum.attempts += r.attempts;
+        run->sum.kept_owed += r.kept_owed;
+        p.after_at = r.last_at;
+        p.after_id = r.last_id;
+        if (r.done)
+            return HL_OK;
+        if (!dry_run && r.write_us > 2000 && p.scan > 16)
+            p.scan /= 2;
+        else if (r.write_us < 1000 && p.scan < HL_PRUNE_SCAN_MAX / 2)
+            p.scan *= 2;
+        if (hl_mono_ms() - shown >= 1000) {
+            shown = hl_mono_ms();
+            char iso[HL_ISO_MAX];
+            hl_time_iso(r.last_at, iso);
+            progress_line("prune: %lld events, %lld deliveries, %lld attempts %s so far"
+                          " (up to %s, %lld s)",
+                          (long long)run->sum.events, (long long)run->sum.deliveries,
+                          (long long)run->sum.attempts, dry_run ? "to remove" : "removed", iso,
+                          (long long)((shown - start) / 1000));
+            run->progress = 1;
+        }
+        if (!dry_run)
+            usleep((useconds_t)(r.write_us > 1000 ? r.write_us : 1000));
+    }
+}
+
+/* Idempotency keys past their window: all of them counted, or removed in steps. */
+static int prune_idem(struct hl_store *st, int dry_run, int64_t *total)
+{
+    int64_t before = hl_now_ms() - HL_IDEM_WINDOW_MS, n = 0;
+    if (dry_run)
+        return hl_store_idem_expire(st, before, 0, 1, total);
+    do {
+        int rc = hl_store_idem_expire(st, before, 1000, 0, &n);
+        if (rc)
+            return rc;
+        *total += n;
+    } while (n == 1000);
+    return HL_OK;
+}
+
+static void prune_report(const struct prune_run *run, int64_t before, int dry_run, int json)
+{
+    char iso[HL_ISO_MAX];
+    hl_time_iso(before, iso);
+    const struct hl_prune_result *s = &run->sum;
+    if (json) {
+        printf("{\"dryRun\":%s,\"before\":\"%s\",\"events\":%lld,\"deliveries\":%lld,"
+               "\"attempts\":%lld,\"idempotencyKeys\":%lld,\"keptOwed\":%lld}\n",
+               dry_run ? "true" : "false", iso, (long long)s->events, (long long)s->deliveries,
+               (long long)s->attempts, (long long)run->idem, (long long)s->kept_owed);
+        return;
+    }
+    printf("%s %lld events, %lld deliveries and %lld attempts created before %s,\n"
+           "and %lld idempotency keys past their 24 h window.\n",
+           dry_run ? "would remove" : "removed", (long long)s->events, (long long)s->deliveries,
+           (long long)s->attempts, iso, (long long)run->idem);
+    if (s->kept_owed)
+        printf("kept %lld older events: a delivery of each is still owed to a receiver.\n",
+               (long long)s->kept_owed);
+}
+
+static int cmd_prune(int argc, char **argv)
+{
+    struct hl_options o;
+    int status = hl_options_get(HL_CMD_PRUNE, argc, argv, &o);
+    if (status != HL_OPTS_RUN)
+        return status;
+    if (!o.before)
+        return hl_usage_error(HL_CMD_PRUNE,
+                              "--before TIME is required: now, a duration ago such as 30d, a date "
+                              "such as 2026-11-01, or a time such as 2026-11-01T12:00:00Z");
+    int64_t now = hl_now_ms(), before = 0;
+    if (hl_parse_time_before(o.before, now, &before))
+        return hl_usage_error(HL_CMD_PRUNE, "--before %s: not a time", o.before);
+    if (before > now) {
+        char iso[HL_ISO_MAX];
+        hl_time_iso(now, iso);
+        return hl_usage_error(HL_CMD_PRUNE,
+                              "--before %s: that is in the future (now is %s); nothing removed",
+                              o.before, iso);
+    }
+    struct hl_store *st;
+    if (open_store(o.database, &st))
+        return 1;
+    struct prune_run run = {0};
+    int rc = prune_pass(st, before, o.dry_run, &run);
+    progress_end(run.progress);
+    if (rc == HL_OK)
+        rc = prune_idem(st, o.dry_run, &run.idem);
+    hl_store_close(st);
+    if (rc) {
+        fprintf(stderr, "hookline prune: stopped: %s\n", hl_strerror(rc));
+        prune_report(&run, before, o.dry_run, 0);
+        return 1;
+    }
+    prune_report(&run, before, o.dry_run, o.json);
+    return 0;
+}
+
+static void compact_progress(void *arg, const struct hl_compact_progress *p)
+{
+    int *shown = arg;
+    *shown = 1;
+    if (p->total > 0 && p->total > 1000)
+        progress_line("db compact: %lld s, %s: %.1f of %.1f MiB (%d%%)",
+                      (long long)(p->elapsed_ms / 1000), p->phase, (double)p->done / MIB,
+                      (double)p->total / MIB, (int)(100 * p->done / p->total));
+    else
+        progress_line("db compact: %lld s, %s", (long long)(p->elapsed_ms / 1000), p->phase);
+}
+
+static int cmd_db(int argc, char **argv)
+{
+    struct hl_options o;
+    int status = hl_options_get(HL_CMD_DB, argc, argv, &o);
+    if (status != HL_OPTS_RUN)
+        return status;
+    if (o.nargs != 1 || strcmp(o.args[0], "compact") != 0)
+        return hl_usage_error(HL_CMD_DB, "want db compact");
+    struct hl_store *st;
+    if (open_store(o.database, &st))
+        return 1;
+    /* VACUUM rewrites the whole file: not beside a server, which holds the lock */
+    char err[512];
+    struct hl_store_space before = {0}, after = {0};
+    int rc = hl_store_lock(st, err, sizeof(err));
+    if (rc) {
+        fprintf(stderr, "hookline db compact: %s\n", err);
+        hl_store_close(st);
+        return 1;
+    }
+    rc = hl_store_space(st, &before);
+    int shown = 0;
+    if (rc == HL_OK) {
+        progress_line("db compact: %.1f MiB, %.1f MiB of it free", (double)before.bytes / MIB,
+                      (double)before.free_bytes / MIB);
+        shown = 1;
+        rc = hl_store_compact(st, compact_progress, &shown, err, sizeof(err));
+    } else {
+        snprintf(err, sizeof(err), "%s", hl_strerror(rc));
+    }
+    progress_end(shown);
+    if (rc == HL_OK)
+        rc = hl_store_space(st, &after);
+    hl_store_close(st);
+    if (rc) {
+        fprintf(stderr, "hookline db compact: %s\n", *err ? err : hl_strerror(rc));
+        return 1;
+    }
+    printf("compacted: %.1f MiB before, %.1f MiB after%s\n", (double)before.bytes / MIB,
+           (double)after.bytes / MIB,
+           after.reclaims ? "; freed space is given back as pruning goes" : "");
+    return 0;
+}
+
 /* ---- serve ---- */
 
 /* Writes s to path with mode 0600, replacing it. */
@@ -339,6 +546,30 @@ static int serve_config(const struct hl_options *o, struct hl_api_config *api,
     return 0;
 }
 
+/* Once at start: how big the database is, how much of it is reclaimable, what the retention
+ * does. */
+static void log_space(struct hl_store *st, int64_t retention_ms)
+{
+    struct hl_store_space sp;
+    if (hl_store_space(st, &sp)) {
+        hl_warn("cannot measure the database");
+        return;
+    }
+    char ret[64];
+    if (retention_ms)
+        snprintf(ret, sizeof(ret), "events final for %lld s and older go",
+                 (long long)(retention_ms / 1000));
+    else
+        snprintf(ret, sizeof(ret), "retention 0: every event is kept");
+    hl_info("database: %.1f MiB on disk, %.1f MiB of it reclaimable; %s", (double)sp.bytes / MIB,
+            (double)sp.free_bytes / MIB, ret);
+    if (!sp.reclaims)
+        hl_warn("database: this SQLite file predates incremental auto-vacuum: pruned space is "
+                "reused but never given back (%.1f MiB free now). Run `hookline db compact` once "
+                "with the server stopped to give it back and turn auto-vacuum on",
+                (double)sp.free_bytes / MIB);
+}
+
 static int cmd_serve(int argc, char **argv)
 {
     struct hl_options o;
@@ -366,6 +597,7 @@ static int cmd_serve(int argc, char **argv)
     struct hl_dispatcher *disp = NULL;
     struct hl_ingest *ingest = NULL;
     struct hl_http *http = NULL;
+    struct hl_pruner *pruner = NULL;
     status = 1;
     if (prepare_data_dir(data_dir) || open_store(o.database, &st))
         goto out;
@@ -377,6 +609,12 @@ static int cmd_serve(int argc, char **argv)
     }
     if (!api.cfg.production && dev_bootstrap(st, data_dir)) {
         fprintf(stderr, "hookline: could not create the development app\n");
+        goto out;
+    }
+    log_space(st, o.retention_ms);
+    struct hl_pruner_config pc = {.retention_ms = o.retention_ms};
+    if (o.retention_ms && hl_pruner_start(st, &pc, &pruner)) {
+        fprintf(stderr, "hookline: cannot start the pruner\n");
         goto out;
     }
     api.store = st;
@@ -408,6 +646,7 @@ out:
     hl_http_stop(http);
     hl_ingest_stop(ingest);
     hl_dispatcher_stop(disp);
+    hl_pruner_stop(pruner);
     hl_store_close(st);
     if (status == 0)
         hl_info("stopped");
@@ -422,6 +661,8 @@ static void main_help(FILE *f)
             "  serve    run the API and the dispatcher\n"
             "  apps     create or list apps\n"
             "  keys     create, revoke or list API keys\n"
+            "  prune    remove final events older than a time (serve --retention does it too)\n"
+            "  db       db compact: give a database's free space back once\n"
             "  listen   receive webhooks: verify, de-duplicate, hand on\n"
             "  verify   check one body's signature from a shell\n"
             "  version  print the version\n",
@@ -443,6 +684,10 @@ int main(int argc, char **argv)
         return cmd_apps(argc - 1, argv + 1);
     if (strcmp(cmd, "keys") == 0)
         return cmd_keys(argc - 1, argv + 1);
+    if (strcmp(cmd, "prune") == 0)
+        return cmd_prune(argc - 1, argv + 1);
+    if (strcmp(cmd, "db") == 0)
+        return cmd_db(argc - 1, argv + 1);
     if (strcmp(cmd, "listen") == 0)
         return hl_listen_main(argc - 1, argv + 1);
     if (strcmp(cmd, "verify") == 0)

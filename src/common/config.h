@@ -38,6 +38,16 @@ int hl_parse_duration(const char *s, int64_t *ms);
  * range) and leaves *out alone. */
 int hl_parse_size(const char *s, long long min, long long max, long long *out);
 
+/* Parses a point in time as `hookline prune --before` takes it: "now"; a duration meaning that
+ * long before now ("30d", "12h", hl_parse_duration's forms); a date "YYYY-MM-DD" (midnight
+ * UTC); or an ISO 8601 / RFC 3339 time ("2026-11-01T12:00:00Z", with fractions or an offset).
+ * now is the current time in ms. Returns 0 and sets *ms (which may be after now: the caller
+ * decides), or HL_EINVAL and leaves *ms alone. */
+int hl_parse_time_before(const char *s, int64_t now, int64_t *ms);
+
+/* The shortest retention serve accepts (other than 0, which keeps everything). */
+#define HL_RETENTION_MIN_MS 60000
+
 /* ---- the option table ---- */
 
 /* The commands that read options; a row names the commands it belongs to (a mask of these). */
@@ -48,6 +58,8 @@ enum hl_cmd {
     HL_CMD_LISTEN = 1 << 3,
     HL_CMD_VERIFY = 1 << 4,
     HL_CMD_LISTEN_REPLAY = 1 << 5, /* hookline listen replay */
+    HL_CMD_PRUNE = 1 << 6,
+    HL_CMD_DB = 1 << 7, /* hookline db compact */
 };
 
 /* How a row's text is read, and the type of its field in struct hl_options. */
@@ -90,6 +102,7 @@ struct hl_options {
     struct hl_netlist allow;
     long long threads, max_inflight, per_host;
     const char *data_dir; /* NULL: beside the SQLite file (the caller decides) */
+    int64_t retention_ms; /* 0: keep everything */
     long long max_upload, chunk_size, chunk_overlap;
     int log_level; /* enum hl_log_level (serve, listen) */
     /* listen */
@@ -103,6 +116,9 @@ struct hl_options {
     const char *alert_exec;
     /* listen replay (and --state above) */
     int failed;
+    /* prune */
+    const char *before; /* hl_parse_time_before's forms */
+    int dry_run;
     /* listen, verify */
     struct hl_secrets secrets;
     long long tolerance_s;

@@ -644,8 +644,9 @@ int hl_store_prune(struct hl_store *st, const struct hl_prune *p, struct hl_prun
         out->attempts = counts[1];
         goto out;
     }
+    /* Lazy: a prune lost in a crash is only done again. */
     struct hl_sess s;
-    if ((rc = st->be->open(st, HL_SESS_TX, &s)))
+    if ((rc = st->be->open(st, HL_SESS_TX_LAZY, &s)))
         goto out;
     int64_t t0 = hl_mono_us();
     rc = st->be->close(&s, prune_write(&s, arg, out));

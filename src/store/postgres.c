@@ -159,6 +159,7 @@ enum {
     Q_SYNC_ON,
     Q_INGEST_CLAIM,
     Q_DB_SIZE,
+    Q_SYNC_OFF,
     Q_COUNT
 };
 
@@ -367,6 +368,8 @@ static const char *const SQL[Q_COUNT] = {
                      " WHERE id = $1",
     /* Attempt records are kept durable even on the dispatcher's asynchronous session. */
     [Q_SYNC_ON] = "SELECT set_config('synchronous_commit', 'on', true)",
+    /* A lazy transaction (HL_SESS_TX_LAZY) does not wait for the WAL flush. */
+    [Q_SYNC_OFF] = "SELECT set_config('synchronous_commit', 'off', true)",
     /* As Q_CLAIM: one node takes a file, and a dead node's file once its lease lapses. */
     [Q_INGEST_CLAIM] = "UPDATE files f SET state = 1, lease_until = $2"
                        " FROM (SELECT f2.uid FROM files f2 JOIN resources r2 ON r2.uid = f2.uid"
@@ -1118,11 +1121,17 @@ static int sess_open(struct hl_store *base, enum hl_sess_kind kind, struct hl_se
     if (rc)
         return rc;
     *s = (struct hl_sess){.st = base, .conn = c};
-    if (kind == HL_SESS_TX && (rc = begin(p, c))) {
-        release(p, c);
+    int tx = kind == HL_SESS_TX || kind == HL_SESS_TX_LAZY;
+    if (tx && (rc = begin(p, c)) == HL_OK && kind == HL_SESS_TX_LAZY) {
+        struct params none = {0};
+        rc = run0(p, c, Q_SYNC_OFF, &none, NULL);
+    }
+    if (rc) {
+        release(p, c); /* rolls an open transaction back */
         return rc;
     }
-    s->tx = kind == HL_SESS_TX;
+    s->tx = tx;
+    s->lazy = kind == HL_SESS_TX_LAZY;
     return HL_OK;
 }
 

@@ -250,6 +250,8 @@ enum hl_sess_kind {
     HL_SESS_READ,     /* reads (SQLite: a reader connection) */
     HL_SESS_WRITE,    /* statements that commit one by one (SQLite: the writer) */
     HL_SESS_TX,       /* one transaction, committed by close */
+    HL_SESS_TX_LAZY,  /* a transaction whose loss in a crash costs nothing (it is done again):
+                       * committed without waiting for the disk */
     HL_SESS_DISPATCH, /* the dispatcher's reads (PostgreSQL: its own connection) */
 };
 
@@ -258,6 +260,7 @@ struct hl_sess {
     struct hl_store *st;
     void *conn; /* the backend's */
     int tx;     /* a transaction is open */
+    int lazy;   /* HL_SESS_TX_LAZY: the commit does not wait for the disk */
 };
 
 /* What a backend implements: sessions for the operations written once (ops.c), and the

@@ -503,6 +503,18 @@ static int writer_ready(struct sqdb *db)
     return HL_OK;
 }
 
+/* Turns synchronous back on after writes that needed no fsync; if it cannot, every write is
+ * refused until it can (writer_ready). Called under w.mu. */
+static int sync_back(struct sqdb *db, const char *after)
+{
+    if (exec_sql(&db->w, "PRAGMA synchronous = FULL") == HL_OK)
+        return HL_OK;
+    db->sync_lost = 1;
+    hl_error("sqlite: cannot turn synchronous back on after %s: every write is refused until it is",
+             after);
+    return HL_ESTORE;
+}
+
 static int sess_open(struct hl_store *base, enum hl_sess_kind kind, struct hl_sess *s)
 {
     struct sqdb *db = DB(base);
@@ -512,10 +524,16 @@ static int sess_open(struct hl_store *base, enum hl_sess_kind kind, struct hl_se
     pthread_mutex_lock(&c->mu);
     *s = (struct hl_sess){.st = base, .conn = c};
     int rc = c == &db->w ? writer_ready(db) : HL_OK;
-    if (rc == HL_OK && kind == HL_SESS_TX) {
+    /* A lazy transaction commits without fsync: the next synced commit syncs the WAL up to and
+     * past it. */
+    if (rc == HL_OK && kind == HL_SESS_TX_LAZY)
+        s->lazy = exec_sql(c, "PRAGMA synchronous = OFF") == HL_OK;
+    if (rc == HL_OK && (kind == HL_SESS_TX || kind == HL_SESS_TX_LAZY)) {
         rc = conn_exec(c, Q_BEGIN);
         s->tx = rc == HL_OK;
     }
+    if (rc && s->lazy)
+        sync_back(db, "a lazy transaction");
     if (rc)
         pthread_mutex_unlock(&c->mu);
     return rc;
@@ -532,6 +550,8 @@ static int sess_close(struct hl_sess *s, int rc)
     struct sq *c = s->conn;
     if (s->tx)
         rc = finish(c, rc);
+    if (s->lazy && sync_back(DB(s->st), "a lazy transaction"))
+        rc = rc ? rc : HL_ESTORE;
     pthread_mutex_unlock(&c->mu);
     return rc;
 }
@@ -793,12 +813,8 @@ static int sq_claim(struct hl_store *base, const struct hl_claim *c, struct hl_j
     rc = conn_exec(&db->w, Q_BEGIN);
     if (rc == HL_OK)
         rc = finish(&db->w, claim_in(&s, c, &jobs, &next));
-    if (unsynced && exec_sql(&db->w, "PRAGMA synchronous = FULL")) {
-        db->sync_lost = 1;
-        hl_error("sqlite: cannot turn synchronous back on after a claim: every write is refused"
-                 " until it is");
+    if (unsynced && sync_back(db, "a claim"))
         rc = HL_ESTORE;
-    }
     sess_close(&s, HL_OK);
     if (rc) {
         hl_rows_clear(&jobs);

@@ -40,6 +40,7 @@
 #include "common/err.h"
 #include "common/events.h"
 #include "common/ids.h"
+#include "store/prune.h"
 #include "store/store.h"
 #include "need.h"
 
@@ -2872,6 +2873,52 @@ static void c_space(struct ctx *c)
     assert_true(sp.reclaims);
 }
 
+/* The background pruner removes what is final and old, keeps what is owed, and stops. */
+static void c_pruner(struct ctx *c)
+{
+    struct hl_app a;
+    struct hook h;
+    struct ev done, owed;
+    struct jobs j = {0};
+    forget_hooks(c);
+    make_app(c, &a);
+    make_hook(c, a.id, HL_ENT_ALL, 0, 1, &h);
+    assert_int_equal(publish(c, a.id, HL_EV_AGENT_CREATED, &done), 1);
+    assert_int_equal(publish(c, a.id, HL_EV_AGENT_UPDATED, &owed), 1);
+    int64_t now = hl_now_ms();
+    claim_mine(c, now, now + HOUR, NULL, 0, &j);
+    assert_int_equal(j.n, 2);
+    const struct hl_job *jd = strcmp(j.v[0].event_uid, done.e.uid) == 0 ? &j.v[0] : &j.v[1];
+    const struct hl_job *jo = jd == &j.v[0] ? &j.v[1] : &j.v[0];
+    int64_t dd = jd->delivery_id, od = jo->delivery_id;
+    record_one(c, dd, h.id, HL_OUT_SUCCESS);
+    record_one(c, od, h.id, HL_OUT_RETRY);
+    jobs_free(&j);
+    struct hl_pruned t0, t1;
+    hl_store_pruned(c->st, &t0);
+
+    /* a retention of 1 ms: every event is old at once */
+    struct hl_pruner *pr = NULL;
+    struct hl_pruner_config bad = {.retention_ms = 0}, cfg = {.retention_ms = 1};
+    assert_int_equal(hl_pruner_start(c->st, &bad, &pr), HL_EINVAL);
+    assert_null(pr);
+    assert_int_equal(hl_pruner_start(c->st, &cfg, &pr), HL_OK);
+    int gone = 0;
+    for (int i = 0; i < 3000 && !gone; i++) { /* up to 30 s on a loaded machine */
+        gone = !kept(c, a.id, done.e.uid, &dd, 1);
+        if (!gone)
+            usleep(10000);
+    }
+    hl_pruner_stop(pr);
+    assert_true(gone);
+    assert_true(kept(c, a.id, owed.e.uid, &od, 1));
+    assert_int_equal(attempts_of(c, a.id, od), 1);
+    hl_store_pruned(c->st, &t1);
+    assert_true(t1.events > t0.events && t1.deliveries > t0.deliveries);
+    assert_true(t1.attempts > t0.attempts);
+    hl_pruner_stop(NULL);
+}
+
 /* ---- retention on SQLite: pages given back, old files compacted, stored payloads ---- */
 
 /* An event with a payload of n bytes that packing cannot shrink much. */
@@ -3116,6 +3163,7 @@ static const struct contract contract[] = {
     {"idem_expire", c_idem_expire},
     {"response_keep", c_response_keep},
     {"space", c_space},
+    {"pruner", c_pruner},
 };
 #define NCONTRACT (sizeof(contract) / sizeof(contract[0]))
 

@@ -1,0 +1,33 @@
+/* The background pruner of `hookline serve --retention`: one thread that keeps the database to
+ * the retention, without pausing the API.
+ *
+ * It runs passes over the old events (store.h's hl_store_prune has the rule of what may go) in
+ * small steps: each step removes what one scan found in one short write transaction, sized so
+ * that it holds the writer about PRUNE_TARGET_US, and the thread waits between steps so that
+ * it takes a small share of the writer at most. A pass resumes where the last one ended (what
+ * is before that was removed, or is owed); every FULL_PASS_MS a pass starts from the beginning
+ * again, for owed deliveries that have become final since. After a pass it drops expired
+ * idempotency keys and gives freed space back (hl_store_release_space), then sleeps a
+ * fiftieth of the retention (1 s to 60 s), so the database holds about the retention plus
+ * that much. On PostgreSQL every node runs one; they take turns (a step that finds another
+ * node's under way ends the pass). */
+#ifndef HL_PRUNE_H
+#define HL_PRUNE_H
+
+#include <stdint.h>
+
+#include "store/store.h"
+
+struct hl_pruner_config {
+    int64_t retention_ms; /* events older than this go (> 0) */
+};
+
+struct hl_pruner;
+
+/* Starts the pruner on st (which must outlive it). Returns 0 or HL_ENOMEM/HL_EINVAL. */
+int hl_pruner_start(struct hl_store *st, const struct hl_pruner_config *cfg,
+                    struct hl_pruner **out);
+/* Stops it (the step under way finishes first) and frees it. NULL is fine. */
+void hl_pruner_stop(struct hl_pruner *p);
+
+#endif
