@@ -3,10 +3,10 @@
 #
 # Builds an optimised hookline (build-bench/) and the bench tools, runs every benchmark on
 # loopback and writes BENCHMARKS.md (the hand-written <!-- manual:... --> blocks are kept).
-# --quick: every phase about 5 s and a 100,000-delivery backlog, written to
-# build-bench/bench-run/BENCHMARKS.md unless --out says otherwise. The full run takes about
-# 6 minutes and must stay under 15; every step is bounded by `timeout`, and everything started
-# here is stopped on exit.
+# --quick: every phase about 5 s, a 100,000-delivery backlog and a short retention phase,
+# written to build-bench/bench-run/BENCHMARKS.md unless --out says otherwise. The full run
+# takes about 12 minutes (half of it the retention phase) and must stay under 15; every step is
+# bounded by `timeout`, and everything started here is stopped on exit.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -41,13 +41,16 @@ PY=(python3 "$ROOT/bench/bench.py")
 if [ "$MODE" = quick ]; then
     CEIL_S=5 FLOOR_S=3 LAT_S=5 LAT_RATE=1000 FAN_S=5 FAN_RATE=10 THRU_S=5
     BL_EVENTS=1000 BL_LAT_S=5 BL_RATE=1000 BL_LEAD_S=15 WARMUP_S=1 FSYNC_S=1 BURST_CHANGES=2500
+    RET_BASE_S=15 RET_RUN_S=90
     OUT=${OUT:-$RUN/BENCHMARKS.md}
 else
     CEIL_S=10 FLOOR_S=10 LAT_S=30 LAT_RATE=1000 FAN_S=20 FAN_RATE=10 THRU_S=30
     BL_EVENTS=10000 BL_LAT_S=10 BL_RATE=1000 BL_LEAD_S=60 WARMUP_S=2 FSYNC_S=2 BURST_CHANGES=10000
+    RET_BASE_S=60 RET_RUN_S=270
     OUT=${OUT:-$ROOT/BENCHMARKS.md}
 fi
 BL_WEBHOOKS=100 FANOUT=100 THRU_CONNS=64 LAT_CONNS=64 BURST_WEBHOOKS=20
+RET_RATE=300 RET_S=60
 
 T_START=$(date +%s)
 BENCH_TAG=bench
@@ -291,7 +294,15 @@ step "backlog latency" $((BL_LAT_S + 150)) "${PY[@]}" latency --tools "$TOOLS" -
     --rate "$BL_RATE" --duration "$BL_LAT_S" --conns "$LAT_CONNS" --warmup "$WARMUP_S"
 stop_hookline
 
-# ---- 8. BENCHMARKS.md ----
+# ---- 8. retention: a steady load with a short retention, storage sampled ----
+log "retention: POST /events at ${RET_RATE}/s, ${RET_BASE_S}s with --retention 0, then ${RET_RUN_S}s with --retention ${RET_S}s"
+note_cmd "python3 bench/retention.py --hl build-bench/hookline --rate $RET_RATE --base-s $RET_BASE_S --run-s $RET_RUN_S --retention-s $RET_S ...   # two fresh databases; hl-load -K events -r $RET_RATE in each"
+step "retention" $((RET_BASE_S + RET_RUN_S + 300)) python3 "$ROOT/bench/retention.py" \
+    --hl "$HL" --tools "$TOOLS" --run "$RUN" --results "$RESULTS" --hl-port "$HL_PORT" \
+    --sink-port "$SINK_PORT" --dead-port "$DEAD_PORT" --rate "$RET_RATE" \
+    --base-s "$RET_BASE_S" --run-s "$RET_RUN_S" --retention-s "$RET_S"
+
+# ---- 9. BENCHMARKS.md ----
 "${PY[@]}" loadavg --name loadavg_after --results "$RESULTS"
 python3 - "$RESULTS" "$RUN" "$(($(date +%s) - T_START))" "${COMMANDS[@]}" <<'EOF'
 import json, os, sys
@@ -301,7 +312,9 @@ r["meta"]["elapsed_s"] = elapsed
 r["meta"]["commands"] = cmds
 r["meta"]["env"] = {k: v for k, v in sorted(os.environ.items()) if k.startswith("HOOKLINE_")}
 logs = {}
-for name in ("hookline-main.log", "hookline-backlog.log"):
+for name in ("hookline-main.log", "hookline-backlog.log", "hookline-retention.log"):
+    if not os.path.exists(os.path.join(run, name)):
+        continue
     counts = {"warn": 0, "error": 0}
     with open(os.path.join(run, name), errors="replace") as f:
         for line in f:
