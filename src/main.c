@@ -249,7 +249,7 @@ struct prune_run {
  * and leaving room between steps for a server beside it. */
 static int prune_pass(struct hl_store *st, int64_t before, int dry_run, struct prune_run *run)
 {
-    struct hl_prune p = {.before = before, .scan = 256, .dry_run = dry_run};
+    struct hl_prune p = {.before = before, .scan = 576, .max_events = 64, .dry_run = dry_run};
     int64_t start = hl_mono_ms(), shown = start;
     for (;;) {
         struct hl_prune_result r;
@@ -268,10 +268,12 @@ static int prune_pass(struct hl_store *st, int64_t before, int dry_run, struct p
         p.after_id = r.last_id;
         if (r.done)
             return HL_OK;
-        if (!dry_run && r.write_us > 2000 && p.scan > 16)
-            p.scan /= 2;
-        else if (r.write_us < 1000 && p.scan < HL_PRUNE_SCAN_MAX / 2)
-            p.scan *= 2;
+        /* steps of a few milliseconds of the writer, as the server's pruner takes */
+        if (r.write_us > 4000 && p.max_events > 1)
+            p.max_events /= 2;
+        else if (r.write_us < 2000 && r.events == (int64_t)p.max_events && p.max_events < 512)
+            p.max_events *= 2;
+        p.scan = p.max_events * 8 + 64; /* owed events cost the scan nothing to skip */
         if (hl_mono_ms() - shown >= 1000) {
             shown = hl_mono_ms();
             char iso[HL_ISO_MAX];

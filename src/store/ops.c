@@ -579,7 +579,8 @@ static int prune_scan(struct hl_store *st, const struct hl_prune *p, int64_t *id
     if (rc)
         return rc;
     const struct hl_prune_row *r = rows.arr;
-    for (size_t i = 0; i < rows.n; i++) {
+    size_t i = 0, max = p->max_events ? p->max_events : p->scan;
+    for (; i < rows.n && *n < max; i++) {
         out->last_at = r[i].created_at;
         out->last_id = r[i].id;
         if (r[i].owed)
@@ -587,7 +588,8 @@ static int prune_scan(struct hl_store *st, const struct hl_prune *p, int64_t *id
         else
             ids[(*n)++] = r[i].id;
     }
-    out->done = rows.n < p->scan; /* every old event after the cursor was seen */
+    /* every old event after the cursor was seen (and not left for the next step) */
+    out->done = rows.n < p->scan && i == rows.n;
     hl_rows_clear(&rows);
     return HL_OK;
 }

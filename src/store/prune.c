@@ -11,11 +11,13 @@
 #include "common/err.h"
 #include "common/log.h"
 
-/* How long one step may hold the writer: the scan size follows what steps took. */
+/* How long one step may hold the writer: the number of events a step removes follows what
+ * the last steps took. The scan looks further ahead (owed events cost it nothing to skip). */
 #define PRUNE_TARGET_US 2000
-#define SCAN_MIN 8
-#define SCAN_START 128
-#define SCAN_MAX 2048
+#define STEP_MIN 1
+#define STEP_START 64
+#define STEP_MAX 1024
+#define SCAN 4096
 /* Between steps the thread waits at least this, and at least SHARE times what the step took:
  * the pruner holds the writer a quarter of the time at most, and the API's requests that
  * queued behind a step go first. */
@@ -41,7 +43,7 @@ struct hl_pruner {
     /* the thread's own */
     int64_t at, id; /* the cursor where the next pass resumes */
     int64_t last_full, last_warn;
-    size_t scan;
+    size_t step; /* most events one step removes */
 };
 
 /* Waits ms, or until stop; returns 1 when stopping. */
@@ -66,17 +68,15 @@ static void warn(struct hl_pruner *p, const char *what, int rc)
     hl_warn("pruner: %s: %s; trying again later", what, hl_strerror(rc));
 }
 
-/* The next scan size from how long a step held the writer. */
-static void adapt(struct hl_pruner *p, int64_t write_us)
+/* The next step's size from how long this one held the writer for how many events. */
+static void adapt(struct hl_pruner *p, const struct hl_prune_result *r)
 {
-    if (write_us > PRUNE_TARGET_US && p->scan > SCAN_MIN)
-        p->scan /= 2;
-    else if (write_us < PRUNE_TARGET_US / 2 && p->scan < SCAN_MAX)
-        p->scan += p->scan / 2 + 1;
-    if (p->scan < SCAN_MIN)
-        p->scan = SCAN_MIN;
-    if (p->scan > SCAN_MAX)
-        p->scan = SCAN_MAX;
+    if (r->events == 0)
+        return;
+    if (r->write_us > PRUNE_TARGET_US)
+        p->step = p->step / 2 > STEP_MIN ? p->step / 2 : STEP_MIN;
+    else if (r->write_us < PRUNE_TARGET_US / 2 && (size_t)r->events == p->step)
+        p->step = p->step + p->step / 2 + 1 < STEP_MAX ? p->step + p->step / 2 + 1 : STEP_MAX;
 }
 
 /* One pass over the old events from the cursor; returns 1 when stopping. */
@@ -89,7 +89,8 @@ static int pass(struct hl_pruner *p, struct hl_prune_result *sum)
         struct hl_prune q = {.before = hl_now_ms() - p->retention_ms,
                              .after_at = p->at,
                              .after_id = p->id,
-                             .scan = p->scan};
+                             .scan = p->step * 8 + 64 < SCAN ? p->step * 8 + 64 : SCAN,
+                             .max_events = p->step};
         struct hl_prune_result r;
         int rc = hl_store_prune(p->st, &q, &r);
         if (rc) {
@@ -104,7 +105,7 @@ static int pass(struct hl_pruner *p, struct hl_prune_result *sum)
         sum->deliveries += r.deliveries;
         sum->attempts += r.attempts;
         sum->kept_owed += r.kept_owed;
-        adapt(p, r.write_us);
+        adapt(p, &r);
         if (r.done) {
             if (full)
                 p->last_full = hl_mono_ms();
@@ -174,7 +175,7 @@ int hl_pruner_start(struct hl_store *st, const struct hl_pruner_config *cfg, str
         return HL_ENOMEM;
     p->st = st;
     p->retention_ms = cfg->retention_ms;
-    p->scan = SCAN_START;
+    p->step = STEP_START;
     pthread_mutex_init(&p->mu, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);

@@ -463,11 +463,12 @@ void hl_chunks_list_free(struct hl_text_chunk *c, size_t n);
 
 /* One step of pruning: a scan of at most `scan` old events in creation order (created_at, then
  * id) after the cursor (after_at, after_id), and one short write transaction removing the
- * prunable ones among them. */
+ * prunable ones among them, at most max_events of them (the step ends at the last one). */
 struct hl_prune {
     int64_t before;             /* cutoff: events created before this (ms) are old */
     int64_t after_at, after_id; /* the cursor: where the last step ended (0, 0: the start) */
     size_t scan;                /* most events looked at (1..HL_PRUNE_SCAN_MAX) */
+    size_t max_events;          /* most events removed (0: no other limit than scan) */
     int dry_run;                /* count what would go; remove nothing */
 };
 
