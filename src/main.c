@@ -250,6 +250,7 @@ struct prune_run {
 static int prune_pass(struct hl_store *st, int64_t before, int dry_run, struct prune_run *run)
 {
     struct hl_prune p = {.before = before, .scan = 576, .max_events = 64, .dry_run = dry_run};
+    int64_t target = hl_store_one_writer(st) ? 2000 : 50000;
     int64_t start = hl_mono_ms(), shown = start;
     for (;;) {
         struct hl_prune_result r;
@@ -268,10 +269,10 @@ static int prune_pass(struct hl_store *st, int64_t before, int dry_run, struct p
         p.after_id = r.last_id;
         if (r.done)
             return HL_OK;
-        /* steps of a few milliseconds of the writer, as the server's pruner takes */
-        if (r.write_us > 4000 && p.max_events > 1)
+        /* steps of a few milliseconds of SQLite's one writer, as the server's pruner takes */
+        if (r.write_us > 2 * target && p.max_events > 1)
             p.max_events /= 2;
-        else if (r.write_us < 2000 && r.events == (int64_t)p.max_events && p.max_events < 512)
+        else if (r.write_us < target && r.events == (int64_t)p.max_events && p.max_events < 512)
             p.max_events *= 2;
         p.scan = p.max_events * 8 + 64; /* owed events cost the scan nothing to skip */
         if (hl_mono_ms() - shown >= 1000) {

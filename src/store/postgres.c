@@ -1437,6 +1437,7 @@ static const struct hl_backend POSTGRES = {
     .space = pg_space,
     .release = NULL, /* autovacuum gives the space of pruned rows to new ones */
     .compact = pg_compact,
+    .one_writer = 0,
 };
 
 int hl_postgres_open(const char *conninfo, struct hl_store **out, char *err, size_t errlen)

@@ -11,9 +11,13 @@
 #include "common/err.h"
 #include "common/log.h"
 
-/* How long one step may hold the writer: the number of events a step removes follows what
- * the last steps took. The scan looks further ahead (owed events cost it nothing to skip). */
-#define PRUNE_TARGET_US 2000
+/* How long one step may take: the number of events a step removes follows what the last steps
+ * took. With one writer (SQLite) every write of the API waits for a step: a few milliseconds.
+ * PostgreSQL's writes do not wait for it (a step locks only the rows it deletes), and each
+ * step costs several round trips: larger steps. The scan looks further ahead (owed events
+ * cost it nothing to skip). */
+#define TARGET_ONE_WRITER_US 2000
+#define TARGET_US 50000
 #define STEP_MIN 1
 #define STEP_START 64
 #define STEP_MAX 1024
@@ -43,7 +47,8 @@ struct hl_pruner {
     /* the thread's own */
     int64_t at, id; /* the cursor where the next pass resumes */
     int64_t last_full, last_warn;
-    size_t step; /* most events one step removes */
+    size_t step;       /* most events one step removes */
+    int64_t target_us; /* how long a step may take */
 };
 
 /* Waits ms, or until stop; returns 1 when stopping. */
@@ -73,9 +78,9 @@ static void adapt(struct hl_pruner *p, const struct hl_prune_result *r)
 {
     if (r->events == 0)
         return;
-    if (r->write_us > PRUNE_TARGET_US)
+    if (r->write_us > p->target_us)
         p->step = p->step / 2 > STEP_MIN ? p->step / 2 : STEP_MIN;
-    else if (r->write_us < PRUNE_TARGET_US / 2 && (size_t)r->events == p->step)
+    else if (r->write_us < p->target_us / 2 && (size_t)r->events == p->step)
         p->step = p->step + p->step / 2 + 1 < STEP_MAX ? p->step + p->step / 2 + 1 : STEP_MAX;
 }
 
@@ -176,6 +181,7 @@ int hl_pruner_start(struct hl_store *st, const struct hl_pruner_config *cfg, str
     p->st = st;
     p->retention_ms = cfg->retention_ms;
     p->step = STEP_START;
+    p->target_us = hl_store_one_writer(st) ? TARGET_ONE_WRITER_US : TARGET_US;
     pthread_mutex_init(&p->mu, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);

@@ -3,10 +3,11 @@
  *
  * It runs passes over the old events (store.h's hl_store_prune has the rule of what may go) in
  * small steps: each step removes what one scan found in one short write transaction, sized so
- * that it holds the writer about PRUNE_TARGET_US, and the thread waits between steps so that
- * it takes a small share of the writer at most. A pass resumes where the last one ended (what
- * is before that was removed, or is owed); every FULL_PASS_MS a pass starts from the beginning
- * again, for owed deliveries that have become final since. After a pass it drops expired
+ * that it takes about 2 ms where every write waits for it (SQLite's one writer,
+ * hl_store_one_writer) and about 50 ms on PostgreSQL, where nothing else waits for the rows it
+ * deletes; the thread waits three times as long between steps. A pass resumes where the last one
+ * ended (what is before that was removed, or is owed); every FULL_PASS_MS a pass starts from the
+ * beginning again, for owed deliveries that have become final since. After a pass it drops expired
  * idempotency keys and gives freed space back (hl_store_release_space), then sleeps a
  * fiftieth of the retention (1 s to 60 s), so the database holds about the retention plus
  * that much. On PostgreSQL every node runs one; they take turns (a step that finds another

@@ -298,6 +298,7 @@ struct hl_backend {
     int (*release)(struct hl_store *st, int64_t *released);
     int (*compact)(struct hl_store *st, hl_compact_progress_fn progress, void *arg, char *err,
                    size_t errlen);
+    int one_writer; /* hl_store_one_writer */
 };
 
 /* The part every backend's store starts with. */

@@ -1139,6 +1139,7 @@ static const struct hl_backend SQLITE = {
     .space = sq_space,
     .release = sq_release,
     .compact = sq_compact,
+    .one_writer = 1,
 };
 
 int hl_sqlite_open(const char *path, struct hl_store **out, char *err, size_t errlen)

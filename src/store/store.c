@@ -139,6 +139,11 @@ int hl_store_space(struct hl_store *st, struct hl_store_space *out)
     return st->be->space(st, out);
 }
 
+int hl_store_one_writer(struct hl_store *st)
+{
+    return st->be->one_writer;
+}
+
 int hl_store_release_space(struct hl_store *st, int64_t *released)
 {
     *released = 0;

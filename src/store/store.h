@@ -487,6 +487,10 @@ struct hl_prune_result {
  * a step that finds another node's step under way removes nothing and sets busy. Counts what
  * it removed in the store's totals (hl_store_pruned). */
 int hl_store_prune(struct hl_store *st, const struct hl_prune *p, struct hl_prune_result *out);
+/* Whether the database runs one write transaction at a time (SQLite): every write then waits
+ * for a prune step, so the pruner keeps its steps to a few milliseconds. PostgreSQL's writes
+ * wait only on the rows a step deletes, which nothing else writes. */
+int hl_store_one_writer(struct hl_store *st);
 /* Removes up to max idempotency keys created before `before` (dry run: counts every one,
  * removes none); *n says how many. */
 int hl_store_idem_expire(struct hl_store *st, int64_t before, size_t max, int dry_run, int64_t *n);
