@@ -834,17 +834,27 @@ def num(v, fmt=None):
     return "{:,.0f}".format(v) if fmt is None else fmt % v
 
 
+BACKENDS = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
+
+
 def retention_rows(ret, row):
-    """The rows of bench/retention.py's figures."""
+    """The rows of bench/retention.py's figures (one run: SQLite or PostgreSQL)."""
+    if "skipped" in ret:
+        row("Retention on PostgreSQL: not run (%s)" % ret["skipped"], "—", "—", "—",
+            "—", "—")
+        return
     base, run = ret["baseline"], ret["pruning"]
     st = base["storage"]
-    row("Storage: bytes on disk per change, everything kept (POST /events to one webhook, "
-        "%s changes; %s)" % ("{:,}".format(st["changes"]), st["method"]),
+    db = BACKENDS.get(ret["backend"], ret["backend"])
+    row("Storage (%s): bytes on disk per change, everything kept (POST /events to one webhook, "
+        "%s changes; %s)" % (db, "{:,}".format(st["changes"]), st["method"]),
         "%s B" % num(st["per_change"], "%.0f"), "—", "—",
         "bounded by the retention; measured and reported", "—")
     pl = run["plateau"]
-    row("Retention %d s under %.0f changes/s for %.0f s: database + WAL, peak in the first / "
-        "second half" % (ret["retention_s"], ret["rate"], ret["run_s"]),
+    row("Retention (%s) %d s under %.0f changes/s for %.0f s: %s, peak in the first / "
+        "second half" % (db, ret["retention_s"], ret["rate"], ret["run_s"],
+                         "database + WAL" if ret["backend"] == "sqlite" else
+                         "pg_database_size"),
         "%s / %s" % (mib(pl["first_half_peak"] / 1024.0 if pl["first_half_peak"] else None),
                      mib(pl["second_half_peak"] / 1024.0 if pl["second_half_peak"] else None)),
         "—", num(pl["ratio"], "%.3f ×"), "second half ≤ 1.15 × first half",
@@ -872,6 +882,8 @@ def retention_rows(ret, row):
 
 
 def retention_details(ret):
+    if "skipped" in ret:
+        return []
     base, run = ret["baseline"], ret["pruning"]
     st = base["storage"]
     parts = ", ".join("%s %s" % (k, num(v, "%.0f")) for k, v in st["parts_per_change"].items())
@@ -882,10 +894,10 @@ def retention_details(ret):
         "- **Storage per change** (%s, %s changes kept): %s B in all; by table and index (B): "
         "%s." % (ret["backend"], "{:,}".format(st["changes"]), num(st["per_change"], "%.0f"),
                  parts),
-        "- **Retention run**: %s changes accepted at %.0f/s (API p99 %s; %s missing); database + "
-        "WAL over time (s, MiB): %s; pruned %s events, %s deliveries, %s attempts; queue depth "
-        "after the drain %s (the owed deliveries)." % (
-            "{:,}".format(run["gen"]["ok"]), ret["rate"], ms(run["gen"]["rt_us"]["p99"]),
+        "- **Retention run** (%s): %s changes accepted at %.0f/s (API p99 %s; %s missing); "
+        "database size over time (s, MiB): %s; pruned %s events, %s deliveries, %s attempts; "
+        "queue depth after the drain %s (the owed deliveries)." % (
+            ret["backend"], "{:,}".format(run["gen"]["ok"]), ret["rate"], ms(run["gen"]["rt_us"]["p99"]),
             run["missing"], series, "{:,}".format(pr["events"]), "{:,}".format(pr["deliveries"]),
             "{:,}".format(pr["attempts"]), run["queue_depth_after"]),
     ]
@@ -1012,8 +1024,8 @@ def cmd_render(a):
             "restart)" % "{:,}".format(blinfo.get("pending_at_start", 0)),
             "%s (HWM %s)" % (mib(rb.get("VmRSS")), mib(rb.get("VmHWM"))), "—", "—",
             "≤ 64 MiB", yes(rss_ok and hwm_ok))
-    ret = r.get("retention")
-    if ret:
+    rets = [r[k] for k in ("retention", "retention_pg") if r.get(k)]
+    for ret in rets:
         retention_rows(ret, row)
     idle = r.get("rss_idle", {})
     peak = r.get("rss_peak", {})
@@ -1110,7 +1122,7 @@ def cmd_render(a):
                          "{:,}".format(bl.get("queue_depth_after", 0)) if bl else "?",
                          num(blinfo.get("pending_at_start", 0) / 3600.0),
                          num(blinfo.get("start_after_first_due_s"), "%.1f")))
-    if ret:
+    for ret in rets:
         lines.extend(retention_details(ret))
     if ngx or ceil:
         lines.append("- **Ceiling**: wrk → hl-sink p50 %s, p99 %s; %s. The sink is a small C "
@@ -1193,7 +1205,10 @@ SQLite database in `build-bench/bench-run/`:
    times from a little after the retention on, while the pruner works. In both, another app's
    webhook on a closed port gets a few events before the load (one failed attempt, then owed
    for an hour): they grow old with the rest and must all still be listed, pending, at the end;
-   every change of the load must reach the sink.
+   every change of the load must reach the sink. Then the same again on PostgreSQL (a
+   throwaway server from `scripts/with-postgres.sh`, fsync on, a fresh database per run;
+   shorter), where the size is `pg_database_size` and the parts per change are each table's
+   `pg_total_relation_size`.
 """)
     env = meta.get("env")
     lines.append("hookline's environment: %s. Log lines at warn/error level: %s.\n" % (

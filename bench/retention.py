@@ -84,10 +84,13 @@ class Serve:
     def __init__(self, a, db, retention, log):
         env = dict(os.environ, HOOKLINE_RETRY_SCHEDULE="0,1h")
         self.log = open(log, "ab")
+        # a hookline from before retention (--before-retention) knows no --retention and
+        # keeps everything anyway
+        keep = [] if a.before_retention else ["--retention", retention]
         self.proc = subprocess.Popen(
             [a.hl, "serve", "--listen", "127.0.0.1:%d" % a.hl_port, "--database", db.url,
-             "--mode", "development", "--log-level", "warn", "--retention", retention,
-             "--data-dir", os.path.join(a.run, "files-retention")],
+             "--mode", "development", "--log-level", "warn",
+             "--data-dir", os.path.join(a.run, "files-retention")] + keep,
             stdout=self.log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -339,6 +342,9 @@ def main():
     p.add_argument("--sample-s", type=float, default=5)
     p.add_argument("--warmup-s", type=float, default=5)
     p.add_argument("--owed", type=int, default=50)
+    p.add_argument("--before-retention", action="store_true",
+                   help="--hl is a hookline from before retention: run only the first run "
+                        "(bytes per change with everything kept), for a before/after figure")
     a = p.parse_args()
     if a.retention_s < 60:
         die("--retention-s: hookline serve takes 60 s or more")
@@ -347,6 +353,13 @@ def main():
     sink = Sink(a.sink_port)
     try:
         base = run_baseline(a, sink)
+        if a.before_retention:
+            put(a.results, a.name, {"backend": "postgres" if a.pg_url else "sqlite",
+                                    "rate": a.rate, "base_s": a.base_s, "baseline": base})
+            print("%s: bytes/change %s kept (%s); API p99 %s; missing %d" % (
+                a.name, base["storage"]["per_change"], base["storage"]["parts_per_change"],
+                base["api"]["rt_us"].get("p99"), base["missing"]))
+            return
         run = run_pruning(a, sink)
     except BenchError as e:
         die(str(e))
