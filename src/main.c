@@ -250,10 +250,12 @@ struct prune_run {
  * and leaving room between steps for a server beside it. */
 static int prune_pass(struct hl_store *st, int64_t before, int dry_run, struct prune_run *run)
 {
-    struct hl_prune p = {.before = before, .scan = 576, .max_events = 64, .dry_run = dry_run};
-    int64_t target = hl_store_one_writer(st) ? 2000 : 50000;
+    struct hl_prune p = {.before = before, .dry_run = dry_run};
+    struct hl_prune_pace pace;
+    hl_prune_pace_init(&pace, st);
     int64_t start = hl_mono_ms(), shown = start;
     for (;;) {
+        hl_prune_pace_step(&pace, &p);
         struct hl_prune_result r;
         int rc = hl_store_prune(st, &p, &r);
         if (rc)
@@ -268,14 +270,10 @@ static int prune_pass(struct hl_store *st, int64_t before, int dry_run, struct p
         run->sum.kept_owed += r.kept_owed;
         p.after_at = r.last_at;
         p.after_id = r.last_id;
+        /* the server's pruner's steps and waits: a server beside it keeps its latency */
+        int64_t gap = hl_prune_pace_done(&pace, &r);
         if (r.done)
             return HL_OK;
-        /* steps of a few milliseconds of SQLite's one writer, as the server's pruner takes */
-        if (r.write_us > 2 * target && p.max_events > 1)
-            p.max_events /= 2;
-        else if (r.write_us < target && r.events == (int64_t)p.max_events && p.max_events < 512)
-            p.max_events *= 2;
-        p.scan = p.max_events * 8 + 64; /* owed events cost the scan nothing to skip */
         if (hl_mono_ms() - shown >= 1000) {
             shown = hl_mono_ms();
             char iso[HL_ISO_MAX];
@@ -288,7 +286,7 @@ static int prune_pass(struct hl_store *st, int64_t before, int dry_run, struct p
             run->progress = 1;
         }
         if (!dry_run)
-            usleep((useconds_t)(r.write_us > 1000 ? r.write_us : 1000));
+            usleep((useconds_t)(gap * 1000));
     }
 }
 

@@ -47,9 +47,30 @@ struct hl_pruner {
     /* the thread's own */
     int64_t at, id; /* the cursor where the next pass resumes */
     int64_t last_full, last_warn;
-    size_t step;       /* most events one step removes */
-    int64_t target_us; /* how long a step may take */
+    struct hl_prune_pace pace;
 };
+
+void hl_prune_pace_init(struct hl_prune_pace *pc, struct hl_store *st)
+{
+    pc->step = STEP_START;
+    pc->target_us = hl_store_one_writer(st) ? TARGET_ONE_WRITER_US : TARGET_US;
+}
+
+void hl_prune_pace_step(const struct hl_prune_pace *pc, struct hl_prune *q)
+{
+    q->max_events = pc->step;
+    q->scan = pc->step * 8 + 64 < SCAN ? pc->step * 8 + 64 : SCAN;
+}
+
+int64_t hl_prune_pace_done(struct hl_prune_pace *pc, const struct hl_prune_result *r)
+{
+    if (r->events > 0 && r->write_us > pc->target_us)
+        pc->step = pc->step / 2 > STEP_MIN ? pc->step / 2 : STEP_MIN;
+    else if (r->events > 0 && r->write_us < pc->target_us / 2 && (size_t)r->events == pc->step)
+        pc->step = pc->step + pc->step / 2 + 1 < STEP_MAX ? pc->step + pc->step / 2 + 1 : STEP_MAX;
+    int64_t gap = SHARE * r->write_us / 1000;
+    return gap > GAP_MIN_MS ? gap : GAP_MIN_MS;
+}
 
 /* Waits ms, or until stop; returns 1 when stopping. */
 static int pause_ms(struct hl_pruner *p, int64_t ms)
@@ -73,17 +94,6 @@ static void warn(struct hl_pruner *p, const char *what, int rc)
     hl_warn("pruner: %s: %s; trying again later", what, hl_strerror(rc));
 }
 
-/* The next step's size from how long this one held the writer for how many events. */
-static void adapt(struct hl_pruner *p, const struct hl_prune_result *r)
-{
-    if (r->events == 0)
-        return;
-    if (r->write_us > p->target_us)
-        p->step = p->step / 2 > STEP_MIN ? p->step / 2 : STEP_MIN;
-    else if (r->write_us < p->target_us / 2 && (size_t)r->events == p->step)
-        p->step = p->step + p->step / 2 + 1 < STEP_MAX ? p->step + p->step / 2 + 1 : STEP_MAX;
-}
-
 /* One pass over the old events from the cursor; returns 1 when stopping. */
 static int pass(struct hl_pruner *p, struct hl_prune_result *sum)
 {
@@ -91,11 +101,9 @@ static int pass(struct hl_pruner *p, struct hl_prune_result *sum)
     if (full)
         p->at = p->id = 0;
     for (;;) {
-        struct hl_prune q = {.before = hl_now_ms() - p->retention_ms,
-                             .after_at = p->at,
-                             .after_id = p->id,
-                             .scan = p->step * 8 + 64 < SCAN ? p->step * 8 + 64 : SCAN,
-                             .max_events = p->step};
+        struct hl_prune q = {
+            .before = hl_now_ms() - p->retention_ms, .after_at = p->at, .after_id = p->id};
+        hl_prune_pace_step(&p->pace, &q);
         struct hl_prune_result r;
         int rc = hl_store_prune(p->st, &q, &r);
         if (rc) {
@@ -110,14 +118,13 @@ static int pass(struct hl_pruner *p, struct hl_prune_result *sum)
         sum->deliveries += r.deliveries;
         sum->attempts += r.attempts;
         sum->kept_owed += r.kept_owed;
-        adapt(p, &r);
+        int64_t gap = hl_prune_pace_done(&p->pace, &r);
         if (r.done) {
             if (full)
                 p->last_full = hl_mono_ms();
             return 0;
         }
-        int64_t gap = SHARE * r.write_us / 1000;
-        if (pause_ms(p, gap > GAP_MIN_MS ? gap : GAP_MIN_MS))
+        if (pause_ms(p, gap))
             return 1;
     }
 }
@@ -180,8 +187,7 @@ int hl_pruner_start(struct hl_store *st, const struct hl_pruner_config *cfg, str
         return HL_ENOMEM;
     p->st = st;
     p->retention_ms = cfg->retention_ms;
-    p->step = STEP_START;
-    p->target_us = hl_store_one_writer(st) ? TARGET_ONE_WRITER_US : TARGET_US;
+    hl_prune_pace_init(&p->pace, st);
     pthread_mutex_init(&p->mu, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);

@@ -19,6 +19,22 @@
 
 #include "store/store.h"
 
+/* How big a prune step is and how long to wait after it: the one rule for the server's pruner
+ * and `hookline prune`. The number of events a step removes follows how long the last steps
+ * held the writer, aiming at target_us; the wait after a step is three times what it took. */
+struct hl_prune_pace {
+    size_t step;       /* most events the next step removes */
+    int64_t target_us; /* how long a step may take on this backend */
+};
+
+/* Starts a pace for st's backend (hl_store_one_writer). */
+void hl_prune_pace_init(struct hl_prune_pace *pc, struct hl_store *st);
+/* Sets q's max_events and scan for the next step. */
+void hl_prune_pace_step(const struct hl_prune_pace *pc, struct hl_prune *q);
+/* After a step: adapts the step to what r took; returns how long to wait (ms) before the
+ * next one. */
+int64_t hl_prune_pace_done(struct hl_prune_pace *pc, const struct hl_prune_result *r);
+
 struct hl_pruner_config {
     int64_t retention_ms; /* events older than this go (> 0) */
 };
