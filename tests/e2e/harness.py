@@ -203,6 +203,18 @@ class Server:
         conn.close()
         return out
 
+    def metrics(self):
+        """The samples of GET /metrics as {name (with labels): value}."""
+        r = self.request("GET", "/metrics")
+        assert r.status == 200, r
+        assert r.headers["content-type"].startswith("text/plain"), r.headers
+        out = {}
+        for line in r.body.decode().splitlines():
+            if line and not line.startswith("#"):
+                name, value = line.rsplit(" ", 1)
+                out[name] = float(value)
+        return out
+
 
 class App:
     """An app on a server, with helpers for its API."""

@@ -57,14 +57,7 @@ def age(server, app, ms):
 
 
 def metrics(server):
-    r = server.request("GET", "/metrics")
-    assert r.status == 200, r
-    out = {}
-    for line in r.body.decode().splitlines():
-        if line and not line.startswith("#"):
-            name, value = line.rsplit(" ", 1)
-            out[name] = float(value)
-    return out
+    return server.metrics()
 
 
 def deliveries(app, hook):
