@@ -243,7 +243,8 @@ static void progress_end(int shown)
 struct prune_run {
     struct hl_prune_result sum;
     int64_t idem;
-    int progress; /* a progress line was shown */
+    int64_t released; /* bytes given back to the file system (SQLite) */
+    int progress;     /* a progress line was shown */
 };
 
 /* Every step of one pass from the first event, adapting the step to hold the writer briefly
@@ -305,6 +306,20 @@ static int prune_idem(struct hl_store *st, int dry_run, int64_t *total)
     return HL_OK;
 }
 
+/* Freed pages past the reserve back to the file system (SQLite with auto-vacuum), in the
+ * server's short steps with a pause between them for a server beside it. */
+static int prune_release(struct hl_store *st, int64_t *total)
+{
+    for (;;) {
+        int64_t n = 0;
+        int rc = hl_store_release_space(st, &n);
+        if (rc || n == 0)
+            return rc;
+        *total += n;
+        usleep(5000);
+    }
+}
+
 static void prune_report(const struct prune_run *run, int64_t before, int dry_run, int json)
 {
     char iso[HL_ISO_MAX];
@@ -312,9 +327,11 @@ static void prune_report(const struct prune_run *run, int64_t before, int dry_ru
     const struct hl_prune_result *s = &run->sum;
     if (json) {
         printf("{\"dryRun\":%s,\"before\":\"%s\",\"events\":%lld,\"deliveries\":%lld,"
-               "\"attempts\":%lld,\"idempotencyKeys\":%lld,\"keptOwed\":%lld}\n",
+               "\"attempts\":%lld,\"idempotencyKeys\":%lld,\"keptOwed\":%lld,"
+               "\"releasedBytes\":%lld}\n",
                dry_run ? "true" : "false", iso, (long long)s->events, (long long)s->deliveries,
-               (long long)s->attempts, (long long)run->idem, (long long)s->kept_owed);
+               (long long)s->attempts, (long long)run->idem, (long long)s->kept_owed,
+               (long long)run->released);
         return;
     }
     printf("%s %lld events, %lld deliveries and %lld attempts created before %s,\n"
@@ -324,6 +341,9 @@ static void prune_report(const struct prune_run *run, int64_t before, int dry_ru
     if (s->kept_owed)
         printf("kept %lld older events: a delivery of each is still owed to a receiver.\n",
                (long long)s->kept_owed);
+    if (run->released)
+        printf("gave %.1f MiB of free space back to the file system.\n",
+               (double)run->released / MIB);
 }
 
 static int cmd_prune(int argc, char **argv)
@@ -354,6 +374,8 @@ static int cmd_prune(int argc, char **argv)
     progress_end(run.progress);
     if (rc == HL_OK)
         rc = prune_idem(st, o.dry_run, &run.idem);
+    if (rc == HL_OK && !o.dry_run)
+        rc = prune_release(st, &run.released);
     hl_store_close(st);
     if (rc) {
         fprintf(stderr, "hookline prune: stopped: %s\n", hl_strerror(rc));

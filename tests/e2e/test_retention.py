@@ -347,6 +347,29 @@ class Compact(ServerTest):
         self.assertEqual(r.returncode, 2)
         self.assertIn("want db compact", r.stderr)
 
+    def test_prune_gives_space_back(self):
+        """On a new SQLite file, what hookline prune frees past the reserve goes back to the
+        file system (PostgreSQL: nothing to give back, autovacuum reuses it)."""
+        for i in range(300):
+            self.app.ok("POST", "events", {"event": "agent.updated", "data": {
+                "uid": "agent-%d" % i, "externalTenantId": "t",
+                "pad": os.urandom(1500).hex()}}, status=202)
+        pages = None if PG_URL else db_rows(self.server, "PRAGMA page_count")[0][0]
+        out = json.loads(self.server.cli("prune", "--before", "now", "--json").stdout)
+        self.assertEqual(out["events"], 300)
+        if PG_URL:
+            self.assertEqual(out["releasedBytes"], 0)
+            return
+        self.assertGreater(out["releasedBytes"], 0)
+        after = db_rows(self.server, "PRAGMA page_count")[0][0]
+        page = db_rows(self.server, "PRAGMA page_size")[0][0]
+        # (the server's own pruner may give some back meanwhile too)
+        self.assertLessEqual(after, pages - out["releasedBytes"] // page)
+        # a tenth of the file stays free for new rows
+        free = db_rows(self.server, "PRAGMA freelist_count")[0][0]
+        self.assertLessEqual(free, after // 10 + 1)
+        self.assertLess(after, pages / 2)
+
     def test_old_file(self):
         """A SQLite file made before auto-vacuum: serve says once how to give its space back;
         db compact does, once the server is stopped. (PostgreSQL has no such files: there serve
