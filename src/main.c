@@ -272,7 +272,7 @@ static int prune_pass(struct hl_store *st, int64_t before, int dry_run, struct p
         p.after_at = r.last_at;
         p.after_id = r.last_id;
         /* the server's pruner's steps and waits: a server beside it keeps its latency */
-        int64_t gap = hl_prune_pace_done(&pace, &r);
+        int64_t gap = hl_prune_pace_done(&pace, &r, 0);
         if (r.done)
             return HL_OK;
         if (hl_mono_ms() - shown >= 1000) {

@@ -20,6 +20,13 @@
 #define TARGET_US 50000
 #define STEP_MIN 1
 #define STEP_START 64
+/* Behind: more than BEHIND_MS of old events still wait (the machine is so busy that steps
+ * timed by the clock shrank below the rate events come in). Steps then stay at least
+ * STEP_BEHIND_MIN and the wait after one at most GAP_BEHIND_MS, so that the pruner catches up:
+ * on a loaded machine a step's time is mostly time off the CPU, not work. */
+#define BEHIND_MS 5000
+#define STEP_BEHIND_MIN 32
+#define GAP_BEHIND_MS 20
 #define STEP_MAX 1024
 #define SCAN 4096
 /* Between steps the thread waits at least this, and at least SHARE times what the step took:
@@ -62,13 +69,20 @@ void hl_prune_pace_step(const struct hl_prune_pace *pc, struct hl_prune *q)
     q->scan = pc->step * 8 + 64 < SCAN ? pc->step * 8 + 64 : SCAN;
 }
 
-int64_t hl_prune_pace_done(struct hl_prune_pace *pc, const struct hl_prune_result *r)
+int64_t hl_prune_pace_done(struct hl_prune_pace *pc, const struct hl_prune_result *r,
+                           int64_t lag_ms)
 {
+    int behind = lag_ms > BEHIND_MS;
+    size_t floor = behind ? STEP_BEHIND_MIN : STEP_MIN;
     if (r->events > 0 && r->write_us > pc->target_us)
-        pc->step = pc->step / 2 > STEP_MIN ? pc->step / 2 : STEP_MIN;
+        pc->step = pc->step / 2;
     else if (r->events > 0 && r->write_us < pc->target_us / 2 && (size_t)r->events == pc->step)
         pc->step = pc->step + pc->step / 2 + 1 < STEP_MAX ? pc->step + pc->step / 2 + 1 : STEP_MAX;
+    if (pc->step < floor)
+        pc->step = floor;
     int64_t gap = SHARE * r->write_us / 1000;
+    if (behind && gap > GAP_BEHIND_MS)
+        gap = GAP_BEHIND_MS;
     return gap > GAP_MIN_MS ? gap : GAP_MIN_MS;
 }
 
@@ -118,7 +132,7 @@ static int pass(struct hl_pruner *p, struct hl_prune_result *sum)
         sum->deliveries += r.deliveries;
         sum->attempts += r.attempts;
         sum->kept_owed += r.kept_owed;
-        int64_t gap = hl_prune_pace_done(&p->pace, &r);
+        int64_t gap = hl_prune_pace_done(&p->pace, &r, r.done ? 0 : q.before - r.last_at);
         if (r.done) {
             if (full)
                 p->last_full = hl_mono_ms();

@@ -7,7 +7,9 @@
  * hl_store_one_writer) and about 50 ms on PostgreSQL, where nothing else waits for the rows it
  * deletes; the thread waits three times as long between steps. A pass resumes where the last one
  * ended (what is before that was removed, or is owed); every FULL_PASS_MS a pass starts from the
- * beginning again, for owed deliveries that have become final since. After a pass it drops expired
+ * beginning again, for owed deliveries that have become final since. A pruner that falls
+ * seconds behind (a machine so busy that its clock-timed steps shrink) keeps larger steps and
+ * shorter waits until it has caught up (hl_prune_pace_done). After a pass it drops expired
  * idempotency keys and gives freed space back (hl_store_release_space), then sleeps a
  * fiftieth of the retention (1 s to 60 s), so the database holds about the retention plus
  * that much. On PostgreSQL every node runs one; they take turns (a step that finds another
@@ -32,8 +34,11 @@ void hl_prune_pace_init(struct hl_prune_pace *pc, struct hl_store *st);
 /* Sets q's max_events and scan for the next step. */
 void hl_prune_pace_step(const struct hl_prune_pace *pc, struct hl_prune *q);
 /* After a step: adapts the step to what r took; returns how long to wait (ms) before the
- * next one. */
-int64_t hl_prune_pace_done(struct hl_prune_pace *pc, const struct hl_prune_result *r);
+ * next one. lag_ms: how much of the old events is still to go (the prune's before minus
+ * r->last_at; 0 when done, or for a one-off run that need not keep up with anything): a
+ * pruner seconds behind keeps its steps and waits to a size that catches up. */
+int64_t hl_prune_pace_done(struct hl_prune_pace *pc, const struct hl_prune_result *r,
+                           int64_t lag_ms);
 
 struct hl_pruner_config {
     int64_t retention_ms; /* events older than this go (> 0) */

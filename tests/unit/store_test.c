@@ -2932,6 +2932,37 @@ static void c_pruner(struct ctx *c)
     hl_pruner_stop(NULL);
 }
 
+/* The pruner's pace: clock-timed steps shrink when slow and grow when fast; a pruner seconds
+ * behind keeps steps and waits that let it catch up on a machine too busy for the clock. */
+static void c_prune_pace(struct ctx *c)
+{
+    struct hl_prune_pace pc;
+    hl_prune_pace_init(&pc, c->st);
+    assert_int_equal(pc.target_us, hl_store_one_writer(c->st) ? 2000 : 50000);
+    struct hl_prune q = {0};
+    struct hl_prune_result slow = {.write_us = 100 * pc.target_us}, fast = {.write_us = 10};
+    for (int i = 0; i < 20; i++) { /* in time: down to one event a step, waits 3x the step */
+        hl_prune_pace_step(&pc, &q);
+        slow.events = (int64_t)q.max_events;
+        assert_int_equal(hl_prune_pace_done(&pc, &slow, 0), 3 * slow.write_us / 1000);
+    }
+    hl_prune_pace_step(&pc, &q);
+    assert_int_equal(q.max_events, 1);
+    for (int i = 0; i < 20; i++) { /* ten seconds behind: 32 events a step, 20 ms waits */
+        slow.events = (int64_t)q.max_events;
+        assert_int_equal(hl_prune_pace_done(&pc, &slow, 10000), 20);
+        hl_prune_pace_step(&pc, &q);
+        assert_int_equal(q.max_events, 32);
+    }
+    for (int i = 0; i < 40; i++) { /* fast steps grow to the largest, the scan with them */
+        fast.events = (int64_t)q.max_events;
+        assert_int_equal(hl_prune_pace_done(&pc, &fast, 0), 5);
+        hl_prune_pace_step(&pc, &q);
+    }
+    assert_int_equal(q.max_events, 1024);
+    assert_true(q.scan > q.max_events && q.scan <= HL_PRUNE_SCAN_MAX);
+}
+
 /* ---- retention on SQLite: pages given back, old files compacted, stored payloads ---- */
 
 /* An event with a payload of n bytes that packing cannot shrink much. */
@@ -3177,6 +3208,7 @@ static const struct contract contract[] = {
     {"response_keep", c_response_keep},
     {"space", c_space},
     {"pruner", c_pruner},
+    {"prune_pace", c_prune_pace},
 };
 #define NCONTRACT (sizeof(contract) / sizeof(contract[0]))
 
