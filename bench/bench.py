@@ -631,13 +631,14 @@ def cmd_latency(a):
               file=sys.stderr)
 
 
+BACKLOG_DATA = {"uid": "agent-backlog-template", "externalTenantId": "tenant-dead",
+                "agentName": "backlog", "live": True, "model": "gpt-4o", "temperature": 0.7}
+
+
 def cmd_publish_one(a):
     """POST /events once; prints the eventId."""
     base = "http://127.0.0.1:%d/api/v1/appuid/%s" % (a.hl_port, a.app)
-    body = {"event": "agent.updated",
-            "data": {"uid": "agent-backlog-template", "externalTenantId": "tenant-dead",
-                     "agentName": "backlog", "live": True, "model": "gpt-4o",
-                     "temperature": 0.7}}
+    body = {"event": "agent.updated", "data": BACKLOG_DATA}
     status, out = http("POST", base + "/events", body, a.key)
     if status // 100 != 2:
         die("POST /events answered %d: %s" % (status, out))
@@ -655,6 +656,11 @@ def cmd_backlog_sql(a):
     epoch ms at which the first retries fall due."""
     now_ms = int(time.time() * 1000)
     first_due = now_ms + int(a.lead_s * 1000)
+    # hookline stores payloads packed; the copies are written as plain JSON, which it reads as
+    # it is (only the dead endpoint ever sees them)
+    iso = datetime.datetime.fromtimestamp(now_ms / 1000.0 - 600, datetime.timezone.utc)
+    iso = iso.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % ((now_ms - 600000) % 1000)
+    data = json.dumps(BACKLOG_DATA, separators=(",", ":"))
     sql = """
 PRAGMA journal_mode = WAL;
 PRAGMA synchronous = OFF;
@@ -667,9 +673,10 @@ INSERT INTO seq SELECT i FROM s;
 INSERT INTO events(uid, app_id, type, tenant, resource_uid, created_at, payload)
   SELECT 'evt_bl' || printf('%010d', seq.i), tpl.app_id, tpl.type, tpl.tenant,
          tpl.resource_uid, {now} - 600000,
-         CAST(replace(CAST(tpl.payload AS TEXT), '{evt}', 'evt_bl' || printf('%010d', seq.i))
-              AS BLOB)
-  FROM tpl, seq;
+         CAST('{{"eventId":"evt_bl' || printf('%010d', seq.i) || '","event":"agent.updated",'
+              || '"timestamp":"{iso}","appUid":"' || apps.uid || '","version":1,"data":'
+              || '{data}}}' AS BLOB)
+  FROM tpl JOIN apps ON apps.id = tpl.app_id, seq;
 INSERT INTO deliveries(event_id, webhook_id, status, attempts, next_attempt_at, lease_until,
                        last_status, last_error, created_at)
   SELECT e.id, w.id, 0, 1, {first_due} + ((e.id * 7919 + w.id * 104729) % 3600000), 0, 0,
@@ -682,7 +689,8 @@ INSERT INTO attempts(delivery_id, started_at, duration_us, status_code, error, r
 COMMIT;
 PRAGMA wal_checkpoint(TRUNCATE);
 SELECT count(*) FROM deliveries WHERE status = 0;
-""".format(evt=a.event_id, n=a.events, now=now_ms, first_due=first_due, port=a.dead_port)
+""".format(evt=a.event_id, n=a.events, now=now_ms, first_due=first_due, port=a.dead_port,
+           iso=iso, data=data.replace("'", "''"))
     with open(a.out, "w") as f:
         f.write(sql)
     print(first_due)
@@ -826,6 +834,75 @@ def num(v, fmt=None):
     return "{:,.0f}".format(v) if fmt is None else fmt % v
 
 
+BACKENDS = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
+
+
+def retention_rows(ret, row):
+    """The rows of bench/retention.py's figures (one run: SQLite or PostgreSQL)."""
+    if "skipped" in ret:
+        row("Retention on PostgreSQL: not run (%s)" % ret["skipped"], "—", "—", "—",
+            "—", "—")
+        return
+    base, run = ret["baseline"], ret["pruning"]
+    st = base["storage"]
+    db = BACKENDS.get(ret["backend"], ret["backend"])
+    row("Storage (%s): bytes on disk per change, everything kept (POST /events to one webhook, "
+        "%s changes; %s)" % (db, "{:,}".format(st["changes"]), st["method"]),
+        "%s B" % num(st["per_change"], "%.0f"), "—", "—",
+        "bounded by the retention; measured and reported", "—")
+    pl = run["plateau"]
+    row("Retention (%s) %d s under %.0f changes/s for %.0f s: %s, peak in the first / "
+        "second half" % (db, ret["retention_s"], ret["rate"], ret["run_s"],
+                         "database + WAL" if ret["backend"] == "sqlite" else
+                         "pg_database_size"),
+        "%s / %s" % (mib(pl["first_half_peak"] / 1024.0 if pl["first_half_peak"] else None),
+                     mib(pl["second_half_peak"] / 1024.0 if pl["second_half_peak"] else None)),
+        "—", num(pl["ratio"], "%.3f ×"), "second half ≤ 1.15 × first half",
+        yes(ret["plateau_ok"]) if ret["plateau_ok"] is not None else "not judged (run too "
+        "short to plateau)")
+    w = run["api_pruning"]["rt_us"]
+    b = base["api"]["rt_us"]
+    bp = run["api_before_pruning"]["rt_us"]
+    row("… API response time p50 / p99 while the pruner works (from %d s on) vs the same load "
+        "without pruning (`--retention 0`, %.0f s; in brackets: the same run's first %d s, "
+        "nothing old yet)" % (ret["retention_s"] + ret["sample_s"], ret["base_s"],
+                              ret["retention_s"]),
+        "%s / %s" % (ms(w.get("p50")), ms(w.get("p99"))),
+        "%s / %s (%s / %s)" % (ms(b.get("p50")), ms(b.get("p99")), ms(bp.get("p50")),
+                               ms(bp.get("p99"))),
+        "p99 %s" % num(w["p99"] / b["p99"] if w.get("p99") and b.get("p99") else None,
+                       "%.2f ×"),
+        "p99 ≤ 1.5 × + 1 ms of the run without pruning", yes(ret["p99_ok"]))
+    ow = run["owed"]
+    row("… nothing owed lost: old events to a dead endpoint still listed / their deliveries "
+        "still pending; changes missing at the sink",
+        "%d / %d of %d; missing %d" % (ow["events_listed"], ow["deliveries_pending"],
+                                      ow["expected"], ret["missing"]),
+        "—", "—", "all kept, none missing", yes(ret["owed_ok"] and ret["missing"] == 0))
+
+
+def retention_details(ret):
+    if "skipped" in ret:
+        return []
+    base, run = ret["baseline"], ret["pruning"]
+    st = base["storage"]
+    parts = ", ".join("%s %s" % (k, num(v, "%.0f")) for k, v in st["parts_per_change"].items())
+    series = ", ".join("%.0f s %.1f" % (x["t"], x["bytes"] / 1048576.0)
+                       for x in run["samples"][::max(1, len(run["samples"]) // 18)])
+    pr = run["pruned"]
+    return [
+        "- **Storage per change** (%s, %s changes kept): %s B in all; by table and index (B): "
+        "%s." % (ret["backend"], "{:,}".format(st["changes"]), num(st["per_change"], "%.0f"),
+                 parts),
+        "- **Retention run** (%s): %s changes accepted at %.0f/s (API p99 %s; %s missing); "
+        "database size over time (s, MiB): %s; pruned %s events, %s deliveries, %s attempts; "
+        "queue depth after the drain %s (the owed deliveries)." % (
+            ret["backend"], "{:,}".format(run["gen"]["ok"]), ret["rate"], ms(run["gen"]["rt_us"]["p99"]),
+            run["missing"], series, "{:,}".format(pr["events"]), "{:,}".format(pr["deliveries"]),
+            "{:,}".format(pr["attempts"]), run["queue_depth_after"]),
+    ]
+
+
 def cmd_render(a):
     r = load_results(a.results)
     kept, order = manual_blocks(a.out)
@@ -947,6 +1024,9 @@ def cmd_render(a):
             "restart)" % "{:,}".format(blinfo.get("pending_at_start", 0)),
             "%s (HWM %s)" % (mib(rb.get("VmRSS")), mib(rb.get("VmHWM"))), "—", "—",
             "≤ 64 MiB", yes(rss_ok and hwm_ok))
+    rets = [r[k] for k in ("retention", "retention_pg") if r.get(k)]
+    for ret in rets:
+        retention_rows(ret, row)
     idle = r.get("rss_idle", {})
     peak = r.get("rss_peak", {})
     row("Memory: RSS idle after start", mib(idle.get("VmRSS")), "—", "—", "—", "—")
@@ -1042,6 +1122,8 @@ def cmd_render(a):
                          "{:,}".format(bl.get("queue_depth_after", 0)) if bl else "?",
                          num(blinfo.get("pending_at_start", 0) / 3600.0),
                          num(blinfo.get("start_after_first_due_s"), "%.1f")))
+    for ret in rets:
+        lines.extend(retention_details(ret))
     if ngx or ceil:
         lines.append("- **Ceiling**: wrk → hl-sink p50 %s, p99 %s; %s. The sink is a small C "
                      "server (`bench/sink.c`: epoll, one thread per core, SO_REUSEPORT) that "
@@ -1114,6 +1196,19 @@ SQLite database in `build-bench/bench-run/`:
    trickle. RSS is read after the restart and after the run. (Starting the spread at the moment
    the rows are written instead would leave a pile of retries already due at the restart; the
    dispatcher claims in `next_attempt_at` order, so new events then wait behind that pile.)
+8. **Retention** (`bench/retention.py`): two more fresh databases and hookline processes, the
+   same open-loop `POST /events` load at a steady rate to one webhook on the sink. First with
+   `--retention 0` (nothing pruned): its API response times, and the database's pages per
+   change by table and index (`dbstat`). Then with a short `--retention` for several minutes:
+   the file and its WAL sampled every few seconds (they grow until the first events are a
+   retention old, then stay flat: the pruner frees what new rows reuse), and the API's response
+   times from a little after the retention on, while the pruner works. In both, another app's
+   webhook on a closed port gets a few events before the load (one failed attempt, then owed
+   for an hour): they grow old with the rest and must all still be listed, pending, at the end;
+   every change of the load must reach the sink. Then the same again on PostgreSQL (a
+   throwaway server from `scripts/with-postgres.sh`, fsync on, a fresh database per run;
+   shorter), where the size is `pg_database_size` and the parts per change are each table's
+   `pg_total_relation_size`.
 """)
     env = meta.get("env")
     lines.append("hookline's environment: %s. Log lines at warn/error level: %s.\n" % (

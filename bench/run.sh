@@ -3,10 +3,11 @@
 #
 # Builds an optimised hookline (build-bench/) and the bench tools, runs every benchmark on
 # loopback and writes BENCHMARKS.md (the hand-written <!-- manual:... --> blocks are kept).
-# --quick: every phase about 5 s and a 100,000-delivery backlog, written to
-# build-bench/bench-run/BENCHMARKS.md unless --out says otherwise. The full run takes about
-# 6 minutes and must stay under 15; every step is bounded by `timeout`, and everything started
-# here is stopped on exit.
+# --quick: every phase about 5 s, a 100,000-delivery backlog and a short retention phase,
+# written to build-bench/bench-run/BENCHMARKS.md unless --out says otherwise. The full run
+# takes about 17 minutes (more than half of it the retention phase, on SQLite and then on a
+# throwaway PostgreSQL) and must stay under 20; every step is bounded by `timeout`, and
+# everything started here is stopped on exit.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -21,7 +22,7 @@ while [ $# -gt 0 ]; do
         shift
         ;;
     -h | --help)
-        sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *)
@@ -41,13 +42,16 @@ PY=(python3 "$ROOT/bench/bench.py")
 if [ "$MODE" = quick ]; then
     CEIL_S=5 FLOOR_S=3 LAT_S=5 LAT_RATE=1000 FAN_S=5 FAN_RATE=10 THRU_S=5
     BL_EVENTS=1000 BL_LAT_S=5 BL_RATE=1000 BL_LEAD_S=15 WARMUP_S=1 FSYNC_S=1 BURST_CHANGES=2500
+    RET_BASE_S=15 RET_RUN_S=90 RET_PG_BASE_S=15 RET_PG_RUN_S=90
     OUT=${OUT:-$RUN/BENCHMARKS.md}
 else
     CEIL_S=10 FLOOR_S=10 LAT_S=30 LAT_RATE=1000 FAN_S=20 FAN_RATE=10 THRU_S=30
     BL_EVENTS=10000 BL_LAT_S=10 BL_RATE=1000 BL_LEAD_S=60 WARMUP_S=2 FSYNC_S=2 BURST_CHANGES=10000
+    RET_BASE_S=60 RET_RUN_S=270 RET_PG_BASE_S=45 RET_PG_RUN_S=180
     OUT=${OUT:-$ROOT/BENCHMARKS.md}
 fi
 BL_WEBHOOKS=100 FANOUT=100 THRU_CONNS=64 LAT_CONNS=64 BURST_WEBHOOKS=20
+RET_RATE=300 RET_S=60
 
 T_START=$(date +%s)
 BENCH_TAG=bench
@@ -294,7 +298,32 @@ step "backlog latency" $((BL_LAT_S + 150)) "${PY[@]}" latency --tools "$TOOLS" -
     --rate "$BL_RATE" --duration "$BL_LAT_S" --conns "$LAT_CONNS" --warmup "$WARMUP_S"
 stop_hookline
 
-# ---- 8. BENCHMARKS.md ----
+# ---- 8. retention: a steady load with a short retention, storage sampled ----
+log "retention: POST /events at ${RET_RATE}/s, ${RET_BASE_S}s with --retention 0, then ${RET_RUN_S}s with --retention ${RET_S}s"
+note_cmd "python3 bench/retention.py --hl build-bench/hookline --rate $RET_RATE --base-s $RET_BASE_S --run-s $RET_RUN_S --retention-s $RET_S ...   # two fresh databases; hl-load -K events -r $RET_RATE in each"
+step "retention" $((RET_BASE_S + RET_RUN_S + 300)) python3 "$ROOT/bench/retention.py" \
+    --hl "$HL" --tools "$TOOLS" --run "$RUN" --results "$RESULTS" --hl-port "$HL_PORT" \
+    --sink-port "$SINK_PORT" --dead-port "$DEAD_PORT" --rate "$RET_RATE" \
+    --base-s "$RET_BASE_S" --run-s "$RET_RUN_S" --retention-s "$RET_S"
+
+# The same on PostgreSQL (a throwaway server with fsync on, scripts/with-postgres.sh), shorter:
+# its plateau is judged from two retentions on, and the p99 figure needs no longer a run.
+if compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+    log "retention on PostgreSQL: ${RET_PG_BASE_S}s with --retention 0, then ${RET_PG_RUN_S}s with --retention ${RET_S}s"
+    note_cmd "HOOKLINE_TEST_PG_FSYNC=on scripts/with-postgres.sh python3 bench/retention.py --pg-url \$HOOKLINE_TEST_PG_URL --name retention_pg --rate $RET_RATE --base-s $RET_PG_BASE_S --run-s $RET_PG_RUN_S --retention-s $RET_S ..."
+    # shellcheck disable=SC2016 # expanded by the inner shell, where with-postgres.sh sets it
+    step "retention (PostgreSQL)" $((RET_PG_BASE_S + RET_PG_RUN_S + 360)) \
+        env HOOKLINE_TEST_PG_FSYNC=on "$ROOT/scripts/with-postgres.sh" \
+        sh -c 'exec python3 "$@" --pg-url "$HOOKLINE_TEST_PG_URL"' sh "$ROOT/bench/retention.py" \
+        --hl "$HL" --tools "$TOOLS" --run "$RUN" --results "$RESULTS" --hl-port "$HL_PORT" \
+        --sink-port "$SINK_PORT" --dead-port "$DEAD_PORT" --rate "$RET_RATE" --name retention_pg \
+        --base-s "$RET_PG_BASE_S" --run-s "$RET_PG_RUN_S" --retention-s "$RET_S"
+else
+    log "retention on PostgreSQL: not run (PostgreSQL is not installed: scripts/deps.sh bench)"
+    "${PY[@]}" put "$RESULTS" retention_pg '{"skipped":"PostgreSQL is not installed"}'
+fi
+
+# ---- 9. BENCHMARKS.md ----
 "${PY[@]}" loadavg --name loadavg_after --results "$RESULTS"
 python3 - "$RESULTS" "$RUN" "$(($(date +%s) - T_START))" "${COMMANDS[@]}" <<'EOF'
 import json, os, sys
@@ -304,7 +333,9 @@ r["meta"]["elapsed_s"] = elapsed
 r["meta"]["commands"] = cmds
 r["meta"]["env"] = {k: v for k, v in sorted(os.environ.items()) if k.startswith("HOOKLINE_")}
 logs = {}
-for name in ("hookline-main.log", "hookline-backlog.log"):
+for name in ("hookline-main.log", "hookline-backlog.log", "hookline-retention.log"):
+    if not os.path.exists(os.path.join(run, name)):
+        continue
     counts = {"warn": 0, "error": 0}
     with open(os.path.join(run, name), errors="replace") as f:
         for line in f:

@@ -4,7 +4,7 @@
 set -euo pipefail
 level=${1:-build}
 pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev libsqlite3-dev
-      libjansson-dev libssl-dev libpq-dev libpoppler-glib-dev libyaml-dev)
+      libjansson-dev libssl-dev libpq-dev libpoppler-glib-dev libyaml-dev zlib1g-dev)
 # test: systemd for systemd-analyze, which checks examples/hookline.service; python3-yaml and
 # python3-jsonschema for the harness, which checks every response against openapi/hookline.yaml
 # (the suites run under /usr/bin/python3, where these are installed); chromium, chromium-driver

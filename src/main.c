@@ -1,11 +1,12 @@
-/* hookline: the command line. serve, apps, keys, listen, verify, and the API client's webhooks,
- * deliveries and events (src/cli). */
+/* hookline: the command line. serve, apps, keys, prune, db, listen, verify, and the API client's
+ * webhooks, deliveries and events (src/cli). */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <openssl/sha.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@
 #include "delivery/dispatcher.h"
 #include "ingest/worker.h"
 #include "receiver/listen.h"
+#include "store/prune.h"
 #include "store/store.h"
 
 static int open_store(const char *db, struct hl_store **st)
@@ -282,6 +284,240 @@ static int cmd_keys(int argc, char **argv)
 
 /* ---- db ---- */
 
+/* hookline db init: the database with its schema, up to date. */
+static int db_init(const struct hl_options *o)
+{
+    struct hl_store *st;
+    if (open_store(o->database, &st))
+        return 1;
+    hl_store_close(st);
+    printf("%s is ready\n", db_shown(o->database));
+    return 0;
+}
+
+/* ---- retention: prune and db compact ---- */
+
+#define MIB (1024.0 * 1024.0)
+
+/* A progress line on stderr: rewritten in place on a terminal, one line each time otherwise. */
+static void progress_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void progress_line(const char *fmt, ...)
+{
+    char line[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (isatty(STDERR_FILENO))
+        fprintf(stderr, "\r%s\033[K", line);
+    else
+        fprintf(stderr, "%s\n", line);
+}
+
+static void progress_end(int shown)
+{
+    if (shown && isatty(STDERR_FILENO))
+        fputc('\n', stderr);
+}
+
+/* What a prune run removed (or would), and where it got to. */
+struct prune_run {
+    struct hl_prune_result sum;
+    int64_t idem;
+    int64_t released; /* bytes given back to the file system (SQLite) */
+    int progress;     /* a progress line was shown */
+};
+
+/* Every step of one pass from the first event, adapting the step to hold the writer briefly
+ * and leaving room between steps for a server beside it. */
+static int prune_pass(struct hl_store *st, int64_t before, int dry_run, struct prune_run *run)
+{
+    struct hl_prune p = {.before = before, .dry_run = dry_run};
+    struct hl_prune_pace pace;
+    hl_prune_pace_init(&pace, st);
+    int64_t start = hl_mono_ms(), shown = start;
+    for (;;) {
+        hl_prune_pace_step(&pace, &p);
+        struct hl_prune_result r;
+        int rc = hl_store_prune(st, &p, &r);
+        if (rc)
+            return rc;
+        if (r.busy) { /* a serving node's step: it will be over in a moment */
+            usleep(50000);
+            continue;
+        }
+        run->sum.events += r.events;
+        run->sum.deliveries += r.deliveries;
+        run->sum.attempts += r.attempts;
+        run->sum.kept_owed += r.kept_owed;
+        p.after_at = r.last_at;
+        p.after_id = r.last_id;
+        /* the server's pruner's steps and waits: a server beside it keeps its latency */
+        int64_t gap = hl_prune_pace_done(&pace, &r, 0);
+        if (r.done)
+            return HL_OK;
+        if (hl_mono_ms() - shown >= 1000) {
+            shown = hl_mono_ms();
+            char iso[HL_ISO_MAX];
+            hl_time_iso(r.last_at, iso);
+            progress_line("prune: %lld events, %lld deliveries, %lld attempts %s so far"
+                          " (up to %s, %lld s)",
+                          (long long)run->sum.events, (long long)run->sum.deliveries,
+                          (long long)run->sum.attempts, dry_run ? "to remove" : "removed", iso,
+                          (long long)((shown - start) / 1000));
+            run->progress = 1;
+        }
+        if (!dry_run)
+            usleep((useconds_t)(gap * 1000));
+    }
+}
+
+/* Idempotency keys past their window: all of them counted, or removed in steps. */
+static int prune_idem(struct hl_store *st, int dry_run, int64_t *total)
+{
+    int64_t before = hl_now_ms() - HL_IDEM_WINDOW_MS, n = 0;
+    if (dry_run)
+        return hl_store_idem_expire(st, before, 0, 1, total);
+    do {
+        int rc = hl_store_idem_expire(st, before, 1000, 0, &n);
+        if (rc)
+            return rc;
+        *total += n;
+    } while (n == 1000);
+    return HL_OK;
+}
+
+/* Freed pages past the reserve back to the file system (SQLite with auto-vacuum), in the
+ * server's short steps with a pause between them for a server beside it. */
+static int prune_release(struct hl_store *st, int64_t *total)
+{
+    for (;;) {
+        int64_t n = 0;
+        int rc = hl_store_release_space(st, &n);
+        if (rc || n == 0)
+            return rc;
+        *total += n;
+        usleep(5000);
+    }
+}
+
+static void prune_report(const struct prune_run *run, int64_t before, int dry_run, int json)
+{
+    char iso[HL_ISO_MAX];
+    hl_time_iso(before, iso);
+    const struct hl_prune_result *s = &run->sum;
+    if (json) {
+        printf("{\"dryRun\":%s,\"before\":\"%s\",\"events\":%lld,\"deliveries\":%lld,"
+               "\"attempts\":%lld,\"idempotencyKeys\":%lld,\"keptOwed\":%lld,"
+               "\"releasedBytes\":%lld}\n",
+               dry_run ? "true" : "false", iso, (long long)s->events, (long long)s->deliveries,
+               (long long)s->attempts, (long long)run->idem, (long long)s->kept_owed,
+               (long long)run->released);
+        return;
+    }
+    printf("%s %lld events, %lld deliveries and %lld attempts created before %s,\n"
+           "and %lld idempotency keys past their 24 h window.\n",
+           dry_run ? "would remove" : "removed", (long long)s->events, (long long)s->deliveries,
+           (long long)s->attempts, iso, (long long)run->idem);
+    if (s->kept_owed)
+        printf("kept %lld older events: a delivery of each is still owed to a receiver.\n",
+               (long long)s->kept_owed);
+    if (run->released)
+        printf("gave %.1f MiB of free space back to the file system.\n",
+               (double)run->released / MIB);
+}
+
+static int cmd_prune(int argc, char **argv)
+{
+    struct hl_options o;
+    int status = hl_options_get(HL_CMD_PRUNE, argc, argv, &o);
+    if (status != HL_OPTS_RUN)
+        return status;
+    if (!o.before)
+        return hl_usage_error(HL_CMD_PRUNE,
+                              "--before TIME is required: now, a duration ago such as 30d, a date "
+                              "such as 2026-11-01, or a time such as 2026-11-01T12:00:00Z");
+    int64_t now = hl_now_ms(), before = 0;
+    if (hl_parse_time_before(o.before, now, &before))
+        return hl_usage_error(HL_CMD_PRUNE, "--before %s: not a time", o.before);
+    if (before > now) {
+        char iso[HL_ISO_MAX];
+        hl_time_iso(now, iso);
+        return hl_usage_error(HL_CMD_PRUNE,
+                              "--before %s: that is in the future (now is %s); nothing removed",
+                              o.before, iso);
+    }
+    struct hl_store *st;
+    if (open_store(o.database, &st))
+        return 1;
+    struct prune_run run = {0};
+    int rc = prune_pass(st, before, o.dry_run, &run);
+    progress_end(run.progress);
+    if (rc == HL_OK)
+        rc = prune_idem(st, o.dry_run, &run.idem);
+    if (rc == HL_OK && !o.dry_run)
+        rc = prune_release(st, &run.released);
+    hl_store_close(st);
+    if (rc) {
+        fprintf(stderr, "hookline prune: stopped: %s\n", hl_strerror(rc));
+        prune_report(&run, before, o.dry_run, 0);
+        return 1;
+    }
+    prune_report(&run, before, o.dry_run, o.json);
+    return 0;
+}
+
+static void compact_progress(void *arg, const struct hl_compact_progress *p)
+{
+    int *shown = arg;
+    *shown = 1;
+    if (p->total > 0 && p->total > 1000)
+        progress_line("db compact: %lld s, %s: %.1f of %.1f MiB (%d%%)",
+                      (long long)(p->elapsed_ms / 1000), p->phase, (double)p->done / MIB,
+                      (double)p->total / MIB, (int)(100 * p->done / p->total));
+    else
+        progress_line("db compact: %lld s, %s", (long long)(p->elapsed_ms / 1000), p->phase);
+}
+
+/* hookline db compact: the database's free space given back once. */
+static int db_compact(const struct hl_options *o)
+{
+    struct hl_store *st;
+    if (open_store(o->database, &st))
+        return 1;
+    /* VACUUM rewrites the whole file: not beside a server, which holds the lock */
+    char err[512];
+    struct hl_store_space before = {0}, after = {0};
+    int rc = hl_store_lock(st, err, sizeof(err));
+    if (rc) {
+        fprintf(stderr, "hookline db compact: %s\n", err);
+        hl_store_close(st);
+        return 1;
+    }
+    rc = hl_store_space(st, &before);
+    int shown = 0;
+    if (rc == HL_OK) {
+        progress_line("db compact: %.1f MiB, %.1f MiB of it free", (double)before.bytes / MIB,
+                      (double)before.free_bytes / MIB);
+        shown = 1;
+        rc = hl_store_compact(st, compact_progress, &shown, err, sizeof(err));
+    } else {
+        snprintf(err, sizeof(err), "%s", hl_strerror(rc));
+    }
+    progress_end(shown);
+    if (rc == HL_OK)
+        rc = hl_store_space(st, &after);
+    hl_store_close(st);
+    if (rc) {
+        fprintf(stderr, "hookline db compact: %s\n", *err ? err : hl_strerror(rc));
+        return 1;
+    }
+    printf("compacted: %.1f MiB before, %.1f MiB after%s\n", (double)before.bytes / MIB,
+           (double)after.bytes / MIB,
+           after.reclaims ? "; freed space is given back as pruning goes" : "");
+    return 0;
+}
+
 static int cmd_db(int argc, char **argv)
 {
     struct hl_options o;
@@ -289,15 +525,13 @@ static int cmd_db(int argc, char **argv)
     if (status != HL_OPTS_RUN)
         return status;
     if (o.nargs == 0)
-        return hl_usage_error(HL_CMD_DB, "missing what to do: db init");
-    if (strcmp(o.args[0], "init") != 0)
-        return hl_usage_error(HL_CMD_DB, "unknown subcommand '%.64s': want db init", o.args[0]);
-    struct hl_store *st;
-    if (open_store(o.database, &st))
-        return 1;
-    hl_store_close(st);
-    printf("%s is ready\n", db_shown(o.database));
-    return 0;
+        return hl_usage_error(HL_CMD_DB, "missing what to do: db init or db compact");
+    if (o.nargs == 1 && strcmp(o.args[0], "init") == 0)
+        return db_init(&o);
+    if (o.nargs == 1 && strcmp(o.args[0], "compact") == 0)
+        return db_compact(&o);
+    return hl_usage_error(HL_CMD_DB, "unknown subcommand '%.64s': want db init or db compact",
+                          o.args[0]);
 }
 
 /* ---- serve ---- */
@@ -502,6 +736,30 @@ static int start_http(struct hl_api *api, const char *addr, const char *flag, un
     return rc;
 }
 
+/* Once at start: how big the database is, how much of it is reclaimable, what the retention
+ * does. */
+static void log_space(struct hl_store *st, int64_t retention_ms)
+{
+    struct hl_store_space sp;
+    if (hl_store_space(st, &sp)) {
+        hl_warn("cannot measure the database");
+        return;
+    }
+    char ret[64];
+    if (retention_ms)
+        snprintf(ret, sizeof(ret), "events final for %lld s and older go",
+                 (long long)(retention_ms / 1000));
+    else
+        snprintf(ret, sizeof(ret), "retention 0: every event is kept");
+    hl_info("database: %.1f MiB on disk, %.1f MiB of it reclaimable; %s", (double)sp.bytes / MIB,
+            (double)sp.free_bytes / MIB, ret);
+    if (!sp.reclaims)
+        hl_warn("database: this SQLite file predates incremental auto-vacuum: pruned space is "
+                "reused but never given back (%.1f MiB free now). Run `hookline db compact` once "
+                "with the server stopped to give it back and turn auto-vacuum on",
+                (double)sp.free_bytes / MIB);
+}
+
 static int cmd_serve(int argc, char **argv)
 {
     struct hl_options o;
@@ -530,6 +788,7 @@ static int cmd_serve(int argc, char **argv)
     struct hl_dispatcher *disp = NULL;
     struct hl_ingest *ingest = NULL;
     struct hl_http *http = NULL, *metrics = NULL;
+    struct hl_pruner *pruner = NULL;
     status = 1;
     if (prepare_data_dir(data_dir) || open_store(o.database, &st))
         goto out;
@@ -541,6 +800,12 @@ static int cmd_serve(int argc, char **argv)
     }
     if (!api.cfg.production && dev_bootstrap(st, data_dir)) {
         fprintf(stderr, "hookline: could not create the development app\n");
+        goto out;
+    }
+    log_space(st, o.retention_ms);
+    struct hl_pruner_config pc = {.retention_ms = o.retention_ms};
+    if (o.retention_ms && hl_pruner_start(st, &pc, &pruner)) {
+        fprintf(stderr, "hookline: cannot start the pruner\n");
         goto out;
     }
     api.store = st;
@@ -588,6 +853,7 @@ out:
     hl_http_stop(metrics);
     hl_ingest_stop(ingest);
     hl_dispatcher_stop(disp);
+    hl_pruner_stop(pruner);
     hl_store_close(st);
     if (status == 0)
         hl_info("stopped");
@@ -602,7 +868,9 @@ static void main_help(FILE *f)
             "  serve    run the API and the dispatcher\n"
             "  apps     create or list apps\n"
             "  keys     create, revoke or list API keys\n"
-            "  db       create the database (db init) without serving\n"
+            "  prune    remove final events older than a time (serve --retention does it too)\n"
+            "  db       db init: create the database without serving; db compact: give its free\n"
+            "           space back once\n"
             "  listen   receive webhooks: verify, de-duplicate, hand on\n"
             "  verify   check one body's signature from a shell\n\n"
             "  webhooks    list, get, create, update, pause, resume, delete, test, rotate-secret\n"
@@ -628,6 +896,8 @@ int main(int argc, char **argv)
         return cmd_apps(argc - 1, argv + 1);
     if (strcmp(cmd, "keys") == 0)
         return cmd_keys(argc - 1, argv + 1);
+    if (strcmp(cmd, "prune") == 0)
+        return cmd_prune(argc - 1, argv + 1);
     if (strcmp(cmd, "db") == 0)
         return cmd_db(argc - 1, argv + 1);
     if (strcmp(cmd, "listen") == 0)

@@ -76,7 +76,49 @@ int hl_parse_size(const char *s, long long min, long long max, long long *out)
     return HL_OK;
 }
 
+int hl_parse_time_before(const char *s, int64_t now, int64_t *ms)
+{
+    int64_t v;
+    if (strcmp(s, "now") == 0) {
+        *ms = now;
+        return HL_OK;
+    }
+    if (hl_parse_duration(s, &v) == HL_OK) {
+        if (v > now)
+            return HL_EINVAL;
+        *ms = now - v;
+        return HL_OK;
+    }
+    size_t len = strlen(s);
+    char day[32];
+    if (len == 10) { /* a date: its midnight, UTC */
+        snprintf(day, sizeof(day), "%sT00:00:00Z", s);
+        s = day;
+        len = strlen(day);
+    }
+    /* a time says its zone (Z or an offset): hl_time_parse refuses a bare local time */
+    if (hl_time_parse(s, len, &v) != HL_OK)
+        return HL_EINVAL;
+    *ms = v;
+    return HL_OK;
+}
+
 /* ---- setters and checks of the rows that need more than their kind ---- */
+
+static int set_retention(void *field, const char *text)
+{
+    int64_t ms;
+    if (hl_parse_duration(text, &ms) != HL_OK || (ms != 0 && ms < HL_RETENTION_MIN_MS))
+        return HL_EINVAL;
+    *(int64_t *)field = ms;
+    return HL_OK;
+}
+
+static int check_before(const char *text)
+{
+    int64_t ms;
+    return hl_parse_time_before(text, hl_now_ms(), &ms);
+}
 
 static int set_schedule(void *field, const char *text)
 {
@@ -150,9 +192,10 @@ static int check_http_url(const char *text)
 #define SERVE HL_CMD_SERVE
 #define LISTEN HL_CMD_LISTEN
 #define VERIFY HL_CMD_VERIFY
-#define DB_CMDS (HL_CMD_SERVE | HL_CMD_APPS | HL_CMD_KEYS | HL_CMD_DB)
+#define DB_CMDS (HL_CMD_SERVE | HL_CMD_APPS | HL_CMD_KEYS | HL_CMD_PRUNE | HL_CMD_DB)
 #define REPLAY HL_CMD_LISTEN_REPLAY
 #define ALL_CMDS (DB_CMDS | HL_CMD_LISTEN | HL_CMD_VERIFY | HL_CMD_LISTEN_REPLAY | HL_CMD_CLIENT)
+#define PRUNE HL_CMD_PRUNE
 #define CLIENT HL_CMD_CLIENT
 #define CLIENT_LISTS (HL_CMD_WEBHOOKS_LIST | HL_CMD_DELIVERIES_LIST | HL_CMD_EVENTS_LIST)
 #define WEBHOOK_FIELDS (HL_CMD_WEBHOOKS_CREATE | HL_CMD_WEBHOOKS_UPDATE)
@@ -343,11 +386,34 @@ static const struct hl_opt OPTS[] = {
      .cmds = SERVE,
      .arg = "DURATION",
      .help = "how long a node's claim holds a context file being processed"},
-    /* apps, keys */
+    {.name = "retention",
+     .env = "HOOKLINE_RETENTION",
+     .def = "30d",
+     VALUE(retention_ms, int64_t),
+     .set = set_retention,
+     .cmds = SERVE,
+     .arg = "DURATION",
+     .forms = "0 (keep everything) or a duration of at least 1m such as 90s, 12h or 30d",
+     .help = "events older than this go, with their deliveries and attempts, once nothing is "
+             "owed to a receiver; 0 keeps everything"},
+    /* apps, keys, prune */
     {.name = "json",
      FLAG(json),
-     .cmds = HL_CMD_APPS | HL_CMD_KEYS,
+     .cmds = HL_CMD_APPS | HL_CMD_KEYS | PRUNE,
      .help = "machine-readable output"},
+    /* prune */
+    {.name = "before",
+     STRING(before),
+     .check = check_before,
+     .cmds = PRUNE,
+     .arg = "TIME",
+     .forms = "now, a duration ago such as 30d or 12h, a date such as 2026-11-01 (UTC), or a "
+              "time such as 2026-11-01T12:00:00Z",
+     .help = "remove what is final among the events created before TIME (required)"},
+    {.name = "dry-run",
+     FLAG(dry_run),
+     .cmds = PRUNE,
+     .help = "count what would be removed; remove nothing"},
     /* listen */
     {.name = "port",
      .def = "3000",
@@ -661,11 +727,26 @@ static const struct command COMMANDS[] = {
      "       hookline keys list [APP_UID] [options]\n\n"
      "Creates an API key for an app (shown once), revokes one, or lists them.\n",
      NULL},
+    {HL_CMD_PRUNE, "prune", 0,
+     "usage: hookline prune --before TIME [--dry-run] [options]\n\n"
+     "Removes the events created before TIME whose deliveries are all final (succeeded,\n"
+     "failed after the last retry, cancelled), with their deliveries and attempt logs, and\n"
+     "the idempotency keys whose 24 h window is over. A delivery still owed to a receiver\n"
+     "(pending, retrying, paused, held by a disabled webhook) and its event stay, whatever\n"
+     "their age; apps, keys, webhooks and the current state of agents, contexts and files\n"
+     "are never removed. Runs in short steps beside a serving hookline.\n",
+     "Exit status: 0 done, 1 a store error (what was removed so far stays removed), 2 usage\n"
+     "error (nothing removed).\n"},
     {HL_CMD_DB, "db", 1,
-     "usage: hookline db init [options]\n\n"
-     "Creates the database and its schema, or brings an existing one up to date.\n"
+     "usage: hookline db init [options]\n"
+     "       hookline db compact [options]\n\n"
+     "db init creates the database and its schema, or brings an existing one up to date.\n"
      "hookline serve does the same when it starts; apps and keys need a database\n"
-     "that exists.\n",
+     "that exists.\n\n"
+     "db compact compacts the database once. SQLite: rewrites the file without its free pages\n"
+     "(VACUUM) and turns incremental auto-vacuum on, so that from then on pruning gives space\n"
+     "back as it goes; needs the file to itself (stop hookline serve first) and free disk space\n"
+     "for a copy. PostgreSQL: VACUUM (ANALYZE) of the tables pruning empties, beside the nodes.\n",
      NULL},
     {HL_CMD_LISTEN, "listen", 0,
      "usage: hookline listen [--port PORT] --secret SECRET [options]\n"

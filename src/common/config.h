@@ -38,6 +38,16 @@ int hl_parse_duration(const char *s, int64_t *ms);
  * range) and leaves *out alone. */
 int hl_parse_size(const char *s, long long min, long long max, long long *out);
 
+/* Parses a point in time as `hookline prune --before` takes it: "now"; a duration meaning that
+ * long before now ("30d", "12h", hl_parse_duration's forms); a date "YYYY-MM-DD" (midnight
+ * UTC); or an ISO 8601 / RFC 3339 time ("2026-11-01T12:00:00Z", with fractions or an offset).
+ * now is the current time in ms. Returns 0 and sets *ms (which may be after now: the caller
+ * decides), or HL_EINVAL and leaves *ms alone. */
+int hl_parse_time_before(const char *s, int64_t now, int64_t *ms);
+
+/* The shortest retention serve accepts (other than 0, which keeps everything). */
+#define HL_RETENTION_MIN_MS 60000
+
 /* ---- the option table ---- */
 
 /* The commands that read options; a row names the commands it belongs to (a mask of these). */
@@ -48,25 +58,26 @@ enum hl_cmd {
     HL_CMD_LISTEN = 1 << 3,
     HL_CMD_VERIFY = 1 << 4,
     HL_CMD_LISTEN_REPLAY = 1 << 5, /* hookline listen replay */
-    HL_CMD_DB = 1 << 6,            /* hookline db init */
+    HL_CMD_DB = 1 << 6, /* hookline db init, db compact */
+    HL_CMD_PRUNE = 1 << 7,
     /* The API client (src/cli): one command per subcommand, so each has its own options and
      * help. */
-    HL_CMD_WEBHOOKS_LIST = 1 << 7,
-    HL_CMD_WEBHOOKS_GET = 1 << 8,
-    HL_CMD_WEBHOOKS_CREATE = 1 << 9,
-    HL_CMD_WEBHOOKS_UPDATE = 1 << 10,
-    HL_CMD_WEBHOOKS_PAUSE = 1 << 11,
-    HL_CMD_WEBHOOKS_RESUME = 1 << 12,
-    HL_CMD_WEBHOOKS_DELETE = 1 << 13,
-    HL_CMD_WEBHOOKS_TEST = 1 << 14,
-    HL_CMD_WEBHOOKS_ROTATE = 1 << 15,
-    HL_CMD_DELIVERIES_LIST = 1 << 16,
-    HL_CMD_DELIVERIES_SHOW = 1 << 17,
-    HL_CMD_DELIVERIES_RESEND = 1 << 18,
-    HL_CMD_DELIVERIES_RECOVER = 1 << 19,
-    HL_CMD_EVENTS_LIST = 1 << 20,
-    HL_CMD_EVENTS_SHOW = 1 << 21,
-    HL_CMD_EVENTS_PUBLISH = 1 << 22,
+    HL_CMD_WEBHOOKS_LIST = 1 << 8,
+    HL_CMD_WEBHOOKS_GET = 1 << 9,
+    HL_CMD_WEBHOOKS_CREATE = 1 << 10,
+    HL_CMD_WEBHOOKS_UPDATE = 1 << 11,
+    HL_CMD_WEBHOOKS_PAUSE = 1 << 12,
+    HL_CMD_WEBHOOKS_RESUME = 1 << 13,
+    HL_CMD_WEBHOOKS_DELETE = 1 << 14,
+    HL_CMD_WEBHOOKS_TEST = 1 << 15,
+    HL_CMD_WEBHOOKS_ROTATE = 1 << 16,
+    HL_CMD_DELIVERIES_LIST = 1 << 17,
+    HL_CMD_DELIVERIES_SHOW = 1 << 18,
+    HL_CMD_DELIVERIES_RESEND = 1 << 19,
+    HL_CMD_DELIVERIES_RECOVER = 1 << 20,
+    HL_CMD_EVENTS_LIST = 1 << 21,
+    HL_CMD_EVENTS_SHOW = 1 << 22,
+    HL_CMD_EVENTS_PUBLISH = 1 << 23,
 };
 
 /* Every command of the API client. */
@@ -118,6 +129,7 @@ struct hl_options {
     struct hl_netlist allow;
     long long threads, max_inflight, per_host;
     const char *data_dir; /* NULL: beside the SQLite file (the caller decides) */
+    int64_t retention_ms; /* 0: keep everything */
     long long max_upload, chunk_size, chunk_overlap;
     int log_level;  /* enum hl_log_level (serve, listen) */
     int log_format; /* enum hl_log_format (serve, listen) */
@@ -132,6 +144,9 @@ struct hl_options {
     const char *alert_exec;
     /* listen replay (and --state above) */
     int failed;
+    /* prune */
+    const char *before; /* hl_parse_time_before's forms */
+    int dry_run;
     /* listen, verify */
     struct hl_secrets secrets;
     long long tolerance_s;

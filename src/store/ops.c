@@ -426,9 +426,12 @@ int hl_store_event_list(struct hl_store *st, int64_t app_id, const struct hl_eve
 
 int hl_sql_record_delivery(struct hl_sess *s, const struct hl_attempt *at, int64_t now)
 {
+    size_t keep = at->response_len;
+    if (at->outcome == HL_OUT_SUCCESS && keep > HL_SUCCESS_RESPONSE_KEEP)
+        keep = HL_SUCCESS_RESPONSE_KEEP;
     struct hl_arg a[] = {hl_arg_int(at->delivery_id), hl_arg_int(at->started_at),
                          hl_arg_int(at->duration_us), hl_arg_int(at->status_code),
-                         hl_arg_text(at->error),      hl_arg_blob(at->response, at->response_len)};
+                         hl_arg_text(at->error),      hl_arg_blob(at->response, keep)};
     int rc = run(s, HL_Q_ATTEMPT_INSERT, a, HL_NARGS(a), NULL);
     if (rc)
         return rc;
@@ -614,4 +617,134 @@ int hl_store_file_path(struct hl_store *st, int64_t app_id, const char *file_uid
 {
     struct hl_arg a[] = {hl_arg_int(app_id), hl_arg_text(file_uid)};
     return get(st, HL_SESS_READ, HL_Q_FILE_PATH, a, HL_NARGS(a), &hl_read_str, path);
+}
+
+/* ---- retention ---- */
+
+/* Reads the next old events after the cursor, in creation order, and sorts them: the prunable
+ * ones' ids into ids (*n), the owed ones counted in out. */
+static int prune_scan(struct hl_store *st, const struct hl_prune *p, int64_t *ids, size_t *n,
+                      struct hl_prune_result *out)
+{
+    struct hl_arg a[] = {hl_arg_int(p->before), hl_arg_int(p->after_at), hl_arg_int(p->after_id),
+                         hl_arg_int((int64_t)p->scan)};
+    struct hl_rows rows = {.rd = &hl_read_prune};
+    int rc = hl_sql_once(st, HL_SESS_READ, HL_Q_PRUNE_SCAN, a, HL_NARGS(a), &rows);
+    if (rc)
+        return rc;
+    const struct hl_prune_row *r = rows.arr;
+    size_t i = 0, max = p->max_events ? p->max_events : p->scan;
+    for (; i < rows.n && *n < max; i++) {
+        out->last_at = r[i].created_at;
+        out->last_id = r[i].id;
+        if (r[i].owed)
+            out->kept_owed++;
+        else
+            ids[(*n)++] = r[i].id;
+    }
+    /* every old event after the cursor was seen (and not left for the next step) */
+    out->done = rows.n < p->scan && i == rows.n;
+    hl_rows_clear(&rows);
+    return HL_OK;
+}
+
+/* In a transaction: removes the events named that are still prunable now, with their
+ * deliveries and attempts. The scan ran on a snapshot: a delivery resent since is owed again,
+ * and its event keeps everything. */
+static int prune_write(struct hl_sess *s, const struct hl_arg *ids, struct hl_prune_result *out)
+{
+    int64_t may = 0;
+    struct hl_rows guard = {.rd = &hl_read_int, .one = &may};
+    int rc = run(s, HL_Q_PRUNE_GUARD, NULL, 0, &guard);
+    if (rc == HL_OK && !may) {
+        out->busy = 1;
+        return HL_OK;
+    }
+    struct hl_rows a = {0}, d = {0}, e = {0};
+    if (rc == HL_OK)
+        rc = run(s, HL_Q_PRUNE_LOCK, ids, 1, NULL);
+    if (rc == HL_OK)
+        rc = run(s, HL_Q_PRUNE_ATTEMPTS, ids, 1, &a);
+    if (rc == HL_OK)
+        rc = run(s, HL_Q_PRUNE_DELIVERIES, ids, 1, &d);
+    if (rc == HL_OK)
+        rc = run(s, HL_Q_PRUNE_EVENTS, ids, 1, &e);
+    if (rc == HL_OK) {
+        out->attempts = a.changed;
+        out->deliveries = d.changed;
+        out->events = e.changed;
+    }
+    return rc;
+}
+
+int hl_store_prune(struct hl_store *st, const struct hl_prune *p, struct hl_prune_result *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->last_at = p->after_at;
+    out->last_id = p->after_id;
+    if (p->scan == 0 || p->scan > HL_PRUNE_SCAN_MAX)
+        return HL_EINVAL;
+    int64_t *ids = malloc(p->scan * sizeof(*ids));
+    if (!ids)
+        return HL_ENOMEM;
+    size_t n = 0;
+    int rc = prune_scan(st, p, ids, &n, out);
+    struct hl_arg arg[] = {hl_arg_ids(ids, n)};
+    if (rc || n == 0)
+        goto out;
+    if (p->dry_run) {
+        int64_t counts[2] = {0, 0};
+        rc = get(st, HL_SESS_READ, HL_Q_PRUNE_COUNT, arg, 1, &hl_read_pair, counts);
+        out->events = (int64_t)n;
+        out->deliveries = counts[0];
+        out->attempts = counts[1];
+        goto out;
+    }
+    /* Lazy: a prune lost in a crash is only done again. */
+    struct hl_sess s;
+    if ((rc = st->be->open(st, HL_SESS_TX_LAZY, &s)))
+        goto out;
+    int64_t t0 = hl_mono_us();
+    rc = st->be->close(&s, prune_write(&s, arg, out));
+    out->write_us = hl_mono_us() - t0;
+    if (rc) {
+        out->events = out->deliveries = out->attempts = 0;
+        out->busy = 0;
+        goto out;
+    }
+    __atomic_add_fetch(&st->pruned[0], (uint64_t)out->events, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&st->pruned[1], (uint64_t)out->deliveries, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&st->pruned[2], (uint64_t)out->attempts, __ATOMIC_RELAXED);
+out:
+    free(ids);
+    return rc;
+}
+
+int hl_store_idem_expire(struct hl_store *st, int64_t before, size_t max, int dry_run, int64_t *n)
+{
+    *n = 0;
+    if (dry_run) {
+        struct hl_arg a[] = {hl_arg_int(before)};
+        return get(st, HL_SESS_READ, HL_Q_IDEM_COUNT, a, HL_NARGS(a), &hl_read_int, n);
+    }
+    struct hl_arg a[] = {hl_arg_int(before), hl_arg_int((int64_t)max)};
+    struct hl_rows rows = {0};
+    int rc = hl_sql_once(st, HL_SESS_WRITE, HL_Q_IDEM_EXPIRE, a, HL_NARGS(a), &rows);
+    if (rc == HL_OK)
+        *n = rows.changed;
+    return rc;
+}
+
+int hl_store_oldest_event(struct hl_store *st, int64_t *created_at)
+{
+    *created_at = 0;
+    int rc = get(st, HL_SESS_READ, HL_Q_OLDEST_EVENT, NULL, 0, &hl_read_int, created_at);
+    return rc == HL_ENOTFOUND ? HL_OK : rc;
+}
+
+void hl_store_pruned(struct hl_store *st, struct hl_pruned *out)
+{
+    out->events = __atomic_load_n(&st->pruned[0], __ATOMIC_RELAXED);
+    out->deliveries = __atomic_load_n(&st->pruned[1], __ATOMIC_RELAXED);
+    out->attempts = __atomic_load_n(&st->pruned[2], __ATOMIC_RELAXED);
 }

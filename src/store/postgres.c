@@ -64,6 +64,8 @@
 #define CHANNEL "hookline_deliveries"
 /* "hookline" in ASCII: the advisory lock held while migrating. */
 #define MIGRATION_LOCK "7525356009530420837"
+/* "hl_prune": the advisory lock a pruning transaction holds, so that one node prunes at a time. */
+#define PRUNE_LOCK "7524494013990530661"
 #define CONNECT_TIMEOUT_MS 5000
 #define STATEMENT_TIMEOUT_MS 15000
 #define IDLE_TX_TIMEOUT_MS 60000
@@ -136,6 +138,15 @@ static const char *const MIGRATIONS[] = {
     "UPDATE webhooks SET prev_secrets = prev_secret_until::text || ' ' || prev_secret"
     " WHERE prev_secret IS NOT NULL AND prev_secret_until > 0;"
     "ALTER TABLE webhooks DROP COLUMN prev_secret;",
+    /* 4: retention (sqlite.c's migration 5). Pruning deletes from these tables all the time:
+     * autovacuum visits them once 5 % of their rows are dead instead of 20 % (the server's
+     * default), so the space of pruned rows is reused by new ones before the tables grow. */
+    "CREATE INDEX events_created ON events(created_at, id);"
+    "CREATE INDEX idempotency_created ON idempotency(created_at);"
+    "ALTER TABLE events SET (autovacuum_vacuum_scale_factor = 0.05);"
+    "ALTER TABLE deliveries SET (autovacuum_vacuum_scale_factor = 0.05);"
+    "ALTER TABLE attempts SET (autovacuum_vacuum_scale_factor = 0.05);"
+    "ALTER TABLE idempotency SET (autovacuum_vacuum_scale_factor = 0.05);",
 };
 #define NMIGRATIONS (sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]))
 
@@ -152,6 +163,8 @@ enum {
     Q_WH_FAILURE,
     Q_SYNC_ON,
     Q_INGEST_CLAIM,
+    Q_DB_SIZE,
+    Q_SYNC_OFF,
     Q_COUNT
 };
 
@@ -287,6 +300,37 @@ static const char *const SQL[Q_COUNT] = {
                         " ON f.uid = c.file_uid WHERE f.app_id = $1 AND c.file_uid = $2"
                         " AND c.idx > $3 ORDER BY c.idx LIMIT $4",
     [HL_Q_FILE_PATH] = "SELECT path FROM files WHERE app_id = $1 AND uid = $2",
+    [HL_Q_PRUNE_SCAN] = "SELECT e.id, e.created_at, EXISTS (SELECT 1 FROM deliveries d"
+                        " WHERE d.event_id = e.id AND d.status IN (" SQL_PENDING ", " SQL_PAUSED
+                        "))::int FROM events e WHERE e.created_at < $1"
+                        " AND (e.created_at, e.id) > ($2, $3) ORDER BY e.created_at, e.id LIMIT $4",
+    /* One node prunes at a time; another node's step skips its turn rather than wait. */
+    [HL_Q_PRUNE_GUARD] = "SELECT pg_try_advisory_xact_lock(" PRUNE_LOCK ")::int",
+    /* A resend or a recovery on another connection waits for this transaction, or (having
+     * committed first) leaves its delivery pending, which keeps the event. */
+    [HL_Q_PRUNE_LOCK] = "SELECT id FROM deliveries WHERE event_id = ANY($1) AND status IN"
+                        " (" SQL_SUCCEEDED ", " SQL_FAILED ", " SQL_CANCELLED ") ORDER BY id"
+                        " FOR UPDATE",
+    [HL_Q_PRUNE_ATTEMPTS] =
+        "DELETE FROM attempts WHERE delivery_id IN (SELECT d.id FROM deliveries d"
+        " WHERE d.event_id = ANY($1) AND NOT EXISTS (SELECT 1 FROM deliveries o"
+        " WHERE o.event_id = d.event_id"
+        " AND o.status IN (" SQL_PENDING ", " SQL_PAUSED ")))",
+    [HL_Q_PRUNE_DELIVERIES] = "DELETE FROM deliveries d WHERE d.event_id = ANY($1)"
+                              " AND NOT EXISTS (SELECT 1 FROM deliveries o"
+                              " WHERE o.event_id = d.event_id"
+                              " AND o.status IN (" SQL_PENDING ", " SQL_PAUSED "))",
+    [HL_Q_PRUNE_EVENTS] = "DELETE FROM events e WHERE e.id = ANY($1)"
+                          " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id)",
+    [HL_Q_PRUNE_COUNT] =
+        "SELECT (SELECT count(*) FROM deliveries WHERE event_id = ANY($1)),"
+        " (SELECT count(*) FROM attempts a JOIN deliveries d ON d.id = a.delivery_id"
+        " WHERE d.event_id = ANY($1))",
+    [HL_Q_IDEM_EXPIRE] = "DELETE FROM idempotency i USING (SELECT app_id, key FROM idempotency"
+                         " WHERE created_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED) x"
+                         " WHERE i.app_id = x.app_id AND i.key = x.key",
+    [HL_Q_IDEM_COUNT] = "SELECT count(*) FROM idempotency WHERE created_at < $1",
+    [HL_Q_OLDEST_EVENT] = "SELECT coalesce(min(created_at), 0) FROM events",
 
     [Q_BEGIN] = "BEGIN",
     [Q_COMMIT] = "COMMIT",
@@ -336,6 +380,8 @@ static const char *const SQL[Q_COUNT] = {
                      " WHERE id = $1",
     /* Attempt records are kept durable even on the dispatcher's asynchronous session. */
     [Q_SYNC_ON] = "SELECT set_config('synchronous_commit', 'on', true)",
+    /* A lazy transaction (HL_SESS_TX_LAZY) does not wait for the WAL flush. */
+    [Q_SYNC_OFF] = "SELECT set_config('synchronous_commit', 'off', true)",
     /* As Q_CLAIM: one node takes a file, and a dead node's file once its lease lapses. */
     [Q_INGEST_CLAIM] = "UPDATE files f SET state = 1, lease_until = $2"
                        " FROM (SELECT f2.uid FROM files f2 JOIN resources r2 ON r2.uid = f2.uid"
@@ -343,6 +389,7 @@ static const char *const SQL[Q_COUNT] = {
                        " LIMIT 1 FOR UPDATE OF f2 SKIP LOCKED) c, apps a, resources r"
                        " WHERE f.uid = c.uid AND a.id = f.app_id AND r.uid = f.uid"
                        " RETURNING " HL_INGEST_COLS,
+    [Q_DB_SIZE] = "SELECT pg_database_size(current_database())",
 };
 
 struct conn {
@@ -1086,11 +1133,17 @@ static int sess_open(struct hl_store *base, enum hl_sess_kind kind, struct hl_se
     if (rc)
         return rc;
     *s = (struct hl_sess){.st = base, .conn = c};
-    if (kind == HL_SESS_TX && (rc = begin(p, c))) {
-        release(p, c);
+    int tx = kind == HL_SESS_TX || kind == HL_SESS_TX_LAZY;
+    if (tx && (rc = begin(p, c)) == HL_OK && kind == HL_SESS_TX_LAZY) {
+        struct params none = {0};
+        rc = run0(p, c, Q_SYNC_OFF, &none, NULL);
+    }
+    if (rc) {
+        release(p, c); /* rolls an open transaction back */
         return rc;
     }
-    s->tx = kind == HL_SESS_TX;
+    s->tx = tx;
+    s->lazy = kind == HL_SESS_TX_LAZY;
     return HL_OK;
 }
 
@@ -1306,6 +1359,50 @@ static int pg_ingest_claim(struct hl_store *base, int64_t now, int64_t lease_unt
     return rc == HL_OK && job.n == 0 ? HL_ENOTFOUND : rc;
 }
 
+/* ---- space ---- */
+
+static int pg_space(struct hl_store *base, struct hl_store_space *out)
+{
+    struct hl_rows rows = {.rd = &hl_read_int, .one = &out->bytes};
+    int rc = hl_sql_once(base, HL_SESS_READ, Q_DB_SIZE, NULL, 0, &rows);
+    out->reclaims = 1; /* autovacuum */
+    return rc;
+}
+
+/* The tables pruning empties: VACUUM marks their dead rows' space for reuse and ANALYZE keeps
+ * the planner's row counts true as they shrink. */
+static const char *const PRUNED_TABLES[] = {"events", "deliveries", "attempts", "idempotency"};
+
+/* VACUUM cannot run in a transaction or a prepared statement, and takes as long as the table
+ * needs: a connection of its own without the statement timeout. */
+static int pg_compact(struct hl_store *base, hl_compact_progress_fn progress, void *arg, char *err,
+                      size_t errlen)
+{
+    struct pg *p = PG(base);
+    char why[256] = "";
+    PGconn *pg = open_conn(p->conninfo, 0, why, sizeof(why));
+    if (!pg) {
+        snprintf(err, errlen, "cannot connect to PostgreSQL: %s", why);
+        return HL_EUNAVAIL;
+    }
+    int64_t start = hl_mono_ms();
+    int n = (int)(sizeof(PRUNED_TABLES) / sizeof(PRUNED_TABLES[0])), rc = HL_OK;
+    for (int i = 0; i < n && rc == HL_OK; i++) {
+        char sql[64], phase[64];
+        snprintf(sql, sizeof(sql), "VACUUM (ANALYZE) %s", PRUNED_TABLES[i]);
+        snprintf(phase, sizeof(phase), "VACUUM %s", PRUNED_TABLES[i]);
+        if (progress) {
+            struct hl_compact_progress pr = {hl_mono_ms() - start, phase, i, n};
+            progress(arg, &pr);
+        }
+        rc = exec_simple(pg, sql, why, sizeof(why));
+    }
+    if (rc)
+        snprintf(err, errlen, "%s", why);
+    PQfinish(pg);
+    return rc;
+}
+
 /* ---- opening and closing ---- */
 
 static void pg_close(struct hl_store *base)
@@ -1349,6 +1446,10 @@ static const struct hl_backend POSTGRES = {
     .record = pg_record,
     .release_leases = pg_release_leases,
     .ingest_claim = pg_ingest_claim,
+    .space = pg_space,
+    .release = NULL, /* autovacuum gives the space of pruned rows to new ones */
+    .compact = pg_compact,
+    .one_writer = 0,
 };
 
 int hl_postgres_exists(const char *conninfo, char *err, size_t errlen)

@@ -238,10 +238,14 @@ static int read_event(struct hl_row *r, void *item)
     e->tenant = col_dup(r, 4, NULL);
     col_copy(r, 5, e->resource_uid, sizeof(e->resource_uid));
     e->created_at = col_i64(r, 6);
-    e->payload = col_dup(r, 7, &e->payload_len);
-    if (!e->tenant || !e->payload)
+    if (!e->tenant)
         r->oom = 1;
-    return done(r);
+    size_t n = 0;
+    const void *p = r->cols->bytes(r, 7, &n);
+    int rc = p ? hl_payload_unpack(p, n, &e->payload, &e->payload_len) : HL_ESTORE;
+    if (rc == HL_ENOMEM)
+        r->oom = 1;
+    return r->oom ? HL_ENOMEM : rc;
 }
 
 static int read_idem_hit(struct hl_row *r, void *item)
@@ -271,6 +275,7 @@ static int read_job(struct hl_row *r, void *item)
     j->url = col_dup(r, 7, NULL);
     col_copy(r, 8, j->secret, sizeof(j->secret));
     col_prev_secrets(r, 9, &j->prev);
+    /* The payload as stored: hl_store_claim unpacks it once the claim has let go of the writer. */
     j->payload = col_dup(r, 10, &j->payload_len);
     col_copy(r, 11, j->webhook_uid, sizeof(j->webhook_uid));
     if (!j->url || !j->payload)
@@ -353,6 +358,23 @@ static int read_chunk(struct hl_row *r, void *item)
 static int read_int(struct hl_row *r, void *item)
 {
     *(int64_t *)item = col_i64(r, 0);
+    return HL_OK;
+}
+
+static int read_prune(struct hl_row *r, void *item)
+{
+    struct hl_prune_row *p = item;
+    p->id = col_i64(r, 0);
+    p->created_at = col_i64(r, 1);
+    p->owed = col_i64(r, 2) != 0;
+    return HL_OK;
+}
+
+static int read_pair(struct hl_row *r, void *item)
+{
+    int64_t *v = item;
+    v[0] = col_i64(r, 0);
+    v[1] = col_i64(r, 1);
     return HL_OK;
 }
 
@@ -444,6 +466,8 @@ const struct hl_reader hl_read_ingest = {sizeof(struct hl_ingest_job), read_inge
 const struct hl_reader hl_read_chunk = {sizeof(struct hl_text_chunk), read_chunk, clear_chunk};
 const struct hl_reader hl_read_int = {sizeof(int64_t), read_int, NULL};
 const struct hl_reader hl_read_str = {sizeof(char *), read_str, clear_str};
+const struct hl_reader hl_read_prune = {sizeof(struct hl_prune_row), read_prune, NULL};
+const struct hl_reader hl_read_pair = {2 * sizeof(int64_t), read_pair, NULL};
 
 /* ---- where rows go ---- */
 

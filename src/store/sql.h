@@ -132,7 +132,18 @@ enum hl_q {
     HL_Q_QUEUE_STATS,
     HL_Q_CHUNK_LIST,
     HL_Q_FILE_PATH,
-    HL_Q_SHARED /* a backend's own queries are numbered from here */
+    /* retention (hl_store_prune and friends) */
+    HL_Q_PRUNE_SCAN,       /* old events after a cursor: id, created_at, owed (one is owed) */
+    HL_Q_PRUNE_GUARD,      /* one row: 1 when this transaction may prune (one node at a time) */
+    HL_Q_PRUNE_LOCK,       /* holds the final deliveries of the events named until commit */
+    HL_Q_PRUNE_ATTEMPTS,   /* DELETE: the attempts of those deliveries */
+    HL_Q_PRUNE_DELIVERIES, /* DELETE: the final deliveries of events none of whose is owed */
+    HL_Q_PRUNE_EVENTS,     /* DELETE: the events named that have no delivery left */
+    HL_Q_PRUNE_COUNT,      /* one row: the deliveries and attempts of the events named */
+    HL_Q_IDEM_EXPIRE,      /* DELETE: at most n idempotency keys created before a time */
+    HL_Q_IDEM_COUNT,       /* one row: the idempotency keys created before a time */
+    HL_Q_OLDEST_EVENT,     /* one row: the oldest created_at (NULL or 0 when none) */
+    HL_Q_SHARED            /* a backend's own queries are numbered from here */
 };
 
 /* For backends at open: whether every query of a SQL table has its text (err says which not). */
@@ -230,6 +241,14 @@ extern const struct hl_reader hl_read_ingest;   /* struct hl_ingest_job: HL_INGE
 extern const struct hl_reader hl_read_chunk;    /* struct hl_text_chunk */
 extern const struct hl_reader hl_read_int;      /* int64_t: the first column */
 extern const struct hl_reader hl_read_str;      /* char *: the first column, malloc'd */
+extern const struct hl_reader hl_read_prune;    /* struct hl_prune_row: HL_Q_PRUNE_SCAN */
+extern const struct hl_reader hl_read_pair;     /* int64_t[2]: the first two columns */
+
+/* An event as a prune step sees it. */
+struct hl_prune_row {
+    int64_t id, created_at;
+    int owed; /* one of its deliveries is pending or paused */
+};
 
 /* An API key's app with the stored hash, for the constant-time comparison. */
 struct hl_key_hit {
@@ -258,6 +277,8 @@ enum hl_sess_kind {
     HL_SESS_READ,     /* reads (SQLite: a reader connection) */
     HL_SESS_WRITE,    /* statements that commit one by one (SQLite: the writer) */
     HL_SESS_TX,       /* one transaction, committed by close */
+    HL_SESS_TX_LAZY,  /* a transaction whose loss in a crash costs nothing (it is done again):
+                       * committed without waiting for the disk */
     HL_SESS_DISPATCH, /* the dispatcher's reads (PostgreSQL: its own connection) */
 };
 
@@ -266,6 +287,7 @@ struct hl_sess {
     struct hl_store *st;
     void *conn; /* the backend's */
     int tx;     /* a transaction is open */
+    int lazy;   /* HL_SESS_TX_LAZY: the commit does not wait for the disk */
 };
 
 /* What a backend implements: sessions for the operations written once (ops.c), and the
@@ -298,6 +320,12 @@ struct hl_backend {
     int (*release_leases)(struct hl_store *st);
     int (*ingest_claim)(struct hl_store *st, int64_t now, int64_t lease_until,
                         struct hl_ingest_job *out);
+    int (*space)(struct hl_store *st, struct hl_store_space *out);
+    /* hl_store_release_space; NULL where the database gives space back by itself. */
+    int (*release)(struct hl_store *st, int64_t *released);
+    int (*compact)(struct hl_store *st, hl_compact_progress_fn progress, void *arg, char *err,
+                   size_t errlen);
+    int one_writer; /* hl_store_one_writer */
 };
 
 /* The part every backend's store starts with. */
@@ -308,7 +336,8 @@ struct hl_store {
     uint64_t wake_seq;
     void (*on_notify)(void *arg); /* called by hl_store_notify, e.g. to wake a poll loop */
     void *on_notify_arg;
-    int notifying; /* calls of on_notify under way */
+    int notifying;      /* calls of on_notify under way */
+    uint64_t pruned[3]; /* events, deliveries, attempts removed through this store (atomics) */
 };
 
 /* For backends: initialises the common part. */
@@ -337,6 +366,22 @@ int64_t hl_prev_secrets_write(const struct hl_prev_secrets *in, char *out);
  * app_id, type, tenant, resource_uid, created_at, payload. */
 #define HL_EVENT_ARGS 7
 void hl_event_args(const struct hl_event *e, struct hl_arg a[HL_EVENT_ARGS]);
+
+/* ---- event payloads as stored (payload.c) ---- */
+
+/* The largest payload the store packs or unpacks. */
+#define HL_PAYLOAD_MAX (64u << 20)
+
+/* Packs a payload for storage into out (reset first; its max must allow n bytes). Leaves out
+ * empty when the payload is better kept as it is; the bytes stored are then p itself. Returns 0
+ * or HL_ENOMEM. */
+int hl_payload_pack(const char *p, size_t n, struct hl_buf *out);
+/* The exact payload bytes of a stored value (packed or kept as it was): *out is malloc'd and
+ * NUL-terminated, *out_len its length. Returns 0, HL_ENOMEM, or HL_ESTORE when a packed value is
+ * damaged (nothing is returned then). */
+int hl_payload_unpack(const void *stored, size_t n, char **out, size_t *out_len);
+/* Whether a stored value is packed. */
+int hl_payload_packed(const void *stored, size_t n);
 
 /* ---- helpers of the operations written once (ops.c), for the backends' own ---- */
 

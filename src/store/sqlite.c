@@ -90,6 +90,9 @@ static const char *const MIGRATIONS[] = {
     "UPDATE webhooks SET prev_secrets = prev_secret_until || ' ' || prev_secret"
     " WHERE prev_secret IS NOT NULL AND prev_secret_until > 0;"
     "ALTER TABLE webhooks DROP COLUMN prev_secret;",
+    /* 5: retention: old events and expired idempotency keys are found without a scan */
+    "CREATE INDEX events_created ON events(created_at);"
+    "CREATE INDEX idempotency_created ON idempotency(created_at);",
 };
 #define NMIGRATIONS (sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]))
 
@@ -246,6 +249,35 @@ static const char *const SQL[Q_COUNT] = {
                         " ON f.uid = c.file_uid WHERE f.app_id = ?1 AND c.file_uid = ?2"
                         " AND c.idx > ?3 ORDER BY c.idx LIMIT ?4",
     [HL_Q_FILE_PATH] = "SELECT path FROM files WHERE app_id = ?1 AND uid = ?2",
+    [HL_Q_PRUNE_SCAN] = "SELECT e.id, e.created_at, EXISTS (SELECT 1 FROM deliveries d"
+                        " WHERE d.event_id = e.id AND d.status IN (" SQL_PENDING ", " SQL_PAUSED
+                        ")) FROM events e INDEXED BY events_created WHERE e.created_at < ?1"
+                        " AND (e.created_at, e.id) > (?2, ?3) ORDER BY e.created_at, e.id LIMIT ?4",
+    /* The writer's transaction (BEGIN IMMEDIATE) already keeps every other writer out. */
+    [HL_Q_PRUNE_GUARD] = "SELECT 1",
+    [HL_Q_PRUNE_LOCK] = "SELECT 1 WHERE ?1 IS NOT NULL",
+    [HL_Q_PRUNE_ATTEMPTS] =
+        "DELETE FROM attempts WHERE delivery_id IN (SELECT d.id FROM deliveries d"
+        " WHERE d.event_id IN (SELECT value FROM json_each(?1))"
+        " AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.event_id = d.event_id"
+        " AND o.status IN (" SQL_PENDING ", " SQL_PAUSED ")))",
+    [HL_Q_PRUNE_DELIVERIES] =
+        "DELETE FROM deliveries WHERE event_id IN (SELECT value FROM json_each(?1))"
+        " AND NOT EXISTS (SELECT 1 FROM deliveries o"
+        " WHERE o.event_id = deliveries.event_id"
+        " AND o.status IN (" SQL_PENDING ", " SQL_PAUSED "))",
+    [HL_Q_PRUNE_EVENTS] =
+        "DELETE FROM events WHERE id IN (SELECT value FROM json_each(?1))"
+        " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id)",
+    [HL_Q_PRUNE_COUNT] =
+        "SELECT (SELECT count(*) FROM deliveries"
+        " WHERE event_id IN (SELECT value FROM json_each(?1))),"
+        " (SELECT count(*) FROM attempts a JOIN deliveries d ON d.id = a.delivery_id"
+        " WHERE d.event_id IN (SELECT value FROM json_each(?1)))",
+    [HL_Q_IDEM_EXPIRE] = "DELETE FROM idempotency WHERE rowid IN (SELECT rowid FROM idempotency"
+                         " WHERE created_at < ?1 LIMIT ?2)",
+    [HL_Q_IDEM_COUNT] = "SELECT count(*) FROM idempotency WHERE created_at < ?1",
+    [HL_Q_OLDEST_EVENT] = "SELECT min(created_at) FROM events",
 
     [Q_BEGIN] = "BEGIN IMMEDIATE",
     [Q_COMMIT] = "COMMIT",
@@ -484,6 +516,18 @@ static int writer_ready(struct sqdb *db)
     return HL_OK;
 }
 
+/* Turns synchronous back on after writes that needed no fsync; if it cannot, every write is
+ * refused until it can (writer_ready). Called under w.mu. */
+static int sync_back(struct sqdb *db, const char *after)
+{
+    if (exec_sql(&db->w, "PRAGMA synchronous = FULL") == HL_OK)
+        return HL_OK;
+    db->sync_lost = 1;
+    hl_error("sqlite: cannot turn synchronous back on after %s: every write is refused until it is",
+             after);
+    return HL_ESTORE;
+}
+
 static int sess_open(struct hl_store *base, enum hl_sess_kind kind, struct hl_sess *s)
 {
     struct sqdb *db = DB(base);
@@ -493,10 +537,16 @@ static int sess_open(struct hl_store *base, enum hl_sess_kind kind, struct hl_se
     pthread_mutex_lock(&c->mu);
     *s = (struct hl_sess){.st = base, .conn = c};
     int rc = c == &db->w ? writer_ready(db) : HL_OK;
-    if (rc == HL_OK && kind == HL_SESS_TX) {
+    /* A lazy transaction commits without fsync: the next synced commit syncs the WAL up to and
+     * past it. */
+    if (rc == HL_OK && kind == HL_SESS_TX_LAZY)
+        s->lazy = exec_sql(c, "PRAGMA synchronous = OFF") == HL_OK;
+    if (rc == HL_OK && (kind == HL_SESS_TX || kind == HL_SESS_TX_LAZY)) {
         rc = conn_exec(c, Q_BEGIN);
         s->tx = rc == HL_OK;
     }
+    if (rc && s->lazy)
+        sync_back(db, "a lazy transaction");
     if (rc)
         pthread_mutex_unlock(&c->mu);
     return rc;
@@ -513,6 +563,8 @@ static int sess_close(struct hl_sess *s, int rc)
     struct sq *c = s->conn;
     if (s->tx)
         rc = finish(c, rc);
+    if (s->lazy && sync_back(DB(s->st), "a lazy transaction"))
+        rc = rc ? rc : HL_ESTORE;
     pthread_mutex_unlock(&c->mu);
     return rc;
 }
@@ -774,12 +826,8 @@ static int sq_claim(struct hl_store *base, const struct hl_claim *c, struct hl_j
     rc = conn_exec(&db->w, Q_BEGIN);
     if (rc == HL_OK)
         rc = finish(&db->w, claim_in(&s, c, &jobs, &next));
-    if (unsynced && exec_sql(&db->w, "PRAGMA synchronous = FULL")) {
-        db->sync_lost = 1;
-        hl_error("sqlite: cannot turn synchronous back on after a claim: every write is refused"
-                 " until it is");
+    if (unsynced && sync_back(db, "a claim"))
         rc = HL_ESTORE;
-    }
     sess_close(&s, HL_OK);
     if (rc) {
         hl_rows_clear(&jobs);
@@ -873,6 +921,135 @@ static int sq_lock(struct hl_store *base, char *err, size_t errlen)
     return HL_OK;
 }
 
+/* ---- space ---- */
+
+/* Free pages kept for reuse before any is given back: a tenth of the file. Pruning frees pages
+ * that new rows take again; giving them all back would only grow the file again. */
+#define RESERVE_DIVISOR 10
+/* Most pages one step of hl_store_release_space gives back (512 KiB at 4 KiB pages): each is
+ * moved or dropped while the writer is held. */
+#define RELEASE_STEP 128
+
+/* The integer a PRAGMA (or any one-value query) answers on connection c (held); -1 on error. */
+static int64_t pragma_int(struct sq *c, const char *sql)
+{
+    sqlite3_stmt *st;
+    int64_t v = -1;
+    if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* The size of a file, 0 when it is not there. */
+static int64_t file_size(const char *path, const char *suffix)
+{
+    char p[4096];
+    struct stat sb;
+    if ((size_t)snprintf(p, sizeof(p), "%s%s", path, suffix) >= sizeof(p) || stat(p, &sb) != 0)
+        return 0;
+    return (int64_t)sb.st_size;
+}
+
+static int sq_space(struct hl_store *base, struct hl_store_space *out)
+{
+    struct sqdb *db = DB(base);
+    struct hl_sess s;
+    int rc = sess_open(base, HL_SESS_READ, &s);
+    if (rc)
+        return rc;
+    int64_t free_pages = pragma_int(s.conn, "PRAGMA freelist_count");
+    int64_t page = pragma_int(s.conn, "PRAGMA page_size");
+    int64_t mode = pragma_int(s.conn, "PRAGMA auto_vacuum");
+    sess_close(&s, HL_OK);
+    if (free_pages < 0 || page < 0 || mode < 0)
+        return HL_ESTORE;
+    out->bytes = file_size(db->path, "") + file_size(db->path, "-wal");
+    out->free_bytes = free_pages * page;
+    out->reclaims = mode == 2; /* incremental */
+    return HL_OK;
+}
+
+static int sq_release(struct hl_store *base, int64_t *released)
+{
+    struct hl_sess s;
+    int rc = sess_open(base, HL_SESS_WRITE, &s);
+    if (rc)
+        return rc;
+    struct sq *c = s.conn;
+    int64_t pages = pragma_int(c, "PRAGMA page_count");
+    int64_t free_before = pragma_int(c, "PRAGMA freelist_count");
+    int64_t page = pragma_int(c, "PRAGMA page_size");
+    int64_t mode = pragma_int(c, "PRAGMA auto_vacuum");
+    int64_t over = free_before - pages / RESERVE_DIVISOR;
+    if (pages < 0 || free_before < 0 || page < 0 || mode != 2 || over <= 0)
+        return sess_close(&s, pages < 0 || free_before < 0 || page < 0 ? HL_ESTORE : HL_OK);
+    char sql[64];
+    snprintf(sql, sizeof(sql), "PRAGMA incremental_vacuum(%lld)",
+             (long long)(over < RELEASE_STEP ? over : RELEASE_STEP));
+    rc = exec_sql(c, sql);
+    int64_t free_after = pragma_int(c, "PRAGMA freelist_count");
+    if (rc == HL_OK && free_after >= 0 && free_after < free_before)
+        *released = (free_before - free_after) * page;
+    return sess_close(&s, rc);
+}
+
+/* The compaction's progress handler: every second, where VACUUM has got to. */
+struct compact_watch {
+    struct sqdb *db;
+    hl_compact_progress_fn fn;
+    void *arg;
+    int64_t start, last, total;
+};
+
+static int compact_tick(void *arg)
+{
+    struct compact_watch *w = arg;
+    int64_t now = hl_mono_ms();
+    if (now - w->last < 1000)
+        return 0;
+    w->last = now;
+    /* VACUUM builds the compacted copy in a temporary file first, then writes it back through
+     * the WAL: that second half is what can be measured. */
+    int64_t wal = file_size(w->db->path, "-wal");
+    struct hl_compact_progress p = {now - w->start,
+                                    wal ? "writing the compacted file" : "copying the rows",
+                                    wal < w->total ? wal : w->total, w->total};
+    w->fn(w->arg, &p);
+    return 0;
+}
+
+static int sq_compact(struct hl_store *base, hl_compact_progress_fn progress, void *arg, char *err,
+                      size_t errlen)
+{
+    struct sqdb *db = DB(base);
+    struct hl_sess s;
+    int rc = sess_open(base, HL_SESS_WRITE, &s);
+    if (rc) {
+        snprintf(err, errlen, "the database is not writable: %s", hl_strerror(rc));
+        return rc;
+    }
+    struct sq *c = s.conn;
+    int64_t pages = pragma_int(c, "PRAGMA page_count");
+    int64_t free_pages = pragma_int(c, "PRAGMA freelist_count");
+    int64_t page = pragma_int(c, "PRAGMA page_size");
+    struct compact_watch w = {db,           progress,     arg,
+                              hl_mono_ms(), hl_mono_ms(), (pages - free_pages) * page};
+    if (progress)
+        sqlite3_progress_handler(c->db, 100000, compact_tick, &w);
+    /* Incremental auto-vacuum takes effect with the VACUUM that follows. */
+    if (exec_sql(c, "PRAGMA wal_checkpoint(TRUNCATE)") ||
+        exec_sql(c, "PRAGMA auto_vacuum = INCREMENTAL") || exec_sql(c, "VACUUM") ||
+        exec_sql(c, "PRAGMA wal_checkpoint(TRUNCATE)")) {
+        snprintf(err, errlen, "%s", sqlite3_errmsg(c->db));
+        rc = HL_ESTORE;
+    }
+    sqlite3_progress_handler(c->db, 0, NULL, NULL);
+    return sess_close(&s, rc);
+}
+
 /* ---- opening and closing ---- */
 
 static int migrate(struct sq *c, char *err, size_t errlen)
@@ -943,6 +1120,13 @@ static int conn_open(struct sq *c, const char *path, int reader, char *err, size
     }
     sqlite3_busy_timeout(c->db, 5000);
     sqlite3_extended_result_codes(c->db, 1);
+    /* A new file gets incremental auto-vacuum (it can only be chosen before the first table, and
+     * before WAL mode writes the header); on an existing file this changes nothing until `db
+     * compact` runs VACUUM. */
+    if (!reader && exec_sql(c, "PRAGMA auto_vacuum = INCREMENTAL")) {
+        snprintf(err, errlen, "cannot configure %s: %s", path, sqlite3_errmsg(c->db));
+        return HL_ESTORE;
+    }
     if (exec_sql(c, "PRAGMA journal_mode = WAL") || exec_sql(c, "PRAGMA synchronous = FULL") ||
         exec_sql(c, "PRAGMA foreign_keys = ON") ||
         (reader && exec_sql(c, "PRAGMA query_only = ON"))) {
@@ -965,6 +1149,10 @@ static const struct hl_backend SQLITE = {
     .record = sq_record,
     .release_leases = sq_release_leases,
     .ingest_claim = sq_ingest_claim,
+    .space = sq_space,
+    .release = sq_release,
+    .compact = sq_compact,
+    .one_writer = 1,
 };
 
 int hl_sqlite_exists(const char *path, char *err, size_t errlen)

@@ -494,6 +494,90 @@ int hl_store_file_path(struct hl_store *st, int64_t app_id, const char *file_uid
 /* Frees what hl_store_chunk_list returned. */
 void hl_chunks_list_free(struct hl_text_chunk *c, size_t n);
 
+/* ---- retention: pruning what is final and old, and the space it frees ----
+ *
+ * The rule, kept once here: an event is pruned, with its deliveries and their attempts, when it
+ * was created before the cutoff and none of its deliveries is owed (pending, retrying, paused,
+ * or held by a disabled webhook); an owed delivery and its event stay, whatever their age.
+ * Idempotency keys go when their window (HL_IDEM_WINDOW_MS) ends. Apps, keys, webhooks and the
+ * current state of resources are never pruned. */
+
+/* How much of a successful attempt's answer is kept: an operator needs the status code and the
+ * start of the body, not a copy of every receiver's page. Failures keep what the dispatcher
+ * captured. */
+#define HL_SUCCESS_RESPONSE_KEEP 256
+
+/* One step of pruning: a scan of at most `scan` old events in creation order (created_at, then
+ * id) after the cursor (after_at, after_id), and one short write transaction removing the
+ * prunable ones among them, at most max_events of them (the step ends at the last one). */
+struct hl_prune {
+    int64_t before;             /* cutoff: events created before this (ms) are old */
+    int64_t after_at, after_id; /* the cursor: where the last step ended (0, 0: the start) */
+    size_t scan;                /* most events looked at (1..HL_PRUNE_SCAN_MAX) */
+    size_t max_events;          /* most events removed (0: no other limit than scan) */
+    int dry_run;                /* count what would go; remove nothing */
+};
+
+#define HL_PRUNE_SCAN_MAX 4096
+
+struct hl_prune_result {
+    int64_t events, deliveries, attempts; /* removed (dry run: that would be) */
+    int64_t kept_owed;        /* old events seen and kept: a delivery of theirs is owed */
+    int64_t last_at, last_id; /* the last event looked at: the cursor of the next step */
+    int done;                 /* no old event is left after the cursor */
+    int busy;                 /* another node holds the pruning turn: nothing was removed */
+    int64_t write_us;         /* how long the write transaction held the writer */
+};
+
+/* Runs one step of pruning (see struct hl_prune). On PostgreSQL, one node prunes at a time:
+ * a step that finds another node's step under way removes nothing and sets busy. Counts what
+ * it removed in the store's totals (hl_store_pruned). */
+int hl_store_prune(struct hl_store *st, const struct hl_prune *p, struct hl_prune_result *out);
+/* Whether the database runs one write transaction at a time (SQLite): every write then waits
+ * for a prune step, so the pruner keeps its steps to a few milliseconds. PostgreSQL's writes
+ * wait only on the rows a step deletes, which nothing else writes. */
+int hl_store_one_writer(struct hl_store *st);
+/* Removes up to max idempotency keys created before `before` (dry run: counts every one,
+ * removes none); *n says how many. */
+int hl_store_idem_expire(struct hl_store *st, int64_t before, size_t max, int dry_run, int64_t *n);
+/* created_at of the oldest event kept (0 when there is none). */
+int hl_store_oldest_event(struct hl_store *st, int64_t *created_at);
+
+/* What this store has pruned since it was opened. */
+struct hl_pruned {
+    uint64_t events, deliveries, attempts;
+};
+void hl_store_pruned(struct hl_store *st, struct hl_pruned *out);
+
+/* The database on disk. */
+struct hl_store_space {
+    int64_t bytes;      /* SQLite: the file and its WAL; PostgreSQL: pg_database_size */
+    int64_t free_bytes; /* SQLite: free pages inside the file; PostgreSQL: 0 (not measured) */
+    /* Freed space goes back by itself: SQLite incremental auto-vacuum (hl_store_release_space
+     * gives pages back to the file system), PostgreSQL autovacuum. 0: an SQLite file made
+     * before hookline turned auto-vacuum on, which `hookline db compact` converts. */
+    int reclaims;
+};
+int hl_store_space(struct hl_store *st, struct hl_store_space *out);
+/* One short step of giving freed space back: on SQLite with incremental auto-vacuum, when the
+ * free pages pass a reserve kept for reuse (a tenth of the file), releases a bounded number of
+ * them to the file system; *released says how many bytes (0: nothing to do). PostgreSQL: 0. */
+int hl_store_release_space(struct hl_store *st, int64_t *released);
+
+/* Where a compaction has got to, for a progress line. */
+struct hl_compact_progress {
+    int64_t elapsed_ms;
+    const char *phase;   /* what it is doing now */
+    int64_t done, total; /* bytes (or tables) done and to do; total 0: unknown */
+};
+typedef void (*hl_compact_progress_fn)(void *arg, const struct hl_compact_progress *p);
+/* Compacts the database once: SQLite rewrites the file without its free pages and turns
+ * incremental auto-vacuum on (VACUUM); the caller holds hl_store_lock. PostgreSQL runs VACUUM
+ * (ANALYZE) on the tables pruning empties, beside the serving nodes. progress is called now and
+ * then (may be NULL). Returns 0, or an error with a reason in err. */
+int hl_store_compact(struct hl_store *st, hl_compact_progress_fn progress, void *arg, char *err,
+                     size_t errlen);
+
 /* Wake-ups: the backend calls hl_store_notify() after each change that made deliveries due (a
  * commit that made some, a webhook resumed, a resend, a recovery; on PostgreSQL also another
  * node's); it counts them and calls the on_notify function. A waiter samples the count

@@ -234,6 +234,18 @@ class Server:
             check_response(method, path, out.status, out.headers, out.body)
         return out
 
+    def metrics(self):
+        """The samples of GET /metrics as {name (with labels): value}."""
+        r = self.request("GET", "/metrics")
+        assert r.status == 200, r
+        assert r.headers["content-type"].startswith("text/plain"), r.headers
+        out = {}
+        for line in r.body.decode().splitlines():
+            if line and not line.startswith("#"):
+                name, value = line.rsplit(" ", 1)
+                out[name] = float(value)
+        return out
+
 
 class App:
     """An app on a server, with helpers for its API."""

@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -39,6 +40,7 @@
 #include "common/err.h"
 #include "common/events.h"
 #include "common/ids.h"
+#include "store/prune.h"
 #include "store/store.h"
 #include "need.h"
 
@@ -2672,11 +2674,674 @@ static void s_sync_restore_fails(struct ctx *c)
     jobs_free(&j);
 }
 
+/* ---- retention ---- */
+
+/* Sums prune steps from the first event until one says nothing old is left. */
+static void prune_all_max(struct ctx *c, int64_t before, size_t scan, size_t max_events,
+                          int dry_run, struct hl_prune_result *sum)
+{
+    memset(sum, 0, sizeof(*sum));
+    struct hl_prune p = {
+        .before = before, .scan = scan, .max_events = max_events, .dry_run = dry_run};
+    for (int step = 0;; step++) {
+        if (step == 100000)
+            fail_msg("pruning does not end");
+        struct hl_prune_result r;
+        assert_int_equal(hl_store_prune(c->st, &p, &r), HL_OK);
+        assert_false(r.busy); /* one process: nobody else holds the turn */
+        assert_true(r.last_at < before || (r.last_at == p.after_at && r.last_id == p.after_id));
+        sum->events += r.events;
+        sum->deliveries += r.deliveries;
+        sum->attempts += r.attempts;
+        sum->kept_owed += r.kept_owed;
+        if (max_events)
+            assert_true(r.events <= (int64_t)max_events);
+        if (r.done)
+            break;
+        /* a step that is not the last moves on, in creation order */
+        assert_true(r.last_at > p.after_at || (r.last_at == p.after_at && r.last_id > p.after_id));
+        p.after_at = r.last_at;
+        p.after_id = r.last_id;
+    }
+}
+
+static void prune_all(struct ctx *c, int64_t before, size_t scan, int dry_run,
+                      struct hl_prune_result *sum)
+{
+    prune_all_max(c, before, scan, 0, dry_run, sum);
+}
+
+/* How a scenario's delivery ends up before pruning. */
+enum fate {
+    F_SUCCEEDED,
+    F_FAILED,    /* failed after the last retry */
+    F_RETRYING,  /* failed, next attempt due later */
+    F_PENDING,   /* never attempted */
+    F_RESENT,    /* succeeded, then resent: pending again */
+    F_PAUSED,    /* its webhook paused */
+    F_GONE,      /* answered 410: failed, and its webhook disabled */
+    F_PARKED,    /* pending on a webhook that a 410 disabled */
+    F_CANCELLED, /* its webhook deleted */
+};
+
+static const struct prune_case {
+    const char *name;
+    enum fate fate;
+    int young;  /* created now rather than ten days ago */
+    int pruned; /* the event, its delivery and attempts go */
+    int attempts;
+} prune_cases[] = {
+    {"succeeded", F_SUCCEEDED, 0, 1, 1}, {"failed after the last retry", F_FAILED, 0, 1, 1},
+    {"retrying", F_RETRYING, 0, 0, 1},   {"pending, never tried", F_PENDING, 0, 0, 0},
+    {"resent", F_RESENT, 0, 0, 1},       {"paused webhook", F_PAUSED, 0, 0, 0},
+    {"410 gone", F_GONE, 0, 1, 1},       {"held by a disabled webhook", F_PARKED, 0, 0, 0},
+    {"cancelled", F_CANCELLED, 0, 1, 0}, {"young and succeeded", F_SUCCEEDED, 1, 0, 1},
+};
+#define NPRUNE (sizeof(prune_cases) / sizeof(prune_cases[0]))
+
+static void record_one(struct ctx *c, int64_t delivery, int64_t hook, enum hl_outcome out)
+{
+    int64_t now = hl_now_ms();
+    struct hl_attempt at = {.delivery_id = delivery,
+                            .webhook_id = hook,
+                            .started_at = now,
+                            .duration_us = 100,
+                            .status_code = out == HL_OUT_SUCCESS ? 200
+                                           : out == HL_OUT_GONE  ? 410
+                                                                 : 500,
+                            .error = out == HL_OUT_SUCCESS ? NULL : "HTTP 500",
+                            .response = "ok",
+                            .response_len = 2,
+                            .outcome = out,
+                            .next_attempt_at = now + HOUR};
+    if (out == HL_OUT_GONE)
+        snprintf(at.disable_reason, sizeof(at.disable_reason), "endpoint answered 410 Gone");
+    assert_int_equal(hl_store_record(c->st, &at, 1), HL_OK);
+}
+
+/* Whether an event and each of its deliveries are still there. */
+static int kept(struct ctx *c, int64_t app_id, const char *uid, const int64_t *dl, size_t ndl)
+{
+    struct hl_event e = {0};
+    int rc = hl_store_event_get(c->st, app_id, uid, &e, NULL, NULL);
+    hl_event_clear(&e);
+    for (size_t i = 0; i < ndl; i++) {
+        struct hl_delivery d = {0};
+        int drc = hl_store_delivery_get(c->st, app_id, dl[i], &d, NULL, NULL);
+        hl_delivery_clear(&d);
+        /* an event goes with all its deliveries or keeps them all */
+        assert_int_equal(drc, rc);
+    }
+    assert_true(rc == HL_OK || rc == HL_ENOTFOUND);
+    return rc == HL_OK;
+}
+
+static size_t attempts_of(struct ctx *c, int64_t app_id, int64_t delivery)
+{
+    struct hl_delivery d = {0};
+    struct hl_attempt_rec *att = NULL;
+    size_t n = 0;
+    assert_int_equal(hl_store_delivery_get(c->st, app_id, delivery, &d, &att, &n), HL_OK);
+    hl_delivery_clear(&d);
+    hl_attempts_free(att, n);
+    return n;
+}
+
+/* What is pruned and what never is: an old event goes with its deliveries and attempts once none
+ * of them is owed; anything owed keeps its event, whatever its age; young events stay. */
+static void c_prune(struct ctx *c)
+{
+    struct hl_app a, quiet;
+    make_app(c, &a);
+    make_app(c, &quiet); /* no webhooks: its events make no deliveries */
+    forget_hooks(c);
+    int64_t now = hl_now_ms(), old = now - 10 * DAY;
+    struct hook hk[NPRUNE];
+    struct ev v[NPRUNE];
+    int64_t dl[NPRUNE];
+    for (size_t i = 0; i < NPRUNE; i++) {
+        /* a webhook of its own each (F_PARKED shares F_GONE's, which the 410 disables) */
+        if (prune_cases[i].fate == F_PARKED)
+            hk[i] = hk[i - 1];
+        else
+            make_hook(c, a.id, HL_ENT_ALL, 0, 1, &hk[i]);
+        ev_init(&v[i], a.id, HL_EV_AGENT_UPDATED, "t", "agent-p", prune_cases[i].young ? now : old);
+        int64_t made = 0;
+        assert_int_equal(publish_ev(c, &v[i], hk[i].id, &made), HL_OK);
+        assert_int_equal(made, 1);
+    }
+    /* one event, two deliveries: one succeeded, one still retrying */
+    struct hook m1, m2;
+    make_hook(c, quiet.id, HL_ENT_ALL, 0, 1, &m1);
+    make_hook(c, quiet.id, HL_ENT_ALL, 0, 1, &m2);
+    struct ev mixed, none;
+    ev_init(&mixed, quiet.id, HL_EV_AGENT_UPDATED, "t", "agent-m", old);
+    int64_t made = 0;
+    assert_int_equal(publish_ev(c, &mixed, 0, &made), HL_OK);
+    assert_int_equal(made, 2);
+    struct jobs j = {0};
+    /* the clock now, not at the start: publishing can take seconds on a loaded machine */
+    int64_t t = hl_now_ms();
+    claim_mine(c, t + SEC, t + HOUR, NULL, 0, &j);
+    assert_int_equal(j.n, NPRUNE + 2);
+    for (size_t i = 0; i < NPRUNE; i++) {
+        dl[i] = 0;
+        for (size_t k = 0; k < j.n; k++)
+            if (strcmp(j.v[k].event_uid, v[i].e.uid) == 0)
+                dl[i] = j.v[k].delivery_id;
+    }
+    int64_t mixed_dl[2] = {job_of(&j, m1.id)->delivery_id, job_of(&j, m2.id)->delivery_id};
+    jobs_free(&j);
+    for (size_t i = 0; i < NPRUNE; i++) {
+        enum fate f = prune_cases[i].fate;
+        assert_true(dl[i] > 0);
+        if (f == F_SUCCEEDED || f == F_RESENT)
+            record_one(c, dl[i], hk[i].id, HL_OUT_SUCCESS);
+        else if (f == F_FAILED)
+            record_one(c, dl[i], hk[i].id, HL_OUT_FAILED);
+        else if (f == F_RETRYING)
+            record_one(c, dl[i], hk[i].id, HL_OUT_RETRY);
+        else if (f == F_GONE)
+            record_one(c, dl[i], hk[i].id, HL_OUT_GONE);
+        if (f == F_RESENT)
+            assert_int_equal(hl_store_delivery_resend(c->st, a.id, dl[i], hl_now_ms()), HL_OK);
+        if (f == F_PAUSED)
+            set_active(c, a.id, &hk[i], 0, hl_now_ms());
+        if (f == F_CANCELLED)
+            assert_int_equal(hl_store_webhook_delete(c->st, a.id, hk[i].uid, hl_now_ms()), HL_OK);
+    }
+    record_one(c, mixed_dl[0], m1.id, HL_OUT_SUCCESS);
+    record_one(c, mixed_dl[1], m2.id, HL_OUT_RETRY);
+    /* an old event that made no delivery at all */
+    struct hl_app lone;
+    make_app(c, &lone);
+    ev_init(&none, lone.id, HL_EV_CONTEXT_CREATED, "t", "context-n", old);
+    made = 0;
+    assert_int_equal(publish_ev(c, &none, 0, &made), HL_OK);
+    assert_int_equal(made, 0);
+
+    int64_t want_ev = 1, want_dl = 0, want_att = 0, want_owed = 1; /* "none"; the mixed event */
+    for (size_t i = 0; i < NPRUNE; i++) {
+        const struct prune_case *pc = &prune_cases[i];
+        expect_delivery(c, a.id, dl[i],
+                        pc->fate == F_SUCCEEDED                        ? HL_DS_SUCCEEDED
+                        : pc->fate == F_FAILED || pc->fate == F_GONE   ? HL_DS_FAILED
+                        : pc->fate == F_PAUSED || pc->fate == F_PARKED ? HL_DS_PAUSED
+                        : pc->fate == F_CANCELLED                      ? HL_DS_CANCELLED
+                                                                       : HL_DS_PENDING,
+                        pc->attempts);
+        want_ev += pc->pruned;
+        want_dl += pc->pruned;
+        want_att += pc->pruned ? pc->attempts : 0;
+        want_owed += !pc->pruned && !pc->young;
+    }
+
+    /* a dry run counts and removes nothing */
+    struct hl_pruned t0, t1;
+    hl_store_pruned(c->st, &t0);
+    struct hl_prune_result dry, sum;
+    prune_all(c, now - DAY, 3, 1, &dry);
+    for (size_t i = 0; i < NPRUNE; i++)
+        assert_true(kept(c, a.id, v[i].e.uid, &dl[i], 1));
+    assert_true(kept(c, lone.id, none.e.uid, NULL, 0));
+    hl_store_pruned(c->st, &t1);
+    assert_int_equal(t1.events, t0.events);
+
+    /* steps that look at five events and remove at most two */
+    prune_all_max(c, now - DAY, 5, 2, 0, &sum);
+    if (!c->be->shared) {
+        assert_int_equal(dry.events, want_ev);
+        assert_int_equal(dry.deliveries, want_dl);
+        assert_int_equal(dry.attempts, want_att);
+        assert_int_equal(dry.kept_owed, want_owed);
+        assert_int_equal(sum.events, want_ev);
+        assert_int_equal(sum.deliveries, want_dl);
+        assert_int_equal(sum.attempts, want_att);
+        assert_int_equal(sum.kept_owed, want_owed);
+    } else {
+        assert_true(sum.events >= want_ev && sum.deliveries >= want_dl);
+        assert_true(sum.attempts >= want_att && sum.kept_owed >= want_owed);
+    }
+    hl_store_pruned(c->st, &t1);
+    assert_int_equal(t1.events - t0.events, (uint64_t)sum.events);
+    assert_int_equal(t1.deliveries - t0.deliveries, (uint64_t)sum.deliveries);
+    assert_int_equal(t1.attempts - t0.attempts, (uint64_t)sum.attempts);
+
+    for (size_t i = 0; i < NPRUNE; i++) {
+        print_message("prune: %s\n", prune_cases[i].name);
+        assert_int_equal(kept(c, a.id, v[i].e.uid, &dl[i], 1), !prune_cases[i].pruned);
+        assert_int_equal(event_logged(c, a.id, v[i].e.uid), !prune_cases[i].pruned);
+        if (!prune_cases[i].pruned)
+            assert_int_equal(attempts_of(c, a.id, dl[i]), (size_t)prune_cases[i].attempts);
+    }
+    assert_false(kept(c, lone.id, none.e.uid, NULL, 0));
+    /* the mixed event keeps both deliveries and the succeeded one's attempt */
+    assert_true(kept(c, quiet.id, mixed.e.uid, mixed_dl, 2));
+    assert_int_equal(attempts_of(c, quiet.id, mixed_dl[0]), 1);
+
+    /* nothing more goes until something becomes final */
+    prune_all(c, now - DAY, 50, 0, &sum);
+    if (!c->be->shared)
+        assert_int_equal(sum.events, 0);
+    for (size_t i = 0; i < NPRUNE; i++)
+        if (prune_cases[i].fate == F_RETRYING)
+            record_one(c, dl[i], hk[i].id, HL_OUT_FAILED);
+    record_one(c, mixed_dl[1], m2.id, HL_OUT_SUCCESS);
+    prune_all(c, now - DAY, 50, 0, &sum);
+    if (!c->be->shared) {
+        assert_int_equal(sum.events, 2);
+        assert_int_equal(sum.deliveries, 3);
+        assert_int_equal(sum.attempts, 5);
+    }
+    assert_false(kept(c, quiet.id, mixed.e.uid, mixed_dl, 2));
+    for (size_t i = 0; i < NPRUNE; i++)
+        if (prune_cases[i].fate == F_RETRYING)
+            assert_false(kept(c, a.id, v[i].e.uid, &dl[i], 1));
+    /* the oldest event left is an old one still owed */
+    int64_t oldest = 0;
+    assert_int_equal(hl_store_oldest_event(c->st, &oldest), HL_OK);
+    if (!c->be->shared)
+        assert_int_equal(oldest, old);
+    /* a cutoff before everything prunes nothing */
+    prune_all(c, old - DAY, 50, 0, &sum);
+    if (!c->be->shared)
+        assert_int_equal(sum.events, 0);
+}
+
+/* Bad steps are refused. */
+static void c_prune_args(struct ctx *c)
+{
+    struct hl_prune_result r;
+    struct hl_prune p = {.before = hl_now_ms(), .scan = 0};
+    assert_int_equal(hl_store_prune(c->st, &p, &r), HL_EINVAL);
+    p.scan = HL_PRUNE_SCAN_MAX + 1;
+    assert_int_equal(hl_store_prune(c->st, &p, &r), HL_EINVAL);
+    /* after the last event: nothing to see, done */
+    p.scan = 10;
+    p.after_at = INT64_MAX - 1;
+    assert_int_equal(hl_store_prune(c->st, &p, &r), HL_OK);
+    assert_true(r.done);
+    assert_int_equal(r.events + r.kept_owed, 0);
+}
+
+/* Idempotency keys go when their window ends, not before. */
+static void c_idem_expire(struct ctx *c)
+{
+    struct hl_app a;
+    make_app(c, &a);
+    char key[HL_ID_MAX];
+    new_uid("idem-", key);
+    struct hl_idem idem = {.key = key, .status = 201, .response = "{}"};
+    sha256("one", idem.request_hash);
+    struct ev v;
+    ev_init(&v, a.id, HL_EV_AGENT_CREATED, "t", "agent-1", hl_now_ms());
+    struct hl_change ch = {.op = HL_OP_NONE, .ev = &v.e};
+    assert_int_equal(hl_store_commit(c->st, &ch, 1, &idem, NULL), HL_OK);
+    int64_t now = hl_now_ms(), n = -1;
+    struct hl_idem_hit hit;
+
+    /* inside its window: kept */
+    assert_int_equal(hl_store_idem_expire(c->st, now - HL_IDEM_WINDOW_MS, 1000, 0, &n), HL_OK);
+    assert_int_equal(hl_store_idem_get(c->st, a.id, key, 0, &hit), HL_OK);
+    free(hit.response);
+    /* its window over: counted by a dry run, then gone */
+    assert_int_equal(hl_store_idem_expire(c->st, now + SEC, 1000, 1, &n), HL_OK);
+    assert_true(c->be->shared ? n >= 1 : n == 1);
+    assert_int_equal(hl_store_idem_get(c->st, a.id, key, 0, &hit), HL_OK);
+    free(hit.response);
+    for (int i = 0; i < 1000; i++) {
+        assert_int_equal(hl_store_idem_expire(c->st, now + SEC, 1, 0, &n), HL_OK);
+        if (n == 0)
+            break;
+        assert_int_equal(n, 1); /* at most max at a time */
+    }
+    assert_int_equal(hl_store_idem_get(c->st, a.id, key, 0, &hit), HL_ENOTFOUND);
+}
+
+/* Successful attempts keep the start of the answer; failures what the dispatcher captured. */
+static void c_response_keep(struct ctx *c)
+{
+    struct hl_app a;
+    struct hook h;
+    struct ev v[2];
+    struct jobs j = {0};
+    forget_hooks(c);
+    make_app(c, &a);
+    make_hook(c, a.id, HL_ENT_ALL, 0, 1, &h);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(publish(c, a.id, HL_EV_AGENT_CREATED, &v[i]), 1);
+    int64_t now = hl_now_ms();
+    claim_mine(c, now, now + HOUR, NULL, 0, &j);
+    assert_int_equal(j.n, 2);
+    static char big[4096];
+    for (size_t i = 0; i < sizeof(big); i++)
+        big[i] = (char)('a' + i % 26);
+    for (size_t i = 0; i < 2; i++) {
+        struct hl_attempt at = {.delivery_id = j.v[i].delivery_id,
+                                .webhook_id = h.id,
+                                .started_at = now,
+                                .status_code = i ? 500 : 200,
+                                .error = i ? "HTTP 500" : NULL,
+                                .response = big,
+                                .response_len = sizeof(big),
+                                .outcome = i ? HL_OUT_FAILED : HL_OUT_SUCCESS};
+        assert_int_equal(hl_store_record(c->st, &at, 1), HL_OK);
+        struct hl_delivery d = {0};
+        struct hl_attempt_rec *rec = NULL;
+        size_t n = 0;
+        assert_int_equal(hl_store_delivery_get(c->st, a.id, at.delivery_id, &d, &rec, &n), HL_OK);
+        assert_int_equal(n, 1);
+        size_t want = i ? sizeof(big) : HL_SUCCESS_RESPONSE_KEEP;
+        assert_int_equal(rec[0].response_len, want);
+        assert_memory_equal(rec[0].response, big, want);
+        hl_delivery_clear(&d);
+        hl_attempts_free(rec, n);
+    }
+    jobs_free(&j);
+}
+
+/* The database's size, and what pruning frees coming back. */
+static void c_space(struct ctx *c)
+{
+    struct hl_store_space sp;
+    assert_int_equal(hl_store_space(c->st, &sp), HL_OK);
+    assert_true(sp.bytes > 0);
+    assert_true(sp.free_bytes >= 0);
+    /* a new SQLite file gives freed pages back as it goes; PostgreSQL has autovacuum */
+    assert_true(sp.reclaims);
+}
+
+/* The background pruner removes what is final and old, keeps what is owed, and stops. */
+static void c_pruner(struct ctx *c)
+{
+    struct hl_app a;
+    struct hook h;
+    struct ev done, owed;
+    struct jobs j = {0};
+    forget_hooks(c);
+    make_app(c, &a);
+    make_hook(c, a.id, HL_ENT_ALL, 0, 1, &h);
+    assert_int_equal(publish(c, a.id, HL_EV_AGENT_CREATED, &done), 1);
+    assert_int_equal(publish(c, a.id, HL_EV_AGENT_UPDATED, &owed), 1);
+    int64_t now = hl_now_ms();
+    claim_mine(c, now, now + HOUR, NULL, 0, &j);
+    assert_int_equal(j.n, 2);
+    const struct hl_job *jd = strcmp(j.v[0].event_uid, done.e.uid) == 0 ? &j.v[0] : &j.v[1];
+    const struct hl_job *jo = jd == &j.v[0] ? &j.v[1] : &j.v[0];
+    int64_t dd = jd->delivery_id, od = jo->delivery_id;
+    record_one(c, dd, h.id, HL_OUT_SUCCESS);
+    record_one(c, od, h.id, HL_OUT_RETRY);
+    jobs_free(&j);
+    struct hl_pruned t0, t1;
+    hl_store_pruned(c->st, &t0);
+
+    /* a retention of 1 ms: every event is old at once */
+    struct hl_pruner *pr = NULL;
+    struct hl_pruner_config bad = {.retention_ms = 0}, cfg = {.retention_ms = 1};
+    assert_int_equal(hl_pruner_start(c->st, &bad, &pr), HL_EINVAL);
+    assert_null(pr);
+    assert_int_equal(hl_pruner_start(c->st, &cfg, &pr), HL_OK);
+    int gone = 0;
+    for (int i = 0; i < 3000 && !gone; i++) { /* up to 30 s on a loaded machine */
+        /* only the event while the pruner runs: a step may fall between two reads */
+        struct hl_event e = {0};
+        gone = hl_store_event_get(c->st, a.id, done.e.uid, &e, NULL, NULL) == HL_ENOTFOUND;
+        hl_event_clear(&e);
+        if (!gone)
+            usleep(10000);
+    }
+    hl_pruner_stop(pr);
+    assert_true(gone);
+    assert_false(kept(c, a.id, done.e.uid, &dd, 1)); /* its delivery went with it */
+    assert_true(kept(c, a.id, owed.e.uid, &od, 1));
+    assert_int_equal(attempts_of(c, a.id, od), 1);
+    hl_store_pruned(c->st, &t1);
+    assert_true(t1.events > t0.events && t1.deliveries > t0.deliveries);
+    assert_true(t1.attempts > t0.attempts);
+    hl_pruner_stop(NULL);
+}
+
+/* The pruner's pace: clock-timed steps shrink when slow and grow when fast; a pruner seconds
+ * behind keeps steps and waits that let it catch up on a machine too busy for the clock. */
+static void c_prune_pace(struct ctx *c)
+{
+    struct hl_prune_pace pc;
+    hl_prune_pace_init(&pc, c->st);
+    assert_int_equal(pc.target_us, hl_store_one_writer(c->st) ? 2000 : 50000);
+    struct hl_prune q = {0};
+    struct hl_prune_result slow = {.write_us = 100 * pc.target_us}, fast = {.write_us = 10};
+    for (int i = 0; i < 20; i++) { /* in time: down to one event a step, waits 3x the step */
+        hl_prune_pace_step(&pc, &q);
+        slow.events = (int64_t)q.max_events;
+        assert_int_equal(hl_prune_pace_done(&pc, &slow, 0), 3 * slow.write_us / 1000);
+    }
+    hl_prune_pace_step(&pc, &q);
+    assert_int_equal(q.max_events, 1);
+    for (int i = 0; i < 20; i++) { /* ten seconds behind: 32 events a step, 20 ms waits */
+        slow.events = (int64_t)q.max_events;
+        assert_int_equal(hl_prune_pace_done(&pc, &slow, 10000), 20);
+        hl_prune_pace_step(&pc, &q);
+        assert_int_equal(q.max_events, 32);
+    }
+    for (int i = 0; i < 40; i++) { /* fast steps grow to the largest, the scan with them */
+        fast.events = (int64_t)q.max_events;
+        assert_int_equal(hl_prune_pace_done(&pc, &fast, 0), 5);
+        hl_prune_pace_step(&pc, &q);
+    }
+    assert_int_equal(q.max_events, 1024);
+    assert_true(q.scan > q.max_events && q.scan <= HL_PRUNE_SCAN_MAX);
+}
+
+/* ---- retention on SQLite: pages given back, old files compacted, stored payloads ---- */
+
+/* An event with a payload of n bytes that packing cannot shrink much. */
+static void big_event(struct hl_event *e, int64_t app_id, int64_t at, char *buf, size_t n,
+                      unsigned seed)
+{
+    memset(e, 0, sizeof(*e));
+    new_uid("evt_", e->uid);
+    e->type = HL_EV_AGENT_UPDATED;
+    e->app_id = app_id;
+    e->tenant = (char *)"t";
+    snprintf(e->resource_uid, sizeof(e->resource_uid), "agent-big");
+    e->created_at = at;
+    size_t k = (size_t)snprintf(buf, n, "{\"eventId\":\"%s\",\"noise\":\"", e->uid);
+    for (; k < n - 2; k++) {
+        seed = seed * 1103515245u + 12345u;
+        buf[k] = (char)('!' + (seed >> 16) % 90);
+        if (buf[k] == '"' || buf[k] == '\\')
+            buf[k] = 'x';
+    }
+    buf[n - 2] = '"';
+    buf[n - 1] = '}';
+    e->payload = buf;
+    e->payload_len = n;
+}
+
+/* Publishes n old events of about 2 KB, without deliveries, in one app. */
+static void publish_big(struct hl_store *st, int64_t app_id, int n, int64_t at)
+{
+    static char buf[2048];
+    for (int i = 0; i < n; i++) {
+        struct hl_event e;
+        big_event(&e, app_id, at, buf, sizeof(buf), (unsigned)i * 7919u + 1);
+        struct hl_change ch = {.op = HL_OP_NONE, .ev = &e};
+        assert_int_equal(hl_store_commit(st, &ch, 1, NULL, NULL), HL_OK);
+    }
+}
+
+static int64_t file_bytes(const char *path)
+{
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    return (int64_t)sb.st_size;
+}
+
+/* Closes and opens the store again: the file is checkpointed, its size what it holds. */
+static void reopen(struct ctx *c)
+{
+    hl_store_close(c->st);
+    char err[256];
+    assert_int_equal(hl_store_open(c->url, &c->st, err, sizeof(err)), HL_OK);
+}
+
+static void s_release_space(struct ctx *c)
+{
+    struct hl_app a;
+    make_app(c, &a);
+    int64_t old = hl_now_ms() - 10 * DAY;
+    publish_big(c->st, a.id, 2000, old);
+    struct hl_prune_result sum;
+    prune_all(c, old + 1, 256, 0, &sum);
+    assert_int_equal(sum.events, 2000);
+    struct hl_store_space before, after;
+    assert_int_equal(hl_store_space(c->st, &before), HL_OK);
+    assert_true(before.reclaims);
+    assert_true(before.free_bytes > 2000 * 1024); /* the events' pages, free inside the file */
+    reopen(c);
+    int64_t size0 = file_bytes(c->url);
+    int64_t total = 0;
+    for (int i = 0;; i++) {
+        assert_true(i < 100000);
+        int64_t got = -1;
+        assert_int_equal(hl_store_release_space(c->st, &got), HL_OK);
+        assert_true(got >= 0 && got <= 128 * 65536); /* one bounded step */
+        if (got == 0)
+            break;
+        total += got;
+    }
+    assert_int_equal(hl_store_space(c->st, &after), HL_OK);
+    assert_true(total > 0);
+    assert_true(after.free_bytes < before.free_bytes / 4);
+    reopen(c);
+    assert_true(file_bytes(c->url) <= size0 - total + 65536);
+    /* what is left is whole: a new event and its delivery go in and come out */
+    struct hook h;
+    struct ev v;
+    make_hook(c, a.id, HL_ENT_ALL, 0, 1, &h);
+    assert_int_equal(publish(c, a.id, HL_EV_AGENT_CREATED, &v), 1);
+    assert_true(event_logged(c, a.id, v.e.uid));
+}
+
+static void s_compact_old_file(struct ctx *c)
+{
+    /* a file made the way hookline made them before: WAL first, so auto-vacuum stays off */
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof(path), "%s/old-format-%u.db", tmpdir, ++sqlite_seq);
+    sqlite3 *raw = NULL;
+    assert_int_equal(sqlite3_open(path, &raw), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(raw, "PRAGMA journal_mode = WAL", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(raw);
+    char err[256];
+    struct hl_store *st = NULL;
+    assert_int_equal(hl_store_open(path, &st, err, sizeof(err)), HL_OK);
+    struct hl_store_space sp;
+    assert_int_equal(hl_store_space(st, &sp), HL_OK);
+    assert_false(sp.reclaims);
+    char uid[HL_ID_MAX];
+    new_uid("app-", uid);
+    struct hl_app a;
+    assert_int_equal(hl_store_app_create(st, uid, "old", &a), HL_OK);
+    int64_t old = hl_now_ms() - 10 * DAY;
+    publish_big(st, a.id, 1000, old);
+    struct ev young;
+    ev_init(&young, a.id, HL_EV_AGENT_CREATED, "t", "agent-y", hl_now_ms());
+    struct hl_change ch = {.op = HL_OP_NONE, .ev = &young.e};
+    assert_int_equal(hl_store_commit(st, &ch, 1, NULL, NULL), HL_OK);
+    struct hl_store *keep = c->st;
+    c->st = st;
+    struct hl_prune_result sum;
+    prune_all(c, old + 1, 256, 0, &sum);
+    c->st = keep;
+    assert_int_equal(sum.events, 1000);
+    /* nothing given back without auto-vacuum */
+    int64_t got = -1;
+    assert_int_equal(hl_store_release_space(st, &got), HL_OK);
+    assert_int_equal(got, 0);
+    struct hl_store_space before, after;
+    assert_int_equal(hl_store_space(st, &before), HL_OK);
+    assert_true(before.free_bytes > 1000 * 1024);
+    assert_int_equal(hl_store_lock(st, err, sizeof(err)), HL_OK);
+    assert_int_equal(hl_store_compact(st, NULL, NULL, err, sizeof(err)), HL_OK);
+    assert_int_equal(hl_store_space(st, &after), HL_OK);
+    assert_true(after.reclaims);
+    assert_int_equal(after.free_bytes, 0);
+    struct hl_event e = {0};
+    assert_int_equal(hl_store_event_get(st, a.id, young.e.uid, &e, NULL, NULL), HL_OK);
+    assert_int_equal(e.payload_len, young.e.payload_len);
+    assert_memory_equal(e.payload, young.e.payload, e.payload_len);
+    hl_event_clear(&e);
+    hl_store_close(st);
+    assert_true(file_bytes(path) < before.bytes - 1000 * 1024);
+}
+
+/* Payloads are packed on disk, come back byte for byte, and rows written with a payload as it
+ * is (before packing, or by hand) read the same. */
+static void s_stored_payloads(struct ctx *c)
+{
+    struct hl_app a;
+    struct hook h;
+    struct ev v;
+    forget_hooks(c);
+    make_app(c, &a);
+    make_hook(c, a.id, HL_ENT_ALL, 0, 1, &h);
+    assert_int_equal(publish(c, a.id, HL_EV_AGENT_CREATED, &v), 1);
+    sqlite3 *raw = NULL;
+    assert_int_equal(sqlite3_open(c->url, &raw), SQLITE_OK);
+    sqlite3_busy_timeout(raw, 5000);
+    sqlite3_stmt *q = NULL;
+    assert_int_equal(
+        sqlite3_prepare_v2(raw, "SELECT payload FROM events WHERE uid = ?1", -1, &q, NULL),
+        SQLITE_OK);
+    sqlite3_bind_text(q, 1, v.e.uid, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    const unsigned char *stored = sqlite3_column_blob(q, 0);
+    int len = sqlite3_column_bytes(q, 0);
+    assert_int_equal(stored[0], 0x01);          /* packed */
+    assert_true((size_t)len < v.e.payload_len); /* and smaller */
+    sqlite3_finalize(q);
+
+    /* a row with the payload as it is, and a delivery for it */
+    const char *plain = "{\"eventId\":\"evt_plain\",\"event\":\"agent.updated\",\"data\":{\"uid\":"
+                        "\"agent-plain\",\"n\":\"caf\xc3\xa9\"}}";
+    char sql[1024];
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO events(uid, app_id, type, tenant, resource_uid, created_at, payload)"
+             " VALUES('evt_plain', %lld, %d, 't', 'agent-plain', %lld, CAST('%s' AS BLOB));"
+             "INSERT INTO deliveries(event_id, webhook_id, status, next_attempt_at, created_at)"
+             " SELECT id, %lld, 0, 0, 0 FROM events WHERE uid = 'evt_plain';",
+             (long long)a.id, HL_EV_AGENT_UPDATED, (long long)hl_now_ms(), plain, (long long)h.id);
+    assert_int_equal(sqlite3_exec(raw, sql, NULL, NULL, NULL), SQLITE_OK);
+    struct hl_event e = {0};
+    assert_int_equal(hl_store_event_get(c->st, a.id, "evt_plain", &e, NULL, NULL), HL_OK);
+    assert_int_equal(e.payload_len, strlen(plain));
+    assert_memory_equal(e.payload, plain, e.payload_len);
+    hl_event_clear(&e);
+    struct jobs j = {0};
+    int64_t now = hl_now_ms();
+    claim_mine(c, now, now + HOUR, NULL, 0, &j);
+    assert_int_equal(j.n, 2);
+    for (size_t i = 0; i < j.n; i++) {
+        const char *want = strcmp(j.v[i].event_uid, "evt_plain") == 0 ? plain : v.payload;
+        assert_int_equal(j.v[i].payload_len, strlen(want));
+        assert_memory_equal(j.v[i].payload, want, j.v[i].payload_len);
+    }
+    jobs_free(&j);
+
+    /* a damaged packed payload is an error, never other bytes */
+    snprintf(sql, sizeof(sql),
+             "UPDATE events SET payload = substr(payload, 1, length(payload) - 4) WHERE uid = '%s'",
+             v.e.uid);
+    assert_int_equal(sqlite3_exec(raw, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(raw);
+    assert_int_equal(hl_store_event_get(c->st, a.id, v.e.uid, &e, NULL, NULL), HL_ESTORE);
+}
+
 /* Cases for the SQLite backend alone. */
 static const struct contract sqlite_only[] = {
-    {"group_commit_disk_full", s_batch_disk_full},
-    {"group_commit_io_error", s_batch_io_error},
-    {"sync_restore_fails", s_sync_restore_fails},
+    {"group_commit_disk_full", s_batch_disk_full}, {"group_commit_io_error", s_batch_io_error},
+    {"sync_restore_fails", s_sync_restore_fails},  {"release_space", s_release_space},
+    {"compact_old_file", s_compact_old_file},      {"stored_payloads", s_stored_payloads},
 };
 
 /* ---- running the contract on each backend ---- */
@@ -2708,6 +3373,13 @@ static const struct contract contract[] = {
     {"release_leases", c_release_leases},
     {"persistence", c_persistence},
     {"wake", c_wake},
+    {"prune", c_prune},
+    {"prune_args", c_prune_args},
+    {"idem_expire", c_idem_expire},
+    {"response_keep", c_response_keep},
+    {"space", c_space},
+    {"pruner", c_pruner},
+    {"prune_pace", c_prune_pace},
 };
 #define NCONTRACT (sizeof(contract) / sizeof(contract[0]))
 
