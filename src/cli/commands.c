@@ -525,8 +525,11 @@ static void show_recovered(struct run *r, json_t *v)
 {
     char uid[300];
     long long n = (long long)json_integer_value(json_object_get(v, "queued"));
-    printf("queued %lld failed deliver%s of %s again\n", n, n == 1 ? "y" : "ies",
-           hl_out_clean(r->o->args[0], 100, uid, sizeof(uid)));
+    long long failed = (long long)json_integer_value(json_object_get(v, "failed"));
+    long long failing = (long long)json_integer_value(json_object_get(v, "failing"));
+    printf("queued %lld deliver%s of %s again (%lld failed, %lld failing)\n", n,
+           n == 1 ? "y" : "ies", hl_out_clean(r->o->args[0], 100, uid, sizeof(uid)), failed,
+           failing);
 }
 
 static int deliveries_recover(struct run *r)
@@ -684,7 +687,7 @@ static const struct command {
     {"deliveries", "resend", HL_CMD_DELIVERIES_RESEND, "a delivery ID", deliveries_resend,
      "one more attempt now"},
     {"deliveries", "recover", HL_CMD_DELIVERIES_RECOVER, "a webhook UID", deliveries_recover,
-     "queue a webhook's failed deliveries again"},
+     "queue a webhook's failed deliveries again, and bring its failing ones forward"},
     {"events", "list", HL_CMD_EVENTS_LIST, NULL, events_list, "the event log, newest first"},
     {"events", "show", HL_CMD_EVENTS_SHOW, "an event ID", events_show,
      "an event and its deliveries"},

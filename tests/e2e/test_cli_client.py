@@ -76,7 +76,7 @@ class Client(ServerTest):
     def settled(self, uid, n):
         def ok():
             ds = self.app.ok("GET", "webhooks/%s/deliveries?limit=100" % uid)["data"]
-            return ds if len(ds) >= n and all(d["status"] != "pending" for d in ds) else None
+            return ds if len(ds) >= n and all(d["status"] not in ("pending", "failing") for d in ds) else None
         return wait_for(ok, timeout=20, what="%d settled deliveries" % n)
 
     # ---- webhooks ----
@@ -214,18 +214,18 @@ class Client(ServerTest):
         self.assertEqual(again["id"], failed)
         self.settled(wb["uid"], 4)
         out = self.hl("deliveries", "recover", wb["uid"], "--since", "1h").stdout
-        self.assertRegex(out, r"queued 4 failed deliveries of %s again" % wb["uid"])
+        self.assertRegex(out, r"queued 4 deliveries of %s again \(4 failed, 0 failing\)" % wb["uid"])
         self.settled(wb["uid"], 4)
         got = self.api_json("POST", "webhooks/%s/recover" % wb["uid"], "deliveries", "recover",
                             wb["uid"], "--since", iso(time.time() - 3600), "--until",
                             iso(time.time() + 60), code=202)
-        self.assertEqual(got, {"queued": 4})
+        self.assertEqual(got, {"queued": 4, "failed": 4, "failing": 0})
         self.hl("deliveries", "recover", wb["uid"], status=2)  # --since is required
         r = self.hl("deliveries", "show", "dlv_0", status=1)
         self.assertIn("404 not_found", r.stderr)
 
     def test_failing(self):
-        # failing: still pending, with a failed attempt behind it (503 asks for an hour's wait)
+        # failing: its last attempt failed and another is scheduled (503 asks for an hour's wait)
         later = self.receiver(lambda n, req: (503, b"busy", {"Retry-After": "3600"}, 0))
         good = self.receiver()
         wl = self.app.webhook(later.url(), entities=["agent"])
@@ -235,10 +235,10 @@ class Client(ServerTest):
         mine = "webhooks/%s/deliveries" % wl["uid"]
         d = wait_for(lambda: [x for x in self.app.ok("GET", mine)["data"] if x["attempts"] == 1],
                      what="the first failed attempt")[0]
-        self.assertEqual(d["status"], "pending")
+        self.assertEqual(d["status"], "failing")
         out = self.hl("deliveries", "list", "--status", "failing").stdout
         self.assertEqual(self.column(out, "ID"), [d["id"]])
-        self.assertEqual(self.column(out, "STATUS"), ["pending"])
+        self.assertEqual(self.column(out, "STATUS"), ["failing"])
         got = self.api_json("GET", "deliveries", "deliveries", "list", "--status", "failing")
         self.assertEqual([x["id"] for x in got["data"]], [d["id"]])
         got = self.api_json("GET", mine, "deliveries", "list", "--webhook", wl["uid"],
