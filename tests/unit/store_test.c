@@ -2868,6 +2868,7 @@ static void c_prune(struct ctx *c)
                         : pc->fate == F_FAILED || pc->fate == F_GONE   ? HL_DS_FAILED
                         : pc->fate == F_PAUSED || pc->fate == F_PARKED ? HL_DS_PAUSED
                         : pc->fate == F_CANCELLED                      ? HL_DS_CANCELLED
+                        : pc->fate == F_RETRYING                       ? HL_DS_FAILING
                                                                        : HL_DS_PENDING,
                         pc->attempts);
         want_ev += pc->pruned;
