@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "api/http.h"
+#include "api/limits.h"
 #include "api/publish.h"
 #include "api/upload.h"
 #include "api/validate.h"
@@ -296,6 +297,7 @@ static void create_upload(struct hl_api *api, struct hl_req *rq, struct hl_resp 
     json_t *vals = NULL, *obj = NULL;
     char path[PATH_MAX];
     path[0] = '\0';
+    int locked = 0;
     if (hl_upload_end(up, rs) || load(api, rq, rs, &CONTEXT, parent, NULL, &ctx))
         goto out;
     if (hl_id_new(FILEK.prefix, 12, r.uid, sizeof(r.uid))) {
@@ -319,6 +321,12 @@ static void create_upload(struct hl_api *api, struct hl_req *rq, struct hl_resp 
     r.tenant = strdup(json_string_value(json_object_get(obj, "externalTenantId")));
     if (!r.tenant || set_body(&r, obj, rs))
         goto out;
+    /* From the check of the app's storage to the commit, no other upload of the app commits
+     * on this node. */
+    hl_limits_storage_lock(api->limits, rq->app.id);
+    locked = 1;
+    if (hl_limits_storage_check(api, rq->app.id, up->size, rs))
+        goto out;
     snprintf(path, sizeof(path), "%s/files/%s", api->cfg.data_dir, r.uid);
     if (hl_upload_keep(up, path)) {
         path[0] = '\0';
@@ -333,6 +341,8 @@ static void create_upload(struct hl_api *api, struct hl_req *rq, struct hl_resp 
         answer_body(rs, 202, &r);
     }
 out:
+    if (locked)
+        hl_limits_storage_unlock(api->limits, rq->app.id);
     if (path[0])
         unlink(path);
     json_decref(obj);

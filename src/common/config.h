@@ -91,6 +91,7 @@ struct hl_options {
     long long threads, max_inflight, per_host;
     const char *data_dir; /* NULL: beside the SQLite file (the caller decides) */
     long long max_upload, chunk_size, chunk_overlap;
+    long long max_webhooks, api_rate, api_burst, max_app_storage; /* per app; 0: no limit */
     int log_level; /* enum hl_log_level (serve, listen) */
     /* listen */
     long long port;

@@ -1,5 +1,6 @@
 /* The transfer thread (see dispatch.h): one libcurl multi handle, the transfers in flight, the
- * claimed jobs held back by a webhook's or a host's cap, and the counts that enforce the caps.
+ * claimed jobs held back by a webhook's, a host's or an app's cap, and the counts that enforce
+ * the caps and share max_inflight fairly between apps (and between an app's webhooks).
  * Everything here but the hand-over (t->ho, under its mutex) belongs to this thread alone. */
 #include <curl/curl.h>
 #include <inttypes.h>
@@ -32,13 +33,16 @@ struct xfer {
     struct xfer *next_free;
 };
 
-/* Counts per key (a webhook id, or a host's hash): open addressing; a table is rebuilt without
- * its zero entries when one drops to zero, so probes stay short. */
+/* Counts per key (a webhook id, a host's hash or an app id): open addressing; a table is rebuilt
+ * without its zero entries when one drops to zero, so probes stay short. */
 struct slot {
     uint64_t key;
     uint64_t host; /* a webhook's: its host's key */
+    int64_t app;   /* a webhook's: its app */
     int inflight;  /* attempts in flight */
     int queued;    /* claimed jobs held back by a cap */
+    int webhooks;  /* an app's: its webhooks holding jobs (counted by share_out) */
+    int skipped;   /* in a skip list as share_out found it (share_out's own use) */
 };
 
 struct counts {
@@ -56,8 +60,9 @@ struct hl_transfer {
     struct hl_job *waiting; /* claimed, held back by a webhook's or a host's cap, in order */
     uint64_t *waiting_host; /* hl_url_host_key() of each */
     size_t nwaiting;
-    struct counts by_webhook, by_host;
-    int counts_dirty;       /* the skip list must be rebuilt */
+    struct counts by_webhook, by_host, by_app;
+    int app_cap;            /* attempts one app may have in flight (its share) */
+    int counts_dirty;       /* the shares must be counted again */
     int slot_freed;         /* a cap has room again: held-back jobs may start */
     struct hl_job *taken;   /* jobs just taken from ready */
     struct hl_result **out; /* results of this turn, published together */
@@ -116,6 +121,30 @@ static void counts_compact(struct counts *c)
         if (old[i].key && (old[i].inflight > 0 || old[i].queued > 0))
             *counts_get(c, old[i].key, 1) = old[i];
     free(old);
+}
+
+/* Adds din attempts in flight and dq held-back jobs to the counts of j's webhook, its host and
+ * its app. Returns 1 when one of them fell to nothing (the tables may be compacted). */
+static int count_job(struct hl_transfer *t, const struct hl_job *j, uint64_t host, int din, int dq)
+{
+    int create = din > 0 || dq > 0;
+    struct slot *s[3] = {counts_get(&t->by_webhook, (uint64_t)j->webhook_id, create),
+                         counts_get(&t->by_host, host, create),
+                         counts_get(&t->by_app, (uint64_t)j->app_id, create)};
+    int emptied = 0;
+    for (int i = 0; i < 3; i++) {
+        if (!s[i])
+            continue;
+        s[i]->inflight = s[i]->inflight + din > 0 ? s[i]->inflight + din : 0;
+        s[i]->queued = s[i]->queued + dq > 0 ? s[i]->queued + dq : 0;
+        emptied |= s[i]->inflight == 0 && s[i]->queued == 0;
+    }
+    if (s[0]) {
+        s[0]->host = host;
+        s[0]->app = j->app_id;
+    }
+    t->counts_dirty = 1;
+    return emptied;
 }
 
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
@@ -306,13 +335,7 @@ static void start(struct hl_transfer *t, struct hl_job *job, uint64_t host)
         push_result(t, x, &a, "could not start the transfer");
         return;
     }
-    struct slot *w = counts_get(&t->by_webhook, (uint64_t)x->job.webhook_id, 1);
-    struct slot *h = counts_get(&t->by_host, host, 1);
-    if (w)
-        w->inflight++;
-    if (h)
-        h->inflight++;
-    t->counts_dirty = 1;
+    count_job(t, &x->job, host, 1, 0);
     x->idx = t->inflight;
     t->active[t->inflight++] = x;
 }
@@ -418,14 +441,8 @@ static void reap(struct hl_transfer *t)
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
         CURLcode res = m->data.result;
         curl_multi_remove_handle(t->multi, m->easy_handle);
-        struct slot *w = counts_get(&t->by_webhook, (uint64_t)x->job.webhook_id, 0);
-        struct slot *h = counts_get(&t->by_host, x->host, 0);
-        if (w && w->inflight > 0 && --w->inflight == 0 && w->queued == 0)
-            emptied = 1;
-        if (h && h->inflight > 0 && --h->inflight == 0 && h->queued == 0)
-            emptied = 1;
+        emptied |= count_job(t, &x->job, x->host, -1, 0);
         t->slot_freed = 1;
-        t->counts_dirty = 1;
         t->active[x->idx] = t->active[--t->inflight];
         t->active[x->idx]->idx = x->idx;
         finish_xfer(t, x, res);
@@ -433,26 +450,19 @@ static void reap(struct hl_transfer *t)
     if (emptied) {
         counts_compact(&t->by_webhook);
         counts_compact(&t->by_host);
+        counts_compact(&t->by_app);
     }
 }
 
-static int has_room(struct hl_transfer *t, int64_t webhook_id, uint64_t host)
+/* Whether a job may start now: its webhook and its host below the per-host cap, its app below
+ * its share. */
+static int has_room(struct hl_transfer *t, const struct hl_job *j, uint64_t host)
 {
-    struct slot *w = counts_get(&t->by_webhook, (uint64_t)webhook_id, 0);
+    struct slot *w = counts_get(&t->by_webhook, (uint64_t)j->webhook_id, 0);
     struct slot *h = counts_get(&t->by_host, host, 0);
-    return (!w || w->inflight < t->cfg->per_host) && (!h || h->inflight < t->cfg->per_host);
-}
-
-/* A held-back job leaves the queue (to start, or to be let go): its webhook and host count it
- * no longer. */
-static void unqueue(struct hl_transfer *t, int64_t webhook_id, uint64_t host)
-{
-    struct slot *w = counts_get(&t->by_webhook, (uint64_t)webhook_id, 0);
-    struct slot *h = counts_get(&t->by_host, host, 0);
-    if (w && w->queued > 0)
-        w->queued--;
-    if (h && h->queued > 0)
-        h->queued--;
+    struct slot *a = counts_get(&t->by_app, (uint64_t)j->app_id, 0);
+    return (!w || w->inflight < t->cfg->per_host) && (!h || h->inflight < t->cfg->per_host) &&
+           (!a || a->inflight < t->app_cap);
 }
 
 /* Starts the held-back jobs whose webhook and host have room now, keeping the others in order.
@@ -470,8 +480,8 @@ static void start_waiting(struct hl_transfer *t)
     for (size_t i = 0; i < t->nwaiting; i++) {
         struct hl_job *j = &t->waiting[i];
         uint64_t host = t->waiting_host[i];
-        if (j->lease_until <= late || has_room(t, j->webhook_id, host)) {
-            unqueue(t, j->webhook_id, host);
+        if (j->lease_until <= late || has_room(t, j, host)) {
+            count_job(t, j, host, 0, -1); /* it leaves the queue, to start or to be let go */
             if (j->lease_until > late)
                 start(t, j, host);
             else
@@ -497,7 +507,7 @@ static void drop_waiting(struct hl_transfer *t, int64_t webhook_id)
             t->waiting[kept++] = *j;
             continue;
         }
-        unqueue(t, webhook_id, t->waiting_host[i]);
+        count_job(t, j, t->waiting_host[i], 0, -1);
         hl_job_clear(j);
     }
     t->nwaiting = kept;
@@ -516,17 +526,118 @@ static void take_ready(struct hl_transfer *t, struct hl_job *jobs, size_t n)
         *j = jobs[i];
         memset(&jobs[i], 0, sizeof(jobs[i]));
         uint64_t host = t->waiting_host[t->nwaiting++] = hl_url_host_key(j->url, strlen(j->url));
-        struct slot *w = counts_get(&t->by_webhook, (uint64_t)j->webhook_id, 1);
-        struct slot *h = counts_get(&t->by_host, host, 1);
-        if (w) {
-            w->host = host;
-            w->queued++;
-        }
-        if (h)
-            h->queued++;
+        count_job(t, j, host, 0, 1);
     }
     t->slot_freed = 1;
-    t->counts_dirty = 1;
+}
+
+static int active(const struct slot *s)
+{
+    return s->key && s->inflight + s->queued > 0;
+}
+
+/* Marks whether a slot is in its skip list now; returns 1 when it just left it. */
+static int mark(struct slot *s, int on)
+{
+    int was = s->skipped;
+    s->skipped = on;
+    return was && !on;
+}
+
+/* Marks the slots of the ids in a skip list as it stands (which the bookkeeper may have added
+ * to: hl_shares_spend). Returns 1 when one of them holds nothing any more: it is out of the
+ * list from now on. */
+static int mark_listed(struct counts *c, const int64_t *ids, size_t n)
+{
+    int gone = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct slot *s = counts_get(c, (uint64_t)ids[i], 0);
+        if (s && active(s))
+            s->skipped = 1;
+        else
+            gone = 1;
+    }
+    return gone;
+}
+
+/* The apps' part of share_out: their cap, skip list and rooms. Returns 1 when an app left the
+ * skip list. */
+static int share_apps(struct hl_transfer *t, struct hl_shares *sh, int cap)
+{
+    struct counts *ap = &t->by_app;
+    size_t max = t->cfg->max_inflight;
+    int freed = 0;
+    sh->nskip_apps = sh->nrooms = 0;
+    for (size_t i = 0; i < ap->n; i++) {
+        struct slot *a = &ap->s[i];
+        int held = a->inflight + a->queued, on = active(a) && held >= cap;
+        freed |= mark(a, on);
+        if (on && sh->nskip_apps <= max) {
+            sh->skip_apps[sh->nskip_apps++] = (int64_t)a->key;
+        } else if (active(a) && sh->nrooms <= max) {
+            sh->room_apps[sh->nrooms] = (int64_t)a->key;
+            sh->rooms[sh->nrooms++] = cap - held;
+        }
+    }
+    return freed;
+}
+
+/* Shares max_inflight out (mu held). Every app holding jobs may hold hl_share() of it, and each
+ * of its webhooks holding jobs hl_share() of the app's, and no more than as many again held
+ * back as it may have in flight (a deeper queue would only wait in front of the others; up to
+ * that depth, held-back jobs keep its connections busy while the bookkeeper records). Claims
+ * take nothing for an app or a webhook at its share, nor for a webhook whose host has such a
+ * queue. Returns 1 when a webhook or an app left the skip lists: what claims left behind for it
+ * may be claimed now. */
+static int share_out(struct hl_transfer *t, struct hl_shares *sh)
+{
+    struct counts *ap = &t->by_app, *wh = &t->by_webhook;
+    size_t max = t->cfg->max_inflight, napps = 0;
+    long deep = 2 * t->cfg->per_host;
+    int freed = mark_listed(wh, sh->skip, sh->nskip);
+    freed |= mark_listed(ap, sh->skip_apps, sh->nskip_apps);
+    for (size_t i = 0; i < ap->n; i++) {
+        ap->s[i].webhooks = 0;
+        napps += (size_t)active(&ap->s[i]);
+    }
+    for (size_t i = 0; i < wh->n; i++) {
+        struct slot *a = active(&wh->s[i]) ? counts_get(ap, (uint64_t)wh->s[i].app, 0) : NULL;
+        if (a)
+            a->webhooks++;
+    }
+    int cap = (int)hl_share(max, napps);
+    t->app_cap = cap;
+    sh->room_new = (int64_t)hl_share(max, napps + 1);
+    /* A webhook holding none: as one more of its app's, or the first of an app holding none. */
+    long wnew = (long)hl_share((size_t)sh->room_new, 1);
+    for (size_t i = 0; i < ap->n; i++) {
+        long w = (long)hl_share((size_t)cap, (size_t)ap->s[i].webhooks + 1);
+        if (active(&ap->s[i]) && w < wnew)
+            wnew = w;
+    }
+    sh->wroom_new = wnew < deep ? wnew : deep;
+    freed |= share_apps(t, sh, cap);
+    sh->nskip = sh->nwrooms = 0;
+    for (size_t i = 0; i < wh->n; i++) {
+        struct slot *w = &wh->s[i];
+        int held = w->inflight + w->queued, on = 0;
+        long wcap = deep;
+        if (active(w)) {
+            const struct slot *h = counts_get(&t->by_host, w->host, 0);
+            const struct slot *a = counts_get(ap, (uint64_t)w->app, 0);
+            long share = a ? (long)hl_share((size_t)cap, (size_t)a->webhooks) : deep;
+            wcap = share < deep ? share : deep;
+            on = held >= wcap || (h && h->inflight + h->queued >= deep);
+        }
+        freed |= mark(w, on);
+        if (on && sh->nskip <= max) {
+            sh->skip[sh->nskip++] = (int64_t)w->key;
+        } else if (active(w) && sh->nwrooms <= max) {
+            sh->room_webhooks[sh->nwrooms] = (int64_t)w->key;
+            sh->wrooms[sh->nwrooms++] = wcap - held;
+        }
+    }
+    return freed;
 }
 
 /* Hands this turn's results to the bookkeeper with what the transfer thread holds; mu held. */
@@ -540,25 +651,12 @@ static void publish(struct hl_transfer *t)
     ho->net_busy = t->inflight + t->nwaiting;
     ho->stats.inflight = t->inflight;
     if (t->counts_dirty) {
-        /* A webhook, or a host, with as many jobs again held back as it may have in flight:
-         * claiming more for it would only lengthen the queue in front of the others. Up to that
-         * depth, held-back jobs keep its connections busy while the bookkeeper records. */
-        long deep = 2 * t->cfg->per_host;
-        size_t before = ho->nskip;
-        ho->nskip = 0;
-        for (size_t i = 0; i < t->by_webhook.n; i++) {
-            const struct slot *s = &t->by_webhook.s[i];
-            if (!s->key)
-                continue;
-            const struct slot *h = counts_get(&t->by_host, s->host, 0);
-            if ((s->inflight + s->queued >= deep || (h && h->inflight + h->queued >= deep)) &&
-                ho->nskip <= t->cfg->max_inflight)
-                ho->skip[ho->nskip++] = (int64_t)s->key;
-        }
-        if (ho->nskip < before) {
+        if (share_out(t, &ho->shares)) {
             ho->room_freed = 1;
             wake = 1;
         }
+        /* Claimed and not taken yet: not in the counts, but no longer room to claim. */
+        hl_shares_spend(&ho->shares, ho->ready, ho->nready);
         t->counts_dirty = 0;
     }
     if (wake)
@@ -627,6 +725,7 @@ int hl_transfer_new(const struct hl_dispatcher_config *c, struct hl_handover *h,
         return HL_ENOMEM;
     t->cfg = c;
     t->ho = h;
+    t->app_cap = (int)hl_share(c->max_inflight, 1);
     size_t cap = c->max_inflight + 1;
     t->out = calloc(cap, sizeof(*t->out));
     t->taken = calloc(cap, sizeof(*t->taken));
@@ -635,7 +734,8 @@ int hl_transfer_new(const struct hl_dispatcher_config *c, struct hl_handover *h,
     t->waiting_host = calloc(cap, sizeof(*t->waiting_host));
     t->multi = curl_multi_init();
     if (!t->out || !t->taken || !t->active || !t->waiting || !t->waiting_host || !t->multi ||
-        counts_init(&t->by_webhook, cap) || counts_init(&t->by_host, cap)) {
+        counts_init(&t->by_webhook, cap) || counts_init(&t->by_host, cap) ||
+        counts_init(&t->by_app, cap)) {
         hl_transfer_free(t);
         return HL_ENOMEM;
     }
@@ -676,5 +776,6 @@ void hl_transfer_free(struct hl_transfer *t)
     free(t->waiting_host);
     free(t->by_webhook.s);
     free(t->by_host.s);
+    free(t->by_app.s);
     free(t);
 }

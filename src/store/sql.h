@@ -48,8 +48,8 @@
 /* A claimed job from deliveries d, webhooks w and events e; now is the parameter holding the
  * claim's time (a rotation's old secret signs until then). */
 #define HL_JOB_COLS(now)                                                                           \
-    "d.id, d.webhook_id, d.event_id, e.uid, e.created_at, d.attempts, d.created_at, w.url,"        \
-    " w.secret, CASE WHEN w.prev_secret_until > " now " THEN coalesce(w.prev_secret, '')"          \
+    "d.id, d.webhook_id, w.app_id, d.event_id, e.uid, e.created_at, d.attempts, d.created_at,"     \
+    " w.url, w.secret, CASE WHEN w.prev_secret_until > " now " THEN coalesce(w.prev_secret, '')"   \
     " ELSE '' END, e.payload"
 /* An ingestion job: the file, its app and its resource (files f, apps a, resources r). */
 #define HL_INGEST_COLS "f.uid, f.app_id, a.uid, f.path, " HL_RESOURCE_COLS_R
@@ -105,7 +105,10 @@ enum hl_q {
     HL_Q_QUEUE_STATS,
     HL_Q_CHUNK_LIST,
     HL_Q_FILE_PATH,
-    HL_Q_SHARED /* a backend's own queries are numbered from here */
+    HL_Q_APP_LOCK,    /* locks the app's row until the transaction ends (webhook creates) */
+    HL_Q_WH_COUNT,    /* the app's webhooks */
+    HL_Q_APP_STORAGE, /* the bytes of the app's stored context files */
+    HL_Q_SHARED       /* a backend's own queries are numbered from here */
 };
 
 /* For backends at open: whether every query of a SQL table has its text (err says which not). */

@@ -138,7 +138,7 @@ static void make_hook(struct ctx *c, int64_t app_id, unsigned entities, unsigned
     w.active = active;
     assert_int_equal(hl_secret_new(w.secret, sizeof(w.secret)), HL_OK);
     w.created_at = w.updated_at = hl_now_ms();
-    assert_int_equal(hl_store_webhook_create(c->st, &w), HL_OK);
+    assert_int_equal(hl_store_webhook_create(c->st, &w, 0), HL_OK);
     assert_true(w.id > 0);
     assert_true(c->nhooks < MAX_HOOKS);
     c->hooks[c->nhooks++] = w.id;
@@ -288,7 +288,12 @@ static void claim_with(struct ctx *c, int64_t now, int64_t lease_until, const in
             fail_msg("claims keep returning rows: are leases kept?");
         struct hl_job *v = NULL;
         size_t n = 0;
-        struct hl_claim cl = {now, lease_until, 64, skip, nskip, fresh};
+        struct hl_claim cl = {.now = now,
+                              .lease_until = lease_until,
+                              .max = 64,
+                              .skip = skip,
+                              .nskip = nskip,
+                              .fresh = fresh};
         assert_int_equal(hl_store_claim(c->st, &cl, &v, &n), HL_OK);
         for (size_t i = 0; i < n; i++) {
             if (!is_mine(c, v[i].webhook_id)) {
@@ -515,7 +520,7 @@ static void c_webhook_create_get(struct ctx *c)
     w.active = 1;
     assert_int_equal(hl_secret_new(w.secret, sizeof(w.secret)), HL_OK);
     w.created_at = w.updated_at = 1737383722123;
-    assert_int_equal(hl_store_webhook_create(c->st, &w), HL_OK);
+    assert_int_equal(hl_store_webhook_create(c->st, &w, 0), HL_OK);
     assert_true(w.id > 0);
 
     assert_int_equal(hl_store_webhook_get(c->st, a.id, w.uid, &got), HL_OK);
@@ -551,7 +556,7 @@ static void c_webhook_create_get(struct ctx *c)
     /* a uid is taken once, even by another app */
     struct hl_webhook dup = w;
     dup.app_id = b.id;
-    assert_int_equal(hl_store_webhook_create(c->st, &dup), HL_ECONFLICT);
+    assert_int_equal(hl_store_webhook_create(c->st, &dup, 0), HL_ECONFLICT);
 
     /* no description, inactive */
     struct hl_webhook w2 = w;
@@ -559,7 +564,7 @@ static void c_webhook_create_get(struct ctx *c)
     w2.description = NULL;
     w2.active = 0;
     w2.event_types = 0;
-    assert_int_equal(hl_store_webhook_create(c->st, &w2), HL_OK);
+    assert_int_equal(hl_store_webhook_create(c->st, &w2, 0), HL_OK);
     assert_true(w2.id > w.id);
     assert_int_equal(hl_store_webhook_get(c->st, a.id, w2.uid, &got), HL_OK);
     assert_null(got.description);
@@ -686,7 +691,7 @@ static void c_webhook_update(struct ctx *c)
     w.active = 1;
     assert_int_equal(hl_secret_new(w.secret, sizeof(w.secret)), HL_OK);
     w.created_at = w.updated_at = 1700000000000;
-    assert_int_equal(hl_store_webhook_create(c->st, &w), HL_OK);
+    assert_int_equal(hl_store_webhook_create(c->st, &w, 0), HL_OK);
 
     for (size_t i = 0; i < sizeof(patch_steps) / sizeof(patch_steps[0]); i++) {
         const struct patch_step *s = &patch_steps[i];
@@ -1426,7 +1431,7 @@ static void c_claim_fresh(struct ctx *c)
         for (int k = 0; k < 3; k++) {
             struct hl_job *v = NULL;
             size_t n = 0;
-            struct hl_claim cl = {now, now + HOUR, 1, NULL, 0, &cur};
+            struct hl_claim cl = {.now = now, .lease_until = now + HOUR, .max = 1, .fresh = &cur};
             assert_int_equal(hl_store_claim(c->st, &cl, &v, &n), HL_OK);
             assert_int_equal(n, k < 2 ? 1 : 0);
             if (n) {
@@ -1513,7 +1518,7 @@ static void c_claim(struct ctx *c)
         for (int k = 0; k < 3; k++) {
             struct hl_job *arr = NULL;
             size_t n = 0;
-            struct hl_claim cl = {t, t + MIN, 1, NULL, 0, NULL};
+            struct hl_claim cl = {.now = t, .lease_until = t + MIN, .max = 1};
             assert_int_equal(hl_store_claim(c->st, &cl, &arr, &n), HL_OK);
             assert_true(n <= 1);
             if (n)
@@ -2484,7 +2489,7 @@ static void s_sync_restore_fails(struct ctx *c)
     int64_t now = hl_now_ms();
     struct hl_job *jobs = NULL;
     size_t n = 0;
-    struct hl_claim cl = {now, now + MIN, 64, NULL, 0, NULL};
+    struct hl_claim cl = {.now = now, .lease_until = now + MIN, .max = 64};
 
     fault_arm(&F.pragma_err, 1);
     assert_int_equal(hl_store_claim(c->st, &cl, &jobs, &n), HL_ESTORE);
