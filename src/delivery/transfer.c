@@ -560,6 +560,19 @@ static int mark_listed(struct counts *c, const int64_t *ids, size_t n)
     return gone;
 }
 
+/* Lists s (an app's or a webhook's slot) for the next claim: in the skip list when on, else,
+ * holding jobs, in the room list with room more jobs. Each list holds max + 1 entries. */
+static void list_slot(const struct slot *s, int on, long room, size_t max, int64_t *skip,
+                      size_t *nskip, int64_t *ids, int64_t *rooms, size_t *nrooms)
+{
+    if (on && *nskip <= max) {
+        skip[(*nskip)++] = (int64_t)s->key;
+    } else if (active(s) && *nrooms <= max) {
+        ids[*nrooms] = (int64_t)s->key;
+        rooms[(*nrooms)++] = room;
+    }
+}
+
 /* The apps' part of share_out: their cap, skip list and rooms. Returns 1 when an app left the
  * skip list. */
 static int share_apps(struct hl_transfer *t, struct hl_shares *sh, int cap)
@@ -572,12 +585,8 @@ static int share_apps(struct hl_transfer *t, struct hl_shares *sh, int cap)
         struct slot *a = &ap->s[i];
         int held = a->inflight + a->queued, on = active(a) && held >= cap;
         freed |= mark(a, on);
-        if (on && sh->nskip_apps <= max) {
-            sh->skip_apps[sh->nskip_apps++] = (int64_t)a->key;
-        } else if (active(a) && sh->nrooms <= max) {
-            sh->room_apps[sh->nrooms] = (int64_t)a->key;
-            sh->rooms[sh->nrooms++] = cap - held;
-        }
+        list_slot(a, on, cap - held, max, sh->skip_apps, &sh->nskip_apps, sh->room_apps, sh->rooms,
+                  &sh->nrooms);
     }
     return freed;
 }
@@ -630,12 +639,8 @@ static int share_out(struct hl_transfer *t, struct hl_shares *sh)
             on = held >= wcap || (h && h->inflight + h->queued >= deep);
         }
         freed |= mark(w, on);
-        if (on && sh->nskip <= max) {
-            sh->skip[sh->nskip++] = (int64_t)w->key;
-        } else if (active(w) && sh->nwrooms <= max) {
-            sh->room_webhooks[sh->nwrooms] = (int64_t)w->key;
-            sh->wrooms[sh->nwrooms++] = wcap - held;
-        }
+        list_slot(w, on, wcap - held, max, sh->skip, &sh->nskip, sh->room_webhooks, sh->wrooms,
+                  &sh->nwrooms);
     }
     return freed;
 }
