@@ -176,6 +176,7 @@ static void record(struct hl_bookkeeper *b, struct hl_result **batch, size_t n)
     ho->stats.succeeded += ok;
     ho->stats.failed += n - ok;
     ho->recording = 0;
+    ho->recorded += n; /* every claim made before this record is in ho->ready by now */
     pthread_mutex_unlock(&ho->mu);
 }
 

@@ -78,6 +78,7 @@ struct hl_handover {
     struct hl_result **results; /* finished attempts waiting to be recorded (owned here) */
     size_t nresults;
     size_t recording;        /* results the bookkeeper has taken and not yet recorded */
+    uint64_t recorded;       /* results the bookkeeper has recorded (or failed to), in order */
     size_t net_busy;         /* jobs the transfer thread holds: in flight or held back */
     struct hl_shares shares; /* what the next claim may take, and for whom */
     int room_freed;          /* a webhook or an app left the skip lists since the last claim */

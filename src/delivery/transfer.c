@@ -50,6 +50,15 @@ struct counts {
     size_t n; /* a power of two, at least twice the most keys ever present */
 };
 
+/* A webhook that answered 410, and the number its result gets among those published: until the
+ * bookkeeper has recorded that many (disabling the webhook and parking its deliveries), a job of
+ * its may still be on its way from a claim made before, and is let go instead of started. As
+ * many entries as results may wait to be recorded: max_inflight + 1. */
+struct gone {
+    int64_t webhook_id;
+    uint64_t seq;
+};
+
 struct hl_transfer {
     const struct hl_dispatcher_config *cfg;
     struct hl_handover *ho;
@@ -67,6 +76,9 @@ struct hl_transfer {
     struct hl_job *taken;   /* jobs just taken from ready */
     struct hl_result **out; /* results of this turn, published together */
     size_t nout;
+    uint64_t published; /* results published so far */
+    struct gone *gone;  /* webhooks whose 410 is not recorded yet (max_inflight + 1 entries) */
+    size_t ngone;
     uint32_t rng;
 };
 
@@ -304,7 +316,7 @@ static int build_headers(struct xfer *x)
 
 static void push_result(struct hl_transfer *t, struct xfer *x, const struct hl_attempt *a,
                         const char *error);
-static void drop_waiting(struct hl_transfer *t, int64_t webhook_id);
+static void drop_gone(struct hl_transfer *t, int64_t webhook_id);
 
 /* Starts the attempt of one claimed job (taking what it owns); on failure the job is recorded
  * as failed now. */
@@ -356,7 +368,7 @@ static void push_result(struct hl_transfer *t, struct xfer *x, const struct hl_a
     if (a.outcome == HL_OUT_SUCCESS)
         error = NULL;
     else if (a.outcome == HL_OUT_GONE)
-        drop_waiting(t, a.webhook_id);
+        drop_gone(t, a.webhook_id);
 
     static const char *const outcome_names[] = {"", "delivered", "will retry", "failed",
                                                 "gone (webhook disabled)"};
@@ -495,10 +507,24 @@ static void start_waiting(struct hl_transfer *t)
     t->counts_dirty = 1;
 }
 
-/* Forgets the held-back jobs of a webhook that answered 410: recording that answer parks
- * their deliveries with the webhook. */
-static void drop_waiting(struct hl_transfer *t, int64_t webhook_id)
+static struct gone *gone_find(struct hl_transfer *t, int64_t webhook_id)
 {
+    for (size_t i = 0; i < t->ngone; i++)
+        if (t->gone[i].webhook_id == webhook_id)
+            return &t->gone[i];
+    return NULL;
+}
+
+/* A webhook answered 410: forgets its held-back jobs, and keeps it in t->gone until that answer
+ * is recorded (take_ready lets go of its jobs claimed meanwhile). Recording the answer parks
+ * their deliveries with the webhook. */
+static void drop_gone(struct hl_transfer *t, int64_t webhook_id)
+{
+    struct gone *g = gone_find(t, webhook_id);
+    if (!g && t->ngone <= t->cfg->max_inflight)
+        g = &t->gone[t->ngone++];
+    if (g) /* the one this answer gets when published (push_result adds it next) */
+        *g = (struct gone){webhook_id, t->published + t->nout + 1};
     size_t kept = 0;
     for (size_t i = 0; i < t->nwaiting; i++) {
         struct hl_job *j = &t->waiting[i];
@@ -514,12 +540,25 @@ static void drop_waiting(struct hl_transfer *t, int64_t webhook_id)
     t->counts_dirty = 1;
 }
 
+/* Forgets the webhooks whose 410 the bookkeeper had recorded when the jobs just taken were:
+ * every job claimed before that record was among them. */
+static void forget_gone(struct hl_transfer *t, uint64_t recorded)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < t->ngone; i++)
+        if (t->gone[i].seq > recorded)
+            t->gone[kept++] = t->gone[i];
+    t->ngone = kept;
+}
+
 /* Takes newly claimed jobs in behind the ones already held back. */
 static void take_ready(struct hl_transfer *t, struct hl_job *jobs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        if (t->nwaiting > t->cfg->max_inflight) {
-            hl_job_clear(&jobs[i]); /* cannot happen: claims are bounded by the room we report */
+        if (t->nwaiting > t->cfg->max_inflight || gone_find(t, jobs[i].webhook_id)) {
+            /* Claimed before its webhook's 410 was recorded: the record parks it. (A full queue
+             * cannot happen: claims are bounded by the room we report.) */
+            hl_job_clear(&jobs[i]);
             continue;
         }
         struct hl_job *j = &t->waiting[t->nwaiting];
@@ -652,6 +691,7 @@ static void publish(struct hl_transfer *t)
     int wake = t->nout > 0;
     for (size_t i = 0; i < t->nout; i++)
         ho->results[ho->nresults++] = t->out[i];
+    t->published += t->nout;
     t->nout = 0;
     ho->net_busy = t->inflight + t->nwaiting;
     ho->stats.inflight = t->inflight;
@@ -678,6 +718,7 @@ void *hl_transfer_run(void *arg)
         size_t ntaken = 0;
         pthread_mutex_lock(&ho->mu);
         int stop = ho->stop;
+        uint64_t recorded = ho->recorded;
         if (!stop) {
             memcpy(taken, ho->ready, ho->nready * sizeof(*taken));
             ntaken = ho->nready;
@@ -691,6 +732,8 @@ void *hl_transfer_run(void *arg)
             break;
         if (ntaken)
             take_ready(t, taken, ntaken);
+        if (t->ngone)
+            forget_gone(t, recorded);
         if (!stop && t->nwaiting && t->slot_freed) {
             t->slot_freed = 0;
             start_waiting(t);
@@ -737,9 +780,10 @@ int hl_transfer_new(const struct hl_dispatcher_config *c, struct hl_handover *h,
     t->active = calloc(cap, sizeof(*t->active));
     t->waiting = calloc(cap, sizeof(*t->waiting));
     t->waiting_host = calloc(cap, sizeof(*t->waiting_host));
+    t->gone = calloc(cap, sizeof(*t->gone));
     t->multi = curl_multi_init();
-    if (!t->out || !t->taken || !t->active || !t->waiting || !t->waiting_host || !t->multi ||
-        counts_init(&t->by_webhook, cap) || counts_init(&t->by_host, cap) ||
+    if (!t->out || !t->taken || !t->active || !t->waiting || !t->waiting_host || !t->gone ||
+        !t->multi || counts_init(&t->by_webhook, cap) || counts_init(&t->by_host, cap) ||
         counts_init(&t->by_app, cap)) {
         hl_transfer_free(t);
         return HL_ENOMEM;
@@ -779,6 +823,7 @@ void hl_transfer_free(struct hl_transfer *t)
     free(t->active);
     free(t->waiting);
     free(t->waiting_host);
+    free(t->gone);
     free(t->by_webhook.s);
     free(t->by_host.s);
     free(t->by_app.s);
