@@ -39,6 +39,8 @@ static void hand_over(struct hl_bookkeeper *b, struct hl_job *jobs, size_t n, in
         jobs[i].lease_until = lease_until;
     if (n) {
         pthread_mutex_lock(&b->ho->mu);
+        if (b->ho->nready == 0) /* claims and records take turns on this thread */
+            b->ho->ready_since = b->ho->recorded;
         memcpy(b->ho->ready + b->ho->nready, jobs, n * sizeof(*jobs));
         b->ho->nready += n;
         hl_shares_spend(&b->ho->shares, jobs, n);

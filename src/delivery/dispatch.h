@@ -79,6 +79,7 @@ struct hl_handover {
     size_t nresults;
     size_t recording;        /* results the bookkeeper has taken and not yet recorded */
     uint64_t recorded;       /* results the bookkeeper has recorded (or failed to), in order */
+    uint64_t ready_since;    /* recorded when the oldest of ready was claimed */
     size_t net_busy;         /* jobs the transfer thread holds: in flight or held back */
     struct hl_shares shares; /* what the next claim may take, and for whom */
     int room_freed;          /* a webhook or an app left the skip lists since the last claim */

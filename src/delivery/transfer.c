@@ -540,8 +540,9 @@ static void drop_gone(struct hl_transfer *t, int64_t webhook_id)
     t->counts_dirty = 1;
 }
 
-/* Forgets the webhooks whose 410 the bookkeeper had recorded when the jobs just taken were:
- * every job claimed before that record was among them. */
+/* Forgets the webhooks whose 410 the bookkeeper had recorded: before taking jobs, those it had
+ * recorded when the oldest of them was claimed; after, those it had when they were taken (every
+ * job claimed before that record was among them). */
 static void forget_gone(struct hl_transfer *t, uint64_t recorded)
 {
     size_t kept = 0;
@@ -718,7 +719,7 @@ void *hl_transfer_run(void *arg)
         size_t ntaken = 0;
         pthread_mutex_lock(&ho->mu);
         int stop = ho->stop;
-        uint64_t recorded = ho->recorded;
+        uint64_t recorded = ho->recorded, since = ho->ready_since;
         if (!stop) {
             memcpy(taken, ho->ready, ho->nready * sizeof(*taken));
             ntaken = ho->nready;
@@ -730,10 +731,11 @@ void *hl_transfer_run(void *arg)
             stop_deadline = hl_mono_ms() + t->cfg->timeout_ms + 1000;
         if (stop && (t->inflight == 0 || hl_mono_ms() > stop_deadline))
             break;
-        if (ntaken)
+        if (ntaken) {
+            forget_gone(t, since);
             take_ready(t, taken, ntaken);
-        if (t->ngone)
-            forget_gone(t, recorded);
+        }
+        forget_gone(t, recorded);
         if (!stop && t->nwaiting && t->slot_freed) {
             t->slot_freed = 0;
             start_waiting(t);
