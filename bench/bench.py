@@ -278,10 +278,13 @@ def cmd_put(a):
 
 
 def cmd_webhooks(a):
-    """Creates COUNT webhooks (entities all) whose URL is URL with {i} replaced."""
+    """Creates COUNT webhooks (entities all) whose URL is URL with {i} replaced (and {port} by
+    the i-th of PORTS, in turn)."""
     base = "http://127.0.0.1:%d/api/v1/appuid/%s" % (a.hl_port, a.app)
+    ports = a.ports.split(",") if a.ports else ["0"]
     for i in range(a.count):
-        body = {"url": a.url.replace("{i}", str(i)),
+        url = a.url.replace("{i}", str(i)).replace("{port}", ports[i % len(ports)])
+        body = {"url": url,
                 "entities": ["agent", "context", "contextfile"], "active": True}
         status, out = http("POST", base + "/webhooks", body, a.key)
         if status != 201:
@@ -420,7 +423,9 @@ def cmd_rss(a):
     s = proc_status(a.pid)
     s["at"] = time.time()
     if a.hl_port:
-        s["queue_depth"] = queue_depth(a.hl_port)
+        m = metrics(a.hl_port)
+        s["queue_depth"] = int(m.get("hookline_queue_depth", -1))
+        s["inflight"] = int(m.get("hookline_inflight", -1))
     put(a.results, a.name, s)
     print("%s: VmRSS %.1f MiB, VmHWM %.1f MiB" % (a.name, s["VmRSS"] / 1024.0,
                                                   s["VmHWM"] / 1024.0))
@@ -633,6 +638,70 @@ def cmd_latency(a):
 
 BACKLOG_DATA = {"uid": "agent-backlog-template", "externalTenantId": "tenant-dead",
                 "agentName": "backlog", "live": True, "model": "gpt-4o", "temperature": 0.7}
+
+
+def cmd_blackhole(a):
+    """TCP blackholes: listens on each port, accepts every connection, reads and drops what
+    comes and never answers, until SIGTERM (or --max-s). What a firewalled host that completes
+    the handshake looks like to a sender: every attempt hangs until its timeout."""
+    import selectors
+    import signal
+    sel = selectors.DefaultSelector()
+    for port in a.ports.split(","):
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", int(port)))
+        s.listen(4096)
+        s.setblocking(False)
+        sel.register(s, selectors.EVENT_READ, True)
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    deadline = time.monotonic() + a.max_s
+    held = 0
+    while not stop and time.monotonic() < deadline:
+        for key, _ in sel.select(0.2):
+            if key.data:
+                try:
+                    c, _ = key.fileobj.accept()
+                except OSError:
+                    continue
+                c.setblocking(False)
+                sel.register(c, selectors.EVENT_READ, False)
+                held += 1
+                continue
+            try:
+                data = key.fileobj.recv(65536)
+            except BlockingIOError:
+                continue
+            except OSError:
+                data = b""
+            if not data:
+                sel.unregister(key.fileobj)
+                key.fileobj.close()
+    print("blackhole: %d connections accepted" % held)
+
+
+def cmd_noisy_load(a):
+    """The noisy app's backlog: a.changes POST /events to an app whose webhooks all point at
+    blackholes (a.changes x webhooks deliveries), then waits until its attempts hang in flight
+    and records how things stand."""
+    g = run_load(a.tools, ["-p", a.hl_port, "-a", a.app, "-k", a.key, "-K", "events",
+                           "-c", 8, "-d", 120, "-n", a.changes, "-x", "noisy", "-g", 30], 200)
+    t0 = time.monotonic()
+    m = metrics(a.hl_port)
+    while m.get("hookline_inflight", 0) < a.min_inflight and time.monotonic() - t0 < 60:
+        time.sleep(0.1)
+        m = metrics(a.hl_port)
+    if m.get("hookline_inflight", 0) < a.min_inflight:
+        raise BenchError("noisy: only %d attempts in flight after 60 s (want %d)" % (
+            m.get("hookline_inflight", 0), a.min_inflight))
+    res = {"changes": g["ok"], "webhooks": a.webhooks, "api_per_s": round(g["ok_per_s"], 1),
+           "inflight": int(m["hookline_inflight"]),
+           "queue_depth": int(m.get("hookline_queue_depth", -1)), "timeout": a.timeout,
+           "max_inflight": a.max_inflight}
+    put(a.results, "noisy", res)
+    print("noisy: %d changes x %d blackholed webhooks; %d attempts hanging, %d deliveries "
+          "pending" % (g["ok"], a.webhooks, res["inflight"], res["queue_depth"]))
 
 
 def cmd_publish_one(a):
@@ -1027,6 +1096,22 @@ def cmd_render(a):
     rets = [r[k] for k in ("retention", "retention_pg") if r.get(k)]
     for ret in rets:
         retention_rows(ret, row)
+    noisy, nb, nl = r.get("noisy"), r.get("noisy_baseline"), r.get("noisy_latency")
+    if noisy and nb and nl:
+        N, B = nl["answer_to_arrival_us"], nb["answer_to_arrival_us"]
+        met = N.get("p99") is not None and N["p99"] < 50000 and nl["missing"] == 0
+        row("Noisy tenant: app A has %d webhooks on TCP blackholes (accept, never answer; "
+            "`--timeout` %s) and %s deliveries pending, %d of its attempts hanging; app B's "
+            "changes at %.0f/s for %.0f s: answer → arrival p50 / p95 / p99 / max" % (
+                noisy["webhooks"], noisy["timeout"], "{:,}".format(noisy["queue_depth"]),
+                noisy["inflight"], nl["rate"], nl["duration_s"]),
+            "%s / %s / %s / %s" % (ms(N.get("p50")), ms(N.get("p95")), ms(N.get("p99")),
+                                   ms(N.get("max"))),
+            "app B alone (same run, before A's load): %s / %s / %s / %s" % (
+                ms(B.get("p50")), ms(B.get("p95")), ms(B.get("p99")), ms(B.get("max"))),
+            "p99 %s" % num(N["p99"] / B["p99"] if N.get("p99") and B.get("p99") else None,
+                           "%.2f ×"),
+            "app B's p99 < 50 ms, none missing", yes(met))
     idle = r.get("rss_idle", {})
     peak = r.get("rss_peak", {})
     row("Memory: RSS idle after start", mib(idle.get("VmRSS")), "—", "—", "—", "—")
@@ -1124,6 +1209,18 @@ def cmd_render(a):
                          num(blinfo.get("start_after_first_due_s"), "%.1f")))
     for ret in rets:
         lines.extend(retention_details(ret))
+    if noisy and nl:
+        after = r.get("noisy_rss", {})
+        lines.append("- **Noisy tenant**: app A's %s changes were accepted at %s/s; its attempts "
+                     "then held %d of the %d in-flight slots (its fair share: the rest stays "
+                     "free for the others), and %s were pending; after app B's run, %s attempts "
+                     "were in flight and %s deliveries pending. App B: %d of %d changes "
+                     "delivered (%d missing)." % (
+                         "{:,}".format(noisy["changes"]), num(noisy["api_per_s"]),
+                         noisy["inflight"], noisy["max_inflight"],
+                         "{:,}".format(noisy["queue_depth"]), after.get("inflight", "?"),
+                         "{:,}".format(after.get("queue_depth", 0)), nl["matched"],
+                         nl["changes"], nl["missing"]))
     if ngx or ceil:
         lines.append("- **Ceiling**: wrk → hl-sink p50 %s, p99 %s; %s. The sink is a small C "
                      "server (`bench/sink.c`: epoll, one thread per core, SO_REUSEPORT) that "
@@ -1209,6 +1306,15 @@ SQLite database in `build-bench/bench-run/`:
    throwaway server from `scripts/with-postgres.sh`, fsync on, a fresh database per run;
    shorter), where the size is `pg_database_size` and the parts per change are each table's
    `pg_total_relation_size`.
+9. **Noisy tenant**: a third database. App B has one webhook on the sink; app A has 16 webhooks
+   on 16 TCP blackholes (`bench.py blackhole`: loopback ports that accept every connection and
+   never answer, as a firewalled host does), so each of A's attempts hangs until `--timeout`
+   (the default, 5 s). App B's `POST /agents` at a steady 20/s is measured as in phase 3 first
+   alone (the baseline), then again after A has made 1,000 changes (16,000 deliveries) and its
+   attempts hang in flight.
+
+Every hookline here runs with `--api-rate 0`: the load generators drive one app at thousands
+of requests per second, far above the per-app request limit (`--api-rate`, 1,000/s by default).
 """)
     env = meta.get("env")
     lines.append("hookline's environment: %s. Log lines at warn/error level: %s.\n" % (
@@ -1256,6 +1362,7 @@ def main():
         s.add_argument(k, required=True)
     s.add_argument("--hl-port", type=int, required=True)
     s.add_argument("--count", type=int, default=1)
+    s.add_argument("--ports", default="")
     s = sp("probe", cmd_probe)
     for k in ("--app", "--key", "--out"):
         s.add_argument(k, required=True)
@@ -1320,6 +1427,14 @@ def main():
         s.add_argument("--fanout", type=int, default=1)
         s.add_argument("--wait", type=float, default=60)
         s.add_argument("--warmup", type=float, default=0)
+    s = sp("blackhole", cmd_blackhole)
+    s.add_argument("--ports", required=True)
+    s.add_argument("--max-s", type=float, default=3600)
+    s = sp("noisy-load", cmd_noisy_load)
+    for k in ("--tools", "--results", "--app", "--key", "--timeout"):
+        s.add_argument(k, required=True)
+    for k in ("--hl-port", "--changes", "--webhooks", "--min-inflight", "--max-inflight"):
+        s.add_argument(k, type=int, required=True)
     s = sp("publish-one", cmd_publish_one)
     s.add_argument("--app", required=True)
     s.add_argument("--key", required=True)

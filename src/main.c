@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "api/http.h"
+#include "api/limits.h"
 #include "api/metrics.h"
 #include "cli/cli.h"
 #include "common/clock.h"
@@ -716,7 +717,11 @@ static int serve_config(const struct hl_options *o, struct hl_api_config *api,
                                   .threads = (unsigned)o->threads,
                                   .test_wait_ms = o->timeout_ms + 2000,
                                   .data_dir = dir,
-                                  .max_upload = (size_t)o->max_upload};
+                                  .max_upload = (size_t)o->max_upload,
+                                  .max_webhooks = o->max_webhooks,
+                                  .api_rate = o->api_rate,
+                                  .api_burst = o->api_burst,
+                                  .max_app_storage = o->max_app_storage};
     return 0;
 }
 
@@ -809,6 +814,10 @@ static int cmd_serve(int argc, char **argv)
         goto out;
     }
     api.store = st;
+    if (hl_limits_new(&api.cfg, &api.limits)) {
+        fprintf(stderr, "hookline: out of memory\n");
+        goto out;
+    }
     if (hl_dispatcher_start(st, &dc, &disp)) {
         fprintf(stderr, "hookline: cannot start the dispatcher\n");
         goto out;
@@ -854,6 +863,7 @@ out:
     hl_ingest_stop(ingest);
     hl_dispatcher_stop(disp);
     hl_pruner_stop(pruner);
+    hl_limits_free(api.limits);
     hl_store_close(st);
     if (status == 0)
         hl_info("stopped");

@@ -1,6 +1,7 @@
 /* libmicrohttpd glue, authentication and the router. */
 #include "api/http.h"
 
+#include "api/limits.h"
 #include "api/upload.h"
 
 #include <arpa/inet.h>
@@ -284,7 +285,8 @@ static int check_upload_auth(struct hl_api *api, struct hl_req *rq, struct hl_re
     int n = split(url, all, HL_MAX_SEGS + 4);
     if (n < 4)
         return hl_resp_error(rs, 404, "not_found", "no such path"), HL_ENOTFOUND;
-    return authenticate(api, rq, rs, all[3]);
+    int rc = authenticate(api, rq, rs, all[3]);
+    return rc ? rc : hl_limits_admit(api, rq, rs);
 }
 
 /* The URL families under /api/v1/appuid/{appUid}/, by their first segment. */
@@ -365,7 +367,8 @@ static void route(struct hl_http *h, struct hl_req *rq, struct hl_resp *rs, cons
         hl_resp_error(rs, 405, "method_not_allowed", "method not allowed");
         return;
     }
-    if (authenticate(api, rq, rs, all[3]))
+    /* An upload was admitted before its body was read. */
+    if (authenticate(api, rq, rs, all[3]) || (!rq->upload && hl_limits_admit(api, rq, rs)))
         return;
     rq->nseg = n - 4;
     memcpy(rq->seg, all + 4, sizeof(struct hl_str) * (size_t)rq->nseg);
@@ -662,6 +665,11 @@ static enum MHD_Result send_resp(struct ctx *c, const char *url, struct hl_resp 
         MHD_add_response_header(r, "Allow", rs->allow);
     if (rs->csp)
         MHD_add_response_header(r, "Content-Security-Policy", rs->csp);
+    if (rs->retry_after_s > 0) {
+        char secs[16];
+        snprintf(secs, sizeof(secs), "%d", rs->retry_after_s);
+        MHD_add_response_header(r, "Retry-After", secs);
+    }
     MHD_add_response_header(r, "Cache-Control", "no-store");
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)rs->status, r);

@@ -14,6 +14,7 @@
 #include "store/store.h"
 
 struct hl_http;
+struct hl_limits;
 struct hl_upload;
 struct hl_netlist;
 struct hl_delivery_counters;
@@ -34,6 +35,11 @@ struct hl_api_config {
     int64_t test_wait_ms; /* how long POST /webhooks/{uid}/test waits for its attempt */
     const char *data_dir; /* uploads/ and files/ live here */
     size_t max_upload;    /* context files above this get 413 */
+    /* Per app (api/limits.h); 0: no limit. */
+    int64_t max_webhooks;    /* webhooks (409) */
+    int64_t api_rate;        /* requests per second on this node (429) */
+    int64_t api_burst;       /* requests at once above the rate */
+    int64_t max_app_storage; /* bytes of context files (413) */
 };
 
 /* What the API asks of the rest of the process. main wires these in: the API includes neither
@@ -56,6 +62,7 @@ struct hl_api {
     struct hl_store *store;
     struct hl_api_config cfg;
     struct hl_api_hooks hooks;
+    struct hl_limits *limits; /* the per-app limits' state (NULL: none enforced here) */
 };
 
 enum hl_method { HL_GET = 1, HL_POST = 2, HL_PATCH = 4, HL_DELETE = 8, HL_PUT = 16 };
@@ -122,6 +129,7 @@ struct hl_resp {
     int status;
     struct hl_buf body;
     const char *allow;        /* an Allow header for 405 */
+    int retry_after_s;        /* a Retry-After header for 429 (0: none) */
     const char *content_type; /* NULL: application/json */
     const char *csp;          /* a Content-Security-Policy header, or NULL: none */
 };

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "api/http.h"
+#include "api/limits.h"
 #include "api/publish.h"
 #include "api/upload.h"
 #include "api/validate.h"
@@ -293,29 +294,39 @@ out:
 }
 
 /* Keeps the bytes of rq's finished upload as file r's under data_dir/files/<uid><suffix> and
- * commits r (op, at expect_version) with them queued for ingestion; answers 202 with r. On
- * failure sets the answer, leaves no bytes behind and returns the error. */
+ * commits r (op, at expect_version) with them queued for ingestion; answers 202 with r. The
+ * app's storage limit (--max-app-storage) is checked first. On failure sets the answer, leaves
+ * no bytes behind and returns the error. */
 static int keep_and_publish(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
                             const struct hl_resource *r, enum hl_op op, int64_t expect_version,
                             const char *suffix, int64_t now)
 {
     struct hl_upload *up = rq->upload;
     char path[PATH_MAX];
+    /* From the check of the app's storage to the commit, no other upload of the app commits
+     * on this node. */
+    hl_limits_storage_lock(api->limits, rq->app.id);
+    int rc = hl_limits_storage_check(api, rq->app.id, up->size, rs);
+    if (rc)
+        goto out;
     snprintf(path, sizeof(path), "%s/files/%s%s", api->cfg.data_dir, r->uid, suffix);
     if (hl_upload_keep(up, path)) {
         hl_resp_error(rs, 507, "insufficient_storage", "the file could not be stored");
-        return HL_EIO;
+        rc = HL_EIO;
+        goto out;
     }
     struct hl_file_rec file = {.path = path, .size = up->size, .sha256 = up->sha256};
-    int rc = hl_publish_change_file(api, rq, rs, op, r, expect_version, &file, now);
+    rc = hl_publish_change_file(api, rq, rs, op, r, expect_version, &file, now);
     if (rc) {
         unlink(path);
-        return rc;
+        goto out;
     }
     if (api->hooks.file_queued)
         api->hooks.file_queued(api->hooks.file_queued_arg);
     answer_body(rs, 202, r);
-    return HL_OK;
+out:
+    hl_limits_storage_unlock(api->limits, rq->app.id);
+    return rc;
 }
 
 /* POST .../files with the file itself (multipart or raw): stored, then queued for ingestion. */

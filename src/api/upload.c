@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "api/limits.h"
 #include "common/encode.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -295,6 +296,7 @@ int hl_upload_begin(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
             m.tenant.p = NULL; /* ?externalTenantId= is the context's */
     }
     const char *cl = hl_req_header(rq, "Content-Length");
+    int64_t file = 0; /* what the body surely holds of file bytes */
     if (cl) {
         char *end;
         unsigned long long v = strtoull(cl, &end, 10);
@@ -303,7 +305,14 @@ int hl_upload_begin(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
                           api->cfg.max_upload);
             return HL_ETOOBIG;
         }
+        if (*end == '\0')
+            file = multipart ? (int64_t)v - MULTIPART_SLACK : (int64_t)v;
     }
+    /* Refused before any byte is read when the app's storage cannot take it; checked again,
+     * exactly, before the file is committed. */
+    int rc = hl_limits_storage_check(api, rq->app.id, file > 0 ? file : 0, rs);
+    if (rc)
+        return rc;
     return hl_upload_open(api->cfg.data_dir, api->cfg.max_upload, &m, &rq->upload, rs);
 }
 

@@ -174,7 +174,14 @@ static void create(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
         hl_resp_error(rs, 500, "internal", "out of memory");
         goto out;
     }
-    int rc = hl_store_webhook_create(api->store, &w);
+    int rc = hl_store_webhook_create(api->store, &w, api->cfg.max_webhooks);
+    if (rc == HL_ETOOBIG) {
+        hl_resp_error(rs, 409, "webhook_limit_reached",
+                      "this app has %lld webhooks, the most that --max-webhooks allows; delete "
+                      "one to make another",
+                      (long long)api->cfg.max_webhooks);
+        goto out;
+    }
     if (rc) {
         hl_resp_store_error(rs, rc);
         goto out;

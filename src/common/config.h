@@ -131,6 +131,7 @@ struct hl_options {
     const char *data_dir; /* NULL: beside the SQLite file (the caller decides) */
     int64_t retention_ms; /* 0: keep everything */
     long long max_upload, chunk_size, chunk_overlap;
+    long long max_webhooks, api_rate, api_burst, max_app_storage; /* per app; 0: no limit */
     int log_level;  /* enum hl_log_level (serve, listen) */
     int log_format; /* enum hl_log_format (serve, listen) */
     /* listen */

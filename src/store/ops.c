@@ -134,13 +134,37 @@ int hl_store_key_list(struct hl_store *st, int64_t app_id, struct hl_api_key **o
 
 /* ---- webhooks ---- */
 
-int hl_store_webhook_create(struct hl_store *st, struct hl_webhook *w)
+int hl_store_webhook_create(struct hl_store *st, struct hl_webhook *w, int64_t max_per_app)
 {
     struct hl_arg a[] = {
         hl_arg_text(w->uid),           hl_arg_int(w->app_id),   hl_arg_text(w->url),
         hl_arg_text(w->description),   hl_arg_int(w->entities), hl_arg_int(w->event_types),
         hl_arg_int(w->active ? 1 : 0), hl_arg_text(w->secret),  hl_arg_int(w->created_at)};
-    return insert(st, HL_Q_WH_INSERT, a, HL_NARGS(a), &w->id);
+    if (max_per_app <= 0)
+        return insert(st, HL_Q_WH_INSERT, a, HL_NARGS(a), &w->id);
+    /* The app's row is locked before counting: two creates for one app count one after the
+     * other (on PostgreSQL the count is a statement of its own, so it sees the other's
+     * commit). */
+    struct hl_sess s;
+    int rc = st->be->open(st, HL_SESS_TX, &s);
+    if (rc)
+        return rc;
+    struct hl_arg app[] = {hl_arg_int(w->app_id)};
+    int64_t count = 0;
+    struct hl_rows locked = {0}, counted = {.rd = &hl_read_int, .one = &count};
+    struct hl_rows id = {.rd = &hl_read_int, .one = &w->id};
+    rc = run(&s, HL_Q_APP_LOCK, app, HL_NARGS(app), &locked);
+    if (rc == HL_OK && locked.n == 0)
+        rc = HL_ENOTFOUND;
+    if (rc == HL_OK)
+        rc = run(&s, HL_Q_WH_COUNT, app, HL_NARGS(app), &counted);
+    if (rc == HL_OK && count >= max_per_app)
+        rc = HL_ETOOBIG;
+    if (rc == HL_OK)
+        rc = run(&s, HL_Q_WH_INSERT, a, HL_NARGS(a), &id);
+    if (rc == HL_OK && id.n == 0)
+        rc = HL_ESTORE;
+    return st->be->close(&s, rc);
 }
 
 int hl_store_webhook_get(struct hl_store *st, int64_t app_id, const char *uid,
@@ -747,4 +771,11 @@ void hl_store_pruned(struct hl_store *st, struct hl_pruned *out)
     out->events = __atomic_load_n(&st->pruned[0], __ATOMIC_RELAXED);
     out->deliveries = __atomic_load_n(&st->pruned[1], __ATOMIC_RELAXED);
     out->attempts = __atomic_load_n(&st->pruned[2], __ATOMIC_RELAXED);
+}
+
+int hl_store_app_storage(struct hl_store *st, int64_t app_id, int64_t *bytes)
+{
+    struct hl_arg a[] = {hl_arg_int(app_id)};
+    *bytes = 0;
+    return get(st, HL_SESS_READ, HL_Q_APP_STORAGE, a, HL_NARGS(a), &hl_read_int, bytes);
 }

@@ -75,6 +75,10 @@
 #define LISTEN_BACKOFF_MIN_MS 100
 #define LISTEN_BACKOFF_MAX_MS 5000
 
+/* A claimed job's columns (HL_JOB_COLS) at the claim's time $1; at most so many of a webhook. */
+#define CLAIM_COLS HL_JOB_COLS("$1")
+#define PER_WEBHOOK HL_XSTR(HL_CLAIM_PER_WEBHOOK)
+
 /* Type OIDs of the parameters we send (pg_type.dat). */
 #define OID_BYTEA 17
 #define OID_INT8 20
@@ -147,6 +151,11 @@ static const char *const MIGRATIONS[] = {
     "ALTER TABLE deliveries SET (autovacuum_vacuum_scale_factor = 0.05);"
     "ALTER TABLE attempts SET (autovacuum_vacuum_scale_factor = 0.05);"
     "ALTER TABLE idempotency SET (autovacuum_vacuum_scale_factor = 0.05);",
+    /* 5: claims webhook by webhook (sqlite.c's migration 3) */
+    "CREATE INDEX deliveries_wh_due ON deliveries(webhook_id, next_attempt_at)"
+    " WHERE status = " SQL_PENDING ";",
+    /* 6: an app's stored bytes, --max-app-storage (sqlite.c's migration 6) */
+    "CREATE INDEX files_app ON files(app_id);",
 };
 #define NMIGRATIONS (sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]))
 
@@ -331,6 +340,9 @@ static const char *const SQL[Q_COUNT] = {
                          " WHERE i.app_id = x.app_id AND i.key = x.key",
     [HL_Q_IDEM_COUNT] = "SELECT count(*) FROM idempotency WHERE created_at < $1",
     [HL_Q_OLDEST_EVENT] = "SELECT coalesce(min(created_at), 0) FROM events",
+    [HL_Q_APP_LOCK] = "SELECT id FROM apps WHERE id = $1 FOR NO KEY UPDATE",
+    [HL_Q_WH_COUNT] = "SELECT count(*) FROM webhooks WHERE app_id = $1 AND deleted_at = 0",
+    [HL_Q_APP_STORAGE] = "SELECT coalesce(sum(size), 0)::bigint FROM files WHERE app_id = $1",
 
     [Q_BEGIN] = "BEGIN",
     [Q_COMMIT] = "COMMIT",
@@ -355,17 +367,37 @@ static const char *const SQL[Q_COUNT] = {
                  " n AS (SELECT count(*) AS made FROM d)"
                  " SELECT made, CASE WHEN made > 0 THEN pg_notify($10, $11) END FROM n",
     [Q_NOTIFY] = "SELECT pg_notify($1, $2)",
-    /* The inner SELECT locks what it takes and skips rows another node is claiming right now;
-     * rows another node leased since our snapshot fail the re-check of lease_until. */
-    [Q_CLAIM] = "UPDATE deliveries d SET lease_until = $2"
-                " FROM (SELECT d2.id FROM deliveries d2 JOIN webhooks w2 ON w2.id = d2.webhook_id"
-                " WHERE d2.status = " SQL_PENDING " AND d2.next_attempt_at <= $1"
-                " AND d2.lease_until <= $1 AND w2.active = 1"
-                " AND d2.webhook_id <> ALL($3::bigint[])"
-                " ORDER BY d2.next_attempt_at LIMIT $4 FOR UPDATE OF d2 SKIP LOCKED) c,"
-                " webhooks w, events e"
-                " WHERE d.id = c.id AND w.id = d.webhook_id AND e.id = d.event_id"
-                " RETURNING " HL_JOB_COLS("$1"),
+    /* As sqlite.c's Q_CLAIM_SELECT: webhook by webhook (those with pending deliveries, found
+     * by skipping through the partial index), at most HL_CLAIM_PER_WEBHOOK apiece, then in
+     * turns within the shares. The per-webhook SELECT locks what it takes and skips rows another
+     * node is claiming right now; rows another node leased since our snapshot fail the re-check
+     * of lease_until. $1 now, $2 lease, $3 busy webhooks, $4 most jobs, $5 apps left alone,
+     * $6-$8 the apps' rooms and any other app's, $9-$11 the webhooks' (struct hl_claim). */
+    [Q_CLAIM] =
+        "WITH RECURSIVE wh(id) AS ((SELECT webhook_id FROM deliveries"
+        " WHERE status = " SQL_PENDING " ORDER BY webhook_id LIMIT 1) UNION ALL"
+        " SELECT (SELECT d.webhook_id FROM deliveries d WHERE d.status = " SQL_PENDING
+        " AND d.webhook_id > wh.id ORDER BY d.webhook_id LIMIT 1) FROM wh"
+        " WHERE wh.id IS NOT NULL),"
+        " cand AS (SELECT c.id, c.next_attempt_at AS due, w.id AS wid, w.app_id AS app,"
+        " row_number() OVER (PARTITION BY w.id ORDER BY c.next_attempt_at, c.id) AS rw"
+        " FROM wh JOIN webhooks w ON w.id = wh.id CROSS JOIN LATERAL"
+        " (SELECT d2.id, d2.next_attempt_at FROM deliveries d2 WHERE d2.webhook_id = w.id"
+        " AND d2.status = " SQL_PENDING " AND d2.next_attempt_at <= $1 AND d2.lease_until <= $1"
+        " ORDER BY d2.next_attempt_at LIMIT " PER_WEBHOOK " FOR UPDATE SKIP LOCKED) c"
+        " WHERE w.active = 1 AND w.deleted_at = 0 AND w.id <> ALL($3::bigint[])"
+        " AND w.app_id <> ALL($5::bigint[])),"
+        " fit AS (SELECT c.id, c.due, c.app, c.rw FROM cand c"
+        " LEFT JOIN unnest($9::bigint[], $10::bigint[]) AS wroom(wid, n) ON wroom.wid = c.wid"
+        " WHERE $11 = 0 OR c.rw <= coalesce(wroom.n, $11)),"
+        " ranked AS (SELECT id, due, app,"
+        " row_number() OVER (PARTITION BY app ORDER BY rw, due, id) AS ra FROM fit),"
+        " pick AS (SELECT k.id FROM ranked k"
+        " LEFT JOIN unnest($6::bigint[], $7::bigint[]) AS room(app, n) ON room.app = k.app"
+        " WHERE $8 = 0 OR k.ra <= coalesce(room.n, $8) ORDER BY k.ra, k.due, k.id LIMIT $4)"
+        " UPDATE deliveries d SET lease_until = $2 FROM pick, webhooks w, events e"
+        " WHERE d.id = pick.id AND w.id = d.webhook_id AND e.id = d.event_id"
+        " RETURNING " CLAIM_COLS,
     /* Every node records successes of a busy webhook: touching its row for each would serialise
      * the nodes on that row's lock. A success changes the row only when it ends a run of
      * failures or moves lastSuccessAt/lastTriggeredAt by a second or more (a non-matching row is
@@ -1105,22 +1137,29 @@ static void *listen_main(void *arg)
 
 /* ---- sessions: what ops.c runs the shared operations on ---- */
 
-/* The parameters of a statement in libpq's form; a list of ids goes as an int8[] in text form,
- * written into ids (one list per statement). */
+/* The parameters of a statement in libpq's form; each list of ids goes as an int8[] in text
+ * form, written into ids (all of them first: the buffer may move while it grows). */
 static int to_params(const struct hl_arg *a, size_t n, struct params *p, struct hl_buf *ids)
 {
+    size_t at[MAX_PARAMS];
+    if (n > MAX_PARAMS)
+        return HL_EINVAL;
     for (size_t i = 0; i < n; i++) {
-        if (a[i].type == HL_ARG_INT) {
+        if (a[i].type != HL_ARG_IDS)
+            continue;
+        at[i] = ids->len;
+        if (hl_ids_text(ids, a[i].p, a[i].len, '{', '}') || hl_buf_putc(ids, '\0'))
+            return HL_EINVAL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (a[i].type == HL_ARG_INT)
             p_i64(p, a[i].i);
-        } else if (a[i].type == HL_ARG_TEXT) {
+        else if (a[i].type == HL_ARG_TEXT)
             p_textn(p, a[i].p, a[i].len);
-        } else if (a[i].type == HL_ARG_BLOB) {
+        else if (a[i].type == HL_ARG_BLOB)
             p_bytea(p, a[i].p, a[i].len);
-        } else {
-            if (ids->len || hl_ids_text(ids, a[i].p, a[i].len, '{', '}'))
-                return HL_EINVAL;
-            p_int_array(p, ids->p);
-        }
+        else
+            p_int_array(p, ids->p + at[i]);
     }
     return HL_OK;
 }
@@ -1237,8 +1276,17 @@ static int pg_commit(struct hl_store *base, const struct hl_change *ch, size_t n
  * after a later one. */
 static int pg_claim(struct hl_store *base, const struct hl_claim *c, struct hl_job **out, size_t *n)
 {
-    struct hl_arg a[] = {hl_arg_int(c->now), hl_arg_int(c->lease_until),
-                         hl_arg_ids(c->skip, c->nskip), hl_arg_int((int64_t)c->max)};
+    struct hl_arg a[] = {hl_arg_int(c->now),
+                         hl_arg_int(c->lease_until),
+                         hl_arg_ids(c->skip, c->nskip),
+                         hl_arg_int((int64_t)c->max),
+                         hl_arg_ids(c->skip_apps, c->nskip_apps),
+                         hl_arg_ids(c->room_apps, c->nrooms),
+                         hl_arg_ids(c->rooms, c->nrooms),
+                         hl_arg_int(c->room_new),
+                         hl_arg_ids(c->room_webhooks, c->nwrooms),
+                         hl_arg_ids(c->wrooms, c->nwrooms),
+                         hl_arg_int(c->wroom_new)};
     struct hl_rows jobs = {.rd = &hl_read_job};
     /* One statement: its own transaction. Should reading its rows fail, the leases taken lapse
      * and the deliveries are claimed again. */

@@ -267,17 +267,18 @@ static int read_job(struct hl_row *r, void *item)
     struct hl_job *j = item;
     j->delivery_id = col_i64(r, 0);
     j->webhook_id = col_i64(r, 1);
-    j->event_id = col_i64(r, 2);
-    col_copy(r, 3, j->event_uid, sizeof(j->event_uid));
-    j->event_ts = col_i64(r, 4);
-    j->attempts = (int)col_i64(r, 5);
-    j->created_at = col_i64(r, 6);
-    j->url = col_dup(r, 7, NULL);
-    col_copy(r, 8, j->secret, sizeof(j->secret));
-    col_prev_secrets(r, 9, &j->prev);
+    j->app_id = col_i64(r, 2);
+    j->event_id = col_i64(r, 3);
+    col_copy(r, 4, j->event_uid, sizeof(j->event_uid));
+    j->event_ts = col_i64(r, 5);
+    j->attempts = (int)col_i64(r, 6);
+    j->created_at = col_i64(r, 7);
+    j->url = col_dup(r, 8, NULL);
+    col_copy(r, 9, j->secret, sizeof(j->secret));
+    col_prev_secrets(r, 10, &j->prev);
     /* The payload as stored: hl_store_claim unpacks it once the claim has let go of the writer. */
-    j->payload = col_dup(r, 10, &j->payload_len);
-    col_copy(r, 11, j->webhook_uid, sizeof(j->webhook_uid));
+    j->payload = col_dup(r, 11, &j->payload_len);
+    col_copy(r, 12, j->webhook_uid, sizeof(j->webhook_uid));
     if (!j->url || !j->payload)
         r->oom = 1;
     return done(r);

@@ -72,8 +72,8 @@
  * claim's time. prev_secret_until is when the last earlier secret stops signing: until then the
  * job carries the list, and the signer skips the ones that have expired. */
 #define HL_JOB_COLS(now)                                                                           \
-    "d.id, d.webhook_id, d.event_id, e.uid, e.created_at, d.attempts, d.created_at, w.url,"        \
-    " w.secret, CASE WHEN w.prev_secret_until > " now " THEN w.prev_secrets ELSE '' END,"          \
+    "d.id, d.webhook_id, w.app_id, d.event_id, e.uid, e.created_at, d.attempts, d.created_at,"     \
+    " w.url, w.secret, CASE WHEN w.prev_secret_until > " now " THEN w.prev_secrets ELSE '' END,"   \
     " e.payload, w.uid"
 /* An ingestion job: the file, its app and its resource (files f, apps a, resources r). */
 #define HL_INGEST_COLS "f.uid, f.app_id, a.uid, f.path, " HL_RESOURCE_COLS_R
@@ -143,7 +143,11 @@ enum hl_q {
     HL_Q_IDEM_EXPIRE,      /* DELETE: at most n idempotency keys created before a time */
     HL_Q_IDEM_COUNT,       /* one row: the idempotency keys created before a time */
     HL_Q_OLDEST_EVENT,     /* one row: the oldest created_at (NULL or 0 when none) */
-    HL_Q_SHARED            /* a backend's own queries are numbered from here */
+    /* per-app limits */
+    HL_Q_APP_LOCK,    /* locks the app's row until the transaction ends (webhook creates) */
+    HL_Q_WH_COUNT,    /* the app's webhooks */
+    HL_Q_APP_STORAGE, /* the bytes of the app's stored context files */
+    HL_Q_SHARED       /* a backend's own queries are numbered from here */
 };
 
 /* For backends at open: whether every query of a SQL table has its text (err says which not). */

@@ -93,6 +93,8 @@ static const char *const MIGRATIONS[] = {
     /* 5: retention: old events and expired idempotency keys are found without a scan */
     "CREATE INDEX events_created ON events(created_at);"
     "CREATE INDEX idempotency_created ON idempotency(created_at);",
+    /* 6: an app's stored bytes (--max-app-storage) */
+    "CREATE INDEX files_app ON files(app_id);",
 };
 #define NMIGRATIONS (sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]))
 
@@ -109,6 +111,7 @@ enum {
     Q_DELIV_ONE,
     Q_CLAIM_SELECT,
     Q_CLAIM_NEW,
+    Q_CLAIM_PICK,
     Q_MAX_DELIVERY,
     Q_CLAIM_LEASE,
     Q_WH_ATTEMPTS,
@@ -118,6 +121,25 @@ enum {
     Q_INGEST_LEASE,
     Q_COUNT
 };
+
+/* What the fair shares of a claim allow of candidates cand(id, due, wid, app, rw), rw being a
+ * row's rank within its webhook: fit holds the rows within their webhook's room (?9, ?10, and ?11
+ * for the others: struct hl_claim); ranked(id, due, app, ra) ranks them within their app (each
+ * statement says in which order); turn leaves out those beyond their app's room (?6, ?7, and ?8
+ * for the others). */
+#define SHARES_FIT                                                                                 \
+    "wroom(wid, n) AS (SELECT a.value, r.value FROM json_each(?9) a"                               \
+    " JOIN json_each(?10) r ON r.key = a.key),"                                                    \
+    " fit AS (SELECT c.id, c.due, c.app, c.rw FROM cand c LEFT JOIN wroom ON wroom.wid = c.wid"    \
+    " WHERE ?11 = 0 OR c.rw <= coalesce(wroom.n, ?11)),"
+#define SHARES_TURN                                                                                \
+    " room(app, n) AS (SELECT a.value, r.value FROM json_each(?6) a"                               \
+    " JOIN json_each(?7) r ON r.key = a.key),"                                                     \
+    " turn AS (SELECT k.id, k.due, k.ra FROM ranked k LEFT JOIN room ON room.app = k.app"          \
+    " WHERE ?8 = 0 OR k.ra <= coalesce(room.n, ?8))"
+/* A claimed job's columns (HL_JOB_COLS) at the claim's time ?1; at most so many of a webhook. */
+#define CLAIM_COLS HL_JOB_COLS("?1")
+#define PER_WEBHOOK HL_XSTR(HL_CLAIM_PER_WEBHOOK)
 
 static const char *const SQL[Q_COUNT] = {
     [HL_Q_APP_INSERT] = "INSERT INTO apps(uid, name, created_at) VALUES(?1, ?2, ?3) RETURNING id",
@@ -278,6 +300,9 @@ static const char *const SQL[Q_COUNT] = {
                          " WHERE created_at < ?1 LIMIT ?2)",
     [HL_Q_IDEM_COUNT] = "SELECT count(*) FROM idempotency WHERE created_at < ?1",
     [HL_Q_OLDEST_EVENT] = "SELECT min(created_at) FROM events",
+    [HL_Q_APP_LOCK] = "SELECT id FROM apps WHERE id = ?1",
+    [HL_Q_WH_COUNT] = "SELECT count(*) FROM webhooks WHERE app_id = ?1 AND deleted_at = 0",
+    [HL_Q_APP_STORAGE] = "SELECT coalesce(sum(size), 0) FROM files WHERE app_id = ?1",
 
     [Q_BEGIN] = "BEGIN IMMEDIATE",
     [Q_COMMIT] = "COMMIT",
@@ -296,31 +321,48 @@ static const char *const SQL[Q_COUNT] = {
     /* Webhook by webhook, at most HL_CLAIM_PER_WEBHOOK apiece: a backlog on one endpoint costs
      * one index probe, not a scan of its rows, and cannot crowd out the rest. The webhooks are
      * those with pending deliveries, found by skipping through the partial index (one seek
-     * each), so idle webhooks cost nothing however many there are. */
+     * each), so idle webhooks cost nothing however many there are. Their due deliveries are
+     * then taken in turns, no webhook and no app beyond its room (SHARES): the first of every
+     * app, then the second, ..., and within an app one of each of its webhooks in turn. */
     [Q_CLAIM_SELECT] =
         "WITH RECURSIVE wh(id) AS (SELECT (SELECT min(webhook_id) FROM deliveries"
         " INDEXED BY deliveries_wh_due WHERE status = " SQL_PENDING ") UNION ALL"
         " SELECT (SELECT min(webhook_id) FROM deliveries INDEXED BY deliveries_wh_due"
         " WHERE status = " SQL_PENDING " AND webhook_id > wh.id) FROM wh"
-        " WHERE wh.id IS NOT NULL) SELECT " HL_JOB_COLS(
-            "?1") " FROM wh CROSS JOIN webhooks w CROSS JOIN deliveries d"
-                  " CROSS JOIN events e WHERE w.id = wh.id AND w.active = 1 AND w.deleted_at = 0"
-                  " AND w.id NOT IN (SELECT value FROM json_each(?2))"
-                  " AND d.id IN (SELECT d2.id FROM deliveries d2 WHERE d2.webhook_id = w.id"
-                  " AND d2.status = " SQL_PENDING
-                  " AND d2.next_attempt_at <= ?1 AND d2.lease_until <= ?1"
-                  " ORDER BY d2.next_attempt_at LIMIT " HL_XSTR(
-                      HL_CLAIM_PER_WEBHOOK) ")"
-                                            " AND e.id = d.event_id ORDER BY d.next_attempt_at "
-                                            "LIMIT ?3",
-    /* The deliveries made since the last claim of this kind, in id order (a rowid range). */
-    [Q_CLAIM_NEW] = "SELECT " HL_JOB_COLS(
-        "?1") " FROM deliveries d CROSS JOIN webhooks w CROSS JOIN events e"
-              " WHERE d.id > ?4 AND d.status = " SQL_PENDING
-              " AND d.next_attempt_at <= ?1 AND d.lease_until <= ?1"
-              " AND w.id = d.webhook_id AND w.active = 1 AND w.deleted_at = 0"
-              " AND w.id NOT IN (SELECT value FROM json_each(?2)) AND e.id = d.event_id"
-              " ORDER BY d.id LIMIT ?3",
+        " WHERE wh.id IS NOT NULL),"
+        " cand AS (SELECT d.id AS id, d.next_attempt_at AS due, w.id AS wid, w.app_id AS app,"
+        " row_number() OVER (PARTITION BY w.id ORDER BY d.next_attempt_at, d.id) AS rw"
+        " FROM wh CROSS JOIN webhooks w CROSS JOIN deliveries d"
+        " WHERE w.id = wh.id AND w.active = 1 AND w.deleted_at = 0"
+        " AND w.id NOT IN (SELECT value FROM json_each(?2))"
+        " AND w.app_id NOT IN (SELECT value FROM json_each(?5))"
+        " AND d.id IN (SELECT d2.id FROM deliveries d2 WHERE d2.webhook_id = w.id"
+        " AND d2.status = " SQL_PENDING " AND d2.next_attempt_at <= ?1 AND d2.lease_until <= ?1"
+        " ORDER BY d2.next_attempt_at LIMIT " PER_WEBHOOK ")), " SHARES_FIT
+        " ranked AS (SELECT id, due, app,"
+        " row_number() OVER (PARTITION BY app ORDER BY rw, due, id) AS ra FROM fit)," SHARES_TURN
+        " SELECT " CLAIM_COLS " FROM turn t CROSS JOIN deliveries d CROSS JOIN webhooks w"
+        " CROSS JOIN events e WHERE d.id = t.id AND w.id = d.webhook_id AND e.id = d.event_id"
+        " ORDER BY t.ra, t.due, t.id LIMIT ?3",
+    /* The ids of the deliveries made since the last claim of this kind, in id order (a rowid
+     * range above the cursor ?4); Q_CLAIM_PICK takes what the shares allow of them. */
+    [Q_CLAIM_NEW] = "SELECT d.id FROM deliveries d CROSS JOIN webhooks w"
+                    " WHERE d.id > ?4 AND d.status = " SQL_PENDING
+                    " AND d.next_attempt_at <= ?1 AND d.lease_until <= ?1"
+                    " AND w.id = d.webhook_id AND w.active = 1 AND w.deleted_at = 0"
+                    " AND w.id NOT IN (SELECT value FROM json_each(?2))"
+                    " AND w.app_id NOT IN (SELECT value FROM json_each(?5))"
+                    " ORDER BY d.id LIMIT ?3",
+    [Q_CLAIM_PICK] =
+        "WITH cand AS (SELECT d.id AS id, d.id AS due, w.id AS wid, w.app_id AS app,"
+        " row_number() OVER (PARTITION BY w.id ORDER BY d.id) AS rw"
+        " FROM json_each(?12) j CROSS JOIN deliveries d CROSS JOIN webhooks w"
+        " WHERE d.id = j.value AND w.id = d.webhook_id), " SHARES_FIT
+        " ranked AS (SELECT id, due, app,"
+        " row_number() OVER (PARTITION BY app ORDER BY id) AS ra FROM fit)," SHARES_TURN
+        " SELECT " CLAIM_COLS " FROM turn t CROSS JOIN deliveries d CROSS JOIN webhooks w"
+        " CROSS JOIN events e WHERE d.id = t.id AND w.id = d.webhook_id AND e.id = d.event_id"
+        " ORDER BY t.id",
     [Q_MAX_DELIVERY] = "SELECT coalesce(max(id), 0) FROM deliveries",
     [Q_CLAIM_LEASE] = "UPDATE deliveries SET lease_until = ?2"
                       " WHERE id IN (SELECT value FROM json_each(?1))",
@@ -435,8 +477,8 @@ static sqlite3_stmt *prepared(struct sq *c, int q)
     return st;
 }
 
-/* Binds a[0..n) to ?1..?n; a list of ids goes as a JSON array (one list per statement), written
- * into ids. */
+/* Binds a[0..n) to ?1..?n; each list of ids goes as a JSON array, written into ids and copied
+ * by SQLite. */
 static int bind(sqlite3_stmt *st, const struct hl_arg *a, size_t n, struct hl_buf *ids)
 {
     for (size_t i = 0; i < n; i++) {
@@ -450,9 +492,10 @@ static int bind(sqlite3_stmt *st, const struct hl_arg *a, size_t n, struct hl_bu
         } else if (a[i].type == HL_ARG_BLOB) {
             r = sqlite3_bind_blob(st, col, a[i].p, (int)a[i].len, SQLITE_STATIC);
         } else {
-            if (ids->len || hl_ids_text(ids, a[i].p, a[i].len, '[', ']'))
+            hl_buf_reset(ids);
+            if (hl_ids_text(ids, a[i].p, a[i].len, '[', ']'))
                 return HL_EINVAL;
-            r = sqlite3_bind_text(st, col, ids->p, (int)ids->len, SQLITE_STATIC);
+            r = sqlite3_bind_text(st, col, ids->p, (int)ids->len, SQLITE_TRANSIENT);
         }
         if (r != SQLITE_OK)
             return HL_ESTORE;
@@ -778,24 +821,54 @@ static int sq_record(struct hl_store *base, const struct hl_attempt *a, size_t n
 
 /* ---- claims ---- */
 
+/* Inside the claim's transaction, for a claim through a cursor: the ids of the deliveries made
+ * since, then what the shares allow of them into jobs; *next is where the next claim starts. */
+static int claim_new(struct hl_sess *s, const struct hl_claim *c, struct hl_arg *a, size_t n,
+                     struct hl_rows *jobs, int64_t *next)
+{
+    struct hl_claim_cursor *cur = c->fresh;
+    struct hl_rows ids = {.rd = &hl_read_int}, top = {.rd = &hl_read_int, .one = next};
+    int rc = sess_run(s, Q_CLAIM_NEW, a, 5, &ids); /* ?1 to ?5 */
+    if (rc == HL_OK && ids.n)
+        a[n - 1] = hl_arg_ids(ids.arr, ids.n);
+    if (rc == HL_OK && ids.n)
+        rc = sess_run(s, Q_CLAIM_PICK, a, n, jobs);
+    /* Short of max: every due delivery above the cursor was seen, so the next claim starts at
+     * the newest delivery; full: right after the last one seen. Those seen and not taken are
+     * the claim without a cursor's. */
+    if (rc == HL_OK && ids.n == c->max && ids.n)
+        *next = ((int64_t *)ids.arr)[ids.n - 1];
+    else if (rc == HL_OK)
+        rc = sess_run(s, Q_MAX_DELIVERY, NULL, 0, &top);
+    cur->left = rc == HL_OK && jobs->n < ids.n;
+    hl_rows_clear(&ids);
+    return rc;
+}
+
 /* Inside the claim's transaction: the due deliveries into jobs, leased; for a claim of new ones,
  * where the next starts (*next). */
 static int claim_in(struct hl_sess *s, const struct hl_claim *c, struct hl_rows *jobs,
                     int64_t *next)
 {
     struct hl_claim_cursor *cur = c->fresh;
-    struct hl_rows top = {.rd = &hl_read_int, .one = next};
-    if (cur && !cur->started) /* the first claim of new ones marks where "new" begins */
+    if (cur && !cur->started) { /* the first claim of new ones marks where "new" begins */
+        struct hl_rows top = {.rd = &hl_read_int, .one = next};
         return sess_run(s, Q_MAX_DELIVERY, NULL, 0, &top);
-    struct hl_arg a[] = {hl_arg_int(c->now), hl_arg_ids(c->skip, c->nskip),
-                         hl_arg_int((int64_t)c->max), hl_arg_int(cur ? cur->after : 0)};
-    int rc = sess_run(s, cur ? Q_CLAIM_NEW : Q_CLAIM_SELECT, a, cur ? 4 : 3, jobs);
-    /* Short of max: every due delivery above the cursor was seen, so the next claim of new
-     * ones starts at the newest delivery; full: right after the last one returned. */
-    if (rc == HL_OK && cur && jobs->n == c->max && jobs->n)
-        *next = ((struct hl_job *)jobs->arr)[jobs->n - 1].delivery_id;
-    else if (rc == HL_OK && cur)
-        rc = sess_run(s, Q_MAX_DELIVERY, NULL, 0, &top);
+    }
+    struct hl_arg a[] = {hl_arg_int(c->now),
+                         hl_arg_ids(c->skip, c->nskip),
+                         hl_arg_int((int64_t)c->max),
+                         hl_arg_int(cur ? cur->after : 0),
+                         hl_arg_ids(c->skip_apps, c->nskip_apps),
+                         hl_arg_ids(c->room_apps, c->nrooms),
+                         hl_arg_ids(c->rooms, c->nrooms),
+                         hl_arg_int(c->room_new),
+                         hl_arg_ids(c->room_webhooks, c->nwrooms),
+                         hl_arg_ids(c->wrooms, c->nwrooms),
+                         hl_arg_int(c->wroom_new),
+                         hl_arg_ids(NULL, 0)}; /* Q_CLAIM_PICK's ids */
+    int rc = cur ? claim_new(s, c, a, HL_NARGS(a), jobs, next)
+                 : sess_run(s, Q_CLAIM_SELECT, a, HL_NARGS(a) - 1, jobs);
     if (rc || jobs->n == 0)
         return rc;
     /* One statement leases the whole batch. */

@@ -204,6 +204,7 @@ struct hl_job {
     int64_t delivery_id;
     int64_t webhook_id;
     char webhook_uid[HL_ID_MAX]; /* for the logs: public ids only */
+    int64_t app_id; /* the webhook's app: in-flight slots are shared between apps */
     int64_t event_id;
     char event_uid[HL_ID_MAX];
     int64_t event_ts;
@@ -317,6 +318,8 @@ struct hl_delivery_filter {
 struct hl_claim_cursor {
     int64_t after; /* deliveries with higher ids are new */
     int started;   /* after is set */
+    int left;      /* the last claim passed over due deliveries beyond a share (struct hl_claim):
+                    * the claim without a cursor takes them once there is room */
 };
 
 /* One claim of due deliveries (hl_store_claim). */
@@ -334,6 +337,21 @@ struct hl_claim {
      * whose sequence ids are handed out at insert and not at commit (an id cursor would step
      * over a transaction that commits late), the same as a claim without a cursor. */
     struct hl_claim_cursor *fresh;
+    /* Fair shares (all zero: none). Apps in skip_apps are left alone. App room_apps[i] gets at
+     * most rooms[i] jobs of the claim and any other app at most room_new (0: no bound); webhook
+     * room_webhooks[i] at most wrooms[i], any other at most wroom_new (0: no bound). Without a
+     * cursor, the claim takes the apps in turn, and each app's webhooks in turn, oldest due
+     * first within a webhook; through a cursor, in id order. */
+    const int64_t *skip_apps;
+    size_t nskip_apps;
+    const int64_t *room_apps;
+    const int64_t *rooms;
+    size_t nrooms;
+    int64_t room_new;
+    const int64_t *room_webhooks;
+    const int64_t *wrooms;
+    size_t nwrooms;
+    int64_t wroom_new;
 };
 
 /* Delivery counts of one webhook, by state as shown: pending (waiting, paused ones included)
@@ -388,8 +406,10 @@ int hl_store_key_revoke(struct hl_store *st, const char *uid);
 /* An app's keys (app_id 0: every app's); *out is one malloc'd array the caller frees. */
 int hl_store_key_list(struct hl_store *st, int64_t app_id, struct hl_api_key **out, size_t *n);
 
-/* Webhooks. Create fills w->id; the caller has set uid, secret and the rest. */
-int hl_store_webhook_create(struct hl_store *st, struct hl_webhook *w);
+/* Webhooks. Create fills w->id; the caller has set uid, secret and the rest. HL_ETOOBIG when
+ * the app has max_per_app webhooks already (0: no limit), checked and inserted under the app's
+ * lock so that concurrent creates do not pass it together. */
+int hl_store_webhook_create(struct hl_store *st, struct hl_webhook *w, int64_t max_per_app);
 int hl_store_webhook_get(struct hl_store *st, int64_t app_id, const char *uid,
                          struct hl_webhook *out);
 /* As hl_store_webhook_get, and a deleted webhook too (out->deleted_at says when it went). */
@@ -426,8 +446,9 @@ int hl_store_idem_get(struct hl_store *st, int64_t app_id, const char *key, int6
 int hl_store_event_list(struct hl_store *st, int64_t app_id, const struct hl_event_filter *f,
                         int64_t after_id, size_t limit, struct hl_event **out, size_t *n);
 
-/* Dispatcher side. Claims up to c->max due deliveries of active webhooks (not those in c->skip),
- * leasing them until c->lease_until; struct hl_claim says which ones. The caller frees each job
+/* Dispatcher side. Claims up to c->max due deliveries of active webhooks (not those in c->skip,
+ * nor those of apps in c->skip_apps), leasing them until c->lease_until; struct hl_claim says
+ * which ones. The caller frees each job
  * (hl_job_clear) and the array. */
 int hl_store_claim(struct hl_store *st, const struct hl_claim *c, struct hl_job **out, size_t *n);
 /* Records a batch of attempts in one transaction: attempt rows, delivery states, the webhooks'
@@ -489,6 +510,8 @@ int hl_store_ingest_claim(struct hl_store *st, int64_t now, int64_t lease_until,
  * free with hl_chunks_list_free. */
 int hl_store_chunk_list(struct hl_store *st, int64_t app_id, const char *file_uid, int64_t after,
                         size_t limit, struct hl_text_chunk **out, size_t *n);
+/* The bytes of every context file of the app that the store keeps. */
+int hl_store_app_storage(struct hl_store *st, int64_t app_id, int64_t *bytes);
 /* Where a context file's bytes are stored (*path malloc'd; HL_ENOTFOUND when it has none). */
 int hl_store_file_path(struct hl_store *st, int64_t app_id, const char *file_uid, char **path);
 /* Frees what hl_store_chunk_list returned. */

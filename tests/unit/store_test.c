@@ -140,7 +140,7 @@ static void make_hook(struct ctx *c, int64_t app_id, unsigned entities, unsigned
     w.active = active;
     assert_int_equal(hl_secret_new(w.secret, sizeof(w.secret)), HL_OK);
     w.created_at = w.updated_at = hl_now_ms();
-    assert_int_equal(hl_store_webhook_create(c->st, &w), HL_OK);
+    assert_int_equal(hl_store_webhook_create(c->st, &w, 0), HL_OK);
     assert_true(w.id > 0);
     assert_true(c->nhooks < MAX_HOOKS);
     c->hooks[c->nhooks++] = w.id;
@@ -249,7 +249,7 @@ static void sha256(const char *s, uint8_t out[32])
 
 struct jobs {
     struct hl_job *v;
-    size_t n;
+    size_t n, cap;
 };
 
 static void jobs_free(struct jobs *j)
@@ -258,7 +258,7 @@ static void jobs_free(struct jobs *j)
         hl_job_clear(&j->v[i]);
     free(j->v);
     j->v = NULL;
-    j->n = 0;
+    j->n = j->cap = 0;
 }
 
 /* From here on, claims keep only the jobs of webhooks made after this call. */
@@ -275,39 +275,54 @@ static int is_mine(const struct ctx *c, int64_t webhook_id)
     return 0;
 }
 
+/* One claim through cl; appends the jobs of this case's webhooks to *out, in the order they
+ * came. Returns how many jobs it claimed in all. */
+static size_t claim_keep(struct ctx *c, const struct hl_claim *cl, struct jobs *out)
+{
+    struct hl_job *v = NULL;
+    size_t n = 0;
+    assert_int_equal(hl_store_claim(c->st, cl, &v, &n), HL_OK);
+    for (size_t i = 0; i < n; i++) {
+        if (!is_mine(c, v[i].webhook_id)) {
+            hl_job_clear(&v[i]);
+            continue;
+        }
+        if (out->n == out->cap) {
+            out->cap = out->cap ? 2 * out->cap : 8;
+            out->v = realloc(out->v, out->cap * sizeof(*out->v));
+            assert_non_null(out->v);
+        }
+        out->v[out->n++] = v[i];
+    }
+    free(v);
+    return n;
+}
+
+/* Claims through cl until a claim returns none, keeping this case's jobs in *out (which it frees
+ * first). */
+static void claim_all(struct ctx *c, const struct hl_claim *cl, struct jobs *out)
+{
+    assert_true(cl->lease_until > cl->now); /* or the same rows would come back forever */
+    jobs_free(out);
+    /* a store that hands out leased rows again would keep this going: bound it */
+    for (int round = 0; claim_keep(c, cl, out) > 0; round++)
+        if (round == 10000)
+            fail_msg("claims keep returning rows: are leases kept?");
+}
+
 /* Claims at now (batch by batch, each leased until lease_until, through the cursor fresh when not
  * NULL) until a claim returns none, and keeps the jobs of this case's webhooks in *out (which it
  * frees first), in the order they came. */
 static void claim_with(struct ctx *c, int64_t now, int64_t lease_until, const int64_t *skip,
                        size_t nskip, struct hl_claim_cursor *fresh, struct jobs *out)
 {
-    assert_true(lease_until > now); /* or the same rows would come back forever */
-    jobs_free(out);
-    size_t cap = 0;
-    /* a store that hands out leased rows again would keep this going: bound it */
-    for (int round = 0;; round++) {
-        if (round == 10000)
-            fail_msg("claims keep returning rows: are leases kept?");
-        struct hl_job *v = NULL;
-        size_t n = 0;
-        struct hl_claim cl = {now, lease_until, 64, skip, nskip, fresh};
-        assert_int_equal(hl_store_claim(c->st, &cl, &v, &n), HL_OK);
-        for (size_t i = 0; i < n; i++) {
-            if (!is_mine(c, v[i].webhook_id)) {
-                hl_job_clear(&v[i]);
-                continue;
-            }
-            if (out->n == cap) {
-                cap = cap ? 2 * cap : 8;
-                out->v = realloc(out->v, cap * sizeof(*out->v));
-                assert_non_null(out->v);
-            }
-            out->v[out->n++] = v[i];
-        }
-        free(v);
-        if (n == 0)
-            break;
-    }
+    struct hl_claim cl = {.now = now,
+                          .lease_until = lease_until,
+                          .max = 64,
+                          .skip = skip,
+                          .nskip = nskip,
+                          .fresh = fresh};
+    claim_all(c, &cl, out);
 }
 
 /* Claims every due delivery at now, webhook by webhook; see claim_with. */
@@ -517,7 +532,7 @@ static void c_webhook_create_get(struct ctx *c)
     w.active = 1;
     assert_int_equal(hl_secret_new(w.secret, sizeof(w.secret)), HL_OK);
     w.created_at = w.updated_at = 1737383722123;
-    assert_int_equal(hl_store_webhook_create(c->st, &w), HL_OK);
+    assert_int_equal(hl_store_webhook_create(c->st, &w, 0), HL_OK);
     assert_true(w.id > 0);
 
     assert_int_equal(hl_store_webhook_get(c->st, a.id, w.uid, &got), HL_OK);
@@ -553,7 +568,7 @@ static void c_webhook_create_get(struct ctx *c)
     /* a uid is taken once, even by another app */
     struct hl_webhook dup = w;
     dup.app_id = b.id;
-    assert_int_equal(hl_store_webhook_create(c->st, &dup), HL_ECONFLICT);
+    assert_int_equal(hl_store_webhook_create(c->st, &dup, 0), HL_ECONFLICT);
 
     /* no description, inactive */
     struct hl_webhook w2 = w;
@@ -561,7 +576,7 @@ static void c_webhook_create_get(struct ctx *c)
     w2.description = NULL;
     w2.active = 0;
     w2.event_types = 0;
-    assert_int_equal(hl_store_webhook_create(c->st, &w2), HL_OK);
+    assert_int_equal(hl_store_webhook_create(c->st, &w2, 0), HL_OK);
     assert_true(w2.id > w.id);
     assert_int_equal(hl_store_webhook_get(c->st, a.id, w2.uid, &got), HL_OK);
     assert_null(got.description);
@@ -688,7 +703,7 @@ static void c_webhook_update(struct ctx *c)
     w.active = 1;
     assert_int_equal(hl_secret_new(w.secret, sizeof(w.secret)), HL_OK);
     w.created_at = w.updated_at = 1700000000000;
-    assert_int_equal(hl_store_webhook_create(c->st, &w), HL_OK);
+    assert_int_equal(hl_store_webhook_create(c->st, &w, 0), HL_OK);
 
     for (size_t i = 0; i < sizeof(patch_steps) / sizeof(patch_steps[0]); i++) {
         const struct patch_step *s = &patch_steps[i];
@@ -1595,7 +1610,7 @@ static void c_claim_fresh(struct ctx *c)
         for (int k = 0; k < 3; k++) {
             struct hl_job *v = NULL;
             size_t n = 0;
-            struct hl_claim cl = {now, now + HOUR, 1, NULL, 0, &cur};
+            struct hl_claim cl = {.now = now, .lease_until = now + HOUR, .max = 1, .fresh = &cur};
             assert_int_equal(hl_store_claim(c->st, &cl, &v, &n), HL_OK);
             assert_int_equal(n, k < 2 ? 1 : 0);
             if (n) {
@@ -1682,7 +1697,7 @@ static void c_claim(struct ctx *c)
         for (int k = 0; k < 3; k++) {
             struct hl_job *arr = NULL;
             size_t n = 0;
-            struct hl_claim cl = {t, t + MIN, 1, NULL, 0, NULL};
+            struct hl_claim cl = {.now = t, .lease_until = t + MIN, .max = 1};
             assert_int_equal(hl_store_claim(c->st, &cl, &arr, &n), HL_OK);
             assert_true(n <= 1);
             if (n)
@@ -1696,6 +1711,220 @@ static void c_claim(struct ctx *c)
         assert_true(seen[0] != seen[1] && seen[1] != seen[2] && seen[0] != seen[2]);
     }
     jobs_free(&j);
+}
+
+/* How many of j's jobs are app's (webhook 0) or webhook's. */
+static size_t count_jobs(const struct jobs *j, int64_t app, int64_t webhook)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < j->n; i++)
+        n += webhook ? j->v[i].webhook_id == webhook : j->v[i].app_id == app;
+    return n;
+}
+
+/* Claims within fair shares (struct hl_claim): apps left alone, each app's room and each
+ * webhook's, and the apps (and an app's webhooks) in turn rather than the oldest due first. App
+ * a's twelve deliveries are all older than app b's one. On a shared database other runs' rows
+ * may take part of a claim: the bounds hold, the exact counts are checked on a private one. */
+static void c_claim_shares(struct ctx *c)
+{
+    struct hl_app a, b;
+    struct hook wa[3], wb;
+    struct ev v;
+    struct jobs j = {0};
+    make_app(c, &a);
+    make_app(c, &b);
+    for (int i = 0; i < 3; i++)
+        make_hook(c, a.id, HL_ENT_ALL, 0, 1, &wa[i]);
+    make_hook(c, b.id, HL_ENT_ALL, 0, 1, &wb);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(publish(c, a.id, HL_EV_AGENT_CREATED, &v), 3);
+    assert_int_equal(publish(c, b.id, HL_EV_AGENT_CREATED, &v), 1);
+    int64_t t = hl_now_ms() + MIN, exact = !c->be->shared;
+
+    /* the apps in turn: of two jobs, one is b's, however many older ones a has; then a's
+     * webhooks in turn */
+    if (exact) {
+        struct hl_claim cl = {.now = t, .lease_until = t + 30 * SEC, .max = 2};
+        claim_keep(c, &cl, &j);
+        assert_int_equal(j.n, 2);
+        assert_int_equal(count_jobs(&j, 0, wb.id), 1);
+        jobs_free(&j);
+        t += MIN;
+        cl = (struct hl_claim){.now = t, .lease_until = t + 30 * SEC, .max = 4};
+        claim_keep(c, &cl, &j);
+        assert_int_equal(j.n, 4);
+        for (int i = 0; i < 3; i++)
+            assert_int_equal(count_jobs(&j, 0, wa[i].id), 1);
+        jobs_free(&j);
+        t += MIN;
+    }
+
+    /* an app left alone gets nothing; the others get theirs */
+    int64_t alone[] = {a.id};
+    struct hl_claim cl = {
+        .now = t, .lease_until = t + 30 * SEC, .max = 64, .skip_apps = alone, .nskip_apps = 1};
+    claim_all(c, &cl, &j);
+    assert_int_equal(j.n, 1);
+    assert_int_equal(j.v[0].webhook_id, wb.id);
+    assert_int_equal(j.v[0].app_id, b.id);
+    jobs_free(&j);
+    t += MIN;
+
+    /* each app within its room (a: 2, any other: 1) claim after claim, until all are claimed */
+    int64_t room_apps[] = {a.id}, rooms[] = {2};
+    cl = (struct hl_claim){.now = t,
+                           .lease_until = t + 30 * SEC,
+                           .max = 64,
+                           .room_apps = room_apps,
+                           .rooms = rooms,
+                           .nrooms = 1,
+                           .room_new = 1};
+    struct jobs all = {0};
+    for (int round = 0; round < 100; round++) {
+        size_t n = claim_keep(c, &cl, &j);
+        assert_true(count_jobs(&j, a.id, 0) <= 2);
+        assert_true(count_jobs(&j, b.id, 0) <= 1);
+        if (exact && round == 0) {
+            assert_int_equal(count_jobs(&j, a.id, 0), 2);
+            assert_int_equal(count_jobs(&j, b.id, 0), 1);
+        }
+        all.n += j.n;
+        jobs_free(&j);
+        if (n == 0)
+            break;
+    }
+    assert_int_equal(all.n, 13); /* nothing lost on the way */
+    t += MIN;
+
+    /* each webhook within its room (wa[0]: 1, any other: 2) */
+    int64_t room_webhooks[] = {wa[0].id}, wrooms[] = {1};
+    cl = (struct hl_claim){.now = t,
+                           .lease_until = t + 30 * SEC,
+                           .max = 64,
+                           .room_webhooks = room_webhooks,
+                           .wrooms = wrooms,
+                           .nwrooms = 1,
+                           .wroom_new = 2};
+    claim_keep(c, &cl, &j);
+    assert_true(count_jobs(&j, 0, wa[0].id) <= 1);
+    for (int i = 1; i < 3; i++)
+        assert_true(count_jobs(&j, 0, wa[i].id) <= 2);
+    assert_true(count_jobs(&j, 0, wb.id) <= 1);
+    if (exact)
+        assert_int_equal(j.n, 6);
+    jobs_free(&j);
+    t += MIN;
+
+    /* a claim of new deliveries (through a cursor) keeps the rooms too */
+    struct hl_claim_cursor cur = {0};
+    claim_with(c, t, t + 30 * SEC, NULL, 0, &cur, &j); /* marks where "new" begins */
+    jobs_free(&j);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(publish(c, a.id, HL_EV_AGENT_UPDATED, &v), 3);
+    assert_int_equal(publish(c, b.id, HL_EV_AGENT_UPDATED, &v), 1);
+    t = hl_now_ms() + 10 * MIN;
+    cl = (struct hl_claim){.now = t,
+                           .lease_until = t + 30 * SEC,
+                           .max = 64,
+                           .fresh = &cur,
+                           .room_apps = room_apps,
+                           .rooms = rooms,
+                           .nrooms = 1,
+                           .room_new = 1};
+    claim_keep(c, &cl, &j);
+    assert_true(count_jobs(&j, a.id, 0) <= 2);
+    assert_true(count_jobs(&j, b.id, 0) <= 1);
+    jobs_free(&j);
+}
+
+/* Webhooks per app (--max-webhooks): the store refuses the one past the limit, counts each app
+ * apart, and forgets deleted ones. */
+static void c_webhook_limit(struct ctx *c)
+{
+    struct hl_app a, b;
+    make_app(c, &a);
+    make_app(c, &b);
+    char url[] = HOOK_URL;
+    struct hl_webhook w = {.url = url, .entities = HL_ENT_ALL, .active = 1};
+    assert_int_equal(hl_secret_new(w.secret, sizeof(w.secret)), HL_OK);
+    char first[HL_ID_MAX] = "";
+    for (int i = 0; i < 3; i++) {
+        new_uid("webhook-", w.uid);
+        w.app_id = a.id;
+        w.created_at = w.updated_at = hl_now_ms();
+        assert_int_equal(hl_store_webhook_create(c->st, &w, 2), i < 2 ? HL_OK : HL_ETOOBIG);
+        if (i == 0)
+            snprintf(first, sizeof(first), "%s", w.uid);
+    }
+    struct hl_webhook got;
+    assert_int_equal(hl_store_webhook_get(c->st, a.id, w.uid, &got), HL_ENOTFOUND);
+    new_uid("webhook-", w.uid);
+    w.app_id = b.id;
+    assert_int_equal(hl_store_webhook_create(c->st, &w, 2), HL_OK);
+    /* 0: no limit */
+    new_uid("webhook-", w.uid);
+    w.app_id = a.id;
+    assert_int_equal(hl_store_webhook_create(c->st, &w, 0), HL_OK);
+    /* a has 3 now: deleting one leaves 2, still the limit; deleting two makes room */
+    assert_int_equal(hl_store_webhook_delete(c->st, a.id, first, hl_now_ms()), HL_OK);
+    new_uid("webhook-", w.uid);
+    assert_int_equal(hl_store_webhook_create(c->st, &w, 2), HL_ETOOBIG);
+    assert_int_equal(hl_store_webhook_create(c->st, &w, 3), HL_OK);
+    /* an app that does not exist has no webhooks to count */
+    new_uid("webhook-", w.uid);
+    w.app_id = b.id + 1000000;
+    assert_int_equal(hl_store_webhook_create(c->st, &w, 2), HL_ENOTFOUND);
+}
+
+/* Creates a context file of size bytes in app's context ctx; returns its uid in uid. */
+static void make_file(struct ctx *c, const struct res *ctx, int64_t size, char *uid)
+{
+    struct res f;
+    struct ev v;
+    char path[HL_ID_MAX + 8];
+    res_init(&f, ctx->r.app_id, HL_ENT_CONTEXTFILE, NULL, ctx->r.uid, "tenant-1", "{\"f\":1}",
+             hl_now_ms());
+    snprintf(path, sizeof(path), "files/%s", f.r.uid);
+    struct hl_file_rec rec = {.path = path, .size = size, .sha256 = "00"};
+    ev_init(&v, f.r.app_id, HL_EV_CONTEXTFILE_CREATED, f.tenant, f.r.uid, hl_now_ms());
+    struct hl_change ch = {.op = HL_OP_CREATE, .res = &f.r, .ev = &v.e, .file = &rec};
+    int64_t made = 0;
+    assert_int_equal(hl_store_commit(c->st, &ch, 1, NULL, &made), HL_OK);
+    memcpy(uid, f.r.uid, HL_ID_MAX);
+}
+
+/* The bytes of an app's context files (--max-app-storage), app by app; a deleted file's no
+ * longer count. */
+static void c_app_storage(struct ctx *c)
+{
+    struct hl_app a, b, empty;
+    struct res ca, cb;
+    struct ev v;
+    int64_t made = 0;
+    make_app(c, &a);
+    make_app(c, &b);
+    make_app(c, &empty);
+    res_init(&ca, a.id, HL_ENT_CONTEXT, NULL, NULL, "tenant-1", "{\"c\":1}", hl_now_ms());
+    res_init(&cb, b.id, HL_ENT_CONTEXT, NULL, NULL, "tenant-1", "{\"c\":1}", hl_now_ms());
+    assert_int_equal(change(c, HL_OP_CREATE, &ca, 0, &v, &made), HL_OK);
+    assert_int_equal(change(c, HL_OP_CREATE, &cb, 0, &v, &made), HL_OK);
+    char f1[HL_ID_MAX], f2[HL_ID_MAX], f3[HL_ID_MAX];
+    make_file(c, &ca, 100, f1);
+    make_file(c, &ca, 250, f2);
+    make_file(c, &cb, 7, f3);
+    int64_t bytes = -1;
+    assert_int_equal(hl_store_app_storage(c->st, a.id, &bytes), HL_OK);
+    assert_int_equal(bytes, 350);
+    assert_int_equal(hl_store_app_storage(c->st, b.id, &bytes), HL_OK);
+    assert_int_equal(bytes, 7);
+    assert_int_equal(hl_store_app_storage(c->st, empty.id, &bytes), HL_OK);
+    assert_int_equal(bytes, 0);
+    struct res gone;
+    res_init(&gone, a.id, HL_ENT_CONTEXTFILE, f1, ca.r.uid, "tenant-1", "{\"f\":1}", hl_now_ms());
+    assert_int_equal(change(c, HL_OP_DELETE, &gone, 1, &v, &made), HL_OK);
+    assert_int_equal(hl_store_app_storage(c->st, a.id, &bytes), HL_OK);
+    assert_int_equal(bytes, 250);
 }
 
 struct rec_case {
@@ -2653,7 +2882,7 @@ static void s_sync_restore_fails(struct ctx *c)
     int64_t now = hl_now_ms();
     struct hl_job *jobs = NULL;
     size_t n = 0;
-    struct hl_claim cl = {now, now + MIN, 64, NULL, 0, NULL};
+    struct hl_claim cl = {.now = now, .lease_until = now + MIN, .max = 64};
 
     fault_arm(&F.pragma_err, 1);
     assert_int_equal(hl_store_claim(c->st, &cl, &jobs, &n), HL_ESTORE);
@@ -3367,6 +3596,9 @@ static const struct contract contract[] = {
     {"event_list", c_event_list},
     {"claim", c_claim},
     {"claim_fresh", c_claim_fresh},
+    {"claim_shares", c_claim_shares},
+    {"webhook_limit", c_webhook_limit},
+    {"app_storage", c_app_storage},
     {"record", c_record},
     {"record_batch", c_record_batch},
     {"auto_disable", c_auto_disable},
