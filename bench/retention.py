@@ -206,7 +206,8 @@ def owed_check(a, s):
     listed = len(evs["data"]) if status == 200 else -1
     status, dls = api(a, s["owed_app"], s["owed_key"], "GET",
                       "webhooks/%s/deliveries?limit=100" % s["owed_hook"])
-    pending = len([d for d in dls["data"] if d["status"] == "pending"]) if status == 200 else -1
+    owed = ("pending", "failing")  # failing: pending after a failed attempt
+    pending = len([d for d in dls["data"] if d["status"] in owed]) if status == 200 else -1
     attempted = len([d for d in dls["data"] if d["attempts"] >= 1]) if status == 200 else -1
     return {"events_listed": listed, "deliveries_pending": pending, "attempted": attempted,
             "expected": a.owed}

@@ -160,7 +160,7 @@ class ServePrunes(ServerTest):
         later = settled(owed_app, w_owed, 2, lambda d: d["attempts"] > before[d["id"]],
                         "another attempt of each owed delivery")
         for d in later:
-            self.assertEqual(d["status"], "pending")
+            self.assertEqual(d["status"], "failing")  # retried after a failed attempt
             full = owed_app.ok("GET", "deliveries/" + d["id"])
             self.assertEqual(len(full["attemptLog"]), full["attempts"])
         self.assertEqual(paused_app.ok("GET", "deliveries/" + paused[0]["id"])["status"], "paused")
@@ -236,7 +236,7 @@ class PruneCommand(ServerTest):
         for d in done:
             self.assertEqual(self.app.call("GET", "deliveries/" + d["id"]).status, 404)
         self.assertEqual(len(event_ids(owed_app)), 1)
-        self.assertEqual(deliveries(owed_app, w_owed)[0]["status"], "pending")
+        self.assertEqual(deliveries(owed_app, w_owed)[0]["status"], "failing")
 
         r = self.prune("--before", "1h")
         self.assertEqual(r.returncode, 0, r.stderr)
