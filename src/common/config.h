@@ -58,7 +58,7 @@ enum hl_cmd {
     HL_CMD_LISTEN = 1 << 3,
     HL_CMD_VERIFY = 1 << 4,
     HL_CMD_LISTEN_REPLAY = 1 << 5, /* hookline listen replay */
-    HL_CMD_DB = 1 << 6, /* hookline db init, db compact */
+    HL_CMD_DB = 1 << 6,            /* hookline db init, db compact */
     HL_CMD_PRUNE = 1 << 7,
     /* The API client (src/cli): one command per subcommand, so each has its own options and
      * help. */

@@ -204,7 +204,7 @@ struct hl_job {
     int64_t delivery_id;
     int64_t webhook_id;
     char webhook_uid[HL_ID_MAX]; /* for the logs: public ids only */
-    int64_t app_id; /* the webhook's app: in-flight slots are shared between apps */
+    int64_t app_id;              /* the webhook's app: in-flight slots are shared between apps */
     int64_t event_id;
     char event_uid[HL_ID_MAX];
     int64_t event_ts;
