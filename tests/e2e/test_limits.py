@@ -117,7 +117,7 @@ class StorageLimit(ServerTest):
                         headers={"Content-Type": "text/plain"})
 
     def stored(self):
-        files = os.path.join(self.server.tmp, "files")
+        files = os.path.join(self.server.data_dir, "files")
         return sorted(os.listdir(files)) if os.path.isdir(files) else []
 
     def test_files_beyond_the_apps_storage_are_refused_and_not_kept(self):
@@ -135,7 +135,7 @@ class StorageLimit(ServerTest):
         r = self.upload(self.app, uid, b"d" * 1500)
         error_of(self, r, 413, "app_storage_full", "--max-app-storage")
         self.assertEqual(self.stored(), [first.json()["uid"]])
-        self.assertEqual(os.listdir(os.path.join(self.server.tmp, "uploads")), [])
+        self.assertEqual(os.listdir(os.path.join(self.server.data_dir, "uploads")), [])
         files = self.app.ok("GET", "contexts/%s/files" % uid)["data"]
         self.assertEqual([f["uid"] for f in files], [first.json()["uid"]])
         # what is left still fits; another app has its own storage
