@@ -1,4 +1,4 @@
-/* hookline: the command line. serve, apps, keys, listen, verify. */
+/* hookline: the command line. serve, apps, keys, listen, verify, and extract (serve's helper). */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -20,6 +20,7 @@
 #include "common/ids.h"
 #include "common/log.h"
 #include "delivery/dispatcher.h"
+#include "ingest/helper.h"
 #include "ingest/worker.h"
 #include "receiver/listen.h"
 #include "store/store.h"
@@ -298,6 +299,14 @@ static void hook_delivery_counters(void *dispatcher, struct hl_delivery_counters
         .succeeded = s.succeeded, .failed = s.failed, .inflight = s.inflight};
 }
 
+/* The limits of one extraction, the same for serve and for the helpers it starts. */
+static struct hl_helper_limits helper_limits(const struct hl_options *o)
+{
+    return (struct hl_helper_limits){.memory = (size_t)o->ingest_memory,
+                                     .timeout_ms = o->ingest_timeout_ms,
+                                     .max_input = (size_t)o->max_upload};
+}
+
 /* Turns serve's options into each part's configuration, and checks what no single option can.
  * The data directory, unless given, is the SQLite file's folder (dir, cap bytes, holds it).
  * Returns 0, or 2 after saying what is wrong. */
@@ -329,7 +338,8 @@ static int serve_config(const struct hl_options *o, struct hl_api_config *api,
     *ic = (struct hl_ingest_config){.chunk_size = (size_t)o->chunk_size,
                                     .overlap = (size_t)o->chunk_overlap,
                                     .lease_ms = o->ingest_lease_ms,
-                                    .max_input = (size_t)o->max_upload};
+                                    .workers = (size_t)o->ingest_workers,
+                                    .limits = helper_limits(o)};
     *api = (struct hl_api_config){.production = o->production,
                                   .max_body = HL_MAX_BODY,
                                   .threads = (unsigned)o->threads,
@@ -387,7 +397,7 @@ static int cmd_serve(int argc, char **argv)
     api.hooks.delivery_counters = hook_delivery_counters;
     api.hooks.delivery_counters_arg = disp;
     if (hl_ingest_start(st, &ic, &ingest)) {
-        fprintf(stderr, "hookline: cannot start the ingest worker\n");
+        fprintf(stderr, "hookline: cannot start the ingest workers\n");
         goto out;
     }
     api.hooks.file_queued = hook_file_queued;
@@ -412,6 +422,21 @@ out:
     if (status == 0)
         hl_info("stopped");
     return status;
+}
+
+/* ---- extract ---- */
+
+/* The ingest worker's helper: one context file's text, under limits (ingest/helper.h). */
+static int cmd_extract(int argc, char **argv)
+{
+    struct hl_options o;
+    int status = hl_options_get(HL_CMD_EXTRACT, argc, argv, &o);
+    if (status != HL_OPTS_RUN)
+        return status;
+    if (o.nargs != 1)
+        return hl_usage_error(HL_CMD_EXTRACT, "extract takes one FILE");
+    struct hl_helper_limits lim = helper_limits(&o);
+    return hl_helper_main(&lim, o.args[0], o.content_type, o.file_name, hl_extract_file);
 }
 
 static void main_help(FILE *f)
@@ -447,6 +472,8 @@ int main(int argc, char **argv)
         return hl_listen_main(argc - 1, argv + 1);
     if (strcmp(cmd, "verify") == 0)
         return hl_verify_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "extract") == 0)
+        return cmd_extract(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("hookline %s\n", HL_VERSION);
         return 0;

@@ -48,6 +48,7 @@ enum hl_cmd {
     HL_CMD_LISTEN = 1 << 3,
     HL_CMD_VERIFY = 1 << 4,
     HL_CMD_LISTEN_REPLAY = 1 << 5, /* hookline listen replay */
+    HL_CMD_EXTRACT = 1 << 6,       /* hookline extract: the ingest worker's helper */
 };
 
 /* How a row's text is read, and the type of its field in struct hl_options. */
@@ -61,6 +62,12 @@ enum hl_opt_kind {
     HL_OPT_VALUE,    /* any type: row.set parses the text into the field */
     HL_OPT_LIST,     /* as HL_OPT_VALUE, repeatable: row.set adds each value to the field */
 };
+
+/* The environment variables of `hookline extract`'s hints (its rows below), which the ingest
+ * worker sets for each helper: not arguments, which other local users can read. */
+#define HL_ENV_EXTRACT_PREFIX "HOOKLINE_EXTRACT_"
+#define HL_ENV_EXTRACT_TYPE HL_ENV_EXTRACT_PREFIX "CONTENT_TYPE"
+#define HL_ENV_EXTRACT_NAME HL_ENV_EXTRACT_PREFIX "FILE_NAME"
 
 /* Most --secret values. */
 #define HL_SECRETS_MAX 16
@@ -90,8 +97,11 @@ struct hl_options {
     struct hl_netlist allow;
     long long threads, max_inflight, per_host;
     const char *data_dir; /* NULL: beside the SQLite file (the caller decides) */
-    long long max_upload, chunk_size, chunk_overlap;
-    int log_level; /* enum hl_log_level (serve, listen) */
+    long long max_upload, chunk_size, chunk_overlap; /* max_upload: extract too */
+    long long ingest_workers;
+    long long ingest_memory;   /* serve, extract */
+    int64_t ingest_timeout_ms; /* serve, extract */
+    int log_level;             /* enum hl_log_level (serve, listen) */
     /* listen */
     long long port;
     const char *bind; /* the host part of listen's --listen */
@@ -108,6 +118,8 @@ struct hl_options {
     long long tolerance_s;
     /* verify */
     const char *signature, *id, *timestamp, *standard_signature;
+    /* extract */
+    const char *content_type, *file_name;
 };
 
 /* One option. */

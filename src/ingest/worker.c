@@ -1,10 +1,13 @@
 #include "ingest/worker.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/buf.h"
 #include "common/clock.h"
@@ -19,11 +22,13 @@
 struct hl_ingest {
     struct hl_store *st;
     struct hl_ingest_config cfg;
-    pthread_t thread;
+    pthread_t *threads;
+    size_t nthreads; /* started */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int stop;
-    int woken;
+    uint64_t wakes;   /* uploads seen */
+    int stop_pipe[2]; /* written at stop, never read: readable from then on, for the helpers */
 };
 
 /* Sets fields on the file's stored object (they exist already, so the key order holds), commits
@@ -89,57 +94,38 @@ static int update_file(struct hl_ingest *w, struct hl_ingest_job *j, json_t *fie
     return HL_ECONFLICT;
 }
 
-static void process(struct hl_ingest *w, struct hl_ingest_job *j)
+/* Commits the outcome of an extraction: the passages and "completed", or "failed" with why. */
+static void finish(struct hl_ingest *w, struct hl_ingest_job *j, int rc, const struct hl_extract *x,
+                   char *why, size_t whylen)
 {
-    int64_t started = hl_now_ms();
-    json_t *f = json_pack("{s:s,s:n,s:o,s:n}", "processingStatus", "processing", "processingError",
-                          "processingStartedAt", hl_json_time(started), "processingCompletedAt");
-    int rc = update_file(w, j, f, 0, NULL, 0);
-    json_decref(f);
-    if (rc) {
-        hl_warn("ingest: %s: could not mark processing: %s", j->file_uid, hl_strerror(rc));
-        return;
-    }
-    json_t *src = hl_json_parse(j->res.body, j->res.body_len, NULL, 0);
-    const char *ctype = json_string_value(json_object_get(src, "contentType"));
-    const char *fname = json_string_value(json_object_get(src, "fileName"));
-    struct hl_extract x = {.max_input = w->cfg.max_input};
     struct hl_chunks ch = {0};
     struct hl_text_chunk *tc = NULL;
-    char why[512] = "";
-    rc = hl_extract_file(j->path, ctype, fname, &x, why, sizeof(why));
-    json_decref(src);
-    if (rc == HL_OK) {
-        rc = hl_chunk_text(x.text, x.len, w->cfg.chunk_size, w->cfg.overlap, &ch);
-        if (rc)
-            snprintf(why, sizeof(why), "the text could not be split into passages: %s",
-                     hl_strerror(rc));
+    if (rc == HL_OK &&
+        (rc = hl_chunk_text(x->text, x->len, w->cfg.chunk_size, w->cfg.overlap, &ch)))
+        snprintf(why, whylen, "the text could not be split into passages: %s", hl_strerror(rc));
+    if (rc == HL_OK && ch.n && !(tc = calloc(ch.n, sizeof(*tc)))) {
+        rc = HL_ENOMEM;
+        snprintf(why, whylen, "out of memory");
     }
-    if (rc == HL_OK && ch.n) {
-        tc = calloc(ch.n, sizeof(*tc));
-        if (!tc) {
-            rc = HL_ENOMEM;
-            snprintf(why, sizeof(why), "out of memory");
-        }
-        for (size_t i = 0; tc && i < ch.n; i++)
-            tc[i] = (struct hl_text_chunk){.index = (int64_t)ch.items[i].index,
-                                           .offset = (int64_t)ch.items[i].offset,
-                                           .text = x.text + ch.items[i].offset,
-                                           .len = ch.items[i].len};
-    }
+    for (size_t i = 0; tc && i < ch.n; i++)
+        tc[i] = (struct hl_text_chunk){.index = (int64_t)ch.items[i].index,
+                                       .offset = (int64_t)ch.items[i].offset,
+                                       .text = x->text + ch.items[i].offset,
+                                       .len = ch.items[i].len};
     int64_t now = hl_now_ms();
+    json_t *f;
     if (rc == HL_OK) {
         f = json_pack("{s:s,s:n,s:o,s:o,s:I,s:I}", "processingStatus", "completed",
                       "processingError", "processingCompletedAt", hl_json_time(now), "pageCount",
-                      x.kind == HL_EXTRACT_PDF ? json_integer((json_int_t)x.page_count)
-                                               : json_null(),
-                      "wordCount", (json_int_t)x.word_count, "chunkCount", (json_int_t)ch.n);
+                      x->kind == HL_EXTRACT_PDF ? json_integer((json_int_t)x->page_count)
+                                                : json_null(),
+                      "wordCount", (json_int_t)x->word_count, "chunkCount", (json_int_t)ch.n);
         rc = update_file(w, j, f, 1, tc, ch.n);
         hl_info("ingest: %s completed: %s, %zu words, %zu passages", j->file_uid,
-                hl_extract_kind_name(x.kind), x.word_count, ch.n);
+                hl_extract_kind_name(x->kind), x->word_count, ch.n);
     } else {
         if (!why[0])
-            snprintf(why, sizeof(why), "%s", hl_strerror(rc));
+            snprintf(why, whylen, "%s", hl_strerror(rc));
         f = json_pack("{s:s,s:s,s:o}", "processingStatus", "failed", "processingError", why,
                       "processingCompletedAt", hl_json_time(now));
         rc = update_file(w, j, f, 1, NULL, 0);
@@ -150,21 +136,95 @@ static void process(struct hl_ingest *w, struct hl_ingest_job *j)
         hl_warn("ingest: %s: could not record the outcome: %s", j->file_uid, hl_strerror(rc));
     free(tc);
     hl_chunks_free(&ch);
-    hl_extract_free(&x);
 }
 
-static int stopping(struct hl_ingest *w)
+/* Gives the file back to the queue; refund: the attempt does not count. */
+static void give_back(struct hl_ingest *w, const struct hl_ingest_job *j, int refund)
 {
-    pthread_mutex_lock(&w->mu);
-    int s = w->stop;
-    pthread_mutex_unlock(&w->mu);
-    return s;
+    int rc = hl_store_ingest_release(w->st, j->file_uid, j->attempts, refund);
+    if (rc && rc != HL_ENOTFOUND)
+        hl_warn("ingest: %s: could not give the file back: %s (it is claimed again when its "
+                "lease lapses)",
+                j->file_uid, hl_strerror(rc));
+}
+
+/* A claim being extracted, for renew_lease. */
+struct held {
+    struct hl_ingest *w;
+    const struct hl_ingest_job *j;
+};
+
+/* Renews the claim's lease while its extraction runs; nonzero (stop) once the claim is gone:
+ * the file was deleted, or another node took it over. */
+static int renew_lease(void *arg)
+{
+    struct held *h = arg;
+    int rc = hl_store_ingest_renew(h->w->st, h->j->file_uid, h->j->attempts,
+                                   hl_now_ms() + h->w->cfg.lease_ms);
+    if (rc && rc != HL_ENOTFOUND)
+        hl_warn("ingest: %s: could not renew the lease: %s", h->j->file_uid, hl_strerror(rc));
+    return rc == HL_ENOTFOUND;
+}
+
+static void process(struct hl_ingest *w, struct hl_ingest_job *j)
+{
+    struct hl_extract x = {0};
+    char why[768] = "";
+    if (j->attempts > HL_INGEST_MAX_ATTEMPTS) {
+        snprintf(why, sizeof(why),
+                 "processing was cut short %d times (the server, or its extraction process, "
+                 "died while extracting the file), so it is not tried again: upload the file "
+                 "again to retry",
+                 HL_INGEST_MAX_ATTEMPTS);
+        finish(w, j, HL_EIO, &x, why, sizeof(why));
+        return;
+    }
+    json_t *f =
+        json_pack("{s:s,s:n,s:o,s:n}", "processingStatus", "processing", "processingError",
+                  "processingStartedAt", hl_json_time(hl_now_ms()), "processingCompletedAt");
+    int rc = update_file(w, j, f, 0, NULL, 0);
+    json_decref(f);
+    if (rc) {
+        hl_warn("ingest: %s: could not mark processing: %s", j->file_uid, hl_strerror(rc));
+        return;
+    }
+    json_t *src = hl_json_parse(j->res.body, j->res.body_len, NULL, 0);
+    struct held h = {w, j};
+    struct hl_helper_watch watch = {w->stop_pipe[0], w->cfg.lease_ms / 3, renew_lease, &h};
+    enum hl_helper_end end;
+    rc = hl_helper_extract(
+        &w->cfg.limits, j->path, json_string_value(json_object_get(src, "contentType")),
+        json_string_value(json_object_get(src, "fileName")), &watch, &x, &end, why, sizeof(why));
+    json_decref(src);
+    if (end == HL_HELPER_STOPPED) {
+        give_back(w, j, 1);
+    } else if (end == HL_HELPER_CRASHED && j->attempts < HL_INGEST_MAX_ATTEMPTS) {
+        hl_warn("ingest: %s: %s; trying once more", j->file_uid, why);
+        give_back(w, j, 0);
+    } else {
+        if (end == HL_HELPER_CRASHED) {
+            char first[256];
+            snprintf(first, sizeof(first), "%.200s", why);
+            snprintf(why, sizeof(why),
+                     "the extraction failed %d times, so it is not tried again (upload the file "
+                     "again to retry): %s",
+                     HL_INGEST_MAX_ATTEMPTS, first);
+        }
+        finish(w, j, rc, &x, why, sizeof(why));
+    }
+    hl_extract_free(&x);
 }
 
 static void *run(void *arg)
 {
     struct hl_ingest *w = arg;
-    while (!stopping(w)) {
+    for (;;) {
+        pthread_mutex_lock(&w->mu);
+        uint64_t seen = w->wakes;
+        int stop = w->stop;
+        pthread_mutex_unlock(&w->mu);
+        if (stop)
+            break;
         struct hl_ingest_job j;
         int64_t now = hl_now_ms();
         int rc = hl_store_ingest_claim(w->st, now, now + w->cfg.lease_ms, &j);
@@ -178,13 +238,12 @@ static void *run(void *arg)
         /* Nothing to do: sleep until an upload wakes us, or a while (leases lapse, other
          * nodes' uploads). */
         pthread_mutex_lock(&w->mu);
-        if (!w->woken && !w->stop) {
+        if (w->wakes == seen && !w->stop) {
             struct timespec ts;
             clock_gettime(CLOCK_MONOTONIC, &ts);
             ts.tv_sec += 1;
             pthread_cond_timedwait(&w->cv, &w->mu, &ts);
         }
-        w->woken = 0;
         pthread_mutex_unlock(&w->mu);
     }
     return NULL;
@@ -193,7 +252,7 @@ static void *run(void *arg)
 int hl_ingest_start(struct hl_store *st, const struct hl_ingest_config *c, struct hl_ingest **out)
 {
     *out = NULL;
-    if (c->chunk_size == 0 || c->overlap >= c->chunk_size)
+    if (c->chunk_size == 0 || c->overlap >= c->chunk_size || c->workers == 0)
         return HL_EINVAL;
     struct hl_ingest *w = calloc(1, sizeof(*w));
     if (!w)
@@ -206,11 +265,17 @@ int hl_ingest_start(struct hl_store *st, const struct hl_ingest_config *c, struc
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&w->cv, &attr);
     pthread_condattr_destroy(&attr);
-    if (pthread_create(&w->thread, NULL, run, w) != 0) {
-        pthread_cond_destroy(&w->cv);
-        pthread_mutex_destroy(&w->mu);
-        free(w);
+    w->threads = calloc(c->workers, sizeof(*w->threads));
+    if (!w->threads || pipe2(w->stop_pipe, O_CLOEXEC) != 0) {
+        w->stop_pipe[0] = w->stop_pipe[1] = -1;
+        hl_ingest_stop(w);
         return HL_ENOMEM;
+    }
+    for (; w->nthreads < c->workers; w->nthreads++) {
+        if (pthread_create(&w->threads[w->nthreads], NULL, run, w) != 0) {
+            hl_ingest_stop(w);
+            return HL_ENOMEM;
+        }
     }
     *out = w;
     return HL_OK;
@@ -221,8 +286,8 @@ void hl_ingest_wake(struct hl_ingest *w)
     if (!w)
         return;
     pthread_mutex_lock(&w->mu);
-    w->woken = 1;
-    pthread_cond_signal(&w->cv);
+    w->wakes++;
+    pthread_cond_broadcast(&w->cv);
     pthread_mutex_unlock(&w->mu);
 }
 
@@ -232,9 +297,20 @@ void hl_ingest_stop(struct hl_ingest *w)
         return;
     pthread_mutex_lock(&w->mu);
     w->stop = 1;
-    pthread_cond_signal(&w->cv);
+    pthread_cond_broadcast(&w->cv);
     pthread_mutex_unlock(&w->mu);
-    pthread_join(w->thread, NULL);
+    if (w->stop_pipe[1] >= 0) {
+        ssize_t n;
+        do
+            n = write(w->stop_pipe[1], "x", 1);
+        while (n < 0 && errno == EINTR);
+    }
+    for (size_t i = 0; i < w->nthreads; i++)
+        pthread_join(w->threads[i], NULL);
+    for (int i = 0; i < 2; i++)
+        if (w->stop_pipe[i] >= 0)
+            close(w->stop_pipe[i]);
+    free(w->threads);
     pthread_cond_destroy(&w->cv);
     pthread_mutex_destroy(&w->mu);
     free(w);
