@@ -5,12 +5,14 @@ set -euo pipefail
 level=${1:-build}
 pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev libsqlite3-dev
       libjansson-dev libssl-dev libpq-dev libpoppler-glib-dev)
+# test: systemd for systemd-analyze, which checks examples/hookline.service.
 case "$level" in
-  test|bench) pkgs+=(libcmocka-dev python3 postgresql nodejs npm sqlite3 clang libclang-rt-14-dev
-                     poppler-utils) ;;
+  test|bench|coverage) pkgs+=(libcmocka-dev python3 postgresql nodejs npm sqlite3 clang libclang-rt-14-dev
+                     poppler-utils systemd) ;;
 esac
 case "$level" in
   bench) pkgs+=(nginx-light wrk) ;;
+  coverage) pkgs+=(gcovr) ;;
 esac
 missing=()
 for p in "${pkgs[@]}"; do

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <dirent.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "api/http.h"
@@ -257,7 +258,14 @@ static int dev_bootstrap(struct hl_store *st, const char *dir)
     return HL_OK;
 }
 
-/* Makes DIR/uploads and DIR/files, and removes uploads a crash left half-written. */
+/* An upload in progress writes its temporary file at least every HL_HTTP_IDLE_S, or its
+ * connection is closed; one untouched for this long is a leftover of a node that died. Ten times
+ * that, for the clocks of the nodes sharing the folder and an NFS client's attribute cache. */
+#define UPLOAD_LEFTOVER_S (10 * HL_HTTP_IDLE_S)
+
+/* Makes DIR/uploads and DIR/files, and removes the uploads that a crash left half-written. Nodes
+ * may share DIR: a temporary file still being written (another node's upload in progress) is
+ * left alone; only one that nobody has written for UPLOAD_LEFTOVER_S goes. */
 static int prepare_data_dir(const char *dir)
 {
     char path[PATH_MAX + 16];
@@ -272,12 +280,15 @@ static int prepare_data_dir(const char *dir)
     snprintf(path, sizeof(path), "%s/uploads", dir);
     DIR *d = opendir(path);
     struct dirent *e;
+    time_t before = time(NULL) - UPLOAD_LEFTOVER_S;
     while (d && (e = readdir(d))) {
-        if (strncmp(e->d_name, "upload-", 7) == 0) {
-            char f[PATH_MAX + 300];
-            snprintf(f, sizeof(f), "%s/%s", path, e->d_name);
-            unlink(f);
-        }
+        struct stat sb;
+        if (strncmp(e->d_name, "upload-", 7) != 0 ||
+            fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0 || sb.st_mtime >= before)
+            continue;
+        if (unlinkat(dirfd(d), e->d_name, 0) == 0)
+            hl_info("removed %s/%s, an upload nobody has written for %d minutes", path, e->d_name,
+                    UPLOAD_LEFTOVER_S / 60);
     }
     if (d)
         closedir(d);
@@ -289,6 +300,28 @@ static int prepare_data_dir(const char *dir)
 static void hook_file_queued(void *ingest)
 {
     hl_ingest_wake(ingest);
+}
+
+/* The dispatcher runs when it is not stopping and its bookkeeper, which turns at least once a
+ * second, turned recently. */
+#define DISPATCHER_STALL_MS 15000
+
+static int hook_dispatcher_running(void *dispatcher, char *why, size_t cap)
+{
+    struct hl_dispatcher_stats s;
+    hl_dispatcher_stats(dispatcher, &s);
+    int64_t idle = hl_mono_ms() - s.turned_at;
+    if (s.stopping)
+        snprintf(why, cap, "stopping");
+    else if (idle > DISPATCHER_STALL_MS)
+        snprintf(why, cap, "stalled: no turn for %lld ms", (long long)idle);
+    return !s.stopping && idle <= DISPATCHER_STALL_MS;
+}
+
+/* The other way: the dispatcher tells the API which attempts it recorded (POST .../test waits). */
+static void hook_recorded(void *http, const struct hl_attempt *a, size_t n)
+{
+    hl_http_attempts_recorded(http, a, n);
 }
 
 static void hook_delivery_counters(void *dispatcher, struct hl_delivery_counters *out)
@@ -334,7 +367,8 @@ static int serve_config(const struct hl_options *o, struct hl_api_config *api,
                                         .production = o->production,
                                         .allow = o->allow,
                                         .disable_after_ms = o->disable_after_ms,
-                                        .lease_ms = o->lease_ms};
+                                        .lease_ms = o->lease_ms,
+                                        .sweep_ms = o->sweep_ms};
     *ic = (struct hl_ingest_config){.chunk_size = (size_t)o->chunk_size,
                                     .overlap = (size_t)o->chunk_overlap,
                                     .lease_ms = o->ingest_lease_ms,
@@ -375,7 +409,7 @@ static int cmd_serve(int argc, char **argv)
     struct hl_store *st = NULL;
     struct hl_dispatcher *disp = NULL;
     struct hl_ingest *ingest = NULL;
-    struct hl_http *http = NULL;
+    struct hl_http *http = NULL, *metrics = NULL;
     status = 1;
     if (prepare_data_dir(data_dir) || open_store(o.database, &st))
         goto out;
@@ -396,26 +430,37 @@ static int cmd_serve(int argc, char **argv)
     }
     api.hooks.delivery_counters = hook_delivery_counters;
     api.hooks.delivery_counters_arg = disp;
+    api.hooks.dispatcher_running = hook_dispatcher_running;
+    api.hooks.dispatcher_running_arg = disp;
     if (hl_ingest_start(st, &ic, &ingest)) {
         fprintf(stderr, "hookline: cannot start the ingest workers\n");
         goto out;
     }
     api.hooks.file_queued = hook_file_queued;
     api.hooks.file_queued_arg = ingest;
-    if (hl_http_start(&api, o.listen, &http))
+    if (o.metrics_listen && hl_http_start(&api, o.metrics_listen, HL_SERVE_METRICS, &metrics))
         goto out;
+    if (hl_http_start(&api, o.listen, HL_SERVE_API | (metrics ? 0 : HL_SERVE_METRICS), &http))
+        goto out;
+    hl_dispatcher_on_recorded(disp, hook_recorded, http);
     hl_info("hookline %s listening on %s (%s mode, database %s)", HL_VERSION, o.listen,
             api.cfg.production ? "production" : "development",
             strncmp(o.database, "postgres", 8) == 0 ? "postgres" : o.database);
     if (hl_http_port(http))
         hl_info("port %u", (unsigned)hl_http_port(http));
+    if (metrics)
+        hl_info("/metrics on %s (port %u) only", o.metrics_listen, (unsigned)hl_http_port(metrics));
     int sig = 0;
     sigwait(&set, &sig);
     hl_info("signal %d: stopping (finishing requests in flight)", sig);
     hl_http_quiesce(http);
+    hl_http_quiesce(metrics);
     status = 0;
 out:
+    if (disp)
+        hl_dispatcher_on_recorded(disp, NULL, NULL);
     hl_http_stop(http);
+    hl_http_stop(metrics);
     hl_ingest_stop(ingest);
     hl_dispatcher_stop(disp);
     hl_store_close(st);

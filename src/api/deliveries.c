@@ -1,7 +1,6 @@
 /* /deliveries/{id} and /deliveries/{id}/resend: a delivery with its attempt log, and replay. */
 #include "api/deliveries.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,17 +22,23 @@ static json_t *delivery_id_json(int64_t id)
     return json_string(s);
 }
 
-/* Parses "dlv_<digits>". */
-static int parse_delivery_id(struct hl_req *rq, int seg, int64_t *id)
+/* The rule a delivery id follows, as a refusal states it. */
+#define ID_RULE                                                                                    \
+    "a delivery id is dlv_ followed by a positive decimal number with no sign, leading zero or "   \
+    "space, at most 19 digits (e.g. dlv_42)"
+
+int hl_delivery_id_parse(const char *s, size_t len, int64_t *id)
 {
-    char s[HL_ID_MAX];
-    if (hl_req_seg(rq, seg, s, sizeof(s)) || strncmp(s, "dlv_", 4) != 0 || !s[4])
+    static const char prefix[] = "dlv_";
+    size_t p = sizeof(prefix) - 1;
+    if (len <= p || len > p + 19 || memcmp(s, prefix, p) != 0 || s[p] < '1' || s[p] > '9')
         return HL_EINVAL;
-    char *end;
-    errno = 0;
-    long long v = strtoll(s + 4, &end, 10);
-    if (*end || errno || v < 1)
-        return HL_EINVAL;
+    int64_t v = 0;
+    for (size_t i = p; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9' || v > (INT64_MAX - (s[i] - '0')) / 10)
+            return HL_EINVAL;
+        v = v * 10 + (s[i] - '0');
+    }
     *id = v;
     return HL_OK;
 }
@@ -142,8 +147,8 @@ void hl_api_deliveries(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs
     int64_t id;
     if (rq->nseg < 2 || rq->nseg > 3)
         return;
-    if (parse_delivery_id(rq, 1, &id)) {
-        hl_resp_error(rs, 404, "not_found", "no such delivery");
+    if (hl_delivery_id_parse(rq->seg[1].p, rq->seg[1].len, &id)) {
+        hl_resp_error(rs, 404, "not_found", "no such delivery: " ID_RULE);
         return;
     }
     if (rq->nseg == 2) {

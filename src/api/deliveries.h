@@ -4,10 +4,15 @@
 #define HL_DELIVERIES_H
 
 #include <jansson.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "api/http.h"
 
+/* Reads a delivery id, the only way the API accepts one: "dlv_" and a canonical positive decimal
+ * (no sign, no leading zero, no space, at most 19 digits, at most INT64_MAX) that fills all len
+ * bytes of s. Returns 0 and sets *id, or HL_EINVAL. */
+int hl_delivery_id_parse(const char *s, size_t len, int64_t *id);
 /* A delivery as the API shows it; with its attempt log when att is not NULL (n attempts).
  * Returns a new reference. */
 json_t *hl_delivery_json(const struct hl_delivery *d, const struct hl_attempt_rec *att, size_t n);

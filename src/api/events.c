@@ -80,15 +80,18 @@ static int check_publish(json_t *body, struct hl_resp *rs, int *type)
         return hl_resp_error(rs, 422, "data_required", "data is required"), HL_EINVAL;
     if (!json_is_object(d))
         return hl_resp_error(rs, 422, "data_not_object", "data must be an object"), HL_EINVAL;
-    static const char *const need[] = {"uid", "externalTenantId"};
+    /* The same rule as every other path that takes these fields (validate.h). */
+    static const struct hl_text_rule need[] = {{"data.uid", HL_MAX_TENANT},
+                                               {"data.externalTenantId", HL_MAX_TENANT}};
     for (int i = 0; i < 2; i++) {
-        json_t *v = json_object_get(d, need[i]);
-        if (!v || !json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > 256 ||
-            strlen(json_string_value(v)) != json_string_length(v))
+        json_t *v = json_object_get(d, need[i].field + 5);
+        if (!v || !json_is_string(v) || json_string_length(v) == 0)
             return hl_resp_error(rs, 422, "data_field_required",
-                                 "data.%s is required: a non-empty string of at most 256 bytes",
-                                 need[i]),
+                                 "%s is required: a non-empty string of at most %zu bytes",
+                                 need[i].field, need[i].max),
                    HL_EINVAL;
+        if (hl_check_text(&need[i], json_string_value(v), json_string_length(v), rs))
+            return HL_EINVAL;
     }
     return HL_OK;
 }

@@ -7,6 +7,7 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <openssl/sha.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,24 +15,60 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/net.h"
 #include "common/utf8.h"
 
+/* Parked requests (see http.h). Every field is read and written under mu. */
+#define LOT_BUCKETS 256
+
+struct ctx;
+
+struct lot {
+    pthread_mutex_t mu;
+    pthread_cond_t timer_cv;         /* the timer waits here (monotonic clock) */
+    pthread_cond_t idle_cv;          /* hl_http_stop waits here for parked requests to end */
+    struct ctx *head;                /* every parked request, in no order */
+    struct ctx *bucket[LOT_BUCKETS]; /* the same, by key */
+    int64_t timer_at;                /* when the timer wakes next (INT64_MAX: when told) */
+    size_t live;                     /* requests that parked and have not ended */
+    int stopping;
+    int timer_running;
+    pthread_t timer;
+};
+
 struct hl_http {
     struct MHD_Daemon *d;
     struct hl_api *api;
+    unsigned serves; /* enum hl_serve */
     uint16_t port;
+    struct lot lot;
 };
 
-/* Request-scoped state, freed in request_completed. */
+enum park_state {
+    P_IDLE,   /* not parked */
+    P_PARKED, /* in the lot: suspended, or about to be when its handler returns */
+    P_WOKEN,  /* out of the lot: its park function runs next */
+};
+
+/* Request-scoped state, freed in on_completed. rq comes first: a struct hl_req * is its ctx. */
 struct ctx {
     struct hl_req rq;
-    struct hl_resp err; /* an upload refused mid-body, answered when the body ends */
+    struct hl_resp err; /* a refusal, answered once the body has been read (and dropped) */
     int failed;
     size_t discarded;
+    /* Parking, under the lot's mu. */
+    enum park_state pstate;
+    int suspended;    /* the connection is suspended: a wake resumes it */
+    int counted;      /* counted in lot.live */
+    int64_t wake_at;  /* monotonic ms: the next recheck or the deadline */
+    enum hl_wake why; /* P_WOKEN: why, and the waker's code */
+    int rc;
+    struct ctx *prev, *next;   /* lot.head */
+    struct ctx *bprev, *bnext; /* lot.bucket */
 };
 
 /* Makes s valid UTF-8 in place: bytes that do not form a valid sequence (from a percent-decoded
@@ -256,31 +293,66 @@ static const struct {
     {"agents", hl_api_resources},  {"contexts", hl_api_resources},
 };
 
+/* GET /healthz: liveness. The process answers; nothing else is asked. */
 static void healthz(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
 {
     (void)api;
-    if (rq->method != HL_GET) {
-        rs->allow = "GET";
-        hl_resp_error(rs, 405, "method_not_allowed", "healthz takes GET");
-        return;
-    }
+    (void)rq;
     hl_resp_json(rs, 200, json_pack("{s:s}", "status", "ok"));
 }
 
-static void route(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, const char *url)
+/* GET /readyz: readiness. 200 when the database answers (its schema was migrated before this
+ * server started) and the dispatcher runs; 503 naming what is not, otherwise. */
+static void readyz(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
 {
+    (void)rq;
+    /* One indexed read of an app that cannot exist: it reaches the database and costs nothing. */
+    struct hl_app app;
+    int rc = hl_store_app_get(api->store, "", &app);
+    int db_ok = rc == HL_OK || rc == HL_ENOTFOUND;
+    char db[128], disp[160] = "no dispatcher";
+    snprintf(db, sizeof(db), "%s%s", db_ok ? "ok" : "unreachable: ", db_ok ? "" : hl_strerror(rc));
+    int disp_ok =
+        api->hooks.dispatcher_running &&
+        api->hooks.dispatcher_running(api->hooks.dispatcher_running_arg, disp, sizeof(disp));
+    int ready = db_ok && disp_ok;
+    hl_resp_json(rs, ready ? 200 : 503,
+                 json_pack("{s:s,s:{s:s,s:s,s:s}}", "status", ready ? "ready" : "unavailable",
+                           "checks", "database", db, "migrations", "ok", "dispatcher",
+                           disp_ok ? "ok" : disp));
+}
+
+/* The paths outside the app prefix, without a key. */
+static const struct {
+    const char *name;
+    unsigned serves; /* the enum hl_serve that answers it */
+    void (*handler)(struct hl_api *, struct hl_req *, struct hl_resp *);
+} OUTSIDE[] = {
+    {"healthz", HL_SERVE_API, healthz},
+    {"readyz", HL_SERVE_API, readyz},
+    {"metrics", HL_SERVE_METRICS, hl_api_metrics},
+};
+
+static enum park_state park_state(struct hl_req *rq);
+
+static void route(struct hl_http *h, struct hl_req *rq, struct hl_resp *rs, const char *url)
+{
+    struct hl_api *api = h->api;
     struct hl_str all[HL_MAX_SEGS + 4];
     int n = split(url, all, HL_MAX_SEGS + 4);
-    if (n == 1 && hl_str_eqc(all[0], "healthz")) {
-        healthz(api, rq, rs);
+    for (size_t i = 0; n == 1 && i < sizeof(OUTSIDE) / sizeof(OUTSIDE[0]); i++) {
+        if (!hl_str_eqc(all[0], OUTSIDE[i].name) || !(h->serves & OUTSIDE[i].serves))
+            continue;
+        if (rq->method != HL_GET) {
+            rs->allow = "GET";
+            hl_resp_error(rs, 405, "method_not_allowed", "%s takes GET", OUTSIDE[i].name);
+        } else {
+            OUTSIDE[i].handler(api, rq, rs);
+        }
         return;
     }
-    if (n == 1 && hl_str_eqc(all[0], "metrics")) {
-        hl_api_metrics(api, rq, rs);
-        return;
-    }
-    if (n < 5 || !hl_str_eqc(all[0], "api") || !hl_str_eqc(all[1], "v1") ||
-        !hl_str_eqc(all[2], "appuid")) {
+    if (!(h->serves & HL_SERVE_API) || n < 5 || !hl_str_eqc(all[0], "api") ||
+        !hl_str_eqc(all[1], "v1") || !hl_str_eqc(all[2], "appuid")) {
         hl_resp_error(rs, 404, "not_found", "no such path");
         return;
     }
@@ -298,8 +370,205 @@ static void route(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, con
             break;
         }
     }
-    if (rs->status == 0)
+    if (rs->status == 0 && park_state(rq) == P_IDLE)
         hl_resp_error(rs, 404, "not_found", "no such path");
+}
+
+/* ---- parking ---- */
+
+static struct ctx *ctx_of(struct hl_req *rq)
+{
+    return (struct ctx *)rq;
+}
+
+static enum park_state park_state(struct hl_req *rq)
+{
+    struct lot *l = &rq->http->lot;
+    pthread_mutex_lock(&l->mu);
+    enum park_state s = ctx_of(rq)->pstate;
+    pthread_mutex_unlock(&l->mu);
+    return s;
+}
+
+static size_t bucket_of(uint64_t key)
+{
+    return (size_t)((key * UINT64_C(0x9E3779B97F4A7C15)) >> 56) % LOT_BUCKETS;
+}
+
+/* The next time c wakes by itself: its deadline, or its next recheck before that. */
+static int64_t next_wake(const struct ctx *c, int64_t now)
+{
+    const struct hl_park *p = &c->rq.park;
+    if (p->recheck_ms > 0 && now + p->recheck_ms < p->deadline)
+        return now + p->recheck_ms;
+    return p->deadline;
+}
+
+/* Takes c out of the lot and wakes it (l->mu held). */
+static void wake_locked(struct lot *l, struct ctx *c, enum hl_wake why, int rc)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        l->head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    if (c->bprev)
+        c->bprev->bnext = c->bnext;
+    else
+        l->bucket[bucket_of(c->rq.park.key)] = c->bnext;
+    if (c->bnext)
+        c->bnext->bprev = c->bprev;
+    c->prev = c->next = c->bprev = c->bnext = NULL;
+    c->pstate = P_WOKEN;
+    c->why = why;
+    c->rc = rc;
+    if (c->suspended) {
+        c->suspended = 0;
+        MHD_resume_connection(c->rq.conn);
+    }
+}
+
+void hl_req_park(struct hl_req *rq, const struct hl_park *p)
+{
+    struct ctx *c = ctx_of(rq);
+    struct lot *l = &rq->http->lot;
+    if (p != &rq->park) /* a park function may park again as it was */
+        rq->park = *p;
+    pthread_mutex_lock(&l->mu);
+    if (!c->counted) {
+        c->counted = 1;
+        l->live++;
+    }
+    if (l->stopping) {
+        c->pstate = P_WOKEN;
+        c->why = HL_WAKE_STOP;
+        c->rc = 0;
+    } else {
+        c->pstate = P_PARKED;
+        c->wake_at = next_wake(c, hl_mono_ms());
+        c->next = l->head;
+        if (l->head)
+            l->head->prev = c;
+        l->head = c;
+        struct ctx **b = &l->bucket[bucket_of(p->key)];
+        c->bnext = *b;
+        if (*b)
+            (*b)->bprev = c;
+        *b = c;
+        if (c->wake_at < l->timer_at)
+            pthread_cond_signal(&l->timer_cv);
+    }
+    pthread_mutex_unlock(&l->mu);
+}
+
+size_t hl_http_wake(struct hl_http *h, uint64_t key, int rc)
+{
+    struct lot *l = &h->lot;
+    size_t n = 0;
+    pthread_mutex_lock(&l->mu);
+    struct ctx *c = l->bucket[bucket_of(key)];
+    while (c) {
+        struct ctx *next = c->bnext;
+        if (c->rq.park.key == key) {
+            wake_locked(l, c, HL_WAKE_KEY, rc);
+            n++;
+        }
+        c = next;
+    }
+    pthread_mutex_unlock(&l->mu);
+    return n;
+}
+
+void hl_http_attempts_recorded(struct hl_http *h, const struct hl_attempt *a, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        hl_http_wake(h, HL_PARK_KEY(HL_PARK_DELIVERY, a[i].delivery_id), HL_OK);
+}
+
+/* The timer: wakes parked requests at their rechecks and deadlines. */
+static void *timer_run(void *arg)
+{
+    struct lot *l = arg;
+    pthread_mutex_lock(&l->mu);
+    while (!l->stopping) {
+        int64_t now = hl_mono_ms(), next = INT64_MAX;
+        for (struct ctx *c = l->head, *after; c; c = after) {
+            after = c->next;
+            if (c->wake_at <= now)
+                wake_locked(l, c, now >= c->rq.park.deadline ? HL_WAKE_DEADLINE : HL_WAKE_RECHECK,
+                            0);
+            else if (c->wake_at < next)
+                next = c->wake_at;
+        }
+        l->timer_at = next;
+        if (next == INT64_MAX) {
+            pthread_cond_wait(&l->timer_cv, &l->mu);
+        } else {
+            struct timespec ts = {.tv_sec = next / 1000, .tv_nsec = (next % 1000) * 1000000};
+            pthread_cond_timedwait(&l->timer_cv, &l->mu, &ts);
+        }
+    }
+    pthread_mutex_unlock(&l->mu);
+    return NULL;
+}
+
+static int lot_init(struct lot *l)
+{
+    memset(l, 0, sizeof(*l));
+    l->timer_at = INT64_MAX;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_mutex_init(&l->mu, NULL);
+    pthread_cond_init(&l->timer_cv, &ca);
+    pthread_cond_init(&l->idle_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    if (pthread_create(&l->timer, NULL, timer_run, l) != 0)
+        return HL_ENOMEM;
+    l->timer_running = 1;
+    return HL_OK;
+}
+
+/* How long hl_http_stop lets woken requests send their answers. */
+#define STOP_DRAIN_MS 10000
+
+/* Wakes every parked request and waits (bounded) until each has ended; stops the timer. */
+static void lot_stop(struct lot *l)
+{
+    pthread_mutex_lock(&l->mu);
+    l->stopping = 1;
+    while (l->head)
+        wake_locked(l, l->head, HL_WAKE_STOP, 0);
+    pthread_cond_signal(&l->timer_cv);
+    int64_t until = hl_mono_ms() + STOP_DRAIN_MS;
+    struct timespec ts = {.tv_sec = until / 1000, .tv_nsec = (until % 1000) * 1000000};
+    while (l->live > 0 && pthread_cond_timedwait(&l->idle_cv, &l->mu, &ts) == 0)
+        ;
+    pthread_mutex_unlock(&l->mu);
+    if (l->timer_running)
+        pthread_join(l->timer, NULL);
+    l->timer_running = 0;
+}
+
+static void lot_destroy(struct lot *l)
+{
+    pthread_cond_destroy(&l->timer_cv);
+    pthread_cond_destroy(&l->idle_cv);
+    pthread_mutex_destroy(&l->mu);
+}
+
+/* A request ends: out of the lot if it is still there, no longer live. */
+static void lot_leave(struct lot *l, struct ctx *c)
+{
+    pthread_mutex_lock(&l->mu);
+    if (c->pstate == P_PARKED) {
+        c->suspended = 0;
+        wake_locked(l, c, HL_WAKE_STOP, 0);
+    }
+    if (c->counted && --l->live == 0)
+        pthread_cond_broadcast(&l->idle_cv);
+    pthread_mutex_unlock(&l->mu);
 }
 
 /* ---- libmicrohttpd callbacks ---- */
@@ -324,56 +593,68 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, struct hl_resp *rs
     return ret;
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version, const char *upload_data,
-                                  size_t *upload_size, void **con_cls)
+/* The most of a refused request's body that is read (and dropped) before its answer. */
+static size_t drain_max(const struct hl_api *api)
 {
-    (void)version;
-    struct hl_api *api = cls;
-    struct ctx *c = *con_cls;
-    if (!c) {
-        c = calloc(1, sizeof(*c));
-        if (!c)
-            return MHD_NO;
-        c->rq.conn = conn;
-        c->rq.method = method_of(method);
-        hl_buf_init(&c->rq.body, api->cfg.max_body);
-        *con_cls = c;
-        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-        if (cl && !hl_upload_wanted(&c->rq, url)) {
-            char *end;
-            unsigned long long v = strtoull(cl, &end, 10);
-            if (*end == '\0' && v > api->cfg.max_body) {
-                /* Refused before reading: libmicrohttpd closes the connection after this. */
-                struct hl_resp rs = {0};
-                hl_buf_init(&rs.body, 4096);
-                hl_resp_error(&rs, 413, "payload_too_large", "the body is larger than %zu bytes",
-                              api->cfg.max_body);
-                return send_resp(conn, &rs);
-            }
+    size_t floor = 64u << 20;
+    return api->cfg.max_upload > floor ? api->cfg.max_upload : floor;
+}
+
+/* Answers a request refused from its headers alone (rs). The answer waits until the body has
+ * been read and dropped, so that a client that writes its whole body before it reads gets the
+ * answer, not a reset connection. A body announced larger than drain_max, or one the client
+ * holds back until it hears 100 Continue, is answered at once (and the connection closed). */
+static enum MHD_Result refuse(struct hl_http *h, struct ctx *c, struct hl_resp *rs)
+{
+    struct MHD_Connection *conn = c->rq.conn;
+    const char *expect = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Expect");
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+    char *end = NULL;
+    unsigned long long announced = cl ? strtoull(cl, &end, 10) : 0;
+    if ((expect && strcasecmp(expect, "100-continue") == 0) ||
+        (cl && (*end != '\0' || announced > drain_max(h->api))))
+        return send_resp(conn, rs);
+    c->err = *rs;
+    c->failed = 1;
+    return MHD_YES;
+}
+
+/* What is decided from the headers alone: an announced body over the limit, and an upload's
+ * key and fields (so that nobody unknown writes to disk). Returns MHD_YES to read the body. */
+static enum MHD_Result begin(struct hl_http *h, struct ctx *c, const char *url)
+{
+    struct hl_api *api = h->api;
+    struct hl_resp rs = {0};
+    hl_buf_init(&rs.body, 4096);
+    int upload = (h->serves & HL_SERVE_API) && hl_upload_wanted(&c->rq, url);
+    const char *cl = MHD_lookup_connection_value(c->rq.conn, MHD_HEADER_KIND, "Content-Length");
+    if (cl && !upload) {
+        char *end;
+        unsigned long long v = strtoull(cl, &end, 10);
+        if (*end == '\0' && v > api->cfg.max_body) {
+            hl_resp_error(&rs, 413, "payload_too_large", "the body is larger than %zu bytes",
+                          api->cfg.max_body);
+            return refuse(h, c, &rs);
         }
-        if (hl_upload_wanted(&c->rq, url)) {
-            struct hl_resp rs = {0};
-            hl_buf_init(&rs.body, 4096);
-            if (check_upload_auth(api, &c->rq, &rs, url) || hl_upload_begin(api, &c->rq, &rs))
-                return send_resp(conn, &rs);
-            hl_buf_free(&rs.body);
-        }
-        return MHD_YES;
     }
-    if (*upload_size && c->failed) {
-        /* Refused mid-body: drop the rest (bounded), answer at the end. */
-        c->discarded += *upload_size;
-        *upload_size = 0;
-        return c->discarded > (c->rq.upload ? api->cfg.max_upload : 16 * api->cfg.max_body)
-                   ? MHD_NO
-                   : MHD_YES;
+    if (upload && (check_upload_auth(api, &c->rq, &rs, url) || hl_upload_begin(api, &c->rq, &rs)))
+        return refuse(h, c, &rs);
+    hl_buf_free(&rs.body);
+    return MHD_YES;
+}
+
+/* Takes a part of the body. Returns MHD_NO to close the connection. */
+static enum MHD_Result body_part(struct hl_http *h, struct ctx *c, const char *data, size_t n)
+{
+    struct hl_api *api = h->api;
+    if (c->failed) {
+        /* Refused: drop the rest (bounded), answer at the end. */
+        c->discarded += n;
+        return c->discarded > drain_max(api) ? MHD_NO : MHD_YES;
     }
-    if (*upload_size && c->rq.upload) {
+    if (c->rq.upload) {
         hl_buf_init(&c->err.body, 4096);
-        int rc = hl_upload_data(api, &c->rq, upload_data, *upload_size, &c->err);
-        *upload_size = 0;
-        if (rc) {
+        if (hl_upload_data(api, &c->rq, data, n, &c->err)) {
             /* The temporary file goes now; the answer waits for the end of the body. */
             hl_upload_free(c->rq.upload);
             c->rq.upload = NULL;
@@ -383,39 +664,91 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         hl_buf_free(&c->err.body);
         return MHD_YES;
     }
+    if (hl_buf_append(&c->rq.body, data, n) != HL_OK) {
+        /* Too large, announced by no Content-Length: the answer comes once the body ends. */
+        hl_buf_free(&c->rq.body);
+        hl_buf_init(&c->err.body, 4096);
+        hl_resp_error(&c->err, 413, "payload_too_large", "the body is larger than %zu bytes",
+                      api->cfg.max_body);
+        c->failed = 1;
+    }
+    return MHD_YES;
+}
+
+/* The request is whole: routes it, or runs the park function of a request that woke. A parked
+ * request's connection is suspended here, once its handler has returned. */
+static enum MHD_Result answer(struct hl_http *h, struct ctx *c, const char *url)
+{
+    struct lot *l = &h->lot;
+    struct hl_resp rs = {0};
+    hl_buf_init(&rs.body, 64u << 20);
+    if (park_state(&c->rq) == P_IDLE)
+        route(h, &c->rq, &rs, url);
+    for (;;) {
+        pthread_mutex_lock(&l->mu);
+        enum park_state s = c->pstate;
+        if (s == P_PARKED && rs.status == 0) {
+            c->suspended = 1;
+            MHD_suspend_connection(c->rq.conn);
+            pthread_mutex_unlock(&l->mu);
+            hl_buf_free(&rs.body);
+            return MHD_YES;
+        }
+        enum hl_wake why = c->why;
+        int rc = c->rc;
+        if (s == P_WOKEN)
+            c->pstate = P_IDLE;
+        pthread_mutex_unlock(&l->mu);
+        if (s != P_WOKEN || rs.status != 0)
+            break;
+        c->rq.park.fn(h->api, &c->rq, &rs, why, rc);
+    }
+    if (rs.status == 0)
+        hl_resp_error(&rs, 500, "internal", "the request was parked and never answered");
+    return send_resp(c->rq.conn, &rs);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_size, void **con_cls)
+{
+    (void)version;
+    struct hl_http *h = cls;
+    struct ctx *c = *con_cls;
+    if (!c) {
+        c = calloc(1, sizeof(*c));
+        if (!c)
+            return MHD_NO;
+        c->rq.conn = conn;
+        c->rq.http = h;
+        c->rq.method = method_of(method);
+        hl_buf_init(&c->rq.body, h->api->cfg.max_body);
+        *con_cls = c;
+        return begin(h, c, url);
+    }
+    if (*upload_size) {
+        enum MHD_Result r = body_part(h, c, upload_data, *upload_size);
+        *upload_size = 0;
+        return r;
+    }
     if (c->failed) {
         struct hl_resp rs = c->err;
         memset(&c->err, 0, sizeof(c->err));
         return send_resp(conn, &rs);
     }
-    if (*upload_size) {
-        if (hl_buf_append(&c->rq.body, upload_data, *upload_size) != HL_OK) {
-            /* Too large, announced by no Content-Length: libmicrohttpd cannot answer before the
-             * body ends, so the rest is dropped (bounded) and the 413 comes then. */
-            hl_buf_free(&c->rq.body);
-            hl_buf_init(&c->err.body, 4096);
-            hl_resp_error(&c->err, 413, "payload_too_large", "the body is larger than %zu bytes",
-                          api->cfg.max_body);
-            c->failed = 1;
-        }
-        *upload_size = 0;
-        return MHD_YES;
-    }
-    struct hl_resp rs = {0};
-    hl_buf_init(&rs.body, 64u << 20);
-    route(api, &c->rq, &rs, url);
-    return send_resp(conn, &rs);
+    return answer(h, c, url);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
+    struct hl_http *h = cls;
     (void)conn;
     (void)toe;
     struct ctx *c = *con_cls;
     if (!c)
         return;
+    lot_leave(&h->lot, c);
     hl_buf_free(&c->rq.body);
     hl_buf_free(&c->err.body);
     hl_upload_free(c->rq.upload);
@@ -429,7 +762,7 @@ __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const ch
     hl_debug_va("http", fmt, ap);
 }
 
-int hl_http_start(struct hl_api *api, const char *addr, struct hl_http **out)
+int hl_http_start(struct hl_api *api, const char *addr, unsigned serves, struct hl_http **out)
 {
     struct sockaddr_storage ss;
     socklen_t sslen;
@@ -442,17 +775,27 @@ int hl_http_start(struct hl_api *api, const char *addr, struct hl_http **out)
     if (!h)
         return HL_ENOMEM;
     h->api = api;
-    unsigned flags =
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+    h->serves = serves;
+    if (lot_init(&h->lot)) {
+        lot_destroy(&h->lot);
+        free(h);
+        return HL_ENOMEM;
+    }
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+                     MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    /* /metrics alone needs no pool. */
+    unsigned threads = serves & HL_SERVE_API ? api->cfg.threads : 1;
     h->d = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, api, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_THREAD_POOL_SIZE, api->cfg.threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-        NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_CONNECTION_LIMIT,
+        flags, 0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HL_HTTP_IDLE_S, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)4096, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
     if (!h->d) {
         hl_error("http: cannot listen on %s", addr);
+        lot_stop(&h->lot);
+        lot_destroy(&h->lot);
         free(h);
         return HL_EIO;
     }
@@ -475,8 +818,12 @@ void hl_http_stop(struct hl_http *h)
 {
     if (!h)
         return;
+    /* libmicrohttpd must not stop with a connection suspended: every parked request wakes and
+     * answers first. */
+    lot_stop(&h->lot);
     if (h->d)
         MHD_stop_daemon(h->d);
+    lot_destroy(&h->lot);
     free(h);
 }
 

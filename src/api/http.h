@@ -20,6 +20,9 @@ struct MHD_Connection;
 
 #define HL_MAX_BODY (1u << 20)
 #define HL_MAX_SEGS 8
+/* A connection with no traffic for this long is closed, so a request (an upload too) that goes
+ * on sends something at least this often. A parked request (below) does not time out. */
+#define HL_HTTP_IDLE_S 60
 
 struct hl_api_config {
     int production;       /* https only, address guard */
@@ -39,6 +42,10 @@ struct hl_api_hooks {
     /* Fills this node's delivery counters for /metrics (api/metrics.h). */
     void (*delivery_counters)(void *arg, struct hl_delivery_counters *out);
     void *delivery_counters_arg;
+    /* For GET /readyz: 1 when this node's dispatcher runs, else 0 with the reason in why (cap
+     * bytes). NULL: the API runs without one, and is never ready. */
+    int (*dispatcher_running)(void *arg, char *why, size_t cap);
+    void *dispatcher_running_arg;
 };
 
 /* What handlers get: the store, the configuration and the hooks. */
@@ -50,14 +57,62 @@ struct hl_api {
 
 enum hl_method { HL_GET = 1, HL_POST = 2, HL_PATCH = 4, HL_DELETE = 8, HL_PUT = 16 };
 
+/* ---- parking: a request answered later, holding no HTTP thread meanwhile ----
+ *
+ * A handler that has to wait for something another thread does (the attempt of a delivery; the
+ * store's group commit) parks its request with hl_req_park and returns without an answer. Its
+ * connection is then suspended: no HTTP thread waits for it, so no number of parked requests
+ * delays another request. It wakes when another thread calls hl_http_wake with its key, when it
+ * is due for a recheck, at its deadline, or when the server stops; its park function then runs
+ * on an HTTP thread and sets the answer, or parks the request again. A parked request always
+ * wakes exactly once per park, and its memory stays the request's.
+ */
+
+/* Why a parked request woke. */
+enum hl_wake {
+    HL_WAKE_KEY = 1,  /* hl_http_wake named its key; rc is what that call passed */
+    HL_WAKE_RECHECK,  /* its recheck interval passed: look again */
+    HL_WAKE_DEADLINE, /* its deadline passed first */
+    HL_WAKE_STOP,     /* the server is stopping: answer now */
+};
+
+/* What parked requests wait for: a kind (so that ids of different kinds never meet) and an id
+ * below 2^56. A new reason to wait (the group commit's ticket, say) is a new kind. */
+enum hl_park_kind {
+    HL_PARK_DELIVERY = 1, /* an attempt of delivery id was recorded */
+};
+#define HL_PARK_KEY(kind, id)                                                                      \
+    (((uint64_t)(kind) << 56) | ((uint64_t)(id) & ((UINT64_C(1) << 56) - 1)))
+/* The id of a key made by HL_PARK_KEY. */
+#define HL_PARK_ID(key) ((int64_t)((key) & ((UINT64_C(1) << 56) - 1)))
+
+struct hl_req;
+struct hl_resp;
+
+/* Runs on an HTTP thread when rq wakes (why; rc from hl_http_wake with HL_WAKE_KEY, else 0). It
+ * sets the answer in rs, or parks rq again and leaves rs alone. */
+typedef void (*hl_park_fn)(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
+                           enum hl_wake why, int rc);
+
+/* How a request is parked. */
+struct hl_park {
+    uint64_t key;       /* HL_PARK_KEY(kind, id): hl_http_wake(key) wakes it */
+    int64_t deadline;   /* monotonic ms (hl_mono_ms): it wakes with HL_WAKE_DEADLINE then */
+    int64_t recheck_ms; /* > 0: it also wakes this often (news no waker reports, e.g. from
+                           another node); 0: never */
+    hl_park_fn fn;
+};
+
 struct hl_req {
     struct MHD_Connection *conn;
+    struct hl_http *http; /* the server that took the request */
     enum hl_method method;
     struct hl_app app;              /* the app the API key belongs to */
     struct hl_str seg[HL_MAX_SEGS]; /* path segments after /api/v1/appuid/{appUid}/ */
     int nseg;
     struct hl_buf body;
     struct hl_upload *upload; /* a context file streaming to disk, or NULL */
+    struct hl_park park;      /* how it is parked, when it is (read-only for handlers) */
 };
 
 struct hl_resp {
@@ -67,14 +122,31 @@ struct hl_resp {
     const char *content_type; /* NULL: application/json */
 };
 
-/* Starts the server on addr (HOST:PORT as hl_parse_listen_addr reads it). Returns 0 or an error. */
-int hl_http_start(struct hl_api *api, const char *addr, struct hl_http **out);
+/* What a server answers: the API (everything but /metrics unless HL_SERVE_METRICS is given
+ * too), /metrics, or both. */
+enum hl_serve { HL_SERVE_API = 1, HL_SERVE_METRICS = 2 };
+
+/* Starts a server on addr (HOST:PORT as hl_parse_listen_addr reads it) answering what serves
+ * names (enum hl_serve). Returns 0 or an error. */
+int hl_http_start(struct hl_api *api, const char *addr, unsigned serves, struct hl_http **out);
 /* Stops accepting new connections (in-flight requests go on). */
 void hl_http_quiesce(struct hl_http *h);
-/* Finishes in-flight requests, stops the server and frees it. */
+/* Wakes every parked request (HL_WAKE_STOP) and lets their answers go out (bounded), finishes
+ * in-flight requests, stops the server and frees it. NULL is fine. */
 void hl_http_stop(struct hl_http *h);
 /* The port the server listens on (useful with port 0). */
 uint16_t hl_http_port(const struct hl_http *h);
+
+/* Parks rq (see above): call it from a handler, or from a park function, which then returns
+ * without setting an answer. Registered at once, so a wake that comes before the handler
+ * returns is not lost: the park function then runs as soon as it has. */
+void hl_req_park(struct hl_req *rq, const struct hl_park *p);
+/* Wakes every request parked under key (HL_WAKE_KEY, with rc); any thread may call it. Returns
+ * how many woke. */
+size_t hl_http_wake(struct hl_http *h, uint64_t key, int rc);
+/* Tells the server that these attempts were recorded: wakes the requests that wait for their
+ * deliveries (POST /webhooks/{uid}/test). a is borrowed; any thread may call it. */
+void hl_http_attempts_recorded(struct hl_http *h, const struct hl_attempt *a, size_t n);
 
 /* Handler helpers. */
 

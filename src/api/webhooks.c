@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "api/deliveries.h"
 #include "api/http.h"
@@ -418,8 +417,36 @@ static int64_t commit_test(struct hl_api *api, struct hl_req *rq, struct hl_resp
     return id;
 }
 
+/* How often a parked test looks at its delivery when no wake-up came: the attempt may be made and
+ * recorded by another node's dispatcher, which does not wake this one. */
+#define TEST_RECHECK_MS 1000
+
+/* True when the test delivery id has its first attempt recorded (or cannot get one). */
+static int test_settled(struct hl_api *api, struct hl_req *rq, int64_t id)
+{
+    struct hl_delivery d = {0};
+    int rc = hl_store_delivery_get(api->store, rq->app.id, id, &d, NULL, NULL);
+    int done = rc != HL_OK || d.attempts > 0 || d.status != HL_DS_PENDING;
+    hl_delivery_clear(&d);
+    return done;
+}
+
+/* A parked test woke: answers once the attempt is recorded, or with the delivery as it stands at
+ * the deadline (or when the server stops); parks again otherwise. */
+static void test_woke(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, enum hl_wake why,
+                      int rc)
+{
+    (void)rc;
+    int64_t id = HL_PARK_ID(rq->park.key);
+    if (why == HL_WAKE_DEADLINE || why == HL_WAKE_STOP || test_settled(api, rq, id))
+        hl_delivery_answer(api, rq, rs, id, 200);
+    else
+        hl_req_park(rq, &rq->park);
+}
+
 /* POST /webhooks/{uid}/test: sends a webhook.test event to w only and answers with the delivery
- * once its first attempt is recorded (or test_wait_ms has passed). */
+ * once its first attempt is recorded (or test_wait_ms has passed). The request waits parked, so
+ * it holds no HTTP thread; the dispatcher wakes it when it records the attempt. */
 static void send_test(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
                       const struct hl_webhook *w)
 {
@@ -440,18 +467,14 @@ static void send_test(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
     int64_t id = commit_test(api, rq, rs, w);
     if (!id)
         return;
-    /* Wait for the attempt's outcome, bounded by the attempt timeout. */
-    int64_t deadline = hl_mono_ms() + api->cfg.test_wait_ms;
-    for (;;) {
-        struct hl_delivery d = {0};
-        int rc = hl_store_delivery_get(api->store, rq->app.id, id, &d, NULL, NULL);
-        int done = rc != HL_OK || d.attempts > 0 || d.status != HL_DS_PENDING;
-        hl_delivery_clear(&d);
-        if (done || hl_mono_ms() > deadline)
-            break;
-        usleep(5000);
-    }
-    hl_delivery_answer(api, rq, rs, id, 200);
+    struct hl_park p = {.key = HL_PARK_KEY(HL_PARK_DELIVERY, id),
+                        .deadline = hl_mono_ms() + api->cfg.test_wait_ms,
+                        .recheck_ms = TEST_RECHECK_MS,
+                        .fn = test_woke};
+    hl_req_park(rq, &p);
+    /* The attempt may have been recorded before the park: then it wakes at once. */
+    if (test_settled(api, rq, id))
+        hl_http_wake(rq->http, p.key, HL_OK);
 }
 
 /* GET /webhooks/{uid}/stats: delivery counts and the last attempt times. */

@@ -90,10 +90,11 @@ struct hl_options {
     const char *database;
     int json; /* apps, keys: machine-readable output; listen: print bodies */
     /* serve */
-    const char *listen; /* HOST:PORT */
-    int production;     /* --mode: 0 development, 1 production */
+    const char *listen;         /* HOST:PORT */
+    const char *metrics_listen; /* HOST:PORT of /metrics alone, or NULL: on listen */
+    int production;             /* --mode: 0 development, 1 production */
     struct hl_retry retry;
-    int64_t timeout_ms, disable_after_ms, lease_ms, ingest_lease_ms;
+    int64_t timeout_ms, disable_after_ms, lease_ms, sweep_ms, ingest_lease_ms;
     struct hl_netlist allow;
     long long threads, max_inflight, per_host;
     const char *data_dir; /* NULL: beside the SQLite file (the caller decides) */

@@ -125,6 +125,10 @@ static void record(struct hl_bookkeeper *b, struct hl_result **batch, size_t n)
         hl_error("dispatcher: could not record %zu attempts: %s (their leases will lapse and "
                  "they will be tried again)",
                  n, hl_strerror(rc));
+    pthread_mutex_lock(&b->ho->hook_mu);
+    if (rc == HL_OK && b->ho->on_recorded)
+        b->ho->on_recorded(b->ho->on_recorded_arg, b->attempts, n);
+    pthread_mutex_unlock(&b->ho->hook_mu);
     uint64_t ok = 0;
     for (size_t i = 0; i < n; i++) {
         const struct hl_attempt *a = &b->attempts[i];
@@ -162,9 +166,9 @@ static size_t claim_reasons(struct hl_bookkeeper *b, size_t recorded, int *fresh
     int64_t since = hl_mono_ms() - b->last_claim_ms;
     int gap_ok = since >= RETRY_CLAIM_GAP_MS;
     *due = b->next_due && b->next_due <= hl_now_ms() && gap_ok;
-    /* Besides commits and due retries, look once a second: leases lapse (an attempt lost with
+    /* Besides commits and due retries, look every sweep_ms: leases lapse (an attempt lost with
      * a node, a claim that outlived a pause) without anyone committing. */
-    int sweep = since >= 1000;
+    int sweep = since >= b->cfg->sweep_ms;
     *fresh = hl_store_wake_seq(b->st) != b->seen_seq || b->fresh_full;
     *full = *due || b->claim_full || sweep || ho->room_freed || (recorded && b->more_due && gap_ok);
     return busy < b->cfg->max_inflight ? b->cfg->max_inflight - busy : 0;
@@ -180,11 +184,15 @@ static int64_t idle_ms(const struct hl_bookkeeper *b, size_t room)
     int64_t now = hl_now_ms();
     int64_t since = hl_mono_ms() - b->last_claim_ms;
     int64_t gap = RETRY_CLAIM_GAP_MS - since;
-    int64_t wait_ms = 1000 - since;
+    int64_t wait_ms = b->cfg->sweep_ms - since;
     if (b->next_due && b->next_due - now < wait_ms)
         wait_ms = b->next_due - now;
     if (b->next_due && wait_ms < gap)
         wait_ms = gap;
+    /* A turn at least every second, whatever the sweep: turned_at is the dispatcher's
+     * heartbeat (/readyz). */
+    if (wait_ms > 1000)
+        wait_ms = 1000;
     return wait_ms < 1 ? 1 : wait_ms;
 }
 
@@ -194,6 +202,7 @@ static int wait_for_work(struct hl_bookkeeper *b)
 {
     struct hl_handover *ho = b->ho;
     for (;;) {
+        ho->stats.turned_at = hl_mono_ms();
         if (ho->nresults)
             return 1;
         if (ho->stop) {

@@ -44,6 +44,12 @@ struct hl_handover {
     size_t nskip;
     int room_freed; /* the skip list lost a webhook since the last claim */
     struct hl_dispatcher_stats stats;
+
+    /* What to tell after a batch is recorded (hl_dispatcher_on_recorded): under hook_mu, not
+     * mu, so that a slow listener never holds up the transfer thread. */
+    pthread_mutex_t hook_mu;
+    void (*on_recorded)(void *arg, const struct hl_attempt *a, size_t n);
+    void *on_recorded_arg;
 };
 
 /* ---- the transfer thread (transfer.c) ---- */

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "delivery/dispatch.h"
 
@@ -32,6 +33,11 @@ static int handover_init(struct hl_handover *ho, size_t cap)
         goto fail;
     if (pthread_mutex_init(&ho->mu, NULL) != 0)
         goto fail;
+    if (pthread_mutex_init(&ho->hook_mu, NULL) != 0) {
+        pthread_mutex_destroy(&ho->mu);
+        goto fail;
+    }
+    ho->stats.turned_at = hl_mono_ms();
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* the bookkeeper's timed waits */
@@ -39,6 +45,7 @@ static int handover_init(struct hl_handover *ho, size_t cap)
     pthread_condattr_destroy(&ca);
     if (rc == 0)
         return HL_OK;
+    pthread_mutex_destroy(&ho->hook_mu);
     pthread_mutex_destroy(&ho->mu);
 fail:
     free(ho->ready);
@@ -58,6 +65,7 @@ static void handover_free(struct hl_handover *ho)
     free(ho->results);
     free(ho->skip);
     pthread_cond_destroy(&ho->cv);
+    pthread_mutex_destroy(&ho->hook_mu);
     pthread_mutex_destroy(&ho->mu);
 }
 
@@ -75,6 +83,7 @@ static void ask_stop(struct hl_dispatcher *d)
 {
     pthread_mutex_lock(&d->ho.mu);
     d->ho.stop = 1;
+    d->ho.stats.stopping = 1;
     pthread_cond_signal(&d->ho.cv);
     pthread_mutex_unlock(&d->ho.mu);
     hl_transfer_wake(d->net);
@@ -144,6 +153,16 @@ void hl_dispatcher_stop(struct hl_dispatcher *d)
     hl_store_on_notify(d->st, NULL, NULL);
     /* Abandoned transfers and held-back jobs: their leases lapse and they are tried again. */
     dispatcher_free(d);
+}
+
+void hl_dispatcher_on_recorded(struct hl_dispatcher *d,
+                               void (*fn)(void *arg, const struct hl_attempt *a, size_t n),
+                               void *arg)
+{
+    pthread_mutex_lock(&d->ho.hook_mu);
+    d->ho.on_recorded = fn;
+    d->ho.on_recorded_arg = arg;
+    pthread_mutex_unlock(&d->ho.hook_mu);
 }
 
 void hl_dispatcher_stats(struct hl_dispatcher *d, struct hl_dispatcher_stats *out)

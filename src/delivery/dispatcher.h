@@ -5,7 +5,8 @@
  * Invariants:
  * - The bookkeeper is woken by every commit that made deliveries (hl_store_notify), by finished
  *   attempts, and by the transfer thread when a busy webhook has room; otherwise it sleeps until
- *   the next due retry (and looks once a second for lapsed leases). It never sleep-polls.
+ *   the next due retry (and looks every --sweep, 1 s by default, for lapsed leases). It never
+ * sleep-polls.
  * - A commit's new deliveries are claimed by id, in the order they were made (when the store
  *   can: hl_claim.fresh), so a backlog elsewhere does not slow them; the claim that visits
  *   every webhook with pending work runs for due retries, for webhooks no longer busy, and in
@@ -46,6 +47,7 @@ struct hl_dispatcher_config {
     struct hl_netlist allow;  /* ranges allowed even so */
     int64_t disable_after_ms; /* disable a webhook failing this long (0: never) */
     int64_t lease_ms;         /* how long a claim holds a delivery (--lease) */
+    int64_t sweep_ms;         /* how often to claim with no wake-up (--sweep): lapsed leases */
 };
 
 struct hl_dispatcher;
@@ -61,8 +63,17 @@ void hl_dispatcher_stop(struct hl_dispatcher *d);
 struct hl_dispatcher_stats {
     uint64_t attempts, succeeded, failed;
     size_t inflight;
+    int64_t turned_at; /* monotonic ms of the bookkeeper's last turn (at least once a second) */
+    int stopping;      /* hl_dispatcher_stop was called */
 };
 /* Copies the counters. */
 void hl_dispatcher_stats(struct hl_dispatcher *d, struct hl_dispatcher_stats *out);
+
+/* Sets the function the bookkeeper calls after each batch of attempts it recorded (a, n
+ * borrowed for the call; NULL: none). Returns once no call of the previous function is under
+ * way, so that its argument may then be freed. */
+void hl_dispatcher_on_recorded(struct hl_dispatcher *d,
+                               void (*fn)(void *arg, const struct hl_attempt *a, size_t n),
+                               void *arg);
 
 #endif

@@ -1,13 +1,15 @@
 """A hostile tenant with its own API key: malformed uploads, oversized input, floods. Every case
 gets a 4xx JSON error and leaves nothing behind; the server keeps serving everyone."""
 import hashlib
+import http.client
+import json
 import os
 import sys
 import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import ServerTest, main  # noqa: E402
+from harness import ServerTest, main, wait_for  # noqa: E402
 
 
 def part(headers, data):
@@ -240,6 +242,131 @@ class FieldRules(UploadTest):
                 self.assertEqual(r.status, 422, r)
                 self.assertIn("fileName", r.json()["error"]["message"])
         self.assert_nothing_stored()
+
+
+def raw_exchange(conn_or_port, method, path, headers, body):
+    """Sends one request with http.client, writing the whole body before reading anything, and
+    reads the answer. conn_or_port: an open HTTPConnection (reused) or a port (a fresh one)."""
+    fresh = isinstance(conn_or_port, int)
+    conn = conn_or_port
+    if fresh:
+        conn = http.client.HTTPConnection("127.0.0.1", conn_or_port, timeout=60)
+    try:
+        conn.putrequest(method, path)
+        for k, v in headers.items():
+            conn.putheader(k, v)
+        conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders()
+        conn.send(body)
+        r = conn.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+    finally:
+        if fresh:
+            conn.close()
+
+
+class PublishedFields(ServerTest):
+    """POST /events takes data.uid and data.externalTenantId by the same rule as every other path
+    (at most 256 bytes, UTF-8, no control characters): a refusal names the field, nothing is
+    published."""
+
+    def test_control_characters_and_length(self):
+        cases = [("externalTenantId", "t\r\nx", "field_has_control"),
+                 ("externalTenantId", "t\x1b[31m", "field_has_control"),
+                 ("uid", "a\nb", "field_has_control"),
+                 ("externalTenantId", "x" * 257, "field_too_long"),
+                 ("uid", "", "data_field_required")]
+        for field, value, code in cases:
+            with self.subTest(field=field, value=value[:10]):
+                data = {"uid": "agent-1", "externalTenantId": "t"}
+                data[field] = value
+                r = self.app.call("POST", "events", {"event": "agent.updated", "data": data})
+                self.assertEqual(r.status, 422, r)
+                err = r.json()["error"]
+                self.assertEqual(err["code"], code)
+                self.assertTrue(err["message"].startswith("data." + field), err)
+        self.assertEqual(self.app.ok("GET", "events")["data"], [])
+        data = {"uid": "agent-1", "externalTenantId": "x" * 256}
+        self.app.ok("POST", "events", {"event": "agent.updated", "data": data}, status=202)
+
+
+class OversizedBodies(ServerTest):
+    """A body over the limit, written whole by a client that reads only afterwards (as Node's
+    undici does): it must read the 413, never a reset connection (EPIPE, ECONNRESET)."""
+    server_args = ("--max-upload", "1M")
+    BIG = b"x" * (3 << 20)
+
+    def assert_413(self, status, headers, body):
+        self.assertEqual(status, 413, body[:200])
+        self.assertEqual(headers.get("content-type"), "application/json")
+        err = json.loads(body)["error"]
+        self.assertEqual(err["code"], "payload_too_large")
+        self.assertIn("larger than", err["message"])
+
+    def targets(self):
+        ctx = self.app.ok("POST", "contexts", {"name": "kb", "externalTenantId": "t-1"})
+        json_h = {"Content-Type": "application/json", "Authorization": "Bearer " + self.app.key}
+        up_h = {"Content-Type": "text/plain", "Authorization": "Bearer " + self.app.key}
+        return [("agents", self.app.path("agents"), json_h),
+                ("upload", self.app.path("contexts/%s/files?fileName=a.txt" % ctx["uid"]), up_h)]
+
+    def test_fresh_connections_read_the_413(self):
+        for name, path, headers in self.targets():
+            for i in range(12):
+                with self.subTest(target=name, i=i):
+                    self.assert_413(*raw_exchange(self.server.port, "POST", path, headers,
+                                                  self.BIG))
+        self.assertEqual(self.app.ok("GET", "agents")["data"], [])
+
+    def test_reused_connection_reads_the_413_and_goes_on(self):
+        for name, path, headers in self.targets():
+            with self.subTest(target=name):
+                conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=60)
+                for _ in range(3):
+                    self.assert_413(*raw_exchange(conn, "POST", path, headers, self.BIG))
+                # The same connection carries the next request.
+                status, _, body = raw_exchange(conn, "GET", self.app.path("agents"),
+                                               {"Authorization": "Bearer " + self.app.key}, b"")
+                self.assertEqual(status, 200, body)
+                conn.close()
+
+
+class DeliveryIds(ServerTest):
+    """One rule for a delivery id on every path: dlv_ and a canonical positive decimal. Anything
+    else (a sign, a leading zero, a space, percent-encoded or not, an overflow) is a 404 that
+    states the rule, even when its number names a delivery."""
+
+    def test_only_canonical_ids(self):
+        rx = self.receiver()
+        wh = self.app.webhook(rx.url(), entities=["agent"])
+        self.app.ok("POST", "agents", {"agentName": "a", "externalTenantId": "t"})
+        rx.wait_count(1)
+        d = wait_for(lambda: self.app.ok("GET", "webhooks/%s/deliveries" % wh["uid"])["data"],
+                     what="the delivery")[0]
+        n = int(d["id"][len("dlv_"):])
+        self.assertEqual(d["id"], "dlv_%d" % n)
+        self.assertEqual(self.app.ok("GET", "deliveries/" + d["id"])["id"], d["id"])
+        bad = ["dlv_0%d" % n, "dlv_00%d" % n, "dlv_+%d" % n, "dlv_%%2B%d" % n, "dlv_%%20%d" % n,
+               "dlv_%d%%20" % n, "dlv_%%09%d" % n, "dlv_-%d" % n, "dlv_0", "dlv_", "dlv",
+               "DLV_%d" % n, "dlv_%d.0" % n, "dlv_0x%x" % n, "dlv_%de0" % n, "dlv_%d_" % n,
+               "%d" % n, "dlv_1" + "0" * 19, "dlv_9223372036854775808",
+               "dlv_99999999999999999999999"]
+        for ident in bad:
+            for method, rest in (("GET", "deliveries/" + ident),
+                                 ("POST", "deliveries/%s/resend" % ident)):
+                with self.subTest(method=method, id=ident):
+                    r = self.app.call(method, rest)
+                    self.assertEqual(r.status, 404, r)
+                    err = r.json()["error"]
+                    self.assertEqual(err["code"], "not_found")
+                    self.assertIn("dlv_ followed by a positive decimal", err["message"])
+        # A well-formed id that names nothing is just unknown; the largest one is well-formed.
+        for ident in ("dlv_9223372036854775807", "dlv_%d" % (n + 1000)):
+            r = self.app.call("GET", "deliveries/" + ident)
+            self.assertEqual(r.status, 404, r)
+            self.assertEqual(r.json()["error"]["message"], "no such delivery")
+        # Nothing was resent.
+        self.assertEqual(self.app.ok("GET", "deliveries/" + d["id"])["attempts"], 1)
 
 
 if __name__ == "__main__":

@@ -203,7 +203,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     g.api.cfg.threads = 1;
     g.api.cfg.data_dir = g.dir;
     g.api.cfg.max_upload = 1u << 20;
-    if (hl_http_start(&g.api, "127.0.0.1:0", &g.http))
+    if (hl_http_start(&g.api, "127.0.0.1:0", HL_SERVE_API | HL_SERVE_METRICS, &g.http))
         fail_init("http server");
     snprintf(g.base, sizeof(g.base), "http://127.0.0.1:%u/api/v1/appuid/%s",
              (unsigned)hl_http_port(g.http), app_uid);
