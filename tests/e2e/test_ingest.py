@@ -298,15 +298,23 @@ class IngestMemory(IngestBase):
 
     def test_pdf_bomb_fails_on_memory_and_the_server_keeps_serving(self):
         """What it proves: a PDF whose extraction needs hundreds of MiB ends failed, at once,
-        with the --ingest-memory limit named, while the server and its other work go on."""
+        with the --ingest-memory limit named, while the server and its other work go on: its
+        own app's next file and another app's file are extracted."""
         pid = self.server.proc.pid
+        other = App(self.server, self.server.create_app("other"))
+        other_ctx = other.ok("POST", "contexts", {"name": "kb", "externalTenantId": "t-9"})
         bomb = self.upload_raw("bomb.pdf", pdf_bomb(), "application/pdf")
         after = self.upload_raw("after.txt", b"the file after the bomb", "text/plain")
+        r = other.call("POST", "contexts/%s/files?fileName=b.txt" % other_ctx["uid"],
+                       raw=b"another app's text", headers={"Content-Type": "text/plain"})
+        self.assertEqual(r.status, 202, r)
         done = self.final(bomb["uid"], timeout=300)
         self.assertEqual(done["processingStatus"], "failed", done)
         self.assertIn("needs more than 64 MiB to extract", done["processingError"])
         self.assertIn("--ingest-memory", done["processingError"])
         self.assertEqual(self.final(after["uid"])["processingStatus"], "completed")
+        theirs = self.final(r.json()["uid"], app=other, ctx=other_ctx)
+        self.assertEqual(theirs["processingStatus"], "completed", theirs)
         # the same server process, still serving; the bomb was tried once, not again
         self.assertIsNone(self.server.proc.poll())
         self.assertEqual(self.server.proc.pid, pid)
