@@ -19,11 +19,22 @@
 #include "ingest/chunk.h"
 #include "ingest/extract.h"
 
+/* One worker thread, and the claim it holds for the lease keeper. */
+struct worker {
+    struct hl_ingest *w;
+    pthread_t thread;
+    char file_uid[HL_ID_MAX]; /* "" when it holds none; under hl_ingest.mu */
+    int64_t attempts;
+    int lost; /* the keeper found the claim gone (file deleted, or taken over); under mu */
+};
+
 struct hl_ingest {
     struct hl_store *st;
     struct hl_ingest_config cfg;
-    pthread_t *threads;
-    size_t nthreads; /* started */
+    struct worker *workers;
+    size_t nworkers; /* started */
+    pthread_t keeper;
+    int keeper_started;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int stop;
@@ -148,26 +159,19 @@ static void give_back(struct hl_ingest *w, const struct hl_ingest_job *j, int re
                 j->file_uid, hl_strerror(rc));
 }
 
-/* A claim being extracted, for renew_lease. */
-struct held {
-    struct hl_ingest *w;
-    const struct hl_ingest_job *j;
-};
-
-/* Renews the claim's lease while its extraction runs; nonzero (stop) once the claim is gone:
- * the file was deleted, or another node took it over. */
-static int renew_lease(void *arg)
+/* Stops the extraction (a helper watch tick) once the lease keeper found the claim gone. */
+static int claim_lost(void *arg)
 {
-    struct held *h = arg;
-    int rc = hl_store_ingest_renew(h->w->st, h->j->file_uid, h->j->attempts,
-                                   hl_now_ms() + h->w->cfg.lease_ms);
-    if (rc && rc != HL_ENOTFOUND)
-        hl_warn("ingest: %s: could not renew the lease: %s", h->j->file_uid, hl_strerror(rc));
-    return rc == HL_ENOTFOUND;
+    struct worker *k = arg;
+    pthread_mutex_lock(&k->w->mu);
+    int lost = k->lost;
+    pthread_mutex_unlock(&k->w->mu);
+    return lost;
 }
 
-static void process(struct hl_ingest *w, struct hl_ingest_job *j)
+static void process(struct worker *k, struct hl_ingest_job *j)
 {
+    struct hl_ingest *w = k->w;
     struct hl_extract x = {0};
     char why[768] = "";
     if (j->attempts > HL_INGEST_MAX_ATTEMPTS) {
@@ -189,8 +193,7 @@ static void process(struct hl_ingest *w, struct hl_ingest_job *j)
         return;
     }
     json_t *src = hl_json_parse(j->res.body, j->res.body_len, NULL, 0);
-    struct held h = {w, j};
-    struct hl_helper_watch watch = {w->stop_pipe[0], w->cfg.lease_ms / 3, renew_lease, &h};
+    struct hl_helper_watch watch = {w->stop_pipe[0], 1000, claim_lost, k};
     enum hl_helper_end end;
     rc = hl_helper_extract(
         &w->cfg.limits, j->path, json_string_value(json_object_get(src, "contentType")),
@@ -215,9 +218,20 @@ static void process(struct hl_ingest *w, struct hl_ingest_job *j)
     hl_extract_free(&x);
 }
 
+/* Marks what worker k holds (j NULL: nothing), for the lease keeper. */
+static void hold(struct worker *k, const struct hl_ingest_job *j)
+{
+    pthread_mutex_lock(&k->w->mu);
+    snprintf(k->file_uid, sizeof(k->file_uid), "%s", j ? j->file_uid : "");
+    k->attempts = j ? j->attempts : 0;
+    k->lost = 0;
+    pthread_mutex_unlock(&k->w->mu);
+}
+
 static void *run(void *arg)
 {
-    struct hl_ingest *w = arg;
+    struct worker *k = arg;
+    struct hl_ingest *w = k->w;
     for (;;) {
         pthread_mutex_lock(&w->mu);
         uint64_t seen = w->wakes;
@@ -229,7 +243,9 @@ static void *run(void *arg)
         int64_t now = hl_now_ms();
         int rc = hl_store_ingest_claim(w->st, now, now + w->cfg.lease_ms, &j);
         if (rc == HL_OK) {
-            process(w, &j);
+            hold(k, &j);
+            process(k, &j);
+            hold(k, NULL);
             hl_ingest_job_clear(&j);
             continue;
         }
@@ -249,6 +265,46 @@ static void *run(void *arg)
     return NULL;
 }
 
+/* The lease keeper: renews the claims the workers hold every third of the lease, whatever they
+ * are doing (extracting, or committing thousands of passages), so that a claim lapses only when
+ * this node is gone; a claim found gone is marked lost, which stops its extraction. */
+static void *keep_leases(void *arg)
+{
+    struct hl_ingest *w = arg;
+    struct worker *held = calloc(w->nworkers, sizeof(*held));
+    pthread_mutex_lock(&w->mu);
+    while (held && !w->stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        int64_t ns = ts.tv_nsec + (w->cfg.lease_ms / 3 % 1000) * 1000000;
+        ts.tv_sec += (time_t)(w->cfg.lease_ms / 3 / 1000 + ns / 1000000000);
+        ts.tv_nsec = (long)(ns % 1000000000);
+        while (!w->stop && pthread_cond_timedwait(&w->cv, &w->mu, &ts) != ETIMEDOUT)
+            ;
+        memcpy(held, w->workers, w->nworkers * sizeof(*held));
+        pthread_mutex_unlock(&w->mu);
+        int64_t until = hl_now_ms() + w->cfg.lease_ms;
+        for (size_t i = 0; i < w->nworkers; i++) {
+            int rc = held[i].file_uid[0]
+                         ? hl_store_ingest_renew(w->st, held[i].file_uid, held[i].attempts, until)
+                         : HL_OK;
+            if (rc && rc != HL_ENOTFOUND)
+                hl_warn("ingest: %s: could not renew the lease: %s", held[i].file_uid,
+                        hl_strerror(rc));
+            held[i].lost = rc == HL_ENOTFOUND;
+        }
+        pthread_mutex_lock(&w->mu);
+        /* finished meanwhile, or gone: the worker still holding that claim stops */
+        for (size_t i = 0; i < w->nworkers; i++)
+            if (held[i].lost && w->workers[i].attempts == held[i].attempts &&
+                strcmp(w->workers[i].file_uid, held[i].file_uid) == 0)
+                w->workers[i].lost = 1;
+    }
+    pthread_mutex_unlock(&w->mu);
+    free(held);
+    return NULL;
+}
+
 int hl_ingest_start(struct hl_store *st, const struct hl_ingest_config *c, struct hl_ingest **out)
 {
     *out = NULL;
@@ -265,18 +321,25 @@ int hl_ingest_start(struct hl_store *st, const struct hl_ingest_config *c, struc
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&w->cv, &attr);
     pthread_condattr_destroy(&attr);
-    w->threads = calloc(c->workers, sizeof(*w->threads));
-    if (!w->threads || pipe2(w->stop_pipe, O_CLOEXEC) != 0) {
+    w->workers = calloc(c->workers, sizeof(*w->workers));
+    if (!w->workers || pipe2(w->stop_pipe, O_CLOEXEC) != 0) {
         w->stop_pipe[0] = w->stop_pipe[1] = -1;
         hl_ingest_stop(w);
         return HL_ENOMEM;
     }
-    for (; w->nthreads < c->workers; w->nthreads++) {
-        if (pthread_create(&w->threads[w->nthreads], NULL, run, w) != 0) {
+    for (; w->nworkers < c->workers; w->nworkers++) {
+        struct worker *k = &w->workers[w->nworkers];
+        k->w = w;
+        if (pthread_create(&k->thread, NULL, run, k) != 0) {
             hl_ingest_stop(w);
             return HL_ENOMEM;
         }
     }
+    if (pthread_create(&w->keeper, NULL, keep_leases, w) != 0) {
+        hl_ingest_stop(w);
+        return HL_ENOMEM;
+    }
+    w->keeper_started = 1;
     *out = w;
     return HL_OK;
 }
@@ -305,12 +368,14 @@ void hl_ingest_stop(struct hl_ingest *w)
             n = write(w->stop_pipe[1], "x", 1);
         while (n < 0 && errno == EINTR);
     }
-    for (size_t i = 0; i < w->nthreads; i++)
-        pthread_join(w->threads[i], NULL);
+    for (size_t i = 0; i < w->nworkers; i++)
+        pthread_join(w->workers[i].thread, NULL);
+    if (w->keeper_started)
+        pthread_join(w->keeper, NULL);
     for (int i = 0; i < 2; i++)
         if (w->stop_pipe[i] >= 0)
             close(w->stop_pipe[i]);
-    free(w->threads);
+    free(w->workers);
     pthread_cond_destroy(&w->cv);
     pthread_mutex_destroy(&w->mu);
     free(w);
