@@ -433,7 +433,9 @@ class IngestCrash(unittest.TestCase):
             def final():
                 f = app.ok("GET", "contexts/%s/files/%s" % (ctx["uid"], uid))
                 return f if f["processingStatus"] in ("completed", "failed") else None
-            f = wait_for(final, timeout=120, what="processed after restart")
+            # tens of thousands of passages, one INSERT each on PostgreSQL: minutes on a loaded
+            # machine under the sanitizers
+            f = wait_for(final, timeout=400, what="processed after restart")
             self.assertEqual(f["processingStatus"], "completed", f)
 
             # The event log holds exactly one "completed" change for the file: the processing
