@@ -1,5 +1,5 @@
-/* hookline: the command line. serve, apps, keys, prune, db, listen, verify, and the API client's
- * webhooks, deliveries and events (src/cli). */
+/* hookline: the command line. serve, apps, keys, prune, db, listen, verify, extract (serve's
+ * helper), and the API client's webhooks, deliveries and events (src/cli). */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -25,6 +25,7 @@
 #include "common/ids.h"
 #include "common/log.h"
 #include "delivery/dispatcher.h"
+#include "ingest/helper.h"
 #include "ingest/worker.h"
 #include "receiver/listen.h"
 #include "store/prune.h"
@@ -683,6 +684,14 @@ static void default_data_dir(const char *db, char *dir, size_t cap)
     snprintf(dir, cap, "%.*s-data", (int)len, db);
 }
 
+/* The limits of one extraction, the same for serve and for the helpers it starts. */
+static struct hl_helper_limits helper_limits(const struct hl_options *o)
+{
+    return (struct hl_helper_limits){.memory = (size_t)o->ingest_memory,
+                                     .timeout_ms = o->ingest_timeout_ms,
+                                     .max_input = (size_t)o->max_upload};
+}
+
 /* Turns serve's options into each part's configuration, and checks what no single option can.
  * The data directory (dir, cap bytes, holds it) is --data-dir or default_data_dir's. Returns 0,
  * or 2 after saying what is wrong. */
@@ -710,7 +719,8 @@ static int serve_config(const struct hl_options *o, struct hl_api_config *api,
     *ic = (struct hl_ingest_config){.chunk_size = (size_t)o->chunk_size,
                                     .overlap = (size_t)o->chunk_overlap,
                                     .lease_ms = o->ingest_lease_ms,
-                                    .max_input = (size_t)o->max_upload};
+                                    .workers = (size_t)o->ingest_workers,
+                                    .limits = helper_limits(o)};
     *api = (struct hl_api_config){.production = o->production,
                                   .allow = &o->allow,
                                   .max_body = HL_MAX_BODY,
@@ -827,7 +837,7 @@ static int cmd_serve(int argc, char **argv)
     api.hooks.dispatcher_running = hook_dispatcher_running;
     api.hooks.dispatcher_running_arg = disp;
     if (hl_ingest_start(st, &ic, &ingest)) {
-        fprintf(stderr, "hookline: cannot start the ingest worker\n");
+        fprintf(stderr, "hookline: cannot start the ingest workers\n");
         goto out;
     }
     api.hooks.file_queued = hook_file_queued;
@@ -868,6 +878,21 @@ out:
     if (status == 0)
         hl_info("stopped");
     return status;
+}
+
+/* ---- extract ---- */
+
+/* The ingest worker's helper: one context file's text, under limits (ingest/helper.h). */
+static int cmd_extract(int argc, char **argv)
+{
+    struct hl_options o;
+    int status = hl_options_get(HL_CMD_EXTRACT, argc, argv, &o);
+    if (status != HL_OPTS_RUN)
+        return status;
+    if (o.nargs != 1)
+        return hl_usage_error(HL_CMD_EXTRACT, "extract takes one FILE");
+    struct hl_helper_limits lim = helper_limits(&o);
+    return hl_helper_main(&lim, o.args[0], o.content_type, o.file_name, hl_extract_file);
 }
 
 static void main_help(FILE *f)
@@ -914,6 +939,8 @@ int main(int argc, char **argv)
         return hl_listen_main(argc - 1, argv + 1);
     if (strcmp(cmd, "verify") == 0)
         return hl_verify_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "extract") == 0)
+        return cmd_extract(argc - 1, argv + 1);
     if (hl_cli_is_group(cmd))
         return hl_cli_main(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {

@@ -194,7 +194,9 @@ static int check_http_url(const char *text)
 #define VERIFY HL_CMD_VERIFY
 #define DB_CMDS (HL_CMD_SERVE | HL_CMD_APPS | HL_CMD_KEYS | HL_CMD_PRUNE | HL_CMD_DB)
 #define REPLAY HL_CMD_LISTEN_REPLAY
-#define ALL_CMDS (DB_CMDS | HL_CMD_LISTEN | HL_CMD_VERIFY | HL_CMD_LISTEN_REPLAY | HL_CMD_CLIENT)
+#define EXTRACT HL_CMD_EXTRACT
+#define ALL_CMDS                                                                                   \
+    (DB_CMDS | HL_CMD_LISTEN | HL_CMD_VERIFY | HL_CMD_LISTEN_REPLAY | HL_CMD_CLIENT | EXTRACT)
 #define PRUNE HL_CMD_PRUNE
 #define CLIENT HL_CMD_CLIENT
 #define CLIENT_LISTS (HL_CMD_WEBHOOKS_LIST | HL_CMD_DELIVERIES_LIST | HL_CMD_EVENTS_LIST)
@@ -338,7 +340,7 @@ static const struct hl_opt OPTS[] = {
      SIZE(max_upload),
      .min = 1,
      .max = 1LL << 40,
-     .cmds = SERVE,
+     .cmds = SERVE | EXTRACT,
      .arg = "BYTES",
      .help = "largest context file"},
     {.name = "chunk-size",
@@ -385,7 +387,37 @@ static const struct hl_opt OPTS[] = {
      .max = NO_MAX,
      .cmds = SERVE,
      .arg = "DURATION",
-     .help = "how long a node's claim holds a context file being processed"},
+     .help = "how long a node's claim holds a context file being processed (renewed while its "
+             "extraction runs): the file is taken over that long after a node dies"},
+    {.name = "ingest-workers",
+     .env = "HOOKLINE_INGEST_WORKERS",
+     .def = "2",
+     INT(ingest_workers),
+     .min = 1,
+     .max = 64,
+     .cmds = SERVE,
+     .arg = "N",
+     .help = "context files processed at once, the apps' files taking turns"},
+    {.name = "ingest-memory",
+     .env = "HOOKLINE_INGEST_MEMORY",
+     .def = "512M",
+     SIZE(ingest_memory),
+     .min = 16 * MIB,
+     .max = 1LL << 40,
+     .cmds = SERVE | EXTRACT,
+     .arg = "BYTES",
+     .help = "memory extracting one context file may use (in its own process); a file needing "
+             "more fails"},
+    {.name = "ingest-timeout",
+     .env = "HOOKLINE_INGEST_TIMEOUT",
+     .def = "60s",
+     DURATION(ingest_timeout_ms),
+     .min = 100,
+     .max = 86400 * SEC,
+     .cmds = SERVE | EXTRACT,
+     .arg = "DURATION",
+     .help = "time (wall clock and CPU) extracting one context file may take; a file taking "
+             "longer fails"},
     {.name = "max-webhooks",
      .env = "HOOKLINE_MAX_WEBHOOKS",
      .def = "100",
@@ -712,6 +744,19 @@ static const struct hl_opt OPTS[] = {
      .cmds = HL_CMD_EVENTS_PUBLISH,
      .arg = "KEY",
      .help = "a repeat with the same key within 24 h publishes nothing new"},
+    /* extract */
+    {.name = "content-type",
+     .env = HL_ENV_EXTRACT_TYPE,
+     STRING(content_type),
+     .cmds = EXTRACT,
+     .arg = "TYPE",
+     .help = "the media type the file was uploaded with (a hint)"},
+    {.name = "file-name",
+     .env = HL_ENV_EXTRACT_NAME,
+     STRING(file_name),
+     .cmds = EXTRACT,
+     .arg = "NAME",
+     .help = "the file's original name (a hint)"},
     /* every command */
     {.name = "log-level",
      .env = "HOOKLINE_LOG_LEVEL",
@@ -909,6 +954,13 @@ static const struct command COMMANDS[] = {
      "received): --signature, or the three Standard Webhooks headers. Given both, either\n"
      "may match.\n",
      "Exit status: 0 valid, 1 invalid, 2 usage or input error.\n"},
+    {HL_CMD_EXTRACT, "extract", 1,
+     "usage: hookline extract [options] FILE\n\n"
+     "Extracts the text of one context file, as hookline serve's ingest worker has it\n"
+     "done for each file: in this process of its own, under --ingest-memory and\n"
+     "--ingest-timeout. Writes a binary answer for the worker on stdout.\n",
+     "Exit status: 0 when the answer was written (the extraction may have failed),\n"
+     "1 when it could not be, 2 usage error; killed by a signal past a limit.\n"},
 };
 
 static const struct command *command(enum hl_cmd cmd)

@@ -60,24 +60,25 @@ enum hl_cmd {
     HL_CMD_LISTEN_REPLAY = 1 << 5, /* hookline listen replay */
     HL_CMD_DB = 1 << 6,            /* hookline db init, db compact */
     HL_CMD_PRUNE = 1 << 7,
+    HL_CMD_EXTRACT = 1 << 8, /* hookline extract: the ingest worker's helper */
     /* The API client (src/cli): one command per subcommand, so each has its own options and
      * help. */
-    HL_CMD_WEBHOOKS_LIST = 1 << 8,
-    HL_CMD_WEBHOOKS_GET = 1 << 9,
-    HL_CMD_WEBHOOKS_CREATE = 1 << 10,
-    HL_CMD_WEBHOOKS_UPDATE = 1 << 11,
-    HL_CMD_WEBHOOKS_PAUSE = 1 << 12,
-    HL_CMD_WEBHOOKS_RESUME = 1 << 13,
-    HL_CMD_WEBHOOKS_DELETE = 1 << 14,
-    HL_CMD_WEBHOOKS_TEST = 1 << 15,
-    HL_CMD_WEBHOOKS_ROTATE = 1 << 16,
-    HL_CMD_DELIVERIES_LIST = 1 << 17,
-    HL_CMD_DELIVERIES_SHOW = 1 << 18,
-    HL_CMD_DELIVERIES_RESEND = 1 << 19,
-    HL_CMD_DELIVERIES_RECOVER = 1 << 20,
-    HL_CMD_EVENTS_LIST = 1 << 21,
-    HL_CMD_EVENTS_SHOW = 1 << 22,
-    HL_CMD_EVENTS_PUBLISH = 1 << 23,
+    HL_CMD_WEBHOOKS_LIST = 1 << 9,
+    HL_CMD_WEBHOOKS_GET = 1 << 10,
+    HL_CMD_WEBHOOKS_CREATE = 1 << 11,
+    HL_CMD_WEBHOOKS_UPDATE = 1 << 12,
+    HL_CMD_WEBHOOKS_PAUSE = 1 << 13,
+    HL_CMD_WEBHOOKS_RESUME = 1 << 14,
+    HL_CMD_WEBHOOKS_DELETE = 1 << 15,
+    HL_CMD_WEBHOOKS_TEST = 1 << 16,
+    HL_CMD_WEBHOOKS_ROTATE = 1 << 17,
+    HL_CMD_DELIVERIES_LIST = 1 << 18,
+    HL_CMD_DELIVERIES_SHOW = 1 << 19,
+    HL_CMD_DELIVERIES_RESEND = 1 << 20,
+    HL_CMD_DELIVERIES_RECOVER = 1 << 21,
+    HL_CMD_EVENTS_LIST = 1 << 22,
+    HL_CMD_EVENTS_SHOW = 1 << 23,
+    HL_CMD_EVENTS_PUBLISH = 1 << 24,
 };
 
 /* Every command of the API client. */
@@ -99,6 +100,12 @@ enum hl_opt_kind {
     HL_OPT_VALUE,    /* any type: row.set parses the text into the field */
     HL_OPT_LIST,     /* as HL_OPT_VALUE, repeatable: row.set adds each value to the field */
 };
+
+/* The environment variables of `hookline extract`'s hints (its rows below), which the ingest
+ * worker sets for each helper: not arguments, which other local users can read. */
+#define HL_ENV_EXTRACT_PREFIX "HOOKLINE_EXTRACT_"
+#define HL_ENV_EXTRACT_TYPE HL_ENV_EXTRACT_PREFIX "CONTENT_TYPE"
+#define HL_ENV_EXTRACT_NAME HL_ENV_EXTRACT_PREFIX "FILE_NAME"
 
 /* Most --secret values. */
 #define HL_SECRETS_MAX 16
@@ -130,7 +137,10 @@ struct hl_options {
     long long threads, max_inflight, per_host;
     const char *data_dir; /* NULL: beside the SQLite file (the caller decides) */
     int64_t retention_ms; /* 0: keep everything */
-    long long max_upload, chunk_size, chunk_overlap;
+    long long max_upload, chunk_size, chunk_overlap; /* max_upload: extract too */
+    long long ingest_workers;
+    long long ingest_memory;                                      /* serve, extract */
+    int64_t ingest_timeout_ms;                                    /* serve, extract */
     long long max_webhooks, api_rate, api_burst, max_app_storage; /* per app; 0: no limit */
     int log_level;  /* enum hl_log_level (serve, listen) */
     int log_format; /* enum hl_log_format (serve, listen) */
@@ -161,6 +171,8 @@ struct hl_options {
     int64_t overlap_ms;
     const char *webhook, *status, *event, *tenant, *data, *idempotency_key;
     int64_t since_ms, until_ms; /* 0: not given */
+    /* extract */
+    const char *content_type, *file_name;
 };
 
 /* One option. */

@@ -629,6 +629,20 @@ int hl_store_recover(struct hl_store *st, int64_t webhook_id, int64_t since, int
 
 /* ---- context-file ingestion ---- */
 
+int hl_store_ingest_renew(struct hl_store *st, const char *file_uid, int64_t attempts,
+                          int64_t lease_until)
+{
+    struct hl_arg a[] = {hl_arg_text(file_uid), hl_arg_int(attempts), hl_arg_int(lease_until)};
+    return change_one(st, HL_Q_FILE_RENEW, a, HL_NARGS(a));
+}
+
+int hl_store_ingest_release(struct hl_store *st, const char *file_uid, int64_t attempts,
+                            int64_t refund)
+{
+    struct hl_arg a[] = {hl_arg_text(file_uid), hl_arg_int(attempts), hl_arg_int(refund)};
+    return change_one(st, HL_Q_FILE_RELEASE, a, HL_NARGS(a));
+}
+
 int hl_store_chunk_list(struct hl_store *st, int64_t app_id, const char *file_uid, int64_t after,
                         size_t limit, struct hl_text_chunk **out, size_t *n)
 {

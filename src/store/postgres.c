@@ -156,6 +156,10 @@ static const char *const MIGRATIONS[] = {
     " WHERE status = " SQL_PENDING ";",
     /* 6: an app's stored bytes, --max-app-storage (sqlite.c's migration 6) */
     "CREATE INDEX files_app ON files(app_id);",
+    /* 7: ingestion: claims counted per file, files being processed counted per app (sqlite.c's
+     * migration 7) */
+    "ALTER TABLE files ADD COLUMN attempts BIGINT NOT NULL DEFAULT 0;"
+    "CREATE INDEX files_app_state ON files(app_id, state, lease_until);",
 };
 #define NMIGRATIONS (sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]))
 
@@ -243,6 +247,10 @@ static const char *const SQL[Q_COUNT] = {
     [HL_Q_CHUNK_INSERT] = "INSERT INTO chunks(file_uid, idx, \"offset\", text)"
                           " VALUES($1, $2, $3, $4)",
     [HL_Q_FILE_DONE] = "UPDATE files SET state = 2, lease_until = 0 WHERE uid = $1",
+    [HL_Q_FILE_RENEW] = "UPDATE files SET lease_until = $3 WHERE uid = $1 AND attempts = $2"
+                        " AND state = 1",
+    [HL_Q_FILE_RELEASE] = "UPDATE files SET lease_until = 0, attempts = attempts - $3"
+                          " WHERE uid = $1 AND attempts = $2 AND state = 1",
     [HL_Q_IDEM_INSERT] = "INSERT INTO idempotency(app_id, key, request_hash, status, response,"
                          " created_at) VALUES($1, $2, $3, $4, $5, $6) ON CONFLICT(app_id, key)"
                          " DO UPDATE SET request_hash = excluded.request_hash,"
@@ -415,12 +423,13 @@ static const char *const SQL[Q_COUNT] = {
     /* A lazy transaction (HL_SESS_TX_LAZY) does not wait for the WAL flush. */
     [Q_SYNC_OFF] = "SELECT set_config('synchronous_commit', 'off', true)",
     /* As Q_CLAIM: one node takes a file, and a dead node's file once its lease lapses. */
-    [Q_INGEST_CLAIM] = "UPDATE files f SET state = 1, lease_until = $2"
-                       " FROM (SELECT f2.uid FROM files f2 JOIN resources r2 ON r2.uid = f2.uid"
-                       " WHERE f2.state < 2 AND f2.lease_until <= $1 ORDER BY f2.created_at"
-                       " LIMIT 1 FOR UPDATE OF f2 SKIP LOCKED) c, apps a, resources r"
-                       " WHERE f.uid = c.uid AND a.id = f.app_id AND r.uid = f.uid"
-                       " RETURNING " HL_INGEST_COLS,
+    [Q_INGEST_CLAIM] = "UPDATE files f SET state = 1, lease_until = $2, attempts = f.attempts + 1"
+                       " FROM (SELECT f.uid FROM files f JOIN resources r2 ON r2.uid = f.uid"
+                       " WHERE f.state < 2 AND f.lease_until <= $1"
+                       " ORDER BY " HL_INGEST_ORDER(
+                           "$1") " LIMIT 1 FOR UPDATE OF f SKIP LOCKED) c,"
+                                 " apps a, resources r WHERE f.uid = c.uid AND a.id = f.app_id"
+                                 " AND r.uid = f.uid RETURNING " HL_INGEST_COLS("f.attempts"),
     [Q_DB_SIZE] = "SELECT pg_database_size(current_database())",
 };
 

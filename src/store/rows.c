@@ -341,7 +341,8 @@ static int read_ingest(struct hl_row *r, void *item)
     j->path = col_dup(r, 3, NULL);
     if (!j->path)
         r->oom = 1;
-    resource_at(r, 4, &j->res);
+    j->attempts = col_i64(r, 4);
+    resource_at(r, 5, &j->res);
     return done(r);
 }
 

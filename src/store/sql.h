@@ -75,8 +75,15 @@
     "d.id, d.webhook_id, w.app_id, d.event_id, e.uid, e.created_at, d.attempts, d.created_at,"     \
     " w.url, w.secret, CASE WHEN w.prev_secret_until > " now " THEN w.prev_secrets ELSE '' END,"   \
     " e.payload, w.uid"
-/* An ingestion job: the file, its app and its resource (files f, apps a, resources r). */
-#define HL_INGEST_COLS "f.uid, f.app_id, a.uid, f.path, " HL_RESOURCE_COLS_R
+/* An ingestion job: the file, its app, the claim's attempt number (attempts: the expression that
+ * gives it) and its resource (files f, apps a, resources r). */
+#define HL_INGEST_COLS(attempts) "f.uid, f.app_id, a.uid, f.path, " attempts ", " HL_RESOURCE_COLS_R
+/* The order in which files wait (files f, at time now): the app with the fewest files being
+ * processed first, then the oldest file, so that no app's backlog or slow file keeps another
+ * app's files waiting. */
+#define HL_INGEST_ORDER(now)                                                                       \
+    "(SELECT count(*) FROM files p WHERE p.app_id = f.app_id AND p.state = 1"                      \
+    " AND p.lease_until > " now "), f.created_at, f.uid"
 
 /* The queries both backends answer. */
 enum hl_q {
@@ -110,6 +117,8 @@ enum hl_q {
     HL_Q_CHUNKS_DELETE,
     HL_Q_CHUNK_INSERT,
     HL_Q_FILE_DONE,
+    HL_Q_FILE_RENEW,   /* uid, attempts (the claim's), lease_until */
+    HL_Q_FILE_RELEASE, /* uid, attempts (the claim's), attempts to give back */
     HL_Q_IDEM_INSERT,
     HL_Q_IDEM_GET,
     HL_Q_EV_LIST,
@@ -241,7 +250,7 @@ extern const struct hl_reader hl_read_delivery; /* struct hl_delivery: HL_DELIVE
 extern const struct hl_reader hl_read_attempt;  /* struct hl_attempt_rec */
 extern const struct hl_reader hl_read_wh_stats; /* struct hl_webhook_stats */
 extern const struct hl_reader hl_read_queue;    /* struct hl_queue_stats */
-extern const struct hl_reader hl_read_ingest;   /* struct hl_ingest_job: HL_INGEST_COLS */
+extern const struct hl_reader hl_read_ingest;   /* struct hl_ingest_job: HL_INGEST_COLS() */
 extern const struct hl_reader hl_read_chunk;    /* struct hl_text_chunk */
 extern const struct hl_reader hl_read_int;      /* int64_t: the first column */
 extern const struct hl_reader hl_read_str;      /* char *: the first column, malloc'd */

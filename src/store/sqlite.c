@@ -95,6 +95,9 @@ static const char *const MIGRATIONS[] = {
     "CREATE INDEX idempotency_created ON idempotency(created_at);",
     /* 6: an app's stored bytes (--max-app-storage) */
     "CREATE INDEX files_app ON files(app_id);",
+    /* 7: ingestion: claims counted per file, files being processed counted per app */
+    "ALTER TABLE files ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX files_app_state ON files(app_id, state, lease_until);",
 };
 #define NMIGRATIONS (sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]))
 
@@ -207,6 +210,10 @@ static const char *const SQL[Q_COUNT] = {
     [HL_Q_CHUNK_INSERT] = "INSERT INTO chunks(file_uid, idx, offset, text)"
                           " VALUES(?1, ?2, ?3, ?4)",
     [HL_Q_FILE_DONE] = "UPDATE files SET state = 2, lease_until = 0 WHERE uid = ?1",
+    [HL_Q_FILE_RENEW] = "UPDATE files SET lease_until = ?3 WHERE uid = ?1 AND attempts = ?2"
+                        " AND state = 1",
+    [HL_Q_FILE_RELEASE] = "UPDATE files SET lease_until = 0, attempts = attempts - ?3"
+                          " WHERE uid = ?1 AND attempts = ?2 AND state = 1",
     [HL_Q_IDEM_INSERT] = "INSERT INTO idempotency(app_id, key, request_hash, status, response,"
                          " created_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(app_id, key)"
                          " DO UPDATE SET request_hash = excluded.request_hash,"
@@ -375,10 +382,13 @@ static const char *const SQL[Q_COUNT] = {
                       " WHEN failing_since = 0 THEN ?6 ELSE failing_since END WHERE id = ?1",
     [Q_RELEASE] = "UPDATE deliveries SET lease_until = 0 WHERE lease_until != 0",
     [Q_RELEASE_FILES] = "UPDATE files SET lease_until = 0 WHERE lease_until != 0",
-    [Q_INGEST_SELECT] = "SELECT " HL_INGEST_COLS " FROM files f JOIN apps a ON a.id = f.app_id"
-                        " JOIN resources r ON r.uid = f.uid"
-                        " WHERE f.state < 2 AND f.lease_until <= ?1 ORDER BY f.created_at LIMIT 1",
-    [Q_INGEST_LEASE] = "UPDATE files SET state = 1, lease_until = ?2 WHERE uid = ?1",
+    [Q_INGEST_SELECT] = "SELECT " HL_INGEST_COLS(
+        "f.attempts + 1") " FROM files f"
+                          " JOIN apps a ON a.id = f.app_id JOIN resources r ON r.uid = f.uid"
+                          " WHERE f.state < 2 AND f.lease_until <= ?1"
+                          " ORDER BY " HL_INGEST_ORDER("?1") " LIMIT 1",
+    [Q_INGEST_LEASE] = "UPDATE files SET state = 1, lease_until = ?2, attempts = attempts + 1"
+                       " WHERE uid = ?1",
 };
 
 /* One connection and its prepared statements, used under its mutex. */

@@ -158,6 +158,7 @@ struct hl_ingest_job {
     int64_t app_id;
     char app_uid[HL_ID_MAX];
     char *path;
+    int64_t attempts;       /* claims of the file so far, this one included (1, 2, ...) */
     struct hl_resource res; /* the file's resource as it is now */
 };
 
@@ -502,10 +503,22 @@ int hl_store_queue_stats(struct hl_store *st, struct hl_queue_stats *out);
 
 /* Context-file ingestion. */
 
-/* Claims the oldest context file waiting for processing (or whose processing lease ran out),
- * leasing it until lease_until. HL_ENOTFOUND when there is none. */
+/* Claims a context file waiting for processing (or whose processing lease ran out), leasing it
+ * until lease_until and counting the claim in its attempts (out->attempts), in one transaction.
+ * Apps share the queue: the file comes from the app with the fewest files being processed (under
+ * a live lease, on any node), and is that app's oldest waiting file. HL_ENOTFOUND when there is
+ * none. */
 int hl_store_ingest_claim(struct hl_store *st, int64_t now, int64_t lease_until,
                           struct hl_ingest_job *out);
+/* Extends the lease of a file claimed as attempt number attempts to lease_until. HL_ENOTFOUND
+ * when that claim is no longer held (finished, or claimed again after its lease lapsed). */
+int hl_store_ingest_renew(struct hl_store *st, const char *file_uid, int64_t attempts,
+                          int64_t lease_until);
+/* Gives the file claimed as attempt number attempts back to the queue at once, taking refund
+ * (0 or 1) claims off its count: 1 when the attempt was stopped and does not count. HL_ENOTFOUND
+ * when that claim is no longer held. */
+int hl_store_ingest_release(struct hl_store *st, const char *file_uid, int64_t attempts,
+                            int64_t refund);
 /* A processed file's passages in order, index > after. Each text is malloc'd with the array;
  * free with hl_chunks_list_free. */
 int hl_store_chunk_list(struct hl_store *st, int64_t app_id, const char *file_uid, int64_t after,

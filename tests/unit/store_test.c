@@ -2290,6 +2290,107 @@ static void c_release_leases(struct ctx *c)
     jobs_free(&j);
 }
 
+/* ---- context-file ingestion ---- */
+
+/* Queues a context file of app_id created at at (its bytes are not looked at here). */
+static void queue_file(struct ctx *c, int64_t app_id, int64_t at, struct res *x)
+{
+    struct ev v;
+    struct hl_file_rec rec = {"files/none", 1, "00"};
+    res_init(x, app_id, HL_ENT_CONTEXTFILE, NULL, "ctx-none", "t", "{\"f\":1}", at);
+    ev_init(&v, app_id, HL_EV_CONTEXTFILE_CREATED, "t", x->r.uid, at);
+    struct hl_change ch = {.op = HL_OP_CREATE, .res = &x->r, .ev = &v.e, .file = &rec};
+    assert_int_equal(hl_store_commit(c->st, &ch, 1, NULL, NULL), HL_OK);
+}
+
+/* Claims at now, leasing until until, and returns the uid of the file of app a or b it got ("" for
+ * none) with its attempt number; other apps' files (rows other runs left on a shared database)
+ * are claimed and dropped. */
+static int64_t claim_file(struct ctx *c, int64_t a, int64_t b, int64_t now, int64_t until,
+                          char uid[HL_ID_MAX])
+{
+    for (int round = 0; round < 1000; round++) {
+        struct hl_ingest_job j;
+        int rc = hl_store_ingest_claim(c->st, now, until, &j);
+        if (rc == HL_ENOTFOUND) {
+            uid[0] = '\0';
+            return 0;
+        }
+        assert_int_equal(rc, HL_OK);
+        int64_t attempts = j.attempts;
+        int mine = j.app_id == a || j.app_id == b;
+        if (mine) {
+            assert_string_equal(j.res.uid, j.file_uid);
+            memcpy(uid, j.file_uid, HL_ID_MAX);
+        }
+        hl_ingest_job_clear(&j);
+        if (mine)
+            return attempts;
+    }
+    fail_msg("ingest claims keep returning files: are leases kept?");
+    return 0;
+}
+
+/* Apps share the ingestion queue: each claim takes the oldest waiting file of the app with the
+ * fewest files being processed. Every claim counts an attempt; a lease is renewed or given back
+ * only by the claim that holds it, and a lapsed one is claimed again as the next attempt. */
+static void c_ingest_claim(struct ctx *c)
+{
+    struct hl_app a, b;
+    make_app(c, &a);
+    make_app(c, &b);
+    int64_t t0 = hl_now_ms() - HOUR, now = hl_now_ms(), until = now + HOUR;
+    struct res fa[3], fb[2];
+    for (int i = 0; i < 3; i++)
+        queue_file(c, a.id, t0 + i, &fa[i]);
+    for (int i = 0; i < 2; i++)
+        queue_file(c, b.id, t0 + 3 + i, &fb[i]);
+    /* a has the three oldest files, yet b's come in turn */
+    const char *want[] = {fa[0].r.uid, fb[0].r.uid, fa[1].r.uid, fb[1].r.uid, fa[2].r.uid};
+    char uid[HL_ID_MAX];
+    for (size_t i = 0; i < 5; i++) {
+        print_message("claim %zu\n", i);
+        assert_int_equal(claim_file(c, a.id, b.id, now, until, uid), 1);
+        assert_string_equal(uid, want[i]);
+    }
+    assert_int_equal(claim_file(c, a.id, b.id, now, until, uid), 0);
+
+    /* only the claim that holds the lease renews it or gives it back */
+    int64_t later = until + 3 * HOUR;
+    assert_int_equal(hl_store_ingest_renew(c->st, fa[2].r.uid, 1, later + HOUR), HL_OK);
+    assert_int_equal(hl_store_ingest_renew(c->st, fa[0].r.uid, 2, until), HL_ENOTFOUND);
+    assert_int_equal(hl_store_ingest_release(c->st, fa[0].r.uid, 2, 0), HL_ENOTFOUND);
+    /* given back: claimed again at once, as the second attempt */
+    assert_int_equal(hl_store_ingest_release(c->st, fa[0].r.uid, 1, 0), HL_OK);
+    assert_int_equal(claim_file(c, a.id, b.id, now, until, uid), 2);
+    assert_string_equal(uid, fa[0].r.uid);
+    /* given back with the attempt refunded (stopped, not failed): the second attempt again */
+    assert_int_equal(hl_store_ingest_release(c->st, fa[0].r.uid, 2, 1), HL_OK);
+    assert_int_equal(claim_file(c, a.id, b.id, now, until, uid), 2);
+    assert_string_equal(uid, fa[0].r.uid);
+
+    /* a finished file is never claimed again, nor renewed */
+    struct ev v;
+    ev_init(&v, b.id, HL_EV_CONTEXTFILE_UPDATED, "t", fb[0].r.uid, now);
+    struct hl_change done = {
+        .op = HL_OP_UPDATE, .res = &fb[0].r, .expect_version = 1, .ev = &v.e, .done_file = 1};
+    assert_int_equal(hl_store_commit(c->st, &done, 1, NULL, NULL), HL_OK);
+    assert_int_equal(hl_store_ingest_renew(c->st, fb[0].r.uid, 1, until), HL_ENOTFOUND);
+
+    /* the leases lapse (a node died): the files are claimed again, each as its next attempt,
+     * the queue still shared: fa[2]'s renewed lease holds it a while longer, so b goes first */
+    const char *again[] = {fb[1].r.uid, fa[0].r.uid, fa[1].r.uid};
+    const int64_t attempt[] = {2, 3, 2};
+    for (size_t i = 0; i < 3; i++) {
+        print_message("claim again %zu\n", i);
+        assert_int_equal(claim_file(c, a.id, b.id, later, later + DAY, uid), attempt[i]);
+        assert_string_equal(uid, again[i]);
+    }
+    assert_int_equal(claim_file(c, a.id, b.id, later, later + DAY, uid), 0);
+    assert_int_equal(claim_file(c, a.id, b.id, later + 2 * HOUR, later + 3 * HOUR, uid), 2);
+    assert_string_equal(uid, fa[2].r.uid);
+}
+
 /* ---- the store as a whole ---- */
 
 /* Several threads committing at once (the SQLite backend groups them into one transaction, each
@@ -3604,6 +3705,7 @@ static const struct contract contract[] = {
     {"auto_disable", c_auto_disable},
     {"next_due", c_next_due},
     {"release_leases", c_release_leases},
+    {"ingest_claim", c_ingest_claim},
     {"persistence", c_persistence},
     {"wake", c_wake},
     {"prune", c_prune},
