@@ -34,7 +34,10 @@
  * queued behind a step go first. */
 #define GAP_MIN_MS 5
 #define SHARE 3
-/* A pass from the beginning this often. */
+/* A pass from the beginning this often, and at least every half retention: an event still owed
+ * when it grew old (a dispatcher more than a retention behind) is stepped over by the cursor, and
+ * only a pass from the beginning finds it once its deliveries are final. Waiting longer than the
+ * retention for that would let such events pile up beyond it. */
 #define FULL_PASS_MS (10 * 60 * 1000)
 /* Idempotency keys removed per statement, and space release steps per round. */
 #define IDEM_STEP 500
@@ -47,6 +50,7 @@
 struct hl_pruner {
     struct hl_store *st;
     int64_t retention_ms;
+    int64_t full_every_ms; /* how often a pass starts from the beginning */
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -111,7 +115,7 @@ static void warn(struct hl_pruner *p, const char *what, int rc)
 /* One pass over the old events from the cursor; returns 1 when stopping. */
 static int pass(struct hl_pruner *p, struct hl_prune_result *sum)
 {
-    int full = !p->last_full || hl_mono_ms() - p->last_full >= FULL_PASS_MS;
+    int full = !p->last_full || hl_mono_ms() - p->last_full >= p->full_every_ms;
     if (full)
         p->at = p->id = 0;
     for (;;) {
@@ -201,6 +205,7 @@ int hl_pruner_start(struct hl_store *st, const struct hl_pruner_config *cfg, str
         return HL_ENOMEM;
     p->st = st;
     p->retention_ms = cfg->retention_ms;
+    p->full_every_ms = cfg->retention_ms / 2 < FULL_PASS_MS ? cfg->retention_ms / 2 : FULL_PASS_MS;
     hl_prune_pace_init(&p->pace, st);
     pthread_mutex_init(&p->mu, NULL);
     pthread_condattr_t attr;

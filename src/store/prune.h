@@ -6,8 +6,9 @@
  * that it takes about 2 ms where every write waits for it (SQLite's one writer,
  * hl_store_one_writer) and about 50 ms on PostgreSQL, where nothing else waits for the rows it
  * deletes; the thread waits three times as long between steps. A pass resumes where the last one
- * ended (what is before that was removed, or is owed); every FULL_PASS_MS a pass starts from the
- * beginning again, for owed deliveries that have become final since. A pruner that falls
+ * ended (what is before that was removed, or is owed); every half retention (at most every
+ * 10 minutes) a pass starts from the beginning again, for owed deliveries that have become final
+ * since (a dispatcher more than a retention behind leaves many). A pruner that falls
  * seconds behind (a machine so busy that its clock-timed steps shrink) keeps larger steps and
  * shorter waits until it has caught up (hl_prune_pace_done). After a pass it drops expired
  * idempotency keys and gives freed space back (hl_store_release_space), then sleeps a

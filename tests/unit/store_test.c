@@ -3382,6 +3382,21 @@ static void c_space(struct ctx *c)
     assert_true(sp.reclaims);
 }
 
+/* Waits (up to 30 s on a loaded machine) until the pruner has removed the event; 1 when it has.
+ * Only the event is read while the pruner runs: a step may fall between two reads. */
+static int pruned_soon(struct ctx *c, int64_t app_id, const char *uid)
+{
+    for (int i = 0; i < 3000; i++) {
+        struct hl_event e = {0};
+        int gone = hl_store_event_get(c->st, app_id, uid, &e, NULL, NULL) == HL_ENOTFOUND;
+        hl_event_clear(&e);
+        if (gone)
+            return 1;
+        usleep(10000);
+    }
+    return 0;
+}
+
 /* The background pruner removes what is final and old, keeps what is owed, and stops. */
 static void c_pruner(struct ctx *c)
 {
@@ -3412,15 +3427,7 @@ static void c_pruner(struct ctx *c)
     assert_int_equal(hl_pruner_start(c->st, &bad, &pr), HL_EINVAL);
     assert_null(pr);
     assert_int_equal(hl_pruner_start(c->st, &cfg, &pr), HL_OK);
-    int gone = 0;
-    for (int i = 0; i < 3000 && !gone; i++) { /* up to 30 s on a loaded machine */
-        /* only the event while the pruner runs: a step may fall between two reads */
-        struct hl_event e = {0};
-        gone = hl_store_event_get(c->st, a.id, done.e.uid, &e, NULL, NULL) == HL_ENOTFOUND;
-        hl_event_clear(&e);
-        if (!gone)
-            usleep(10000);
-    }
+    int gone = pruned_soon(c, a.id, done.e.uid);
     hl_pruner_stop(pr);
     assert_true(gone);
     assert_false(kept(c, a.id, done.e.uid, &dd, 1)); /* its delivery went with it */
@@ -3430,6 +3437,45 @@ static void c_pruner(struct ctx *c)
     assert_true(t1.events > t0.events && t1.deliveries > t0.deliveries);
     assert_true(t1.attempts > t0.attempts);
     hl_pruner_stop(NULL);
+}
+
+/* An event still owed when the pruner's cursor passed it (a dispatcher more than a retention
+ * behind) goes once its delivery is final, within the same run: a later pass looks at it again
+ * (it used to wait for a pass from the beginning, every 10 minutes whatever the retention). */
+static void c_pruner_revisits(struct ctx *c)
+{
+    struct hl_app a;
+    struct hook h;
+    struct ev owed, done;
+    struct jobs j = {0};
+    forget_hooks(c);
+    make_app(c, &a);
+    make_hook(c, a.id, HL_ENT_ALL, 0, 1, &h);
+    /* owed first: the cursor passes it before it reaches done */
+    assert_int_equal(publish(c, a.id, HL_EV_AGENT_UPDATED, &owed), 1);
+    assert_int_equal(publish(c, a.id, HL_EV_AGENT_CREATED, &done), 1);
+    int64_t now = hl_now_ms();
+    claim_mine(c, now, now + HOUR, NULL, 0, &j);
+    assert_int_equal(j.n, 2);
+    const struct hl_job *jd = strcmp(j.v[0].event_uid, done.e.uid) == 0 ? &j.v[0] : &j.v[1];
+    const struct hl_job *jo = jd == &j.v[0] ? &j.v[1] : &j.v[0];
+    int64_t dd = jd->delivery_id, od = jo->delivery_id;
+    record_one(c, od, h.id, HL_OUT_RETRY);
+    record_one(c, dd, h.id, HL_OUT_SUCCESS);
+    jobs_free(&j);
+
+    struct hl_pruner *pr = NULL;
+    struct hl_pruner_config cfg = {.retention_ms = 1};
+    assert_int_equal(hl_pruner_start(c->st, &cfg, &pr), HL_OK);
+    int done_gone = pruned_soon(c, a.id, done.e.uid); /* the cursor is past owed now */
+    int owed_kept = kept(c, a.id, owed.e.uid, &od, 1);
+    record_one(c, od, h.id, HL_OUT_FAILED); /* final now: nothing owed any more */
+    int owed_gone = pruned_soon(c, a.id, owed.e.uid);
+    hl_pruner_stop(pr);
+    assert_true(done_gone);
+    assert_true(owed_kept);
+    assert_true(owed_gone);
+    assert_false(kept(c, a.id, owed.e.uid, &od, 1));
 }
 
 /* The pruner's pace: clock-timed steps shrink when slow and grow when fast; a pruner seconds
@@ -3714,6 +3760,7 @@ static const struct contract contract[] = {
     {"response_keep", c_response_keep},
     {"space", c_space},
     {"pruner", c_pruner},
+    {"pruner_revisits", c_pruner_revisits},
     {"prune_pace", c_prune_pace},
 };
 #define NCONTRACT (sizeof(contract) / sizeof(contract[0]))
