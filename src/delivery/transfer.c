@@ -567,8 +567,10 @@ static void take_ready(struct hl_transfer *t, struct hl_job *jobs, size_t n)
     for (size_t i = 0; i < n; i++) {
         if (t->nwaiting > t->cfg->max_inflight || gone_find(t, jobs[i].webhook_id)) {
             /* Claimed before its webhook's 410 was recorded: the record parks it. (A full queue
-             * cannot happen: claims are bounded by the room we report.) */
+             * cannot happen: claims are bounded by the room we report.) What the claim took off
+             * the shares is given back at the next count. */
             hl_job_clear(&jobs[i]);
+            t->counts_dirty = 1;
             continue;
         }
         struct hl_job *j = &t->waiting[t->nwaiting];
