@@ -3382,6 +3382,28 @@ static void c_space(struct ctx *c)
     assert_true(sp.reclaims);
 }
 
+/* A new app with one webhook and two events published to it in this order, their deliveries
+ * claimed (leased for an hour); returns the webhook's id. */
+static int64_t two_claimed(struct ctx *c, struct hl_app *a, struct ev *first, int64_t *first_dl,
+                           struct ev *second, int64_t *second_dl)
+{
+    struct hook h;
+    struct jobs j = {0};
+    forget_hooks(c);
+    make_app(c, a);
+    make_hook(c, a->id, HL_ENT_ALL, 0, 1, &h);
+    assert_int_equal(publish(c, a->id, HL_EV_AGENT_CREATED, first), 1);
+    assert_int_equal(publish(c, a->id, HL_EV_AGENT_UPDATED, second), 1);
+    int64_t now = hl_now_ms();
+    claim_mine(c, now, now + HOUR, NULL, 0, &j);
+    assert_int_equal(j.n, 2);
+    int f = strcmp(j.v[0].event_uid, first->e.uid) == 0 ? 0 : 1;
+    *first_dl = j.v[f].delivery_id;
+    *second_dl = j.v[1 - f].delivery_id;
+    jobs_free(&j);
+    return h.id;
+}
+
 /* Waits (up to 30 s on a loaded machine) until the pruner has removed the event; 1 when it has.
  * Only the event is read while the pruner runs: a step may fall between two reads. */
 static int pruned_soon(struct ctx *c, int64_t app_id, const char *uid)
@@ -3401,23 +3423,11 @@ static int pruned_soon(struct ctx *c, int64_t app_id, const char *uid)
 static void c_pruner(struct ctx *c)
 {
     struct hl_app a;
-    struct hook h;
     struct ev done, owed;
-    struct jobs j = {0};
-    forget_hooks(c);
-    make_app(c, &a);
-    make_hook(c, a.id, HL_ENT_ALL, 0, 1, &h);
-    assert_int_equal(publish(c, a.id, HL_EV_AGENT_CREATED, &done), 1);
-    assert_int_equal(publish(c, a.id, HL_EV_AGENT_UPDATED, &owed), 1);
-    int64_t now = hl_now_ms();
-    claim_mine(c, now, now + HOUR, NULL, 0, &j);
-    assert_int_equal(j.n, 2);
-    const struct hl_job *jd = strcmp(j.v[0].event_uid, done.e.uid) == 0 ? &j.v[0] : &j.v[1];
-    const struct hl_job *jo = jd == &j.v[0] ? &j.v[1] : &j.v[0];
-    int64_t dd = jd->delivery_id, od = jo->delivery_id;
-    record_one(c, dd, h.id, HL_OUT_SUCCESS);
-    record_one(c, od, h.id, HL_OUT_RETRY);
-    jobs_free(&j);
+    int64_t dd, od;
+    int64_t hook = two_claimed(c, &a, &done, &dd, &owed, &od);
+    record_one(c, dd, hook, HL_OUT_SUCCESS);
+    record_one(c, od, hook, HL_OUT_RETRY);
     struct hl_pruned t0, t1;
     hl_store_pruned(c->st, &t0);
 
@@ -3445,31 +3455,19 @@ static void c_pruner(struct ctx *c)
 static void c_pruner_revisits(struct ctx *c)
 {
     struct hl_app a;
-    struct hook h;
     struct ev owed, done;
-    struct jobs j = {0};
-    forget_hooks(c);
-    make_app(c, &a);
-    make_hook(c, a.id, HL_ENT_ALL, 0, 1, &h);
+    int64_t od, dd;
     /* owed first: the cursor passes it before it reaches done */
-    assert_int_equal(publish(c, a.id, HL_EV_AGENT_UPDATED, &owed), 1);
-    assert_int_equal(publish(c, a.id, HL_EV_AGENT_CREATED, &done), 1);
-    int64_t now = hl_now_ms();
-    claim_mine(c, now, now + HOUR, NULL, 0, &j);
-    assert_int_equal(j.n, 2);
-    const struct hl_job *jd = strcmp(j.v[0].event_uid, done.e.uid) == 0 ? &j.v[0] : &j.v[1];
-    const struct hl_job *jo = jd == &j.v[0] ? &j.v[1] : &j.v[0];
-    int64_t dd = jd->delivery_id, od = jo->delivery_id;
-    record_one(c, od, h.id, HL_OUT_RETRY);
-    record_one(c, dd, h.id, HL_OUT_SUCCESS);
-    jobs_free(&j);
+    int64_t hook = two_claimed(c, &a, &owed, &od, &done, &dd);
+    record_one(c, od, hook, HL_OUT_RETRY);
+    record_one(c, dd, hook, HL_OUT_SUCCESS);
 
     struct hl_pruner *pr = NULL;
     struct hl_pruner_config cfg = {.retention_ms = 1};
     assert_int_equal(hl_pruner_start(c->st, &cfg, &pr), HL_OK);
     int done_gone = pruned_soon(c, a.id, done.e.uid); /* the cursor is past owed now */
     int owed_kept = kept(c, a.id, owed.e.uid, &od, 1);
-    record_one(c, od, h.id, HL_OUT_FAILED); /* final now: nothing owed any more */
+    record_one(c, od, hook, HL_OUT_FAILED); /* final now: nothing owed any more */
     int owed_gone = pruned_soon(c, a.id, owed.e.uid);
     hl_pruner_stop(pr);
     assert_true(done_gone);
