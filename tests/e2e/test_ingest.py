@@ -13,6 +13,23 @@ sys.path.insert(0, os.path.dirname(__file__))
 from harness import Server, ServerTest, App, Receiver, main, wait_for  # noqa: E402
 
 
+def pdf_assemble(bodies):
+    """A PDF file of these numbered object bodies (object 1 the catalog): header, the objects,
+    their cross-reference table and the trailer."""
+    out = b"%PDF-1.4\n"
+    offsets = []
+    for body in bodies:
+        offsets.append(len(out))
+        out += body
+    xref = len(out)
+    out += ("xref\n0 %d\n0000000000 65535 f \n" % (len(bodies) + 1)).encode()
+    for off in offsets:
+        out += ("%010d 00000 n \n" % off).encode()
+    out += ("trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n"
+            % (len(bodies) + 1, xref)).encode()
+    return out
+
+
 def make_pdf(pages):
     """A valid PDF with one line of text per page, xref offsets computed."""
     objs = ["<< /Type /Catalog /Pages 2 0 R >>", None,
@@ -26,18 +43,8 @@ def make_pdf(pages):
                     "/Resources << /Font << /F1 3 0 R >> >> /Contents %d 0 R >>" % content)
         kids.append("%d 0 R" % len(objs))
     objs[1] = "<< /Type /Pages /Kids [%s] /Count %d >>" % (" ".join(kids), len(kids))
-    out = b"%PDF-1.4\n"
-    offsets = []
-    for i, o in enumerate(objs):
-        offsets.append(len(out))
-        out += ("%d 0 obj\n%s\nendobj\n" % (i + 1, o)).encode("latin-1")
-    xref = len(out)
-    out += ("xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)).encode()
-    for off in offsets:
-        out += ("%010d 00000 n \n" % off).encode()
-    out += ("trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n"
-            % (len(objs) + 1, xref)).encode()
-    return out
+    return pdf_assemble([("%d 0 obj\n%s\nendobj\n" % (i + 1, o)).encode("latin-1")
+                         for i, o in enumerate(objs)])
 
 
 def pdf_pages(content, pages=1):
@@ -51,22 +58,10 @@ def pdf_pages(content, pages=1):
                     "/Resources << /Font << /F1 3 0 R >> >> /Contents 4 0 R >>")
         kids.append("%d 0 R" % len(objs))
     objs[1] = "<< /Type /Pages /Kids [%s] /Count %d >>" % (" ".join(kids), len(kids))
-    out = b"%PDF-1.4\n"
-    offsets = []
-    for i, o in enumerate(objs):
-        offsets.append(len(out))
-        if i == 3:
-            out += (b"4 0 obj\n<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(data)
-                    + data + b"\nendstream\nendobj\n")
-        else:
-            out += ("%d 0 obj\n%s\nendobj\n" % (i + 1, o)).encode("latin-1")
-    xref = len(out)
-    out += ("xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)).encode()
-    for off in offsets:
-        out += ("%010d 00000 n \n" % off).encode()
-    out += ("trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n"
-            % (len(objs) + 1, xref)).encode()
-    return out
+    bodies = [("%d 0 obj\n%s\nendobj\n" % (i + 1, o)).encode("latin-1") if i != 3 else
+              b"4 0 obj\n<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(data)
+              + data + b"\nendstream\nendobj\n" for i, o in enumerate(objs)]
+    return pdf_assemble(bodies)
 
 
 def pdf_bomb(words=300000):
