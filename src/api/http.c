@@ -37,6 +37,7 @@ struct lot {
     struct ctx *bucket[LOT_BUCKETS]; /* the same, by key */
     int64_t timer_at;                /* when the timer wakes next (INT64_MAX: when told) */
     size_t live;                     /* requests that parked and have not ended */
+    size_t key_only;                 /* parked requests that wake by their key alone */
     int stopping;
     int timer_running;
     pthread_t timer;
@@ -71,6 +72,8 @@ struct ctx {
     int64_t wake_at;  /* monotonic ms: the next recheck or the deadline */
     enum hl_wake why; /* P_WOKEN: why, and the waker's code */
     int rc;
+    /* hl_req_commit's: what answers once the commit is over. */
+    void (*then)(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, int rc);
     struct ctx *prev, *next;   /* lot.head */
     struct ctx *bprev, *bnext; /* lot.bucket */
 };
@@ -493,6 +496,8 @@ static void wake_locked(struct lot *l, struct ctx *c, enum hl_wake why, int rc)
     if (c->bnext)
         c->bnext->bprev = c->bprev;
     c->prev = c->next = c->bprev = c->bnext = NULL;
+    if (c->rq.park.key_only && --l->key_only == 0 && l->stopping)
+        pthread_cond_broadcast(&l->idle_cv);
     c->pstate = P_WOKEN;
     c->why = why;
     c->rc = rc;
@@ -502,13 +507,18 @@ static void wake_locked(struct lot *l, struct ctx *c, enum hl_wake why, int rc)
     }
 }
 
-void hl_req_park(struct hl_req *rq, const struct hl_park *p)
+int hl_req_park(struct hl_req *rq, const struct hl_park *p)
 {
     struct ctx *c = ctx_of(rq);
     struct lot *l = &rq->http->lot;
+    pthread_mutex_lock(&l->mu);
+    if (p->key_only && l->stopping) {
+        /* hl_http_stop may no longer wait for it. */
+        pthread_mutex_unlock(&l->mu);
+        return HL_EUNAVAIL;
+    }
     if (p != &rq->park) /* a park function may park again as it was */
         rq->park = *p;
-    pthread_mutex_lock(&l->mu);
     if (!c->counted) {
         c->counted = 1;
         l->live++;
@@ -529,10 +539,60 @@ void hl_req_park(struct hl_req *rq, const struct hl_park *p)
         if (*b)
             (*b)->bprev = c;
         *b = c;
+        l->key_only += p->key_only ? 1 : 0;
         if (c->wake_at < l->timer_at)
             pthread_cond_signal(&l->timer_cv);
     }
     pthread_mutex_unlock(&l->mu);
+    return HL_OK;
+}
+
+void hl_req_hold(struct hl_req *rq, void *held, void (*free_fn)(void *held))
+{
+    if (rq->held && rq->held_free)
+        rq->held_free(rq->held);
+    rq->held = held;
+    rq->held_free = free_fn;
+}
+
+/* The store's word on a commit (on its commit thread, or in hl_store_commit_start): wakes the
+ * request that waits for it. The request lives until then: its park is key_only. */
+static void commit_done(void *arg, int rc, int64_t deliveries)
+{
+    struct hl_req *rq = arg;
+    (void)deliveries;
+    hl_http_wake(rq->http, rq->park.key, rc);
+}
+
+/* A request parked by hl_req_commit woke: its commit is over. */
+static void committed(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, enum hl_wake why,
+                      int rc)
+{
+    if (why != HL_WAKE_KEY) /* a key_only park wakes by its key alone */
+        hl_resp_error(rs, 500, "internal", "the outcome of the change is unknown");
+    else
+        ctx_of(rq)->then(api, rq, rs, rc);
+}
+
+void hl_req_commit(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
+                   const struct hl_change *ch, size_t n, const struct hl_idem *idem,
+                   void (*then)(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, int rc))
+{
+    struct ctx *c = ctx_of(rq);
+    c->then = then;
+    /* A request waits for one commit at a time: its address is the ticket. */
+    struct hl_park p = {.key = HL_PARK_KEY(HL_PARK_COMMIT, (uintptr_t)c),
+                        .deadline = INT64_MAX,
+                        .fn = committed,
+                        .key_only = 1};
+    if (hl_req_park(rq, &p) == HL_OK) {
+        int rc = hl_store_commit_start(api->store, ch, n, idem, commit_done, rq);
+        if (rc)
+            hl_http_wake(rq->http, p.key, rc);
+        return;
+    }
+    /* The server is stopping: the commit runs on this thread. */
+    then(api, rq, rs, hl_store_commit(api->store, ch, n, idem, NULL));
 }
 
 size_t hl_http_wake(struct hl_http *h, uint64_t key, int rc)
@@ -606,18 +666,28 @@ static int lot_init(struct lot *l)
 /* How long hl_http_stop lets woken requests send their answers. */
 #define STOP_DRAIN_MS 10000
 
-/* Wakes every parked request and waits (bounded) until each has ended; stops the timer. */
+/* Wakes every parked request but those that wake by their key alone (a commit in progress, bound
+ * to report), and waits until each has ended: bounded, except for those, whose commits must be
+ * answered before the server may go. Stops the timer. */
 static void lot_stop(struct lot *l)
 {
     pthread_mutex_lock(&l->mu);
     l->stopping = 1;
-    while (l->head)
-        wake_locked(l, l->head, HL_WAKE_STOP, 0);
+    for (struct ctx *c = l->head, *after; c; c = after) {
+        after = c->next;
+        if (!c->rq.park.key_only)
+            wake_locked(l, c, HL_WAKE_STOP, 0);
+    }
     pthread_cond_signal(&l->timer_cv);
     int64_t until = hl_mono_ms() + STOP_DRAIN_MS;
     struct timespec ts = {.tv_sec = until / 1000, .tv_nsec = (until % 1000) * 1000000};
-    while (l->live > 0 && pthread_cond_timedwait(&l->idle_cv, &l->mu, &ts) == 0)
-        ;
+    int late = 0;
+    while (l->live > 0 && (!late || l->key_only > 0)) {
+        if (late)
+            pthread_cond_wait(&l->idle_cv, &l->mu);
+        else
+            late = pthread_cond_timedwait(&l->idle_cv, &l->mu, &ts) != 0;
+    }
     pthread_mutex_unlock(&l->mu);
     if (l->timer_running)
         pthread_join(l->timer, NULL);
@@ -835,6 +905,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!c)
         return;
     lot_leave(&h->lot, c);
+    hl_req_hold(&c->rq, NULL, NULL);
     hl_buf_free(&c->rq.body);
     hl_buf_free(&c->err.body);
     hl_upload_free(c->rq.upload);

@@ -330,6 +330,10 @@ struct hl_backend {
     int (*lock)(struct hl_store *st, char *err, size_t errlen);
     int (*commit)(struct hl_store *st, const struct hl_change *ch, size_t n,
                   const struct hl_idem *idem, int64_t *deliveries);
+    /* hl_store_commit_start (ch already packed); NULL where commits run in the caller's thread:
+     * then commit runs there and done is called before hl_store_commit_start returns. */
+    int (*commit_start)(struct hl_store *st, const struct hl_change *ch, size_t n,
+                        const struct hl_idem *idem, hl_commit_done_fn done, void *arg);
     int (*claim)(struct hl_store *st, const struct hl_claim *c, struct hl_job **out, size_t *n);
     int (*record)(struct hl_store *st, const struct hl_attempt *a, size_t n);
     int (*release_leases)(struct hl_store *st);

@@ -4,11 +4,12 @@
  * commits), each with its own mutex and its statements prepared once. Reads go to a reader, round
  * robin; every write goes to the writer, one at a time, and never waits on the network.
  *
- * Group commit: resource changes (hl_store_commit) and the dispatcher's attempt records
- * (hl_store_record) queue up; whoever finds no commit running takes the whole queue and commits
+ * Group commit: resource changes (hl_store_commit, hl_store_commit_start) and the dispatcher's
+ * attempt records (hl_store_record) queue up; the commit thread takes the whole queue and commits
  * it in one transaction, each request under its own savepoint, so one fsync serves everything
- * that arrived during the previous one. A request that fails alone is undone alone; an error that
- * ends the whole transaction (a full disk, an I/O error) fails every request of the batch.
+ * that arrived during the previous one; then it tells each request its outcome. A request that
+ * fails alone is undone alone; an error that ends the whole transaction (a full disk, an I/O error)
+ * fails every request of the batch.
  *
  * Claims lease deliveries with synchronous off: a single node drops every lease when it starts,
  * so losing the last ones in a crash changes nothing. If synchronous cannot be turned back on,
@@ -409,8 +410,12 @@ struct commit_req {
     size_t natt;
     int64_t made;
     int rc;
+    /* Started (hl_store_commit_start): the commit thread calls done and frees the request. */
+    hl_commit_done_fn done_fn;
+    void *done_arg;
+    /* Else its caller waits on cv (under q_mu) until done is set. */
     int done;
-    pthread_cond_t cv; /* its caller waits here: for its result, or to lead the next batch */
+    pthread_cond_t cv;
     struct commit_req *next;
 };
 
@@ -424,8 +429,11 @@ struct sqdb {
     unsigned next_read;
     int sync_lost; /* the writer could not turn synchronous back on (guarded by w.mu) */
     pthread_mutex_t q_mu;
+    pthread_cond_t q_cv; /* the commit thread waits here for work */
     struct commit_req *q_head, *q_tail;
-    int committing;
+    int q_stop;    /* the commit thread ends once the queue is empty */
+    int q_running; /* the commit thread was started */
+    pthread_t q_thread;
     char *path;
     int lock_fd; /* hl_store_lock's, or -1 */
     int refused; /* hl_store_lock found another holder: leave the file to it at close */
@@ -776,44 +784,75 @@ static void run_batch(struct sqdb *db, struct commit_req *batch)
         hl_store_notify(&db->base);
 }
 
-/* Group commit: callers queue their requests (change sets, or the dispatcher's finished
- * attempts); whoever finds no commit running takes the whole queue and commits it in one
- * transaction while the others wait for their own result. Under load, one fsync serves every
- * request that arrived during the previous one. */
+/* Tells each request of a committed batch its outcome: a started one through its done function
+ * (and it is freed), a waiting one by its condition variable. */
+static void finish_batch(struct sqdb *db, struct commit_req *batch)
+{
+    for (struct commit_req *r = batch, *next; r; r = next) {
+        next = r->next; /* r may be gone as soon as it is told */
+        if (r->done_fn) {
+            r->done_fn(r->done_arg, r->rc, r->made);
+            free(r);
+            continue;
+        }
+        pthread_mutex_lock(&db->q_mu);
+        r->done = 1;
+        pthread_cond_signal(&r->cv);
+        pthread_mutex_unlock(&db->q_mu);
+    }
+}
+
+/* The commit thread: takes the whole queue and commits it in one transaction, again and again.
+ * Under load, one fsync serves every request that arrived during the previous one; no caller's
+ * thread runs a commit, so a request can wait for its commit without holding a thread (see
+ * hl_store_commit_start). Ends once told to and the queue is empty. */
+static void *commit_run(void *arg)
+{
+    struct sqdb *db = arg;
+    pthread_mutex_lock(&db->q_mu);
+    for (;;) {
+        while (!db->q_head && !db->q_stop)
+            pthread_cond_wait(&db->q_cv, &db->q_mu);
+        struct commit_req *batch = db->q_head;
+        if (!batch)
+            break;
+        db->q_head = db->q_tail = NULL;
+        pthread_mutex_unlock(&db->q_mu);
+        run_batch(db, batch);
+        finish_batch(db, batch);
+        pthread_mutex_lock(&db->q_mu);
+    }
+    pthread_mutex_unlock(&db->q_mu);
+    return NULL;
+}
+
+/* Queues r for the commit thread. HL_EUNAVAIL once the store is closing. Called under q_mu. */
+static int enqueue(struct sqdb *db, struct commit_req *r)
+{
+    if (db->q_stop || !db->q_running)
+        return HL_EUNAVAIL;
+    r->next = NULL;
+    if (db->q_tail)
+        db->q_tail->next = r;
+    else
+        db->q_head = r;
+    db->q_tail = r;
+    pthread_cond_signal(&db->q_cv);
+    return HL_OK;
+}
+
+/* Queues me and waits for its result. */
 static void group_commit(struct sqdb *db, struct commit_req *me)
 {
     pthread_cond_init(&me->cv, NULL);
     pthread_mutex_lock(&db->q_mu);
-    if (db->q_tail)
-        db->q_tail->next = me;
-    else
-        db->q_head = me;
-    db->q_tail = me;
-    while (!me->done) {
-        /* The head of the queue leads once no batch is running; everyone else sleeps on their
-         * own condition variable, so a commit wakes its batch and the next leader, nobody else. */
-        if (db->committing || db->q_head != me) {
-            pthread_cond_wait(&me->cv, &db->q_mu);
-            continue;
-        }
-        db->committing = 1;
-        struct commit_req *batch = db->q_head;
-        db->q_head = db->q_tail = NULL;
-        pthread_mutex_unlock(&db->q_mu);
-        run_batch(db, batch);
-        pthread_mutex_lock(&db->q_mu);
-        for (struct commit_req *r = batch, *next; r; r = next) {
-            next = r->next; /* r may be gone as soon as it is done and signalled */
-            r->done = 1;
-            if (r != me)
-                pthread_cond_signal(&r->cv);
-        }
-        db->committing = 0;
-        if (db->q_head)
-            pthread_cond_signal(&db->q_head->cv);
-    }
+    int rc = enqueue(db, me);
+    while (rc == HL_OK && !me->done)
+        pthread_cond_wait(&me->cv, &db->q_mu);
     pthread_mutex_unlock(&db->q_mu);
     pthread_cond_destroy(&me->cv);
+    if (rc)
+        me->rc = rc;
 }
 
 static int sq_commit(struct hl_store *base, const struct hl_change *ch, size_t n,
@@ -824,6 +863,22 @@ static int sq_commit(struct hl_store *base, const struct hl_change *ch, size_t n
     if (me.rc == HL_OK && deliveries)
         *deliveries += me.made;
     return me.rc;
+}
+
+static int sq_commit_start(struct hl_store *base, const struct hl_change *ch, size_t n,
+                           const struct hl_idem *idem, hl_commit_done_fn done, void *arg)
+{
+    struct sqdb *db = DB(base);
+    struct commit_req *r = calloc(1, sizeof(*r));
+    if (!r)
+        return HL_ENOMEM;
+    *r = (struct commit_req){.ch = ch, .n = n, .idem = idem, .done_fn = done, .done_arg = arg};
+    pthread_mutex_lock(&db->q_mu);
+    int rc = enqueue(db, r);
+    pthread_mutex_unlock(&db->q_mu);
+    if (rc)
+        free(r);
+    return rc;
 }
 
 /* Attempts ride the group commit: under load they share the API's fsync. */
@@ -1186,12 +1241,20 @@ static void conn_close(struct sq *c, int checkpoint)
 static void sq_close(struct hl_store *base)
 {
     struct sqdb *db = DB(base);
+    /* What is queued still commits, and each request hears its outcome. */
+    pthread_mutex_lock(&db->q_mu);
+    db->q_stop = 1;
+    pthread_cond_signal(&db->q_cv);
+    pthread_mutex_unlock(&db->q_mu);
+    if (db->q_running)
+        pthread_join(db->q_thread, NULL);
     for (int i = 0; i < NREAD; i++)
         conn_close(&db->r[i], 0);
     conn_close(&db->w, !db->refused);
     if (db->lock_fd >= 0)
         close(db->lock_fd); /* and with it the lock */
     pthread_mutex_destroy(&db->q_mu);
+    pthread_cond_destroy(&db->q_cv);
     hl_store_base_destroy(&db->base);
     free(db->path);
     free(db);
@@ -1233,6 +1296,7 @@ static const struct hl_backend SQLITE = {
     .destroy = sq_close,
     .lock = sq_lock,
     .commit = sq_commit,
+    .commit_start = sq_commit_start,
     .claim = sq_claim,
     .record = sq_record,
     .release_leases = sq_release_leases,
@@ -1286,6 +1350,7 @@ int hl_sqlite_open(const char *path, struct hl_store **out, char *err, size_t er
     db->lock_fd = -1;
     hl_store_base_init(&db->base, &SQLITE);
     pthread_mutex_init(&db->q_mu, NULL);
+    pthread_cond_init(&db->q_cv, NULL);
     pthread_mutex_init(&db->w.mu, NULL);
     for (int i = 0; i < NREAD; i++)
         pthread_mutex_init(&db->r[i].mu, NULL);
@@ -1294,6 +1359,11 @@ int hl_sqlite_open(const char *path, struct hl_store **out, char *err, size_t er
     for (int i = 0; i < NREAD; i++)
         if (conn_open(&db->r[i], path, 1, err, errlen))
             goto bad;
+    if (pthread_create(&db->q_thread, NULL, commit_run, db) != 0) {
+        snprintf(err, errlen, "cannot start the commit thread");
+        goto bad;
+    }
+    db->q_running = 1;
     *out = &db->base;
     return HL_OK;
 bad:

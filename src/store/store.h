@@ -440,6 +440,18 @@ int hl_store_resource_list(struct hl_store *st, int64_t app_id, enum hl_entity k
  * number of deliveries made to *deliveries when not NULL. Wakes the dispatcher. */
 int hl_store_commit(struct hl_store *st, const struct hl_change *ch, size_t n,
                     const struct hl_idem *idem, int64_t *deliveries);
+/* Called exactly once when a commit handed to hl_store_commit_start is over: rc as
+ * hl_store_commit returns it (0 only once the change set is durably committed), deliveries the
+ * number it made. It runs on the store's commit thread (SQLite), or inside hl_store_commit_start
+ * on a backend that commits in the caller's thread (PostgreSQL); it must be short, must not call
+ * the store, and may be the last use of arg. */
+typedef void (*hl_commit_done_fn)(void *arg, int rc, int64_t deliveries);
+/* hl_store_commit without waiting: queues the change set for the group commit and returns; done
+ * reports the outcome. ch, idem and everything they point to stay the caller's and must live
+ * until done is called. Returns 0 when done will be called (perhaps already was), or an error
+ * (nothing queued, done never called). */
+int hl_store_commit_start(struct hl_store *st, const struct hl_change *ch, size_t n,
+                          const struct hl_idem *idem, hl_commit_done_fn done, void *arg);
 /* The answer kept for an Idempotency-Key newer than not_before, or HL_ENOTFOUND. */
 int hl_store_idem_get(struct hl_store *st, int64_t app_id, const char *key, int64_t not_before,
                       struct hl_idem_hit *out);
