@@ -10,9 +10,10 @@
   share the data folder, and a fresh temporary file is another node's upload in progress.
 - examples/hookline.service passes `systemd-analyze verify` and scores as hardened.
 - A change waits for its group commit parked too: 200 concurrent POST /agents on 2 HTTP threads
-  all get 201 and every one is in the event log; while the database is locked, changes wait
-  unanswered (no 2xx before the commit) and /healthz still answers; SIGTERM with changes waiting
-  answers each once it has committed, and every acknowledged change is in the log.
+  all get 201 and every one is in the event log; on 1 HTTP thread, while the database is locked,
+  changes wait unanswered (no 2xx before the commit) and /healthz still answers; SIGTERM with
+  changes waiting answers each once it has committed, and every acknowledged change is in the
+  log.
 """
 import http.client
 import json
@@ -182,6 +183,14 @@ class ParkedTests(ServerTest):
             self.assertEqual(d.get("attemptLog", []), [], d)
 
 
+def post_agents(app, n):
+    """n concurrent POST /agents, each on its own connection (Calls)."""
+    calls = Calls()
+    for i in range(n):
+        calls.start(app, "POST", "agents", {"agentName": "a%d" % i, "externalTenantId": "t"})
+    return calls
+
+
 def created_agents(app):
     """The uids of every agent.created event in app's event log."""
     uids, cursor = [], None
@@ -199,21 +208,21 @@ class CommitWaits(ServerTest):
     serve any number of waiting changes."""
     server_args = ("--threads", "2")
 
-    def post_agents(self, n, calls=None):
-        calls = calls or Calls()
-        for i in range(n):
-            calls.start(self.app, "POST", "agents", {"agentName": "a%d" % i,
-                                                     "externalTenantId": "t"})
-        return calls
-
     def test_many_writers_few_threads(self):
-        answers = self.post_agents(200).join()
+        answers = post_agents(self.app, 200).join()
         self.assertEqual(len(answers), 200)
         bad = [a for a in answers if a[0] != 201]
         self.assertEqual(bad, [], "%d of 200 changes not acknowledged" % len(bad))
         uids = {d["uid"] for _, d in answers}
         self.assertEqual(len(uids), 200)
         self.assertEqual(sorted(created_agents(self.app)), sorted(uids))
+
+
+class CommitLocked(ServerTest):
+    """The database's write lock is held from outside while changes come in: they wait for their
+    commit without an answer, and the one HTTP thread still serves /healthz (a change holding
+    it would keep every other request waiting for the lock too)."""
+    server_args = ("--threads", "1")
 
     def lock_database(self):
         """Takes SQLite's write lock from outside: the server's next commit waits for it (up to
@@ -226,14 +235,14 @@ class CommitWaits(ServerTest):
         self.addCleanup(db.close)
         return db
 
-    N = 12  # changes waiting at once: six times the HTTP threads
+    N = 12  # changes waiting at once on one HTTP thread
 
     def start_waiting(self, db):
-        calls = self.post_agents(self.N)
-        # Every change reached the server and waits for the lock; the server still answers. With
-        # each change holding an HTTP thread, both threads would be taken and /healthz would
-        # wait for the lock too.
-        time.sleep(0.2)  # let both threads take a change (not an assertion on time)
+        calls = post_agents(self.app, self.N)
+        # The changes reach the server and wait for the lock; the server still answers. With a
+        # change holding the HTTP thread, /healthz would wait for the lock too (and the changes,
+        # 5 s later, fail).
+        time.sleep(0.2)  # lets the thread take a change (not an assertion on time)
         self.assertEqual(self.server.request("GET", "/healthz", timeout=4).status, 200)
         self.assertEqual(calls.done(), [], "a change was answered before it could commit")
         return calls
