@@ -428,6 +428,11 @@ struct sqdb {
     struct sq r[NREAD];
     unsigned next_read;
     int sync_lost; /* the writer could not turn synchronous back on (guarded by w.mu) */
+    /* The writer is handed out in turn, first come first served (writer_take): the commit
+     * thread, which asks for it again as soon as it lets it go, never starves a claim. */
+    pthread_mutex_t turn_mu;
+    pthread_cond_t turn_cv;
+    uint64_t turn_next, turn_now;
     pthread_mutex_t q_mu;
     pthread_cond_t q_cv; /* the commit thread waits here for work */
     struct commit_req *q_head, *q_tail;
@@ -591,13 +596,37 @@ static int sync_back(struct sqdb *db, const char *after)
     return HL_ESTORE;
 }
 
+/* Takes connection c; the writer in turn (see turn_mu). */
+static void conn_take(struct sqdb *db, struct sq *c)
+{
+    if (c == &db->w) {
+        pthread_mutex_lock(&db->turn_mu);
+        uint64_t mine = db->turn_next++;
+        while (db->turn_now != mine)
+            pthread_cond_wait(&db->turn_cv, &db->turn_mu);
+        pthread_mutex_unlock(&db->turn_mu);
+    }
+    pthread_mutex_lock(&c->mu);
+}
+
+static void conn_give(struct sqdb *db, struct sq *c)
+{
+    pthread_mutex_unlock(&c->mu);
+    if (c == &db->w) {
+        pthread_mutex_lock(&db->turn_mu);
+        db->turn_now++;
+        pthread_cond_broadcast(&db->turn_cv);
+        pthread_mutex_unlock(&db->turn_mu);
+    }
+}
+
 static int sess_open(struct hl_store *base, enum hl_sess_kind kind, struct hl_sess *s)
 {
     struct sqdb *db = DB(base);
     struct sq *c = &db->w;
     if (kind == HL_SESS_READ || kind == HL_SESS_DISPATCH || kind == HL_SESS_SNAPSHOT)
         c = &db->r[__atomic_fetch_add(&db->next_read, 1, __ATOMIC_RELAXED) % NREAD];
-    pthread_mutex_lock(&c->mu);
+    conn_take(db, c);
     *s = (struct hl_sess){.st = base, .conn = c};
     int rc = c == &db->w ? writer_ready(db) : HL_OK;
     /* A lazy transaction commits without fsync: the next synced commit syncs the WAL up to and
@@ -614,7 +643,7 @@ static int sess_open(struct hl_store *base, enum hl_sess_kind kind, struct hl_se
     if (rc && s->lazy)
         sync_back(db, "a lazy transaction");
     if (rc)
-        pthread_mutex_unlock(&c->mu);
+        conn_give(db, c);
     return rc;
 }
 
@@ -631,7 +660,7 @@ static int sess_close(struct hl_sess *s, int rc)
         rc = finish(c, rc);
     if (s->lazy && sync_back(DB(s->st), "a lazy transaction"))
         rc = rc ? rc : HL_ESTORE;
-    pthread_mutex_unlock(&c->mu);
+    conn_give(DB(s->st), c);
     return rc;
 }
 
@@ -1255,6 +1284,8 @@ static void sq_close(struct hl_store *base)
         close(db->lock_fd); /* and with it the lock */
     pthread_mutex_destroy(&db->q_mu);
     pthread_cond_destroy(&db->q_cv);
+    pthread_mutex_destroy(&db->turn_mu);
+    pthread_cond_destroy(&db->turn_cv);
     hl_store_base_destroy(&db->base);
     free(db->path);
     free(db);
@@ -1351,6 +1382,8 @@ int hl_sqlite_open(const char *path, struct hl_store **out, char *err, size_t er
     hl_store_base_init(&db->base, &SQLITE);
     pthread_mutex_init(&db->q_mu, NULL);
     pthread_cond_init(&db->q_cv, NULL);
+    pthread_mutex_init(&db->turn_mu, NULL);
+    pthread_cond_init(&db->turn_cv, NULL);
     pthread_mutex_init(&db->w.mu, NULL);
     for (int i = 0; i < NREAD; i++)
         pthread_mutex_init(&db->r[i].mu, NULL);
