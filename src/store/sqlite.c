@@ -5,9 +5,11 @@
  * robin; every write goes to the writer, one at a time, and never waits on the network.
  *
  * Group commit: resource changes (hl_store_commit, hl_store_commit_start) and the dispatcher's
- * attempt records (hl_store_record) queue up; the commit thread takes the whole queue and commits
- * it in one transaction, each request under its own savepoint, so one fsync serves everything
- * that arrived during the previous one; then it tells each request its outcome. A request that
+ * attempt records (hl_store_record) queue up; once no batch runs, the request at the head of the
+ * queue leads: its waiting caller, or the commit thread for a started request (whose caller, an
+ * API request parked meanwhile, does not wait). The leader takes the whole queue and commits it
+ * in one transaction, each request under its own savepoint, so one fsync serves everything that
+ * arrived during the previous one; then it tells each request its outcome. A request that
  * fails alone is undone alone; an error that ends the whole transaction (a full disk, an I/O error)
  * fails every request of the batch.
  *
@@ -434,10 +436,11 @@ struct sqdb {
     pthread_cond_t turn_cv;
     uint64_t turn_next, turn_now;
     pthread_mutex_t q_mu;
-    pthread_cond_t q_cv; /* the commit thread waits here for work */
+    pthread_cond_t q_cv; /* the commit thread waits here for a started request to lead */
     struct commit_req *q_head, *q_tail;
-    int q_stop;    /* the commit thread ends once the queue is empty */
-    int q_running; /* the commit thread was started */
+    int committing; /* a batch runs */
+    int q_stop;     /* the commit thread ends once the queue is empty */
+    int q_running;  /* the commit thread was started */
     pthread_t q_thread;
     char *path;
     int lock_fd; /* hl_store_lock's, or -1 */
@@ -831,31 +834,55 @@ static void finish_batch(struct sqdb *db, struct commit_req *batch)
     }
 }
 
-/* The commit thread: takes the whole queue and commits it in one transaction, again and again.
- * Under load, one fsync serves every request that arrived during the previous one; no caller's
- * thread runs a commit, so a request can wait for its commit without holding a thread (see
- * hl_store_commit_start). Ends once told to and the queue is empty. */
+/* Wakes whoever leads next, now that no batch runs: the caller at the head of the queue, or the
+ * commit thread when that request was started (nobody waits for it). Called under q_mu. */
+static void wake_next(struct sqdb *db)
+{
+    if (!db->q_head || db->committing)
+        return;
+    if (db->q_head->done_fn)
+        pthread_cond_signal(&db->q_cv);
+    else
+        pthread_cond_signal(&db->q_head->cv);
+}
+
+/* Takes the whole queue and commits it in one transaction, then tells each request. Called
+ * under q_mu with no batch running; returns with q_mu held. */
+static void lead(struct sqdb *db)
+{
+    db->committing = 1;
+    struct commit_req *batch = db->q_head;
+    db->q_head = db->q_tail = NULL;
+    pthread_mutex_unlock(&db->q_mu);
+    run_batch(db, batch);
+    finish_batch(db, batch);
+    pthread_mutex_lock(&db->q_mu);
+    db->committing = 0;
+    wake_next(db);
+    if (db->q_stop) /* the commit thread may be waiting for the last batch to end */
+        pthread_cond_signal(&db->q_cv);
+}
+
+/* The commit thread leads the batches that start with a started request (its caller does not
+ * wait, so cannot lead). Ends once told to, nothing is queued and no batch runs. */
 static void *commit_run(void *arg)
 {
     struct sqdb *db = arg;
     pthread_mutex_lock(&db->q_mu);
     for (;;) {
-        while (!db->q_head && !db->q_stop)
-            pthread_cond_wait(&db->q_cv, &db->q_mu);
-        struct commit_req *batch = db->q_head;
-        if (!batch)
+        if (!db->committing && db->q_head && db->q_head->done_fn)
+            lead(db);
+        else if (db->q_stop && !db->q_head && !db->committing)
             break;
-        db->q_head = db->q_tail = NULL;
-        pthread_mutex_unlock(&db->q_mu);
-        run_batch(db, batch);
-        finish_batch(db, batch);
-        pthread_mutex_lock(&db->q_mu);
+        else
+            pthread_cond_wait(&db->q_cv, &db->q_mu);
     }
     pthread_mutex_unlock(&db->q_mu);
     return NULL;
 }
 
-/* Queues r for the commit thread. HL_EUNAVAIL once the store is closing. Called under q_mu. */
+/* Queues r, and wakes the commit thread when r is a started request that may lead at once.
+ * HL_EUNAVAIL once the store is closing. Called under q_mu. */
 static int enqueue(struct sqdb *db, struct commit_req *r)
 {
     if (db->q_stop || !db->q_running)
@@ -866,18 +893,27 @@ static int enqueue(struct sqdb *db, struct commit_req *r)
     else
         db->q_head = r;
     db->q_tail = r;
-    pthread_cond_signal(&db->q_cv);
+    if (r == db->q_head)
+        wake_next(db);
     return HL_OK;
 }
 
-/* Queues me and waits for its result. */
+/* Group commit: callers queue their requests (change sets, or the dispatcher's finished
+ * attempts); a waiting caller at the head of the queue leads once no batch runs, taking the whole
+ * queue into one transaction, while the others wait for their own result (or, for a started
+ * request, its done function). Under load, one fsync serves every request that arrived during
+ * the previous one. Started requests at the head are led by the commit thread. */
 static void group_commit(struct sqdb *db, struct commit_req *me)
 {
     pthread_cond_init(&me->cv, NULL);
     pthread_mutex_lock(&db->q_mu);
     int rc = enqueue(db, me);
-    while (rc == HL_OK && !me->done)
-        pthread_cond_wait(&me->cv, &db->q_mu);
+    while (rc == HL_OK && !me->done) {
+        if (db->committing || db->q_head != me)
+            pthread_cond_wait(&me->cv, &db->q_mu);
+        else
+            lead(db);
+    }
     pthread_mutex_unlock(&db->q_mu);
     pthread_cond_destroy(&me->cv);
     if (rc)
