@@ -153,7 +153,9 @@ int hl_http_start(struct hl_api *api, const char *addr, unsigned serves, struct 
 /* Stops accepting new connections (in-flight requests go on). */
 void hl_http_quiesce(struct hl_http *h);
 /* Wakes every parked request (HL_WAKE_STOP) and lets their answers go out (bounded), finishes
- * in-flight requests, stops the server and frees it. NULL is fine. */
+ * in-flight requests, stops the server and frees it. A request waiting for its commit (a
+ * key_only park) is not woken: the stop waits, without a bound, until its commit has reported
+ * and it was answered. NULL is fine. */
 void hl_http_stop(struct hl_http *h);
 /* The port the server listens on (useful with port 0). */
 uint16_t hl_http_port(const struct hl_http *h);

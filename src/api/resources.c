@@ -1,7 +1,8 @@
 /* /agents, /contexts, /contexts/{uid}/files: the resources whose changes fire events.
  *
- * Every change commits with its event and deliveries in one transaction (hl_store_commit), and
- * the event's `data` is the resource's stored JSON, byte for byte.
+ * Every change commits with its event and deliveries in one transaction (api/publish.h; the
+ * request waits for it parked, holding no HTTP thread), and the event's `data` is the resource's
+ * stored JSON, byte for byte.
  */
 #include <limits.h>
 #include <math.h>
