@@ -5,10 +5,12 @@ set -euo pipefail
 level=${1:-build}
 pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev libsqlite3-dev
       libjansson-dev libssl-dev libpq-dev libpoppler-glib-dev)
-# test: systemd for systemd-analyze, which checks examples/hookline.service.
+# test: systemd for systemd-analyze, which checks examples/hookline.service; chromium,
+# chromium-driver and python3-selenium (for /usr/bin/python3, which the browser suite runs on)
+# drive the console in a headless browser.
 case "$level" in
   test|bench) pkgs+=(libcmocka-dev python3 postgresql nodejs npm sqlite3 clang libclang-rt-14-dev
-                     poppler-utils systemd) ;;
+                     poppler-utils systemd chromium chromium-driver python3-selenium) ;;
 esac
 case "$level" in
   bench) pkgs+=(nginx-light wrk) ;;
