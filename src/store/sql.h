@@ -41,10 +41,37 @@
     "r.id, r.kind, r.uid, r.app_id, r.parent_uid, r.tenant, r.body, r.version, r.created_at,"      \
     " r.updated_at"
 #define HL_EVENT_COLS "id, uid, type, app_id, tenant, resource_uid, created_at, payload"
+#define HL_DELIVERY_COLS                                                                           \
+    "d.id, d.webhook_id, w.uid, e.uid, e.type, d.status, d.attempts, d.last_status,"               \
+    " d.last_error, d.next_attempt_at, d.created_at, d.delivered_at"
 #define HL_DELIVERY_SELECT                                                                         \
-    "SELECT d.id, d.webhook_id, w.uid, e.uid, e.type, d.status, d.attempts, d.last_status,"        \
-    " d.last_error, d.next_attempt_at, d.created_at, d.delivered_at FROM deliveries d"             \
+    "SELECT " HL_DELIVERY_COLS " FROM deliveries d"                                                \
     " JOIN webhooks w ON w.id = d.webhook_id JOIN events e ON e.id = d.event_id"
+/* Pieces of the delivery lists (HL_Q_DL_*LIST*), spelled once for both dialects: a is the alias
+ * of the deliveries table, m the parameter mark ("?" or "$"). Every list names the failing
+ * parameter (9), its last: SQLite binds no parameter past the last one a statement names. */
+#define DL_FILTERS(a, m)                                                                           \
+    " AND (" m "4 < 0 OR (SELECT ef.type FROM events ef WHERE ef.id = " a ".event_id) = " m "4)"   \
+    " AND (" m "5 = 0 OR " a ".created_at >= " m "5) AND (" m "6 = 0 OR " a ".created_at < " m     \
+    "6)"
+#define DL_FAILING(a, m) " AND (" m "9 = 0 OR " a ".last_error IS NOT NULL)"
+#define DL_PAGE_OF(a, m) " ORDER BY " a ".id DESC LIMIT " m "8"
+#define DL_PAGE(m) DL_PAGE_OF("d", m)
+
+/* A webhook's attempts in [since, until) by bucket of step ms (parameters w, since, until,
+ * step): count, successes (2xx: an attempt with an error has status 0 or a non-2xx), and the
+ * nearest-rank p50 and p95 of the durations, from integer ranks so that both backends agree
+ * to the microsecond. One statement over the attempts' (webhook_id, started_at) index. */
+#define HL_SERIES_SQL(w, since, until, step)                                                       \
+    "WITH a AS (SELECT (started_at - " since ") / " step " AS b, duration_us AS du,"               \
+    " status_code AS sc FROM attempts WHERE webhook_id = " w " AND started_at >= " since           \
+    " AND started_at < " until "), r AS (SELECT b, du, sc,"                                        \
+    " row_number() OVER (PARTITION BY b ORDER BY du) AS rn,"                                       \
+    " count(*) OVER (PARTITION BY b) AS n FROM a)"                                                 \
+    " SELECT b, count(*), count(*) FILTER (WHERE sc BETWEEN 200 AND 299),"                         \
+    " max(CASE WHEN rn = (n * 50 + 99) / 100 THEN du END),"                                        \
+    " max(CASE WHEN rn = (n * 95 + 99) / 100 THEN du END) FROM r GROUP BY b ORDER BY b"
+
 /* A claimed job from deliveries d, webhooks w and events e; now is the parameter holding the
  * claim's time (a rotation's old secret signs until then). */
 #define HL_JOB_COLS(now)                                                                           \
@@ -105,7 +132,22 @@ enum hl_q {
     HL_Q_QUEUE_STATS,
     HL_Q_CHUNK_LIST,
     HL_Q_FILE_PATH,
-    HL_Q_SHARED /* a backend's own queries are numbered from here */
+    /* The console (issue 15). The delivery lists take the same nine parameters: webhook, app,
+     * status, event type, since, until, before id (keyset: INT64_MAX for the first page), limit,
+     * failing (1: only those whose last attempt failed); each query ignores those it does not
+     * need, and a list by status is its own query so that its index is used. */
+    HL_Q_DL_LIST_STATUS,     /* a webhook's deliveries in one status */
+    HL_Q_DL_APP_LIST,        /* the app's deliveries, every webhook */
+    HL_Q_DL_APP_LIST_STATUS, /* the app's deliveries in one status */
+    HL_Q_RECOVER_COUNT,      /* what HL_Q_RECOVER would queue */
+    HL_Q_WH_SERIES,          /* a webhook's attempts grouped by time bucket */
+    HL_Q_KEY_APP,            /* the app of an unrevoked key, by the key's uid */
+    HL_Q_CONSOLE_KEY_INSERT, /* the console's signing key, unless there is one */
+    HL_Q_CONSOLE_KEY_GET,
+    HL_Q_PORTAL_PRUNE,   /* used portal links past their expiry, forgotten */
+    HL_Q_PORTAL_USE,     /* a portal link marked used, unless it was */
+    HL_Q_EV_LIST_TENANT, /* HL_Q_EV_LIST for one externalTenantId, from its own index */
+    HL_Q_SHARED          /* a backend's own queries are numbered from here */
 };
 
 /* For backends at open: whether every query of a SQL table has its text (err says which not). */
@@ -201,14 +243,23 @@ extern const struct hl_reader hl_read_wh_stats; /* struct hl_webhook_stats */
 extern const struct hl_reader hl_read_queue;    /* struct hl_queue_stats */
 extern const struct hl_reader hl_read_ingest;   /* struct hl_ingest_job: HL_INGEST_COLS */
 extern const struct hl_reader hl_read_chunk;    /* struct hl_text_chunk */
+extern const struct hl_reader hl_read_series;   /* struct hl_series_point */
+extern const struct hl_reader hl_read_key32;    /* struct hl_key32: the first column */
 extern const struct hl_reader hl_read_int;      /* int64_t: the first column */
 extern const struct hl_reader hl_read_str;      /* char *: the first column, malloc'd */
 
-/* An API key's app with the stored hash, for the constant-time comparison. */
+/* An API key's app with the stored hash, for the constant-time comparison, and the key's uid. */
 struct hl_key_hit {
     struct hl_app app;
     uint8_t hash[32];
     int hash_ok; /* the stored hash has 32 bytes */
+    char key_uid[HL_ID_MAX];
+};
+
+/* A 32-byte secret read from a blob column. */
+struct hl_key32 {
+    uint8_t b[32];
+    int ok; /* the column held exactly 32 bytes */
 };
 
 /* Where the rows of one statement go. */
