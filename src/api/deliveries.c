@@ -107,6 +107,60 @@ int hl_delivery_status_parse(const char *name)
     return -1;
 }
 
+/* Reads the list filters status (a state, or "failing": pending after a failed attempt), event,
+ * since and until. Sets a 422 naming the parameter on a bad one. */
+static int read_filter(struct hl_req *rq, struct hl_resp *rs, struct hl_delivery_filter *f)
+{
+    *f = (struct hl_delivery_filter){.status = -1, .type = -1};
+    const char *v = hl_req_query(rq, "status");
+    if (v && strcmp(v, "failing") == 0) {
+        f->status = HL_DS_PENDING;
+        f->failing = 1;
+    } else if (v && (f->status = hl_delivery_status_parse(v)) < 0) {
+        hl_resp_error(rs, 422, "invalid_status",
+                      "status must be pending, failing, succeeded, failed, cancelled or paused");
+        return HL_EINVAL;
+    }
+    if ((v = hl_req_query(rq, "event")) && (f->type = hl_event_parse(v, strlen(v))) < 0) {
+        hl_resp_error(rs, 422, "invalid_event", "event must be an event name");
+        return HL_EINVAL;
+    }
+    static const char *const times[] = {"since", "until"};
+    for (int i = 0; i < 2; i++) {
+        if ((v = hl_req_query(rq, times[i])) &&
+            hl_time_parse(v, strlen(v), i == 0 ? &f->since : &f->until)) {
+            hl_resp_error(rs, 422, "invalid_time", "%s must be an ISO 8601 time", times[i]);
+            return HL_EINVAL;
+        }
+    }
+    return HL_OK;
+}
+
+void hl_delivery_list_answer(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
+                             int64_t webhook_id)
+{
+    size_t limit;
+    int64_t after;
+    struct hl_delivery_filter f;
+    if (hl_req_page(rq, rs, &limit, &after) || read_filter(rq, rs, &f))
+        return;
+    struct hl_delivery *dl = NULL;
+    size_t n = 0;
+    int rc = hl_store_delivery_list(api->store, rq->app.id, webhook_id, &f, after, limit, &dl, &n);
+    if (rc) {
+        hl_resp_store_error(rs, rc);
+        return;
+    }
+    json_t *data = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(data, hl_delivery_json(&dl[i], NULL, 0));
+    int64_t last = n ? dl[n - 1].id : 0;
+    for (size_t i = 0; i < n; i++)
+        hl_delivery_clear(&dl[i]);
+    free(dl);
+    hl_resp_json(rs, 200, hl_page_answer(data, limit, last));
+}
+
 void hl_delivery_answer(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, int64_t id,
                         int status)
 {
@@ -145,7 +199,15 @@ static void resend(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, in
 void hl_api_deliveries(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
 {
     int64_t id;
-    if (rq->nseg < 2 || rq->nseg > 3)
+    if (rq->nseg == 1) {
+        /* GET /deliveries: the app's deliveries, every webhook's */
+        if (rq->method != HL_GET)
+            hl_method_not_allowed(rs, "GET");
+        else
+            hl_delivery_list_answer(api, rq, rs, 0);
+        return;
+    }
+    if (rq->nseg > 3)
         return;
     if (hl_delivery_id_parse(rq->seg[1].p, rq->seg[1].len, &id)) {
         hl_resp_error(rs, 404, "not_found", "no such delivery: " ID_RULE);

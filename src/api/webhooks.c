@@ -6,6 +6,7 @@
 
 #include "api/deliveries.h"
 #include "api/http.h"
+#include "api/series.h"
 #include "api/validate.h"
 #include "common/clock.h"
 #include "common/err.h"
@@ -255,50 +256,13 @@ static void del(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, const
 static void list_deliveries(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
                             const struct hl_webhook *w)
 {
-    size_t limit;
-    int64_t after;
-    if (hl_req_page(rq, rs, &limit, &after))
-        return;
-    struct hl_delivery_filter f = {.status = -1, .type = -1};
-    const char *v = hl_req_query(rq, "status");
-    if (v && (f.status = hl_delivery_status_parse(v)) < 0) {
-        hl_resp_error(rs, 422, "invalid_status",
-                      "status must be pending, succeeded, failed, cancelled or paused");
-        return;
-    }
-    if ((v = hl_req_query(rq, "event")) && (f.type = hl_event_parse(v, strlen(v))) < 0) {
-        hl_resp_error(rs, 422, "invalid_event", "event must be an event name");
-        return;
-    }
-    static const char *const times[] = {"since", "until"};
-    for (int i = 0; i < 2; i++) {
-        if ((v = hl_req_query(rq, times[i])) &&
-            hl_time_parse(v, strlen(v), i == 0 ? &f.since : &f.until)) {
-            hl_resp_error(rs, 422, "invalid_time", "%s must be an ISO 8601 time", times[i]);
-            return;
-        }
-    }
-    struct hl_delivery *dl = NULL;
-    size_t n = 0;
-    int rc = hl_store_delivery_list(api->store, rq->app.id, w->id, &f, after, limit, &dl, &n);
-    if (rc) {
-        hl_resp_store_error(rs, rc);
-        return;
-    }
-    json_t *data = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(data, hl_delivery_json(&dl[i], NULL, 0));
-    int64_t last = n ? dl[n - 1].id : 0;
-    for (size_t i = 0; i < n; i++)
-        hl_delivery_clear(&dl[i]);
-    free(dl);
-    hl_resp_json(rs, 200, hl_page_answer(data, limit, last));
+    hl_delivery_list_answer(api, rq, rs, w->id);
 }
 
 /* Reads {since, until} of a recover: since is required, until (0 when absent) after it. */
 static int read_window(json_t *body, struct hl_resp *rs, int64_t *since, int64_t *until)
 {
-    static const char *const known[] = {"since", "until", NULL};
+    static const char *const known[] = {"since", "until", "dryRun", NULL};
     if (hl_reject_unknown(body, known, rs))
         return HL_EINVAL;
     const char *names[] = {"since", "until"};
@@ -328,7 +292,17 @@ static void recover(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
     if (!body)
         return;
     int64_t since, until, queued = 0;
-    if (read_window(body, rs, &since, &until) == HL_OK) {
+    json_t *dry = json_object_get(body, "dryRun");
+    if (dry && !json_is_boolean(dry)) {
+        hl_resp_error(rs, 422, "dry_run_not_boolean", "dryRun must be true or false");
+    } else if (read_window(body, rs, &since, &until) == HL_OK && json_is_true(dry)) {
+        /* what it would queue, queueing nothing (the console asks before it recovers) */
+        int rc = hl_store_recover_count(api->store, w->id, since, until, &queued);
+        if (rc)
+            hl_resp_store_error(rs, rc);
+        else
+            hl_resp_json(rs, 200, json_pack("{s:I}", "wouldQueue", (json_int_t)queued));
+    } else if (rs->status == 0) {
         int rc = hl_store_recover(api->store, w->id, since, until, hl_now_ms(), &queued);
         if (rc)
             hl_resp_store_error(rs, rc);
@@ -501,6 +475,13 @@ static void stats(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
 static void serve_op(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
                      const struct hl_webhook *w)
 {
+    if (rq->nseg == 4 && hl_str_eqc(rq->seg[2], "stats") && hl_str_eqc(rq->seg[3], "series")) {
+        if (rq->method != HL_GET)
+            hl_method_not_allowed(rs, "GET");
+        else
+            hl_webhook_series(api, rq, rs, w);
+        return;
+    }
     if (rq->nseg != 3)
         return;
     static const struct {
