@@ -20,6 +20,7 @@
 #include "common/err.h"
 #include "common/ids.h"
 #include "common/log.h"
+#include "console/console.h"
 #include "delivery/dispatcher.h"
 #include "ingest/worker.h"
 #include "receiver/listen.h"
@@ -428,6 +429,7 @@ static int cmd_serve(int argc, char **argv)
     }
     api.hooks.file_queued = hook_file_queued;
     api.hooks.file_queued_arg = ingest;
+    api.hooks.console = hl_console_serve;
     if (o.metrics_listen && hl_http_start(&api, o.metrics_listen, HL_SERVE_METRICS, &metrics))
         goto out;
     if (hl_http_start(&api, o.listen, HL_SERVE_API | (metrics ? 0 : HL_SERVE_METRICS), &http))
