@@ -3,7 +3,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 LISTEN ?= 127.0.0.1:8080
 DATA ?= data
 
-.PHONY: run build test tsan bench bench-pg deps deps-test install fuzz clean format
+.PHONY: run build test tsan coverage bench bench-pg deps deps-test install fuzz clean format
 
 build: deps
 	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHL_TESTS=OFF >/dev/null
@@ -35,6 +35,16 @@ tsan: deps-test
 	  TSAN_OPTIONS=halt_on_error=1:exitcode=66 HOOKLINE_BIN=$(CURDIR)/build-tsan/hookline \
 	    python3 -u tests/e2e/$$t.py || exit 1; done
 
+# Line coverage of src/ by every test but the fuzz targets (build-cov, gcov, no sanitizers);
+# the summary goes to the terminal and build-cov/coverage.txt.
+coverage: deps-coverage
+	cmake -S . -B build-cov -DCMAKE_BUILD_TYPE=Debug -DHL_COVERAGE=ON >/dev/null
+	cmake --build build-cov -j $(JOBS)
+	find build-cov -name '*.gcda' -delete
+	HL_REQUIRE_ALL=1 ctest --test-dir build-cov -E '^fuzz/' -j $(JOBS) || true
+	gcovr -r . --object-directory build-cov --filter src/ -s -o build-cov/coverage.txt
+	tail -3 build-cov/coverage.txt
+
 bench: deps-bench
 	bench/run.sh
 
@@ -62,6 +72,9 @@ deps-test:
 
 deps-bench:
 	@scripts/deps.sh bench
+
+deps-coverage:
+	@scripts/deps.sh coverage
 
 clean:
 	rm -rf build build-test build-fuzz build-bench

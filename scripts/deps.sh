@@ -9,11 +9,13 @@ pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev li
 # chromium-driver and python3-selenium (for /usr/bin/python3, which the browser suite runs on)
 # drive the console in a headless browser.
 case "$level" in
-  test|bench) pkgs+=(libcmocka-dev python3 postgresql nodejs npm sqlite3 clang libclang-rt-14-dev
-                     poppler-utils systemd chromium chromium-driver python3-selenium) ;;
+  test|bench|coverage) pkgs+=(libcmocka-dev python3 postgresql nodejs npm sqlite3 clang
+                               libclang-rt-14-dev poppler-utils systemd chromium chromium-driver
+                               python3-selenium) ;;
 esac
 case "$level" in
   bench) pkgs+=(nginx-light wrk) ;;
+  coverage) pkgs+=(gcovr) ;;
 esac
 missing=()
 for p in "${pkgs[@]}"; do
