@@ -296,26 +296,97 @@ class ConsoleTest(harness.ServerTest):
         self.shot("files")
 
     def test_hostile_values_render_as_text(self):
-        """A payload whose fields hold <script> and <img onerror> shows those characters in
-        every page that displays them and runs nothing."""
-        rcv = self.receiver()
-        self.app.webhook(rcv.url(), description=HOSTILE)
-        self.app.ok("POST", "agents", {"agentName": HOSTILE, "externalTenantId": HOSTILE})
-        rcv.wait_count(1)
-        self.open_link(self.portal()["url"])
+        """Every field a user or a receiver controls holds <script> and <img onerror>: the app's
+        name, a webhook's description, an agent's name and tenant (the payload), a context's
+        name and tenant, a file's name, a receiver's answer (the attempt's response excerpt)
+        and the page's own address. Every page that shows them shows those characters, no
+        element is made from them and nothing runs."""
+        # the receiver answers its first request with markup, then accepts
+        rcv = self.receiver(lambda n, req: (500, HOSTILE.encode(), {"Content-Type": "text/html"},
+                                            0) if n == 0 else (200, b"{}", {}, 0))
+        app = harness.App(self.server, self.server.create_app(HOSTILE))
+        w = app.webhook(rcv.url(), description=HOSTILE)
+        app.ok("POST", "agents", {"agentName": HOSTILE, "externalTenantId": HOSTILE})
+        ctx = app.ok("POST", "contexts", {"name": HOSTILE, "externalTenantId": HOSTILE})
+        app.ok("POST", "contexts/%s/files" % ctx["uid"],
+               {"fileName": HOSTILE, "contentType": "application/pdf", "sizeBytes": 10})
+        rcv.wait_count(2)
+        self.open_link(app.ok("POST", "portal", {}, status=201)["url"])
         self.signed_in()
+        pages = 0
+
+        def clean(name):
+            nonlocal pages
+            self.no_script_ran()
+            made = self.browser.execute_script(
+                "return [...document.querySelectorAll('script, img, iframe, object, embed')]"
+                ".filter((e) => !e.matches('head script[type=module][src]')).map((e) => e.outerHTML)")
+            self.assertEqual(made, [], "elements made from data on " + name)
+            self.shot("hostile-" + name)
+            pages += 1
+
+        self.text_in("#who .app", HOSTILE)  # the app's name
         self.text_in("main table", HOSTILE)  # the webhook's description
+        clean("webhooks")
+        self.browser.get(self.base + "/console/#/webhooks/" + w["uid"])
+        self.text_in("main", HOSTILE)
+        self.wait(lambda d: len(d.find_elements(By.CSS_SELECTOR, "svg.chart")) == 3,
+                  what="three charts")
+        clean("webhook")
         self.browser.get(self.base + "/console/#/events")
         self.css("form.filters input[name=tenant]")
         self.text_in("main table", HOSTILE)  # the tenant column
-        self.click("main tbody tr td a[href^='#/events/evt_']")
+        clean("events")
+        self.click("main tbody tr:last-child td a[href^='#/events/evt_']")
         self.text_in("pre.json", '"agentName": "%s"' % HOSTILE.replace('"', '\\"'))
-        self.shot("hostile-event")
+        clean("event")
         self.browser.get(self.base + "/console/#/deliveries")
-        self.click("main table tbody tr td a[href^='#/deliveries/dlv_']")
+        self.text_in("main table", "agent.created")
+        clean("deliveries")
+        self.click("main table tbody tr:last-child td a[href^='#/deliveries/dlv_']")
         self.text_in("pre.json", "<script>window.__pwned=1</script>")
+        self.text_in("pre.response", HOSTILE)  # the receiver's answer to attempt 1
+        clean("delivery")
+        self.browser.get(self.base + "/console/#/files/" + ctx["uid"])
+        self.text_in("main", HOSTILE)
+        self.assertGreaterEqual(self.main_text().count(HOSTILE), 3)  # name, tenant, file
+        clean("files")
+        # markup in the address: a filter's value and a path part
+        self.browser.get(self.base + "/console/#/events?tenant=" + HOSTILE)
+        self.wait(lambda d: d.find_element(By.CSS_SELECTOR, "form.filters input[name=tenant]")
+                  .get_attribute("value") == HOSTILE, what="the tenant filter")
+        clean("address-filter")
+        self.expected_http = (404,)
+        self.browser.get(self.base + "/console/#/webhooks/" + HOSTILE)
+        self.text_in("main h2", "Not found")
+        clean("address-path")
+        self.assertEqual(pages, 9)
+
+    def test_csp_stops_what_escaping_would_miss(self):
+        """The second wall: were markup ever to reach the page, the Content-Security-Policy
+        runs no inline script, no inline event handler and no string as code (a string timer,
+        which is eval)."""
+        self.open_link(self.portal()["url"])
+        self.signed_in()
+        self.browser.execute_script("""
+            const s = document.createElement('script');
+            s.textContent = 'window.__pwned = "inline"';
+            document.body.appendChild(s);
+            const i = document.createElement('img');
+            i.setAttribute('onerror', 'window.__pwned = "handler"');
+            i.src = 'data:,not-an-image';
+            document.body.appendChild(i);
+            setTimeout('window.__pwned = "timer"', 0);""")
+        refused = []
+
+        def all_refused(d):
+            refused.extend(e["message"] for e in d.get_log("browser")
+                           if "Content Security Policy" in e["message"])
+            return len(refused) >= 3
+        self.wait(all_refused, what="three refusals by the policy")
         self.no_script_ran()
-        self.assertEqual(self.browser.find_elements(By.CSS_SELECTOR, "main script, main img"), [])
+        for what in ("inline script", "inline event handler", "a string as JavaScript"):
+            self.assertTrue(any(what in m for m in refused), (what, refused))
 
     def test_read_only_link(self):
         """A read-only link shows and cannot change: no buttons that change anything, and the
