@@ -232,6 +232,16 @@ class ConsoleTest(harness.ServerTest):
         self.css("button[data-action=pause]")
         self.assertTrue(self.app.ok("GET", "webhooks/" + w["uid"])["active"])
 
+        # edit: the form holds the webhook as it is; saving changes it
+        self.click("main a[href$='/edit']")
+        desc = self.css("form input[name=description]")
+        desc.clear()
+        desc.send_keys("edited in the browser")
+        self.click("form button[type=submit]")
+        self.text_in("#banner", "Saved.")
+        self.assertEqual(self.app.ok("GET", "webhooks/" + w["uid"])["description"],
+                         "edited in the browser")
+
         self.click("button[data-action=test]")
         self.text_in(".test-outcome", "HTTP 200")
         self.assertEqual(json.loads(rcv.wait_count(1)[0]["body"])["event"], "webhook.test")
@@ -254,7 +264,41 @@ class ConsoleTest(harness.ServerTest):
         self.click("button[data-action=delete]")
         self.click("dialog[open] button[data-role=confirm]")
         self.wait(lambda d: d.current_url.endswith("#/webhooks"), what="the list again")
+        self.text_in("#banner", "Webhook deleted.")
         self.assertEqual(self.app.call("GET", "webhooks/" + w["uid"]).status, 404)
+
+    def test_failed_deliveries_page_and_recover(self):
+        """More failed deliveries than a page: the list pages through nextCursor, each once;
+        recovering them says how many it will queue before it queues them."""
+        bad = self.receiver(lambda n, req: (500, b"down", {}, 0))
+        w = self.app.webhook(bad.url())
+        for i in range(27):
+            self.app.ok("POST", "agents", {"agentName": "a%d" % i, "externalTenantId": "t"})
+        harness.wait_for(lambda: len(self.app.ok(
+            "GET", "deliveries?status=failed&limit=100")["data"]) == 27, timeout=60,
+            what="27 failed deliveries")
+        self.open_link(self.portal()["url"])
+        self.signed_in()
+        self.browser.get(self.base + "/console/#/deliveries?status=failed")
+        rows = "main tbody tr td a[href^='#/deliveries/dlv_']"
+        self.wait(lambda d: len(d.find_elements(By.CSS_SELECTOR, rows)) == 25, what="25 rows")
+        first = [a.text for a in self.browser.find_elements(By.CSS_SELECTOR, rows)]
+        self.shot("deliveries-failed")
+        self.click("nav.pager a[data-role=next]")
+        self.wait(lambda d: len(d.find_elements(By.CSS_SELECTOR, rows)) == 2, what="2 rows")
+        second = [a.text for a in self.browser.find_elements(By.CSS_SELECTOR, rows)]
+        self.assertEqual(len(set(first + second)), 27)
+        self.assertEqual(self.browser.find_elements(By.CSS_SELECTOR, "a[data-role=next]"), [])
+        # recover: first the count, then the queueing
+        before = len(bad.requests)
+        self.browser.get(self.base + "/console/#/webhooks/" + w["uid"])
+        self.click("form.recover button[type=submit]")
+        self.text_in(".recover-out", "27 failed deliveries will be queued again.")
+        self.assertEqual(len(bad.requests), before)  # counting queued nothing
+        self.shot("recover-count")
+        self.click("button[data-action=recover]")
+        self.text_in(".recover-out", "27 deliveries queued again.")
+        bad.wait_count(before + 27)
 
     def test_event_log_filters(self):
         """The event log filtered by tenant and by event; an event opens to its payload and the

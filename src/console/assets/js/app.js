@@ -21,6 +21,9 @@ const who = document.getElementById('who');
 const nav = document.getElementById('nav');
 let me = null;
 let generation = 0;
+// A notice said just before a jump (ctx.go(hash, true): "Saved.") outlives that jump's
+// hashchange, which otherwise clears the banner.
+let keepBannerOnce = false;
 
 function notice(text, kind = 'info') {
   fill(banner, h('div.banner.' + kind, { role: kind === 'error' ? 'alert' : 'status' },
@@ -69,8 +72,12 @@ async function route() {
     stale: () => gen !== generation,
     go: (hash, keepBanner) => {
       if (!keepBanner) banner.replaceChildren();
-      if (location.hash === hash) route();
-      else location.hash = hash;
+      if (location.hash === hash) {
+        route();
+      } else {
+        keepBannerOnce = !!keepBanner;
+        location.hash = hash;
+      }
     },
     reload: () => route(),
   };
@@ -167,7 +174,8 @@ async function openLink() {
 
 async function boot() {
   window.addEventListener('hashchange', () => {
-    banner.replaceChildren();
+    if (!keepBannerOnce) banner.replaceChildren();
+    keepBannerOnce = false;
     if (location.hash.startsWith('#token=')) openLink();
     else route();
   });

@@ -197,7 +197,7 @@ export async function detail(ctx, params, query) {
         'This cannot be undone.', 'Delete')) return;
       await api('DELETE', path('webhooks', uid));
       ctx.notice('Webhook deleted.');
-      ctx.go('#/webhooks');
+      ctx.go('#/webhooks', true);
     }) }, 'Delete'));
   const chartBox = h('div.chart-area', null, h('p.muted', null, 'Loading charts…'));
   const win = query.get('window') === '24h' ? '24h' : '1h';
