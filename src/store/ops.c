@@ -586,6 +586,14 @@ int hl_store_recover_count(struct hl_store *st, int64_t webhook_id, int64_t sinc
     return get(st, HL_SESS_READ, HL_Q_RECOVER_COUNT, a, HL_NARGS(a), &hl_read_int, count);
 }
 
+static int by_bucket_duration(const void *a, const void *b)
+{
+    const struct hl_series_point *x = a, *y = b;
+    if (x->bucket != y->bucket)
+        return x->bucket < y->bucket ? -1 : 1;
+    return (x->p50_us > y->p50_us) - (x->p50_us < y->p50_us);
+}
+
 int hl_store_webhook_series(struct hl_store *st, int64_t webhook_id, int64_t since, int64_t until,
                             int64_t step, struct hl_series_point **out, size_t *n)
 {
@@ -595,7 +603,32 @@ int hl_store_webhook_series(struct hl_store *st, int64_t webhook_id, int64_t sin
         return HL_EINVAL;
     struct hl_arg a[] = {hl_arg_int(webhook_id), hl_arg_int(since), hl_arg_int(until),
                          hl_arg_int(step)};
-    return list(st, HL_Q_WH_SERIES, a, HL_NARGS(a), &hl_read_series, (void **)out, n);
+    struct hl_series_point *p = NULL;
+    size_t len = 0;
+    int rc = list(st, HL_Q_WH_SERIES, a, HL_NARGS(a), &hl_read_series, (void **)&p, &len);
+    if (rc)
+        return rc;
+    /* one point per attempt, its duration in p50_us: by bucket, then by duration */
+    if (len > 1)
+        qsort(p, len, sizeof(*p), by_bucket_duration);
+    size_t k = 0;
+    for (size_t i = 0, j; i < len; i = j) {
+        int64_t ok = 0;
+        for (j = i; j < len && p[j].bucket == p[i].bucket; j++)
+            ok += p[j].successes;
+        size_t cnt = j - i;
+        /* nearest rank: the ceil(n p / 100)-th shortest */
+        int64_t p50 = p[i + (cnt * 50 + 99) / 100 - 1].p50_us;
+        int64_t p95 = p[i + (cnt * 95 + 99) / 100 - 1].p50_us;
+        p[k++] = (struct hl_series_point){.bucket = p[i].bucket,
+                                          .attempts = (int64_t)cnt,
+                                          .successes = ok,
+                                          .p50_us = p50,
+                                          .p95_us = p95};
+    }
+    *out = p;
+    *n = k;
+    return HL_OK;
 }
 
 /* ---- the console's portal links ---- */

@@ -138,12 +138,12 @@ static int read_key32(struct hl_row *r, void *item)
 
 static int read_series(struct hl_row *r, void *item)
 {
+    /* one attempt (HL_SERIES_SQL), its duration in p50_us until ops.c folds the bucket */
     struct hl_series_point *p = item;
     p->bucket = col_i64(r, 0);
-    p->attempts = col_i64(r, 1);
-    p->successes = col_i64(r, 2);
-    p->p50_us = col_i64(r, 3);
-    p->p95_us = col_i64(r, 4);
+    p->attempts = 1;
+    p->successes = col_i64(r, 1);
+    p->p50_us = col_i64(r, 2);
     return HL_OK;
 }
 
