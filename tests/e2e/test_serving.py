@@ -111,7 +111,9 @@ class ParkedTests(ServerTest):
     """Tests to a blackhole: attempts stay in flight for the whole (long) timeout, so every test
     call stays pending until the blackhole hangs up."""
     server_args = ("--threads", "4", "--per-host", "64")
-    server_env = {"HOOKLINE_TIMEOUT": "60s"}
+    # No retry comes due while a test runs: each answer carries exactly its one attempt, however
+    # slowly a loaded machine gets to read it back.
+    server_env = {"HOOKLINE_TIMEOUT": "60s", "HOOKLINE_RETRY_SCHEDULE": "0,1h"}
     N = 24
 
     def setUp(self):
