@@ -2,8 +2,11 @@
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 LISTEN ?= 127.0.0.1:8080
 DATA ?= data
+PREFIX ?= /usr/local
+# Debian's python3, where deps-test installs the harness's modules (CMakeLists.txt picks the same).
+PYTHON3 ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
 
-.PHONY: run build test tsan coverage bench bench-pg deps deps-test install fuzz clean format
+.PHONY: run build test tsan coverage bench bench-pg deps deps-test install uninstall fuzz clean format
 
 build: deps
 	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHL_TESTS=OFF >/dev/null
@@ -33,7 +36,7 @@ tsan: deps-test
 	cmake --build build-tsan -j $(JOBS)
 	for t in test_delivery test_operations test_serving; do \
 	  TSAN_OPTIONS=halt_on_error=1:exitcode=66 HOOKLINE_BIN=$(CURDIR)/build-tsan/hookline \
-	    python3 -u tests/e2e/$$t.py || exit 1; done
+	    $(PYTHON3) -u tests/e2e/$$t.py || exit 1; done
 
 # Line coverage of src/ by every test but the fuzz targets (build-cov, gcov, no sanitizers);
 # the summary goes to the terminal and build-cov/coverage.txt.
@@ -52,8 +55,14 @@ bench: deps-bench
 bench-pg: deps-bench
 	bench/run-pg.sh
 
+# bin/hookline, libhookline (shared and static) with <hookline/verify.h>, hookline.pc and the CMake
+# package under PREFIX (default /usr/local); DESTDIR stages them elsewhere, for packaging.
+# uninstall removes what install put there (scripts/install.sh says how).
 install: build
-	cmake --install build
+	scripts/install.sh install "$(PREFIX)" "$(DESTDIR)"
+
+uninstall:
+	scripts/install.sh uninstall "$(PREFIX)" "$(DESTDIR)"
 
 # The libFuzzer targets (tests/fuzz/*_fuzz.c) with clang, ASan and UBSan. make test runs each for
 # a few seconds; longer by hand: scripts/fuzz-run.sh build-fuzz/NAME_fuzz with HL_FUZZ_SECONDS.

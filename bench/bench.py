@@ -278,10 +278,13 @@ def cmd_put(a):
 
 
 def cmd_webhooks(a):
-    """Creates COUNT webhooks (entities all) whose URL is URL with {i} replaced."""
+    """Creates COUNT webhooks (entities all) whose URL is URL with {i} replaced (and {port} by
+    the i-th of PORTS, in turn)."""
     base = "http://127.0.0.1:%d/api/v1/appuid/%s" % (a.hl_port, a.app)
+    ports = a.ports.split(",") if a.ports else ["0"]
     for i in range(a.count):
-        body = {"url": a.url.replace("{i}", str(i)),
+        url = a.url.replace("{i}", str(i)).replace("{port}", ports[i % len(ports)])
+        body = {"url": url,
                 "entities": ["agent", "context", "contextfile"], "active": True}
         status, out = http("POST", base + "/webhooks", body, a.key)
         if status != 201:
@@ -420,7 +423,9 @@ def cmd_rss(a):
     s = proc_status(a.pid)
     s["at"] = time.time()
     if a.hl_port:
-        s["queue_depth"] = queue_depth(a.hl_port)
+        m = metrics(a.hl_port)
+        s["queue_depth"] = int(m.get("hookline_queue_depth", -1))
+        s["inflight"] = int(m.get("hookline_inflight", -1))
     put(a.results, a.name, s)
     print("%s: VmRSS %.1f MiB, VmHWM %.1f MiB" % (a.name, s["VmRSS"] / 1024.0,
                                                   s["VmHWM"] / 1024.0))
@@ -631,13 +636,78 @@ def cmd_latency(a):
               file=sys.stderr)
 
 
+BACKLOG_DATA = {"uid": "agent-backlog-template", "externalTenantId": "tenant-dead",
+                "agentName": "backlog", "live": True, "model": "gpt-4o", "temperature": 0.7}
+
+
+def cmd_blackhole(a):
+    """TCP blackholes: listens on each port, accepts every connection, reads and drops what
+    comes and never answers, until SIGTERM (or --max-s). What a firewalled host that completes
+    the handshake looks like to a sender: every attempt hangs until its timeout."""
+    import selectors
+    import signal
+    sel = selectors.DefaultSelector()
+    for port in a.ports.split(","):
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", int(port)))
+        s.listen(4096)
+        s.setblocking(False)
+        sel.register(s, selectors.EVENT_READ, True)
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    deadline = time.monotonic() + a.max_s
+    held = 0
+    while not stop and time.monotonic() < deadline:
+        for key, _ in sel.select(0.2):
+            if key.data:
+                try:
+                    c, _ = key.fileobj.accept()
+                except OSError:
+                    continue
+                c.setblocking(False)
+                sel.register(c, selectors.EVENT_READ, False)
+                held += 1
+                continue
+            try:
+                data = key.fileobj.recv(65536)
+            except BlockingIOError:
+                continue
+            except OSError:
+                data = b""
+            if not data:
+                sel.unregister(key.fileobj)
+                key.fileobj.close()
+    print("blackhole: %d connections accepted" % held)
+
+
+def cmd_noisy_load(a):
+    """The noisy app's backlog: a.changes POST /events to an app whose webhooks all point at
+    blackholes (a.changes x webhooks deliveries), then waits until its attempts hang in flight
+    and records how things stand."""
+    g = run_load(a.tools, ["-p", a.hl_port, "-a", a.app, "-k", a.key, "-K", "events",
+                           "-c", 8, "-d", 120, "-n", a.changes, "-x", "noisy", "-g", 30], 200)
+    t0 = time.monotonic()
+    m = metrics(a.hl_port)
+    while m.get("hookline_inflight", 0) < a.min_inflight and time.monotonic() - t0 < 60:
+        time.sleep(0.1)
+        m = metrics(a.hl_port)
+    if m.get("hookline_inflight", 0) < a.min_inflight:
+        raise BenchError("noisy: only %d attempts in flight after 60 s (want %d)" % (
+            m.get("hookline_inflight", 0), a.min_inflight))
+    res = {"changes": g["ok"], "webhooks": a.webhooks, "api_per_s": round(g["ok_per_s"], 1),
+           "inflight": int(m["hookline_inflight"]),
+           "queue_depth": int(m.get("hookline_queue_depth", -1)), "timeout": a.timeout,
+           "max_inflight": a.max_inflight}
+    put(a.results, "noisy", res)
+    print("noisy: %d changes x %d blackholed webhooks; %d attempts hanging, %d deliveries "
+          "pending" % (g["ok"], a.webhooks, res["inflight"], res["queue_depth"]))
+
+
 def cmd_publish_one(a):
     """POST /events once; prints the eventId."""
     base = "http://127.0.0.1:%d/api/v1/appuid/%s" % (a.hl_port, a.app)
-    body = {"event": "agent.updated",
-            "data": {"uid": "agent-backlog-template", "externalTenantId": "tenant-dead",
-                     "agentName": "backlog", "live": True, "model": "gpt-4o",
-                     "temperature": 0.7}}
+    body = {"event": "agent.updated", "data": BACKLOG_DATA}
     status, out = http("POST", base + "/events", body, a.key)
     if status // 100 != 2:
         die("POST /events answered %d: %s" % (status, out))
@@ -655,6 +725,11 @@ def cmd_backlog_sql(a):
     epoch ms at which the first retries fall due."""
     now_ms = int(time.time() * 1000)
     first_due = now_ms + int(a.lead_s * 1000)
+    # hookline stores payloads packed; the copies are written as plain JSON, which it reads as
+    # it is (only the dead endpoint ever sees them)
+    iso = datetime.datetime.fromtimestamp(now_ms / 1000.0 - 600, datetime.timezone.utc)
+    iso = iso.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % ((now_ms - 600000) % 1000)
+    data = json.dumps(BACKLOG_DATA, separators=(",", ":"))
     sql = """
 PRAGMA journal_mode = WAL;
 PRAGMA synchronous = OFF;
@@ -667,9 +742,10 @@ INSERT INTO seq SELECT i FROM s;
 INSERT INTO events(uid, app_id, type, tenant, resource_uid, created_at, payload)
   SELECT 'evt_bl' || printf('%010d', seq.i), tpl.app_id, tpl.type, tpl.tenant,
          tpl.resource_uid, {now} - 600000,
-         CAST(replace(CAST(tpl.payload AS TEXT), '{evt}', 'evt_bl' || printf('%010d', seq.i))
-              AS BLOB)
-  FROM tpl, seq;
+         CAST('{{"eventId":"evt_bl' || printf('%010d', seq.i) || '","event":"agent.updated",'
+              || '"timestamp":"{iso}","appUid":"' || apps.uid || '","version":1,"data":'
+              || '{data}}}' AS BLOB)
+  FROM tpl JOIN apps ON apps.id = tpl.app_id, seq;
 INSERT INTO deliveries(event_id, webhook_id, status, attempts, next_attempt_at, lease_until,
                        last_status, last_error, created_at)
   SELECT e.id, w.id, 0, 1, {first_due} + ((e.id * 7919 + w.id * 104729) % 3600000), 0, 0,
@@ -682,7 +758,8 @@ INSERT INTO attempts(delivery_id, started_at, duration_us, status_code, error, r
 COMMIT;
 PRAGMA wal_checkpoint(TRUNCATE);
 SELECT count(*) FROM deliveries WHERE status = 0;
-""".format(evt=a.event_id, n=a.events, now=now_ms, first_due=first_due, port=a.dead_port)
+""".format(evt=a.event_id, n=a.events, now=now_ms, first_due=first_due, port=a.dead_port,
+           iso=iso, data=data.replace("'", "''"))
     with open(a.out, "w") as f:
         f.write(sql)
     print(first_due)
@@ -826,6 +903,75 @@ def num(v, fmt=None):
     return "{:,.0f}".format(v) if fmt is None else fmt % v
 
 
+BACKENDS = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
+
+
+def retention_rows(ret, row):
+    """The rows of bench/retention.py's figures (one run: SQLite or PostgreSQL)."""
+    if "skipped" in ret:
+        row("Retention on PostgreSQL: not run (%s)" % ret["skipped"], "—", "—", "—",
+            "—", "—")
+        return
+    base, run = ret["baseline"], ret["pruning"]
+    st = base["storage"]
+    db = BACKENDS.get(ret["backend"], ret["backend"])
+    row("Storage (%s): bytes on disk per change, everything kept (POST /events to one webhook, "
+        "%s changes; %s)" % (db, "{:,}".format(st["changes"]), st["method"]),
+        "%s B" % num(st["per_change"], "%.0f"), "—", "—",
+        "bounded by the retention; measured and reported", "—")
+    pl = run["plateau"]
+    row("Retention (%s) %d s under %.0f changes/s for %.0f s: %s, peak in the first / "
+        "second half" % (db, ret["retention_s"], ret["rate"], ret["run_s"],
+                         "database + WAL" if ret["backend"] == "sqlite" else
+                         "pg_database_size"),
+        "%s / %s" % (mib(pl["first_half_peak"] / 1024.0 if pl["first_half_peak"] else None),
+                     mib(pl["second_half_peak"] / 1024.0 if pl["second_half_peak"] else None)),
+        "—", num(pl["ratio"], "%.3f ×"), "second half ≤ 1.15 × first half",
+        yes(ret["plateau_ok"]) if ret["plateau_ok"] is not None else "not judged (run too "
+        "short to plateau)")
+    w = run["api_pruning"]["rt_us"]
+    b = base["api"]["rt_us"]
+    bp = run["api_before_pruning"]["rt_us"]
+    row("… API response time p50 / p99 while the pruner works (from %d s on) vs the same load "
+        "without pruning (`--retention 0`, %.0f s; in brackets: the same run's first %d s, "
+        "nothing old yet)" % (ret["retention_s"] + ret["sample_s"], ret["base_s"],
+                              ret["retention_s"]),
+        "%s / %s" % (ms(w.get("p50")), ms(w.get("p99"))),
+        "%s / %s (%s / %s)" % (ms(b.get("p50")), ms(b.get("p99")), ms(bp.get("p50")),
+                               ms(bp.get("p99"))),
+        "p99 %s" % num(w["p99"] / b["p99"] if w.get("p99") and b.get("p99") else None,
+                       "%.2f ×"),
+        "p99 ≤ 1.5 × + 1 ms of the run without pruning", yes(ret["p99_ok"]))
+    ow = run["owed"]
+    row("… nothing owed lost: old events to a dead endpoint still listed / their deliveries "
+        "still pending; changes missing at the sink",
+        "%d / %d of %d; missing %d" % (ow["events_listed"], ow["deliveries_pending"],
+                                      ow["expected"], ret["missing"]),
+        "—", "—", "all kept, none missing", yes(ret["owed_ok"] and ret["missing"] == 0))
+
+
+def retention_details(ret):
+    if "skipped" in ret:
+        return []
+    base, run = ret["baseline"], ret["pruning"]
+    st = base["storage"]
+    parts = ", ".join("%s %s" % (k, num(v, "%.0f")) for k, v in st["parts_per_change"].items())
+    series = ", ".join("%.0f s %.1f" % (x["t"], x["bytes"] / 1048576.0)
+                       for x in run["samples"][::max(1, len(run["samples"]) // 18)])
+    pr = run["pruned"]
+    return [
+        "- **Storage per change** (%s, %s changes kept): %s B in all; by table and index (B): "
+        "%s." % (ret["backend"], "{:,}".format(st["changes"]), num(st["per_change"], "%.0f"),
+                 parts),
+        "- **Retention run** (%s): %s changes accepted at %.0f/s (API p99 %s; %s missing); "
+        "database size over time (s, MiB): %s; pruned %s events, %s deliveries, %s attempts; "
+        "queue depth after the drain %s (the owed deliveries)." % (
+            ret["backend"], "{:,}".format(run["gen"]["ok"]), ret["rate"], ms(run["gen"]["rt_us"]["p99"]),
+            run["missing"], series, "{:,}".format(pr["events"]), "{:,}".format(pr["deliveries"]),
+            "{:,}".format(pr["attempts"]), run["queue_depth_after"]),
+    ]
+
+
 def cmd_render(a):
     r = load_results(a.results)
     kept, order = manual_blocks(a.out)
@@ -947,6 +1093,25 @@ def cmd_render(a):
             "restart)" % "{:,}".format(blinfo.get("pending_at_start", 0)),
             "%s (HWM %s)" % (mib(rb.get("VmRSS")), mib(rb.get("VmHWM"))), "—", "—",
             "≤ 64 MiB", yes(rss_ok and hwm_ok))
+    rets = [r[k] for k in ("retention", "retention_pg") if r.get(k)]
+    for ret in rets:
+        retention_rows(ret, row)
+    noisy, nb, nl = r.get("noisy"), r.get("noisy_baseline"), r.get("noisy_latency")
+    if noisy and nb and nl:
+        N, B = nl["answer_to_arrival_us"], nb["answer_to_arrival_us"]
+        met = N.get("p99") is not None and N["p99"] < 50000 and nl["missing"] == 0
+        row("Noisy tenant: app A has %d webhooks on TCP blackholes (accept, never answer; "
+            "`--timeout` %s) and %s deliveries pending, %d of its attempts hanging; app B's "
+            "changes at %.0f/s for %.0f s: answer → arrival p50 / p95 / p99 / max" % (
+                noisy["webhooks"], noisy["timeout"], "{:,}".format(noisy["queue_depth"]),
+                noisy["inflight"], nl["rate"], nl["duration_s"]),
+            "%s / %s / %s / %s" % (ms(N.get("p50")), ms(N.get("p95")), ms(N.get("p99")),
+                                   ms(N.get("max"))),
+            "app B alone (same run, before A's load): %s / %s / %s / %s" % (
+                ms(B.get("p50")), ms(B.get("p95")), ms(B.get("p99")), ms(B.get("max"))),
+            "p99 %s" % num(N["p99"] / B["p99"] if N.get("p99") and B.get("p99") else None,
+                           "%.2f ×"),
+            "app B's p99 < 50 ms, none missing", yes(met))
     idle = r.get("rss_idle", {})
     peak = r.get("rss_peak", {})
     row("Memory: RSS idle after start", mib(idle.get("VmRSS")), "—", "—", "—", "—")
@@ -1042,6 +1207,20 @@ def cmd_render(a):
                          "{:,}".format(bl.get("queue_depth_after", 0)) if bl else "?",
                          num(blinfo.get("pending_at_start", 0) / 3600.0),
                          num(blinfo.get("start_after_first_due_s"), "%.1f")))
+    for ret in rets:
+        lines.extend(retention_details(ret))
+    if noisy and nl:
+        after = r.get("noisy_rss", {})
+        lines.append("- **Noisy tenant**: app A's %s changes were accepted at %s/s; its attempts "
+                     "then held %d of the %d in-flight slots (its fair share: the rest stays "
+                     "free for the others), and %s were pending; after app B's run, %s attempts "
+                     "were in flight and %s deliveries pending. App B: %d of %d changes "
+                     "delivered (%d missing)." % (
+                         "{:,}".format(noisy["changes"]), num(noisy["api_per_s"]),
+                         noisy["inflight"], noisy["max_inflight"],
+                         "{:,}".format(noisy["queue_depth"]), after.get("inflight", "?"),
+                         "{:,}".format(after.get("queue_depth", 0)), nl["matched"],
+                         nl["changes"], nl["missing"]))
     if ngx or ceil:
         lines.append("- **Ceiling**: wrk → hl-sink p50 %s, p99 %s; %s. The sink is a small C "
                      "server (`bench/sink.c`: epoll, one thread per core, SO_REUSEPORT) that "
@@ -1114,6 +1293,28 @@ SQLite database in `build-bench/bench-run/`:
    trickle. RSS is read after the restart and after the run. (Starting the spread at the moment
    the rows are written instead would leave a pile of retries already due at the restart; the
    dispatcher claims in `next_attempt_at` order, so new events then wait behind that pile.)
+8. **Retention** (`bench/retention.py`): two more fresh databases and hookline processes, the
+   same open-loop `POST /events` load at a steady rate to one webhook on the sink. First with
+   `--retention 0` (nothing pruned): its API response times, and the database's pages per
+   change by table and index (`dbstat`). Then with a short `--retention` for several minutes:
+   the file and its WAL sampled every few seconds (they grow until the first events are a
+   retention old, then stay flat: the pruner frees what new rows reuse), and the API's response
+   times from a little after the retention on, while the pruner works. In both, another app's
+   webhook on a closed port gets a few events before the load (one failed attempt, then owed
+   for an hour): they grow old with the rest and must all still be listed, pending, at the end;
+   every change of the load must reach the sink. Then the same again on PostgreSQL (a
+   throwaway server from `scripts/with-postgres.sh`, fsync on, a fresh database per run;
+   shorter), where the size is `pg_database_size` and the parts per change are each table's
+   `pg_total_relation_size`.
+9. **Noisy tenant**: a third database. App B has one webhook on the sink; app A has 16 webhooks
+   on 16 TCP blackholes (`bench.py blackhole`: loopback ports that accept every connection and
+   never answer, as a firewalled host does), so each of A's attempts hangs until `--timeout`
+   (the default, 5 s). App B's `POST /agents` at a steady 20/s is measured as in phase 3 first
+   alone (the baseline), then again after A has made 1,000 changes (16,000 deliveries) and its
+   attempts hang in flight.
+
+Every hookline here runs with `--api-rate 0`: the load generators drive one app at thousands
+of requests per second, far above the per-app request limit (`--api-rate`, 1,000/s by default).
 """)
     env = meta.get("env")
     lines.append("hookline's environment: %s. Log lines at warn/error level: %s.\n" % (
@@ -1161,6 +1362,7 @@ def main():
         s.add_argument(k, required=True)
     s.add_argument("--hl-port", type=int, required=True)
     s.add_argument("--count", type=int, default=1)
+    s.add_argument("--ports", default="")
     s = sp("probe", cmd_probe)
     for k in ("--app", "--key", "--out"):
         s.add_argument(k, required=True)
@@ -1225,6 +1427,14 @@ def main():
         s.add_argument("--fanout", type=int, default=1)
         s.add_argument("--wait", type=float, default=60)
         s.add_argument("--warmup", type=float, default=0)
+    s = sp("blackhole", cmd_blackhole)
+    s.add_argument("--ports", required=True)
+    s.add_argument("--max-s", type=float, default=3600)
+    s = sp("noisy-load", cmd_noisy_load)
+    for k in ("--tools", "--results", "--app", "--key", "--timeout"):
+        s.add_argument(k, required=True)
+    for k in ("--hl-port", "--changes", "--webhooks", "--min-inflight", "--max-inflight"):
+        s.add_argument(k, type=int, required=True)
     s = sp("publish-one", cmd_publish_one)
     s.add_argument("--app", required=True)
     s.add_argument("--key", required=True)

@@ -168,10 +168,13 @@ for CUR in "${CONFIGS[@]}"; do
         DB_SHOWN="postgres://postgres@127.0.0.1:PG_PORT/$name"
     fi
     mkdir -p "$RUN/files-$CUR"
+    timeout 60 "$HL" db init --database "$DB" >>"$RUN/cli.log" 2>&1 ||
+        fail "hookline db init on $CUR: $(tail -3 "$RUN/cli.log")"
     j=$(timeout 60 "$HL" apps create bench --json --database "$DB" 2>>"$RUN/cli.log") ||
         fail "hookline apps create on $CUR: $(tail -3 "$RUN/cli.log")"
     APP=$("${PY[@]}" field appUid <<<"$j")
     KEY=$("${PY[@]}" field apiKey <<<"$j")
+    note_cmd "build-bench/hookline db init --database $DB_SHOWN"
     note_cmd "build-bench/hookline apps create bench --json --database $DB_SHOWN"
     for i in $(seq 0 $((N - 1))); do
         start_node "$i" "$DB" "$RUN/hookline-$CUR.log"

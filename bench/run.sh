@@ -3,10 +3,11 @@
 #
 # Builds an optimised hookline (build-bench/) and the bench tools, runs every benchmark on
 # loopback and writes BENCHMARKS.md (the hand-written <!-- manual:... --> blocks are kept).
-# --quick: every phase about 5 s and a 100,000-delivery backlog, written to
-# build-bench/bench-run/BENCHMARKS.md unless --out says otherwise. The full run takes about
-# 6 minutes and must stay under 15; every step is bounded by `timeout`, and everything started
-# here is stopped on exit.
+# --quick: every phase about 5 s, a 100,000-delivery backlog and a short retention phase,
+# written to build-bench/bench-run/BENCHMARKS.md unless --out says otherwise. The full run
+# takes about 20 minutes (more than half of it the retention phase, on SQLite and then on a
+# throwaway PostgreSQL; then the noisy tenant) and must stay under 25; every step is bounded by
+# `timeout`, and everything started here is stopped on exit.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -21,7 +22,7 @@ while [ $# -gt 0 ]; do
         shift
         ;;
     -h | --help)
-        sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *)
@@ -39,15 +40,21 @@ RESULTS=$RUN/results.json
 PY=(python3 "$ROOT/bench/bench.py")
 
 if [ "$MODE" = quick ]; then
-    CEIL_S=5 FLOOR_S=3 LAT_S=5 LAT_RATE=1000 FAN_S=5 FAN_RATE=10 THRU_S=5
+    CEIL_S=5 FLOOR_S=3 LAT_S=5 LAT_RATE=1000 FAN_S=5 FAN_RATE=10 THRU_S=5 NOISY_S=10
     BL_EVENTS=1000 BL_LAT_S=5 BL_RATE=1000 BL_LEAD_S=15 WARMUP_S=1 FSYNC_S=1 BURST_CHANGES=2500
+    RET_BASE_S=15 RET_RUN_S=90 RET_PG_BASE_S=15 RET_PG_RUN_S=90
     OUT=${OUT:-$RUN/BENCHMARKS.md}
 else
-    CEIL_S=10 FLOOR_S=10 LAT_S=30 LAT_RATE=1000 FAN_S=20 FAN_RATE=10 THRU_S=30
+    CEIL_S=10 FLOOR_S=10 LAT_S=30 LAT_RATE=1000 FAN_S=20 FAN_RATE=10 THRU_S=30 NOISY_S=30
     BL_EVENTS=10000 BL_LAT_S=10 BL_RATE=1000 BL_LEAD_S=60 WARMUP_S=2 FSYNC_S=2 BURST_CHANGES=10000
+    RET_BASE_S=60 RET_RUN_S=270 RET_PG_BASE_S=45 RET_PG_RUN_S=180
     OUT=${OUT:-$ROOT/BENCHMARKS.md}
 fi
 BL_WEBHOOKS=100 FANOUT=100 THRU_CONNS=64 LAT_CONNS=64 BURST_WEBHOOKS=20
+RET_RATE=300 RET_S=60
+# The noisy tenant: 16 webhooks on TCP blackholes x 1,000 changes; the healthy app's changes at
+# a steady few per second.
+NOISY_WEBHOOKS=16 NOISY_CHANGES=1000 NOISY_RATE=20
 
 T_START=$(date +%s)
 BENCH_TAG=bench
@@ -55,7 +62,7 @@ BENCH_TAG=bench
 . "$ROOT/bench/lib.sh"
 
 # ---- processes we start, and their cleanup ----
-SINK_PID="" NGINX_PID="" HL_PID=""
+SINK_PID="" NGINX_PID="" HL_PID="" BH_PID=""
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
@@ -63,6 +70,7 @@ cleanup() {
         stop_pid "$STEP_PID" "the running step" || true
     fi
     stop_pid "$HL_PID" hookline || true
+    stop_pid "$BH_PID" blackholes || true
     stop_pid "$NGINX_PID" nginx || true
     stop_pid "$SINK_PID" hl-sink || true
     wait 2>/dev/null || true
@@ -103,12 +111,14 @@ start_sink() {
     fail "hl-sink did not answer on port $SINK_PORT"
 }
 
-# start_hookline DB LOG [VAR=value ...]: serve in the background, wait for /healthz
+# start_hookline DB LOG [VAR=value ...]: serve in the background, wait for /healthz. The load
+# generators drive one app at thousands of requests per second: --api-rate 0 turns the per-app
+# request limit off.
 start_hookline() {
     local db=$1 logf=$2
     shift 2
     env "$@" "$HL" serve --listen "127.0.0.1:$HL_PORT" --database "$db" --mode development \
-        --log-level warn >>"$logf" 2>&1 &
+        --log-level warn --api-rate 0 >>"$logf" 2>&1 &
     HL_PID=$!
     for _ in $(seq 1 200); do
         curl -sf "http://127.0.0.1:$HL_PORT/healthz" >/dev/null 2>&1 && return 0
@@ -124,9 +134,11 @@ stop_hookline() {
     HL_PID=""
 }
 
-# new_app DB NAME: prints "APP_UID API_KEY"
+# new_app DB NAME: prints "APP_UID API_KEY" (apps need a database: db init makes it the first time)
 new_app() {
     local j
+    timeout 60 "$HL" db init --database "$1" >>"$RUN/cli.log" 2>&1 ||
+        fail "hookline db init $1: $(tail -3 "$RUN/cli.log")"
     j=$(timeout 60 "$HL" apps create "$2" --json --database "$1" 2>>"$RUN/cli.log") ||
         fail "hookline apps create $2: $(tail -3 "$RUN/cli.log")"
     printf '%s %s\n' "$("${PY[@]}" field appUid <<<"$j")" "$("${PY[@]}" field apiKey <<<"$j")"
@@ -141,8 +153,9 @@ DB1=$RUN/main.db
 read -r APP_A KEY_A <<<"$(new_app "$DB1" bench)"
 read -r APP_F KEY_F <<<"$(new_app "$DB1" fanout)"
 read -r APP_U KEY_U <<<"$(new_app "$DB1" burst)"
+note_cmd "build-bench/hookline db init --database build-bench/bench-run/main.db"
 note_cmd "build-bench/hookline apps create bench --json --database build-bench/bench-run/main.db   # and 'fanout', 'burst'"
-note_cmd "build-bench/hookline serve --listen 127.0.0.1:HL_PORT --database build-bench/bench-run/main.db --mode development --log-level warn"
+note_cmd "build-bench/hookline serve --listen 127.0.0.1:HL_PORT --database build-bench/bench-run/main.db --mode development --log-level warn --api-rate 0   # --api-rate 0: no per-app request limit"
 start_hookline "$DB1" "$RUN/hookline-main.log"
 log "hookline $($HL version) on 127.0.0.1:$HL_PORT (pid $HL_PID)"
 sleep 1
@@ -291,7 +304,65 @@ step "backlog latency" $((BL_LAT_S + 150)) "${PY[@]}" latency --tools "$TOOLS" -
     --rate "$BL_RATE" --duration "$BL_LAT_S" --conns "$LAT_CONNS" --warmup "$WARMUP_S"
 stop_hookline
 
-# ---- 8. BENCHMARKS.md ----
+# ---- 8. retention: a steady load with a short retention, storage sampled ----
+log "retention: POST /events at ${RET_RATE}/s, ${RET_BASE_S}s with --retention 0, then ${RET_RUN_S}s with --retention ${RET_S}s"
+note_cmd "python3 bench/retention.py --hl build-bench/hookline --rate $RET_RATE --base-s $RET_BASE_S --run-s $RET_RUN_S --retention-s $RET_S ...   # two fresh databases; hl-load -K events -r $RET_RATE in each"
+step "retention" $((RET_BASE_S + RET_RUN_S + 300)) python3 "$ROOT/bench/retention.py" \
+    --hl "$HL" --tools "$TOOLS" --run "$RUN" --results "$RESULTS" --hl-port "$HL_PORT" \
+    --sink-port "$SINK_PORT" --dead-port "$DEAD_PORT" --rate "$RET_RATE" \
+    --base-s "$RET_BASE_S" --run-s "$RET_RUN_S" --retention-s "$RET_S"
+
+# The same on PostgreSQL (a throwaway server with fsync on, scripts/with-postgres.sh), shorter:
+# its plateau is judged from two retentions on, and the p99 figure needs no longer a run.
+if compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+    log "retention on PostgreSQL: ${RET_PG_BASE_S}s with --retention 0, then ${RET_PG_RUN_S}s with --retention ${RET_S}s"
+    note_cmd "HOOKLINE_TEST_PG_FSYNC=on scripts/with-postgres.sh python3 bench/retention.py --pg-url \$HOOKLINE_TEST_PG_URL --name retention_pg --rate $RET_RATE --base-s $RET_PG_BASE_S --run-s $RET_PG_RUN_S --retention-s $RET_S ..."
+    # shellcheck disable=SC2016 # expanded by the inner shell, where with-postgres.sh sets it
+    step "retention (PostgreSQL)" $((RET_PG_BASE_S + RET_PG_RUN_S + 360)) \
+        env HOOKLINE_TEST_PG_FSYNC=on "$ROOT/scripts/with-postgres.sh" \
+        sh -c 'exec python3 "$@" --pg-url "$HOOKLINE_TEST_PG_URL"' sh "$ROOT/bench/retention.py" \
+        --hl "$HL" --tools "$TOOLS" --run "$RUN" --results "$RESULTS" --hl-port "$HL_PORT" \
+        --sink-port "$SINK_PORT" --dead-port "$DEAD_PORT" --rate "$RET_RATE" --name retention_pg \
+        --base-s "$RET_PG_BASE_S" --run-s "$RET_PG_RUN_S" --retention-s "$RET_S"
+else
+    log "retention on PostgreSQL: not run (PostgreSQL is not installed: scripts/deps.sh bench)"
+    "${PY[@]}" put "$RESULTS" retention_pg '{"skipped":"PostgreSQL is not installed"}'
+fi
+
+# ---- 9. noisy tenant: a third database; one app's webhooks on TCP blackholes ----
+log "noisy tenant: $NOISY_WEBHOOKS webhooks on TCP blackholes x $NOISY_CHANGES changes; a healthy app's changes at ${NOISY_RATE}/s for ${NOISY_S}s, before and during"
+BH_PORTS=$("${PY[@]}" ports "$NOISY_WEBHOOKS" | tr ' ' ',')
+"${PY[@]}" blackhole --ports "$BH_PORTS" --max-s 1800 >"$RUN/blackhole.log" 2>&1 &
+BH_PID=$!
+note_cmd "bench.py blackhole --ports P1,...,P$NOISY_WEBHOOKS   # accept every connection, never answer"
+DB3=$RUN/noisy.db
+read -r APP_H KEY_H <<<"$(new_app "$DB3" healthy)"
+read -r APP_N KEY_N <<<"$(new_app "$DB3" noisy)"
+start_hookline "$DB3" "$RUN/hookline-noisy.log"
+step "healthy webhook" 60 "${PY[@]}" webhooks --hl-port "$HL_PORT" --app "$APP_H" --key "$KEY_H" \
+    --url "http://127.0.0.1:$SINK_PORT/n"
+step "noisy webhooks" 60 "${PY[@]}" webhooks --hl-port "$HL_PORT" --app "$APP_N" --key "$KEY_N" \
+    --url "http://127.0.0.1:{port}/hole/{i}" --ports "$BH_PORTS" --count "$NOISY_WEBHOOKS"
+note_cmd "hl-load -p HL_PORT -a HEALTHY_APP -k KEY -K agents -c 4 -d $NOISY_S -r $NOISY_RATE   # alone, then beside the noisy app"
+step "noisy baseline" $((NOISY_S + 150)) "${PY[@]}" latency --tools "$TOOLS" --results "$RESULTS" \
+    --run "$RUN" --dump-file "$RUN/sink.dump" --hl-port "$HL_PORT" --sink-port "$SINK_PORT" \
+    --pid "$HL_PID" --app "$APP_H" --key "$KEY_H" --name noisy_baseline --prefix nbas \
+    --rate "$NOISY_RATE" --duration "$NOISY_S" --conns 4 --warmup "$WARMUP_S"
+note_cmd "hl-load -p HL_PORT -a NOISY_APP -k KEY -K events -c 8 -n $NOISY_CHANGES   # $NOISY_WEBHOOKS webhooks on blackholes"
+step "noisy load" 300 "${PY[@]}" noisy-load --tools "$TOOLS" --results "$RESULTS" \
+    --hl-port "$HL_PORT" --app "$APP_N" --key "$KEY_N" --changes "$NOISY_CHANGES" \
+    --webhooks "$NOISY_WEBHOOKS" --min-inflight 100 --max-inflight "${HOOKLINE_MAX_INFLIGHT:-256}" \
+    --timeout "${HOOKLINE_TIMEOUT:-5s}"
+step "noisy latency" $((NOISY_S + 150)) "${PY[@]}" latency --tools "$TOOLS" --results "$RESULTS" \
+    --run "$RUN" --dump-file "$RUN/sink.dump" --hl-port "$HL_PORT" --sink-port "$SINK_PORT" \
+    --pid "$HL_PID" --app "$APP_H" --key "$KEY_H" --name noisy_latency --prefix nlat \
+    --rate "$NOISY_RATE" --duration "$NOISY_S" --conns 4
+"${PY[@]}" rss --pid "$HL_PID" --name noisy_rss --results "$RESULTS" --hl-port "$HL_PORT"
+stop_pid "$BH_PID" blackholes || true # first: hookline then stops without waiting out timeouts
+BH_PID=""
+stop_hookline
+
+# ---- 9. BENCHMARKS.md ----
 "${PY[@]}" loadavg --name loadavg_after --results "$RESULTS"
 python3 - "$RESULTS" "$RUN" "$(($(date +%s) - T_START))" "${COMMANDS[@]}" <<'EOF'
 import json, os, sys
@@ -301,7 +372,10 @@ r["meta"]["elapsed_s"] = elapsed
 r["meta"]["commands"] = cmds
 r["meta"]["env"] = {k: v for k, v in sorted(os.environ.items()) if k.startswith("HOOKLINE_")}
 logs = {}
-for name in ("hookline-main.log", "hookline-backlog.log"):
+for name in ("hookline-main.log", "hookline-backlog.log", "hookline-retention.log",
+             "hookline-noisy.log"):
+    if not os.path.exists(os.path.join(run, name)):
+        continue
     counts = {"warn": 0, "error": 0}
     with open(os.path.join(run, name), errors="replace") as f:
         for line in f:

@@ -27,6 +27,9 @@ allowed_for() {
     # reaches the console only through the hook main hands it (hl_api_hooks.console).
     console) echo "common crypto events store api" ;;
     receiver) echo "common crypto hookline" ;;
+    # The API client talks to a server over HTTP like any other client: it knows no store, no
+    # event and no handler, only the common pieces (and libcurl).
+    cli) echo "common" ;;
     *) return 1 ;;
     esac
 }
@@ -112,12 +115,17 @@ self_test() {
         'store/a.c|#include "console/console.h"|1'
         'receiver/a.c|#include "hookline/verify.h"|0'
         'receiver/a.c|#include "store/store.h"|1'
+        'cli/a.c|#include "common/json.h"|0'
+        'cli/a.c|#include "cli/output.h"|0'
+        'cli/a.c|#include "api/http.h"|1'
+        'cli/a.c|#include "store/store.h"|1'
+        'cli/a.c|#include "events/envelope.h"|1'
         'newlayer/a.c|#include "common/err.h"|1'
         'main.c|#include "api/http.h"|0'
     )
     local tmp fails=0 c file inc want got
     tmp=$(mktemp -d)
-    mkdir -p "$tmp"/src/{common,crypto,store,events,delivery,ingest,api,console,receiver,newlayer}
+    mkdir -p "$tmp"/src/{common,crypto,store,events,delivery,ingest,api,console,receiver,cli,newlayer}
     touch "$tmp/src/api/http.h"
     for c in "${cases[@]}"; do
         IFS='|' read -r file inc want <<<"$c"

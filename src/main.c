@@ -1,10 +1,12 @@
-/* hookline: the command line. serve, apps, keys, listen, verify. */
+/* hookline: the command line. serve, apps, keys, prune, db, listen, verify, extract (serve's
+ * helper), and the API client's webhooks, deliveries and events (src/cli). */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <openssl/sha.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +16,9 @@
 #include <unistd.h>
 
 #include "api/http.h"
+#include "api/limits.h"
 #include "api/metrics.h"
+#include "cli/cli.h"
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/err.h"
@@ -22,18 +26,47 @@
 #include "common/log.h"
 #include "console/console.h"
 #include "delivery/dispatcher.h"
+#include "ingest/helper.h"
 #include "ingest/worker.h"
 #include "receiver/listen.h"
+#include "store/prune.h"
 #include "store/store.h"
 
 static int open_store(const char *db, struct hl_store **st)
 {
-    char err[256];
+    char err[512];
     if (hl_store_open(db, st, err, sizeof(err))) {
         fprintf(stderr, "hookline: %s\n", err);
         return 1;
     }
     return 0;
+}
+
+/* How a database is named in messages: a file by its path, PostgreSQL without its URL (which
+ * may hold a password). */
+static const char *db_shown(const char *db)
+{
+    return strncmp(db, "postgres", 8) == 0 ? "the PostgreSQL database" : db;
+}
+
+/* Opens a database that must exist already: apps and keys never create one, so a mistyped
+ * --database is an error rather than a new empty database. */
+static int open_existing(const char *db, struct hl_store **st)
+{
+    char err[512];
+    int rc = hl_store_exists(db, err, sizeof(err));
+    if (rc == HL_ENOTFOUND) {
+        fprintf(stderr,
+                "hookline: %s\nhookline serve creates the database when it first starts; "
+                "hookline db init --database %s creates it without serving.\n",
+                err, strncmp(db, "postgres", 8) == 0 ? "URL" : db);
+        return 1;
+    }
+    if (rc) {
+        fprintf(stderr, "hookline: %s\n", err);
+        return 1;
+    }
+    return open_store(db, st);
 }
 
 /* ---- apps and keys ---- */
@@ -72,14 +105,19 @@ static int cmd_apps(int argc, char **argv)
     int status = hl_options_get(HL_CMD_APPS, argc, argv, &o);
     if (status != HL_OPTS_RUN)
         return status;
-    const char *sub = o.nargs ? o.args[0] : "", *db = o.database;
+    const char *sub = o.nargs ? o.args[0] : NULL, *db = o.database;
     int json = o.json;
     struct hl_store *st;
+    if (!sub)
+        return hl_usage_error(HL_CMD_APPS, "missing what to do: apps create NAME or apps list");
     if (strcmp(sub, "create") == 0) {
-        if (o.nargs != 2 || !*o.args[1] || strlen(o.args[1]) >= HL_NAME_MAX)
-            return hl_usage_error(HL_CMD_APPS, "apps create takes one NAME of 1 to %d bytes",
+        if (o.nargs < 2)
+            return hl_usage_error(HL_CMD_APPS,
+                                  "missing the NAME of the app to create: apps create NAME");
+        if (!*o.args[1] || strlen(o.args[1]) >= HL_NAME_MAX)
+            return hl_usage_error(HL_CMD_APPS, "the app's NAME must be 1 to %d bytes",
                                   HL_NAME_MAX - 1);
-        if (open_store(db, &st))
+        if (open_existing(db, &st))
             return 1;
         struct hl_app app;
         struct new_key k;
@@ -100,8 +138,9 @@ static int cmd_apps(int argc, char **argv)
     }
     if (strcmp(sub, "list") == 0) {
         if (o.nargs != 1)
-            return hl_usage_error(HL_CMD_APPS, "apps list takes no argument");
-        if (open_store(db, &st))
+            return hl_usage_error(HL_CMD_APPS, "apps list takes no argument, not '%.64s'",
+                                  o.args[1]);
+        if (open_existing(db, &st))
             return 1;
         struct hl_app *apps = NULL;
         size_t n = 0;
@@ -130,7 +169,32 @@ static int cmd_apps(int argc, char **argv)
         free(apps);
         return 0;
     }
-    return hl_usage_error(HL_CMD_APPS, "want apps create NAME or apps list");
+    return hl_usage_error(HL_CMD_APPS,
+                          "unknown subcommand '%.64s': want apps create NAME or apps list", sub);
+}
+
+/* Prints the keys as a JSON array (as apps list --json does) or one line each. */
+static void print_keys(const struct hl_api_key *keys, size_t n, int json)
+{
+    json_t *arr = json ? json_array() : NULL;
+    for (size_t k = 0; k < n; k++) {
+        char iso[HL_ISO_MAX];
+        hl_time_iso(keys[k].created_at, iso);
+        if (json)
+            json_array_append_new(arr,
+                                  json_pack("{s:s,s:s,s:s,s:s,s:b}", "keyId", keys[k].uid, "appUid",
+                                            keys[k].app_uid, "prefix", keys[k].prefix, "createdAt",
+                                            iso, "revoked", keys[k].revoked_at != 0));
+        else
+            printf("%s  %s  %s…  %s%s\n", keys[k].uid, keys[k].app_uid, keys[k].prefix, iso,
+                   keys[k].revoked_at ? "  revoked" : "");
+    }
+    if (json) {
+        char *s = json_dumps(arr, JSON_COMPACT);
+        printf("%s\n", s ? s : "[]");
+        free(s);
+        json_decref(arr);
+    }
 }
 
 static int cmd_keys(int argc, char **argv)
@@ -139,12 +203,21 @@ static int cmd_keys(int argc, char **argv)
     int status = hl_options_get(HL_CMD_KEYS, argc, argv, &o);
     if (status != HL_OPTS_RUN)
         return status;
-    const char *sub = o.nargs ? o.args[0] : "", *db = o.database, *arg = o.args[1];
+    const char *sub = o.nargs ? o.args[0] : NULL, *db = o.database, *arg = o.args[1];
     int json = o.json;
     struct hl_store *st;
     int rc;
-    if (strcmp(sub, "create") == 0 && o.nargs == 2) {
-        if (open_store(db, &st))
+    if (!sub)
+        return hl_usage_error(HL_CMD_KEYS, "missing what to do: keys create APP_UID, keys revoke "
+                                           "KEY_ID or keys list [APP_UID]");
+    int create = strcmp(sub, "create") == 0, revoke = strcmp(sub, "revoke") == 0;
+    if ((create || revoke) && !arg)
+        return hl_usage_error(HL_CMD_KEYS, "missing the %s",
+                              create ? "APP_UID of the app to make a key for: keys create APP_UID"
+                                     : "KEY_ID of the key to revoke: keys revoke KEY_ID (keys "
+                                       "list shows them)");
+    if (create) {
+        if (open_existing(db, &st))
             return 1;
         struct hl_app app;
         struct new_key k;
@@ -153,8 +226,9 @@ static int cmd_keys(int argc, char **argv)
             rc = make_key(st, app.id, &k);
         hl_store_close(st);
         if (rc) {
-            fprintf(stderr, "hookline: cannot create a key for %s: %s\n", arg,
-                    rc == HL_ENOTFOUND ? "no such app" : hl_strerror(rc));
+            fprintf(stderr, "hookline: cannot create a key for %.64s: %s\n", arg,
+                    rc == HL_ENOTFOUND ? "no such app (hookline apps list shows them)"
+                                       : hl_strerror(rc));
             return 1;
         }
         if (json)
@@ -164,13 +238,13 @@ static int cmd_keys(int argc, char **argv)
             printf("apiKey: %s\nkeyId:  %s\n\nThe API key is shown only now.\n", k.key, k.uid);
         return 0;
     }
-    if (strcmp(sub, "revoke") == 0 && o.nargs == 2) {
-        if (open_store(db, &st))
+    if (revoke) {
+        if (open_existing(db, &st))
             return 1;
         rc = hl_store_key_revoke(st, arg);
         hl_store_close(st);
         if (rc) {
-            fprintf(stderr, "hookline: cannot revoke %s: %s\n", arg,
+            fprintf(stderr, "hookline: cannot revoke %.64s: %s\n", arg,
                     rc == HL_ENOTFOUND ? "no such key, or already revoked" : hl_strerror(rc));
             return 1;
         }
@@ -181,7 +255,7 @@ static int cmd_keys(int argc, char **argv)
         return 0;
     }
     if (strcmp(sub, "list") == 0) {
-        if (open_store(db, &st))
+        if (open_existing(db, &st))
             return 1;
         struct hl_app app = {0};
         rc = arg ? hl_store_app_get(st, arg, &app) : HL_OK;
@@ -190,27 +264,277 @@ static int cmd_keys(int argc, char **argv)
         if (rc == HL_OK)
             rc = hl_store_key_list(st, app.id, &keys, &n);
         hl_store_close(st);
+        if (rc == HL_ENOTFOUND && arg) {
+            fprintf(stderr,
+                    "hookline: cannot list the keys of %.64s: no such app (hookline "
+                    "apps list shows them)\n",
+                    arg);
+            return 1;
+        }
         if (rc) {
             fprintf(stderr, "hookline: cannot list keys: %s\n", hl_strerror(rc));
             return 1;
         }
-        for (size_t k = 0; k < n; k++) {
-            char iso[HL_ISO_MAX];
-            hl_time_iso(keys[k].created_at, iso);
-            if (json)
-                printf("{\"keyId\":\"%s\",\"appUid\":\"%s\",\"prefix\":\"%s\","
-                       "\"createdAt\":\"%s\",\"revoked\":%s}\n",
-                       keys[k].uid, keys[k].app_uid, keys[k].prefix, iso,
-                       keys[k].revoked_at ? "true" : "false");
-            else
-                printf("%s  %s  %s…  %s%s\n", keys[k].uid, keys[k].app_uid, keys[k].prefix, iso,
-                       keys[k].revoked_at ? "  revoked" : "");
-        }
+        print_keys(keys, n, json);
         free(keys);
         return 0;
     }
     return hl_usage_error(HL_CMD_KEYS,
-                          "want keys create APP_UID, keys revoke KEY_ID or keys list [APP_UID]");
+                          "unknown subcommand '%.64s': want keys create APP_UID, keys revoke "
+                          "KEY_ID or keys list [APP_UID]",
+                          sub);
+}
+
+/* ---- db ---- */
+
+/* hookline db init: the database with its schema, up to date. */
+static int db_init(const struct hl_options *o)
+{
+    struct hl_store *st;
+    if (open_store(o->database, &st))
+        return 1;
+    hl_store_close(st);
+    printf("%s is ready\n", db_shown(o->database));
+    return 0;
+}
+
+/* ---- retention: prune and db compact ---- */
+
+#define MIB (1024.0 * 1024.0)
+
+/* A progress line on stderr: rewritten in place on a terminal, one line each time otherwise. */
+static void progress_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void progress_line(const char *fmt, ...)
+{
+    char line[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (isatty(STDERR_FILENO))
+        fprintf(stderr, "\r%s\033[K", line);
+    else
+        fprintf(stderr, "%s\n", line);
+}
+
+static void progress_end(int shown)
+{
+    if (shown && isatty(STDERR_FILENO))
+        fputc('\n', stderr);
+}
+
+/* What a prune run removed (or would), and where it got to. */
+struct prune_run {
+    struct hl_prune_result sum;
+    int64_t idem;
+    int64_t released; /* bytes given back to the file system (SQLite) */
+    int progress;     /* a progress line was shown */
+};
+
+/* Every step of one pass from the first event, adapting the step to hold the writer briefly
+ * and leaving room between steps for a server beside it. */
+static int prune_pass(struct hl_store *st, int64_t before, int dry_run, struct prune_run *run)
+{
+    struct hl_prune p = {.before = before, .dry_run = dry_run};
+    struct hl_prune_pace pace;
+    hl_prune_pace_init(&pace, st);
+    int64_t start = hl_mono_ms(), shown = start;
+    for (;;) {
+        hl_prune_pace_step(&pace, &p);
+        struct hl_prune_result r;
+        int rc = hl_store_prune(st, &p, &r);
+        if (rc)
+            return rc;
+        if (r.busy) { /* a serving node's step: it will be over in a moment */
+            usleep(50000);
+            continue;
+        }
+        run->sum.events += r.events;
+        run->sum.deliveries += r.deliveries;
+        run->sum.attempts += r.attempts;
+        run->sum.kept_owed += r.kept_owed;
+        p.after_at = r.last_at;
+        p.after_id = r.last_id;
+        /* the server's pruner's steps and waits: a server beside it keeps its latency */
+        int64_t gap = hl_prune_pace_done(&pace, &r, 0);
+        if (r.done)
+            return HL_OK;
+        if (hl_mono_ms() - shown >= 1000) {
+            shown = hl_mono_ms();
+            char iso[HL_ISO_MAX];
+            hl_time_iso(r.last_at, iso);
+            progress_line("prune: %lld events, %lld deliveries, %lld attempts %s so far"
+                          " (up to %s, %lld s)",
+                          (long long)run->sum.events, (long long)run->sum.deliveries,
+                          (long long)run->sum.attempts, dry_run ? "to remove" : "removed", iso,
+                          (long long)((shown - start) / 1000));
+            run->progress = 1;
+        }
+        if (!dry_run)
+            usleep((useconds_t)(gap * 1000));
+    }
+}
+
+/* Idempotency keys past their window: all of them counted, or removed in steps. */
+static int prune_idem(struct hl_store *st, int dry_run, int64_t *total)
+{
+    int64_t before = hl_now_ms() - HL_IDEM_WINDOW_MS, n = 0;
+    if (dry_run)
+        return hl_store_idem_expire(st, before, 0, 1, total);
+    do {
+        int rc = hl_store_idem_expire(st, before, 1000, 0, &n);
+        if (rc)
+            return rc;
+        *total += n;
+    } while (n == 1000);
+    return HL_OK;
+}
+
+/* Freed pages past the reserve back to the file system (SQLite with auto-vacuum), in the
+ * server's short steps with a pause between them for a server beside it. */
+static int prune_release(struct hl_store *st, int64_t *total)
+{
+    for (;;) {
+        int64_t n = 0;
+        int rc = hl_store_release_space(st, &n);
+        if (rc || n == 0)
+            return rc;
+        *total += n;
+        usleep(5000);
+    }
+}
+
+static void prune_report(const struct prune_run *run, int64_t before, int dry_run, int json)
+{
+    char iso[HL_ISO_MAX];
+    hl_time_iso(before, iso);
+    const struct hl_prune_result *s = &run->sum;
+    if (json) {
+        printf("{\"dryRun\":%s,\"before\":\"%s\",\"events\":%lld,\"deliveries\":%lld,"
+               "\"attempts\":%lld,\"idempotencyKeys\":%lld,\"keptOwed\":%lld,"
+               "\"releasedBytes\":%lld}\n",
+               dry_run ? "true" : "false", iso, (long long)s->events, (long long)s->deliveries,
+               (long long)s->attempts, (long long)run->idem, (long long)s->kept_owed,
+               (long long)run->released);
+        return;
+    }
+    printf("%s %lld events, %lld deliveries and %lld attempts created before %s,\n"
+           "and %lld idempotency keys past their 24 h window.\n",
+           dry_run ? "would remove" : "removed", (long long)s->events, (long long)s->deliveries,
+           (long long)s->attempts, iso, (long long)run->idem);
+    if (s->kept_owed)
+        printf("kept %lld older events: a delivery of each is still owed to a receiver.\n",
+               (long long)s->kept_owed);
+    if (run->released)
+        printf("gave %.1f MiB of free space back to the file system.\n",
+               (double)run->released / MIB);
+}
+
+static int cmd_prune(int argc, char **argv)
+{
+    struct hl_options o;
+    int status = hl_options_get(HL_CMD_PRUNE, argc, argv, &o);
+    if (status != HL_OPTS_RUN)
+        return status;
+    if (!o.before)
+        return hl_usage_error(HL_CMD_PRUNE,
+                              "--before TIME is required: now, a duration ago such as 30d, a date "
+                              "such as 2026-11-01, or a time such as 2026-11-01T12:00:00Z");
+    int64_t now = hl_now_ms(), before = 0;
+    if (hl_parse_time_before(o.before, now, &before))
+        return hl_usage_error(HL_CMD_PRUNE, "--before %s: not a time", o.before);
+    if (before > now) {
+        char iso[HL_ISO_MAX];
+        hl_time_iso(now, iso);
+        return hl_usage_error(HL_CMD_PRUNE,
+                              "--before %s: that is in the future (now is %s); nothing removed",
+                              o.before, iso);
+    }
+    struct hl_store *st;
+    if (open_store(o.database, &st))
+        return 1;
+    struct prune_run run = {0};
+    int rc = prune_pass(st, before, o.dry_run, &run);
+    progress_end(run.progress);
+    if (rc == HL_OK)
+        rc = prune_idem(st, o.dry_run, &run.idem);
+    if (rc == HL_OK && !o.dry_run)
+        rc = prune_release(st, &run.released);
+    hl_store_close(st);
+    if (rc) {
+        fprintf(stderr, "hookline prune: stopped: %s\n", hl_strerror(rc));
+        prune_report(&run, before, o.dry_run, 0);
+        return 1;
+    }
+    prune_report(&run, before, o.dry_run, o.json);
+    return 0;
+}
+
+static void compact_progress(void *arg, const struct hl_compact_progress *p)
+{
+    int *shown = arg;
+    *shown = 1;
+    if (p->total > 0 && p->total > 1000)
+        progress_line("db compact: %lld s, %s: %.1f of %.1f MiB (%d%%)",
+                      (long long)(p->elapsed_ms / 1000), p->phase, (double)p->done / MIB,
+                      (double)p->total / MIB, (int)(100 * p->done / p->total));
+    else
+        progress_line("db compact: %lld s, %s", (long long)(p->elapsed_ms / 1000), p->phase);
+}
+
+/* hookline db compact: the database's free space given back once. */
+static int db_compact(const struct hl_options *o)
+{
+    struct hl_store *st;
+    if (open_store(o->database, &st))
+        return 1;
+    /* VACUUM rewrites the whole file: not beside a server, which holds the lock */
+    char err[512];
+    struct hl_store_space before = {0}, after = {0};
+    int rc = hl_store_lock(st, err, sizeof(err));
+    if (rc) {
+        fprintf(stderr, "hookline db compact: %s\n", err);
+        hl_store_close(st);
+        return 1;
+    }
+    rc = hl_store_space(st, &before);
+    int shown = 0;
+    if (rc == HL_OK) {
+        progress_line("db compact: %.1f MiB, %.1f MiB of it free", (double)before.bytes / MIB,
+                      (double)before.free_bytes / MIB);
+        shown = 1;
+        rc = hl_store_compact(st, compact_progress, &shown, err, sizeof(err));
+    } else {
+        snprintf(err, sizeof(err), "%s", hl_strerror(rc));
+    }
+    progress_end(shown);
+    if (rc == HL_OK)
+        rc = hl_store_space(st, &after);
+    hl_store_close(st);
+    if (rc) {
+        fprintf(stderr, "hookline db compact: %s\n", *err ? err : hl_strerror(rc));
+        return 1;
+    }
+    printf("compacted: %.1f MiB before, %.1f MiB after%s\n", (double)before.bytes / MIB,
+           (double)after.bytes / MIB,
+           after.reclaims ? "; freed space is given back as pruning goes" : "");
+    return 0;
+}
+
+static int cmd_db(int argc, char **argv)
+{
+    struct hl_options o;
+    int status = hl_options_get(HL_CMD_DB, argc, argv, &o);
+    if (status != HL_OPTS_RUN)
+        return status;
+    if (o.nargs == 0)
+        return hl_usage_error(HL_CMD_DB, "missing what to do: db init or db compact");
+    if (o.nargs == 1 && strcmp(o.args[0], "init") == 0)
+        return db_init(&o);
+    if (o.nargs == 1 && strcmp(o.args[0], "compact") == 0)
+        return db_compact(&o);
+    return hl_usage_error(HL_CMD_DB, "unknown subcommand '%.64s': want db init or db compact",
+                          o.args[0]);
 }
 
 /* ---- serve ---- */
@@ -263,12 +587,24 @@ static int dev_bootstrap(struct hl_store *st, const char *dir)
  * that, for the clocks of the nodes sharing the folder and an NFS client's attribute cache. */
 #define UPLOAD_LEFTOVER_S (10 * HL_HTTP_IDLE_S)
 
-/* Makes DIR/uploads and DIR/files, and removes the uploads that a crash left half-written. Nodes
- * may share DIR: a temporary file still being written (another node's upload in progress) is
- * left alone; only one that nobody has written for UPLOAD_LEFTOVER_S goes. */
+/* Makes DIR (and the folders above it), DIR/uploads and DIR/files, and removes the uploads that a
+ * crash left half-written. Nodes may share DIR: a temporary file still being written (another
+ * node's upload in progress) is left alone; only one that nobody has written for
+ * UPLOAD_LEFTOVER_S goes. */
 static int prepare_data_dir(const char *dir)
 {
     char path[PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s", dir);
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+            fprintf(stderr, "hookline: cannot create %s: %s\n", path, strerror(errno));
+            return 1;
+        }
+        *p = '/';
+    }
     static const char *const subs[] = {"", "/uploads", "/files"};
     for (int i = 0; i < 3; i++) {
         snprintf(path, sizeof(path), "%s%s", dir, subs[i]);
@@ -332,9 +668,34 @@ static void hook_delivery_counters(void *dispatcher, struct hl_delivery_counters
         .succeeded = s.succeeded, .failed = s.failed, .inflight = s.inflight};
 }
 
+/* The data folder of a database given no --data-dir: beside a SQLite file, named after it without
+ * its extension and "-data" ("data/hookline.db": "data/hookline-data"), so two databases in one
+ * folder never share one; "hookline-data" with PostgreSQL. */
+static void default_data_dir(const char *db, char *dir, size_t cap)
+{
+    if (strncmp(db, "postgres", 8) == 0) {
+        snprintf(dir, cap, "hookline-data");
+        return;
+    }
+    if (strncmp(db, "sqlite:", 7) == 0)
+        db += 7;
+    const char *slash = strrchr(db, '/'), *base = slash ? slash + 1 : db;
+    const char *dot = strrchr(base, '.');
+    size_t len = dot && dot > base ? (size_t)(dot - db) : strlen(db);
+    snprintf(dir, cap, "%.*s-data", (int)len, db);
+}
+
+/* The limits of one extraction, the same for serve and for the helpers it starts. */
+static struct hl_helper_limits helper_limits(const struct hl_options *o)
+{
+    return (struct hl_helper_limits){.memory = (size_t)o->ingest_memory,
+                                     .timeout_ms = o->ingest_timeout_ms,
+                                     .max_input = (size_t)o->max_upload};
+}
+
 /* Turns serve's options into each part's configuration, and checks what no single option can.
- * The data directory, unless given, is the SQLite file's folder (dir, cap bytes, holds it).
- * Returns 0, or 2 after saying what is wrong. */
+ * The data directory (dir, cap bytes, holds it) is --data-dir or default_data_dir's. Returns 0,
+ * or 2 after saying what is wrong. */
 static int serve_config(const struct hl_options *o, struct hl_api_config *api,
                         struct hl_dispatcher_config *dc, struct hl_ingest_config *ic, char *dir,
                         size_t cap)
@@ -343,15 +704,10 @@ static int serve_config(const struct hl_options *o, struct hl_api_config *api,
         return hl_usage_error(HL_CMD_SERVE,
                               "--chunk-overlap %lld: want fewer than --chunk-size %lld",
                               o->chunk_overlap, o->chunk_size);
-    const char *db = o->database, *slash = strrchr(db, '/');
     if (o->data_dir)
         snprintf(dir, cap, "%s", o->data_dir);
-    else if (strncmp(db, "postgres", 8) == 0)
-        snprintf(dir, cap, "data");
-    else if (!slash)
-        snprintf(dir, cap, ".");
     else
-        snprintf(dir, cap, "%.*s", (int)(slash - db), db);
+        default_data_dir(o->database, dir, cap);
     *dc = (struct hl_dispatcher_config){.retry = o->retry,
                                         .timeout_ms = o->timeout_ms,
                                         .max_inflight = (size_t)o->max_inflight,
@@ -364,14 +720,60 @@ static int serve_config(const struct hl_options *o, struct hl_api_config *api,
     *ic = (struct hl_ingest_config){.chunk_size = (size_t)o->chunk_size,
                                     .overlap = (size_t)o->chunk_overlap,
                                     .lease_ms = o->ingest_lease_ms,
-                                    .max_input = (size_t)o->max_upload};
+                                    .workers = (size_t)o->ingest_workers,
+                                    .limits = helper_limits(o)};
     *api = (struct hl_api_config){.production = o->production,
+                                  .allow = &o->allow,
                                   .max_body = HL_MAX_BODY,
                                   .threads = (unsigned)o->threads,
                                   .test_wait_ms = o->timeout_ms + 2000,
                                   .data_dir = dir,
-                                  .max_upload = (size_t)o->max_upload};
+                                  .max_upload = (size_t)o->max_upload,
+                                  .max_webhooks = o->max_webhooks,
+                                  .api_rate = o->api_rate,
+                                  .api_burst = o->api_burst,
+                                  .max_app_storage = o->max_app_storage};
     return 0;
+}
+
+/* Starts a server on addr, given by flag, answering serves; says what to do when another
+ * program holds the address. Returns 0 or an error (said). */
+static int start_http(struct hl_api *api, const char *addr, const char *flag, unsigned serves,
+                      struct hl_http **out)
+{
+    int rc = hl_http_start(api, addr, serves, out);
+    if (rc == HL_ECONFLICT)
+        fprintf(stderr,
+                "hookline: another program listens on %s: stop it, or give this server another "
+                "address: %s 127.0.0.1:8081%s\n",
+                addr, flag,
+                serves & HL_SERVE_API ? " (or, with make run, make run LISTEN=127.0.0.1:8081)"
+                                      : "");
+    return rc;
+}
+
+/* Once at start: how big the database is, how much of it is reclaimable, what the retention
+ * does. */
+static void log_space(struct hl_store *st, int64_t retention_ms)
+{
+    struct hl_store_space sp;
+    if (hl_store_space(st, &sp)) {
+        hl_warn("cannot measure the database");
+        return;
+    }
+    char ret[64];
+    if (retention_ms)
+        snprintf(ret, sizeof(ret), "events final for %lld s and older go",
+                 (long long)(retention_ms / 1000));
+    else
+        snprintf(ret, sizeof(ret), "retention 0: every event is kept");
+    hl_info("database: %.1f MiB on disk, %.1f MiB of it reclaimable; %s", (double)sp.bytes / MIB,
+            (double)sp.free_bytes / MIB, ret);
+    if (!sp.reclaims)
+        hl_warn("database: this SQLite file predates incremental auto-vacuum: pruned space is "
+                "reused but never given back (%.1f MiB free now). Run `hookline db compact` once "
+                "with the server stopped to give it back and turn auto-vacuum on",
+                (double)sp.free_bytes / MIB);
 }
 
 static int cmd_serve(int argc, char **argv)
@@ -388,6 +790,7 @@ static int cmd_serve(int argc, char **argv)
     if (serve_config(&o, &api.cfg, &dc, &ic, data_dir, sizeof(data_dir)))
         return 2;
     hl_log_set_level((enum hl_log_level)o.log_level);
+    hl_log_set_format((enum hl_log_format)o.log_format);
 
     /* Signals are taken by sigwait below, not by whichever thread they land on. */
     sigset_t set;
@@ -401,6 +804,7 @@ static int cmd_serve(int argc, char **argv)
     struct hl_dispatcher *disp = NULL;
     struct hl_ingest *ingest = NULL;
     struct hl_http *http = NULL, *metrics = NULL;
+    struct hl_pruner *pruner = NULL;
     status = 1;
     if (prepare_data_dir(data_dir) || open_store(o.database, &st))
         goto out;
@@ -414,7 +818,17 @@ static int cmd_serve(int argc, char **argv)
         fprintf(stderr, "hookline: could not create the development app\n");
         goto out;
     }
+    log_space(st, o.retention_ms);
+    struct hl_pruner_config pc = {.retention_ms = o.retention_ms};
+    if (o.retention_ms && hl_pruner_start(st, &pc, &pruner)) {
+        fprintf(stderr, "hookline: cannot start the pruner\n");
+        goto out;
+    }
     api.store = st;
+    if (hl_limits_new(&api.cfg, &api.limits)) {
+        fprintf(stderr, "hookline: out of memory\n");
+        goto out;
+    }
     if (hl_dispatcher_start(st, &dc, &disp)) {
         fprintf(stderr, "hookline: cannot start the dispatcher\n");
         goto out;
@@ -424,24 +838,29 @@ static int cmd_serve(int argc, char **argv)
     api.hooks.dispatcher_running = hook_dispatcher_running;
     api.hooks.dispatcher_running_arg = disp;
     if (hl_ingest_start(st, &ic, &ingest)) {
-        fprintf(stderr, "hookline: cannot start the ingest worker\n");
+        fprintf(stderr, "hookline: cannot start the ingest workers\n");
         goto out;
     }
     api.hooks.file_queued = hook_file_queued;
     api.hooks.file_queued_arg = ingest;
     api.hooks.console = hl_console_serve;
-    if (o.metrics_listen && hl_http_start(&api, o.metrics_listen, HL_SERVE_METRICS, &metrics))
+    if (o.metrics_listen &&
+        start_http(&api, o.metrics_listen, "--metrics-listen", HL_SERVE_METRICS, &metrics))
         goto out;
-    if (hl_http_start(&api, o.listen, HL_SERVE_API | (metrics ? 0 : HL_SERVE_METRICS), &http))
+    if (start_http(&api, o.listen, "--listen", HL_SERVE_API | (metrics ? 0 : HL_SERVE_METRICS),
+                   &http))
         goto out;
     hl_dispatcher_on_recorded(disp, hook_recorded, http);
-    hl_info("hookline %s listening on %s (%s mode, database %s)", HL_VERSION, o.listen,
-            api.cfg.production ? "production" : "development",
-            strncmp(o.database, "postgres", 8) == 0 ? "postgres" : o.database);
-    if (hl_http_port(http))
-        hl_info("port %u", (unsigned)hl_http_port(http));
-    if (metrics)
-        hl_info("/metrics on %s (port %u) only", o.metrics_listen, (unsigned)hl_http_port(metrics));
+    /* The port actually bound, which --listen HOST:0 leaves to the system. */
+    const char *colon = strrchr(o.listen, ':');
+    hl_info("hookline %s listening on %.*s:%u (%s mode, %s, data in %s)", HL_VERSION,
+            (int)(colon - o.listen), o.listen, (unsigned)hl_http_port(http),
+            api.cfg.production ? "production" : "development", db_shown(o.database), data_dir);
+    if (metrics) {
+        colon = strrchr(o.metrics_listen, ':');
+        hl_info("/metrics on %.*s:%u only", (int)(colon - o.metrics_listen), o.metrics_listen,
+                (unsigned)hl_http_port(metrics));
+    }
     int sig = 0;
     sigwait(&set, &sig);
     hl_info("signal %d: stopping (finishing requests in flight)", sig);
@@ -455,10 +874,27 @@ out:
     hl_http_stop(metrics);
     hl_ingest_stop(ingest);
     hl_dispatcher_stop(disp);
+    hl_pruner_stop(pruner);
+    hl_limits_free(api.limits);
     hl_store_close(st);
     if (status == 0)
         hl_info("stopped");
     return status;
+}
+
+/* ---- extract ---- */
+
+/* The ingest worker's helper: one context file's text, under limits (ingest/helper.h). */
+static int cmd_extract(int argc, char **argv)
+{
+    struct hl_options o;
+    int status = hl_options_get(HL_CMD_EXTRACT, argc, argv, &o);
+    if (status != HL_OPTS_RUN)
+        return status;
+    if (o.nargs != 1)
+        return hl_usage_error(HL_CMD_EXTRACT, "extract takes one FILE");
+    struct hl_helper_limits lim = helper_limits(&o);
+    return hl_helper_main(&lim, o.args[0], o.content_type, o.file_name, hl_extract_file);
 }
 
 static void main_help(FILE *f)
@@ -469,8 +905,15 @@ static void main_help(FILE *f)
             "  serve    run the API and the dispatcher\n"
             "  apps     create or list apps\n"
             "  keys     create, revoke or list API keys\n"
+            "  prune    remove final events older than a time (serve --retention does it too)\n"
+            "  db       db init: create the database without serving; db compact: give its free\n"
+            "           space back once\n"
             "  listen   receive webhooks: verify, de-duplicate, hand on\n"
-            "  verify   check one body's signature from a shell\n"
+            "  verify   check one body's signature from a shell\n\n"
+            "  webhooks    list, get, create, update, pause, resume, delete, test, rotate-secret\n"
+            "  deliveries  list, show, resend, recover\n"
+            "  events      list, show, publish\n"
+            "              (these talk to a running server: --server, --app, --key)\n\n"
             "  version  print the version\n",
             HL_VERSION);
 }
@@ -490,10 +933,18 @@ int main(int argc, char **argv)
         return cmd_apps(argc - 1, argv + 1);
     if (strcmp(cmd, "keys") == 0)
         return cmd_keys(argc - 1, argv + 1);
+    if (strcmp(cmd, "prune") == 0)
+        return cmd_prune(argc - 1, argv + 1);
+    if (strcmp(cmd, "db") == 0)
+        return cmd_db(argc - 1, argv + 1);
     if (strcmp(cmd, "listen") == 0)
         return hl_listen_main(argc - 1, argv + 1);
     if (strcmp(cmd, "verify") == 0)
         return hl_verify_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "extract") == 0)
+        return cmd_extract(argc - 1, argv + 1);
+    if (hl_cli_is_group(cmd))
+        return hl_cli_main(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("hookline %s\n", HL_VERSION);
         return 0;

@@ -1,4 +1,5 @@
-/* /deliveries/{id} and /deliveries/{id}/resend: a delivery with its attempt log, and replay. */
+/* /deliveries, /deliveries/{id} and /deliveries/{id}/resend: the app's deliveries, one with its
+ * attempt log, and replay. */
 #include "api/deliveries.h"
 
 #include <inttypes.h>
@@ -13,12 +14,15 @@
 #include "common/ids.h"
 #include "events/timestamp.h"
 
-static const char *const STATUS_NAMES[] = {"pending", "succeeded", "failed", "cancelled", "paused"};
+/* By enum hl_delivery_status. */
+static const char *const STATUS_NAMES[] = {"pending",   "succeeded", "failed",
+                                           "cancelled", "paused",    "failing"};
+#define NSTATUS (sizeof(STATUS_NAMES) / sizeof(STATUS_NAMES[0]))
 
 static json_t *delivery_id_json(int64_t id)
 {
-    char s[32];
-    snprintf(s, sizeof(s), "dlv_%" PRId64, id);
+    char s[HL_ID_MAX];
+    hl_delivery_uid(id, s);
     return json_string(s);
 }
 
@@ -71,13 +75,14 @@ json_t *hl_delivery_json(const struct hl_delivery *d, const struct hl_attempt_re
     json_object_set_new(o, "eventId", json_string(d->event_uid));
     json_object_set_new(o, "event", json_string(hl_event_name(d->event_type)));
     json_object_set_new(
-        o, "status", json_string(d->status <= HL_DS_PAUSED ? STATUS_NAMES[d->status] : "unknown"));
+        o, "status",
+        json_string((unsigned)d->status < NSTATUS ? STATUS_NAMES[d->status] : "unknown"));
     json_object_set_new(o, "attempts", json_integer(d->attempts));
     json_object_set_new(o, "lastStatusCode",
                         d->attempts && d->last_status ? json_integer(d->last_status) : json_null());
     json_object_set_new(o, "lastError", d->last_error ? json_string(d->last_error) : json_null());
-    json_object_set_new(o, "nextAttemptAt",
-                        hl_json_time(d->status == HL_DS_PENDING ? d->next_attempt_at : 0));
+    int waiting = d->status == HL_DS_PENDING || d->status == HL_DS_FAILING;
+    json_object_set_new(o, "nextAttemptAt", hl_json_time(waiting ? d->next_attempt_at : 0));
     json_object_set_new(o, "createdAt", hl_json_time(d->created_at));
     json_object_set_new(o, "deliveredAt", hl_json_time(d->delivered_at));
     if (att) {
@@ -101,64 +106,10 @@ json_t *hl_delivery_json(const struct hl_delivery *d, const struct hl_attempt_re
 
 int hl_delivery_status_parse(const char *name)
 {
-    for (int i = 0; i <= HL_DS_PAUSED; i++)
+    for (size_t i = 0; i < NSTATUS; i++)
         if (strcmp(name, STATUS_NAMES[i]) == 0)
-            return i;
+            return (int)i;
     return -1;
-}
-
-/* Reads the list filters status (a state, or "failing": pending after a failed attempt), event,
- * since and until. Sets a 422 naming the parameter on a bad one. */
-static int read_filter(struct hl_req *rq, struct hl_resp *rs, struct hl_delivery_filter *f)
-{
-    *f = (struct hl_delivery_filter){.status = -1, .type = -1};
-    const char *v = hl_req_query(rq, "status");
-    if (v && strcmp(v, "failing") == 0) {
-        f->status = HL_DS_PENDING;
-        f->failing = 1;
-    } else if (v && (f->status = hl_delivery_status_parse(v)) < 0) {
-        hl_resp_error(rs, 422, "invalid_status",
-                      "status must be pending, failing, succeeded, failed, cancelled or paused");
-        return HL_EINVAL;
-    }
-    if ((v = hl_req_query(rq, "event")) && (f->type = hl_event_parse(v, strlen(v))) < 0) {
-        hl_resp_error(rs, 422, "invalid_event", "event must be an event name");
-        return HL_EINVAL;
-    }
-    static const char *const times[] = {"since", "until"};
-    for (int i = 0; i < 2; i++) {
-        if ((v = hl_req_query(rq, times[i])) &&
-            hl_time_parse(v, strlen(v), i == 0 ? &f->since : &f->until)) {
-            hl_resp_error(rs, 422, "invalid_time", "%s must be an ISO 8601 time", times[i]);
-            return HL_EINVAL;
-        }
-    }
-    return HL_OK;
-}
-
-void hl_delivery_list_answer(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
-                             int64_t webhook_id)
-{
-    size_t limit;
-    int64_t after;
-    struct hl_delivery_filter f;
-    if (hl_req_page(rq, rs, &limit, &after) || read_filter(rq, rs, &f))
-        return;
-    struct hl_delivery *dl = NULL;
-    size_t n = 0;
-    int rc = hl_store_delivery_list(api->store, rq->app.id, webhook_id, &f, after, limit, &dl, &n);
-    if (rc) {
-        hl_resp_store_error(rs, rc);
-        return;
-    }
-    json_t *data = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(data, hl_delivery_json(&dl[i], NULL, 0));
-    int64_t last = n ? dl[n - 1].id : 0;
-    for (size_t i = 0; i < n; i++)
-        hl_delivery_clear(&dl[i]);
-    free(dl);
-    hl_resp_json(rs, 200, hl_page_answer(data, limit, last));
 }
 
 void hl_delivery_answer(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, int64_t id,
@@ -176,9 +127,56 @@ void hl_delivery_answer(struct hl_api *api, struct hl_req *rq, struct hl_resp *r
         hl_resp_store_error(rs, rc);
         return;
     }
-    hl_resp_json(rs, status, hl_delivery_json(&d, att, n));
+    /* The log is always there, empty before the first attempt. */
+    static const struct hl_attempt_rec no_attempts[1];
+    hl_resp_json(rs, status, hl_delivery_json(&d, att ? att : no_attempts, n));
     hl_delivery_clear(&d);
     hl_attempts_free(att, n);
+}
+
+void hl_delivery_list_answer(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
+                             int64_t webhook_id)
+{
+    size_t limit;
+    int64_t after;
+    if (hl_req_page(rq, rs, &limit, &after))
+        return;
+    struct hl_delivery_filter f = {.status = -1, .type = -1};
+    const char *v = hl_req_query(rq, "status");
+    if (v && (f.status = hl_delivery_status_parse(v)) < 0) {
+        hl_resp_error(rs, 422, "invalid_status",
+                      "status must be pending, failing, succeeded, failed, cancelled or paused");
+        return;
+    }
+    if ((v = hl_req_query(rq, "event")) && (f.type = hl_event_parse(v, strlen(v))) < 0) {
+        hl_resp_error(rs, 422, "invalid_event", "event must be an event name");
+        return;
+    }
+    static const char *const times[] = {"since", "until"};
+    for (int i = 0; i < 2; i++) {
+        if ((v = hl_req_query(rq, times[i])) &&
+            hl_time_or_date_parse(v, strlen(v), i == 0 ? &f.since : &f.until)) {
+            hl_resp_error(rs, 422, "invalid_time",
+                          "%s must be an ISO 8601 time (2026-11-27T07:00:00Z) or date (2026-11-27)",
+                          times[i]);
+            return;
+        }
+    }
+    struct hl_delivery *dl = NULL;
+    size_t n = 0;
+    int rc = hl_store_delivery_list(api->store, rq->app.id, webhook_id, &f, after, limit, &dl, &n);
+    if (rc) {
+        hl_resp_store_error(rs, rc);
+        return;
+    }
+    json_t *data = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(data, hl_delivery_json(&dl[i], NULL, 0));
+    int64_t last = n ? dl[n - 1].id : 0;
+    for (size_t i = 0; i < n; i++)
+        hl_delivery_clear(&dl[i]);
+    free(dl);
+    hl_resp_json(rs, 200, hl_page_answer(data, limit, last));
 }
 
 /* POST /deliveries/{id}/resend: queued again now, answered with its state. */
@@ -190,6 +188,10 @@ static void resend(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, in
                       "an attempt of this delivery is in flight; try again shortly");
     else if (rc == HL_ENOTFOUND)
         hl_resp_error(rs, 404, "not_found", "no such delivery");
+    else if (rc == HL_EREFUSED)
+        hl_resp_error(rs, 409, "webhook_deleted",
+                      "the webhook of this delivery was deleted: its deliveries can be read, not"
+                      " sent again");
     else if (rc)
         hl_resp_store_error(rs, rc);
     else

@@ -20,9 +20,11 @@ static int parse_time_arg(struct hl_req *rq, struct hl_resp *rs, const char *nam
     *out = 0;
     if (!v)
         return HL_OK;
-    if (hl_time_parse(v, strlen(v), out))
+    if (hl_time_or_date_parse(v, strlen(v), out))
         return hl_resp_error(rs, 422, "invalid_time",
-                             "%s must be an ISO 8601 time such as 2025-01-20T14:30:00Z", name),
+                             "%s must be an ISO 8601 time (2025-01-20T14:30:00Z) or date"
+                             " (2025-01-20)",
+                             name),
                HL_EINVAL;
     return HL_OK;
 }

@@ -1,10 +1,12 @@
 /* libmicrohttpd glue, authentication and the router. */
 #include "api/http.h"
 
+#include "api/limits.h"
 #include "api/session.h"
 #include "api/upload.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <openssl/sha.h>
@@ -61,6 +63,8 @@ enum park_state {
 /* Request-scoped state, freed in on_completed. rq comes first: a struct hl_req * is its ctx. */
 struct ctx {
     struct hl_req rq;
+    const char *method; /* libmicrohttpd's, for the request log */
+    int64_t started_us;
     struct hl_resp err; /* a refusal, answered once the body has been read (and dropped) */
     int failed;
     size_t discarded;
@@ -340,11 +344,12 @@ static int authenticate(struct hl_api *api, struct hl_req *rq, struct hl_resp *r
 static int check_upload_auth(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
                              const char *url)
 {
-    struct hl_str all[8];
-    int n = split(url, all, 8);
+    struct hl_str all[HL_MAX_SEGS + 4];
+    int n = split(url, all, HL_MAX_SEGS + 4);
     if (n < 4)
         return hl_resp_error(rs, 404, "not_found", "no such path"), HL_ENOTFOUND;
-    return authenticate(api, rq, rs, all[3]);
+    int rc = authenticate(api, rq, rs, all[3]);
+    return rc ? rc : hl_limits_admit(api, rq, rs);
 }
 
 /* The URL families under /api/v1/appuid/{appUid}/, by their first segment. */
@@ -424,6 +429,8 @@ static void route(struct hl_http *h, struct hl_req *rq, struct hl_resp *rs, cons
         }
         return;
     }
+    if ((h->serves & HL_SERVE_API) && n >= 0 && hl_api_asset(rq, rs, all, n))
+        return;
     if (!(h->serves & HL_SERVE_API) || n < 5 || !hl_str_eqc(all[0], "api") ||
         !hl_str_eqc(all[1], "v1") || !hl_str_eqc(all[2], "appuid")) {
         hl_resp_error(rs, 404, "not_found", "no such path");
@@ -433,7 +440,8 @@ static void route(struct hl_http *h, struct hl_req *rq, struct hl_resp *rs, cons
         hl_resp_error(rs, 405, "method_not_allowed", "method not allowed");
         return;
     }
-    if (authenticate(api, rq, rs, all[3]))
+    /* An upload was admitted before its body was read. */
+    if (authenticate(api, rq, rs, all[3]) || (!rq->upload && hl_limits_admit(api, rq, rs)))
         return;
     rq->nseg = n - 4;
     memcpy(rq->seg, all + 4, sizeof(struct hl_str) * (size_t)rq->nseg);
@@ -445,6 +453,89 @@ static void route(struct hl_http *h, struct hl_req *rq, struct hl_resp *rs, cons
     }
     if (rs->status == 0 && park_state(rq) == P_IDLE)
         hl_resp_error(rs, 404, "not_found", "no such path");
+}
+
+/* The route template of url, for the request log: "/api/v1/appuid/{appUid}/webhooks/{uid}".
+ * Below the app prefix, words and ids alternate; a word outside the API's makes it "unmatched",
+ * so no text a client made up reaches the logs. */
+static void route_template(const char *url, char *out, size_t cap)
+{
+    static const struct {
+        const char *word, *id; /* the id after the word, or NULL when none may follow */
+    } WORDS[] = {{"webhooks", "{uid}"},
+                 {"deliveries", "{id}"},
+                 {"events", "{eventId}"},
+                 {"agents", "{uid}"},
+                 {"contexts", "{uid}"},
+                 {"files", "{fileUid}"},
+                 {"chunks", NULL},
+                 {"resend", NULL},
+                 {"recover", NULL},
+                 {"test", NULL},
+                 {"rotate-secret", NULL},
+                 {"content", NULL},
+                 {"portal", NULL},
+                 /* stats has one thing below it: its series */
+                 {"stats", "series"}};
+    struct hl_str all[HL_MAX_SEGS + 4];
+    int n = split(url, all, HL_MAX_SEGS + 4);
+    snprintf(out, cap, "unmatched");
+    if (n == 1 && (hl_str_eqc(all[0], "healthz") || hl_str_eqc(all[0], "readyz") ||
+                   hl_str_eqc(all[0], "metrics"))) {
+        snprintf(out, cap, "/%.*s", (int)all[0].len, all[0].p);
+        return;
+    }
+    if (n >= 1 && hl_str_eqc(all[0], "console")) {
+        int session = n == 2 && hl_str_eqc(all[1], "session");
+        snprintf(out, cap, "%s",
+                 n == 1    ? "/console"
+                 : session ? "/console/session"
+                           : "/console/{file}");
+        return;
+    }
+    if (n < 4 || !hl_str_eqc(all[0], "api") || !hl_str_eqc(all[1], "v1") ||
+        !hl_str_eqc(all[2], "appuid"))
+        return;
+    char t[256];
+    size_t len = (size_t)snprintf(t, sizeof(t), "/api/v1/appuid/{appUid}");
+    const char *id = NULL;
+    for (int i = 4; i < n; i++) {
+        const char *part = id;
+        if ((i - 4) % 2 == 0) {
+            part = id = NULL;
+            for (size_t w = 0; w < sizeof(WORDS) / sizeof(WORDS[0]) && !part; w++) {
+                if (hl_str_eqc(all[i], WORDS[w].word)) {
+                    part = WORDS[w].word;
+                    id = WORDS[w].id;
+                }
+            }
+        }
+        if (!part || len + strlen(part) + 2 > sizeof(t))
+            return;
+        len += (size_t)snprintf(t + len, sizeof(t) - len, "/%s", part);
+    }
+    snprintf(out, cap, "%s", t);
+}
+
+/* One line per answered request, never with its key, secrets or body: info for the API, debug
+ * for the probes (/healthz, /readyz, /metrics), which a monitor calls every few seconds. */
+static void log_request(const struct ctx *c, const char *url, int status)
+{
+    char route[256];
+    route_template(url, route, sizeof(route));
+    enum hl_log_level level = strncmp(route, "/api/", 5) == 0 || strcmp(route, "unmatched") == 0
+                                  ? HL_LOG_INFO
+                                  : HL_LOG_DEBUG;
+    if (!hl_log_enabled(level))
+        return;
+    struct hl_log_field f[] = {
+        HL_LOG_STR("method", c->method),
+        HL_LOG_STR("route", route),
+        HL_LOG_NUM("status", status),
+        HL_LOG_NUM("duration_ms", (double)((hl_mono_us() - c->started_us) / 100) / 10.0),
+        HL_LOG_STR("app", c->rq.app.uid[0] ? c->rq.app.uid : NULL),
+    };
+    hl_log_fields(level, f, sizeof(f) / sizeof(f[0]), "request");
 }
 
 /* ---- parking ---- */
@@ -646,8 +737,11 @@ static void lot_leave(struct lot *l, struct ctx *c)
 
 /* ---- libmicrohttpd callbacks ---- */
 
-static enum MHD_Result send_resp(struct MHD_Connection *conn, struct hl_resp *rs)
+/* Queues rs as the answer to c's request (for url), and logs the request. */
+static enum MHD_Result send_resp(struct ctx *c, const char *url, struct hl_resp *rs)
 {
+    struct MHD_Connection *conn = c->rq.conn;
+    log_request(c, url, rs->status);
     size_t len = rs->body.len;
     char *body = hl_buf_steal(&rs->body);
     struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
@@ -684,7 +778,7 @@ static size_t drain_max(const struct hl_api *api)
  * been read and dropped, so that a client that writes its whole body before it reads gets the
  * answer, not a reset connection. A body announced larger than drain_max, or one the client
  * holds back until it hears 100 Continue, is answered at once (and the connection closed). */
-static enum MHD_Result refuse(struct hl_http *h, struct ctx *c, struct hl_resp *rs)
+static enum MHD_Result refuse(struct hl_http *h, struct ctx *c, const char *url, struct hl_resp *rs)
 {
     struct MHD_Connection *conn = c->rq.conn;
     const char *expect = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Expect");
@@ -693,7 +787,7 @@ static enum MHD_Result refuse(struct hl_http *h, struct ctx *c, struct hl_resp *
     unsigned long long announced = cl ? strtoull(cl, &end, 10) : 0;
     if ((expect && strcasecmp(expect, "100-continue") == 0) ||
         (cl && (*end != '\0' || announced > drain_max(h->api))))
-        return send_resp(conn, rs);
+        return send_resp(c, url, rs);
     c->err = *rs;
     c->failed = 1;
     return MHD_YES;
@@ -714,11 +808,11 @@ static enum MHD_Result begin(struct hl_http *h, struct ctx *c, const char *url)
         if (*end == '\0' && v > api->cfg.max_body) {
             hl_resp_error(&rs, 413, "payload_too_large", "the body is larger than %zu bytes",
                           api->cfg.max_body);
-            return refuse(h, c, &rs);
+            return refuse(h, c, url, &rs);
         }
     }
     if (upload && (check_upload_auth(api, &c->rq, &rs, url) || hl_upload_begin(api, &c->rq, &rs)))
-        return refuse(h, c, &rs);
+        return refuse(h, c, url, &rs);
     hl_buf_free(&rs.body);
     hl_buf_free(&rs.headers);
     return MHD_YES;
@@ -787,7 +881,7 @@ static enum MHD_Result answer(struct hl_http *h, struct ctx *c, const char *url)
     }
     if (rs.status == 0)
         hl_resp_error(&rs, 500, "internal", "the request was parked and never answered");
-    return send_resp(c->rq.conn, &rs);
+    return send_resp(c, url, &rs);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -805,6 +899,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         c->rq.http = h;
         c->rq.url = url;
         c->rq.method = method_of(method);
+        c->method = method;
+        c->started_us = hl_mono_us();
         hl_buf_init(&c->rq.body, h->api->cfg.max_body);
         *con_cls = c;
         return begin(h, c, url);
@@ -817,7 +913,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (c->failed) {
         struct hl_resp rs = c->err;
         memset(&c->err, 0, sizeof(c->err));
-        return send_resp(conn, &rs);
+        return send_resp(c, url, &rs);
     }
     return answer(h, c, url);
 }
@@ -891,12 +987,14 @@ int hl_http_start(struct hl_api *api, const char *addr, unsigned serves, struct 
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HL_HTTP_IDLE_S, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)4096, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
     if (!h->d) {
-        hl_error("http: cannot listen on %s", addr);
+        int e = errno; /* libmicrohttpd leaves bind's */
+        hl_error("http: cannot listen on %s: %s", addr,
+                 e ? strerror(e) : "the server did not start (--log-level debug says why)");
         lot_stop(&h->lot);
         lot_destroy(&h->lot);
         hl_throttle_free(h->failures);
         free(h);
-        return HL_EIO;
+        return e == EADDRINUSE ? HL_ECONFLICT : HL_EIO;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
     h->port = info ? info->port : 0;

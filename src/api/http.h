@@ -17,7 +17,9 @@ struct hl_http;
 struct hl_api;
 struct hl_req;
 struct hl_resp;
+struct hl_limits;
 struct hl_upload;
+struct hl_netlist;
 struct hl_delivery_counters;
 struct MHD_Connection;
 
@@ -28,12 +30,19 @@ struct MHD_Connection;
 #define HL_HTTP_IDLE_S 60
 
 struct hl_api_config {
-    int production;       /* https only, address guard */
+    int production; /* https only, address guard */
+    /* Ranges production mode delivers to even so (serve --allow-network); NULL: none. */
+    const struct hl_netlist *allow;
     size_t max_body;      /* request bodies above this get 413 */
     unsigned threads;     /* libmicrohttpd thread pool size (serve --threads) */
     int64_t test_wait_ms; /* how long POST /webhooks/{uid}/test waits for its attempt */
     const char *data_dir; /* uploads/ and files/ live here */
     size_t max_upload;    /* context files above this get 413 */
+    /* Per app (api/limits.h); 0: no limit. */
+    int64_t max_webhooks;    /* webhooks (409) */
+    int64_t api_rate;        /* requests per second on this node (429) */
+    int64_t api_burst;       /* requests at once above the rate */
+    int64_t max_app_storage; /* bytes of context files (413) */
 };
 
 /* What the API asks of the rest of the process. main wires these in: the API includes neither
@@ -63,6 +72,7 @@ struct hl_api {
     /* The key that signs portal links and console sessions (api/session.h): read from the store,
      * where it is made once for every node, when the API's server starts. */
     uint8_t token_key[32];
+    struct hl_limits *limits; /* the per-app limits' state (NULL: none enforced here) */
 };
 
 enum hl_method { HL_GET = 1, HL_POST = 2, HL_PATCH = 4, HL_DELETE = 8, HL_PUT = 16 };
@@ -147,7 +157,9 @@ struct hl_resp {
 enum hl_serve { HL_SERVE_API = 1, HL_SERVE_METRICS = 2 };
 
 /* Starts a server on addr (HOST:PORT as hl_parse_listen_addr reads it) answering what serves
- * names (enum hl_serve). Returns 0 or an error. */
+ * names (enum hl_serve). Every answered request is logged at info (the probes at debug): method,
+ * route template, status, duration and app, never a key or a body. Returns 0; HL_ECONFLICT when
+ * the address is in use; another error (logged with the reason). */
 int hl_http_start(struct hl_api *api, const char *addr, unsigned serves, struct hl_http **out);
 /* Stops accepting new connections (in-flight requests go on). */
 void hl_http_quiesce(struct hl_http *h);
@@ -227,5 +239,14 @@ void hl_api_resources(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
 void hl_api_portal(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs);
 /* GET /metrics, outside the app prefix and without a key (metrics.c). */
 void hl_api_metrics(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs);
+/* The files compiled into the binary (api/assets.h), without a key: /api/v1/openapi.json and the
+ * API reference at /docs (docs.c). Returns 1 and sets the answer when the path segments seg[0..n)
+ * name one, else 0 and leaves rs alone. */
+int hl_api_asset(struct hl_req *rq, struct hl_resp *rs, const struct hl_str *seg, int n);
+/* The same for the asset served at exactly path ("/console/"): 1 and the answer, or 0. */
+int hl_api_asset_at(struct hl_req *rq, struct hl_resp *rs, const char *path);
+/* Adds the headers every page and page file carries (docs.c): a strict Content-Security-Policy
+ * (this origin's scripts and styles only, no inline script, no eval), never framed, no referrer. */
+void hl_resp_page_headers(struct hl_resp *rs);
 
 #endif

@@ -43,10 +43,11 @@ int hl_publish_change(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
     return publish(api, rq, rs, op, r, expect_version, now, NULL);
 }
 
-int hl_publish_change_file(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
-                           const struct hl_resource *r, const struct hl_file_rec *file, int64_t now)
+int hl_publish_change_file(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, enum hl_op op,
+                           const struct hl_resource *r, int64_t expect_version,
+                           const struct hl_file_rec *file, int64_t now)
 {
-    return publish(api, rq, rs, HL_OP_CREATE, r, 0, now, file);
+    return publish(api, rq, rs, op, r, expect_version, now, file);
 }
 
 int hl_publish_delete(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,

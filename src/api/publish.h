@@ -14,11 +14,12 @@
 int hl_publish_change(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, enum hl_op op,
                       const struct hl_resource *r, int64_t expect_version, int64_t now);
 
-/* Commits the create of an uploaded context file r with its bytes (file) queued for ingestion,
- * and its contextfile.created event. Sets the error answer on failure. */
-int hl_publish_change_file(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
-                           const struct hl_resource *r, const struct hl_file_rec *file,
-                           int64_t now);
+/* Commits a context file r with its bytes (file) queued for ingestion, and its event: the create
+ * of an uploaded file, or the update (of version expect_version) that brings the bytes of a file
+ * registered without them. Sets the error answer on failure. */
+int hl_publish_change_file(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, enum hl_op op,
+                           const struct hl_resource *r, int64_t expect_version,
+                           const struct hl_file_rec *file, int64_t now);
 
 /* Deletes cur with its *.deleted event (last state plus deletedAt); a context's files go first,
  * each with its own contextfile.deleted, all in one transaction; the files' stored bytes go after

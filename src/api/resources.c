@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "api/http.h"
+#include "api/limits.h"
 #include "api/publish.h"
 #include "api/upload.h"
 #include "api/validate.h"
@@ -82,6 +83,10 @@ static const struct kind CONTEXT = {HL_ENT_CONTEXT, "contexts", "context-", "con
                                     CONTEXT_FIELDS};
 static const struct kind FILEK = {HL_ENT_CONTEXTFILE, "files", "file-", "context file",
                                   FILE_FIELDS};
+
+/* The processingStatus of a context file registered by its JSON metadata, until its bytes come
+ * (PUT .../files/{uid}/content); they then go pending -> processing -> completed | failed. */
+#define AWAITING_UPLOAD "awaiting_upload"
 
 /* The default of a field nobody set. */
 static json_t *field_default(const struct kind *k, const struct field *f)
@@ -264,6 +269,7 @@ static void create(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, co
             goto out;
         if (!json_object_get(body, "externalTenantId"))
             json_object_set_new(body, "externalTenantId", json_string(ctx.tenant));
+        json_object_set_new(body, "processingStatus", json_string(AWAITING_UPLOAD));
     }
     if (hl_id_new(k->prefix, 12, r.uid, sizeof(r.uid))) {
         hl_resp_error(rs, 500, "internal", "no randomness available");
@@ -287,6 +293,42 @@ out:
     hl_resource_clear(&ctx);
 }
 
+/* Keeps the bytes of rq's finished upload as file r's under data_dir/files/<uid><suffix> and
+ * commits r (op, at expect_version) with them queued for ingestion; answers 202 with r. The
+ * app's storage limit (--max-app-storage) is checked first. On failure sets the answer, leaves
+ * no bytes behind and returns the error. */
+static int keep_and_publish(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
+                            const struct hl_resource *r, enum hl_op op, int64_t expect_version,
+                            const char *suffix, int64_t now)
+{
+    struct hl_upload *up = rq->upload;
+    char path[PATH_MAX];
+    /* From the check of the app's storage to the commit, no other upload of the app commits
+     * on this node. */
+    hl_limits_storage_lock(api->limits, rq->app.id);
+    int rc = hl_limits_storage_check(api, rq->app.id, up->size, rs);
+    if (rc)
+        goto out;
+    snprintf(path, sizeof(path), "%s/files/%s%s", api->cfg.data_dir, r->uid, suffix);
+    if (hl_upload_keep(up, path)) {
+        hl_resp_error(rs, 507, "insufficient_storage", "the file could not be stored");
+        rc = HL_EIO;
+        goto out;
+    }
+    struct hl_file_rec file = {.path = path, .size = up->size, .sha256 = up->sha256};
+    rc = hl_publish_change_file(api, rq, rs, op, r, expect_version, &file, now);
+    if (rc) {
+        unlink(path);
+        goto out;
+    }
+    if (api->hooks.file_queued)
+        api->hooks.file_queued(api->hooks.file_queued_arg);
+    answer_body(rs, 202, r);
+out:
+    hl_limits_storage_unlock(api->limits, rq->app.id);
+    return rc;
+}
+
 /* POST .../files with the file itself (multipart or raw): stored, then queued for ingestion. */
 static void create_upload(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
                           const char *parent)
@@ -294,8 +336,6 @@ static void create_upload(struct hl_api *api, struct hl_req *rq, struct hl_resp 
     struct hl_upload *up = rq->upload;
     struct hl_resource ctx = {0}, r = {0};
     json_t *vals = NULL, *obj = NULL;
-    char path[PATH_MAX];
-    path[0] = '\0';
     if (hl_upload_end(up, rs) || load(api, rq, rs, &CONTEXT, parent, NULL, &ctx))
         goto out;
     if (hl_id_new(FILEK.prefix, 12, r.uid, sizeof(r.uid))) {
@@ -319,26 +359,84 @@ static void create_upload(struct hl_api *api, struct hl_req *rq, struct hl_resp 
     r.tenant = strdup(json_string_value(json_object_get(obj, "externalTenantId")));
     if (!r.tenant || set_body(&r, obj, rs))
         goto out;
-    snprintf(path, sizeof(path), "%s/files/%s", api->cfg.data_dir, r.uid);
-    if (hl_upload_keep(up, path)) {
-        path[0] = '\0';
-        hl_resp_error(rs, 507, "insufficient_storage", "the file could not be stored");
-        goto out;
-    }
-    struct hl_file_rec file = {.path = path, .size = up->size, .sha256 = up->sha256};
-    if (hl_publish_change_file(api, rq, rs, &r, &file, now) == HL_OK) {
-        path[0] = '\0'; /* kept */
-        if (api->hooks.file_queued)
-            api->hooks.file_queued(api->hooks.file_queued_arg);
-        answer_body(rs, 202, &r);
-    }
+    keep_and_publish(api, rq, rs, &r, HL_OP_CREATE, 0, "", now);
 out:
-    if (path[0])
-        unlink(path);
     json_decref(obj);
     json_decref(vals);
     hl_resource_clear(&r);
     hl_resource_clear(&ctx);
+}
+
+/* Whether the stored file r still awaits its bytes; its parsed JSON in *values when not NULL
+ * (the caller's reference). */
+static int awaits_bytes(const struct hl_resource *r, json_t **values)
+{
+    json_t *v = hl_json_parse(r->body, r->body_len, NULL, 0);
+    const char *st = json_string_value(json_object_get(v, "processingStatus"));
+    int awaiting = st && strcmp(st, AWAITING_UPLOAD) == 0;
+    if (values)
+        *values = v;
+    else
+        json_decref(v);
+    return awaiting;
+}
+
+static void already_uploaded(struct hl_resp *rs, const char *uid)
+{
+    hl_resp_error(rs, 409, "file_already_uploaded",
+                  "context file %s has its bytes already; upload a new file to replace them", uid);
+}
+
+/* PUT .../files/{uid}/content: the bytes of a file registered by its JSON metadata alone, taken
+ * once (raw body or a form's "file" part) and queued for processing like an upload; sizeBytes
+ * and sha256 become the bytes' own. */
+static void upload_content(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
+                           const char *parent, const char *uid)
+{
+    struct hl_upload *up = rq->upload;
+    struct hl_resource cur = {0}, r = {0};
+    json_t *values = NULL, *obj = NULL;
+    char tag[HL_ID_MAX];
+    if (!up) {
+        hl_resp_error(rs, 500, "internal", "the upload did not start");
+        return;
+    }
+    if (load(api, rq, rs, &FILEK, uid, parent, &cur))
+        return;
+    if (!awaits_bytes(&cur, &values)) {
+        already_uploaded(rs, uid);
+        goto out;
+    }
+    /* Under a name of its own: two uploads racing for the file never write over each other. */
+    if (hl_upload_end(up, rs) || hl_id_new("-", 6, tag, sizeof(tag))) {
+        if (!rs->status)
+            hl_resp_error(rs, 500, "internal", "no randomness available");
+        goto out;
+    }
+    json_object_set_new(values, "sizeBytes", json_integer(up->size));
+    json_object_set_new(values, "sha256", json_string(up->sha256));
+    json_object_set_new(values, "processingStatus", json_string("pending"));
+    int64_t now = hl_now_ms();
+    r = cur;
+    r.tenant = strdup(cur.tenant);
+    r.body = NULL;
+    r.updated_at = now;
+    obj = build(&FILEK, cur.uid, rq->app.uid, parent, values, cur.created_at, now);
+    if (!r.tenant || set_body(&r, obj, rs))
+        goto out;
+    if (keep_and_publish(api, rq, rs, &r, HL_OP_UPDATE, cur.version, tag, now) == HL_ECONFLICT) {
+        struct hl_resource now_there = {0};
+        if (hl_store_resource_get(api->store, rq->app.id, HL_ENT_CONTEXTFILE, uid, &now_there) ==
+                HL_OK &&
+            !awaits_bytes(&now_there, NULL))
+            already_uploaded(rs, uid); /* another upload won the race */
+        hl_resource_clear(&now_there);
+    }
+out:
+    json_decref(obj);
+    json_decref(values);
+    hl_resource_clear(&r);
+    hl_resource_clear(&cur);
 }
 
 /* GET .../files/{uid}/chunks: the passages of a processed file, in order. */
@@ -496,6 +594,13 @@ static void serve_kind(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs
             hl_method_not_allowed(rs, "GET");
         else
             list_chunks(api, rq, rs, parent, uid);
+        return;
+    }
+    if (k == &FILEK && rq->nseg == item_seg + 2 && hl_str_eqc(rq->seg[item_seg + 1], "content")) {
+        if (rq->method != HL_PUT)
+            hl_method_not_allowed(rs, "PUT");
+        else
+            upload_content(api, rq, rs, parent, uid);
         return;
     }
     if (rq->nseg == item_seg + 1)

@@ -1,5 +1,5 @@
 /* GET /webhooks/{uid}/stats/series: a webhook's attempts over the last hour or day, by minute
- * or hour, aggregated by the store (one grouped query), for the console's charts. */
+ * or hour, folded by the store from one index of the attempts, for the console's charts. */
 #ifndef HL_SERIES_H
 #define HL_SERIES_H
 

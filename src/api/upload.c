@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "api/limits.h"
 #include "common/encode.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -29,14 +30,14 @@ static bool is_form(struct hl_str ct)
 
 int hl_upload_wanted(struct hl_req *rq, const char *url)
 {
-    if (rq->method != HL_POST)
+    if (rq->method != HL_POST && rq->method != HL_PUT)
         return 0;
-    /* /api/v1/appuid/{app}/contexts/{ctx}/files */
+    /* POST /api/v1/appuid/{app}/contexts/{ctx}/files, PUT …/files/{uid}/content */
     const char *p = url;
     int n = 0;
-    const char *segs[8];
-    size_t lens[8];
-    while (*p && n < 8) {
+    const char *segs[10];
+    size_t lens[10];
+    while (*p && n < 10) {
         while (*p == '/')
             p++;
         if (!*p)
@@ -47,9 +48,11 @@ int hl_upload_wanted(struct hl_req *rq, const char *url)
         lens[n] = (size_t)(p - segs[n]);
         n++;
     }
-    if (*p || n != 7 || lens[4] != 8 || memcmp(segs[4], "contexts", 8) != 0 || lens[6] != 5 ||
-        memcmp(segs[6], "files", 5) != 0)
+    if (*p || n != (rq->method == HL_PUT ? 9 : 7) || lens[4] != 8 ||
+        memcmp(segs[4], "contexts", 8) != 0 || lens[6] != 5 || memcmp(segs[6], "files", 5) != 0)
         return 0;
+    if (rq->method == HL_PUT)
+        return lens[8] == 7 && memcmp(segs[8], "content", 7) == 0;
     if (is_form(hl_str_c(hl_req_header(rq, "Content-Type"))))
         return 1;
     return hl_req_query(rq, "fileName") != NULL;
@@ -114,6 +117,11 @@ static int form_part(void *ud, const struct hl_part *p)
     if (hl_str_eqc(p->name, "file")) {
         if (up->got_file)
             return invalid_form(up->fail, "it has two \"file\" parts (one file per request)");
+        if (up->existing) { /* the file has its name: the part's filename is only a label */
+            up->got_file = 1;
+            up->in = IN_FILE;
+            return HL_OK;
+        }
         if (!p->has_filename || p->filename.len == 0)
             return file_name_required(up->fail);
         if (take(&HL_RULE_FILE_NAME, p->filename, up->file_name, up->fail) ||
@@ -125,6 +133,11 @@ static int form_part(void *ud, const struct hl_part *p)
         return HL_OK;
     }
     if (hl_str_eqc(p->name, "externalTenantId")) {
+        if (up->existing) {
+            hl_resp_error(up->fail, 422, "field_immutable",
+                          "externalTenantId cannot change after create");
+            return HL_EINVAL;
+        }
         if (up->got_tenant)
             return invalid_form(up->fail, "it has two \"externalTenantId\" parts");
         up->got_tenant = 1;
@@ -166,9 +179,12 @@ static int form_part_end(void *ud)
 
 static const struct hl_multipart_cb FORM = {form_part, form_data, form_part_end};
 
-/* A raw body's fields come with the request: checked before any byte is stored. */
+/* A raw body's fields come with the request: checked before any byte is stored. The bytes of a
+ * file registered before take none: the file has them. */
 static int raw_fields(struct hl_upload *up, const struct hl_upload_meta *m, struct hl_resp *rs)
 {
+    if (m->existing)
+        return HL_OK;
     if (!m->file_name.p || m->file_name.len == 0)
         return file_name_required(rs);
     if (take(&HL_RULE_FILE_NAME, m->file_name, up->file_name, rs))
@@ -189,6 +205,7 @@ int hl_upload_open(const char *data_dir, size_t max_upload, const struct hl_uplo
         return hl_resp_error(rs, 500, "internal", "out of memory"), HL_ENOMEM;
     up->fd = -1;
     up->max = max_upload;
+    up->existing = m->existing;
     up->multipart = is_form(m->content_type);
     int rc = HL_EINVAL;
     if (up->multipart) {
@@ -267,17 +284,19 @@ static struct hl_str request_value(struct hl_req *rq, enum MHD_ValueKind kind, c
 
 int hl_upload_begin(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
 {
-    struct hl_upload_meta m = {.content_type = request_value(rq, MHD_HEADER_KIND, "Content-Type")};
+    struct hl_upload_meta m = {.content_type = request_value(rq, MHD_HEADER_KIND, "Content-Type"),
+                               .existing = rq->method == HL_PUT};
     int multipart = is_form(m.content_type);
     if (m.content_type.p && m.content_type.len == 0)
         m.content_type.p = NULL;
-    if (!multipart) {
+    if (!multipart && !m.existing) {
         m.file_name = request_value(rq, MHD_GET_ARGUMENT_KIND, "fileName");
         m.tenant = request_value(rq, MHD_GET_ARGUMENT_KIND, "externalTenantId");
         if (m.tenant.len == 0)
             m.tenant.p = NULL; /* ?externalTenantId= is the context's */
     }
     const char *cl = hl_req_header(rq, "Content-Length");
+    int64_t file = 0; /* what the body surely holds of file bytes */
     if (cl) {
         char *end;
         unsigned long long v = strtoull(cl, &end, 10);
@@ -286,7 +305,14 @@ int hl_upload_begin(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
                           api->cfg.max_upload);
             return HL_ETOOBIG;
         }
+        if (*end == '\0')
+            file = multipart ? (int64_t)v - MULTIPART_SLACK : (int64_t)v;
     }
+    /* Refused before any byte is read when the app's storage cannot take it; checked again,
+     * exactly, before the file is committed. */
+    int rc = hl_limits_storage_check(api, rq->app.id, file > 0 ? file : 0, rs);
+    if (rc)
+        return rc;
     return hl_upload_open(api->cfg.data_dir, api->cfg.max_upload, &m, &rq->upload, rs);
 }
 

@@ -4,8 +4,10 @@
  *
  * Two shapes: a raw body (the file itself, named by ?fileName=), or a multipart/form-data form
  * with a "file" part and an optional "externalTenantId" part, read by hookline's own streaming
- * parser (api/multipart.h). The core (hl_upload_open/write/end) needs no HTTP connection, so the
- * whole path can be driven by a fuzzer; hl_upload_begin/data adapt it to libmicrohttpd.
+ * parser (api/multipart.h). The same two bring the bytes of a file registered by its JSON
+ * metadata alone (PUT …/files/{uid}/content): then nothing names the file, which has its name. The
+ * core (hl_upload_open/write/end) needs no HTTP connection, so the whole path can be driven by a
+ * fuzzer; hl_upload_begin/data adapt it to libmicrohttpd.
  *
  * fileName, externalTenantId and contentType follow the same rules here as on the JSON path
  * (api/validate.h), whichever part of the request carries them.
@@ -26,6 +28,7 @@ struct hl_upload_meta {
     struct hl_str content_type; /* the Content-Type header */
     struct hl_str file_name;    /* ?fileName= (raw bodies only) */
     struct hl_str tenant;       /* ?externalTenantId= (raw bodies only) */
+    int existing;               /* the bytes of a file registered before: no fields at all */
 };
 
 struct hl_upload {
@@ -41,6 +44,7 @@ struct hl_upload {
     char tenant[HL_MAX_TENANT + 1];
     size_t tenant_len;
     int multipart;
+    int existing; /* hl_upload_meta.existing */
     int got_file;
     int got_tenant;
     int in;               /* which form part is being read */
@@ -48,18 +52,21 @@ struct hl_upload {
     struct hl_multipart mp;
 };
 
-/* True when rq (POST .../contexts/{uid}/files, multipart or with ?fileName=) is an upload. */
+/* True when rq is an upload: POST .../contexts/{uid}/files, multipart or with ?fileName=, or
+ * PUT .../contexts/{uid}/files/{uid}/content. */
 int hl_upload_wanted(struct hl_req *rq, const char *url);
 /* Starts the upload of request rq: checks the announced size, then hl_upload_open with the
- * request's Content-Type and query. Sets rq->upload. On failure sets the answer and returns an
- * error. */
+ * request's Content-Type and query (a PUT's is the bytes of an existing file). Sets rq->upload.
+ * On failure sets the answer and returns an error. */
 int hl_upload_begin(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs);
 /* Takes the next bytes of rq's body (hl_upload_write). */
 int hl_upload_data(struct hl_api *api, struct hl_req *rq, const char *data, size_t n,
                    struct hl_resp *rs);
 
 /* Opens an upload whose temporary file goes under data_dir/uploads/, for at most max_upload
- * bytes of file. A raw body's fileName, externalTenantId and Content-Type are checked now. On
+ * bytes of file. A raw body's fileName, externalTenantId and Content-Type are checked now
+ * (unless m->existing: a form's "file" part then needs no filename, and takes no
+ * externalTenantId part). On
  * success *out owns the upload (free it with hl_upload_free); on failure sets the answer (422,
  * 400 for a form without a usable boundary, 507) and returns an error. */
 int hl_upload_open(const char *data_dir, size_t max_upload, const struct hl_upload_meta *m,

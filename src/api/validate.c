@@ -1,10 +1,13 @@
 #include "api/validate.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <string.h>
 
 #include "common/err.h"
 #include "common/events.h"
 #include "common/utf8.h"
+#include "delivery/target.h"
 
 const struct hl_text_rule HL_RULE_FILE_NAME = {"fileName", HL_MAX_FILE_NAME};
 const struct hl_text_rule HL_RULE_TENANT = {"externalTenantId", HL_MAX_TENANT};
@@ -48,6 +51,39 @@ int hl_check_text(const struct hl_text_rule *r, const char *p, size_t len, struc
         i += l;
     }
     return HL_OK;
+}
+
+int hl_check_url_address(const char *url, size_t len, const struct hl_netlist *allow,
+                         struct hl_resp *rs)
+{
+    struct hl_url u;
+    char host[64];
+    if (hl_url_parse(url, len, &u) != HL_OK || u.host.len >= sizeof(host))
+        return HL_OK; /* not a literal address (the longest IPv6 one has 45 bytes) */
+    memcpy(host, u.host.p, u.host.len);
+    host[u.host.len] = '\0';
+    struct sockaddr_storage ss = {0};
+    if (u.ipv6) {
+        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+        a6->sin6_family = AF_INET6;
+        if (inet_pton(AF_INET6, host, &a6->sin6_addr) != 1)
+            return HL_OK;
+    } else {
+        if (u.host.len && host[u.host.len - 1] == '.')
+            host[u.host.len - 1] = '\0'; /* "127.0.0.1." resolves as 127.0.0.1 */
+        struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+        a4->sin_family = AF_INET;
+        if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
+            return HL_OK; /* a name */
+    }
+    const char *why = hl_addr_blocked((const struct sockaddr *)&ss, allow);
+    if (!why)
+        return HL_OK;
+    hl_resp_error(rs, 422, "url_address_not_public",
+                  "url points at %s, a %s address: production mode delivers to public addresses"
+                  " only (serve --allow-network CIDR opts a range in)",
+                  host, why);
+    return HL_EINVAL;
 }
 
 void hl_printable(char *out, size_t cap, const char *p, size_t len)

@@ -6,6 +6,7 @@
 #include <jansson.h>
 
 #include "api/http.h"
+#include "common/net.h"
 
 /* The free-text fields that reach the store by more than one path (JSON body, query string,
  * request header, multipart form) follow one rule each, kept here. */
@@ -33,6 +34,13 @@ int hl_check_text(const struct hl_text_rule *r, const char *p, size_t len, struc
  * outside printable ASCII become '?'. For echoing client-chosen names in error messages. */
 void hl_printable(char *out, size_t cap, const char *p, size_t len);
 
+/* Refuses a webhook URL (url[0..len), already accepted by hl_url_check) whose host is a literal
+ * IPv4 or IPv6 address that the connect-time guard would refuse (hl_addr_blocked: loopback,
+ * private, link-local, metadata, ...) unless allow (may be NULL) covers it: 422
+ * url_address_not_public, naming the class. For production mode; host names pass, since only
+ * their DNS answer at connect time says where they lead. */
+int hl_check_url_address(const char *url, size_t len, const struct hl_netlist *allow,
+                         struct hl_resp *rs);
 /* Refuses any key of body not in known (NULL-terminated): 422 unknown_field. */
 int hl_reject_unknown(json_t *body, const char *const *known, struct hl_resp *rs);
 /* Reads `entities`: a non-empty list of distinct "agent"/"context"/"contextfile". */

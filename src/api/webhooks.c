@@ -83,6 +83,9 @@ static int read_fields(struct hl_api *api, json_t *body, int creating, const str
             hl_resp_error(rs, 422, code, "%s", msg);
             return HL_EINVAL;
         }
+        if (api->cfg.production &&
+            hl_check_url_address(json_string_value(v), json_string_length(v), api->cfg.allow, rs))
+            return HL_EINVAL;
         p->url = json_string_value(v);
         p->set |= HL_WP_URL;
     } else if (creating) {
@@ -172,7 +175,14 @@ static void create(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
         hl_resp_error(rs, 500, "internal", "out of memory");
         goto out;
     }
-    int rc = hl_store_webhook_create(api->store, &w);
+    int rc = hl_store_webhook_create(api->store, &w, api->cfg.max_webhooks);
+    if (rc == HL_ETOOBIG) {
+        hl_resp_error(rs, 409, "webhook_limit_reached",
+                      "this app has %lld webhooks, the most that --max-webhooks allows; delete "
+                      "one to make another",
+                      (long long)api->cfg.max_webhooks);
+        goto out;
+    }
     if (rc) {
         hl_resp_store_error(rs, rc);
         goto out;
@@ -252,7 +262,7 @@ static void del(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, const
 
 /* ---- /webhooks/{uid}/…: operating one webhook's deliveries ---- */
 
-/* GET /webhooks/{uid}/deliveries, filtered by status, event and time. */
+/* GET /webhooks/{uid}/deliveries, filtered by status, event and time; a deleted webhook's too. */
 static void list_deliveries(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
                             const struct hl_webhook *w)
 {
@@ -271,11 +281,15 @@ static int read_window(json_t *body, struct hl_resp *rs, int64_t *since, int64_t
     for (int i = 0; i < 2; i++) {
         json_t *v = json_object_get(body, names[i]);
         if (!v && i == 0)
-            return hl_resp_error(rs, 422, "since_required", "since is required: an ISO 8601 time"),
+            return hl_resp_error(rs, 422, "since_required",
+                                 "since is required: an ISO 8601 time or date"),
                    HL_EINVAL;
         if (v && (!json_is_string(v) ||
-                  hl_time_parse(json_string_value(v), json_string_length(v), outs[i])))
-            return hl_resp_error(rs, 422, "invalid_time", "%s must be an ISO 8601 time", names[i]),
+                  hl_time_or_date_parse(json_string_value(v), json_string_length(v), outs[i])))
+            return hl_resp_error(rs, 422, "invalid_time",
+                                 "%s must be an ISO 8601 time (2026-11-27T07:00:00Z) or date"
+                                 " (2026-11-27, midnight UTC)",
+                                 names[i]),
                    HL_EINVAL;
     }
     if (*until && *until <= *since)
@@ -284,35 +298,54 @@ static int read_window(json_t *body, struct hl_resp *rs, int64_t *since, int64_t
     return HL_OK;
 }
 
-/* POST /webhooks/{uid}/recover: the webhook's deliveries of a time window, queued again. */
+/* POST /webhooks/{uid}/recover: of the webhook's deliveries made in a time window, the failed
+ * ones get one more attempt and the failing ones their next attempt, both now. */
 static void recover(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
                     const struct hl_webhook *w)
 {
     json_t *body = hl_req_json(rq, rs, 0);
     if (!body)
         return;
-    int64_t since, until, queued = 0;
+    int64_t since, until;
+    struct hl_recovered got;
     json_t *dry = json_object_get(body, "dryRun");
     if (dry && !json_is_boolean(dry)) {
         hl_resp_error(rs, 422, "dry_run_not_boolean", "dryRun must be true or false");
     } else if (read_window(body, rs, &since, &until) == HL_OK && json_is_true(dry)) {
-        /* what it would queue, queueing nothing (the console asks before it recovers) */
-        int rc = hl_store_recover_count(api->store, w->id, since, until, &queued);
+        /* what it would pick, picking nothing (the console asks before it recovers) */
+        int rc = hl_store_recover_count(api->store, w->id, since, until, hl_now_ms(), &got);
         if (rc)
             hl_resp_store_error(rs, rc);
         else
-            hl_resp_json(rs, 200, json_pack("{s:I}", "wouldQueue", (json_int_t)queued));
+            hl_resp_json(rs, 200,
+                         json_pack("{s:I,s:I,s:I}", "wouldQueue",
+                                   (json_int_t)(got.failed + got.failing), "failed",
+                                   (json_int_t)got.failed, "failing", (json_int_t)got.failing));
     } else if (rs->status == 0) {
-        int rc = hl_store_recover(api->store, w->id, since, until, hl_now_ms(), &queued);
+        int rc = hl_store_recover(api->store, w->id, since, until, hl_now_ms(), &got);
         if (rc)
             hl_resp_store_error(rs, rc);
         else
-            hl_resp_json(rs, 202, json_pack("{s:I}", "queued", (json_int_t)queued));
+            hl_resp_json(rs, 202,
+                         json_pack("{s:I,s:I,s:I}", "queued",
+                                   (json_int_t)(got.failed + got.failing), "failed",
+                                   (json_int_t)got.failed, "failing", (json_int_t)got.failing));
     }
     json_decref(body);
 }
 
-/* POST /webhooks/{uid}/rotate-secret: a new secret; the old one signs on for overlapSeconds. */
+/* The expiry times of the earlier secrets of w still signing at now, newest first. */
+static json_t *prev_expiries(const struct hl_webhook *w, int64_t now)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < w->prev.n; i++)
+        if (w->prev.v[i].until > now)
+            json_array_append_new(a, hl_json_time(w->prev.v[i].until));
+    return a;
+}
+
+/* POST /webhooks/{uid}/rotate-secret: a new secret; the old one signs on for overlapSeconds, and
+ * so do the earlier ones whose overlap has not ended (store.h). */
 static void rotate(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
                    const struct hl_webhook *w)
 {
@@ -340,14 +373,19 @@ static void rotate(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
     }
     int64_t now = hl_now_ms();
     int64_t until = overlap ? now + overlap * 1000 : 0;
+    struct hl_webhook got = {0};
     int rc = hl_store_rotate_secret(api->store, rq->app.id, w->uid, secret, until, now);
+    if (rc == HL_OK)
+        rc = hl_store_webhook_get(api->store, rq->app.id, w->uid, &got);
     if (rc) {
         webhook_error(rs, rc, w->uid);
         goto out;
     }
     hl_resp_json(rs, 200,
-                 json_pack("{s:s,s:s,s:o}", "uid", w->uid, "secret", secret,
-                           "previousSecretExpiresAt", hl_json_time(until)));
+                 json_pack("{s:s,s:s,s:o,s:o}", "uid", w->uid, "secret", secret,
+                           "previousSecretExpiresAt", hl_json_time(until),
+                           "previousSecretsExpireAt", prev_expiries(&got, now)));
+    hl_webhook_clear(&got);
 out:
     json_decref(body);
 }
@@ -463,10 +501,10 @@ static void stats(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
         return;
     }
     hl_resp_json(rs, 200,
-                 json_pack("{s:s,s:I,s:I,s:I,s:o,s:o,s:o}", "uid", w->uid, "pending",
-                           (json_int_t)st.pending, "succeeded", (json_int_t)st.succeeded, "failed",
-                           (json_int_t)st.failed, "lastTriggeredAt",
-                           hl_json_time(w->last_triggered_at), "lastSuccessAt",
+                 json_pack("{s:s,s:I,s:I,s:I,s:I,s:o,s:o,s:o}", "uid", w->uid, "pending",
+                           (json_int_t)st.pending, "failing", (json_int_t)st.failing, "succeeded",
+                           (json_int_t)st.succeeded, "failed", (json_int_t)st.failed,
+                           "lastTriggeredAt", hl_json_time(w->last_triggered_at), "lastSuccessAt",
                            hl_json_time(w->last_success_at), "lastFailureAt",
                            hl_json_time(w->last_failure_at)));
 }
@@ -521,8 +559,11 @@ static void serve_one(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
         hl_method_not_allowed(rs, "GET, PATCH, DELETE");
         return;
     }
+    /* A deleted webhook's deliveries stay viewable; nothing else of it answers. */
+    int any = rq->nseg == 3 && rq->method == HL_GET && hl_str_eqc(rq->seg[2], "deliveries");
     struct hl_webhook w;
-    int rc = hl_store_webhook_get(api->store, rq->app.id, uid, &w);
+    int rc = any ? hl_store_webhook_get_any(api->store, rq->app.id, uid, &w)
+                 : hl_store_webhook_get(api->store, rq->app.id, uid, &w);
     if (rc) {
         webhook_error(rs, rc, uid);
         return;

@@ -77,20 +77,30 @@ static int64_t days_from_civil(int y, int m, int d)
     return era * 146097 + doe - 719468;
 }
 
-int hl_time_parse(const char *s, size_t len, int64_t *ms)
+/* An instant, or with date_ok a calendar date alone (its midnight, UTC). */
+static int parse(const char *s, size_t len, int date_ok, int64_t *ms)
 {
     size_t i = 0;
-    int y, mo, d, h, mi, sec, frac = 0;
+    int y, mo, d, h = 0, mi = 0, sec = 0, frac = 0;
     if (digits(s, len, &i, 4, &y) || expect(s, len, &i, '-') || digits(s, len, &i, 2, &mo) ||
-        expect(s, len, &i, '-') || digits(s, len, &i, 2, &d) || expect(s, len, &i, 'T') ||
-        digits(s, len, &i, 2, &h) || expect(s, len, &i, ':') || digits(s, len, &i, 2, &mi) ||
-        expect(s, len, &i, ':') || digits(s, len, &i, 2, &sec))
+        expect(s, len, &i, '-') || digits(s, len, &i, 2, &d))
+        return HL_EINVAL;
+    int date_only = i == len;
+    if (date_only && !date_ok)
+        return HL_EINVAL;
+    if (!date_only &&
+        (expect(s, len, &i, 'T') || digits(s, len, &i, 2, &h) || expect(s, len, &i, ':') ||
+         digits(s, len, &i, 2, &mi) || expect(s, len, &i, ':') || digits(s, len, &i, 2, &sec)))
         return HL_EINVAL;
     static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 || sec > 60)
         return HL_EINVAL;
     if (mo == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
         return HL_EINVAL;
+    if (date_only) {
+        *ms = days_from_civil(y, mo, d) * 86400 * 1000;
+        return HL_OK;
+    }
     if (i < len && s[i] == '.') {
         i++;
         int n = 0, scale = 100;
@@ -123,4 +133,14 @@ int hl_time_parse(const char *s, size_t len, int64_t *ms)
     int64_t t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - offset * 60;
     *ms = t * 1000 + frac;
     return HL_OK;
+}
+
+int hl_time_parse(const char *s, size_t len, int64_t *ms)
+{
+    return parse(s, len, 0, ms);
+}
+
+int hl_time_or_date_parse(const char *s, size_t len, int64_t *ms)
+{
+    return parse(s, len, 1, ms);
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/net.h"
@@ -75,7 +76,49 @@ int hl_parse_size(const char *s, long long min, long long max, long long *out)
     return HL_OK;
 }
 
+int hl_parse_time_before(const char *s, int64_t now, int64_t *ms)
+{
+    int64_t v;
+    if (strcmp(s, "now") == 0) {
+        *ms = now;
+        return HL_OK;
+    }
+    if (hl_parse_duration(s, &v) == HL_OK) {
+        if (v > now)
+            return HL_EINVAL;
+        *ms = now - v;
+        return HL_OK;
+    }
+    size_t len = strlen(s);
+    char day[32];
+    if (len == 10) { /* a date: its midnight, UTC */
+        snprintf(day, sizeof(day), "%sT00:00:00Z", s);
+        s = day;
+        len = strlen(day);
+    }
+    /* a time says its zone (Z or an offset): hl_time_parse refuses a bare local time */
+    if (hl_time_parse(s, len, &v) != HL_OK)
+        return HL_EINVAL;
+    *ms = v;
+    return HL_OK;
+}
+
 /* ---- setters and checks of the rows that need more than their kind ---- */
+
+static int set_retention(void *field, const char *text)
+{
+    int64_t ms;
+    if (hl_parse_duration(text, &ms) != HL_OK || (ms != 0 && ms < HL_RETENTION_MIN_MS))
+        return HL_EINVAL;
+    *(int64_t *)field = ms;
+    return HL_OK;
+}
+
+static int check_before(const char *text)
+{
+    int64_t ms;
+    return hl_parse_time_before(text, hl_now_ms(), &ms);
+}
 
 static int set_schedule(void *field, const char *text)
 {
@@ -122,6 +165,22 @@ static int check_path(const char *text)
     return text[0] == '/' ? HL_OK : HL_EINVAL;
 }
 
+/* A point in time: ISO 8601 ("2026-11-30T14:00:00Z"), or a duration ago ("2h": two hours before
+ * now). */
+static int set_when(void *field, const char *text)
+{
+    int64_t ms, ago;
+    if (hl_parse_duration(text, &ago) == HL_OK) {
+        ms = hl_now_ms() - ago;
+        if (ago >= hl_now_ms() || ms <= 0)
+            return HL_EINVAL;
+    } else if (hl_time_parse(text, strlen(text), &ms) != HL_OK || ms <= 0) {
+        return HL_EINVAL;
+    }
+    *(int64_t *)field = ms;
+    return HL_OK;
+}
+
 static int check_http_url(const char *text)
 {
     return strncmp(text, "http://", 7) == 0 || strncmp(text, "https://", 8) == 0 ? HL_OK
@@ -133,9 +192,15 @@ static int check_http_url(const char *text)
 #define SERVE HL_CMD_SERVE
 #define LISTEN HL_CMD_LISTEN
 #define VERIFY HL_CMD_VERIFY
-#define DB_CMDS (HL_CMD_SERVE | HL_CMD_APPS | HL_CMD_KEYS)
+#define DB_CMDS (HL_CMD_SERVE | HL_CMD_APPS | HL_CMD_KEYS | HL_CMD_PRUNE | HL_CMD_DB)
 #define REPLAY HL_CMD_LISTEN_REPLAY
-#define ALL_CMDS (DB_CMDS | HL_CMD_LISTEN | HL_CMD_VERIFY | HL_CMD_LISTEN_REPLAY)
+#define EXTRACT HL_CMD_EXTRACT
+#define ALL_CMDS                                                                                   \
+    (DB_CMDS | HL_CMD_LISTEN | HL_CMD_VERIFY | HL_CMD_LISTEN_REPLAY | HL_CMD_CLIENT | EXTRACT)
+#define PRUNE HL_CMD_PRUNE
+#define CLIENT HL_CMD_CLIENT
+#define CLIENT_LISTS (HL_CMD_WEBHOOKS_LIST | HL_CMD_DELIVERIES_LIST | HL_CMD_EVENTS_LIST)
+#define WEBHOOK_FIELDS (HL_CMD_WEBHOOKS_CREATE | HL_CMD_WEBHOOKS_UPDATE)
 
 /* The offset of a field of struct hl_options, which must have type T: comparing pointers to
  * different types does not compile (-Werror), so a row cannot write the wrong type. */
@@ -159,6 +224,9 @@ static const char *const MODES[] = {"development", "production", NULL};
 static const char *const LEVELS[] = {"debug", "info", "warn", "error", NULL};
 _Static_assert(HL_LOG_DEBUG == 0 && HL_LOG_INFO == 1 && HL_LOG_WARN == 2 && HL_LOG_ERROR == 3,
                "LEVELS follows enum hl_log_level");
+/* in the order of enum hl_log_format */
+static const char *const FORMATS[] = {"text", "json", NULL};
+_Static_assert(HL_LOG_TEXT == 0 && HL_LOG_JSON == 1, "FORMATS follows enum hl_log_format");
 
 static const struct hl_opt OPTS[] = {
     /* serve */
@@ -263,14 +331,16 @@ static const struct hl_opt OPTS[] = {
      STRING(data_dir),
      .cmds = SERVE,
      .arg = "DIR",
-     .help = "uploaded files; default: the SQLite file's folder, or ./data with PostgreSQL"},
+     .help = "uploaded files and the development key; default: a folder beside the SQLite "
+             "file named after it (data/hookline-data for data/hookline.db), or ./hookline-data "
+             "with PostgreSQL"},
     {.name = "max-upload",
      .env = "HOOKLINE_MAX_UPLOAD",
      .def = "50M",
      SIZE(max_upload),
      .min = 1,
      .max = 1LL << 40,
-     .cmds = SERVE,
+     .cmds = SERVE | EXTRACT,
      .arg = "BYTES",
      .help = "largest context file"},
     {.name = "chunk-size",
@@ -317,12 +387,102 @@ static const struct hl_opt OPTS[] = {
      .max = NO_MAX,
      .cmds = SERVE,
      .arg = "DURATION",
-     .help = "how long a node's claim holds a context file being processed"},
-    /* apps, keys */
+     .help = "how long a node's claim holds a context file being processed (renewed while its "
+             "extraction runs): the file is taken over that long after a node dies"},
+    {.name = "ingest-workers",
+     .env = "HOOKLINE_INGEST_WORKERS",
+     .def = "2",
+     INT(ingest_workers),
+     .min = 1,
+     .max = 64,
+     .cmds = SERVE,
+     .arg = "N",
+     .help = "context files processed at once, the apps' files taking turns"},
+    {.name = "ingest-memory",
+     .env = "HOOKLINE_INGEST_MEMORY",
+     .def = "512M",
+     SIZE(ingest_memory),
+     .min = 16 * MIB,
+     .max = 1LL << 40,
+     .cmds = SERVE | EXTRACT,
+     .arg = "BYTES",
+     .help = "memory extracting one context file may use (in its own process); a file needing "
+             "more fails"},
+    {.name = "ingest-timeout",
+     .env = "HOOKLINE_INGEST_TIMEOUT",
+     .def = "60s",
+     DURATION(ingest_timeout_ms),
+     .min = 100,
+     .max = 86400 * SEC,
+     .cmds = SERVE | EXTRACT,
+     .arg = "DURATION",
+     .help = "time (wall clock and CPU) extracting one context file may take; a file taking "
+             "longer fails"},
+    {.name = "max-webhooks",
+     .env = "HOOKLINE_MAX_WEBHOOKS",
+     .def = "100",
+     INT(max_webhooks),
+     .min = 0,
+     .max = 1000000,
+     .cmds = SERVE,
+     .arg = "N",
+     .help = "webhooks one app may have; 0: no limit"},
+    {.name = "api-rate",
+     .env = "HOOKLINE_API_RATE",
+     .def = "1000",
+     INT(api_rate),
+     .min = 0,
+     .max = 100000000,
+     .cmds = SERVE,
+     .arg = "N",
+     .help = "API requests per second one app may make, counted on each node apart (a token "
+             "bucket; more get 429 with Retry-After); 0: no limit"},
+    {.name = "api-burst",
+     .env = "HOOKLINE_API_BURST",
+     .def = "2000",
+     INT(api_burst),
+     .min = 1,
+     .max = 100000000,
+     .cmds = SERVE,
+     .arg = "N",
+     .help = "requests an app may make at once above --api-rate (the bucket's size)"},
+    {.name = "max-app-storage",
+     .env = "HOOKLINE_MAX_APP_STORAGE",
+     .def = "1G",
+     SIZE(max_app_storage),
+     .min = 0,
+     .max = 1LL << 50,
+     .cmds = SERVE,
+     .arg = "BYTES",
+     .help = "bytes of context files one app may keep; 0: no limit"},
+    {.name = "retention",
+     .env = "HOOKLINE_RETENTION",
+     .def = "30d",
+     VALUE(retention_ms, int64_t),
+     .set = set_retention,
+     .cmds = SERVE,
+     .arg = "DURATION",
+     .forms = "0 (keep everything) or a duration of at least 1m such as 90s, 12h or 30d",
+     .help = "events older than this go, with their deliveries and attempts, once nothing is "
+             "owed to a receiver; 0 keeps everything"},
+    /* apps, keys, prune */
     {.name = "json",
      FLAG(json),
-     .cmds = HL_CMD_APPS | HL_CMD_KEYS,
+     .cmds = HL_CMD_APPS | HL_CMD_KEYS | PRUNE,
      .help = "machine-readable output"},
+    /* prune */
+    {.name = "before",
+     STRING(before),
+     .check = check_before,
+     .cmds = PRUNE,
+     .arg = "TIME",
+     .forms = "now, a duration ago such as 30d or 12h, a date such as 2026-11-01 (UTC), or a "
+              "time such as 2026-11-01T12:00:00Z",
+     .help = "remove what is final among the events created before TIME (required)"},
+    {.name = "dry-run",
+     FLAG(dry_run),
+     .cmds = PRUNE,
+     .help = "count what would be removed; remove nothing"},
     /* listen */
     {.name = "port",
      .def = "3000",
@@ -471,6 +631,132 @@ static const struct hl_opt OPTS[] = {
      .cmds = VERIFY,
      .arg = "HEADER",
      .help = "webhook-signature"},
+    /* the API client: where the server is and who is asking */
+    {.name = "server",
+     .env = "HOOKLINE_SERVER",
+     .def = "http://127.0.0.1:8080",
+     STRING(server),
+     .check = check_http_url,
+     .cmds = CLIENT,
+     .arg = "URL",
+     .forms = "an http:// or https:// URL such as http://127.0.0.1:8080",
+     .help = "the hookline server"},
+    {.name = "app",
+     .env = "HOOKLINE_APP",
+     STRING(app),
+     .cmds = CLIENT,
+     .arg = "APP_UID",
+     .help = "the app's uid, else the one in data/dev-app-uid (as `make run` leaves it)"},
+    {.name = "key",
+     .env = "HOOKLINE_API_KEY",
+     STRING(key),
+     .secret = 1,
+     .cmds = CLIENT,
+     .arg = "KEY",
+     .help = "its API key, else the one in data/dev-api-key"},
+    {.name = "json",
+     FLAG(json),
+     .cmds = CLIENT,
+     .help = "print the API's JSON as it came, for scripts (with --all: one list of every page)"},
+    {.name = "all", FLAG(all), .cmds = CLIENT_LISTS, .help = "every page, following nextCursor"},
+    {.name = "limit",
+     .def = "20",
+     INT(limit),
+     .min = 1,
+     .max = 100,
+     .cmds = CLIENT_LISTS,
+     .arg = "N",
+     .help = "items per page"},
+    /* webhooks */
+    {.name = "url",
+     STRING(url),
+     .check = check_http_url,
+     .cmds = WEBHOOK_FIELDS,
+     .arg = "URL",
+     .forms = "an http:// or https:// URL",
+     .help = "where the events go"},
+    {.name = "entities",
+     STRING(entities),
+     .cmds = WEBHOOK_FIELDS,
+     .arg = "LIST",
+     .help = "comma-separated: agent, context, contextfile; create's default: all three"},
+    {.name = "event-types",
+     STRING(event_types),
+     .cmds = WEBHOOK_FIELDS,
+     .arg = "LIST",
+     .help = "comma-separated events within the entities (agent.created, ...), or all"},
+    {.name = "description",
+     STRING(description),
+     .cmds = WEBHOOK_FIELDS,
+     .arg = "TEXT",
+     .help = "yours, shown with the webhook"},
+    {.name = "overlap",
+     .def = "24h",
+     DURATION(overlap_ms),
+     .min = 0,
+     .max = 30 * 86400 * SEC,
+     .cmds = HL_CMD_WEBHOOKS_ROTATE,
+     .arg = "DURATION",
+     .help = "how long the old secret keeps signing beside the new one (0: not at all)"},
+    /* deliveries, events */
+    {.name = "webhook",
+     STRING(webhook),
+     .cmds = HL_CMD_DELIVERIES_LIST,
+     .arg = "UID",
+     .help = "only this webhook's deliveries"},
+    {.name = "status",
+     STRING(status),
+     .cmds = HL_CMD_DELIVERIES_LIST,
+     .arg = "STATUS",
+     .help = "only deliveries in this state: pending, failing (pending, with a failed "
+             "attempt behind it), failed, succeeded, cancelled, paused"},
+    {.name = "event",
+     STRING(event),
+     .cmds = HL_CMD_DELIVERIES_LIST | HL_CMD_EVENTS_LIST,
+     .arg = "EVENT",
+     .help = "only this event (agent.created, ...)"},
+    {.name = "since",
+     VALUE(since_ms, int64_t),
+     .set = set_when,
+     .cmds = HL_CMD_DELIVERIES_LIST | HL_CMD_DELIVERIES_RECOVER | HL_CMD_EVENTS_LIST,
+     .arg = "TIME",
+     .forms = "an ISO 8601 time such as 2026-11-30T14:00:00Z, or a duration ago such as 2h",
+     .help = "from this time (ISO 8601, or a duration ago: 30m, 2h, 1d)"},
+    {.name = "until",
+     VALUE(until_ms, int64_t),
+     .set = set_when,
+     .cmds = HL_CMD_DELIVERIES_LIST | HL_CMD_DELIVERIES_RECOVER | HL_CMD_EVENTS_LIST,
+     .arg = "TIME",
+     .forms = "an ISO 8601 time such as 2026-11-30T14:00:00Z, or a duration ago such as 2h",
+     .help = "before this time"},
+    {.name = "tenant",
+     STRING(tenant),
+     .cmds = HL_CMD_EVENTS_LIST,
+     .arg = "ID",
+     .help = "only this externalTenantId's events"},
+    {.name = "data",
+     STRING(data),
+     .cmds = HL_CMD_EVENTS_PUBLISH,
+     .arg = "JSON",
+     .help = "the event's data: a JSON object with uid and externalTenantId"},
+    {.name = "idempotency-key",
+     STRING(idempotency_key),
+     .cmds = HL_CMD_EVENTS_PUBLISH,
+     .arg = "KEY",
+     .help = "a repeat with the same key within 24 h publishes nothing new"},
+    /* extract */
+    {.name = "content-type",
+     .env = HL_ENV_EXTRACT_TYPE,
+     STRING(content_type),
+     .cmds = EXTRACT,
+     .arg = "TYPE",
+     .help = "the media type the file was uploaded with (a hint)"},
+    {.name = "file-name",
+     .env = HL_ENV_EXTRACT_NAME,
+     STRING(file_name),
+     .cmds = EXTRACT,
+     .arg = "NAME",
+     .help = "the file's original name (a hint)"},
     /* every command */
     {.name = "log-level",
      .env = "HOOKLINE_LOG_LEVEL",
@@ -480,6 +766,14 @@ static const struct hl_opt OPTS[] = {
      .cmds = SERVE | LISTEN,
      .arg = "LEVEL",
      .help = "logs go to stderr"},
+    {.name = "log-format",
+     .env = "HOOKLINE_LOG_FORMAT",
+     .def = "text",
+     ENUM(log_format),
+     .choices = FORMATS,
+     .cmds = SERVE | LISTEN,
+     .arg = "FORMAT",
+     .help = "json: one object per line with time, level, message and fields"},
     {.name = "help", FLAG(help), .cmds = ALL_CMDS, .help = "this text"},
 };
 
@@ -515,6 +809,27 @@ static const struct command COMMANDS[] = {
      "       hookline keys list [APP_UID] [options]\n\n"
      "Creates an API key for an app (shown once), revokes one, or lists them.\n",
      NULL},
+    {HL_CMD_PRUNE, "prune", 0,
+     "usage: hookline prune --before TIME [--dry-run] [options]\n\n"
+     "Removes the events created before TIME whose deliveries are all final (succeeded,\n"
+     "failed after the last retry, cancelled), with their deliveries and attempt logs, and\n"
+     "the idempotency keys whose 24 h window is over. A delivery still owed to a receiver\n"
+     "(pending, retrying, paused, held by a disabled webhook) and its event stay, whatever\n"
+     "their age; apps, keys, webhooks and the current state of agents, contexts and files\n"
+     "are never removed. Runs in short steps beside a serving hookline.\n",
+     "Exit status: 0 done, 1 a store error (what was removed so far stays removed), 2 usage\n"
+     "error (nothing removed).\n"},
+    {HL_CMD_DB, "db", 1,
+     "usage: hookline db init [options]\n"
+     "       hookline db compact [options]\n\n"
+     "db init creates the database and its schema, or brings an existing one up to date.\n"
+     "hookline serve does the same when it starts; apps and keys need a database\n"
+     "that exists.\n\n"
+     "db compact compacts the database once. SQLite: rewrites the file without its free pages\n"
+     "(VACUUM) and turns incremental auto-vacuum on, so that from then on pruning gives space\n"
+     "back as it goes; needs the file to itself (stop hookline serve first) and free disk space\n"
+     "for a copy. PostgreSQL: VACUUM (ANALYZE) of the tables pruning empties, beside the nodes.\n",
+     NULL},
     {HL_CMD_LISTEN, "listen", 0,
      "usage: hookline listen [--port PORT] --secret SECRET [options]\n"
      "       hookline listen replay [--state FILE] (EVENT_ID... | --failed)\n\n"
@@ -538,6 +853,99 @@ static const struct command COMMANDS[] = {
      "one started on it does.\n",
      "Exit status: 0 when every event named is queued (or still pending), 1 when one\n"
      "is unknown or was handed on already (its body is not kept), 2 usage error.\n"},
+#define CLIENT_NOTES                                                                               \
+    "The server, app and key come from --server, --app and --key, or HOOKLINE_SERVER,\n"           \
+    "HOOKLINE_APP and HOOKLINE_API_KEY; beside a `make run` server, data/dev-app-uid and\n"        \
+    "data/dev-api-key. Exit status: 0 done, 1 the API refused (its message is printed),\n"         \
+    "2 usage error, 3 the server cannot be reached.\n"
+    {HL_CMD_WEBHOOKS_LIST, "webhooks list", 0,
+     "usage: hookline webhooks list [--all] [--json] [options]\n\n"
+     "Lists the app's webhooks: state, URL, events and when each was last tried.\n\n"
+     "example: hookline webhooks list --all\n",
+     CLIENT_NOTES},
+    {HL_CMD_WEBHOOKS_GET, "webhooks get", 1,
+     "usage: hookline webhooks get UID [--json] [options]\n\n"
+     "Shows one webhook (its secret is never shown again after create).\n\n"
+     "example: hookline webhooks get webhook-4oE9Zb6yQJ1xk0Vw\n",
+     CLIENT_NOTES},
+    {HL_CMD_WEBHOOKS_CREATE, "webhooks create", 0,
+     "usage: hookline webhooks create --url URL [--entities LIST] [--event-types LIST]\n"
+     "                                [--description TEXT] [options]\n\n"
+     "Registers a webhook and prints it with its signing secret, shown only now.\n\n"
+     "example: hookline webhooks create --url https://example.com/hooks --entities agent,context\n",
+     CLIENT_NOTES},
+    {HL_CMD_WEBHOOKS_UPDATE, "webhooks update", 1,
+     "usage: hookline webhooks update UID [--url URL] [--entities LIST] [--event-types LIST]\n"
+     "                                [--description TEXT] [options]\n\n"
+     "Changes the fields given.\n\n"
+     "example: hookline webhooks update webhook-4oE9Zb6yQJ1xk0Vw --event-types agent.created\n",
+     CLIENT_NOTES},
+    {HL_CMD_WEBHOOKS_PAUSE, "webhooks pause", 1,
+     "usage: hookline webhooks pause UID [options]\n\n"
+     "Pauses a webhook: it gets nothing new until it is resumed.\n\n"
+     "example: hookline webhooks pause webhook-4oE9Zb6yQJ1xk0Vw\n",
+     CLIENT_NOTES},
+    {HL_CMD_WEBHOOKS_RESUME, "webhooks resume", 1,
+     "usage: hookline webhooks resume UID [options]\n\n"
+     "Resumes a paused webhook, or enables a disabled one again (what happened meanwhile\n"
+     "is not replayed; the deliveries that waited go out).\n\n"
+     "example: hookline webhooks resume webhook-4oE9Zb6yQJ1xk0Vw\n",
+     CLIENT_NOTES},
+    {HL_CMD_WEBHOOKS_DELETE, "webhooks delete", 1,
+     "usage: hookline webhooks delete UID [options]\n\n"
+     "Deletes a webhook; its pending deliveries are cancelled.\n\n"
+     "example: hookline webhooks delete webhook-4oE9Zb6yQJ1xk0Vw\n",
+     CLIENT_NOTES},
+    {HL_CMD_WEBHOOKS_TEST, "webhooks test", 1,
+     "usage: hookline webhooks test UID [options]\n\n"
+     "Sends a signed webhook.test event to this webhook only, and prints the attempt.\n\n"
+     "example: hookline webhooks test webhook-4oE9Zb6yQJ1xk0Vw\n",
+     CLIENT_NOTES},
+    {HL_CMD_WEBHOOKS_ROTATE, "webhooks rotate-secret", 1,
+     "usage: hookline webhooks rotate-secret UID [--overlap DURATION] [options]\n\n"
+     "Gives the webhook a new signing secret, shown only now; the old one keeps signing\n"
+     "beside it for the overlap.\n\n"
+     "example: hookline webhooks rotate-secret webhook-4oE9Zb6yQJ1xk0Vw --overlap 1h\n",
+     CLIENT_NOTES},
+    {HL_CMD_DELIVERIES_LIST, "deliveries list", 0,
+     "usage: hookline deliveries list [--webhook UID] [--status STATUS] [--event EVENT]\n"
+     "                                [--since TIME] [--until TIME] [--all] [options]\n\n"
+     "Lists deliveries, newest first: every webhook's, or one webhook's.\n\n"
+     "example: hookline deliveries list --status failed --since 1d\n",
+     CLIENT_NOTES},
+    {HL_CMD_DELIVERIES_SHOW, "deliveries show", 1,
+     "usage: hookline deliveries show ID [options]\n\n"
+     "Shows a delivery and every attempt: status, duration, error and the start of the\n"
+     "response.\n\n"
+     "example: hookline deliveries show dlv_42\n",
+     CLIENT_NOTES},
+    {HL_CMD_DELIVERIES_RESEND, "deliveries resend", 1,
+     "usage: hookline deliveries resend ID [options]\n\n"
+     "Queues one more attempt of a delivery now; it keeps its eventId.\n\n"
+     "example: hookline deliveries resend dlv_42\n",
+     CLIENT_NOTES},
+    {HL_CMD_DELIVERIES_RECOVER, "deliveries recover", 1,
+     "usage: hookline deliveries recover WEBHOOK_UID --since TIME [--until TIME] [options]\n\n"
+     "Queues again every failed delivery of a webhook created in the window.\n\n"
+     "example: hookline deliveries recover webhook-4oE9Zb6yQJ1xk0Vw --since 6h\n",
+     CLIENT_NOTES},
+    {HL_CMD_EVENTS_LIST, "events list", 0,
+     "usage: hookline events list [--event EVENT] [--tenant ID] [--since TIME] [--until TIME]\n"
+     "                            [--all] [options]\n\n"
+     "Lists the event log, newest first.\n\n"
+     "example: hookline events list --event agent.created --since 2h\n",
+     CLIENT_NOTES},
+    {HL_CMD_EVENTS_SHOW, "events show", 1,
+     "usage: hookline events show EVENT_ID [options]\n\n"
+     "Shows an event as it was sent, and the deliveries it fanned out to.\n\n"
+     "example: hookline events show evt_arJxKqNDoNZCYDh6\n",
+     CLIENT_NOTES},
+    {HL_CMD_EVENTS_PUBLISH, "events publish", 1,
+     "usage: hookline events publish EVENT --data JSON [--idempotency-key KEY] [options]\n\n"
+     "Publishes one of the nine events with your data, as another service would.\n\n"
+     "example: hookline events publish agent.updated \\\n"
+     "           --data '{\"uid\":\"agent-1\",\"externalTenantId\":\"tenant-xyz789\"}'\n",
+     CLIENT_NOTES},
     {HL_CMD_VERIFY, "verify", 0,
      "usage: hookline verify --secret SECRET --signature HEADER < body\n"
      "       hookline verify --secret SECRET --id ID --timestamp SECONDS\n"
@@ -546,6 +954,13 @@ static const struct command COMMANDS[] = {
      "received): --signature, or the three Standard Webhooks headers. Given both, either\n"
      "may match.\n",
      "Exit status: 0 valid, 1 invalid, 2 usage or input error.\n"},
+    {HL_CMD_EXTRACT, "extract", 1,
+     "usage: hookline extract [options] FILE\n\n"
+     "Extracts the text of one context file, as hookline serve's ingest worker has it\n"
+     "done for each file: in this process of its own, under --ingest-memory and\n"
+     "--ingest-timeout. Writes a binary answer for the worker on stdout.\n",
+     "Exit status: 0 when the answer was written (the extraction may have failed),\n"
+     "1 when it could not be, 2 usage error; killed by a signal past a limit.\n"},
 };
 
 static const struct command *command(enum hl_cmd cmd)

@@ -38,6 +38,16 @@ int hl_parse_duration(const char *s, int64_t *ms);
  * range) and leaves *out alone. */
 int hl_parse_size(const char *s, long long min, long long max, long long *out);
 
+/* Parses a point in time as `hookline prune --before` takes it: "now"; a duration meaning that
+ * long before now ("30d", "12h", hl_parse_duration's forms); a date "YYYY-MM-DD" (midnight
+ * UTC); or an ISO 8601 / RFC 3339 time ("2026-11-01T12:00:00Z", with fractions or an offset).
+ * now is the current time in ms. Returns 0 and sets *ms (which may be after now: the caller
+ * decides), or HL_EINVAL and leaves *ms alone. */
+int hl_parse_time_before(const char *s, int64_t now, int64_t *ms);
+
+/* The shortest retention serve accepts (other than 0, which keeps everything). */
+#define HL_RETENTION_MIN_MS 60000
+
 /* ---- the option table ---- */
 
 /* The commands that read options; a row names the commands it belongs to (a mask of these). */
@@ -48,7 +58,36 @@ enum hl_cmd {
     HL_CMD_LISTEN = 1 << 3,
     HL_CMD_VERIFY = 1 << 4,
     HL_CMD_LISTEN_REPLAY = 1 << 5, /* hookline listen replay */
+    HL_CMD_DB = 1 << 6,            /* hookline db init, db compact */
+    HL_CMD_PRUNE = 1 << 7,
+    HL_CMD_EXTRACT = 1 << 8, /* hookline extract: the ingest worker's helper */
+    /* The API client (src/cli): one command per subcommand, so each has its own options and
+     * help. */
+    HL_CMD_WEBHOOKS_LIST = 1 << 9,
+    HL_CMD_WEBHOOKS_GET = 1 << 10,
+    HL_CMD_WEBHOOKS_CREATE = 1 << 11,
+    HL_CMD_WEBHOOKS_UPDATE = 1 << 12,
+    HL_CMD_WEBHOOKS_PAUSE = 1 << 13,
+    HL_CMD_WEBHOOKS_RESUME = 1 << 14,
+    HL_CMD_WEBHOOKS_DELETE = 1 << 15,
+    HL_CMD_WEBHOOKS_TEST = 1 << 16,
+    HL_CMD_WEBHOOKS_ROTATE = 1 << 17,
+    HL_CMD_DELIVERIES_LIST = 1 << 18,
+    HL_CMD_DELIVERIES_SHOW = 1 << 19,
+    HL_CMD_DELIVERIES_RESEND = 1 << 20,
+    HL_CMD_DELIVERIES_RECOVER = 1 << 21,
+    HL_CMD_EVENTS_LIST = 1 << 22,
+    HL_CMD_EVENTS_SHOW = 1 << 23,
+    HL_CMD_EVENTS_PUBLISH = 1 << 24,
 };
+
+/* Every command of the API client. */
+#define HL_CMD_CLIENT                                                                              \
+    (HL_CMD_WEBHOOKS_LIST | HL_CMD_WEBHOOKS_GET | HL_CMD_WEBHOOKS_CREATE |                         \
+     HL_CMD_WEBHOOKS_UPDATE | HL_CMD_WEBHOOKS_PAUSE | HL_CMD_WEBHOOKS_RESUME |                     \
+     HL_CMD_WEBHOOKS_DELETE | HL_CMD_WEBHOOKS_TEST | HL_CMD_WEBHOOKS_ROTATE |                      \
+     HL_CMD_DELIVERIES_LIST | HL_CMD_DELIVERIES_SHOW | HL_CMD_DELIVERIES_RESEND |                  \
+     HL_CMD_DELIVERIES_RECOVER | HL_CMD_EVENTS_LIST | HL_CMD_EVENTS_SHOW | HL_CMD_EVENTS_PUBLISH)
 
 /* How a row's text is read, and the type of its field in struct hl_options. */
 enum hl_opt_kind {
@@ -61,6 +100,12 @@ enum hl_opt_kind {
     HL_OPT_VALUE,    /* any type: row.set parses the text into the field */
     HL_OPT_LIST,     /* as HL_OPT_VALUE, repeatable: row.set adds each value to the field */
 };
+
+/* The environment variables of `hookline extract`'s hints (its rows below), which the ingest
+ * worker sets for each helper: not arguments, which other local users can read. */
+#define HL_ENV_EXTRACT_PREFIX "HOOKLINE_EXTRACT_"
+#define HL_ENV_EXTRACT_TYPE HL_ENV_EXTRACT_PREFIX "CONTENT_TYPE"
+#define HL_ENV_EXTRACT_NAME HL_ENV_EXTRACT_PREFIX "FILE_NAME"
 
 /* Most --secret values. */
 #define HL_SECRETS_MAX 16
@@ -79,7 +124,7 @@ struct hl_options {
     int help; /* --help was given: nothing else was read */
     const char *args[HL_ARGS_MAX];
     int nargs;
-    /* serve, apps, keys */
+    /* serve, apps, keys, db */
     const char *database;
     int json; /* apps, keys: machine-readable output; listen: print bodies */
     /* serve */
@@ -91,8 +136,14 @@ struct hl_options {
     struct hl_netlist allow;
     long long threads, max_inflight, per_host;
     const char *data_dir; /* NULL: beside the SQLite file (the caller decides) */
-    long long max_upload, chunk_size, chunk_overlap;
-    int log_level; /* enum hl_log_level (serve, listen) */
+    int64_t retention_ms; /* 0: keep everything */
+    long long max_upload, chunk_size, chunk_overlap; /* max_upload: extract too */
+    long long ingest_workers;
+    long long ingest_memory;                                      /* serve, extract */
+    int64_t ingest_timeout_ms;                                    /* serve, extract */
+    long long max_webhooks, api_rate, api_burst, max_app_storage; /* per app; 0: no limit */
+    int log_level;  /* enum hl_log_level (serve, listen) */
+    int log_format; /* enum hl_log_format (serve, listen) */
     /* listen */
     long long port;
     const char *bind; /* the host part of listen's --listen */
@@ -104,11 +155,24 @@ struct hl_options {
     const char *alert_exec;
     /* listen replay (and --state above) */
     int failed;
+    /* prune */
+    const char *before; /* hl_parse_time_before's forms */
+    int dry_run;
     /* listen, verify */
     struct hl_secrets secrets;
     long long tolerance_s;
     /* verify */
     const char *signature, *id, *timestamp, *standard_signature;
+    /* the API client */
+    const char *server, *app, *key; /* app, key: NULL when not given (then data/dev-*) */
+    int all;                        /* lists: follow nextCursor to the end */
+    long long limit;                /* lists: items per page */
+    const char *url, *entities, *event_types, *description;
+    int64_t overlap_ms;
+    const char *webhook, *status, *event, *tenant, *data, *idempotency_key;
+    int64_t since_ms, until_ms; /* 0: not given */
+    /* extract */
+    const char *content_type, *file_name;
 };
 
 /* One option. */

@@ -1,6 +1,8 @@
 #include "common/ids.h"
 
+#include <inttypes.h>
 #include <openssl/rand.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "common/encode.h"
@@ -48,4 +50,9 @@ int hl_id_valid(const char *prefix, const char *s, size_t len)
             return 0;
     }
     return 1;
+}
+
+void hl_delivery_uid(int64_t id, char out[HL_ID_MAX])
+{
+    snprintf(out, HL_ID_MAX, "dlv_%" PRId64, id);
 }

@@ -17,6 +17,8 @@ int hl_random(uint8_t *out, size_t n);
 int hl_id_new(const char *prefix, size_t nbytes, char *out, size_t cap);
 /* A webhook signing secret: "whsec_" + standard base64 of 24 random bytes. */
 int hl_secret_new(char *out, size_t cap);
+/* Writes a delivery's public id, "dlv_" and its number, into out. */
+void hl_delivery_uid(int64_t id, char out[HL_ID_MAX]);
 /* True when s looks like an id this prefix makes (prefix, then URL-safe base64, bounded length). */
 int hl_id_valid(const char *prefix, const char *s, size_t len);
 

@@ -5,70 +5,15 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "api/limits.h"
 #include "api/session.h"
 #include "api/validate.h"
 #include "common/clock.h"
 #include "common/err.h"
-#include "console/assets.h"
 #include "crypto/token.h"
 #include "events/timestamp.h"
 
-/* Scripts and styles from this origin only (no inline script, no eval, no inline style), data
- * only from the API on this origin, never framed. */
-#define CSP                                                                                        \
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "              \
-    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-
 #define API_KEY_MAX 256
-
-static void guard(struct hl_resp *rs)
-{
-    hl_resp_header(rs, "Content-Security-Policy", CSP);
-    hl_resp_header(rs, "X-Frame-Options", "DENY");
-    hl_resp_header(rs, "Referrer-Policy", "no-referrer");
-    hl_resp_header(rs, "Cross-Origin-Opener-Policy", "same-origin");
-}
-
-static const char *type_of(const char *path)
-{
-    static const struct {
-        const char *ext, *type;
-    } TYPES[] = {
-        {".html", "text/html; charset=utf-8"},
-        {".js", "text/javascript; charset=utf-8"},
-        {".css", "text/css; charset=utf-8"},
-        {".svg", "image/svg+xml"},
-        {".png", "image/png"},
-        {".txt", "text/plain; charset=utf-8"},
-    };
-    const char *dot = strrchr(path, '.');
-    for (size_t i = 0; dot && i < sizeof(TYPES) / sizeof(TYPES[0]); i++)
-        if (strcmp(dot, TYPES[i].ext) == 0)
-            return TYPES[i].type;
-    return "application/octet-stream";
-}
-
-/* Answers the asset at path (path[0..len)), or leaves rs alone when there is none. */
-static void serve_asset(struct hl_req *rq, struct hl_resp *rs, const char *path, size_t len)
-{
-    for (size_t i = 0; i < HL_CONSOLE_NASSETS; i++) {
-        const struct hl_console_asset *a = &HL_CONSOLE_ASSETS[i];
-        if (strlen(a->path) != len || memcmp(a->path, path, len) != 0)
-            continue;
-        if (rq->method != HL_GET) {
-            hl_method_not_allowed(rs, "GET");
-            return;
-        }
-        hl_buf_reset(&rs->body);
-        if (hl_buf_append(&rs->body, a->data, a->len)) {
-            hl_resp_error(rs, 500, "internal", "out of memory");
-            return;
-        }
-        rs->status = 200;
-        rs->content_type = type_of(a->path);
-        return;
-    }
-}
 
 /* The session as the page sees it: the app, whether it may change anything, and until when. */
 static json_t *session_json(const struct hl_app *app, const struct hl_auth *auth)
@@ -111,6 +56,8 @@ static int sign_in_link(struct hl_api *api, struct hl_req *rq, struct hl_resp *r
     }
     rq->auth = (struct hl_auth){.session = 1, .read_only = t.read_only, .expires_at = t.expires_at};
     rq->app = app;
+    if ((rc = hl_limits_admit(api, rq, rs)))
+        return rc;
     return hl_session_open(api, rq, rs, &app, t.read_only, t.expires_at, NULL);
 }
 
@@ -133,6 +80,8 @@ static int sign_in_key(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs
     }
     int64_t until = hl_now_ms() + HL_SESSION_KEY_MS;
     rq->auth = (struct hl_auth){.session = 1, .read_only = read_only, .expires_at = until};
+    if ((rc = hl_limits_admit(api, rq, rs)))
+        return rc;
     return hl_session_open(api, rq, rs, &rq->app, read_only, until, key_uid);
 }
 
@@ -191,7 +140,7 @@ static void session(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
     if (rq->method == HL_GET) {
         if (!hl_req_cookie(rq, HL_SESSION_COOKIE))
             hl_resp_json(rs, 200, json_pack("{s:b,s:s}", "signedIn", 0, "version", HL_VERSION));
-        else if (hl_session_authenticate(api, rq, rs) == HL_OK)
+        else if (hl_session_authenticate(api, rq, rs) == HL_OK && !hl_limits_admit(api, rq, rs))
             hl_resp_json(rs, 200, session_json(&rq->app, &rq->auth));
         return;
     }
@@ -216,23 +165,31 @@ static void session(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
 
 void hl_console_serve(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
 {
-    guard(rs);
+    char path[256];
     if (rq->nseg == 0) {
         size_t n = strlen(rq->url);
-        if (n == 0 || rq->url[n - 1] != '/') {
-            /* relative paths in the page resolve against /console/ */
-            hl_resp_header(rs, "Location", "/console/");
-            hl_resp_json(rs, 302, json_pack("{s:s}", "location", "/console/"));
-        } else {
-            serve_asset(rq, rs, "index.html", strlen("index.html"));
+        if (rq->method != HL_GET) {
+            hl_resp_page_headers(rs);
+            hl_method_not_allowed(rs, "GET");
+            return;
         }
+        if (n > 0 && rq->url[n - 1] == '/' && hl_api_asset_at(rq, rs, "/console/"))
+            return;
+        /* relative paths in the page resolve against /console/ */
+        hl_resp_page_headers(rs);
+        hl_resp_header(rs, "Location", "/console/");
+        hl_resp_json(rs, 302, json_pack("{s:s}", "location", "/console/"));
         return;
     }
     if (rq->nseg == 1 && hl_str_eqc(rq->seg[0], "session")) {
+        hl_resp_page_headers(rs);
         session(api, rq, rs);
         return;
     }
-    /* an asset: the segments joined back with '/' (they are slices of one path) */
+    /* a file (api/assets.h): the segments joined back with '/' (they are slices of one path) */
     const char *first = rq->seg[0].p, *last = rq->seg[rq->nseg - 1].p + rq->seg[rq->nseg - 1].len;
-    serve_asset(rq, rs, first, (size_t)(last - first));
+    int len = (int)(last - first);
+    if (snprintf(path, sizeof(path), "/console/%.*s", len, first) >= (int)sizeof(path) ||
+        !hl_api_asset_at(rq, rs, path))
+        hl_resp_page_headers(rs); /* the router answers 404 */
 }

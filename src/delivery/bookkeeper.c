@@ -26,19 +26,24 @@ struct hl_bookkeeper {
                                * claim is bounded, and busy webhooks are skipped) */
     int64_t last_claim_ms;    /* monotonic time of the last claim */
     struct hl_result **batch; /* results being recorded */
-    int64_t *skip_copy;       /* the skip list as the last claim saw it */
+    struct hl_shares shares;  /* the shares as the last claim saw them */
     struct hl_attempt *attempts;
 };
 
-/* Gives claimed jobs (and the array) to the transfer thread, each with its lease. */
+/* Gives claimed jobs (and the array) to the transfer thread, each with its lease. Until the
+ * transfer thread counts them, they are taken off the shares it published: the next claim must
+ * not hand out the same room again. */
 static void hand_over(struct hl_bookkeeper *b, struct hl_job *jobs, size_t n, int64_t lease_until)
 {
     for (size_t i = 0; i < n; i++)
         jobs[i].lease_until = lease_until;
     if (n) {
         pthread_mutex_lock(&b->ho->mu);
+        if (b->ho->nready == 0) /* claims and records take turns on this thread */
+            b->ho->ready_since = b->ho->recorded;
         memcpy(b->ho->ready + b->ho->nready, jobs, n * sizeof(*jobs));
         b->ho->nready += n;
+        hl_shares_spend(&b->ho->shares, jobs, n);
         pthread_mutex_unlock(&b->ho->mu);
         hl_transfer_wake(b->net);
     }
@@ -50,17 +55,39 @@ static void hand_over(struct hl_bookkeeper *b, struct hl_job *jobs, size_t n, in
 /* Most jobs one claim asks for: a claim holds the writer while it runs. */
 #define CLAIM_BATCH_MAX 128
 
+/* A claim of up to room jobs within the shares sh (fresh: the cursor of a claim of new ones). */
+static struct hl_claim claim_of(const struct hl_bookkeeper *b, int64_t now, size_t room,
+                                const struct hl_shares *sh, struct hl_claim_cursor *fresh)
+{
+    return (struct hl_claim){.now = now,
+                             .lease_until = now + b->cfg->lease_ms,
+                             .max = room < CLAIM_BATCH_MAX ? room : CLAIM_BATCH_MAX,
+                             .skip = sh->skip,
+                             .nskip = sh->nskip,
+                             .fresh = fresh,
+                             .skip_apps = sh->skip_apps,
+                             .nskip_apps = sh->nskip_apps,
+                             .room_apps = sh->room_apps,
+                             .rooms = sh->rooms,
+                             .nrooms = sh->nrooms,
+                             .room_new = sh->room_new,
+                             .room_webhooks = sh->room_webhooks,
+                             .wrooms = sh->wrooms,
+                             .nwrooms = sh->nwrooms,
+                             .wroom_new = sh->wroom_new};
+}
+
 /* Claims up to room of the deliveries made since the last such claim, in the order they were
  * made: what a commit's wake-up is for, found without visiting every webhook with pending work
- * (a backlog elsewhere costs it nothing). Returns how many it claimed. */
-static size_t claim_fresh(struct hl_bookkeeper *b, size_t room, const int64_t *skip, size_t nskip)
+ * (a backlog elsewhere costs it nothing). What it claimed is taken off sh. Returns how many it
+ * claimed. */
+static size_t claim_fresh(struct hl_bookkeeper *b, size_t room, struct hl_shares *sh)
 {
-    if (room > CLAIM_BATCH_MAX)
-        room = CLAIM_BATCH_MAX;
     int64_t now = hl_now_ms();
     struct hl_job *jobs = NULL;
     size_t n = 0;
-    struct hl_claim c = {now, now + b->cfg->lease_ms, room, skip, nskip, &b->fresh};
+    struct hl_claim c = claim_of(b, now, room, sh, &b->fresh);
+    room = c.max;
     int rc = hl_store_claim(b->st, &c, &jobs, &n);
     b->fresh_full = 0;
     if (rc) {
@@ -68,21 +95,26 @@ static size_t claim_fresh(struct hl_bookkeeper *b, size_t room, const int64_t *s
         b->claim_full = 1; /* the full claim finds them */
         return 0;
     }
-    b->fresh_full = n == room;
+    /* Some left behind beyond a share: the claim without a cursor takes them after a record;
+     * and there may be more above the cursor. */
+    b->fresh_full = n == room || b->fresh.left;
+    if (b->fresh.left)
+        b->more_due = 1;
+    hl_shares_spend(sh, jobs, n); /* for the claim that may follow on the same shares */
     hand_over(b, jobs, n, now + b->cfg->lease_ms);
     return n;
 }
 
-/* Claims up to room due deliveries for the transfer thread. */
-static void claim(struct hl_bookkeeper *b, size_t room, const int64_t *skip, size_t nskip)
+/* Claims up to room due deliveries for the transfer thread, the apps (and each app's webhooks)
+ * in turn, each within its share. */
+static void claim(struct hl_bookkeeper *b, size_t room, const struct hl_shares *sh)
 {
-    if (room > CLAIM_BATCH_MAX)
-        room = CLAIM_BATCH_MAX;
     int64_t now = hl_now_ms();
     b->last_claim_ms = hl_mono_ms();
     struct hl_job *jobs = NULL;
     size_t n = 0;
-    struct hl_claim c = {now, now + b->cfg->lease_ms, room, skip, nskip, NULL};
+    struct hl_claim c = claim_of(b, now, room, sh, NULL);
+    room = c.max;
     int rc = hl_store_claim(b->st, &c, &jobs, &n);
     if (rc) {
         hl_error("dispatcher: claim failed: %s", hl_strerror(rc));
@@ -91,7 +123,7 @@ static void claim(struct hl_bookkeeper *b, size_t room, const int64_t *skip, siz
         b->more_due = 0;
         return;
     }
-    /* Full: the batch, or some webhook's share of it (HL_CLAIM_PER_WEBHOOK): more may be due. */
+    /* Full: the batch, or some webhook's part of it (HL_CLAIM_PER_WEBHOOK): more may be due. */
     b->claim_full = n == room;
     for (size_t i = 0; i < n && !b->claim_full; i++) {
         size_t same = 0;
@@ -104,11 +136,13 @@ static void claim(struct hl_bookkeeper *b, size_t room, const int64_t *skip, siz
     if (!b->claim_full) {
         int64_t at = 0;
         if (hl_store_next_due(b->st, now, &at) == HL_OK) {
-            /* Due but not claimed: held back behind a busy webhook, or beyond its share of one
-             * claim. Claiming again is worth it once attempts have finished (record) or a
-             * webhook left the skip list (room_freed); until then, no busy loop. */
+            /* Due but not claimed: held back behind a busy webhook or an app at its share, or
+             * beyond a webhook's part of one claim. Claiming again is worth it once attempts
+             * have finished (record) or a webhook or an app left the skip lists (room_freed);
+             * until then, no busy loop. A claim that took nothing had every due delivery
+             * behind the skip lists: then only room_freed is worth a look. */
             b->next_due = at > now ? at : 0;
-            b->more_due = at != 0 && at <= now;
+            b->more_due = at != 0 && at <= now && n > 0;
         }
     }
 }
@@ -144,6 +178,7 @@ static void record(struct hl_bookkeeper *b, struct hl_result **batch, size_t n)
     ho->stats.succeeded += ok;
     ho->stats.failed += n - ok;
     ho->recording = 0;
+    ho->recorded += n; /* every claim made before this record is in ho->ready by now */
     pthread_mutex_unlock(&ho->mu);
 }
 
@@ -225,7 +260,7 @@ void *hl_bookkeeper_run(void *arg)
 {
     struct hl_bookkeeper *b = arg;
     struct hl_handover *ho = b->ho;
-    int64_t *skip = b->skip_copy;
+    struct hl_shares *sh = &b->shares;
     pthread_mutex_lock(&ho->mu);
     while (wait_for_work(b)) {
         size_t n = ho->nresults;
@@ -246,8 +281,7 @@ void *hl_bookkeeper_run(void *arg)
         size_t room = claim_reasons(b, n, &fresh, &full, &due);
         if (room == 0 || !(fresh || full))
             continue;
-        size_t nskip = ho->nskip;
-        memcpy(skip, ho->skip, nskip * sizeof(*skip));
+        hl_shares_copy(sh, &ho->shares);
         ho->room_freed = 0;
         b->seen_seq = hl_store_wake_seq(b->st);
         if (due)
@@ -256,9 +290,9 @@ void *hl_bookkeeper_run(void *arg)
         /* A commit's new deliveries first, by id; the walk over every webhook with pending work
          * only when something else is due, or when the wake-up brought nothing new (a resend, a
          * recovery, a webhook enabled again). */
-        size_t got = fresh ? claim_fresh(b, room, skip, nskip) : 0;
+        size_t got = fresh ? claim_fresh(b, room, sh) : 0;
         if ((full || got == 0) && got < room)
-            claim(b, room - got, skip, nskip);
+            claim(b, room - got, sh);
         pthread_mutex_lock(&ho->mu);
     }
     pthread_mutex_unlock(&ho->mu);
@@ -278,9 +312,8 @@ int hl_bookkeeper_new(struct hl_store *st, const struct hl_dispatcher_config *c,
     b->net = t;
     size_t cap = c->max_inflight + 1;
     b->batch = calloc(cap, sizeof(*b->batch));
-    b->skip_copy = calloc(cap, sizeof(*b->skip_copy));
     b->attempts = calloc(cap, sizeof(*b->attempts));
-    if (!b->batch || !b->skip_copy || !b->attempts) {
+    if (!b->batch || !b->attempts || hl_shares_init(&b->shares, cap)) {
         hl_bookkeeper_free(b);
         return HL_ENOMEM;
     }
@@ -294,7 +327,7 @@ void hl_bookkeeper_free(struct hl_bookkeeper *b)
     if (!b)
         return;
     free(b->batch);
-    free(b->skip_copy);
+    hl_shares_free(&b->shares);
     free(b->attempts);
     free(b);
 }

@@ -6,7 +6,9 @@
  * - The bookkeeper (bookkeeper.c) owns every store call: claims, records, the next due time.
  * - They meet only in struct hl_handover, under its mutex, in three places: claimed jobs
  *   (`ready`, bookkeeper → transfers), finished attempts (`results`, transfers → bookkeeper) and
- *   what the transfer thread has taken on (`net_busy`, `skip`), which bounds the next claim.
+ *   what the transfer thread has taken on (`net_busy`, `shares`), which bounds the next claim:
+ *   in all, by the room below max_inflight; per app, by its fair share (hl_share over the apps
+ *   holding jobs); per webhook, by its share of its app's and by the depth of its queue.
  * - dispatcher.c makes the hand-over, starts and stops both threads and hands the store's
  *   wake-ups to the bookkeeper.
  */
@@ -26,6 +28,43 @@ struct hl_result {
     struct hl_attempt a;
 };
 
+/* The fair shares of max_inflight, as the transfer thread last counted them: what the next
+ * claim may take, and for whom (struct hl_claim's fields of the same names). Each array holds
+ * max_inflight + 1 entries: no more apps or webhooks than jobs can hold jobs. */
+struct hl_shares {
+    int64_t *skip; /* webhooks not to claim for: at their share, or with a full queue */
+    size_t nskip;
+    int64_t *skip_apps; /* apps at their share */
+    size_t nskip_apps;
+    int64_t *room_apps; /* apps holding jobs below their share, */
+    int64_t *rooms;     /* and how many more jobs each may hold */
+    size_t nrooms;
+    int64_t room_new;       /* how many an app holding none may take */
+    int64_t *room_webhooks; /* the same for webhooks */
+    int64_t *wrooms;
+    size_t nwrooms;
+    int64_t wroom_new;
+};
+
+/* The share of total that each of n holders may have: an eighth of it is kept for holders
+ * yet to come (an app whose first deliveries fall due while the others hold the rest, which may
+ * hang for a whole timeout), the rest is split evenly; never below HL_SHARE_FLOOR. */
+size_t hl_share(size_t total, size_t n);
+#define HL_SHARE_FLOOR 2
+
+/* Allocates the arrays of sh for cap entries each. Returns 0 or HL_ENOMEM (sh then holds
+ * nothing to free). */
+int hl_shares_init(struct hl_shares *sh, size_t cap);
+/* Copies src into dst, whose arrays are as large. */
+void hl_shares_copy(struct hl_shares *dst, const struct hl_shares *src);
+/* Takes jobs[0..n), claimed and not yet counted by the transfer thread, off the rooms of their
+ * apps and webhooks in sh (one that held none had room_new, wroom_new); one whose room is used
+ * up goes into skip_apps, skip. The arrays cannot overflow: apps and webhooks holding or claiming
+ * jobs are no more than the jobs, and those are at most max_inflight. */
+void hl_shares_spend(struct hl_shares *sh, const struct hl_job *jobs, size_t n);
+/* Frees what sh holds. */
+void hl_shares_free(struct hl_shares *sh);
+
 /* The hand-over between the two threads. Every field is read and written under mu. Each array
  * holds cap = max_inflight + 1 entries: claims are bounded by the room left below max_inflight,
  * so none of them can overflow. */
@@ -38,11 +77,12 @@ struct hl_handover {
     size_t nready;
     struct hl_result **results; /* finished attempts waiting to be recorded (owned here) */
     size_t nresults;
-    size_t recording; /* results the bookkeeper has taken and not yet recorded */
-    size_t net_busy;  /* jobs the transfer thread holds: in flight or held back */
-    int64_t *skip;    /* webhooks not to claim for: saturated, or with jobs held back */
-    size_t nskip;
-    int room_freed; /* the skip list lost a webhook since the last claim */
+    size_t recording;        /* results the bookkeeper has taken and not yet recorded */
+    uint64_t recorded;       /* results the bookkeeper has recorded (or failed to), in order */
+    uint64_t ready_since;    /* recorded when the oldest of ready was claimed */
+    size_t net_busy;         /* jobs the transfer thread holds: in flight or held back */
+    struct hl_shares shares; /* what the next claim may take, and for whom */
+    int room_freed;          /* a webhook or an app left the skip lists since the last claim */
     struct hl_dispatcher_stats stats;
 
     /* What to tell after a batch is recorded (hl_dispatcher_on_recorded): under hook_mu, not

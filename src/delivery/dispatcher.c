@@ -21,6 +21,94 @@ struct hl_dispatcher {
     pthread_t net_thread, book_thread;
 };
 
+/* ---- fair shares ---- */
+
+size_t hl_share(size_t total, size_t n)
+{
+    size_t s = (total - total / 8) / (n ? n : 1);
+    return s < HL_SHARE_FLOOR ? HL_SHARE_FLOOR : s;
+}
+
+int hl_shares_init(struct hl_shares *sh, size_t cap)
+{
+    memset(sh, 0, sizeof(*sh));
+    int64_t **arrays[] = {&sh->skip,  &sh->skip_apps,     &sh->room_apps,
+                          &sh->rooms, &sh->room_webhooks, &sh->wrooms};
+    for (size_t i = 0; i < sizeof(arrays) / sizeof(arrays[0]); i++) {
+        if (!(*arrays[i] = calloc(cap, sizeof(int64_t)))) {
+            hl_shares_free(sh);
+            return HL_ENOMEM;
+        }
+    }
+    return HL_OK;
+}
+
+static void copy_ids(int64_t *dst, size_t *ndst, const int64_t *src, size_t n)
+{
+    memcpy(dst, src, n * sizeof(*src));
+    *ndst = n;
+}
+
+void hl_shares_copy(struct hl_shares *dst, const struct hl_shares *src)
+{
+    copy_ids(dst->skip, &dst->nskip, src->skip, src->nskip);
+    copy_ids(dst->skip_apps, &dst->nskip_apps, src->skip_apps, src->nskip_apps);
+    copy_ids(dst->room_apps, &dst->nrooms, src->room_apps, src->nrooms);
+    copy_ids(dst->rooms, &dst->nrooms, src->rooms, src->nrooms);
+    copy_ids(dst->room_webhooks, &dst->nwrooms, src->room_webhooks, src->nwrooms);
+    copy_ids(dst->wrooms, &dst->nwrooms, src->wrooms, src->nwrooms);
+    dst->room_new = src->room_new;
+    dst->wroom_new = src->wroom_new;
+}
+
+/* Takes one job off the room of id in (ids, rooms) (one not there had fresh, and is added);
+ * when that room is used up, id moves to the skip list. Nothing when id is in the skip list. */
+static void spend_one(int64_t id, int64_t *skip, size_t *nskip, int64_t *ids, int64_t *rooms,
+                      size_t *n, int64_t fresh)
+{
+    size_t i = 0;
+    while (i < *nskip && skip[i] != id)
+        i++;
+    if (i < *nskip)
+        return;
+    i = 0;
+    while (i < *n && ids[i] != id)
+        i++;
+    if (i == *n) {
+        ids[i] = id;
+        rooms[i] = fresh;
+        (*n)++;
+    }
+    if (--rooms[i] > 0)
+        return;
+    skip[(*nskip)++] = id;
+    ids[i] = ids[--*n];
+    rooms[i] = rooms[*n];
+}
+
+void hl_shares_spend(struct hl_shares *sh, const struct hl_job *jobs, size_t n)
+{
+    if (sh->room_new <= 0)
+        return; /* no shares */
+    for (size_t k = 0; k < n; k++) {
+        spend_one(jobs[k].app_id, sh->skip_apps, &sh->nskip_apps, sh->room_apps, sh->rooms,
+                  &sh->nrooms, sh->room_new);
+        spend_one(jobs[k].webhook_id, sh->skip, &sh->nskip, sh->room_webhooks, sh->wrooms,
+                  &sh->nwrooms, sh->wroom_new);
+    }
+}
+
+void hl_shares_free(struct hl_shares *sh)
+{
+    free(sh->skip);
+    free(sh->skip_apps);
+    free(sh->room_apps);
+    free(sh->rooms);
+    free(sh->room_webhooks);
+    free(sh->wrooms);
+    memset(sh, 0, sizeof(*sh));
+}
+
 /* ---- the hand-over ---- */
 
 static int handover_init(struct hl_handover *ho, size_t cap)
@@ -28,9 +116,9 @@ static int handover_init(struct hl_handover *ho, size_t cap)
     memset(ho, 0, sizeof(*ho));
     ho->ready = calloc(cap, sizeof(*ho->ready));
     ho->results = calloc(cap, sizeof(*ho->results));
-    ho->skip = calloc(cap, sizeof(*ho->skip));
-    if (!ho->ready || !ho->results || !ho->skip)
+    if (!ho->ready || !ho->results || hl_shares_init(&ho->shares, cap))
         goto fail;
+    ho->shares.room_new = (int64_t)hl_share(cap - 1, 1);
     if (pthread_mutex_init(&ho->mu, NULL) != 0)
         goto fail;
     if (pthread_mutex_init(&ho->hook_mu, NULL) != 0) {
@@ -50,7 +138,7 @@ static int handover_init(struct hl_handover *ho, size_t cap)
 fail:
     free(ho->ready);
     free(ho->results);
-    free(ho->skip);
+    hl_shares_free(&ho->shares);
     return HL_ENOMEM;
 }
 
@@ -63,7 +151,7 @@ static void handover_free(struct hl_handover *ho)
         free(ho->results[i]);
     free(ho->ready);
     free(ho->results);
-    free(ho->skip);
+    hl_shares_free(&ho->shares);
     pthread_cond_destroy(&ho->cv);
     pthread_mutex_destroy(&ho->hook_mu);
     pthread_mutex_destroy(&ho->mu);
@@ -119,6 +207,9 @@ int hl_dispatcher_start(struct hl_store *st, const struct hl_dispatcher_config *
         free(d);
         return HL_ENOMEM;
     }
+    /* Until the transfer thread has counted anything: one app, one webhook, its queue's depth. */
+    int64_t deep = 2 * (int64_t)d->cfg.per_host;
+    d->ho.shares.wroom_new = d->ho.shares.room_new < deep ? d->ho.shares.room_new : deep;
     hl_store_release_leases(st);
     if (hl_transfer_new(&d->cfg, &d->ho, &d->net) ||
         hl_bookkeeper_new(st, &d->cfg, &d->ho, d->net, &d->book)) {

@@ -16,6 +16,14 @@
  *   the API's group commit on SQLite). While the bookkeeper writes, transfers go on: claims run
  *   ahead of the transfers by a bounded queue.
  * - Claimed, in flight and unrecorded together never exceed max_inflight.
+ * - max_inflight is shared fairly: an app holding jobs (claimed, held back or in flight) holds at
+ *   most its share (hl_share in dispatch.h: an even split of seven eighths between the apps
+ *   holding jobs; the last eighth stays free for an app whose deliveries fall due meanwhile),
+ *   and each of its webhooks at most its share of the app's. Claims take the apps in turn, and
+ *   each app's webhooks in turn (not the oldest due first), each within its room; jobs claimed
+ *   and not yet counted by the transfer thread are taken off the shares at once. So an app whose
+ *   endpoints hang until the timeout cannot stall the others' deliveries, nor can one webhook
+ *   stall the rest of its app's; and no app has more attempts in flight than its share.
  * - A webhook, and a host, never has more than per_host attempts in flight: jobs over the cap are
  *   held back here (libcurl never queues a handle), and a webhook with a full queue of them is
  *   not claimed for, so one slow or dead endpoint never delays the others.

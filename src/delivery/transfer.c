@@ -1,5 +1,6 @@
 /* The transfer thread (see dispatch.h): one libcurl multi handle, the transfers in flight, the
- * claimed jobs held back by a webhook's or a host's cap, and the counts that enforce the caps.
+ * claimed jobs held back by a webhook's, a host's or an app's cap, and the counts that enforce
+ * the caps and share max_inflight fairly between apps (and between an app's webhooks).
  * Everything here but the hand-over (t->ho, under its mutex) belongs to this thread alone. */
 #include <curl/curl.h>
 #include <inttypes.h>
@@ -32,18 +33,30 @@ struct xfer {
     struct xfer *next_free;
 };
 
-/* Counts per key (a webhook id, or a host's hash): open addressing; a table is rebuilt without
- * its zero entries when one drops to zero, so probes stay short. */
+/* Counts per key (a webhook id, a host's hash or an app id): open addressing; a table is rebuilt
+ * without its zero entries when one drops to zero, so probes stay short. */
 struct slot {
     uint64_t key;
     uint64_t host; /* a webhook's: its host's key */
+    int64_t app;   /* a webhook's: its app */
     int inflight;  /* attempts in flight */
     int queued;    /* claimed jobs held back by a cap */
+    int webhooks;  /* an app's: its webhooks holding jobs (counted by share_out) */
+    int skipped;   /* in a skip list as share_out found it (share_out's own use) */
 };
 
 struct counts {
     struct slot *s;
     size_t n; /* a power of two, at least twice the most keys ever present */
+};
+
+/* A webhook that answered 410, and the number its result gets among those published: until the
+ * bookkeeper has recorded that many (disabling the webhook and parking its deliveries), a job of
+ * its may still be on its way from a claim made before, and is let go instead of started. As
+ * many entries as results may wait to be recorded: max_inflight + 1. */
+struct gone {
+    int64_t webhook_id;
+    uint64_t seq;
 };
 
 struct hl_transfer {
@@ -56,12 +69,16 @@ struct hl_transfer {
     struct hl_job *waiting; /* claimed, held back by a webhook's or a host's cap, in order */
     uint64_t *waiting_host; /* hl_url_host_key() of each */
     size_t nwaiting;
-    struct counts by_webhook, by_host;
-    int counts_dirty;       /* the skip list must be rebuilt */
+    struct counts by_webhook, by_host, by_app;
+    int app_cap;            /* attempts one app may have in flight (its share) */
+    int counts_dirty;       /* the shares must be counted again */
     int slot_freed;         /* a cap has room again: held-back jobs may start */
     struct hl_job *taken;   /* jobs just taken from ready */
     struct hl_result **out; /* results of this turn, published together */
     size_t nout;
+    uint64_t published; /* results published so far */
+    struct gone *gone;  /* webhooks whose 410 is not recorded yet (max_inflight + 1 entries) */
+    size_t ngone;
     uint32_t rng;
 };
 
@@ -116,6 +133,30 @@ static void counts_compact(struct counts *c)
         if (old[i].key && (old[i].inflight > 0 || old[i].queued > 0))
             *counts_get(c, old[i].key, 1) = old[i];
     free(old);
+}
+
+/* Adds din attempts in flight and dq held-back jobs to the counts of j's webhook, its host and
+ * its app. Returns 1 when one of them fell to nothing (the tables may be compacted). */
+static int count_job(struct hl_transfer *t, const struct hl_job *j, uint64_t host, int din, int dq)
+{
+    int create = din > 0 || dq > 0;
+    struct slot *s[3] = {counts_get(&t->by_webhook, (uint64_t)j->webhook_id, create),
+                         counts_get(&t->by_host, host, create),
+                         counts_get(&t->by_app, (uint64_t)j->app_id, create)};
+    int emptied = 0;
+    for (int i = 0; i < 3; i++) {
+        if (!s[i])
+            continue;
+        s[i]->inflight = s[i]->inflight + din > 0 ? s[i]->inflight + din : 0;
+        s[i]->queued = s[i]->queued + dq > 0 ? s[i]->queued + dq : 0;
+        emptied |= s[i]->inflight == 0 && s[i]->queued == 0;
+    }
+    if (s[0]) {
+        s[0]->host = host;
+        s[0]->app = j->app_id;
+    }
+    t->counts_dirty = 1;
+    return emptied;
 }
 
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
@@ -223,37 +264,40 @@ static int add_header(struct curl_slist **h, const char *name, const char *value
 static int build_headers(struct xfer *x)
 {
     struct hl_job *j = &x->job;
-    char hex[65], iso[HL_ISO_MAX], ts[24];
-    char sig[2 * 64 + 8];
+    char hex[HL_SIGN_HEX_SIZE], iso[HL_ISO_MAX], ts[24];
+    int64_t now_ms = hl_now_ms(), ts_s = now_ms / 1000;
     int rc = hl_sign_hex(j->secret, strlen(j->secret), j->payload, j->payload_len, hex);
     if (rc)
         return rc;
-    int64_t ts_s = hl_now_ms() / 1000;
     snprintf(ts, sizeof(ts), "%" PRId64, ts_s);
     hl_time_iso(j->event_ts, iso);
-    rc = hl_sign_std(j->secret, strlen(j->secret), j->event_uid, strlen(j->event_uid), ts_s,
-                     j->payload, j->payload_len, sig, sizeof(sig));
-    if (rc)
-        return rc;
-    char both[sizeof(sig) * 2 + 2];
-    char prev_hex[65], prev_prefixed[80];
-    prev_prefixed[0] = '\0';
-    if (j->prev_secret[0]) {
-        rc = hl_sign_hex(j->prev_secret, strlen(j->prev_secret), j->payload, j->payload_len,
-                         prev_hex);
+    /* webhook-signature: the current secret's, then every earlier one's whose overlap has not
+     * ended, newest first: a Standard Webhooks receiver holding any of them verifies. */
+    char sigs[(HL_PREV_SECRETS_MAX + 1) * HL_SIGN_STD_SIZE];
+    size_t used = 0;
+    char prev_prefixed[8 + HL_SIGN_HEX_SIZE] = "";
+    for (int k = -1; k < j->prev.n; k++) {
+        const char *secret = k < 0 ? j->secret : j->prev.v[k].secret;
+        if (k >= 0 && j->prev.v[k].until <= now_ms)
+            continue;
+        if (used)
+            sigs[used++] = ' ';
+        rc = hl_sign_std(secret, strlen(secret), j->event_uid, strlen(j->event_uid), ts_s,
+                         j->payload, j->payload_len, sigs + used, sizeof(sigs) - used);
         if (rc)
             return rc;
-        snprintf(prev_prefixed, sizeof(prev_prefixed), "sha256=%s", prev_hex);
-        char old[sizeof(sig)];
-        rc = hl_sign_std(j->prev_secret, strlen(j->prev_secret), j->event_uid, strlen(j->event_uid),
-                         ts_s, j->payload, j->payload_len, old, sizeof(old));
-        if (rc)
-            return rc;
-        snprintf(both, sizeof(both), "%s %s", sig, old);
-    } else {
-        snprintf(both, sizeof(both), "%s", sig);
+        used += strlen(sigs + used);
+        /* The guide's verifiers compare exactly one hex digest per header: -Previous carries
+         * the newest earlier secret's, the one a receiver that switched once still holds. */
+        if (k >= 0 && !prev_prefixed[0]) {
+            char prev_hex[HL_SIGN_HEX_SIZE];
+            rc = hl_sign_hex(secret, strlen(secret), j->payload, j->payload_len, prev_hex);
+            if (rc)
+                return rc;
+            snprintf(prev_prefixed, sizeof(prev_prefixed), "sha256=%s", prev_hex);
+        }
     }
-    char prefixed[80];
+    char prefixed[8 + HL_SIGN_HEX_SIZE];
     snprintf(prefixed, sizeof(prefixed), "sha256=%s", hex);
     struct curl_slist **h = &x->headers;
     if (add_header(h, "Content-Type", "application/json") ||
@@ -261,11 +305,9 @@ static int build_headers(struct xfer *x)
         add_header(h, "X-Webhook-Signature", prefixed) ||
         add_header(h, "X-Webhook-Event-Id", j->event_uid) ||
         add_header(h, "X-Webhook-Timestamp", iso) || add_header(h, "webhook-id", j->event_uid) ||
-        add_header(h, "webhook-timestamp", ts) || add_header(h, "webhook-signature", both) ||
+        add_header(h, "webhook-timestamp", ts) || add_header(h, "webhook-signature", sigs) ||
         add_header(h, "Expect", ""))
         return HL_ENOMEM;
-    /* During a rotation the guide's header keeps one value (its verifiers compare exactly one);
-     * the old secret's signature rides beside it for receivers not yet switched over. */
     if (prev_prefixed[0] && add_header(h, "X-Webhook-Signature-Previous", prev_prefixed))
         return HL_ENOMEM;
     return HL_OK;
@@ -275,7 +317,7 @@ static int build_headers(struct xfer *x)
 
 static void push_result(struct hl_transfer *t, struct xfer *x, const struct hl_attempt *a,
                         const char *error);
-static void drop_waiting(struct hl_transfer *t, int64_t webhook_id);
+static void drop_gone(struct hl_transfer *t, int64_t webhook_id);
 
 /* Starts the attempt of one claimed job (taking what it owns); on failure the job is recorded
  * as failed now. */
@@ -306,13 +348,7 @@ static void start(struct hl_transfer *t, struct hl_job *job, uint64_t host)
         push_result(t, x, &a, "could not start the transfer");
         return;
     }
-    struct slot *w = counts_get(&t->by_webhook, (uint64_t)x->job.webhook_id, 1);
-    struct slot *h = counts_get(&t->by_host, host, 1);
-    if (w)
-        w->inflight++;
-    if (h)
-        h->inflight++;
-    t->counts_dirty = 1;
+    count_job(t, &x->job, host, 1, 0);
     x->idx = t->inflight;
     t->active[t->inflight++] = x;
 }
@@ -333,23 +369,31 @@ static void push_result(struct hl_transfer *t, struct xfer *x, const struct hl_a
     if (a.outcome == HL_OUT_SUCCESS)
         error = NULL;
     else if (a.outcome == HL_OUT_GONE)
-        drop_waiting(t, a.webhook_id);
+        drop_gone(t, a.webhook_id);
 
     static const char *const outcome_names[] = {"", "delivered", "will retry", "failed",
                                                 "gone (webhook disabled)"};
-    if (a.outcome == HL_OUT_SUCCESS ? hl_log_enabled(HL_LOG_INFO) : 1)
-        hl_log(a.outcome == HL_OUT_SUCCESS ? HL_LOG_INFO : HL_LOG_WARN,
-               "attempt %d delivery=%" PRId64 " event=%s webhook=%" PRId64
-               " status=%d time=%.1fms %s%s%s",
-               attempts, a.delivery_id, x->job.event_uid, a.webhook_id, a.status_code,
-               (double)a.duration_us / 1000.0, outcome_names[a.outcome], error ? ": " : "",
-               error ? error : "");
+    enum hl_log_level level = a.outcome == HL_OUT_SUCCESS ? HL_LOG_INFO : HL_LOG_WARN;
+    char dlv[HL_ID_MAX];
+    hl_delivery_uid(a.delivery_id, dlv);
+    if (hl_log_enabled(level)) {
+        struct hl_log_field f[] = {
+            HL_LOG_STR("delivery", dlv),
+            HL_LOG_STR("webhook", x->job.webhook_uid),
+            HL_LOG_STR("event", x->job.event_uid),
+            HL_LOG_NUM("attempt", attempts),
+            HL_LOG_NUM("status", a.status_code),
+            HL_LOG_NUM("duration_ms", (double)(a.duration_us / 100) / 10.0),
+            HL_LOG_STR("error", error),
+        };
+        hl_log_fields(level, f, sizeof(f) / sizeof(f[0]), "attempt %s", outcome_names[a.outcome]);
+    }
 
     size_t elen = error ? strlen(error) + 1 : 0;
     struct hl_result *r = malloc(sizeof(*r) + elen + x->response_len);
     if (!r || t->nout > t->cfg->max_inflight) {
         /* Unrecorded, the delivery keeps its lease until it lapses, then is tried again. */
-        hl_error("dispatcher: could not queue the attempt of delivery %" PRId64, a.delivery_id);
+        hl_error("dispatcher: could not queue the attempt of delivery %s", dlv);
         free(r);
         xfer_put(t, x);
         return;
@@ -418,14 +462,8 @@ static void reap(struct hl_transfer *t)
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
         CURLcode res = m->data.result;
         curl_multi_remove_handle(t->multi, m->easy_handle);
-        struct slot *w = counts_get(&t->by_webhook, (uint64_t)x->job.webhook_id, 0);
-        struct slot *h = counts_get(&t->by_host, x->host, 0);
-        if (w && w->inflight > 0 && --w->inflight == 0 && w->queued == 0)
-            emptied = 1;
-        if (h && h->inflight > 0 && --h->inflight == 0 && h->queued == 0)
-            emptied = 1;
+        emptied |= count_job(t, &x->job, x->host, -1, 0);
         t->slot_freed = 1;
-        t->counts_dirty = 1;
         t->active[x->idx] = t->active[--t->inflight];
         t->active[x->idx]->idx = x->idx;
         finish_xfer(t, x, res);
@@ -433,26 +471,19 @@ static void reap(struct hl_transfer *t)
     if (emptied) {
         counts_compact(&t->by_webhook);
         counts_compact(&t->by_host);
+        counts_compact(&t->by_app);
     }
 }
 
-static int has_room(struct hl_transfer *t, int64_t webhook_id, uint64_t host)
+/* Whether a job may start now: its webhook and its host below the per-host cap, its app below
+ * its share. */
+static int has_room(struct hl_transfer *t, const struct hl_job *j, uint64_t host)
 {
-    struct slot *w = counts_get(&t->by_webhook, (uint64_t)webhook_id, 0);
+    struct slot *w = counts_get(&t->by_webhook, (uint64_t)j->webhook_id, 0);
     struct slot *h = counts_get(&t->by_host, host, 0);
-    return (!w || w->inflight < t->cfg->per_host) && (!h || h->inflight < t->cfg->per_host);
-}
-
-/* A held-back job leaves the queue (to start, or to be let go): its webhook and host count it
- * no longer. */
-static void unqueue(struct hl_transfer *t, int64_t webhook_id, uint64_t host)
-{
-    struct slot *w = counts_get(&t->by_webhook, (uint64_t)webhook_id, 0);
-    struct slot *h = counts_get(&t->by_host, host, 0);
-    if (w && w->queued > 0)
-        w->queued--;
-    if (h && h->queued > 0)
-        h->queued--;
+    struct slot *a = counts_get(&t->by_app, (uint64_t)j->app_id, 0);
+    return (!w || w->inflight < t->cfg->per_host) && (!h || h->inflight < t->cfg->per_host) &&
+           (!a || a->inflight < t->app_cap);
 }
 
 /* Starts the held-back jobs whose webhook and host have room now, keeping the others in order.
@@ -470,8 +501,8 @@ static void start_waiting(struct hl_transfer *t)
     for (size_t i = 0; i < t->nwaiting; i++) {
         struct hl_job *j = &t->waiting[i];
         uint64_t host = t->waiting_host[i];
-        if (j->lease_until <= late || has_room(t, j->webhook_id, host)) {
-            unqueue(t, j->webhook_id, host);
+        if (j->lease_until <= late || has_room(t, j, host)) {
+            count_job(t, j, host, 0, -1); /* it leaves the queue, to start or to be let go */
             if (j->lease_until > late)
                 start(t, j, host);
             else
@@ -485,10 +516,24 @@ static void start_waiting(struct hl_transfer *t)
     t->counts_dirty = 1;
 }
 
-/* Forgets the held-back jobs of a webhook that answered 410: recording that answer parks
- * their deliveries with the webhook. */
-static void drop_waiting(struct hl_transfer *t, int64_t webhook_id)
+static struct gone *gone_find(struct hl_transfer *t, int64_t webhook_id)
 {
+    for (size_t i = 0; i < t->ngone; i++)
+        if (t->gone[i].webhook_id == webhook_id)
+            return &t->gone[i];
+    return NULL;
+}
+
+/* A webhook answered 410: forgets its held-back jobs, and keeps it in t->gone until that answer
+ * is recorded (take_ready lets go of its jobs claimed meanwhile). Recording the answer parks
+ * their deliveries with the webhook. */
+static void drop_gone(struct hl_transfer *t, int64_t webhook_id)
+{
+    struct gone *g = gone_find(t, webhook_id);
+    if (!g && t->ngone <= t->cfg->max_inflight)
+        g = &t->gone[t->ngone++];
+    if (g) /* the one this answer gets when published (push_result adds it next) */
+        *g = (struct gone){webhook_id, t->published + t->nout + 1};
     size_t kept = 0;
     for (size_t i = 0; i < t->nwaiting; i++) {
         struct hl_job *j = &t->waiting[i];
@@ -497,36 +542,158 @@ static void drop_waiting(struct hl_transfer *t, int64_t webhook_id)
             t->waiting[kept++] = *j;
             continue;
         }
-        unqueue(t, webhook_id, t->waiting_host[i]);
+        count_job(t, j, t->waiting_host[i], 0, -1);
         hl_job_clear(j);
     }
     t->nwaiting = kept;
     t->counts_dirty = 1;
 }
 
+/* Forgets the webhooks whose 410 the bookkeeper had recorded: before taking jobs, those it had
+ * recorded when the oldest of them was claimed; after, those it had when they were taken (every
+ * job claimed before that record was among them). */
+static void forget_gone(struct hl_transfer *t, uint64_t recorded)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < t->ngone; i++)
+        if (t->gone[i].seq > recorded)
+            t->gone[kept++] = t->gone[i];
+    t->ngone = kept;
+}
+
 /* Takes newly claimed jobs in behind the ones already held back. */
 static void take_ready(struct hl_transfer *t, struct hl_job *jobs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        if (t->nwaiting > t->cfg->max_inflight) {
-            hl_job_clear(&jobs[i]); /* cannot happen: claims are bounded by the room we report */
+        if (t->nwaiting > t->cfg->max_inflight || gone_find(t, jobs[i].webhook_id)) {
+            /* Claimed before its webhook's 410 was recorded: the record parks it. (A full queue
+             * cannot happen: claims are bounded by the room we report.) What the claim took off
+             * the shares is given back at the next count. */
+            hl_job_clear(&jobs[i]);
+            t->counts_dirty = 1;
             continue;
         }
         struct hl_job *j = &t->waiting[t->nwaiting];
         *j = jobs[i];
         memset(&jobs[i], 0, sizeof(jobs[i]));
         uint64_t host = t->waiting_host[t->nwaiting++] = hl_url_host_key(j->url, strlen(j->url));
-        struct slot *w = counts_get(&t->by_webhook, (uint64_t)j->webhook_id, 1);
-        struct slot *h = counts_get(&t->by_host, host, 1);
-        if (w) {
-            w->host = host;
-            w->queued++;
-        }
-        if (h)
-            h->queued++;
+        count_job(t, j, host, 0, 1);
     }
     t->slot_freed = 1;
-    t->counts_dirty = 1;
+}
+
+static int active(const struct slot *s)
+{
+    return s->key && s->inflight + s->queued > 0;
+}
+
+/* Marks whether a slot is in its skip list now; returns 1 when it just left it. */
+static int mark(struct slot *s, int on)
+{
+    int was = s->skipped;
+    s->skipped = on;
+    return was && !on;
+}
+
+/* Marks the slots of the ids in a skip list as it stands (which the bookkeeper may have added
+ * to: hl_shares_spend). Returns 1 when one of them holds nothing any more: it is out of the
+ * list from now on. */
+static int mark_listed(struct counts *c, const int64_t *ids, size_t n)
+{
+    int gone = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct slot *s = counts_get(c, (uint64_t)ids[i], 0);
+        if (s && active(s))
+            s->skipped = 1;
+        else
+            gone = 1;
+    }
+    return gone;
+}
+
+/* Lists s (an app's or a webhook's slot) for the next claim: in the skip list when on, else,
+ * holding jobs, in the room list with room more jobs. Each list holds max + 1 entries. */
+static void list_slot(const struct slot *s, int on, long room, size_t max, int64_t *skip,
+                      size_t *nskip, int64_t *ids, int64_t *rooms, size_t *nrooms)
+{
+    if (on && *nskip <= max) {
+        skip[(*nskip)++] = (int64_t)s->key;
+    } else if (active(s) && *nrooms <= max) {
+        ids[*nrooms] = (int64_t)s->key;
+        rooms[(*nrooms)++] = room;
+    }
+}
+
+/* The apps' part of share_out: their cap, skip list and rooms. Returns 1 when an app left the
+ * skip list. */
+static int share_apps(struct hl_transfer *t, struct hl_shares *sh, int cap)
+{
+    struct counts *ap = &t->by_app;
+    size_t max = t->cfg->max_inflight;
+    int freed = 0;
+    sh->nskip_apps = sh->nrooms = 0;
+    for (size_t i = 0; i < ap->n; i++) {
+        struct slot *a = &ap->s[i];
+        int held = a->inflight + a->queued, on = active(a) && held >= cap;
+        freed |= mark(a, on);
+        list_slot(a, on, cap - held, max, sh->skip_apps, &sh->nskip_apps, sh->room_apps, sh->rooms,
+                  &sh->nrooms);
+    }
+    return freed;
+}
+
+/* Shares max_inflight out (mu held). Every app holding jobs may hold hl_share() of it, and each
+ * of its webhooks holding jobs hl_share() of the app's, and no more than as many again held
+ * back as it may have in flight (a deeper queue would only wait in front of the others; up to
+ * that depth, held-back jobs keep its connections busy while the bookkeeper records). Claims
+ * take nothing for an app or a webhook at its share, nor for a webhook whose host has such a
+ * queue. Returns 1 when a webhook or an app left the skip lists: what claims left behind for it
+ * may be claimed now. */
+static int share_out(struct hl_transfer *t, struct hl_shares *sh)
+{
+    struct counts *ap = &t->by_app, *wh = &t->by_webhook;
+    size_t max = t->cfg->max_inflight, napps = 0;
+    long deep = 2 * t->cfg->per_host;
+    int freed = mark_listed(wh, sh->skip, sh->nskip);
+    freed |= mark_listed(ap, sh->skip_apps, sh->nskip_apps);
+    for (size_t i = 0; i < ap->n; i++) {
+        ap->s[i].webhooks = 0;
+        napps += (size_t)active(&ap->s[i]);
+    }
+    for (size_t i = 0; i < wh->n; i++) {
+        struct slot *a = active(&wh->s[i]) ? counts_get(ap, (uint64_t)wh->s[i].app, 0) : NULL;
+        if (a)
+            a->webhooks++;
+    }
+    int cap = (int)hl_share(max, napps);
+    t->app_cap = cap;
+    sh->room_new = (int64_t)hl_share(max, napps + 1);
+    /* A webhook holding none: as one more of its app's, or the first of an app holding none. */
+    long wnew = (long)hl_share((size_t)sh->room_new, 1);
+    for (size_t i = 0; i < ap->n; i++) {
+        long w = (long)hl_share((size_t)cap, (size_t)ap->s[i].webhooks + 1);
+        if (active(&ap->s[i]) && w < wnew)
+            wnew = w;
+    }
+    sh->wroom_new = wnew < deep ? wnew : deep;
+    freed |= share_apps(t, sh, cap);
+    sh->nskip = sh->nwrooms = 0;
+    for (size_t i = 0; i < wh->n; i++) {
+        struct slot *w = &wh->s[i];
+        int held = w->inflight + w->queued, on = 0;
+        long wcap = deep;
+        if (active(w)) {
+            const struct slot *h = counts_get(&t->by_host, w->host, 0);
+            const struct slot *a = counts_get(ap, (uint64_t)w->app, 0);
+            long share = a ? (long)hl_share((size_t)cap, (size_t)a->webhooks) : deep;
+            wcap = share < deep ? share : deep;
+            on = held >= wcap || (h && h->inflight + h->queued >= deep);
+        }
+        freed |= mark(w, on);
+        list_slot(w, on, wcap - held, max, sh->skip, &sh->nskip, sh->room_webhooks, sh->wrooms,
+                  &sh->nwrooms);
+    }
+    return freed;
 }
 
 /* Hands this turn's results to the bookkeeper with what the transfer thread holds; mu held. */
@@ -536,29 +703,17 @@ static void publish(struct hl_transfer *t)
     int wake = t->nout > 0;
     for (size_t i = 0; i < t->nout; i++)
         ho->results[ho->nresults++] = t->out[i];
+    t->published += t->nout;
     t->nout = 0;
     ho->net_busy = t->inflight + t->nwaiting;
     ho->stats.inflight = t->inflight;
     if (t->counts_dirty) {
-        /* A webhook, or a host, with as many jobs again held back as it may have in flight:
-         * claiming more for it would only lengthen the queue in front of the others. Up to that
-         * depth, held-back jobs keep its connections busy while the bookkeeper records. */
-        long deep = 2 * t->cfg->per_host;
-        size_t before = ho->nskip;
-        ho->nskip = 0;
-        for (size_t i = 0; i < t->by_webhook.n; i++) {
-            const struct slot *s = &t->by_webhook.s[i];
-            if (!s->key)
-                continue;
-            const struct slot *h = counts_get(&t->by_host, s->host, 0);
-            if ((s->inflight + s->queued >= deep || (h && h->inflight + h->queued >= deep)) &&
-                ho->nskip <= t->cfg->max_inflight)
-                ho->skip[ho->nskip++] = (int64_t)s->key;
-        }
-        if (ho->nskip < before) {
+        if (share_out(t, &ho->shares)) {
             ho->room_freed = 1;
             wake = 1;
         }
+        /* Claimed and not taken yet: not in the counts, but no longer room to claim. */
+        hl_shares_spend(&ho->shares, ho->ready, ho->nready);
         t->counts_dirty = 0;
     }
     if (wake)
@@ -575,6 +730,7 @@ void *hl_transfer_run(void *arg)
         size_t ntaken = 0;
         pthread_mutex_lock(&ho->mu);
         int stop = ho->stop;
+        uint64_t recorded = ho->recorded, since = ho->ready_since;
         if (!stop) {
             memcpy(taken, ho->ready, ho->nready * sizeof(*taken));
             ntaken = ho->nready;
@@ -586,8 +742,11 @@ void *hl_transfer_run(void *arg)
             stop_deadline = hl_mono_ms() + t->cfg->timeout_ms + 1000;
         if (stop && (t->inflight == 0 || hl_mono_ms() > stop_deadline))
             break;
-        if (ntaken)
+        if (ntaken) {
+            forget_gone(t, since);
             take_ready(t, taken, ntaken);
+        }
+        forget_gone(t, recorded);
         if (!stop && t->nwaiting && t->slot_freed) {
             t->slot_freed = 0;
             start_waiting(t);
@@ -627,15 +786,18 @@ int hl_transfer_new(const struct hl_dispatcher_config *c, struct hl_handover *h,
         return HL_ENOMEM;
     t->cfg = c;
     t->ho = h;
+    t->app_cap = (int)hl_share(c->max_inflight, 1);
     size_t cap = c->max_inflight + 1;
     t->out = calloc(cap, sizeof(*t->out));
     t->taken = calloc(cap, sizeof(*t->taken));
     t->active = calloc(cap, sizeof(*t->active));
     t->waiting = calloc(cap, sizeof(*t->waiting));
     t->waiting_host = calloc(cap, sizeof(*t->waiting_host));
+    t->gone = calloc(cap, sizeof(*t->gone));
     t->multi = curl_multi_init();
-    if (!t->out || !t->taken || !t->active || !t->waiting || !t->waiting_host || !t->multi ||
-        counts_init(&t->by_webhook, cap) || counts_init(&t->by_host, cap)) {
+    if (!t->out || !t->taken || !t->active || !t->waiting || !t->waiting_host || !t->gone ||
+        !t->multi || counts_init(&t->by_webhook, cap) || counts_init(&t->by_host, cap) ||
+        counts_init(&t->by_app, cap)) {
         hl_transfer_free(t);
         return HL_ENOMEM;
     }
@@ -674,7 +836,9 @@ void hl_transfer_free(struct hl_transfer *t)
     free(t->active);
     free(t->waiting);
     free(t->waiting_host);
+    free(t->gone);
     free(t->by_webhook.s);
     free(t->by_host.s);
+    free(t->by_app.s);
     free(t);
 }

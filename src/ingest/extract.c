@@ -38,8 +38,7 @@ static void say(char *why, size_t whylen, const char *fmt, ...)
     va_end(ap);
 }
 
-/* "512 bytes", "12.5 KiB", "50 MiB" */
-static void fmt_size(char *dst, size_t n, size_t bytes)
+void hl_extract_size_text(char *dst, size_t n, size_t bytes)
 {
     const char *unit = "MiB";
     double v = (double)bytes / (1024.0 * 1024.0);
@@ -115,6 +114,20 @@ size_t hl_extract_count_words(const char *text, size_t len)
         }
     }
     return words;
+}
+
+bool hl_extract_text_ok(const char *text, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    for (size_t i = 0; i < len;) {
+        uint32_t c = s[i];
+        size_t l = c < 0x80 ? 1 : hl_utf8_seq(s + i, len - i, &c);
+        if (l == 0 || (c < 0x20 && c != '\t' && c != '\n') || (c >= 0x7F && c <= 0x9F) ||
+            c == 0x2028 || c == 0x2029)
+            return false;
+        i += l;
+    }
+    return true;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -1440,7 +1453,7 @@ int hl_extract_buffer(const void *data, size_t len, const char *declared_type,
     hl_buf_init(&res, max_text);
 
     if (len > max_input) {
-        fmt_size(b, sizeof(b), max_input);
+        hl_extract_size_text(b, sizeof(b), max_input);
         say(why, whylen, "the file is too large: %zu bytes, the limit is %s", len, b);
         rc = HL_ETOOBIG;
         goto out;
@@ -1484,7 +1497,7 @@ int hl_extract_buffer(const void *data, size_t len, const char *declared_type,
 
 counted:
     if (rc == HL_ETOOBIG) {
-        fmt_size(b, sizeof(b), max_text);
+        hl_extract_size_text(b, sizeof(b), max_text);
         say(why, whylen, "the extracted text is larger than the limit of %s", b);
         goto out;
     }
@@ -1547,7 +1560,7 @@ int hl_extract_file(const char *path, const char *declared_type, const char *fil
         goto out;
     }
     if ((uintmax_t)st.st_size > max) {
-        fmt_size(b, sizeof(b), max);
+        hl_extract_size_text(b, sizeof(b), max);
         say(why, whylen, "the file is too large: %jd bytes, the limit is %s", (intmax_t)st.st_size,
             b);
         rc = HL_ETOOBIG;
@@ -1559,7 +1572,7 @@ int hl_extract_file(const char *path, const char *declared_type, const char *fil
     for (;;) {
         if (got == cap) {
             if (cap > max) {
-                fmt_size(b, sizeof(b), max);
+                hl_extract_size_text(b, sizeof(b), max);
                 say(why, whylen, "the file is too large: the limit is %s", b);
                 rc = HL_ETOOBIG;
                 goto out;

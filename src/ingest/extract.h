@@ -40,6 +40,7 @@
 #ifndef HL_INGEST_EXTRACT_H
 #define HL_INGEST_EXTRACT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Default for hl_extract.max_input: the largest file read (the upload limit's default). */
@@ -95,6 +96,14 @@ void hl_extract_free(struct hl_extract *x);
 
 /* The kind's lowercase name: "text", "markdown", "csv", "json", "html", "pdf" ("none"). */
 const char *hl_extract_kind_name(enum hl_extract_kind kind);
+
+/* Writes a size as the reasons above say it: "512 bytes", "12.5 KiB", "50 MiB" (dst holds n
+ * bytes). */
+void hl_extract_size_text(char *dst, size_t n, size_t bytes);
+
+/* True when text[0..len) keeps the promise above: valid UTF-8 with no control character but tab
+ * and newline (nor U+2028, U+2029), so no NUL either. */
+bool hl_extract_text_ok(const char *text, size_t len);
 
 /* Counts words in valid UTF-8 text[0..len) as word_count does. */
 size_t hl_extract_count_words(const char *text, size_t len);

@@ -378,6 +378,7 @@ static int listen_opts(int argc, char **argv, struct listen_opts *lo)
                               "replays inside the tolerance would be handed on again",
                               o.tolerance_s);
     hl_log_set_level((enum hl_log_level)o.log_level);
+    hl_log_set_format((enum hl_log_format)o.log_format);
     *lo = (struct listen_opts){
         .addr = o.bind,
         .port = (long)o.port,
@@ -464,8 +465,10 @@ int hl_listen_main(int argc, char **argv)
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, CONNECTIONS_MAX,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
     if (!d) {
-        fprintf(stderr, "hookline listen: cannot listen on %s port %ld: %s\n", o.addr, o.port,
-                strerror(errno));
+        int e = errno;
+        fprintf(stderr, "hookline listen: cannot listen on %s port %ld: %s%s\n", o.addr, o.port,
+                strerror(e),
+                e == EADDRINUSE ? " (another program has it: give another with --port)" : "");
         goto out;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);

@@ -149,13 +149,37 @@ int hl_store_key_list(struct hl_store *st, int64_t app_id, struct hl_api_key **o
 
 /* ---- webhooks ---- */
 
-int hl_store_webhook_create(struct hl_store *st, struct hl_webhook *w)
+int hl_store_webhook_create(struct hl_store *st, struct hl_webhook *w, int64_t max_per_app)
 {
     struct hl_arg a[] = {
         hl_arg_text(w->uid),           hl_arg_int(w->app_id),   hl_arg_text(w->url),
         hl_arg_text(w->description),   hl_arg_int(w->entities), hl_arg_int(w->event_types),
         hl_arg_int(w->active ? 1 : 0), hl_arg_text(w->secret),  hl_arg_int(w->created_at)};
-    return insert(st, HL_Q_WH_INSERT, a, HL_NARGS(a), &w->id);
+    if (max_per_app <= 0)
+        return insert(st, HL_Q_WH_INSERT, a, HL_NARGS(a), &w->id);
+    /* The app's row is locked before counting: two creates for one app count one after the
+     * other (on PostgreSQL the count is a statement of its own, so it sees the other's
+     * commit). */
+    struct hl_sess s;
+    int rc = st->be->open(st, HL_SESS_TX, &s);
+    if (rc)
+        return rc;
+    struct hl_arg app[] = {hl_arg_int(w->app_id)};
+    int64_t count = 0;
+    struct hl_rows locked = {0}, counted = {.rd = &hl_read_int, .one = &count};
+    struct hl_rows id = {.rd = &hl_read_int, .one = &w->id};
+    rc = run(&s, HL_Q_APP_LOCK, app, HL_NARGS(app), &locked);
+    if (rc == HL_OK && locked.n == 0)
+        rc = HL_ENOTFOUND;
+    if (rc == HL_OK)
+        rc = run(&s, HL_Q_WH_COUNT, app, HL_NARGS(app), &counted);
+    if (rc == HL_OK && count >= max_per_app)
+        rc = HL_ETOOBIG;
+    if (rc == HL_OK)
+        rc = run(&s, HL_Q_WH_INSERT, a, HL_NARGS(a), &id);
+    if (rc == HL_OK && id.n == 0)
+        rc = HL_ESTORE;
+    return st->be->close(&s, rc);
 }
 
 int hl_store_webhook_get(struct hl_store *st, int64_t app_id, const char *uid,
@@ -163,6 +187,13 @@ int hl_store_webhook_get(struct hl_store *st, int64_t app_id, const char *uid,
 {
     struct hl_arg a[] = {hl_arg_int(app_id), hl_arg_text(uid)};
     return get(st, HL_SESS_READ, HL_Q_WH_GET, a, HL_NARGS(a), &hl_read_webhook, out);
+}
+
+int hl_store_webhook_get_any(struct hl_store *st, int64_t app_id, const char *uid,
+                             struct hl_webhook *out)
+{
+    struct hl_arg a[] = {hl_arg_int(app_id), hl_arg_text(uid)};
+    return get(st, HL_SESS_READ, HL_Q_WH_GET_ANY, a, HL_NARGS(a), &hl_read_webhook, out);
 }
 
 int hl_store_webhook_list(struct hl_store *st, int64_t app_id, int64_t after_id, size_t limit,
@@ -254,12 +285,47 @@ int hl_store_webhook_delete(struct hl_store *st, int64_t app_id, const char *uid
     return st->be->close(&s, rc);
 }
 
+/* The earlier secrets after a rotation of cur: the replaced one until prev_until, then those of
+ * cur still signing at now, newest first and at most HL_PREV_SECRETS_MAX; none when prev_until
+ * <= now (a rotation without overlap is a clean cut). */
+static void rotated(const struct hl_webhook *cur, int64_t prev_until, int64_t now,
+                    struct hl_prev_secrets *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (prev_until <= now)
+        return;
+    out->v[0].until = prev_until;
+    snprintf(out->v[0].secret, sizeof(out->v[0].secret), "%s", cur->secret);
+    out->n = 1;
+    for (int i = 0; i < cur->prev.n && out->n < HL_PREV_SECRETS_MAX; i++)
+        if (cur->prev.v[i].until > now)
+            out->v[out->n++] = cur->prev.v[i];
+}
+
 int hl_store_rotate_secret(struct hl_store *st, int64_t app_id, const char *uid, const char *secret,
                            int64_t prev_until, int64_t now)
 {
-    struct hl_arg a[] = {hl_arg_int(app_id), hl_arg_text(uid), hl_arg_text(secret),
-                         hl_arg_int(prev_until), hl_arg_int(now)};
-    return change_one(st, HL_Q_ROTATE, a, HL_NARGS(a));
+    struct hl_webhook cur = {0};
+    struct hl_sess s;
+    int rc = st->be->open(st, HL_SESS_TX, &s);
+    if (rc)
+        return rc;
+    /* Locked: two rotations at once, on any nodes, each keep the other's secret. */
+    rc = webhook_in(&s, HL_Q_WH_GET_LOCKED, app_id, uid, &cur);
+    if (rc == HL_OK) {
+        struct hl_prev_secrets prev;
+        char text[HL_PREV_SECRETS_TEXT_MAX];
+        rotated(&cur, prev_until, now, &prev);
+        int64_t latest = hl_prev_secrets_write(&prev, text);
+        struct hl_arg a[] = {hl_arg_int(app_id), hl_arg_text(uid),   hl_arg_text(secret),
+                             hl_arg_text(text),  hl_arg_int(latest), hl_arg_int(now)};
+        struct hl_rows rows = {0};
+        rc = run(&s, HL_Q_ROTATE, a, HL_NARGS(a), &rows);
+        if (rc == HL_OK && rows.changed == 0)
+            rc = HL_ENOTFOUND;
+    }
+    hl_webhook_clear(&cur);
+    return st->be->close(&s, rc);
 }
 
 int hl_store_webhook_stats(struct hl_store *st, int64_t webhook_id, struct hl_webhook_stats *out)
@@ -323,7 +389,8 @@ static int apply_file(struct hl_sess *s, const struct hl_change *c)
     if (!r || r->kind != HL_ENT_CONTEXTFILE)
         return HL_OK;
     struct hl_arg uid[] = {hl_arg_text(r->uid)};
-    if (c->op == HL_OP_CREATE && c->file) {
+    /* A file's bytes come with its create, or later to a file registered without them. */
+    if ((c->op == HL_OP_CREATE || c->op == HL_OP_UPDATE) && c->file) {
         struct hl_arg a[] = {uid[0],
                              hl_arg_int(r->app_id),
                              hl_arg_text(c->file->path),
@@ -407,9 +474,12 @@ int hl_store_event_list(struct hl_store *st, int64_t app_id, const struct hl_eve
 
 int hl_sql_record_delivery(struct hl_sess *s, const struct hl_attempt *at, int64_t now)
 {
+    size_t keep = at->response_len;
+    if (at->outcome == HL_OUT_SUCCESS && keep > HL_SUCCESS_RESPONSE_KEEP)
+        keep = HL_SUCCESS_RESPONSE_KEEP;
     struct hl_arg a[] = {hl_arg_int(at->delivery_id), hl_arg_int(at->started_at),
                          hl_arg_int(at->duration_us), hl_arg_int(at->status_code),
-                         hl_arg_text(at->error),      hl_arg_blob(at->response, at->response_len)};
+                         hl_arg_text(at->error),      hl_arg_blob(at->response, keep)};
     int rc = run(s, HL_Q_ATTEMPT_INSERT, a, HL_NARGS(a), NULL);
     if (rc)
         return rc;
@@ -517,11 +587,10 @@ int hl_store_delivery_list(struct hl_store *st, int64_t app_id, int64_t webhook_
                          hl_arg_int(f->since),
                          hl_arg_int(f->until),
                          hl_arg_int(before_id(after_id)),
-                         hl_arg_int((int64_t)limit),
-                         hl_arg_int(f->failing ? 1 : 0)};
+                         hl_arg_int((int64_t)limit)};
     int by_status = f->status >= 0;
     int q = webhook_id ? (by_status ? HL_Q_DL_LIST_STATUS : HL_Q_DL_LIST)
-                       : (by_status ? HL_Q_DL_APP_LIST_STATUS : HL_Q_DL_APP_LIST);
+                       : (by_status ? HL_Q_DL_LIST_APP_STATUS : HL_Q_DL_LIST_APP);
     return list(st, q, a, HL_NARGS(a), &hl_read_delivery, (void **)out, n);
 }
 
@@ -543,10 +612,13 @@ int hl_store_delivery_resend(struct hl_store *st, int64_t app_id, int64_t id, in
     struct hl_rows rows = {0};
     rc = run(&s, HL_Q_DL_RESEND, a, HL_NARGS(a), &rows);
     if (rc == HL_OK && rows.changed == 0) {
-        /* Either not this app's (or its webhook is deleted), or an attempt is in flight on some
-         * node. */
-        rc = run(&s, HL_Q_DL_GET, a, 2, &rows);
-        rc = rc ? rc : rows.n ? HL_ECONFLICT : HL_ENOTFOUND;
+        /* Not this app's, its webhook deleted, or an attempt in flight on some node. */
+        struct hl_delivery d = {0};
+        struct hl_rows found = {.rd = &hl_read_delivery, .one = &d};
+        rc = run(&s, HL_Q_DL_GET, a, 2, &found);
+        if (rc == HL_OK)
+            rc = !found.n ? HL_ENOTFOUND : d.webhook_deleted_at ? HL_EREFUSED : HL_ECONFLICT;
+        hl_rows_clear(&found);
     }
     if (rc == HL_OK)
         rc = wake_all(&s);
@@ -557,33 +629,42 @@ int hl_store_delivery_resend(struct hl_store *st, int64_t app_id, int64_t id, in
 }
 
 int hl_store_recover(struct hl_store *st, int64_t webhook_id, int64_t since, int64_t until,
-                     int64_t now, int64_t *queued)
+                     int64_t now, struct hl_recovered *out)
 {
-    *queued = 0;
+    memset(out, 0, sizeof(*out));
     struct hl_sess s;
     int rc = st->be->open(st, HL_SESS_TX, &s);
     if (rc)
         return rc;
     struct hl_arg a[] = {hl_arg_int(webhook_id), hl_arg_int(since), hl_arg_int(until),
                          hl_arg_int(now)};
-    struct hl_rows rows = {0};
-    rc = run(&s, HL_Q_RECOVER, a, HL_NARGS(a), &rows);
-    if (rc == HL_OK && rows.changed)
+    /* Failing ones first: the failed ones queued again would look failing too. */
+    struct hl_rows failed = {0}, failing = {0};
+    rc = run(&s, HL_Q_RECOVER_FAILING, a, HL_NARGS(a), &failing);
+    if (rc == HL_OK)
+        rc = run(&s, HL_Q_RECOVER, a, HL_NARGS(a), &failed);
+    int64_t queued = failed.changed + failing.changed;
+    if (rc == HL_OK && queued)
         rc = wake_all(&s);
     rc = st->be->close(&s, rc);
     if (rc == HL_OK) {
-        *queued = rows.changed;
-        if (rows.changed)
+        out->failed = failed.changed;
+        out->failing = failing.changed;
+        if (queued)
             hl_store_notify(st);
     }
     return rc;
 }
 
 int hl_store_recover_count(struct hl_store *st, int64_t webhook_id, int64_t since, int64_t until,
-                           int64_t *count)
+                           int64_t now, struct hl_recovered *out)
 {
-    struct hl_arg a[] = {hl_arg_int(webhook_id), hl_arg_int(since), hl_arg_int(until)};
-    return get(st, HL_SESS_READ, HL_Q_RECOVER_COUNT, a, HL_NARGS(a), &hl_read_int, count);
+    struct hl_arg a[] = {hl_arg_int(webhook_id), hl_arg_int(since), hl_arg_int(until),
+                         hl_arg_int(now)};
+    int64_t counts[2] = {0, 0};
+    int rc = get(st, HL_SESS_READ, HL_Q_RECOVER_COUNT, a, HL_NARGS(a), &hl_read_pair, counts);
+    *out = (struct hl_recovered){.failed = counts[0], .failing = counts[1]};
+    return rc;
 }
 
 static int by_bucket_duration(const void *a, const void *b)
@@ -661,6 +742,20 @@ int hl_store_portal_use(struct hl_store *st, const char *token_id, int64_t expir
 
 /* ---- context-file ingestion ---- */
 
+int hl_store_ingest_renew(struct hl_store *st, const char *file_uid, int64_t attempts,
+                          int64_t lease_until)
+{
+    struct hl_arg a[] = {hl_arg_text(file_uid), hl_arg_int(attempts), hl_arg_int(lease_until)};
+    return change_one(st, HL_Q_FILE_RENEW, a, HL_NARGS(a));
+}
+
+int hl_store_ingest_release(struct hl_store *st, const char *file_uid, int64_t attempts,
+                            int64_t refund)
+{
+    struct hl_arg a[] = {hl_arg_text(file_uid), hl_arg_int(attempts), hl_arg_int(refund)};
+    return change_one(st, HL_Q_FILE_RELEASE, a, HL_NARGS(a));
+}
+
 int hl_store_chunk_list(struct hl_store *st, int64_t app_id, const char *file_uid, int64_t after,
                         size_t limit, struct hl_text_chunk **out, size_t *n)
 {
@@ -673,4 +768,141 @@ int hl_store_file_path(struct hl_store *st, int64_t app_id, const char *file_uid
 {
     struct hl_arg a[] = {hl_arg_int(app_id), hl_arg_text(file_uid)};
     return get(st, HL_SESS_READ, HL_Q_FILE_PATH, a, HL_NARGS(a), &hl_read_str, path);
+}
+
+/* ---- retention ---- */
+
+/* Reads the next old events after the cursor, in creation order, and sorts them: the prunable
+ * ones' ids into ids (*n), the owed ones counted in out. */
+static int prune_scan(struct hl_store *st, const struct hl_prune *p, int64_t *ids, size_t *n,
+                      struct hl_prune_result *out)
+{
+    struct hl_arg a[] = {hl_arg_int(p->before), hl_arg_int(p->after_at), hl_arg_int(p->after_id),
+                         hl_arg_int((int64_t)p->scan)};
+    struct hl_rows rows = {.rd = &hl_read_prune};
+    int rc = hl_sql_once(st, HL_SESS_READ, HL_Q_PRUNE_SCAN, a, HL_NARGS(a), &rows);
+    if (rc)
+        return rc;
+    const struct hl_prune_row *r = rows.arr;
+    size_t i = 0, max = p->max_events ? p->max_events : p->scan;
+    for (; i < rows.n && *n < max; i++) {
+        out->last_at = r[i].created_at;
+        out->last_id = r[i].id;
+        if (r[i].owed)
+            out->kept_owed++;
+        else
+            ids[(*n)++] = r[i].id;
+    }
+    /* every old event after the cursor was seen (and not left for the next step) */
+    out->done = rows.n < p->scan && i == rows.n;
+    hl_rows_clear(&rows);
+    return HL_OK;
+}
+
+/* In a transaction: removes the events named that are still prunable now, with their
+ * deliveries and attempts. The scan ran on a snapshot: a delivery resent since is owed again,
+ * and its event keeps everything. */
+static int prune_write(struct hl_sess *s, const struct hl_arg *ids, struct hl_prune_result *out)
+{
+    int64_t may = 0;
+    struct hl_rows guard = {.rd = &hl_read_int, .one = &may};
+    int rc = run(s, HL_Q_PRUNE_GUARD, NULL, 0, &guard);
+    if (rc == HL_OK && !may) {
+        out->busy = 1;
+        return HL_OK;
+    }
+    struct hl_rows a = {0}, d = {0}, e = {0};
+    if (rc == HL_OK)
+        rc = run(s, HL_Q_PRUNE_LOCK, ids, 1, NULL);
+    if (rc == HL_OK)
+        rc = run(s, HL_Q_PRUNE_ATTEMPTS, ids, 1, &a);
+    if (rc == HL_OK)
+        rc = run(s, HL_Q_PRUNE_DELIVERIES, ids, 1, &d);
+    if (rc == HL_OK)
+        rc = run(s, HL_Q_PRUNE_EVENTS, ids, 1, &e);
+    if (rc == HL_OK) {
+        out->attempts = a.changed;
+        out->deliveries = d.changed;
+        out->events = e.changed;
+    }
+    return rc;
+}
+
+int hl_store_prune(struct hl_store *st, const struct hl_prune *p, struct hl_prune_result *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->last_at = p->after_at;
+    out->last_id = p->after_id;
+    if (p->scan == 0 || p->scan > HL_PRUNE_SCAN_MAX)
+        return HL_EINVAL;
+    int64_t *ids = malloc(p->scan * sizeof(*ids));
+    if (!ids)
+        return HL_ENOMEM;
+    size_t n = 0;
+    int rc = prune_scan(st, p, ids, &n, out);
+    struct hl_arg arg[] = {hl_arg_ids(ids, n)};
+    if (rc || n == 0)
+        goto out;
+    if (p->dry_run) {
+        int64_t counts[2] = {0, 0};
+        rc = get(st, HL_SESS_READ, HL_Q_PRUNE_COUNT, arg, 1, &hl_read_pair, counts);
+        out->events = (int64_t)n;
+        out->deliveries = counts[0];
+        out->attempts = counts[1];
+        goto out;
+    }
+    /* Lazy: a prune lost in a crash is only done again. */
+    struct hl_sess s;
+    if ((rc = st->be->open(st, HL_SESS_TX_LAZY, &s)))
+        goto out;
+    int64_t t0 = hl_mono_us();
+    rc = st->be->close(&s, prune_write(&s, arg, out));
+    out->write_us = hl_mono_us() - t0;
+    if (rc) {
+        out->events = out->deliveries = out->attempts = 0;
+        out->busy = 0;
+        goto out;
+    }
+    __atomic_add_fetch(&st->pruned[0], (uint64_t)out->events, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&st->pruned[1], (uint64_t)out->deliveries, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&st->pruned[2], (uint64_t)out->attempts, __ATOMIC_RELAXED);
+out:
+    free(ids);
+    return rc;
+}
+
+int hl_store_idem_expire(struct hl_store *st, int64_t before, size_t max, int dry_run, int64_t *n)
+{
+    *n = 0;
+    if (dry_run) {
+        struct hl_arg a[] = {hl_arg_int(before)};
+        return get(st, HL_SESS_READ, HL_Q_IDEM_COUNT, a, HL_NARGS(a), &hl_read_int, n);
+    }
+    struct hl_arg a[] = {hl_arg_int(before), hl_arg_int((int64_t)max)};
+    struct hl_rows rows = {0};
+    int rc = hl_sql_once(st, HL_SESS_WRITE, HL_Q_IDEM_EXPIRE, a, HL_NARGS(a), &rows);
+    if (rc == HL_OK)
+        *n = rows.changed;
+    return rc;
+}
+
+int hl_store_oldest_event(struct hl_store *st, int64_t *created_at)
+{
+    *created_at = 0;
+    int rc = get(st, HL_SESS_READ, HL_Q_OLDEST_EVENT, NULL, 0, &hl_read_int, created_at);
+    return rc == HL_ENOTFOUND ? HL_OK : rc;
+}
+
+void hl_store_pruned(struct hl_store *st, struct hl_pruned *out)
+{
+    out->events = __atomic_load_n(&st->pruned[0], __ATOMIC_RELAXED);
+    out->deliveries = __atomic_load_n(&st->pruned[1], __ATOMIC_RELAXED);
+    out->attempts = __atomic_load_n(&st->pruned[2], __ATOMIC_RELAXED);
+}
+
+int hl_store_app_storage(struct hl_store *st, int64_t app_id, int64_t *bytes)
+{
+    struct hl_arg a[] = {hl_arg_int(app_id)};
+    *bytes = 0;
+    return get(st, HL_SESS_READ, HL_Q_APP_STORAGE, a, HL_NARGS(a), &hl_read_int, bytes);
 }

@@ -64,6 +64,8 @@
 #define CHANNEL "hookline_deliveries"
 /* "hookline" in ASCII: the advisory lock held while migrating. */
 #define MIGRATION_LOCK "7525356009530420837"
+/* "hl_prune": the advisory lock a pruning transaction holds, so that one node prunes at a time. */
+#define PRUNE_LOCK "7524494013990530661"
 #define CONNECT_TIMEOUT_MS 5000
 #define STATEMENT_TIMEOUT_MS 15000
 #define IDLE_TX_TIMEOUT_MS 60000
@@ -72,6 +74,10 @@
 #define RECONNECT_PAUSE_MS 200
 #define LISTEN_BACKOFF_MIN_MS 100
 #define LISTEN_BACKOFF_MAX_MS 5000
+
+/* A claimed job's columns (HL_JOB_COLS) at the claim's time $1; at most so many of a webhook. */
+#define CLAIM_COLS HL_JOB_COLS("$1")
+#define PER_WEBHOOK HL_XSTR(HL_CLAIM_PER_WEBHOOK)
 
 /* Type OIDs of the parameters we send (pg_type.dat). */
 #define OID_BYTEA 17
@@ -131,7 +137,30 @@ static const char *const MIGRATIONS[] = {
     "CREATE INDEX files_queue ON files(state, created_at);"
     "CREATE TABLE chunks(file_uid TEXT NOT NULL, idx BIGINT NOT NULL, \"offset\" BIGINT NOT NULL,"
     " text TEXT NOT NULL, PRIMARY KEY(file_uid, idx));",
-    /* 3: the console (sqlite.c's migration 4) */
+    /* 3: every earlier secret whose overlap has not ended signs (sqlite.c's migration 4) */
+    "ALTER TABLE webhooks ADD COLUMN prev_secrets TEXT NOT NULL DEFAULT '';"
+    "UPDATE webhooks SET prev_secrets = prev_secret_until::text || ' ' || prev_secret"
+    " WHERE prev_secret IS NOT NULL AND prev_secret_until > 0;"
+    "ALTER TABLE webhooks DROP COLUMN prev_secret;",
+    /* 4: retention (sqlite.c's migration 5). Pruning deletes from these tables all the time:
+     * autovacuum visits them once 5 % of their rows are dead instead of 20 % (the server's
+     * default), so the space of pruned rows is reused by new ones before the tables grow. */
+    "CREATE INDEX events_created ON events(created_at, id);"
+    "CREATE INDEX idempotency_created ON idempotency(created_at);"
+    "ALTER TABLE events SET (autovacuum_vacuum_scale_factor = 0.05);"
+    "ALTER TABLE deliveries SET (autovacuum_vacuum_scale_factor = 0.05);"
+    "ALTER TABLE attempts SET (autovacuum_vacuum_scale_factor = 0.05);"
+    "ALTER TABLE idempotency SET (autovacuum_vacuum_scale_factor = 0.05);",
+    /* 5: claims webhook by webhook (sqlite.c's migration 3) */
+    "CREATE INDEX deliveries_wh_due ON deliveries(webhook_id, next_attempt_at)"
+    " WHERE status = " SQL_PENDING ";",
+    /* 6: an app's stored bytes, --max-app-storage (sqlite.c's migration 6) */
+    "CREATE INDEX files_app ON files(app_id);",
+    /* 7: ingestion: claims counted per file, files being processed counted per app (sqlite.c's
+     * migration 7) */
+    "ALTER TABLE files ADD COLUMN attempts BIGINT NOT NULL DEFAULT 0;"
+    "CREATE INDEX files_app_state ON files(app_id, state, lease_until);",
+    /* 8: the console (sqlite.c's migration 8) */
     "ALTER TABLE attempts ADD COLUMN webhook_id BIGINT;"
     "UPDATE attempts a SET webhook_id = d.webhook_id FROM deliveries d WHERE d.id = a.delivery_id;"
     "CREATE INDEX attempts_webhook_time ON attempts(webhook_id, started_at)"
@@ -158,6 +187,8 @@ enum {
     Q_WH_FAILURE,
     Q_SYNC_ON,
     Q_INGEST_CLAIM,
+    Q_DB_SIZE,
+    Q_SYNC_OFF,
     Q_COUNT
 };
 
@@ -182,6 +213,7 @@ static const char *const SQL[Q_COUNT] = {
                     " AND deleted_at = 0",
     [HL_Q_WH_GET_LOCKED] = "SELECT " HL_WEBHOOK_COLS " FROM webhooks WHERE app_id = $1"
                            " AND uid = $2 AND deleted_at = 0 FOR NO KEY UPDATE",
+    [HL_Q_WH_GET_ANY] = "SELECT " HL_WEBHOOK_COLS " FROM webhooks WHERE app_id = $1 AND uid = $2",
     [HL_Q_WH_LIST] = "SELECT " HL_WEBHOOK_COLS " FROM webhooks WHERE app_id = $1 AND id > $2"
                      " AND deleted_at = 0 ORDER BY id LIMIT $3",
     [HL_Q_WH_UPDATE] = "UPDATE webhooks SET url = $3, description = $4, entities = $5,"
@@ -226,6 +258,10 @@ static const char *const SQL[Q_COUNT] = {
     [HL_Q_CHUNK_INSERT] = "INSERT INTO chunks(file_uid, idx, \"offset\", text)"
                           " VALUES($1, $2, $3, $4)",
     [HL_Q_FILE_DONE] = "UPDATE files SET state = 2, lease_until = 0 WHERE uid = $1",
+    [HL_Q_FILE_RENEW] = "UPDATE files SET lease_until = $3 WHERE uid = $1 AND attempts = $2"
+                        " AND state = 1",
+    [HL_Q_FILE_RELEASE] = "UPDATE files SET lease_until = 0, attempts = attempts - $3"
+                          " WHERE uid = $1 AND attempts = $2 AND state = 1",
     [HL_Q_IDEM_INSERT] = "INSERT INTO idempotency(app_id, key, request_hash, status, response,"
                          " created_at) VALUES($1, $2, $3, $4, $5, $6) ON CONFLICT(app_id, key)"
                          " DO UPDATE SET request_hash = excluded.request_hash,"
@@ -262,24 +298,25 @@ static const char *const SQL[Q_COUNT] = {
                       " (SELECT min(lease_until) FROM deliveries WHERE status = " SQL_PENDING
                       " AND lease_until > $1)), 0)",
     [HL_Q_DL_BY_EVENT] = HL_DELIVERY_SELECT " WHERE d.event_id = $1 ORDER BY d.id",
-    /* The delivery lists: parameters as sql.h says ($3 status, $9 failing). */
-    [HL_Q_DL_LIST] =
-        HL_DELIVERY_SELECT " WHERE d.webhook_id = $1 AND w.app_id = $2"
-                           " AND d.id < $7" DL_FAILING("d", "$") DL_FILTERS("d", "$") DL_PAGE("$"),
-    [HL_Q_DL_LIST_STATUS] = HL_DELIVERY_SELECT
-    " WHERE d.webhook_id = $1 AND w.app_id = $2"
-    " AND d.status = $3 AND d.id < $7" DL_FAILING("d", "$") DL_FILTERS("d", "$") DL_PAGE("$"),
+    /* The delivery lists: parameters as sql.h says ($3 status, $7 before id, $8 limit). */
+    [HL_Q_DL_LIST] = HL_DELIVERY_SELECT
+    " WHERE d.webhook_id = $1 AND w.app_id = $2" DL_FILTERS("d", "$") DL_PAGE("$"),
+    [HL_Q_DL_LIST_STATUS] =
+        HL_DELIVERY_SELECT " WHERE d.webhook_id = $1 AND w.app_id = $2" DL_STORED("d", "$")
+            DL_FILTERS("d", "$") DL_PAGE("$"),
     /* Webhook by webhook, the newest page of each from its index, then the newest of those. */
-    [HL_Q_DL_APP_LIST] = "SELECT " HL_DELIVERY_COLS " FROM webhooks w CROSS JOIN LATERAL"
-                         " (SELECT d2.* FROM deliveries d2 WHERE d2.webhook_id = w.id"
-                         " AND d2.id < $7" DL_FAILING("d2", "$") DL_FILTERS("d2", "$")
-                             DL_PAGE_OF("d2", "$") ") d JOIN events e ON e.id = d.event_id"
-                                                   " WHERE w.app_id = $2" DL_PAGE("$"),
-    [HL_Q_DL_APP_LIST_STATUS] =
+    [HL_Q_DL_LIST_APP] =
         "SELECT " HL_DELIVERY_COLS " FROM webhooks w CROSS JOIN LATERAL"
-        " (SELECT d2.* FROM deliveries d2 WHERE d2.webhook_id = w.id AND d2.status = $3"
-        " AND d2.id < $7" DL_FAILING("d2", "$") DL_FILTERS("d2", "$") DL_PAGE_OF(
-            "d2", "$") ") d JOIN events e ON e.id = d.event_id WHERE w.app_id = $2" DL_PAGE("$"),
+        " (SELECT d2.* FROM deliveries d2 WHERE d2.webhook_id = w.id" DL_FILTERS("d2", "$")
+            DL_PAGE_OF("d2",
+                       "$") ") d"
+                            " JOIN events e ON e.id = d.event_id WHERE w.app_id = $2" DL_PAGE("$"),
+    [HL_Q_DL_LIST_APP_STATUS] =
+        "SELECT " HL_DELIVERY_COLS " FROM webhooks w CROSS JOIN LATERAL"
+        " (SELECT d2.* FROM deliveries d2 WHERE d2.webhook_id = w.id" DL_STORED("d2", "$")
+            DL_FILTERS("d2", "$") DL_PAGE_OF(
+                "d2", "$") ") d"
+                           " JOIN events e ON e.id = d.event_id WHERE w.app_id = $2" DL_PAGE("$"),
     [HL_Q_DL_GET] = HL_DELIVERY_SELECT " WHERE d.id = $1 AND w.app_id = $2",
     [HL_Q_ATT_LIST] = "SELECT started_at, duration_us, status_code, error, response FROM attempts"
                       " WHERE delivery_id = $1 ORDER BY id",
@@ -291,22 +328,52 @@ static const char *const SQL[Q_COUNT] = {
                      ", next_attempt_at = $4, lease_until = 0 WHERE webhook_id = $1"
                      " AND status = " SQL_FAILED " AND created_at >= $2"
                      " AND ($3 = 0 OR created_at < $3)",
-    [HL_Q_ROTATE] = "UPDATE webhooks SET prev_secret = CASE WHEN $4 > $5 THEN secret END,"
-                    " prev_secret_until = CASE WHEN $4 > $5 THEN $4 ELSE 0 END, secret = $3,"
-                    " updated_at = $5 WHERE app_id = $1 AND uid = $2 AND deleted_at = 0",
-    [HL_Q_WH_STATS] = "SELECT count(*) FILTER (WHERE status IN (" SQL_PENDING ", " SQL_PAUSED
-                      ")), count(*) FILTER (WHERE status = " SQL_SUCCEEDED "),"
-                      " count(*) FILTER (WHERE status = " SQL_FAILED ")"
-                      " FROM deliveries WHERE webhook_id = $1",
+    [HL_Q_RECOVER_FAILING] = SQL_RECOVER_FAILING("$1", "$2", "$3", "$4"),
+    [HL_Q_ROTATE] = "UPDATE webhooks SET secret = $3, prev_secrets = $4,"
+                    " prev_secret_until = $5, updated_at = $6 WHERE app_id = $1 AND uid = $2"
+                    " AND deleted_at = 0",
+    [HL_Q_WH_STATS] = SQL_WH_STATS("$1"),
     [HL_Q_QUEUE_STATS] = "SELECT count(*), coalesce(min(created_at), 0) FROM deliveries"
                          " WHERE status = " SQL_PENDING,
     [HL_Q_CHUNK_LIST] = "SELECT c.idx, c.\"offset\", c.text FROM chunks c JOIN files f"
                         " ON f.uid = c.file_uid WHERE f.app_id = $1 AND c.file_uid = $2"
                         " AND c.idx > $3 ORDER BY c.idx LIMIT $4",
     [HL_Q_FILE_PATH] = "SELECT path FROM files WHERE app_id = $1 AND uid = $2",
-    [HL_Q_RECOVER_COUNT] = "SELECT count(*) FROM deliveries WHERE webhook_id = $1"
-                           " AND status = " SQL_FAILED " AND created_at >= $2"
-                           " AND ($3 = 0 OR created_at < $3)",
+    [HL_Q_PRUNE_SCAN] = "SELECT e.id, e.created_at, EXISTS (SELECT 1 FROM deliveries d"
+                        " WHERE d.event_id = e.id AND d.status IN (" SQL_PENDING ", " SQL_PAUSED
+                        "))::int FROM events e WHERE e.created_at < $1"
+                        " AND (e.created_at, e.id) > ($2, $3) ORDER BY e.created_at, e.id LIMIT $4",
+    /* One node prunes at a time; another node's step skips its turn rather than wait. */
+    [HL_Q_PRUNE_GUARD] = "SELECT pg_try_advisory_xact_lock(" PRUNE_LOCK ")::int",
+    /* A resend or a recovery on another connection waits for this transaction, or (having
+     * committed first) leaves its delivery pending, which keeps the event. */
+    [HL_Q_PRUNE_LOCK] = "SELECT id FROM deliveries WHERE event_id = ANY($1) AND status IN"
+                        " (" SQL_SUCCEEDED ", " SQL_FAILED ", " SQL_CANCELLED ") ORDER BY id"
+                        " FOR UPDATE",
+    [HL_Q_PRUNE_ATTEMPTS] =
+        "DELETE FROM attempts WHERE delivery_id IN (SELECT d.id FROM deliveries d"
+        " WHERE d.event_id = ANY($1) AND NOT EXISTS (SELECT 1 FROM deliveries o"
+        " WHERE o.event_id = d.event_id"
+        " AND o.status IN (" SQL_PENDING ", " SQL_PAUSED ")))",
+    [HL_Q_PRUNE_DELIVERIES] = "DELETE FROM deliveries d WHERE d.event_id = ANY($1)"
+                              " AND NOT EXISTS (SELECT 1 FROM deliveries o"
+                              " WHERE o.event_id = d.event_id"
+                              " AND o.status IN (" SQL_PENDING ", " SQL_PAUSED "))",
+    [HL_Q_PRUNE_EVENTS] = "DELETE FROM events e WHERE e.id = ANY($1)"
+                          " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id)",
+    [HL_Q_PRUNE_COUNT] =
+        "SELECT (SELECT count(*) FROM deliveries WHERE event_id = ANY($1)),"
+        " (SELECT count(*) FROM attempts a JOIN deliveries d ON d.id = a.delivery_id"
+        " WHERE d.event_id = ANY($1))",
+    [HL_Q_IDEM_EXPIRE] = "DELETE FROM idempotency i USING (SELECT app_id, key FROM idempotency"
+                         " WHERE created_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED) x"
+                         " WHERE i.app_id = x.app_id AND i.key = x.key",
+    [HL_Q_IDEM_COUNT] = "SELECT count(*) FROM idempotency WHERE created_at < $1",
+    [HL_Q_OLDEST_EVENT] = "SELECT coalesce(min(created_at), 0) FROM events",
+    [HL_Q_APP_LOCK] = "SELECT id FROM apps WHERE id = $1 FOR NO KEY UPDATE",
+    [HL_Q_WH_COUNT] = "SELECT count(*) FROM webhooks WHERE app_id = $1 AND deleted_at = 0",
+    [HL_Q_APP_STORAGE] = "SELECT coalesce(sum(size), 0)::bigint FROM files WHERE app_id = $1",
+    [HL_Q_RECOVER_COUNT] = SQL_RECOVER_COUNT("$1", "$2", "$3", "$4"),
     [HL_Q_WH_SERIES] = HL_SERIES_SQL("$1", "$2", "$3", "$4"),
     [HL_Q_KEY_APP] = "SELECT a.id, a.uid, a.name, a.created_at FROM api_keys k"
                      " JOIN apps a ON a.id = k.app_id WHERE k.uid = $1 AND k.revoked_at IS NULL",
@@ -341,17 +408,37 @@ static const char *const SQL[Q_COUNT] = {
                  " n AS (SELECT count(*) AS made FROM d)"
                  " SELECT made, CASE WHEN made > 0 THEN pg_notify($10, $11) END FROM n",
     [Q_NOTIFY] = "SELECT pg_notify($1, $2)",
-    /* The inner SELECT locks what it takes and skips rows another node is claiming right now;
-     * rows another node leased since our snapshot fail the re-check of lease_until. */
-    [Q_CLAIM] = "UPDATE deliveries d SET lease_until = $2"
-                " FROM (SELECT d2.id FROM deliveries d2 JOIN webhooks w2 ON w2.id = d2.webhook_id"
-                " WHERE d2.status = " SQL_PENDING " AND d2.next_attempt_at <= $1"
-                " AND d2.lease_until <= $1 AND w2.active = 1"
-                " AND d2.webhook_id <> ALL($3::bigint[])"
-                " ORDER BY d2.next_attempt_at LIMIT $4 FOR UPDATE OF d2 SKIP LOCKED) c,"
-                " webhooks w, events e"
-                " WHERE d.id = c.id AND w.id = d.webhook_id AND e.id = d.event_id"
-                " RETURNING " HL_JOB_COLS("$1"),
+    /* As sqlite.c's Q_CLAIM_SELECT: webhook by webhook (those with pending deliveries, found
+     * by skipping through the partial index), at most HL_CLAIM_PER_WEBHOOK apiece, then in
+     * turns within the shares. The per-webhook SELECT locks what it takes and skips rows another
+     * node is claiming right now; rows another node leased since our snapshot fail the re-check
+     * of lease_until. $1 now, $2 lease, $3 busy webhooks, $4 most jobs, $5 apps left alone,
+     * $6-$8 the apps' rooms and any other app's, $9-$11 the webhooks' (struct hl_claim). */
+    [Q_CLAIM] =
+        "WITH RECURSIVE wh(id) AS ((SELECT webhook_id FROM deliveries"
+        " WHERE status = " SQL_PENDING " ORDER BY webhook_id LIMIT 1) UNION ALL"
+        " SELECT (SELECT d.webhook_id FROM deliveries d WHERE d.status = " SQL_PENDING
+        " AND d.webhook_id > wh.id ORDER BY d.webhook_id LIMIT 1) FROM wh"
+        " WHERE wh.id IS NOT NULL),"
+        " cand AS (SELECT c.id, c.next_attempt_at AS due, w.id AS wid, w.app_id AS app,"
+        " row_number() OVER (PARTITION BY w.id ORDER BY c.next_attempt_at, c.id) AS rw"
+        " FROM wh JOIN webhooks w ON w.id = wh.id CROSS JOIN LATERAL"
+        " (SELECT d2.id, d2.next_attempt_at FROM deliveries d2 WHERE d2.webhook_id = w.id"
+        " AND d2.status = " SQL_PENDING " AND d2.next_attempt_at <= $1 AND d2.lease_until <= $1"
+        " ORDER BY d2.next_attempt_at LIMIT " PER_WEBHOOK " FOR UPDATE SKIP LOCKED) c"
+        " WHERE w.active = 1 AND w.deleted_at = 0 AND w.id <> ALL($3::bigint[])"
+        " AND w.app_id <> ALL($5::bigint[])),"
+        " fit AS (SELECT c.id, c.due, c.app, c.rw FROM cand c"
+        " LEFT JOIN unnest($9::bigint[], $10::bigint[]) AS wroom(wid, n) ON wroom.wid = c.wid"
+        " WHERE $11 = 0 OR c.rw <= coalesce(wroom.n, $11)),"
+        " ranked AS (SELECT id, due, app,"
+        " row_number() OVER (PARTITION BY app ORDER BY rw, due, id) AS ra FROM fit),"
+        " pick AS (SELECT k.id FROM ranked k"
+        " LEFT JOIN unnest($6::bigint[], $7::bigint[]) AS room(app, n) ON room.app = k.app"
+        " WHERE $8 = 0 OR k.ra <= coalesce(room.n, $8) ORDER BY k.ra, k.due, k.id LIMIT $4)"
+        " UPDATE deliveries d SET lease_until = $2 FROM pick, webhooks w, events e"
+        " WHERE d.id = pick.id AND w.id = d.webhook_id AND e.id = d.event_id"
+        " RETURNING " CLAIM_COLS,
     /* Every node records successes of a busy webhook: touching its row for each would serialise
      * the nodes on that row's lock. A success changes the row only when it ends a run of
      * failures or moves lastSuccessAt/lastTriggeredAt by a second or more (a non-matching row is
@@ -366,13 +453,17 @@ static const char *const SQL[Q_COUNT] = {
                      " WHERE id = $1",
     /* Attempt records are kept durable even on the dispatcher's asynchronous session. */
     [Q_SYNC_ON] = "SELECT set_config('synchronous_commit', 'on', true)",
+    /* A lazy transaction (HL_SESS_TX_LAZY) does not wait for the WAL flush. */
+    [Q_SYNC_OFF] = "SELECT set_config('synchronous_commit', 'off', true)",
     /* As Q_CLAIM: one node takes a file, and a dead node's file once its lease lapses. */
-    [Q_INGEST_CLAIM] = "UPDATE files f SET state = 1, lease_until = $2"
-                       " FROM (SELECT f2.uid FROM files f2 JOIN resources r2 ON r2.uid = f2.uid"
-                       " WHERE f2.state < 2 AND f2.lease_until <= $1 ORDER BY f2.created_at"
-                       " LIMIT 1 FOR UPDATE OF f2 SKIP LOCKED) c, apps a, resources r"
-                       " WHERE f.uid = c.uid AND a.id = f.app_id AND r.uid = f.uid"
-                       " RETURNING " HL_INGEST_COLS,
+    [Q_INGEST_CLAIM] = "UPDATE files f SET state = 1, lease_until = $2, attempts = f.attempts + 1"
+                       " FROM (SELECT f.uid FROM files f JOIN resources r2 ON r2.uid = f.uid"
+                       " WHERE f.state < 2 AND f.lease_until <= $1"
+                       " ORDER BY " HL_INGEST_ORDER(
+                           "$1") " LIMIT 1 FOR UPDATE OF f SKIP LOCKED) c,"
+                                 " apps a, resources r WHERE f.uid = c.uid AND a.id = f.app_id"
+                                 " AND r.uid = f.uid RETURNING " HL_INGEST_COLS("f.attempts"),
+    [Q_DB_SIZE] = "SELECT pg_database_size(current_database())",
 };
 
 struct conn {
@@ -1088,22 +1179,29 @@ static void *listen_main(void *arg)
 
 /* ---- sessions: what ops.c runs the shared operations on ---- */
 
-/* The parameters of a statement in libpq's form; a list of ids goes as an int8[] in text form,
- * written into ids (one list per statement). */
+/* The parameters of a statement in libpq's form; each list of ids goes as an int8[] in text
+ * form, written into ids (all of them first: the buffer may move while it grows). */
 static int to_params(const struct hl_arg *a, size_t n, struct params *p, struct hl_buf *ids)
 {
+    size_t at[MAX_PARAMS];
+    if (n > MAX_PARAMS)
+        return HL_EINVAL;
     for (size_t i = 0; i < n; i++) {
-        if (a[i].type == HL_ARG_INT) {
+        if (a[i].type != HL_ARG_IDS)
+            continue;
+        at[i] = ids->len;
+        if (hl_ids_text(ids, a[i].p, a[i].len, '{', '}') || hl_buf_putc(ids, '\0'))
+            return HL_EINVAL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (a[i].type == HL_ARG_INT)
             p_i64(p, a[i].i);
-        } else if (a[i].type == HL_ARG_TEXT) {
+        else if (a[i].type == HL_ARG_TEXT)
             p_textn(p, a[i].p, a[i].len);
-        } else if (a[i].type == HL_ARG_BLOB) {
+        else if (a[i].type == HL_ARG_BLOB)
             p_bytea(p, a[i].p, a[i].len);
-        } else {
-            if (ids->len || hl_ids_text(ids, a[i].p, a[i].len, '{', '}'))
-                return HL_EINVAL;
-            p_int_array(p, ids->p);
-        }
+        else
+            p_int_array(p, ids->p + at[i]);
     }
     return HL_OK;
 }
@@ -1116,11 +1214,17 @@ static int sess_open(struct hl_store *base, enum hl_sess_kind kind, struct hl_se
     if (rc)
         return rc;
     *s = (struct hl_sess){.st = base, .conn = c};
-    if (kind == HL_SESS_TX && (rc = begin(p, c))) {
-        release(p, c);
+    int tx = kind == HL_SESS_TX || kind == HL_SESS_TX_LAZY;
+    if (tx && (rc = begin(p, c)) == HL_OK && kind == HL_SESS_TX_LAZY) {
+        struct params none = {0};
+        rc = run0(p, c, Q_SYNC_OFF, &none, NULL);
+    }
+    if (rc) {
+        release(p, c); /* rolls an open transaction back */
         return rc;
     }
-    s->tx = kind == HL_SESS_TX;
+    s->tx = tx;
+    s->lazy = kind == HL_SESS_TX_LAZY;
     return HL_OK;
 }
 
@@ -1214,8 +1318,17 @@ static int pg_commit(struct hl_store *base, const struct hl_change *ch, size_t n
  * after a later one. */
 static int pg_claim(struct hl_store *base, const struct hl_claim *c, struct hl_job **out, size_t *n)
 {
-    struct hl_arg a[] = {hl_arg_int(c->now), hl_arg_int(c->lease_until),
-                         hl_arg_ids(c->skip, c->nskip), hl_arg_int((int64_t)c->max)};
+    struct hl_arg a[] = {hl_arg_int(c->now),
+                         hl_arg_int(c->lease_until),
+                         hl_arg_ids(c->skip, c->nskip),
+                         hl_arg_int((int64_t)c->max),
+                         hl_arg_ids(c->skip_apps, c->nskip_apps),
+                         hl_arg_ids(c->room_apps, c->nrooms),
+                         hl_arg_ids(c->rooms, c->nrooms),
+                         hl_arg_int(c->room_new),
+                         hl_arg_ids(c->room_webhooks, c->nwrooms),
+                         hl_arg_ids(c->wrooms, c->nwrooms),
+                         hl_arg_int(c->wroom_new)};
     struct hl_rows jobs = {.rd = &hl_read_job};
     /* One statement: its own transaction. Should reading its rows fail, the leases taken lapse
      * and the deliveries are claimed again. */
@@ -1336,6 +1449,50 @@ static int pg_ingest_claim(struct hl_store *base, int64_t now, int64_t lease_unt
     return rc == HL_OK && job.n == 0 ? HL_ENOTFOUND : rc;
 }
 
+/* ---- space ---- */
+
+static int pg_space(struct hl_store *base, struct hl_store_space *out)
+{
+    struct hl_rows rows = {.rd = &hl_read_int, .one = &out->bytes};
+    int rc = hl_sql_once(base, HL_SESS_READ, Q_DB_SIZE, NULL, 0, &rows);
+    out->reclaims = 1; /* autovacuum */
+    return rc;
+}
+
+/* The tables pruning empties: VACUUM marks their dead rows' space for reuse and ANALYZE keeps
+ * the planner's row counts true as they shrink. */
+static const char *const PRUNED_TABLES[] = {"events", "deliveries", "attempts", "idempotency"};
+
+/* VACUUM cannot run in a transaction or a prepared statement, and takes as long as the table
+ * needs: a connection of its own without the statement timeout. */
+static int pg_compact(struct hl_store *base, hl_compact_progress_fn progress, void *arg, char *err,
+                      size_t errlen)
+{
+    struct pg *p = PG(base);
+    char why[256] = "";
+    PGconn *pg = open_conn(p->conninfo, 0, why, sizeof(why));
+    if (!pg) {
+        snprintf(err, errlen, "cannot connect to PostgreSQL: %s", why);
+        return HL_EUNAVAIL;
+    }
+    int64_t start = hl_mono_ms();
+    int n = (int)(sizeof(PRUNED_TABLES) / sizeof(PRUNED_TABLES[0])), rc = HL_OK;
+    for (int i = 0; i < n && rc == HL_OK; i++) {
+        char sql[64], phase[64];
+        snprintf(sql, sizeof(sql), "VACUUM (ANALYZE) %s", PRUNED_TABLES[i]);
+        snprintf(phase, sizeof(phase), "VACUUM %s", PRUNED_TABLES[i]);
+        if (progress) {
+            struct hl_compact_progress pr = {hl_mono_ms() - start, phase, i, n};
+            progress(arg, &pr);
+        }
+        rc = exec_simple(pg, sql, why, sizeof(why));
+    }
+    if (rc)
+        snprintf(err, errlen, "%s", why);
+    PQfinish(pg);
+    return rc;
+}
+
 /* ---- opening and closing ---- */
 
 static void pg_close(struct hl_store *base)
@@ -1379,7 +1536,33 @@ static const struct hl_backend POSTGRES = {
     .record = pg_record,
     .release_leases = pg_release_leases,
     .ingest_claim = pg_ingest_claim,
+    .space = pg_space,
+    .release = NULL, /* autovacuum gives the space of pruned rows to new ones */
+    .compact = pg_compact,
+    .one_writer = 0,
 };
+
+int hl_postgres_exists(const char *conninfo, char *err, size_t errlen)
+{
+    char why[256] = "";
+    PGconn *pg = open_conn(conninfo, STATEMENT_TIMEOUT_MS, why, sizeof(why));
+    if (!pg) {
+        snprintf(err, errlen, "cannot connect to PostgreSQL: %s", why);
+        return HL_EUNAVAIL;
+    }
+    /* to_regclass: NULL, not an error, when the table is not there */
+    PGresult *r = PQexec(pg, "SELECT to_regclass('schema_version') IS NOT NULL");
+    int rc = HL_ESTORE;
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+        rc = strcmp(PQgetvalue(r, 0, 0), "t") == 0 ? HL_OK : HL_ENOTFOUND;
+    if (rc == HL_ENOTFOUND)
+        snprintf(err, errlen, "the PostgreSQL database has no hookline schema");
+    else if (rc != HL_OK)
+        snprintf(err, errlen, "cannot read the PostgreSQL database: %s", PQresultErrorMessage(r));
+    PQclear(r);
+    PQfinish(pg);
+    return rc;
+}
 
 int hl_postgres_open(const char *conninfo, struct hl_store **out, char *err, size_t errlen)
 {

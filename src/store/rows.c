@@ -37,6 +37,53 @@ void hl_event_args(const struct hl_event *e, struct hl_arg a[HL_EVENT_ARGS])
     a[6] = hl_arg_blob(e->payload, e->payload_len);
 }
 
+/* ---- earlier secrets ---- */
+
+void hl_prev_secrets_read(const char *p, size_t len, struct hl_prev_secrets *out)
+{
+    memset(out, 0, sizeof(*out));
+    size_t i = 0;
+    while (p && i < len && out->n < HL_PREV_SECRETS_MAX) {
+        int64_t until = 0;
+        size_t start = i;
+        while (i < len && p[i] >= '0' && p[i] <= '9' && i - start < 18)
+            until = until * 10 + (p[i++] - '0');
+        if (i == start || i >= len || p[i++] != ' ')
+            return;
+        start = i;
+        while (i < len && p[i] != ' ')
+            i++;
+        size_t n = i - start;
+        if (n == 0 || n >= HL_SECRET_SIZE)
+            return;
+        struct hl_prev_secret *v = &out->v[out->n++];
+        memcpy(v->secret, p + start, n);
+        v->secret[n] = '\0';
+        v->until = until;
+        if (i < len)
+            i++; /* the space before the next pair */
+    }
+}
+
+int64_t hl_prev_secrets_write(const struct hl_prev_secrets *in, char *out)
+{
+    size_t used = 0;
+    int64_t latest = 0;
+    out[0] = '\0';
+    for (int k = 0; k < in->n && k < HL_PREV_SECRETS_MAX; k++) {
+        int w = snprintf(out + used, HL_PREV_SECRETS_TEXT_MAX - used, "%s%lld %s", k ? " " : "",
+                         (long long)in->v[k].until, in->v[k].secret);
+        if (w < 0 || (size_t)w >= HL_PREV_SECRETS_TEXT_MAX - used) {
+            out[used] = '\0'; /* cannot happen with secrets below HL_SECRET_SIZE */
+            break;
+        }
+        used += (size_t)w;
+        if (in->v[k].until > latest)
+            latest = in->v[k].until;
+    }
+    return latest;
+}
+
 /* ---- columns ---- */
 
 static int64_t col_i64(struct hl_row *r, int col)
@@ -82,6 +129,14 @@ static char *col_dup(struct hl_row *r, int col, size_t *len)
 static int done(struct hl_row *r)
 {
     return r->oom ? HL_ENOMEM : HL_OK;
+}
+
+/* Reads the earlier secrets of a prev_secrets column. */
+static void col_prev_secrets(struct hl_row *r, int col, struct hl_prev_secrets *out)
+{
+    size_t len = 0;
+    const char *p = r->cols->bytes(r, col, &len);
+    hl_prev_secrets_read(p, p ? len : 0, out);
 }
 
 /* ---- readers ---- */
@@ -159,16 +214,16 @@ static int read_webhook(struct hl_row *r, void *item)
     w->event_types = (unsigned)col_i64(r, 6);
     w->active = (int)col_i64(r, 7);
     col_copy(r, 8, w->secret, sizeof(w->secret));
-    col_copy(r, 9, w->prev_secret, sizeof(w->prev_secret));
-    w->prev_secret_until = col_i64(r, 10);
-    w->created_at = col_i64(r, 11);
-    w->updated_at = col_i64(r, 12);
-    w->last_triggered_at = col_i64(r, 13);
-    w->last_success_at = col_i64(r, 14);
-    w->last_failure_at = col_i64(r, 15);
-    w->failing_since = col_i64(r, 16);
-    w->disabled_at = col_i64(r, 17);
-    w->disabled_reason = col_dup(r, 18, NULL);
+    col_prev_secrets(r, 9, &w->prev);
+    w->created_at = col_i64(r, 10);
+    w->updated_at = col_i64(r, 11);
+    w->last_triggered_at = col_i64(r, 12);
+    w->last_success_at = col_i64(r, 13);
+    w->last_failure_at = col_i64(r, 14);
+    w->failing_since = col_i64(r, 15);
+    w->disabled_at = col_i64(r, 16);
+    w->disabled_reason = col_dup(r, 17, NULL);
+    w->deleted_at = col_i64(r, 18);
     if (!w->url)
         r->oom = 1; /* NOT NULL: only memory makes it NULL */
     return done(r);
@@ -206,10 +261,14 @@ static int read_event(struct hl_row *r, void *item)
     e->tenant = col_dup(r, 4, NULL);
     col_copy(r, 5, e->resource_uid, sizeof(e->resource_uid));
     e->created_at = col_i64(r, 6);
-    e->payload = col_dup(r, 7, &e->payload_len);
-    if (!e->tenant || !e->payload)
+    if (!e->tenant)
         r->oom = 1;
-    return done(r);
+    size_t n = 0;
+    const void *p = r->cols->bytes(r, 7, &n);
+    int rc = p ? hl_payload_unpack(p, n, &e->payload, &e->payload_len) : HL_ESTORE;
+    if (rc == HL_ENOMEM)
+        r->oom = 1;
+    return r->oom ? HL_ENOMEM : rc;
 }
 
 static int read_idem_hit(struct hl_row *r, void *item)
@@ -231,15 +290,18 @@ static int read_job(struct hl_row *r, void *item)
     struct hl_job *j = item;
     j->delivery_id = col_i64(r, 0);
     j->webhook_id = col_i64(r, 1);
-    j->event_id = col_i64(r, 2);
-    col_copy(r, 3, j->event_uid, sizeof(j->event_uid));
-    j->event_ts = col_i64(r, 4);
-    j->attempts = (int)col_i64(r, 5);
-    j->created_at = col_i64(r, 6);
-    j->url = col_dup(r, 7, NULL);
-    col_copy(r, 8, j->secret, sizeof(j->secret));
-    col_copy(r, 9, j->prev_secret, sizeof(j->prev_secret));
-    j->payload = col_dup(r, 10, &j->payload_len);
+    j->app_id = col_i64(r, 2);
+    j->event_id = col_i64(r, 3);
+    col_copy(r, 4, j->event_uid, sizeof(j->event_uid));
+    j->event_ts = col_i64(r, 5);
+    j->attempts = (int)col_i64(r, 6);
+    j->created_at = col_i64(r, 7);
+    j->url = col_dup(r, 8, NULL);
+    col_copy(r, 9, j->secret, sizeof(j->secret));
+    col_prev_secrets(r, 10, &j->prev);
+    /* The payload as stored: hl_store_claim unpacks it once the claim has let go of the writer. */
+    j->payload = col_dup(r, 11, &j->payload_len);
+    col_copy(r, 12, j->webhook_uid, sizeof(j->webhook_uid));
     if (!j->url || !j->payload)
         r->oom = 1;
     return done(r);
@@ -251,15 +313,16 @@ static int read_delivery(struct hl_row *r, void *item)
     d->id = col_i64(r, 0);
     d->webhook_id = col_i64(r, 1);
     col_copy(r, 2, d->webhook_uid, sizeof(d->webhook_uid));
-    col_copy(r, 3, d->event_uid, sizeof(d->event_uid));
-    d->event_type = (int)col_i64(r, 4);
-    d->status = (enum hl_delivery_status)col_i64(r, 5);
-    d->attempts = (int)col_i64(r, 6);
-    d->last_status = (int)col_i64(r, 7);
-    d->last_error = col_dup(r, 8, NULL);
-    d->next_attempt_at = col_i64(r, 9);
-    d->created_at = col_i64(r, 10);
-    d->delivered_at = col_i64(r, 11);
+    d->webhook_deleted_at = col_i64(r, 3);
+    col_copy(r, 4, d->event_uid, sizeof(d->event_uid));
+    d->event_type = (int)col_i64(r, 5);
+    d->status = (enum hl_delivery_status)col_i64(r, 6);
+    d->attempts = (int)col_i64(r, 7);
+    d->last_status = (int)col_i64(r, 8);
+    d->last_error = col_dup(r, 9, NULL);
+    d->next_attempt_at = col_i64(r, 10);
+    d->created_at = col_i64(r, 11);
+    d->delivered_at = col_i64(r, 12);
     return done(r);
 }
 
@@ -280,6 +343,7 @@ static int read_wh_stats(struct hl_row *r, void *item)
     s->pending = col_i64(r, 0);
     s->succeeded = col_i64(r, 1);
     s->failed = col_i64(r, 2);
+    s->failing = col_i64(r, 3);
     return HL_OK;
 }
 
@@ -300,7 +364,8 @@ static int read_ingest(struct hl_row *r, void *item)
     j->path = col_dup(r, 3, NULL);
     if (!j->path)
         r->oom = 1;
-    resource_at(r, 4, &j->res);
+    j->attempts = col_i64(r, 4);
+    resource_at(r, 5, &j->res);
     return done(r);
 }
 
@@ -318,6 +383,23 @@ static int read_chunk(struct hl_row *r, void *item)
 static int read_int(struct hl_row *r, void *item)
 {
     *(int64_t *)item = col_i64(r, 0);
+    return HL_OK;
+}
+
+static int read_prune(struct hl_row *r, void *item)
+{
+    struct hl_prune_row *p = item;
+    p->id = col_i64(r, 0);
+    p->created_at = col_i64(r, 1);
+    p->owed = col_i64(r, 2) != 0;
+    return HL_OK;
+}
+
+static int read_pair(struct hl_row *r, void *item)
+{
+    int64_t *v = item;
+    v[0] = col_i64(r, 0);
+    v[1] = col_i64(r, 1);
     return HL_OK;
 }
 
@@ -411,6 +493,8 @@ const struct hl_reader hl_read_series = {sizeof(struct hl_series_point), read_se
 const struct hl_reader hl_read_key32 = {sizeof(struct hl_key32), read_key32, NULL};
 const struct hl_reader hl_read_int = {sizeof(int64_t), read_int, NULL};
 const struct hl_reader hl_read_str = {sizeof(char *), read_str, clear_str};
+const struct hl_reader hl_read_prune = {sizeof(struct hl_prune_row), read_prune, NULL};
+const struct hl_reader hl_read_pair = {2 * sizeof(int64_t), read_pair, NULL};
 
 /* ---- where rows go ---- */
 

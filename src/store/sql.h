@@ -28,13 +28,46 @@
 #define SQL_FAILED HL_XSTR(HL_DS_FAILED_N)
 #define SQL_CANCELLED HL_XSTR(HL_DS_CANCELLED_N)
 #define SQL_PAUSED HL_XSTR(HL_DS_PAUSED_N)
+#define SQL_FAILING HL_XSTR(HL_DS_FAILING_N)
+/* A delivery (columns prefixed by p: "d." or "") that is failing: pending, and its last attempt
+ * did not succeed. A resent success is pending again with a 2xx as its last status. */
+#define SQL_IS_FAILING(p)                                                                          \
+    "(" p "status = " SQL_PENDING " AND " p "attempts > 0 AND " p "last_status NOT BETWEEN 200"    \
+    " AND 299)"
+/* The state of delivery a (a table alias: "d") as the API shows it. */
+#define DL_SHOWN(a) "CASE WHEN " SQL_IS_FAILING(a ".") " THEN " SQL_FAILING " ELSE " a ".status END"
+#define SQL_SHOWN_STATUS DL_SHOWN("d")
+
+/* A webhook's counts by state (pending, succeeded, failed, failing), for both backends: wh is
+ * the placeholder of its id. */
+#define SQL_WH_STATS(wh)                                                                           \
+    "SELECT count(*) FILTER (WHERE status IN (" SQL_PENDING ", " SQL_PAUSED                        \
+    ") AND NOT " SQL_IS_FAILING("") "), count(*) FILTER (WHERE status = " SQL_SUCCEEDED "),"       \
+                                    " count(*) FILTER (WHERE status = " SQL_FAILED                 \
+                                    "), count(*) FILTER (WHERE " SQL_IS_FAILING(                   \
+                                        "") ") FROM deliveries WHERE webhook_id = " wh
+/* recover's failing deliveries not in flight get their next attempt now: the placeholders of the
+ * webhook id, since, until (0: none) and now. */
+#define SQL_RECOVER_FAILING(wh, since, until, now)                                                 \
+    "UPDATE deliveries SET next_attempt_at = " now " WHERE webhook_id = " wh                       \
+    " AND " SQL_IS_FAILING("") " AND lease_until <= " now " AND created_at >= " since              \
+                               " AND (" until " = 0 OR created_at < " until ")"
+
+/* One row: the deliveries recover would pick (SQL_RECOVER_FAILING and HL_Q_RECOVER), failed and
+ * failing, picking none: the same placeholders. */
+#define SQL_RECOVER_COUNT(wh, since, until, now)                                                   \
+    "SELECT count(*) FILTER (WHERE status = " SQL_FAILED                                           \
+    "), count(*) FILTER (WHERE " SQL_IS_FAILING("") " AND lease_until <= " now                     \
+                                                    ") FROM deliveries WHERE webhook_id = " wh     \
+                                                    " AND created_at >= " since " AND (" until     \
+                                                    " = 0 OR created_at < " until ")"
 
 /* The column lists, in the order the readers in rows.c take them. */
 #define HL_APP_COLS "id, uid, name, created_at"
 #define HL_WEBHOOK_COLS                                                                            \
-    "id, uid, app_id, url, description, entities, event_types, active, secret,"                    \
-    " coalesce(prev_secret, ''), prev_secret_until, created_at, updated_at, last_triggered_at,"    \
-    " last_success_at, last_failure_at, failing_since, disabled_at, disabled_reason"
+    "id, uid, app_id, url, description, entities, event_types, active, secret, prev_secrets,"      \
+    " created_at, updated_at, last_triggered_at, last_success_at, last_failure_at,"                \
+    " failing_since, disabled_at, disabled_reason, deleted_at"
 #define HL_RESOURCE_COLS                                                                           \
     "id, kind, uid, app_id, parent_uid, tenant, body, version, created_at, updated_at"
 #define HL_RESOURCE_COLS_R                                                                         \
@@ -42,19 +75,26 @@
     " r.updated_at"
 #define HL_EVENT_COLS "id, uid, type, app_id, tenant, resource_uid, created_at, payload"
 #define HL_DELIVERY_COLS                                                                           \
-    "d.id, d.webhook_id, w.uid, e.uid, e.type, d.status, d.attempts, d.last_status,"               \
-    " d.last_error, d.next_attempt_at, d.created_at, d.delivered_at"
+    "d.id, d.webhook_id, w.uid, w.deleted_at, e.uid, e.type, " SQL_SHOWN_STATUS ", d.attempts,"    \
+    " d.last_status, d.last_error, d.next_attempt_at, d.created_at, d.delivered_at"
 #define HL_DELIVERY_SELECT                                                                         \
     "SELECT " HL_DELIVERY_COLS " FROM deliveries d"                                                \
     " JOIN webhooks w ON w.id = d.webhook_id JOIN events e ON e.id = d.event_id"
-/* Pieces of the delivery lists (HL_Q_DL_*LIST*), spelled once for both dialects: a is the alias
- * of the deliveries table, m the parameter mark ("?" or "$"). Every list names the failing
- * parameter (9), its last: SQLite binds no parameter past the last one a statement names. */
+/* Pieces of the delivery lists (HL_Q_DL_LIST*), spelled once for both dialects: a is the alias
+ * of the deliveries table, m the parameter mark ("?" or "$"). Every list takes the same eight
+ * parameters (sql.h's enum says which), and names the limit (8), its last: SQLite binds no
+ * parameter past the last one a statement names. */
 #define DL_FILTERS(a, m)                                                                           \
-    " AND (" m "4 < 0 OR (SELECT ef.type FROM events ef WHERE ef.id = " a ".event_id) = " m "4)"   \
-    " AND (" m "5 = 0 OR " a ".created_at >= " m "5) AND (" m "6 = 0 OR " a ".created_at < " m     \
-    "6)"
-#define DL_FAILING(a, m) " AND (" m "9 = 0 OR " a ".last_error IS NOT NULL)"
+    " AND " a ".id < " m "7 AND (" m                                                               \
+    "3 < 0 OR " DL_SHOWN(a) " = " m "3)"                                                           \
+                            " AND (" m "4 < 0 OR (SELECT ef.type FROM events ef WHERE ef.id = " a  \
+                            ".event_id) = " m "4)"                                                 \
+                            " AND (" m "5 = 0 OR " a ".created_at >= " m "5) AND (" m              \
+                            "6 = 0 OR " a ".created_at < " m "6)"
+/* The stored state of the shown state m3 (failing is stored pending): a list by state reads that
+ * state's rows of the (webhook_id, status, id) index only. */
+#define DL_STORED(a, m)                                                                            \
+    " AND " a ".status = CASE WHEN " m "3 = " SQL_FAILING " THEN " SQL_PENDING " ELSE " m "3 END"
 #define DL_PAGE_OF(a, m) " ORDER BY " a ".id DESC LIMIT " m "8"
 #define DL_PAGE(m) DL_PAGE_OF("d", m)
 
@@ -69,13 +109,21 @@
     " AND started_at >= " since " AND started_at < " until
 
 /* A claimed job from deliveries d, webhooks w and events e; now is the parameter holding the
- * claim's time (a rotation's old secret signs until then). */
+ * claim's time. prev_secret_until is when the last earlier secret stops signing: until then the
+ * job carries the list, and the signer skips the ones that have expired. */
 #define HL_JOB_COLS(now)                                                                           \
-    "d.id, d.webhook_id, d.event_id, e.uid, e.created_at, d.attempts, d.created_at, w.url,"        \
-    " w.secret, CASE WHEN w.prev_secret_until > " now " THEN coalesce(w.prev_secret, '')"          \
-    " ELSE '' END, e.payload"
-/* An ingestion job: the file, its app and its resource (files f, apps a, resources r). */
-#define HL_INGEST_COLS "f.uid, f.app_id, a.uid, f.path, " HL_RESOURCE_COLS_R
+    "d.id, d.webhook_id, w.app_id, d.event_id, e.uid, e.created_at, d.attempts, d.created_at,"     \
+    " w.url, w.secret, CASE WHEN w.prev_secret_until > " now " THEN w.prev_secrets ELSE '' END,"   \
+    " e.payload, w.uid"
+/* An ingestion job: the file, its app, the claim's attempt number (attempts: the expression that
+ * gives it) and its resource (files f, apps a, resources r). */
+#define HL_INGEST_COLS(attempts) "f.uid, f.app_id, a.uid, f.path, " attempts ", " HL_RESOURCE_COLS_R
+/* The order in which files wait (files f, at time now): the app with the fewest files being
+ * processed first, then the oldest file, so that no app's backlog or slow file keeps another
+ * app's files waiting. */
+#define HL_INGEST_ORDER(now)                                                                       \
+    "(SELECT count(*) FROM files p WHERE p.app_id = f.app_id AND p.state = 1"                      \
+    " AND p.lease_until > " now "), f.created_at, f.uid"
 
 /* The queries both backends answer. */
 enum hl_q {
@@ -89,6 +137,7 @@ enum hl_q {
     HL_Q_WH_INSERT, /* RETURNING id */
     HL_Q_WH_GET,
     HL_Q_WH_GET_LOCKED, /* as HL_Q_WH_GET, locking the row until the transaction ends */
+    HL_Q_WH_GET_ANY,    /* as HL_Q_WH_GET, deleted ones too */
     HL_Q_WH_LIST,
     HL_Q_WH_UPDATE,
     HL_Q_WH_PAUSE_DELIVERIES,
@@ -108,6 +157,8 @@ enum hl_q {
     HL_Q_CHUNKS_DELETE,
     HL_Q_CHUNK_INSERT,
     HL_Q_FILE_DONE,
+    HL_Q_FILE_RENEW,   /* uid, attempts (the claim's), lease_until */
+    HL_Q_FILE_RELEASE, /* uid, attempts (the claim's), attempts to give back */
     HL_Q_IDEM_INSERT,
     HL_Q_IDEM_GET,
     HL_Q_EV_LIST,
@@ -118,24 +169,41 @@ enum hl_q {
     HL_Q_DELIV_FAILED,
     HL_Q_NEXT_DUE,
     HL_Q_DL_BY_EVENT,
+    /* The delivery lists take the same eight parameters: webhook, app, status as shown (-1: any),
+     * event type (-1: any), since, until (0: unbounded), before id (keyset: INT64_MAX from the
+     * newest), limit; each ignores those it does not need. */
     HL_Q_DL_LIST,
+    HL_Q_DL_LIST_APP, /* HL_Q_DL_LIST over every webhook of the app */
     HL_Q_DL_GET,
     HL_Q_ATT_LIST,
     HL_Q_DL_RESEND,
     HL_Q_RECOVER,
+    HL_Q_RECOVER_FAILING,
     HL_Q_ROTATE,
     HL_Q_WH_STATS,
     HL_Q_QUEUE_STATS,
     HL_Q_CHUNK_LIST,
     HL_Q_FILE_PATH,
-    /* The console (issue 15). The delivery lists take the same nine parameters: webhook, app,
-     * status, event type, since, until, before id (keyset: INT64_MAX for the first page), limit,
-     * failing (1: only those whose last attempt failed); each query ignores those it does not
-     * need, and a list by status is its own query so that its index is used. */
+    /* retention (hl_store_prune and friends) */
+    HL_Q_PRUNE_SCAN,       /* old events after a cursor: id, created_at, owed (one is owed) */
+    HL_Q_PRUNE_GUARD,      /* one row: 1 when this transaction may prune (one node at a time) */
+    HL_Q_PRUNE_LOCK,       /* holds the final deliveries of the events named until commit */
+    HL_Q_PRUNE_ATTEMPTS,   /* DELETE: the attempts of those deliveries */
+    HL_Q_PRUNE_DELIVERIES, /* DELETE: the final deliveries of events none of whose is owed */
+    HL_Q_PRUNE_EVENTS,     /* DELETE: the events named that have no delivery left */
+    HL_Q_PRUNE_COUNT,      /* one row: the deliveries and attempts of the events named */
+    HL_Q_IDEM_EXPIRE,      /* DELETE: at most n idempotency keys created before a time */
+    HL_Q_IDEM_COUNT,       /* one row: the idempotency keys created before a time */
+    HL_Q_OLDEST_EVENT,     /* one row: the oldest created_at (NULL or 0 when none) */
+    /* per-app limits */
+    HL_Q_APP_LOCK,    /* locks the app's row until the transaction ends (webhook creates) */
+    HL_Q_WH_COUNT,    /* the app's webhooks */
+    HL_Q_APP_STORAGE, /* the bytes of the app's stored context files */
+    /* The console (issue 15). HL_Q_DL_LIST_STATUS and HL_Q_DL_LIST_APP_STATUS are HL_Q_DL_LIST
+     * and HL_Q_DL_LIST_APP for one shown status, a query of its own so that its index is used. */
     HL_Q_DL_LIST_STATUS,     /* a webhook's deliveries in one status */
-    HL_Q_DL_APP_LIST,        /* the app's deliveries, every webhook */
-    HL_Q_DL_APP_LIST_STATUS, /* the app's deliveries in one status */
-    HL_Q_RECOVER_COUNT,      /* what HL_Q_RECOVER would queue */
+    HL_Q_DL_LIST_APP_STATUS, /* the app's deliveries in one status */
+    HL_Q_RECOVER_COUNT,      /* one row: what HL_Q_RECOVER and HL_Q_RECOVER_FAILING would pick */
     HL_Q_WH_SERIES,          /* a webhook's attempts grouped by time bucket */
     HL_Q_KEY_APP,            /* the app of an unrevoked key, by the key's uid */
     HL_Q_CONSOLE_KEY_INSERT, /* the console's signing key, unless there is one */
@@ -237,12 +305,20 @@ extern const struct hl_reader hl_read_delivery; /* struct hl_delivery: HL_DELIVE
 extern const struct hl_reader hl_read_attempt;  /* struct hl_attempt_rec */
 extern const struct hl_reader hl_read_wh_stats; /* struct hl_webhook_stats */
 extern const struct hl_reader hl_read_queue;    /* struct hl_queue_stats */
-extern const struct hl_reader hl_read_ingest;   /* struct hl_ingest_job: HL_INGEST_COLS */
+extern const struct hl_reader hl_read_ingest;   /* struct hl_ingest_job: HL_INGEST_COLS() */
 extern const struct hl_reader hl_read_chunk;    /* struct hl_text_chunk */
 extern const struct hl_reader hl_read_series;   /* struct hl_series_point: one attempt */
 extern const struct hl_reader hl_read_key32;    /* struct hl_key32: the first column */
 extern const struct hl_reader hl_read_int;      /* int64_t: the first column */
 extern const struct hl_reader hl_read_str;      /* char *: the first column, malloc'd */
+extern const struct hl_reader hl_read_prune;    /* struct hl_prune_row: HL_Q_PRUNE_SCAN */
+extern const struct hl_reader hl_read_pair;     /* int64_t[2]: the first two columns */
+
+/* An event as a prune step sees it. */
+struct hl_prune_row {
+    int64_t id, created_at;
+    int owed; /* one of its deliveries is pending or paused */
+};
 
 /* An API key's app with the stored hash, for the constant-time comparison, and the key's uid. */
 struct hl_key_hit {
@@ -278,6 +354,8 @@ enum hl_sess_kind {
     HL_SESS_READ,     /* reads (SQLite: a reader connection) */
     HL_SESS_WRITE,    /* statements that commit one by one (SQLite: the writer) */
     HL_SESS_TX,       /* one transaction, committed by close */
+    HL_SESS_TX_LAZY,  /* a transaction whose loss in a crash costs nothing (it is done again):
+                       * committed without waiting for the disk */
     HL_SESS_DISPATCH, /* the dispatcher's reads (PostgreSQL: its own connection) */
 };
 
@@ -286,6 +364,7 @@ struct hl_sess {
     struct hl_store *st;
     void *conn; /* the backend's */
     int tx;     /* a transaction is open */
+    int lazy;   /* HL_SESS_TX_LAZY: the commit does not wait for the disk */
 };
 
 /* What a backend implements: sessions for the operations written once (ops.c), and the
@@ -318,6 +397,12 @@ struct hl_backend {
     int (*release_leases)(struct hl_store *st);
     int (*ingest_claim)(struct hl_store *st, int64_t now, int64_t lease_until,
                         struct hl_ingest_job *out);
+    int (*space)(struct hl_store *st, struct hl_store_space *out);
+    /* hl_store_release_space; NULL where the database gives space back by itself. */
+    int (*release)(struct hl_store *st, int64_t *released);
+    int (*compact)(struct hl_store *st, hl_compact_progress_fn progress, void *arg, char *err,
+                   size_t errlen);
+    int one_writer; /* hl_store_one_writer */
 };
 
 /* The part every backend's store starts with. */
@@ -328,7 +413,8 @@ struct hl_store {
     uint64_t wake_seq;
     void (*on_notify)(void *arg); /* called by hl_store_notify, e.g. to wake a poll loop */
     void *on_notify_arg;
-    int notifying; /* calls of on_notify under way */
+    int notifying;      /* calls of on_notify under way */
+    uint64_t pruned[3]; /* events, deliveries, attempts removed through this store (atomics) */
 };
 
 /* For backends: initialises the common part. */
@@ -339,11 +425,40 @@ void hl_store_base_destroy(struct hl_store *st);
 /* The backends' hl_store_open. */
 int hl_sqlite_open(const char *path, struct hl_store **out, char *err, size_t errlen);
 int hl_postgres_open(const char *conninfo, struct hl_store **out, char *err, size_t errlen);
+/* The backends' hl_store_exists. */
+int hl_sqlite_exists(const char *path, char *err, size_t errlen);
+int hl_postgres_exists(const char *conninfo, char *err, size_t errlen);
+
+/* Earlier secrets as a webhook row keeps them (prev_secrets): "<until> <secret>" pairs, newest
+ * first, separated by spaces (secrets are "whsec_" and base64: no spaces). Longest text: */
+#define HL_PREV_SECRETS_TEXT_MAX (HL_PREV_SECRETS_MAX * (20 + 1 + HL_SECRET_SIZE + 1))
+/* Reads the text p[0..len) (NULL: none) into *out; a malformed pair and what follows it are
+ * left out, as are pairs beyond HL_PREV_SECRETS_MAX. */
+void hl_prev_secrets_read(const char *p, size_t len, struct hl_prev_secrets *out);
+/* Writes in as text into out (HL_PREV_SECRETS_TEXT_MAX bytes, NUL-terminated); returns the
+ * latest until of them (0 when in is empty). */
+int64_t hl_prev_secrets_write(const struct hl_prev_secrets *in, char *out);
 
 /* The seven parameters of an event's insert, in the order of both backends' statements: uid,
  * app_id, type, tenant, resource_uid, created_at, payload. */
 #define HL_EVENT_ARGS 7
 void hl_event_args(const struct hl_event *e, struct hl_arg a[HL_EVENT_ARGS]);
+
+/* ---- event payloads as stored (payload.c) ---- */
+
+/* The largest payload the store packs or unpacks. */
+#define HL_PAYLOAD_MAX (64u << 20)
+
+/* Packs a payload for storage into out (reset first; its max must allow n bytes). Leaves out
+ * empty when the payload is better kept as it is; the bytes stored are then p itself. Returns 0
+ * or HL_ENOMEM. */
+int hl_payload_pack(const char *p, size_t n, struct hl_buf *out);
+/* The exact payload bytes of a stored value (packed or kept as it was): *out is malloc'd and
+ * NUL-terminated, *out_len its length. Returns 0, HL_ENOMEM, or HL_ESTORE when a packed value is
+ * damaged (nothing is returned then). */
+int hl_payload_unpack(const void *stored, size_t n, char **out, size_t *out_len);
+/* Whether a stored value is packed. */
+int hl_payload_packed(const void *stored, size_t n);
 
 /* ---- helpers of the operations written once (ops.c), for the backends' own ---- */
 

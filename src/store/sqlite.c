@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/clock.h"
@@ -83,7 +84,21 @@ static const char *const MIGRATIONS[] = {
     /* 3: claims webhook by webhook */
     "CREATE INDEX deliveries_wh_due ON deliveries(webhook_id, next_attempt_at) WHERE status "
     "= " SQL_PENDING ";",
-    /* 4: the console. Attempts carry their webhook, so a webhook's chart reads its attempts of
+    /* 4: every earlier secret whose overlap has not ended signs (store.h, hl_store_rotate_secret);
+     * prev_secret_until is now when the last of them stops signing */
+    "ALTER TABLE webhooks ADD COLUMN prev_secrets TEXT NOT NULL DEFAULT '';"
+    "UPDATE webhooks SET prev_secrets = prev_secret_until || ' ' || prev_secret"
+    " WHERE prev_secret IS NOT NULL AND prev_secret_until > 0;"
+    "ALTER TABLE webhooks DROP COLUMN prev_secret;",
+    /* 5: retention: old events and expired idempotency keys are found without a scan */
+    "CREATE INDEX events_created ON events(created_at);"
+    "CREATE INDEX idempotency_created ON idempotency(created_at);",
+    /* 6: an app's stored bytes (--max-app-storage) */
+    "CREATE INDEX files_app ON files(app_id);",
+    /* 7: ingestion: claims counted per file, files being processed counted per app */
+    "ALTER TABLE files ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX files_app_state ON files(app_id, state, lease_until);",
+    /* 8: the console. Attempts carry their webhook, so a webhook's chart reads its attempts of
      * an hour or a day from one index (which holds what the chart needs); a webhook's deliveries
      * page newest first from an index; the event log searched by tenant from an index; the key
      * that signs portal links, and the links used. */
@@ -114,6 +129,7 @@ enum {
     Q_DELIV_ONE,
     Q_CLAIM_SELECT,
     Q_CLAIM_NEW,
+    Q_CLAIM_PICK,
     Q_MAX_DELIVERY,
     Q_CLAIM_LEASE,
     Q_WH_ATTEMPTS,
@@ -123,6 +139,25 @@ enum {
     Q_INGEST_LEASE,
     Q_COUNT
 };
+
+/* What the fair shares of a claim allow of candidates cand(id, due, wid, app, rw), rw being a
+ * row's rank within its webhook: fit holds the rows within their webhook's room (?9, ?10, and ?11
+ * for the others: struct hl_claim); ranked(id, due, app, ra) ranks them within their app (each
+ * statement says in which order); turn leaves out those beyond their app's room (?6, ?7, and ?8
+ * for the others). */
+#define SHARES_FIT                                                                                 \
+    "wroom(wid, n) AS (SELECT a.value, r.value FROM json_each(?9) a"                               \
+    " JOIN json_each(?10) r ON r.key = a.key),"                                                    \
+    " fit AS (SELECT c.id, c.due, c.app, c.rw FROM cand c LEFT JOIN wroom ON wroom.wid = c.wid"    \
+    " WHERE ?11 = 0 OR c.rw <= coalesce(wroom.n, ?11)),"
+#define SHARES_TURN                                                                                \
+    " room(app, n) AS (SELECT a.value, r.value FROM json_each(?6) a"                               \
+    " JOIN json_each(?7) r ON r.key = a.key),"                                                     \
+    " turn AS (SELECT k.id, k.due, k.ra FROM ranked k LEFT JOIN room ON room.app = k.app"          \
+    " WHERE ?8 = 0 OR k.ra <= coalesce(room.n, ?8))"
+/* A claimed job's columns (HL_JOB_COLS) at the claim's time ?1; at most so many of a webhook. */
+#define CLAIM_COLS HL_JOB_COLS("?1")
+#define PER_WEBHOOK HL_XSTR(HL_CLAIM_PER_WEBHOOK)
 
 static const char *const SQL[Q_COUNT] = {
     [HL_Q_APP_INSERT] = "INSERT INTO apps(uid, name, created_at) VALUES(?1, ?2, ?3) RETURNING id",
@@ -146,6 +181,7 @@ static const char *const SQL[Q_COUNT] = {
     /* The writer's transaction (BEGIN IMMEDIATE) already keeps every other writer out. */
     [HL_Q_WH_GET_LOCKED] = "SELECT " HL_WEBHOOK_COLS " FROM webhooks WHERE app_id = ?1"
                            " AND uid = ?2 AND deleted_at = 0",
+    [HL_Q_WH_GET_ANY] = "SELECT " HL_WEBHOOK_COLS " FROM webhooks WHERE app_id = ?1 AND uid = ?2",
     [HL_Q_WH_LIST] = "SELECT " HL_WEBHOOK_COLS " FROM webhooks WHERE app_id = ?1 AND id > ?2"
                      " AND deleted_at = 0 ORDER BY id LIMIT ?3",
     [HL_Q_WH_UPDATE] = "UPDATE webhooks SET url = ?3, description = ?4, entities = ?5,"
@@ -189,6 +225,10 @@ static const char *const SQL[Q_COUNT] = {
     [HL_Q_CHUNK_INSERT] = "INSERT INTO chunks(file_uid, idx, offset, text)"
                           " VALUES(?1, ?2, ?3, ?4)",
     [HL_Q_FILE_DONE] = "UPDATE files SET state = 2, lease_until = 0 WHERE uid = ?1",
+    [HL_Q_FILE_RENEW] = "UPDATE files SET lease_until = ?3 WHERE uid = ?1 AND attempts = ?2"
+                        " AND state = 1",
+    [HL_Q_FILE_RELEASE] = "UPDATE files SET lease_until = 0, attempts = attempts - ?3"
+                          " WHERE uid = ?1 AND attempts = ?2 AND state = 1",
     [HL_Q_IDEM_INSERT] = "INSERT INTO idempotency(app_id, key, request_hash, status, response,"
                          " created_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(app_id, key)"
                          " DO UPDATE SET request_hash = excluded.request_hash,"
@@ -223,26 +263,26 @@ static const char *const SQL[Q_COUNT] = {
         "SELECT min(d.next_attempt_at) FROM deliveries d WHERE d.status = " SQL_PENDING
         " AND d.lease_until <= ?1",
     [HL_Q_DL_BY_EVENT] = HL_DELIVERY_SELECT " WHERE d.event_id = ?1 ORDER BY d.id",
-    /* The delivery lists: parameters as sql.h says (?3 status, ?9 failing). */
-    [HL_Q_DL_LIST] =
-        HL_DELIVERY_SELECT " WHERE d.webhook_id = ?1 AND w.app_id = ?2"
-                           " AND d.id < ?7" DL_FAILING("d", "?") DL_FILTERS("d", "?") DL_PAGE("?"),
-    [HL_Q_DL_LIST_STATUS] = HL_DELIVERY_SELECT
-    " WHERE d.webhook_id = ?1 AND w.app_id = ?2"
-    " AND d.status = ?3 AND d.id < ?7" DL_FAILING("d", "?") DL_FILTERS("d", "?") DL_PAGE("?"),
+    /* The delivery lists: parameters as sql.h says (?3 status, ?7 before id, ?8 limit). */
+    [HL_Q_DL_LIST] = HL_DELIVERY_SELECT
+    " WHERE d.webhook_id = ?1 AND w.app_id = ?2" DL_FILTERS("d", "?") DL_PAGE("?"),
+    [HL_Q_DL_LIST_STATUS] =
+        HL_DELIVERY_SELECT " WHERE d.webhook_id = ?1 AND w.app_id = ?2" DL_STORED("d", "?")
+            DL_FILTERS("d", "?") DL_PAGE("?"),
     /* Webhook by webhook, the newest page of each from its index, then the newest of those:
      * the cost is the app's webhooks times a page, however many deliveries there are. */
-    [HL_Q_DL_APP_LIST] =
+    [HL_Q_DL_LIST_APP] =
         "SELECT " HL_DELIVERY_COLS " FROM webhooks w CROSS JOIN deliveries d"
-        " CROSS JOIN events e WHERE w.app_id = ?2 AND d.id IN (SELECT d2.id FROM"
-        " deliveries d2 WHERE d2.webhook_id = w.id AND d2.id < ?7" DL_FAILING("d2", "?")
-            DL_FILTERS("d2", "?") DL_PAGE_OF("d2", "?") ") AND e.id = d.event_id" DL_PAGE("?"),
-    [HL_Q_DL_APP_LIST_STATUS] =
+        " CROSS JOIN events e WHERE w.app_id = ?2 AND d.id IN (SELECT d2.id FROM deliveries d2"
+        " WHERE d2.webhook_id = w.id" DL_FILTERS("d2", "?")
+            DL_PAGE_OF("d2", "?") ")"
+                                  " AND e.id = d.event_id" DL_PAGE("?"),
+    [HL_Q_DL_LIST_APP_STATUS] =
         "SELECT " HL_DELIVERY_COLS " FROM webhooks w CROSS JOIN deliveries d"
-        " CROSS JOIN events e WHERE w.app_id = ?2 AND d.id IN (SELECT d2.id FROM"
-        " deliveries d2 WHERE d2.webhook_id = w.id AND d2.status = ?3 AND d2.id < ?7" DL_FAILING(
-            "d2", "?") DL_FILTERS("d2", "?")
-            DL_PAGE_OF("d2", "?") ") AND e.id = d.event_id" DL_PAGE("?"),
+        " CROSS JOIN events e WHERE w.app_id = ?2 AND d.id IN (SELECT d2.id FROM deliveries d2"
+        " WHERE d2.webhook_id = w.id" DL_STORED("d2", "?") DL_FILTERS("d2", "?")
+            DL_PAGE_OF("d2", "?") ")"
+                                  " AND e.id = d.event_id" DL_PAGE("?"),
     [HL_Q_DL_GET] = HL_DELIVERY_SELECT " WHERE d.id = ?1 AND w.app_id = ?2",
     [HL_Q_ATT_LIST] = "SELECT started_at, duration_us, status_code, error, response FROM attempts"
                       " WHERE delivery_id = ?1 ORDER BY id",
@@ -254,22 +294,50 @@ static const char *const SQL[Q_COUNT] = {
                      ", next_attempt_at = ?4, lease_until = 0 WHERE webhook_id = ?1"
                      " AND status = " SQL_FAILED " AND created_at >= ?2"
                      " AND (?3 = 0 OR created_at < ?3)",
-    [HL_Q_ROTATE] = "UPDATE webhooks SET prev_secret = CASE WHEN ?4 > ?5 THEN secret END,"
-                    " prev_secret_until = CASE WHEN ?4 > ?5 THEN ?4 ELSE 0 END, secret = ?3,"
-                    " updated_at = ?5 WHERE app_id = ?1 AND uid = ?2 AND deleted_at = 0",
-    [HL_Q_WH_STATS] = "SELECT count(*) FILTER (WHERE status IN (" SQL_PENDING ", " SQL_PAUSED
-                      ")), count(*) FILTER (WHERE status = " SQL_SUCCEEDED "),"
-                      " count(*) FILTER (WHERE status = " SQL_FAILED ")"
-                      " FROM deliveries WHERE webhook_id = ?1",
+    [HL_Q_RECOVER_FAILING] = SQL_RECOVER_FAILING("?1", "?2", "?3", "?4"),
+    [HL_Q_ROTATE] = "UPDATE webhooks SET secret = ?3, prev_secrets = ?4,"
+                    " prev_secret_until = ?5, updated_at = ?6 WHERE app_id = ?1 AND uid = ?2"
+                    " AND deleted_at = 0",
+    [HL_Q_WH_STATS] = SQL_WH_STATS("?1"),
     [HL_Q_QUEUE_STATS] = "SELECT count(*), coalesce(min(created_at), 0) FROM deliveries"
                          " WHERE status = " SQL_PENDING,
     [HL_Q_CHUNK_LIST] = "SELECT c.idx, c.offset, c.text FROM chunks c JOIN files f"
                         " ON f.uid = c.file_uid WHERE f.app_id = ?1 AND c.file_uid = ?2"
                         " AND c.idx > ?3 ORDER BY c.idx LIMIT ?4",
     [HL_Q_FILE_PATH] = "SELECT path FROM files WHERE app_id = ?1 AND uid = ?2",
-    [HL_Q_RECOVER_COUNT] = "SELECT count(*) FROM deliveries WHERE webhook_id = ?1"
-                           " AND status = " SQL_FAILED " AND created_at >= ?2"
-                           " AND (?3 = 0 OR created_at < ?3)",
+    [HL_Q_PRUNE_SCAN] = "SELECT e.id, e.created_at, EXISTS (SELECT 1 FROM deliveries d"
+                        " WHERE d.event_id = e.id AND d.status IN (" SQL_PENDING ", " SQL_PAUSED
+                        ")) FROM events e INDEXED BY events_created WHERE e.created_at < ?1"
+                        " AND (e.created_at, e.id) > (?2, ?3) ORDER BY e.created_at, e.id LIMIT ?4",
+    /* The writer's transaction (BEGIN IMMEDIATE) already keeps every other writer out. */
+    [HL_Q_PRUNE_GUARD] = "SELECT 1",
+    [HL_Q_PRUNE_LOCK] = "SELECT 1 WHERE ?1 IS NOT NULL",
+    [HL_Q_PRUNE_ATTEMPTS] =
+        "DELETE FROM attempts WHERE delivery_id IN (SELECT d.id FROM deliveries d"
+        " WHERE d.event_id IN (SELECT value FROM json_each(?1))"
+        " AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.event_id = d.event_id"
+        " AND o.status IN (" SQL_PENDING ", " SQL_PAUSED ")))",
+    [HL_Q_PRUNE_DELIVERIES] =
+        "DELETE FROM deliveries WHERE event_id IN (SELECT value FROM json_each(?1))"
+        " AND NOT EXISTS (SELECT 1 FROM deliveries o"
+        " WHERE o.event_id = deliveries.event_id"
+        " AND o.status IN (" SQL_PENDING ", " SQL_PAUSED "))",
+    [HL_Q_PRUNE_EVENTS] =
+        "DELETE FROM events WHERE id IN (SELECT value FROM json_each(?1))"
+        " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id)",
+    [HL_Q_PRUNE_COUNT] =
+        "SELECT (SELECT count(*) FROM deliveries"
+        " WHERE event_id IN (SELECT value FROM json_each(?1))),"
+        " (SELECT count(*) FROM attempts a JOIN deliveries d ON d.id = a.delivery_id"
+        " WHERE d.event_id IN (SELECT value FROM json_each(?1)))",
+    [HL_Q_IDEM_EXPIRE] = "DELETE FROM idempotency WHERE rowid IN (SELECT rowid FROM idempotency"
+                         " WHERE created_at < ?1 LIMIT ?2)",
+    [HL_Q_IDEM_COUNT] = "SELECT count(*) FROM idempotency WHERE created_at < ?1",
+    [HL_Q_OLDEST_EVENT] = "SELECT min(created_at) FROM events",
+    [HL_Q_APP_LOCK] = "SELECT id FROM apps WHERE id = ?1",
+    [HL_Q_WH_COUNT] = "SELECT count(*) FROM webhooks WHERE app_id = ?1 AND deleted_at = 0",
+    [HL_Q_APP_STORAGE] = "SELECT coalesce(sum(size), 0) FROM files WHERE app_id = ?1",
+    [HL_Q_RECOVER_COUNT] = SQL_RECOVER_COUNT("?1", "?2", "?3", "?4"),
     [HL_Q_WH_SERIES] = HL_SERIES_SQL("?1", "?2", "?3", "?4"),
     [HL_Q_KEY_APP] = "SELECT a.id, a.uid, a.name, a.created_at FROM api_keys k"
                      " JOIN apps a ON a.id = k.app_id WHERE k.uid = ?1 AND k.revoked_at IS NULL",
@@ -298,31 +366,48 @@ static const char *const SQL[Q_COUNT] = {
     /* Webhook by webhook, at most HL_CLAIM_PER_WEBHOOK apiece: a backlog on one endpoint costs
      * one index probe, not a scan of its rows, and cannot crowd out the rest. The webhooks are
      * those with pending deliveries, found by skipping through the partial index (one seek
-     * each), so idle webhooks cost nothing however many there are. */
+     * each), so idle webhooks cost nothing however many there are. Their due deliveries are
+     * then taken in turns, no webhook and no app beyond its room (SHARES): the first of every
+     * app, then the second, ..., and within an app one of each of its webhooks in turn. */
     [Q_CLAIM_SELECT] =
         "WITH RECURSIVE wh(id) AS (SELECT (SELECT min(webhook_id) FROM deliveries"
         " INDEXED BY deliveries_wh_due WHERE status = " SQL_PENDING ") UNION ALL"
         " SELECT (SELECT min(webhook_id) FROM deliveries INDEXED BY deliveries_wh_due"
         " WHERE status = " SQL_PENDING " AND webhook_id > wh.id) FROM wh"
-        " WHERE wh.id IS NOT NULL) SELECT " HL_JOB_COLS(
-            "?1") " FROM wh CROSS JOIN webhooks w CROSS JOIN deliveries d"
-                  " CROSS JOIN events e WHERE w.id = wh.id AND w.active = 1 AND w.deleted_at = 0"
-                  " AND w.id NOT IN (SELECT value FROM json_each(?2))"
-                  " AND d.id IN (SELECT d2.id FROM deliveries d2 WHERE d2.webhook_id = w.id"
-                  " AND d2.status = " SQL_PENDING
-                  " AND d2.next_attempt_at <= ?1 AND d2.lease_until <= ?1"
-                  " ORDER BY d2.next_attempt_at LIMIT " HL_XSTR(
-                      HL_CLAIM_PER_WEBHOOK) ")"
-                                            " AND e.id = d.event_id ORDER BY d.next_attempt_at "
-                                            "LIMIT ?3",
-    /* The deliveries made since the last claim of this kind, in id order (a rowid range). */
-    [Q_CLAIM_NEW] = "SELECT " HL_JOB_COLS(
-        "?1") " FROM deliveries d CROSS JOIN webhooks w CROSS JOIN events e"
-              " WHERE d.id > ?4 AND d.status = " SQL_PENDING
-              " AND d.next_attempt_at <= ?1 AND d.lease_until <= ?1"
-              " AND w.id = d.webhook_id AND w.active = 1 AND w.deleted_at = 0"
-              " AND w.id NOT IN (SELECT value FROM json_each(?2)) AND e.id = d.event_id"
-              " ORDER BY d.id LIMIT ?3",
+        " WHERE wh.id IS NOT NULL),"
+        " cand AS (SELECT d.id AS id, d.next_attempt_at AS due, w.id AS wid, w.app_id AS app,"
+        " row_number() OVER (PARTITION BY w.id ORDER BY d.next_attempt_at, d.id) AS rw"
+        " FROM wh CROSS JOIN webhooks w CROSS JOIN deliveries d"
+        " WHERE w.id = wh.id AND w.active = 1 AND w.deleted_at = 0"
+        " AND w.id NOT IN (SELECT value FROM json_each(?2))"
+        " AND w.app_id NOT IN (SELECT value FROM json_each(?5))"
+        " AND d.id IN (SELECT d2.id FROM deliveries d2 WHERE d2.webhook_id = w.id"
+        " AND d2.status = " SQL_PENDING " AND d2.next_attempt_at <= ?1 AND d2.lease_until <= ?1"
+        " ORDER BY d2.next_attempt_at LIMIT " PER_WEBHOOK ")), " SHARES_FIT
+        " ranked AS (SELECT id, due, app,"
+        " row_number() OVER (PARTITION BY app ORDER BY rw, due, id) AS ra FROM fit)," SHARES_TURN
+        " SELECT " CLAIM_COLS " FROM turn t CROSS JOIN deliveries d CROSS JOIN webhooks w"
+        " CROSS JOIN events e WHERE d.id = t.id AND w.id = d.webhook_id AND e.id = d.event_id"
+        " ORDER BY t.ra, t.due, t.id LIMIT ?3",
+    /* The ids of the deliveries made since the last claim of this kind, in id order (a rowid
+     * range above the cursor ?4); Q_CLAIM_PICK takes what the shares allow of them. */
+    [Q_CLAIM_NEW] = "SELECT d.id FROM deliveries d CROSS JOIN webhooks w"
+                    " WHERE d.id > ?4 AND d.status = " SQL_PENDING
+                    " AND d.next_attempt_at <= ?1 AND d.lease_until <= ?1"
+                    " AND w.id = d.webhook_id AND w.active = 1 AND w.deleted_at = 0"
+                    " AND w.id NOT IN (SELECT value FROM json_each(?2))"
+                    " AND w.app_id NOT IN (SELECT value FROM json_each(?5))"
+                    " ORDER BY d.id LIMIT ?3",
+    [Q_CLAIM_PICK] =
+        "WITH cand AS (SELECT d.id AS id, d.id AS due, w.id AS wid, w.app_id AS app,"
+        " row_number() OVER (PARTITION BY w.id ORDER BY d.id) AS rw"
+        " FROM json_each(?12) j CROSS JOIN deliveries d CROSS JOIN webhooks w"
+        " WHERE d.id = j.value AND w.id = d.webhook_id), " SHARES_FIT
+        " ranked AS (SELECT id, due, app,"
+        " row_number() OVER (PARTITION BY app ORDER BY id) AS ra FROM fit)," SHARES_TURN
+        " SELECT " CLAIM_COLS " FROM turn t CROSS JOIN deliveries d CROSS JOIN webhooks w"
+        " CROSS JOIN events e WHERE d.id = t.id AND w.id = d.webhook_id AND e.id = d.event_id"
+        " ORDER BY t.id",
     [Q_MAX_DELIVERY] = "SELECT coalesce(max(id), 0) FROM deliveries",
     [Q_CLAIM_LEASE] = "UPDATE deliveries SET lease_until = ?2"
                       " WHERE id IN (SELECT value FROM json_each(?1))",
@@ -335,10 +420,13 @@ static const char *const SQL[Q_COUNT] = {
                       " WHEN failing_since = 0 THEN ?6 ELSE failing_since END WHERE id = ?1",
     [Q_RELEASE] = "UPDATE deliveries SET lease_until = 0 WHERE lease_until != 0",
     [Q_RELEASE_FILES] = "UPDATE files SET lease_until = 0 WHERE lease_until != 0",
-    [Q_INGEST_SELECT] = "SELECT " HL_INGEST_COLS " FROM files f JOIN apps a ON a.id = f.app_id"
-                        " JOIN resources r ON r.uid = f.uid"
-                        " WHERE f.state < 2 AND f.lease_until <= ?1 ORDER BY f.created_at LIMIT 1",
-    [Q_INGEST_LEASE] = "UPDATE files SET state = 1, lease_until = ?2 WHERE uid = ?1",
+    [Q_INGEST_SELECT] = "SELECT " HL_INGEST_COLS(
+        "f.attempts + 1") " FROM files f"
+                          " JOIN apps a ON a.id = f.app_id JOIN resources r ON r.uid = f.uid"
+                          " WHERE f.state < 2 AND f.lease_until <= ?1"
+                          " ORDER BY " HL_INGEST_ORDER("?1") " LIMIT 1",
+    [Q_INGEST_LEASE] = "UPDATE files SET state = 1, lease_until = ?2, attempts = attempts + 1"
+                       " WHERE uid = ?1",
 };
 
 /* One connection and its prepared statements, used under its mutex. */
@@ -437,8 +525,8 @@ static sqlite3_stmt *prepared(struct sq *c, int q)
     return st;
 }
 
-/* Binds a[0..n) to ?1..?n; a list of ids goes as a JSON array (one list per statement), written
- * into ids. */
+/* Binds a[0..n) to ?1..?n; each list of ids goes as a JSON array, written into ids and copied
+ * by SQLite. */
 static int bind(sqlite3_stmt *st, const struct hl_arg *a, size_t n, struct hl_buf *ids)
 {
     for (size_t i = 0; i < n; i++) {
@@ -452,9 +540,10 @@ static int bind(sqlite3_stmt *st, const struct hl_arg *a, size_t n, struct hl_bu
         } else if (a[i].type == HL_ARG_BLOB) {
             r = sqlite3_bind_blob(st, col, a[i].p, (int)a[i].len, SQLITE_STATIC);
         } else {
-            if (ids->len || hl_ids_text(ids, a[i].p, a[i].len, '[', ']'))
+            hl_buf_reset(ids);
+            if (hl_ids_text(ids, a[i].p, a[i].len, '[', ']'))
                 return HL_EINVAL;
-            r = sqlite3_bind_text(st, col, ids->p, (int)ids->len, SQLITE_STATIC);
+            r = sqlite3_bind_text(st, col, ids->p, (int)ids->len, SQLITE_TRANSIENT);
         }
         if (r != SQLITE_OK)
             return HL_ESTORE;
@@ -518,6 +607,18 @@ static int writer_ready(struct sqdb *db)
     return HL_OK;
 }
 
+/* Turns synchronous back on after writes that needed no fsync; if it cannot, every write is
+ * refused until it can (writer_ready). Called under w.mu. */
+static int sync_back(struct sqdb *db, const char *after)
+{
+    if (exec_sql(&db->w, "PRAGMA synchronous = FULL") == HL_OK)
+        return HL_OK;
+    db->sync_lost = 1;
+    hl_error("sqlite: cannot turn synchronous back on after %s: every write is refused until it is",
+             after);
+    return HL_ESTORE;
+}
+
 static int sess_open(struct hl_store *base, enum hl_sess_kind kind, struct hl_sess *s)
 {
     struct sqdb *db = DB(base);
@@ -527,10 +628,16 @@ static int sess_open(struct hl_store *base, enum hl_sess_kind kind, struct hl_se
     pthread_mutex_lock(&c->mu);
     *s = (struct hl_sess){.st = base, .conn = c};
     int rc = c == &db->w ? writer_ready(db) : HL_OK;
-    if (rc == HL_OK && kind == HL_SESS_TX) {
+    /* A lazy transaction commits without fsync: the next synced commit syncs the WAL up to and
+     * past it. */
+    if (rc == HL_OK && kind == HL_SESS_TX_LAZY)
+        s->lazy = exec_sql(c, "PRAGMA synchronous = OFF") == HL_OK;
+    if (rc == HL_OK && (kind == HL_SESS_TX || kind == HL_SESS_TX_LAZY)) {
         rc = conn_exec(c, Q_BEGIN);
         s->tx = rc == HL_OK;
     }
+    if (rc && s->lazy)
+        sync_back(db, "a lazy transaction");
     if (rc)
         pthread_mutex_unlock(&c->mu);
     return rc;
@@ -547,6 +654,8 @@ static int sess_close(struct hl_sess *s, int rc)
     struct sq *c = s->conn;
     if (s->tx)
         rc = finish(c, rc);
+    if (s->lazy && sync_back(DB(s->st), "a lazy transaction"))
+        rc = rc ? rc : HL_ESTORE;
     pthread_mutex_unlock(&c->mu);
     return rc;
 }
@@ -760,24 +869,54 @@ static int sq_record(struct hl_store *base, const struct hl_attempt *a, size_t n
 
 /* ---- claims ---- */
 
+/* Inside the claim's transaction, for a claim through a cursor: the ids of the deliveries made
+ * since, then what the shares allow of them into jobs; *next is where the next claim starts. */
+static int claim_new(struct hl_sess *s, const struct hl_claim *c, struct hl_arg *a, size_t n,
+                     struct hl_rows *jobs, int64_t *next)
+{
+    struct hl_claim_cursor *cur = c->fresh;
+    struct hl_rows ids = {.rd = &hl_read_int}, top = {.rd = &hl_read_int, .one = next};
+    int rc = sess_run(s, Q_CLAIM_NEW, a, 5, &ids); /* ?1 to ?5 */
+    if (rc == HL_OK && ids.n)
+        a[n - 1] = hl_arg_ids(ids.arr, ids.n);
+    if (rc == HL_OK && ids.n)
+        rc = sess_run(s, Q_CLAIM_PICK, a, n, jobs);
+    /* Short of max: every due delivery above the cursor was seen, so the next claim starts at
+     * the newest delivery; full: right after the last one seen. Those seen and not taken are
+     * the claim without a cursor's. */
+    if (rc == HL_OK && ids.n == c->max && ids.n)
+        *next = ((int64_t *)ids.arr)[ids.n - 1];
+    else if (rc == HL_OK)
+        rc = sess_run(s, Q_MAX_DELIVERY, NULL, 0, &top);
+    cur->left = rc == HL_OK && jobs->n < ids.n;
+    hl_rows_clear(&ids);
+    return rc;
+}
+
 /* Inside the claim's transaction: the due deliveries into jobs, leased; for a claim of new ones,
  * where the next starts (*next). */
 static int claim_in(struct hl_sess *s, const struct hl_claim *c, struct hl_rows *jobs,
                     int64_t *next)
 {
     struct hl_claim_cursor *cur = c->fresh;
-    struct hl_rows top = {.rd = &hl_read_int, .one = next};
-    if (cur && !cur->started) /* the first claim of new ones marks where "new" begins */
+    if (cur && !cur->started) { /* the first claim of new ones marks where "new" begins */
+        struct hl_rows top = {.rd = &hl_read_int, .one = next};
         return sess_run(s, Q_MAX_DELIVERY, NULL, 0, &top);
-    struct hl_arg a[] = {hl_arg_int(c->now), hl_arg_ids(c->skip, c->nskip),
-                         hl_arg_int((int64_t)c->max), hl_arg_int(cur ? cur->after : 0)};
-    int rc = sess_run(s, cur ? Q_CLAIM_NEW : Q_CLAIM_SELECT, a, cur ? 4 : 3, jobs);
-    /* Short of max: every due delivery above the cursor was seen, so the next claim of new
-     * ones starts at the newest delivery; full: right after the last one returned. */
-    if (rc == HL_OK && cur && jobs->n == c->max && jobs->n)
-        *next = ((struct hl_job *)jobs->arr)[jobs->n - 1].delivery_id;
-    else if (rc == HL_OK && cur)
-        rc = sess_run(s, Q_MAX_DELIVERY, NULL, 0, &top);
+    }
+    struct hl_arg a[] = {hl_arg_int(c->now),
+                         hl_arg_ids(c->skip, c->nskip),
+                         hl_arg_int((int64_t)c->max),
+                         hl_arg_int(cur ? cur->after : 0),
+                         hl_arg_ids(c->skip_apps, c->nskip_apps),
+                         hl_arg_ids(c->room_apps, c->nrooms),
+                         hl_arg_ids(c->rooms, c->nrooms),
+                         hl_arg_int(c->room_new),
+                         hl_arg_ids(c->room_webhooks, c->nwrooms),
+                         hl_arg_ids(c->wrooms, c->nwrooms),
+                         hl_arg_int(c->wroom_new),
+                         hl_arg_ids(NULL, 0)}; /* Q_CLAIM_PICK's ids */
+    int rc = cur ? claim_new(s, c, a, HL_NARGS(a), jobs, next)
+                 : sess_run(s, Q_CLAIM_SELECT, a, HL_NARGS(a) - 1, jobs);
     if (rc || jobs->n == 0)
         return rc;
     /* One statement leases the whole batch. */
@@ -808,12 +947,8 @@ static int sq_claim(struct hl_store *base, const struct hl_claim *c, struct hl_j
     rc = conn_exec(&db->w, Q_BEGIN);
     if (rc == HL_OK)
         rc = finish(&db->w, claim_in(&s, c, &jobs, &next));
-    if (unsynced && exec_sql(&db->w, "PRAGMA synchronous = FULL")) {
-        db->sync_lost = 1;
-        hl_error("sqlite: cannot turn synchronous back on after a claim: every write is refused"
-                 " until it is");
+    if (unsynced && sync_back(db, "a claim"))
         rc = HL_ESTORE;
-    }
     sess_close(&s, HL_OK);
     if (rc) {
         hl_rows_clear(&jobs);
@@ -907,6 +1042,135 @@ static int sq_lock(struct hl_store *base, char *err, size_t errlen)
     return HL_OK;
 }
 
+/* ---- space ---- */
+
+/* Free pages kept for reuse before any is given back: a tenth of the file. Pruning frees pages
+ * that new rows take again; giving them all back would only grow the file again. */
+#define RESERVE_DIVISOR 10
+/* Most pages one step of hl_store_release_space gives back (512 KiB at 4 KiB pages): each is
+ * moved or dropped while the writer is held. */
+#define RELEASE_STEP 128
+
+/* The integer a PRAGMA (or any one-value query) answers on connection c (held); -1 on error. */
+static int64_t pragma_int(struct sq *c, const char *sql)
+{
+    sqlite3_stmt *st;
+    int64_t v = -1;
+    if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* The size of a file, 0 when it is not there. */
+static int64_t file_size(const char *path, const char *suffix)
+{
+    char p[4096];
+    struct stat sb;
+    if ((size_t)snprintf(p, sizeof(p), "%s%s", path, suffix) >= sizeof(p) || stat(p, &sb) != 0)
+        return 0;
+    return (int64_t)sb.st_size;
+}
+
+static int sq_space(struct hl_store *base, struct hl_store_space *out)
+{
+    struct sqdb *db = DB(base);
+    struct hl_sess s;
+    int rc = sess_open(base, HL_SESS_READ, &s);
+    if (rc)
+        return rc;
+    int64_t free_pages = pragma_int(s.conn, "PRAGMA freelist_count");
+    int64_t page = pragma_int(s.conn, "PRAGMA page_size");
+    int64_t mode = pragma_int(s.conn, "PRAGMA auto_vacuum");
+    sess_close(&s, HL_OK);
+    if (free_pages < 0 || page < 0 || mode < 0)
+        return HL_ESTORE;
+    out->bytes = file_size(db->path, "") + file_size(db->path, "-wal");
+    out->free_bytes = free_pages * page;
+    out->reclaims = mode == 2; /* incremental */
+    return HL_OK;
+}
+
+static int sq_release(struct hl_store *base, int64_t *released)
+{
+    struct hl_sess s;
+    int rc = sess_open(base, HL_SESS_WRITE, &s);
+    if (rc)
+        return rc;
+    struct sq *c = s.conn;
+    int64_t pages = pragma_int(c, "PRAGMA page_count");
+    int64_t free_before = pragma_int(c, "PRAGMA freelist_count");
+    int64_t page = pragma_int(c, "PRAGMA page_size");
+    int64_t mode = pragma_int(c, "PRAGMA auto_vacuum");
+    int64_t over = free_before - pages / RESERVE_DIVISOR;
+    if (pages < 0 || free_before < 0 || page < 0 || mode != 2 || over <= 0)
+        return sess_close(&s, pages < 0 || free_before < 0 || page < 0 ? HL_ESTORE : HL_OK);
+    char sql[64];
+    snprintf(sql, sizeof(sql), "PRAGMA incremental_vacuum(%lld)",
+             (long long)(over < RELEASE_STEP ? over : RELEASE_STEP));
+    rc = exec_sql(c, sql);
+    int64_t free_after = pragma_int(c, "PRAGMA freelist_count");
+    if (rc == HL_OK && free_after >= 0 && free_after < free_before)
+        *released = (free_before - free_after) * page;
+    return sess_close(&s, rc);
+}
+
+/* The compaction's progress handler: every second, where VACUUM has got to. */
+struct compact_watch {
+    struct sqdb *db;
+    hl_compact_progress_fn fn;
+    void *arg;
+    int64_t start, last, total;
+};
+
+static int compact_tick(void *arg)
+{
+    struct compact_watch *w = arg;
+    int64_t now = hl_mono_ms();
+    if (now - w->last < 1000)
+        return 0;
+    w->last = now;
+    /* VACUUM builds the compacted copy in a temporary file first, then writes it back through
+     * the WAL: that second half is what can be measured. */
+    int64_t wal = file_size(w->db->path, "-wal");
+    struct hl_compact_progress p = {now - w->start,
+                                    wal ? "writing the compacted file" : "copying the rows",
+                                    wal < w->total ? wal : w->total, w->total};
+    w->fn(w->arg, &p);
+    return 0;
+}
+
+static int sq_compact(struct hl_store *base, hl_compact_progress_fn progress, void *arg, char *err,
+                      size_t errlen)
+{
+    struct sqdb *db = DB(base);
+    struct hl_sess s;
+    int rc = sess_open(base, HL_SESS_WRITE, &s);
+    if (rc) {
+        snprintf(err, errlen, "the database is not writable: %s", hl_strerror(rc));
+        return rc;
+    }
+    struct sq *c = s.conn;
+    int64_t pages = pragma_int(c, "PRAGMA page_count");
+    int64_t free_pages = pragma_int(c, "PRAGMA freelist_count");
+    int64_t page = pragma_int(c, "PRAGMA page_size");
+    struct compact_watch w = {db,           progress,     arg,
+                              hl_mono_ms(), hl_mono_ms(), (pages - free_pages) * page};
+    if (progress)
+        sqlite3_progress_handler(c->db, 100000, compact_tick, &w);
+    /* Incremental auto-vacuum takes effect with the VACUUM that follows. */
+    if (exec_sql(c, "PRAGMA wal_checkpoint(TRUNCATE)") ||
+        exec_sql(c, "PRAGMA auto_vacuum = INCREMENTAL") || exec_sql(c, "VACUUM") ||
+        exec_sql(c, "PRAGMA wal_checkpoint(TRUNCATE)")) {
+        snprintf(err, errlen, "%s", sqlite3_errmsg(c->db));
+        rc = HL_ESTORE;
+    }
+    sqlite3_progress_handler(c->db, 0, NULL, NULL);
+    return sess_close(&s, rc);
+}
+
 /* ---- opening and closing ---- */
 
 static int migrate(struct sq *c, char *err, size_t errlen)
@@ -977,6 +1241,13 @@ static int conn_open(struct sq *c, const char *path, int reader, char *err, size
     }
     sqlite3_busy_timeout(c->db, 5000);
     sqlite3_extended_result_codes(c->db, 1);
+    /* A new file gets incremental auto-vacuum (it can only be chosen before the first table, and
+     * before WAL mode writes the header); on an existing file this changes nothing until `db
+     * compact` runs VACUUM. */
+    if (!reader && exec_sql(c, "PRAGMA auto_vacuum = INCREMENTAL")) {
+        snprintf(err, errlen, "cannot configure %s: %s", path, sqlite3_errmsg(c->db));
+        return HL_ESTORE;
+    }
     if (exec_sql(c, "PRAGMA journal_mode = WAL") || exec_sql(c, "PRAGMA synchronous = FULL") ||
         exec_sql(c, "PRAGMA foreign_keys = ON") ||
         (reader && exec_sql(c, "PRAGMA query_only = ON"))) {
@@ -999,7 +1270,40 @@ static const struct hl_backend SQLITE = {
     .record = sq_record,
     .release_leases = sq_release_leases,
     .ingest_claim = sq_ingest_claim,
+    .space = sq_space,
+    .release = sq_release,
+    .compact = sq_compact,
+    .one_writer = 1,
 };
+
+int hl_sqlite_exists(const char *path, char *err, size_t errlen)
+{
+    struct stat sb;
+    if (stat(path, &sb) != 0) {
+        snprintf(err, errlen, "no database at %s: %s", path, strerror(errno));
+        return errno == ENOENT ? HL_ENOTFOUND : HL_EIO;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        snprintf(err, errlen, "%s is not a database file", path);
+        return HL_EINVAL;
+    }
+    /* Read-only: looking creates nothing, not even the WAL beside it. */
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int version = -1;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        version = sqlite3_column_int(st, 0);
+    if (version < 0)
+        snprintf(err, errlen, "cannot read %s: %s", path,
+                 db ? sqlite3_errmsg(db) : "out of memory");
+    else if (version == 0)
+        snprintf(err, errlen, "%s is not a hookline database (it has no hookline schema)", path);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return version > 0 ? HL_OK : version == 0 ? HL_ENOTFOUND : HL_ESTORE;
+}
 
 int hl_sqlite_open(const char *path, struct hl_store **out, char *err, size_t errlen)
 {

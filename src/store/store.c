@@ -6,6 +6,18 @@
 #include <time.h>
 
 #include "common/err.h"
+#include "common/log.h"
+
+static int is_postgres(const char *url)
+{
+    return strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0;
+}
+
+/* The SQLite path of a url that is not PostgreSQL's. */
+static const char *sqlite_path(const char *url)
+{
+    return strncmp(url, "sqlite:", 7) == 0 ? url + 7 : url;
+}
 
 int hl_store_open(const char *url, struct hl_store **out, char *err, size_t errlen)
 {
@@ -14,11 +26,20 @@ int hl_store_open(const char *url, struct hl_store **out, char *err, size_t errl
         snprintf(err, errlen, "no database given");
         return HL_EINVAL;
     }
-    if (strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0)
+    if (is_postgres(url))
         return hl_postgres_open(url, out, err, errlen);
-    if (strncmp(url, "sqlite:", 7) == 0)
-        url += 7;
-    return hl_sqlite_open(url, out, err, errlen);
+    return hl_sqlite_open(sqlite_path(url), out, err, errlen);
+}
+
+int hl_store_exists(const char *url, char *err, size_t errlen)
+{
+    if (!url || !*url) {
+        snprintf(err, errlen, "no database given");
+        return HL_EINVAL;
+    }
+    if (is_postgres(url))
+        return hl_postgres_exists(url, err, errlen);
+    return hl_sqlite_exists(sqlite_path(url), err, errlen);
 }
 
 void hl_store_close(struct hl_store *st)
@@ -32,15 +53,88 @@ int hl_store_lock(struct hl_store *st, char *err, size_t errlen)
     return st->be->lock(st, err, errlen);
 }
 
+/* The changes of a commit with their events' payloads packed for storage (payload.c), done
+ * before the commit so that no packing happens while the writer is held. */
+struct packed_changes {
+    struct hl_change *ch;
+    struct hl_event *ev;
+    struct hl_buf *buf;
+    size_t n;
+};
+
+static void packed_free(struct packed_changes *p)
+{
+    for (size_t i = 0; p->buf && i < p->n; i++)
+        hl_buf_free(&p->buf[i]);
+    free(p->buf);
+    free(p->ev);
+    free(p->ch);
+}
+
+static int pack_changes(const struct hl_change *ch, size_t n, struct packed_changes *p)
+{
+    *p = (struct packed_changes){.n = n};
+    p->ch = malloc(n * sizeof(*p->ch));
+    p->ev = malloc(n * sizeof(*p->ev));
+    p->buf = calloc(n, sizeof(*p->buf));
+    if (!p->ch || !p->ev || !p->buf)
+        return HL_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        p->ch[i] = ch[i];
+        if (!ch[i].ev)
+            continue;
+        p->ev[i] = *ch[i].ev;
+        p->ch[i].ev = &p->ev[i];
+        hl_buf_init(&p->buf[i], HL_PAYLOAD_MAX);
+        int rc = hl_payload_pack(ch[i].ev->payload, ch[i].ev->payload_len, &p->buf[i]);
+        if (rc)
+            return rc;
+        if (p->buf[i].len) {
+            p->ev[i].payload = p->buf[i].p;
+            p->ev[i].payload_len = p->buf[i].len;
+        }
+    }
+    return HL_OK;
+}
+
 int hl_store_commit(struct hl_store *st, const struct hl_change *ch, size_t n,
                     const struct hl_idem *idem, int64_t *deliveries)
 {
-    return st->be->commit(st, ch, n, idem, deliveries);
+    if (n == 0)
+        return st->be->commit(st, ch, n, idem, deliveries);
+    struct packed_changes p;
+    int rc = pack_changes(ch, n, &p);
+    if (rc == HL_OK)
+        rc = st->be->commit(st, p.ch, n, idem, deliveries);
+    packed_free(&p);
+    return rc;
 }
 
 int hl_store_claim(struct hl_store *st, const struct hl_claim *c, struct hl_job **out, size_t *n)
 {
-    return st->be->claim(st, c, out, n);
+    int rc = st->be->claim(st, c, out, n);
+    /* Jobs come with their payloads as stored; unpacked here, with the writer let go. */
+    for (size_t i = 0; rc == HL_OK && i < *n; i++) {
+        struct hl_job *j = &(*out)[i];
+        if (!hl_payload_packed(j->payload, j->payload_len))
+            continue;
+        char *p = NULL;
+        size_t len = 0;
+        rc = hl_payload_unpack(j->payload, j->payload_len, &p, &len);
+        if (rc == HL_ESTORE)
+            hl_error("store: the stored payload of event %lld is damaged", (long long)j->event_id);
+        free(j->payload);
+        j->payload = p;
+        j->payload_len = len;
+    }
+    if (rc && *out) {
+        for (size_t i = 0; i < *n; i++)
+            hl_job_clear(&(*out)[i]);
+        free(*out);
+        *out = NULL;
+        *n = 0;
+    }
+    return rc;
 }
 
 int hl_store_record(struct hl_store *st, const struct hl_attempt *a, size_t n)
@@ -59,6 +153,31 @@ int hl_store_ingest_claim(struct hl_store *st, int64_t now, int64_t lease_until,
     return st->be->ingest_claim(st, now, lease_until, out);
 }
 
+int hl_store_space(struct hl_store *st, struct hl_store_space *out)
+{
+    memset(out, 0, sizeof(*out));
+    return st->be->space(st, out);
+}
+
+int hl_store_one_writer(struct hl_store *st)
+{
+    return st->be->one_writer;
+}
+
+int hl_store_release_space(struct hl_store *st, int64_t *released)
+{
+    *released = 0;
+    return st->be->release ? st->be->release(st, released) : HL_OK;
+}
+
+int hl_store_compact(struct hl_store *st, hl_compact_progress_fn progress, void *arg, char *err,
+                     size_t errlen)
+{
+    if (errlen)
+        err[0] = '\0';
+    return st->be->compact(st, progress, arg, err, errlen);
+}
+
 void hl_store_base_init(struct hl_store *st, const struct hl_backend *be)
 {
     st->be = be;
@@ -72,6 +191,7 @@ void hl_store_base_init(struct hl_store *st, const struct hl_backend *be)
     st->on_notify = NULL;
     st->on_notify_arg = NULL;
     st->notifying = 0;
+    memset(st->pruned, 0, sizeof(st->pruned));
 }
 
 void hl_store_base_destroy(struct hl_store *st)

@@ -21,6 +21,9 @@
 #include "common/ids.h"
 
 #define HL_SECRET_SIZE 64
+/* Most earlier secrets that keep signing after rotations; a rotation beyond them drops the
+ * oldest. */
+#define HL_PREV_SECRETS_MAX 5
 /* Most deliveries of one webhook a single claim returns: a backlog on one endpoint never fills a
  * claim. */
 #define HL_CLAIM_PER_WEBHOOK 32
@@ -48,6 +51,18 @@ struct hl_api_key {
     int64_t revoked_at;
 };
 
+/* An earlier secret of a webhook that signs until its rotation overlap ends. */
+struct hl_prev_secret {
+    char secret[HL_SECRET_SIZE];
+    int64_t until; /* it signs while now < until */
+};
+
+/* The earlier secrets of a webhook, newest first (the one the latest rotation replaced first). */
+struct hl_prev_secrets {
+    int n;
+    struct hl_prev_secret v[HL_PREV_SECRETS_MAX];
+};
+
 struct hl_webhook {
     int64_t id;
     char uid[HL_ID_MAX];
@@ -58,13 +73,13 @@ struct hl_webhook {
     unsigned event_types; /* (1 << hl_event_type) bits; 0 means every event of `entities` */
     int active;
     char secret[HL_SECRET_SIZE];
-    char prev_secret[HL_SECRET_SIZE]; /* "" unless a rotation overlap is running */
-    int64_t prev_secret_until;
+    struct hl_prev_secrets prev; /* as stored: some may have expired since */
     int64_t created_at, updated_at;
     int64_t last_triggered_at, last_success_at, last_failure_at;
     int64_t failing_since; /* first failure of the current run of failures */
     int64_t disabled_at;
     char *disabled_reason; /* NULL unless disabled by hookline */
+    int64_t deleted_at;    /* 0 unless deleted (hl_store_webhook_get_any) */
 };
 
 /* Frees what a struct hl_webhook filled by the store owns; leaves it zeroed. */
@@ -121,7 +136,8 @@ struct hl_event {
 /* Frees what a struct hl_event filled by the store owns; leaves it zeroed. */
 void hl_event_clear(struct hl_event *e);
 
-/* A context file's stored bytes, kept with its create. */
+/* A context file's stored bytes, kept with its create or, for a file registered without them,
+ * with the update that brings them (a file takes bytes once: a second time is HL_ECONFLICT). */
 struct hl_file_rec {
     const char *path; /* where the bytes are, under the data folder */
     int64_t size;
@@ -142,6 +158,7 @@ struct hl_ingest_job {
     int64_t app_id;
     char app_uid[HL_ID_MAX];
     char *path;
+    int64_t attempts;       /* claims of the file so far, this one included (1, 2, ...) */
     struct hl_resource res; /* the file's resource as it is now */
 };
 
@@ -156,7 +173,7 @@ struct hl_change {
     int64_t expect_version;             /* update/delete: the version read; else 0 */
     const struct hl_event *ev;          /* NULL writes no event */
     int64_t only_webhook;               /* non-zero: deliver to this webhook only (webhook.test) */
-    const struct hl_file_rec *file;     /* a context file's bytes, queued for ingestion (create) */
+    const struct hl_file_rec *file;     /* a context file's bytes, queued for ingestion */
     const struct hl_text_chunk *chunks; /* passages replacing the file's (with done_file) */
     size_t nchunks;
     int done_file; /* the ingestion job of res is finished */
@@ -187,6 +204,8 @@ struct hl_event_filter {
 struct hl_job {
     int64_t delivery_id;
     int64_t webhook_id;
+    char webhook_uid[HL_ID_MAX]; /* for the logs: public ids only */
+    int64_t app_id;              /* the webhook's app: in-flight slots are shared between apps */
     int64_t event_id;
     char event_uid[HL_ID_MAX];
     int64_t event_ts;
@@ -194,7 +213,9 @@ struct hl_job {
     int64_t created_at;
     char *url;
     char secret[HL_SECRET_SIZE];
-    char prev_secret[HL_SECRET_SIZE]; /* "" outside a rotation overlap */
+    /* Earlier secrets, newest first, as of the claim; the signer skips those whose until has
+     * passed when it signs. */
+    struct hl_prev_secrets prev;
     char *payload;
     size_t payload_len;
     int64_t lease_until; /* set by the claimer: when another claim may take the delivery */
@@ -234,12 +255,14 @@ struct hl_attempt {
 
 /* Delivery states as the API names them, and the numbers both backends keep them as: their SQL
  * spells a state with HL_XSTR (e.g. "status = " HL_XSTR(HL_DS_PENDING_N)), so each number is
- * written here only. */
+ * written here only. FAILING is never stored: it is how a pending delivery whose last attempt
+ * failed is shown and filtered (it has failed at least once and is still being retried). */
 #define HL_DS_PENDING_N 0
 #define HL_DS_SUCCEEDED_N 1
 #define HL_DS_FAILED_N 2
 #define HL_DS_CANCELLED_N 3
 #define HL_DS_PAUSED_N 4
+#define HL_DS_FAILING_N 5
 #define HL_XSTR_(x) #x
 #define HL_XSTR(x) HL_XSTR_(x)
 enum hl_delivery_status {
@@ -248,6 +271,7 @@ enum hl_delivery_status {
     HL_DS_FAILED = HL_DS_FAILED_N,
     HL_DS_CANCELLED = HL_DS_CANCELLED_N,
     HL_DS_PAUSED = HL_DS_PAUSED_N,
+    HL_DS_FAILING = HL_DS_FAILING_N,
 };
 
 /* A delivery as operators see it. */
@@ -255,9 +279,10 @@ struct hl_delivery {
     int64_t id;
     int64_t webhook_id;
     char webhook_uid[HL_ID_MAX];
+    int64_t webhook_deleted_at; /* 0 unless its webhook was deleted */
     char event_uid[HL_ID_MAX];
     int event_type;
-    enum hl_delivery_status status;
+    enum hl_delivery_status status; /* HL_DS_FAILING for a pending one whose last attempt failed */
     int attempts;
     int last_status;
     char *last_error; /* NULL when none */
@@ -284,8 +309,7 @@ void hl_attempts_free(struct hl_attempt_rec *a, size_t n);
 
 /* A filter for deliveries. */
 struct hl_delivery_filter {
-    int status;           /* -1: any; else enum hl_delivery_status */
-    int failing;          /* with status pending: only those whose last attempt failed */
+    int status;           /* -1: any; else enum hl_delivery_status as shown (FAILING included) */
     int type;             /* -1: any event */
     int64_t since, until; /* created_at window; 0: unbounded */
 };
@@ -304,6 +328,8 @@ struct hl_series_point {
 struct hl_claim_cursor {
     int64_t after; /* deliveries with higher ids are new */
     int started;   /* after is set */
+    int left;      /* the last claim passed over due deliveries beyond a share (struct hl_claim):
+                    * the claim without a cursor takes them once there is room */
 };
 
 /* One claim of due deliveries (hl_store_claim). */
@@ -321,11 +347,33 @@ struct hl_claim {
      * whose sequence ids are handed out at insert and not at commit (an id cursor would step
      * over a transaction that commits late), the same as a claim without a cursor. */
     struct hl_claim_cursor *fresh;
+    /* Fair shares (all zero: none). Apps in skip_apps are left alone. App room_apps[i] gets at
+     * most rooms[i] jobs of the claim and any other app at most room_new (0: no bound); webhook
+     * room_webhooks[i] at most wrooms[i], any other at most wroom_new (0: no bound). Without a
+     * cursor, the claim takes the apps in turn, and each app's webhooks in turn, oldest due
+     * first within a webhook; through a cursor, in id order. */
+    const int64_t *skip_apps;
+    size_t nskip_apps;
+    const int64_t *room_apps;
+    const int64_t *rooms;
+    size_t nrooms;
+    int64_t room_new;
+    const int64_t *room_webhooks;
+    const int64_t *wrooms;
+    size_t nwrooms;
+    int64_t wroom_new;
 };
 
-/* Delivery counts of one webhook. */
+/* Delivery counts of one webhook, by state as shown: pending (waiting, paused ones included)
+ * and failing do not overlap. */
 struct hl_webhook_stats {
-    int64_t pending, succeeded, failed;
+    int64_t pending, failing, succeeded, failed;
+};
+
+/* What hl_store_recover queued. */
+struct hl_recovered {
+    int64_t failed;  /* failed deliveries queued for one more attempt */
+    int64_t failing; /* failing deliveries whose next attempt was moved to now */
 };
 
 /* The whole queue, for operators. */
@@ -338,6 +386,13 @@ struct hl_queue_stats {
  * else is a SQLite file path ("sqlite:" prefix optional). Runs migrations. Returns 0 or an error;
  * on error *out is NULL and a reason is in err. */
 int hl_store_open(const char *url, struct hl_store **out, char *err, size_t errlen);
+/* Whether url (as hl_store_open takes it) names a database hookline has set up: a SQLite file
+ * with hookline's schema, or a PostgreSQL database holding hookline's schema_version table.
+ * Creates and changes nothing, so commands that only use a database (apps, keys) can refuse one
+ * that is not there instead of making an empty one. Returns 0 when it exists; HL_ENOTFOUND when
+ * it does not, with err saying what is missing; another error when it cannot tell (err says
+ * why: a file it may not read, a server it cannot reach). */
+int hl_store_exists(const char *url, char *err, size_t errlen);
 /* Closes the store and frees it (and with it any hl_store_lock). NULL is fine. */
 void hl_store_close(struct hl_store *st);
 /* Takes the database for this process alone, until the store is closed: what a serving process
@@ -366,10 +421,15 @@ int hl_store_key_revoke(struct hl_store *st, const char *uid);
 /* An app's keys (app_id 0: every app's); *out is one malloc'd array the caller frees. */
 int hl_store_key_list(struct hl_store *st, int64_t app_id, struct hl_api_key **out, size_t *n);
 
-/* Webhooks. Create fills w->id; the caller has set uid, secret and the rest. */
-int hl_store_webhook_create(struct hl_store *st, struct hl_webhook *w);
+/* Webhooks. Create fills w->id; the caller has set uid, secret and the rest. HL_ETOOBIG when
+ * the app has max_per_app webhooks already (0: no limit), checked and inserted under the app's
+ * lock so that concurrent creates do not pass it together. */
+int hl_store_webhook_create(struct hl_store *st, struct hl_webhook *w, int64_t max_per_app);
 int hl_store_webhook_get(struct hl_store *st, int64_t app_id, const char *uid,
                          struct hl_webhook *out);
+/* As hl_store_webhook_get, and a deleted webhook too (out->deleted_at says when it went). */
+int hl_store_webhook_get_any(struct hl_store *st, int64_t app_id, const char *uid,
+                             struct hl_webhook *out);
 /* Up to limit webhooks with id > after_id, by id; the caller frees each (hl_webhook_clear) and
  * the array. */
 int hl_store_webhook_list(struct hl_store *st, int64_t app_id, int64_t after_id, size_t limit,
@@ -401,8 +461,9 @@ int hl_store_idem_get(struct hl_store *st, int64_t app_id, const char *key, int6
 int hl_store_event_list(struct hl_store *st, int64_t app_id, const struct hl_event_filter *f,
                         int64_t after_id, size_t limit, struct hl_event **out, size_t *n);
 
-/* Dispatcher side. Claims up to c->max due deliveries of active webhooks (not those in c->skip),
- * leasing them until c->lease_until; struct hl_claim says which ones. The caller frees each job
+/* Dispatcher side. Claims up to c->max due deliveries of active webhooks (not those in c->skip,
+ * nor those of apps in c->skip_apps), leasing them until c->lease_until; struct hl_claim says
+ * which ones. The caller frees each job
  * (hl_job_clear) and the array. */
 int hl_store_claim(struct hl_store *st, const struct hl_claim *c, struct hl_job **out, size_t *n);
 /* Records a batch of attempts in one transaction: attempt rows, delivery states, the webhooks'
@@ -425,7 +486,7 @@ void hl_store_on_notify(struct hl_store *st, void (*fn)(void *), void *arg);
 /* An event of the app by uid, with the deliveries it fanned out to (dl may be NULL). */
 int hl_store_event_get(struct hl_store *st, int64_t app_id, const char *uid, struct hl_event *ev,
                        struct hl_delivery **dl, size_t *n);
-/* A webhook's deliveries (webhook_id 0: every webhook of the app, deleted ones included),
+/* A webhook's deliveries (webhook_id 0: every webhook's of the app, deleted ones included),
  * newest first, ids below after_id (0: from the newest). Keyset pages: each page costs the same
  * however deep it is, and a list by status reads that status's rows only. */
 int hl_store_delivery_list(struct hl_store *st, int64_t app_id, int64_t webhook_id,
@@ -434,23 +495,28 @@ int hl_store_delivery_list(struct hl_store *st, int64_t app_id, int64_t webhook_
 /* One delivery of the app with its attempts, oldest first (attempts may be NULL). */
 int hl_store_delivery_get(struct hl_store *st, int64_t app_id, int64_t id, struct hl_delivery *out,
                           struct hl_attempt_rec **attempts, size_t *n);
-/* Queues one more attempt of a delivery now, whatever its state (not for a deleted webhook:
- * HL_ENOTFOUND). Wakes the dispatcher. */
+/* Queues one more attempt of a delivery now, whatever its state. HL_ENOTFOUND when the app has
+ * no such delivery, HL_EREFUSED when its webhook was deleted, HL_ECONFLICT while an attempt of it
+ * is in flight. Wakes the dispatcher. */
 int hl_store_delivery_resend(struct hl_store *st, int64_t app_id, int64_t id, int64_t now);
-/* Queues again every failed delivery of a webhook created in [since, until) (until 0: now);
- * *queued says how many. Wakes the dispatcher. */
+/* Of the deliveries of a webhook created in [since, until) (until 0: unbounded): queues every
+ * failed one for one more attempt now, and moves the next attempt of every failing one (pending
+ * after a failed attempt) that is not in flight to now. *out says how many of each. Wakes the
+ * dispatcher. */
 int hl_store_recover(struct hl_store *st, int64_t webhook_id, int64_t since, int64_t until,
-                     int64_t now, int64_t *queued);
-/* How many deliveries hl_store_recover would queue now (the same window and rule). */
+                     int64_t now, struct hl_recovered *out);
+/* What hl_store_recover would pick now (the same window and rule), picking nothing. */
 int hl_store_recover_count(struct hl_store *st, int64_t webhook_id, int64_t since, int64_t until,
-                           int64_t *count);
-/* A webhook's attempts that started in [since, until), grouped into buckets of step ms, in one
- * grouped query over the attempts' (webhook, time) index: only buckets with attempts, in order.
- * *out is one malloc'd array the caller frees. */
+                           int64_t now, struct hl_recovered *out);
+/* A webhook's attempts that started in [since, until), in buckets of step ms, read from the
+ * attempts' (webhook, time) index: only buckets with attempts, in order, each with its
+ * nearest-rank p50 and p95. *out is one malloc'd array the caller frees. */
 int hl_store_webhook_series(struct hl_store *st, int64_t webhook_id, int64_t since, int64_t until,
                             int64_t step, struct hl_series_point **out, size_t *n);
-/* Replaces a webhook's secret; the old one keeps signing until prev_until (<= now: not at
- * all). */
+/* Replaces a webhook's secret. With prev_until > now the replaced secret keeps signing until
+ * prev_until, and so does every earlier one whose own time has not come, newest first, at most
+ * HL_PREV_SECRETS_MAX (the oldest drops first); with prev_until <= now no earlier secret signs
+ * any more. */
 int hl_store_rotate_secret(struct hl_store *st, int64_t app_id, const char *uid, const char *secret,
                            int64_t prev_until, int64_t now);
 /* Counts a webhook's deliveries by state. */
@@ -469,18 +535,116 @@ int hl_store_portal_use(struct hl_store *st, const char *token_id, int64_t expir
 
 /* Context-file ingestion. */
 
-/* Claims the oldest context file waiting for processing (or whose processing lease ran out),
- * leasing it until lease_until. HL_ENOTFOUND when there is none. */
+/* Claims a context file waiting for processing (or whose processing lease ran out), leasing it
+ * until lease_until and counting the claim in its attempts (out->attempts), in one transaction.
+ * Apps share the queue: the file comes from the app with the fewest files being processed (under
+ * a live lease, on any node), and is that app's oldest waiting file. HL_ENOTFOUND when there is
+ * none. */
 int hl_store_ingest_claim(struct hl_store *st, int64_t now, int64_t lease_until,
                           struct hl_ingest_job *out);
+/* Extends the lease of a file claimed as attempt number attempts to lease_until. HL_ENOTFOUND
+ * when that claim is no longer held (finished, or claimed again after its lease lapsed). */
+int hl_store_ingest_renew(struct hl_store *st, const char *file_uid, int64_t attempts,
+                          int64_t lease_until);
+/* Gives the file claimed as attempt number attempts back to the queue at once, taking refund
+ * (0 or 1) claims off its count: 1 when the attempt was stopped and does not count. HL_ENOTFOUND
+ * when that claim is no longer held. */
+int hl_store_ingest_release(struct hl_store *st, const char *file_uid, int64_t attempts,
+                            int64_t refund);
 /* A processed file's passages in order, index > after. Each text is malloc'd with the array;
  * free with hl_chunks_list_free. */
 int hl_store_chunk_list(struct hl_store *st, int64_t app_id, const char *file_uid, int64_t after,
                         size_t limit, struct hl_text_chunk **out, size_t *n);
+/* The bytes of every context file of the app that the store keeps. */
+int hl_store_app_storage(struct hl_store *st, int64_t app_id, int64_t *bytes);
 /* Where a context file's bytes are stored (*path malloc'd; HL_ENOTFOUND when it has none). */
 int hl_store_file_path(struct hl_store *st, int64_t app_id, const char *file_uid, char **path);
 /* Frees what hl_store_chunk_list returned. */
 void hl_chunks_list_free(struct hl_text_chunk *c, size_t n);
+
+/* ---- retention: pruning what is final and old, and the space it frees ----
+ *
+ * The rule, kept once here: an event is pruned, with its deliveries and their attempts, when it
+ * was created before the cutoff and none of its deliveries is owed (pending, retrying, paused,
+ * or held by a disabled webhook); an owed delivery and its event stay, whatever their age.
+ * Idempotency keys go when their window (HL_IDEM_WINDOW_MS) ends. Apps, keys, webhooks and the
+ * current state of resources are never pruned. */
+
+/* How much of a successful attempt's answer is kept: an operator needs the status code and the
+ * start of the body, not a copy of every receiver's page. Failures keep what the dispatcher
+ * captured. */
+#define HL_SUCCESS_RESPONSE_KEEP 256
+
+/* One step of pruning: a scan of at most `scan` old events in creation order (created_at, then
+ * id) after the cursor (after_at, after_id), and one short write transaction removing the
+ * prunable ones among them, at most max_events of them (the step ends at the last one). */
+struct hl_prune {
+    int64_t before;             /* cutoff: events created before this (ms) are old */
+    int64_t after_at, after_id; /* the cursor: where the last step ended (0, 0: the start) */
+    size_t scan;                /* most events looked at (1..HL_PRUNE_SCAN_MAX) */
+    size_t max_events;          /* most events removed (0: no other limit than scan) */
+    int dry_run;                /* count what would go; remove nothing */
+};
+
+#define HL_PRUNE_SCAN_MAX 4096
+
+struct hl_prune_result {
+    int64_t events, deliveries, attempts; /* removed (dry run: that would be) */
+    int64_t kept_owed;        /* old events seen and kept: a delivery of theirs is owed */
+    int64_t last_at, last_id; /* the last event looked at: the cursor of the next step */
+    int done;                 /* no old event is left after the cursor */
+    int busy;                 /* another node holds the pruning turn: nothing was removed */
+    int64_t write_us;         /* how long the write transaction held the writer */
+};
+
+/* Runs one step of pruning (see struct hl_prune). On PostgreSQL, one node prunes at a time:
+ * a step that finds another node's step under way removes nothing and sets busy. Counts what
+ * it removed in the store's totals (hl_store_pruned). */
+int hl_store_prune(struct hl_store *st, const struct hl_prune *p, struct hl_prune_result *out);
+/* Whether the database runs one write transaction at a time (SQLite): every write then waits
+ * for a prune step, so the pruner keeps its steps to a few milliseconds. PostgreSQL's writes
+ * wait only on the rows a step deletes, which nothing else writes. */
+int hl_store_one_writer(struct hl_store *st);
+/* Removes up to max idempotency keys created before `before` (dry run: counts every one,
+ * removes none); *n says how many. */
+int hl_store_idem_expire(struct hl_store *st, int64_t before, size_t max, int dry_run, int64_t *n);
+/* created_at of the oldest event kept (0 when there is none). */
+int hl_store_oldest_event(struct hl_store *st, int64_t *created_at);
+
+/* What this store has pruned since it was opened. */
+struct hl_pruned {
+    uint64_t events, deliveries, attempts;
+};
+void hl_store_pruned(struct hl_store *st, struct hl_pruned *out);
+
+/* The database on disk. */
+struct hl_store_space {
+    int64_t bytes;      /* SQLite: the file and its WAL; PostgreSQL: pg_database_size */
+    int64_t free_bytes; /* SQLite: free pages inside the file; PostgreSQL: 0 (not measured) */
+    /* Freed space goes back by itself: SQLite incremental auto-vacuum (hl_store_release_space
+     * gives pages back to the file system), PostgreSQL autovacuum. 0: an SQLite file made
+     * before hookline turned auto-vacuum on, which `hookline db compact` converts. */
+    int reclaims;
+};
+int hl_store_space(struct hl_store *st, struct hl_store_space *out);
+/* One short step of giving freed space back: on SQLite with incremental auto-vacuum, when the
+ * free pages pass a reserve kept for reuse (a tenth of the file), releases a bounded number of
+ * them to the file system; *released says how many bytes (0: nothing to do). PostgreSQL: 0. */
+int hl_store_release_space(struct hl_store *st, int64_t *released);
+
+/* Where a compaction has got to, for a progress line. */
+struct hl_compact_progress {
+    int64_t elapsed_ms;
+    const char *phase;   /* what it is doing now */
+    int64_t done, total; /* bytes (or tables) done and to do; total 0: unknown */
+};
+typedef void (*hl_compact_progress_fn)(void *arg, const struct hl_compact_progress *p);
+/* Compacts the database once: SQLite rewrites the file without its free pages and turns
+ * incremental auto-vacuum on (VACUUM); the caller holds hl_store_lock. PostgreSQL runs VACUUM
+ * (ANALYZE) on the tables pruning empties, beside the serving nodes. progress is called now and
+ * then (may be NULL). Returns 0, or an error with a reason in err. */
+int hl_store_compact(struct hl_store *st, hl_compact_progress_fn progress, void *arg, char *err,
+                     size_t errlen);
 
 /* Wake-ups: the backend calls hl_store_notify() after each change that made deliveries due (a
  * commit that made some, a webhook resumed, a resend, a recovery; on PostgreSQL also another

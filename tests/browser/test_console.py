@@ -293,7 +293,8 @@ class ConsoleTest(harness.ServerTest):
         before = len(bad.requests)
         self.browser.get(self.base + "/console/#/webhooks/" + w["uid"])
         self.click("form.recover button[type=submit]")
-        self.text_in(".recover-out", "27 failed deliveries will be queued again.")
+        self.text_in(".recover-out",
+                     "27 deliveries will be attempted again now (27 failed, 0 failing).")
         self.assertEqual(len(bad.requests), before)  # counting queued nothing
         self.shot("recover-count")
         self.click("button[data-action=recover]")

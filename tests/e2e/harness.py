@@ -26,6 +26,9 @@ import time
 import unittest
 import uuid
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import contract as _contract_module  # noqa: E402
+
 BIN = os.environ.get("HOOKLINE_BIN") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "hookline")
 SOURCE_DIR = os.environ.get("HL_SOURCE_DIR") or os.path.join(os.path.dirname(__file__), "..", "..")
@@ -82,6 +85,24 @@ def wait_for(pred, timeout=10.0, interval=0.01, what="condition"):
     raise AssertionError("timed out waiting for " + what)
 
 
+def check_response(method, path, status, headers, body):
+    """Checks one answer of hookline serve against openapi/hookline.yaml (contract.py); raises
+    AssertionError when the document does not describe it. headers: lower-case names. Every
+    Server.request goes through here; a test that talks to the server by other means calls it
+    itself."""
+    c = _contract_module.contract(SOURCE_DIR)
+    if c is not None:
+        c.check_response(method, path, status, headers, body)
+
+
+def check_delivery(headers, body):
+    """Checks one request hookline sent to a receiver against the document's webhooks; raises
+    AssertionError when they do not describe it. headers: lower-case names."""
+    c = _contract_module.contract(SOURCE_DIR)
+    if c is not None:
+        c.check_delivery(headers, body)
+
+
 class Response:
     def __init__(self, status, headers, body):
         self.status = status
@@ -103,6 +124,9 @@ class Server:
         self.tmp = tmpdir or tempfile.mkdtemp(prefix="hookline-e2e-")
         self.own_pg_db = db is None and PG_URL is not None
         self.db = db or (pg_database() if PG_URL else os.path.join(self.tmp, "hookline.db"))
+        # Where serve keeps uploads and the development key: beside a SQLite file, in a folder
+        # named after it; the same place (by --data-dir) on PostgreSQL.
+        self.data_dir = os.path.join(self.tmp, "hookline-data")
         self.mode = mode
         self.extra_args = list(extra_args)
         self.env = dict(os.environ)
@@ -114,7 +138,7 @@ class Server:
             # where a SQLite file would have put them.
             self.env.setdefault("HOOKLINE_LEASE", "3s")
             self.env.setdefault("HOOKLINE_INGEST_LEASE", "5s")
-            self.env.setdefault("HOOKLINE_DATA_DIR", self.tmp)
+            self.env.setdefault("HOOKLINE_DATA_DIR", self.data_dir)
         if env:
             self.env.update(env)
         self.proc = None
@@ -129,6 +153,8 @@ class Server:
         return r
 
     def create_app(self, name="test"):
+        # apps and keys need a database that exists: make it (as serve would) the first time
+        self.cli("db", "init")
         r = self.cli("apps", "create", name, "--json")
         return json.loads(r.stdout)
 
@@ -184,7 +210,10 @@ class Server:
         if self.own_pg_db:
             pg_admin("DROP DATABASE IF EXISTS %s WITH (FORCE)" % self.db.rsplit("/", 1)[1])
 
-    def request(self, method, path, body=None, key=None, headers=None, raw=None, timeout=30):
+    def request(self, method, path, body=None, key=None, headers=None, raw=None, timeout=30,
+                validate=True):
+        """One request; its answer is checked against the OpenAPI document (check_response)
+        unless validate is False, which only the contract's own tests use."""
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         h = {}
         data = None
@@ -201,6 +230,20 @@ class Server:
         r = conn.getresponse()
         out = Response(r.status, {k.lower(): v for k, v in r.getheaders()}, r.read())
         conn.close()
+        if validate:
+            check_response(method, path, out.status, out.headers, out.body)
+        return out
+
+    def metrics(self):
+        """The samples of GET /metrics as {name (with labels): value}."""
+        r = self.request("GET", "/metrics")
+        assert r.status == 200, r
+        assert r.headers["content-type"].startswith("text/plain"), r.headers
+        out = {}
+        for line in r.body.decode().splitlines():
+            if line and not line.startswith("#"):
+                name, value = line.rsplit(" ", 1)
+                out[name] = float(value)
         return out
 
 
@@ -238,9 +281,14 @@ class Receiver:
 
     behave(n, req) -> (status, body, headers, delay_s) decides the answer to the n-th request
     (0-based) of a path; the default answers 200 {"received":true}.
+
+    Every request is checked against the OpenAPI document's webhooks (check_delivery); what does
+    not follow them is kept in self.invalid, which ServerTest's tearDown fails on. validate=False
+    is for a receiver of something other than hookline's deliveries.
     """
 
-    def __init__(self, behave=None):
+    def __init__(self, behave=None, validate=True):
+        self.invalid = []
         self.requests = []
         self.lock = threading.Condition()
         self.behave = behave or (lambda n, req: (200, b'{"received":true}', {}, 0))
@@ -259,6 +307,11 @@ class Receiver:
                     n = len([r for r in receiver.requests if r["path"] == self.path])
                     receiver.requests.append(req)
                     receiver.lock.notify_all()
+                if validate:
+                    try:
+                        check_delivery(req["headers"], body)
+                    except AssertionError as e:
+                        receiver.invalid.append(str(e))
                 status, rbody, rheaders, delay = receiver.behave(n, req)
                 if delay:
                     time.sleep(delay)
@@ -341,8 +394,10 @@ class ServerTest(unittest.TestCase):
         self.receivers = []
 
     def tearDown(self):
+        invalid = []
         for r in self.receivers:
             r.close()
+            invalid += r.invalid
         rc = self.server.stop()
         log = self.server.log()
         self.server.cleanup()
@@ -351,6 +406,9 @@ class ServerTest(unittest.TestCase):
         for bad in ("AddressSanitizer", "runtime error:", "LeakSanitizer", "ThreadSanitizer"):
             if bad in log:
                 raise AssertionError("sanitizer report in server log:\n" + log[-6000:])
+        if invalid:
+            raise AssertionError("%d deliveries do not follow the document:\n%s"
+                                 % (len(invalid), "\n".join(invalid[:3])))
 
     def receiver(self, behave=None):
         r = Receiver(behave)
@@ -358,9 +416,32 @@ class ServerTest(unittest.TestCase):
         return r
 
 
+def contract_status():
+    """Prints what was checked against the OpenAPI document. Returns 1 when something did not
+    follow it (even if the test that met it went on), SKIP_EXIT when nothing could be checked
+    (the modules are missing: 1 under HL_REQUIRE_ALL), else 0."""
+    if _contract_module.MISSING:
+        print("\nresponses and deliveries were NOT checked against openapi/hookline.yaml: "
+              "missing %s" % _contract_module.MISSING, file=sys.stderr)
+        return 1 if REQUIRE_ALL else SKIP_EXIT
+    c = _contract_module.contract(SOURCE_DIR)
+    line, failures = c.report()
+    print("\n" + line, file=sys.stderr)
+    for f in failures[:10]:
+        print("  NOT IN THE DOCUMENT: " + f, file=sys.stderr)
+    return 1 if failures else 0
+
+
 def exit_status(result):
     """0 when every case ran and passed, SKIP_EXIT when none failed but some did not run (1
-    under HL_REQUIRE_ALL), 1 otherwise; a run of no case at all is a failure too."""
+    under HL_REQUIRE_ALL), 1 otherwise; a run of no case at all is a failure too. Then what
+    contract_status() says."""
+    status = _exit_status(result)
+    checked = contract_status()
+    return status if status == 1 or checked == 0 else checked
+
+
+def _exit_status(result):
     if not result.wasSuccessful():
         return 1
     if result.skipped:

@@ -163,7 +163,7 @@ class Cluster(unittest.TestCase):
         env.update(NOTIFY_ONLY.get(self._testMethodName, {}))
         for _ in range(NODES):
             s = Server(env=env, db=self.db)
-            s.env["HOOKLINE_DATA_DIR"] = s.tmp  # each node's uploads in its own folder
+            s.env["HOOKLINE_DATA_DIR"] = s.data_dir  # each node's uploads in its own folder
             self.addCleanup(s.cleanup)
             self.nodes.append(s)
         info = self.nodes[0].create_app()

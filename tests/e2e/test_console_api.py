@@ -245,7 +245,7 @@ class ConsoleApi(ServerTest):
         attempts = len(bad.wait_count(1))
         body = {"since": "2000-01-01T00:00:00Z", "dryRun": True}
         r = self.app.ok("POST", "webhooks/%s/recover" % w["uid"], body, status=200)
-        self.assertEqual(r, {"wouldQueue": 1})
+        self.assertEqual(r, {"wouldQueue": 1, "failed": 1, "failing": 0})
         self.assertEqual(len(self.app.ok("GET", "deliveries?status=failed")["data"]), 1)
         self.assertEqual(len(bad.requests), attempts)
         r = self.app.call("POST", "webhooks/%s/recover" % w["uid"], dict(body, dryRun="yes"))
@@ -318,7 +318,7 @@ class FailingStaysPending(ServerTest):
         self.assertEqual(sorted(d["webhookUid"] for d in both), sorted([w_ok["uid"], w_bad["uid"]]))
         failing = self.app.ok("GET", "deliveries?status=failing")["data"]
         self.assertEqual([(d["webhookUid"], d["status"]) for d in failing],
-                         [(w_bad["uid"], "pending")])
+                         [(w_bad["uid"], "failing")])
         self.assertIsNotNone(failing[0]["lastError"] or failing[0]["lastStatusCode"])
         self.assertEqual(
             [d["webhookUid"] for d in self.app.ok("GET", "deliveries?status=succeeded")["data"]],

@@ -60,7 +60,7 @@ class UploadTest(ServerTest):
         self.assertEqual(self.server.request("GET", "/healthz").status, 200)
         self.assertEqual(self.app.ok("GET", self.files())["data"], [])
         for sub in ("uploads", "files"):
-            where = os.path.join(self.server.tmp, sub)
+            where = os.path.join(self.server.data_dir, sub)
             self.assertEqual(os.listdir(where) if os.path.isdir(where) else [], [], sub)
 
     def assert_refused(self, r, status=400, code=None, field=None):
@@ -82,7 +82,7 @@ class UploadTest(ServerTest):
         if data is not None:
             self.assertEqual(f["sizeBytes"], len(data))
             self.assertEqual(f["sha256"], hashlib.sha256(data).hexdigest())
-            with open(os.path.join(self.server.tmp, "files", f["uid"]), "rb") as fh:
+            with open(os.path.join(self.server.data_dir, "files", f["uid"]), "rb") as fh:
                 self.assertEqual(fh.read(), data)
         return f
 

@@ -205,7 +205,7 @@ class ListenTest(ServerTest):
     def settled_attempts(self, dlv_id, n):
         def done():
             d = self.app.ok("GET", "deliveries/" + dlv_id)
-            return d if d["attempts"] >= n and d["status"] != "pending" else None
+            return d if d["attempts"] >= n and d["status"] not in ("pending", "failing") else None
         return wait_for(done, 20, 0.05, "delivery %s attempt %d" % (dlv_id, n))
 
     def direct_bodies(self, rx, n):
@@ -229,7 +229,8 @@ class Listen(ListenTest):
             self.assertEqual(row[2], "tenant-ß \"1\"")
             # the fifth column is a context file's processingStatus, "-" for other events
             if row[1].startswith("contextfile."):
-                self.assertIn(row[4], ("pending", "processing", "completed", "failed"), row)
+                self.assertIn(row[4], ("awaiting_upload", "pending", "processing", "completed",
+                                       "failed"), row)
             else:
                 self.assertEqual(row[4], "-", row)
         self.assertEqual(sorted(r[1] for r in rows), ALL_NINE)

@@ -28,15 +28,7 @@ class Metrics(ServerTest):
 
     def metrics(self):
         """The samples of GET /metrics as {name (with labels): value}."""
-        r = self.server.request("GET", "/metrics")
-        self.assertEqual(r.status, 200)
-        self.assertTrue(r.headers["content-type"].startswith("text/plain"), r.headers)
-        out = {}
-        for line in r.body.decode().splitlines():
-            if line and not line.startswith("#"):
-                name, value = line.rsplit(" ", 1)
-                out[name] = float(value)
-        return out
+        return self.server.metrics()
 
     def metrics_reach(self, want, what):
         """Waits until every sample in want has its value; returns all samples."""

@@ -26,7 +26,7 @@ class Operations(ServerTest):
     def settled(self, w, n, status=None):
         def ok():
             ds = self.deliveries(w)
-            if len(ds) >= n and all(d["status"] != "pending" for d in ds):
+            if len(ds) >= n and all(d["status"] not in ("pending", "failing") for d in ds):
                 if status is None or all(d["status"] == status for d in ds):
                     return ds
             return None
@@ -100,6 +100,56 @@ class Operations(ServerTest):
             self.assertEqual(self.app.call("GET", "webhooks/%s/deliveries?%s"
                                            % (w["uid"], bad)).status, 422)
 
+    def test_app_wide_list(self):
+        """GET /deliveries: every webhook's deliveries of the app (and no other app's), newest
+        first, with the webhook's filters, paged without a gap or a repeat."""
+        good = self.receiver()
+        bad = self.receiver(lambda n, req: (500, b"", {}, 0))
+        wg = self.app.webhook(good.url(), entities=["agent"])
+        wb = self.app.webhook(bad.url(), entities=["agent", "context"])
+        other = App(self.server, self.server.create_app("other"))
+        other.webhook(good.url("/other"), entities=["agent"])
+        other.ok("POST", "agents", {"agentName": "theirs", "externalTenantId": "t"})
+        for i in range(3):
+            self.app.ok("POST", "agents", {"agentName": "a%d" % i, "externalTenantId": "t"})
+        self.app.ok("POST", "contexts", {"name": "c", "externalTenantId": "t"})
+        self.settled(wg, 3)
+        self.settled(wb, 4)
+        all_ = self.app.ok("GET", "deliveries?limit=100")
+        self.assertIsNone(all_["nextCursor"])
+        ids = [int(d["id"][4:]) for d in all_["data"]]
+        self.assertEqual(len(ids), 7)
+        self.assertEqual(ids, sorted(ids, reverse=True))
+        self.assertEqual(sorted(set(d["webhookUid"] for d in all_["data"])),
+                         sorted([wg["uid"], wb["uid"]]))
+        # the same rows as the two webhooks' own lists
+        own = self.deliveries(wg, "?limit=100") + self.deliveries(wb, "?limit=100")
+        self.assertEqual(sorted(d["id"] for d in own), sorted(d["id"] for d in all_["data"]))
+
+        def listed(query):
+            return [d["id"] for d in self.app.ok("GET", "deliveries" + query)["data"]]
+        self.assertEqual(len(listed("?status=succeeded")), 3)
+        self.assertEqual(len(listed("?status=failed")), 4)
+        self.assertEqual(listed("?status=pending"), [])
+        self.assertEqual(len(listed("?event=context.created")), 1)
+        self.assertEqual(len(listed("?event=agent.created&status=failed")), 3)
+        self.assertEqual(listed("?since=" + iso(time.time() + 60)), [])
+        self.assertEqual(len(listed("?until=" + iso(time.time() + 60))), 7)
+        seen, cursor = [], ""
+        while True:
+            page = self.app.ok("GET", "deliveries?limit=2" + cursor)
+            seen += [d["id"] for d in page["data"]]
+            if page["nextCursor"] is None:
+                break
+            cursor = "&cursor=" + page["nextCursor"]
+        self.assertEqual(seen, [d["id"] for d in all_["data"]])
+        for q, code in (("status=weird", "invalid_status"), ("event=x", "invalid_event"),
+                        ("since=soon", "invalid_time"), ("limit=0", "invalid_limit")):
+            r = self.app.call("GET", "deliveries?" + q)
+            self.assertEqual((r.status, r.json()["error"]["code"]), (422, code))
+        r = self.app.call("POST", "deliveries")
+        self.assertEqual((r.status, r.headers.get("allow")), (405, "GET"))
+
     def test_resend_and_recover_deliver_again_with_same_event_id(self):
         state = {"fail": True}
         rx = self.receiver(lambda n, req: (500 if state["fail"] else 200, b"", {}, 0))
@@ -156,7 +206,9 @@ class Operations(ServerTest):
         # a failing endpoint: the answer says so
         bad = self.app.webhook("http://127.0.0.1:%d/x" % free_port(), entities=["agent"])
         d = self.app.ok("POST", "webhooks/%s/test" % bad["uid"], status=200)
-        self.assertEqual(d["attempts"], 1)
+        # the delivery as it stands when the answer is written: on a loaded machine the retry
+        # (100 ms later here) may have been recorded too
+        self.assertGreaterEqual(d["attempts"], 1)
         self.assertIn("connection refused", d["attemptLog"][0]["error"])
         self.app.ok("PATCH", "webhooks/" + w["uid"], {"active": False})
         self.assertEqual(self.app.call("POST", "webhooks/%s/test" % w["uid"]).status, 409)
@@ -248,13 +300,11 @@ class ProductionGuard(ServerTest):
     server_env = {"HOOKLINE_RETRY_SCHEDULE": "0", "HOOKLINE_TIMEOUT": "2s"}
 
     def test_private_addresses_refused_at_connect_time(self):
+        # Literal addresses are refused at registration already (test_first_hour.py); a name is
+        # judged by what it resolves to, when the attempt connects.
         rx = self.receiver()
         port = rx.port
-        cases = [("https://127.0.0.1:%d/h" % port, "loopback"),
-                 ("https://10.0.0.1/h", "private"),
-                 ("https://169.254.169.254/latest/meta-data", "metadata"),
-                 ("https://[::1]:%d/h" % port, "loopback"),
-                 ("https://localhost:%d/h" % port, "loopback")]
+        cases = [("https://localhost:%d/h" % port, "loopback")]
         for url, why in cases:
             with self.subTest(url=url):
                 w = self.app.webhook(url, entities=["agent"])
@@ -293,6 +343,10 @@ class ProductionAllowNetwork(ServerTest):
             t = threading.Thread(target=serve, daemon=True)
             t.start()
             d = self.app.ok("POST", "webhooks/%s/test" % w["uid"], status=200)
+            # the answer may come before the attempt is recorded (--timeout + 2 s on a loaded
+            # machine): the delivery shows it then
+            d = wait_for(lambda: (lambda x: x if x.get("attemptLog") else None)(
+                self.app.ok("GET", "deliveries/" + d["id"])), what="the test's attempt")
             err = d["attemptLog"][0]["error"]
             self.assertNotIn("refused address", err)
             self.assertIn("TLS", err)

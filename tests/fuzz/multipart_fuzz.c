@@ -2,11 +2,13 @@
  * one "file" part, at most one "externalTenantId", the field rules of api/validate.c, the size
  * limit, the temporary file and its hash) on src/api/multipart.c (the streaming parser).
  *
- * Input: one byte that picks how the body is cut, then the Content-Type header up to the first
+ * Input: one byte that picks how the body is cut (its high bit: the bytes of a file registered
+ * before, as PUT …/files/{uid}/content sends them), then the Content-Type header up to the first
  * '\n', then the body. Every input is uploaded twice, whole and cut into the chosen chunks, and
  * both must end the same way: same result, same answer, same fields, same stored bytes. Then:
- * - accepted: a file part was there, its fields pass their rules, the temporary file holds
- *   exactly `size` bytes whose SHA-256 is the one reported, and no more than the limit;
+ * - accepted: a file part was there, its fields pass their rules (for a registered file's bytes:
+ *   no field at all was taken), the temporary file holds exactly `size` bytes whose SHA-256 is
+ *   the one reported, and no more than the limit;
  * - refused: a 4xx answer whose body is {"error":{"code":...,"message":...}};
  * - either way, nothing is left under the data folder once the upload is freed.
  *
@@ -113,6 +115,12 @@ static void check_refusal(const struct hl_resp *rs)
 
 static void check_fields(const struct hl_upload *up)
 {
+    if (up->existing) {
+        if (up->file_name[0] || up->tenant[0] || up->content_type[0] ||
+            (up->multipart && !up->got_file))
+            abort();
+        return;
+    }
     struct hl_resp rs = {0};
     hl_buf_init(&rs.body, 4096);
     if (!up->file_name[0] || (up->multipart && !up->got_file) ||
@@ -129,8 +137,8 @@ static void upload(const char *ct, const char *body, size_t n, uint8_t how, int 
     memset(o, 0, sizeof(*o));
     struct hl_resp rs = {0};
     hl_buf_init(&rs.body, 4096);
-    struct hl_upload_meta m = {.content_type = hl_str_c(ct)};
-    if (strncasecmp(ct, "multipart/form-data", 19) != 0)
+    struct hl_upload_meta m = {.content_type = hl_str_c(ct), .existing = (how & 0x80) != 0};
+    if (!m.existing && strncasecmp(ct, "multipart/form-data", 19) != 0)
         m.file_name = HL_STR("raw.bin");
     struct hl_upload *up = NULL;
     char tmp_path[PATH_MAX] = "";

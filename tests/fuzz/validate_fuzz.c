@@ -4,8 +4,9 @@
  * The real HTTP server (hl_http_start) runs in this process on a loopback port over a real SQLite
  * store in a temporary folder, with one app, one API key and one webhook, agent, context and
  * context file to update. Each input is a request: its first byte picks the method and path
- * (create or update of a webhook, agent, context or context file, or a published event) and the
- * rest is the JSON body, sent by libcurl with the key.
+ * (create or update of a webhook, agent, context or context file, or a published event; a
+ * webhook's also with the API in production mode) and the rest is the JSON body, sent by
+ * libcurl with the key.
  *
  * What it proves, for any body:
  * - the answer is 2xx, or an error the contract lists (400, 409, 413, 415, 422), never a 5xx, a
@@ -55,17 +56,20 @@ struct target {
     enum fixture fx;
     const char *suffix;
     const char *const *fields;
+    int production; /* the API in production mode (https only, literal addresses checked) */
 };
 static const struct target TARGETS[] = {
-    {"POST", "webhooks", FX_NONE, "", WEBHOOK_FIELDS},
-    {"PATCH", "webhooks/", FX_WEBHOOK, "", WEBHOOK_FIELDS},
-    {"POST", "agents", FX_NONE, "", AGENT_FIELDS},
-    {"PATCH", "agents/", FX_AGENT, "", AGENT_FIELDS},
-    {"POST", "contexts", FX_NONE, "", CONTEXT_FIELDS},
-    {"PATCH", "contexts/", FX_CONTEXT, "", CONTEXT_FIELDS},
-    {"POST", "contexts/", FX_CONTEXT, "/files", FILE_FIELDS},
-    {"PATCH", "contexts/", FX_FILE, "", FILE_FIELDS},
-    {"POST", "events", FX_NONE, "", EVENT_FIELDS},
+    {"POST", "webhooks", FX_NONE, "", WEBHOOK_FIELDS, 0},
+    {"PATCH", "webhooks/", FX_WEBHOOK, "", WEBHOOK_FIELDS, 0},
+    {"POST", "agents", FX_NONE, "", AGENT_FIELDS, 0},
+    {"PATCH", "agents/", FX_AGENT, "", AGENT_FIELDS, 0},
+    {"POST", "contexts", FX_NONE, "", CONTEXT_FIELDS, 0},
+    {"PATCH", "contexts/", FX_CONTEXT, "", CONTEXT_FIELDS, 0},
+    {"POST", "contexts/", FX_CONTEXT, "/files", FILE_FIELDS, 0},
+    {"PATCH", "contexts/", FX_FILE, "", FILE_FIELDS, 0},
+    {"POST", "events", FX_NONE, "", EVENT_FIELDS, 0},
+    {"POST", "webhooks", FX_NONE, "", WEBHOOK_FIELDS, 1},
+    {"PATCH", "webhooks/", FX_WEBHOOK, "", WEBHOOK_FIELDS, 1},
 };
 #define NTARGETS (sizeof(TARGETS) / sizeof(TARGETS[0]))
 
@@ -297,6 +301,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char path[2 * HL_ID_MAX + 64];
     snprintf(path, sizeof(path), "%s%s%s", t->prefix, g.uid[t->fx], t->suffix);
 
+    /* Requests go one at a time: the server reads this between them. */
+    g.api.cfg.production = t->production;
     long long before = data_version();
     long status = request(t->method, path, body, len);
     check(status != 0, "the server answers", body, len);

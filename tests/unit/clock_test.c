@@ -121,7 +121,7 @@ static const struct parse_case parse_cases[] = {
     {"", BAD},
     {"Z", BAD},
     {"2025", BAD},
-    {"2025-01-20", BAD},
+    {"2025-01-20", BAD}, /* a date is no instant (hl_time_or_date_parse takes it) */
     {"2025-01-20T14:35Z", BAD},
     {"2025-01-20T14:35:22", BAD},
     {"2025-01-20T14:35:22ZZ", BAD},
@@ -140,18 +140,19 @@ static const struct parse_case parse_cases[] = {
     {"2025-01-20T14:35:22.12a3Z", BAD},
 };
 
-static void test_parse_table(void **state)
+/* Runs a table of cases through parse (hl_time_parse or hl_time_or_date_parse). */
+static void run_parse_cases(const struct parse_case *cases, size_t n,
+                            int (*parse)(const char *, size_t, int64_t *))
 {
-    (void)state;
-    for (size_t i = 0; i < sizeof(parse_cases) / sizeof(parse_cases[0]); i++) {
-        const struct parse_case *c = &parse_cases[i];
+    for (size_t i = 0; i < n; i++) {
+        const struct parse_case *c = &cases[i];
         int64_t ms = 42;
         size_t len = strlen(c->text);
         /* an exact-size copy: ASan catches a read past len */
         char *copy = test_malloc(len ? len : 1);
         memcpy(copy, c->text, len);
         print_message("case %zu: \"%s\"\n", i, c->text);
-        int rc = hl_time_parse(copy, len, &ms);
+        int rc = parse(copy, len, &ms);
         test_free(copy);
         if (c->ms == BAD) {
             assert_int_equal(rc, HL_EINVAL);
@@ -160,6 +161,40 @@ static void test_parse_table(void **state)
             assert_int_equal(ms, c->ms);
         }
     }
+}
+
+static void test_parse_table(void **state)
+{
+    (void)state;
+    run_parse_cases(parse_cases, sizeof(parse_cases) / sizeof(parse_cases[0]), hl_time_parse);
+}
+
+/* Bounds of a time window: an instant as above, or a calendar date alone, its midnight UTC. */
+static const struct parse_case window_cases[] = {
+    {"2025-01-20", 1737331200000},
+    {"1970-01-01", 0},
+    {"2024-02-29", 1709164800000},
+    {"2025-01-20T14:35:22Z", 1737383722000},
+    {"2025-01-20T14:35:22.5+01:00", 1737380122500},
+    {"2023-02-29", BAD},
+    {"2025-04-31", BAD},
+    {"2025-13-01", BAD},
+    {"2025-01-20T", BAD},
+    {"2025-01-20Z", BAD},
+    {"2025-01-20+01:00", BAD},
+    {"2025-01-20 ", BAD},
+    {"2025-01-20T14:35:22", BAD},
+    {"2025-01", BAD},
+    {"2025-01-2", BAD},
+    {"20250120", BAD},
+    {"", BAD},
+};
+
+static void test_parse_window_table(void **state)
+{
+    (void)state;
+    run_parse_cases(window_cases, sizeof(window_cases) / sizeof(window_cases[0]),
+                    hl_time_or_date_parse);
 }
 
 static void test_parse_bounded(void **state)
@@ -225,8 +260,11 @@ static void test_clocks(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_iso),           cmocka_unit_test(test_parse_table),
-        cmocka_unit_test(test_parse_bounded), cmocka_unit_test(test_roundtrip),
+        cmocka_unit_test(test_iso),
+        cmocka_unit_test(test_parse_table),
+        cmocka_unit_test(test_parse_window_table),
+        cmocka_unit_test(test_parse_bounded),
+        cmocka_unit_test(test_roundtrip),
         cmocka_unit_test(test_clocks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

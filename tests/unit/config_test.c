@@ -259,6 +259,8 @@ static const struct opt_case opt_cases[] = {
     {HL_CMD_SERVE, ARGS("--max-upload", "512k"), NONE, "max-upload", NULL, 524288, NULL},
     {HL_CMD_SERVE, ARGS("--max-upload=1T"), NONE, "max-upload", NULL, 1LL << 40, NULL},
     {HL_CMD_SERVE, ARGS("--timeout", "250ms"), NONE, "timeout", NULL, 250, NULL},
+    {HL_CMD_SERVE, ARGS("--api-rate", "0"), NONE, "api-rate", NULL, 0, NULL},
+    {HL_CMD_SERVE, ARGS("--max-app-storage", "10M"), NONE, "max-app-storage", NULL, 10 << 20, NULL},
     {HL_CMD_SERVE, ARGS("--disable-after", "0"), NONE, "disable-after", NULL, 0, NULL},
     {HL_CMD_SERVE, ARGS("--mode", "production"), NONE, "mode", NULL, 1, NULL},
     {HL_CMD_SERVE, ARGS("--log-level", "warn"), NONE, "log-level", NULL, HL_LOG_WARN, NULL},
@@ -282,6 +284,10 @@ static const struct opt_case opt_cases[] = {
     {HL_CMD_SERVE, NONE, NONE, "lease", NULL, 60000, NULL},
     {HL_CMD_SERVE, NONE, NONE, "ingest-lease", NULL, 600000, NULL},
     {HL_CMD_SERVE, NONE, NONE, "max-upload", NULL, 50LL << 20, NULL},
+    {HL_CMD_SERVE, NONE, NONE, "max-webhooks", NULL, 100, NULL},
+    {HL_CMD_SERVE, NONE, NONE, "api-rate", NULL, 1000, NULL},
+    {HL_CMD_SERVE, NONE, NONE, "api-burst", NULL, 2000, NULL},
+    {HL_CMD_SERVE, NONE, NONE, "max-app-storage", NULL, 1LL << 30, NULL},
     {HL_CMD_SERVE, NONE, NONE, "chunk-size", NULL, 1000, NULL},
     {HL_CMD_SERVE, NONE, NONE, "chunk-overlap", NULL, 200, NULL},
     {HL_CMD_SERVE, NONE, NONE, "mode", NULL, 0, NULL},
@@ -309,6 +315,24 @@ static const struct opt_case opt_cases[] = {
     {HL_CMD_LISTEN, ARGS("--alert-after", "366d"), NONE, NULL, NULL, 0,
      "--alert-after 366d: want a duration such as 250ms, 30s, 5m, 2h or 5d, from 1s to 365d"},
     {HL_CMD_SERVE, NONE, NONE, "data-dir", NULL, 0, NULL},
+    /* ingestion: serve's limits, which its helpers (extract) take as flags */
+    {HL_CMD_SERVE, NONE, NONE, "ingest-workers", NULL, 2, NULL},
+    {HL_CMD_SERVE, NONE, NONE, "ingest-memory", NULL, 512LL << 20, NULL},
+    {HL_CMD_SERVE, NONE, NONE, "ingest-timeout", NULL, 60000, NULL},
+    {HL_CMD_EXTRACT, ARGS("--ingest-memory", "64M", "f"), NONE, "ingest-memory", NULL, 64LL << 20,
+     NULL},
+    {HL_CMD_EXTRACT, ARGS("--ingest-timeout=250ms", "f"), NONE, "ingest-timeout", NULL, 250, NULL},
+    {HL_CMD_EXTRACT, NONE, ARGS("HOOKLINE_EXTRACT_FILE_NAME=a b.pdf"), "file-name", "a b.pdf", 0,
+     NULL},
+    {HL_CMD_EXTRACT, NONE, ARGS("HOOKLINE_EXTRACT_CONTENT_TYPE=text/csv"), "content-type",
+     "text/csv", 0, NULL},
+    {HL_CMD_SERVE, ARGS("--ingest-memory", "1M"), NONE, NULL, NULL, 0,
+     "--ingest-memory 1M: want a size in bytes such as 1048576, 512k or 50M, from 16M to 1T"},
+    {HL_CMD_SERVE, ARGS("--ingest-workers", "0"), NONE, NULL, NULL, 0,
+     "--ingest-workers 0: want a whole number from 1 to 64"},
+    {HL_CMD_SERVE, ARGS("--ingest-timeout", "50ms"), NONE, NULL, NULL, 0,
+     "--ingest-timeout 50ms: want a duration such as 250ms, 30s, 5m, 2h or 5d, from 100ms to 1d"},
+    {HL_CMD_SERVE, ARGS("--file-name", "x"), NONE, NULL, NULL, 0, "unknown option --file-name"},
     /* precedence: flag > variable > default; an empty variable is unset */
     {HL_CMD_SERVE, NONE, ARGS("HOOKLINE_THREADS=64"), "threads", NULL, 64, NULL},
     {HL_CMD_SERVE, ARGS("--threads", "8"), ARGS("HOOKLINE_THREADS=64"), "threads", NULL, 8, NULL},
@@ -330,6 +354,24 @@ static const struct opt_case opt_cases[] = {
      "--threads 0: want a whole number from 1 to 256"},
     {HL_CMD_SERVE, ARGS("--threads", "8x"), NONE, NULL, NULL, 0,
      "--threads 8x: want a whole number from 1 to 256"},
+    /* retention: 0, or at least a minute */
+    {HL_CMD_SERVE, ARGS("--retention", "59s"), NONE, NULL, NULL, 0,
+     "--retention 59s: want 0 (keep everything) or a duration of at least 1m such as 90s, 12h or "
+     "30d"},
+    {HL_CMD_SERVE, ARGS("--retention", "1 day"), NONE, NULL, NULL, 0,
+     "--retention 1 day: want 0 (keep everything) or a duration of at least 1m such as 90s, 12h "
+     "or 30d"},
+    {HL_CMD_SERVE, NONE, ARGS("HOOKLINE_RETENTION=30"), NULL, NULL, 0,
+     "HOOKLINE_RETENTION=30: want 0 (keep everything) or a duration of at least 1m such as 90s, "
+     "12h or 30d"},
+    {HL_CMD_PRUNE, ARGS("--before", "yesterday"), NONE, NULL, NULL, 0,
+     "--before yesterday: want now, a duration ago such as 30d or 12h, a date such as 2026-11-01 "
+     "(UTC), or a time such as 2026-11-01T12:00:00Z"},
+    {HL_CMD_PRUNE, ARGS("--dry-run", "--before", "now", "--retention", "1d"), NONE, NULL, NULL, 0,
+     "unknown option --retention"},
+    {HL_CMD_PRUNE, ARGS("--before", "now", "--dry-run"), NONE, "dry-run", NULL, 1, NULL},
+    {HL_CMD_PRUNE, ARGS("--before", "30d"), NONE, "before", "30d", 0, NULL},
+    {HL_CMD_DB, ARGS("compact", "--database", "x.db"), NONE, "database", "x.db", 0, NULL},
     {HL_CMD_SERVE, ARGS("--max-upload", "5X"), NONE, NULL, NULL, 0,
      "--max-upload 5X: want a size in bytes such as 1048576, 512k or 50M, from 1 to 1T"},
     {HL_CMD_LISTEN, ARGS("--max-body", "17M"), NONE, NULL, NULL, 0,
@@ -542,8 +584,83 @@ static void test_operands(void **state)
     assert_string_equal(o.args[1], "-");
 }
 
-static const enum hl_cmd cmds[] = {HL_CMD_SERVE,  HL_CMD_APPS,   HL_CMD_KEYS,
-                                   HL_CMD_LISTEN, HL_CMD_VERIFY, HL_CMD_LISTEN_REPLAY};
+static const enum hl_cmd cmds[] = {HL_CMD_SERVE,  HL_CMD_APPS,          HL_CMD_KEYS,  HL_CMD_LISTEN,
+                                   HL_CMD_VERIFY, HL_CMD_LISTEN_REPLAY, HL_CMD_PRUNE, HL_CMD_DB};
+
+/* --retention: what serve keeps, in ms (0: everything). */
+static void test_retention(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *flag, *env;
+        int64_t want;
+    } cases[] = {
+        {NULL, NULL, 30LL * 86400000}, /* the default */
+        {"0", NULL, 0},
+        {"1m", NULL, 60000},
+        {"60000ms", NULL, 60000},
+        {"90s", NULL, 90000},
+        {"12h", NULL, 12LL * 3600000},
+        {NULL, "7d", 7LL * 86400000},
+        {"2h", "7d", 2LL * 3600000},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char env[64];
+        snprintf(env, sizeof(env), "HOOKLINE_RETENTION=%s", cases[i].env ? cases[i].env : "");
+        struct hl_options o;
+        char err[512];
+        int rc = parse(HL_CMD_SERVE,
+                       cases[i].flag ? ARGS("--retention", cases[i].flag)
+                                     : ARGS("--mode", "development"),
+                       ARGS(env), &o, err, sizeof(err));
+        if (rc != HL_OK)
+            fail_msg("case %zu refused: %s", i, err);
+        assert_int_equal(o.retention_ms, cases[i].want);
+    }
+}
+
+/* prune --before: when, from now. */
+static void test_time_before(void **state)
+{
+    (void)state;
+    const int64_t now = 1796048554431; /* 2026-11-30T14:22:34.431Z */
+    static const struct {
+        const char *text;
+        int64_t want; /* INT64_MIN: refused */
+    } cases[] = {
+        {"now", 1796048554431},
+        {"0", 1796048554431},
+        {"30d", 1796048554431 - 30LL * 86400000},
+        {"12h", 1796048554431 - 12LL * 3600000},
+        {"250ms", 1796048554431 - 250},
+        {"2026-11-01", 1793491200000},
+        {"2026-11-01T12:00:00Z", 1793534400000},
+        {"2026-11-01T12:00:00.5Z", 1793534400500},
+        {"2026-11-01T13:00:00+01:00", 1793534400000},
+        {"2099-01-01", 4070908800000},      /* the future parses: the command refuses it */
+        {"2026-11-01T12:00:00", INT64_MIN}, /* no zone: not guessed */
+        {"2026-11-31", INT64_MIN},
+        {"2026-13-01", INT64_MIN},
+        {"26-11-01", INT64_MIN},
+        {"yesterday", INT64_MIN},
+        {"", INT64_MIN},
+        {"-1d", INT64_MIN},
+        {"100000d", INT64_MIN}, /* before the epoch */
+        {"2026-11-01 ", INT64_MIN},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        print_message("%s\n", cases[i].text);
+        int64_t got = 42;
+        int rc = hl_parse_time_before(cases[i].text, now, &got);
+        if (cases[i].want == INT64_MIN) {
+            assert_int_equal(rc, HL_EINVAL);
+            assert_int_equal(got, 42);
+        } else {
+            assert_int_equal(rc, HL_OK);
+            assert_int_equal(got, cases[i].want);
+        }
+    }
+}
 
 /* Every command reads its defaults without complaint, and rows are consistent. */
 static void test_table_rows(void **state)
@@ -632,6 +749,8 @@ int main(void)
         cmocka_unit_test_setup(test_operands, clear_env),
         cmocka_unit_test_setup(test_table_rows, clear_env),
         cmocka_unit_test(test_help_lists_every_option),
+        cmocka_unit_test_setup(test_retention, clear_env),
+        cmocka_unit_test(test_time_before),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

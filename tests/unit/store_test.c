@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -39,6 +40,7 @@
 #include "common/err.h"
 #include "common/events.h"
 #include "common/ids.h"
+#include "store/prune.h"
 #include "store/store.h"
 #include "need.h"
 
@@ -138,7 +140,7 @@ static void make_hook(struct ctx *c, int64_t app_id, unsigned entities, unsigned
     w.active = active;
     assert_int_equal(hl_secret_new(w.secret, sizeof(w.secret)), HL_OK);
     w.created_at = w.updated_at = hl_now_ms();
-    assert_int_equal(hl_store_webhook_create(c->st, &w), HL_OK);
+    assert_int_equal(hl_store_webhook_create(c->st, &w, 0), HL_OK);
     assert_true(w.id > 0);
     assert_true(c->nhooks < MAX_HOOKS);
     c->hooks[c->nhooks++] = w.id;
@@ -247,7 +249,7 @@ static void sha256(const char *s, uint8_t out[32])
 
 struct jobs {
     struct hl_job *v;
-    size_t n;
+    size_t n, cap;
 };
 
 static void jobs_free(struct jobs *j)
@@ -256,7 +258,7 @@ static void jobs_free(struct jobs *j)
         hl_job_clear(&j->v[i]);
     free(j->v);
     j->v = NULL;
-    j->n = 0;
+    j->n = j->cap = 0;
 }
 
 /* From here on, claims keep only the jobs of webhooks made after this call. */
@@ -273,39 +275,54 @@ static int is_mine(const struct ctx *c, int64_t webhook_id)
     return 0;
 }
 
+/* One claim through cl; appends the jobs of this case's webhooks to *out, in the order they
+ * came. Returns how many jobs it claimed in all. */
+static size_t claim_keep(struct ctx *c, const struct hl_claim *cl, struct jobs *out)
+{
+    struct hl_job *v = NULL;
+    size_t n = 0;
+    assert_int_equal(hl_store_claim(c->st, cl, &v, &n), HL_OK);
+    for (size_t i = 0; i < n; i++) {
+        if (!is_mine(c, v[i].webhook_id)) {
+            hl_job_clear(&v[i]);
+            continue;
+        }
+        if (out->n == out->cap) {
+            out->cap = out->cap ? 2 * out->cap : 8;
+            out->v = realloc(out->v, out->cap * sizeof(*out->v));
+            assert_non_null(out->v);
+        }
+        out->v[out->n++] = v[i];
+    }
+    free(v);
+    return n;
+}
+
+/* Claims through cl until a claim returns none, keeping this case's jobs in *out (which it frees
+ * first). */
+static void claim_all(struct ctx *c, const struct hl_claim *cl, struct jobs *out)
+{
+    assert_true(cl->lease_until > cl->now); /* or the same rows would come back forever */
+    jobs_free(out);
+    /* a store that hands out leased rows again would keep this going: bound it */
+    for (int round = 0; claim_keep(c, cl, out) > 0; round++)
+        if (round == 10000)
+            fail_msg("claims keep returning rows: are leases kept?");
+}
+
 /* Claims at now (batch by batch, each leased until lease_until, through the cursor fresh when not
  * NULL) until a claim returns none, and keeps the jobs of this case's webhooks in *out (which it
  * frees first), in the order they came. */
 static void claim_with(struct ctx *c, int64_t now, int64_t lease_until, const int64_t *skip,
                        size_t nskip, struct hl_claim_cursor *fresh, struct jobs *out)
 {
-    assert_true(lease_until > now); /* or the same rows would come back forever */
-    jobs_free(out);
-    size_t cap = 0;
-    /* a store that hands out leased rows again would keep this going: bound it */
-    for (int round = 0;; round++) {
-        if (round == 10000)
-            fail_msg("claims keep returning rows: are leases kept?");
-        struct hl_job *v = NULL;
-        size_t n = 0;
-        struct hl_claim cl = {now, lease_until, 64, skip, nskip, fresh};
-        assert_int_equal(hl_store_claim(c->st, &cl, &v, &n), HL_OK);
-        for (size_t i = 0; i < n; i++) {
-            if (!is_mine(c, v[i].webhook_id)) {
-                hl_job_clear(&v[i]);
-                continue;
-            }
-            if (out->n == cap) {
-                cap = cap ? 2 * cap : 8;
-                out->v = realloc(out->v, cap * sizeof(*out->v));
-                assert_non_null(out->v);
-            }
-            out->v[out->n++] = v[i];
-        }
-        free(v);
-        if (n == 0)
-            break;
-    }
+    struct hl_claim cl = {.now = now,
+                          .lease_until = lease_until,
+                          .max = 64,
+                          .skip = skip,
+                          .nskip = nskip,
+                          .fresh = fresh};
+    claim_all(c, &cl, out);
 }
 
 /* Claims every due delivery at now, webhook by webhook; see claim_with. */
@@ -515,7 +532,7 @@ static void c_webhook_create_get(struct ctx *c)
     w.active = 1;
     assert_int_equal(hl_secret_new(w.secret, sizeof(w.secret)), HL_OK);
     w.created_at = w.updated_at = 1737383722123;
-    assert_int_equal(hl_store_webhook_create(c->st, &w), HL_OK);
+    assert_int_equal(hl_store_webhook_create(c->st, &w, 0), HL_OK);
     assert_true(w.id > 0);
 
     assert_int_equal(hl_store_webhook_get(c->st, a.id, w.uid, &got), HL_OK);
@@ -529,8 +546,8 @@ static void c_webhook_create_get(struct ctx *c)
     assert_int_equal(got.event_types, w.event_types);
     assert_int_equal(got.active, 1);
     assert_string_equal(got.secret, w.secret);
-    assert_string_equal(got.prev_secret, "");
-    assert_int_equal(got.prev_secret_until, 0);
+    assert_int_equal(got.prev.n, 0);
+    assert_int_equal(got.deleted_at, 0);
     assert_int_equal(got.created_at, 1737383722123);
     assert_int_equal(got.updated_at, 1737383722123);
     assert_int_equal(got.last_triggered_at, 0);
@@ -551,7 +568,7 @@ static void c_webhook_create_get(struct ctx *c)
     /* a uid is taken once, even by another app */
     struct hl_webhook dup = w;
     dup.app_id = b.id;
-    assert_int_equal(hl_store_webhook_create(c->st, &dup), HL_ECONFLICT);
+    assert_int_equal(hl_store_webhook_create(c->st, &dup, 0), HL_ECONFLICT);
 
     /* no description, inactive */
     struct hl_webhook w2 = w;
@@ -559,7 +576,7 @@ static void c_webhook_create_get(struct ctx *c)
     w2.description = NULL;
     w2.active = 0;
     w2.event_types = 0;
-    assert_int_equal(hl_store_webhook_create(c->st, &w2), HL_OK);
+    assert_int_equal(hl_store_webhook_create(c->st, &w2, 0), HL_OK);
     assert_true(w2.id > w.id);
     assert_int_equal(hl_store_webhook_get(c->st, a.id, w2.uid, &got), HL_OK);
     assert_null(got.description);
@@ -686,7 +703,7 @@ static void c_webhook_update(struct ctx *c)
     w.active = 1;
     assert_int_equal(hl_secret_new(w.secret, sizeof(w.secret)), HL_OK);
     w.created_at = w.updated_at = 1700000000000;
-    assert_int_equal(hl_store_webhook_create(c->st, &w), HL_OK);
+    assert_int_equal(hl_store_webhook_create(c->st, &w, 0), HL_OK);
 
     for (size_t i = 0; i < sizeof(patch_steps) / sizeof(patch_steps[0]); i++) {
         const struct patch_step *s = &patch_steps[i];
@@ -816,6 +833,173 @@ static void c_webhook_delete(struct ctx *c)
     assert_int_equal(j.v[0].webhook_id, keep.id);
     /* and new events pass it by */
     assert_int_equal(publish(c, a.id, HL_EV_AGENT_DELETED, &v), 1);
+    /* its deliveries stay readable, not sendable */
+    expect_delivery(c, a.id, d, HL_DS_CANCELLED, 0);
+    assert_int_equal(hl_store_delivery_resend(c->st, a.id, d, now + 3 * MIN), HL_EREFUSED);
+    assert_int_equal(hl_store_delivery_resend(c->st, b.id, d, now + 3 * MIN), HL_ENOTFOUND);
+    assert_int_equal(hl_store_webhook_get_any(c->st, a.id, h.uid, &w), HL_OK);
+    assert_int_equal(w.id, h.id);
+    assert_int_equal(w.deleted_at, now);
+    hl_webhook_clear(&w);
+    assert_int_equal(hl_store_webhook_get_any(c->st, b.id, h.uid, &w), HL_ENOTFOUND);
+    jobs_free(&j);
+}
+
+/* Rotations: every earlier secret whose overlap has not ended signs, newest first, at most
+ * HL_PREV_SECRETS_MAX; one without overlap ends them all. */
+static void c_rotate_secret(struct ctx *c)
+{
+    struct hl_app a;
+    struct hook h;
+    struct ev v;
+    struct jobs j = {0};
+    struct hl_webhook w;
+    make_app(c, &a);
+    make_hook(c, a.id, HL_ENT_ALL, 0, 1, &h);
+    int64_t now = hl_now_ms();
+    char secrets[8][HL_SECRET_SIZE];
+    memcpy(secrets[0], h.secret, HL_SECRET_SIZE);
+    for (int i = 1; i <= 3; i++) {
+        assert_int_equal(hl_secret_new(secrets[i], HL_SECRET_SIZE), HL_OK);
+        assert_int_equal(
+            hl_store_rotate_secret(c->st, a.id, h.uid, secrets[i], now + i * HOUR, now + i), HL_OK);
+    }
+    get_hook(c, a.id, &h, &w);
+    assert_string_equal(w.secret, secrets[3]);
+    assert_int_equal(w.prev.n, 3);
+    for (int k = 0; k < 3; k++) { /* newest first */
+        assert_string_equal(w.prev.v[k].secret, secrets[2 - k]);
+        assert_int_equal(w.prev.v[k].until, now + (3 - k) * HOUR);
+    }
+    hl_webhook_clear(&w);
+    /* a claim carries them; after the last one ends, none */
+    assert_int_equal(publish(c, a.id, HL_EV_AGENT_CREATED, &v), 1);
+    int64_t t = hl_now_ms();
+    claim_mine(c, t, t + 1, NULL, 0, &j);
+    assert_int_equal(j.n, 1);
+    assert_string_equal(j.v[0].secret, secrets[3]);
+    assert_int_equal(j.v[0].prev.n, 3);
+    assert_string_equal(j.v[0].prev.v[2].secret, secrets[0]);
+    claim_mine(c, now + 3 * HOUR, now + 3 * HOUR + 1, NULL, 0, &j);
+    assert_int_equal(j.n, 1);
+    assert_int_equal(j.v[0].prev.n, 0);
+    /* the sixth oldest drops first */
+    for (int i = 4; i <= 7; i++) {
+        assert_int_equal(hl_secret_new(secrets[i], HL_SECRET_SIZE), HL_OK);
+        assert_int_equal(hl_store_rotate_secret(c->st, a.id, h.uid, secrets[i], now + DAY, now + i),
+                         HL_OK);
+    }
+    get_hook(c, a.id, &h, &w);
+    assert_int_equal(w.prev.n, HL_PREV_SECRETS_MAX);
+    for (int k = 0; k < HL_PREV_SECRETS_MAX; k++)
+        assert_string_equal(w.prev.v[k].secret, secrets[6 - k]);
+    hl_webhook_clear(&w);
+    /* a rotation later on leaves out those expired by then */
+    assert_int_equal(
+        hl_store_rotate_secret(c->st, a.id, h.uid, secrets[0], now + 3 * DAY, now + 2 * DAY),
+        HL_OK);
+    get_hook(c, a.id, &h, &w);
+    assert_int_equal(w.prev.n, 1); /* 6 .. 3 signed for a day */
+    assert_string_equal(w.prev.v[0].secret, secrets[7]);
+    assert_int_equal(w.prev.v[0].until, now + 3 * DAY);
+    hl_webhook_clear(&w);
+    /* without overlap: a clean cut */
+    assert_int_equal(
+        hl_store_rotate_secret(c->st, a.id, h.uid, secrets[1], now + 3 * HOUR, now + 3 * HOUR),
+        HL_OK);
+    get_hook(c, a.id, &h, &w);
+    assert_string_equal(w.secret, secrets[1]);
+    assert_int_equal(w.prev.n, 0);
+    hl_webhook_clear(&w);
+    assert_int_equal(hl_store_rotate_secret(c->st, a.id, "webhook-nope", secrets[1], now, now),
+                     HL_ENOTFOUND);
+    jobs_free(&j);
+}
+
+/* Failing deliveries: pending after a failed attempt, shown and counted as failing; recover
+ * sends them now, and queues failed ones for one more attempt. */
+static void c_failing_recover(struct ctx *c)
+{
+    struct hl_app a;
+    struct hook h;
+    struct ev v1, v2, v3;
+    struct jobs j = {0};
+    make_app(c, &a);
+    make_hook(c, a.id, HL_ENT_ALL, 0, 1, &h);
+    assert_int_equal(publish(c, a.id, HL_EV_AGENT_CREATED, &v1), 1);
+    assert_int_equal(publish(c, a.id, HL_EV_AGENT_UPDATED, &v2), 1);
+    assert_int_equal(publish(c, a.id, HL_EV_AGENT_DELETED, &v3), 1);
+    int64_t now = hl_now_ms();
+    claim_mine(c, now, now + MIN, NULL, 0, &j);
+    assert_int_equal(j.n, 3);
+    int64_t ids[3];
+    for (size_t k = 0; k < 3; k++) {
+        const char *e = j.v[k].event_uid;
+        ids[strcmp(e, v1.e.uid) == 0 ? 0 : strcmp(e, v2.e.uid) == 0 ? 1 : 2] = j.v[k].delivery_id;
+    }
+    /* 1 fails and retries in an hour, 2 fails for good, 3 is not tried yet */
+    struct hl_attempt at[2] = {
+        {.delivery_id = ids[0],
+         .webhook_id = h.id,
+         .started_at = now,
+         .status_code = 500,
+         .error = "HTTP 500",
+         .outcome = HL_OUT_RETRY,
+         .next_attempt_at = now + HOUR},
+        {.delivery_id = ids[1],
+         .webhook_id = h.id,
+         .started_at = now,
+         .status_code = 0,
+         .error = "connection refused",
+         .outcome = HL_OUT_FAILED},
+    };
+    assert_int_equal(hl_store_record(c->st, at, 2), HL_OK);
+    expect_delivery(c, a.id, ids[0], HL_DS_FAILING, 1);
+    expect_delivery(c, a.id, ids[1], HL_DS_FAILED, 1);
+    expect_delivery(c, a.id, ids[2], HL_DS_PENDING, 0);
+    struct hl_webhook_stats st;
+    assert_int_equal(hl_store_webhook_stats(c->st, h.id, &st), HL_OK);
+    assert_int_equal(st.pending, 1);
+    assert_int_equal(st.failing, 1);
+    assert_int_equal(st.failed, 1);
+    assert_int_equal(st.succeeded, 0);
+    static const int by[] = {HL_DS_FAILING, HL_DS_PENDING, HL_DS_FAILED};
+    for (size_t k = 0; k < 3; k++) {
+        struct hl_delivery_filter f = {.status = by[k], .type = -1};
+        struct hl_delivery *dl = NULL;
+        size_t n = 0;
+        assert_int_equal(hl_store_delivery_list(c->st, a.id, h.id, &f, 0, 100, &dl, &n), HL_OK);
+        assert_int_equal(n, 1);
+        assert_int_equal(dl[0].id, ids[k == 0 ? 0 : k == 1 ? 2 : 1]);
+        assert_int_equal(dl[0].next_attempt_at, k == 0 ? now + HOUR : dl[0].next_attempt_at);
+        hl_delivery_clear(&dl[0]);
+        free(dl);
+    }
+    /* recover at now + 2 min, before the failing one's next attempt: both go now */
+    int64_t t = now + 2 * MIN;
+    struct hl_recovered got;
+    assert_int_equal(hl_store_recover(c->st, h.id, now - MIN, 0, t, &got), HL_OK);
+    assert_int_equal(got.failed, 1);
+    assert_int_equal(got.failing, 1);
+    expect_delivery(c, a.id, ids[1], HL_DS_FAILING, 1);
+    claim_mine(c, t, t + MIN, NULL, 0, &j);
+    assert_int_equal(j.n, 3); /* the recovered two, and the one never tried */
+    /* in flight (leased): left alone */
+    assert_int_equal(hl_store_recover(c->st, h.id, now - MIN, 0, t, &got), HL_OK);
+    assert_int_equal(got.failed + got.failing, 0);
+    /* a window that holds none of them */
+    assert_int_equal(hl_store_recover(c->st, h.id, now + DAY, 0, t + 2 * MIN, &got), HL_OK);
+    assert_int_equal(got.failed + got.failing, 0);
+    /* a success ends failing; a resent success is pending, not failing */
+    struct hl_attempt ok = {.delivery_id = ids[0],
+                            .webhook_id = h.id,
+                            .started_at = t,
+                            .status_code = 200,
+                            .outcome = HL_OUT_SUCCESS};
+    assert_int_equal(hl_store_record(c->st, &ok, 1), HL_OK);
+    expect_delivery(c, a.id, ids[0], HL_DS_SUCCEEDED, 2);
+    assert_int_equal(hl_store_delivery_resend(c->st, a.id, ids[0], t + 2 * MIN), HL_OK);
+    expect_delivery(c, a.id, ids[0], HL_DS_PENDING, 2);
     jobs_free(&j);
 }
 
@@ -1426,7 +1610,7 @@ static void c_claim_fresh(struct ctx *c)
         for (int k = 0; k < 3; k++) {
             struct hl_job *v = NULL;
             size_t n = 0;
-            struct hl_claim cl = {now, now + HOUR, 1, NULL, 0, &cur};
+            struct hl_claim cl = {.now = now, .lease_until = now + HOUR, .max = 1, .fresh = &cur};
             assert_int_equal(hl_store_claim(c->st, &cl, &v, &n), HL_OK);
             assert_int_equal(n, k < 2 ? 1 : 0);
             if (n) {
@@ -1468,7 +1652,7 @@ static void c_claim(struct ctx *c)
         assert_true(x->created_at >= t0 && x->created_at <= now);
         assert_string_equal(x->url, HOOK_URL);
         assert_string_equal(x->secret, hooks[i]->secret);
-        assert_string_equal(x->prev_secret, "");
+        assert_int_equal(x->prev.n, 0);
         assert_int_equal(x->payload_len, v.e.payload_len);
         assert_memory_equal(x->payload, v.e.payload, v.e.payload_len);
     }
@@ -1513,7 +1697,7 @@ static void c_claim(struct ctx *c)
         for (int k = 0; k < 3; k++) {
             struct hl_job *arr = NULL;
             size_t n = 0;
-            struct hl_claim cl = {t, t + MIN, 1, NULL, 0, NULL};
+            struct hl_claim cl = {.now = t, .lease_until = t + MIN, .max = 1};
             assert_int_equal(hl_store_claim(c->st, &cl, &arr, &n), HL_OK);
             assert_true(n <= 1);
             if (n)
@@ -1529,6 +1713,220 @@ static void c_claim(struct ctx *c)
     jobs_free(&j);
 }
 
+/* How many of j's jobs are app's (webhook 0) or webhook's. */
+static size_t count_jobs(const struct jobs *j, int64_t app, int64_t webhook)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < j->n; i++)
+        n += webhook ? j->v[i].webhook_id == webhook : j->v[i].app_id == app;
+    return n;
+}
+
+/* Claims within fair shares (struct hl_claim): apps left alone, each app's room and each
+ * webhook's, and the apps (and an app's webhooks) in turn rather than the oldest due first. App
+ * a's twelve deliveries are all older than app b's one. On a shared database other runs' rows
+ * may take part of a claim: the bounds hold, the exact counts are checked on a private one. */
+static void c_claim_shares(struct ctx *c)
+{
+    struct hl_app a, b;
+    struct hook wa[3], wb;
+    struct ev v;
+    struct jobs j = {0};
+    make_app(c, &a);
+    make_app(c, &b);
+    for (int i = 0; i < 3; i++)
+        make_hook(c, a.id, HL_ENT_ALL, 0, 1, &wa[i]);
+    make_hook(c, b.id, HL_ENT_ALL, 0, 1, &wb);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(publish(c, a.id, HL_EV_AGENT_CREATED, &v), 3);
+    assert_int_equal(publish(c, b.id, HL_EV_AGENT_CREATED, &v), 1);
+    int64_t t = hl_now_ms() + MIN, exact = !c->be->shared;
+
+    /* the apps in turn: of two jobs, one is b's, however many older ones a has; then a's
+     * webhooks in turn */
+    if (exact) {
+        struct hl_claim cl = {.now = t, .lease_until = t + 30 * SEC, .max = 2};
+        claim_keep(c, &cl, &j);
+        assert_int_equal(j.n, 2);
+        assert_int_equal(count_jobs(&j, 0, wb.id), 1);
+        jobs_free(&j);
+        t += MIN;
+        cl = (struct hl_claim){.now = t, .lease_until = t + 30 * SEC, .max = 4};
+        claim_keep(c, &cl, &j);
+        assert_int_equal(j.n, 4);
+        for (int i = 0; i < 3; i++)
+            assert_int_equal(count_jobs(&j, 0, wa[i].id), 1);
+        jobs_free(&j);
+        t += MIN;
+    }
+
+    /* an app left alone gets nothing; the others get theirs */
+    int64_t alone[] = {a.id};
+    struct hl_claim cl = {
+        .now = t, .lease_until = t + 30 * SEC, .max = 64, .skip_apps = alone, .nskip_apps = 1};
+    claim_all(c, &cl, &j);
+    assert_int_equal(j.n, 1);
+    assert_int_equal(j.v[0].webhook_id, wb.id);
+    assert_int_equal(j.v[0].app_id, b.id);
+    jobs_free(&j);
+    t += MIN;
+
+    /* each app within its room (a: 2, any other: 1) claim after claim, until all are claimed */
+    int64_t room_apps[] = {a.id}, rooms[] = {2};
+    cl = (struct hl_claim){.now = t,
+                           .lease_until = t + 30 * SEC,
+                           .max = 64,
+                           .room_apps = room_apps,
+                           .rooms = rooms,
+                           .nrooms = 1,
+                           .room_new = 1};
+    struct jobs all = {0};
+    for (int round = 0; round < 100; round++) {
+        size_t n = claim_keep(c, &cl, &j);
+        assert_true(count_jobs(&j, a.id, 0) <= 2);
+        assert_true(count_jobs(&j, b.id, 0) <= 1);
+        if (exact && round == 0) {
+            assert_int_equal(count_jobs(&j, a.id, 0), 2);
+            assert_int_equal(count_jobs(&j, b.id, 0), 1);
+        }
+        all.n += j.n;
+        jobs_free(&j);
+        if (n == 0)
+            break;
+    }
+    assert_int_equal(all.n, 13); /* nothing lost on the way */
+    t += MIN;
+
+    /* each webhook within its room (wa[0]: 1, any other: 2) */
+    int64_t room_webhooks[] = {wa[0].id}, wrooms[] = {1};
+    cl = (struct hl_claim){.now = t,
+                           .lease_until = t + 30 * SEC,
+                           .max = 64,
+                           .room_webhooks = room_webhooks,
+                           .wrooms = wrooms,
+                           .nwrooms = 1,
+                           .wroom_new = 2};
+    claim_keep(c, &cl, &j);
+    assert_true(count_jobs(&j, 0, wa[0].id) <= 1);
+    for (int i = 1; i < 3; i++)
+        assert_true(count_jobs(&j, 0, wa[i].id) <= 2);
+    assert_true(count_jobs(&j, 0, wb.id) <= 1);
+    if (exact)
+        assert_int_equal(j.n, 6);
+    jobs_free(&j);
+    t += MIN;
+
+    /* a claim of new deliveries (through a cursor) keeps the rooms too */
+    struct hl_claim_cursor cur = {0};
+    claim_with(c, t, t + 30 * SEC, NULL, 0, &cur, &j); /* marks where "new" begins */
+    jobs_free(&j);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(publish(c, a.id, HL_EV_AGENT_UPDATED, &v), 3);
+    assert_int_equal(publish(c, b.id, HL_EV_AGENT_UPDATED, &v), 1);
+    t = hl_now_ms() + 10 * MIN;
+    cl = (struct hl_claim){.now = t,
+                           .lease_until = t + 30 * SEC,
+                           .max = 64,
+                           .fresh = &cur,
+                           .room_apps = room_apps,
+                           .rooms = rooms,
+                           .nrooms = 1,
+                           .room_new = 1};
+    claim_keep(c, &cl, &j);
+    assert_true(count_jobs(&j, a.id, 0) <= 2);
+    assert_true(count_jobs(&j, b.id, 0) <= 1);
+    jobs_free(&j);
+}
+
+/* Webhooks per app (--max-webhooks): the store refuses the one past the limit, counts each app
+ * apart, and forgets deleted ones. */
+static void c_webhook_limit(struct ctx *c)
+{
+    struct hl_app a, b;
+    make_app(c, &a);
+    make_app(c, &b);
+    char url[] = HOOK_URL;
+    struct hl_webhook w = {.url = url, .entities = HL_ENT_ALL, .active = 1};
+    assert_int_equal(hl_secret_new(w.secret, sizeof(w.secret)), HL_OK);
+    char first[HL_ID_MAX] = "";
+    for (int i = 0; i < 3; i++) {
+        new_uid("webhook-", w.uid);
+        w.app_id = a.id;
+        w.created_at = w.updated_at = hl_now_ms();
+        assert_int_equal(hl_store_webhook_create(c->st, &w, 2), i < 2 ? HL_OK : HL_ETOOBIG);
+        if (i == 0)
+            snprintf(first, sizeof(first), "%s", w.uid);
+    }
+    struct hl_webhook got;
+    assert_int_equal(hl_store_webhook_get(c->st, a.id, w.uid, &got), HL_ENOTFOUND);
+    new_uid("webhook-", w.uid);
+    w.app_id = b.id;
+    assert_int_equal(hl_store_webhook_create(c->st, &w, 2), HL_OK);
+    /* 0: no limit */
+    new_uid("webhook-", w.uid);
+    w.app_id = a.id;
+    assert_int_equal(hl_store_webhook_create(c->st, &w, 0), HL_OK);
+    /* a has 3 now: deleting one leaves 2, still the limit; deleting two makes room */
+    assert_int_equal(hl_store_webhook_delete(c->st, a.id, first, hl_now_ms()), HL_OK);
+    new_uid("webhook-", w.uid);
+    assert_int_equal(hl_store_webhook_create(c->st, &w, 2), HL_ETOOBIG);
+    assert_int_equal(hl_store_webhook_create(c->st, &w, 3), HL_OK);
+    /* an app that does not exist has no webhooks to count */
+    new_uid("webhook-", w.uid);
+    w.app_id = b.id + 1000000;
+    assert_int_equal(hl_store_webhook_create(c->st, &w, 2), HL_ENOTFOUND);
+}
+
+/* Creates a context file of size bytes in app's context ctx; returns its uid in uid. */
+static void make_file(struct ctx *c, const struct res *ctx, int64_t size, char *uid)
+{
+    struct res f;
+    struct ev v;
+    char path[HL_ID_MAX + 8];
+    res_init(&f, ctx->r.app_id, HL_ENT_CONTEXTFILE, NULL, ctx->r.uid, "tenant-1", "{\"f\":1}",
+             hl_now_ms());
+    snprintf(path, sizeof(path), "files/%s", f.r.uid);
+    struct hl_file_rec rec = {.path = path, .size = size, .sha256 = "00"};
+    ev_init(&v, f.r.app_id, HL_EV_CONTEXTFILE_CREATED, f.tenant, f.r.uid, hl_now_ms());
+    struct hl_change ch = {.op = HL_OP_CREATE, .res = &f.r, .ev = &v.e, .file = &rec};
+    int64_t made = 0;
+    assert_int_equal(hl_store_commit(c->st, &ch, 1, NULL, &made), HL_OK);
+    memcpy(uid, f.r.uid, HL_ID_MAX);
+}
+
+/* The bytes of an app's context files (--max-app-storage), app by app; a deleted file's no
+ * longer count. */
+static void c_app_storage(struct ctx *c)
+{
+    struct hl_app a, b, empty;
+    struct res ca, cb;
+    struct ev v;
+    int64_t made = 0;
+    make_app(c, &a);
+    make_app(c, &b);
+    make_app(c, &empty);
+    res_init(&ca, a.id, HL_ENT_CONTEXT, NULL, NULL, "tenant-1", "{\"c\":1}", hl_now_ms());
+    res_init(&cb, b.id, HL_ENT_CONTEXT, NULL, NULL, "tenant-1", "{\"c\":1}", hl_now_ms());
+    assert_int_equal(change(c, HL_OP_CREATE, &ca, 0, &v, &made), HL_OK);
+    assert_int_equal(change(c, HL_OP_CREATE, &cb, 0, &v, &made), HL_OK);
+    char f1[HL_ID_MAX], f2[HL_ID_MAX], f3[HL_ID_MAX];
+    make_file(c, &ca, 100, f1);
+    make_file(c, &ca, 250, f2);
+    make_file(c, &cb, 7, f3);
+    int64_t bytes = -1;
+    assert_int_equal(hl_store_app_storage(c->st, a.id, &bytes), HL_OK);
+    assert_int_equal(bytes, 350);
+    assert_int_equal(hl_store_app_storage(c->st, b.id, &bytes), HL_OK);
+    assert_int_equal(bytes, 7);
+    assert_int_equal(hl_store_app_storage(c->st, empty.id, &bytes), HL_OK);
+    assert_int_equal(bytes, 0);
+    struct res gone;
+    res_init(&gone, a.id, HL_ENT_CONTEXTFILE, f1, ca.r.uid, "tenant-1", "{\"f\":1}", hl_now_ms());
+    assert_int_equal(change(c, HL_OP_DELETE, &gone, 1, &v, &made), HL_OK);
+    assert_int_equal(hl_store_app_storage(c->st, a.id, &bytes), HL_OK);
+    assert_int_equal(bytes, 250);
+}
+
 struct rec_case {
     const char *name;
     enum hl_outcome outcome;
@@ -1540,9 +1938,9 @@ struct rec_case {
 
 static const struct rec_case rec_cases[] = {
     {"success", HL_OUT_SUCCESS, 200, NULL, HL_DS_SUCCEEDED, 0},
-    {"retry", HL_OUT_RETRY, 503, "HTTP 503", HL_DS_PENDING, 0},
+    {"retry", HL_OUT_RETRY, 503, "HTTP 503", HL_DS_FAILING, 0},
     {"failed", HL_OUT_FAILED, 500, "HTTP 500", HL_DS_FAILED, 0},
-    {"timeout, no answer", HL_OUT_RETRY, 0, "timed out after 5 s", HL_DS_PENDING, 0},
+    {"timeout, no answer", HL_OUT_RETRY, 0, "timed out after 5 s", HL_DS_FAILING, 0},
     {"gone", HL_OUT_GONE, 410, "HTTP 410", HL_DS_FAILED, 1},
 };
 
@@ -1721,7 +2119,7 @@ static void c_record_batch(struct ctx *c)
     assert_int_equal(w.last_triggered_at, now - 1000);
     assert_int_equal(w.active, 1);
     hl_webhook_clear(&w);
-    expect_delivery(c, a.id, at[0].delivery_id, HL_DS_PENDING, 1);
+    expect_delivery(c, a.id, at[0].delivery_id, HL_DS_FAILING, 1);
     expect_delivery(c, a.id, at[2].delivery_id, HL_DS_SUCCEEDED, 1);
     jobs_free(&j);
 }
@@ -1890,6 +2288,107 @@ static void c_release_leases(struct ctx *c)
     assert_int_equal(j.v[0].delivery_id, d);
     assert_int_equal(j.v[0].attempts, 0);
     jobs_free(&j);
+}
+
+/* ---- context-file ingestion ---- */
+
+/* Queues a context file of app_id created at at (its bytes are not looked at here). */
+static void queue_file(struct ctx *c, int64_t app_id, int64_t at, struct res *x)
+{
+    struct ev v;
+    struct hl_file_rec rec = {"files/none", 1, "00"};
+    res_init(x, app_id, HL_ENT_CONTEXTFILE, NULL, "ctx-none", "t", "{\"f\":1}", at);
+    ev_init(&v, app_id, HL_EV_CONTEXTFILE_CREATED, "t", x->r.uid, at);
+    struct hl_change ch = {.op = HL_OP_CREATE, .res = &x->r, .ev = &v.e, .file = &rec};
+    assert_int_equal(hl_store_commit(c->st, &ch, 1, NULL, NULL), HL_OK);
+}
+
+/* Claims at now, leasing until until, and returns the uid of the file of app a or b it got ("" for
+ * none) with its attempt number; other apps' files (rows other runs left on a shared database)
+ * are claimed and dropped. */
+static int64_t claim_file(struct ctx *c, int64_t a, int64_t b, int64_t now, int64_t until,
+                          char uid[HL_ID_MAX])
+{
+    for (int round = 0; round < 1000; round++) {
+        struct hl_ingest_job j;
+        int rc = hl_store_ingest_claim(c->st, now, until, &j);
+        if (rc == HL_ENOTFOUND) {
+            uid[0] = '\0';
+            return 0;
+        }
+        assert_int_equal(rc, HL_OK);
+        int64_t attempts = j.attempts;
+        int mine = j.app_id == a || j.app_id == b;
+        if (mine) {
+            assert_string_equal(j.res.uid, j.file_uid);
+            memcpy(uid, j.file_uid, HL_ID_MAX);
+        }
+        hl_ingest_job_clear(&j);
+        if (mine)
+            return attempts;
+    }
+    fail_msg("ingest claims keep returning files: are leases kept?");
+    return 0;
+}
+
+/* Apps share the ingestion queue: each claim takes the oldest waiting file of the app with the
+ * fewest files being processed. Every claim counts an attempt; a lease is renewed or given back
+ * only by the claim that holds it, and a lapsed one is claimed again as the next attempt. */
+static void c_ingest_claim(struct ctx *c)
+{
+    struct hl_app a, b;
+    make_app(c, &a);
+    make_app(c, &b);
+    int64_t t0 = hl_now_ms() - HOUR, now = hl_now_ms(), until = now + HOUR;
+    struct res fa[3], fb[2];
+    for (int i = 0; i < 3; i++)
+        queue_file(c, a.id, t0 + i, &fa[i]);
+    for (int i = 0; i < 2; i++)
+        queue_file(c, b.id, t0 + 3 + i, &fb[i]);
+    /* a has the three oldest files, yet b's come in turn */
+    const char *want[] = {fa[0].r.uid, fb[0].r.uid, fa[1].r.uid, fb[1].r.uid, fa[2].r.uid};
+    char uid[HL_ID_MAX];
+    for (size_t i = 0; i < 5; i++) {
+        print_message("claim %zu\n", i);
+        assert_int_equal(claim_file(c, a.id, b.id, now, until, uid), 1);
+        assert_string_equal(uid, want[i]);
+    }
+    assert_int_equal(claim_file(c, a.id, b.id, now, until, uid), 0);
+
+    /* only the claim that holds the lease renews it or gives it back */
+    int64_t later = until + 3 * HOUR;
+    assert_int_equal(hl_store_ingest_renew(c->st, fa[2].r.uid, 1, later + HOUR), HL_OK);
+    assert_int_equal(hl_store_ingest_renew(c->st, fa[0].r.uid, 2, until), HL_ENOTFOUND);
+    assert_int_equal(hl_store_ingest_release(c->st, fa[0].r.uid, 2, 0), HL_ENOTFOUND);
+    /* given back: claimed again at once, as the second attempt */
+    assert_int_equal(hl_store_ingest_release(c->st, fa[0].r.uid, 1, 0), HL_OK);
+    assert_int_equal(claim_file(c, a.id, b.id, now, until, uid), 2);
+    assert_string_equal(uid, fa[0].r.uid);
+    /* given back with the attempt refunded (stopped, not failed): the second attempt again */
+    assert_int_equal(hl_store_ingest_release(c->st, fa[0].r.uid, 2, 1), HL_OK);
+    assert_int_equal(claim_file(c, a.id, b.id, now, until, uid), 2);
+    assert_string_equal(uid, fa[0].r.uid);
+
+    /* a finished file is never claimed again, nor renewed */
+    struct ev v;
+    ev_init(&v, b.id, HL_EV_CONTEXTFILE_UPDATED, "t", fb[0].r.uid, now);
+    struct hl_change done = {
+        .op = HL_OP_UPDATE, .res = &fb[0].r, .expect_version = 1, .ev = &v.e, .done_file = 1};
+    assert_int_equal(hl_store_commit(c->st, &done, 1, NULL, NULL), HL_OK);
+    assert_int_equal(hl_store_ingest_renew(c->st, fb[0].r.uid, 1, until), HL_ENOTFOUND);
+
+    /* the leases lapse (a node died): the files are claimed again, each as its next attempt,
+     * the queue still shared: fa[2]'s renewed lease holds it a while longer, so b goes first */
+    const char *again[] = {fb[1].r.uid, fa[0].r.uid, fa[1].r.uid};
+    const int64_t attempt[] = {2, 3, 2};
+    for (size_t i = 0; i < 3; i++) {
+        print_message("claim again %zu\n", i);
+        assert_int_equal(claim_file(c, a.id, b.id, later, later + DAY, uid), attempt[i]);
+        assert_string_equal(uid, again[i]);
+    }
+    assert_int_equal(claim_file(c, a.id, b.id, later, later + DAY, uid), 0);
+    assert_int_equal(claim_file(c, a.id, b.id, later + 2 * HOUR, later + 3 * HOUR, uid), 2);
+    assert_string_equal(uid, fa[2].r.uid);
 }
 
 /* ---- the store as a whole ---- */
@@ -2484,7 +2983,7 @@ static void s_sync_restore_fails(struct ctx *c)
     int64_t now = hl_now_ms();
     struct hl_job *jobs = NULL;
     size_t n = 0;
-    struct hl_claim cl = {now, now + MIN, 64, NULL, 0, NULL};
+    struct hl_claim cl = {.now = now, .lease_until = now + MIN, .max = 64};
 
     fault_arm(&F.pragma_err, 1);
     assert_int_equal(hl_store_claim(c->st, &cl, &jobs, &n), HL_ESTORE);
@@ -2672,15 +3171,17 @@ static void c_delivery_lists(struct ctx *c)
     assert_int_equal(n, 2);
     assert_int_equal(got[0], d1[1]);
     assert_int_equal(got[1], d1[0]);
-    struct hl_delivery_filter failing = {.status = HL_DS_PENDING, .failing = 1, .type = -1};
+    struct hl_delivery_filter failing = {.status = HL_DS_FAILING, .type = -1};
     for (int64_t wid = 0; wid <= h1.id; wid += h1.id) {
         n = page_all(c, a.id, wid, &failing, 2, got, 4 * N);
         assert_int_equal(n, 1);
         assert_int_equal(got[0], d1[2]);
     }
+    /* pending as shown: not the failing one */
     struct hl_delivery_filter pending = {.status = HL_DS_PENDING, .type = -1};
-    assert_int_equal(page_all(c, a.id, h1.id, &pending, 2, got, 4 * N), N - 3);
+    assert_int_equal(page_all(c, a.id, h1.id, &pending, 2, got, 4 * N), N - 4);
     assert_int_equal(page_all(c, a.id, h2.id, &pending, 2, got, 4 * N), N);
+    assert_int_equal(page_all(c, a.id, 0, &pending, 3, got, 4 * N), 2 * N - 4);
     struct hl_delivery_filter failed = {.status = HL_DS_FAILED, .type = -1};
     n = page_all(c, a.id, 0, &failed, 5, got, 4 * N);
     assert_int_equal(n, 1);
@@ -2691,16 +3192,20 @@ static void c_delivery_lists(struct ctx *c)
     assert_int_equal(n, 2);
     assert_int_equal(got[0], d2[3]);
     assert_int_equal(got[1], d1[3]);
-    /* recover counts what it would queue, then queues that many */
-    int64_t count = -1, queued = -1;
-    assert_int_equal(hl_store_recover_count(c->st, h1.id, now - HOUR, 0, &count), HL_OK);
-    assert_int_equal(count, 1);
-    assert_int_equal(hl_store_recover_count(c->st, h1.id, now + HOUR, 0, &count), HL_OK);
-    assert_int_equal(count, 0);
-    assert_int_equal(hl_store_recover(c->st, h1.id, now - HOUR, 0, now, &queued), HL_OK);
-    assert_int_equal(queued, 1);
-    assert_int_equal(hl_store_recover_count(c->st, h1.id, now - HOUR, 0, &count), HL_OK);
-    assert_int_equal(count, 0);
+    /* a dry run counts what recover picks, picking nothing; then recover picks that many */
+    struct hl_recovered count, done;
+    assert_int_equal(hl_store_recover_count(c->st, h1.id, now - HOUR, 0, now, &count), HL_OK);
+    assert_int_equal(count.failed, 1);
+    assert_int_equal(count.failing, 1);
+    assert_int_equal(hl_store_recover_count(c->st, h1.id, now + HOUR, 0, now, &count), HL_OK);
+    assert_int_equal(count.failed + count.failing, 0);
+    assert_int_equal(hl_store_recover(c->st, h1.id, now - HOUR, 0, now, &done), HL_OK);
+    assert_int_equal(done.failed, 1);
+    assert_int_equal(done.failing, 1);
+    /* the failed one queued again is failing now (attempted, last not 2xx) */
+    assert_int_equal(hl_store_recover_count(c->st, h1.id, now - HOUR, 0, now, &count), HL_OK);
+    assert_int_equal(count.failed, 0);
+    assert_int_equal(count.failing, 2);
 }
 
 /* A webhook's attempts by time bucket: counts, successes and nearest-rank percentiles. */
@@ -2762,11 +3267,719 @@ static void c_series(struct ctx *c)
     free(p);
 }
 
+/* ---- retention ---- */
+
+/* Sums prune steps from the first event until one says nothing old is left. */
+static void prune_all_max(struct ctx *c, int64_t before, size_t scan, size_t max_events,
+                          int dry_run, struct hl_prune_result *sum)
+{
+    memset(sum, 0, sizeof(*sum));
+    struct hl_prune p = {
+        .before = before, .scan = scan, .max_events = max_events, .dry_run = dry_run};
+    for (int step = 0;; step++) {
+        if (step == 100000)
+            fail_msg("pruning does not end");
+        struct hl_prune_result r;
+        assert_int_equal(hl_store_prune(c->st, &p, &r), HL_OK);
+        assert_false(r.busy); /* one process: nobody else holds the turn */
+        assert_true(r.last_at < before || (r.last_at == p.after_at && r.last_id == p.after_id));
+        sum->events += r.events;
+        sum->deliveries += r.deliveries;
+        sum->attempts += r.attempts;
+        sum->kept_owed += r.kept_owed;
+        if (max_events)
+            assert_true(r.events <= (int64_t)max_events);
+        if (r.done)
+            break;
+        /* a step that is not the last moves on, in creation order */
+        assert_true(r.last_at > p.after_at || (r.last_at == p.after_at && r.last_id > p.after_id));
+        p.after_at = r.last_at;
+        p.after_id = r.last_id;
+    }
+}
+
+static void prune_all(struct ctx *c, int64_t before, size_t scan, int dry_run,
+                      struct hl_prune_result *sum)
+{
+    prune_all_max(c, before, scan, 0, dry_run, sum);
+}
+
+/* How a scenario's delivery ends up before pruning. */
+enum fate {
+    F_SUCCEEDED,
+    F_FAILED,    /* failed after the last retry */
+    F_RETRYING,  /* failed, next attempt due later */
+    F_PENDING,   /* never attempted */
+    F_RESENT,    /* succeeded, then resent: pending again */
+    F_PAUSED,    /* its webhook paused */
+    F_GONE,      /* answered 410: failed, and its webhook disabled */
+    F_PARKED,    /* pending on a webhook that a 410 disabled */
+    F_CANCELLED, /* its webhook deleted */
+};
+
+static const struct prune_case {
+    const char *name;
+    enum fate fate;
+    int young;  /* created now rather than ten days ago */
+    int pruned; /* the event, its delivery and attempts go */
+    int attempts;
+} prune_cases[] = {
+    {"succeeded", F_SUCCEEDED, 0, 1, 1}, {"failed after the last retry", F_FAILED, 0, 1, 1},
+    {"retrying", F_RETRYING, 0, 0, 1},   {"pending, never tried", F_PENDING, 0, 0, 0},
+    {"resent", F_RESENT, 0, 0, 1},       {"paused webhook", F_PAUSED, 0, 0, 0},
+    {"410 gone", F_GONE, 0, 1, 1},       {"held by a disabled webhook", F_PARKED, 0, 0, 0},
+    {"cancelled", F_CANCELLED, 0, 1, 0}, {"young and succeeded", F_SUCCEEDED, 1, 0, 1},
+};
+#define NPRUNE (sizeof(prune_cases) / sizeof(prune_cases[0]))
+
+static void record_one(struct ctx *c, int64_t delivery, int64_t hook, enum hl_outcome out)
+{
+    int64_t now = hl_now_ms();
+    struct hl_attempt at = {.delivery_id = delivery,
+                            .webhook_id = hook,
+                            .started_at = now,
+                            .duration_us = 100,
+                            .status_code = out == HL_OUT_SUCCESS ? 200
+                                           : out == HL_OUT_GONE  ? 410
+                                                                 : 500,
+                            .error = out == HL_OUT_SUCCESS ? NULL : "HTTP 500",
+                            .response = "ok",
+                            .response_len = 2,
+                            .outcome = out,
+                            .next_attempt_at = now + HOUR};
+    if (out == HL_OUT_GONE)
+        snprintf(at.disable_reason, sizeof(at.disable_reason), "endpoint answered 410 Gone");
+    assert_int_equal(hl_store_record(c->st, &at, 1), HL_OK);
+}
+
+/* Whether an event and each of its deliveries are still there. */
+static int kept(struct ctx *c, int64_t app_id, const char *uid, const int64_t *dl, size_t ndl)
+{
+    struct hl_event e = {0};
+    int rc = hl_store_event_get(c->st, app_id, uid, &e, NULL, NULL);
+    hl_event_clear(&e);
+    for (size_t i = 0; i < ndl; i++) {
+        struct hl_delivery d = {0};
+        int drc = hl_store_delivery_get(c->st, app_id, dl[i], &d, NULL, NULL);
+        hl_delivery_clear(&d);
+        /* an event goes with all its deliveries or keeps them all */
+        assert_int_equal(drc, rc);
+    }
+    assert_true(rc == HL_OK || rc == HL_ENOTFOUND);
+    return rc == HL_OK;
+}
+
+static size_t attempts_of(struct ctx *c, int64_t app_id, int64_t delivery)
+{
+    struct hl_delivery d = {0};
+    struct hl_attempt_rec *att = NULL;
+    size_t n = 0;
+    assert_int_equal(hl_store_delivery_get(c->st, app_id, delivery, &d, &att, &n), HL_OK);
+    hl_delivery_clear(&d);
+    hl_attempts_free(att, n);
+    return n;
+}
+
+/* What is pruned and what never is: an old event goes with its deliveries and attempts once none
+ * of them is owed; anything owed keeps its event, whatever its age; young events stay. */
+static void c_prune(struct ctx *c)
+{
+    struct hl_app a, quiet;
+    make_app(c, &a);
+    make_app(c, &quiet); /* no webhooks: its events make no deliveries */
+    forget_hooks(c);
+    int64_t now = hl_now_ms(), old = now - 10 * DAY;
+    struct hook hk[NPRUNE];
+    struct ev v[NPRUNE];
+    int64_t dl[NPRUNE];
+    for (size_t i = 0; i < NPRUNE; i++) {
+        /* a webhook of its own each (F_PARKED shares F_GONE's, which the 410 disables) */
+        if (prune_cases[i].fate == F_PARKED)
+            hk[i] = hk[i - 1];
+        else
+            make_hook(c, a.id, HL_ENT_ALL, 0, 1, &hk[i]);
+        ev_init(&v[i], a.id, HL_EV_AGENT_UPDATED, "t", "agent-p", prune_cases[i].young ? now : old);
+        int64_t made = 0;
+        assert_int_equal(publish_ev(c, &v[i], hk[i].id, &made), HL_OK);
+        assert_int_equal(made, 1);
+    }
+    /* one event, two deliveries: one succeeded, one still retrying */
+    struct hook m1, m2;
+    make_hook(c, quiet.id, HL_ENT_ALL, 0, 1, &m1);
+    make_hook(c, quiet.id, HL_ENT_ALL, 0, 1, &m2);
+    struct ev mixed, none;
+    ev_init(&mixed, quiet.id, HL_EV_AGENT_UPDATED, "t", "agent-m", old);
+    int64_t made = 0;
+    assert_int_equal(publish_ev(c, &mixed, 0, &made), HL_OK);
+    assert_int_equal(made, 2);
+    struct jobs j = {0};
+    /* the clock now, not at the start: publishing can take seconds on a loaded machine */
+    int64_t t = hl_now_ms();
+    claim_mine(c, t + SEC, t + HOUR, NULL, 0, &j);
+    assert_int_equal(j.n, NPRUNE + 2);
+    for (size_t i = 0; i < NPRUNE; i++) {
+        dl[i] = 0;
+        for (size_t k = 0; k < j.n; k++)
+            if (strcmp(j.v[k].event_uid, v[i].e.uid) == 0)
+                dl[i] = j.v[k].delivery_id;
+    }
+    int64_t mixed_dl[2] = {job_of(&j, m1.id)->delivery_id, job_of(&j, m2.id)->delivery_id};
+    jobs_free(&j);
+    for (size_t i = 0; i < NPRUNE; i++) {
+        enum fate f = prune_cases[i].fate;
+        assert_true(dl[i] > 0);
+        if (f == F_SUCCEEDED || f == F_RESENT)
+            record_one(c, dl[i], hk[i].id, HL_OUT_SUCCESS);
+        else if (f == F_FAILED)
+            record_one(c, dl[i], hk[i].id, HL_OUT_FAILED);
+        else if (f == F_RETRYING)
+            record_one(c, dl[i], hk[i].id, HL_OUT_RETRY);
+        else if (f == F_GONE)
+            record_one(c, dl[i], hk[i].id, HL_OUT_GONE);
+        if (f == F_RESENT)
+            assert_int_equal(hl_store_delivery_resend(c->st, a.id, dl[i], hl_now_ms()), HL_OK);
+        if (f == F_PAUSED)
+            set_active(c, a.id, &hk[i], 0, hl_now_ms());
+        if (f == F_CANCELLED)
+            assert_int_equal(hl_store_webhook_delete(c->st, a.id, hk[i].uid, hl_now_ms()), HL_OK);
+    }
+    record_one(c, mixed_dl[0], m1.id, HL_OUT_SUCCESS);
+    record_one(c, mixed_dl[1], m2.id, HL_OUT_RETRY);
+    /* an old event that made no delivery at all */
+    struct hl_app lone;
+    make_app(c, &lone);
+    ev_init(&none, lone.id, HL_EV_CONTEXT_CREATED, "t", "context-n", old);
+    made = 0;
+    assert_int_equal(publish_ev(c, &none, 0, &made), HL_OK);
+    assert_int_equal(made, 0);
+
+    int64_t want_ev = 1, want_dl = 0, want_att = 0, want_owed = 1; /* "none"; the mixed event */
+    for (size_t i = 0; i < NPRUNE; i++) {
+        const struct prune_case *pc = &prune_cases[i];
+        expect_delivery(c, a.id, dl[i],
+                        pc->fate == F_SUCCEEDED                        ? HL_DS_SUCCEEDED
+                        : pc->fate == F_FAILED || pc->fate == F_GONE   ? HL_DS_FAILED
+                        : pc->fate == F_PAUSED || pc->fate == F_PARKED ? HL_DS_PAUSED
+                        : pc->fate == F_CANCELLED                      ? HL_DS_CANCELLED
+                        : pc->fate == F_RETRYING                       ? HL_DS_FAILING
+                                                                       : HL_DS_PENDING,
+                        pc->attempts);
+        want_ev += pc->pruned;
+        want_dl += pc->pruned;
+        want_att += pc->pruned ? pc->attempts : 0;
+        want_owed += !pc->pruned && !pc->young;
+    }
+
+    /* a dry run counts and removes nothing */
+    struct hl_pruned t0, t1;
+    hl_store_pruned(c->st, &t0);
+    struct hl_prune_result dry, sum;
+    prune_all(c, now - DAY, 3, 1, &dry);
+    for (size_t i = 0; i < NPRUNE; i++)
+        assert_true(kept(c, a.id, v[i].e.uid, &dl[i], 1));
+    assert_true(kept(c, lone.id, none.e.uid, NULL, 0));
+    hl_store_pruned(c->st, &t1);
+    assert_int_equal(t1.events, t0.events);
+
+    /* steps that look at five events and remove at most two */
+    prune_all_max(c, now - DAY, 5, 2, 0, &sum);
+    if (!c->be->shared) {
+        assert_int_equal(dry.events, want_ev);
+        assert_int_equal(dry.deliveries, want_dl);
+        assert_int_equal(dry.attempts, want_att);
+        assert_int_equal(dry.kept_owed, want_owed);
+        assert_int_equal(sum.events, want_ev);
+        assert_int_equal(sum.deliveries, want_dl);
+        assert_int_equal(sum.attempts, want_att);
+        assert_int_equal(sum.kept_owed, want_owed);
+    } else {
+        assert_true(sum.events >= want_ev && sum.deliveries >= want_dl);
+        assert_true(sum.attempts >= want_att && sum.kept_owed >= want_owed);
+    }
+    hl_store_pruned(c->st, &t1);
+    assert_int_equal(t1.events - t0.events, (uint64_t)sum.events);
+    assert_int_equal(t1.deliveries - t0.deliveries, (uint64_t)sum.deliveries);
+    assert_int_equal(t1.attempts - t0.attempts, (uint64_t)sum.attempts);
+
+    for (size_t i = 0; i < NPRUNE; i++) {
+        print_message("prune: %s\n", prune_cases[i].name);
+        assert_int_equal(kept(c, a.id, v[i].e.uid, &dl[i], 1), !prune_cases[i].pruned);
+        assert_int_equal(event_logged(c, a.id, v[i].e.uid), !prune_cases[i].pruned);
+        if (!prune_cases[i].pruned)
+            assert_int_equal(attempts_of(c, a.id, dl[i]), (size_t)prune_cases[i].attempts);
+    }
+    assert_false(kept(c, lone.id, none.e.uid, NULL, 0));
+    /* the mixed event keeps both deliveries and the succeeded one's attempt */
+    assert_true(kept(c, quiet.id, mixed.e.uid, mixed_dl, 2));
+    assert_int_equal(attempts_of(c, quiet.id, mixed_dl[0]), 1);
+
+    /* nothing more goes until something becomes final */
+    prune_all(c, now - DAY, 50, 0, &sum);
+    if (!c->be->shared)
+        assert_int_equal(sum.events, 0);
+    for (size_t i = 0; i < NPRUNE; i++)
+        if (prune_cases[i].fate == F_RETRYING)
+            record_one(c, dl[i], hk[i].id, HL_OUT_FAILED);
+    record_one(c, mixed_dl[1], m2.id, HL_OUT_SUCCESS);
+    prune_all(c, now - DAY, 50, 0, &sum);
+    if (!c->be->shared) {
+        assert_int_equal(sum.events, 2);
+        assert_int_equal(sum.deliveries, 3);
+        assert_int_equal(sum.attempts, 5);
+    }
+    assert_false(kept(c, quiet.id, mixed.e.uid, mixed_dl, 2));
+    for (size_t i = 0; i < NPRUNE; i++)
+        if (prune_cases[i].fate == F_RETRYING)
+            assert_false(kept(c, a.id, v[i].e.uid, &dl[i], 1));
+    /* the oldest event left is an old one still owed */
+    int64_t oldest = 0;
+    assert_int_equal(hl_store_oldest_event(c->st, &oldest), HL_OK);
+    if (!c->be->shared)
+        assert_int_equal(oldest, old);
+    /* a cutoff before everything prunes nothing */
+    prune_all(c, old - DAY, 50, 0, &sum);
+    if (!c->be->shared)
+        assert_int_equal(sum.events, 0);
+}
+
+/* Bad steps are refused. */
+static void c_prune_args(struct ctx *c)
+{
+    struct hl_prune_result r;
+    struct hl_prune p = {.before = hl_now_ms(), .scan = 0};
+    assert_int_equal(hl_store_prune(c->st, &p, &r), HL_EINVAL);
+    p.scan = HL_PRUNE_SCAN_MAX + 1;
+    assert_int_equal(hl_store_prune(c->st, &p, &r), HL_EINVAL);
+    /* after the last event: nothing to see, done */
+    p.scan = 10;
+    p.after_at = INT64_MAX - 1;
+    assert_int_equal(hl_store_prune(c->st, &p, &r), HL_OK);
+    assert_true(r.done);
+    assert_int_equal(r.events + r.kept_owed, 0);
+}
+
+/* Idempotency keys go when their window ends, not before. */
+static void c_idem_expire(struct ctx *c)
+{
+    struct hl_app a;
+    make_app(c, &a);
+    char key[HL_ID_MAX];
+    new_uid("idem-", key);
+    struct hl_idem idem = {.key = key, .status = 201, .response = "{}"};
+    sha256("one", idem.request_hash);
+    struct ev v;
+    ev_init(&v, a.id, HL_EV_AGENT_CREATED, "t", "agent-1", hl_now_ms());
+    struct hl_change ch = {.op = HL_OP_NONE, .ev = &v.e};
+    assert_int_equal(hl_store_commit(c->st, &ch, 1, &idem, NULL), HL_OK);
+    int64_t now = hl_now_ms(), n = -1;
+    struct hl_idem_hit hit;
+
+    /* inside its window: kept */
+    assert_int_equal(hl_store_idem_expire(c->st, now - HL_IDEM_WINDOW_MS, 1000, 0, &n), HL_OK);
+    assert_int_equal(hl_store_idem_get(c->st, a.id, key, 0, &hit), HL_OK);
+    free(hit.response);
+    /* its window over: counted by a dry run, then gone */
+    assert_int_equal(hl_store_idem_expire(c->st, now + SEC, 1000, 1, &n), HL_OK);
+    assert_true(c->be->shared ? n >= 1 : n == 1);
+    assert_int_equal(hl_store_idem_get(c->st, a.id, key, 0, &hit), HL_OK);
+    free(hit.response);
+    for (int i = 0; i < 1000; i++) {
+        assert_int_equal(hl_store_idem_expire(c->st, now + SEC, 1, 0, &n), HL_OK);
+        if (n == 0)
+            break;
+        assert_int_equal(n, 1); /* at most max at a time */
+    }
+    assert_int_equal(hl_store_idem_get(c->st, a.id, key, 0, &hit), HL_ENOTFOUND);
+}
+
+/* Successful attempts keep the start of the answer; failures what the dispatcher captured. */
+static void c_response_keep(struct ctx *c)
+{
+    struct hl_app a;
+    struct hook h;
+    struct ev v[2];
+    struct jobs j = {0};
+    forget_hooks(c);
+    make_app(c, &a);
+    make_hook(c, a.id, HL_ENT_ALL, 0, 1, &h);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(publish(c, a.id, HL_EV_AGENT_CREATED, &v[i]), 1);
+    int64_t now = hl_now_ms();
+    claim_mine(c, now, now + HOUR, NULL, 0, &j);
+    assert_int_equal(j.n, 2);
+    static char big[4096];
+    for (size_t i = 0; i < sizeof(big); i++)
+        big[i] = (char)('a' + i % 26);
+    for (size_t i = 0; i < 2; i++) {
+        struct hl_attempt at = {.delivery_id = j.v[i].delivery_id,
+                                .webhook_id = h.id,
+                                .started_at = now,
+                                .status_code = i ? 500 : 200,
+                                .error = i ? "HTTP 500" : NULL,
+                                .response = big,
+                                .response_len = sizeof(big),
+                                .outcome = i ? HL_OUT_FAILED : HL_OUT_SUCCESS};
+        assert_int_equal(hl_store_record(c->st, &at, 1), HL_OK);
+        struct hl_delivery d = {0};
+        struct hl_attempt_rec *rec = NULL;
+        size_t n = 0;
+        assert_int_equal(hl_store_delivery_get(c->st, a.id, at.delivery_id, &d, &rec, &n), HL_OK);
+        assert_int_equal(n, 1);
+        size_t want = i ? sizeof(big) : HL_SUCCESS_RESPONSE_KEEP;
+        assert_int_equal(rec[0].response_len, want);
+        assert_memory_equal(rec[0].response, big, want);
+        hl_delivery_clear(&d);
+        hl_attempts_free(rec, n);
+    }
+    jobs_free(&j);
+}
+
+/* The database's size, and what pruning frees coming back. */
+static void c_space(struct ctx *c)
+{
+    struct hl_store_space sp;
+    assert_int_equal(hl_store_space(c->st, &sp), HL_OK);
+    assert_true(sp.bytes > 0);
+    assert_true(sp.free_bytes >= 0);
+    /* a new SQLite file gives freed pages back as it goes; PostgreSQL has autovacuum */
+    assert_true(sp.reclaims);
+}
+
+/* A new app with one webhook and two events published to it in this order, their deliveries
+ * claimed (leased for an hour); returns the webhook's id. */
+static int64_t two_claimed(struct ctx *c, struct hl_app *a, struct ev *first, int64_t *first_dl,
+                           struct ev *second, int64_t *second_dl)
+{
+    struct hook h;
+    struct jobs j = {0};
+    forget_hooks(c);
+    make_app(c, a);
+    make_hook(c, a->id, HL_ENT_ALL, 0, 1, &h);
+    assert_int_equal(publish(c, a->id, HL_EV_AGENT_CREATED, first), 1);
+    assert_int_equal(publish(c, a->id, HL_EV_AGENT_UPDATED, second), 1);
+    int64_t now = hl_now_ms();
+    claim_mine(c, now, now + HOUR, NULL, 0, &j);
+    assert_int_equal(j.n, 2);
+    int f = strcmp(j.v[0].event_uid, first->e.uid) == 0 ? 0 : 1;
+    *first_dl = j.v[f].delivery_id;
+    *second_dl = j.v[1 - f].delivery_id;
+    jobs_free(&j);
+    return h.id;
+}
+
+/* Waits (up to 30 s on a loaded machine) until the pruner has removed the event; 1 when it has.
+ * Only the event is read while the pruner runs: a step may fall between two reads. */
+static int pruned_soon(struct ctx *c, int64_t app_id, const char *uid)
+{
+    for (int i = 0; i < 3000; i++) {
+        struct hl_event e = {0};
+        int gone = hl_store_event_get(c->st, app_id, uid, &e, NULL, NULL) == HL_ENOTFOUND;
+        hl_event_clear(&e);
+        if (gone)
+            return 1;
+        usleep(10000);
+    }
+    return 0;
+}
+
+/* The background pruner removes what is final and old, keeps what is owed, and stops. */
+static void c_pruner(struct ctx *c)
+{
+    struct hl_app a;
+    struct ev done, owed;
+    int64_t dd, od;
+    int64_t hook = two_claimed(c, &a, &done, &dd, &owed, &od);
+    record_one(c, dd, hook, HL_OUT_SUCCESS);
+    record_one(c, od, hook, HL_OUT_RETRY);
+    struct hl_pruned t0, t1;
+    hl_store_pruned(c->st, &t0);
+
+    /* a retention of 1 ms: every event is old at once */
+    struct hl_pruner *pr = NULL;
+    struct hl_pruner_config bad = {.retention_ms = 0}, cfg = {.retention_ms = 1};
+    assert_int_equal(hl_pruner_start(c->st, &bad, &pr), HL_EINVAL);
+    assert_null(pr);
+    assert_int_equal(hl_pruner_start(c->st, &cfg, &pr), HL_OK);
+    int gone = pruned_soon(c, a.id, done.e.uid);
+    hl_pruner_stop(pr);
+    assert_true(gone);
+    assert_false(kept(c, a.id, done.e.uid, &dd, 1)); /* its delivery went with it */
+    assert_true(kept(c, a.id, owed.e.uid, &od, 1));
+    assert_int_equal(attempts_of(c, a.id, od), 1);
+    hl_store_pruned(c->st, &t1);
+    assert_true(t1.events > t0.events && t1.deliveries > t0.deliveries);
+    assert_true(t1.attempts > t0.attempts);
+    hl_pruner_stop(NULL);
+}
+
+/* An event still owed when the pruner's cursor passed it (a dispatcher more than a retention
+ * behind) goes once its delivery is final, within the same run: a later pass looks at it again
+ * (it used to wait for a pass from the beginning, every 10 minutes whatever the retention). */
+static void c_pruner_revisits(struct ctx *c)
+{
+    struct hl_app a;
+    struct ev owed, done;
+    int64_t od, dd;
+    /* owed first: the cursor passes it before it reaches done */
+    int64_t hook = two_claimed(c, &a, &owed, &od, &done, &dd);
+    record_one(c, od, hook, HL_OUT_RETRY);
+    record_one(c, dd, hook, HL_OUT_SUCCESS);
+
+    struct hl_pruner *pr = NULL;
+    struct hl_pruner_config cfg = {.retention_ms = 1};
+    assert_int_equal(hl_pruner_start(c->st, &cfg, &pr), HL_OK);
+    int done_gone = pruned_soon(c, a.id, done.e.uid); /* the cursor is past owed now */
+    int owed_kept = kept(c, a.id, owed.e.uid, &od, 1);
+    record_one(c, od, hook, HL_OUT_FAILED); /* final now: nothing owed any more */
+    int owed_gone = pruned_soon(c, a.id, owed.e.uid);
+    hl_pruner_stop(pr);
+    assert_true(done_gone);
+    assert_true(owed_kept);
+    assert_true(owed_gone);
+    assert_false(kept(c, a.id, owed.e.uid, &od, 1));
+}
+
+/* The pruner's pace: clock-timed steps shrink when slow and grow when fast; a pruner seconds
+ * behind keeps steps and waits that let it catch up on a machine too busy for the clock. */
+static void c_prune_pace(struct ctx *c)
+{
+    struct hl_prune_pace pc;
+    hl_prune_pace_init(&pc, c->st);
+    assert_int_equal(pc.target_us, hl_store_one_writer(c->st) ? 2000 : 50000);
+    struct hl_prune q = {0};
+    struct hl_prune_result slow = {.write_us = 100 * pc.target_us}, fast = {.write_us = 10};
+    for (int i = 0; i < 20; i++) { /* in time: down to one event a step, waits 3x the step */
+        hl_prune_pace_step(&pc, &q);
+        slow.events = (int64_t)q.max_events;
+        assert_int_equal(hl_prune_pace_done(&pc, &slow, 0), 3 * slow.write_us / 1000);
+    }
+    hl_prune_pace_step(&pc, &q);
+    assert_int_equal(q.max_events, 1);
+    for (int i = 0; i < 20; i++) { /* ten seconds behind: 32 events a step, 20 ms waits */
+        slow.events = (int64_t)q.max_events;
+        assert_int_equal(hl_prune_pace_done(&pc, &slow, 10000), 20);
+        hl_prune_pace_step(&pc, &q);
+        assert_int_equal(q.max_events, 32);
+    }
+    for (int i = 0; i < 40; i++) { /* fast steps grow to the largest, the scan with them */
+        fast.events = (int64_t)q.max_events;
+        assert_int_equal(hl_prune_pace_done(&pc, &fast, 0), 5);
+        hl_prune_pace_step(&pc, &q);
+    }
+    assert_int_equal(q.max_events, 1024);
+    assert_true(q.scan > q.max_events && q.scan <= HL_PRUNE_SCAN_MAX);
+}
+
+/* ---- retention on SQLite: pages given back, old files compacted, stored payloads ---- */
+
+/* An event with a payload of n bytes that packing cannot shrink much. */
+static void big_event(struct hl_event *e, int64_t app_id, int64_t at, char *buf, size_t n,
+                      unsigned seed)
+{
+    memset(e, 0, sizeof(*e));
+    new_uid("evt_", e->uid);
+    e->type = HL_EV_AGENT_UPDATED;
+    e->app_id = app_id;
+    e->tenant = (char *)"t";
+    snprintf(e->resource_uid, sizeof(e->resource_uid), "agent-big");
+    e->created_at = at;
+    size_t k = (size_t)snprintf(buf, n, "{\"eventId\":\"%s\",\"noise\":\"", e->uid);
+    for (; k < n - 2; k++) {
+        seed = seed * 1103515245u + 12345u;
+        buf[k] = (char)('!' + (seed >> 16) % 90);
+        if (buf[k] == '"' || buf[k] == '\\')
+            buf[k] = 'x';
+    }
+    buf[n - 2] = '"';
+    buf[n - 1] = '}';
+    e->payload = buf;
+    e->payload_len = n;
+}
+
+/* Publishes n old events of about 2 KB, without deliveries, in one app. */
+static void publish_big(struct hl_store *st, int64_t app_id, int n, int64_t at)
+{
+    static char buf[2048];
+    for (int i = 0; i < n; i++) {
+        struct hl_event e;
+        big_event(&e, app_id, at, buf, sizeof(buf), (unsigned)i * 7919u + 1);
+        struct hl_change ch = {.op = HL_OP_NONE, .ev = &e};
+        assert_int_equal(hl_store_commit(st, &ch, 1, NULL, NULL), HL_OK);
+    }
+}
+
+static int64_t file_bytes(const char *path)
+{
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    return (int64_t)sb.st_size;
+}
+
+/* Closes and opens the store again: the file is checkpointed, its size what it holds. */
+static void reopen(struct ctx *c)
+{
+    hl_store_close(c->st);
+    char err[256];
+    assert_int_equal(hl_store_open(c->url, &c->st, err, sizeof(err)), HL_OK);
+}
+
+static void s_release_space(struct ctx *c)
+{
+    struct hl_app a;
+    make_app(c, &a);
+    int64_t old = hl_now_ms() - 10 * DAY;
+    publish_big(c->st, a.id, 2000, old);
+    struct hl_prune_result sum;
+    prune_all(c, old + 1, 256, 0, &sum);
+    assert_int_equal(sum.events, 2000);
+    struct hl_store_space before, after;
+    assert_int_equal(hl_store_space(c->st, &before), HL_OK);
+    assert_true(before.reclaims);
+    assert_true(before.free_bytes > 2000 * 1024); /* the events' pages, free inside the file */
+    reopen(c);
+    int64_t size0 = file_bytes(c->url);
+    int64_t total = 0;
+    for (int i = 0;; i++) {
+        assert_true(i < 100000);
+        int64_t got = -1;
+        assert_int_equal(hl_store_release_space(c->st, &got), HL_OK);
+        assert_true(got >= 0 && got <= 128 * 65536); /* one bounded step */
+        if (got == 0)
+            break;
+        total += got;
+    }
+    assert_int_equal(hl_store_space(c->st, &after), HL_OK);
+    assert_true(total > 0);
+    assert_true(after.free_bytes < before.free_bytes / 4);
+    reopen(c);
+    assert_true(file_bytes(c->url) <= size0 - total + 65536);
+    /* what is left is whole: a new event and its delivery go in and come out */
+    struct hook h;
+    struct ev v;
+    make_hook(c, a.id, HL_ENT_ALL, 0, 1, &h);
+    assert_int_equal(publish(c, a.id, HL_EV_AGENT_CREATED, &v), 1);
+    assert_true(event_logged(c, a.id, v.e.uid));
+}
+
+static void s_compact_old_file(struct ctx *c)
+{
+    /* a file made the way hookline made them before: WAL first, so auto-vacuum stays off */
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof(path), "%s/old-format-%u.db", tmpdir, ++sqlite_seq);
+    sqlite3 *raw = NULL;
+    assert_int_equal(sqlite3_open(path, &raw), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(raw, "PRAGMA journal_mode = WAL", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(raw);
+    char err[256];
+    struct hl_store *st = NULL;
+    assert_int_equal(hl_store_open(path, &st, err, sizeof(err)), HL_OK);
+    struct hl_store_space sp;
+    assert_int_equal(hl_store_space(st, &sp), HL_OK);
+    assert_false(sp.reclaims);
+    char uid[HL_ID_MAX];
+    new_uid("app-", uid);
+    struct hl_app a;
+    assert_int_equal(hl_store_app_create(st, uid, "old", &a), HL_OK);
+    int64_t old = hl_now_ms() - 10 * DAY;
+    publish_big(st, a.id, 1000, old);
+    struct ev young;
+    ev_init(&young, a.id, HL_EV_AGENT_CREATED, "t", "agent-y", hl_now_ms());
+    struct hl_change ch = {.op = HL_OP_NONE, .ev = &young.e};
+    assert_int_equal(hl_store_commit(st, &ch, 1, NULL, NULL), HL_OK);
+    struct hl_store *keep = c->st;
+    c->st = st;
+    struct hl_prune_result sum;
+    prune_all(c, old + 1, 256, 0, &sum);
+    c->st = keep;
+    assert_int_equal(sum.events, 1000);
+    /* nothing given back without auto-vacuum */
+    int64_t got = -1;
+    assert_int_equal(hl_store_release_space(st, &got), HL_OK);
+    assert_int_equal(got, 0);
+    struct hl_store_space before, after;
+    assert_int_equal(hl_store_space(st, &before), HL_OK);
+    assert_true(before.free_bytes > 1000 * 1024);
+    assert_int_equal(hl_store_lock(st, err, sizeof(err)), HL_OK);
+    assert_int_equal(hl_store_compact(st, NULL, NULL, err, sizeof(err)), HL_OK);
+    assert_int_equal(hl_store_space(st, &after), HL_OK);
+    assert_true(after.reclaims);
+    assert_int_equal(after.free_bytes, 0);
+    struct hl_event e = {0};
+    assert_int_equal(hl_store_event_get(st, a.id, young.e.uid, &e, NULL, NULL), HL_OK);
+    assert_int_equal(e.payload_len, young.e.payload_len);
+    assert_memory_equal(e.payload, young.e.payload, e.payload_len);
+    hl_event_clear(&e);
+    hl_store_close(st);
+    assert_true(file_bytes(path) < before.bytes - 1000 * 1024);
+}
+
+/* Payloads are packed on disk, come back byte for byte, and rows written with a payload as it
+ * is (before packing, or by hand) read the same. */
+static void s_stored_payloads(struct ctx *c)
+{
+    struct hl_app a;
+    struct hook h;
+    struct ev v;
+    forget_hooks(c);
+    make_app(c, &a);
+    make_hook(c, a.id, HL_ENT_ALL, 0, 1, &h);
+    assert_int_equal(publish(c, a.id, HL_EV_AGENT_CREATED, &v), 1);
+    sqlite3 *raw = NULL;
+    assert_int_equal(sqlite3_open(c->url, &raw), SQLITE_OK);
+    sqlite3_busy_timeout(raw, 5000);
+    sqlite3_stmt *q = NULL;
+    assert_int_equal(
+        sqlite3_prepare_v2(raw, "SELECT payload FROM events WHERE uid = ?1", -1, &q, NULL),
+        SQLITE_OK);
+    sqlite3_bind_text(q, 1, v.e.uid, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    const unsigned char *stored = sqlite3_column_blob(q, 0);
+    int len = sqlite3_column_bytes(q, 0);
+    assert_int_equal(stored[0], 0x01);          /* packed */
+    assert_true((size_t)len < v.e.payload_len); /* and smaller */
+    sqlite3_finalize(q);
+
+    /* a row with the payload as it is, and a delivery for it */
+    const char *plain = "{\"eventId\":\"evt_plain\",\"event\":\"agent.updated\",\"data\":{\"uid\":"
+                        "\"agent-plain\",\"n\":\"caf\xc3\xa9\"}}";
+    char sql[1024];
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO events(uid, app_id, type, tenant, resource_uid, created_at, payload)"
+             " VALUES('evt_plain', %lld, %d, 't', 'agent-plain', %lld, CAST('%s' AS BLOB));"
+             "INSERT INTO deliveries(event_id, webhook_id, status, next_attempt_at, created_at)"
+             " SELECT id, %lld, 0, 0, 0 FROM events WHERE uid = 'evt_plain';",
+             (long long)a.id, HL_EV_AGENT_UPDATED, (long long)hl_now_ms(), plain, (long long)h.id);
+    assert_int_equal(sqlite3_exec(raw, sql, NULL, NULL, NULL), SQLITE_OK);
+    struct hl_event e = {0};
+    assert_int_equal(hl_store_event_get(c->st, a.id, "evt_plain", &e, NULL, NULL), HL_OK);
+    assert_int_equal(e.payload_len, strlen(plain));
+    assert_memory_equal(e.payload, plain, e.payload_len);
+    hl_event_clear(&e);
+    struct jobs j = {0};
+    int64_t now = hl_now_ms();
+    claim_mine(c, now, now + HOUR, NULL, 0, &j);
+    assert_int_equal(j.n, 2);
+    for (size_t i = 0; i < j.n; i++) {
+        const char *want = strcmp(j.v[i].event_uid, "evt_plain") == 0 ? plain : v.payload;
+        assert_int_equal(j.v[i].payload_len, strlen(want));
+        assert_memory_equal(j.v[i].payload, want, j.v[i].payload_len);
+    }
+    jobs_free(&j);
+
+    /* a damaged packed payload is an error, never other bytes */
+    snprintf(sql, sizeof(sql),
+             "UPDATE events SET payload = substr(payload, 1, length(payload) - 4) WHERE uid = '%s'",
+             v.e.uid);
+    assert_int_equal(sqlite3_exec(raw, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(raw);
+    assert_int_equal(hl_store_event_get(c->st, a.id, v.e.uid, &e, NULL, NULL), HL_ESTORE);
+}
+
 /* Cases for the SQLite backend alone. */
 static const struct contract sqlite_only[] = {
-    {"group_commit_disk_full", s_batch_disk_full},
-    {"group_commit_io_error", s_batch_io_error},
-    {"sync_restore_fails", s_sync_restore_fails},
+    {"group_commit_disk_full", s_batch_disk_full}, {"group_commit_io_error", s_batch_io_error},
+    {"sync_restore_fails", s_sync_restore_fails},  {"release_space", s_release_space},
+    {"compact_old_file", s_compact_old_file},      {"stored_payloads", s_stored_payloads},
 };
 
 /* ---- running the contract on each backend ---- */
@@ -2779,6 +3992,8 @@ static const struct contract contract[] = {
     {"webhook_update", c_webhook_update},
     {"webhook_pause_resume", c_pause_resume},
     {"webhook_delete", c_webhook_delete},
+    {"rotate_secret", c_rotate_secret},
+    {"failing_recover", c_failing_recover},
     {"resources", c_resources},
     {"fanout", c_fanout},
     {"version_conflict", c_version_conflict},
@@ -2789,11 +4004,15 @@ static const struct contract contract[] = {
     {"event_list", c_event_list},
     {"claim", c_claim},
     {"claim_fresh", c_claim_fresh},
+    {"claim_shares", c_claim_shares},
+    {"webhook_limit", c_webhook_limit},
+    {"app_storage", c_app_storage},
     {"record", c_record},
     {"record_batch", c_record_batch},
     {"auto_disable", c_auto_disable},
     {"next_due", c_next_due},
     {"release_leases", c_release_leases},
+    {"ingest_claim", c_ingest_claim},
     {"persistence", c_persistence},
     {"wake", c_wake},
     {"console_key", c_console_key},
@@ -2801,6 +4020,14 @@ static const struct contract contract[] = {
     {"key_find", c_key_find},
     {"delivery_lists", c_delivery_lists},
     {"series", c_series},
+    {"prune", c_prune},
+    {"prune_args", c_prune_args},
+    {"idem_expire", c_idem_expire},
+    {"response_keep", c_response_keep},
+    {"space", c_space},
+    {"pruner", c_pruner},
+    {"pruner_revisits", c_pruner_revisits},
+    {"prune_pace", c_prune_pace},
 };
 #define NCONTRACT (sizeof(contract) / sizeof(contract[0]))
 

@@ -54,8 +54,7 @@ export async function list(ctx, params, query) {
     d.event,
     urls.has(d.webhookUid) ? link(['webhooks', d.webhookUid], urls.get(d.webhookUid))
       : h('code', null, d.webhookUid),
-    h('span', null, badge(d.status), d.status === 'pending' && d.lastError
-      ? h('span.small.bad', null, ' retrying') : null),
+    badge(d.status),
     String(d.attempts),
     d.lastStatusCode === null ? '—' : String(d.lastStatusCode),
     d.lastError ? h('span.small', null, d.lastError) : '—',
@@ -83,8 +82,9 @@ export function recoverPanel(ctx, uid) {
     return body;
   };
   const f = h('form.panel.recover', null, h('h3', null, 'Recover failed deliveries'),
-    h('p.small.muted', null, 'Queues again every delivery of this webhook that failed for good ' +
-      'and was made in the window. Receivers get the same eventId and de-duplicate as usual.'),
+    h('p.small.muted', null, 'Of this webhook\'s deliveries made in the window, every failed one ' +
+      'gets one more attempt now, and every failing one its next attempt now. Receivers get the ' +
+      'same eventId and de-duplicate as usual.'),
     h('div.row', null, h('label', null, 'Since', since), h('label', null, 'Until (empty: now)', until),
       h('button', { type: 'submit' }, 'Count')),
     out);
@@ -94,7 +94,7 @@ export function recoverPanel(ctx, uid) {
       const body = span();
       const dry = await api('POST', path('webhooks', uid, 'recover'), { ...body, dryRun: true });
       if (!dry.wouldQueue) {
-        fill(out, h('p', null, 'No failed delivery in that window: nothing to queue.'));
+        fill(out, h('p', null, 'No failed or failing delivery in that window: nothing to queue.'));
         return;
       }
       const go = h('button.primary', { type: 'button', 'data-action': 'recover' },
@@ -107,7 +107,8 @@ export function recoverPanel(ctx, uid) {
           ctx.error(e);
         }
       });
-      fill(out, h('p', null, `${dry.wouldQueue} failed deliveries will be queued again. `), go);
+      fill(out, h('p', null, `${dry.wouldQueue} deliveries will be attempted again now ` +
+        `(${dry.failed} failed, ${dry.failing} failing). `), go);
     } catch (e) {
       ctx.error(e);
     }

@@ -217,6 +217,7 @@ export async function detail(ctx, params, query) {
       h('dt', null, 'Last failure'), h('dd', null, ago(w.lastFailureAt)),
       h('dt', null, 'Deliveries'), h('dd', null,
         link(['deliveries'], `${st.pending} pending`, { webhook: uid, status: 'pending' }), ', ',
+        link(['deliveries'], `${st.failing} failing`, { webhook: uid, status: 'failing' }), ', ',
         link(['deliveries'], `${st.succeeded} succeeded`, { webhook: uid, status: 'succeeded' }),
         ', ', link(['deliveries'], `${st.failed} failed`, { webhook: uid, status: 'failed' }),
         ' — ', link(['deliveries'], 'all', { webhook: uid })),

@@ -1,0 +1,21 @@
+/* Files compiled into the binary and served as they are: the OpenAPI document (converted from
+ * openapi/hookline.yaml to JSON at build time) and the API reference page's HTML, script and
+ * style. tools/embed.c writes the table from the rows CMakeLists.txt gives it (HL_ASSETS), so
+ * serving one more file is one more row there.
+ */
+#ifndef HL_ASSETS_H
+#define HL_ASSETS_H
+
+#include <stddef.h>
+
+struct hl_asset {
+    const char *path;          /* the URL path it is served at: "/api/v1/openapi.json" */
+    const char *type;          /* its Content-Type */
+    const unsigned char *data; /* len bytes, followed by a NUL */
+    size_t len;
+};
+
+/* Every embedded file, ended by a row whose path is NULL. */
+extern const struct hl_asset hl_assets[];
+
+#endif
