@@ -239,9 +239,9 @@ void hl_api_resources(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
 void hl_api_portal(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs);
 /* GET /metrics, outside the app prefix and without a key (metrics.c). */
 void hl_api_metrics(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs);
-/* The files compiled into the binary (api/assets.h), without a key: /api/v1/openapi.json and the
- * API reference at /docs (docs.c). Returns 1 and sets the answer when the path segments seg[0..n)
- * name one, else 0 and leaves rs alone. */
+/* The files compiled into the binary (api/assets.h), without a key: /api/v1/openapi.json, the
+ * API reference at /docs and the console's files under /console/ (docs.c). Returns 1 and sets the
+ * answer when the path segments seg[0..n) name one, else 0 and leaves rs alone. */
 int hl_api_asset(struct hl_req *rq, struct hl_resp *rs, const struct hl_str *seg, int n);
 /* The same for the asset served at exactly path ("/console/"): 1 and the answer, or 0. */
 int hl_api_asset_at(struct hl_req *rq, struct hl_resp *rs, const char *path);

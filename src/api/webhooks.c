@@ -311,23 +311,18 @@ static void recover(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
     json_t *dry = json_object_get(body, "dryRun");
     if (dry && !json_is_boolean(dry)) {
         hl_resp_error(rs, 422, "dry_run_not_boolean", "dryRun must be true or false");
-    } else if (read_window(body, rs, &since, &until) == HL_OK && json_is_true(dry)) {
-        /* what it would pick, picking nothing (the console asks before it recovers) */
-        int rc = hl_store_recover_count(api->store, w->id, since, until, hl_now_ms(), &got);
+    } else if (read_window(body, rs, &since, &until) == HL_OK) {
+        /* a dry run counts what it would pick, picking nothing (the console asks first) */
+        int dry_run = json_is_true(dry), rc;
+        if (dry_run)
+            rc = hl_store_recover_count(api->store, w->id, since, until, hl_now_ms(), &got);
+        else
+            rc = hl_store_recover(api->store, w->id, since, until, hl_now_ms(), &got);
         if (rc)
             hl_resp_store_error(rs, rc);
         else
-            hl_resp_json(rs, 200,
-                         json_pack("{s:I,s:I,s:I}", "wouldQueue",
-                                   (json_int_t)(got.failed + got.failing), "failed",
-                                   (json_int_t)got.failed, "failing", (json_int_t)got.failing));
-    } else if (rs->status == 0) {
-        int rc = hl_store_recover(api->store, w->id, since, until, hl_now_ms(), &got);
-        if (rc)
-            hl_resp_store_error(rs, rc);
-        else
-            hl_resp_json(rs, 202,
-                         json_pack("{s:I,s:I,s:I}", "queued",
+            hl_resp_json(rs, dry_run ? 200 : 202,
+                         json_pack("{s:I,s:I,s:I}", dry_run ? "wouldQueue" : "queued",
                                    (json_int_t)(got.failed + got.failing), "failed",
                                    (json_int_t)got.failed, "failing", (json_int_t)got.failing));
     }

@@ -1,6 +1,6 @@
 /* The web console: pages to see and operate an app's webhooks, served by hookline at /console.
  *
- * Everything it needs is compiled in (assets.h): plain HTML, CSS and JavaScript modules, no
+ * Everything it needs is compiled in (api/assets.h): plain HTML, CSS and JavaScript modules, no
  * library, no CDN. Its pages call the API under /api/v1/appuid/{appUid} with a session cookie
  * (api/session.h) that this module hands out in exchange for a portal link (POST /portal) or an
  * API key. Every answer here carries a strict Content-Security-Policy (scripts and styles from

@@ -62,6 +62,22 @@
                                                     " AND created_at >= " since " AND (" until     \
                                                     " = 0 OR created_at < " until ")"
 
+/* The console's queries, the same in both dialects (m: the parameter mark, "?" or "$"), as
+ * designated initializers of a backend's SQL table. */
+#define SQL_CONSOLE_QUERIES(m)                                                                     \
+    [HL_Q_RECOVER_COUNT] = SQL_RECOVER_COUNT(m "1", m "2", m "3", m "4"),                          \
+    [HL_Q_WH_SERIES] = HL_SERIES_SQL(m "1", m "2", m "3", m "4"),                                  \
+    [HL_Q_KEY_APP] = "SELECT a.id, a.uid, a.name, a.created_at FROM api_keys k"                    \
+                     " JOIN apps a ON a.id = k.app_id WHERE k.uid = " m "1"                        \
+                     " AND k.revoked_at IS NULL",                                                  \
+    [HL_Q_CONSOLE_KEY_INSERT] = "INSERT INTO console_key(id, secret, created_at)"                  \
+                                " VALUES(1, " m "1, " m "2) ON CONFLICT(id) DO NOTHING",           \
+    [HL_Q_CONSOLE_KEY_GET] = "SELECT secret FROM console_key WHERE id = 1",                        \
+    [HL_Q_PORTAL_PRUNE] = "DELETE FROM portal_used WHERE token_id IN (SELECT token_id"             \
+                          " FROM portal_used WHERE expires_at <= " m "1 LIMIT 100)",               \
+    [HL_Q_PORTAL_USE] = "INSERT INTO portal_used(token_id, expires_at) VALUES(" m "1, " m "2)"     \
+                        " ON CONFLICT(token_id) DO NOTHING"
+
 /* The column lists, in the order the readers in rows.c take them. */
 #define HL_APP_COLS "id, uid, name, created_at"
 #define HL_WEBHOOK_COLS                                                                            \

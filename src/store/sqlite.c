@@ -337,17 +337,7 @@ static const char *const SQL[Q_COUNT] = {
     [HL_Q_APP_LOCK] = "SELECT id FROM apps WHERE id = ?1",
     [HL_Q_WH_COUNT] = "SELECT count(*) FROM webhooks WHERE app_id = ?1 AND deleted_at = 0",
     [HL_Q_APP_STORAGE] = "SELECT coalesce(sum(size), 0) FROM files WHERE app_id = ?1",
-    [HL_Q_RECOVER_COUNT] = SQL_RECOVER_COUNT("?1", "?2", "?3", "?4"),
-    [HL_Q_WH_SERIES] = HL_SERIES_SQL("?1", "?2", "?3", "?4"),
-    [HL_Q_KEY_APP] = "SELECT a.id, a.uid, a.name, a.created_at FROM api_keys k"
-                     " JOIN apps a ON a.id = k.app_id WHERE k.uid = ?1 AND k.revoked_at IS NULL",
-    [HL_Q_CONSOLE_KEY_INSERT] = "INSERT INTO console_key(id, secret, created_at)"
-                                " VALUES(1, ?1, ?2) ON CONFLICT(id) DO NOTHING",
-    [HL_Q_CONSOLE_KEY_GET] = "SELECT secret FROM console_key WHERE id = 1",
-    [HL_Q_PORTAL_PRUNE] = "DELETE FROM portal_used WHERE token_id IN (SELECT token_id"
-                          " FROM portal_used WHERE expires_at <= ?1 LIMIT 100)",
-    [HL_Q_PORTAL_USE] = "INSERT INTO portal_used(token_id, expires_at) VALUES(?1, ?2)"
-                        " ON CONFLICT(token_id) DO NOTHING",
+    SQL_CONSOLE_QUERIES("?"),
 
     [Q_BEGIN] = "BEGIN IMMEDIATE",
     [Q_COMMIT] = "COMMIT",

@@ -299,6 +299,36 @@ class ConsoleApi(ServerTest):
         self.assertIsNone(empty["totals"]["successRate"])
 
 
+class ConsoleRateLimit(ServerTest):
+    """Signing in to the console and making portal links count against the app's --api-rate like
+    every other request of the app."""
+
+    server_env = {"HOOKLINE_API_RATE": "1", "HOOKLINE_API_BURST": "3"}
+
+    def test_sign_in_and_portal_are_rate_limited(self):
+        refused = None
+        for _ in range(60):  # at 1/s after a burst of 3, a 429 comes well before the 60th
+            r = self.server.request("POST", "/console/session", {"apiKey": self.app.key},
+                                    headers=CONSOLE)
+            if r.status == 429:
+                refused = r
+                break
+            self.assertEqual(r.status, 200, r)
+        self.assertIsNotNone(refused, "no 429 in 60 sign-ins at --api-rate 1")
+        self.assertEqual(refused.json()["error"]["code"], "rate_limited", refused)
+        self.assertNotIn("set-cookie", refused.headers)  # no session was opened
+        retry = refused.headers.get("retry-after")
+        self.assertTrue(retry and retry.isdigit() and int(retry) >= 1, retry)
+        statuses = set()
+        for _ in range(60):
+            r = self.app.call("POST", "portal", {})
+            statuses.add(r.status)
+            if r.status == 429:
+                self.assertEqual(r.json()["error"]["code"], "rate_limited", r)
+                break
+        self.assertIn(429, statuses)
+
+
 class FailingStaysPending(ServerTest):
     """A delivery whose attempt failed waits an hour for its next one: it is failing."""
 
