@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "api/metrics.h"
 #include "common/buf.h"
 #include "common/str.h"
 #include "store/store.h"
@@ -17,7 +18,6 @@ struct hl_http;
 struct hl_limits;
 struct hl_upload;
 struct hl_netlist;
-struct hl_delivery_counters;
 struct MHD_Connection;
 
 #define HL_MAX_BODY (1u << 20)
@@ -62,7 +62,8 @@ struct hl_api {
     struct hl_store *store;
     struct hl_api_config cfg;
     struct hl_api_hooks hooks;
-    struct hl_limits *limits; /* the per-app limits' state (NULL: none enforced here) */
+    struct hl_limits *limits;            /* the per-app limits' state (NULL: none enforced here) */
+    struct hl_http_metrics http_metrics; /* counted by every server on this api (metrics.h) */
 };
 
 enum hl_method { HL_GET = 1, HL_POST = 2, HL_PATCH = 4, HL_DELETE = 8, HL_PUT = 16 };
