@@ -316,7 +316,7 @@ class Examples(ServerTest):
     alerts parses as PromQL (promtool check rules over them as recording rules) and names only
     metrics a live hookline exports (its /metrics' families; a histogram's _bucket, _sum and
     _count). The name check is tried on expressions naming a metric hookline lacks, which it
-    must refuse."""
+    must refuse. The README's table of metrics lists exactly the families /metrics has."""
 
     def exported(self):
         text = scrape(self.server)
@@ -374,6 +374,14 @@ class Examples(ServerTest):
                            cwd=os.path.dirname(os.path.abspath(__file__)), capture_output=True,
                            timeout=120)
         self.assertEqual(r.returncode, 0, (r.stdout + r.stderr).decode())
+
+    def test_readme_lists_every_metric(self):
+        with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+            readme = f.read()
+        section = readme.split("### Metrics\n", 1)[1].split("\n#", 1)[0]
+        listed = set(re.findall(r"^\| `(hookline_\w+)` \|", section, re.M))
+        families = set(re.findall(r"^# TYPE (\S+) ", scrape(self.server), re.M))
+        self.assertEqual(listed, families, "README Alerting > Metrics against GET /metrics")
 
     def test_grafana_dashboard(self):
         with open(os.path.join(ROOT, "examples", "grafana-dashboard.json")) as f:
