@@ -217,7 +217,7 @@ static void write_attempts(struct hl_buf *b, const struct hl_delivery_counters *
     hl_metric_histo(b, "hookline_delivery_attempt_duration_seconds", "", &m->duration,
                     &hl_attempt_duration_bounds);
     hl_metric_head(b, "hookline_delivery_lag_seconds", "histogram",
-                   "From a delivery's creation (its event's commit, or a resend) to its success, "
+                   "From a delivery's creation (the commit of its event) to its success, "
                    "for the successes of this node's attempts.");
     hl_metric_histo(b, "hookline_delivery_lag_seconds", "", &m->lag, &hl_delivery_lag_bounds);
 }

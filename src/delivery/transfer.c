@@ -368,14 +368,14 @@ static void push_result(struct hl_transfer *t, struct xfer *x, const struct hl_a
     int64_t now = hl_now_ms();
     hl_retry_outcome(&t->cfg->retry, t->cfg->disable_after_ms, attempts, x->retry_after, now,
                      rnd(t), &a);
-    if (a.outcome == HL_OUT_SUCCESS)
+    if (a.outcome == HL_OUT_SUCCESS) {
         error = NULL;
-    else if (a.outcome == HL_OUT_GONE)
-        drop_gone(t, a.webhook_id);
-    if (a.outcome == HL_OUT_SUCCESS)
         c = HL_AC_SUCCESS;
-    else if (c == HL_AC_SUCCESS)
+    } else if (c == HL_AC_SUCCESS) {
         c = HL_AC_ERROR;
+    }
+    if (a.outcome == HL_OUT_GONE)
+        drop_gone(t, a.webhook_id);
     hl_attempt_metrics_count(&t->ho->metrics, c, a.duration_us, (now - x->job.created_at) * 1000);
 
     static const char *const outcome_names[] = {"", "delivered", "will retry", "failed",

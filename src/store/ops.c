@@ -533,23 +533,27 @@ static int file_state(const struct hl_gauge_row *g)
 
 int hl_store_gauges(struct hl_store *st, struct hl_store_gauges *out)
 {
-    static const int QUERIES[] = {HL_Q_GAUGE_DELIVERIES, HL_Q_GAUGE_WEBHOOKS, HL_Q_GAUGE_FILES};
     memset(out, 0, sizeof(*out));
+    const struct {
+        int q;
+        int (*which)(const struct hl_gauge_row *);
+        int64_t *count, *oldest;
+        size_t n;
+    } reads[] = {
+        {HL_Q_GAUGE_DELIVERIES, delivery_state, out->deliveries, out->oldest_delivery, HL_QS_COUNT},
+        {HL_Q_GAUGE_WEBHOOKS, webhook_state, out->webhooks, NULL, HL_WS_COUNT},
+        {HL_Q_GAUGE_FILES, file_state, out->files, out->oldest_file, HL_FS_COUNT},
+    };
     struct hl_sess s;
     int rc = st->be->open(st, HL_SESS_READ, &s);
     if (rc)
         return rc;
-    for (size_t q = 0; q < sizeof(QUERIES) / sizeof(QUERIES[0]) && rc == HL_OK; q++) {
+    for (size_t i = 0; i < sizeof(reads) / sizeof(reads[0]) && rc == HL_OK; i++) {
         struct hl_rows rows = {.rd = &hl_read_gauge};
-        rc = run(&s, QUERIES[q], NULL, 0, &rows);
-        const struct hl_gauge_row *g = rows.arr;
-        if (rc == HL_OK && q == 0)
-            fold_gauges(g, rows.n, delivery_state, out->deliveries, out->oldest_delivery,
-                        HL_QS_COUNT);
-        else if (rc == HL_OK && q == 1)
-            fold_gauges(g, rows.n, webhook_state, out->webhooks, NULL, HL_WS_COUNT);
-        else if (rc == HL_OK)
-            fold_gauges(g, rows.n, file_state, out->files, out->oldest_file, HL_FS_COUNT);
+        rc = run(&s, reads[i].q, NULL, 0, &rows);
+        if (rc == HL_OK)
+            fold_gauges(rows.arr, rows.n, reads[i].which, reads[i].count, reads[i].oldest,
+                        reads[i].n);
         hl_rows_clear(&rows);
     }
     return st->be->close(&s, rc);
