@@ -121,11 +121,14 @@ static const char *status_label(size_t i, char *buf, size_t cap)
     return buf;
 }
 
+_Static_assert(HL_GET == 1 && HL_POST == 2 && HL_PATCH == 4 && HL_DELETE == 8 && HL_PUT == 16,
+               "METHODS[i] is the enum hl_method of bit i");
+
 static size_t method_slot(unsigned method)
 {
     for (size_t i = 0; i + 1 < HL_METHOD_SLOTS; i++)
         if (method == 1u << i)
-            return i; /* enum hl_method: GET 1, POST 2, PATCH 4, DELETE 8, PUT 16 */
+            return i;
     return HL_METHOD_SLOTS - 1;
 }
 
