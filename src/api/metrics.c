@@ -12,7 +12,8 @@
 /* ---- routes ---- */
 
 /* Every route the servers answer, as openapi/hookline.yaml names its path (tests/e2e checks
- * that the two agree); [0] is what no route takes. */
+ * that the two agree); [0] is what no route takes. The first template a path matches is its
+ * route, so a literal segment goes before a {name} in the same place. */
 static const char *const ROUTES[] = {
     "unmatched",
     "/healthz",
@@ -22,6 +23,11 @@ static const char *const ROUTES[] = {
     "/docs",
     "/docs/reference.js",
     "/docs/reference.css",
+    "/console",
+    "/console/session", /* before /console/{file}, which would take it */
+    "/console/{file}",
+    "/console/js/{file}",
+    "/console/js/pages/{file}",
     "/api/v1/appuid/{appUid}/webhooks",
     "/api/v1/appuid/{appUid}/webhooks/{webhookUid}",
     "/api/v1/appuid/{appUid}/webhooks/{webhookUid}/deliveries",
@@ -29,6 +35,8 @@ static const char *const ROUTES[] = {
     "/api/v1/appuid/{appUid}/webhooks/{webhookUid}/rotate-secret",
     "/api/v1/appuid/{appUid}/webhooks/{webhookUid}/test",
     "/api/v1/appuid/{appUid}/webhooks/{webhookUid}/stats",
+    "/api/v1/appuid/{appUid}/webhooks/{webhookUid}/stats/series",
+    "/api/v1/appuid/{appUid}/portal",
     "/api/v1/appuid/{appUid}/deliveries",
     "/api/v1/appuid/{appUid}/deliveries/{deliveryId}",
     "/api/v1/appuid/{appUid}/deliveries/{deliveryId}/resend",

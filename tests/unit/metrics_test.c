@@ -41,6 +41,13 @@ static const struct route_case route_cases[] = {
      "/api/v1/appuid/{appUid}/contexts/{contextUid}/files/{fileUid}/content"},
     {"/api/v1/appuid/a/contexts/c/files/f/content/more", "unmatched"},
     {"/api/v2/appuid/a/webhooks", "unmatched"},
+    {"/console", "/console"},
+    {"/console/session", "/console/session"},
+    {"/console/app.css", "/console/{file}"},
+    {"/console/js/pages/webhooks.js", "/console/js/pages/{file}"},
+    {"/console/js/pages/a/b", "unmatched"},
+    {"/api/v1/appuid/a/webhooks/w/stats/series",
+     "/api/v1/appuid/{appUid}/webhooks/{webhookUid}/stats/series"},
 };
 
 static void test_routes(void **state)
