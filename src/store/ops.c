@@ -421,6 +421,23 @@ static int put_idem(struct hl_sess *s, const struct hl_change *first, const stru
 
 /* ---- delivery policy (issue 19): filtered fan-out ---- */
 
+/* The parsed envelope of e, whose payload may be packed for storage already. An envelope that
+ * does not parse (never expected: hookline wrote it) matches no filter: *env stays NULL. */
+static int envelope_of(const struct hl_event *e, json_t **env)
+{
+    char *text = NULL;
+    size_t len = 0;
+    if (!hl_payload_packed(e->payload, e->payload_len)) {
+        *env = hl_json_parse(e->payload, e->payload_len, NULL, 0);
+        return HL_OK;
+    }
+    int rc = hl_payload_unpack(e->payload, e->payload_len, &text, &len);
+    if (rc == HL_OK)
+        *env = hl_json_parse(text, len, NULL, 0);
+    free(text);
+    return rc;
+}
+
 /* The deliveries of event ev_id (of change ch) to the webhooks whose filter it matches, in the
  * event's transaction: a filter changed by a PATCH that committed before this transaction read
  * the webhooks decides. Adds them to *made and wakes every node when it made any. */
@@ -434,7 +451,7 @@ static int fan_out_filtered(struct hl_sess *s, const struct hl_change *ch, int64
     int rc = run(s, HL_Q_WH_FILTERED, a, HL_NARGS(a), &rows);
     json_t *env = NULL;
     if (rc == HL_OK && rows.n)
-        env = hl_json_parse(e->payload, e->payload_len, NULL, 0);
+        rc = envelope_of(e, &env);
     int64_t added = 0, now = hl_now_ms();
     for (size_t i = 0; rc == HL_OK && env && i < rows.n; i++) {
         const struct hl_wh_filter *w = &((const struct hl_wh_filter *)rows.arr)[i];
