@@ -1,7 +1,6 @@
 /* A webhook's filter on the content of events (filter.h). */
 #include "common/filter.h"
 
-#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -129,25 +128,13 @@ static const json_t *walk(const json_t *v, const char *p, size_t len)
     return NULL;
 }
 
-/* Whether a real and an integer are the same number. */
-static int real_is_int(double r, json_int_t i)
-{
-    if (!isfinite(r) || r != floor(r) || r < -9223372036854775808.0 || r >= 9223372036854775808.0)
-        return 0;
-    return (json_int_t)r == i;
-}
-
-/* Whether two scalars are the same JSON value. */
+/* Whether two scalars are the same JSON value. Numbers compare as JavaScript's JSON.parse reads
+ * them, as doubles: 1 = 1.0, and integers beyond 2^53 equal the double they round to (which is
+ * how hl_json_write writes them in every payload). */
 static int same_value(const json_t *a, const json_t *b)
 {
-    if (json_is_number(a) && json_is_number(b)) {
-        if (json_is_integer(a) && json_is_integer(b))
-            return json_integer_value(a) == json_integer_value(b);
-        if (json_is_real(a) && json_is_real(b))
-            return json_real_value(a) == json_real_value(b);
-        return json_is_real(a) ? real_is_int(json_real_value(a), json_integer_value(b))
-                               : real_is_int(json_real_value(b), json_integer_value(a));
-    }
+    if (json_is_number(a) && json_is_number(b))
+        return json_number_value(a) == json_number_value(b);
     if (json_typeof(a) != json_typeof(b))
         return 0;
     if (json_is_string(a))

@@ -3,7 +3,8 @@
  * A filter is a JSON object mapping dotted paths in the envelope ("data.externalTenantId") to
  * non-empty lists of accepted values (strings, numbers, booleans, null). An envelope matches
  * when every path exists in it and its value equals one of that path's values: AND across
- * paths, OR within a list. Values compare as JSON values, not as text: 1, 1.0 and 1e0 are equal,
+ * paths, OR within a list. Values compare as JSON values, not as text: 1, 1.0 and 1e0 are equal
+ * (numbers compare as the doubles JSON.parse makes of them),
  * "\u00e9" equals "é", null equals only null, and a path that leads nowhere (a missing key, a
  * step into a string) never matches, not even null.
  *
