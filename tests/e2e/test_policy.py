@@ -7,10 +7,11 @@ headers are checked at a real receiver on the first attempt, a retry, a resend a
 """
 import json
 import os
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import ServerTest, main, wait_for  # noqa: E402
+from harness import BIN, ServerTest, main, wait_for  # noqa: E402
 
 
 def publish(app, data, event="agent.updated", raw=None):
@@ -272,6 +273,41 @@ class Headers(ServerTest):
         twenty = {"X-H%d" % i: "v" for i in range(20)}
         self.assertEqual(self.app.ok("PATCH", "webhooks/" + w["uid"], {"headers": twenty})
                          ["headers"], twenty)
+
+
+class Cli(ServerTest):
+    """hookline webhooks create/update take --filter and --headers, and get shows them."""
+
+    def hl(self, *args, status=0):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HOOKLINE_")}
+        env.update(HOOKLINE_SERVER="http://127.0.0.1:%d" % self.server.port,
+                   HOOKLINE_APP=self.app.uid, HOOKLINE_API_KEY=self.app.key)
+        r = subprocess.run([BIN] + list(args), capture_output=True, text=True, env=env,
+                           timeout=120, stdin=subprocess.DEVNULL)
+        self.assertEqual(r.returncode, status, r.stdout + r.stderr)
+        return r
+
+    def test_create_update_and_show(self):
+        f = {"data.externalTenantId": ["tenant-a"], "data.live": [True]}
+        out = self.hl("webhooks", "create", "--url", "http://127.0.0.1:9/x", "--filter",
+                      json.dumps(f), "--headers", '{"Authorization":"Bearer x"}', "--json")
+        w = json.loads(out.stdout)
+        self.assertEqual((w["filter"], w["headers"]), (f, {"Authorization": "Bearer x"}))
+        out = self.hl("webhooks", "get", w["uid"]).stdout
+        self.assertIn('{"data.externalTenantId":["tenant-a"],"data.live":[true]}', out)
+        self.assertIn('{"Authorization":"Bearer x"}', out)
+        got = json.loads(self.hl("webhooks", "update", w["uid"], "--filter", "none",
+                                 "--headers", '{"X-A":"1"}', "--json").stdout)
+        self.assertEqual((got["filter"], got["headers"]), (None, {"X-A": "1"}))
+        self.assertIn("filter:", self.hl("webhooks", "get", w["uid"]).stdout)
+        # not JSON, or not an object: a usage error before any request
+        for bad in ("{", "[1]", "null"):
+            r = self.hl("webhooks", "update", w["uid"], "--headers", bad, status=2)
+            self.assertIn("--headers", r.stderr)
+        # what the server refuses comes back as its 422
+        r = self.hl("webhooks", "update", w["uid"], "--headers", '{"Host":"x"}', status=1)
+        self.assertIn('headers["Host"]', r.stdout + r.stderr)
+        self.assertEqual(self.app.ok("GET", "webhooks/" + w["uid"])["headers"], {"X-A": "1"})
 
 
 if __name__ == "__main__":
