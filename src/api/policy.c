@@ -28,16 +28,15 @@ static int text_of(const json_t *v, char **out)
 }
 
 /* Sets the 422 of a fault: "<field> <what>" or "<field>[\"<key>\"] <what>". */
-static void fault_answer(struct hl_resp *rs, const char *field, const char *code, const char *what,
-                         const char *key, size_t key_len)
+static void fault_answer(struct hl_resp *rs, const char *field, const struct hl_fault *f)
 {
-    if (!key) {
-        hl_resp_error(rs, 422, code, "%s %s", field, what);
+    if (!f->key) {
+        hl_resp_error(rs, 422, f->code, "%s %s", field, f->what);
         return;
     }
     char shown[80];
-    hl_printable(shown, sizeof(shown), key, key_len);
-    hl_resp_error(rs, 422, code, "%s[\"%s\"] %s", field, shown, what);
+    hl_printable(shown, sizeof(shown), f->key, f->key_len);
+    hl_resp_error(rs, 422, f->code, "%s[\"%s\"] %s", field, shown, f->what);
 }
 
 int hl_read_policy(json_t *body, struct hl_webhook_patch *p, struct hl_policy_text *keep,
@@ -46,9 +45,9 @@ int hl_read_policy(json_t *body, struct hl_webhook_patch *p, struct hl_policy_te
     json_t *v;
     int rc = HL_OK;
     if ((v = json_object_get(body, "filter"))) {
-        struct hl_filter_fault f;
+        struct hl_fault f;
         if (!json_is_null(v) && hl_filter_check(v, &f)) {
-            fault_answer(rs, "filter", f.code, f.what, f.path, f.path_len);
+            fault_answer(rs, "filter", &f);
             return HL_EINVAL;
         }
         if (!json_is_null(v))
@@ -57,9 +56,9 @@ int hl_read_policy(json_t *body, struct hl_webhook_patch *p, struct hl_policy_te
         p->set |= HL_WP_FILTER;
     }
     if (rc == HL_OK && (v = json_object_get(body, "headers"))) {
-        struct hl_headers_fault f;
+        struct hl_fault f;
         if (!json_is_null(v) && hl_headers_check(v, &f)) {
-            fault_answer(rs, "headers", f.code, f.what, f.name, f.name_len);
+            fault_answer(rs, "headers", &f);
             return HL_EINVAL;
         }
         /* {} is no headers, as null is: one way to store "none". */

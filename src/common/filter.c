@@ -31,24 +31,17 @@ static int segments_ok(const char *p, size_t len)
     return 1;
 }
 
-static int fault(struct hl_filter_fault *f, const char *code, const char *what, const char *path,
-                 size_t path_len)
-{
-    *f = (struct hl_filter_fault){code, what, path, path_len};
-    return HL_EINVAL;
-}
-
-int hl_filter_check(const json_t *filter, struct hl_filter_fault *f)
+int hl_filter_check(const json_t *filter, struct hl_fault *f)
 {
     if (!json_is_object(filter))
-        return fault(f, "filter_not_object",
-                     "must be an object mapping paths to lists of accepted values, or null", NULL,
-                     0);
+        return hl_fault_set(f, "filter_not_object",
+                            "must be an object mapping paths to lists of accepted values, or null",
+                            NULL, 0);
     if (json_object_size(filter) == 0)
-        return fault(f, "filter_empty", "must name at least one path (null removes the filter)",
-                     NULL, 0);
+        return hl_fault_set(f, "filter_empty",
+                            "must name at least one path (null removes the filter)", NULL, 0);
     if (json_object_size(filter) > HL_FILTER_PATHS_MAX)
-        return fault(f, "filter_too_many_paths", "must name at most 20 paths", NULL, 0);
+        return hl_fault_set(f, "filter_too_many_paths", "must name at most 20 paths", NULL, 0);
     size_t values = 0;
     /* jansson's iterators take a non-const object; nothing here changes it. */
     json_t *obj = (json_t *)filter;
@@ -57,36 +50,38 @@ int hl_filter_check(const json_t *filter, struct hl_filter_fault *f)
         size_t len = json_object_iter_key_len(it);
         json_t *list = json_object_iter_value(it);
         if (len > HL_FILTER_PATH_MAX)
-            return fault(f, "filter_path_too_long", "is longer than 256 bytes", path,
-                         HL_FILTER_PATH_MAX);
+            return hl_fault_set(f, "filter_path_too_long", "is longer than 256 bytes", path,
+                                HL_FILTER_PATH_MAX);
         if (!segments_ok(path, len))
-            return fault(f, "filter_path_invalid",
-                         "is not a dotted path: segments separated by '.', none empty", path, len);
+            return hl_fault_set(f, "filter_path_invalid",
+                                "is not a dotted path: segments separated by '.', none empty", path,
+                                len);
         if (!known_root(path, len))
-            return fault(f, "filter_path_invalid",
-                         "must start with a key of the envelope: eventId, event, timestamp, "
-                         "appUid, version or data",
-                         path, len);
+            return hl_fault_set(f, "filter_path_invalid",
+                                "must start with a key of the envelope: eventId, event, timestamp, "
+                                "appUid, version or data",
+                                path, len);
         if (!json_is_array(list) || json_array_size(list) == 0)
-            return fault(f, "filter_values_invalid", "must be a non-empty list of accepted values",
-                         path, len);
+            return hl_fault_set(f, "filter_values_invalid",
+                                "must be a non-empty list of accepted values", path, len);
         values += json_array_size(list);
         if (values > HL_FILTER_VALUES_MAX)
-            return fault(f, "filter_too_many_values",
-                         "goes past 100 accepted values (the most for all paths together)", path,
-                         len);
+            return hl_fault_set(f, "filter_too_many_values",
+                                "goes past 100 accepted values (the most for all paths together)",
+                                path, len);
         size_t i;
         json_t *v;
         json_array_foreach(list, i, v)
         {
             if (json_is_object(v) || json_is_array(v))
-                return fault(f, "filter_values_invalid",
-                             "accepts strings, numbers, booleans and null only, not objects or "
-                             "lists",
-                             path, len);
+                return hl_fault_set(
+                    f, "filter_values_invalid",
+                    "accepts strings, numbers, booleans and null only, not objects or "
+                    "lists",
+                    path, len);
             if (json_is_string(v) && json_string_length(v) > HL_FILTER_STRING_MAX)
-                return fault(f, "filter_values_invalid", "accepts strings of at most 1024 bytes",
-                             path, len);
+                return hl_fault_set(f, "filter_values_invalid",
+                                    "accepts strings of at most 1024 bytes", path, len);
         }
     }
     return HL_OK;

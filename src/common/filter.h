@@ -18,6 +18,8 @@
 
 #include <jansson.h>
 
+#include "common/fault.h"
+
 /* Most paths in one filter. */
 #define HL_FILTER_PATHS_MAX 20
 /* Most accepted values in one filter, all paths together (the issue's "100 values per webhook"
@@ -28,18 +30,9 @@
 /* Longest accepted string value, in bytes. */
 #define HL_FILTER_STRING_MAX 1024
 
-/* What is wrong with a filter, for the API's 422. */
-struct hl_filter_fault {
-    const char *code; /* "filter_not_object", "filter_path_invalid", ... (static) */
-    const char *what; /* the rule broken, to follow the path: "must be ..." (static) */
-    const char *path; /* the path at fault (a key of the filter, len bytes, not printable-safe);
-                       * NULL when the fault is the whole filter's */
-    size_t path_len;
-};
-
 /* Checks a filter as a client sends it (not NULL: null means "no filter" and is the caller's).
- * Returns 0, or HL_EINVAL with *f saying what is wrong. */
-int hl_filter_check(const json_t *filter, struct hl_filter_fault *f);
+ * Returns 0, or HL_EINVAL with *f saying what is wrong (its key: the path at fault). */
+int hl_filter_check(const json_t *filter, struct hl_fault *f);
 
 /* Whether envelope (a parsed envelope) matches filter (one hl_filter_check accepted). */
 int hl_filter_match(const json_t *filter, const json_t *envelope);

@@ -62,53 +62,48 @@ static int value_ok(const char *v, size_t len)
     return len == 0 || (v[0] != ' ' && v[0] != '\t' && v[len - 1] != ' ' && v[len - 1] != '\t');
 }
 
-static int fault(struct hl_headers_fault *f, const char *code, const char *what, const char *name,
-                 size_t len)
-{
-    *f = (struct hl_headers_fault){code, what, name, len};
-    return HL_EINVAL;
-}
-
-int hl_headers_check(const json_t *headers, struct hl_headers_fault *f)
+int hl_headers_check(const json_t *headers, struct hl_fault *f)
 {
     if (!json_is_object(headers))
-        return fault(f, "headers_not_object",
-                     "must be an object of header names to values, or null", NULL, 0);
+        return hl_fault_set(f, "headers_not_object",
+                            "must be an object of header names to values, or null", NULL, 0);
     if (json_object_size(headers) > HL_HEADERS_MAX)
-        return fault(f, "headers_too_many", "must hold at most 20 headers", NULL, 0);
+        return hl_fault_set(f, "headers_too_many", "must hold at most 20 headers", NULL, 0);
     json_t *obj = (json_t *)headers; /* jansson's iterators take a non-const object */
     for (void *it = json_object_iter(obj); it; it = json_object_iter_next(obj, it)) {
         const char *name = json_object_iter_key(it);
         size_t len = json_object_iter_key_len(it);
         json_t *v = json_object_iter_value(it);
         if (len > HL_HEADER_NAME_MAX)
-            return fault(f, "header_name_invalid", "is longer than 128 bytes", name,
-                         HL_HEADER_NAME_MAX);
+            return hl_fault_set(f, "header_name_invalid", "is longer than 128 bytes", name,
+                                HL_HEADER_NAME_MAX);
         if (!is_token(name, len))
-            return fault(f, "header_name_invalid",
-                         "is not a header name (RFC 9110 token: letters, digits and "
-                         "!#$%&'*+-.^_`|~)",
-                         name, len);
+            return hl_fault_set(f, "header_name_invalid",
+                                "is not a header name (RFC 9110 token: letters, digits and "
+                                "!#$%&'*+-.^_`|~)",
+                                name, len);
         if (hl_header_reserved(name, len))
-            return fault(f, "header_reserved",
-                         "is set by hookline or by HTTP itself (signature, content, host and "
-                         "hop-by-hop headers cannot be set)",
-                         name, len);
+            return hl_fault_set(
+                f, "header_reserved",
+                "is set by hookline or by HTTP itself (signature, content, host and "
+                "hop-by-hop headers cannot be set)",
+                name, len);
         for (void *o = json_object_iter(obj); o != it; o = json_object_iter_next(obj, o))
             if (json_object_iter_key_len(o) == len &&
                 strncasecmp(json_object_iter_key(o), name, len) == 0)
-                return fault(f, "header_duplicate", "is given twice (names ignore case)", name,
-                             len);
+                return hl_fault_set(f, "header_duplicate", "is given twice (names ignore case)",
+                                    name, len);
         if (!json_is_string(v))
-            return fault(f, "header_value_invalid", "must have a string value", name, len);
+            return hl_fault_set(f, "header_value_invalid", "must have a string value", name, len);
         if (json_string_length(v) > HL_HEADER_VALUE_MAX)
-            return fault(f, "header_value_invalid", "has a value longer than 1024 bytes", name,
-                         len);
+            return hl_fault_set(f, "header_value_invalid", "has a value longer than 1024 bytes",
+                                name, len);
         if (!value_ok(json_string_value(v), json_string_length(v)))
-            return fault(f, "header_value_invalid",
-                         "has a value with a control character (CR, LF, NUL, ...) or a blank "
-                         "at either end",
-                         name, len);
+            return hl_fault_set(
+                f, "header_value_invalid",
+                "has a value with a control character (CR, LF, NUL, ...) or a blank "
+                "at either end",
+                name, len);
     }
     return HL_OK;
 }

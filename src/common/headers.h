@@ -16,6 +16,8 @@
 
 #include <jansson.h>
 
+#include "common/fault.h"
+
 /* Most headers of one webhook. */
 #define HL_HEADERS_MAX 20
 /* Longest header name, in bytes. */
@@ -23,18 +25,9 @@
 /* Longest header value, in bytes. */
 #define HL_HEADER_VALUE_MAX 1024
 
-/* What is wrong with a webhook's headers, for the API's 422. */
-struct hl_headers_fault {
-    const char *code; /* "headers_not_object", "header_name_invalid", ... (static) */
-    const char *what; /* the rule broken, to follow the name: "is ..." (static) */
-    const char *name; /* the header at fault (len bytes, not printable-safe); NULL when the
-                       * fault is the whole object's */
-    size_t name_len;
-};
-
 /* Checks a webhook's headers as a client sends them (not NULL: null means "none" and is the
- * caller's). Returns 0, or HL_EINVAL with *f saying what is wrong. */
-int hl_headers_check(const json_t *headers, struct hl_headers_fault *f);
+ * caller's). Returns 0, or HL_EINVAL with *f saying what is wrong (its key: the header). */
+int hl_headers_check(const json_t *headers, struct hl_fault *f);
 
 /* Whether name[0..len) is a header hookline owns (signature, framing or hop-by-hop), compared
  * without regard to case. */

@@ -67,7 +67,7 @@ static void check_own_value(json_t *env)
         memcpy(path + 5, k, klen);
         json_t *f = json_object();
         json_object_setn_new(f, path, 5 + klen, json_pack("[O]", v));
-        struct hl_filter_fault ft;
+        struct hl_fault ft;
         if (hl_filter_check(f, &ft) == HL_OK && !hl_filter_match(f, env))
             abort();
         json_decref(f);
@@ -82,17 +82,17 @@ static void fuzz_filter(const char *p, size_t n)
     json_t *f = hl_json_parse(p, flen, NULL, 0);
     json_t *env = nl ? hl_json_parse(nl + 1, n - flen - 1, NULL, 0) : NULL;
     if (f) {
-        struct hl_filter_fault ft;
+        struct hl_fault ft;
         int rc = hl_filter_check(f, &ft);
         if (rc != HL_OK) {
             if (rc != HL_EINVAL || !ft.code || !ft.what || strncmp(ft.code, "filter_", 7) != 0)
                 abort();
-            if (ft.path && (!json_is_object(f) || !is_key(f, ft.path, ft.path_len)))
+            if (ft.key && (!json_is_object(f) || !is_key(f, ft.key, ft.key_len)))
                 abort();
         } else if (env) {
             int m = hl_filter_match(f, env);
             json_t *f2 = round_trip(f), *env2 = round_trip(env);
-            struct hl_filter_fault ft2;
+            struct hl_fault ft2;
             if (!f2 || !env2 || hl_filter_check(f2, &ft2) != HL_OK)
                 abort();
             if (hl_filter_match(f2, env) != m || hl_filter_match(f, env2) != m)
@@ -118,12 +118,12 @@ static void fuzz_headers(const char *p, size_t n)
     json_t *h = hl_json_parse(p, n, NULL, 0);
     if (!h)
         return;
-    struct hl_headers_fault ft;
+    struct hl_fault ft;
     int rc = hl_headers_check(h, &ft);
     if (rc != HL_OK) {
         if (rc != HL_EINVAL || !ft.code || !ft.what)
             abort();
-        if (ft.name && (!json_is_object(h) || !is_key(h, ft.name, ft.name_len)))
+        if (ft.key && (!json_is_object(h) || !is_key(h, ft.key, ft.key_len)))
             abort();
         json_decref(h);
         return;

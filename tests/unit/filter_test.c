@@ -70,7 +70,7 @@ static void test_match_table(void **state)
     json_t *env = parse(ENV);
     for (size_t i = 0; i < sizeof(match_cases) / sizeof(match_cases[0]); i++) {
         json_t *f = parse(match_cases[i].filter);
-        struct hl_filter_fault ft;
+        struct hl_fault ft;
         if (hl_filter_check(f, &ft) != HL_OK)
             fail_msg("refused %s: %s %s", match_cases[i].filter, ft.code, ft.what);
         if (hl_filter_match(f, env) != match_cases[i].want)
@@ -110,7 +110,7 @@ static void test_filter_check_table(void **state)
     for (size_t i = 0; i < sizeof(filter_checks) / sizeof(filter_checks[0]); i++) {
         const struct check_case *c = &filter_checks[i];
         json_t *f = parse(c->json);
-        struct hl_filter_fault ft = {0};
+        struct hl_fault ft = {0};
         int rc = hl_filter_check(f, &ft);
         if (!c->code) {
             assert_int_equal(rc, HL_OK);
@@ -118,11 +118,11 @@ static void test_filter_check_table(void **state)
             assert_int_equal(rc, HL_EINVAL);
             assert_string_equal(ft.code, c->code);
             if (c->path) {
-                assert_non_null(ft.path);
-                assert_int_equal(ft.path_len, strlen(c->path));
-                assert_memory_equal(ft.path, c->path, ft.path_len);
+                assert_non_null(ft.key);
+                assert_int_equal(ft.key_len, strlen(c->path));
+                assert_memory_equal(ft.key, c->path, ft.key_len);
             } else {
-                assert_null(ft.path);
+                assert_null(ft.key);
             }
         }
         json_decref(f);
@@ -139,7 +139,7 @@ static void test_filter_limits(void **state)
         snprintf(path, sizeof(path), "data.p%d", i);
         json_object_set_new(f, path, json_pack("[iiiii]", 1, 2, 3, 4, 5));
     }
-    struct hl_filter_fault ft;
+    struct hl_fault ft;
     assert_int_equal(hl_filter_check(f, &ft), HL_OK); /* 20 paths, 100 values */
     json_array_append_new(json_object_get(f, "data.p7"), json_integer(6));
     assert_int_equal(hl_filter_check(f, &ft), HL_EINVAL);

@@ -57,7 +57,7 @@ static void test_headers_check_table(void **state)
     for (size_t i = 0; i < sizeof(header_checks) / sizeof(header_checks[0]); i++) {
         const struct check_case *c = &header_checks[i];
         json_t *h = parse(c->json);
-        struct hl_headers_fault ft = {0};
+        struct hl_fault ft = {0};
         int rc = hl_headers_check(h, &ft);
         if (!c->code) {
             if (rc != HL_OK)
@@ -66,8 +66,8 @@ static void test_headers_check_table(void **state)
             if (rc != HL_EINVAL || strcmp(ft.code, c->code) != 0)
                 fail_msg("%s: got %s, want %s", c->json, rc ? ft.code : "ok", c->code);
             if (c->path) {
-                assert_int_equal(ft.name_len, strlen(c->path));
-                assert_memory_equal(ft.name, c->path, ft.name_len);
+                assert_int_equal(ft.key_len, strlen(c->path));
+                assert_memory_equal(ft.key, c->path, ft.key_len);
             }
         }
         json_decref(h);
@@ -84,7 +84,7 @@ static void test_headers_limit(void **state)
         snprintf(name, sizeof(name), "X-H%d", i);
         json_object_set_new(h, name, json_string("v"));
     }
-    struct hl_headers_fault ft;
+    struct hl_fault ft;
     assert_int_equal(hl_headers_check(h, &ft), HL_OK);
     json_object_set_new(h, "X-One-More", json_string("v"));
     assert_int_equal(hl_headers_check(h, &ft), HL_EINVAL);
