@@ -439,8 +439,12 @@ static int envelope_of(const struct hl_event *e, json_t **env)
 }
 
 /* The deliveries of event ev_id (of change ch) to the webhooks whose filter it matches, in the
- * event's transaction: a filter changed by a PATCH that committed before this transaction read
- * the webhooks decides. Adds them to *made and wakes every node when it made any. */
+ * event's transaction: the filters as of the statements' snapshot decide. On SQLite (one writer)
+ * that is every PATCH committed before the event; on PostgreSQL every PATCH committed before the
+ * event's fan-out statement began (a PATCH racing a change may commit between that statement and
+ * the change's commit: locking every candidate webhook row per event to close that window would
+ * cost the hot path far more than it buys). Adds them to *made and wakes every node when it made
+ * any. */
 static int fan_out_filtered(struct hl_sess *s, const struct hl_change *ch, int64_t ev_id,
                             int64_t *made)
 {
