@@ -6,6 +6,7 @@
 
 #include "api/deliveries.h"
 #include "api/http.h"
+#include "api/policy.h"
 #include "api/series.h"
 #include "api/validate.h"
 #include "common/clock.h"
@@ -57,17 +58,18 @@ static json_t *webhook_json(const struct hl_webhook *w, int show_secret)
     json_object_set_new(o, "disabledAt", hl_json_time(w->disabled_at));
     json_object_set_new(o, "disabledReason",
                         w->disabled_reason ? json_string(w->disabled_reason) : json_null());
+    hl_policy_json(o, w); /* filter, headers (issue 19) */
     return o;
 }
 
 /* Reads and checks the fields of a create (creating=1) or a PATCH. cur is the webhook a PATCH
- * changes (its entities bound eventTypes). Sets a 422 answer and returns HL_EINVAL on a bad
- * field. */
+ * changes (its entities bound eventTypes). keep owns the text of the policy fields p points at.
+ * Sets a 422 answer and returns HL_EINVAL on a bad field. */
 static int read_fields(struct hl_api *api, json_t *body, int creating, const struct hl_webhook *cur,
-                       struct hl_webhook_patch *p, struct hl_resp *rs)
+                       struct hl_webhook_patch *p, struct hl_policy_text *keep, struct hl_resp *rs)
 {
-    static const char *const known[] = {"url",         "entities",   "active",
-                                        "description", "eventTypes", NULL};
+    static const char *const known[] = {"url",        "entities", "active",  "description",
+                                        "eventTypes", "filter",   "headers", NULL};
     if (hl_reject_unknown(body, known, rs))
         return HL_EINVAL;
     memset(p, 0, sizeof(*p));
@@ -147,6 +149,8 @@ static int read_fields(struct hl_api *api, json_t *body, int creating, const str
             }
         }
     }
+    if (hl_read_policy(body, p, keep, rs))
+        return HL_EINVAL;
     return HL_OK;
 }
 
@@ -157,7 +161,8 @@ static void create(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
         return;
     struct hl_webhook_patch p;
     struct hl_webhook w = {0};
-    if (read_fields(api, body, 1, NULL, &p, rs))
+    struct hl_policy_text keep = {0};
+    if (read_fields(api, body, 1, NULL, &p, &keep, rs))
         goto out;
     if (hl_id_new("webhook-", 12, w.uid, sizeof(w.uid)) ||
         hl_secret_new(w.secret, sizeof(w.secret))) {
@@ -170,6 +175,9 @@ static void create(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
     w.entities = p.entities;
     w.event_types = p.event_types;
     w.active = p.active;
+    w.filter = keep.filter; /* issue 19: w owns the text now */
+    w.headers = keep.headers;
+    keep.filter = keep.headers = NULL;
     w.created_at = w.updated_at = hl_now_ms();
     if (!w.url || (p.description && !w.description)) {
         hl_resp_error(rs, 500, "internal", "out of memory");
@@ -190,6 +198,7 @@ static void create(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
     hl_resp_json(rs, 201, webhook_json(&w, 1));
 out:
     hl_webhook_clear(&w);
+    hl_policy_text_free(&keep);
     json_decref(body);
 }
 
@@ -232,12 +241,13 @@ static void patch(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, con
         return;
     struct hl_webhook cur, upd = {0};
     struct hl_webhook_patch p;
+    struct hl_policy_text keep = {0};
     int rc = hl_store_webhook_get(api->store, rq->app.id, uid, &cur);
     if (rc) {
         webhook_error(rs, rc, uid);
         goto out_body;
     }
-    if (read_fields(api, body, 0, &cur, &p, rs))
+    if (read_fields(api, body, 0, &cur, &p, &keep, rs))
         goto out;
     rc = hl_store_webhook_update(api->store, rq->app.id, uid, &p, hl_now_ms(), &upd);
     if (rc)
@@ -247,6 +257,7 @@ static void patch(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, con
     hl_webhook_clear(&upd);
 out:
     hl_webhook_clear(&cur);
+    hl_policy_text_free(&keep);
 out_body:
     json_decref(body);
 }

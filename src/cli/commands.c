@@ -187,6 +187,31 @@ static int list(struct run *r, const char *const *path, size_t npath, struct hl_
     return rc;
 }
 
+/* Reads the JSON object that flag (--data, --filter, --headers) was given as text. Returns 0
+ * with *out set (a new reference; JSON null for "none" when none_ok), or the usage error's exit
+ * code. */
+static int object_arg(struct run *r, const char *flag, const char *text, int none_ok, json_t **out)
+{
+    if (none_ok && strcmp(text, "none") == 0) {
+        *out = json_null();
+        return HL_EXIT_OK;
+    }
+    char err[200];
+    json_t *v = hl_json_parse(text, strlen(text), err, sizeof(err));
+    if (json_is_object(v)) {
+        *out = v;
+        return HL_EXIT_OK;
+    }
+    static const char *const kinds[] = {"an object", "an array", "a string", "a number",
+                                        "a number",  "true",     "false",    "null"};
+    const char *kind = v ? kinds[json_typeof(v)] : NULL;
+    json_decref(v);
+    if (!kind)
+        return hl_usage_error(r->cmd, "--%s: not JSON: %s", flag, err);
+    return hl_usage_error(r->cmd, "--%s: want a JSON object%s, not %s", flag,
+                          none_ok ? " or none" : "", kind);
+}
+
 /* ---- webhooks ---- */
 
 static const char *webhook_state(json_t *w)
@@ -225,6 +250,18 @@ static void render_webhooks(struct run *r, json_t *data)
     hl_table_free(t);
 }
 
+/* The filter and headers of webhook w as compact JSON, "none" when it has none. */
+static void policy_fields(json_t *w)
+{
+    static const char *const names[] = {"filter", "headers"};
+    for (int i = 0; i < 2; i++) {
+        json_t *v = json_object_get(w, names[i]);
+        char *text = json_is_object(v) ? json_dumps(v, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+        hl_out_field(stdout, COL, names[i], text ? text : "none", NULL, 0);
+        free(text);
+    }
+}
+
 static void show_webhook(struct run *r, json_t *w)
 {
     char buf[512];
@@ -237,6 +274,7 @@ static void show_webhook(struct run *r, json_t *w)
     const char *types = joined(json_object_get(w, "eventTypes"), buf, sizeof(buf));
     hl_out_field(stdout, COL, "events", types ? types : "all of the entities'", NULL, 0);
     hl_out_field(stdout, COL, "description", str(w, "description"), NULL, 0);
+    policy_fields(w); /* filter, headers (issue 19) */
     when_field(r, "created", w, "createdAt");
     when_field(r, "updated", w, "updatedAt");
     when_field(r, "last attempt", w, "lastTriggeredAt");
@@ -265,9 +303,11 @@ static int webhooks_get(struct run *r)
     return call_show(r, "GET", path, 2, NULL, NULL, show_webhook);
 }
 
-/* The body of a create or update from --url, --entities, --event-types and --description. */
-static json_t *webhook_body(const struct hl_options *o, int creating)
+/* The body of a create or update from --url, --entities, --event-types, --description, --filter
+ * and --headers into *out. Returns 0 or the usage error's exit code. */
+static int webhook_body(struct run *r, int creating, json_t **out)
 {
+    const struct hl_options *o = r->o;
     json_t *b = json_object();
     if (o->url)
         json_object_set_new(b, "url", json_string(o->url));
@@ -280,7 +320,21 @@ static json_t *webhook_body(const struct hl_options *o, int creating)
                                                                : list_of(o->event_types));
     if (o->description)
         json_object_set_new(b, "description", json_string(o->description));
-    return b;
+    /* delivery policy (issue 19) */
+    const char *flags[] = {"filter", "headers"};
+    const char *texts[] = {o->filter, o->headers};
+    for (int i = 0; i < 2; i++) {
+        json_t *v;
+        int rc = texts[i] ? object_arg(r, flags[i], texts[i], 1, &v) : HL_EXIT_OK;
+        if (rc != HL_EXIT_OK) {
+            json_decref(b);
+            return rc;
+        }
+        if (texts[i])
+            json_object_set_new(b, flags[i], v);
+    }
+    *out = b;
+    return HL_EXIT_OK;
 }
 
 static int webhooks_create(struct run *r)
@@ -288,17 +342,21 @@ static int webhooks_create(struct run *r)
     if (!r->o->url)
         return hl_usage_error(r->cmd, "--url is required: where the events go");
     static const char *const path[] = {"webhooks"};
-    return call_show(r, "POST", path, 1, webhook_body(r->o, 1), NULL, show_webhook);
+    json_t *body;
+    int rc = webhook_body(r, 1, &body);
+    return rc != HL_EXIT_OK ? rc : call_show(r, "POST", path, 1, body, NULL, show_webhook);
 }
 
 static int webhooks_update(struct run *r)
 {
     const struct hl_options *o = r->o;
-    if (!o->url && !o->entities && !o->event_types && !o->description)
-        return hl_usage_error(r->cmd, "nothing to change: give --url, --entities, --event-types "
-                                      "or --description");
+    if (!o->url && !o->entities && !o->event_types && !o->description && !o->filter && !o->headers)
+        return hl_usage_error(r->cmd, "nothing to change: give --url, --entities, --event-types, "
+                                      "--description, --filter or --headers");
     const char *path[] = {"webhooks", o->args[0]};
-    return call_show(r, "PATCH", path, 2, webhook_body(o, 0), NULL, show_webhook);
+    json_t *body;
+    int rc = webhook_body(r, 0, &body);
+    return rc != HL_EXIT_OK ? rc : call_show(r, "PATCH", path, 2, body, NULL, show_webhook);
 }
 
 static int webhooks_active(struct run *r, int active)
@@ -634,17 +692,10 @@ static int events_publish(struct run *r)
     if (!o->data)
         return hl_usage_error(r->cmd, "--data is required: a JSON object with uid and "
                                       "externalTenantId");
-    char err[200];
-    json_t *data = hl_json_parse(o->data, strlen(o->data), err, sizeof(err));
-    if (!json_is_object(data)) {
-        static const char *const kinds[] = {"an object", "an array", "a string", "a number",
-                                            "a number",  "true",     "false",    "null"};
-        const char *kind = data ? kinds[json_typeof(data)] : NULL;
-        json_decref(data);
-        if (!kind)
-            return hl_usage_error(r->cmd, "--data: not JSON: %s", err);
-        return hl_usage_error(r->cmd, "--data: want a JSON object, not %s", kind);
-    }
+    json_t *data;
+    int rc = object_arg(r, "data", o->data, 0, &data);
+    if (rc != HL_EXIT_OK)
+        return rc;
     json_t *body = json_pack("{s:s,s:o}", "event", o->args[0], "data", data);
     static const char *const path[] = {"events"};
     return call_show(r, "POST", path, 1, body, o->idempotency_key, show_published);

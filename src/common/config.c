@@ -690,6 +690,19 @@ static const struct hl_opt OPTS[] = {
      .cmds = WEBHOOK_FIELDS,
      .arg = "TEXT",
      .help = "yours, shown with the webhook"},
+    /* delivery policy (issue 19) */
+    {.name = "filter",
+     STRING(filter),
+     .cmds = WEBHOOK_FIELDS,
+     .arg = "JSON",
+     .help = "only events whose envelope matches: {\"data.externalTenantId\":[\"t-1\"]}; none "
+             "removes it"},
+    {.name = "headers",
+     STRING(headers),
+     .cmds = WEBHOOK_FIELDS,
+     .arg = "JSON",
+     .help = "static request headers sent with every attempt: {\"Authorization\":\"Bearer x\"}; "
+             "none removes them"},
     {.name = "overlap",
      .def = "24h",
      DURATION(overlap_ms),
@@ -870,13 +883,15 @@ static const struct command COMMANDS[] = {
      CLIENT_NOTES},
     {HL_CMD_WEBHOOKS_CREATE, "webhooks create", 0,
      "usage: hookline webhooks create --url URL [--entities LIST] [--event-types LIST]\n"
-     "                                [--description TEXT] [options]\n\n"
+     "                                [--description TEXT] [--filter JSON] [--headers JSON]\n"
+     "                                [options]\n\n"
      "Registers a webhook and prints it with its signing secret, shown only now.\n\n"
      "example: hookline webhooks create --url https://example.com/hooks --entities agent,context\n",
      CLIENT_NOTES},
     {HL_CMD_WEBHOOKS_UPDATE, "webhooks update", 1,
      "usage: hookline webhooks update UID [--url URL] [--entities LIST] [--event-types LIST]\n"
-     "                                [--description TEXT] [options]\n\n"
+     "                                [--description TEXT] [--filter JSON] [--headers JSON]\n"
+     "                                [options]\n\n"
      "Changes the fields given.\n\n"
      "example: hookline webhooks update webhook-4oE9Zb6yQJ1xk0Vw --event-types agent.created\n",
      CLIENT_NOTES},

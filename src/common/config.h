@@ -168,6 +168,7 @@ struct hl_options {
     int all;                        /* lists: follow nextCursor to the end */
     long long limit;                /* lists: items per page */
     const char *url, *entities, *event_types, *description;
+    const char *filter, *headers; /* webhooks create/update: JSON objects, or "none" */
     int64_t overlap_ms;
     const char *webhook, *status, *event, *tenant, *data, *idempotency_key;
     int64_t since_ms, until_ms; /* 0: not given */

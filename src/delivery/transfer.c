@@ -11,7 +11,9 @@
 
 #include "common/clock.h"
 #include "common/err.h"
+#include "common/headers.h"
 #include "common/ids.h"
+#include "common/json.h"
 #include "common/log.h"
 #include "crypto/sign.h"
 #include "delivery/dispatch.h"
@@ -260,7 +262,37 @@ static int add_header(struct curl_slist **h, const char *name, const char *value
     return HL_OK;
 }
 
-/* Builds the signed headers of one attempt. */
+/* The webhook's static headers (issue 19), as its row keeps them: a JSON object of names to
+ * values, checked when it was set (common/headers.h), so none can replace a header above. */
+static int add_static_headers(struct curl_slist **h, const char *text)
+{
+    json_t *o = hl_json_parse(text, strlen(text), NULL, 0);
+    if (!json_is_object(o)) {
+        json_decref(o);
+        return HL_EINVAL;
+    }
+    int rc = HL_OK;
+    char line[HL_HEADER_NAME_MAX + HL_HEADER_VALUE_MAX + 4];
+    for (void *it = json_object_iter(o); it && rc == HL_OK; it = json_object_iter_next(o, it)) {
+        json_t *v = json_object_iter_value(it);
+        if (!json_is_string(v))
+            continue;
+        /* "Name;" is how libcurl sends a header with an empty value. */
+        int n = snprintf(line, sizeof(line), json_string_length(v) ? "%s: %s" : "%s;",
+                         json_object_iter_key(it), json_string_value(v));
+        if (n < 0 || (size_t)n >= sizeof(line))
+            continue; /* beyond the limits a check let through: never sent cut short */
+        struct curl_slist *l = curl_slist_append(*h, line);
+        if (!l)
+            rc = HL_ENOMEM;
+        else
+            *h = l;
+    }
+    json_decref(o);
+    return rc;
+}
+
+/* Builds the signed headers of one attempt, then the webhook's static ones. */
 static int build_headers(struct xfer *x)
 {
     struct hl_job *j = &x->job;
@@ -310,7 +342,7 @@ static int build_headers(struct xfer *x)
         return HL_ENOMEM;
     if (prev_prefixed[0] && add_header(h, "X-Webhook-Signature-Previous", prev_prefixed))
         return HL_ENOMEM;
-    return HL_OK;
+    return j->headers ? add_static_headers(h, j->headers) : HL_OK;
 }
 
 /* ---- attempts ---- */

@@ -174,6 +174,10 @@ static const char *const MIGRATIONS[] = {
     /* 9: /metrics' gauges read the queue and webhooks by state from indexes (sqlite.c's
      * migration 9) */
     SQL_GAUGE_INDEXES,
+    /* 10: delivery policy, issue 19 (sqlite.c's migration 10) */
+    "ALTER TABLE webhooks ADD COLUMN filter TEXT;"
+    "ALTER TABLE webhooks ADD COLUMN headers TEXT;"
+    "CREATE INDEX webhooks_filtered ON webhooks(app_id) WHERE filter IS NOT NULL;",
 };
 #define NMIGRATIONS (sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]))
 
@@ -211,8 +215,8 @@ static const char *const SQL[Q_COUNT] = {
                       " coalesce(k.revoked_at, 0) FROM api_keys k JOIN apps a ON a.id = k.app_id"
                       " WHERE $1 = 0 OR k.app_id = $1 ORDER BY k.id",
     [HL_Q_WH_INSERT] = "INSERT INTO webhooks(uid, app_id, url, description, entities, event_types,"
-                       " active, secret, created_at, updated_at)"
-                       " VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id",
+                       " active, secret, created_at, updated_at, filter, headers)"
+                       " VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11) RETURNING id",
     [HL_Q_WH_GET] = "SELECT " HL_WEBHOOK_COLS " FROM webhooks WHERE app_id = $1 AND uid = $2"
                     " AND deleted_at = 0",
     [HL_Q_WH_GET_LOCKED] = "SELECT " HL_WEBHOOK_COLS " FROM webhooks WHERE app_id = $1"
@@ -220,13 +224,14 @@ static const char *const SQL[Q_COUNT] = {
     [HL_Q_WH_GET_ANY] = "SELECT " HL_WEBHOOK_COLS " FROM webhooks WHERE app_id = $1 AND uid = $2",
     [HL_Q_WH_LIST] = "SELECT " HL_WEBHOOK_COLS " FROM webhooks WHERE app_id = $1 AND id > $2"
                      " AND deleted_at = 0 ORDER BY id LIMIT $3",
-    [HL_Q_WH_UPDATE] = "UPDATE webhooks SET url = $3, description = $4, entities = $5,"
-                       " event_types = $6, active = $7, updated_at = $8,"
-                       " disabled_at = CASE WHEN $7 <> 0 THEN 0 ELSE disabled_at END,"
-                       " disabled_reason = CASE WHEN $7 <> 0 THEN NULL ELSE disabled_reason END,"
-                       " failing_since = CASE WHEN $7 <> 0 AND active = 0 THEN 0"
-                       " ELSE failing_since END"
-                       " WHERE app_id = $1 AND uid = $2 AND deleted_at = 0",
+    [HL_Q_WH_UPDATE] =
+        "UPDATE webhooks SET url = $3, description = $4, entities = $5,"
+        " event_types = $6, active = $7, updated_at = $8, filter = $9,"
+        " headers = $10, disabled_at = CASE WHEN $7 <> 0 THEN 0 ELSE disabled_at END,"
+        " disabled_reason = CASE WHEN $7 <> 0 THEN NULL ELSE disabled_reason END,"
+        " failing_since = CASE WHEN $7 <> 0 AND active = 0 THEN 0"
+        " ELSE failing_since END"
+        " WHERE app_id = $1 AND uid = $2 AND deleted_at = 0",
     [HL_Q_WH_PAUSE_DELIVERIES] = "UPDATE deliveries SET status = " SQL_PAUSED
                                  " WHERE webhook_id = $1 AND status = " SQL_PENDING,
     [HL_Q_WH_RESUME_DELIVERIES] =
@@ -379,6 +384,11 @@ static const char *const SQL[Q_COUNT] = {
     [HL_Q_WH_COUNT] = "SELECT count(*) FROM webhooks WHERE app_id = $1 AND deleted_at = 0",
     [HL_Q_APP_STORAGE] = "SELECT coalesce(sum(size), 0)::bigint FROM files WHERE app_id = $1",
     SQL_CONSOLE_QUERIES("$"),
+    [HL_Q_WH_FILTERED] = "SELECT id, filter FROM webhooks WHERE app_id = $1 AND active = 1"
+                         " AND deleted_at = 0 AND filter IS NOT NULL AND (entities & $2) <> 0"
+                         " AND (event_types = 0 OR (event_types & $3) <> 0) ORDER BY id",
+    [HL_Q_DELIV_INSERT] = "INSERT INTO deliveries(event_id, webhook_id, status, next_attempt_at,"
+                          " created_at) VALUES($1, $2, " SQL_PENDING ", $3, $3)",
 
     [Q_BEGIN] = "BEGIN",
     [Q_BEGIN_SNAPSHOT] = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
@@ -386,7 +396,8 @@ static const char *const SQL[Q_COUNT] = {
     [Q_ROLLBACK] = "ROLLBACK",
     /* The event, its deliveries and the wake-up of every node in one round trip. The data-modifying
      * CTEs always run to completion; the NOTIFY goes out at COMMIT, only when deliveries were made.
-     * $1-$7 are the event (hl_event_args). */
+     * $1-$7 are the event (hl_event_args). Webhooks with a filter are left to hl_sql_apply: the
+     * second column is the event's id when one of them may want it, else 0. */
     [Q_EV_FANOUT] =
         "WITH ev AS (INSERT INTO events(uid, app_id, type, tenant, resource_uid,"
         " created_at, payload) VALUES($1, $2, $3, $4, $5, $6, $7) RETURNING id),"
@@ -394,15 +405,19 @@ static const char *const SQL[Q_COUNT] = {
         " created_at) SELECT ev.id, w.id, " SQL_PENDING ", $8, $8 FROM ev, webhooks w"
         " WHERE w.app_id = $2 AND w.active = 1 AND w.deleted_at = 0"
         " AND (w.entities & $9) <> 0 AND (w.event_types = 0 OR (w.event_types & $10) <> 0)"
-        " RETURNING 1), n AS (SELECT count(*) AS made FROM d)"
-        " SELECT made, CASE WHEN made > 0 THEN pg_notify($11, $12) END FROM n",
+        " AND w.filter IS NULL RETURNING 1), n AS (SELECT count(*) AS made FROM d)"
+        " SELECT made, CASE WHEN EXISTS (SELECT 1 FROM webhooks w WHERE w.app_id = $2"
+        " AND w.filter IS NOT NULL AND w.active = 1 AND w.deleted_at = 0"
+        " AND (w.entities & $9) <> 0 AND (w.event_types = 0 OR (w.event_types & $10) <> 0))"
+        " THEN (SELECT id FROM ev) ELSE 0 END,"
+        " CASE WHEN made > 0 THEN pg_notify($11, $12) END FROM n",
     /* The same for one webhook (webhook.test). */
     [Q_EV_ONE] = "WITH ev AS (INSERT INTO events(uid, app_id, type, tenant, resource_uid,"
                  " created_at, payload) VALUES($1, $2, $3, $4, $5, $6, $7) RETURNING id),"
                  " d AS (INSERT INTO deliveries(event_id, webhook_id, status, next_attempt_at,"
                  " created_at) SELECT ev.id, $9, " SQL_PENDING ", $8, $8 FROM ev RETURNING 1),"
                  " n AS (SELECT count(*) AS made FROM d)"
-                 " SELECT made, CASE WHEN made > 0 THEN pg_notify($10, $11) END FROM n",
+                 " SELECT made, 0, CASE WHEN made > 0 THEN pg_notify($10, $11) END FROM n",
     [Q_NOTIFY] = "SELECT pg_notify($1, $2)",
     /* As sqlite.c's Q_CLAIM_SELECT: webhook by webhook (those with pending deliveries, found
      * by skipping through the partial index), at most HL_CLAIM_PER_WEBHOOK apiece, then in
@@ -1263,7 +1278,8 @@ static int wake_all(struct hl_sess *s)
 }
 
 /* The event, its deliveries and the NOTIFY for them in one statement (Q_EV_FANOUT). */
-static int put_event(struct hl_sess *s, const struct hl_change *ch, int64_t *made)
+static int put_event(struct hl_sess *s, const struct hl_change *ch, int64_t *made,
+                     int64_t *filter_event)
 {
     const struct hl_event *e = ch->ev;
     struct hl_arg a[HL_EVENT_ARGS + 5];
@@ -1278,11 +1294,14 @@ static int put_event(struct hl_sess *s, const struct hl_change *ch, int64_t *mad
     }
     a[n++] = hl_arg_text(CHANNEL);
     a[n++] = hl_arg_text(PG(s->st)->node);
-    int64_t count = 0;
-    struct hl_rows rows = {.rd = &hl_read_int, .one = &count};
+    /* made, and the event's id when webhooks with a filter may want it (else 0) */
+    int64_t got[2] = {0, 0};
+    struct hl_rows rows = {.rd = &hl_read_pair, .one = got};
     int rc = sess_run(s, ch->only_webhook ? Q_EV_ONE : Q_EV_FANOUT, a, n, &rows);
-    if (rc == HL_OK)
-        *made += count;
+    if (rc == HL_OK) {
+        *made += got[0];
+        *filter_event = got[1];
+    }
     return rc;
 }
 

@@ -224,6 +224,9 @@ static int read_webhook(struct hl_row *r, void *item)
     w->disabled_at = col_i64(r, 16);
     w->disabled_reason = col_dup(r, 17, NULL);
     w->deleted_at = col_i64(r, 18);
+    /* Delivery policy (issue 19) */
+    w->filter = col_dup(r, 19, NULL);
+    w->headers = col_dup(r, 20, NULL);
     if (!w->url)
         r->oom = 1; /* NOT NULL: only memory makes it NULL */
     return done(r);
@@ -302,6 +305,7 @@ static int read_job(struct hl_row *r, void *item)
     /* The payload as stored: hl_store_claim unpacks it once the claim has let go of the writer. */
     j->payload = col_dup(r, 11, &j->payload_len);
     col_copy(r, 12, j->webhook_uid, sizeof(j->webhook_uid));
+    j->headers = col_dup(r, 13, NULL); /* issue 19 */
     if (!j->url || !j->payload)
         r->oom = 1;
     return done(r);
@@ -473,6 +477,25 @@ static void clear_str(void *item)
     *s = NULL;
 }
 
+/* ---- delivery policy (issue 19) ---- */
+
+static int read_wh_filter(struct hl_row *r, void *item)
+{
+    struct hl_wh_filter *f = item;
+    f->id = col_i64(r, 0);
+    f->filter = col_dup(r, 1, &f->len);
+    if (!f->filter)
+        r->oom = 1; /* the query takes non-NULL filters only */
+    return done(r);
+}
+
+static void clear_wh_filter(void *item)
+{
+    struct hl_wh_filter *f = item;
+    free(f->filter);
+    f->filter = NULL;
+}
+
 const struct hl_reader hl_read_app = {sizeof(struct hl_app), read_app, NULL};
 const struct hl_reader hl_read_key = {sizeof(struct hl_api_key), read_key, NULL};
 const struct hl_reader hl_read_key_hit = {sizeof(struct hl_key_hit), read_key_hit, NULL};
@@ -497,6 +520,8 @@ const struct hl_reader hl_read_int = {sizeof(int64_t), read_int, NULL};
 const struct hl_reader hl_read_str = {sizeof(char *), read_str, clear_str};
 const struct hl_reader hl_read_prune = {sizeof(struct hl_prune_row), read_prune, NULL};
 const struct hl_reader hl_read_pair = {2 * sizeof(int64_t), read_pair, NULL};
+const struct hl_reader hl_read_filter = {sizeof(struct hl_wh_filter), read_wh_filter,
+                                            clear_wh_filter};
 
 /* ---- where rows go ---- */
 

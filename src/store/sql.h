@@ -110,7 +110,7 @@
 #define HL_WEBHOOK_COLS                                                                            \
     "id, uid, app_id, url, description, entities, event_types, active, secret, prev_secrets,"      \
     " created_at, updated_at, last_triggered_at, last_success_at, last_failure_at,"                \
-    " failing_since, disabled_at, disabled_reason, deleted_at"
+    " failing_since, disabled_at, disabled_reason, deleted_at, filter, headers"
 #define HL_RESOURCE_COLS                                                                           \
     "id, kind, uid, app_id, parent_uid, tenant, body, version, created_at, updated_at"
 #define HL_RESOURCE_COLS_R                                                                         \
@@ -157,7 +157,7 @@
 #define HL_JOB_COLS(now)                                                                           \
     "d.id, d.webhook_id, w.app_id, d.event_id, e.uid, e.created_at, d.attempts, d.created_at,"     \
     " w.url, w.secret, CASE WHEN w.prev_secret_until > " now " THEN w.prev_secrets ELSE '' END,"   \
-    " e.payload, w.uid"
+    " e.payload, w.uid, w.headers"
 /* An ingestion job: the file, its app, the claim's attempt number (attempts: the expression that
  * gives it) and its resource (files f, apps a, resources r). */
 #define HL_INGEST_COLS(attempts) "f.uid, f.app_id, a.uid, f.path, " attempts ", " HL_RESOURCE_COLS_R
@@ -256,7 +256,11 @@ enum hl_q {
     HL_Q_PORTAL_PRUNE,   /* used portal links past their expiry, forgotten */
     HL_Q_PORTAL_USE,     /* a portal link marked used, unless it was */
     HL_Q_EV_LIST_TENANT, /* HL_Q_EV_LIST for one externalTenantId, from its own index */
-    HL_Q_SHARED          /* a backend's own queries are numbered from here */
+    /* delivery policy (issue 19) */
+    HL_Q_WH_FILTERED,  /* the webhooks with a filter that would get an event were it not for the
+                        * filter (app, entity bit, type bit): id, filter */
+    HL_Q_DELIV_INSERT, /* one pending delivery: event id, webhook id, now */
+    HL_Q_SHARED        /* a backend's own queries are numbered from here */
 };
 
 /* For backends at open: whether every query of a SQL table has its text (err says which not). */
@@ -358,6 +362,14 @@ extern const struct hl_reader hl_read_int;      /* int64_t: the first column */
 extern const struct hl_reader hl_read_str;      /* char *: the first column, malloc'd */
 extern const struct hl_reader hl_read_prune;    /* struct hl_prune_row: HL_Q_PRUNE_SCAN */
 extern const struct hl_reader hl_read_pair;     /* int64_t[2]: the first two columns */
+extern const struct hl_reader hl_read_filter;   /* struct hl_wh_filter: HL_Q_WH_FILTERED */
+
+/* A webhook whose filter decides whether an event is delivered to it (issue 19). */
+struct hl_wh_filter {
+    int64_t id;
+    char *filter; /* JSON object text */
+    size_t len;
+};
 
 /* An event as a prune step sees it. */
 struct hl_prune_row {
@@ -436,8 +448,11 @@ struct hl_backend {
      * NOTIFY). NULL where the commit's own hl_store_notify reaches every dispatcher. */
     int (*wake_all)(struct hl_sess *s);
     /* In a transaction: writes a change's event and its deliveries (ch->ev is set), adding
-     * the deliveries made to *made. */
-    int (*event)(struct hl_sess *s, const struct hl_change *ch, int64_t *made);
+     * the deliveries made to *made. Webhooks with a filter get none: *filter_event is set to
+     * the event's id when such webhooks may want it (0: none can), for hl_sql_apply to decide
+     * (the filter is matched in C, once for both backends). */
+    int (*event)(struct hl_sess *s, const struct hl_change *ch, int64_t *made,
+                 int64_t *filter_event);
 
     /* The operations of store.h that differ, with its contracts. */
     void (*destroy)(struct hl_store *st); /* hl_store_close */

@@ -118,6 +118,11 @@ static const char *const MIGRATIONS[] = {
     "CREATE INDEX events_tenant ON events(app_id, tenant, id);",
     /* 9: /metrics' gauges read the queue and webhooks by state from indexes (sql.h) */
     SQL_GAUGE_INDEXES,
+    /* 10: delivery policy (issue 19): a webhook's filter on events and its static headers, as
+     * compact JSON text; NULL when none */
+    "ALTER TABLE webhooks ADD COLUMN filter TEXT;"
+    "ALTER TABLE webhooks ADD COLUMN headers TEXT;"
+    "CREATE INDEX webhooks_filtered ON webhooks(app_id) WHERE filter IS NOT NULL;",
 };
 #define NMIGRATIONS (sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]))
 
@@ -132,7 +137,6 @@ enum {
     Q_RELEASE_SP,
     Q_EV_INSERT,
     Q_DELIV_FANOUT,
-    Q_DELIV_ONE,
     Q_CLAIM_SELECT,
     Q_CLAIM_NEW,
     Q_CLAIM_PICK,
@@ -180,8 +184,8 @@ static const char *const SQL[Q_COUNT] = {
                       " coalesce(k.revoked_at, 0) FROM api_keys k JOIN apps a ON a.id = k.app_id"
                       " WHERE ?1 = 0 OR k.app_id = ?1 ORDER BY k.id",
     [HL_Q_WH_INSERT] = "INSERT INTO webhooks(uid, app_id, url, description, entities, event_types,"
-                       " active, secret, created_at, updated_at)"
-                       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9) RETURNING id",
+                       " active, secret, created_at, updated_at, filter, headers)"
+                       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11) RETURNING id",
     [HL_Q_WH_GET] = "SELECT " HL_WEBHOOK_COLS " FROM webhooks WHERE app_id = ?1 AND uid = ?2"
                     " AND deleted_at = 0",
     /* The writer's transaction (BEGIN IMMEDIATE) already keeps every other writer out. */
@@ -191,8 +195,8 @@ static const char *const SQL[Q_COUNT] = {
     [HL_Q_WH_LIST] = "SELECT " HL_WEBHOOK_COLS " FROM webhooks WHERE app_id = ?1 AND id > ?2"
                      " AND deleted_at = 0 ORDER BY id LIMIT ?3",
     [HL_Q_WH_UPDATE] = "UPDATE webhooks SET url = ?3, description = ?4, entities = ?5,"
-                       " event_types = ?6, active = ?7, updated_at = ?8,"
-                       " disabled_at = CASE WHEN ?7 THEN 0 ELSE disabled_at END,"
+                       " event_types = ?6, active = ?7, updated_at = ?8, filter = ?9,"
+                       " headers = ?10, disabled_at = CASE WHEN ?7 THEN 0 ELSE disabled_at END,"
                        " disabled_reason = CASE WHEN ?7 THEN NULL ELSE disabled_reason END,"
                        " failing_since = CASE WHEN ?7 AND NOT active THEN 0 ELSE failing_since END"
                        " WHERE app_id = ?1 AND uid = ?2 AND deleted_at = 0",
@@ -345,6 +349,11 @@ static const char *const SQL[Q_COUNT] = {
     [HL_Q_WH_COUNT] = "SELECT count(*) FROM webhooks WHERE app_id = ?1 AND deleted_at = 0",
     [HL_Q_APP_STORAGE] = "SELECT coalesce(sum(size), 0) FROM files WHERE app_id = ?1",
     SQL_CONSOLE_QUERIES("?"),
+    [HL_Q_WH_FILTERED] = "SELECT id, filter FROM webhooks WHERE app_id = ?1 AND active = 1"
+                         " AND deleted_at = 0 AND filter IS NOT NULL AND (entities & ?2) != 0"
+                         " AND (event_types = 0 OR (event_types & ?3) != 0) ORDER BY id",
+    [HL_Q_DELIV_INSERT] = "INSERT INTO deliveries(event_id, webhook_id, status, next_attempt_at,"
+                          " created_at) VALUES(?1, ?2, " SQL_PENDING ", ?3, ?3)",
 
     [Q_BEGIN] = "BEGIN IMMEDIATE",
     [Q_BEGIN_READ] = "BEGIN DEFERRED", /* its snapshot is taken by the first SELECT */
@@ -358,9 +367,8 @@ static const char *const SQL[Q_COUNT] = {
     [Q_DELIV_FANOUT] = "INSERT INTO deliveries(event_id, webhook_id, status, next_attempt_at,"
                        " created_at) SELECT ?1, id, " SQL_PENDING ", ?2, ?2 FROM webhooks"
                        " WHERE app_id = ?3 AND active = 1 AND deleted_at = 0"
-                       " AND (entities & ?4) != 0 AND (event_types = 0 OR (event_types & ?5) != 0)",
-    [Q_DELIV_ONE] = "INSERT INTO deliveries(event_id, webhook_id, status, next_attempt_at,"
-                    " created_at) VALUES(?1, ?2, " SQL_PENDING ", ?3, ?3)",
+                       " AND (entities & ?4) != 0 AND (event_types = 0 OR (event_types & ?5) != 0)"
+                       " AND filter IS NULL",
     /* Webhook by webhook, at most HL_CLAIM_PER_WEBHOOK apiece: a backlog on one endpoint costs
      * one index probe, not a scan of its rows, and cannot crowd out the rest. The webhooks are
      * those with pending deliveries, found by skipping through the partial index (one seek
@@ -699,7 +707,8 @@ static int sess_close(struct hl_sess *s, int rc)
 }
 
 /* The event, then one delivery per matching webhook (or for the one webhook of a test). */
-static int put_event(struct hl_sess *s, const struct hl_change *ch, int64_t *made)
+static int put_event(struct hl_sess *s, const struct hl_change *ch, int64_t *made,
+                     int64_t *filter_event)
 {
     const struct hl_event *e = ch->ev;
     struct hl_arg a[HL_EVENT_ARGS];
@@ -711,12 +720,13 @@ static int put_event(struct hl_sess *s, const struct hl_change *ch, int64_t *mad
         return rc;
     if (ch->only_webhook) {
         struct hl_arg b[] = {hl_arg_int(id), hl_arg_int(ch->only_webhook), hl_arg_int(now)};
-        rc = sess_run(s, Q_DELIV_ONE, b, HL_NARGS(b), &dl);
+        rc = sess_run(s, HL_Q_DELIV_INSERT, b, HL_NARGS(b), &dl);
     } else {
         struct hl_arg b[] = {hl_arg_int(id), hl_arg_int(now), hl_arg_int(e->app_id),
                              hl_arg_int(hl_event_entity(e->type)),
                              hl_arg_int((int64_t)1 << e->type)};
         rc = sess_run(s, Q_DELIV_FANOUT, b, HL_NARGS(b), &dl);
+        *filter_event = id; /* asking which filters want it costs no round trip here */
     }
     if (rc == HL_OK)
         *made += dl.changed;

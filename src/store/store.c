@@ -299,6 +299,8 @@ void hl_webhook_clear(struct hl_webhook *w)
     free(w->url);
     free(w->description);
     free(w->disabled_reason);
+    free(w->filter);
+    free(w->headers);
     memset(w, 0, sizeof(*w));
 }
 
@@ -320,6 +322,7 @@ void hl_job_clear(struct hl_job *j)
 {
     free(j->url);
     free(j->payload);
+    free(j->headers);
     memset(j, 0, sizeof(*j));
 }
 

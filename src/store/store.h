@@ -80,6 +80,11 @@ struct hl_webhook {
     int64_t disabled_at;
     char *disabled_reason; /* NULL unless disabled by hookline */
     int64_t deleted_at;    /* 0 unless deleted (hl_store_webhook_get_any) */
+    /* Delivery policy (issue 19): compact JSON text as the API accepted it, NULL when none.
+     * filter: which events get deliveries (common/filter.h); headers: sent with every attempt
+     * (common/headers.h). */
+    char *filter;
+    char *headers;
 };
 
 /* Frees what a struct hl_webhook filled by the store owns; leaves it zeroed. */
@@ -92,6 +97,9 @@ enum {
     HL_WP_ENTITIES = 4,
     HL_WP_EVENT_TYPES = 8,
     HL_WP_ACTIVE = 16,
+    /* Delivery policy (issue 19). */
+    HL_WP_FILTER = 1 << 12,
+    HL_WP_HEADERS = 1 << 13,
 };
 
 struct hl_webhook_patch {
@@ -101,6 +109,9 @@ struct hl_webhook_patch {
     unsigned entities;
     unsigned event_types;
     int active;
+    /* Delivery policy (issue 19): checked compact JSON text; NULL clears it. */
+    const char *filter;
+    const char *headers;
 };
 
 /* A resource (agent, context, context file): its whole JSON object is kept as canonical text. */
@@ -219,6 +230,7 @@ struct hl_job {
     char *payload;
     size_t payload_len;
     int64_t lease_until; /* set by the claimer: when another claim may take the delivery */
+    char *headers;       /* the webhook's static headers (JSON object text), NULL when none */
 };
 
 /* Frees what a claimed job owns. */
