@@ -211,7 +211,7 @@ class Firefox:
         self.call("WebDriver:SetWindowRect", {"width": width, "height": height})
 
     def cookies(self):
-        return self.call("WebDriver:GetCookies")["value"]
+        return self.call("WebDriver:GetCookies")
 
     def delete_cookies(self):
         self.call("WebDriver:DeleteAllCookies")

@@ -236,6 +236,11 @@ class FirefoxConsoleTest(harness.ServerTest):
             wide, window = self.ff.execute(OVERFLOW_JS)
             self.assertLessEqual(wide, window, "%s is wider than the phone" % name)
             self.shot("phone-" + name)
+        # the measure sees what sticks out: a block wider than the phone
+        self.ff.execute("const d = document.createElement('div'); d.style.width = '600px';"
+                        "d.style.height = '1px'; document.body.append(d);")
+        wide, window = self.ff.execute(OVERFLOW_JS)
+        self.assertGreater(wide, window)
 
 
 if __name__ == "__main__":
