@@ -10,18 +10,18 @@ Content-Security-Policy, an unhandled promise), except the HTTP refusals the tes
 provokes (an expired link's 401, a read-only session's 403), which it names. Each page is saved
 as a screenshot under the build folder (HL_BUILD_DIR/browser-screenshots).
 """
-import calendar
 import json
 import os
 import re
 import shutil
 import sys
 import tempfile
-import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
 import harness  # noqa: E402
+from console_pages import (HOSTILE, LAPTOP, MADE_ELEMENTS_JS, OVERFLOW_JS, PHONE, PWNED_JS, SHOTS,  # noqa: E402
+                           phone_pages, wait_expired)
 
 try:
     from selenium import webdriver
@@ -36,12 +36,6 @@ except ImportError:
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-SHOTS = os.path.join(os.environ.get("HL_BUILD_DIR") or tempfile.gettempdir(), "browser-screenshots")
-LAPTOP = (1366, 900)
-PHONE = (390, 844)
-
-HOSTILE = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'
-
 
 def setUpModule():
     harness.need(HAVE_SELENIUM, "python3-selenium (for /usr/bin/python3)")
@@ -144,7 +138,7 @@ class ConsoleTest(harness.ServerTest):
         """, method, path, body)
 
     def no_script_ran(self):
-        self.assertIsNone(self.browser.execute_script("return window.__pwned === undefined ? null : window.__pwned"))
+        self.assertIsNone(self.browser.execute_script(PWNED_JS))
 
     # ---- the cases ----
 
@@ -363,9 +357,7 @@ class ConsoleTest(harness.ServerTest):
         def clean(name):
             nonlocal pages
             self.no_script_ran()
-            made = self.browser.execute_script(
-                "return [...document.querySelectorAll('script, img, iframe, object, embed')]"
-                ".filter((e) => !e.matches('head script[type=module][src]')).map((e) => e.outerHTML)")
+            made = self.browser.execute_script(MADE_ELEMENTS_JS)
             self.assertEqual(made, [], "elements made from data on " + name)
             self.shot("hostile-" + name)
             pages += 1
@@ -461,8 +453,7 @@ class ConsoleTest(harness.ServerTest):
         page that says so; none signs in."""
         self.expected_http = (401,)
         short = self.portal(expiresIn=1)
-        expires = calendar.timegm(time.strptime(short["expiresAt"][:19], "%Y-%m-%dT%H:%M:%S"))
-        harness.wait_for(lambda: time.time() > expires + 1.2, timeout=10, what="the link to expire")
+        wait_expired(short)
         self.open_link(short["url"])
         self.text_in(".link-error", "This link has expired.")
         self.assertEqual(self.browser.find_elements(By.CSS_SELECTOR, "#who .app"), [])
@@ -496,16 +487,15 @@ class ConsoleTest(harness.ServerTest):
         self.signed_in()
         self.text_in("main table", rcv.url())
         self.browser.set_window_size(*PHONE)
-        for name, hash_ in (("webhooks", "#/webhooks"), ("webhook", "#/webhooks/" + w["uid"]),
-                            ("deliveries", "#/deliveries"), ("events", "#/events")):
+        self.assertEqual(self.browser.execute_script("return window.innerWidth"), PHONE[0])
+        for name, hash_ in phone_pages(w["uid"]):
             self.browser.get(self.base + "/console/" + hash_)
             self.css("main h2")
             self.wait(lambda d: not d.find_elements(By.CSS_SELECTOR, "main .loading"),
                       what="the page to load")
             # nothing sticks out sideways: wide tables scroll inside their own box
-            overflow = self.browser.execute_script(
-                "return document.documentElement.scrollWidth - window.innerWidth")
-            self.assertLessEqual(overflow, 1, "%s is wider than the phone" % name)
+            wide, window = self.browser.execute_script(OVERFLOW_JS)
+            self.assertLessEqual(wide, window, "%s is wider than the phone" % name)
             self.shot("phone-" + name)
         self.browser.set_window_size(*LAPTOP)
         self.click("button[data-action=signout]")
