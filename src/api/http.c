@@ -294,8 +294,12 @@ static const struct {
     const char *top;
     void (*handler)(struct hl_api *, struct hl_req *, struct hl_resp *);
 } FAMILIES[] = {
-    {"webhooks", hl_api_webhooks}, {"deliveries", hl_api_deliveries}, {"events", hl_api_events},
-    {"agents", hl_api_resources},  {"contexts", hl_api_resources},
+    {"webhooks", hl_api_webhooks},
+    {"deliveries", hl_api_deliveries},
+    {"events", hl_api_events},
+    {"agents", hl_api_resources},
+    {"contexts", hl_api_resources},
+    {"operational-webhooks", hl_api_webhooks}, /* issue 21: webhooks.c serves both kinds */
 };
 
 /* GET /healthz: liveness. The process answers; nothing else is asked. */
@@ -389,11 +393,13 @@ static void route_template(const char *url, char *out, size_t cap)
 {
     static const struct {
         const char *word, *id; /* the id after the word, or NULL when none may follow */
-    } WORDS[] = {{"webhooks", "{uid}"}, {"deliveries", "{id}"}, {"events", "{eventId}"},
-                 {"agents", "{uid}"},   {"contexts", "{uid}"},  {"files", "{fileUid}"},
-                 {"chunks", NULL},      {"resend", NULL},       {"recover", NULL},
-                 {"test", NULL},        {"stats", NULL},        {"rotate-secret", NULL},
-                 {"content", NULL}};
+    } WORDS[] = {{"webhooks", "{uid}"},   {"deliveries", "{id}"},
+                 {"events", "{eventId}"}, {"agents", "{uid}"},
+                 {"contexts", "{uid}"},   {"files", "{fileUid}"},
+                 {"chunks", NULL},        {"resend", NULL},
+                 {"recover", NULL},       {"test", NULL},
+                 {"stats", NULL},         {"rotate-secret", NULL},
+                 {"content", NULL},       {"operational-webhooks", "{uid}"}};
     struct hl_str all[HL_MAX_SEGS + 4];
     int n = split(url, all, HL_MAX_SEGS + 4);
     snprintf(out, cap, "unmatched");

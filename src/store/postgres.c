@@ -159,7 +159,16 @@ static const char *const MIGRATIONS[] = {
     /* 7: ingestion: claims counted per file, files being processed counted per app (sqlite.c's
      * migration 7) */
     "ALTER TABLE files ADD COLUMN attempts BIGINT NOT NULL DEFAULT 0;"
-    "CREATE INDEX files_app_state ON files(app_id, state, lease_until);",
+    "CREATE INDEX files_app_state ON files(app_id, state, lease_until);", /* 8: alerting (issue 21;
+                                                                             sqlite.c's migration 8)
+                                                                           */
+    "ALTER TABLE webhooks ADD COLUMN kind BIGINT NOT NULL DEFAULT 0,"
+    " ADD COLUMN alert_state BIGINT NOT NULL DEFAULT 0,"
+    " ADD COLUMN alert_since BIGINT NOT NULL DEFAULT 0,"
+    " ADD COLUMN silence_ms BIGINT NOT NULL DEFAULT 0,"
+    " ADD COLUMN expect_events BIGINT NOT NULL DEFAULT 0,"
+    " ADD COLUMN silent_at BIGINT NOT NULL DEFAULT 0;"
+    "CREATE INDEX webhooks_silence ON webhooks(id) WHERE silence_ms > 0;",
 };
 #define NMIGRATIONS (sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]))
 
@@ -204,7 +213,7 @@ static const char *const SQL[Q_COUNT] = {
                            " AND uid = $2 AND deleted_at = 0 FOR NO KEY UPDATE",
     [HL_Q_WH_GET_ANY] = "SELECT " HL_WEBHOOK_COLS " FROM webhooks WHERE app_id = $1 AND uid = $2",
     [HL_Q_WH_LIST] = "SELECT " HL_WEBHOOK_COLS " FROM webhooks WHERE app_id = $1 AND id > $2"
-                     " AND deleted_at = 0 ORDER BY id LIMIT $3",
+                     " AND deleted_at = 0 AND kind = $4 ORDER BY id LIMIT $3",
     [HL_Q_WH_UPDATE] = "UPDATE webhooks SET url = $3, description = $4, entities = $5,"
                        " event_types = $6, active = $7, updated_at = $8,"
                        " disabled_at = CASE WHEN $7 <> 0 THEN 0 ELSE disabled_at END,"
@@ -351,6 +360,44 @@ static const char *const SQL[Q_COUNT] = {
     [HL_Q_APP_LOCK] = "SELECT id FROM apps WHERE id = $1 FOR NO KEY UPDATE",
     [HL_Q_WH_COUNT] = "SELECT count(*) FROM webhooks WHERE app_id = $1 AND deleted_at = 0",
     [HL_Q_APP_STORAGE] = "SELECT coalesce(sum(size), 0)::bigint FROM files WHERE app_id = $1",
+
+    /* alerting (issue 21, store/alerts.c) */
+    [HL_Q_WH_ALERTING] = "UPDATE webhooks SET kind = $2, silence_ms = $3, expect_events = $4"
+                         " WHERE id = $1",
+    [HL_Q_WH_BY_ID] = "SELECT " HL_WEBHOOK_COLS " FROM webhooks WHERE id = $1",
+    [HL_Q_APP_UID] = "SELECT uid FROM apps WHERE id = $1",
+    [HL_Q_OP_COUNT] = "SELECT count(*) FROM webhooks WHERE app_id = $1 AND kind = 1 AND active = 1"
+                      " AND deleted_at = 0 AND (event_types & $2) <> 0 AND url <> $3",
+    [HL_Q_OP_EVENT] = "INSERT INTO events(uid, app_id, type, tenant, resource_uid, created_at,"
+                      " payload) VALUES($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+    [HL_Q_OP_FANOUT] = "INSERT INTO deliveries(event_id, webhook_id, status, next_attempt_at,"
+                       " created_at) SELECT $1, id, " SQL_PENDING ", $2, $2 FROM webhooks"
+                       " WHERE app_id = $3 AND kind = 1 AND active = 1 AND deleted_at = 0"
+                       " AND (event_types & $4) <> 0 AND url <> $5",
+    [HL_Q_ALERT_FAILING] = "UPDATE webhooks SET alert_state = 1, alert_since = $2"
+                           " WHERE id = $1 AND kind = 0 AND alert_state = 0",
+    [HL_Q_ALERT_RECOVERED] = "UPDATE webhooks SET alert_state = 0 WHERE id = $1"
+                             " AND alert_state = 1 RETURNING alert_since",
+    [HL_Q_WAITING] = "SELECT count(*) FROM deliveries WHERE webhook_id = $1"
+                     " AND status = " SQL_PENDING,
+    [HL_Q_RECOVERED_COUNT] =
+        "SELECT count(*) FROM deliveries WHERE id IN (SELECT unnest($1::bigint[]))"
+        " AND status = " SQL_SUCCEEDED " AND attempts > 1",
+    [HL_Q_SILENT_RESET] = "UPDATE webhooks SET silent_at = 0 WHERE silence_ms > 0"
+                          " AND silent_at <> 0 AND last_success_at > silent_at",
+    /* The webhooks (through the partial index of those with silence_ms) quiet for their
+     * silence while events were expected: expectEvents, or a delivery owed to them (pending, or
+     * failed for good) made after their last success and at least the silence ago. */
+    [HL_Q_SILENT_DUE] =
+        "SELECT w.id FROM webhooks w WHERE w.silence_ms > 0 AND w.kind = 0"
+        " AND w.active = 1 AND w.deleted_at = 0 AND w.silent_at = 0"
+        " AND greatest(w.last_success_at, w.created_at) <= $1 - w.silence_ms"
+        " AND (w.expect_events = 1 OR EXISTS (SELECT 1 FROM deliveries d"
+        " WHERE d.webhook_id = w.id AND d.status IN (" SQL_PENDING ", " SQL_FAILED ")"
+        " AND d.created_at > w.last_success_at"
+        " AND d.created_at <= $1 - w.silence_ms))"
+        " ORDER BY w.id LIMIT $2",
+    [HL_Q_SILENT_CLAIM] = "UPDATE webhooks SET silent_at = $2 WHERE id = $1 AND silent_at = 0",
 
     [Q_BEGIN] = "BEGIN",
     [Q_COMMIT] = "COMMIT",
@@ -1325,11 +1372,13 @@ static int by_key(const void *x, const void *y)
  * attempt says (on 410, or after failing long enough). Sets *disabled when this attempt disabled
  * it. */
 static int record_webhook(struct hl_sess *s, const struct hl_attempt *at, int64_t now,
-                          int *disabled)
+                          int *disabled, struct hl_alert_mark *m)
 {
     struct hl_arg a[] = {hl_arg_int(at->webhook_id), hl_arg_int(at->started_at)};
     int ok = at->outcome == HL_OUT_SUCCESS;
     int rc = sess_run(s, ok ? Q_WH_SUCCESS : Q_WH_FAILURE, a, HL_NARGS(a), NULL);
+    if (rc == HL_OK) /* the alert state is the webhook row's: locked here, in webhook order */
+        rc = hl_sql_alert_mark(s, at, m);
     if (rc || ok)
         return rc;
     return hl_sql_disable(s, at, now, disabled);
@@ -1338,7 +1387,8 @@ static int record_webhook(struct hl_sess *s, const struct hl_attempt *at, int64_
 /* Records in the sorted order: webhooks, then deliveries, then the parking of what got
  * disabled. On the dispatcher's connection, with synchronous commit back on. */
 static int record_sorted(struct hl_store *base, const struct hl_attempt *at, size_t n,
-                         const struct order *wh, const struct order *dl, int *disabled)
+                         const struct order *wh, const struct order *dl, int *disabled,
+                         struct hl_alert_mark *marks)
 {
     int64_t now = hl_now_ms();
     struct hl_sess s;
@@ -1350,12 +1400,15 @@ static int record_sorted(struct hl_store *base, const struct hl_attempt *at, siz
     if (rc == HL_OK)
         rc = sess_run(&s, Q_SYNC_ON, NULL, 0, NULL);
     for (size_t i = 0; i < n && rc == HL_OK; i++)
-        rc = record_webhook(&s, &at[wh[i].idx], now, &disabled[wh[i].idx]);
+        rc = record_webhook(&s, &at[wh[i].idx], now, &disabled[wh[i].idx], &marks[wh[i].idx]);
     for (size_t i = 0; i < n && rc == HL_OK; i++)
         rc = hl_sql_record_delivery(&s, &at[dl[i].idx], now);
     for (size_t i = 0; i < n && rc == HL_OK; i++)
         if (disabled[wh[i].idx])
             rc = hl_sql_park(&s, at[wh[i].idx].webhook_id);
+    /* Operational events (issue 21) of the alert states changed above: inserts only. */
+    for (size_t i = 0; i < n && rc == HL_OK; i++)
+        rc = hl_sql_alert_emit(&s, at, n, wh[i].idx, &marks[wh[i].idx], now);
     return sess_close(&s, rc);
 }
 
@@ -1366,8 +1419,9 @@ static int pg_record(struct hl_store *base, const struct hl_attempt *at, size_t 
     struct order *wh = calloc(n, sizeof(*wh));
     struct order *dl = calloc(n, sizeof(*dl));
     int *disabled = calloc(n, sizeof(*disabled));
+    struct hl_alert_mark *marks = calloc(n, sizeof(*marks));
     int rc = HL_ENOMEM;
-    if (wh && dl && disabled) {
+    if (wh && dl && disabled && marks) {
         for (size_t i = 0; i < n; i++) {
             wh[i] = (struct order){at[i].webhook_id, i};
             dl[i] = (struct order){at[i].delivery_id, i};
@@ -1376,8 +1430,9 @@ static int pg_record(struct hl_store *base, const struct hl_attempt *at, size_t 
          * here. */
         qsort(wh, n, sizeof(*wh), by_key);
         qsort(dl, n, sizeof(*dl), by_key);
-        rc = record_sorted(base, at, n, wh, dl, disabled);
+        rc = record_sorted(base, at, n, wh, dl, disabled, marks);
     }
+    free(marks);
     free(wh);
     free(dl);
     free(disabled);

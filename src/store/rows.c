@@ -201,6 +201,10 @@ static int read_webhook(struct hl_row *r, void *item)
     w->disabled_at = col_i64(r, 16);
     w->disabled_reason = col_dup(r, 17, NULL);
     w->deleted_at = col_i64(r, 18);
+    /* alerting (issue 21) */
+    w->kind = (int)col_i64(r, 19);
+    w->silence_ms = col_i64(r, 20);
+    w->expect_events = (int)col_i64(r, 21);
     if (!w->url)
         r->oom = 1; /* NOT NULL: only memory makes it NULL */
     return done(r);
