@@ -194,6 +194,7 @@ struct hl_opt {
     int secret;        /* never repeat the value in a message */
     const char *arg;   /* the value's name in the help, e.g. "DURATION" */
     const char *help;  /* one line; the help adds the variable and the default */
+    int hidden;        /* a test-only flag: read like any other, left out of the help */
 };
 
 /* The table: *n rows. */
