@@ -95,6 +95,32 @@ static int waiting(struct hl_sess *s, int64_t webhook_id, int64_t *n)
     return read_int(s, HL_Q_WAITING, a, HL_NARGS(a), n);
 }
 
+/* Fills the facts of an event that need its webhook (f->webhook), before it is written.
+ * Returns 0, or HL_ENOTFOUND to write nothing. */
+typedef int (*more_fn)(struct hl_sess *s, struct hl_op_facts *f, void *arg);
+
+/* Writes the event of f (its type, time and the facts the caller knows) about webhook_id, with
+ * the webhook, its app's uid, its waiting deliveries and what more adds (NULL: nothing), when
+ * the webhook is an ordinary one and some operational webhook wants the event. */
+static int alert(struct hl_sess *s, int64_t webhook_id, struct hl_op_facts *f, more_fn more,
+                 void *arg, int64_t now)
+{
+    struct hl_webhook w = {0};
+    char app_uid[HL_ID_MAX];
+    int wanted;
+    int rc = subject(s, webhook_id, f->type, &w, app_uid, &wanted);
+    f->app_uid = app_uid;
+    f->webhook = &w;
+    if (rc == HL_OK && wanted)
+        rc = waiting(s, w.id, &f->waiting);
+    if (rc == HL_OK && wanted && more)
+        rc = more(s, f, arg);
+    if (rc == HL_OK && wanted)
+        rc = emit(s, f, now);
+    hl_webhook_clear(&w);
+    return rc == HL_ENOTFOUND ? HL_OK : rc;
+}
+
 int hl_sql_alert_mark(struct hl_sess *s, const struct hl_attempt *at, struct hl_alert_mark *m)
 {
     memset(m, 0, sizeof(*m));
@@ -116,19 +142,26 @@ int hl_sql_alert_mark(struct hl_sess *s, const struct hl_attempt *at, struct hl_
     return rc;
 }
 
-/* Of a[0..n), the deliveries of a[i]'s webhook that succeeded and had failed before. */
-static int recovered_count(struct hl_sess *s, const struct hl_attempt *a, size_t n, size_t i,
-                           int64_t *out)
+/* An attempt among the batch it was recorded with. */
+struct batch_at {
+    const struct hl_attempt *a;
+    size_t n, i;
+};
+
+/* endpoint.recovered: of the batch, the deliveries of the webhook that succeeded and had failed
+ * before. */
+static int more_recovered(struct hl_sess *s, struct hl_op_facts *f, void *arg)
 {
-    int64_t *ids = calloc(n, sizeof(*ids));
+    const struct batch_at *b = arg;
+    int64_t *ids = calloc(b->n, sizeof(*ids));
     if (!ids)
         return HL_ENOMEM;
     size_t k = 0;
-    for (size_t j = 0; j < n; j++)
-        if (a[j].webhook_id == a[i].webhook_id && a[j].outcome == HL_OUT_SUCCESS)
-            ids[k++] = a[j].delivery_id;
-    struct hl_arg b[] = {hl_arg_ids(ids, k)};
-    int rc = read_int(s, HL_Q_RECOVERED_COUNT, b, HL_NARGS(b), out);
+    for (size_t j = 0; j < b->n; j++)
+        if (b->a[j].webhook_id == b->a[b->i].webhook_id && b->a[j].outcome == HL_OUT_SUCCESS)
+            ids[k++] = b->a[j].delivery_id;
+    struct hl_arg q[] = {hl_arg_ids(ids, k)};
+    int rc = read_int(s, HL_Q_RECOVERED_COUNT, q, HL_NARGS(q), &f->recovered);
     free(ids);
     return rc;
 }
@@ -138,74 +171,56 @@ int hl_sql_alert_emit(struct hl_sess *s, const struct hl_attempt *a, size_t n, s
 {
     if (!m->what)
         return HL_OK;
-    struct hl_webhook w = {0};
-    char app_uid[HL_ID_MAX];
-    int wanted;
-    int rc = subject(s, a[i].webhook_id, m->what, &w, app_uid, &wanted);
     struct hl_op_facts f = {.type = m->what,
-                            .app_uid = app_uid,
-                            .webhook = &w,
                             .at = a[i].started_at,
                             .error = a[i].error,
                             .status_code = a[i].status_code,
                             .since = m->since};
-    if (rc == HL_OK && wanted)
-        rc = waiting(s, w.id, &f.waiting);
-    if (rc == HL_OK && wanted && m->what == HL_OPEV_ENDPOINT_RECOVERED)
-        rc = recovered_count(s, a, n, i, &f.recovered);
-    if (rc == HL_OK && wanted)
-        rc = emit(s, &f, now);
-    hl_webhook_clear(&w);
-    return rc;
+    struct batch_at b = {a, n, i};
+    return alert(s, a[i].webhook_id, &f,
+                 m->what == HL_OPEV_ENDPOINT_RECOVERED ? more_recovered : NULL, &b, now);
 }
 
 int hl_sql_alert_disabled(struct hl_sess *s, int64_t webhook_id, const char *reason, int64_t now)
 {
-    struct hl_webhook w = {0};
-    char app_uid[HL_ID_MAX];
-    int wanted;
-    int rc = subject(s, webhook_id, HL_OPEV_ENDPOINT_DISABLED, &w, app_uid, &wanted);
-    struct hl_op_facts f = {.type = HL_OPEV_ENDPOINT_DISABLED,
-                            .app_uid = app_uid,
-                            .webhook = &w,
-                            .at = now,
-                            .reason = reason};
-    if (rc == HL_OK && wanted)
-        rc = waiting(s, w.id, &f.waiting);
-    if (rc == HL_OK && wanted)
-        rc = emit(s, &f, now);
-    hl_webhook_clear(&w);
-    return rc;
+    struct hl_op_facts f = {.type = HL_OPEV_ENDPOINT_DISABLED, .at = now, .reason = reason};
+    return alert(s, webhook_id, &f, NULL, NULL, now);
+}
+
+/* delivery.exhausted: the delivery (arg: the struct hl_delivery to fill). */
+static int more_exhausted(struct hl_sess *s, struct hl_op_facts *f, void *arg)
+{
+    struct hl_delivery *d = arg;
+    struct hl_arg a[] = {hl_arg_int(d->id), hl_arg_int(f->webhook->app_id)};
+    struct hl_rows rows = {.rd = &hl_read_delivery, .one = d};
+    int rc = run(s, HL_Q_DL_GET, a, HL_NARGS(a), &rows);
+    f->delivery = d;
+    return rc == HL_OK && rows.n == 0 ? HL_ENOTFOUND : rc;
 }
 
 int hl_sql_alert_exhausted(struct hl_sess *s, const struct hl_attempt *at, int64_t now)
 {
-    struct hl_webhook w = {0};
-    struct hl_delivery d = {0};
-    char app_uid[HL_ID_MAX];
-    int wanted;
-    int rc = subject(s, at->webhook_id, HL_OPEV_DELIVERY_EXHAUSTED, &w, app_uid, &wanted);
-    if (rc == HL_OK && wanted) {
-        struct hl_arg a[] = {hl_arg_int(at->delivery_id), hl_arg_int(w.app_id)};
-        struct hl_rows rows = {.rd = &hl_read_delivery, .one = &d};
-        rc = run(s, HL_Q_DL_GET, a, HL_NARGS(a), &rows);
-        wanted = rows.n == 1;
-    }
+    struct hl_delivery d = {.id = at->delivery_id};
     struct hl_op_facts f = {.type = HL_OPEV_DELIVERY_EXHAUSTED,
-                            .app_uid = app_uid,
-                            .webhook = &w,
                             .at = at->started_at,
                             .error = at->error,
-                            .status_code = at->status_code,
-                            .delivery = &d};
-    if (rc == HL_OK && wanted)
-        rc = emit(s, &f, now);
+                            .status_code = at->status_code};
+    int rc = alert(s, at->webhook_id, &f, more_exhausted, &d, now);
     hl_delivery_clear(&d);
-    hl_webhook_clear(&w);
     return rc;
 }
 
 /* ---- silence ---- */
+
+/* endpoint.silent: quiet since the last success, or the creation when none came. */
+static int more_silent(struct hl_sess *s, struct hl_op_facts *f, void *arg)
+{
+    (void)s;
+    (void)arg;
+    const struct hl_webhook *w = f->webhook;
+    f->since = w->last_success_at ? w->last_success_at : w->created_at;
+    return HL_OK;
+}
 
 /* Claims webhook id's silence alert at now and writes its endpoint.silent; *fired when it did. */
 static int silent_one(struct hl_sess *s, int64_t id, int64_t now, int *fired)
@@ -217,21 +232,8 @@ static int silent_one(struct hl_sess *s, int64_t id, int64_t now, int *fired)
     if (rc || rows.changed == 0)
         return rc; /* another node's sweep has it */
     *fired = 1;
-    struct hl_webhook w = {0};
-    char app_uid[HL_ID_MAX];
-    int wanted;
-    rc = subject(s, id, HL_OPEV_ENDPOINT_SILENT, &w, app_uid, &wanted);
-    struct hl_op_facts f = {.type = HL_OPEV_ENDPOINT_SILENT,
-                            .app_uid = app_uid,
-                            .webhook = &w,
-                            .at = now,
-                            .since = w.last_success_at ? w.last_success_at : w.created_at};
-    if (rc == HL_OK && wanted)
-        rc = waiting(s, w.id, &f.waiting);
-    if (rc == HL_OK && wanted)
-        rc = emit(s, &f, now);
-    hl_webhook_clear(&w);
-    return rc;
+    struct hl_op_facts f = {.type = HL_OPEV_ENDPOINT_SILENT, .at = now};
+    return alert(s, id, &f, more_silent, NULL, now);
 }
 
 int hl_store_silence_sweep(struct hl_store *st, int64_t now, int64_t *fired)
