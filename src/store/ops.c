@@ -140,7 +140,9 @@ int hl_store_webhook_create(struct hl_store *st, struct hl_webhook *w, int64_t m
         hl_arg_text(w->uid),           hl_arg_int(w->app_id),   hl_arg_text(w->url),
         hl_arg_text(w->description),   hl_arg_int(w->entities), hl_arg_int(w->event_types),
         hl_arg_int(w->active ? 1 : 0), hl_arg_text(w->secret),  hl_arg_int(w->created_at)};
-    if (max_per_app <= 0)
+    /* Alerting (issue 21): the kind and silence settings, with the insert. */
+    int alerting = w->kind || w->silence_ms || w->expect_events;
+    if (max_per_app <= 0 && !alerting)
         return insert(st, HL_Q_WH_INSERT, a, HL_NARGS(a), &w->id);
     /* The app's row is locked before counting: two creates for one app count one after the
      * other (on PostgreSQL the count is a statement of its own, so it sees the other's
@@ -153,18 +155,20 @@ int hl_store_webhook_create(struct hl_store *st, struct hl_webhook *w, int64_t m
     int64_t count = 0;
     struct hl_rows locked = {0}, counted = {.rd = &hl_read_int, .one = &count};
     struct hl_rows id = {.rd = &hl_read_int, .one = &w->id};
-    rc = run(&s, HL_Q_APP_LOCK, app, HL_NARGS(app), &locked);
-    if (rc == HL_OK && locked.n == 0)
-        rc = HL_ENOTFOUND;
-    if (rc == HL_OK)
-        rc = run(&s, HL_Q_WH_COUNT, app, HL_NARGS(app), &counted);
-    if (rc == HL_OK && count >= max_per_app)
-        rc = HL_ETOOBIG;
+    if (max_per_app > 0) {
+        rc = run(&s, HL_Q_APP_LOCK, app, HL_NARGS(app), &locked);
+        if (rc == HL_OK && locked.n == 0)
+            rc = HL_ENOTFOUND;
+        if (rc == HL_OK)
+            rc = run(&s, HL_Q_WH_COUNT, app, HL_NARGS(app), &counted);
+        if (rc == HL_OK && count >= max_per_app)
+            rc = HL_ETOOBIG;
+    }
     if (rc == HL_OK)
         rc = run(&s, HL_Q_WH_INSERT, a, HL_NARGS(a), &id);
     if (rc == HL_OK && id.n == 0)
         rc = HL_ESTORE;
-    if (rc == HL_OK && (w->kind || w->silence_ms || w->expect_events)) {
+    if (rc == HL_OK && alerting) {
         struct hl_arg b[] = {hl_arg_int(w->id), hl_arg_int(w->kind), hl_arg_int(w->silence_ms),
                              hl_arg_int(w->expect_events)};
         rc = run(&s, HL_Q_WH_ALERTING, b, HL_NARGS(b), NULL);
