@@ -1376,8 +1376,12 @@ static int record_webhook(struct hl_sess *s, const struct hl_attempt *at, int64_
 {
     struct hl_arg a[] = {hl_arg_int(at->webhook_id), hl_arg_int(at->started_at)};
     int ok = at->outcome == HL_OUT_SUCCESS;
-    int rc = sess_run(s, ok ? Q_WH_SUCCESS : Q_WH_FAILURE, a, HL_NARGS(a), NULL);
-    if (rc == HL_OK) /* the alert state is the webhook row's: locked here, in webhook order */
+    struct hl_rows rows = {0};
+    int rc = sess_run(s, ok ? Q_WH_SUCCESS : Q_WH_FAILURE, a, HL_NARGS(a), &rows);
+    /* The alert state is the webhook row's: moved here, in webhook order. A success that left
+     * the row alone (no run of failures to end, lastSuccessAt moved within the second) ends no
+     * failing spell either: no statement more for the busy webhook's common case. */
+    if (rc == HL_OK && (!ok || rows.changed))
         rc = hl_sql_alert_mark(s, at, m);
     if (rc || ok)
         return rc;
