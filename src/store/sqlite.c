@@ -114,6 +114,7 @@ static const char *const MIGRATIONS[] = {
 /* This backend's own queries, after the shared ones. */
 enum {
     Q_BEGIN = HL_Q_SHARED,
+    Q_BEGIN_READ,
     Q_COMMIT,
     Q_ROLLBACK,
     Q_SAVEPOINT,
@@ -360,6 +361,7 @@ static const char *const SQL[Q_COUNT] = {
     [HL_Q_SILENT_CLAIM] = "UPDATE webhooks SET silent_at = ?2 WHERE id = ?1 AND silent_at = 0",
 
     [Q_BEGIN] = "BEGIN IMMEDIATE",
+    [Q_BEGIN_READ] = "BEGIN DEFERRED", /* its snapshot is taken by the first SELECT */
     [Q_COMMIT] = "COMMIT",
     [Q_ROLLBACK] = "ROLLBACK",
     [Q_SAVEPOINT] = "SAVEPOINT req",
@@ -633,7 +635,7 @@ static int sess_open(struct hl_store *base, enum hl_sess_kind kind, struct hl_se
 {
     struct sqdb *db = DB(base);
     struct sq *c = &db->w;
-    if (kind == HL_SESS_READ || kind == HL_SESS_DISPATCH)
+    if (kind == HL_SESS_READ || kind == HL_SESS_DISPATCH || kind == HL_SESS_SNAPSHOT)
         c = &db->r[__atomic_fetch_add(&db->next_read, 1, __ATOMIC_RELAXED) % NREAD];
     pthread_mutex_lock(&c->mu);
     *s = (struct hl_sess){.st = base, .conn = c};
@@ -644,6 +646,9 @@ static int sess_open(struct hl_store *base, enum hl_sess_kind kind, struct hl_se
         s->lazy = exec_sql(c, "PRAGMA synchronous = OFF") == HL_OK;
     if (rc == HL_OK && (kind == HL_SESS_TX || kind == HL_SESS_TX_LAZY)) {
         rc = conn_exec(c, Q_BEGIN);
+        s->tx = rc == HL_OK;
+    } else if (rc == HL_OK && kind == HL_SESS_SNAPSHOT) {
+        rc = conn_exec(c, Q_BEGIN_READ);
         s->tx = rc == HL_OK;
     }
     if (rc && s->lazy)
