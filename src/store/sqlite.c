@@ -113,7 +113,9 @@ static const char *const MIGRATIONS[] = {
     "CREATE TABLE portal_used(token_id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);"
     "CREATE INDEX portal_used_expiry ON portal_used(expires_at);"
     "CREATE INDEX events_tenant ON events(app_id, tenant, id);",
-    /* 9: alerting (issue 21): operational webhooks, their alert state, silence alerts */
+    /* 9: /metrics' gauges read the queue and webhooks by state from indexes (sql.h) */
+    SQL_GAUGE_INDEXES,
+    /* 10: alerting (issue 21): operational webhooks, their alert state, silence alerts */
     "ALTER TABLE webhooks ADD COLUMN kind INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE webhooks ADD COLUMN alert_state INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE webhooks ADD COLUMN alert_since INTEGER NOT NULL DEFAULT 0;"
@@ -308,8 +310,9 @@ static const char *const SQL[Q_COUNT] = {
                     " prev_secret_until = ?5, updated_at = ?6 WHERE app_id = ?1 AND uid = ?2"
                     " AND deleted_at = 0",
     [HL_Q_WH_STATS] = SQL_WH_STATS("?1"),
-    [HL_Q_QUEUE_STATS] = "SELECT count(*), coalesce(min(created_at), 0) FROM deliveries"
-                         " WHERE status = " SQL_PENDING,
+    [HL_Q_GAUGE_DELIVERIES] = SQL_GAUGE_DELIVERIES,
+    [HL_Q_GAUGE_WEBHOOKS] = SQL_GAUGE_WEBHOOKS,
+    [HL_Q_GAUGE_FILES] = SQL_GAUGE_FILES,
     [HL_Q_CHUNK_LIST] = "SELECT c.idx, c.offset, c.text FROM chunks c JOIN files f"
                         " ON f.uid = c.file_uid WHERE f.app_id = ?1 AND c.file_uid = ?2"
                         " AND c.idx > ?3 ORDER BY c.idx LIMIT ?4",
