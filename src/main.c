@@ -26,6 +26,7 @@
 #include "common/log.h"
 #include "console/console.h"
 #include "delivery/dispatcher.h"
+#include "events/operational.h"
 #include "ingest/helper.h"
 #include "ingest/worker.h"
 #include "receiver/listen.h"
@@ -693,6 +694,14 @@ static struct hl_helper_limits helper_limits(const struct hl_options *o)
                                      .max_input = (size_t)o->max_upload};
 }
 
+/* How often the dispatcher looks for silent webhooks (issue 21): a quarter of the shortest
+ * silence a webhook may have, within 250 ms .. 15 s, so that an alert comes at most that late. */
+static int64_t silence_sweep_ms(const struct hl_options *o)
+{
+    int64_t ms = o->silence_floor_ms / 4;
+    return ms < 250 ? 250 : ms > 15000 ? 15000 : ms;
+}
+
 /* Turns serve's options into each part's configuration, and checks what no single option can.
  * The data directory (dir, cap bytes, holds it) is --data-dir or default_data_dir's. Returns 0,
  * or 2 after saying what is wrong. */
@@ -716,7 +725,8 @@ static int serve_config(const struct hl_options *o, struct hl_api_config *api,
                                         .allow = o->allow,
                                         .disable_after_ms = o->disable_after_ms,
                                         .lease_ms = o->lease_ms,
-                                        .sweep_ms = o->sweep_ms};
+                                        .sweep_ms = o->sweep_ms,
+                                        .silence_sweep_ms = silence_sweep_ms(o)};
     *ic = (struct hl_ingest_config){.chunk_size = (size_t)o->chunk_size,
                                     .overlap = (size_t)o->chunk_overlap,
                                     .lease_ms = o->ingest_lease_ms,
@@ -732,7 +742,8 @@ static int serve_config(const struct hl_options *o, struct hl_api_config *api,
                                   .max_webhooks = o->max_webhooks,
                                   .api_rate = o->api_rate,
                                   .api_burst = o->api_burst,
-                                  .max_app_storage = o->max_app_storage};
+                                  .max_app_storage = o->max_app_storage,
+                                  .silence_floor_ms = o->silence_floor_ms};
     return 0;
 }
 
@@ -829,6 +840,7 @@ static int cmd_serve(int argc, char **argv)
         fprintf(stderr, "hookline: out of memory\n");
         goto out;
     }
+    hl_store_on_op_event(st, hl_op_event_make); /* operational events (issue 21) */
     if (hl_dispatcher_start(st, &dc, &disp)) {
         fprintf(stderr, "hookline: cannot start the dispatcher\n");
         goto out;

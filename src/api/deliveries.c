@@ -148,7 +148,8 @@ void hl_delivery_list_answer(struct hl_api *api, struct hl_req *rq, struct hl_re
                       "status must be pending, failing, succeeded, failed, cancelled or paused");
         return;
     }
-    if ((v = hl_req_query(rq, "event")) && (f.type = hl_event_parse(v, strlen(v))) < 0) {
+    if ((v = hl_req_query(rq, "event")) && (f.type = hl_event_parse(v, strlen(v))) < 0 &&
+        (f.type = hl_op_event_parse(v, strlen(v))) < 0) {
         hl_resp_error(rs, 422, "invalid_event", "event must be an event name");
         return;
     }

@@ -37,7 +37,8 @@ static void list(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
         return;
     struct hl_event_filter f = {.type = -1};
     const char *ev = hl_req_query(rq, "event");
-    if (ev && (f.type = hl_event_parse(ev, strlen(ev))) < 0) {
+    if (ev && (f.type = hl_event_parse(ev, strlen(ev))) < 0 &&
+        (f.type = hl_op_event_parse(ev, strlen(ev))) < 0) {
         hl_resp_error(rs, 422, "invalid_event",
                       "event must be one of the event names (agent.created, ...)");
         return;

@@ -360,8 +360,13 @@ static const struct {
     const char *top;
     void (*handler)(struct hl_api *, struct hl_req *, struct hl_resp *);
 } FAMILIES[] = {
-    {"webhooks", hl_api_webhooks}, {"deliveries", hl_api_deliveries}, {"events", hl_api_events},
-    {"agents", hl_api_resources},  {"contexts", hl_api_resources},    {"portal", hl_api_portal},
+    {"webhooks", hl_api_webhooks},
+    {"deliveries", hl_api_deliveries},
+    {"events", hl_api_events},
+    {"agents", hl_api_resources},
+    {"contexts", hl_api_resources},
+    {"portal", hl_api_portal},
+    {"operational-webhooks", hl_api_webhooks}, /* issue 21: webhooks.c serves both kinds */
 };
 
 /* GET /healthz: liveness. The process answers; nothing else is asked. */

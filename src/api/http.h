@@ -43,6 +43,8 @@ struct hl_api_config {
     int64_t api_rate;        /* requests per second on this node (429) */
     int64_t api_burst;       /* requests at once above the rate */
     int64_t max_app_storage; /* bytes of context files (413) */
+    /* Alerting (issue 21): the least silenceAlertSeconds, in ms; 0: 60 s. */
+    int64_t silence_floor_ms;
 };
 
 /* What the API asks of the rest of the process. main wires these in: the API includes neither

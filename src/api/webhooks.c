@@ -21,6 +21,100 @@
 #define DEFAULT_OVERLAP_S (24 * 3600)
 #define MAX_OVERLAP_S (30LL * 24 * 3600)
 
+/* ---- operational webhooks and silence alerts (issue 21) ----
+ * /operational-webhooks is /webhooks for webhooks of kind HL_WK_OPERATIONAL: the same handlers,
+ * store calls and rules, with `events` (operational event names) in place of entities and
+ * eventTypes. Each family sees its own kind only. */
+
+#define MAX_SILENCE_S (30LL * 24 * 3600)
+#define DEFAULT_SILENCE_FLOOR_MS (60LL * 1000)
+
+/* The kind of webhook the request's family serves. */
+static int kind_of(const struct hl_req *rq)
+{
+    return hl_str_eqc(rq->seg[0], "operational-webhooks") ? HL_WK_OPERATIONAL : HL_WK_ORDINARY;
+}
+
+/* The operational event names of a mask. */
+static json_t *op_events_json(unsigned mask)
+{
+    json_t *a = json_array();
+    for (int t = HL_OPEV_FIRST; t < HL_OPEV_END; t++)
+        if (mask & (1u << t))
+            json_array_append_new(a, json_string(hl_event_name(t)));
+    return a;
+}
+
+/* The fields of a webhook's kind in its JSON (after url and secret). */
+static void kind_json(json_t *o, const struct hl_webhook *w)
+{
+    if (w->kind == HL_WK_OPERATIONAL) {
+        json_object_set_new(o, "events", op_events_json(w->event_types));
+        return;
+    }
+    json_object_set_new(o, "silenceAlertSeconds",
+                        w->silence_ms ? json_integer(w->silence_ms / 1000) : json_null());
+    json_object_set_new(o, "expectEvents", json_boolean(w->expect_events));
+    hl_policy_json(o, w); /* filter, headers (issue 19) */
+}
+
+/* Reads `events` of an operational webhook: a non-empty list of operational event names. */
+static int read_op_events(json_t *v, unsigned *mask, struct hl_resp *rs)
+{
+    *mask = 0;
+    size_t i;
+    json_t *e;
+    if (!json_is_array(v) || json_array_size(v) == 0)
+        goto bad;
+    json_array_foreach(v, i, e)
+    {
+        int t =
+            json_is_string(e) ? hl_op_event_parse(json_string_value(e), json_string_length(e)) : -1;
+        if (t < 0)
+            goto bad;
+        *mask |= 1u << t;
+    }
+    return HL_OK;
+bad:
+    hl_resp_error(rs, 422, "invalid_events",
+                  "events must be a non-empty list of \"endpoint.failing\", "
+                  "\"endpoint.recovered\", \"endpoint.disabled\", \"endpoint.silent\", "
+                  "\"delivery.exhausted\"");
+    return HL_EINVAL;
+}
+
+/* Reads an ordinary webhook's silenceAlertSeconds and expectEvents. */
+static int read_silence(struct hl_api *api, json_t *body, struct hl_webhook_patch *p,
+                        struct hl_resp *rs)
+{
+    int64_t floor_ms =
+        api->cfg.silence_floor_ms ? api->cfg.silence_floor_ms : DEFAULT_SILENCE_FLOOR_MS;
+    int64_t min_s = floor_ms < 1000 ? 1 : floor_ms / 1000;
+    json_t *v;
+    if ((v = json_object_get(body, "silenceAlertSeconds"))) {
+        if (!json_is_null(v) && (!json_is_integer(v) || json_integer_value(v) < min_s ||
+                                 json_integer_value(v) > MAX_SILENCE_S)) {
+            hl_resp_error(rs, 422, "invalid_silence",
+                          "silenceAlertSeconds must be an integer from %lld to %lld (30 days), "
+                          "or null for no silence alert",
+                          (long long)min_s, MAX_SILENCE_S);
+            return HL_EINVAL;
+        }
+        p->silence_ms = json_is_null(v) ? 0 : (int64_t)json_integer_value(v) * 1000;
+        p->set |= HL_WP_SILENCE;
+    }
+    if ((v = json_object_get(body, "expectEvents"))) {
+        if (!json_is_boolean(v)) {
+            hl_resp_error(rs, 422, "expect_events_not_boolean",
+                          "expectEvents must be true or false");
+            return HL_EINVAL;
+        }
+        p->expect_events = json_is_true(v);
+        p->set |= HL_WP_EXPECT_EVENTS;
+    }
+    return HL_OK;
+}
+
 static json_t *mask_list(unsigned mask, int events)
 {
     json_t *a = json_array();
@@ -44,7 +138,8 @@ static json_t *webhook_json(const struct hl_webhook *w, int show_secret)
     json_object_set_new(o, "url", json_string(w->url));
     if (show_secret)
         json_object_set_new(o, "secret", json_string(w->secret));
-    json_object_set_new(o, "entities", mask_list(w->entities, 0));
+    if (w->kind == HL_WK_ORDINARY)
+        json_object_set_new(o, "entities", mask_list(w->entities, 0));
     json_object_set_new(o, "active", json_boolean(w->active));
     json_object_set_new(o, "createdAt", hl_json_time(w->created_at));
     json_object_set_new(o, "updatedAt", hl_json_time(w->updated_at));
@@ -53,24 +148,29 @@ static json_t *webhook_json(const struct hl_webhook *w, int show_secret)
     json_object_set_new(o, "lastFailureAt", hl_json_time(w->last_failure_at));
     json_object_set_new(o, "description",
                         w->description ? json_string(w->description) : json_null());
-    json_object_set_new(o, "eventTypes",
-                        w->event_types ? mask_list(w->event_types, 1) : json_null());
+    if (w->kind == HL_WK_ORDINARY)
+        json_object_set_new(o, "eventTypes",
+                            w->event_types ? mask_list(w->event_types, 1) : json_null());
     json_object_set_new(o, "disabledAt", hl_json_time(w->disabled_at));
     json_object_set_new(o, "disabledReason",
                         w->disabled_reason ? json_string(w->disabled_reason) : json_null());
-    hl_policy_json(o, w); /* filter, headers (issue 19) */
+    kind_json(o, w);
     return o;
 }
 
 /* Reads and checks the fields of a create (creating=1) or a PATCH. cur is the webhook a PATCH
  * changes (its entities bound eventTypes). keep owns the text of the policy fields p points at.
  * Sets a 422 answer and returns HL_EINVAL on a bad field. */
-static int read_fields(struct hl_api *api, json_t *body, int creating, const struct hl_webhook *cur,
-                       struct hl_webhook_patch *p, struct hl_policy_text *keep, struct hl_resp *rs)
+static int read_fields(struct hl_api *api, json_t *body, int kind, int creating,
+                       const struct hl_webhook *cur, struct hl_webhook_patch *p,
+                       struct hl_policy_text *keep, struct hl_resp *rs)
 {
-    static const char *const known[] = {"url",        "entities", "active",  "description",
-                                        "eventTypes", "filter",   "headers", NULL};
-    if (hl_reject_unknown(body, known, rs))
+    static const char *const known[] = {
+        "url",          "entities", "active",  "description",
+        "eventTypes",   "filter",   "headers", "silenceAlertSeconds",
+        "expectEvents", NULL};
+    static const char *const known_op[] = {"url", "events", "active", "description", NULL};
+    if (hl_reject_unknown(body, kind == HL_WK_OPERATIONAL ? known_op : known, rs))
         return HL_EINVAL;
     memset(p, 0, sizeof(*p));
     json_t *v;
@@ -94,7 +194,22 @@ static int read_fields(struct hl_api *api, json_t *body, int creating, const str
         hl_resp_error(rs, 422, "url_required", "url is required");
         return HL_EINVAL;
     }
-    if ((v = json_object_get(body, "entities"))) {
+    if (kind == HL_WK_OPERATIONAL) {
+        if ((v = json_object_get(body, "events"))) {
+            if (read_op_events(v, &p->event_types, rs))
+                return HL_EINVAL;
+            p->set |= HL_WP_EVENT_TYPES;
+        } else if (creating) {
+            hl_resp_error(rs, 422, "events_required",
+                          "events is required: a list of operational event names");
+            return HL_EINVAL;
+        }
+    } else if (read_silence(api, body, p, rs)) {
+        return HL_EINVAL;
+    }
+    if (kind == HL_WK_OPERATIONAL) {
+        /* no entities: no resource event reaches it */
+    } else if ((v = json_object_get(body, "entities"))) {
         if (hl_read_entities(v, &p->entities, rs))
             return HL_EINVAL;
         p->set |= HL_WP_ENTITIES;
@@ -133,7 +248,9 @@ static int read_fields(struct hl_api *api, json_t *body, int creating, const str
         p->set |= HL_WP_DESCRIPTION;
     }
     unsigned entities = p->set & HL_WP_ENTITIES ? p->entities : cur ? cur->entities : 0;
-    if ((v = json_object_get(body, "eventTypes"))) {
+    if (kind == HL_WK_OPERATIONAL) {
+        /* events, read above */
+    } else if ((v = json_object_get(body, "eventTypes"))) {
         if (hl_read_event_types(v, entities, &p->event_types, rs))
             return HL_EINVAL;
         p->set |= HL_WP_EVENT_TYPES;
@@ -162,7 +279,7 @@ static void create(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
     struct hl_webhook_patch p;
     struct hl_webhook w = {0};
     struct hl_policy_text keep = {0};
-    if (read_fields(api, body, 1, NULL, &p, &keep, rs))
+    if (read_fields(api, body, kind_of(rq), 1, NULL, &p, &keep, rs))
         goto out;
     if (hl_id_new("webhook-", 12, w.uid, sizeof(w.uid)) ||
         hl_secret_new(w.secret, sizeof(w.secret))) {
@@ -178,6 +295,9 @@ static void create(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
     w.filter = keep.filter; /* issue 19: w owns the text now */
     w.headers = keep.headers;
     keep.filter = keep.headers = NULL;
+    w.kind = kind_of(rq);
+    w.silence_ms = p.silence_ms;
+    w.expect_events = p.expect_events;
     w.created_at = w.updated_at = hl_now_ms();
     if (!w.url || (p.description && !w.description)) {
         hl_resp_error(rs, 500, "internal", "out of memory");
@@ -210,7 +330,7 @@ static void list(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
         return;
     struct hl_webhook *ws = NULL;
     size_t n = 0;
-    int rc = hl_store_webhook_list(api->store, rq->app.id, after, limit, &ws, &n);
+    int rc = hl_store_webhook_list_kind(api->store, rq->app.id, kind_of(rq), after, limit, &ws, &n);
     if (rc) {
         hl_resp_store_error(rs, rc);
         return;
@@ -223,6 +343,20 @@ static void list(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
         hl_webhook_clear(&ws[i]);
     free(ws);
     hl_resp_json(rs, 200, hl_page_answer(data, limit, last));
+}
+
+/* Reads webhook uid (a deleted one too when any) when it is of the request's family's kind:
+ * HL_ENOTFOUND otherwise, so that neither family shows the other's. */
+static int get_of_kind(struct hl_api *api, struct hl_req *rq, const char *uid, int any,
+                       struct hl_webhook *out)
+{
+    int rc = any ? hl_store_webhook_get_any(api->store, rq->app.id, uid, out)
+                 : hl_store_webhook_get(api->store, rq->app.id, uid, out);
+    if (rc == HL_OK && out->kind != kind_of(rq)) {
+        hl_webhook_clear(out);
+        rc = HL_ENOTFOUND;
+    }
+    return rc;
 }
 
 /* Answers a failed read or change of webhook uid. */
@@ -242,12 +376,12 @@ static void patch(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, con
     struct hl_webhook cur, upd = {0};
     struct hl_webhook_patch p;
     struct hl_policy_text keep = {0};
-    int rc = hl_store_webhook_get(api->store, rq->app.id, uid, &cur);
+    int rc = get_of_kind(api, rq, uid, 0, &cur);
     if (rc) {
         webhook_error(rs, rc, uid);
         goto out_body;
     }
-    if (read_fields(api, body, 0, &cur, &p, &keep, rs))
+    if (read_fields(api, body, cur.kind, 0, &cur, &p, &keep, rs))
         goto out;
     rc = hl_store_webhook_update(api->store, rq->app.id, uid, &p, hl_now_ms(), &upd);
     if (rc)
@@ -264,7 +398,12 @@ out_body:
 
 static void del(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, const char *uid)
 {
-    int rc = hl_store_webhook_delete(api->store, rq->app.id, uid, hl_now_ms());
+    struct hl_webhook cur;
+    int rc = get_of_kind(api, rq, uid, 0, &cur);
+    if (rc == HL_OK) {
+        hl_webhook_clear(&cur);
+        rc = hl_store_webhook_delete(api->store, rq->app.id, uid, hl_now_ms());
+    }
     if (rc)
         webhook_error(rs, rc, uid);
     else
@@ -568,8 +707,7 @@ static void serve_one(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
     /* A deleted webhook's deliveries stay viewable; nothing else of it answers. */
     int any = rq->nseg == 3 && rq->method == HL_GET && hl_str_eqc(rq->seg[2], "deliveries");
     struct hl_webhook w;
-    int rc = any ? hl_store_webhook_get_any(api->store, rq->app.id, uid, &w)
-                 : hl_store_webhook_get(api->store, rq->app.id, uid, &w);
+    int rc = get_of_kind(api, rq, uid, any, &w);
     if (rc) {
         webhook_error(rs, rc, uid);
         return;

@@ -370,6 +370,17 @@ static const struct hl_opt OPTS[] = {
      .cmds = SERVE,
      .arg = "DURATION",
      .help = "how long a node's claim holds a delivery"},
+    /* Test-only (issue 21), hidden from the help: the e2e suites use it to see silence alerts
+     * within seconds. Not for production: silence this short is noise. */
+    {.name = "test-silence-floor",
+     .def = "60s",
+     DURATION(silence_floor_ms),
+     .min = 100,
+     .max = 60 * SEC,
+     .cmds = SERVE,
+     .arg = "DURATION",
+     .help = "test only: the least silenceAlertSeconds a webhook takes",
+     .hidden = 1},
     {.name = "sweep",
      .env = "HOOKLINE_SWEEP",
      .def = "1s",
@@ -1291,7 +1302,7 @@ void hl_options_help(enum hl_cmd cmd, FILE *f)
     fprintf(f, "%s\n", c->usage);
     for (size_t k = 0; k < sizeof(OPTS) / sizeof(OPTS[0]); k++) {
         const struct hl_opt *r = &OPTS[k];
-        if (!(r->cmds & cmd))
+        if (!(r->cmds & cmd) || r->hidden)
             continue;
         int at = fprintf(f, "  --%s%s%s", r->name, r->arg ? " " : "", r->arg ? r->arg : "");
         if (at >= COL) {

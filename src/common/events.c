@@ -8,6 +8,11 @@ static const char *const EVENT_NAMES[HL_EV_COUNT] = {
     "contextfile.deleted", "webhook.test",
 };
 
+static const char *const OP_EVENT_NAMES[HL_OPEV_END - HL_OPEV_FIRST] = {
+    "endpoint.failing", "endpoint.recovered", "endpoint.disabled",
+    "endpoint.silent",  "delivery.exhausted",
+};
+
 const char *hl_entity_name(unsigned entity)
 {
     switch (entity) {
@@ -33,7 +38,19 @@ unsigned hl_entity_parse(const char *name, size_t len)
 
 const char *hl_event_name(int type)
 {
+    if (type >= HL_OPEV_FIRST && type < HL_OPEV_END)
+        return OP_EVENT_NAMES[type - HL_OPEV_FIRST];
     return type >= 0 && type < HL_EV_COUNT ? EVENT_NAMES[type] : NULL;
+}
+
+int hl_op_event_parse(const char *name, size_t len)
+{
+    for (int t = HL_OPEV_FIRST; t < HL_OPEV_END; t++) {
+        const char *n = OP_EVENT_NAMES[t - HL_OPEV_FIRST];
+        if (strlen(n) == len && memcmp(n, name, len) == 0)
+            return t;
+    }
+    return -1;
 }
 
 int hl_event_parse(const char *name, size_t len)

@@ -28,6 +28,7 @@ struct hl_bookkeeper {
     struct hl_result **batch; /* results being recorded */
     struct hl_shares shares;  /* the shares as the last claim saw them */
     struct hl_attempt *attempts;
+    int64_t silence_at; /* monotonic ms of the last silence sweep (issue 21) */
 };
 
 /* Gives claimed jobs (and the array) to the transfer thread, each with its lease. Until the
@@ -182,6 +183,27 @@ static void record(struct hl_bookkeeper *b, struct hl_result **batch, size_t n)
     pthread_mutex_unlock(&ho->mu);
 }
 
+/* ---- silence alerts (issue 21) ---- */
+
+/* Whether a silence sweep is due (any thread state; reads only the bookkeeper's own fields). */
+static int silence_due(const struct hl_bookkeeper *b)
+{
+    return b->cfg->silence_sweep_ms > 0 && hl_mono_ms() - b->silence_at >= b->cfg->silence_sweep_ms;
+}
+
+/* One sweep: the store claims each alert, so nodes sweeping together fire it once. */
+static void silence_sweep(struct hl_bookkeeper *b)
+{
+    b->silence_at = hl_mono_ms();
+    int64_t fired = 0;
+    int rc = hl_store_silence_sweep(b->st, hl_now_ms(), &fired);
+    if (rc)
+        hl_error("dispatcher: silence sweep failed: %s", hl_strerror(rc));
+    else if (fired)
+        hl_info("dispatcher: %lld webhook(s) silent for their silenceAlertSeconds",
+                (long long)fired);
+}
+
 /* ---- when to claim ---- */
 
 /* Retries falling due, and deliveries left behind a busy webhook, are claimed at most this
@@ -228,6 +250,11 @@ static int64_t idle_ms(const struct hl_bookkeeper *b, size_t room)
      * heartbeat (/readyz). */
     if (wait_ms > 1000)
         wait_ms = 1000;
+    if (b->cfg->silence_sweep_ms > 0) {
+        int64_t to_sweep = b->cfg->silence_sweep_ms - (hl_mono_ms() - b->silence_at);
+        if (to_sweep < wait_ms)
+            wait_ms = to_sweep;
+    }
     return wait_ms < 1 ? 1 : wait_ms;
 }
 
@@ -248,7 +275,7 @@ static int wait_for_work(struct hl_bookkeeper *b)
         }
         int fresh, full, due;
         size_t room = claim_reasons(b, 0, &fresh, &full, &due);
-        if ((fresh || full) && room > 0)
+        if (((fresh || full) && room > 0) || silence_due(b))
             return 1;
         int64_t until = hl_mono_ms() + idle_ms(b, room);
         struct timespec ts = {.tv_sec = until / 1000, .tv_nsec = (until % 1000) * 1000000};
@@ -273,6 +300,8 @@ void *hl_bookkeeper_run(void *arg)
 
         if (n)
             record(b, b->batch, n);
+        if (silence_due(b))
+            silence_sweep(b);
 
         pthread_mutex_lock(&ho->mu);
         if (ho->stop)

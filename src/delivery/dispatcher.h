@@ -57,6 +57,7 @@ struct hl_dispatcher_config {
     int64_t disable_after_ms; /* disable a webhook failing this long (0: never) */
     int64_t lease_ms;         /* how long a claim holds a delivery (--lease) */
     int64_t sweep_ms;         /* how often to claim with no wake-up (--sweep): lapsed leases */
+    int64_t silence_sweep_ms; /* how often to look for silent webhooks (issue 21); 0: never */
 };
 
 struct hl_dispatcher;

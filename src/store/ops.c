@@ -158,7 +158,9 @@ int hl_store_webhook_create(struct hl_store *st, struct hl_webhook *w, int64_t m
         hl_arg_text(w->description),   hl_arg_int(w->entities), hl_arg_int(w->event_types),
         hl_arg_int(w->active ? 1 : 0), hl_arg_text(w->secret),  hl_arg_int(w->created_at),
         hl_arg_text(w->filter),        hl_arg_text(w->headers)};
-    if (max_per_app <= 0)
+    /* Alerting (issue 21): the kind and silence settings, with the insert. */
+    int alerting = w->kind || w->silence_ms || w->expect_events;
+    if (max_per_app <= 0 && !alerting)
         return insert(st, HL_Q_WH_INSERT, a, HL_NARGS(a), &w->id);
     /* The app's row is locked before counting: two creates for one app count one after the
      * other (on PostgreSQL the count is a statement of its own, so it sees the other's
@@ -171,17 +173,24 @@ int hl_store_webhook_create(struct hl_store *st, struct hl_webhook *w, int64_t m
     int64_t count = 0;
     struct hl_rows locked = {0}, counted = {.rd = &hl_read_int, .one = &count};
     struct hl_rows id = {.rd = &hl_read_int, .one = &w->id};
-    rc = run(&s, HL_Q_APP_LOCK, app, HL_NARGS(app), &locked);
-    if (rc == HL_OK && locked.n == 0)
-        rc = HL_ENOTFOUND;
-    if (rc == HL_OK)
-        rc = run(&s, HL_Q_WH_COUNT, app, HL_NARGS(app), &counted);
-    if (rc == HL_OK && count >= max_per_app)
-        rc = HL_ETOOBIG;
+    if (max_per_app > 0) {
+        rc = run(&s, HL_Q_APP_LOCK, app, HL_NARGS(app), &locked);
+        if (rc == HL_OK && locked.n == 0)
+            rc = HL_ENOTFOUND;
+        if (rc == HL_OK)
+            rc = run(&s, HL_Q_WH_COUNT, app, HL_NARGS(app), &counted);
+        if (rc == HL_OK && count >= max_per_app)
+            rc = HL_ETOOBIG;
+    }
     if (rc == HL_OK)
         rc = run(&s, HL_Q_WH_INSERT, a, HL_NARGS(a), &id);
     if (rc == HL_OK && id.n == 0)
         rc = HL_ESTORE;
+    if (rc == HL_OK && alerting) {
+        struct hl_arg b[] = {hl_arg_int(w->id), hl_arg_int(w->kind), hl_arg_int(w->silence_ms),
+                             hl_arg_int(w->expect_events)};
+        rc = run(&s, HL_Q_WH_ALERTING, b, HL_NARGS(b), NULL);
+    }
     return st->be->close(&s, rc);
 }
 
@@ -202,7 +211,14 @@ int hl_store_webhook_get_any(struct hl_store *st, int64_t app_id, const char *ui
 int hl_store_webhook_list(struct hl_store *st, int64_t app_id, int64_t after_id, size_t limit,
                           struct hl_webhook **out, size_t *n)
 {
-    struct hl_arg a[] = {hl_arg_int(app_id), hl_arg_int(after_id), hl_arg_int((int64_t)limit)};
+    return hl_store_webhook_list_kind(st, app_id, HL_WK_ORDINARY, after_id, limit, out, n);
+}
+
+int hl_store_webhook_list_kind(struct hl_store *st, int64_t app_id, int kind, int64_t after_id,
+                               size_t limit, struct hl_webhook **out, size_t *n)
+{
+    struct hl_arg a[] = {hl_arg_int(app_id), hl_arg_int(after_id), hl_arg_int((int64_t)limit),
+                         hl_arg_int(kind)};
     return list(st, HL_Q_WH_LIST, a, HL_NARGS(a), &hl_read_webhook, (void **)out, n);
 }
 
@@ -236,6 +252,13 @@ static int webhook_patch(struct hl_sess *s, const struct hl_webhook *cur,
         hl_arg_text(set & HL_WP_HEADERS ? p->headers : cur->headers),
     };
     int rc = run(s, HL_Q_WH_UPDATE, a, HL_NARGS(a), NULL);
+    if (rc == HL_OK && (set & (HL_WP_SILENCE | HL_WP_EXPECT_EVENTS))) {
+        struct hl_arg b[] = {
+            hl_arg_int(cur->id), hl_arg_int(cur->kind),
+            hl_arg_int(set & HL_WP_SILENCE ? p->silence_ms : cur->silence_ms),
+            hl_arg_int(set & HL_WP_EXPECT_EVENTS ? p->expect_events : cur->expect_events)};
+        rc = run(s, HL_Q_WH_ALERTING, b, HL_NARGS(b), NULL);
+    }
     if (rc || active == cur->active)
         return rc;
     if (!active)
@@ -560,7 +583,10 @@ int hl_sql_record_delivery(struct hl_sess *s, const struct hl_attempt *at, int64
     }
     if (at->outcome == HL_OUT_RETRY)
         return run(s, HL_Q_DELIV_RETRY, b, 4, NULL);
-    return run(s, HL_Q_DELIV_FAILED, b, 3, NULL);
+    rc = run(s, HL_Q_DELIV_FAILED, b, 3, NULL);
+    if (rc == HL_OK && at->outcome == HL_OUT_FAILED)
+        rc = hl_sql_alert_exhausted(s, at, now);
+    return rc;
 }
 
 int hl_sql_disable(struct hl_sess *s, const struct hl_attempt *at, int64_t now, int *disabled)
@@ -572,8 +598,10 @@ int hl_sql_disable(struct hl_sess *s, const struct hl_attempt *at, int64_t now, 
                          hl_arg_text(at->disable_reason), hl_arg_int(at->disable_failing_since)};
     struct hl_rows rows = {0};
     int rc = run(s, gone ? HL_Q_WH_GONE : HL_Q_WH_AUTODISABLE, a, gone ? 3 : 4, &rows);
-    if (rc == HL_OK && rows.changed)
+    if (rc == HL_OK && rows.changed) {
         *disabled = 1;
+        rc = hl_sql_alert_disabled(s, at->webhook_id, at->disable_reason, now);
+    }
     return rc;
 }
 

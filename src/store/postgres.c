@@ -178,6 +178,14 @@ static const char *const MIGRATIONS[] = {
     "ALTER TABLE webhooks ADD COLUMN filter TEXT;"
     "ALTER TABLE webhooks ADD COLUMN headers TEXT;"
     "CREATE INDEX webhooks_filtered ON webhooks(app_id) WHERE filter IS NOT NULL;",
+    /* 11: alerting (issue 21; sqlite.c's migration 11) */
+    "ALTER TABLE webhooks ADD COLUMN kind BIGINT NOT NULL DEFAULT 0,"
+    " ADD COLUMN alert_state BIGINT NOT NULL DEFAULT 0,"
+    " ADD COLUMN alert_since BIGINT NOT NULL DEFAULT 0,"
+    " ADD COLUMN silence_ms BIGINT NOT NULL DEFAULT 0,"
+    " ADD COLUMN expect_events BIGINT NOT NULL DEFAULT 0,"
+    " ADD COLUMN silent_at BIGINT NOT NULL DEFAULT 0;"
+    "CREATE INDEX webhooks_silence ON webhooks(id) WHERE silence_ms > 0;",
 };
 #define NMIGRATIONS (sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]))
 
@@ -223,7 +231,7 @@ static const char *const SQL[Q_COUNT] = {
                            " AND uid = $2 AND deleted_at = 0 FOR NO KEY UPDATE",
     [HL_Q_WH_GET_ANY] = "SELECT " HL_WEBHOOK_COLS " FROM webhooks WHERE app_id = $1 AND uid = $2",
     [HL_Q_WH_LIST] = "SELECT " HL_WEBHOOK_COLS " FROM webhooks WHERE app_id = $1 AND id > $2"
-                     " AND deleted_at = 0 ORDER BY id LIMIT $3",
+                     " AND deleted_at = 0 AND kind = $4 ORDER BY id LIMIT $3",
     [HL_Q_WH_UPDATE] =
         "UPDATE webhooks SET url = $3, description = $4, entities = $5,"
         " event_types = $6, active = $7, updated_at = $8, filter = $9,"
@@ -389,6 +397,44 @@ static const char *const SQL[Q_COUNT] = {
                          " AND (event_types = 0 OR (event_types & $3) <> 0) ORDER BY id",
     [HL_Q_DELIV_INSERT] = "INSERT INTO deliveries(event_id, webhook_id, status, next_attempt_at,"
                           " created_at) VALUES($1, $2, " SQL_PENDING ", $3, $3)",
+
+    /* alerting (issue 21, store/alerts.c) */
+    [HL_Q_WH_ALERTING] = "UPDATE webhooks SET kind = $2, silence_ms = $3, expect_events = $4"
+                         " WHERE id = $1",
+    [HL_Q_WH_BY_ID] = "SELECT " HL_WEBHOOK_COLS " FROM webhooks WHERE id = $1",
+    [HL_Q_APP_UID] = "SELECT uid FROM apps WHERE id = $1",
+    [HL_Q_OP_COUNT] = "SELECT count(*) FROM webhooks WHERE app_id = $1 AND kind = 1 AND active = 1"
+                      " AND deleted_at = 0 AND (event_types & $2) <> 0 AND url <> $3",
+    [HL_Q_OP_EVENT] = "INSERT INTO events(uid, app_id, type, tenant, resource_uid, created_at,"
+                      " payload) VALUES($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+    [HL_Q_OP_FANOUT] = "INSERT INTO deliveries(event_id, webhook_id, status, next_attempt_at,"
+                       " created_at) SELECT $1, id, " SQL_PENDING ", $2, $2 FROM webhooks"
+                       " WHERE app_id = $3 AND kind = 1 AND active = 1 AND deleted_at = 0"
+                       " AND (event_types & $4) <> 0 AND url <> $5",
+    [HL_Q_ALERT_FAILING] = "UPDATE webhooks SET alert_state = 1, alert_since = $2"
+                           " WHERE id = $1 AND kind = 0 AND alert_state = 0",
+    [HL_Q_ALERT_RECOVERED] = "UPDATE webhooks SET alert_state = 0 WHERE id = $1"
+                             " AND alert_state = 1 RETURNING alert_since",
+    [HL_Q_WAITING] = "SELECT count(*) FROM deliveries WHERE webhook_id = $1"
+                     " AND status = " SQL_PENDING,
+    [HL_Q_RECOVERED_COUNT] =
+        "SELECT count(*) FROM deliveries WHERE id IN (SELECT unnest($1::bigint[]))"
+        " AND status = " SQL_SUCCEEDED " AND attempts > 1",
+    [HL_Q_SILENT_RESET] = "UPDATE webhooks SET silent_at = 0 WHERE silence_ms > 0"
+                          " AND silent_at <> 0 AND last_success_at > silent_at",
+    /* The webhooks (through the partial index of those with silence_ms) quiet for their
+     * silence while events were expected: expectEvents, or a delivery owed to them (pending, or
+     * failed for good) made after their last success and at least the silence ago. */
+    [HL_Q_SILENT_DUE] =
+        "SELECT w.id FROM webhooks w WHERE w.silence_ms > 0 AND w.kind = 0"
+        " AND w.active = 1 AND w.deleted_at = 0 AND w.silent_at = 0"
+        " AND greatest(w.last_success_at, w.created_at) <= $1 - w.silence_ms"
+        " AND (w.expect_events = 1 OR EXISTS (SELECT 1 FROM deliveries d"
+        " WHERE d.webhook_id = w.id AND d.status IN (" SQL_PENDING ", " SQL_FAILED ")"
+        " AND d.created_at > w.last_success_at"
+        " AND d.created_at <= $1 - w.silence_ms))"
+        " ORDER BY w.id LIMIT $2",
+    [HL_Q_SILENT_CLAIM] = "UPDATE webhooks SET silent_at = $2 WHERE id = $1 AND silent_at = 0",
 
     [Q_BEGIN] = "BEGIN",
     [Q_BEGIN_SNAPSHOT] = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
@@ -1374,11 +1420,17 @@ static int by_key(const void *x, const void *y)
  * attempt says (on 410, or after failing long enough). Sets *disabled when this attempt disabled
  * it. */
 static int record_webhook(struct hl_sess *s, const struct hl_attempt *at, int64_t now,
-                          int *disabled)
+                          int *disabled, struct hl_alert_mark *m)
 {
     struct hl_arg a[] = {hl_arg_int(at->webhook_id), hl_arg_int(at->started_at)};
     int ok = at->outcome == HL_OUT_SUCCESS;
-    int rc = sess_run(s, ok ? Q_WH_SUCCESS : Q_WH_FAILURE, a, HL_NARGS(a), NULL);
+    struct hl_rows rows = {0};
+    int rc = sess_run(s, ok ? Q_WH_SUCCESS : Q_WH_FAILURE, a, HL_NARGS(a), &rows);
+    /* The alert state is the webhook row's: moved here, in webhook order. A success that left
+     * the row alone (no run of failures to end, lastSuccessAt moved within the second) ends no
+     * failing spell either: no statement more for the busy webhook's common case. */
+    if (rc == HL_OK && (!ok || rows.changed))
+        rc = hl_sql_alert_mark(s, at, m);
     if (rc || ok)
         return rc;
     return hl_sql_disable(s, at, now, disabled);
@@ -1387,7 +1439,8 @@ static int record_webhook(struct hl_sess *s, const struct hl_attempt *at, int64_
 /* Records in the sorted order: webhooks, then deliveries, then the parking of what got
  * disabled. On the dispatcher's connection, with synchronous commit back on. */
 static int record_sorted(struct hl_store *base, const struct hl_attempt *at, size_t n,
-                         const struct order *wh, const struct order *dl, int *disabled)
+                         const struct order *wh, const struct order *dl, int *disabled,
+                         struct hl_alert_mark *marks)
 {
     int64_t now = hl_now_ms();
     struct hl_sess s;
@@ -1399,12 +1452,15 @@ static int record_sorted(struct hl_store *base, const struct hl_attempt *at, siz
     if (rc == HL_OK)
         rc = sess_run(&s, Q_SYNC_ON, NULL, 0, NULL);
     for (size_t i = 0; i < n && rc == HL_OK; i++)
-        rc = record_webhook(&s, &at[wh[i].idx], now, &disabled[wh[i].idx]);
+        rc = record_webhook(&s, &at[wh[i].idx], now, &disabled[wh[i].idx], &marks[wh[i].idx]);
     for (size_t i = 0; i < n && rc == HL_OK; i++)
         rc = hl_sql_record_delivery(&s, &at[dl[i].idx], now);
     for (size_t i = 0; i < n && rc == HL_OK; i++)
         if (disabled[wh[i].idx])
             rc = hl_sql_park(&s, at[wh[i].idx].webhook_id);
+    /* Operational events (issue 21) of the alert states changed above: inserts only. */
+    for (size_t i = 0; i < n && rc == HL_OK; i++)
+        rc = hl_sql_alert_emit(&s, at, n, wh[i].idx, &marks[wh[i].idx], now);
     return sess_close(&s, rc);
 }
 
@@ -1415,8 +1471,9 @@ static int pg_record(struct hl_store *base, const struct hl_attempt *at, size_t 
     struct order *wh = calloc(n, sizeof(*wh));
     struct order *dl = calloc(n, sizeof(*dl));
     int *disabled = calloc(n, sizeof(*disabled));
+    struct hl_alert_mark *marks = calloc(n, sizeof(*marks));
     int rc = HL_ENOMEM;
-    if (wh && dl && disabled) {
+    if (wh && dl && disabled && marks) {
         for (size_t i = 0; i < n; i++) {
             wh[i] = (struct order){at[i].webhook_id, i};
             dl[i] = (struct order){at[i].delivery_id, i};
@@ -1425,8 +1482,9 @@ static int pg_record(struct hl_store *base, const struct hl_attempt *at, size_t 
          * here. */
         qsort(wh, n, sizeof(*wh), by_key);
         qsort(dl, n, sizeof(*dl), by_key);
-        rc = record_sorted(base, at, n, wh, dl, disabled);
+        rc = record_sorted(base, at, n, wh, dl, disabled, marks);
     }
+    free(marks);
     free(wh);
     free(dl);
     free(disabled);

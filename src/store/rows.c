@@ -227,6 +227,10 @@ static int read_webhook(struct hl_row *r, void *item)
     /* Delivery policy (issue 19) */
     w->filter = col_dup(r, 19, NULL);
     w->headers = col_dup(r, 20, NULL);
+    /* alerting (issue 21) */
+    w->kind = (int)col_i64(r, 21);
+    w->silence_ms = col_i64(r, 22);
+    w->expect_events = (int)col_i64(r, 23);
     if (!w->url)
         r->oom = 1; /* NOT NULL: only memory makes it NULL */
     return done(r);
@@ -521,7 +525,7 @@ const struct hl_reader hl_read_str = {sizeof(char *), read_str, clear_str};
 const struct hl_reader hl_read_prune = {sizeof(struct hl_prune_row), read_prune, NULL};
 const struct hl_reader hl_read_pair = {2 * sizeof(int64_t), read_pair, NULL};
 const struct hl_reader hl_read_filter = {sizeof(struct hl_wh_filter), read_wh_filter,
-                                            clear_wh_filter};
+                                         clear_wh_filter};
 
 /* ---- where rows go ---- */
 

@@ -110,7 +110,8 @@
 #define HL_WEBHOOK_COLS                                                                            \
     "id, uid, app_id, url, description, entities, event_types, active, secret, prev_secrets,"      \
     " created_at, updated_at, last_triggered_at, last_success_at, last_failure_at,"                \
-    " failing_since, disabled_at, disabled_reason, deleted_at, filter, headers"
+    " failing_since, disabled_at, disabled_reason, deleted_at, filter, headers"                    \
+    ", kind, silence_ms, expect_events" /* alerting (issue 21) */
 #define HL_RESOURCE_COLS                                                                           \
     "id, kind, uid, app_id, parent_uid, tenant, body, version, created_at, updated_at"
 #define HL_RESOURCE_COLS_R                                                                         \
@@ -260,7 +261,21 @@ enum hl_q {
     HL_Q_WH_FILTERED,  /* the webhooks with a filter that would get an event were it not for the
                         * filter (app, entity bit, type bit): id, filter */
     HL_Q_DELIV_INSERT, /* one pending delivery: event id, webhook id, now */
-    HL_Q_SHARED        /* a backend's own queries are numbered from here */
+    /* alerting (issue 21, store/alerts.c) */
+    HL_Q_WH_ALERTING,     /* UPDATE: id, kind, silence_ms, expect_events */
+    HL_Q_WH_BY_ID,        /* HL_WEBHOOK_COLS of a webhook by id, deleted or not */
+    HL_Q_APP_UID,         /* the uid of an app by id */
+    HL_Q_OP_COUNT,        /* app, event bit, url: operational webhooks that want it */
+    HL_Q_OP_EVENT,        /* INSERT an event (hl_event_args) RETURNING id */
+    HL_Q_OP_FANOUT,       /* event id, now, app, event bit, url: its deliveries */
+    HL_Q_ALERT_FAILING,   /* UPDATE: id, since: healthy -> failing (changes a row or none) */
+    HL_Q_ALERT_RECOVERED, /* UPDATE: id: failing -> healthy RETURNING the spell's start */
+    HL_Q_WAITING,         /* a webhook's pending deliveries */
+    HL_Q_RECOVERED_COUNT, /* ids: of those deliveries, the succeeded ones with attempts > 1 */
+    HL_Q_SILENT_RESET,    /* UPDATE: alerted webhooks that succeeded since become eligible */
+    HL_Q_SILENT_DUE,      /* now, limit: ids of webhooks whose silence alert is due */
+    HL_Q_SILENT_CLAIM,    /* UPDATE: id, now: claims its alert (changes a row or none) */
+    HL_Q_SHARED           /* a backend's own queries are numbered from here */
 };
 
 /* For backends at open: whether every query of a SQL table has its text (err says which not). */
@@ -486,6 +501,9 @@ struct hl_store {
     void *on_notify_arg;
     int notifying;      /* calls of on_notify under way */
     uint64_t pruned[3]; /* events, deliveries, attempts removed through this store (atomics) */
+    /* alerting (issue 21) */
+    hl_op_event_fn op_event; /* builds operational events; NULL: none are made */
+    uint64_t op_made;        /* operational deliveries written (atomic; may count rollbacks) */
 };
 
 /* For backends: initialises the common part. */
@@ -551,5 +569,26 @@ int hl_sql_record_delivery(struct hl_sess *s, const struct hl_attempt *a, int64_
 int hl_sql_disable(struct hl_sess *s, const struct hl_attempt *at, int64_t now, int *disabled);
 /* In a transaction: parks a webhook's pending deliveries until it is enabled again. */
 int hl_sql_park(struct hl_sess *s, int64_t webhook_id);
+
+/* ---- operational events inside the record transaction (store/alerts.c, issue 21) ---- */
+
+/* What an attempt changed in its webhook's alert state. */
+struct hl_alert_mark {
+    int what;      /* 0: nothing; HL_OPEV_ENDPOINT_FAILING or HL_OPEV_ENDPOINT_RECOVERED */
+    int64_t since; /* recovered: when the spell began */
+};
+
+/* In a transaction: moves the attempt's webhook between healthy and failing as the attempt
+ * says (a failure other than a 410 makes a healthy ordinary webhook failing; a success makes a
+ * failing one healthy), saying in *m what changed. Writes webhook rows only: on PostgreSQL, call
+ * it where the transaction locks its webhooks. */
+int hl_sql_alert_mark(struct hl_sess *s, const struct hl_attempt *at, struct hl_alert_mark *m);
+/* In a transaction, once the attempts a[0..n) are recorded: the event of a[i]'s mark m. */
+int hl_sql_alert_emit(struct hl_sess *s, const struct hl_attempt *a, size_t n, size_t i,
+                      const struct hl_alert_mark *m, int64_t now);
+/* In a transaction: endpoint.disabled for webhook_id, disabled at now for reason. */
+int hl_sql_alert_disabled(struct hl_sess *s, int64_t webhook_id, const char *reason, int64_t now);
+/* In a transaction: delivery.exhausted for the attempt's delivery. */
+int hl_sql_alert_exhausted(struct hl_sess *s, const struct hl_attempt *at, int64_t now);
 
 #endif

@@ -123,6 +123,14 @@ static const char *const MIGRATIONS[] = {
     "ALTER TABLE webhooks ADD COLUMN filter TEXT;"
     "ALTER TABLE webhooks ADD COLUMN headers TEXT;"
     "CREATE INDEX webhooks_filtered ON webhooks(app_id) WHERE filter IS NOT NULL;",
+    /* 11: alerting (issue 21): operational webhooks, their alert state, silence alerts */
+    "ALTER TABLE webhooks ADD COLUMN kind INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE webhooks ADD COLUMN alert_state INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE webhooks ADD COLUMN alert_since INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE webhooks ADD COLUMN silence_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE webhooks ADD COLUMN expect_events INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE webhooks ADD COLUMN silent_at INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX webhooks_silence ON webhooks(id) WHERE silence_ms > 0;",
 };
 #define NMIGRATIONS (sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]))
 
@@ -193,7 +201,7 @@ static const char *const SQL[Q_COUNT] = {
                            " AND uid = ?2 AND deleted_at = 0",
     [HL_Q_WH_GET_ANY] = "SELECT " HL_WEBHOOK_COLS " FROM webhooks WHERE app_id = ?1 AND uid = ?2",
     [HL_Q_WH_LIST] = "SELECT " HL_WEBHOOK_COLS " FROM webhooks WHERE app_id = ?1 AND id > ?2"
-                     " AND deleted_at = 0 ORDER BY id LIMIT ?3",
+                     " AND deleted_at = 0 AND kind = ?4 ORDER BY id LIMIT ?3",
     [HL_Q_WH_UPDATE] = "UPDATE webhooks SET url = ?3, description = ?4, entities = ?5,"
                        " event_types = ?6, active = ?7, updated_at = ?8, filter = ?9,"
                        " headers = ?10, disabled_at = CASE WHEN ?7 THEN 0 ELSE disabled_at END,"
@@ -354,6 +362,44 @@ static const char *const SQL[Q_COUNT] = {
                          " AND (event_types = 0 OR (event_types & ?3) != 0) ORDER BY id",
     [HL_Q_DELIV_INSERT] = "INSERT INTO deliveries(event_id, webhook_id, status, next_attempt_at,"
                           " created_at) VALUES(?1, ?2, " SQL_PENDING ", ?3, ?3)",
+
+    /* alerting (issue 21, store/alerts.c) */
+    [HL_Q_WH_ALERTING] = "UPDATE webhooks SET kind = ?2, silence_ms = ?3, expect_events = ?4"
+                         " WHERE id = ?1",
+    [HL_Q_WH_BY_ID] = "SELECT " HL_WEBHOOK_COLS " FROM webhooks WHERE id = ?1",
+    [HL_Q_APP_UID] = "SELECT uid FROM apps WHERE id = ?1",
+    [HL_Q_OP_COUNT] = "SELECT count(*) FROM webhooks WHERE app_id = ?1 AND kind = 1 AND active = 1"
+                      " AND deleted_at = 0 AND (event_types & ?2) <> 0 AND url <> ?3",
+    [HL_Q_OP_EVENT] = "INSERT INTO events(uid, app_id, type, tenant, resource_uid, created_at,"
+                      " payload) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
+    [HL_Q_OP_FANOUT] = "INSERT INTO deliveries(event_id, webhook_id, status, next_attempt_at,"
+                       " created_at) SELECT ?1, id, " SQL_PENDING ", ?2, ?2 FROM webhooks"
+                       " WHERE app_id = ?3 AND kind = 1 AND active = 1 AND deleted_at = 0"
+                       " AND (event_types & ?4) <> 0 AND url <> ?5",
+    [HL_Q_ALERT_FAILING] = "UPDATE webhooks SET alert_state = 1, alert_since = ?2"
+                           " WHERE id = ?1 AND kind = 0 AND alert_state = 0",
+    [HL_Q_ALERT_RECOVERED] = "UPDATE webhooks SET alert_state = 0 WHERE id = ?1"
+                             " AND alert_state = 1 RETURNING alert_since",
+    [HL_Q_WAITING] = "SELECT count(*) FROM deliveries WHERE webhook_id = ?1"
+                     " AND status = " SQL_PENDING,
+    [HL_Q_RECOVERED_COUNT] =
+        "SELECT count(*) FROM deliveries WHERE id IN (SELECT value FROM json_each(?1))"
+        " AND status = " SQL_SUCCEEDED " AND attempts > 1",
+    [HL_Q_SILENT_RESET] = "UPDATE webhooks SET silent_at = 0 WHERE silence_ms > 0"
+                          " AND silent_at <> 0 AND last_success_at > silent_at",
+    /* The webhooks (through the partial index of those with silence_ms) quiet for their
+     * silence while events were expected: expectEvents, or a delivery owed to them (pending, or
+     * failed for good) made after their last success and at least the silence ago. */
+    [HL_Q_SILENT_DUE] =
+        "SELECT w.id FROM webhooks w WHERE w.silence_ms > 0 AND w.kind = 0"
+        " AND w.active = 1 AND w.deleted_at = 0 AND w.silent_at = 0"
+        " AND max(w.last_success_at, w.created_at) <= ?1 - w.silence_ms"
+        " AND (w.expect_events = 1 OR EXISTS (SELECT 1 FROM deliveries d"
+        " WHERE d.webhook_id = w.id AND d.status IN (" SQL_PENDING ", " SQL_FAILED ")"
+        " AND d.created_at > w.last_success_at"
+        " AND d.created_at <= ?1 - w.silence_ms))"
+        " ORDER BY w.id LIMIT ?2",
+    [HL_Q_SILENT_CLAIM] = "UPDATE webhooks SET silent_at = ?2 WHERE id = ?1 AND silent_at = 0",
 
     [Q_BEGIN] = "BEGIN IMMEDIATE",
     [Q_BEGIN_READ] = "BEGIN DEFERRED", /* its snapshot is taken by the first SELECT */
@@ -801,6 +847,13 @@ static int record_attempts(struct hl_sess *s, const struct hl_attempt *a, size_t
             k++;
         if (k == i) /* its first attempt of the batch */
             rc = record_webhook(s, a, i, n, now);
+    }
+    /* Operational events (issue 21), attempt by attempt in the order they ended. */
+    for (size_t i = 0; i < n && rc == HL_OK; i++) {
+        struct hl_alert_mark m;
+        rc = hl_sql_alert_mark(s, &a[i], &m);
+        if (rc == HL_OK)
+            rc = hl_sql_alert_emit(s, a, n, i, &m, now);
     }
     return rc;
 }

@@ -180,7 +180,12 @@ int hl_store_claim(struct hl_store *st, const struct hl_claim *c, struct hl_job 
 
 int hl_store_record(struct hl_store *st, const struct hl_attempt *a, size_t n)
 {
-    return st->be->record(st, a, n);
+    uint64_t made = __atomic_load_n(&st->op_made, __ATOMIC_RELAXED);
+    int rc = st->be->record(st, a, n);
+    /* Operational events made deliveries: the dispatchers claim them like a commit's. */
+    if (rc == HL_OK && __atomic_load_n(&st->op_made, __ATOMIC_RELAXED) != made)
+        hl_store_notify(st);
+    return rc;
 }
 
 int hl_store_release_leases(struct hl_store *st)

@@ -85,7 +85,16 @@ struct hl_webhook {
      * (common/headers.h). */
     char *filter;
     char *headers;
+    /* Alerting (issue 21). An operational webhook (kind HL_WK_OPERATIONAL) receives the app's
+     * operational events: its entities are 0 (no resource event reaches it) and its
+     * event_types hold the (1 << HL_OPEV_*) bits it wants. */
+    int kind;           /* HL_WK_ORDINARY or HL_WK_OPERATIONAL; set at create, never changed */
+    int64_t silence_ms; /* silenceAlertSeconds in ms; 0: no silence alert */
+    int expect_events;  /* expectEvents: silence counts even when no event was owed */
 };
+
+/* Webhook kinds (struct hl_webhook's kind). */
+enum { HL_WK_ORDINARY = 0, HL_WK_OPERATIONAL = 1 };
 
 /* Frees what a struct hl_webhook filled by the store owns; leaves it zeroed. */
 void hl_webhook_clear(struct hl_webhook *w);
@@ -100,6 +109,9 @@ enum {
     /* Delivery policy (issue 19). */
     HL_WP_FILTER = 1 << 12,
     HL_WP_HEADERS = 1 << 13,
+    /* alerting (issue 21) */
+    HL_WP_SILENCE = 1 << 14,
+    HL_WP_EXPECT_EVENTS = 1 << 15,
 };
 
 struct hl_webhook_patch {
@@ -112,6 +124,9 @@ struct hl_webhook_patch {
     /* Delivery policy (issue 19): checked compact JSON text; NULL clears it. */
     const char *filter;
     const char *headers;
+    /* alerting (issue 21) */
+    int64_t silence_ms; /* HL_WP_SILENCE; 0 clears it */
+    int expect_events;  /* HL_WP_EXPECT_EVENTS */
 };
 
 /* A resource (agent, context, context file): its whole JSON object is kept as canonical text. */
@@ -460,6 +475,10 @@ int hl_store_webhook_get_any(struct hl_store *st, int64_t app_id, const char *ui
  * the array. */
 int hl_store_webhook_list(struct hl_store *st, int64_t app_id, int64_t after_id, size_t limit,
                           struct hl_webhook **out, size_t *n);
+/* As hl_store_webhook_list, for the webhooks of one kind (HL_WK_*); hl_store_webhook_list lists
+ * the ordinary ones. */
+int hl_store_webhook_list_kind(struct hl_store *st, int64_t app_id, int kind, int64_t after_id,
+                               size_t limit, struct hl_webhook **out, size_t *n);
 /* Applies a patch. Pausing parks pending deliveries, resuming releases them; re-enabling clears
  * disabledAt/disabledReason. Fills out with the result. */
 int hl_store_webhook_update(struct hl_store *st, int64_t app_id, const char *uid,
@@ -515,6 +534,52 @@ int hl_store_next_due(struct hl_store *st, int64_t now, int64_t *at);
 /* Drops every lease: a single SQLite node starting up holds none. PostgreSQL keeps them (other
  * nodes' leases are live; a dead node's lapse by themselves). */
 int hl_store_release_leases(struct hl_store *st);
+
+/* ---- operational events (issue 21) ----
+ *
+ * The store writes an operational event in the same transaction as the change of state that
+ * causes it (an attempt's record, a silence sweep's claim), so that a crash loses none and
+ * repeats none: the change and its event commit together or not at all. Events describe
+ * ordinary webhooks only (an operational webhook's own failures make none), and go to the app's
+ * active operational webhooks subscribed to them, except any at the URL of the webhook described.
+ * - endpoint.failing: the first failed attempt (not a 410) while the webhook counts as healthy
+ *   (as every new one does); it then counts as failing until a success: one event per spell.
+ * - endpoint.recovered: that success.
+ * - endpoint.disabled: the record that disabled it (410 or failing too long).
+ * - delivery.exhausted: an attempt that failed with no attempt left (HL_OUT_FAILED).
+ * - endpoint.silent: hl_store_silence_sweep. */
+
+/* The facts of one operational event, for the function that builds its payload. Borrowed. */
+struct hl_op_facts {
+    int type; /* enum hl_op_event_type (common/events.h) */
+    const char *app_uid;
+    const struct hl_webhook *webhook; /* the webhook described */
+    int64_t at;                       /* when it happened */
+    const char *error;                /* failing: the attempt's error (NULL when none) */
+    int status_code;                  /* failing: the attempt's HTTP status (0: none) */
+    int64_t waiting;                  /* failing, recovered, silent: deliveries pending now */
+    int64_t since;      /* recovered: failing since; silent: the last success (or creation) */
+    int64_t recovered;  /* recovered: deliveries that had failed and went through with it */
+    const char *reason; /* disabled: disabledReason */
+    const struct hl_delivery *delivery; /* exhausted: the delivery */
+};
+
+/* Builds the event of f into ev (as events/envelope.h's hl_event_make: a new uid, the payload
+ * bytes; ev->app_id and ev->type are set by the store). Returns 0 or an HL_E code. */
+typedef int (*hl_op_event_fn)(const struct hl_op_facts *f, struct hl_event *ev);
+
+/* Sets the function that builds operational events' payloads (main wires events/'s). Until it
+ * is set, the store makes no operational event. Call it before the dispatcher starts. */
+void hl_store_on_op_event(struct hl_store *st, hl_op_event_fn fn);
+
+/* One silence sweep at now: a webhook with silence_ms whose silence alert fired and that has
+ * succeeded since becomes eligible again; then each active ordinary webhook with silence_ms,
+ * not alerted yet, whose last success (or creation, when none) is silence_ms or more before now
+ * while events for it were expected (expect_events, or a delivery owed to it, pending or
+ * failed, made after its last success and silence_ms or more ago), is claimed and gets its
+ * endpoint.silent, in one transaction: on PostgreSQL, nodes sweeping together fire each alert
+ * once. *fired (may be NULL) gets the number of alerts fired. */
+int hl_store_silence_sweep(struct hl_store *st, int64_t now, int64_t *fired);
 
 /* Sets the function hl_store_notify calls besides signalling waiters (NULL for none). Returns
  * once no call of the previous function is under way, so its argument may then be freed. */

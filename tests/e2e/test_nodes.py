@@ -5,6 +5,9 @@ node, and readiness that follows the database.
   half sent when node B starts on the same --data-dir, completes and is processed.
 - /readyz answers 503 naming the database while the PostgreSQL server is stopped (/healthz stays
   200: the process is alive), and 200 again once it is back.
+- Operational events (issue 21) are made once whichever nodes record the attempts and sweep for
+  silence together: one endpoint.failing and one endpoint.recovered per spell, one
+  endpoint.silent per silence.
 
 PostgreSQL only: run under scripts/with-postgres.sh (HOOKLINE_TEST_PG_URL, HOOKLINE_TEST_PG_CTL,
 HOOKLINE_TEST_PG_DATA). Without one every case skips and the suite exits 77 (a failure under
@@ -20,7 +23,7 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import PG_URL, App, Server, main, need, wait_for  # noqa: E402
+from harness import PG_URL, App, Receiver, Server, main, need, wait_for  # noqa: E402
 
 PG_CTL = os.environ.get("HOOKLINE_TEST_PG_CTL")
 PG_DATA = os.environ.get("HOOKLINE_TEST_PG_DATA")
@@ -136,6 +139,54 @@ class Nodes(unittest.TestCase):
             pg_ctl("start", "-w", "-t", "60")
         wait_for(lambda: s.request("GET", "/readyz", timeout=30).status == 200, timeout=60,
                  interval=0.2, what="/readyz 200 with the database back")
+
+    def test_operational_events_once_across_nodes(self):
+        args = ("--retry-schedule", "0,200ms,200ms,200ms,200ms,200ms", "--test-silence-floor",
+                "1s")
+        a = self.node(extra_args=args)
+        info = a.create_app()
+        a.start()
+        nodes = [a]
+        for _ in range(2):
+            n = self.node(extra_args=args, db=a.db)
+            n.start()
+            nodes.append(n)
+        app = App(a, info)
+        ops, rec = Receiver(), Receiver(
+            lambda i, req: ((500, b"{}", {}, 0) if req["path"] == "/flaky" and i < 4
+                            else (200, b"{}", {}, 0)))
+        self.addCleanup(ops.close)
+        self.addCleanup(rec.close)
+        app.ok("POST", "operational-webhooks",
+               {"url": ops.url("/ops"), "events": ["endpoint.failing", "endpoint.recovered",
+                                                   "endpoint.silent"]})
+        flaky = app.webhook(rec.url("/flaky"))
+        # One change, on another node: its retries are claimed and recorded by any of the three
+        # (one at a time: the next attempt is claimed after the last one is recorded).
+        App(nodes[1], info).ok("POST", "agents", {"agentName": "a", "externalTenantId": "t"})
+
+        def log(name, uid):
+            evs = app.ok("GET", "events?limit=100&event=" + name)["data"]
+            return [e for e in evs if e["data"]["uid"] == uid]
+
+        def flaky_done():
+            d = app.ok("GET", "webhooks/%s/deliveries" % flaky["uid"])["data"]
+            return d and d[0]["status"] == "succeeded"
+        wait_for(flaky_done, 60, what="the flaky webhook's delivery")
+        self.assertEqual(app.ok("GET", "webhooks/%s/deliveries" % flaky["uid"])["data"][0]
+                         ["attempts"], 5)
+        self.assertEqual(len(log("endpoint.failing", flaky["uid"])), 1)
+        self.assertEqual(len(log("endpoint.recovered", flaky["uid"])), 1)
+        quiet = app.webhook(rec.url("/quiet"), silenceAlertSeconds=1, expectEvents=True)
+        # The quiet webhook expects events and gets none: it goes silent once however many
+        # nodes sweep. A webhook made after that alert goes silent a second later:
+        # every node swept meanwhile, and none alerted the first one again.
+        wait_for(lambda: log("endpoint.silent", quiet["uid"]), 60, what="the silent alert")
+        later = app.webhook(rec.url("/later"), silenceAlertSeconds=1, expectEvents=True)
+        wait_for(lambda: log("endpoint.silent", later["uid"]), 60, what="the later alert")
+        self.assertEqual(len(log("endpoint.silent", quiet["uid"])), 1)
+        wait_for(lambda: len([b for b in ops.bodies("/ops") if b["event"] == "endpoint.silent"])
+                 >= 2, 60, what="the alerts delivered")
 
 
 if __name__ == "__main__":

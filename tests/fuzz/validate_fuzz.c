@@ -37,8 +37,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 #define RESPONSE_MAX (1u << 20)
 
-static const char *const WEBHOOK_FIELDS[] = {"url",        "entities", "active",  "description",
-                                             "eventTypes", "filter",   "headers", NULL};
+static const char *const WEBHOOK_FIELDS[] = {"url", "entities", "active", "description",
+                                             "eventTypes", "filter", "headers",
+                                             /* alerting (issue 21) */
+                                             "silenceAlertSeconds", "expectEvents", NULL};
+static const char *const OP_WEBHOOK_FIELDS[] = {"url", "events", "active", "description", NULL};
 static const char *const AGENT_FIELDS[] = {
     "agentName", "externalTenantId", "live",      "description", "instructions",
     "model",     "temperature",      "maxTokens", "metadata",    NULL};
@@ -70,6 +73,7 @@ static const struct target TARGETS[] = {
     {"POST", "events", FX_NONE, "", EVENT_FIELDS, 0},
     {"POST", "webhooks", FX_NONE, "", WEBHOOK_FIELDS, 1},
     {"PATCH", "webhooks/", FX_WEBHOOK, "", WEBHOOK_FIELDS, 1},
+    {"POST", "operational-webhooks", FX_NONE, "", OP_WEBHOOK_FIELDS, 0},
 };
 #define NTARGETS (sizeof(TARGETS) / sizeof(TARGETS[0]))
 

@@ -179,7 +179,9 @@ class ReferencePage(unittest.TestCase):
             "return [...document.querySelectorAll('section.op[data-filter]')]"
             ".filter(s => !s.hidden).map(s => s.querySelector('h3').textContent)")
         self.assertEqual(visible, ["POST /api/v1/appuid/{appUid}/webhooks/{webhookUid}"
-                                   "/rotate-secret"])
+                                   "/rotate-secret",
+                                   "POST /api/v1/appuid/{appUid}/operational-webhooks/"
+                                   "{webhookUid}/rotate-secret"])
         # Every resource came from this server, and the browser reported nothing wrong (a load
         # the policy refused, a script error).
         urls = driver.execute_script(

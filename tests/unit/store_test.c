@@ -40,6 +40,7 @@
 #include "common/err.h"
 #include "common/events.h"
 #include "common/ids.h"
+#include "events/operational.h"
 #include "store/prune.h"
 #include "store/store.h"
 #include "need.h"
@@ -664,34 +665,44 @@ struct patch_step {
 
 static const struct patch_step patch_steps[] = {
     /* nothing set: nothing but updated_at changes */
-    {{0, NULL, NULL, 0, 0, 0, NULL, NULL}, URL0, "d0", HL_ENT_AGENT, 0, 1},
+    {{0, NULL, NULL, 0, 0, 0, NULL, NULL, 0, 0}, URL0, "d0", HL_ENT_AGENT, 0, 1},
     /* bits not set are not applied, whatever the fields hold */
-    {{0, URL2, "ignored", HL_ENT_ALL, AC, 0, NULL, NULL}, URL0, "d0", HL_ENT_AGENT, 0, 1},
-    {{HL_WP_URL, URL1, NULL, 0, 0, 0, NULL, NULL}, URL1, "d0", HL_ENT_AGENT, 0, 1},
-    {{HL_WP_DESCRIPTION, NULL, "d1", 0, 0, 0, NULL, NULL}, URL1, "d1", HL_ENT_AGENT, 0, 1},
-    {{HL_WP_DESCRIPTION, NULL, NULL, 0, 0, 0, NULL, NULL}, URL1, NULL, HL_ENT_AGENT, 0, 1},
-    {{HL_WP_ENTITIES, NULL, NULL, HL_ENT_ALL, 0, 0, NULL, NULL}, URL1, NULL, HL_ENT_ALL, 0, 1},
-    {{HL_WP_EVENT_TYPES, NULL, NULL, 0, AC | FC, 0, NULL, NULL},
+    {{0, URL2, "ignored", HL_ENT_ALL, AC, 0, NULL, NULL, 0, 0}, URL0, "d0", HL_ENT_AGENT, 0, 1},
+    {{HL_WP_URL, URL1, NULL, 0, 0, 0, NULL, NULL, 0, 0}, URL1, "d0", HL_ENT_AGENT, 0, 1},
+    {{HL_WP_DESCRIPTION, NULL, "d1", 0, 0, 0, NULL, NULL, 0, 0}, URL1, "d1", HL_ENT_AGENT, 0, 1},
+    {{HL_WP_DESCRIPTION, NULL, NULL, 0, 0, 0, NULL, NULL, 0, 0}, URL1, NULL, HL_ENT_AGENT, 0, 1},
+    {{HL_WP_ENTITIES, NULL, NULL, HL_ENT_ALL, 0, 0, NULL, NULL, 0, 0},
+     URL1,
+     NULL,
+     HL_ENT_ALL,
+     0,
+     1},
+    {{HL_WP_EVENT_TYPES, NULL, NULL, 0, AC | FC, 0, NULL, NULL, 0, 0},
      URL1,
      NULL,
      HL_ENT_ALL,
      AC | FC,
      1},
     {{HL_WP_URL | HL_WP_ENTITIES | HL_WP_EVENT_TYPES, URL2, NULL, HL_ENT_CONTEXTFILE, FD, 0, NULL,
-      NULL},
+      NULL, 0, 0},
      URL2,
      NULL,
      HL_ENT_CONTEXTFILE,
      FD,
      1},
-    {{HL_WP_ACTIVE, NULL, NULL, 0, 0, 0, NULL, NULL}, URL2, NULL, HL_ENT_CONTEXTFILE, FD, 0},
-    {{HL_WP_ACTIVE | HL_WP_DESCRIPTION, NULL, "back", 0, 0, 1, NULL, NULL},
+    {{HL_WP_ACTIVE, NULL, NULL, 0, 0, 0, NULL, NULL, 0, 0}, URL2, NULL, HL_ENT_CONTEXTFILE, FD, 0},
+    {{HL_WP_ACTIVE | HL_WP_DESCRIPTION, NULL, "back", 0, 0, 1, NULL, NULL, 0, 0},
      URL2,
      "back",
      HL_ENT_CONTEXTFILE,
      FD,
      1},
-    {{HL_WP_EVENT_TYPES, NULL, NULL, 0, 0, 0, NULL, NULL}, URL2, "back", HL_ENT_CONTEXTFILE, 0, 1},
+    {{HL_WP_EVENT_TYPES, NULL, NULL, 0, 0, 0, NULL, NULL, 0, 0},
+     URL2,
+     "back",
+     HL_ENT_CONTEXTFILE,
+     0,
+     1},
 };
 
 static void c_webhook_update(struct ctx *c)
@@ -2196,6 +2207,148 @@ static void c_auto_disable(struct ctx *c)
         assert_int_equal(j.n, dc->disabled ? 0 : 2);
     }
     jobs_free(&j);
+}
+
+/* ---- operational events (issue 21) ---- */
+
+/* The operational events of type t about webhook uid in the app's event log. */
+static int op_events(struct ctx *c, int64_t app_id, int t, const char *uid)
+{
+    struct hl_event_filter f = {.type = t};
+    struct hl_event *v = NULL;
+    size_t n = 0;
+    int found = 0;
+    assert_int_equal(hl_store_event_list(c->st, app_id, &f, 0, 1000, &v, &n), HL_OK);
+    char about[64];
+    snprintf(about, sizeof(about), "\"data\":{\"uid\":\"%s\"", uid);
+    for (size_t i = 0; i < n; i++) {
+        found += strstr(v[i].payload, about) != NULL;
+        hl_event_clear(&v[i]);
+    }
+    free(v);
+    return found;
+}
+
+/* Records one attempt of job j ending in outcome (RETRY: due again in a minute). */
+static void record_op(struct ctx *c, const struct hl_job *j, enum hl_outcome outcome, int64_t at)
+{
+    struct hl_attempt a = {.delivery_id = j->delivery_id,
+                           .webhook_id = j->webhook_id,
+                           .started_at = at,
+                           .status_code = outcome == HL_OUT_SUCCESS ? 200
+                                          : outcome == HL_OUT_GONE  ? 410
+                                                                    : 500,
+                           .outcome = outcome,
+                           .next_attempt_at = outcome == HL_OUT_RETRY ? at + MIN : 0};
+    if (outcome == HL_OUT_GONE)
+        snprintf(a.disable_reason, sizeof(a.disable_reason), "endpoint answered 410 Gone");
+    assert_int_equal(hl_store_record(c->st, &a, 1), HL_OK);
+}
+
+/* An expected count of each operational event about one webhook. */
+static void expect_ops(struct ctx *c, int64_t app_id, const char *uid, int failing, int recovered,
+                       int disabled, int exhausted, int silent)
+{
+    assert_int_equal(op_events(c, app_id, HL_OPEV_ENDPOINT_FAILING, uid), failing);
+    assert_int_equal(op_events(c, app_id, HL_OPEV_ENDPOINT_RECOVERED, uid), recovered);
+    assert_int_equal(op_events(c, app_id, HL_OPEV_ENDPOINT_DISABLED, uid), disabled);
+    assert_int_equal(op_events(c, app_id, HL_OPEV_DELIVERY_EXHAUSTED, uid), exhausted);
+    assert_int_equal(op_events(c, app_id, HL_OPEV_ENDPOINT_SILENT, uid), silent);
+}
+
+static void c_operational(struct ctx *c)
+{
+    struct hl_app a;
+    struct hook h;
+    struct ev v[3];
+    struct jobs j = {0};
+    forget_hooks(c);
+    make_app(c, &a);
+    hl_store_on_op_event(c->st, hl_op_event_make);
+    make_hook(c, a.id, HL_ENT_ALL, 0, 1, &h);
+    char ops_url[] = "https://ops.example/alerts";
+    struct hl_webhook o = {.app_id = a.id,
+                           .url = ops_url,
+                           .event_types = HL_OPEV_ALL,
+                           .active = 1,
+                           .kind = HL_WK_OPERATIONAL};
+    new_uid("webhook-", o.uid);
+    assert_int_equal(hl_secret_new(o.secret, sizeof(o.secret)), HL_OK);
+    assert_int_equal(hl_store_webhook_create(c->st, &o, 0), HL_OK);
+    c->hooks[c->nhooks++] = o.id;
+    /* No resource event reaches the operational webhook; lists keep the kinds apart. */
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(publish(c, a.id, HL_EV_AGENT_CREATED, &v[i]), 1);
+    struct hl_webhook *ws = NULL;
+    size_t n = 0;
+    assert_int_equal(hl_store_webhook_list(c->st, a.id, 0, 100, &ws, &n), HL_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(ws[0].id, h.id);
+    hl_webhook_clear(&ws[0]);
+    free(ws);
+    assert_int_equal(hl_store_webhook_list_kind(c->st, a.id, HL_WK_OPERATIONAL, 0, 100, &ws, &n),
+                     HL_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(ws[0].kind, HL_WK_OPERATIONAL);
+    hl_webhook_clear(&ws[0]);
+    free(ws);
+
+    int64_t now = hl_now_ms();
+    claim_mine(c, now, now + HOUR, NULL, 0, &j);
+    assert_int_equal(j.n, 3);
+    /* Two failures: one spell, one endpoint.failing; a success ends it. */
+    record_op(c, &j.v[0], HL_OUT_RETRY, now);
+    expect_ops(c, a.id, h.uid, 1, 0, 0, 0, 0);
+    record_op(c, &j.v[1], HL_OUT_RETRY, now + 1);
+    expect_ops(c, a.id, h.uid, 1, 0, 0, 0, 0);
+    record_op(c, &j.v[0], HL_OUT_SUCCESS, now + 2);
+    expect_ops(c, a.id, h.uid, 1, 1, 0, 0, 0);
+    record_op(c, &j.v[2], HL_OUT_SUCCESS, now + 3);
+    expect_ops(c, a.id, h.uid, 1, 1, 0, 0, 0);
+    /* The last attempt of a delivery fails: a new spell and the delivery exhausted. */
+    record_op(c, &j.v[1], HL_OUT_FAILED, now + 4);
+    expect_ops(c, a.id, h.uid, 2, 1, 0, 1, 0);
+
+    /* The operational webhook's own failures make no event. */
+    claim_mine(c, now + 2 * HOUR, now + 3 * HOUR, NULL, 0, &j);
+    assert_int_equal(j.n, 4); /* to o: failing, recovered, failing, exhausted */
+    for (size_t i = 0; i < j.n; i++) {
+        assert_int_equal(j.v[i].webhook_id, o.id);
+        record_op(c, &j.v[i], i % 2 ? HL_OUT_FAILED : HL_OUT_RETRY, now + 5);
+    }
+    expect_ops(c, a.id, o.uid, 0, 0, 0, 0, 0);
+
+    /* Silence: once, and again only after a success. */
+    struct hl_webhook_patch p = {
+        .set = HL_WP_SILENCE | HL_WP_EXPECT_EVENTS, .silence_ms = MIN, .expect_events = 1};
+    assert_int_equal(hl_store_webhook_update(c->st, a.id, h.uid, &p, now, NULL), HL_OK);
+    int64_t fired = -1;
+    assert_int_equal(hl_store_silence_sweep(c->st, now + 30 * SEC, &fired), HL_OK);
+    assert_int_equal(fired, 0);
+    assert_int_equal(hl_store_silence_sweep(c->st, now + 2 * MIN, &fired), HL_OK);
+    assert_int_equal(fired, 1);
+    assert_int_equal(hl_store_silence_sweep(c->st, now + 10 * MIN, &fired), HL_OK);
+    assert_int_equal(fired, 0);
+    expect_ops(c, a.id, h.uid, 2, 1, 0, 1, 1);
+    struct ev w;
+    assert_int_equal(publish(c, a.id, HL_EV_AGENT_UPDATED, &w), 1);
+    claim_mine(c, now + 11 * MIN, now + 12 * MIN, NULL, 0, &j);
+    const struct hl_job *mine = job_of(&j, h.id);
+    assert_non_null(mine);
+    record_op(c, mine, HL_OUT_SUCCESS, now + 11 * MIN);
+    assert_int_equal(hl_store_silence_sweep(c->st, now + 11 * MIN + 30 * SEC, &fired), HL_OK);
+    assert_int_equal(fired, 0);
+    assert_int_equal(hl_store_silence_sweep(c->st, now + 13 * MIN, &fired), HL_OK);
+    assert_int_equal(fired, 1);
+    /* That success also ended the failing spell; a 410 disables, with no new spell. */
+    assert_int_equal(publish(c, a.id, HL_EV_AGENT_DELETED, &w), 1);
+    claim_mine(c, now + 14 * MIN, now + 15 * MIN, NULL, 0, &j);
+    mine = job_of(&j, h.id);
+    assert_non_null(mine);
+    record_op(c, mine, HL_OUT_GONE, now + 14 * MIN);
+    expect_ops(c, a.id, h.uid, 2, 2, 1, 1, 2);
+    jobs_free(&j);
+    hl_store_on_op_event(c->st, NULL);
 }
 
 static void c_next_due(struct ctx *c)
@@ -4016,6 +4169,7 @@ static const struct contract contract[] = {
     {"record", c_record},
     {"record_batch", c_record_batch},
     {"auto_disable", c_auto_disable},
+    {"operational", c_operational},
     {"next_due", c_next_due},
     {"release_leases", c_release_leases},
     {"ingest_claim", c_ingest_claim},
