@@ -56,6 +56,9 @@ static json_t *webhook_json(const struct hl_webhook *w, int show_secret)
     json_object_set_new(o, "disabledAt", hl_json_time(w->disabled_at));
     json_object_set_new(o, "disabledReason",
                         w->disabled_reason ? json_string(w->disabled_reason) : json_null());
+    /* The circuit breaker (delivery/retry.h, hl_breaker_outcome) */
+    json_object_set_new(o, "breaker", json_string(w->breaker_opened_at ? "open" : "closed"));
+    json_object_set_new(o, "breakerOpenedAt", hl_json_time(w->breaker_opened_at));
     return o;
 }
 

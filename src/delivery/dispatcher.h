@@ -56,6 +56,7 @@ struct hl_dispatcher_config {
     int64_t disable_after_ms; /* disable a webhook failing this long (0: never) */
     int64_t lease_ms;         /* how long a claim holds a delivery (--lease) */
     int64_t sweep_ms;         /* how often to claim with no wake-up (--sweep): lapsed leases */
+    int breaker_after;        /* failed attempts in a row that open a webhook's breaker */
 };
 
 struct hl_dispatcher;

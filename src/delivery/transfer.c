@@ -364,8 +364,10 @@ static void push_result(struct hl_transfer *t, struct xfer *x, const struct hl_a
     a.started_at = x->started_at;
     a.duration_us = hl_mono_us() - x->started_us;
     int attempts = x->job.attempts + 1;
-    hl_retry_outcome(&t->cfg->retry, t->cfg->disable_after_ms, attempts, x->retry_after,
-                     hl_now_ms(), rnd(t), &a);
+    int64_t now = hl_now_ms();
+    hl_retry_outcome(&t->cfg->retry, t->cfg->disable_after_ms, attempts, x->retry_after, now,
+                     rnd(t), &a);
+    hl_breaker_outcome(&t->cfg->retry, t->cfg->breaker_after, &x->job, now, rnd(t), &a);
     if (a.outcome == HL_OUT_SUCCESS)
         error = NULL;
     else if (a.outcome == HL_OUT_GONE)

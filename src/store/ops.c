@@ -484,6 +484,20 @@ int hl_sql_disable(struct hl_sess *s, const struct hl_attempt *at, int64_t now, 
     return rc;
 }
 
+int hl_sql_breaker(struct hl_sess *s, const struct hl_attempt *at, const struct hl_attempt *prev,
+                   int64_t now)
+{
+    if (prev && prev->outcome == HL_OUT_SUCCESS && at->outcome == HL_OUT_SUCCESS)
+        return HL_OK;
+    struct hl_arg a[] = {hl_arg_int(at->webhook_id),
+                         hl_arg_int(at->outcome == HL_OUT_SUCCESS),
+                         hl_arg_int(now),
+                         hl_arg_int(at->breaker_after),
+                         hl_arg_int(at->breaker_probe_at),
+                         hl_arg_int(at->breaker_probe != 0)};
+    return run(s, HL_Q_WH_BREAKER, a, HL_NARGS(a), NULL);
+}
+
 int hl_sql_park(struct hl_sess *s, int64_t webhook_id)
 {
     struct hl_arg a[] = {hl_arg_int(webhook_id)};

@@ -160,6 +160,11 @@ static const char *const MIGRATIONS[] = {
      * migration 7) */
     "ALTER TABLE files ADD COLUMN attempts BIGINT NOT NULL DEFAULT 0;"
     "CREATE INDEX files_app_state ON files(app_id, state, lease_until);",
+    /* 8: the circuit breaker (sqlite.c's migration 8) */
+    "ALTER TABLE webhooks ADD COLUMN breaker_fails BIGINT NOT NULL DEFAULT 0,"
+    " ADD COLUMN breaker_opened_at BIGINT NOT NULL DEFAULT 0,"
+    " ADD COLUMN breaker_probe_at BIGINT NOT NULL DEFAULT 0,"
+    " ADD COLUMN breaker_probes BIGINT NOT NULL DEFAULT 0;",
 };
 #define NMIGRATIONS (sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]))
 
@@ -210,8 +215,9 @@ static const char *const SQL[Q_COUNT] = {
                        " disabled_at = CASE WHEN $7 <> 0 THEN 0 ELSE disabled_at END,"
                        " disabled_reason = CASE WHEN $7 <> 0 THEN NULL ELSE disabled_reason END,"
                        " failing_since = CASE WHEN $7 <> 0 AND active = 0 THEN 0"
-                       " ELSE failing_since END"
-                       " WHERE app_id = $1 AND uid = $2 AND deleted_at = 0",
+                       " ELSE failing_since END," SQL_BREAKER_RESET(
+                           "($7 <> 0 AND active = 0) OR url <> $3") " WHERE app_id = $1 AND uid = "
+                                                                    "$2 AND deleted_at = 0",
     [HL_Q_WH_PAUSE_DELIVERIES] = "UPDATE deliveries SET status = " SQL_PAUSED
                                  " WHERE webhook_id = $1 AND status = " SQL_PENDING,
     [HL_Q_WH_RESUME_DELIVERIES] =
@@ -225,6 +231,16 @@ static const char *const SQL[Q_COUNT] = {
         " AND status IN (" SQL_PENDING ", " SQL_PAUSED ")",
     [HL_Q_WH_GONE] = "UPDATE webhooks SET active = 0, disabled_at = $2, disabled_reason = $3"
                      " WHERE id = $1 AND active = 1",
+    /* As sqlite.c's */
+    [HL_Q_WH_BREAKER] =
+        "UPDATE webhooks SET breaker_fails = CASE WHEN $2 = 1 THEN 0 ELSE breaker_fails + 1 END,"
+        " breaker_opened_at = CASE WHEN $2 = 1 THEN 0 WHEN breaker_opened_at = 0 AND $4 > 0"
+        " AND breaker_fails + 1 >= $4 THEN $3 ELSE breaker_opened_at END,"
+        " breaker_probe_at = CASE WHEN $2 = 1 THEN 0 WHEN breaker_opened_at = 0 OR $6 = 1"
+        " THEN $5 ELSE breaker_probe_at END,"
+        " breaker_probes = CASE WHEN $2 = 1 OR breaker_opened_at = 0 THEN 0"
+        " WHEN $6 = 1 THEN breaker_probes + 1 ELSE breaker_probes END"
+        " WHERE id = $1 AND ($2 = 0 OR breaker_fails <> 0 OR breaker_opened_at <> 0)",
     [HL_Q_WH_AUTODISABLE] = "UPDATE webhooks SET active = 0, disabled_at = $2,"
                             " disabled_reason = $3 WHERE id = $1 AND active = 1"
                             " AND failing_since > 0 AND failing_since <= $4",
@@ -392,20 +408,29 @@ static const char *const SQL[Q_COUNT] = {
         " FROM wh JOIN webhooks w ON w.id = wh.id CROSS JOIN LATERAL"
         " (SELECT d2.id, d2.next_attempt_at FROM deliveries d2 WHERE d2.webhook_id = w.id"
         " AND d2.status = " SQL_PENDING " AND d2.next_attempt_at <= $1 AND d2.lease_until <= $1"
-        " ORDER BY d2.next_attempt_at LIMIT " PER_WEBHOOK " FOR UPDATE SKIP LOCKED) c"
-        " WHERE w.active = 1 AND w.deleted_at = 0 AND w.id <> ALL($3::bigint[])"
-        " AND w.app_id <> ALL($5::bigint[])),"
-        " fit AS (SELECT c.id, c.due, c.app, c.rw FROM cand c"
-        " LEFT JOIN unnest($9::bigint[], $10::bigint[]) AS wroom(wid, n) ON wroom.wid = c.wid"
-        " WHERE $11 = 0 OR c.rw <= coalesce(wroom.n, $11)),"
-        " ranked AS (SELECT id, due, app,"
-        " row_number() OVER (PARTITION BY app ORDER BY rw, due, id) AS ra FROM fit),"
-        " pick AS (SELECT k.id FROM ranked k"
-        " LEFT JOIN unnest($6::bigint[], $7::bigint[]) AS room(app, n) ON room.app = k.app"
-        " WHERE $8 = 0 OR k.ra <= coalesce(room.n, $8) ORDER BY k.ra, k.due, k.id LIMIT $4)"
-        " UPDATE deliveries d SET lease_until = $2 FROM pick, webhooks w, events e"
-        " WHERE d.id = pick.id AND w.id = d.webhook_id AND e.id = d.event_id"
-        " RETURNING " CLAIM_COLS,
+        " AND " SQL_BREAKER_GATE(
+            "w.",
+            "$1") " ORDER BY d2.next_attempt_at"
+                  " LIMIT CASE WHEN w.breaker_opened_at = 0 THEN " PER_WEBHOOK " ELSE 1 END"
+                  " FOR UPDATE SKIP LOCKED) c"
+                  " WHERE w.active = 1 AND w.deleted_at = 0 AND w.id <> ALL($3::bigint[])"
+                  " AND w.app_id <> ALL($5::bigint[])),"
+                  " fit AS (SELECT c.id, c.due, c.app, c.rw FROM cand c"
+                  " LEFT JOIN unnest($9::bigint[], $10::bigint[]) AS wroom(wid, n) ON wroom.wid = "
+                  "c.wid"
+                  " WHERE $11 = 0 OR c.rw <= coalesce(wroom.n, $11)),"
+                  " ranked AS (SELECT id, due, app,"
+                  " row_number() OVER (PARTITION BY app ORDER BY rw, due, id) AS ra FROM fit),"
+                  " pick AS (SELECT k.id FROM ranked k"
+                  " LEFT JOIN unnest($6::bigint[], $7::bigint[]) AS room(app, n) ON room.app = "
+                  "k.app"
+                  " WHERE $8 = 0 OR k.ra <= coalesce(room.n, $8) ORDER BY k.ra, k.due, k.id LIMIT "
+                  "$4),"
+                  " probe AS (UPDATE webhooks b SET breaker_probe_at = $2 FROM pick, deliveries pd"
+                  " WHERE pd.id = pick.id AND b.id = pd.webhook_id AND b.breaker_opened_at <> 0)"
+                  " UPDATE deliveries d SET lease_until = $2 FROM pick, webhooks w, events e"
+                  " WHERE d.id = pick.id AND w.id = d.webhook_id AND e.id = d.event_id"
+                  " RETURNING " CLAIM_COLS,
     /* Every node records successes of a busy webhook: touching its row for each would serialise
      * the nodes on that row's lock. A success changes the row only when it ends a run of
      * failures or moves lastSuccessAt/lastTriggeredAt by a second or more (a non-matching row is
@@ -1321,15 +1346,18 @@ static int by_key(const void *x, const void *y)
     return a->idx < b->idx ? -1 : a->idx > b->idx;
 }
 
-/* The webhook's last*At fields and failure run for one attempt; disables the webhook as the
+/* The webhook's last*At fields, failure run and circuit breaker for one attempt (prev: the
+ * webhook's attempt before it in the batch, or NULL); disables the webhook as the
  * attempt says (on 410, or after failing long enough). Sets *disabled when this attempt disabled
  * it. */
-static int record_webhook(struct hl_sess *s, const struct hl_attempt *at, int64_t now,
-                          int *disabled)
+static int record_webhook(struct hl_sess *s, const struct hl_attempt *at,
+                          const struct hl_attempt *prev, int64_t now, int *disabled)
 {
     struct hl_arg a[] = {hl_arg_int(at->webhook_id), hl_arg_int(at->started_at)};
     int ok = at->outcome == HL_OUT_SUCCESS;
     int rc = sess_run(s, ok ? Q_WH_SUCCESS : Q_WH_FAILURE, a, HL_NARGS(a), NULL);
+    if (rc == HL_OK)
+        rc = hl_sql_breaker(s, at, prev, now);
     if (rc || ok)
         return rc;
     return hl_sql_disable(s, at, now, disabled);
@@ -1349,8 +1377,12 @@ static int record_sorted(struct hl_store *base, const struct hl_attempt *at, siz
     s.tx = rc == HL_OK;
     if (rc == HL_OK)
         rc = sess_run(&s, Q_SYNC_ON, NULL, 0, NULL);
-    for (size_t i = 0; i < n && rc == HL_OK; i++)
-        rc = record_webhook(&s, &at[wh[i].idx], now, &disabled[wh[i].idx]);
+    for (size_t i = 0; i < n && rc == HL_OK; i++) {
+        const struct hl_attempt *prev = NULL; /* the webhook's attempt before, if any */
+        if (i > 0 && wh[i - 1].key == wh[i].key)
+            prev = &at[wh[i - 1].idx];
+        rc = record_webhook(&s, &at[wh[i].idx], prev, now, &disabled[wh[i].idx]);
+    }
     for (size_t i = 0; i < n && rc == HL_OK; i++)
         rc = hl_sql_record_delivery(&s, &at[dl[i].idx], now);
     for (size_t i = 0; i < n && rc == HL_OK; i++)

@@ -201,6 +201,7 @@ static int read_webhook(struct hl_row *r, void *item)
     w->disabled_at = col_i64(r, 16);
     w->disabled_reason = col_dup(r, 17, NULL);
     w->deleted_at = col_i64(r, 18);
+    w->breaker_opened_at = col_i64(r, 19);
     if (!w->url)
         r->oom = 1; /* NOT NULL: only memory makes it NULL */
     return done(r);
@@ -279,6 +280,8 @@ static int read_job(struct hl_row *r, void *item)
     /* The payload as stored: hl_store_claim unpacks it once the claim has let go of the writer. */
     j->payload = col_dup(r, 11, &j->payload_len);
     col_copy(r, 12, j->webhook_uid, sizeof(j->webhook_uid));
+    j->breaker_opened_at = col_i64(r, 13);
+    j->breaker_probes = (int)col_i64(r, 14);
     if (!j->url || !j->payload)
         r->oom = 1;
     return done(r);

@@ -52,12 +52,25 @@
     " AND " SQL_IS_FAILING("") " AND lease_until <= " now " AND created_at >= " since              \
                                " AND (" until " = 0 OR created_at < " until ")"
 
+/* While a webhook's circuit breaker is open, claims take only its probe: one of its due
+ * deliveries, once breaker_probe_at has come; the claim that takes it moves breaker_probe_at to
+ * the end of its lease, so one probe goes at a time, across nodes. SQL_BREAKER_GATE: whether
+ * webhook w (its alias with the dot) may have any delivery claimed at now; each backend then
+ * takes at most one of an open one's. */
+#define SQL_BREAKER_GATE(w, now) "(" w "breaker_opened_at = 0 OR " w "breaker_probe_at <= " now ")"
+/* In a webhook update (cond: when the endpoint changes or is enabled again), SET items that
+ * close its circuit breaker: the next attempt tells anew. */
+#define SQL_BREAKER_RESET(cond)                                                                    \
+    " breaker_fails = CASE WHEN " cond " THEN 0 ELSE breaker_fails END,"                           \
+    " breaker_opened_at = CASE WHEN " cond " THEN 0 ELSE breaker_opened_at END,"                   \
+    " breaker_probes = CASE WHEN " cond " THEN 0 ELSE breaker_probes END"
+
 /* The column lists, in the order the readers in rows.c take them. */
 #define HL_APP_COLS "id, uid, name, created_at"
 #define HL_WEBHOOK_COLS                                                                            \
     "id, uid, app_id, url, description, entities, event_types, active, secret, prev_secrets,"      \
     " created_at, updated_at, last_triggered_at, last_success_at, last_failure_at,"                \
-    " failing_since, disabled_at, disabled_reason, deleted_at"
+    " failing_since, disabled_at, disabled_reason, deleted_at, breaker_opened_at"
 #define HL_RESOURCE_COLS                                                                           \
     "id, kind, uid, app_id, parent_uid, tenant, body, version, created_at, updated_at"
 #define HL_RESOURCE_COLS_R                                                                         \
@@ -74,7 +87,7 @@
 #define HL_JOB_COLS(now)                                                                           \
     "d.id, d.webhook_id, w.app_id, d.event_id, e.uid, e.created_at, d.attempts, d.created_at,"     \
     " w.url, w.secret, CASE WHEN w.prev_secret_until > " now " THEN w.prev_secrets ELSE '' END,"   \
-    " e.payload, w.uid"
+    " e.payload, w.uid, w.breaker_opened_at, w.breaker_probes"
 /* An ingestion job: the file, its app, the claim's attempt number (attempts: the expression that
  * gives it) and its resource (files f, apps a, resources r). */
 #define HL_INGEST_COLS(attempts) "f.uid, f.app_id, a.uid, f.path, " attempts ", " HL_RESOURCE_COLS_R
@@ -106,6 +119,7 @@ enum hl_q {
     HL_Q_WH_CANCEL_DELIVERIES,
     HL_Q_WH_GONE,
     HL_Q_WH_AUTODISABLE,
+    HL_Q_WH_BREAKER, /* an attempt's word on its webhook's circuit breaker (hl_sql_breaker) */
     HL_Q_RES_GET,
     HL_Q_RES_LIST,
     HL_Q_RES_INSERT,
@@ -414,6 +428,13 @@ int hl_sql_record_delivery(struct hl_sess *s, const struct hl_attempt *a, int64_
  * store makes no decision of its own. *disabled says whether this call disabled it; its pending
  * deliveries are then for hl_sql_park. */
 int hl_sql_disable(struct hl_sess *s, const struct hl_attempt *at, int64_t now, int *disabled);
+/* In a transaction: applies an attempt's word on its webhook's circuit breaker (struct
+ * hl_attempt's breaker_* fields); a success changes the row only when the breaker counted
+ * failures. Call it for a batch's attempts of one webhook in the order they ended; prev: the
+ * webhook's attempt before at in the batch, or NULL (a success after a success changes
+ * nothing, and is not looked up). */
+int hl_sql_breaker(struct hl_sess *s, const struct hl_attempt *at, const struct hl_attempt *prev,
+                   int64_t now);
 /* In a transaction: parks a webhook's pending deliveries until it is enabled again. */
 int hl_sql_park(struct hl_sess *s, int64_t webhook_id);
 

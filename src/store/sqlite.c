@@ -98,6 +98,12 @@ static const char *const MIGRATIONS[] = {
     /* 7: ingestion: claims counted per file, files being processed counted per app */
     "ALTER TABLE files ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;"
     "CREATE INDEX files_app_state ON files(app_id, state, lease_until);",
+    /* 8: the circuit breaker (issue 19): consecutive failed attempts, when it opened (0:
+     * closed), when its next probe may go and how many probes failed since it opened */
+    "ALTER TABLE webhooks ADD COLUMN breaker_fails INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE webhooks ADD COLUMN breaker_opened_at INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE webhooks ADD COLUMN breaker_probe_at INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE webhooks ADD COLUMN breaker_probes INTEGER NOT NULL DEFAULT 0;",
 };
 #define NMIGRATIONS (sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]))
 
@@ -117,6 +123,7 @@ enum {
     Q_CLAIM_PICK,
     Q_MAX_DELIVERY,
     Q_CLAIM_LEASE,
+    Q_CLAIM_PROBE,
     Q_WH_ATTEMPTS,
     Q_RELEASE,
     Q_RELEASE_FILES,
@@ -169,12 +176,14 @@ static const char *const SQL[Q_COUNT] = {
     [HL_Q_WH_GET_ANY] = "SELECT " HL_WEBHOOK_COLS " FROM webhooks WHERE app_id = ?1 AND uid = ?2",
     [HL_Q_WH_LIST] = "SELECT " HL_WEBHOOK_COLS " FROM webhooks WHERE app_id = ?1 AND id > ?2"
                      " AND deleted_at = 0 ORDER BY id LIMIT ?3",
-    [HL_Q_WH_UPDATE] = "UPDATE webhooks SET url = ?3, description = ?4, entities = ?5,"
-                       " event_types = ?6, active = ?7, updated_at = ?8,"
-                       " disabled_at = CASE WHEN ?7 THEN 0 ELSE disabled_at END,"
-                       " disabled_reason = CASE WHEN ?7 THEN NULL ELSE disabled_reason END,"
-                       " failing_since = CASE WHEN ?7 AND NOT active THEN 0 ELSE failing_since END"
-                       " WHERE app_id = ?1 AND uid = ?2 AND deleted_at = 0",
+    [HL_Q_WH_UPDATE] =
+        "UPDATE webhooks SET url = ?3, description = ?4, entities = ?5,"
+        " event_types = ?6, active = ?7, updated_at = ?8,"
+        " disabled_at = CASE WHEN ?7 THEN 0 ELSE disabled_at END,"
+        " disabled_reason = CASE WHEN ?7 THEN NULL ELSE disabled_reason END,"
+        " failing_since = CASE WHEN ?7 AND NOT active THEN 0 ELSE failing_since "
+        "END," SQL_BREAKER_RESET("(?7 AND NOT active) OR url <> ?3") " WHERE app_id = ?1 AND uid = "
+                                                                     "?2 AND deleted_at = 0",
     [HL_Q_WH_PAUSE_DELIVERIES] = "UPDATE deliveries SET status = " SQL_PAUSED
                                  " WHERE webhook_id = ?1 AND status = " SQL_PENDING,
     [HL_Q_WH_RESUME_DELIVERIES] =
@@ -188,6 +197,17 @@ static const char *const SQL[Q_COUNT] = {
         " AND status IN (" SQL_PENDING ", " SQL_PAUSED ")",
     [HL_Q_WH_GONE] = "UPDATE webhooks SET active = 0, disabled_at = ?2, disabled_reason = ?3"
                      " WHERE id = ?1 AND active = 1",
+    /* ?2: the attempt succeeded, ?3 now, ?4 failures that open the breaker (0: never), ?5
+     * the next probe, ?6 the attempt was a probe (struct hl_attempt's breaker_* fields) */
+    [HL_Q_WH_BREAKER] =
+        "UPDATE webhooks SET breaker_fails = CASE WHEN ?2 THEN 0 ELSE breaker_fails + 1 END,"
+        " breaker_opened_at = CASE WHEN ?2 THEN 0 WHEN breaker_opened_at = 0 AND ?4 > 0"
+        " AND breaker_fails + 1 >= ?4 THEN ?3 ELSE breaker_opened_at END,"
+        " breaker_probe_at = CASE WHEN ?2 THEN 0 WHEN breaker_opened_at = 0 OR ?6 THEN ?5"
+        " ELSE breaker_probe_at END,"
+        " breaker_probes = CASE WHEN ?2 OR breaker_opened_at = 0 THEN 0"
+        " WHEN ?6 THEN breaker_probes + 1 ELSE breaker_probes END"
+        " WHERE id = ?1 AND (NOT ?2 OR breaker_fails <> 0 OR breaker_opened_at <> 0)",
     [HL_Q_WH_AUTODISABLE] = "UPDATE webhooks SET active = 0, disabled_at = ?2,"
                             " disabled_reason = ?3 WHERE id = ?1 AND active = 1"
                             " AND failing_since > 0 AND failing_since <= ?4",
@@ -345,18 +365,27 @@ static const char *const SQL[Q_COUNT] = {
         " AND w.app_id NOT IN (SELECT value FROM json_each(?5))"
         " AND d.id IN (SELECT d2.id FROM deliveries d2 WHERE d2.webhook_id = w.id"
         " AND d2.status = " SQL_PENDING " AND d2.next_attempt_at <= ?1 AND d2.lease_until <= ?1"
-        " ORDER BY d2.next_attempt_at LIMIT " PER_WEBHOOK ")), " SHARES_FIT
-        " ranked AS (SELECT id, due, app,"
-        " row_number() OVER (PARTITION BY app ORDER BY rw, due, id) AS ra FROM fit)," SHARES_TURN
-        " SELECT " CLAIM_COLS " FROM turn t CROSS JOIN deliveries d CROSS JOIN webhooks w"
-        " CROSS JOIN events e WHERE d.id = t.id AND w.id = d.webhook_id AND e.id = d.event_id"
-        " ORDER BY t.ra, t.due, t.id LIMIT ?3",
+        " ORDER BY d2.next_attempt_at LIMIT " PER_WEBHOOK ")"
+        " AND " SQL_BREAKER_GATE(
+            "w.",
+            "?1") " AND (w.breaker_opened_at = 0 OR d.id ="
+                  " (SELECT p.id FROM deliveries p WHERE p.webhook_id = w.id AND p.status "
+                  "= " SQL_PENDING
+                  " AND p.next_attempt_at <= ?1 AND p.lease_until <= ?1 ORDER BY p.next_attempt_at"
+                  " LIMIT 1))), " SHARES_FIT " ranked AS (SELECT id, due, app,"
+                  " row_number() OVER (PARTITION BY app ORDER BY rw, due, id) AS ra FROM "
+                  "fit)," SHARES_TURN " SELECT " CLAIM_COLS
+                  " FROM turn t CROSS JOIN deliveries d CROSS JOIN webhooks w"
+                  " CROSS JOIN events e WHERE d.id = t.id AND w.id = d.webhook_id AND e.id = "
+                  "d.event_id"
+                  " ORDER BY t.ra, t.due, t.id LIMIT ?3",
     /* The ids of the deliveries made since the last claim of this kind, in id order (a rowid
      * range above the cursor ?4); Q_CLAIM_PICK takes what the shares allow of them. */
     [Q_CLAIM_NEW] = "SELECT d.id FROM deliveries d CROSS JOIN webhooks w"
                     " WHERE d.id > ?4 AND d.status = " SQL_PENDING
                     " AND d.next_attempt_at <= ?1 AND d.lease_until <= ?1"
                     " AND w.id = d.webhook_id AND w.active = 1 AND w.deleted_at = 0"
+                    " AND w.breaker_opened_at = 0" /* probes: Q_CLAIM_SELECT */
                     " AND w.id NOT IN (SELECT value FROM json_each(?2))"
                     " AND w.app_id NOT IN (SELECT value FROM json_each(?5))"
                     " ORDER BY d.id LIMIT ?3",
@@ -372,6 +401,10 @@ static const char *const SQL[Q_COUNT] = {
         " ORDER BY t.id",
     [Q_MAX_DELIVERY] = "SELECT coalesce(max(id), 0) FROM deliveries",
     [Q_CLAIM_LEASE] = "UPDATE deliveries SET lease_until = ?2"
+                      " WHERE id IN (SELECT value FROM json_each(?1))",
+    /* The webhooks ?1 whose breaker's probe was claimed: no other probe until its lease ?2
+     * ends (SQL_BREAKER_GATE). */
+    [Q_CLAIM_PROBE] = "UPDATE webhooks SET breaker_probe_at = ?2"
                       " WHERE id IN (SELECT value FROM json_each(?1))",
     /* One update per webhook and batch (see record_webhooks): ?5 says how the batch ended: 1 in
      * success, 2 in failures after a success (a new run began at ?6), 0 in failures only. */
@@ -658,8 +691,9 @@ static int disable(struct hl_sess *s, const struct hl_attempt *at, int64_t now)
     return rc == HL_OK && disabled ? hl_sql_park(s, at->webhook_id) : rc;
 }
 
-/* One webhook's attempts of a batch folded into one update of its last*At fields and its run of
- * failures, then the auto-disable check, as the batch's last attempt for it says, when it ended
+/* One webhook's attempts of a batch: their word on its circuit breaker in the order they ended,
+ * then folded into one update of its last*At fields and its run of failures, then the
+ * auto-disable check, as the batch's last attempt for it says, when it ended
  * in failure. first: the webhook's first attempt in a. */
 static int record_webhook(struct hl_sess *s, const struct hl_attempt *a, size_t first, size_t n,
                           int64_t now)
@@ -668,10 +702,13 @@ static int record_webhook(struct hl_sess *s, const struct hl_attempt *a, size_t 
     int64_t trig = 0, succ = 0, failed = 0, run_start = 0;
     int seen_success = 0, last_ok = 0;
     const struct hl_attempt *last = &a[first];
-    for (size_t j = first; j < n; j++) {
+    const struct hl_attempt *prev = NULL;
+    int rc = HL_OK;
+    for (size_t j = first; j < n && rc == HL_OK; j++) {
         if (a[j].webhook_id != wid)
             continue;
-        last = &a[j];
+        rc = hl_sql_breaker(s, &a[j], prev, now);
+        prev = last = &a[j];
         int64_t t = a[j].started_at;
         trig = t > trig ? t : trig;
         last_ok = a[j].outcome == HL_OUT_SUCCESS;
@@ -693,7 +730,8 @@ static int record_webhook(struct hl_sess *s, const struct hl_attempt *a, size_t 
                                     : seen_success ? 2
                                                    : 0),
                          hl_arg_int(run_start)};
-    int rc = sess_run(s, Q_WH_ATTEMPTS, b, HL_NARGS(b), NULL);
+    if (rc == HL_OK)
+        rc = sess_run(s, Q_WH_ATTEMPTS, b, HL_NARGS(b), NULL);
     if (rc || last_ok)
         return rc;
     return disable(s, last, now);
@@ -881,15 +919,25 @@ static int claim_in(struct hl_sess *s, const struct hl_claim *c, struct hl_rows 
                  : sess_run(s, Q_CLAIM_SELECT, a, HL_NARGS(a) - 1, jobs);
     if (rc || jobs->n == 0)
         return rc;
-    /* One statement leases the whole batch. */
+    /* One statement leases the whole batch, another moves the probes' breakers on. */
     int64_t *ids = malloc(jobs->n * sizeof(*ids));
-    if (!ids)
-        return HL_ENOMEM;
-    for (size_t i = 0; i < jobs->n; i++)
-        ids[i] = ((struct hl_job *)jobs->arr)[i].delivery_id;
+    int64_t *probes = malloc(jobs->n * sizeof(*probes));
+    size_t nprobes = 0;
+    rc = ids && probes ? HL_OK : HL_ENOMEM;
+    for (size_t i = 0; i < jobs->n && rc == HL_OK; i++) {
+        const struct hl_job *j = &((struct hl_job *)jobs->arr)[i];
+        ids[i] = j->delivery_id;
+        if (j->breaker_opened_at)
+            probes[nprobes++] = j->webhook_id;
+    }
     struct hl_arg b[] = {hl_arg_ids(ids, jobs->n), hl_arg_int(c->lease_until)};
-    rc = sess_run(s, Q_CLAIM_LEASE, b, HL_NARGS(b), NULL);
+    if (rc == HL_OK)
+        rc = sess_run(s, Q_CLAIM_LEASE, b, HL_NARGS(b), NULL);
+    b[0] = hl_arg_ids(probes, nprobes);
+    if (rc == HL_OK && nprobes)
+        rc = sess_run(s, Q_CLAIM_PROBE, b, HL_NARGS(b), NULL);
     free(ids);
+    free(probes);
     return rc;
 }
 

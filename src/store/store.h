@@ -80,6 +80,8 @@ struct hl_webhook {
     int64_t disabled_at;
     char *disabled_reason; /* NULL unless disabled by hookline */
     int64_t deleted_at;    /* 0 unless deleted (hl_store_webhook_get_any) */
+    /* The circuit breaker: when it opened, 0 while closed (struct hl_attempt's breaker_*). */
+    int64_t breaker_opened_at;
 };
 
 /* Frees what a struct hl_webhook filled by the store owns; leaves it zeroed. */
@@ -219,6 +221,11 @@ struct hl_job {
     char *payload;
     size_t payload_len;
     int64_t lease_until; /* set by the claimer: when another claim may take the delivery */
+    /* The webhook's circuit breaker as of the claim: a job claimed while it is open is its
+     * probe (a claim takes no other delivery of an open breaker's webhook); breaker_probes:
+     * its probes that failed since it opened. */
+    int64_t breaker_opened_at;
+    int breaker_probes;
 };
 
 /* Frees what a claimed job owns. */
@@ -251,6 +258,14 @@ struct hl_attempt {
      * disable_failing_since (0: not by this attempt). disable_reason is its disabledReason. */
     int64_t disable_failing_since;
     char disable_reason[HL_DISABLE_REASON_MAX];
+    /* The circuit breaker's word (hl_breaker_outcome in delivery/retry.h), which the store
+     * applies in the transaction that records the attempt: a success closes the webhook's
+     * breaker; a failure counts one more consecutive failure, and opens the breaker when they
+     * reach breaker_after (0: never), with its first probe at breaker_probe_at; a failed probe
+     * (breaker_probe) sets the next probe at breaker_probe_at. */
+    int breaker_after;
+    int breaker_probe;
+    int64_t breaker_probe_at;
 };
 
 /* Delivery states as the API names them, and the numbers both backends keep them as: their SQL

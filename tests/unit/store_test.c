@@ -2192,6 +2192,83 @@ static void c_auto_disable(struct ctx *c)
     jobs_free(&j);
 }
 
+/* Records one attempt of job j at t: a failure (retried a minute later) or a success, with the
+ * circuit breaker's word on it (opens after 3 failures; next probe at probe_at). */
+static void record_breaker(struct ctx *c, const struct hl_job *j, int64_t t, int ok,
+                           int64_t probe_at)
+{
+    struct hl_attempt at = {.delivery_id = j->delivery_id,
+                            .webhook_id = j->webhook_id,
+                            .started_at = t,
+                            .status_code = ok ? 200 : 500,
+                            .error = ok ? NULL : "HTTP 500",
+                            .outcome = ok ? HL_OUT_SUCCESS : HL_OUT_RETRY,
+                            .next_attempt_at = ok ? 0 : t + MIN,
+                            .breaker_after = 3,
+                            .breaker_probe = j->breaker_opened_at != 0,
+                            .breaker_probe_at = ok ? 0 : probe_at};
+    assert_int_equal(hl_store_record(c->st, &at, 1), HL_OK);
+}
+
+static int64_t breaker_of(struct ctx *c, int64_t app_id, const struct hook *h)
+{
+    struct hl_webhook w;
+    get_hook(c, app_id, h, &w);
+    int64_t at = w.breaker_opened_at;
+    hl_webhook_clear(&w);
+    return at;
+}
+
+/* The circuit breaker as the store keeps it: it opens at the third failure in a row; then a
+ * claim gives one probe of the webhook's deliveries once its time has come, and none while that
+ * probe is leased; a failed probe sets the next one's time; a successful one closes it and
+ * every waiting delivery is claimed at once. */
+static void c_breaker(struct ctx *c)
+{
+    struct hl_app a;
+    struct hook h;
+    struct ev v;
+    struct jobs j = {0}, probe = {0};
+    forget_hooks(c);
+    make_app(c, &a);
+    make_hook(c, a.id, HL_ENT_ALL, 0, 1, &h);
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(publish(c, a.id, HL_EV_AGENT_UPDATED, &v), 1);
+    int64_t now = hl_now_ms();
+    claim_mine(c, now, now + SEC, NULL, 0, &j);
+    assert_int_equal(j.n, 6);
+    record_breaker(c, &j.v[0], now, 0, now + 10 * SEC);
+    record_breaker(c, &j.v[1], now, 0, now + 10 * SEC);
+    assert_int_equal(breaker_of(c, a.id, &h), 0);
+    record_breaker(c, &j.v[2], now, 1, 0); /* a success starts the count again */
+    record_breaker(c, &j.v[3], now, 0, now + 10 * SEC);
+    record_breaker(c, &j.v[4], now, 0, now + 10 * SEC);
+    assert_int_equal(breaker_of(c, a.id, &h), 0);
+    record_breaker(c, &j.v[5], now, 0, now + 10 * SEC);
+    assert_true(breaker_of(c, a.id, &h) >= now);
+
+    /* five wait (due at now + MIN); before the probe's time nothing is claimed */
+    claim_mine(c, now + 2 * MIN, now + 2 * MIN + SEC, NULL, 0, &probe);
+    assert_int_equal(probe.n, 1);
+    assert_true(probe.v[0].breaker_opened_at != 0);
+    claim_mine(c, now + 2 * MIN, now + 3 * MIN, NULL, 0, &j); /* leased: none more */
+    assert_int_equal(j.n, 0);
+    /* the probe fails: the next goes at its time, not before */
+    record_breaker(c, &probe.v[0], now + 2 * MIN, 0, now + 10 * MIN);
+    claim_mine(c, now + 5 * MIN, now + 6 * MIN, NULL, 0, &j);
+    assert_int_equal(j.n, 0);
+    claim_mine(c, now + 11 * MIN, now + 11 * MIN + SEC, NULL, 0, &probe);
+    assert_int_equal(probe.n, 1);
+    assert_true(breaker_of(c, a.id, &h) >= now);
+    /* it succeeds: closed, and the other four are claimed together */
+    record_breaker(c, &probe.v[0], now + 11 * MIN, 1, 0);
+    assert_int_equal(breaker_of(c, a.id, &h), 0);
+    claim_mine(c, now + 11 * MIN, now + 12 * MIN, NULL, 0, &j);
+    assert_int_equal(j.n, 4);
+    jobs_free(&j);
+    jobs_free(&probe);
+}
+
 static void c_next_due(struct ctx *c)
 {
     struct hl_app a;
@@ -3747,6 +3824,7 @@ static const struct contract contract[] = {
     {"record", c_record},
     {"record_batch", c_record_batch},
     {"auto_disable", c_auto_disable},
+    {"breaker", c_breaker},
     {"next_due", c_next_due},
     {"release_leases", c_release_leases},
     {"ingest_claim", c_ingest_claim},
