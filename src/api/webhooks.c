@@ -59,7 +59,29 @@ static json_t *webhook_json(const struct hl_webhook *w, int show_secret)
     /* The circuit breaker (delivery/retry.h, hl_breaker_outcome) */
     json_object_set_new(o, "breaker", json_string(w->breaker_opened_at ? "open" : "closed"));
     json_object_set_new(o, "breakerOpenedAt", hl_json_time(w->breaker_opened_at));
+    /* Delivery policy (issue 19) */
+    json_object_set_new(o, "rateLimit", w->rate_limit ? json_integer(w->rate_limit) : json_null());
     return o;
+}
+
+/* Reads and checks the delivery policy fields (issue 19) into p. Sets a 422 answer and returns
+ * HL_EINVAL on a bad one. */
+static int read_policy(json_t *body, struct hl_webhook_patch *p, struct hl_resp *rs)
+{
+    json_t *v = json_object_get(body, "rateLimit");
+    if (v) {
+        json_int_t n = json_is_integer(v) ? json_integer_value(v) : 0;
+        if (!json_is_null(v) && (n < HL_RATE_LIMIT_MIN || n > HL_RATE_LIMIT_MAX)) {
+            hl_resp_error(rs, 422, "rate_limit_invalid",
+                          "rateLimit must be a whole number of deliveries a second from %d to "
+                          "%d, or null for no limit",
+                          HL_RATE_LIMIT_MIN, HL_RATE_LIMIT_MAX);
+            return HL_EINVAL;
+        }
+        p->rate_limit = (int)n;
+        p->set |= HL_WP_RATE_LIMIT;
+    }
+    return HL_OK;
 }
 
 /* Reads and checks the fields of a create (creating=1) or a PATCH. cur is the webhook a PATCH
@@ -68,8 +90,8 @@ static json_t *webhook_json(const struct hl_webhook *w, int show_secret)
 static int read_fields(struct hl_api *api, json_t *body, int creating, const struct hl_webhook *cur,
                        struct hl_webhook_patch *p, struct hl_resp *rs)
 {
-    static const char *const known[] = {"url",         "entities",   "active",
-                                        "description", "eventTypes", NULL};
+    static const char *const known[] = {"url",        "entities",  "active", "description",
+                                        "eventTypes", "rateLimit", NULL};
     if (hl_reject_unknown(body, known, rs))
         return HL_EINVAL;
     memset(p, 0, sizeof(*p));
@@ -132,6 +154,8 @@ static int read_fields(struct hl_api *api, json_t *body, int creating, const str
         p->description = json_is_string(v) ? json_string_value(v) : NULL;
         p->set |= HL_WP_DESCRIPTION;
     }
+    if (read_policy(body, p, rs))
+        return HL_EINVAL;
     unsigned entities = p->set & HL_WP_ENTITIES ? p->entities : cur ? cur->entities : 0;
     if ((v = json_object_get(body, "eventTypes"))) {
         if (hl_read_event_types(v, entities, &p->event_types, rs))
@@ -172,6 +196,7 @@ static void create(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
     w.entities = p.entities;
     w.event_types = p.event_types;
     w.active = p.active;
+    w.rate_limit = p.rate_limit;
     w.created_at = w.updated_at = hl_now_ms();
     if (!w.url || (p.description && !w.description)) {
         hl_resp_error(rs, 500, "internal", "out of memory");

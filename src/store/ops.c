@@ -134,13 +134,22 @@ int hl_store_key_list(struct hl_store *st, int64_t app_id, struct hl_api_key **o
 
 /* ---- webhooks ---- */
 
+/* In a transaction: sets a webhook's delivery policy (issue 19), kept apart from the fields
+ * every webhook has. */
+static int webhook_policy(struct hl_sess *s, int64_t id, int rate_limit)
+{
+    struct hl_arg a[] = {hl_arg_int(id), hl_arg_int(rate_limit)};
+    return run(s, HL_Q_WH_POLICY, a, HL_NARGS(a), NULL);
+}
+
 int hl_store_webhook_create(struct hl_store *st, struct hl_webhook *w, int64_t max_per_app)
 {
     struct hl_arg a[] = {
         hl_arg_text(w->uid),           hl_arg_int(w->app_id),   hl_arg_text(w->url),
         hl_arg_text(w->description),   hl_arg_int(w->entities), hl_arg_int(w->event_types),
         hl_arg_int(w->active ? 1 : 0), hl_arg_text(w->secret),  hl_arg_int(w->created_at)};
-    if (max_per_app <= 0)
+    int policy = w->rate_limit != 0;
+    if (max_per_app <= 0 && !policy)
         return insert(st, HL_Q_WH_INSERT, a, HL_NARGS(a), &w->id);
     /* The app's row is locked before counting: two creates for one app count one after the
      * other (on PostgreSQL the count is a statement of its own, so it sees the other's
@@ -153,17 +162,21 @@ int hl_store_webhook_create(struct hl_store *st, struct hl_webhook *w, int64_t m
     int64_t count = 0;
     struct hl_rows locked = {0}, counted = {.rd = &hl_read_int, .one = &count};
     struct hl_rows id = {.rd = &hl_read_int, .one = &w->id};
-    rc = run(&s, HL_Q_APP_LOCK, app, HL_NARGS(app), &locked);
-    if (rc == HL_OK && locked.n == 0)
-        rc = HL_ENOTFOUND;
-    if (rc == HL_OK)
-        rc = run(&s, HL_Q_WH_COUNT, app, HL_NARGS(app), &counted);
-    if (rc == HL_OK && count >= max_per_app)
-        rc = HL_ETOOBIG;
+    if (max_per_app > 0) {
+        rc = run(&s, HL_Q_APP_LOCK, app, HL_NARGS(app), &locked);
+        if (rc == HL_OK && locked.n == 0)
+            rc = HL_ENOTFOUND;
+        if (rc == HL_OK)
+            rc = run(&s, HL_Q_WH_COUNT, app, HL_NARGS(app), &counted);
+        if (rc == HL_OK && count >= max_per_app)
+            rc = HL_ETOOBIG;
+    }
     if (rc == HL_OK)
         rc = run(&s, HL_Q_WH_INSERT, a, HL_NARGS(a), &id);
     if (rc == HL_OK && id.n == 0)
         rc = HL_ESTORE;
+    if (rc == HL_OK && policy)
+        rc = webhook_policy(&s, w->id, w->rate_limit);
     return st->be->close(&s, rc);
 }
 
@@ -216,6 +229,8 @@ static int webhook_patch(struct hl_sess *s, const struct hl_webhook *cur,
         hl_arg_int(now),
     };
     int rc = run(s, HL_Q_WH_UPDATE, a, HL_NARGS(a), NULL);
+    if (rc == HL_OK && (set & HL_WP_RATE_LIMIT))
+        rc = webhook_policy(s, cur->id, p->rate_limit);
     if (rc || active == cur->active)
         return rc;
     if (!active)
@@ -502,6 +517,14 @@ int hl_sql_park(struct hl_sess *s, int64_t webhook_id)
 {
     struct hl_arg a[] = {hl_arg_int(webhook_id)};
     return run(s, HL_Q_WH_PAUSE_DELIVERIES, a, HL_NARGS(a), NULL);
+}
+
+int hl_store_next_release(struct hl_store *st, int64_t now, int64_t *at)
+{
+    struct hl_arg a[] = {hl_arg_int(now)};
+    *at = 0;
+    int rc = get(st, HL_SESS_DISPATCH, HL_Q_NEXT_RELEASE, a, HL_NARGS(a), &hl_read_int, at);
+    return rc == HL_ENOTFOUND ? HL_OK : rc;
 }
 
 int hl_store_next_due(struct hl_store *st, int64_t now, int64_t *at)

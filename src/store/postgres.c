@@ -77,6 +77,10 @@
 
 /* A claimed job's columns (HL_JOB_COLS) at the claim's time $1; at most so many of a webhook. */
 #define CLAIM_COLS HL_JOB_COLS("$1")
+/* The claim's breaker gate and rate allowance (sql.h) of webhook w, and the rate step of b. */
+#define BREAKER_GATE SQL_BREAKER_GATE("w.", "$1")
+#define RATE_ALLOW SQL_RATE_ALLOW("w.", "$1 * 1000")
+#define RATE_STEP SQL_RATE_STEP("b.")
 #define PER_WEBHOOK HL_XSTR(HL_CLAIM_PER_WEBHOOK)
 
 /* Type OIDs of the parameters we send (pg_type.dat). */
@@ -165,6 +169,10 @@ static const char *const MIGRATIONS[] = {
     " ADD COLUMN breaker_opened_at BIGINT NOT NULL DEFAULT 0,"
     " ADD COLUMN breaker_probe_at BIGINT NOT NULL DEFAULT 0,"
     " ADD COLUMN breaker_probes BIGINT NOT NULL DEFAULT 0;",
+    /* 9: rateLimit (sqlite.c's migration 9) */
+    "ALTER TABLE webhooks ADD COLUMN rate_limit BIGINT NOT NULL DEFAULT 0,"
+    " ADD COLUMN rate_tat BIGINT NOT NULL DEFAULT 0;"
+    "CREATE INDEX webhooks_held ON webhooks(id) WHERE breaker_opened_at <> 0 OR rate_limit > 0;",
 };
 #define NMIGRATIONS (sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]))
 
@@ -241,6 +249,18 @@ static const char *const SQL[Q_COUNT] = {
         " breaker_probes = CASE WHEN $2 = 1 OR breaker_opened_at = 0 THEN 0"
         " WHEN $6 = 1 THEN breaker_probes + 1 ELSE breaker_probes END"
         " WHERE id = $1 AND ($2 = 0 OR breaker_fails <> 0 OR breaker_opened_at <> 0)",
+    [HL_Q_WH_POLICY] = "UPDATE webhooks SET rate_limit = $2 WHERE id = $1",
+    [HL_Q_NEXT_RELEASE] =
+        "SELECT min(CASE WHEN w.breaker_opened_at <> 0 THEN w.breaker_probe_at ELSE"
+        " (w.rate_tat + " SQL_RATE_STEP("w.") " - " SQL_RATE_BURST(
+            "w.") ") / 1000 + 1 END)"
+                  " FROM webhooks w WHERE (w.breaker_opened_at <> 0 OR w.rate_limit > 0)"
+                  " AND w.active = 1 AND w.deleted_at = 0"
+                  " AND CASE WHEN w.breaker_opened_at <> 0 THEN w.breaker_probe_at ELSE"
+                  " (w.rate_tat + " SQL_RATE_STEP("w.") " - " SQL_RATE_BURST(
+                      "w.") ") / 1000 + 1 END > $1"
+                            " AND EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id"
+                            " AND d.status = " SQL_PENDING " AND d.next_attempt_at <= $1)",
     [HL_Q_WH_AUTODISABLE] = "UPDATE webhooks SET active = 0, disabled_at = $2,"
                             " disabled_reason = $3 WHERE id = $1 AND active = 1"
                             " AND failing_since > 0 AND failing_since <= $4",
@@ -404,33 +424,33 @@ static const char *const SQL[Q_COUNT] = {
         " AND d.webhook_id > wh.id ORDER BY d.webhook_id LIMIT 1) FROM wh"
         " WHERE wh.id IS NOT NULL),"
         " cand AS (SELECT c.id, c.next_attempt_at AS due, w.id AS wid, w.app_id AS app,"
-        " row_number() OVER (PARTITION BY w.id ORDER BY c.next_attempt_at, c.id) AS rw"
+        " row_number() OVER (PARTITION BY w.id ORDER BY c.next_attempt_at, c.id) AS rw,"
+        " " RATE_ALLOW " AS allow"
         " FROM wh JOIN webhooks w ON w.id = wh.id CROSS JOIN LATERAL"
         " (SELECT d2.id, d2.next_attempt_at FROM deliveries d2 WHERE d2.webhook_id = w.id"
         " AND d2.status = " SQL_PENDING " AND d2.next_attempt_at <= $1 AND d2.lease_until <= $1"
-        " AND " SQL_BREAKER_GATE(
-            "w.",
-            "$1") " ORDER BY d2.next_attempt_at"
-                  " LIMIT CASE WHEN w.breaker_opened_at = 0 THEN " PER_WEBHOOK " ELSE 1 END"
-                  " FOR UPDATE SKIP LOCKED) c"
-                  " WHERE w.active = 1 AND w.deleted_at = 0 AND w.id <> ALL($3::bigint[])"
-                  " AND w.app_id <> ALL($5::bigint[])),"
-                  " fit AS (SELECT c.id, c.due, c.app, c.rw FROM cand c"
-                  " LEFT JOIN unnest($9::bigint[], $10::bigint[]) AS wroom(wid, n) ON wroom.wid = "
-                  "c.wid"
-                  " WHERE $11 = 0 OR c.rw <= coalesce(wroom.n, $11)),"
-                  " ranked AS (SELECT id, due, app,"
-                  " row_number() OVER (PARTITION BY app ORDER BY rw, due, id) AS ra FROM fit),"
-                  " pick AS (SELECT k.id FROM ranked k"
-                  " LEFT JOIN unnest($6::bigint[], $7::bigint[]) AS room(app, n) ON room.app = "
-                  "k.app"
-                  " WHERE $8 = 0 OR k.ra <= coalesce(room.n, $8) ORDER BY k.ra, k.due, k.id LIMIT "
-                  "$4),"
-                  " probe AS (UPDATE webhooks b SET breaker_probe_at = $2 FROM pick, deliveries pd"
-                  " WHERE pd.id = pick.id AND b.id = pd.webhook_id AND b.breaker_opened_at <> 0)"
-                  " UPDATE deliveries d SET lease_until = $2 FROM pick, webhooks w, events e"
-                  " WHERE d.id = pick.id AND w.id = d.webhook_id AND e.id = d.event_id"
-                  " RETURNING " CLAIM_COLS,
+        " AND " BREAKER_GATE " ORDER BY d2.next_attempt_at"
+        " LIMIT CASE WHEN w.breaker_opened_at = 0 THEN " PER_WEBHOOK " ELSE 1 END"
+        " FOR UPDATE SKIP LOCKED) c"
+        " WHERE w.active = 1 AND w.deleted_at = 0 AND w.id <> ALL($3::bigint[])"
+        " AND w.app_id <> ALL($5::bigint[])),"
+        " fit AS (SELECT c.id, c.due, c.app, c.rw FROM cand c"
+        " LEFT JOIN unnest($9::bigint[], $10::bigint[]) AS wroom(wid, n) ON wroom.wid = c.wid"
+        " WHERE ($11 = 0 OR c.rw <= coalesce(wroom.n, $11)) AND c.rw <= c.allow),"
+        " ranked AS (SELECT id, due, app,"
+        " row_number() OVER (PARTITION BY app ORDER BY rw, due, id) AS ra FROM fit),"
+        " pick AS (SELECT k.id FROM ranked k"
+        " LEFT JOIN unnest($6::bigint[], $7::bigint[]) AS room(app, n) ON room.app = k.app"
+        " WHERE $8 = 0 OR k.ra <= coalesce(room.n, $8) ORDER BY k.ra, k.due, k.id LIMIT $4),"
+        " held AS (UPDATE webhooks b SET breaker_probe_at = CASE WHEN b.breaker_opened_at <> 0"
+        " THEN $2 ELSE b.breaker_probe_at END, rate_tat = CASE WHEN b.rate_limit > 0"
+        " THEN greatest(b.rate_tat, $1 * 1000) + x.k * " RATE_STEP " ELSE b.rate_tat END"
+        " FROM (SELECT pd.webhook_id AS wid, count(*) AS k FROM pick JOIN deliveries pd"
+        " ON pd.id = pick.id GROUP BY pd.webhook_id) x"
+        " WHERE b.id = x.wid AND (b.breaker_opened_at <> 0 OR b.rate_limit > 0))"
+        " UPDATE deliveries d SET lease_until = $2 FROM pick, webhooks w, events e"
+        " WHERE d.id = pick.id AND w.id = d.webhook_id AND e.id = d.event_id"
+        " RETURNING " CLAIM_COLS,
     /* Every node records successes of a busy webhook: touching its row for each would serialise
      * the nodes on that row's lock. A success changes the row only when it ends a run of
      * failures or moves lastSuccessAt/lastTriggeredAt by a second or more (a non-matching row is

@@ -202,6 +202,7 @@ static int read_webhook(struct hl_row *r, void *item)
     w->disabled_reason = col_dup(r, 17, NULL);
     w->deleted_at = col_i64(r, 18);
     w->breaker_opened_at = col_i64(r, 19);
+    w->rate_limit = (int)col_i64(r, 20);
     if (!w->url)
         r->oom = 1; /* NOT NULL: only memory makes it NULL */
     return done(r);
@@ -282,6 +283,7 @@ static int read_job(struct hl_row *r, void *item)
     col_copy(r, 12, j->webhook_uid, sizeof(j->webhook_uid));
     j->breaker_opened_at = col_i64(r, 13);
     j->breaker_probes = (int)col_i64(r, 14);
+    j->rate_limit = (int)col_i64(r, 15);
     if (!j->url || !j->payload)
         r->oom = 1;
     return done(r);

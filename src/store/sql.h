@@ -58,6 +58,21 @@
  * webhook w (its alias with the dot) may have any delivery claimed at now; each backend then
  * takes at most one of an open one's. */
 #define SQL_BREAKER_GATE(w, now) "(" w "breaker_opened_at = 0 OR " w "breaker_probe_at <= " now ")"
+/* A webhook's rate limit (w: its alias with the dot) in the claims: rate_tat is the theoretical
+ * time, in microseconds, at which its next delivery is due (a GCRA): each delivery claimed moves
+ * it on by SQL_RATE_STEP, from now when it lies in the past; a claim at now (microseconds) may
+ * take SQL_RATE_ALLOW of it: what fits before now + SQL_RATE_BURST. The burst is one step and
+ * HL_RATE_SLACK_US more, so that a claim that comes up to that late (a busy node) does not lose
+ * the time it missed: over any window the deliveries are at most rate * (window + slack) + 1. */
+#define HL_RATE_SLACK_US 250000
+#define SQL_RATE_STEP(w) "(1000000 / " w "rate_limit)"
+#define SQL_RATE_BURST(w) "(1000000 / " w "rate_limit + " HL_XSTR(HL_RATE_SLACK_US) ")"
+#define SQL_RATE_ALLOW(w, now_us)                                                                  \
+    "(CASE WHEN " w "rate_limit = 0 THEN " HL_XSTR(                                                \
+        HL_CLAIM_PER_WEBHOOK) " WHEN " w "rate_tat > " now_us " THEN (" now_us                     \
+                              " + " SQL_RATE_BURST(w) " - " w "rate_tat) / " SQL_RATE_STEP(        \
+                                  w) " ELSE " SQL_RATE_BURST(w) " / " SQL_RATE_STEP(w) " END)"
+
 /* In a webhook update (cond: when the endpoint changes or is enabled again), SET items that
  * close its circuit breaker: the next attempt tells anew. */
 #define SQL_BREAKER_RESET(cond)                                                                    \
@@ -70,7 +85,7 @@
 #define HL_WEBHOOK_COLS                                                                            \
     "id, uid, app_id, url, description, entities, event_types, active, secret, prev_secrets,"      \
     " created_at, updated_at, last_triggered_at, last_success_at, last_failure_at,"                \
-    " failing_since, disabled_at, disabled_reason, deleted_at, breaker_opened_at"
+    " failing_since, disabled_at, disabled_reason, deleted_at, breaker_opened_at, rate_limit"
 #define HL_RESOURCE_COLS                                                                           \
     "id, kind, uid, app_id, parent_uid, tenant, body, version, created_at, updated_at"
 #define HL_RESOURCE_COLS_R                                                                         \
@@ -87,7 +102,7 @@
 #define HL_JOB_COLS(now)                                                                           \
     "d.id, d.webhook_id, w.app_id, d.event_id, e.uid, e.created_at, d.attempts, d.created_at,"     \
     " w.url, w.secret, CASE WHEN w.prev_secret_until > " now " THEN w.prev_secrets ELSE '' END,"   \
-    " e.payload, w.uid, w.breaker_opened_at, w.breaker_probes"
+    " e.payload, w.uid, w.breaker_opened_at, w.breaker_probes, w.rate_limit"
 /* An ingestion job: the file, its app, the claim's attempt number (attempts: the expression that
  * gives it) and its resource (files f, apps a, resources r). */
 #define HL_INGEST_COLS(attempts) "f.uid, f.app_id, a.uid, f.path, " attempts ", " HL_RESOURCE_COLS_R
@@ -119,7 +134,9 @@ enum hl_q {
     HL_Q_WH_CANCEL_DELIVERIES,
     HL_Q_WH_GONE,
     HL_Q_WH_AUTODISABLE,
-    HL_Q_WH_BREAKER, /* an attempt's word on its webhook's circuit breaker (hl_sql_breaker) */
+    HL_Q_WH_BREAKER,   /* an attempt's word on its webhook's circuit breaker (hl_sql_breaker) */
+    HL_Q_WH_POLICY,    /* id, rate_limit: a webhook's delivery policy */
+    HL_Q_NEXT_RELEASE, /* one row: when a webhook held by its breaker or rate may claim next */
     HL_Q_RES_GET,
     HL_Q_RES_LIST,
     HL_Q_RES_INSERT,

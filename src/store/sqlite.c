@@ -104,6 +104,12 @@ static const char *const MIGRATIONS[] = {
     "ALTER TABLE webhooks ADD COLUMN breaker_opened_at INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE webhooks ADD COLUMN breaker_probe_at INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE webhooks ADD COLUMN breaker_probes INTEGER NOT NULL DEFAULT 0;",
+    /* 9: rateLimit (issue 19): the limit (0: none) and its theoretical next time in
+     * microseconds (SQL_RATE_ALLOW); the webhooks that may hold deliveries back are found
+     * without a scan */
+    "ALTER TABLE webhooks ADD COLUMN rate_limit INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE webhooks ADD COLUMN rate_tat INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX webhooks_held ON webhooks(id) WHERE breaker_opened_at <> 0 OR rate_limit > 0;",
 };
 #define NMIGRATIONS (sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]))
 
@@ -123,7 +129,7 @@ enum {
     Q_CLAIM_PICK,
     Q_MAX_DELIVERY,
     Q_CLAIM_LEASE,
-    Q_CLAIM_PROBE,
+    Q_CLAIM_HELD,
     Q_WH_ATTEMPTS,
     Q_RELEASE,
     Q_RELEASE_FILES,
@@ -132,16 +138,17 @@ enum {
     Q_COUNT
 };
 
-/* What the fair shares of a claim allow of candidates cand(id, due, wid, app, rw), rw being a
- * row's rank within its webhook: fit holds the rows within their webhook's room (?9, ?10, and ?11
- * for the others: struct hl_claim); ranked(id, due, app, ra) ranks them within their app (each
+/* What the fair shares of a claim allow of candidates cand(id, due, wid, app, rw, allow), rw
+ * being a row's rank within its webhook and allow how many its rate limit lets it have: fit
+ * holds the rows within their webhook's room (?9, ?10, and ?11 for the others: struct hl_claim)
+ * and its allowance; ranked(id, due, app, ra) ranks them within their app (each
  * statement says in which order); turn leaves out those beyond their app's room (?6, ?7, and ?8
  * for the others). */
 #define SHARES_FIT                                                                                 \
     "wroom(wid, n) AS (SELECT a.value, r.value FROM json_each(?9) a"                               \
     " JOIN json_each(?10) r ON r.key = a.key),"                                                    \
     " fit AS (SELECT c.id, c.due, c.app, c.rw FROM cand c LEFT JOIN wroom ON wroom.wid = c.wid"    \
-    " WHERE ?11 = 0 OR c.rw <= coalesce(wroom.n, ?11)),"
+    " WHERE (?11 = 0 OR c.rw <= coalesce(wroom.n, ?11)) AND c.rw <= c.allow),"
 #define SHARES_TURN                                                                                \
     " room(app, n) AS (SELECT a.value, r.value FROM json_each(?6) a"                               \
     " JOIN json_each(?7) r ON r.key = a.key),"                                                     \
@@ -149,6 +156,9 @@ enum {
     " WHERE ?8 = 0 OR k.ra <= coalesce(room.n, ?8))"
 /* A claimed job's columns (HL_JOB_COLS) at the claim's time ?1; at most so many of a webhook. */
 #define CLAIM_COLS HL_JOB_COLS("?1")
+/* The claim's breaker gate and rate allowance (sql.h) of webhook w. */
+#define BREAKER_GATE SQL_BREAKER_GATE("w.", "?1")
+#define RATE_ALLOW SQL_RATE_ALLOW("w.", "?1 * 1000")
 #define PER_WEBHOOK HL_XSTR(HL_CLAIM_PER_WEBHOOK)
 
 static const char *const SQL[Q_COUNT] = {
@@ -208,6 +218,18 @@ static const char *const SQL[Q_COUNT] = {
         " breaker_probes = CASE WHEN ?2 OR breaker_opened_at = 0 THEN 0"
         " WHEN ?6 THEN breaker_probes + 1 ELSE breaker_probes END"
         " WHERE id = ?1 AND (NOT ?2 OR breaker_fails <> 0 OR breaker_opened_at <> 0)",
+    [HL_Q_WH_POLICY] = "UPDATE webhooks SET rate_limit = ?2 WHERE id = ?1",
+    [HL_Q_NEXT_RELEASE] =
+        "SELECT min(CASE WHEN w.breaker_opened_at <> 0 THEN w.breaker_probe_at ELSE"
+        " (w.rate_tat + " SQL_RATE_STEP("w.") " - " SQL_RATE_BURST(
+            "w.") ") / 1000 + 1 END)"
+                  " FROM webhooks w WHERE (w.breaker_opened_at <> 0 OR w.rate_limit > 0)"
+                  " AND w.active = 1 AND w.deleted_at = 0"
+                  " AND CASE WHEN w.breaker_opened_at <> 0 THEN w.breaker_probe_at ELSE"
+                  " (w.rate_tat + " SQL_RATE_STEP("w.") " - " SQL_RATE_BURST(
+                      "w.") ") / 1000 + 1 END > ?1"
+                            " AND EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id"
+                            " AND d.status = " SQL_PENDING " AND d.next_attempt_at <= ?1)",
     [HL_Q_WH_AUTODISABLE] = "UPDATE webhooks SET active = 0, disabled_at = ?2,"
                             " disabled_reason = ?3 WHERE id = ?1 AND active = 1"
                             " AND failing_since > 0 AND failing_since <= ?4",
@@ -358,27 +380,23 @@ static const char *const SQL[Q_COUNT] = {
         " WHERE status = " SQL_PENDING " AND webhook_id > wh.id) FROM wh"
         " WHERE wh.id IS NOT NULL),"
         " cand AS (SELECT d.id AS id, d.next_attempt_at AS due, w.id AS wid, w.app_id AS app,"
-        " row_number() OVER (PARTITION BY w.id ORDER BY d.next_attempt_at, d.id) AS rw"
+        " row_number() OVER (PARTITION BY w.id ORDER BY d.next_attempt_at, d.id) AS rw,"
+        " " RATE_ALLOW " AS allow"
         " FROM wh CROSS JOIN webhooks w CROSS JOIN deliveries d"
-        " WHERE w.id = wh.id AND w.active = 1 AND w.deleted_at = 0"
+        " WHERE w.id = wh.id AND w.active = 1 AND w.deleted_at = 0 AND " BREAKER_GATE
         " AND w.id NOT IN (SELECT value FROM json_each(?2))"
         " AND w.app_id NOT IN (SELECT value FROM json_each(?5))"
         " AND d.id IN (SELECT d2.id FROM deliveries d2 WHERE d2.webhook_id = w.id"
         " AND d2.status = " SQL_PENDING " AND d2.next_attempt_at <= ?1 AND d2.lease_until <= ?1"
         " ORDER BY d2.next_attempt_at LIMIT " PER_WEBHOOK ")"
-        " AND " SQL_BREAKER_GATE(
-            "w.",
-            "?1") " AND (w.breaker_opened_at = 0 OR d.id ="
-                  " (SELECT p.id FROM deliveries p WHERE p.webhook_id = w.id AND p.status "
-                  "= " SQL_PENDING
-                  " AND p.next_attempt_at <= ?1 AND p.lease_until <= ?1 ORDER BY p.next_attempt_at"
-                  " LIMIT 1))), " SHARES_FIT " ranked AS (SELECT id, due, app,"
-                  " row_number() OVER (PARTITION BY app ORDER BY rw, due, id) AS ra FROM "
-                  "fit)," SHARES_TURN " SELECT " CLAIM_COLS
-                  " FROM turn t CROSS JOIN deliveries d CROSS JOIN webhooks w"
-                  " CROSS JOIN events e WHERE d.id = t.id AND w.id = d.webhook_id AND e.id = "
-                  "d.event_id"
-                  " ORDER BY t.ra, t.due, t.id LIMIT ?3",
+        " AND (w.breaker_opened_at = 0 OR d.id = (SELECT p.id FROM deliveries p"
+        " WHERE p.webhook_id = w.id AND p.status = " SQL_PENDING " AND p.next_attempt_at <= ?1"
+        " AND p.lease_until <= ?1 ORDER BY p.next_attempt_at LIMIT 1))), " SHARES_FIT
+        " ranked AS (SELECT id, due, app,"
+        " row_number() OVER (PARTITION BY app ORDER BY rw, due, id) AS ra FROM fit)," SHARES_TURN
+        " SELECT " CLAIM_COLS " FROM turn t CROSS JOIN deliveries d CROSS JOIN webhooks w"
+        " CROSS JOIN events e WHERE d.id = t.id AND w.id = d.webhook_id AND e.id = d.event_id"
+        " ORDER BY t.ra, t.due, t.id LIMIT ?3",
     /* The ids of the deliveries made since the last claim of this kind, in id order (a rowid
      * range above the cursor ?4); Q_CLAIM_PICK takes what the shares allow of them. */
     [Q_CLAIM_NEW] = "SELECT d.id FROM deliveries d CROSS JOIN webhooks w"
@@ -391,7 +409,9 @@ static const char *const SQL[Q_COUNT] = {
                     " ORDER BY d.id LIMIT ?3",
     [Q_CLAIM_PICK] =
         "WITH cand AS (SELECT d.id AS id, d.id AS due, w.id AS wid, w.app_id AS app,"
-        " row_number() OVER (PARTITION BY w.id ORDER BY d.id) AS rw"
+        " row_number() OVER (PARTITION BY w.id ORDER BY d.id) AS rw,"
+        /* rate-limited webhooks' are left to Q_CLAIM_SELECT, which takes their allowance */
+        " CASE WHEN w.rate_limit = 0 THEN " PER_WEBHOOK " ELSE 0 END AS allow"
         " FROM json_each(?12) j CROSS JOIN deliveries d CROSS JOIN webhooks w"
         " WHERE d.id = j.value AND w.id = d.webhook_id), " SHARES_FIT
         " ranked AS (SELECT id, due, app,"
@@ -402,10 +422,15 @@ static const char *const SQL[Q_COUNT] = {
     [Q_MAX_DELIVERY] = "SELECT coalesce(max(id), 0) FROM deliveries",
     [Q_CLAIM_LEASE] = "UPDATE deliveries SET lease_until = ?2"
                       " WHERE id IN (SELECT value FROM json_each(?1))",
-    /* The webhooks ?1 whose breaker's probe was claimed: no other probe until its lease ?2
-     * ends (SQL_BREAKER_GATE). */
-    [Q_CLAIM_PROBE] = "UPDATE webhooks SET breaker_probe_at = ?2"
-                      " WHERE id IN (SELECT value FROM json_each(?1))",
+    /* The webhooks ?1 (one entry per delivery claimed) that a claim at ?3 holds back: an open
+     * breaker's probe was claimed, so no other until its lease ?2 ends (SQL_BREAKER_GATE); a
+     * rate limit's tokens were taken (SQL_RATE_ALLOW). */
+    [Q_CLAIM_HELD] = "UPDATE webhooks SET breaker_probe_at = CASE WHEN breaker_opened_at <> 0"
+                     " THEN ?2 ELSE breaker_probe_at END,"
+                     " rate_tat = CASE WHEN rate_limit > 0 THEN max(rate_tat, ?3 * 1000)"
+                     " + (SELECT count(*) FROM json_each(?1) j WHERE j.value = webhooks.id)"
+                     " * " SQL_RATE_STEP("") " ELSE rate_tat END"
+                                             " WHERE id IN (SELECT value FROM json_each(?1))",
     /* One update per webhook and batch (see record_webhooks): ?5 says how the batch ended: 1 in
      * success, 2 in failures after a success (a new run began at ?6), 0 in failures only. */
     [Q_WH_ATTEMPTS] = "UPDATE webhooks SET last_triggered_at = max(last_triggered_at, ?2),"
@@ -919,25 +944,25 @@ static int claim_in(struct hl_sess *s, const struct hl_claim *c, struct hl_rows 
                  : sess_run(s, Q_CLAIM_SELECT, a, HL_NARGS(a) - 1, jobs);
     if (rc || jobs->n == 0)
         return rc;
-    /* One statement leases the whole batch, another moves the probes' breakers on. */
+    /* One statement leases the whole batch, another moves on the webhooks it holds back. */
     int64_t *ids = malloc(jobs->n * sizeof(*ids));
-    int64_t *probes = malloc(jobs->n * sizeof(*probes));
-    size_t nprobes = 0;
-    rc = ids && probes ? HL_OK : HL_ENOMEM;
+    int64_t *held = malloc(jobs->n * sizeof(*held));
+    size_t nheld = 0;
+    rc = ids && held ? HL_OK : HL_ENOMEM;
     for (size_t i = 0; i < jobs->n && rc == HL_OK; i++) {
         const struct hl_job *j = &((struct hl_job *)jobs->arr)[i];
         ids[i] = j->delivery_id;
-        if (j->breaker_opened_at)
-            probes[nprobes++] = j->webhook_id;
+        if (j->breaker_opened_at || j->rate_limit)
+            held[nheld++] = j->webhook_id;
     }
-    struct hl_arg b[] = {hl_arg_ids(ids, jobs->n), hl_arg_int(c->lease_until)};
+    struct hl_arg b[] = {hl_arg_ids(ids, jobs->n), hl_arg_int(c->lease_until), hl_arg_int(c->now)};
     if (rc == HL_OK)
-        rc = sess_run(s, Q_CLAIM_LEASE, b, HL_NARGS(b), NULL);
-    b[0] = hl_arg_ids(probes, nprobes);
-    if (rc == HL_OK && nprobes)
-        rc = sess_run(s, Q_CLAIM_PROBE, b, HL_NARGS(b), NULL);
+        rc = sess_run(s, Q_CLAIM_LEASE, b, 2, NULL);
+    b[0] = hl_arg_ids(held, nheld);
+    if (rc == HL_OK && nheld)
+        rc = sess_run(s, Q_CLAIM_HELD, b, HL_NARGS(b), NULL);
     free(ids);
-    free(probes);
+    free(held);
     return rc;
 }
 

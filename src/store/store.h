@@ -82,7 +82,15 @@ struct hl_webhook {
     int64_t deleted_at;    /* 0 unless deleted (hl_store_webhook_get_any) */
     /* The circuit breaker: when it opened, 0 while closed (struct hl_attempt's breaker_*). */
     int64_t breaker_opened_at;
+    /* Delivery policy (issue 19) */
+    int rate_limit; /* most deliveries a second, HL_RATE_LIMIT_MIN..MAX; 0: no limit */
 };
+
+/* rateLimit's bounds. A webhook's deliveries are claimed no faster than its limit allows, all
+ * nodes together (a claim takes a webhook's tokens in the store); a burst is at most one
+ * delivery and a quarter of a second's worth. */
+#define HL_RATE_LIMIT_MIN 1
+#define HL_RATE_LIMIT_MAX 10000
 
 /* Frees what a struct hl_webhook filled by the store owns; leaves it zeroed. */
 void hl_webhook_clear(struct hl_webhook *w);
@@ -94,6 +102,8 @@ enum {
     HL_WP_ENTITIES = 4,
     HL_WP_EVENT_TYPES = 8,
     HL_WP_ACTIVE = 16,
+    /* delivery policy (issue 19) */
+    HL_WP_RATE_LIMIT = 1 << 8,
 };
 
 struct hl_webhook_patch {
@@ -103,6 +113,7 @@ struct hl_webhook_patch {
     unsigned entities;
     unsigned event_types;
     int active;
+    int rate_limit; /* 0: none */
 };
 
 /* A resource (agent, context, context file): its whole JSON object is kept as canonical text. */
@@ -226,6 +237,7 @@ struct hl_job {
      * its probes that failed since it opened. */
     int64_t breaker_opened_at;
     int breaker_probes;
+    int rate_limit; /* the webhook's, as of the claim (0: none) */
 };
 
 /* Frees what a claimed job owns. */
@@ -473,6 +485,9 @@ int hl_store_claim(struct hl_store *st, const struct hl_claim *c, struct hl_job 
  * deliveries, as each attempt's disable_failing_since and disable_reason say (the store applies
  * the outcome policy's decision; it makes none of its own). */
 int hl_store_record(struct hl_store *st, const struct hl_attempt *a, size_t n);
+/* The earliest time after now at which a webhook holding due deliveries back (its circuit
+ * breaker open, or its rate limit spent) may have one claimed again (0 when none). */
+int hl_store_next_release(struct hl_store *st, int64_t now, int64_t *at);
 /* The earliest next_attempt_at of a pending delivery not leased at now (0 when none). */
 int hl_store_next_due(struct hl_store *st, int64_t now, int64_t *at);
 /* Drops every lease: a single SQLite node starting up holds none. PostgreSQL keeps them (other

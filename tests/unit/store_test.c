@@ -664,28 +664,28 @@ struct patch_step {
 
 static const struct patch_step patch_steps[] = {
     /* nothing set: nothing but updated_at changes */
-    {{0, NULL, NULL, 0, 0, 0}, URL0, "d0", HL_ENT_AGENT, 0, 1},
+    {{0, NULL, NULL, 0, 0, 0, 0}, URL0, "d0", HL_ENT_AGENT, 0, 1},
     /* bits not set are not applied, whatever the fields hold */
-    {{0, URL2, "ignored", HL_ENT_ALL, AC, 0}, URL0, "d0", HL_ENT_AGENT, 0, 1},
-    {{HL_WP_URL, URL1, NULL, 0, 0, 0}, URL1, "d0", HL_ENT_AGENT, 0, 1},
-    {{HL_WP_DESCRIPTION, NULL, "d1", 0, 0, 0}, URL1, "d1", HL_ENT_AGENT, 0, 1},
-    {{HL_WP_DESCRIPTION, NULL, NULL, 0, 0, 0}, URL1, NULL, HL_ENT_AGENT, 0, 1},
-    {{HL_WP_ENTITIES, NULL, NULL, HL_ENT_ALL, 0, 0}, URL1, NULL, HL_ENT_ALL, 0, 1},
-    {{HL_WP_EVENT_TYPES, NULL, NULL, 0, AC | FC, 0}, URL1, NULL, HL_ENT_ALL, AC | FC, 1},
-    {{HL_WP_URL | HL_WP_ENTITIES | HL_WP_EVENT_TYPES, URL2, NULL, HL_ENT_CONTEXTFILE, FD, 0},
+    {{0, URL2, "ignored", HL_ENT_ALL, AC, 0, 0}, URL0, "d0", HL_ENT_AGENT, 0, 1},
+    {{HL_WP_URL, URL1, NULL, 0, 0, 0, 0}, URL1, "d0", HL_ENT_AGENT, 0, 1},
+    {{HL_WP_DESCRIPTION, NULL, "d1", 0, 0, 0, 0}, URL1, "d1", HL_ENT_AGENT, 0, 1},
+    {{HL_WP_DESCRIPTION, NULL, NULL, 0, 0, 0, 0}, URL1, NULL, HL_ENT_AGENT, 0, 1},
+    {{HL_WP_ENTITIES, NULL, NULL, HL_ENT_ALL, 0, 0, 0}, URL1, NULL, HL_ENT_ALL, 0, 1},
+    {{HL_WP_EVENT_TYPES, NULL, NULL, 0, AC | FC, 0, 0}, URL1, NULL, HL_ENT_ALL, AC | FC, 1},
+    {{HL_WP_URL | HL_WP_ENTITIES | HL_WP_EVENT_TYPES, URL2, NULL, HL_ENT_CONTEXTFILE, FD, 0, 0},
      URL2,
      NULL,
      HL_ENT_CONTEXTFILE,
      FD,
      1},
-    {{HL_WP_ACTIVE, NULL, NULL, 0, 0, 0}, URL2, NULL, HL_ENT_CONTEXTFILE, FD, 0},
-    {{HL_WP_ACTIVE | HL_WP_DESCRIPTION, NULL, "back", 0, 0, 1},
+    {{HL_WP_ACTIVE, NULL, NULL, 0, 0, 0, 0}, URL2, NULL, HL_ENT_CONTEXTFILE, FD, 0},
+    {{HL_WP_ACTIVE | HL_WP_DESCRIPTION, NULL, "back", 0, 0, 1, 0},
      URL2,
      "back",
      HL_ENT_CONTEXTFILE,
      FD,
      1},
-    {{HL_WP_EVENT_TYPES, NULL, NULL, 0, 0, 0}, URL2, "back", HL_ENT_CONTEXTFILE, 0, 1},
+    {{HL_WP_EVENT_TYPES, NULL, NULL, 0, 0, 0, 0}, URL2, "back", HL_ENT_CONTEXTFILE, 0, 1},
 };
 
 static void c_webhook_update(struct ctx *c)
