@@ -61,6 +61,8 @@ static json_t *webhook_json(const struct hl_webhook *w, int show_secret)
     json_object_set_new(o, "breakerOpenedAt", hl_json_time(w->breaker_opened_at));
     /* Delivery policy (issue 19) */
     json_object_set_new(o, "rateLimit", w->rate_limit ? json_integer(w->rate_limit) : json_null());
+    json_object_set_new(o, "ordering",
+                        json_string(w->ordering == HL_ORDER_RESOURCE ? "resource" : "none"));
     return o;
 }
 
@@ -81,6 +83,19 @@ static int read_policy(json_t *body, struct hl_webhook_patch *p, struct hl_resp 
         p->rate_limit = (int)n;
         p->set |= HL_WP_RATE_LIMIT;
     }
+    if ((v = json_object_get(body, "ordering"))) {
+        const char *s = json_is_string(v) && strlen(json_string_value(v)) == json_string_length(v)
+                            ? json_string_value(v)
+                            : "";
+        if (strcmp(s, "none") != 0 && strcmp(s, "resource") != 0) {
+            hl_resp_error(rs, 422, "ordering_invalid",
+                          "ordering must be \"none\" or \"resource\" (one delivery at a time "
+                          "per resource, in commit order)");
+            return HL_EINVAL;
+        }
+        p->ordering = strcmp(s, "resource") == 0 ? HL_ORDER_RESOURCE : HL_ORDER_NONE;
+        p->set |= HL_WP_ORDERING;
+    }
     return HL_OK;
 }
 
@@ -90,8 +105,8 @@ static int read_policy(json_t *body, struct hl_webhook_patch *p, struct hl_resp 
 static int read_fields(struct hl_api *api, json_t *body, int creating, const struct hl_webhook *cur,
                        struct hl_webhook_patch *p, struct hl_resp *rs)
 {
-    static const char *const known[] = {"url",        "entities",  "active", "description",
-                                        "eventTypes", "rateLimit", NULL};
+    static const char *const known[] = {"url",        "entities",  "active",   "description",
+                                        "eventTypes", "rateLimit", "ordering", NULL};
     if (hl_reject_unknown(body, known, rs))
         return HL_EINVAL;
     memset(p, 0, sizeof(*p));
@@ -197,6 +212,7 @@ static void create(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
     w.event_types = p.event_types;
     w.active = p.active;
     w.rate_limit = p.rate_limit;
+    w.ordering = p.ordering;
     w.created_at = w.updated_at = hl_now_ms();
     if (!w.url || (p.description && !w.description)) {
         hl_resp_error(rs, 500, "internal", "out of memory");

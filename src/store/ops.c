@@ -136,9 +136,9 @@ int hl_store_key_list(struct hl_store *st, int64_t app_id, struct hl_api_key **o
 
 /* In a transaction: sets a webhook's delivery policy (issue 19), kept apart from the fields
  * every webhook has. */
-static int webhook_policy(struct hl_sess *s, int64_t id, int rate_limit)
+static int webhook_policy(struct hl_sess *s, int64_t id, int rate_limit, int ordering)
 {
-    struct hl_arg a[] = {hl_arg_int(id), hl_arg_int(rate_limit)};
+    struct hl_arg a[] = {hl_arg_int(id), hl_arg_int(rate_limit), hl_arg_int(ordering)};
     return run(s, HL_Q_WH_POLICY, a, HL_NARGS(a), NULL);
 }
 
@@ -148,7 +148,7 @@ int hl_store_webhook_create(struct hl_store *st, struct hl_webhook *w, int64_t m
         hl_arg_text(w->uid),           hl_arg_int(w->app_id),   hl_arg_text(w->url),
         hl_arg_text(w->description),   hl_arg_int(w->entities), hl_arg_int(w->event_types),
         hl_arg_int(w->active ? 1 : 0), hl_arg_text(w->secret),  hl_arg_int(w->created_at)};
-    int policy = w->rate_limit != 0;
+    int policy = w->rate_limit != 0 || w->ordering != HL_ORDER_NONE;
     if (max_per_app <= 0 && !policy)
         return insert(st, HL_Q_WH_INSERT, a, HL_NARGS(a), &w->id);
     /* The app's row is locked before counting: two creates for one app count one after the
@@ -176,7 +176,7 @@ int hl_store_webhook_create(struct hl_store *st, struct hl_webhook *w, int64_t m
     if (rc == HL_OK && id.n == 0)
         rc = HL_ESTORE;
     if (rc == HL_OK && policy)
-        rc = webhook_policy(&s, w->id, w->rate_limit);
+        rc = webhook_policy(&s, w->id, w->rate_limit, w->ordering);
     return st->be->close(&s, rc);
 }
 
@@ -229,8 +229,9 @@ static int webhook_patch(struct hl_sess *s, const struct hl_webhook *cur,
         hl_arg_int(now),
     };
     int rc = run(s, HL_Q_WH_UPDATE, a, HL_NARGS(a), NULL);
-    if (rc == HL_OK && (set & HL_WP_RATE_LIMIT))
-        rc = webhook_policy(s, cur->id, p->rate_limit);
+    if (rc == HL_OK && (set & (HL_WP_RATE_LIMIT | HL_WP_ORDERING)))
+        rc = webhook_policy(s, cur->id, set & HL_WP_RATE_LIMIT ? p->rate_limit : cur->rate_limit,
+                            set & HL_WP_ORDERING ? p->ordering : cur->ordering);
     if (rc || active == cur->active)
         return rc;
     if (!active)

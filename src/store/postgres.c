@@ -81,6 +81,7 @@
 #define BREAKER_GATE SQL_BREAKER_GATE("w.", "$1")
 #define RATE_ALLOW SQL_RATE_ALLOW("w.", "$1 * 1000")
 #define RATE_STEP SQL_RATE_STEP("b.")
+#define ORDER_FREE SQL_ORDER_FREE("d2.")
 #define PER_WEBHOOK HL_XSTR(HL_CLAIM_PER_WEBHOOK)
 
 /* Type OIDs of the parameters we send (pg_type.dat). */
@@ -173,6 +174,11 @@ static const char *const MIGRATIONS[] = {
     "ALTER TABLE webhooks ADD COLUMN rate_limit BIGINT NOT NULL DEFAULT 0,"
     " ADD COLUMN rate_tat BIGINT NOT NULL DEFAULT 0;"
     "CREATE INDEX webhooks_held ON webhooks(id) WHERE breaker_opened_at <> 0 OR rate_limit > 0;",
+    /* 10: ordering (sqlite.c's migration 10) */
+    "ALTER TABLE webhooks ADD COLUMN ordering BIGINT NOT NULL DEFAULT 0;"
+    "ALTER TABLE deliveries ADD COLUMN order_key TEXT;"
+    "CREATE INDEX deliveries_order ON deliveries(webhook_id, order_key, id)"
+    " WHERE order_key IS NOT NULL AND status IN (" SQL_PENDING ", " SQL_PAUSED ");",
 };
 #define NMIGRATIONS (sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]))
 
@@ -249,7 +255,7 @@ static const char *const SQL[Q_COUNT] = {
         " breaker_probes = CASE WHEN $2 = 1 OR breaker_opened_at = 0 THEN 0"
         " WHEN $6 = 1 THEN breaker_probes + 1 ELSE breaker_probes END"
         " WHERE id = $1 AND ($2 = 0 OR breaker_fails <> 0 OR breaker_opened_at <> 0)",
-    [HL_Q_WH_POLICY] = "UPDATE webhooks SET rate_limit = $2 WHERE id = $1",
+    [HL_Q_WH_POLICY] = "UPDATE webhooks SET rate_limit = $2, ordering = $3 WHERE id = $1",
     [HL_Q_NEXT_RELEASE] =
         "SELECT min(CASE WHEN w.breaker_opened_at <> 0 THEN w.breaker_probe_at ELSE"
         " (w.rate_tat + " SQL_RATE_STEP("w.") " - " SQL_RATE_BURST(
@@ -398,11 +404,15 @@ static const char *const SQL[Q_COUNT] = {
         "WITH ev AS (INSERT INTO events(uid, app_id, type, tenant, resource_uid,"
         " created_at, payload) VALUES($1, $2, $3, $4, $5, $6, $7) RETURNING id),"
         " d AS (INSERT INTO deliveries(event_id, webhook_id, status, next_attempt_at,"
-        " created_at) SELECT ev.id, w.id, " SQL_PENDING ", $8, $8 FROM ev, webhooks w"
-        " WHERE w.app_id = $2 AND w.active = 1 AND w.deleted_at = 0"
-        " AND (w.entities & $9) <> 0 AND (w.event_types = 0 OR (w.event_types & $10) <> 0)"
-        " RETURNING 1), n AS (SELECT count(*) AS made FROM d)"
-        " SELECT made, CASE WHEN made > 0 THEN pg_notify($11, $12) END FROM n",
+        " created_at, order_key) SELECT ev.id, w.id, " SQL_PENDING ", $8, $8,"
+        " CASE WHEN w.ordering = " HL_XSTR(
+            HL_ORDER_RESOURCE) " THEN $5 END FROM ev, webhooks w"
+                               " WHERE w.app_id = $2 AND w.active = 1 AND w.deleted_at = 0"
+                               " AND (w.entities & $9) <> 0 AND (w.event_types = 0 OR "
+                               "(w.event_types & $10) <> 0)"
+                               " RETURNING 1), n AS (SELECT count(*) AS made FROM d)"
+                               " SELECT made, CASE WHEN made > 0 THEN pg_notify($11, $12) END FROM "
+                               "n",
     /* The same for one webhook (webhook.test). */
     [Q_EV_ONE] = "WITH ev AS (INSERT INTO events(uid, app_id, type, tenant, resource_uid,"
                  " created_at, payload) VALUES($1, $2, $3, $4, $5, $6, $7) RETURNING id),"
@@ -429,7 +439,7 @@ static const char *const SQL[Q_COUNT] = {
         " FROM wh JOIN webhooks w ON w.id = wh.id CROSS JOIN LATERAL"
         " (SELECT d2.id, d2.next_attempt_at FROM deliveries d2 WHERE d2.webhook_id = w.id"
         " AND d2.status = " SQL_PENDING " AND d2.next_attempt_at <= $1 AND d2.lease_until <= $1"
-        " AND " BREAKER_GATE " ORDER BY d2.next_attempt_at"
+        " AND " BREAKER_GATE " AND " ORDER_FREE " ORDER BY d2.next_attempt_at"
         " LIMIT CASE WHEN w.breaker_opened_at = 0 THEN " PER_WEBHOOK " ELSE 1 END"
         " FOR UPDATE SKIP LOCKED) c"
         " WHERE w.active = 1 AND w.deleted_at = 0 AND w.id <> ALL($3::bigint[])"

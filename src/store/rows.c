@@ -203,6 +203,7 @@ static int read_webhook(struct hl_row *r, void *item)
     w->deleted_at = col_i64(r, 18);
     w->breaker_opened_at = col_i64(r, 19);
     w->rate_limit = (int)col_i64(r, 20);
+    w->ordering = (int)col_i64(r, 21);
     if (!w->url)
         r->oom = 1; /* NOT NULL: only memory makes it NULL */
     return done(r);

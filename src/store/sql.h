@@ -73,6 +73,16 @@
                               " + " SQL_RATE_BURST(w) " - " w "rate_tat) / " SQL_RATE_STEP(        \
                                   w) " ELSE " SQL_RATE_BURST(w) " / " SQL_RATE_STEP(w) " END)"
 
+/* Whether delivery d (its alias with the dot) may be claimed as far as ordering goes: it has no
+ * resource to wait on (order_key NULL: its webhook's ordering is "none", or a webhook.test), or
+ * no earlier delivery of its webhook and resource is still owed (pending, being retried, or
+ * parked). Earlier is lower id: ids follow the commits that make them for one resource (a
+ * resource's changes take its row's lock in turn). Served by the index deliveries_order. */
+#define SQL_ORDER_FREE(d)                                                                          \
+    "(" d "order_key IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries o"                            \
+    " WHERE o.webhook_id = " d "webhook_id AND o.order_key = " d "order_key AND o.id < " d "id"    \
+    " AND o.status IN (" SQL_PENDING ", " SQL_PAUSED ")))"
+
 /* In a webhook update (cond: when the endpoint changes or is enabled again), SET items that
  * close its circuit breaker: the next attempt tells anew. */
 #define SQL_BREAKER_RESET(cond)                                                                    \
@@ -85,7 +95,8 @@
 #define HL_WEBHOOK_COLS                                                                            \
     "id, uid, app_id, url, description, entities, event_types, active, secret, prev_secrets,"      \
     " created_at, updated_at, last_triggered_at, last_success_at, last_failure_at,"                \
-    " failing_since, disabled_at, disabled_reason, deleted_at, breaker_opened_at, rate_limit"
+    " failing_since, disabled_at, disabled_reason, deleted_at, breaker_opened_at, rate_limit,"     \
+    " ordering"
 #define HL_RESOURCE_COLS                                                                           \
     "id, kind, uid, app_id, parent_uid, tenant, body, version, created_at, updated_at"
 #define HL_RESOURCE_COLS_R                                                                         \

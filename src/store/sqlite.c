@@ -110,6 +110,12 @@ static const char *const MIGRATIONS[] = {
     "ALTER TABLE webhooks ADD COLUMN rate_limit INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE webhooks ADD COLUMN rate_tat INTEGER NOT NULL DEFAULT 0;"
     "CREATE INDEX webhooks_held ON webhooks(id) WHERE breaker_opened_at <> 0 OR rate_limit > 0;",
+    /* 10: ordering (issue 19): a webhook's (0 none, 1 per resource) and the resource a delivery
+     * waits its turn on; the deliveries that may hold others back are found by one seek */
+    "ALTER TABLE webhooks ADD COLUMN ordering INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE deliveries ADD COLUMN order_key TEXT;"
+    "CREATE INDEX deliveries_order ON deliveries(webhook_id, order_key, id)"
+    " WHERE order_key IS NOT NULL AND status IN (" SQL_PENDING ", " SQL_PAUSED ");",
 };
 #define NMIGRATIONS (sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]))
 
@@ -159,6 +165,8 @@ enum {
 /* The claim's breaker gate and rate allowance (sql.h) of webhook w. */
 #define BREAKER_GATE SQL_BREAKER_GATE("w.", "?1")
 #define RATE_ALLOW SQL_RATE_ALLOW("w.", "?1 * 1000")
+#define ORDER_FREE SQL_ORDER_FREE("d.")
+#define ORDER_FREE2 SQL_ORDER_FREE("d2.")
 #define PER_WEBHOOK HL_XSTR(HL_CLAIM_PER_WEBHOOK)
 
 static const char *const SQL[Q_COUNT] = {
@@ -218,7 +226,7 @@ static const char *const SQL[Q_COUNT] = {
         " breaker_probes = CASE WHEN ?2 OR breaker_opened_at = 0 THEN 0"
         " WHEN ?6 THEN breaker_probes + 1 ELSE breaker_probes END"
         " WHERE id = ?1 AND (NOT ?2 OR breaker_fails <> 0 OR breaker_opened_at <> 0)",
-    [HL_Q_WH_POLICY] = "UPDATE webhooks SET rate_limit = ?2 WHERE id = ?1",
+    [HL_Q_WH_POLICY] = "UPDATE webhooks SET rate_limit = ?2, ordering = ?3 WHERE id = ?1",
     [HL_Q_NEXT_RELEASE] =
         "SELECT min(CASE WHEN w.breaker_opened_at <> 0 THEN w.breaker_probe_at ELSE"
         " (w.rate_tat + " SQL_RATE_STEP("w.") " - " SQL_RATE_BURST(
@@ -361,10 +369,15 @@ static const char *const SQL[Q_COUNT] = {
     [Q_RELEASE_SP] = "RELEASE req",
     [Q_EV_INSERT] = "INSERT INTO events(uid, app_id, type, tenant, resource_uid, created_at,"
                     " payload) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
+    /* order_key: the resource (?6) for webhooks with ordering (SQL_ORDER_FREE) */
     [Q_DELIV_FANOUT] = "INSERT INTO deliveries(event_id, webhook_id, status, next_attempt_at,"
-                       " created_at) SELECT ?1, id, " SQL_PENDING ", ?2, ?2 FROM webhooks"
-                       " WHERE app_id = ?3 AND active = 1 AND deleted_at = 0"
-                       " AND (entities & ?4) != 0 AND (event_types = 0 OR (event_types & ?5) != 0)",
+                       " created_at, order_key) SELECT ?1, id, " SQL_PENDING ", ?2, ?2,"
+                       " CASE WHEN ordering = " HL_XSTR(
+                           HL_ORDER_RESOURCE) " THEN ?6 END"
+                                              " FROM webhooks"
+                                              " WHERE app_id = ?3 AND active = 1 AND deleted_at = 0"
+                                              " AND (entities & ?4) != 0 AND (event_types = 0 OR "
+                                              "(event_types & ?5) != 0)",
     [Q_DELIV_ONE] = "INSERT INTO deliveries(event_id, webhook_id, status, next_attempt_at,"
                     " created_at) VALUES(?1, ?2, " SQL_PENDING ", ?3, ?3)",
     /* Webhook by webhook, at most HL_CLAIM_PER_WEBHOOK apiece: a backlog on one endpoint costs
@@ -388,7 +401,7 @@ static const char *const SQL[Q_COUNT] = {
         " AND w.app_id NOT IN (SELECT value FROM json_each(?5))"
         " AND d.id IN (SELECT d2.id FROM deliveries d2 WHERE d2.webhook_id = w.id"
         " AND d2.status = " SQL_PENDING " AND d2.next_attempt_at <= ?1 AND d2.lease_until <= ?1"
-        " ORDER BY d2.next_attempt_at LIMIT " PER_WEBHOOK ")"
+        " AND " ORDER_FREE2 " ORDER BY d2.next_attempt_at LIMIT " PER_WEBHOOK ")"
         " AND (w.breaker_opened_at = 0 OR d.id = (SELECT p.id FROM deliveries p"
         " WHERE p.webhook_id = w.id AND p.status = " SQL_PENDING " AND p.next_attempt_at <= ?1"
         " AND p.lease_until <= ?1 ORDER BY p.next_attempt_at LIMIT 1))), " SHARES_FIT
@@ -400,7 +413,7 @@ static const char *const SQL[Q_COUNT] = {
     /* The ids of the deliveries made since the last claim of this kind, in id order (a rowid
      * range above the cursor ?4); Q_CLAIM_PICK takes what the shares allow of them. */
     [Q_CLAIM_NEW] = "SELECT d.id FROM deliveries d CROSS JOIN webhooks w"
-                    " WHERE d.id > ?4 AND d.status = " SQL_PENDING
+                    " WHERE d.id > ?4 AND d.status = " SQL_PENDING " AND " ORDER_FREE
                     " AND d.next_attempt_at <= ?1 AND d.lease_until <= ?1"
                     " AND w.id = d.webhook_id AND w.active = 1 AND w.deleted_at = 0"
                     " AND w.breaker_opened_at = 0" /* probes: Q_CLAIM_SELECT */
@@ -695,9 +708,12 @@ static int put_event(struct hl_sess *s, const struct hl_change *ch, int64_t *mad
         struct hl_arg b[] = {hl_arg_int(id), hl_arg_int(ch->only_webhook), hl_arg_int(now)};
         rc = sess_run(s, Q_DELIV_ONE, b, HL_NARGS(b), &dl);
     } else {
-        struct hl_arg b[] = {hl_arg_int(id), hl_arg_int(now), hl_arg_int(e->app_id),
+        struct hl_arg b[] = {hl_arg_int(id),
+                             hl_arg_int(now),
+                             hl_arg_int(e->app_id),
                              hl_arg_int(hl_event_entity(e->type)),
-                             hl_arg_int((int64_t)1 << e->type)};
+                             hl_arg_int((int64_t)1 << e->type),
+                             hl_arg_text(e->resource_uid)};
         rc = sess_run(s, Q_DELIV_FANOUT, b, HL_NARGS(b), &dl);
     }
     if (rc == HL_OK)

@@ -84,7 +84,14 @@ struct hl_webhook {
     int64_t breaker_opened_at;
     /* Delivery policy (issue 19) */
     int rate_limit; /* most deliveries a second, HL_RATE_LIMIT_MIN..MAX; 0: no limit */
+    int ordering;   /* HL_ORDER_* */
 };
+
+/* ordering: with HL_ORDER_RESOURCE a webhook's deliveries that concern one resource (the
+ * event's resource uid, data.uid) are claimed one at a time in the order they were made; the
+ * next waits until the one before succeeds or fails for good. webhook.test is not ordered. */
+#define HL_ORDER_NONE 0
+#define HL_ORDER_RESOURCE 1
 
 /* rateLimit's bounds. A webhook's deliveries are claimed no faster than its limit allows, all
  * nodes together (a claim takes a webhook's tokens in the store); a burst is at most one
@@ -104,6 +111,7 @@ enum {
     HL_WP_ACTIVE = 16,
     /* delivery policy (issue 19) */
     HL_WP_RATE_LIMIT = 1 << 8,
+    HL_WP_ORDERING = 1 << 9,
 };
 
 struct hl_webhook_patch {
@@ -114,6 +122,7 @@ struct hl_webhook_patch {
     unsigned event_types;
     int active;
     int rate_limit; /* 0: none */
+    int ordering;   /* HL_ORDER_* */
 };
 
 /* A resource (agent, context, context file): its whole JSON object is kept as canonical text. */

@@ -664,28 +664,28 @@ struct patch_step {
 
 static const struct patch_step patch_steps[] = {
     /* nothing set: nothing but updated_at changes */
-    {{0, NULL, NULL, 0, 0, 0, 0}, URL0, "d0", HL_ENT_AGENT, 0, 1},
+    {{0, NULL, NULL, 0, 0, 0, 0, 0}, URL0, "d0", HL_ENT_AGENT, 0, 1},
     /* bits not set are not applied, whatever the fields hold */
-    {{0, URL2, "ignored", HL_ENT_ALL, AC, 0, 0}, URL0, "d0", HL_ENT_AGENT, 0, 1},
-    {{HL_WP_URL, URL1, NULL, 0, 0, 0, 0}, URL1, "d0", HL_ENT_AGENT, 0, 1},
-    {{HL_WP_DESCRIPTION, NULL, "d1", 0, 0, 0, 0}, URL1, "d1", HL_ENT_AGENT, 0, 1},
-    {{HL_WP_DESCRIPTION, NULL, NULL, 0, 0, 0, 0}, URL1, NULL, HL_ENT_AGENT, 0, 1},
-    {{HL_WP_ENTITIES, NULL, NULL, HL_ENT_ALL, 0, 0, 0}, URL1, NULL, HL_ENT_ALL, 0, 1},
-    {{HL_WP_EVENT_TYPES, NULL, NULL, 0, AC | FC, 0, 0}, URL1, NULL, HL_ENT_ALL, AC | FC, 1},
-    {{HL_WP_URL | HL_WP_ENTITIES | HL_WP_EVENT_TYPES, URL2, NULL, HL_ENT_CONTEXTFILE, FD, 0, 0},
+    {{0, URL2, "ignored", HL_ENT_ALL, AC, 0, 0, 0}, URL0, "d0", HL_ENT_AGENT, 0, 1},
+    {{HL_WP_URL, URL1, NULL, 0, 0, 0, 0, 0}, URL1, "d0", HL_ENT_AGENT, 0, 1},
+    {{HL_WP_DESCRIPTION, NULL, "d1", 0, 0, 0, 0, 0}, URL1, "d1", HL_ENT_AGENT, 0, 1},
+    {{HL_WP_DESCRIPTION, NULL, NULL, 0, 0, 0, 0, 0}, URL1, NULL, HL_ENT_AGENT, 0, 1},
+    {{HL_WP_ENTITIES, NULL, NULL, HL_ENT_ALL, 0, 0, 0, 0}, URL1, NULL, HL_ENT_ALL, 0, 1},
+    {{HL_WP_EVENT_TYPES, NULL, NULL, 0, AC | FC, 0, 0, 0}, URL1, NULL, HL_ENT_ALL, AC | FC, 1},
+    {{HL_WP_URL | HL_WP_ENTITIES | HL_WP_EVENT_TYPES, URL2, NULL, HL_ENT_CONTEXTFILE, FD, 0, 0, 0},
      URL2,
      NULL,
      HL_ENT_CONTEXTFILE,
      FD,
      1},
-    {{HL_WP_ACTIVE, NULL, NULL, 0, 0, 0, 0}, URL2, NULL, HL_ENT_CONTEXTFILE, FD, 0},
-    {{HL_WP_ACTIVE | HL_WP_DESCRIPTION, NULL, "back", 0, 0, 1, 0},
+    {{HL_WP_ACTIVE, NULL, NULL, 0, 0, 0, 0, 0}, URL2, NULL, HL_ENT_CONTEXTFILE, FD, 0},
+    {{HL_WP_ACTIVE | HL_WP_DESCRIPTION, NULL, "back", 0, 0, 1, 0, 0},
      URL2,
      "back",
      HL_ENT_CONTEXTFILE,
      FD,
      1},
-    {{HL_WP_EVENT_TYPES, NULL, NULL, 0, 0, 0, 0}, URL2, "back", HL_ENT_CONTEXTFILE, 0, 1},
+    {{HL_WP_EVENT_TYPES, NULL, NULL, 0, 0, 0, 0, 0}, URL2, "back", HL_ENT_CONTEXTFILE, 0, 1},
 };
 
 static void c_webhook_update(struct ctx *c)
@@ -2269,6 +2269,98 @@ static void c_breaker(struct ctx *c)
     jobs_free(&probe);
 }
 
+/* Publishes an event about resource uid; returns the deliveries made. */
+static int64_t publish_about(struct ctx *c, int64_t app_id, const char *uid, struct ev *v)
+{
+    ev_init(v, app_id, HL_EV_AGENT_UPDATED, "tenant-1", uid, hl_now_ms());
+    int64_t made = 0;
+    assert_int_equal(publish_ev(c, v, 0, &made), HL_OK);
+    return made;
+}
+
+/* Records job j's attempt at t as out (a retry is due a minute later). */
+static void record_as(struct ctx *c, const struct hl_job *j, int64_t t, enum hl_outcome out)
+{
+    struct hl_attempt at = {.delivery_id = j->delivery_id,
+                            .webhook_id = j->webhook_id,
+                            .started_at = t,
+                            .status_code = out == HL_OUT_SUCCESS ? 200 : 500,
+                            .error = out == HL_OUT_SUCCESS ? NULL : "HTTP 500",
+                            .outcome = out,
+                            .next_attempt_at = out == HL_OUT_RETRY ? t + MIN : 0};
+    assert_int_equal(hl_store_record(c->st, &at, 1), HL_OK);
+}
+
+/* ordering = resource: a claim gives each resource's first owed delivery only; the next one
+ * comes once the one before succeeded or failed for good, not while it is retried; other
+ * resources and a webhook without ordering are not held back. */
+static void c_ordering(struct ctx *c)
+{
+    struct hl_app a;
+    struct hook h, plain;
+    struct ev x1, x2, x3, y1, v;
+    struct jobs j = {0};
+    forget_hooks(c);
+    make_app(c, &a);
+    make_hook(c, a.id, HL_ENT_ALL, 0, 1, &h);
+    struct hl_webhook_patch p = {.set = HL_WP_ORDERING, .ordering = HL_ORDER_RESOURCE};
+    struct hl_webhook w;
+    assert_int_equal(hl_store_webhook_update(c->st, a.id, h.uid, &p, hl_now_ms(), &w), HL_OK);
+    assert_int_equal(w.ordering, HL_ORDER_RESOURCE);
+    hl_webhook_clear(&w);
+    assert_int_equal(publish_about(c, a.id, "agent-x", &x1), 1);
+    assert_int_equal(publish_about(c, a.id, "agent-x", &x2), 1);
+    assert_int_equal(publish_about(c, a.id, "agent-y", &y1), 1);
+    assert_int_equal(publish_about(c, a.id, "agent-x", &x3), 1);
+    make_hook(c, a.id, HL_ENT_ALL, 0, 1, &plain);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(publish_about(c, a.id, "agent-z", &v), 2);
+    int64_t now = hl_now_ms();
+
+    /* x1, y1 and z's first of the ordered webhook, every one of the plain webhook's */
+    claim_mine(c, now, now + SEC, NULL, 0, &j);
+    assert_int_equal(j.n, 3 + 3);
+    const struct hl_job *first = NULL;
+    size_t ordered = 0;
+    for (size_t i = 0; i < j.n; i++) {
+        if (j.v[i].webhook_id != h.id)
+            continue;
+        ordered++;
+        if (!first || j.v[i].delivery_id < first->delivery_id)
+            first = &j.v[i];
+    }
+    assert_int_equal(ordered, 3);
+    struct hl_job x1job = *first; /* the lowest id: x1 */
+    /* x1 is retried: x2 and x3 wait, even once its lease has lapsed */
+    record_as(c, &x1job, now, HL_OUT_RETRY);
+    claim_mine(c, now + 2 * SEC, now + 3 * SEC, NULL, 0, &j);
+    for (size_t i = 0; i < j.n; i++)
+        assert_true(strcmp(j.v[i].event_uid, x2.e.uid) != 0 &&
+                    strcmp(j.v[i].event_uid, x3.e.uid) != 0);
+    /* x1 fails for good: x2 goes, x3 still waits */
+    record_as(c, &x1job, now + 2 * MIN, HL_OUT_FAILED);
+    claim_mine(c, now + 2 * MIN, now + 3 * MIN, NULL, 0, &j);
+    size_t got = 0;
+    struct hl_job x2job = {0};
+    for (size_t i = 0; i < j.n; i++) {
+        if (j.v[i].webhook_id == h.id && j.v[i].event_id > 0 &&
+            strcmp(j.v[i].event_uid, x2.e.uid) == 0) {
+            x2job = j.v[i];
+            got++;
+        }
+        assert_true(strcmp(j.v[i].event_uid, x3.e.uid) != 0);
+    }
+    assert_int_equal(got, 1);
+    /* x2 succeeds: x3 goes */
+    record_as(c, &x2job, now + 2 * MIN, HL_OUT_SUCCESS);
+    claim_mine(c, now + 4 * MIN, now + 5 * MIN, NULL, 0, &j);
+    got = 0;
+    for (size_t i = 0; i < j.n; i++)
+        got += strcmp(j.v[i].event_uid, x3.e.uid) == 0;
+    assert_int_equal(got, 1);
+    jobs_free(&j);
+}
+
 static void c_next_due(struct ctx *c)
 {
     struct hl_app a;
@@ -3825,6 +3917,7 @@ static const struct contract contract[] = {
     {"record_batch", c_record_batch},
     {"auto_disable", c_auto_disable},
     {"breaker", c_breaker},
+    {"ordering", c_ordering},
     {"next_due", c_next_due},
     {"release_leases", c_release_leases},
     {"ingest_claim", c_ingest_claim},
