@@ -37,8 +37,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 #define RESPONSE_MAX (1u << 20)
 
-static const char *const WEBHOOK_FIELDS[] = {"url",         "entities",   "active",
-                                             "description", "eventTypes", NULL};
+static const char *const WEBHOOK_FIELDS[] = {"url",        "entities",  "active",   "description",
+                                             "eventTypes", "rateLimit", "ordering", NULL};
 static const char *const AGENT_FIELDS[] = {
     "agentName", "externalTenantId", "live",      "description", "instructions",
     "model",     "temperature",      "maxTokens", "metadata",    NULL};
