@@ -167,6 +167,7 @@ enum {
 #define RATE_ALLOW SQL_RATE_ALLOW("w.", "?1 * 1000")
 #define ORDER_FREE SQL_ORDER_FREE("d.")
 #define ORDER_FREE2 SQL_ORDER_FREE("d2.")
+#define ORDER_FREE_P SQL_ORDER_FREE("p.")
 #define PER_WEBHOOK HL_XSTR(HL_CLAIM_PER_WEBHOOK)
 
 static const char *const SQL[Q_COUNT] = {
@@ -404,8 +405,8 @@ static const char *const SQL[Q_COUNT] = {
         " AND " ORDER_FREE2 " ORDER BY d2.next_attempt_at LIMIT " PER_WEBHOOK ")"
         " AND (w.breaker_opened_at = 0 OR d.id = (SELECT p.id FROM deliveries p"
         " WHERE p.webhook_id = w.id AND p.status = " SQL_PENDING " AND p.next_attempt_at <= ?1"
-        " AND p.lease_until <= ?1 ORDER BY p.next_attempt_at LIMIT 1))), " SHARES_FIT
-        " ranked AS (SELECT id, due, app,"
+        " AND p.lease_until <= ?1 AND " ORDER_FREE_P
+        " ORDER BY p.next_attempt_at LIMIT 1))), " SHARES_FIT " ranked AS (SELECT id, due, app,"
         " row_number() OVER (PARTITION BY app ORDER BY rw, due, id) AS ra FROM fit)," SHARES_TURN
         " SELECT " CLAIM_COLS " FROM turn t CROSS JOIN deliveries d CROSS JOIN webhooks w"
         " CROSS JOIN events e WHERE d.id = t.id AND w.id = d.webhook_id AND e.id = d.event_id"

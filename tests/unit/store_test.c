@@ -2361,6 +2361,36 @@ static void c_ordering(struct ctx *c)
     jobs_free(&j);
 }
 
+/* An open breaker on an ordered webhook probes with a delivery whose resource is free, even
+ * when the earliest due one waits behind its resource's retried delivery. */
+static void c_breaker_ordering(struct ctx *c)
+{
+    struct hl_app a;
+    struct hook h;
+    struct ev x1, x2, y1, z1;
+    struct jobs j = {0};
+    forget_hooks(c);
+    make_app(c, &a);
+    make_hook(c, a.id, HL_ENT_ALL, 0, 1, &h);
+    struct hl_webhook_patch p = {.set = HL_WP_ORDERING, .ordering = HL_ORDER_RESOURCE};
+    assert_int_equal(hl_store_webhook_update(c->st, a.id, h.uid, &p, hl_now_ms(), NULL), HL_OK);
+    assert_int_equal(publish_about(c, a.id, "agent-x", &x1), 1);
+    assert_int_equal(publish_about(c, a.id, "agent-x", &x2), 1); /* due first, waits on x1 */
+    assert_int_equal(publish_about(c, a.id, "agent-y", &y1), 1);
+    assert_int_equal(publish_about(c, a.id, "agent-z", &z1), 1);
+    int64_t now = hl_now_ms();
+    claim_mine(c, now, now + SEC, NULL, 0, &j);
+    assert_int_equal(j.n, 3);
+    struct hl_job three[3] = {j.v[0], j.v[1], j.v[2]};
+    for (int i = 0; i < 3; i++)
+        record_breaker(c, &three[i], now, 0, now + 10 * SEC);
+    assert_true(breaker_of(c, a.id, &h) != 0);
+    claim_mine(c, now + 2 * MIN, now + 3 * MIN, NULL, 0, &j);
+    assert_int_equal(j.n, 1);
+    assert_true(strcmp(j.v[0].event_uid, x2.e.uid) != 0);
+    jobs_free(&j);
+}
+
 static void c_next_due(struct ctx *c)
 {
     struct hl_app a;
@@ -3918,6 +3948,7 @@ static const struct contract contract[] = {
     {"auto_disable", c_auto_disable},
     {"breaker", c_breaker},
     {"ordering", c_ordering},
+    {"breaker_ordering", c_breaker_ordering},
     {"next_due", c_next_due},
     {"release_leases", c_release_leases},
     {"ingest_claim", c_ingest_claim},
