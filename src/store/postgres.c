@@ -165,16 +165,27 @@ static const char *const MIGRATIONS[] = {
      * migration 7) */
     "ALTER TABLE files ADD COLUMN attempts BIGINT NOT NULL DEFAULT 0;"
     "CREATE INDEX files_app_state ON files(app_id, state, lease_until);",
-    /* 8: the circuit breaker (sqlite.c's migration 8) */
+    /* 8: the console (sqlite.c's migration 8) */
+    "ALTER TABLE attempts ADD COLUMN webhook_id BIGINT;"
+    "UPDATE attempts a SET webhook_id = d.webhook_id FROM deliveries d WHERE d.id = a.delivery_id;"
+    "CREATE INDEX attempts_webhook_time ON attempts(webhook_id, started_at)"
+    " INCLUDE (status_code, duration_us);"
+    "CREATE INDEX deliveries_webhook_id ON deliveries(webhook_id, id);"
+    "CREATE TABLE console_key(id BIGINT PRIMARY KEY CHECK (id = 1), secret BYTEA NOT NULL,"
+    " created_at BIGINT NOT NULL);"
+    "CREATE TABLE portal_used(token_id TEXT PRIMARY KEY, expires_at BIGINT NOT NULL);"
+    "CREATE INDEX portal_used_expiry ON portal_used(expires_at);"
+    "CREATE INDEX events_tenant ON events(app_id, tenant, id);",
+    /* 9: the circuit breaker (sqlite.c's migration 9) */
     "ALTER TABLE webhooks ADD COLUMN breaker_fails BIGINT NOT NULL DEFAULT 0,"
     " ADD COLUMN breaker_opened_at BIGINT NOT NULL DEFAULT 0,"
     " ADD COLUMN breaker_probe_at BIGINT NOT NULL DEFAULT 0,"
     " ADD COLUMN breaker_probes BIGINT NOT NULL DEFAULT 0;",
-    /* 9: rateLimit (sqlite.c's migration 9) */
+    /* 10: rateLimit (sqlite.c's migration 10) */
     "ALTER TABLE webhooks ADD COLUMN rate_limit BIGINT NOT NULL DEFAULT 0,"
     " ADD COLUMN rate_tat BIGINT NOT NULL DEFAULT 0;"
     "CREATE INDEX webhooks_held ON webhooks(id) WHERE breaker_opened_at <> 0 OR rate_limit > 0;",
-    /* 10: ordering (sqlite.c's migration 10) */
+    /* 11: ordering (sqlite.c's migration 11) */
     "ALTER TABLE webhooks ADD COLUMN ordering BIGINT NOT NULL DEFAULT 0;"
     "ALTER TABLE deliveries ADD COLUMN order_key TEXT;"
     "CREATE INDEX deliveries_order ON deliveries(webhook_id, order_key, id)"
@@ -207,7 +218,7 @@ static const char *const SQL[Q_COUNT] = {
     [HL_Q_APP_LIST] = "SELECT " HL_APP_COLS " FROM apps ORDER BY id",
     [HL_Q_KEY_INSERT] = "INSERT INTO api_keys(uid, app_id, hash, prefix, created_at)"
                         " VALUES($1, $2, $3, $4, $5)",
-    [HL_Q_KEY_LOOKUP] = "SELECT a.id, a.uid, a.name, a.created_at, k.hash FROM api_keys k"
+    [HL_Q_KEY_LOOKUP] = "SELECT a.id, a.uid, a.name, a.created_at, k.hash, k.uid FROM api_keys k"
                         " JOIN apps a ON a.id = k.app_id WHERE k.hash = $1"
                         " AND k.revoked_at IS NULL",
     [HL_Q_KEY_REVOKE] = "UPDATE api_keys SET revoked_at = $2 WHERE uid = $1"
@@ -304,10 +315,15 @@ static const char *const SQL[Q_COUNT] = {
     [HL_Q_EV_LIST] = "SELECT " HL_EVENT_COLS " FROM events WHERE app_id = $1"
                      " AND ($2 < 0 OR type = $2) AND ($3::text IS NULL OR tenant = $3)"
                      " AND ($4 = 0 OR created_at >= $4) AND ($5 = 0 OR created_at < $5)"
-                     " AND ($6 = 0 OR id < $6) ORDER BY id DESC LIMIT $7",
+                     " AND id < $6 ORDER BY id DESC LIMIT $7",
+    [HL_Q_EV_LIST_TENANT] = "SELECT " HL_EVENT_COLS " FROM events WHERE app_id = $1"
+                            " AND tenant = $3 AND ($2 < 0 OR type = $2)"
+                            " AND ($4 = 0 OR created_at >= $4) AND ($5 = 0 OR created_at < $5)"
+                            " AND id < $6 ORDER BY id DESC LIMIT $7",
     [HL_Q_EV_GET] = "SELECT " HL_EVENT_COLS " FROM events WHERE app_id = $1 AND uid = $2",
     [HL_Q_ATTEMPT_INSERT] = "INSERT INTO attempts(delivery_id, started_at, duration_us,"
-                            " status_code, error, response) VALUES($1, $2, $3, $4, $5, $6)",
+                            " status_code, error, response, webhook_id) VALUES($1, $2, $3, $4,"
+                            " $5, $6, (SELECT webhook_id FROM deliveries WHERE id = $1))",
     [HL_Q_DELIV_SUCCESS] = "UPDATE deliveries SET status = " SQL_SUCCEEDED
                            ", attempts = attempts + 1, last_status = $2, last_error = NULL,"
                            " delivered_at = $3, lease_until = 0 WHERE id = $1 AND status IN"
@@ -325,19 +341,25 @@ static const char *const SQL[Q_COUNT] = {
                       " (SELECT min(lease_until) FROM deliveries WHERE status = " SQL_PENDING
                       " AND lease_until > $1)), 0)",
     [HL_Q_DL_BY_EVENT] = HL_DELIVERY_SELECT " WHERE d.event_id = $1 ORDER BY d.id",
-    [HL_Q_DL_LIST] =
-        HL_DELIVERY_SELECT " WHERE d.webhook_id = $1 AND w.app_id = $2"
-                           " AND ($3 < 0 OR " SQL_SHOWN_STATUS " = $3)"
-                           " AND ($4 < 0 OR e.type = $4)"
-                           " AND ($5 = 0 OR d.created_at >= $5) AND ($6 = 0 OR d.created_at < $6)"
-                           " AND ($7 = 0 OR d.id < $7) ORDER BY d.id DESC LIMIT $8",
-    /* Newest first by id: the scan stops once a page is found (no sort). */
+    /* The delivery lists: parameters as sql.h says ($3 status, $7 before id, $8 limit). */
+    [HL_Q_DL_LIST] = HL_DELIVERY_SELECT
+    " WHERE d.webhook_id = $1 AND w.app_id = $2" DL_FILTERS("d", "$") DL_PAGE("$"),
+    [HL_Q_DL_LIST_STATUS] =
+        HL_DELIVERY_SELECT " WHERE d.webhook_id = $1 AND w.app_id = $2" DL_STORED("d", "$")
+            DL_FILTERS("d", "$") DL_PAGE("$"),
+    /* Webhook by webhook, the newest page of each from its index, then the newest of those. */
     [HL_Q_DL_LIST_APP] =
-        HL_DELIVERY_SELECT " WHERE w.app_id = $1"
-                           " AND ($2 < 0 OR " SQL_SHOWN_STATUS " = $2)"
-                           " AND ($3 < 0 OR e.type = $3)"
-                           " AND ($4 = 0 OR d.created_at >= $4) AND ($5 = 0 OR d.created_at < $5)"
-                           " AND ($6 = 0 OR d.id < $6) ORDER BY d.id DESC LIMIT $7",
+        "SELECT " HL_DELIVERY_COLS " FROM webhooks w CROSS JOIN LATERAL"
+        " (SELECT d2.* FROM deliveries d2 WHERE d2.webhook_id = w.id" DL_FILTERS("d2", "$")
+            DL_PAGE_OF("d2",
+                       "$") ") d"
+                            " JOIN events e ON e.id = d.event_id WHERE w.app_id = $2" DL_PAGE("$"),
+    [HL_Q_DL_LIST_APP_STATUS] =
+        "SELECT " HL_DELIVERY_COLS " FROM webhooks w CROSS JOIN LATERAL"
+        " (SELECT d2.* FROM deliveries d2 WHERE d2.webhook_id = w.id" DL_STORED("d2", "$")
+            DL_FILTERS("d2", "$") DL_PAGE_OF(
+                "d2", "$") ") d"
+                           " JOIN events e ON e.id = d.event_id WHERE w.app_id = $2" DL_PAGE("$"),
     [HL_Q_DL_GET] = HL_DELIVERY_SELECT " WHERE d.id = $1 AND w.app_id = $2",
     [HL_Q_ATT_LIST] = "SELECT started_at, duration_us, status_code, error, response FROM attempts"
                       " WHERE delivery_id = $1 ORDER BY id",
@@ -394,6 +416,7 @@ static const char *const SQL[Q_COUNT] = {
     [HL_Q_APP_LOCK] = "SELECT id FROM apps WHERE id = $1 FOR NO KEY UPDATE",
     [HL_Q_WH_COUNT] = "SELECT count(*) FROM webhooks WHERE app_id = $1 AND deleted_at = 0",
     [HL_Q_APP_STORAGE] = "SELECT coalesce(sum(size), 0)::bigint FROM files WHERE app_id = $1",
+    SQL_CONSOLE_QUERIES("$"),
 
     [Q_BEGIN] = "BEGIN",
     [Q_BEGIN_SNAPSHOT] = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",

@@ -98,19 +98,34 @@ static const char *const MIGRATIONS[] = {
     /* 7: ingestion: claims counted per file, files being processed counted per app */
     "ALTER TABLE files ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;"
     "CREATE INDEX files_app_state ON files(app_id, state, lease_until);",
-    /* 8: the circuit breaker (issue 19): consecutive failed attempts, when it opened (0:
+    /* 8: the console. Attempts carry their webhook, so a webhook's chart reads its attempts of
+     * an hour or a day from one index (which holds what the chart needs); a webhook's deliveries
+     * page newest first from an index; the event log searched by tenant from an index; the key
+     * that signs portal links, and the links used. */
+    "ALTER TABLE attempts ADD COLUMN webhook_id INTEGER;"
+    "UPDATE attempts SET webhook_id = (SELECT d.webhook_id FROM deliveries d"
+    " WHERE d.id = attempts.delivery_id);"
+    "CREATE INDEX attempts_webhook_time ON attempts(webhook_id, started_at, status_code,"
+    " duration_us);"
+    "CREATE INDEX deliveries_webhook_id ON deliveries(webhook_id, id);"
+    "CREATE TABLE console_key(id INTEGER PRIMARY KEY CHECK (id = 1), secret BLOB NOT NULL,"
+    " created_at INTEGER NOT NULL);"
+    "CREATE TABLE portal_used(token_id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);"
+    "CREATE INDEX portal_used_expiry ON portal_used(expires_at);"
+    "CREATE INDEX events_tenant ON events(app_id, tenant, id);",
+    /* 9: the circuit breaker (issue 19): consecutive failed attempts, when it opened (0:
      * closed), when its next probe may go and how many probes failed since it opened */
     "ALTER TABLE webhooks ADD COLUMN breaker_fails INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE webhooks ADD COLUMN breaker_opened_at INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE webhooks ADD COLUMN breaker_probe_at INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE webhooks ADD COLUMN breaker_probes INTEGER NOT NULL DEFAULT 0;",
-    /* 9: rateLimit (issue 19): the limit (0: none) and its theoretical next time in
+    /* 10: rateLimit (issue 19): the limit (0: none) and its theoretical next time in
      * microseconds (SQL_RATE_ALLOW); the webhooks that may hold deliveries back are found
      * without a scan */
     "ALTER TABLE webhooks ADD COLUMN rate_limit INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE webhooks ADD COLUMN rate_tat INTEGER NOT NULL DEFAULT 0;"
     "CREATE INDEX webhooks_held ON webhooks(id) WHERE breaker_opened_at <> 0 OR rate_limit > 0;",
-    /* 10: ordering (issue 19): a webhook's (0 none, 1 per resource) and the resource a delivery
+    /* 11: ordering (issue 19): a webhook's (0 none, 1 per resource) and the resource a delivery
      * waits its turn on; the deliveries that may hold others back are found by one seek */
     "ALTER TABLE webhooks ADD COLUMN ordering INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE deliveries ADD COLUMN order_key TEXT;"
@@ -177,7 +192,7 @@ static const char *const SQL[Q_COUNT] = {
     [HL_Q_APP_LIST] = "SELECT " HL_APP_COLS " FROM apps ORDER BY id",
     [HL_Q_KEY_INSERT] = "INSERT INTO api_keys(uid, app_id, hash, prefix, created_at)"
                         " VALUES(?1, ?2, ?3, ?4, ?5)",
-    [HL_Q_KEY_LOOKUP] = "SELECT a.id, a.uid, a.name, a.created_at, k.hash FROM api_keys k"
+    [HL_Q_KEY_LOOKUP] = "SELECT a.id, a.uid, a.name, a.created_at, k.hash, k.uid FROM api_keys k"
                         " JOIN apps a ON a.id = k.app_id WHERE k.hash = ?1"
                         " AND k.revoked_at IS NULL",
     [HL_Q_KEY_REVOKE] = "UPDATE api_keys SET revoked_at = ?2 WHERE uid = ?1"
@@ -276,10 +291,15 @@ static const char *const SQL[Q_COUNT] = {
     [HL_Q_EV_LIST] = "SELECT " HL_EVENT_COLS " FROM events WHERE app_id = ?1"
                      " AND (?2 < 0 OR type = ?2) AND (?3 IS NULL OR tenant = ?3)"
                      " AND (?4 = 0 OR created_at >= ?4) AND (?5 = 0 OR created_at < ?5)"
-                     " AND (?6 = 0 OR id < ?6) ORDER BY id DESC LIMIT ?7",
+                     " AND id < ?6 ORDER BY id DESC LIMIT ?7",
+    [HL_Q_EV_LIST_TENANT] = "SELECT " HL_EVENT_COLS " FROM events WHERE app_id = ?1"
+                            " AND tenant = ?3 AND (?2 < 0 OR type = ?2)"
+                            " AND (?4 = 0 OR created_at >= ?4) AND (?5 = 0 OR created_at < ?5)"
+                            " AND id < ?6 ORDER BY id DESC LIMIT ?7",
     [HL_Q_EV_GET] = "SELECT " HL_EVENT_COLS " FROM events WHERE app_id = ?1 AND uid = ?2",
     [HL_Q_ATTEMPT_INSERT] = "INSERT INTO attempts(delivery_id, started_at, duration_us,"
-                            " status_code, error, response) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+                            " status_code, error, response, webhook_id) VALUES(?1, ?2, ?3, ?4,"
+                            " ?5, ?6, (SELECT webhook_id FROM deliveries WHERE id = ?1))",
     [HL_Q_DELIV_SUCCESS] = "UPDATE deliveries SET status = " SQL_SUCCEEDED
                            ", attempts = attempts + 1, last_status = ?2, last_error = NULL,"
                            " delivered_at = ?3, lease_until = 0 WHERE id = ?1 AND status IN"
@@ -295,19 +315,26 @@ static const char *const SQL[Q_COUNT] = {
         "SELECT min(d.next_attempt_at) FROM deliveries d WHERE d.status = " SQL_PENDING
         " AND d.lease_until <= ?1",
     [HL_Q_DL_BY_EVENT] = HL_DELIVERY_SELECT " WHERE d.event_id = ?1 ORDER BY d.id",
-    [HL_Q_DL_LIST] =
-        HL_DELIVERY_SELECT " WHERE d.webhook_id = ?1 AND w.app_id = ?2"
-                           " AND (?3 < 0 OR " SQL_SHOWN_STATUS " = ?3)"
-                           " AND (?4 < 0 OR e.type = ?4)"
-                           " AND (?5 = 0 OR d.created_at >= ?5) AND (?6 = 0 OR d.created_at < ?6)"
-                           " AND (?7 = 0 OR d.id < ?7) ORDER BY d.id DESC LIMIT ?8",
-    /* Newest first by id: the scan stops once a page is found (no sort). */
+    /* The delivery lists: parameters as sql.h says (?3 status, ?7 before id, ?8 limit). */
+    [HL_Q_DL_LIST] = HL_DELIVERY_SELECT
+    " WHERE d.webhook_id = ?1 AND w.app_id = ?2" DL_FILTERS("d", "?") DL_PAGE("?"),
+    [HL_Q_DL_LIST_STATUS] =
+        HL_DELIVERY_SELECT " WHERE d.webhook_id = ?1 AND w.app_id = ?2" DL_STORED("d", "?")
+            DL_FILTERS("d", "?") DL_PAGE("?"),
+    /* Webhook by webhook, the newest page of each from its index, then the newest of those:
+     * the cost is the app's webhooks times a page, however many deliveries there are. */
     [HL_Q_DL_LIST_APP] =
-        HL_DELIVERY_SELECT " WHERE w.app_id = ?1"
-                           " AND (?2 < 0 OR " SQL_SHOWN_STATUS " = ?2)"
-                           " AND (?3 < 0 OR e.type = ?3)"
-                           " AND (?4 = 0 OR d.created_at >= ?4) AND (?5 = 0 OR d.created_at < ?5)"
-                           " AND (?6 = 0 OR d.id < ?6) ORDER BY d.id DESC LIMIT ?7",
+        "SELECT " HL_DELIVERY_COLS " FROM webhooks w CROSS JOIN deliveries d"
+        " CROSS JOIN events e WHERE w.app_id = ?2 AND d.id IN (SELECT d2.id FROM deliveries d2"
+        " WHERE d2.webhook_id = w.id" DL_FILTERS("d2", "?")
+            DL_PAGE_OF("d2", "?") ")"
+                                  " AND e.id = d.event_id" DL_PAGE("?"),
+    [HL_Q_DL_LIST_APP_STATUS] =
+        "SELECT " HL_DELIVERY_COLS " FROM webhooks w CROSS JOIN deliveries d"
+        " CROSS JOIN events e WHERE w.app_id = ?2 AND d.id IN (SELECT d2.id FROM deliveries d2"
+        " WHERE d2.webhook_id = w.id" DL_STORED("d2", "?") DL_FILTERS("d2", "?")
+            DL_PAGE_OF("d2", "?") ")"
+                                  " AND e.id = d.event_id" DL_PAGE("?"),
     [HL_Q_DL_GET] = HL_DELIVERY_SELECT " WHERE d.id = ?1 AND w.app_id = ?2",
     [HL_Q_ATT_LIST] = "SELECT started_at, duration_us, status_code, error, response FROM attempts"
                       " WHERE delivery_id = ?1 ORDER BY id",
@@ -362,6 +389,7 @@ static const char *const SQL[Q_COUNT] = {
     [HL_Q_APP_LOCK] = "SELECT id FROM apps WHERE id = ?1",
     [HL_Q_WH_COUNT] = "SELECT count(*) FROM webhooks WHERE app_id = ?1 AND deleted_at = 0",
     [HL_Q_APP_STORAGE] = "SELECT coalesce(sum(size), 0) FROM files WHERE app_id = ?1",
+    SQL_CONSOLE_QUERIES("?"),
 
     [Q_BEGIN] = "BEGIN IMMEDIATE",
     [Q_BEGIN_READ] = "BEGIN DEFERRED", /* its snapshot is taken by the first SELECT */
