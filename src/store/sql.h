@@ -89,7 +89,7 @@
  * take SQL_RATE_ALLOW of it: what fits before now + SQL_RATE_BURST. The burst is one step and
  * HL_RATE_SLACK_US more, so that a claim that comes up to that late (a busy node) does not lose
  * the time it missed: over any window the deliveries are at most rate * (window + slack) + 1. */
-#define HL_RATE_SLACK_US 250000
+#define HL_RATE_SLACK_US 1000000
 #define SQL_RATE_STEP(w) "(1000000 / " w "rate_limit)"
 #define SQL_RATE_BURST(w) "(1000000 / " w "rate_limit + " HL_XSTR(HL_RATE_SLACK_US) ")"
 #define SQL_RATE_ALLOW(w, now_us)                                                                  \

@@ -95,7 +95,7 @@ struct hl_webhook {
 
 /* rateLimit's bounds. A webhook's deliveries are claimed no faster than its limit allows, all
  * nodes together (a claim takes a webhook's tokens in the store); a burst is at most one
- * delivery and a quarter of a second's worth. */
+ * delivery and a second's worth. */
 #define HL_RATE_LIMIT_MIN 1
 #define HL_RATE_LIMIT_MAX 10000
 

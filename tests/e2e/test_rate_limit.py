@@ -1,8 +1,8 @@
 """rateLimit (issue 19): deliveries a second to one webhook, counted in the store so that every
 node together keeps to it, without holding dispatcher capacity that other webhooks need.
 
-The rate is measured at the receiver over the whole run (arrivals less one over the time from
-the first to the last): it must be within 10 % of the limit. Its upper side cannot be broken by
+The rate is measured at the receiver once the first burst is spent (arrivals less one over the
+time from the first to the last): it must be within 10 % of the limit. Its upper side cannot be broken by
 a slow machine; its lower side needs only a few dozen deliveries a second. Several nodes
 sharing one limit: test_nodes.py.
 """
@@ -14,7 +14,15 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import ServerTest, main  # noqa: E402
 
 LIMIT = 10
-EVENTS = 80
+EVENTS = 100
+
+
+def measured_rate(reqs, limit):
+    """Arrivals a second once the first burst (one delivery and a second's worth, which a
+    webhook that had sent nothing may take at once) is spent: arrivals less one over the time
+    from the first to the last of them."""
+    times = sorted(r["time"] for r in reqs)[limit + 1:]
+    return (len(times) - 1) / (times[-1] - times[0])
 
 
 def publish(app, n, threads=4):
@@ -32,8 +40,7 @@ def publish(app, n, threads=4):
 class RateLimit(ServerTest):
 
     def measured(self, reqs):
-        times = sorted(r["time"] for r in reqs)
-        return (len(times) - 1) / (times[-1] - times[0])
+        return measured_rate(reqs, LIMIT)
 
     def test_validation_and_shown(self):
         rx = self.receiver()
