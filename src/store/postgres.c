@@ -77,8 +77,7 @@
 
 /* A claimed job's columns (HL_JOB_COLS) at the claim's time $1; at most so many of a webhook. */
 #define CLAIM_COLS HL_JOB_COLS("$1")
-/* The claim's breaker gate and rate allowance (sql.h) of webhook w, and the rate step of b. */
-#define BREAKER_GATE SQL_BREAKER_GATE("w.", "$1")
+/* The claim's rate allowance (sql.h) of webhook w, and the rate step of b. */
 #define RATE_ALLOW SQL_RATE_ALLOW("w.", "$1 * 1000")
 #define RATE_STEP SQL_RATE_STEP("b.")
 #define ORDER_FREE SQL_ORDER_FREE("d2.")
@@ -461,10 +460,16 @@ static const char *const SQL[Q_COUNT] = {
         " cand AS (SELECT c.id, c.next_attempt_at AS due, w.id AS wid, w.app_id AS app,"
         " row_number() OVER (PARTITION BY w.id ORDER BY c.next_attempt_at, c.id) AS rw,"
         " " RATE_ALLOW " AS allow"
-        " FROM wh JOIN webhooks w ON w.id = wh.id CROSS JOIN LATERAL"
+        " FROM wh JOIN webhooks w ON w.id = wh.id"
+        /* an open breaker's probe: its webhook's row locked, so that another node's claim
+         * skips it (or sees the probe's time moved on) and one probe goes at a time */
+        " LEFT JOIN LATERAL (SELECT 1 AS ok FROM webhooks g WHERE g.id = w.id"
+        " AND w.breaker_opened_at <> 0 AND g.breaker_probe_at <= $1 FOR UPDATE SKIP LOCKED) gate"
+        " ON true CROSS JOIN LATERAL"
         " (SELECT d2.id, d2.next_attempt_at FROM deliveries d2 WHERE d2.webhook_id = w.id"
         " AND d2.status = " SQL_PENDING " AND d2.next_attempt_at <= $1 AND d2.lease_until <= $1"
-        " AND " BREAKER_GATE " AND " ORDER_FREE " ORDER BY d2.next_attempt_at"
+        " AND (w.breaker_opened_at = 0 OR gate.ok IS NOT NULL) AND " ORDER_FREE
+        " ORDER BY d2.next_attempt_at"
         " LIMIT CASE WHEN w.breaker_opened_at = 0 THEN " PER_WEBHOOK " ELSE 1 END"
         " FOR UPDATE SKIP LOCKED) c"
         " WHERE w.active = 1 AND w.deleted_at = 0 AND w.id <> ALL($3::bigint[])"

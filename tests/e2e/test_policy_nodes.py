@@ -79,7 +79,7 @@ class PolicyNodes(unittest.TestCase):
             a.ok("POST", "agents", {"agentName": "a%d" % i, "externalTenantId": "t"})
         wait_for(lambda: b.ok("GET", "webhooks/" + w["uid"])["breaker"] == "open", 30,
                  what="the breaker to open")
-        mark = ep.count()
+        mark = ep.mark()
         for i in range(6):
             (a if i % 2 else b).ok("POST", "agents", {"agentName": "b%d" % i,
                                                       "externalTenantId": "t"})
