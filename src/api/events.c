@@ -109,6 +109,77 @@ static void replay(struct hl_resp *rs, struct hl_idem_hit *hit, const uint8_t ha
     free(hit->response);
 }
 
+/* A published event kept by its request until the commit is over. */
+struct pending {
+    struct hl_event ev;
+    struct hl_change ch;
+    struct hl_idem idem; /* its key is the request's header */
+    struct hl_buf answer;
+    int64_t now;
+};
+
+static void pending_free(void *arg)
+{
+    struct pending *p = arg;
+    hl_event_clear(&p->ev);
+    hl_buf_free(&p->answer);
+    free(p);
+}
+
+static void published(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, int rc)
+{
+    struct pending *p = rq->held;
+    struct hl_idem_hit hit;
+    if (rc == HL_ECONFLICT && p->idem.key &&
+        hl_store_idem_get(api->store, rq->app.id, p->idem.key, p->now - HL_IDEM_WINDOW_MS, &hit) ==
+            HL_OK) {
+        /* Another request with the same key committed first: answer as it did. */
+        replay(rs, &hit, p->idem.request_hash);
+    } else if (rc) {
+        hl_resp_store_error(rs, rc);
+    } else {
+        hl_resp_json(rs, 202, hl_json_parse(p->answer.p, p->answer.len, NULL, 0));
+    }
+}
+
+/* Builds the event of body (hash: the body's) into p with its answer. Sets the error answer on
+ * failure. */
+static int pending_make(struct hl_req *rq, struct hl_resp *rs, json_t *body, struct pending *p)
+{
+    int type;
+    if (check_publish(body, rs, &type))
+        return HL_EINVAL;
+    struct hl_buf data;
+    hl_buf_init(&data, 2 * HL_MAX_BODY);
+    json_t *d = json_object_get(body, "data");
+    int rc = hl_json_write(&data, d);
+    if (rc) {
+        hl_buf_free(&data);
+        return hl_resp_error(rs, 422, "data_invalid", "data nests too deeply"), rc;
+    }
+    const char *tenant = json_string_value(json_object_get(d, "externalTenantId"));
+    const char *uid = json_string_value(json_object_get(d, "uid"));
+    rc = hl_event_make(rq->app.id, rq->app.uid, type, tenant, uid, data.p, data.len, p->now, 0,
+                       &p->ev);
+    hl_buf_free(&data);
+    if (rc)
+        return hl_resp_error(rs, 500, "internal", "could not build the event"), rc;
+    p->ch = (struct hl_change){.op = HL_OP_NONE, .ev = &p->ev};
+    char iso[HL_ISO_MAX];
+    hl_time_iso(p->now, iso);
+    json_t *ans = json_pack("{s:s,s:s,s:s}", "eventId", p->ev.uid, "event", hl_event_name(type),
+                            "timestamp", iso);
+    rc = hl_json_write(&p->answer, ans);
+    json_decref(ans);
+    if (rc)
+        return hl_resp_error(rs, 500, "internal", "could not build the answer"), rc;
+    p->idem.status = 202;
+    p->idem.response = p->answer.p;
+    return HL_OK;
+}
+
+/* POST /events: commits the event while the request waits parked; an Idempotency-Key's first
+ * answer is replayed to its repeats. */
 static void publish(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
 {
     const char *key = hl_req_header(rq, "Idempotency-Key");
@@ -135,56 +206,21 @@ static void publish(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
     json_t *body = hl_req_json(rq, rs, 0);
     if (!body)
         return;
-    int type;
-    struct hl_event ev = {0};
-    struct hl_buf data, answer;
-    hl_buf_init(&data, 2 * HL_MAX_BODY);
-    hl_buf_init(&answer, 4096);
-    if (check_publish(body, rs, &type))
-        goto out;
-    json_t *d = json_object_get(body, "data");
-    if (hl_json_write(&data, d)) {
-        hl_resp_error(rs, 422, "data_invalid", "data nests too deeply");
-        goto out;
+    struct pending *p = calloc(1, sizeof(*p));
+    if (!p) {
+        json_decref(body);
+        hl_resp_store_error(rs, HL_ENOMEM);
+        return;
     }
-    const char *tenant = json_string_value(json_object_get(d, "externalTenantId"));
-    const char *uid = json_string_value(json_object_get(d, "uid"));
-    if (hl_event_make(rq->app.id, rq->app.uid, type, tenant, uid, data.p, data.len, now, 0, &ev)) {
-        hl_resp_error(rs, 500, "internal", "could not build the event");
-        goto out;
-    }
-    struct hl_change ch = {.op = HL_OP_NONE, .ev = &ev};
-    int64_t deliveries = 0;
-    char iso[HL_ISO_MAX];
-    hl_time_iso(now, iso);
-    json_t *ans = json_pack("{s:s,s:s,s:s}", "eventId", ev.uid, "event", hl_event_name(type),
-                            "timestamp", iso);
-    if (hl_json_write(&answer, ans)) {
-        json_decref(ans);
-        hl_resp_error(rs, 500, "internal", "could not build the answer");
-        goto out;
-    }
-    struct hl_idem idem = {.key = key, .status = 202, .response = answer.p};
-    memcpy(idem.request_hash, hash, 32);
-    int rc = hl_store_commit(api->store, &ch, 1, key ? &idem : NULL, &deliveries);
-    if (rc == HL_ECONFLICT && key &&
-        hl_store_idem_get(api->store, rq->app.id, key, now - HL_IDEM_WINDOW_MS, &hit) == HL_OK) {
-        /* Another request with the same key committed first: answer as it did. */
-        json_decref(ans);
-        replay(rs, &hit, hash);
-        goto out;
-    }
-    if (rc) {
-        json_decref(ans);
-        hl_resp_store_error(rs, rc);
-        goto out;
-    }
-    hl_resp_json(rs, 202, ans);
-out:
-    hl_event_clear(&ev);
-    hl_buf_free(&data);
-    hl_buf_free(&answer);
+    hl_req_hold(rq, p, pending_free);
+    hl_buf_init(&p->answer, 4096);
+    p->now = now;
+    p->idem.key = key;
+    memcpy(p->idem.request_hash, hash, 32);
+    int rc = pending_make(rq, rs, body, p);
     json_decref(body);
+    if (rc == HL_OK)
+        hl_req_commit(api, rq, rs, &p->ch, 1, key ? &p->idem : NULL, published);
 }
 
 /* GET /events/{eventId}: the event as sent, with the deliveries it fanned out to. */

@@ -40,6 +40,7 @@ struct lot {
     struct ctx *bucket[LOT_BUCKETS]; /* the same, by key */
     int64_t timer_at;                /* when the timer wakes next (INT64_MAX: when told) */
     size_t live;                     /* requests that parked and have not ended */
+    size_t key_only;                 /* parked requests that wake by their key alone */
     int stopping;
     int timer_running;
     pthread_t timer;
@@ -75,6 +76,8 @@ struct ctx {
     int64_t wake_at;  /* monotonic ms: the next recheck or the deadline */
     enum hl_wake why; /* P_WOKEN: why, and the waker's code */
     int rc;
+    /* hl_req_commit's: what answers once the commit is over. */
+    void (*then)(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, int rc);
     struct ctx *prev, *next;   /* lot.head */
     struct ctx *bprev, *bnext; /* lot.bucket */
 };
@@ -455,84 +458,25 @@ static void route(struct hl_http *h, struct hl_req *rq, struct hl_resp *rs, cons
         hl_resp_error(rs, 404, "not_found", "no such path");
 }
 
-/* The route template of url, for the request log: "/api/v1/appuid/{appUid}/webhooks/{uid}".
- * Below the app prefix, words and ids alternate; a word outside the API's makes it "unmatched",
- * so no text a client made up reaches the logs. */
-static void route_template(const char *url, char *out, size_t cap)
+/* Counts an answered request in the API's metrics and logs it in one line, never with its key,
+ * secrets or body: info for the API, debug for the probes (/healthz, /readyz, /metrics), which a
+ * monitor calls every few seconds. The route is its template (api/metrics.h), so no text a
+ * client made up reaches the logs or the metrics. */
+static void count_request(struct ctx *c, const char *url, int status)
 {
-    static const struct {
-        const char *word, *id; /* the id after the word, or NULL when none may follow */
-    } WORDS[] = {{"webhooks", "{uid}"},
-                 {"deliveries", "{id}"},
-                 {"events", "{eventId}"},
-                 {"agents", "{uid}"},
-                 {"contexts", "{uid}"},
-                 {"files", "{fileUid}"},
-                 {"chunks", NULL},
-                 {"resend", NULL},
-                 {"recover", NULL},
-                 {"test", NULL},
-                 {"rotate-secret", NULL},
-                 {"content", NULL},
-                 {"portal", NULL},
-                 /* stats has one thing below it: its series */
-                 {"stats", "series"}};
-    struct hl_str all[HL_MAX_SEGS + 4];
-    int n = split(url, all, HL_MAX_SEGS + 4);
-    snprintf(out, cap, "unmatched");
-    if (n == 1 && (hl_str_eqc(all[0], "healthz") || hl_str_eqc(all[0], "readyz") ||
-                   hl_str_eqc(all[0], "metrics"))) {
-        snprintf(out, cap, "/%.*s", (int)all[0].len, all[0].p);
-        return;
-    }
-    if (n >= 1 && hl_str_eqc(all[0], "console")) {
-        int session = n == 2 && hl_str_eqc(all[1], "session");
-        snprintf(out, cap, "%s",
-                 n == 1    ? "/console"
-                 : session ? "/console/session"
-                           : "/console/{file}");
-        return;
-    }
-    if (n < 4 || !hl_str_eqc(all[0], "api") || !hl_str_eqc(all[1], "v1") ||
-        !hl_str_eqc(all[2], "appuid"))
-        return;
-    char t[256];
-    size_t len = (size_t)snprintf(t, sizeof(t), "/api/v1/appuid/{appUid}");
-    const char *id = NULL;
-    for (int i = 4; i < n; i++) {
-        const char *part = id;
-        if ((i - 4) % 2 == 0) {
-            part = id = NULL;
-            for (size_t w = 0; w < sizeof(WORDS) / sizeof(WORDS[0]) && !part; w++) {
-                if (hl_str_eqc(all[i], WORDS[w].word)) {
-                    part = WORDS[w].word;
-                    id = WORDS[w].id;
-                }
-            }
-        }
-        if (!part || len + strlen(part) + 2 > sizeof(t))
-            return;
-        len += (size_t)snprintf(t + len, sizeof(t) - len, "/%s", part);
-    }
-    snprintf(out, cap, "%s", t);
-}
-
-/* One line per answered request, never with its key, secrets or body: info for the API, debug
- * for the probes (/healthz, /readyz, /metrics), which a monitor calls every few seconds. */
-static void log_request(const struct ctx *c, const char *url, int status)
-{
-    char route[256];
-    route_template(url, route, sizeof(route));
-    enum hl_log_level level = strncmp(route, "/api/", 5) == 0 || strcmp(route, "unmatched") == 0
-                                  ? HL_LOG_INFO
-                                  : HL_LOG_DEBUG;
+    size_t ri = hl_route_of(url);
+    const char *route = hl_route_name(ri);
+    int64_t us = hl_mono_us() - c->started_us;
+    hl_http_metrics_count(&c->rq.http->api->http_metrics, ri, (unsigned)c->rq.method, status, us);
+    enum hl_log_level level =
+        strncmp(route, "/api/v1/appuid/", 15) == 0 || ri == 0 ? HL_LOG_INFO : HL_LOG_DEBUG;
     if (!hl_log_enabled(level))
         return;
     struct hl_log_field f[] = {
         HL_LOG_STR("method", c->method),
         HL_LOG_STR("route", route),
         HL_LOG_NUM("status", status),
-        HL_LOG_NUM("duration_ms", (double)((hl_mono_us() - c->started_us) / 100) / 10.0),
+        HL_LOG_NUM("duration_ms", (double)(us / 100) / 10.0),
         HL_LOG_STR("app", c->rq.app.uid[0] ? c->rq.app.uid : NULL),
     };
     hl_log_fields(level, f, sizeof(f) / sizeof(f[0]), "request");
@@ -584,6 +528,8 @@ static void wake_locked(struct lot *l, struct ctx *c, enum hl_wake why, int rc)
     if (c->bnext)
         c->bnext->bprev = c->bprev;
     c->prev = c->next = c->bprev = c->bnext = NULL;
+    if (c->rq.park.key_only && --l->key_only == 0 && l->stopping)
+        pthread_cond_broadcast(&l->idle_cv);
     c->pstate = P_WOKEN;
     c->why = why;
     c->rc = rc;
@@ -593,13 +539,18 @@ static void wake_locked(struct lot *l, struct ctx *c, enum hl_wake why, int rc)
     }
 }
 
-void hl_req_park(struct hl_req *rq, const struct hl_park *p)
+int hl_req_park(struct hl_req *rq, const struct hl_park *p)
 {
     struct ctx *c = ctx_of(rq);
     struct lot *l = &rq->http->lot;
+    pthread_mutex_lock(&l->mu);
+    if (p->key_only && l->stopping) {
+        /* hl_http_stop may no longer wait for it. */
+        pthread_mutex_unlock(&l->mu);
+        return HL_EUNAVAIL;
+    }
     if (p != &rq->park) /* a park function may park again as it was */
         rq->park = *p;
-    pthread_mutex_lock(&l->mu);
     if (!c->counted) {
         c->counted = 1;
         l->live++;
@@ -620,10 +571,60 @@ void hl_req_park(struct hl_req *rq, const struct hl_park *p)
         if (*b)
             (*b)->bprev = c;
         *b = c;
+        l->key_only += p->key_only ? 1 : 0;
         if (c->wake_at < l->timer_at)
             pthread_cond_signal(&l->timer_cv);
     }
     pthread_mutex_unlock(&l->mu);
+    return HL_OK;
+}
+
+void hl_req_hold(struct hl_req *rq, void *held, void (*free_fn)(void *held))
+{
+    if (rq->held && rq->held_free)
+        rq->held_free(rq->held);
+    rq->held = held;
+    rq->held_free = free_fn;
+}
+
+/* The store's word on a commit (on its commit thread, or in hl_store_commit_start): wakes the
+ * request that waits for it. The request lives until then: its park is key_only. */
+static void commit_done(void *arg, int rc, int64_t deliveries)
+{
+    struct hl_req *rq = arg;
+    (void)deliveries;
+    hl_http_wake(rq->http, rq->park.key, rc);
+}
+
+/* A request parked by hl_req_commit woke: its commit is over. */
+static void committed(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, enum hl_wake why,
+                      int rc)
+{
+    if (why != HL_WAKE_KEY) /* a key_only park wakes by its key alone */
+        hl_resp_error(rs, 500, "internal", "the outcome of the change is unknown");
+    else
+        ctx_of(rq)->then(api, rq, rs, rc);
+}
+
+void hl_req_commit(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
+                   const struct hl_change *ch, size_t n, const struct hl_idem *idem,
+                   void (*then)(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, int rc))
+{
+    struct ctx *c = ctx_of(rq);
+    c->then = then;
+    /* A request waits for one commit at a time: its address is the ticket. */
+    struct hl_park p = {.key = HL_PARK_KEY(HL_PARK_COMMIT, (uintptr_t)c),
+                        .deadline = INT64_MAX,
+                        .fn = committed,
+                        .key_only = 1};
+    if (hl_req_park(rq, &p) == HL_OK) {
+        int rc = hl_store_commit_start(api->store, ch, n, idem, commit_done, rq);
+        if (rc)
+            hl_http_wake(rq->http, p.key, rc);
+        return;
+    }
+    /* The server is stopping: the commit runs on this thread. */
+    then(api, rq, rs, hl_store_commit(api->store, ch, n, idem, NULL));
 }
 
 size_t hl_http_wake(struct hl_http *h, uint64_t key, int rc)
@@ -697,18 +698,28 @@ static int lot_init(struct lot *l)
 /* How long hl_http_stop lets woken requests send their answers. */
 #define STOP_DRAIN_MS 10000
 
-/* Wakes every parked request and waits (bounded) until each has ended; stops the timer. */
+/* Wakes every parked request but those that wake by their key alone (a commit in progress, bound
+ * to report), and waits until each has ended: bounded, except for those, whose commits must be
+ * answered before the server may go. Stops the timer. */
 static void lot_stop(struct lot *l)
 {
     pthread_mutex_lock(&l->mu);
     l->stopping = 1;
-    while (l->head)
-        wake_locked(l, l->head, HL_WAKE_STOP, 0);
+    for (struct ctx *c = l->head, *after; c; c = after) {
+        after = c->next;
+        if (!c->rq.park.key_only)
+            wake_locked(l, c, HL_WAKE_STOP, 0);
+    }
     pthread_cond_signal(&l->timer_cv);
     int64_t until = hl_mono_ms() + STOP_DRAIN_MS;
     struct timespec ts = {.tv_sec = until / 1000, .tv_nsec = (until % 1000) * 1000000};
-    while (l->live > 0 && pthread_cond_timedwait(&l->idle_cv, &l->mu, &ts) == 0)
-        ;
+    int late = 0;
+    while (l->live > 0 && (!late || l->key_only > 0)) {
+        if (late)
+            pthread_cond_wait(&l->idle_cv, &l->mu);
+        else
+            late = pthread_cond_timedwait(&l->idle_cv, &l->mu, &ts) != 0;
+    }
     pthread_mutex_unlock(&l->mu);
     if (l->timer_running)
         pthread_join(l->timer, NULL);
@@ -741,7 +752,7 @@ static void lot_leave(struct lot *l, struct ctx *c)
 static enum MHD_Result send_resp(struct ctx *c, const char *url, struct hl_resp *rs)
 {
     struct MHD_Connection *conn = c->rq.conn;
-    log_request(c, url, rs->status);
+    count_request(c, url, rs->status);
     size_t len = rs->body.len;
     char *body = hl_buf_steal(&rs->body);
     struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
@@ -928,6 +939,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!c)
         return;
     lot_leave(&h->lot, c);
+    hl_req_hold(&c->rq, NULL, NULL);
     hl_buf_free(&c->rq.body);
     hl_buf_free(&c->err.body);
     hl_buf_free(&c->err.headers);

@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "api/metrics.h"
 #include "common/buf.h"
 #include "common/str.h"
 #include "store/store.h"
@@ -20,7 +21,6 @@ struct hl_resp;
 struct hl_limits;
 struct hl_upload;
 struct hl_netlist;
-struct hl_delivery_counters;
 struct MHD_Connection;
 
 #define HL_MAX_BODY (1u << 20)
@@ -72,7 +72,8 @@ struct hl_api {
     /* The key that signs portal links and console sessions (api/session.h): read from the store,
      * where it is made once for every node, when the API's server starts. */
     uint8_t token_key[32];
-    struct hl_limits *limits; /* the per-app limits' state (NULL: none enforced here) */
+    struct hl_limits *limits;            /* the per-app limits' state (NULL: none enforced here) */
+    struct hl_http_metrics http_metrics; /* counted by every server on this api (metrics.h) */
 };
 
 enum hl_method { HL_GET = 1, HL_POST = 2, HL_PATCH = 4, HL_DELETE = 8, HL_PUT = 16 };
@@ -100,6 +101,7 @@ enum hl_wake {
  * below 2^56. A new reason to wait (the group commit's ticket, say) is a new kind. */
 enum hl_park_kind {
     HL_PARK_DELIVERY = 1, /* an attempt of delivery id was recorded */
+    HL_PARK_COMMIT = 2,   /* the change set of ticket id was committed, or failed (hl_req_commit) */
 };
 #define HL_PARK_KEY(kind, id)                                                                      \
     (((uint64_t)(kind) << 56) | ((uint64_t)(id) & ((UINT64_C(1) << 56) - 1)))
@@ -121,6 +123,10 @@ struct hl_park {
     int64_t recheck_ms; /* > 0: it also wakes this often (news no waker reports, e.g. from
                            another node); 0: never */
     hl_park_fn fn;
+    /* 1: it wakes by its key alone, because another thread is bound to call hl_http_wake with
+     * it (the store's commit thread): no deadline, recheck or stop wakes it, and hl_http_stop
+     * waits for it without a bound. */
+    int key_only;
 };
 
 /* How a request under the app prefix was let in (authenticate in http.c). */
@@ -142,6 +148,8 @@ struct hl_req {
     struct hl_buf body;
     struct hl_upload *upload; /* a context file streaming to disk, or NULL */
     struct hl_park park;      /* how it is parked, when it is (read-only for handlers) */
+    void *held;               /* what the request keeps while it is parked (hl_req_hold) */
+    void (*held_free)(void *held);
 };
 
 struct hl_resp {
@@ -164,15 +172,31 @@ int hl_http_start(struct hl_api *api, const char *addr, unsigned serves, struct 
 /* Stops accepting new connections (in-flight requests go on). */
 void hl_http_quiesce(struct hl_http *h);
 /* Wakes every parked request (HL_WAKE_STOP) and lets their answers go out (bounded), finishes
- * in-flight requests, stops the server and frees it. NULL is fine. */
+ * in-flight requests, stops the server and frees it. A request waiting for its commit (a
+ * key_only park) is not woken: the stop waits, without a bound, until its commit has reported
+ * and it was answered. NULL is fine. */
 void hl_http_stop(struct hl_http *h);
 /* The port the server listens on (useful with port 0). */
 uint16_t hl_http_port(const struct hl_http *h);
 
 /* Parks rq (see above): call it from a handler, or from a park function, which then returns
  * without setting an answer. Registered at once, so a wake that comes before the handler
- * returns is not lost: the park function then runs as soon as it has. */
-void hl_req_park(struct hl_req *rq, const struct hl_park *p);
+ * returns is not lost: the park function then runs as soon as it has. Returns 0; a key_only
+ * park returns HL_EUNAVAIL instead when the server is stopping (rq is not parked: the caller
+ * answers without waiting), where any other park wakes at once with HL_WAKE_STOP. */
+int hl_req_park(struct hl_req *rq, const struct hl_park *p);
+/* Gives rq what it keeps while parked: freed with free_fn when the request ends or another
+ * hl_req_hold replaces it. */
+void hl_req_hold(struct hl_req *rq, void *held, void (*free_fn)(void *held));
+/* Commits ch (n changes, with idem when not NULL) while rq waits parked, its connection suspended
+ * and no HTTP thread held; then runs on an HTTP thread with the outcome (rc as hl_store_commit
+ * returns it) and sets the answer, so a 2xx can only follow a durable commit. ch, idem and what
+ * they point to must live in what rq holds (hl_req_hold) until then. The handler returns right
+ * after this call and leaves rs alone: then runs once it has returned, or (the server is
+ * stopping: the commit runs on this thread) before this call returns. */
+void hl_req_commit(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
+                   const struct hl_change *ch, size_t n, const struct hl_idem *idem,
+                   void (*then)(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, int rc));
 /* Wakes every request parked under key (HL_WAKE_KEY, with rc); any thread may call it. Returns
  * how many woke. */
 size_t hl_http_wake(struct hl_http *h, uint64_t key, int rc);

@@ -1,7 +1,8 @@
 /* /agents, /contexts, /contexts/{uid}/files: the resources whose changes fire events.
  *
- * Every change commits with its event and deliveries in one transaction (hl_store_commit), and
- * the event's `data` is the resource's stored JSON, byte for byte.
+ * Every change commits with its event and deliveries in one transaction (api/publish.h; the
+ * request waits for it parked, holding no HTTP thread), and the event's `data` is the resource's
+ * stored JSON, byte for byte.
  */
 #include <limits.h>
 #include <math.h>
@@ -284,8 +285,7 @@ static void create(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, co
     r.tenant = strdup(json_string_value(json_object_get(obj, "externalTenantId")));
     if (!r.tenant || set_body(&r, obj, rs))
         goto out;
-    if (hl_publish_change(api, rq, rs, HL_OP_CREATE, &r, 0, now) == HL_OK)
-        answer_body(rs, 201, &r);
+    hl_publish_change(api, rq, rs, HL_OP_CREATE, &r, 0, now, 201);
 out:
     json_decref(obj);
     json_decref(body);
@@ -491,9 +491,7 @@ static void update(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, co
     obj = build(k, cur.uid, rq->app.uid, parent, values, cur.created_at, now);
     if (!r.tenant || set_body(&r, obj, rs))
         goto out;
-    int rc = hl_publish_change(api, rq, rs, HL_OP_UPDATE, &r, cur.version, now);
-    if (rc == HL_OK)
-        answer_body(rs, 200, &r);
+    hl_publish_change(api, rq, rs, HL_OP_UPDATE, &r, cur.version, now, 200);
 out:
     json_decref(obj);
     json_decref(values);
@@ -508,9 +506,7 @@ static void del(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, const
     struct hl_resource cur = {0};
     if (load(api, rq, rs, k, uid, parent, &cur))
         return;
-    int rc = hl_publish_delete(api, rq, rs, &cur);
-    if (rc == HL_OK)
-        rs->status = 204;
+    hl_publish_delete(api, rq, rs, &cur);
     hl_resource_clear(&cur);
 }
 

@@ -311,7 +311,7 @@ static const struct hl_opt OPTS[] = {
      .help = "reachable in production even if private; repeatable, comma-separated"},
     {.name = "threads",
      .env = "HOOKLINE_THREADS",
-     .def = "128",
+     .def = "8",
      INT(threads),
      .min = 1,
      .max = 256,

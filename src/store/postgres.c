@@ -175,16 +175,19 @@ static const char *const MIGRATIONS[] = {
     "CREATE TABLE portal_used(token_id TEXT PRIMARY KEY, expires_at BIGINT NOT NULL);"
     "CREATE INDEX portal_used_expiry ON portal_used(expires_at);"
     "CREATE INDEX events_tenant ON events(app_id, tenant, id);",
-    /* 9: the circuit breaker (sqlite.c's migration 9) */
+    /* 9: /metrics' gauges read the queue and webhooks by state from indexes (sqlite.c's
+     * migration 9) */
+    SQL_GAUGE_INDEXES,
+    /* 10: the circuit breaker (sqlite.c's migration 10) */
     "ALTER TABLE webhooks ADD COLUMN breaker_fails BIGINT NOT NULL DEFAULT 0,"
     " ADD COLUMN breaker_opened_at BIGINT NOT NULL DEFAULT 0,"
     " ADD COLUMN breaker_probe_at BIGINT NOT NULL DEFAULT 0,"
     " ADD COLUMN breaker_probes BIGINT NOT NULL DEFAULT 0;",
-    /* 10: rateLimit (sqlite.c's migration 10) */
+    /* 11: rateLimit (sqlite.c's migration 11) */
     "ALTER TABLE webhooks ADD COLUMN rate_limit BIGINT NOT NULL DEFAULT 0,"
     " ADD COLUMN rate_tat BIGINT NOT NULL DEFAULT 0;"
     "CREATE INDEX webhooks_held ON webhooks(id) WHERE breaker_opened_at <> 0 OR rate_limit > 0;",
-    /* 11: ordering (sqlite.c's migration 11) */
+    /* 12: ordering (sqlite.c's migration 12) */
     "ALTER TABLE webhooks ADD COLUMN ordering BIGINT NOT NULL DEFAULT 0;"
     "ALTER TABLE deliveries ADD COLUMN order_key TEXT;"
     "CREATE INDEX deliveries_order ON deliveries(webhook_id, order_key, id)"
@@ -375,8 +378,9 @@ static const char *const SQL[Q_COUNT] = {
                     " prev_secret_until = $5, updated_at = $6 WHERE app_id = $1 AND uid = $2"
                     " AND deleted_at = 0",
     [HL_Q_WH_STATS] = SQL_WH_STATS("$1"),
-    [HL_Q_QUEUE_STATS] = "SELECT count(*), coalesce(min(created_at), 0) FROM deliveries"
-                         " WHERE status = " SQL_PENDING,
+    [HL_Q_GAUGE_DELIVERIES] = SQL_GAUGE_DELIVERIES,
+    [HL_Q_GAUGE_WEBHOOKS] = SQL_GAUGE_WEBHOOKS,
+    [HL_Q_GAUGE_FILES] = SQL_GAUGE_FILES,
     [HL_Q_CHUNK_LIST] = "SELECT c.idx, c.\"offset\", c.text FROM chunks c JOIN files f"
                         " ON f.uid = c.file_uid WHERE f.app_id = $1 AND c.file_uid = $2"
                         " AND c.idx > $3 ORDER BY c.idx LIMIT $4",

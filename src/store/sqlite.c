@@ -4,11 +4,14 @@
  * commits), each with its own mutex and its statements prepared once. Reads go to a reader, round
  * robin; every write goes to the writer, one at a time, and never waits on the network.
  *
- * Group commit: resource changes (hl_store_commit) and the dispatcher's attempt records
- * (hl_store_record) queue up; whoever finds no commit running takes the whole queue and commits
- * it in one transaction, each request under its own savepoint, so one fsync serves everything
- * that arrived during the previous one. A request that fails alone is undone alone; an error that
- * ends the whole transaction (a full disk, an I/O error) fails every request of the batch.
+ * Group commit: resource changes (hl_store_commit, hl_store_commit_start) and the dispatcher's
+ * attempt records (hl_store_record) queue up; once no batch runs, the request at the head of the
+ * queue leads: its waiting caller, or the commit thread for a started request (whose caller, an
+ * API request parked meanwhile, does not wait). The leader takes the whole queue and commits it
+ * in one transaction, each request under its own savepoint, so one fsync serves everything that
+ * arrived during the previous one; then it tells each request its outcome. A request that
+ * fails alone is undone alone; an error that ends the whole transaction (a full disk, an I/O error)
+ * fails every request of the batch.
  *
  * Claims lease deliveries with synchronous off: a single node drops every lease when it starts,
  * so losing the last ones in a crash changes nothing. If synchronous cannot be turned back on,
@@ -113,19 +116,21 @@ static const char *const MIGRATIONS[] = {
     "CREATE TABLE portal_used(token_id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);"
     "CREATE INDEX portal_used_expiry ON portal_used(expires_at);"
     "CREATE INDEX events_tenant ON events(app_id, tenant, id);",
-    /* 9: the circuit breaker (issue 19): consecutive failed attempts, when it opened (0:
+    /* 9: /metrics' gauges read the queue and webhooks by state from indexes (sql.h) */
+    SQL_GAUGE_INDEXES,
+    /* 10: the circuit breaker (issue 19): consecutive failed attempts, when it opened (0:
      * closed), when its next probe may go and how many probes failed since it opened */
     "ALTER TABLE webhooks ADD COLUMN breaker_fails INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE webhooks ADD COLUMN breaker_opened_at INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE webhooks ADD COLUMN breaker_probe_at INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE webhooks ADD COLUMN breaker_probes INTEGER NOT NULL DEFAULT 0;",
-    /* 10: rateLimit (issue 19): the limit (0: none) and its theoretical next time in
+    /* 11: rateLimit (issue 19): the limit (0: none) and its theoretical next time in
      * microseconds (SQL_RATE_ALLOW); the webhooks that may hold deliveries back are found
      * without a scan */
     "ALTER TABLE webhooks ADD COLUMN rate_limit INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE webhooks ADD COLUMN rate_tat INTEGER NOT NULL DEFAULT 0;"
     "CREATE INDEX webhooks_held ON webhooks(id) WHERE breaker_opened_at <> 0 OR rate_limit > 0;",
-    /* 11: ordering (issue 19): a webhook's (0 none, 1 per resource) and the resource a delivery
+    /* 12: ordering (issue 19): a webhook's (0 none, 1 per resource) and the resource a delivery
      * waits its turn on; the deliveries that may hold others back are found by one seek */
     "ALTER TABLE webhooks ADD COLUMN ordering INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE deliveries ADD COLUMN order_key TEXT;"
@@ -351,8 +356,9 @@ static const char *const SQL[Q_COUNT] = {
                     " prev_secret_until = ?5, updated_at = ?6 WHERE app_id = ?1 AND uid = ?2"
                     " AND deleted_at = 0",
     [HL_Q_WH_STATS] = SQL_WH_STATS("?1"),
-    [HL_Q_QUEUE_STATS] = "SELECT count(*), coalesce(min(created_at), 0) FROM deliveries"
-                         " WHERE status = " SQL_PENDING,
+    [HL_Q_GAUGE_DELIVERIES] = SQL_GAUGE_DELIVERIES,
+    [HL_Q_GAUGE_WEBHOOKS] = SQL_GAUGE_WEBHOOKS,
+    [HL_Q_GAUGE_FILES] = SQL_GAUGE_FILES,
     [HL_Q_CHUNK_LIST] = "SELECT c.idx, c.offset, c.text FROM chunks c JOIN files f"
                         " ON f.uid = c.file_uid WHERE f.app_id = ?1 AND c.file_uid = ?2"
                         " AND c.idx > ?3 ORDER BY c.idx LIMIT ?4",
@@ -509,8 +515,12 @@ struct commit_req {
     size_t natt;
     int64_t made;
     int rc;
+    /* Started (hl_store_commit_start): the commit thread calls done and frees the request. */
+    hl_commit_done_fn done_fn;
+    void *done_arg;
+    /* Else its caller waits on cv (under q_mu) until done is set. */
     int done;
-    pthread_cond_t cv; /* its caller waits here: for its result, or to lead the next batch */
+    pthread_cond_t cv;
     struct commit_req *next;
 };
 
@@ -523,9 +533,18 @@ struct sqdb {
     struct sq r[NREAD];
     unsigned next_read;
     int sync_lost; /* the writer could not turn synchronous back on (guarded by w.mu) */
+    /* The writer is handed out in turn, first come first served (writer_take): the commit
+     * thread, which asks for it again as soon as it lets it go, never starves a claim. */
+    pthread_mutex_t turn_mu;
+    pthread_cond_t turn_cv;
+    uint64_t turn_next, turn_now;
     pthread_mutex_t q_mu;
+    pthread_cond_t q_cv; /* the commit thread waits here for a started request to lead */
     struct commit_req *q_head, *q_tail;
-    int committing;
+    int committing; /* a batch runs */
+    int q_stop;     /* the commit thread ends once the queue is empty */
+    int q_running;  /* the commit thread was started */
+    pthread_t q_thread;
     char *path;
     int lock_fd; /* hl_store_lock's, or -1 */
     int refused; /* hl_store_lock found another holder: leave the file to it at close */
@@ -683,13 +702,37 @@ static int sync_back(struct sqdb *db, const char *after)
     return HL_ESTORE;
 }
 
+/* Takes connection c; the writer in turn (see turn_mu). */
+static void conn_take(struct sqdb *db, struct sq *c)
+{
+    if (c == &db->w) {
+        pthread_mutex_lock(&db->turn_mu);
+        uint64_t mine = db->turn_next++;
+        while (db->turn_now != mine)
+            pthread_cond_wait(&db->turn_cv, &db->turn_mu);
+        pthread_mutex_unlock(&db->turn_mu);
+    }
+    pthread_mutex_lock(&c->mu);
+}
+
+static void conn_give(struct sqdb *db, struct sq *c)
+{
+    pthread_mutex_unlock(&c->mu);
+    if (c == &db->w) {
+        pthread_mutex_lock(&db->turn_mu);
+        db->turn_now++;
+        pthread_cond_broadcast(&db->turn_cv);
+        pthread_mutex_unlock(&db->turn_mu);
+    }
+}
+
 static int sess_open(struct hl_store *base, enum hl_sess_kind kind, struct hl_sess *s)
 {
     struct sqdb *db = DB(base);
     struct sq *c = &db->w;
     if (kind == HL_SESS_READ || kind == HL_SESS_DISPATCH || kind == HL_SESS_SNAPSHOT)
         c = &db->r[__atomic_fetch_add(&db->next_read, 1, __ATOMIC_RELAXED) % NREAD];
-    pthread_mutex_lock(&c->mu);
+    conn_take(db, c);
     *s = (struct hl_sess){.st = base, .conn = c};
     int rc = c == &db->w ? writer_ready(db) : HL_OK;
     /* A lazy transaction commits without fsync: the next synced commit syncs the WAL up to and
@@ -706,7 +749,7 @@ static int sess_open(struct hl_store *base, enum hl_sess_kind kind, struct hl_se
     if (rc && s->lazy)
         sync_back(db, "a lazy transaction");
     if (rc)
-        pthread_mutex_unlock(&c->mu);
+        conn_give(db, c);
     return rc;
 }
 
@@ -723,7 +766,7 @@ static int sess_close(struct hl_sess *s, int rc)
         rc = finish(c, rc);
     if (s->lazy && sync_back(DB(s->st), "a lazy transaction"))
         rc = rc ? rc : HL_ESTORE;
-    pthread_mutex_unlock(&c->mu);
+    conn_give(DB(s->st), c);
     return rc;
 }
 
@@ -884,44 +927,108 @@ static void run_batch(struct sqdb *db, struct commit_req *batch)
         hl_store_notify(&db->base);
 }
 
+/* Tells each request of a committed batch its outcome: a started one through its done function
+ * (and it is freed), a waiting one by its condition variable. */
+static void finish_batch(struct sqdb *db, struct commit_req *batch)
+{
+    for (struct commit_req *r = batch, *next; r; r = next) {
+        next = r->next; /* r may be gone as soon as it is told */
+        if (r->done_fn) {
+            r->done_fn(r->done_arg, r->rc, r->made);
+            free(r);
+            continue;
+        }
+        pthread_mutex_lock(&db->q_mu);
+        r->done = 1;
+        pthread_cond_signal(&r->cv);
+        pthread_mutex_unlock(&db->q_mu);
+    }
+}
+
+/* Wakes whoever leads next, now that no batch runs: the caller at the head of the queue, or the
+ * commit thread when that request was started (nobody waits for it). Called under q_mu. */
+static void wake_next(struct sqdb *db)
+{
+    if (!db->q_head || db->committing)
+        return;
+    if (db->q_head->done_fn)
+        pthread_cond_signal(&db->q_cv);
+    else
+        pthread_cond_signal(&db->q_head->cv);
+}
+
+/* Takes the whole queue and commits it in one transaction, then tells each request. Called
+ * under q_mu with no batch running; returns with q_mu held. */
+static void lead(struct sqdb *db)
+{
+    db->committing = 1;
+    struct commit_req *batch = db->q_head;
+    db->q_head = db->q_tail = NULL;
+    pthread_mutex_unlock(&db->q_mu);
+    run_batch(db, batch);
+    finish_batch(db, batch);
+    pthread_mutex_lock(&db->q_mu);
+    db->committing = 0;
+    wake_next(db);
+    if (db->q_stop) /* the commit thread may be waiting for the last batch to end */
+        pthread_cond_signal(&db->q_cv);
+}
+
+/* The commit thread leads the batches that start with a started request (its caller does not
+ * wait, so cannot lead). Ends once told to, nothing is queued and no batch runs. */
+static void *commit_run(void *arg)
+{
+    struct sqdb *db = arg;
+    pthread_mutex_lock(&db->q_mu);
+    for (;;) {
+        if (!db->committing && db->q_head && db->q_head->done_fn)
+            lead(db);
+        else if (db->q_stop && !db->q_head && !db->committing)
+            break;
+        else
+            pthread_cond_wait(&db->q_cv, &db->q_mu);
+    }
+    pthread_mutex_unlock(&db->q_mu);
+    return NULL;
+}
+
+/* Queues r, and wakes the commit thread when r is a started request that may lead at once.
+ * HL_EUNAVAIL once the store is closing. Called under q_mu. */
+static int enqueue(struct sqdb *db, struct commit_req *r)
+{
+    if (db->q_stop || !db->q_running)
+        return HL_EUNAVAIL;
+    r->next = NULL;
+    if (db->q_tail)
+        db->q_tail->next = r;
+    else
+        db->q_head = r;
+    db->q_tail = r;
+    if (r == db->q_head)
+        wake_next(db);
+    return HL_OK;
+}
+
 /* Group commit: callers queue their requests (change sets, or the dispatcher's finished
- * attempts); whoever finds no commit running takes the whole queue and commits it in one
- * transaction while the others wait for their own result. Under load, one fsync serves every
- * request that arrived during the previous one. */
+ * attempts); a waiting caller at the head of the queue leads once no batch runs, taking the whole
+ * queue into one transaction, while the others wait for their own result (or, for a started
+ * request, its done function). Under load, one fsync serves every request that arrived during
+ * the previous one. Started requests at the head are led by the commit thread. */
 static void group_commit(struct sqdb *db, struct commit_req *me)
 {
     pthread_cond_init(&me->cv, NULL);
     pthread_mutex_lock(&db->q_mu);
-    if (db->q_tail)
-        db->q_tail->next = me;
-    else
-        db->q_head = me;
-    db->q_tail = me;
-    while (!me->done) {
-        /* The head of the queue leads once no batch is running; everyone else sleeps on their
-         * own condition variable, so a commit wakes its batch and the next leader, nobody else. */
-        if (db->committing || db->q_head != me) {
+    int rc = enqueue(db, me);
+    while (rc == HL_OK && !me->done) {
+        if (db->committing || db->q_head != me)
             pthread_cond_wait(&me->cv, &db->q_mu);
-            continue;
-        }
-        db->committing = 1;
-        struct commit_req *batch = db->q_head;
-        db->q_head = db->q_tail = NULL;
-        pthread_mutex_unlock(&db->q_mu);
-        run_batch(db, batch);
-        pthread_mutex_lock(&db->q_mu);
-        for (struct commit_req *r = batch, *next; r; r = next) {
-            next = r->next; /* r may be gone as soon as it is done and signalled */
-            r->done = 1;
-            if (r != me)
-                pthread_cond_signal(&r->cv);
-        }
-        db->committing = 0;
-        if (db->q_head)
-            pthread_cond_signal(&db->q_head->cv);
+        else
+            lead(db);
     }
     pthread_mutex_unlock(&db->q_mu);
     pthread_cond_destroy(&me->cv);
+    if (rc)
+        me->rc = rc;
 }
 
 static int sq_commit(struct hl_store *base, const struct hl_change *ch, size_t n,
@@ -932,6 +1039,22 @@ static int sq_commit(struct hl_store *base, const struct hl_change *ch, size_t n
     if (me.rc == HL_OK && deliveries)
         *deliveries += me.made;
     return me.rc;
+}
+
+static int sq_commit_start(struct hl_store *base, const struct hl_change *ch, size_t n,
+                           const struct hl_idem *idem, hl_commit_done_fn done, void *arg)
+{
+    struct sqdb *db = DB(base);
+    struct commit_req *r = calloc(1, sizeof(*r));
+    if (!r)
+        return HL_ENOMEM;
+    *r = (struct commit_req){.ch = ch, .n = n, .idem = idem, .done_fn = done, .done_arg = arg};
+    pthread_mutex_lock(&db->q_mu);
+    int rc = enqueue(db, r);
+    pthread_mutex_unlock(&db->q_mu);
+    if (rc)
+        free(r);
+    return rc;
 }
 
 /* Attempts ride the group commit: under load they share the API's fsync. */
@@ -1304,12 +1427,22 @@ static void conn_close(struct sq *c, int checkpoint)
 static void sq_close(struct hl_store *base)
 {
     struct sqdb *db = DB(base);
+    /* What is queued still commits, and each request hears its outcome. */
+    pthread_mutex_lock(&db->q_mu);
+    db->q_stop = 1;
+    pthread_cond_signal(&db->q_cv);
+    pthread_mutex_unlock(&db->q_mu);
+    if (db->q_running)
+        pthread_join(db->q_thread, NULL);
     for (int i = 0; i < NREAD; i++)
         conn_close(&db->r[i], 0);
     conn_close(&db->w, !db->refused);
     if (db->lock_fd >= 0)
         close(db->lock_fd); /* and with it the lock */
     pthread_mutex_destroy(&db->q_mu);
+    pthread_cond_destroy(&db->q_cv);
+    pthread_mutex_destroy(&db->turn_mu);
+    pthread_cond_destroy(&db->turn_cv);
     hl_store_base_destroy(&db->base);
     free(db->path);
     free(db);
@@ -1351,6 +1484,7 @@ static const struct hl_backend SQLITE = {
     .destroy = sq_close,
     .lock = sq_lock,
     .commit = sq_commit,
+    .commit_start = sq_commit_start,
     .claim = sq_claim,
     .record = sq_record,
     .release_leases = sq_release_leases,
@@ -1404,6 +1538,9 @@ int hl_sqlite_open(const char *path, struct hl_store **out, char *err, size_t er
     db->lock_fd = -1;
     hl_store_base_init(&db->base, &SQLITE);
     pthread_mutex_init(&db->q_mu, NULL);
+    pthread_cond_init(&db->q_cv, NULL);
+    pthread_mutex_init(&db->turn_mu, NULL);
+    pthread_cond_init(&db->turn_cv, NULL);
     pthread_mutex_init(&db->w.mu, NULL);
     for (int i = 0; i < NREAD; i++)
         pthread_mutex_init(&db->r[i].mu, NULL);
@@ -1412,6 +1549,11 @@ int hl_sqlite_open(const char *path, struct hl_store **out, char *err, size_t er
     for (int i = 0; i < NREAD; i++)
         if (conn_open(&db->r[i], path, 1, err, errlen))
             goto bad;
+    if (pthread_create(&db->q_thread, NULL, commit_run, db) != 0) {
+        snprintf(err, errlen, "cannot start the commit thread");
+        goto bad;
+    }
+    db->q_running = 1;
     *out = &db->base;
     return HL_OK;
 bad:

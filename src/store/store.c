@@ -110,6 +110,47 @@ int hl_store_commit(struct hl_store *st, const struct hl_change *ch, size_t n,
     return rc;
 }
 
+/* A change set on its way through hl_store_commit_start: its packed copy lives until done. */
+struct started {
+    struct packed_changes p;
+    hl_commit_done_fn done;
+    void *arg;
+};
+
+static void started_done(void *arg, int rc, int64_t deliveries)
+{
+    struct started *s = arg;
+    hl_commit_done_fn done = s->done;
+    void *done_arg = s->arg;
+    packed_free(&s->p);
+    free(s);
+    done(done_arg, rc, deliveries);
+}
+
+int hl_store_commit_start(struct hl_store *st, const struct hl_change *ch, size_t n,
+                          const struct hl_idem *idem, hl_commit_done_fn done, void *arg)
+{
+    if (!st->be->commit_start) {
+        int64_t made = 0;
+        int rc = hl_store_commit(st, ch, n, idem, &made);
+        done(arg, rc, rc ? 0 : made);
+        return HL_OK;
+    }
+    struct started *s = calloc(1, sizeof(*s));
+    if (!s)
+        return HL_ENOMEM;
+    s->done = done;
+    s->arg = arg;
+    int rc = pack_changes(ch, n, &s->p);
+    if (rc == HL_OK)
+        rc = st->be->commit_start(st, s->p.ch, n, idem, started_done, s);
+    if (rc) {
+        packed_free(&s->p);
+        free(s);
+    }
+    return rc;
+}
+
 int hl_store_claim(struct hl_store *st, const struct hl_claim *c, struct hl_job **out, size_t *n)
 {
     int rc = st->be->claim(st, c, out, n);

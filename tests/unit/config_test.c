@@ -276,7 +276,7 @@ static const struct opt_case opt_cases[] = {
     {HL_CMD_LISTEN, ARGS("--timeout", "2m"), NONE, "timeout", NULL, 120000, NULL},
     {HL_CMD_VERIFY, ARGS("--tolerance", "604800"), NONE, "tolerance", NULL, 604800, NULL},
     /* the defaults */
-    {HL_CMD_SERVE, NONE, NONE, "threads", NULL, 128, NULL},
+    {HL_CMD_SERVE, NONE, NONE, "threads", NULL, 8, NULL},
     {HL_CMD_SERVE, NONE, NONE, "max-inflight", NULL, 256, NULL},
     {HL_CMD_SERVE, NONE, NONE, "per-host", NULL, 32, NULL},
     {HL_CMD_SERVE, NONE, NONE, "timeout", NULL, 5000, NULL},
@@ -336,7 +336,7 @@ static const struct opt_case opt_cases[] = {
     /* precedence: flag > variable > default; an empty variable is unset */
     {HL_CMD_SERVE, NONE, ARGS("HOOKLINE_THREADS=64"), "threads", NULL, 64, NULL},
     {HL_CMD_SERVE, ARGS("--threads", "8"), ARGS("HOOKLINE_THREADS=64"), "threads", NULL, 8, NULL},
-    {HL_CMD_SERVE, NONE, ARGS("HOOKLINE_THREADS="), "threads", NULL, 128, NULL},
+    {HL_CMD_SERVE, NONE, ARGS("HOOKLINE_THREADS="), "threads", NULL, 8, NULL},
     {HL_CMD_SERVE, ARGS("--threads", "8"), ARGS("HOOKLINE_THREADS=junk"), "threads", NULL, 8, NULL},
     {HL_CMD_SERVE, ARGS("--threads", "1", "--threads", "2"), NONE, "threads", NULL, 2, NULL},
     {HL_CMD_SERVE, NONE, ARGS("HOOKLINE_MODE=production"), "mode", NULL, 1, NULL},
