@@ -56,6 +56,13 @@ static void kind_json(json_t *o, const struct hl_webhook *w)
                         w->silence_ms ? json_integer(w->silence_ms / 1000) : json_null());
     json_object_set_new(o, "expectEvents", json_boolean(w->expect_events));
     hl_policy_json(o, w); /* filter, headers (issue 19) */
+    /* The circuit breaker (delivery/retry.h, hl_breaker_outcome) */
+    json_object_set_new(o, "breaker", json_string(w->breaker_opened_at ? "open" : "closed"));
+    json_object_set_new(o, "breakerOpenedAt", hl_json_time(w->breaker_opened_at));
+    /* Delivery policy (issue 19) */
+    json_object_set_new(o, "rateLimit", w->rate_limit ? json_integer(w->rate_limit) : json_null());
+    json_object_set_new(o, "ordering",
+                        json_string(w->ordering == HL_ORDER_RESOURCE ? "resource" : "none"));
 }
 
 /* Reads `events` of an operational webhook: a non-empty list of operational event names. */
@@ -158,6 +165,39 @@ static json_t *webhook_json(const struct hl_webhook *w, int show_secret)
     return o;
 }
 
+/* Reads and checks rateLimit and ordering (issue 19) into p. Sets a 422 answer and returns
+ * HL_EINVAL on a bad one. */
+static int read_pacing(json_t *body, struct hl_webhook_patch *p, struct hl_resp *rs)
+{
+    json_t *v = json_object_get(body, "rateLimit");
+    if (v) {
+        json_int_t n = json_is_integer(v) ? json_integer_value(v) : 0;
+        if (!json_is_null(v) && (n < HL_RATE_LIMIT_MIN || n > HL_RATE_LIMIT_MAX)) {
+            hl_resp_error(rs, 422, "rate_limit_invalid",
+                          "rateLimit must be a whole number of deliveries a second from %d to "
+                          "%d, or null for no limit",
+                          HL_RATE_LIMIT_MIN, HL_RATE_LIMIT_MAX);
+            return HL_EINVAL;
+        }
+        p->rate_limit = (int)n;
+        p->set |= HL_WP_RATE_LIMIT;
+    }
+    if ((v = json_object_get(body, "ordering"))) {
+        const char *s = json_is_string(v) && strlen(json_string_value(v)) == json_string_length(v)
+                            ? json_string_value(v)
+                            : "";
+        if (strcmp(s, "none") != 0 && strcmp(s, "resource") != 0) {
+            hl_resp_error(rs, 422, "ordering_invalid",
+                          "ordering must be \"none\" or \"resource\" (one delivery at a time "
+                          "per resource, in commit order)");
+            return HL_EINVAL;
+        }
+        p->ordering = strcmp(s, "resource") == 0 ? HL_ORDER_RESOURCE : HL_ORDER_NONE;
+        p->set |= HL_WP_ORDERING;
+    }
+    return HL_OK;
+}
+
 /* Reads and checks the fields of a create (creating=1) or a PATCH. cur is the webhook a PATCH
  * changes (its entities bound eventTypes). keep owns the text of the policy fields p points at.
  * Sets a 422 answer and returns HL_EINVAL on a bad field. */
@@ -166,9 +206,9 @@ static int read_fields(struct hl_api *api, json_t *body, int kind, int creating,
                        struct hl_policy_text *keep, struct hl_resp *rs)
 {
     static const char *const known[] = {
-        "url",          "entities", "active",  "description",
-        "eventTypes",   "filter",   "headers", "silenceAlertSeconds",
-        "expectEvents", NULL};
+        "url",          "entities",  "active",   "description",
+        "eventTypes",   "filter",    "headers",  "silenceAlertSeconds",
+        "expectEvents", "rateLimit", "ordering", NULL};
     static const char *const known_op[] = {"url", "events", "active", "description", NULL};
     if (hl_reject_unknown(body, kind == HL_WK_OPERATIONAL ? known_op : known, rs))
         return HL_EINVAL;
@@ -247,6 +287,8 @@ static int read_fields(struct hl_api *api, json_t *body, int kind, int creating,
         p->description = json_is_string(v) ? json_string_value(v) : NULL;
         p->set |= HL_WP_DESCRIPTION;
     }
+    if (read_pacing(body, p, rs))
+        return HL_EINVAL;
     unsigned entities = p->set & HL_WP_ENTITIES ? p->entities : cur ? cur->entities : 0;
     if (kind == HL_WK_OPERATIONAL) {
         /* events, read above */
@@ -298,6 +340,8 @@ static void create(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
     w.kind = kind_of(rq);
     w.silence_ms = p.silence_ms;
     w.expect_events = p.expect_events;
+    w.rate_limit = p.rate_limit;
+    w.ordering = p.ordering;
     w.created_at = w.updated_at = hl_now_ms();
     if (!w.url || (p.description && !w.description)) {
         hl_resp_error(rs, 500, "internal", "out of memory");

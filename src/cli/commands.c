@@ -284,6 +284,16 @@ static void show_webhook(struct run *r, json_t *w)
         when_field(r, "disabled", w, "disabledAt");
         hl_out_field(stdout, COL, "disabled why", str(w, "disabledReason"), NULL, 0);
     }
+    /* delivery policy (issue 19) */
+    if (str(w, "breakerOpenedAt"))
+        when_field(r, "breaker open", w, "breakerOpenedAt");
+    json_t *rate = json_object_get(w, "rateLimit");
+    if (json_is_integer(rate)) {
+        snprintf(buf, sizeof(buf), "%lld a second", (long long)json_integer_value(rate));
+        hl_out_field(stdout, COL, "rate limit", buf, NULL, 0);
+    }
+    if (str(w, "ordering") && strcmp(str(w, "ordering"), "none") != 0)
+        hl_out_field(stdout, COL, "ordering", "per resource", NULL, 0);
     if (str(w, "secret")) {
         hl_out_field(stdout, COL, "secret", str(w, "secret"), NULL, 0);
         printf("\nThe secret is shown only now: keep it where your receiver can read it.\n");

@@ -138,8 +138,9 @@ struct hl_options {
     int64_t silence_floor_ms;
     struct hl_netlist allow;
     long long threads, max_inflight, per_host;
-    const char *data_dir; /* NULL: beside the SQLite file (the caller decides) */
-    int64_t retention_ms; /* 0: keep everything */
+    long long breaker_after; /* failed attempts in a row that open a webhook's breaker */
+    const char *data_dir;    /* NULL: beside the SQLite file (the caller decides) */
+    int64_t retention_ms;    /* 0: keep everything */
     long long max_upload, chunk_size, chunk_overlap; /* max_upload: extract too */
     long long ingest_workers;
     long long ingest_memory;                                      /* serve, extract */

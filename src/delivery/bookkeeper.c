@@ -145,6 +145,11 @@ static void claim(struct hl_bookkeeper *b, size_t room, const struct hl_shares *
             b->next_due = at > now ? at : 0;
             b->more_due = at != 0 && at <= now && n > 0;
         }
+        /* Due deliveries held back by a webhook's open breaker or spent rate limit: claim again
+         * when the first of them may go. */
+        if (hl_store_next_release(b->st, now, &at) == HL_OK && at > now &&
+            (b->next_due == 0 || at < b->next_due))
+            b->next_due = at;
     }
 }
 

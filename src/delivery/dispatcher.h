@@ -58,6 +58,7 @@ struct hl_dispatcher_config {
     int64_t lease_ms;         /* how long a claim holds a delivery (--lease) */
     int64_t sweep_ms;         /* how often to claim with no wake-up (--sweep): lapsed leases */
     int64_t silence_sweep_ms; /* how often to look for silent webhooks (issue 21); 0: never */
+    int breaker_after;        /* failed attempts in a row that open a webhook's breaker */
 };
 
 struct hl_dispatcher;

@@ -198,6 +198,22 @@ static int64_t next_wait(const struct hl_retry *r, int attempts, int status,
     return delay;
 }
 
+void hl_breaker_outcome(const struct hl_retry *r, int breaker_after, const struct hl_job *j,
+                        int64_t now, uint32_t rnd, struct hl_attempt *a)
+{
+    a->breaker_after = breaker_after;
+    a->breaker_probe = j->breaker_opened_at != 0;
+    a->breaker_probe_at = 0;
+    if (a->outcome == HL_OUT_SUCCESS)
+        return;
+    int n = r->n < HL_RETRY_MAX ? r->n : HL_RETRY_MAX;
+    int step = a->breaker_probe ? j->breaker_probes + 2 : 1; /* the probe about to be set */
+    if (step > n - 1)
+        step = n - 1;
+    int64_t wait = hl_retry_delay(r, step < 0 ? 0 : step, rnd);
+    a->breaker_probe_at = now + (wait > 0 ? wait : 0);
+}
+
 void hl_retry_outcome(const struct hl_retry *r, int64_t disable_after_ms, int attempts,
                       const char *retry_after, int64_t now, uint32_t rnd, struct hl_attempt *a)
 {

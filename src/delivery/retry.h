@@ -49,4 +49,15 @@ int64_t hl_retry_clamp_after(int64_t delay_ms);
 void hl_retry_outcome(const struct hl_retry *r, int64_t disable_after_ms, int attempts,
                       const char *retry_after, int64_t now, uint32_t rnd, struct hl_attempt *a);
 
+/* The circuit breaker's word on the attempt a of job j, the one copy of that policy, for the
+ * store to apply as it records a (struct hl_attempt's breaker_* fields): after breaker_after
+ * consecutive failed attempts of a webhook (0: never) its breaker opens, and its other pending
+ * deliveries wait while one probe at a time is tried, at the retry schedule's pace: the first
+ * probe the schedule's second wait after the attempt that opened it, the next after its third
+ * wait, and so on, the last wait repeating. A success closes it, and what waited is claimed
+ * at once. The webhook's run of failures (disable_after_ms) goes on while it is open: probes
+ * that keep failing disable it in the end. Call after hl_retry_outcome; now: wall clock, ms. */
+void hl_breaker_outcome(const struct hl_retry *r, int breaker_after, const struct hl_job *j,
+                        int64_t now, uint32_t rnd, struct hl_attempt *a);
+
 #endif

@@ -400,6 +400,7 @@ static void push_result(struct hl_transfer *t, struct xfer *x, const struct hl_a
     int64_t now = hl_now_ms();
     hl_retry_outcome(&t->cfg->retry, t->cfg->disable_after_ms, attempts, x->retry_after, now,
                      rnd(t), &a);
+    hl_breaker_outcome(&t->cfg->retry, t->cfg->breaker_after, &x->job, now, rnd(t), &a);
     if (a.outcome == HL_OUT_SUCCESS) {
         error = NULL;
         c = HL_AC_SUCCESS;

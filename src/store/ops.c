@@ -151,6 +151,14 @@ int hl_store_key_list(struct hl_store *st, int64_t app_id, struct hl_api_key **o
 
 /* ---- webhooks ---- */
 
+/* In a transaction: sets a webhook's delivery policy (issue 19), kept apart from the fields
+ * every webhook has. */
+static int webhook_policy(struct hl_sess *s, int64_t id, int rate_limit, int ordering)
+{
+    struct hl_arg a[] = {hl_arg_int(id), hl_arg_int(rate_limit), hl_arg_int(ordering)};
+    return run(s, HL_Q_WH_POLICY, a, HL_NARGS(a), NULL);
+}
+
 int hl_store_webhook_create(struct hl_store *st, struct hl_webhook *w, int64_t max_per_app)
 {
     struct hl_arg a[] = {
@@ -158,9 +166,11 @@ int hl_store_webhook_create(struct hl_store *st, struct hl_webhook *w, int64_t m
         hl_arg_text(w->description),   hl_arg_int(w->entities), hl_arg_int(w->event_types),
         hl_arg_int(w->active ? 1 : 0), hl_arg_text(w->secret),  hl_arg_int(w->created_at),
         hl_arg_text(w->filter),        hl_arg_text(w->headers)};
-    /* Alerting (issue 21): the kind and silence settings, with the insert. */
+    /* Alerting (issue 21): the kind and silence settings, with the insert; so are rateLimit and
+     * ordering (issue 19). */
     int alerting = w->kind || w->silence_ms || w->expect_events;
-    if (max_per_app <= 0 && !alerting)
+    int policy = w->rate_limit != 0 || w->ordering != HL_ORDER_NONE;
+    if (max_per_app <= 0 && !alerting && !policy)
         return insert(st, HL_Q_WH_INSERT, a, HL_NARGS(a), &w->id);
     /* The app's row is locked before counting: two creates for one app count one after the
      * other (on PostgreSQL the count is a statement of its own, so it sees the other's
@@ -191,6 +201,8 @@ int hl_store_webhook_create(struct hl_store *st, struct hl_webhook *w, int64_t m
                              hl_arg_int(w->expect_events)};
         rc = run(&s, HL_Q_WH_ALERTING, b, HL_NARGS(b), NULL);
     }
+    if (rc == HL_OK && policy)
+        rc = webhook_policy(&s, w->id, w->rate_limit, w->ordering);
     return st->be->close(&s, rc);
 }
 
@@ -259,6 +271,9 @@ static int webhook_patch(struct hl_sess *s, const struct hl_webhook *cur,
             hl_arg_int(set & HL_WP_EXPECT_EVENTS ? p->expect_events : cur->expect_events)};
         rc = run(s, HL_Q_WH_ALERTING, b, HL_NARGS(b), NULL);
     }
+    if (rc == HL_OK && (set & (HL_WP_RATE_LIMIT | HL_WP_ORDERING)))
+        rc = webhook_policy(s, cur->id, set & HL_WP_RATE_LIMIT ? p->rate_limit : cur->rate_limit,
+                            set & HL_WP_ORDERING ? p->ordering : cur->ordering);
     if (rc || active == cur->active)
         return rc;
     if (!active)
@@ -504,7 +519,9 @@ static int fan_out_filtered(struct hl_sess *s, const struct hl_change *ch, int64
         json_decref(f);
         if (!want)
             continue;
-        struct hl_arg b[] = {hl_arg_int(ev_id), hl_arg_int(w->id), hl_arg_int(now)};
+        /* the resource orders it when the webhook has ordering (HL_Q_DELIV_INSERT) */
+        struct hl_arg b[] = {hl_arg_int(ev_id), hl_arg_int(w->id), hl_arg_int(now),
+                             hl_arg_text(e->resource_uid)};
         struct hl_rows ins = {0};
         rc = run(s, HL_Q_DELIV_INSERT, b, HL_NARGS(b), &ins);
         added += ins.changed;
@@ -605,10 +622,32 @@ int hl_sql_disable(struct hl_sess *s, const struct hl_attempt *at, int64_t now, 
     return rc;
 }
 
+int hl_sql_breaker(struct hl_sess *s, const struct hl_attempt *at, const struct hl_attempt *prev,
+                   int64_t now)
+{
+    if (prev && prev->outcome == HL_OUT_SUCCESS && at->outcome == HL_OUT_SUCCESS)
+        return HL_OK;
+    struct hl_arg a[] = {hl_arg_int(at->webhook_id),
+                         hl_arg_int(at->outcome == HL_OUT_SUCCESS),
+                         hl_arg_int(now),
+                         hl_arg_int(at->breaker_after),
+                         hl_arg_int(at->breaker_probe_at),
+                         hl_arg_int(at->breaker_probe != 0)};
+    return run(s, HL_Q_WH_BREAKER, a, HL_NARGS(a), NULL);
+}
+
 int hl_sql_park(struct hl_sess *s, int64_t webhook_id)
 {
     struct hl_arg a[] = {hl_arg_int(webhook_id)};
     return run(s, HL_Q_WH_PAUSE_DELIVERIES, a, HL_NARGS(a), NULL);
+}
+
+int hl_store_next_release(struct hl_store *st, int64_t now, int64_t *at)
+{
+    struct hl_arg a[] = {hl_arg_int(now)};
+    *at = 0;
+    int rc = get(st, HL_SESS_DISPATCH, HL_Q_NEXT_RELEASE, a, HL_NARGS(a), &hl_read_int, at);
+    return rc == HL_ENOTFOUND ? HL_OK : rc;
 }
 
 int hl_store_next_due(struct hl_store *st, int64_t now, int64_t *at)

@@ -77,6 +77,10 @@
 
 /* A claimed job's columns (HL_JOB_COLS) at the claim's time $1; at most so many of a webhook. */
 #define CLAIM_COLS HL_JOB_COLS("$1")
+/* The claim's rate allowance (sql.h) of webhook w, and the rate step of b. */
+#define RATE_ALLOW SQL_RATE_ALLOW("w.", "$1 * 1000")
+#define RATE_STEP SQL_RATE_STEP("b.")
+#define ORDER_FREE SQL_ORDER_FREE("d2.")
 #define PER_WEBHOOK HL_XSTR(HL_CLAIM_PER_WEBHOOK)
 
 /* Type OIDs of the parameters we send (pg_type.dat). */
@@ -186,6 +190,20 @@ static const char *const MIGRATIONS[] = {
     " ADD COLUMN expect_events BIGINT NOT NULL DEFAULT 0,"
     " ADD COLUMN silent_at BIGINT NOT NULL DEFAULT 0;"
     "CREATE INDEX webhooks_silence ON webhooks(id) WHERE silence_ms > 0;",
+    /* 12: the circuit breaker (sqlite.c's migration 12) */
+    "ALTER TABLE webhooks ADD COLUMN breaker_fails BIGINT NOT NULL DEFAULT 0,"
+    " ADD COLUMN breaker_opened_at BIGINT NOT NULL DEFAULT 0,"
+    " ADD COLUMN breaker_probe_at BIGINT NOT NULL DEFAULT 0,"
+    " ADD COLUMN breaker_probes BIGINT NOT NULL DEFAULT 0;",
+    /* 13: rateLimit (sqlite.c's migration 13) */
+    "ALTER TABLE webhooks ADD COLUMN rate_limit BIGINT NOT NULL DEFAULT 0,"
+    " ADD COLUMN rate_tat BIGINT NOT NULL DEFAULT 0;"
+    "CREATE INDEX webhooks_held ON webhooks(id) WHERE breaker_opened_at <> 0 OR rate_limit > 0;",
+    /* 14: ordering (sqlite.c's migration 14) */
+    "ALTER TABLE webhooks ADD COLUMN ordering BIGINT NOT NULL DEFAULT 0;"
+    "ALTER TABLE deliveries ADD COLUMN order_key TEXT;"
+    "CREATE INDEX deliveries_order ON deliveries(webhook_id, order_key, id)"
+    " WHERE order_key IS NOT NULL AND status IN (" SQL_PENDING ", " SQL_PAUSED ");",
 };
 #define NMIGRATIONS (sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]))
 
@@ -238,8 +256,9 @@ static const char *const SQL[Q_COUNT] = {
         " headers = $10, disabled_at = CASE WHEN $7 <> 0 THEN 0 ELSE disabled_at END,"
         " disabled_reason = CASE WHEN $7 <> 0 THEN NULL ELSE disabled_reason END,"
         " failing_since = CASE WHEN $7 <> 0 AND active = 0 THEN 0"
-        " ELSE failing_since END"
-        " WHERE app_id = $1 AND uid = $2 AND deleted_at = 0",
+        " ELSE failing_since END," SQL_BREAKER_RESET(
+            "($7 <> 0 AND active = 0) OR url <> $3") " WHERE app_id = $1 AND uid = "
+                                                     "$2 AND deleted_at = 0",
     [HL_Q_WH_PAUSE_DELIVERIES] = "UPDATE deliveries SET status = " SQL_PAUSED
                                  " WHERE webhook_id = $1 AND status = " SQL_PENDING,
     [HL_Q_WH_RESUME_DELIVERIES] =
@@ -253,6 +272,28 @@ static const char *const SQL[Q_COUNT] = {
         " AND status IN (" SQL_PENDING ", " SQL_PAUSED ")",
     [HL_Q_WH_GONE] = "UPDATE webhooks SET active = 0, disabled_at = $2, disabled_reason = $3"
                      " WHERE id = $1 AND active = 1",
+    /* As sqlite.c's */
+    [HL_Q_WH_BREAKER] =
+        "UPDATE webhooks SET breaker_fails = CASE WHEN $2 = 1 THEN 0 ELSE breaker_fails + 1 END,"
+        " breaker_opened_at = CASE WHEN $2 = 1 THEN 0 WHEN breaker_opened_at = 0 AND $4 > 0"
+        " AND breaker_fails + 1 >= $4 THEN $3 ELSE breaker_opened_at END,"
+        " breaker_probe_at = CASE WHEN $2 = 1 THEN 0 WHEN breaker_opened_at = 0 OR $6 = 1"
+        " THEN $5 ELSE breaker_probe_at END,"
+        " breaker_probes = CASE WHEN $2 = 1 OR breaker_opened_at = 0 THEN 0"
+        " WHEN $6 = 1 THEN breaker_probes + 1 ELSE breaker_probes END"
+        " WHERE id = $1 AND ($2 = 0 OR breaker_fails <> 0 OR breaker_opened_at <> 0)",
+    [HL_Q_WH_POLICY] = "UPDATE webhooks SET rate_limit = $2, ordering = $3 WHERE id = $1",
+    [HL_Q_NEXT_RELEASE] =
+        "SELECT min(CASE WHEN w.breaker_opened_at <> 0 THEN w.breaker_probe_at ELSE"
+        " (w.rate_tat + " SQL_RATE_STEP("w.") " - " SQL_RATE_BURST(
+            "w.") ") / 1000 + 1 END)"
+                  " FROM webhooks w WHERE (w.breaker_opened_at <> 0 OR w.rate_limit > 0)"
+                  " AND w.active = 1 AND w.deleted_at = 0"
+                  " AND CASE WHEN w.breaker_opened_at <> 0 THEN w.breaker_probe_at ELSE"
+                  " (w.rate_tat + " SQL_RATE_STEP("w.") " - " SQL_RATE_BURST(
+                      "w.") ") / 1000 + 1 END > $1"
+                            " AND EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id"
+                            " AND d.status = " SQL_PENDING " AND d.next_attempt_at <= $1)",
     [HL_Q_WH_AUTODISABLE] = "UPDATE webhooks SET active = 0, disabled_at = $2,"
                             " disabled_reason = $3 WHERE id = $1 AND active = 1"
                             " AND failing_since > 0 AND failing_since <= $4",
@@ -395,8 +436,11 @@ static const char *const SQL[Q_COUNT] = {
     [HL_Q_WH_FILTERED] = "SELECT id, filter FROM webhooks WHERE app_id = $1 AND active = 1"
                          " AND deleted_at = 0 AND filter IS NOT NULL AND (entities & $2) <> 0"
                          " AND (event_types = 0 OR (event_types & $3) <> 0) ORDER BY id",
-    [HL_Q_DELIV_INSERT] = "INSERT INTO deliveries(event_id, webhook_id, status, next_attempt_at,"
-                          " created_at) VALUES($1, $2, " SQL_PENDING ", $3, $3)",
+    [HL_Q_DELIV_INSERT] =
+        "INSERT INTO deliveries(event_id, webhook_id, status, next_attempt_at,"
+        " created_at, order_key) SELECT $1, id, " SQL_PENDING ", $3, $3,"
+        " CASE WHEN ordering = " HL_XSTR(HL_ORDER_RESOURCE) " THEN $4::text END"
+                                                            " FROM webhooks WHERE id = $2",
 
     /* alerting (issue 21, store/alerts.c) */
     [HL_Q_WH_ALERTING] = "UPDATE webhooks SET kind = $2, silence_ms = $3, expect_events = $4"
@@ -448,15 +492,21 @@ static const char *const SQL[Q_COUNT] = {
         "WITH ev AS (INSERT INTO events(uid, app_id, type, tenant, resource_uid,"
         " created_at, payload) VALUES($1, $2, $3, $4, $5, $6, $7) RETURNING id),"
         " d AS (INSERT INTO deliveries(event_id, webhook_id, status, next_attempt_at,"
-        " created_at) SELECT ev.id, w.id, " SQL_PENDING ", $8, $8 FROM ev, webhooks w"
-        " WHERE w.app_id = $2 AND w.active = 1 AND w.deleted_at = 0"
-        " AND (w.entities & $9) <> 0 AND (w.event_types = 0 OR (w.event_types & $10) <> 0)"
-        " AND w.filter IS NULL RETURNING 1), n AS (SELECT count(*) AS made FROM d)"
-        " SELECT made, CASE WHEN EXISTS (SELECT 1 FROM webhooks w WHERE w.app_id = $2"
-        " AND w.filter IS NOT NULL AND w.active = 1 AND w.deleted_at = 0"
-        " AND (w.entities & $9) <> 0 AND (w.event_types = 0 OR (w.event_types & $10) <> 0))"
-        " THEN (SELECT id FROM ev) ELSE 0 END,"
-        " CASE WHEN made > 0 THEN pg_notify($11, $12) END FROM n",
+        " created_at, order_key) SELECT ev.id, w.id, " SQL_PENDING ", $8, $8,"
+        " CASE WHEN w.ordering = " HL_XSTR(
+            HL_ORDER_RESOURCE) " THEN $5 END FROM ev, webhooks w"
+                               " WHERE w.app_id = $2 AND w.active = 1 AND w.deleted_at = 0"
+                               " AND (w.entities & $9) <> 0 AND (w.event_types = 0 OR "
+                               "(w.event_types & $10) <> 0)"
+                               " AND w.filter IS NULL RETURNING 1), n AS (SELECT count(*) AS made "
+                               "FROM d)"
+                               " SELECT made, CASE WHEN EXISTS (SELECT 1 FROM webhooks w WHERE "
+                               "w.app_id = $2"
+                               " AND w.filter IS NOT NULL AND w.active = 1 AND w.deleted_at = 0"
+                               " AND (w.entities & $9) <> 0 AND (w.event_types = 0 OR "
+                               "(w.event_types & $10) <> 0))"
+                               " THEN (SELECT id FROM ev) ELSE 0 END,"
+                               " CASE WHEN made > 0 THEN pg_notify($11, $12) END FROM n",
     /* The same for one webhook (webhook.test). */
     [Q_EV_ONE] = "WITH ev AS (INSERT INTO events(uid, app_id, type, tenant, resource_uid,"
                  " created_at, payload) VALUES($1, $2, $3, $4, $5, $6, $7) RETURNING id),"
@@ -478,21 +528,36 @@ static const char *const SQL[Q_COUNT] = {
         " AND d.webhook_id > wh.id ORDER BY d.webhook_id LIMIT 1) FROM wh"
         " WHERE wh.id IS NOT NULL),"
         " cand AS (SELECT c.id, c.next_attempt_at AS due, w.id AS wid, w.app_id AS app,"
-        " row_number() OVER (PARTITION BY w.id ORDER BY c.next_attempt_at, c.id) AS rw"
-        " FROM wh JOIN webhooks w ON w.id = wh.id CROSS JOIN LATERAL"
+        " row_number() OVER (PARTITION BY w.id ORDER BY c.next_attempt_at, c.id) AS rw,"
+        " " RATE_ALLOW " AS allow"
+        " FROM wh JOIN webhooks w ON w.id = wh.id"
+        /* an open breaker's probe: its webhook's row locked, so that another node's claim
+         * skips it (or sees the probe's time moved on) and one probe goes at a time */
+        " LEFT JOIN LATERAL (SELECT 1 AS ok FROM webhooks g WHERE g.id = w.id"
+        " AND w.breaker_opened_at <> 0 AND g.breaker_probe_at <= $1 FOR UPDATE SKIP LOCKED) gate"
+        " ON true CROSS JOIN LATERAL"
         " (SELECT d2.id, d2.next_attempt_at FROM deliveries d2 WHERE d2.webhook_id = w.id"
         " AND d2.status = " SQL_PENDING " AND d2.next_attempt_at <= $1 AND d2.lease_until <= $1"
-        " ORDER BY d2.next_attempt_at LIMIT " PER_WEBHOOK " FOR UPDATE SKIP LOCKED) c"
+        " AND (w.breaker_opened_at = 0 OR gate.ok IS NOT NULL) AND " ORDER_FREE
+        " ORDER BY d2.next_attempt_at"
+        " LIMIT CASE WHEN w.breaker_opened_at = 0 THEN " PER_WEBHOOK " ELSE 1 END"
+        " FOR UPDATE SKIP LOCKED) c"
         " WHERE w.active = 1 AND w.deleted_at = 0 AND w.id <> ALL($3::bigint[])"
         " AND w.app_id <> ALL($5::bigint[])),"
         " fit AS (SELECT c.id, c.due, c.app, c.rw FROM cand c"
         " LEFT JOIN unnest($9::bigint[], $10::bigint[]) AS wroom(wid, n) ON wroom.wid = c.wid"
-        " WHERE $11 = 0 OR c.rw <= coalesce(wroom.n, $11)),"
+        " WHERE ($11 = 0 OR c.rw <= coalesce(wroom.n, $11)) AND c.rw <= c.allow),"
         " ranked AS (SELECT id, due, app,"
         " row_number() OVER (PARTITION BY app ORDER BY rw, due, id) AS ra FROM fit),"
         " pick AS (SELECT k.id FROM ranked k"
         " LEFT JOIN unnest($6::bigint[], $7::bigint[]) AS room(app, n) ON room.app = k.app"
-        " WHERE $8 = 0 OR k.ra <= coalesce(room.n, $8) ORDER BY k.ra, k.due, k.id LIMIT $4)"
+        " WHERE $8 = 0 OR k.ra <= coalesce(room.n, $8) ORDER BY k.ra, k.due, k.id LIMIT $4),"
+        " held AS (UPDATE webhooks b SET breaker_probe_at = CASE WHEN b.breaker_opened_at <> 0"
+        " THEN $2 ELSE b.breaker_probe_at END, rate_tat = CASE WHEN b.rate_limit > 0"
+        " THEN greatest(b.rate_tat, $1 * 1000) + x.k * " RATE_STEP " ELSE b.rate_tat END"
+        " FROM (SELECT pd.webhook_id AS wid, count(*) AS k FROM pick JOIN deliveries pd"
+        " ON pd.id = pick.id GROUP BY pd.webhook_id) x"
+        " WHERE b.id = x.wid AND (b.breaker_opened_at <> 0 OR b.rate_limit > 0))"
         " UPDATE deliveries d SET lease_until = $2 FROM pick, webhooks w, events e"
         " WHERE d.id = pick.id AND w.id = d.webhook_id AND e.id = d.event_id"
         " RETURNING " CLAIM_COLS,
@@ -1416,11 +1481,13 @@ static int by_key(const void *x, const void *y)
     return a->idx < b->idx ? -1 : a->idx > b->idx;
 }
 
-/* The webhook's last*At fields and failure run for one attempt; disables the webhook as the
+/* The webhook's last*At fields, failure run and circuit breaker for one attempt (prev: the
+ * webhook's attempt before it in the batch, or NULL); disables the webhook as the
  * attempt says (on 410, or after failing long enough). Sets *disabled when this attempt disabled
  * it. */
-static int record_webhook(struct hl_sess *s, const struct hl_attempt *at, int64_t now,
-                          int *disabled, struct hl_alert_mark *m)
+static int record_webhook(struct hl_sess *s, const struct hl_attempt *at,
+                          const struct hl_attempt *prev, int64_t now, int *disabled,
+                          struct hl_alert_mark *m)
 {
     struct hl_arg a[] = {hl_arg_int(at->webhook_id), hl_arg_int(at->started_at)};
     int ok = at->outcome == HL_OUT_SUCCESS;
@@ -1431,6 +1498,8 @@ static int record_webhook(struct hl_sess *s, const struct hl_attempt *at, int64_
      * failing spell either: no statement more for the busy webhook's common case. */
     if (rc == HL_OK && (!ok || rows.changed))
         rc = hl_sql_alert_mark(s, at, m);
+    if (rc == HL_OK)
+        rc = hl_sql_breaker(s, at, prev, now);
     if (rc || ok)
         return rc;
     return hl_sql_disable(s, at, now, disabled);
@@ -1451,8 +1520,12 @@ static int record_sorted(struct hl_store *base, const struct hl_attempt *at, siz
     s.tx = rc == HL_OK;
     if (rc == HL_OK)
         rc = sess_run(&s, Q_SYNC_ON, NULL, 0, NULL);
-    for (size_t i = 0; i < n && rc == HL_OK; i++)
-        rc = record_webhook(&s, &at[wh[i].idx], now, &disabled[wh[i].idx], &marks[wh[i].idx]);
+    for (size_t i = 0; i < n && rc == HL_OK; i++) {
+        const struct hl_attempt *prev = NULL; /* the webhook's attempt before, if any */
+        if (i > 0 && wh[i - 1].key == wh[i].key)
+            prev = &at[wh[i - 1].idx];
+        rc = record_webhook(&s, &at[wh[i].idx], prev, now, &disabled[wh[i].idx], &marks[wh[i].idx]);
+    }
     for (size_t i = 0; i < n && rc == HL_OK; i++)
         rc = hl_sql_record_delivery(&s, &at[dl[i].idx], now);
     for (size_t i = 0; i < n && rc == HL_OK; i++)

@@ -231,6 +231,10 @@ static int read_webhook(struct hl_row *r, void *item)
     w->kind = (int)col_i64(r, 21);
     w->silence_ms = col_i64(r, 22);
     w->expect_events = (int)col_i64(r, 23);
+    /* the circuit breaker, rateLimit, ordering (issue 19) */
+    w->breaker_opened_at = col_i64(r, 24);
+    w->rate_limit = (int)col_i64(r, 25);
+    w->ordering = (int)col_i64(r, 26);
     if (!w->url)
         r->oom = 1; /* NOT NULL: only memory makes it NULL */
     return done(r);
@@ -310,6 +314,9 @@ static int read_job(struct hl_row *r, void *item)
     j->payload = col_dup(r, 11, &j->payload_len);
     col_copy(r, 12, j->webhook_uid, sizeof(j->webhook_uid));
     j->headers = col_dup(r, 13, NULL); /* issue 19 */
+    j->breaker_opened_at = col_i64(r, 14);
+    j->breaker_probes = (int)col_i64(r, 15);
+    j->rate_limit = (int)col_i64(r, 16);
     if (!j->url || !j->payload)
         r->oom = 1;
     return done(r);

@@ -104,6 +104,43 @@
                           " FROM portal_used WHERE expires_at <= " m "1 LIMIT 100)",               \
     [HL_Q_PORTAL_USE] = "INSERT INTO portal_used(token_id, expires_at) VALUES(" m "1, " m "2)"     \
                         " ON CONFLICT(token_id) DO NOTHING"
+/* While a webhook's circuit breaker is open, claims take only its probe: one of its due
+ * deliveries, once breaker_probe_at has come; the claim that takes it moves breaker_probe_at to
+ * the end of its lease, so one probe goes at a time, across nodes. SQL_BREAKER_GATE: whether
+ * webhook w (its alias with the dot) may have any delivery claimed at now; each backend then
+ * takes at most one of an open one's. */
+#define SQL_BREAKER_GATE(w, now) "(" w "breaker_opened_at = 0 OR " w "breaker_probe_at <= " now ")"
+/* A webhook's rate limit (w: its alias with the dot) in the claims: rate_tat is the theoretical
+ * time, in microseconds, at which its next delivery is due (a GCRA): each delivery claimed moves
+ * it on by SQL_RATE_STEP, from now when it lies in the past; a claim at now (microseconds) may
+ * take SQL_RATE_ALLOW of it: what fits before now + SQL_RATE_BURST. The burst is one step and
+ * HL_RATE_SLACK_US more, so that a claim that comes up to that late (a busy node) does not lose
+ * the time it missed: over any window the deliveries are at most rate * (window + slack) + 1. */
+#define HL_RATE_SLACK_US 1000000
+#define SQL_RATE_STEP(w) "(1000000 / " w "rate_limit)"
+#define SQL_RATE_BURST(w) "(1000000 / " w "rate_limit + " HL_XSTR(HL_RATE_SLACK_US) ")"
+#define SQL_RATE_ALLOW(w, now_us)                                                                  \
+    "(CASE WHEN " w "rate_limit = 0 THEN " HL_XSTR(                                                \
+        HL_CLAIM_PER_WEBHOOK) " WHEN " w "rate_tat > " now_us " THEN (" now_us                     \
+                              " + " SQL_RATE_BURST(w) " - " w "rate_tat) / " SQL_RATE_STEP(        \
+                                  w) " ELSE " SQL_RATE_BURST(w) " / " SQL_RATE_STEP(w) " END)"
+
+/* Whether delivery d (its alias with the dot) may be claimed as far as ordering goes: it has no
+ * resource to wait on (order_key NULL: its webhook's ordering is "none", or a webhook.test), or
+ * no earlier delivery of its webhook and resource is still owed (pending, being retried, or
+ * parked). Earlier is lower id: ids follow the commits that make them for one resource (a
+ * resource's changes take its row's lock in turn). Served by the index deliveries_order. */
+#define SQL_ORDER_FREE(d)                                                                          \
+    "(" d "order_key IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries o"                            \
+    " WHERE o.webhook_id = " d "webhook_id AND o.order_key = " d "order_key AND o.id < " d "id"    \
+    " AND o.status IN (" SQL_PENDING ", " SQL_PAUSED ")))"
+
+/* In a webhook update (cond: when the endpoint changes or is enabled again), SET items that
+ * close its circuit breaker: the next attempt tells anew. */
+#define SQL_BREAKER_RESET(cond)                                                                    \
+    " breaker_fails = CASE WHEN " cond " THEN 0 ELSE breaker_fails END,"                           \
+    " breaker_opened_at = CASE WHEN " cond " THEN 0 ELSE breaker_opened_at END,"                   \
+    " breaker_probes = CASE WHEN " cond " THEN 0 ELSE breaker_probes END"
 
 /* The column lists, in the order the readers in rows.c take them. */
 #define HL_APP_COLS "id, uid, name, created_at"
@@ -111,7 +148,8 @@
     "id, uid, app_id, url, description, entities, event_types, active, secret, prev_secrets,"      \
     " created_at, updated_at, last_triggered_at, last_success_at, last_failure_at,"                \
     " failing_since, disabled_at, disabled_reason, deleted_at, filter, headers"                    \
-    ", kind, silence_ms, expect_events" /* alerting (issue 21) */
+    ", kind, silence_ms, expect_events"         /* alerting (issue 21) */                          \
+    ", breaker_opened_at, rate_limit, ordering" /* breaker, rateLimit, ordering (issue 19) */
 #define HL_RESOURCE_COLS                                                                           \
     "id, kind, uid, app_id, parent_uid, tenant, body, version, created_at, updated_at"
 #define HL_RESOURCE_COLS_R                                                                         \
@@ -158,7 +196,7 @@
 #define HL_JOB_COLS(now)                                                                           \
     "d.id, d.webhook_id, w.app_id, d.event_id, e.uid, e.created_at, d.attempts, d.created_at,"     \
     " w.url, w.secret, CASE WHEN w.prev_secret_until > " now " THEN w.prev_secrets ELSE '' END,"   \
-    " e.payload, w.uid, w.headers"
+    " e.payload, w.uid, w.headers, w.breaker_opened_at, w.breaker_probes, w.rate_limit"
 /* An ingestion job: the file, its app, the claim's attempt number (attempts: the expression that
  * gives it) and its resource (files f, apps a, resources r). */
 #define HL_INGEST_COLS(attempts) "f.uid, f.app_id, a.uid, f.path, " attempts ", " HL_RESOURCE_COLS_R
@@ -190,6 +228,9 @@ enum hl_q {
     HL_Q_WH_CANCEL_DELIVERIES,
     HL_Q_WH_GONE,
     HL_Q_WH_AUTODISABLE,
+    HL_Q_WH_BREAKER,   /* an attempt's word on its webhook's circuit breaker (hl_sql_breaker) */
+    HL_Q_WH_POLICY,    /* id, rate_limit: a webhook's delivery policy */
+    HL_Q_NEXT_RELEASE, /* one row: when a webhook held by its breaker or rate may claim next */
     HL_Q_RES_GET,
     HL_Q_RES_LIST,
     HL_Q_RES_INSERT,
@@ -260,7 +301,8 @@ enum hl_q {
     /* delivery policy (issue 19) */
     HL_Q_WH_FILTERED,  /* the webhooks with a filter that would get an event were it not for the
                         * filter (app, entity bit, type bit): id, filter */
-    HL_Q_DELIV_INSERT, /* one pending delivery: event id, webhook id, now */
+    HL_Q_DELIV_INSERT, /* one pending delivery: event id, webhook id, now, the resource that
+                        * orders it when the webhook has ordering (NULL: not ordered) */
     /* alerting (issue 21, store/alerts.c) */
     HL_Q_WH_ALERTING,     /* UPDATE: id, kind, silence_ms, expect_events */
     HL_Q_WH_BY_ID,        /* HL_WEBHOOK_COLS of a webhook by id, deleted or not */
@@ -567,6 +609,13 @@ int hl_sql_record_delivery(struct hl_sess *s, const struct hl_attempt *a, int64_
  * store makes no decision of its own. *disabled says whether this call disabled it; its pending
  * deliveries are then for hl_sql_park. */
 int hl_sql_disable(struct hl_sess *s, const struct hl_attempt *at, int64_t now, int *disabled);
+/* In a transaction: applies an attempt's word on its webhook's circuit breaker (struct
+ * hl_attempt's breaker_* fields); a success changes the row only when the breaker counted
+ * failures. Call it for a batch's attempts of one webhook in the order they ended; prev: the
+ * webhook's attempt before at in the batch, or NULL (a success after a success changes
+ * nothing, and is not looked up). */
+int hl_sql_breaker(struct hl_sess *s, const struct hl_attempt *at, const struct hl_attempt *prev,
+                   int64_t now);
 /* In a transaction: parks a webhook's pending deliveries until it is enabled again. */
 int hl_sql_park(struct hl_sess *s, int64_t webhook_id);
 

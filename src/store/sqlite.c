@@ -131,6 +131,24 @@ static const char *const MIGRATIONS[] = {
     "ALTER TABLE webhooks ADD COLUMN expect_events INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE webhooks ADD COLUMN silent_at INTEGER NOT NULL DEFAULT 0;"
     "CREATE INDEX webhooks_silence ON webhooks(id) WHERE silence_ms > 0;",
+    /* 12: the circuit breaker (issue 19): consecutive failed attempts, when it opened (0:
+     * closed), when its next probe may go and how many probes failed since it opened */
+    "ALTER TABLE webhooks ADD COLUMN breaker_fails INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE webhooks ADD COLUMN breaker_opened_at INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE webhooks ADD COLUMN breaker_probe_at INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE webhooks ADD COLUMN breaker_probes INTEGER NOT NULL DEFAULT 0;",
+    /* 13: rateLimit (issue 19): the limit (0: none) and its theoretical next time in
+     * microseconds (SQL_RATE_ALLOW); the webhooks that may hold deliveries back are found
+     * without a scan */
+    "ALTER TABLE webhooks ADD COLUMN rate_limit INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE webhooks ADD COLUMN rate_tat INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX webhooks_held ON webhooks(id) WHERE breaker_opened_at <> 0 OR rate_limit > 0;",
+    /* 14: ordering (issue 19): a webhook's (0 none, 1 per resource) and the resource a delivery
+     * waits its turn on; the deliveries that may hold others back are found by one seek */
+    "ALTER TABLE webhooks ADD COLUMN ordering INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE deliveries ADD COLUMN order_key TEXT;"
+    "CREATE INDEX deliveries_order ON deliveries(webhook_id, order_key, id)"
+    " WHERE order_key IS NOT NULL AND status IN (" SQL_PENDING ", " SQL_PAUSED ");",
 };
 #define NMIGRATIONS (sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]))
 
@@ -150,6 +168,7 @@ enum {
     Q_CLAIM_PICK,
     Q_MAX_DELIVERY,
     Q_CLAIM_LEASE,
+    Q_CLAIM_HELD,
     Q_WH_ATTEMPTS,
     Q_RELEASE,
     Q_RELEASE_FILES,
@@ -158,16 +177,17 @@ enum {
     Q_COUNT
 };
 
-/* What the fair shares of a claim allow of candidates cand(id, due, wid, app, rw), rw being a
- * row's rank within its webhook: fit holds the rows within their webhook's room (?9, ?10, and ?11
- * for the others: struct hl_claim); ranked(id, due, app, ra) ranks them within their app (each
+/* What the fair shares of a claim allow of candidates cand(id, due, wid, app, rw, allow), rw
+ * being a row's rank within its webhook and allow how many its rate limit lets it have: fit
+ * holds the rows within their webhook's room (?9, ?10, and ?11 for the others: struct hl_claim)
+ * and its allowance; ranked(id, due, app, ra) ranks them within their app (each
  * statement says in which order); turn leaves out those beyond their app's room (?6, ?7, and ?8
  * for the others). */
 #define SHARES_FIT                                                                                 \
     "wroom(wid, n) AS (SELECT a.value, r.value FROM json_each(?9) a"                               \
     " JOIN json_each(?10) r ON r.key = a.key),"                                                    \
     " fit AS (SELECT c.id, c.due, c.app, c.rw FROM cand c LEFT JOIN wroom ON wroom.wid = c.wid"    \
-    " WHERE ?11 = 0 OR c.rw <= coalesce(wroom.n, ?11)),"
+    " WHERE (?11 = 0 OR c.rw <= coalesce(wroom.n, ?11)) AND c.rw <= c.allow),"
 #define SHARES_TURN                                                                                \
     " room(app, n) AS (SELECT a.value, r.value FROM json_each(?6) a"                               \
     " JOIN json_each(?7) r ON r.key = a.key),"                                                     \
@@ -175,6 +195,12 @@ enum {
     " WHERE ?8 = 0 OR k.ra <= coalesce(room.n, ?8))"
 /* A claimed job's columns (HL_JOB_COLS) at the claim's time ?1; at most so many of a webhook. */
 #define CLAIM_COLS HL_JOB_COLS("?1")
+/* The claim's breaker gate and rate allowance (sql.h) of webhook w. */
+#define BREAKER_GATE SQL_BREAKER_GATE("w.", "?1")
+#define RATE_ALLOW SQL_RATE_ALLOW("w.", "?1 * 1000")
+#define ORDER_FREE SQL_ORDER_FREE("d.")
+#define ORDER_FREE2 SQL_ORDER_FREE("d2.")
+#define ORDER_FREE_P SQL_ORDER_FREE("p.")
 #define PER_WEBHOOK HL_XSTR(HL_CLAIM_PER_WEBHOOK)
 
 static const char *const SQL[Q_COUNT] = {
@@ -202,12 +228,14 @@ static const char *const SQL[Q_COUNT] = {
     [HL_Q_WH_GET_ANY] = "SELECT " HL_WEBHOOK_COLS " FROM webhooks WHERE app_id = ?1 AND uid = ?2",
     [HL_Q_WH_LIST] = "SELECT " HL_WEBHOOK_COLS " FROM webhooks WHERE app_id = ?1 AND id > ?2"
                      " AND deleted_at = 0 AND kind = ?4 ORDER BY id LIMIT ?3",
-    [HL_Q_WH_UPDATE] = "UPDATE webhooks SET url = ?3, description = ?4, entities = ?5,"
-                       " event_types = ?6, active = ?7, updated_at = ?8, filter = ?9,"
-                       " headers = ?10, disabled_at = CASE WHEN ?7 THEN 0 ELSE disabled_at END,"
-                       " disabled_reason = CASE WHEN ?7 THEN NULL ELSE disabled_reason END,"
-                       " failing_since = CASE WHEN ?7 AND NOT active THEN 0 ELSE failing_since END"
-                       " WHERE app_id = ?1 AND uid = ?2 AND deleted_at = 0",
+    [HL_Q_WH_UPDATE] =
+        "UPDATE webhooks SET url = ?3, description = ?4, entities = ?5,"
+        " event_types = ?6, active = ?7, updated_at = ?8, filter = ?9, headers = ?10,"
+        " disabled_at = CASE WHEN ?7 THEN 0 ELSE disabled_at END,"
+        " disabled_reason = CASE WHEN ?7 THEN NULL ELSE disabled_reason END,"
+        " failing_since = CASE WHEN ?7 AND NOT active THEN 0 ELSE failing_since "
+        "END," SQL_BREAKER_RESET("(?7 AND NOT active) OR url <> ?3") " WHERE app_id = ?1 AND uid = "
+                                                                     "?2 AND deleted_at = 0",
     [HL_Q_WH_PAUSE_DELIVERIES] = "UPDATE deliveries SET status = " SQL_PAUSED
                                  " WHERE webhook_id = ?1 AND status = " SQL_PENDING,
     [HL_Q_WH_RESUME_DELIVERIES] =
@@ -221,6 +249,29 @@ static const char *const SQL[Q_COUNT] = {
         " AND status IN (" SQL_PENDING ", " SQL_PAUSED ")",
     [HL_Q_WH_GONE] = "UPDATE webhooks SET active = 0, disabled_at = ?2, disabled_reason = ?3"
                      " WHERE id = ?1 AND active = 1",
+    /* ?2: the attempt succeeded, ?3 now, ?4 failures that open the breaker (0: never), ?5
+     * the next probe, ?6 the attempt was a probe (struct hl_attempt's breaker_* fields) */
+    [HL_Q_WH_BREAKER] =
+        "UPDATE webhooks SET breaker_fails = CASE WHEN ?2 THEN 0 ELSE breaker_fails + 1 END,"
+        " breaker_opened_at = CASE WHEN ?2 THEN 0 WHEN breaker_opened_at = 0 AND ?4 > 0"
+        " AND breaker_fails + 1 >= ?4 THEN ?3 ELSE breaker_opened_at END,"
+        " breaker_probe_at = CASE WHEN ?2 THEN 0 WHEN breaker_opened_at = 0 OR ?6 THEN ?5"
+        " ELSE breaker_probe_at END,"
+        " breaker_probes = CASE WHEN ?2 OR breaker_opened_at = 0 THEN 0"
+        " WHEN ?6 THEN breaker_probes + 1 ELSE breaker_probes END"
+        " WHERE id = ?1 AND (NOT ?2 OR breaker_fails <> 0 OR breaker_opened_at <> 0)",
+    [HL_Q_WH_POLICY] = "UPDATE webhooks SET rate_limit = ?2, ordering = ?3 WHERE id = ?1",
+    [HL_Q_NEXT_RELEASE] =
+        "SELECT min(CASE WHEN w.breaker_opened_at <> 0 THEN w.breaker_probe_at ELSE"
+        " (w.rate_tat + " SQL_RATE_STEP("w.") " - " SQL_RATE_BURST(
+            "w.") ") / 1000 + 1 END)"
+                  " FROM webhooks w WHERE (w.breaker_opened_at <> 0 OR w.rate_limit > 0)"
+                  " AND w.active = 1 AND w.deleted_at = 0"
+                  " AND CASE WHEN w.breaker_opened_at <> 0 THEN w.breaker_probe_at ELSE"
+                  " (w.rate_tat + " SQL_RATE_STEP("w.") " - " SQL_RATE_BURST(
+                      "w.") ") / 1000 + 1 END > ?1"
+                            " AND EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id"
+                            " AND d.status = " SQL_PENDING " AND d.next_attempt_at <= ?1)",
     [HL_Q_WH_AUTODISABLE] = "UPDATE webhooks SET active = 0, disabled_at = ?2,"
                             " disabled_reason = ?3 WHERE id = ?1 AND active = 1"
                             " AND failing_since > 0 AND failing_since <= ?4",
@@ -360,8 +411,11 @@ static const char *const SQL[Q_COUNT] = {
     [HL_Q_WH_FILTERED] = "SELECT id, filter FROM webhooks WHERE app_id = ?1 AND active = 1"
                          " AND deleted_at = 0 AND filter IS NOT NULL AND (entities & ?2) != 0"
                          " AND (event_types = 0 OR (event_types & ?3) != 0) ORDER BY id",
-    [HL_Q_DELIV_INSERT] = "INSERT INTO deliveries(event_id, webhook_id, status, next_attempt_at,"
-                          " created_at) VALUES(?1, ?2, " SQL_PENDING ", ?3, ?3)",
+    [HL_Q_DELIV_INSERT] =
+        "INSERT INTO deliveries(event_id, webhook_id, status, next_attempt_at,"
+        " created_at, order_key) SELECT ?1, id, " SQL_PENDING ", ?3, ?3,"
+        " CASE WHEN ordering = " HL_XSTR(HL_ORDER_RESOURCE) " THEN ?4 END"
+                                                            " FROM webhooks WHERE id = ?2",
 
     /* alerting (issue 21, store/alerts.c) */
     [HL_Q_WH_ALERTING] = "UPDATE webhooks SET kind = ?2, silence_ms = ?3, expect_events = ?4"
@@ -410,11 +464,15 @@ static const char *const SQL[Q_COUNT] = {
     [Q_RELEASE_SP] = "RELEASE req",
     [Q_EV_INSERT] = "INSERT INTO events(uid, app_id, type, tenant, resource_uid, created_at,"
                     " payload) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
+    /* order_key: the resource (?6) for webhooks with ordering (SQL_ORDER_FREE) */
     [Q_DELIV_FANOUT] = "INSERT INTO deliveries(event_id, webhook_id, status, next_attempt_at,"
-                       " created_at) SELECT ?1, id, " SQL_PENDING ", ?2, ?2 FROM webhooks"
-                       " WHERE app_id = ?3 AND active = 1 AND deleted_at = 0"
-                       " AND (entities & ?4) != 0 AND (event_types = 0 OR (event_types & ?5) != 0)"
-                       " AND filter IS NULL",
+                       " created_at, order_key) SELECT ?1, id, " SQL_PENDING ", ?2, ?2,"
+                       " CASE WHEN ordering = " HL_XSTR(
+                           HL_ORDER_RESOURCE) " THEN ?6 END"
+                                              " FROM webhooks"
+                                              " WHERE app_id = ?3 AND active = 1 AND deleted_at = 0"
+                                              " AND (entities & ?4) != 0 AND (event_types = 0 OR "
+                                              "(event_types & ?5) != 0) AND filter IS NULL",
     /* Webhook by webhook, at most HL_CLAIM_PER_WEBHOOK apiece: a backlog on one endpoint costs
      * one index probe, not a scan of its rows, and cannot crowd out the rest. The webhooks are
      * those with pending deliveries, found by skipping through the partial index (one seek
@@ -428,15 +486,19 @@ static const char *const SQL[Q_COUNT] = {
         " WHERE status = " SQL_PENDING " AND webhook_id > wh.id) FROM wh"
         " WHERE wh.id IS NOT NULL),"
         " cand AS (SELECT d.id AS id, d.next_attempt_at AS due, w.id AS wid, w.app_id AS app,"
-        " row_number() OVER (PARTITION BY w.id ORDER BY d.next_attempt_at, d.id) AS rw"
+        " row_number() OVER (PARTITION BY w.id ORDER BY d.next_attempt_at, d.id) AS rw,"
+        " " RATE_ALLOW " AS allow"
         " FROM wh CROSS JOIN webhooks w CROSS JOIN deliveries d"
-        " WHERE w.id = wh.id AND w.active = 1 AND w.deleted_at = 0"
+        " WHERE w.id = wh.id AND w.active = 1 AND w.deleted_at = 0 AND " BREAKER_GATE
         " AND w.id NOT IN (SELECT value FROM json_each(?2))"
         " AND w.app_id NOT IN (SELECT value FROM json_each(?5))"
         " AND d.id IN (SELECT d2.id FROM deliveries d2 WHERE d2.webhook_id = w.id"
         " AND d2.status = " SQL_PENDING " AND d2.next_attempt_at <= ?1 AND d2.lease_until <= ?1"
-        " ORDER BY d2.next_attempt_at LIMIT " PER_WEBHOOK ")), " SHARES_FIT
-        " ranked AS (SELECT id, due, app,"
+        " AND " ORDER_FREE2 " ORDER BY d2.next_attempt_at LIMIT " PER_WEBHOOK ")"
+        " AND (w.breaker_opened_at = 0 OR d.id = (SELECT p.id FROM deliveries p"
+        " WHERE p.webhook_id = w.id AND p.status = " SQL_PENDING " AND p.next_attempt_at <= ?1"
+        " AND p.lease_until <= ?1 AND " ORDER_FREE_P
+        " ORDER BY p.next_attempt_at LIMIT 1))), " SHARES_FIT " ranked AS (SELECT id, due, app,"
         " row_number() OVER (PARTITION BY app ORDER BY rw, due, id) AS ra FROM fit)," SHARES_TURN
         " SELECT " CLAIM_COLS " FROM turn t CROSS JOIN deliveries d CROSS JOIN webhooks w"
         " CROSS JOIN events e WHERE d.id = t.id AND w.id = d.webhook_id AND e.id = d.event_id"
@@ -444,15 +506,18 @@ static const char *const SQL[Q_COUNT] = {
     /* The ids of the deliveries made since the last claim of this kind, in id order (a rowid
      * range above the cursor ?4); Q_CLAIM_PICK takes what the shares allow of them. */
     [Q_CLAIM_NEW] = "SELECT d.id FROM deliveries d CROSS JOIN webhooks w"
-                    " WHERE d.id > ?4 AND d.status = " SQL_PENDING
+                    " WHERE d.id > ?4 AND d.status = " SQL_PENDING " AND " ORDER_FREE
                     " AND d.next_attempt_at <= ?1 AND d.lease_until <= ?1"
                     " AND w.id = d.webhook_id AND w.active = 1 AND w.deleted_at = 0"
+                    " AND w.breaker_opened_at = 0" /* probes: Q_CLAIM_SELECT */
                     " AND w.id NOT IN (SELECT value FROM json_each(?2))"
                     " AND w.app_id NOT IN (SELECT value FROM json_each(?5))"
                     " ORDER BY d.id LIMIT ?3",
     [Q_CLAIM_PICK] =
         "WITH cand AS (SELECT d.id AS id, d.id AS due, w.id AS wid, w.app_id AS app,"
-        " row_number() OVER (PARTITION BY w.id ORDER BY d.id) AS rw"
+        " row_number() OVER (PARTITION BY w.id ORDER BY d.id) AS rw,"
+        /* rate-limited webhooks' are left to Q_CLAIM_SELECT, which takes their allowance */
+        " CASE WHEN w.rate_limit = 0 THEN " PER_WEBHOOK " ELSE 0 END AS allow"
         " FROM json_each(?12) j CROSS JOIN deliveries d CROSS JOIN webhooks w"
         " WHERE d.id = j.value AND w.id = d.webhook_id), " SHARES_FIT
         " ranked AS (SELECT id, due, app,"
@@ -463,6 +528,15 @@ static const char *const SQL[Q_COUNT] = {
     [Q_MAX_DELIVERY] = "SELECT coalesce(max(id), 0) FROM deliveries",
     [Q_CLAIM_LEASE] = "UPDATE deliveries SET lease_until = ?2"
                       " WHERE id IN (SELECT value FROM json_each(?1))",
+    /* The webhooks ?1 (one entry per delivery claimed) that a claim at ?3 holds back: an open
+     * breaker's probe was claimed, so no other until its lease ?2 ends (SQL_BREAKER_GATE); a
+     * rate limit's tokens were taken (SQL_RATE_ALLOW). */
+    [Q_CLAIM_HELD] = "UPDATE webhooks SET breaker_probe_at = CASE WHEN breaker_opened_at <> 0"
+                     " THEN ?2 ELSE breaker_probe_at END,"
+                     " rate_tat = CASE WHEN rate_limit > 0 THEN max(rate_tat, ?3 * 1000)"
+                     " + (SELECT count(*) FROM json_each(?1) j WHERE j.value = webhooks.id)"
+                     " * " SQL_RATE_STEP("") " ELSE rate_tat END"
+                                             " WHERE id IN (SELECT value FROM json_each(?1))",
     /* One update per webhook and batch (see record_webhooks): ?5 says how the batch ended: 1 in
      * success, 2 in failures after a success (a new run began at ?6), 0 in failures only. */
     [Q_WH_ATTEMPTS] = "UPDATE webhooks SET last_triggered_at = max(last_triggered_at, ?2),"
@@ -765,12 +839,17 @@ static int put_event(struct hl_sess *s, const struct hl_change *ch, int64_t *mad
     if (rc)
         return rc;
     if (ch->only_webhook) {
-        struct hl_arg b[] = {hl_arg_int(id), hl_arg_int(ch->only_webhook), hl_arg_int(now)};
+        /* webhook.test is not ordered: no resource */
+        struct hl_arg b[] = {hl_arg_int(id), hl_arg_int(ch->only_webhook), hl_arg_int(now),
+                             hl_arg_text(NULL)};
         rc = sess_run(s, HL_Q_DELIV_INSERT, b, HL_NARGS(b), &dl);
     } else {
-        struct hl_arg b[] = {hl_arg_int(id), hl_arg_int(now), hl_arg_int(e->app_id),
+        struct hl_arg b[] = {hl_arg_int(id),
+                             hl_arg_int(now),
+                             hl_arg_int(e->app_id),
                              hl_arg_int(hl_event_entity(e->type)),
-                             hl_arg_int((int64_t)1 << e->type)};
+                             hl_arg_int((int64_t)1 << e->type),
+                             hl_arg_text(e->resource_uid)};
         rc = sess_run(s, Q_DELIV_FANOUT, b, HL_NARGS(b), &dl);
         *filter_event = id; /* asking which filters want it costs no round trip here */
     }
@@ -790,8 +869,9 @@ static int disable(struct hl_sess *s, const struct hl_attempt *at, int64_t now)
     return rc == HL_OK && disabled ? hl_sql_park(s, at->webhook_id) : rc;
 }
 
-/* One webhook's attempts of a batch folded into one update of its last*At fields and its run of
- * failures, then the auto-disable check, as the batch's last attempt for it says, when it ended
+/* One webhook's attempts of a batch: their word on its circuit breaker in the order they ended,
+ * then folded into one update of its last*At fields and its run of failures, then the
+ * auto-disable check, as the batch's last attempt for it says, when it ended
  * in failure. first: the webhook's first attempt in a. */
 static int record_webhook(struct hl_sess *s, const struct hl_attempt *a, size_t first, size_t n,
                           int64_t now)
@@ -800,10 +880,13 @@ static int record_webhook(struct hl_sess *s, const struct hl_attempt *a, size_t 
     int64_t trig = 0, succ = 0, failed = 0, run_start = 0;
     int seen_success = 0, last_ok = 0;
     const struct hl_attempt *last = &a[first];
-    for (size_t j = first; j < n; j++) {
+    const struct hl_attempt *prev = NULL;
+    int rc = HL_OK;
+    for (size_t j = first; j < n && rc == HL_OK; j++) {
         if (a[j].webhook_id != wid)
             continue;
-        last = &a[j];
+        rc = hl_sql_breaker(s, &a[j], prev, now);
+        prev = last = &a[j];
         int64_t t = a[j].started_at;
         trig = t > trig ? t : trig;
         last_ok = a[j].outcome == HL_OUT_SUCCESS;
@@ -825,7 +908,8 @@ static int record_webhook(struct hl_sess *s, const struct hl_attempt *a, size_t 
                                     : seen_success ? 2
                                                    : 0),
                          hl_arg_int(run_start)};
-    int rc = sess_run(s, Q_WH_ATTEMPTS, b, HL_NARGS(b), NULL);
+    if (rc == HL_OK)
+        rc = sess_run(s, Q_WH_ATTEMPTS, b, HL_NARGS(b), NULL);
     if (rc || last_ok)
         return rc;
     return disable(s, last, now);
@@ -1100,15 +1184,25 @@ static int claim_in(struct hl_sess *s, const struct hl_claim *c, struct hl_rows 
                  : sess_run(s, Q_CLAIM_SELECT, a, HL_NARGS(a) - 1, jobs);
     if (rc || jobs->n == 0)
         return rc;
-    /* One statement leases the whole batch. */
+    /* One statement leases the whole batch, another moves on the webhooks it holds back. */
     int64_t *ids = malloc(jobs->n * sizeof(*ids));
-    if (!ids)
-        return HL_ENOMEM;
-    for (size_t i = 0; i < jobs->n; i++)
-        ids[i] = ((struct hl_job *)jobs->arr)[i].delivery_id;
-    struct hl_arg b[] = {hl_arg_ids(ids, jobs->n), hl_arg_int(c->lease_until)};
-    rc = sess_run(s, Q_CLAIM_LEASE, b, HL_NARGS(b), NULL);
+    int64_t *held = malloc(jobs->n * sizeof(*held));
+    size_t nheld = 0;
+    rc = ids && held ? HL_OK : HL_ENOMEM;
+    for (size_t i = 0; i < jobs->n && rc == HL_OK; i++) {
+        const struct hl_job *j = &((struct hl_job *)jobs->arr)[i];
+        ids[i] = j->delivery_id;
+        if (j->breaker_opened_at || j->rate_limit)
+            held[nheld++] = j->webhook_id;
+    }
+    struct hl_arg b[] = {hl_arg_ids(ids, jobs->n), hl_arg_int(c->lease_until), hl_arg_int(c->now)};
+    if (rc == HL_OK)
+        rc = sess_run(s, Q_CLAIM_LEASE, b, 2, NULL);
+    b[0] = hl_arg_ids(held, nheld);
+    if (rc == HL_OK && nheld)
+        rc = sess_run(s, Q_CLAIM_HELD, b, HL_NARGS(b), NULL);
     free(ids);
+    free(held);
     return rc;
 }
 

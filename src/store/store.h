@@ -91,10 +91,27 @@ struct hl_webhook {
     int kind;           /* HL_WK_ORDINARY or HL_WK_OPERATIONAL; set at create, never changed */
     int64_t silence_ms; /* silenceAlertSeconds in ms; 0: no silence alert */
     int expect_events;  /* expectEvents: silence counts even when no event was owed */
+    /* The circuit breaker: when it opened, 0 while closed (struct hl_attempt's breaker_*). */
+    int64_t breaker_opened_at;
+    /* Delivery policy (issue 19) */
+    int rate_limit; /* most deliveries a second, HL_RATE_LIMIT_MIN..MAX; 0: no limit */
+    int ordering;   /* HL_ORDER_* */
 };
 
 /* Webhook kinds (struct hl_webhook's kind). */
 enum { HL_WK_ORDINARY = 0, HL_WK_OPERATIONAL = 1 };
+
+/* ordering: with HL_ORDER_RESOURCE a webhook's deliveries that concern one resource (the
+ * event's resource uid, data.uid) are claimed one at a time in the order they were made; the
+ * next waits until the one before succeeds or fails for good. webhook.test is not ordered. */
+#define HL_ORDER_NONE 0
+#define HL_ORDER_RESOURCE 1
+
+/* rateLimit's bounds. A webhook's deliveries are claimed no faster than its limit allows, all
+ * nodes together (a claim takes a webhook's tokens in the store); a burst is at most one
+ * delivery and a second's worth. */
+#define HL_RATE_LIMIT_MIN 1
+#define HL_RATE_LIMIT_MAX 10000
 
 /* Frees what a struct hl_webhook filled by the store owns; leaves it zeroed. */
 void hl_webhook_clear(struct hl_webhook *w);
@@ -106,7 +123,9 @@ enum {
     HL_WP_ENTITIES = 4,
     HL_WP_EVENT_TYPES = 8,
     HL_WP_ACTIVE = 16,
-    /* Delivery policy (issue 19). */
+    /* Delivery policy (issue 19): rateLimit and ordering; filter and headers. */
+    HL_WP_RATE_LIMIT = 1 << 8,
+    HL_WP_ORDERING = 1 << 9,
     HL_WP_FILTER = 1 << 12,
     HL_WP_HEADERS = 1 << 13,
     /* alerting (issue 21) */
@@ -127,6 +146,9 @@ struct hl_webhook_patch {
     /* alerting (issue 21) */
     int64_t silence_ms; /* HL_WP_SILENCE; 0 clears it */
     int expect_events;  /* HL_WP_EXPECT_EVENTS */
+    /* Delivery policy (issue 19) */
+    int rate_limit; /* HL_WP_RATE_LIMIT; 0: none */
+    int ordering;   /* HL_WP_ORDERING: HL_ORDER_* */
 };
 
 /* A resource (agent, context, context file): its whole JSON object is kept as canonical text. */
@@ -246,6 +268,12 @@ struct hl_job {
     size_t payload_len;
     int64_t lease_until; /* set by the claimer: when another claim may take the delivery */
     char *headers;       /* the webhook's static headers (JSON object text), NULL when none */
+    /* The webhook's circuit breaker as of the claim: a job claimed while it is open is its
+     * probe (a claim takes no other delivery of an open breaker's webhook); breaker_probes:
+     * its probes that failed since it opened. */
+    int64_t breaker_opened_at;
+    int breaker_probes;
+    int rate_limit; /* the webhook's, as of the claim (0: none) */
 };
 
 /* Frees what a claimed job owns. */
@@ -278,6 +306,14 @@ struct hl_attempt {
      * disable_failing_since (0: not by this attempt). disable_reason is its disabledReason. */
     int64_t disable_failing_since;
     char disable_reason[HL_DISABLE_REASON_MAX];
+    /* The circuit breaker's word (hl_breaker_outcome in delivery/retry.h), which the store
+     * applies in the transaction that records the attempt: a success closes the webhook's
+     * breaker; a failure counts one more consecutive failure, and opens the breaker when they
+     * reach breaker_after (0: never), with its first probe at breaker_probe_at; a failed probe
+     * (breaker_probe) sets the next probe at breaker_probe_at. */
+    int breaker_after;
+    int breaker_probe;
+    int64_t breaker_probe_at;
 };
 
 /* Delivery states as the API names them, and the numbers both backends keep them as: their SQL
@@ -529,6 +565,9 @@ int hl_store_claim(struct hl_store *st, const struct hl_claim *c, struct hl_job 
  * deliveries, as each attempt's disable_failing_since and disable_reason say (the store applies
  * the outcome policy's decision; it makes none of its own). */
 int hl_store_record(struct hl_store *st, const struct hl_attempt *a, size_t n);
+/* The earliest time after now at which a webhook holding due deliveries back (its circuit
+ * breaker open, or its rate limit spent) may have one claimed again (0 when none). */
+int hl_store_next_release(struct hl_store *st, int64_t now, int64_t *at);
 /* The earliest next_attempt_at of a pending delivery not leased at now (0 when none). */
 int hl_store_next_due(struct hl_store *st, int64_t now, int64_t *at);
 /* Drops every lease: a single SQLite node starting up holds none. PostgreSQL keeps them (other

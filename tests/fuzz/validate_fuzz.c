@@ -40,7 +40,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 static const char *const WEBHOOK_FIELDS[] = {"url", "entities", "active", "description",
                                              "eventTypes", "filter", "headers",
                                              /* alerting (issue 21) */
-                                             "silenceAlertSeconds", "expectEvents", NULL};
+                                             "silenceAlertSeconds", "expectEvents",
+                                             /* rateLimit, ordering (issue 19) */
+                                             "rateLimit", "ordering", NULL};
 static const char *const OP_WEBHOOK_FIELDS[] = {"url", "events", "active", "description", NULL};
 static const char *const AGENT_FIELDS[] = {
     "agentName", "externalTenantId", "live",      "description", "instructions",

@@ -360,6 +360,55 @@ static void test_outcome_jitter(void **state)
     assert_int_equal(a.next_attempt_at, 0);
 }
 
+/* The breaker's word: with the default schedule (rnd 0 takes 20% off), the attempt that may
+ * open it sets the first probe 4 s on (the schedule's second wait), failed probe k sets the
+ * next after wait k + 2, the last wait repeating; a success sets none. */
+struct breaker_case {
+    const char *name;
+    int status;
+    int64_t opened_at; /* the job's webhook's breaker as of the claim */
+    int probes;
+    int probe;    /* expected breaker_probe */
+    int64_t next; /* expected breaker_probe_at - NOW */
+};
+
+static const struct breaker_case breaker_cases[] = {
+    {"a success", 200, 0, 0, 0, -NOW},
+    {"a successful probe", 200, NOW - H, 3, 1, -NOW},
+    {"a failure while closed", 500, 0, 0, 0, 4 * S},
+    {"a failure that a later claim took while closed", 0, 0, 5, 0, 4 * S},
+    {"the first probe fails", 500, NOW - M, 0, 1, 4 * M},
+    {"the second probe fails", 0, NOW - M, 1, 1, 24 * M},
+    {"the sixth probe fails", 500, NOW - D, 5, 1, 8 * H},
+    {"the hundredth probe fails", 503, NOW - D, 99, 1, 8 * H},
+    {"a probe answered 410", 410, NOW - D, 1, 1, 24 * M},
+};
+
+static void test_breaker(void **state)
+{
+    (void)state;
+    struct hl_retry r;
+    hl_retry_default(&r);
+    for (size_t i = 0; i < sizeof(breaker_cases) / sizeof(breaker_cases[0]); i++) {
+        const struct breaker_case *c = &breaker_cases[i];
+        print_message("breaker: %s\n", c->name);
+        struct hl_job j = {.breaker_opened_at = c->opened_at, .breaker_probes = c->probes};
+        struct hl_attempt a = {.status_code = c->status};
+        hl_retry_outcome(&r, 0, 2, NULL, NOW, 0, &a);
+        hl_breaker_outcome(&r, 7, &j, NOW, 0, &a);
+        assert_int_equal(a.breaker_after, 7);
+        assert_int_equal(a.breaker_probe, c->probe);
+        assert_int_equal(a.breaker_probe_at, NOW + c->next);
+    }
+    /* a schedule of one wait probes at that wait */
+    assert_int_equal(hl_retry_parse("2s", &r), HL_OK);
+    struct hl_job j = {.breaker_opened_at = NOW - M, .breaker_probes = 4};
+    struct hl_attempt a = {.status_code = 500};
+    hl_retry_outcome(&r, 0, 1, NULL, NOW, UINT32_MAX, &a);
+    hl_breaker_outcome(&r, 7, &j, NOW, UINT32_MAX, &a);
+    assert_int_equal(a.breaker_probe_at, NOW + 2400);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -367,6 +416,7 @@ int main(void)
         cmocka_unit_test(test_parse_count), cmocka_unit_test(test_delay),
         cmocka_unit_test(test_retry_after), cmocka_unit_test(test_clamp),
         cmocka_unit_test(test_outcome),     cmocka_unit_test(test_outcome_jitter),
+        cmocka_unit_test(test_breaker),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -665,39 +665,59 @@ struct patch_step {
 
 static const struct patch_step patch_steps[] = {
     /* nothing set: nothing but updated_at changes */
-    {{0, NULL, NULL, 0, 0, 0, NULL, NULL, 0, 0}, URL0, "d0", HL_ENT_AGENT, 0, 1},
+    {{0, NULL, NULL, 0, 0, 0, NULL, NULL, 0, 0, 0, 0}, URL0, "d0", HL_ENT_AGENT, 0, 1},
     /* bits not set are not applied, whatever the fields hold */
-    {{0, URL2, "ignored", HL_ENT_ALL, AC, 0, NULL, NULL, 0, 0}, URL0, "d0", HL_ENT_AGENT, 0, 1},
-    {{HL_WP_URL, URL1, NULL, 0, 0, 0, NULL, NULL, 0, 0}, URL1, "d0", HL_ENT_AGENT, 0, 1},
-    {{HL_WP_DESCRIPTION, NULL, "d1", 0, 0, 0, NULL, NULL, 0, 0}, URL1, "d1", HL_ENT_AGENT, 0, 1},
-    {{HL_WP_DESCRIPTION, NULL, NULL, 0, 0, 0, NULL, NULL, 0, 0}, URL1, NULL, HL_ENT_AGENT, 0, 1},
-    {{HL_WP_ENTITIES, NULL, NULL, HL_ENT_ALL, 0, 0, NULL, NULL, 0, 0},
+    {{0, URL2, "ignored", HL_ENT_ALL, AC, 0, NULL, NULL, 0, 0, 0, 0},
+     URL0,
+     "d0",
+     HL_ENT_AGENT,
+     0,
+     1},
+    {{HL_WP_URL, URL1, NULL, 0, 0, 0, NULL, NULL, 0, 0, 0, 0}, URL1, "d0", HL_ENT_AGENT, 0, 1},
+    {{HL_WP_DESCRIPTION, NULL, "d1", 0, 0, 0, NULL, NULL, 0, 0, 0, 0},
+     URL1,
+     "d1",
+     HL_ENT_AGENT,
+     0,
+     1},
+    {{HL_WP_DESCRIPTION, NULL, NULL, 0, 0, 0, NULL, NULL, 0, 0, 0, 0},
+     URL1,
+     NULL,
+     HL_ENT_AGENT,
+     0,
+     1},
+    {{HL_WP_ENTITIES, NULL, NULL, HL_ENT_ALL, 0, 0, NULL, NULL, 0, 0, 0, 0},
      URL1,
      NULL,
      HL_ENT_ALL,
      0,
      1},
-    {{HL_WP_EVENT_TYPES, NULL, NULL, 0, AC | FC, 0, NULL, NULL, 0, 0},
+    {{HL_WP_EVENT_TYPES, NULL, NULL, 0, AC | FC, 0, NULL, NULL, 0, 0, 0, 0},
      URL1,
      NULL,
      HL_ENT_ALL,
      AC | FC,
      1},
     {{HL_WP_URL | HL_WP_ENTITIES | HL_WP_EVENT_TYPES, URL2, NULL, HL_ENT_CONTEXTFILE, FD, 0, NULL,
-      NULL, 0, 0},
+      NULL, 0, 0, 0, 0},
      URL2,
      NULL,
      HL_ENT_CONTEXTFILE,
      FD,
      1},
-    {{HL_WP_ACTIVE, NULL, NULL, 0, 0, 0, NULL, NULL, 0, 0}, URL2, NULL, HL_ENT_CONTEXTFILE, FD, 0},
-    {{HL_WP_ACTIVE | HL_WP_DESCRIPTION, NULL, "back", 0, 0, 1, NULL, NULL, 0, 0},
+    {{HL_WP_ACTIVE, NULL, NULL, 0, 0, 0, NULL, NULL, 0, 0, 0, 0},
+     URL2,
+     NULL,
+     HL_ENT_CONTEXTFILE,
+     FD,
+     0},
+    {{HL_WP_ACTIVE | HL_WP_DESCRIPTION, NULL, "back", 0, 0, 1, NULL, NULL, 0, 0, 0, 0},
      URL2,
      "back",
      HL_ENT_CONTEXTFILE,
      FD,
      1},
-    {{HL_WP_EVENT_TYPES, NULL, NULL, 0, 0, 0, NULL, NULL, 0, 0},
+    {{HL_WP_EVENT_TYPES, NULL, NULL, 0, 0, 0, NULL, NULL, 0, 0, 0, 0},
      URL2,
      "back",
      HL_ENT_CONTEXTFILE,
@@ -2351,6 +2371,205 @@ static void c_operational(struct ctx *c)
     hl_store_on_op_event(c->st, NULL);
 }
 
+/* Records one attempt of job j at t: a failure (retried a minute later) or a success, with the
+ * circuit breaker's word on it (opens after 3 failures; next probe at probe_at). */
+static void record_breaker(struct ctx *c, const struct hl_job *j, int64_t t, int ok,
+                           int64_t probe_at)
+{
+    struct hl_attempt at = {.delivery_id = j->delivery_id,
+                            .webhook_id = j->webhook_id,
+                            .started_at = t,
+                            .status_code = ok ? 200 : 500,
+                            .error = ok ? NULL : "HTTP 500",
+                            .outcome = ok ? HL_OUT_SUCCESS : HL_OUT_RETRY,
+                            .next_attempt_at = ok ? 0 : t + MIN,
+                            .breaker_after = 3,
+                            .breaker_probe = j->breaker_opened_at != 0,
+                            .breaker_probe_at = ok ? 0 : probe_at};
+    assert_int_equal(hl_store_record(c->st, &at, 1), HL_OK);
+}
+
+static int64_t breaker_of(struct ctx *c, int64_t app_id, const struct hook *h)
+{
+    struct hl_webhook w;
+    get_hook(c, app_id, h, &w);
+    int64_t at = w.breaker_opened_at;
+    hl_webhook_clear(&w);
+    return at;
+}
+
+/* The circuit breaker as the store keeps it: it opens at the third failure in a row; then a
+ * claim gives one probe of the webhook's deliveries once its time has come, and none while that
+ * probe is leased; a failed probe sets the next one's time; a successful one closes it and
+ * every waiting delivery is claimed at once. */
+static void c_breaker(struct ctx *c)
+{
+    struct hl_app a;
+    struct hook h;
+    struct ev v;
+    struct jobs j = {0}, probe = {0};
+    forget_hooks(c);
+    make_app(c, &a);
+    make_hook(c, a.id, HL_ENT_ALL, 0, 1, &h);
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(publish(c, a.id, HL_EV_AGENT_UPDATED, &v), 1);
+    int64_t now = hl_now_ms();
+    claim_mine(c, now, now + SEC, NULL, 0, &j);
+    assert_int_equal(j.n, 6);
+    record_breaker(c, &j.v[0], now, 0, now + 10 * SEC);
+    record_breaker(c, &j.v[1], now, 0, now + 10 * SEC);
+    assert_int_equal(breaker_of(c, a.id, &h), 0);
+    record_breaker(c, &j.v[2], now, 1, 0); /* a success starts the count again */
+    record_breaker(c, &j.v[3], now, 0, now + 10 * SEC);
+    record_breaker(c, &j.v[4], now, 0, now + 10 * SEC);
+    assert_int_equal(breaker_of(c, a.id, &h), 0);
+    record_breaker(c, &j.v[5], now, 0, now + 10 * SEC);
+    assert_true(breaker_of(c, a.id, &h) >= now);
+
+    /* five wait (due at now + MIN); before the probe's time nothing is claimed */
+    claim_mine(c, now + 2 * MIN, now + 2 * MIN + SEC, NULL, 0, &probe);
+    assert_int_equal(probe.n, 1);
+    assert_true(probe.v[0].breaker_opened_at != 0);
+    claim_mine(c, now + 2 * MIN, now + 3 * MIN, NULL, 0, &j); /* leased: none more */
+    assert_int_equal(j.n, 0);
+    /* the probe fails: the next goes at its time, not before */
+    record_breaker(c, &probe.v[0], now + 2 * MIN, 0, now + 10 * MIN);
+    claim_mine(c, now + 5 * MIN, now + 6 * MIN, NULL, 0, &j);
+    assert_int_equal(j.n, 0);
+    claim_mine(c, now + 11 * MIN, now + 11 * MIN + SEC, NULL, 0, &probe);
+    assert_int_equal(probe.n, 1);
+    assert_true(breaker_of(c, a.id, &h) >= now);
+    /* it succeeds: closed, and the other four are claimed together */
+    record_breaker(c, &probe.v[0], now + 11 * MIN, 1, 0);
+    assert_int_equal(breaker_of(c, a.id, &h), 0);
+    claim_mine(c, now + 11 * MIN, now + 12 * MIN, NULL, 0, &j);
+    assert_int_equal(j.n, 4);
+    jobs_free(&j);
+    jobs_free(&probe);
+}
+
+/* Publishes an event about resource uid; returns the deliveries made. */
+static int64_t publish_about(struct ctx *c, int64_t app_id, const char *uid, struct ev *v)
+{
+    ev_init(v, app_id, HL_EV_AGENT_UPDATED, "tenant-1", uid, hl_now_ms());
+    int64_t made = 0;
+    assert_int_equal(publish_ev(c, v, 0, &made), HL_OK);
+    return made;
+}
+
+/* Records job j's attempt at t as out (a retry is due a minute later). */
+static void record_as(struct ctx *c, const struct hl_job *j, int64_t t, enum hl_outcome out)
+{
+    struct hl_attempt at = {.delivery_id = j->delivery_id,
+                            .webhook_id = j->webhook_id,
+                            .started_at = t,
+                            .status_code = out == HL_OUT_SUCCESS ? 200 : 500,
+                            .error = out == HL_OUT_SUCCESS ? NULL : "HTTP 500",
+                            .outcome = out,
+                            .next_attempt_at = out == HL_OUT_RETRY ? t + MIN : 0};
+    assert_int_equal(hl_store_record(c->st, &at, 1), HL_OK);
+}
+
+/* ordering = resource: a claim gives each resource's first owed delivery only; the next one
+ * comes once the one before succeeded or failed for good, not while it is retried; other
+ * resources and a webhook without ordering are not held back. */
+static void c_ordering(struct ctx *c)
+{
+    struct hl_app a;
+    struct hook h, plain;
+    struct ev x1, x2, x3, y1, v;
+    struct jobs j = {0};
+    forget_hooks(c);
+    make_app(c, &a);
+    make_hook(c, a.id, HL_ENT_ALL, 0, 1, &h);
+    struct hl_webhook_patch p = {.set = HL_WP_ORDERING, .ordering = HL_ORDER_RESOURCE};
+    struct hl_webhook w;
+    assert_int_equal(hl_store_webhook_update(c->st, a.id, h.uid, &p, hl_now_ms(), &w), HL_OK);
+    assert_int_equal(w.ordering, HL_ORDER_RESOURCE);
+    hl_webhook_clear(&w);
+    assert_int_equal(publish_about(c, a.id, "agent-x", &x1), 1);
+    assert_int_equal(publish_about(c, a.id, "agent-x", &x2), 1);
+    assert_int_equal(publish_about(c, a.id, "agent-y", &y1), 1);
+    assert_int_equal(publish_about(c, a.id, "agent-x", &x3), 1);
+    make_hook(c, a.id, HL_ENT_ALL, 0, 1, &plain);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(publish_about(c, a.id, "agent-z", &v), 2);
+    int64_t now = hl_now_ms();
+
+    /* x1, y1 and z's first of the ordered webhook, every one of the plain webhook's */
+    claim_mine(c, now, now + SEC, NULL, 0, &j);
+    assert_int_equal(j.n, 3 + 3);
+    const struct hl_job *first = NULL;
+    size_t ordered = 0;
+    for (size_t i = 0; i < j.n; i++) {
+        if (j.v[i].webhook_id != h.id)
+            continue;
+        ordered++;
+        if (!first || j.v[i].delivery_id < first->delivery_id)
+            first = &j.v[i];
+    }
+    assert_int_equal(ordered, 3);
+    struct hl_job x1job = *first; /* the lowest id: x1 */
+    /* x1 is retried: x2 and x3 wait, even once its lease has lapsed */
+    record_as(c, &x1job, now, HL_OUT_RETRY);
+    claim_mine(c, now + 2 * SEC, now + 3 * SEC, NULL, 0, &j);
+    for (size_t i = 0; i < j.n; i++)
+        assert_true(strcmp(j.v[i].event_uid, x2.e.uid) != 0 &&
+                    strcmp(j.v[i].event_uid, x3.e.uid) != 0);
+    /* x1 fails for good: x2 goes, x3 still waits */
+    record_as(c, &x1job, now + 2 * MIN, HL_OUT_FAILED);
+    claim_mine(c, now + 2 * MIN, now + 3 * MIN, NULL, 0, &j);
+    size_t got = 0;
+    struct hl_job x2job = {0};
+    for (size_t i = 0; i < j.n; i++) {
+        if (j.v[i].webhook_id == h.id && j.v[i].event_id > 0 &&
+            strcmp(j.v[i].event_uid, x2.e.uid) == 0) {
+            x2job = j.v[i];
+            got++;
+        }
+        assert_true(strcmp(j.v[i].event_uid, x3.e.uid) != 0);
+    }
+    assert_int_equal(got, 1);
+    /* x2 succeeds: x3 goes */
+    record_as(c, &x2job, now + 2 * MIN, HL_OUT_SUCCESS);
+    claim_mine(c, now + 4 * MIN, now + 5 * MIN, NULL, 0, &j);
+    got = 0;
+    for (size_t i = 0; i < j.n; i++)
+        got += strcmp(j.v[i].event_uid, x3.e.uid) == 0;
+    assert_int_equal(got, 1);
+    jobs_free(&j);
+}
+
+/* An open breaker on an ordered webhook probes with a delivery whose resource is free, even
+ * when the earliest due one waits behind its resource's retried delivery. */
+static void c_breaker_ordering(struct ctx *c)
+{
+    struct hl_app a;
+    struct hook h;
+    struct ev x1, x2, y1, z1;
+    struct jobs j = {0};
+    forget_hooks(c);
+    make_app(c, &a);
+    make_hook(c, a.id, HL_ENT_ALL, 0, 1, &h);
+    struct hl_webhook_patch p = {.set = HL_WP_ORDERING, .ordering = HL_ORDER_RESOURCE};
+    assert_int_equal(hl_store_webhook_update(c->st, a.id, h.uid, &p, hl_now_ms(), NULL), HL_OK);
+    assert_int_equal(publish_about(c, a.id, "agent-x", &x1), 1);
+    assert_int_equal(publish_about(c, a.id, "agent-x", &x2), 1); /* due first, waits on x1 */
+    assert_int_equal(publish_about(c, a.id, "agent-y", &y1), 1);
+    assert_int_equal(publish_about(c, a.id, "agent-z", &z1), 1);
+    int64_t now = hl_now_ms();
+    claim_mine(c, now, now + SEC, NULL, 0, &j);
+    assert_int_equal(j.n, 3);
+    struct hl_job three[3] = {j.v[0], j.v[1], j.v[2]};
+    for (int i = 0; i < 3; i++)
+        record_breaker(c, &three[i], now, 0, now + 10 * SEC);
+    assert_true(breaker_of(c, a.id, &h) != 0);
+    claim_mine(c, now + 2 * MIN, now + 3 * MIN, NULL, 0, &j);
+    assert_int_equal(j.n, 1);
+    assert_true(strcmp(j.v[0].event_uid, x2.e.uid) != 0);
+    jobs_free(&j);
+}
+
 static void c_next_due(struct ctx *c)
 {
     struct hl_app a;
@@ -2462,9 +2681,9 @@ static void queue_file(struct ctx *c, int64_t app_id, int64_t at, struct res *x)
     assert_int_equal(hl_store_commit(c->st, &ch, 1, NULL, NULL), HL_OK);
 }
 
-/* Claims at now, leasing until until, and returns the uid of the file of app a or b it got ("" for
- * none) with its attempt number; other apps' files (rows other runs left on a shared database)
- * are claimed and dropped. */
+/* Claims at now, leasing until until, and returns the uid of the file of app a or b it got (""
+ * for none) with its attempt number; other apps' files (rows other runs left on a shared
+ * database) are claimed and dropped. */
 static int64_t claim_file(struct ctx *c, int64_t a, int64_t b, int64_t now, int64_t until,
                           char uid[HL_ID_MAX])
 {
@@ -3027,7 +3246,8 @@ static void committer_init(struct ctx *c, int64_t app_id, struct committer *k)
     ev_init(&k->v, app_id, HL_EV_AGENT_CREATED, "tenant-f", k->r.r.uid, hl_now_ms());
 }
 
-/* Whether a committer's change is in the store: all of it (1), none of it (0); fails on half. */
+/* Whether a committer's change is in the store: all of it (1), none of it (0); fails on half.
+ */
 static int stored(struct ctx *c, const struct committer *k)
 {
     struct hl_resource r;
@@ -3129,8 +3349,8 @@ static void s_batch_io_error(struct ctx *c)
     batch_fails(c, &F.sync_err, SQLITE_IOERR_FSYNC);
 }
 
-/* A claim leases with synchronous off; when it cannot be turned back on, the claim fails and the
- * writer refuses every write (nothing commits without fsync) until it can. */
+/* A claim leases with synchronous off; when it cannot be turned back on, the claim fails and
+ * the writer refuses every write (nothing commits without fsync) until it can. */
 static void s_sync_restore_fails(struct ctx *c)
 {
     struct hl_app a;
@@ -3539,8 +3759,8 @@ static size_t attempts_of(struct ctx *c, int64_t app_id, int64_t delivery)
     return n;
 }
 
-/* What is pruned and what never is: an old event goes with its deliveries and attempts once none
- * of them is owed; anything owed keeps its event, whatever its age; young events stay. */
+/* What is pruned and what never is: an old event goes with its deliveries and attempts once
+ * none of them is owed; anything owed keeps its event, whatever its age; young events stay. */
 static void c_prune(struct ctx *c)
 {
     struct hl_app a, quiet;
@@ -4170,6 +4390,9 @@ static const struct contract contract[] = {
     {"record_batch", c_record_batch},
     {"auto_disable", c_auto_disable},
     {"operational", c_operational},
+    {"breaker", c_breaker},
+    {"ordering", c_ordering},
+    {"breaker_ordering", c_breaker_ordering},
     {"next_due", c_next_due},
     {"release_leases", c_release_leases},
     {"ingest_claim", c_ingest_claim},
