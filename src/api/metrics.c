@@ -201,12 +201,10 @@ static void write_store(struct hl_buf *b, const struct hl_store_gauges *g, int64
     hl_buf_printf(b,
                   "hookline_webhooks{state=\"active\"} %" PRId64 "\n"
                   "hookline_webhooks{state=\"paused\"} %" PRId64 "\n"
-                  "hookline_webhooks{state=\"disabled\"} %" PRId64 "\n",
-                  g->webhooks[HL_WS_ACTIVE], g->webhooks[HL_WS_PAUSED],
-                  g->webhooks[HL_WS_DISABLED]);
-    /* The circuit breaker (branch w-order) is not in the store yet: once it is, its open
-     * breakers are read by hl_store_gauges (a webhook state) and shown here. */
-    hl_buf_printf(b, "hookline_webhooks{state=\"breaker_open\"} 0\n");
+                  "hookline_webhooks{state=\"disabled\"} %" PRId64 "\n"
+                  "hookline_webhooks{state=\"breaker_open\"} %" PRId64 "\n",
+                  g->webhooks[HL_WS_ACTIVE], g->webhooks[HL_WS_PAUSED], g->webhooks[HL_WS_DISABLED],
+                  g->webhooks[HL_WS_BREAKER_OPEN]);
     hl_metric_head(b, "hookline_ingest_files", "gauge",
                    "Context files not yet processed, by state.");
     for (int i = 0; i < HL_FS_COUNT; i++)

@@ -683,6 +683,8 @@ static int delivery_state(const struct hl_gauge_row *g)
 
 static int webhook_state(const struct hl_gauge_row *g)
 {
+    if (g->state == SQL_GAUGE_BREAKER_N)
+        return HL_WS_BREAKER_OPEN;
     return g->sub ? HL_WS_DISABLED : g->state ? HL_WS_ACTIVE : HL_WS_PAUSED;
 }
 

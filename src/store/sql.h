@@ -59,10 +59,15 @@
 #define SQL_GAUGE_DELIVERIES                                                                       \
     "SELECT status, " SQL_QUEUE_FAILING                                                            \
     ", count(*), min(created_at) FROM deliveries WHERE " SQL_QUEUED " GROUP BY 1, 2"
-/* Webhooks by (active, disabled): over the covering index webhooks_state. */
+/* Webhooks by (active, disabled): over the covering index webhooks_state; then those with an
+ * open circuit breaker, as state SQL_GAUGE_BREAKER_N, over the partial index webhooks_held. */
+#define SQL_GAUGE_BREAKER_N 2
 #define SQL_GAUGE_WEBHOOKS                                                                         \
     "SELECT active, CASE WHEN disabled_at > 0 THEN 1 ELSE 0 END, count(*), 0 FROM webhooks"        \
-    " WHERE deleted_at = 0 GROUP BY 1, 2"
+    " WHERE deleted_at = 0 GROUP BY 1, 2"                                                          \
+    " UNION ALL SELECT " HL_XSTR(                                                                  \
+        SQL_GAUGE_BREAKER_N) ", 0, count(*), 0 FROM webhooks"                                      \
+                             " WHERE breaker_opened_at <> 0 AND deleted_at = 0"
 /* Files not done (state 0 waiting, 1 processing) over files_queue(state, created_at). */
 #define SQL_GAUGE_FILES                                                                            \
     "SELECT state, 0, count(*), min(created_at) FROM files WHERE state < 2 GROUP BY state"

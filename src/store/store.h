@@ -444,8 +444,15 @@ struct hl_recovered {
  * attempt failed) and paused (held while its webhook is paused). */
 enum hl_queue_state { HL_QS_PENDING, HL_QS_FAILING, HL_QS_PAUSED, HL_QS_COUNT };
 /* Webhooks (deleted ones are not counted): active, paused (active false, by the app) and
- * disabled (by hookline: 410 or failing too long). */
-enum hl_webhook_state { HL_WS_ACTIVE, HL_WS_PAUSED, HL_WS_DISABLED, HL_WS_COUNT };
+ * disabled (by hookline: 410 or failing too long); apart from those, the ones whose circuit
+ * breaker is open (any of the three). */
+enum hl_webhook_state {
+    HL_WS_ACTIVE,
+    HL_WS_PAUSED,
+    HL_WS_DISABLED,
+    HL_WS_BREAKER_OPEN,
+    HL_WS_COUNT
+};
 /* Context files not yet processed: waiting for a claim, or being processed under a lease. */
 enum hl_file_state { HL_FS_WAITING, HL_FS_PROCESSING, HL_FS_COUNT };
 

@@ -180,12 +180,14 @@ class Routes(ServerTest):
 
 class States(ServerTest):
     """What it proves: the database's gauges follow it. Webhooks count as active, paused (after
-    PATCH active false) and disabled (after a 410), breaker_open 0; the queue counts deliveries
+    PATCH active false) and disabled (after a 410), and breaker_open (the two whose second failure
+    in a row opened their circuit breaker, paused or not); the queue counts deliveries
     held in flight as pending, those whose attempt failed as failing and those of a paused
     webhook as paused, each with the age of its oldest, and hookline_queue_depth is pending plus
     failing; once the held ones are answered they leave the queue. Context files not yet
     processed count by state with the age of the oldest."""
-    server_env = {"HOOKLINE_RETRY_SCHEDULE": "0,1h", "HOOKLINE_TIMEOUT": "20s"}
+    server_env = {"HOOKLINE_RETRY_SCHEDULE": "0,1h", "HOOKLINE_TIMEOUT": "20s",
+                  "HOOKLINE_BREAKER_AFTER": "2"}
 
     def sql(self, statement):
         if PG_URL:
@@ -242,7 +244,7 @@ class States(ServerTest):
             m = samples(text)
             self.assertEqual({s: m['hookline_webhooks{state="%s"}' % s]
                               for s in ("active", "paused", "disabled", "breaker_open")},
-                             {"active": 3, "paused": 1, "disabled": 1, "breaker_open": 0})
+                             {"active": 3, "paused": 1, "disabled": 1, "breaker_open": 2})
             self.assertEqual({s: m['hookline_queue_deliveries{state="%s"}' % s]
                               for s in ("pending", "failing", "paused")},
                              {"pending": 2, "failing": 2, "paused": 2})
