@@ -1195,6 +1195,31 @@ static int sess_open(struct hl_store *base, enum hl_sess_kind kind, struct hl_se
     return HL_OK;
 }
 
+/* hl_store_explain: appends the plan of query q with parameters pa to out. */
+static int explain(struct conn *c, int q, const struct params *pa, struct hl_buf *out)
+{
+    struct hl_buf sql;
+    hl_buf_init(&sql, 1 << 20);
+    PGresult *r = NULL;
+    int rc = hl_buf_printf(&sql, "EXPLAIN %s", SQL[q]);
+    if (rc == HL_OK && !c->pg)
+        rc = HL_EUNAVAIL;
+    if (rc == HL_OK) {
+        r = PQexecParams(c->pg, sql.p, pa->n, pa->types, pa->values, pa->lengths, pa->formats, 0);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+            hl_error("postgres: EXPLAIN %.60s: %s", SQL[q], PQresultErrorMessage(r));
+            rc = HL_ESTORE;
+        }
+    }
+    if (rc == HL_OK)
+        rc = hl_buf_printf(out, "-- query %d\n", q);
+    for (int i = 0; rc == HL_OK && i < PQntuples(r); i++)
+        rc = hl_buf_printf(out, "%s\n", PQgetvalue(r, i, 0));
+    PQclear(r);
+    hl_buf_free(&sql);
+    return rc;
+}
+
 /* Runs query q in the session: the one row fetch of this backend. */
 static int sess_run(struct hl_sess *s, int q, const struct hl_arg *a, size_t n,
                     struct hl_rows *rows)
@@ -1204,6 +1229,11 @@ static int sess_run(struct hl_sess *s, int q, const struct hl_arg *a, size_t n,
     hl_buf_init(&ids, 1 << 20);
     PGresult *r = NULL;
     int rc = to_params(a, n, &pa, &ids);
+    if (rc == HL_OK && s->st->explain) {
+        rc = explain(s->conn, q, &pa, s->st->explain);
+        hl_buf_free(&ids);
+        return rc;
+    }
     if (rc == HL_OK)
         rc = run(PG(s->st), s->conn, q, &pa, &r);
     struct hl_row row = {.cols = &COLS, .res = r};

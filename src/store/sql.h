@@ -349,8 +349,9 @@ struct hl_store {
     uint64_t wake_seq;
     void (*on_notify)(void *arg); /* called by hl_store_notify, e.g. to wake a poll loop */
     void *on_notify_arg;
-    int notifying;      /* calls of on_notify under way */
-    uint64_t pruned[3]; /* events, deliveries, attempts removed through this store (atomics) */
+    int notifying;          /* calls of on_notify under way */
+    uint64_t pruned[3];     /* events, deliveries, attempts removed through this store (atomics) */
+    struct hl_buf *explain; /* hl_store_explain: statements are explained into it, not run */
 };
 
 /* For backends: initialises the common part. */

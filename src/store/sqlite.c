@@ -535,6 +535,28 @@ static int conn_run(struct sq *c, int q, const struct hl_arg *a, size_t n, struc
     return rc;
 }
 
+/* hl_store_explain: appends the plan of query q with parameters a[0..n) to out. */
+static int conn_explain(struct sq *c, int q, const struct hl_arg *a, size_t n, struct hl_buf *out)
+{
+    struct hl_buf sql, ids;
+    hl_buf_init(&sql, 1 << 20);
+    hl_buf_init(&ids, 1 << 20);
+    sqlite3_stmt *st = NULL;
+    int rc = hl_buf_printf(&sql, "EXPLAIN QUERY PLAN %s", SQL[q]);
+    if (rc == HL_OK && sqlite3_prepare_v2(c->db, sql.p, -1, &st, NULL) != SQLITE_OK)
+        rc = fail(c, SQL[q]);
+    if (rc == HL_OK)
+        rc = bind(st, a, n, &ids);
+    if (rc == HL_OK)
+        rc = hl_buf_printf(out, "-- query %d\n", q);
+    while (rc == HL_OK && sqlite3_step(st) == SQLITE_ROW)
+        rc = hl_buf_printf(out, "%s\n", (const char *)sqlite3_column_text(st, 3));
+    sqlite3_finalize(st);
+    hl_buf_free(&sql);
+    hl_buf_free(&ids);
+    return rc;
+}
+
 static int conn_exec(struct sq *c, int q)
 {
     return conn_run(c, q, NULL, 0, NULL);
@@ -608,6 +630,8 @@ static int sess_open(struct hl_store *base, enum hl_sess_kind kind, struct hl_se
 static int sess_run(struct hl_sess *s, int q, const struct hl_arg *a, size_t n,
                     struct hl_rows *rows)
 {
+    if (s->st->explain)
+        return conn_explain(s->conn, q, a, n, s->st->explain);
     return conn_run(s->conn, q, a, n, rows);
 }
 
