@@ -149,7 +149,9 @@ def cases(ids, hook):
         ("events, since (last hour)", "events?limit=50&since=%s" % iso(now - 3_600_000)),
         ("events, event+tenant", "events?limit=50&event=agent.created&externalTenantId=tenant-8"),
     ]
-    for label, base in (("webhook deliveries", wh + "deliveries"), ("app deliveries", "deliveries")):
+    # webhook 1 of 4 gets the events i = 1 mod 4: types 1 and 5 (agent.updated, context.deleted)
+    for label, base, ev in (("webhook deliveries", wh + "deliveries", "agent.updated"),
+                            ("app deliveries", "deliveries", "contextfile.updated")):
         out += [
             (label, base + "?limit=50"),
             (label + ", deep cursor", base + "?limit=50&cursor=%d" % dl_deep),
@@ -157,7 +159,7 @@ def cases(ids, hook):
             (label + ", status=failing", base + "?limit=50&status=failing"),
             (label + ", status=pending", base + "?limit=50&status=pending"),
             (label + ", status=cancelled (no match)", base + "?limit=50&status=cancelled"),
-            (label + ", event", base + "?limit=50&event=contextfile.updated"),
+            (label + ", event", base + "?limit=50&event=" + ev),
             (label + ", event (no match)", base + "?limit=50&event=contextfile.deleted"),
             (label + ", since+until (1 s)", base + "?limit=50&" + win),
             (label + ", since+until (no match)", base + "?limit=50&" + old),
