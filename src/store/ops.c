@@ -520,14 +520,15 @@ static int list_in(struct hl_sess *s, int q, const struct hl_arg *a, size_t n,
     return HL_OK;
 }
 
-/* On one connection: the first row of q into out (HL_ENOTFOUND when none) and, when list is not
- * NULL, every row of q2 for the id that row holds (*id, a field of out). */
+/* In one snapshot: the first row of q into out (HL_ENOTFOUND when none) and, when list is not
+ * NULL, every row of q2 for the id that row holds (*id, a field of out). One snapshot, so a
+ * delivery's attempt count and its attempt log, or an event and its deliveries, always agree. */
 static int get_with_list(struct hl_store *st, int q, const struct hl_arg *a, size_t na,
                          const struct hl_reader *rd, void *out, const int64_t *id, int q2,
                          const struct hl_reader *rd2, void **list, size_t *n)
 {
     struct hl_sess s;
-    int rc = st->be->open(st, HL_SESS_READ, &s);
+    int rc = st->be->open(st, HL_SESS_SNAPSHOT, &s);
     if (rc)
         return rc;
     struct hl_rows rows = {.rd = rd, .one = out};

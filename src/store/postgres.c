@@ -166,6 +166,7 @@ static const char *const MIGRATIONS[] = {
 /* This backend's own queries, after the shared ones. */
 enum {
     Q_BEGIN = HL_Q_SHARED,
+    Q_BEGIN_SNAPSHOT,
     Q_COMMIT,
     Q_ROLLBACK,
     Q_EV_FANOUT,
@@ -353,6 +354,7 @@ static const char *const SQL[Q_COUNT] = {
     [HL_Q_APP_STORAGE] = "SELECT coalesce(sum(size), 0)::bigint FROM files WHERE app_id = $1",
 
     [Q_BEGIN] = "BEGIN",
+    [Q_BEGIN_SNAPSHOT] = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
     [Q_COMMIT] = "COMMIT",
     [Q_ROLLBACK] = "ROLLBACK",
     /* The event, its deliveries and the wake-up of every node in one round trip. The data-modifying
@@ -857,7 +859,7 @@ static int failure(struct pg *p, struct conn *c, const PGresult *r, int q)
 /* Statements that change nothing, so running them again after a lost connection is safe. */
 static int repeatable(int q)
 {
-    return q == Q_BEGIN || strncmp(SQL[q], "SELECT", 6) == 0;
+    return q == Q_BEGIN || q == Q_BEGIN_SNAPSHOT || strncmp(SQL[q], "SELECT", 6) == 0;
 }
 
 /* Runs statement q on c, preparing it on first use. On success *out holds the result (the
@@ -1181,11 +1183,12 @@ static int sess_open(struct hl_store *base, enum hl_sess_kind kind, struct hl_se
     if (rc)
         return rc;
     *s = (struct hl_sess){.st = base, .conn = c};
-    int tx = kind == HL_SESS_TX || kind == HL_SESS_TX_LAZY;
-    if (tx && (rc = begin(p, c)) == HL_OK && kind == HL_SESS_TX_LAZY) {
-        struct params none = {0};
+    int tx = kind == HL_SESS_TX || kind == HL_SESS_TX_LAZY || kind == HL_SESS_SNAPSHOT;
+    struct params none = {0};
+    if (kind == HL_SESS_SNAPSHOT)
+        rc = run0(p, c, Q_BEGIN_SNAPSHOT, &none, NULL);
+    else if (tx && (rc = begin(p, c)) == HL_OK && kind == HL_SESS_TX_LAZY)
         rc = run0(p, c, Q_SYNC_OFF, &none, NULL);
-    }
     if (rc) {
         release(p, c); /* rolls an open transaction back */
         return rc;

@@ -293,6 +293,8 @@ enum hl_sess_kind {
     HL_SESS_TX_LAZY,  /* a transaction whose loss in a crash costs nothing (it is done again):
                        * committed without waiting for the disk */
     HL_SESS_DISPATCH, /* the dispatcher's reads (PostgreSQL: its own connection) */
+    HL_SESS_SNAPSHOT, /* reads that all see one moment, so a row and its list agree (SQLite: a
+                       * read transaction on a reader; PostgreSQL: REPEATABLE READ, READ ONLY) */
 };
 
 /* One connection held for one operation. */

@@ -104,6 +104,7 @@ static const char *const MIGRATIONS[] = {
 /* This backend's own queries, after the shared ones. */
 enum {
     Q_BEGIN = HL_Q_SHARED,
+    Q_BEGIN_READ,
     Q_COMMIT,
     Q_ROLLBACK,
     Q_SAVEPOINT,
@@ -312,6 +313,7 @@ static const char *const SQL[Q_COUNT] = {
     [HL_Q_APP_STORAGE] = "SELECT coalesce(sum(size), 0) FROM files WHERE app_id = ?1",
 
     [Q_BEGIN] = "BEGIN IMMEDIATE",
+    [Q_BEGIN_READ] = "BEGIN DEFERRED", /* its snapshot is taken by the first SELECT */
     [Q_COMMIT] = "COMMIT",
     [Q_ROLLBACK] = "ROLLBACK",
     [Q_SAVEPOINT] = "SAVEPOINT req",
@@ -607,7 +609,7 @@ static int sess_open(struct hl_store *base, enum hl_sess_kind kind, struct hl_se
 {
     struct sqdb *db = DB(base);
     struct sq *c = &db->w;
-    if (kind == HL_SESS_READ || kind == HL_SESS_DISPATCH)
+    if (kind == HL_SESS_READ || kind == HL_SESS_DISPATCH || kind == HL_SESS_SNAPSHOT)
         c = &db->r[__atomic_fetch_add(&db->next_read, 1, __ATOMIC_RELAXED) % NREAD];
     pthread_mutex_lock(&c->mu);
     *s = (struct hl_sess){.st = base, .conn = c};
@@ -618,6 +620,9 @@ static int sess_open(struct hl_store *base, enum hl_sess_kind kind, struct hl_se
         s->lazy = exec_sql(c, "PRAGMA synchronous = OFF") == HL_OK;
     if (rc == HL_OK && (kind == HL_SESS_TX || kind == HL_SESS_TX_LAZY)) {
         rc = conn_exec(c, Q_BEGIN);
+        s->tx = rc == HL_OK;
+    } else if (rc == HL_OK && kind == HL_SESS_SNAPSHOT) {
+        rc = conn_exec(c, Q_BEGIN_READ);
         s->tx = rc == HL_OK;
     }
     if (rc && s->lazy)
