@@ -160,6 +160,17 @@ static const char *const MIGRATIONS[] = {
      * migration 7) */
     "ALTER TABLE files ADD COLUMN attempts BIGINT NOT NULL DEFAULT 0;"
     "CREATE INDEX files_app_state ON files(app_id, state, lease_until);",
+    /* 8: every list reads from an index that serves its filter and its order (sqlite.c's
+     * migration 8) */
+    "ALTER TABLE deliveries ADD COLUMN event_type BIGINT NOT NULL DEFAULT -1;"
+    "UPDATE deliveries d SET event_type = e.type FROM events e WHERE e.id = d.event_id;"
+    "CREATE INDEX IF NOT EXISTS events_type ON events(app_id, type, id);"
+    "CREATE INDEX IF NOT EXISTS events_tenant ON events(app_id, tenant, id);"
+    "CREATE INDEX IF NOT EXISTS deliveries_webhook_id ON deliveries(webhook_id, id);"
+    "CREATE INDEX IF NOT EXISTS deliveries_webhook_type ON deliveries(webhook_id, event_type, id);"
+    "CREATE INDEX IF NOT EXISTS deliveries_webhook_time ON deliveries(webhook_id, created_at, id);"
+    "CREATE INDEX IF NOT EXISTS resources_tenant ON resources(app_id, kind, tenant, id);"
+    "CREATE INDEX deliveries_failing ON deliveries(webhook_id, id) WHERE " SQL_FAILING_ROWS("") ";",
 };
 #define NMIGRATIONS (sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]))
 
@@ -231,9 +242,8 @@ static const char *const SQL[Q_COUNT] = {
                             " AND failing_since > 0 AND failing_since <= $4",
     [HL_Q_RES_GET] = "SELECT " HL_RESOURCE_COLS " FROM resources WHERE app_id = $1 AND kind = $2"
                      " AND uid = $3",
-    [HL_Q_RES_LIST] = "SELECT " HL_RESOURCE_COLS " FROM resources WHERE app_id = $1"
-                      " AND kind = $2 AND ($3::text IS NULL OR parent_uid = $3)"
-                      " AND ($4::text IS NULL OR tenant = $4) AND id > $5 ORDER BY id LIMIT $6",
+    [HL_Q_RES_LIST] = RES_LIST_SQL("$", "::text", ""),
+    [HL_Q_RES_LIST_TENANT] = RES_LIST_SQL("$", "::text", " AND tenant = $4"),
     [HL_Q_RES_INSERT] = "INSERT INTO resources(uid, app_id, kind, parent_uid, tenant, body,"
                         " version, created_at, updated_at)"
                         " VALUES($1, $2, $3, $4, $5, $6, 1, $7, $8)",
@@ -259,10 +269,11 @@ static const char *const SQL[Q_COUNT] = {
                          " created_at = excluded.created_at WHERE idempotency.created_at < $7",
     [HL_Q_IDEM_GET] = "SELECT request_hash, status, response FROM idempotency WHERE app_id = $1"
                       " AND key = $2 AND created_at >= $3",
-    [HL_Q_EV_LIST] = "SELECT " HL_EVENT_COLS " FROM events WHERE app_id = $1"
-                     " AND ($2 < 0 OR type = $2) AND ($3::text IS NULL OR tenant = $3)"
-                     " AND ($4 = 0 OR created_at >= $4) AND ($5 = 0 OR created_at < $5)"
-                     " AND ($6 = 0 OR id < $6) ORDER BY id DESC LIMIT $7",
+    [HL_Q_EV_LIST] = EV_LIST_SQL("$", "::text", ""),
+    [HL_Q_EV_LIST_TYPE] = EV_LIST_SQL("$", "::text", " AND type = $2"),
+    [HL_Q_EV_LIST_TENANT] = EV_LIST_SQL("$", "::text", " AND tenant = $3"),
+    [HL_Q_EV_LIST_TIME] = EV_LIST_TIME_SQL("$", "::text", ""),
+    [HL_Q_EV_AT] = "SELECT created_at FROM events WHERE id = $2 AND app_id = $1",
     [HL_Q_EV_GET] = "SELECT " HL_EVENT_COLS " FROM events WHERE app_id = $1 AND uid = $2",
     [HL_Q_ATTEMPT_INSERT] = "INSERT INTO attempts(delivery_id, started_at, duration_us,"
                             " status_code, error, response) VALUES($1, $2, $3, $4, $5, $6)",
@@ -283,19 +294,13 @@ static const char *const SQL[Q_COUNT] = {
                       " (SELECT min(lease_until) FROM deliveries WHERE status = " SQL_PENDING
                       " AND lease_until > $1)), 0)",
     [HL_Q_DL_BY_EVENT] = HL_DELIVERY_SELECT " WHERE d.event_id = $1 ORDER BY d.id",
-    [HL_Q_DL_LIST] =
-        HL_DELIVERY_SELECT " WHERE d.webhook_id = $1 AND w.app_id = $2"
-                           " AND ($3 < 0 OR " SQL_SHOWN_STATUS " = $3)"
-                           " AND ($4 < 0 OR e.type = $4)"
-                           " AND ($5 = 0 OR d.created_at >= $5) AND ($6 = 0 OR d.created_at < $6)"
-                           " AND ($7 = 0 OR d.id < $7) ORDER BY d.id DESC LIMIT $8",
-    /* Newest first by id: the scan stops once a page is found (no sort). */
-    [HL_Q_DL_LIST_APP] =
-        HL_DELIVERY_SELECT " WHERE w.app_id = $1"
-                           " AND ($2 < 0 OR " SQL_SHOWN_STATUS " = $2)"
-                           " AND ($3 < 0 OR e.type = $3)"
-                           " AND ($4 = 0 OR d.created_at >= $4) AND ($5 = 0 OR d.created_at < $5)"
-                           " AND ($6 = 0 OR d.id < $6) ORDER BY d.id DESC LIMIT $7",
+    [HL_Q_DL_LIST] = DL_LIST_SQL("$", ""),
+    [HL_Q_DL_LIST_STATUS] = DL_LIST_SQL("$", " AND d.status = $9"),
+    [HL_Q_DL_LIST_FAILING] = DL_LIST_SQL("$", " AND " SQL_FAILING_ROWS("d.")),
+    [HL_Q_DL_LIST_TYPE] = DL_LIST_SQL("$", " AND d.event_type = $4"),
+    [HL_Q_DL_LIST_TIME] = DL_LIST_TIME_SQL("$"),
+    [HL_Q_DL_AT] = "SELECT created_at FROM deliveries WHERE id = $1",
+    [HL_Q_WH_IDS] = "SELECT id FROM webhooks WHERE app_id = $1 ORDER BY id",
     [HL_Q_DL_GET] = HL_DELIVERY_SELECT " WHERE d.id = $1 AND w.app_id = $2",
     [HL_Q_ATT_LIST] = "SELECT started_at, duration_us, status_code, error, response FROM attempts"
                       " WHERE delivery_id = $1 ORDER BY id",
@@ -364,7 +369,8 @@ static const char *const SQL[Q_COUNT] = {
         "WITH ev AS (INSERT INTO events(uid, app_id, type, tenant, resource_uid,"
         " created_at, payload) VALUES($1, $2, $3, $4, $5, $6, $7) RETURNING id),"
         " d AS (INSERT INTO deliveries(event_id, webhook_id, status, next_attempt_at,"
-        " created_at) SELECT ev.id, w.id, " SQL_PENDING ", $8, $8 FROM ev, webhooks w"
+        " created_at, event_type) SELECT ev.id, w.id, " SQL_PENDING ", $8, $8, $3"
+        " FROM ev, webhooks w"
         " WHERE w.app_id = $2 AND w.active = 1 AND w.deleted_at = 0"
         " AND (w.entities & $9) <> 0 AND (w.event_types = 0 OR (w.event_types & $10) <> 0)"
         " RETURNING 1), n AS (SELECT count(*) AS made FROM d)"
@@ -373,7 +379,8 @@ static const char *const SQL[Q_COUNT] = {
     [Q_EV_ONE] = "WITH ev AS (INSERT INTO events(uid, app_id, type, tenant, resource_uid,"
                  " created_at, payload) VALUES($1, $2, $3, $4, $5, $6, $7) RETURNING id),"
                  " d AS (INSERT INTO deliveries(event_id, webhook_id, status, next_attempt_at,"
-                 " created_at) SELECT ev.id, $9, " SQL_PENDING ", $8, $8 FROM ev RETURNING 1),"
+                 " created_at, event_type) SELECT ev.id, $9, " SQL_PENDING ", $8, $8, $3"
+                 " FROM ev RETURNING 1),"
                  " n AS (SELECT count(*) AS made FROM d)"
                  " SELECT made, CASE WHEN made > 0 THEN pg_notify($10, $11) END FROM n",
     [Q_NOTIFY] = "SELECT pg_notify($1, $2)",
@@ -1232,11 +1239,8 @@ static int sess_run(struct hl_sess *s, int q, const struct hl_arg *a, size_t n,
     hl_buf_init(&ids, 1 << 20);
     PGresult *r = NULL;
     int rc = to_params(a, n, &pa, &ids);
-    if (rc == HL_OK && s->st->explain) {
+    if (rc == HL_OK && s->st->explain)
         rc = explain(s->conn, q, &pa, s->st->explain);
-        hl_buf_free(&ids);
-        return rc;
-    }
     if (rc == HL_OK)
         rc = run(PG(s->st), s->conn, q, &pa, &r);
     struct hl_row row = {.cols = &COLS, .res = r};

@@ -52,6 +52,55 @@
     " AND " SQL_IS_FAILING("") " AND lease_until <= " now " AND created_at >= " since              \
                                " AND (" until " = 0 OR created_at < " until ")"
 
+/* ---- the lists (issue 20) ----
+ * Each list seeks one index by the filter it was built for (ops.c picks it from the filters
+ * given) and checks the other filters on the rows it reads; m is the parameter mark ("?" or
+ * "$"), c the cast a text parameter compared with NULL needs ("" or "::text").
+ *
+ * The event log's parameters: 1 app, 2 type (-1: any), 3 tenant (NULL: any), 4 since, 5 until
+ * (0: none), 6 below this id (keyset; INT64_MAX for the first page), 7 limit; by time also
+ * 8 the highest created_at wanted and 9 the cursor's created_at (INT64_MAX: none). */
+#define EV_REST(m, c)                                                                              \
+    " AND (" m "2 < 0 OR type = " m "2) AND (" m "3" c " IS NULL OR tenant = " m "3)"              \
+    " AND (" m "4 = 0 OR created_at >= " m "4) AND (" m "5 = 0 OR created_at < " m "5)"
+/* Newest first by id from an index (app_id, [seek column,] id). */
+#define EV_LIST_SQL(m, c, seek)                                                                    \
+    "SELECT " HL_EVENT_COLS " FROM events WHERE app_id = " m "1" seek " AND id < " m               \
+    "6" EV_REST(m, c) " ORDER BY id DESC LIMIT " m "7"
+/* Within since/until: newest first by creation time (then id) from the index (created_at, id),
+ * the cursor's row found by its created_at, so that a narrow window costs its own rows and no
+ * more, wherever it lies. ix: how SQLite is told the index ("" on PostgreSQL). */
+#define EV_LIST_TIME_SQL(m, c, ix)                                                                 \
+    "SELECT " HL_EVENT_COLS " FROM events" ix " WHERE created_at >= " m "4 AND created_at <= " m   \
+    "8 AND (created_at < " m "9 OR id < " m "6) AND app_id = " m                                   \
+    "1" EV_REST(m, c) " ORDER BY created_at DESC, id DESC LIMIT " m "7"
+/* A webhook's deliveries. Parameters: 1 webhook, 2 app, 3 status as shown (-1: any), 4 event
+ * type (-1: any), 5 since, 6 until (0: none), 7 below this id, 8 limit; by status also 9 the
+ * status stored; by time 10 the highest created_at wanted and 11 the cursor's created_at. */
+#define DL_REST(m)                                                                                 \
+    " AND (" m "3 < 0 OR " SQL_SHOWN_STATUS " = " m "3) AND (" m "4 < 0 OR d.event_type = " m      \
+    "4) AND (" m "5 = 0 OR d.created_at >= " m "5) AND (" m "6 = 0 OR d.created_at < " m "6)"
+#define DL_LIST_SQL(m, seek)                                                                       \
+    HL_DELIVERY_SELECT " WHERE d.webhook_id = " m "1" seek " AND d.id < " m "7 AND w.app_id = " m  \
+                       "2" DL_REST(m) " ORDER BY d.id DESC LIMIT " m "8"
+/* The failing ones, spelled as the partial index deliveries_failing says (both backends use a
+ * partial index only for a query that repeats its condition). */
+#define SQL_FAILING_ROWS(p)                                                                        \
+    p "status = " SQL_PENDING " AND " p "attempts > 0 AND " p "last_status NOT BETWEEN 200 AND "   \
+                                                              "299"
+#define DL_LIST_TIME_SQL(m)                                                                        \
+    HL_DELIVERY_SELECT " WHERE d.webhook_id = " m "1 AND d.created_at >= " m "5"                   \
+                       " AND d.created_at <= " m "10 AND (d.created_at < " m "11 OR d.id < " m     \
+                       "7) AND w.app_id = " m                                                      \
+                       "2" DL_REST(m) " ORDER BY d.created_at DESC, d.id DESC LIMIT " m "8"
+/* The resources of a kind, oldest first by id from an index (app_id, kind, [tenant,] id):
+ * parameters 1 app, 2 kind, 3 parent (NULL: any), 4 tenant (NULL: any), 5 above this id,
+ * 6 limit. */
+#define RES_LIST_SQL(m, c, seek)                                                                   \
+    "SELECT " HL_RESOURCE_COLS " FROM resources WHERE app_id = " m "1 AND kind = " m "2" seek      \
+    " AND id > " m "5 AND (" m "3" c " IS NULL OR parent_uid = " m "3) AND (" m "4" c              \
+    " IS NULL OR tenant = " m "4) ORDER BY id LIMIT " m "6"
+
 /* The column lists, in the order the readers in rows.c take them. */
 #define HL_APP_COLS "id, uid, name, created_at"
 #define HL_WEBHOOK_COLS                                                                            \
@@ -107,7 +156,8 @@ enum hl_q {
     HL_Q_WH_GONE,
     HL_Q_WH_AUTODISABLE,
     HL_Q_RES_GET,
-    HL_Q_RES_LIST,
+    HL_Q_RES_LIST,        /* RES_LIST_SQL: a kind's resources... */
+    HL_Q_RES_LIST_TENANT, /* ... of one tenant */
     HL_Q_RES_INSERT,
     HL_Q_RES_UPDATE,
     HL_Q_RES_DELETE,
@@ -121,7 +171,11 @@ enum hl_q {
     HL_Q_FILE_RELEASE, /* uid, attempts (the claim's), attempts to give back */
     HL_Q_IDEM_INSERT,
     HL_Q_IDEM_GET,
-    HL_Q_EV_LIST,
+    HL_Q_EV_LIST,        /* EV_LIST_SQL: the event log, no filter or only since/until... */
+    HL_Q_EV_LIST_TYPE,   /* ... one event type */
+    HL_Q_EV_LIST_TENANT, /* ... one tenant */
+    HL_Q_EV_LIST_TIME,   /* ... within since/until alone (EV_LIST_TIME_SQL) */
+    HL_Q_EV_AT,          /* an event's created_at by app and id (a time list's cursor) */
     HL_Q_EV_GET,
     HL_Q_ATTEMPT_INSERT,
     HL_Q_DELIV_SUCCESS,
@@ -129,8 +183,13 @@ enum hl_q {
     HL_Q_DELIV_FAILED,
     HL_Q_NEXT_DUE,
     HL_Q_DL_BY_EVENT,
-    HL_Q_DL_LIST,
-    HL_Q_DL_LIST_APP, /* HL_Q_DL_LIST over every webhook of the app */
+    HL_Q_DL_LIST,         /* DL_LIST_SQL: a webhook's deliveries, no filter... */
+    HL_Q_DL_LIST_STATUS,  /* ... in one status */
+    HL_Q_DL_LIST_FAILING, /* ... failing (pending after a failed attempt) */
+    HL_Q_DL_LIST_TYPE,    /* ... of one event type */
+    HL_Q_DL_LIST_TIME,    /* ... within since/until (DL_LIST_TIME_SQL) */
+    HL_Q_DL_AT,           /* a delivery's created_at by id (a time list's cursor) */
+    HL_Q_WH_IDS,          /* the ids of the app's webhooks, deleted ones too */
     HL_Q_DL_GET,
     HL_Q_ATT_LIST,
     HL_Q_DL_RESEND,

@@ -98,6 +98,20 @@ static const char *const MIGRATIONS[] = {
     /* 7: ingestion: claims counted per file, files being processed counted per app */
     "ALTER TABLE files ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;"
     "CREATE INDEX files_app_state ON files(app_id, state, lease_until);",
+    /* 8: every list reads from an index that serves its filter and its order (issue 20).
+     * Deliveries carry their event's type, so that a webhook's deliveries of one type are
+     * found without reading every event; the event log by type and by tenant, a webhook's
+     * deliveries by id, type and time, the resources of a tenant. (The event log by time uses
+     * events_created.) */
+    "ALTER TABLE deliveries ADD COLUMN event_type INTEGER NOT NULL DEFAULT -1;"
+    "UPDATE deliveries SET event_type = (SELECT e.type FROM events e WHERE e.id = event_id);"
+    "CREATE INDEX IF NOT EXISTS events_type ON events(app_id, type, id);"
+    "CREATE INDEX IF NOT EXISTS events_tenant ON events(app_id, tenant, id);"
+    "CREATE INDEX IF NOT EXISTS deliveries_webhook_id ON deliveries(webhook_id, id);"
+    "CREATE INDEX IF NOT EXISTS deliveries_webhook_type ON deliveries(webhook_id, event_type, id);"
+    "CREATE INDEX IF NOT EXISTS deliveries_webhook_time ON deliveries(webhook_id, created_at, id);"
+    "CREATE INDEX IF NOT EXISTS resources_tenant ON resources(app_id, kind, tenant, id);"
+    "CREATE INDEX deliveries_failing ON deliveries(webhook_id, id) WHERE " SQL_FAILING_ROWS("") ";",
 };
 #define NMIGRATIONS (sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]))
 
@@ -194,9 +208,8 @@ static const char *const SQL[Q_COUNT] = {
                             " AND failing_since > 0 AND failing_since <= ?4",
     [HL_Q_RES_GET] = "SELECT " HL_RESOURCE_COLS " FROM resources WHERE app_id = ?1 AND kind = ?2"
                      " AND uid = ?3",
-    [HL_Q_RES_LIST] = "SELECT " HL_RESOURCE_COLS " FROM resources WHERE app_id = ?1"
-                      " AND kind = ?2 AND (?3 IS NULL OR parent_uid = ?3)"
-                      " AND (?4 IS NULL OR tenant = ?4) AND id > ?5 ORDER BY id LIMIT ?6",
+    [HL_Q_RES_LIST] = RES_LIST_SQL("?", "", ""),
+    [HL_Q_RES_LIST_TENANT] = RES_LIST_SQL("?", "", " AND tenant = ?4"),
     [HL_Q_RES_INSERT] = "INSERT INTO resources(uid, app_id, kind, parent_uid, tenant, body,"
                         " version, created_at, updated_at)"
                         " VALUES(?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?8)",
@@ -222,10 +235,12 @@ static const char *const SQL[Q_COUNT] = {
                          " created_at = excluded.created_at WHERE idempotency.created_at < ?7",
     [HL_Q_IDEM_GET] = "SELECT request_hash, status, response FROM idempotency WHERE app_id = ?1"
                       " AND key = ?2 AND created_at >= ?3",
-    [HL_Q_EV_LIST] = "SELECT " HL_EVENT_COLS " FROM events WHERE app_id = ?1"
-                     " AND (?2 < 0 OR type = ?2) AND (?3 IS NULL OR tenant = ?3)"
-                     " AND (?4 = 0 OR created_at >= ?4) AND (?5 = 0 OR created_at < ?5)"
-                     " AND (?6 = 0 OR id < ?6) ORDER BY id DESC LIMIT ?7",
+    [HL_Q_EV_LIST] = EV_LIST_SQL("?", "", ""),
+    [HL_Q_EV_LIST_TYPE] = EV_LIST_SQL("?", "", " AND type = ?2"),
+    [HL_Q_EV_LIST_TENANT] = EV_LIST_SQL("?", "", " AND tenant = ?3"),
+    /* Without statistics SQLite would take the app's index and sort the window. */
+    [HL_Q_EV_LIST_TIME] = EV_LIST_TIME_SQL("?", "", " INDEXED BY events_created"),
+    [HL_Q_EV_AT] = "SELECT created_at FROM events WHERE id = ?2 AND app_id = ?1",
     [HL_Q_EV_GET] = "SELECT " HL_EVENT_COLS " FROM events WHERE app_id = ?1 AND uid = ?2",
     [HL_Q_ATTEMPT_INSERT] = "INSERT INTO attempts(delivery_id, started_at, duration_us,"
                             " status_code, error, response) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
@@ -244,19 +259,13 @@ static const char *const SQL[Q_COUNT] = {
         "SELECT min(d.next_attempt_at) FROM deliveries d WHERE d.status = " SQL_PENDING
         " AND d.lease_until <= ?1",
     [HL_Q_DL_BY_EVENT] = HL_DELIVERY_SELECT " WHERE d.event_id = ?1 ORDER BY d.id",
-    [HL_Q_DL_LIST] =
-        HL_DELIVERY_SELECT " WHERE d.webhook_id = ?1 AND w.app_id = ?2"
-                           " AND (?3 < 0 OR " SQL_SHOWN_STATUS " = ?3)"
-                           " AND (?4 < 0 OR e.type = ?4)"
-                           " AND (?5 = 0 OR d.created_at >= ?5) AND (?6 = 0 OR d.created_at < ?6)"
-                           " AND (?7 = 0 OR d.id < ?7) ORDER BY d.id DESC LIMIT ?8",
-    /* Newest first by id: the scan stops once a page is found (no sort). */
-    [HL_Q_DL_LIST_APP] =
-        HL_DELIVERY_SELECT " WHERE w.app_id = ?1"
-                           " AND (?2 < 0 OR " SQL_SHOWN_STATUS " = ?2)"
-                           " AND (?3 < 0 OR e.type = ?3)"
-                           " AND (?4 = 0 OR d.created_at >= ?4) AND (?5 = 0 OR d.created_at < ?5)"
-                           " AND (?6 = 0 OR d.id < ?6) ORDER BY d.id DESC LIMIT ?7",
+    [HL_Q_DL_LIST] = DL_LIST_SQL("?", ""),
+    [HL_Q_DL_LIST_STATUS] = DL_LIST_SQL("?", " AND d.status = ?9"),
+    [HL_Q_DL_LIST_FAILING] = DL_LIST_SQL("?", " AND " SQL_FAILING_ROWS("d.")),
+    [HL_Q_DL_LIST_TYPE] = DL_LIST_SQL("?", " AND d.event_type = ?4"),
+    [HL_Q_DL_LIST_TIME] = DL_LIST_TIME_SQL("?"),
+    [HL_Q_DL_AT] = "SELECT created_at FROM deliveries WHERE id = ?1",
+    [HL_Q_WH_IDS] = "SELECT id FROM webhooks WHERE app_id = ?1 ORDER BY id",
     [HL_Q_DL_GET] = HL_DELIVERY_SELECT " WHERE d.id = ?1 AND w.app_id = ?2",
     [HL_Q_ATT_LIST] = "SELECT started_at, duration_us, status_code, error, response FROM attempts"
                       " WHERE delivery_id = ?1 ORDER BY id",
@@ -322,11 +331,12 @@ static const char *const SQL[Q_COUNT] = {
     [Q_EV_INSERT] = "INSERT INTO events(uid, app_id, type, tenant, resource_uid, created_at,"
                     " payload) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
     [Q_DELIV_FANOUT] = "INSERT INTO deliveries(event_id, webhook_id, status, next_attempt_at,"
-                       " created_at) SELECT ?1, id, " SQL_PENDING ", ?2, ?2 FROM webhooks"
+                       " created_at, event_type) SELECT ?1, id, " SQL_PENDING ", ?2, ?2, ?6"
+                       " FROM webhooks"
                        " WHERE app_id = ?3 AND active = 1 AND deleted_at = 0"
                        " AND (entities & ?4) != 0 AND (event_types = 0 OR (event_types & ?5) != 0)",
     [Q_DELIV_ONE] = "INSERT INTO deliveries(event_id, webhook_id, status, next_attempt_at,"
-                    " created_at) VALUES(?1, ?2, " SQL_PENDING ", ?3, ?3)",
+                    " created_at, event_type) VALUES(?1, ?2, " SQL_PENDING ", ?3, ?3, ?4)",
     /* Webhook by webhook, at most HL_CLAIM_PER_WEBHOOK apiece: a backlog on one endpoint costs
      * one index probe, not a scan of its rows, and cannot crowd out the rest. The webhooks are
      * those with pending deliveries, found by skipping through the partial index (one seek
@@ -635,9 +645,8 @@ static int sess_open(struct hl_store *base, enum hl_sess_kind kind, struct hl_se
 static int sess_run(struct hl_sess *s, int q, const struct hl_arg *a, size_t n,
                     struct hl_rows *rows)
 {
-    if (s->st->explain)
-        return conn_explain(s->conn, q, a, n, s->st->explain);
-    return conn_run(s->conn, q, a, n, rows);
+    int rc = s->st->explain ? conn_explain(s->conn, q, a, n, s->st->explain) : HL_OK;
+    return rc ? rc : conn_run(s->conn, q, a, n, rows);
 }
 
 static int sess_close(struct hl_sess *s, int rc)
@@ -663,12 +672,16 @@ static int put_event(struct hl_sess *s, const struct hl_change *ch, int64_t *mad
     if (rc)
         return rc;
     if (ch->only_webhook) {
-        struct hl_arg b[] = {hl_arg_int(id), hl_arg_int(ch->only_webhook), hl_arg_int(now)};
+        struct hl_arg b[] = {hl_arg_int(id), hl_arg_int(ch->only_webhook), hl_arg_int(now),
+                             hl_arg_int(e->type)};
         rc = sess_run(s, Q_DELIV_ONE, b, HL_NARGS(b), &dl);
     } else {
-        struct hl_arg b[] = {hl_arg_int(id), hl_arg_int(now), hl_arg_int(e->app_id),
+        struct hl_arg b[] = {hl_arg_int(id),
+                             hl_arg_int(now),
+                             hl_arg_int(e->app_id),
                              hl_arg_int(hl_event_entity(e->type)),
-                             hl_arg_int((int64_t)1 << e->type)};
+                             hl_arg_int((int64_t)1 << e->type),
+                             hl_arg_int(e->type)};
         rc = sess_run(s, Q_DELIV_FANOUT, b, HL_NARGS(b), &dl);
     }
     if (rc == HL_OK)

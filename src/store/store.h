@@ -498,10 +498,10 @@ int hl_store_recover(struct hl_store *st, int64_t webhook_id, int64_t since, int
  * any more. */
 int hl_store_rotate_secret(struct hl_store *st, int64_t app_id, const char *uid, const char *secret,
                            int64_t prev_until, int64_t now);
-/* For the tests of query plans: while plans is not NULL, no statement of this store runs; each
- * one's plan (SQLite's EXPLAIN QUERY PLAN, PostgreSQL's EXPLAIN, with the statement's
- * parameters) is appended to plans instead, one line per plan row after a line "-- query N",
- * and the operation sees no rows. Only for a store no other thread uses meanwhile. */
+/* For the tests of query plans: while plans is not NULL, the plan of each statement this store
+ * runs (SQLite's EXPLAIN QUERY PLAN, PostgreSQL's EXPLAIN, with the statement's parameters) is
+ * appended to plans before it runs, one line per plan row after a line "-- query N". Only for
+ * a store no other thread uses meanwhile. */
 void hl_store_explain(struct hl_store *st, struct hl_buf *plans);
 /* Counts a webhook's deliveries by state. */
 int hl_store_webhook_stats(struct hl_store *st, int64_t webhook_id, struct hl_webhook_stats *out);
