@@ -294,10 +294,10 @@ static const char *const SQL[Q_COUNT] = {
                       " (SELECT min(lease_until) FROM deliveries WHERE status = " SQL_PENDING
                       " AND lease_until > $1)), 0)",
     [HL_Q_DL_BY_EVENT] = HL_DELIVERY_SELECT " WHERE d.event_id = $1 ORDER BY d.id",
-    [HL_Q_DL_LIST] = DL_LIST_SQL("$", ""),
-    [HL_Q_DL_LIST_STATUS] = DL_LIST_SQL("$", " AND d.status = $9"),
-    [HL_Q_DL_LIST_FAILING] = DL_LIST_SQL("$", " AND " SQL_FAILING_ROWS("d.")),
-    [HL_Q_DL_LIST_TYPE] = DL_LIST_SQL("$", " AND d.event_type = $4"),
+    [HL_Q_DL_LIST] = DL_LIST_SQL("$", "", ""),
+    [HL_Q_DL_LIST_STATUS] = DL_LIST_SQL("$", "", " AND d.status = $9"),
+    [HL_Q_DL_LIST_FAILING] = DL_LIST_SQL("$", "", " AND " SQL_FAILING_ROWS("d.")),
+    [HL_Q_DL_LIST_TYPE] = DL_LIST_SQL("$", "", " AND d.event_type = $4"),
     [HL_Q_DL_LIST_TIME] = DL_LIST_TIME_SQL("$"),
     [HL_Q_DL_AT] = "SELECT created_at FROM deliveries WHERE id = $1",
     [HL_Q_WH_IDS] = "SELECT id FROM webhooks WHERE app_id = $1 ORDER BY id",
@@ -316,7 +316,7 @@ static const char *const SQL[Q_COUNT] = {
     [HL_Q_ROTATE] = "UPDATE webhooks SET secret = $3, prev_secrets = $4,"
                     " prev_secret_until = $5, updated_at = $6 WHERE app_id = $1 AND uid = $2"
                     " AND deleted_at = 0",
-    [HL_Q_WH_STATS] = SQL_WH_STATS("$1"),
+    [HL_Q_WH_STATS] = SQL_WH_STATS("$1", ""),
     [HL_Q_QUEUE_STATS] = "SELECT count(*), coalesce(min(created_at), 0) FROM deliveries"
                          " WHERE status = " SQL_PENDING,
     [HL_Q_CHUNK_LIST] = "SELECT c.idx, c.\"offset\", c.text FROM chunks c JOIN files f"

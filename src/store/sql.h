@@ -34,17 +34,28 @@
 #define SQL_IS_FAILING(p)                                                                          \
     "(" p "status = " SQL_PENDING " AND " p "attempts > 0 AND " p "last_status NOT BETWEEN 200"    \
     " AND 299)"
+/* The failing ones, spelled as the partial index deliveries_failing says (both backends use a
+ * partial index only for a query that repeats its condition). */
+#define SQL_FAILING_ROWS(p)                                                                        \
+    p "status = " SQL_PENDING " AND " p "attempts > 0 AND " p "last_status NOT BETWEEN 200 AND "   \
+      "299"
 /* The state of delivery d as the API shows it. */
 #define SQL_SHOWN_STATUS "CASE WHEN " SQL_IS_FAILING("d.") " THEN " SQL_FAILING " ELSE d.status END"
 
 /* A webhook's counts by state (pending, succeeded, failed, failing), for both backends: wh is
- * the placeholder of its id. */
-#define SQL_WH_STATS(wh)                                                                           \
-    "SELECT count(*) FILTER (WHERE status IN (" SQL_PENDING ", " SQL_PAUSED                        \
-    ") AND NOT " SQL_IS_FAILING("") "), count(*) FILTER (WHERE status = " SQL_SUCCEEDED "),"       \
-                                    " count(*) FILTER (WHERE status = " SQL_FAILED                 \
-                                    "), count(*) FILTER (WHERE " SQL_IS_FAILING(                   \
-                                        "") ") FROM deliveries WHERE webhook_id = " wh
+ * the placeholder of its id, ix how SQLite is told to count the failing from their index. Each
+ * count is a range of an index that holds what it needs (deliveries_webhook: webhook, status;
+ * deliveries_failing), read without the table. */
+#define SQL_WH_COUNT(wh, cond)                                                                     \
+    "(SELECT count(*) FROM deliveries WHERE webhook_id = " wh " AND " cond ")"
+#define SQL_WH_WAITING "status IN (" SQL_PENDING ", " SQL_PAUSED ")"
+/* clang-format off */
+#define SQL_WH_STATS(wh, ix)                                                                           \
+    "SELECT " SQL_WH_COUNT(wh, SQL_WH_WAITING) " - f.n, "                                          \
+    SQL_WH_COUNT(wh, "status = " SQL_SUCCEEDED) ", "                                               \
+    SQL_WH_COUNT(wh, "status = " SQL_FAILED) ", f.n FROM (SELECT count(*) AS n FROM deliveries" ix \
+    " WHERE webhook_id = " wh " AND " SQL_FAILING_ROWS("") ") f"
+/* clang-format on */
 /* recover's failing deliveries not in flight get their next attempt now: the placeholders of the
  * webhook id, since, until (0: none) and now. */
 #define SQL_RECOVER_FAILING(wh, since, until, now)                                                 \
@@ -80,14 +91,10 @@
 #define DL_REST(m)                                                                                 \
     " AND (" m "3 < 0 OR " SQL_SHOWN_STATUS " = " m "3) AND (" m "4 < 0 OR d.event_type = " m      \
     "4) AND (" m "5 = 0 OR d.created_at >= " m "5) AND (" m "6 = 0 OR d.created_at < " m "6)"
-#define DL_LIST_SQL(m, seek)                                                                       \
-    HL_DELIVERY_SELECT " WHERE d.webhook_id = " m "1" seek " AND d.id < " m "7 AND w.app_id = " m  \
-                       "2" DL_REST(m) " ORDER BY d.id DESC LIMIT " m "8"
-/* The failing ones, spelled as the partial index deliveries_failing says (both backends use a
- * partial index only for a query that repeats its condition). */
-#define SQL_FAILING_ROWS(p)                                                                        \
-    p "status = " SQL_PENDING " AND " p "attempts > 0 AND " p "last_status NOT BETWEEN 200 AND "   \
-                                                              "299"
+#define DL_LIST_SQL(m, ix, seek)                                                                   \
+    HL_DELIVERY_SELECT_IX(ix)                                                                      \
+    " WHERE d.webhook_id = " m "1" seek " AND d.id < " m "7 AND w.app_id = " m                     \
+    "2" DL_REST(m) " ORDER BY d.id DESC LIMIT " m "8"
 #define DL_LIST_TIME_SQL(m)                                                                        \
     HL_DELIVERY_SELECT " WHERE d.webhook_id = " m "1 AND d.created_at >= " m "5"                   \
                        " AND d.created_at <= " m "10 AND (d.created_at < " m "11 OR d.id < " m     \
@@ -113,10 +120,13 @@
     "r.id, r.kind, r.uid, r.app_id, r.parent_uid, r.tenant, r.body, r.version, r.created_at,"      \
     " r.updated_at"
 #define HL_EVENT_COLS "id, uid, type, app_id, tenant, resource_uid, created_at, payload"
-#define HL_DELIVERY_SELECT                                                                         \
+/* ix: an index SQLite is told to use for deliveries d ("INDEXED BY x"), or "". */
+#define HL_DELIVERY_SELECT_IX(ix)                                                                  \
     "SELECT d.id, d.webhook_id, w.uid, w.deleted_at, e.uid, e.type, " SQL_SHOWN_STATUS ","         \
     " d.attempts, d.last_status, d.last_error, d.next_attempt_at, d.created_at, d.delivered_at"    \
-    " FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id JOIN events e ON e.id = d.event_id"
+    " FROM deliveries d" ix " JOIN webhooks w ON w.id = d.webhook_id"                              \
+    " JOIN events e ON e.id = d.event_id"
+#define HL_DELIVERY_SELECT HL_DELIVERY_SELECT_IX("")
 /* A claimed job from deliveries d, webhooks w and events e; now is the parameter holding the
  * claim's time. prev_secret_until is when the last earlier secret stops signing: until then the
  * job carries the list, and the signer skips the ones that have expired. */

@@ -11,7 +11,7 @@
  *   - each column the filter names is a condition of an index search (SQLite "SEARCH ... (col=?"
  *     or "col>?", PostgreSQL "Index Cond: ... (col ..."), the id among them where the list pages
  *     by id (keyset: the page starts where the index says, however deep), and
- *   - a count (the webhook's stats) reads no deliveries at all: counters answer it.
+ *   - a count (the webhook's stats) reads index ranges alone, never table rows.
  * SQLite is planned as the service leaves it, without ANALYZE statistics, on empty tables (its
  * plans do not depend on the rows); PostgreSQL, which plans by statistics, on 10,000 rows like a
  * busy app's after ANALYZE, and with enable_seqscan off, so that its choice says which index it
@@ -64,7 +64,7 @@ struct pcase {
     int64_t since, until;
     int webhook; /* the delivery lists: 1 for the webhook's, 0 for the app's */
     int64_t after;
-    const char *avoid; /* a table the plan must not read at all (counts kept elsewhere) */
+    int covering; /* a count: from indexes alone, never the table's rows */
 };
 
 static void ev_list(const struct pcase *c)
@@ -199,6 +199,23 @@ static int searched(const char *p, const char *col)
     return 0;
 }
 
+/* Whether plan p reads deliveries' rows, not only their indexes (SQLite: a SEARCH without
+ * COVERING INDEX; PostgreSQL: any scan of it but an Index Only Scan). */
+static int uncovered(const char *p)
+{
+    for (const char *line = p; line && *line;) {
+        const char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        char buf[1024];
+        snprintf(buf, sizeof(buf), "%.*s", (int)(len < sizeof(buf) ? len : sizeof(buf) - 1), line);
+        if (pg ? strstr(buf, "on deliveries") && !strstr(buf, "Index Only Scan")
+               : strstr(buf, "SEARCH deliveries") && !strstr(buf, "COVERING INDEX"))
+            return 1;
+        line = end ? end + 1 : NULL;
+    }
+    return 0;
+}
+
 /* Checks one case's plan; returns a reason it fails, or NULL. */
 static const char *judge(const struct pcase *c, char *why, size_t cap)
 {
@@ -218,9 +235,8 @@ static const char *judge(const struct pcase *c, char *why, size_t cap)
         }
         line = end ? end + 1 : line + len;
     }
-    if (c->avoid && strstr(p, c->avoid)) {
-        snprintf(why, cap, "it reads %s (a count of rows, where a counter should answer)",
-                 c->avoid);
+    if (c->covering && uncovered(p)) {
+        snprintf(why, cap, "a count reads table rows, not an index alone");
         return why;
     }
     for (size_t i = 0; i < MAXCOLS && c->cols[i]; i++)
@@ -264,7 +280,7 @@ static const struct pcase CASES[] = {
     {"agents", res_list, {"app_id", "kind", "id"}, 0, .after = 0},
     {"agents, cursor", res_list, {"app_id", "kind", "id"}, 0, .after = 60000},
     {"agents, externalTenantId", res_list, {"kind", "tenant", "id"}, 0, .tenant = "tenant-8"},
-    {"webhook stats", wh_stats, {NULL}, 0, .avoid = "deliveries"},
+    {"webhook stats", wh_stats, {"webhook_id", "status"}, 0, .covering = 1},
 };
 /* clang-format on */
 #define NCASES (sizeof(CASES) / sizeof(CASES[0]))
@@ -303,7 +319,7 @@ static int pg_seed(const char *url, const int64_t *apps, const int64_t *hooks)
     pg_array(apps, NAPPS, a, sizeof(a));
     pg_array(hooks, NAPPS, h, sizeof(h));
     snprintf(sql, sizeof(sql),
-             "CREATE TEMP TABLE o(app, hook, k) AS SELECT * FROM unnest('%s'::bigint[],"
+             "BEGIN; CREATE TEMP TABLE o(app, hook, k) AS SELECT * FROM unnest('%s'::bigint[],"
              " '%s'::bigint[]) WITH ORDINALITY AS t(app, hook, k);"
              "INSERT INTO events(uid, app_id, type, tenant, resource_uid, created_at, payload)"
              " SELECT 'evt_p' || i || '_%lld', o.app, i %% 9, 'tenant-' || (i %% 1000), 'r',"
@@ -318,12 +334,18 @@ static int pg_seed(const char *url, const int64_t *apps, const int64_t *hooks)
              " created_at, updated_at) SELECT 'res-p' || i || '_%lld', o.app, 1 + i %% 2, '',"
              " 'tenant-' || (i %% 1000), '{}', 1, i, i FROM generate_series(1, 100000) i"
              " JOIN o ON o.k = 1 + i %% %d;"
-             "ANALYZE;",
+             "COMMIT;",
              a, h, (long long)apps[0], (long long)(T0 - 86400000LL), NAPPS, (long long)apps[0],
              NAPPS);
     PGconn *c = PQconnectdb(url);
     PGresult *r = PQstatus(c) == CONNECTION_OK ? PQexec(c, sql) : NULL;
     int ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+    /* as autovacuum leaves them: statistics, and the visibility map index-only scans need */
+    if (ok) {
+        PQclear(r);
+        r = PQexec(c, "VACUUM ANALYZE");
+        ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    }
     if (!ok)
         fprintf(stderr, "cannot seed PostgreSQL: %s\n", PQerrorMessage(c));
     PQclear(r);
