@@ -657,14 +657,15 @@ static int dl_app_page(struct hl_sess *s, int64_t app_id, const struct hl_delive
     for (size_t i = 0; rc == HL_OK && i < nw; i++)
         rc = dl_page(s, app_id, ids[i], f, after_id, limit, hi, at, rows);
     free(ids);
-    if (rc || rows->n <= limit)
+    if (rc || rows->n < 2)
         return rc;
     struct hl_delivery *d = rows->arr;
     int by_time = f->status < 0 && f->type < 0 && (f->since || f->until);
     qsort(d, rows->n, sizeof(*d), by_time ? newest_by_time : newest_by_id);
     for (size_t i = limit; i < rows->n; i++)
         hl_delivery_clear(&d[i]);
-    rows->n = limit;
+    if (rows->n > limit)
+        rows->n = limit;
     return HL_OK;
 }
 
