@@ -242,7 +242,9 @@ def main():
     r = a.resources or a.events
     harness.BIN = a.hl_before or a.hl
     server = harness.Server(env={"HOOKLINE_RETRY_SCHEDULE": "0,7d"}, extra_args=["--api-rate", "0"])
-    res = {"backend": backend, "events": a.events, "deliveries": a.events, "resources": r}
+    res = {"backend": backend, "events": a.events, "deliveries": a.events, "resources": r,
+           "order": [c for c, _ in cases({"n": 1, "now": 0, "base": 0, "dbase": 0, "rbase": 0,
+                                          "r": 1}, "x")]}
     try:
         info = server.create_app("scale")
         app = harness.App(server, info)
@@ -288,8 +290,9 @@ def table(runs):
         for label in ("before", "after"):
             if label in r:
                 cols.append(("%s %s" % (r["backend"], label), r[label]["cases"]))
-    names = list(cols[0][1]) if cols else []
-    out = "| request (limit=50) | " + " | ".join(c for c, _ in cols) + " |\n"
+    names = runs[0].get("order") or list(cols[0][1]) if cols else []
+    out = "| request (limit=50; %s events and deliveries) | " % "{:,}".format(runs[0]["events"])
+    out += " | ".join(c for c, _ in cols) + " |\n"
     out += "|---|" + "---:|" * len(cols) + "\n"
     for n in names:
         cells = []
