@@ -51,14 +51,19 @@ build_bench
 ARGS=(--hl "$HL" --events "$EVENTS" --results "$RESULTS")
 if [ -n "$BEFORE" ]; then
     OLD=$BUILD/before
-    rm -rf "$OLD"
-    mkdir -p "$OLD/src"
-    git archive "$BEFORE" | tar -x -C "$OLD/src"
-    log "building $BEFORE (Release) in build-bench/before/"
-    # shellcheck disable=SC2016 # expanded by the inner shell
-    step "build $BEFORE" 900 sh -c 'cmake -S "$1/src" -B "$1/build" -DCMAKE_BUILD_TYPE=Release \
-        -DHL_TESTS=OFF >"$1/build.log" 2>&1 && cmake --build "$1/build" -j "$(nproc)" \
-        >>"$1/build.log" 2>&1' sh "$OLD"
+    REV=$(git rev-parse "$BEFORE^{commit}")
+    # built already from the same revision: kept
+    if [ "$(cat "$OLD/rev" 2>/dev/null)" != "$REV" ] || [ ! -x "$OLD/build/hookline" ]; then
+        rm -rf "$OLD"
+        mkdir -p "$OLD/src"
+        git archive "$REV" | tar -x -C "$OLD/src"
+        log "building $BEFORE (Release) in build-bench/before/"
+        # shellcheck disable=SC2016 # expanded by the inner shell
+        step "build $BEFORE" 900 sh -c 'cmake -S "$1/src" -B "$1/build" \
+            -DCMAKE_BUILD_TYPE=Release -DHL_TESTS=OFF >"$1/build.log" 2>&1 &&
+            cmake --build "$1/build" -j "$(nproc)" >>"$1/build.log" 2>&1' sh "$OLD"
+        echo "$REV" >"$OLD/rev"
+    fi
     ARGS+=(--hl-before "$OLD/build/hookline")
 fi
 log "SQLite: $EVENTS events and deliveries"
