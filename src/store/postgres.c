@@ -170,6 +170,9 @@ static const char *const MIGRATIONS[] = {
     "CREATE INDEX IF NOT EXISTS deliveries_webhook_type ON deliveries(webhook_id, event_type, id);"
     "CREATE INDEX IF NOT EXISTS deliveries_webhook_time ON deliveries(webhook_id, created_at, id);"
     "CREATE INDEX IF NOT EXISTS resources_tenant ON resources(app_id, kind, tenant, id);"
+    "DROP INDEX deliveries_webhook;"
+    "CREATE INDEX deliveries_webhook ON deliveries(webhook_id, status, id)"
+    " INCLUDE (attempts, last_status);"
     "CREATE INDEX deliveries_failing ON deliveries(webhook_id, id) WHERE " SQL_FAILING_ROWS("") ";",
 };
 #define NMIGRATIONS (sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]))

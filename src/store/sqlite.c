@@ -111,6 +111,10 @@ static const char *const MIGRATIONS[] = {
     "CREATE INDEX IF NOT EXISTS deliveries_webhook_type ON deliveries(webhook_id, event_type, id);"
     "CREATE INDEX IF NOT EXISTS deliveries_webhook_time ON deliveries(webhook_id, created_at, id);"
     "CREATE INDEX IF NOT EXISTS resources_tenant ON resources(app_id, kind, tenant, id);"
+    /* a list by status checks "failing" on the index, not on each row: pending ones are
+     * listed past any number of failing ones */
+    "DROP INDEX deliveries_webhook;"
+    "CREATE INDEX deliveries_webhook ON deliveries(webhook_id, status, id, attempts, last_status);"
     /* The failing: few, unless an endpoint is down; with the columns of their condition, so that
      * SQLite counts them from the index alone. */
     "CREATE INDEX deliveries_failing ON deliveries(webhook_id, id, status, attempts, last_status)"
