@@ -8,7 +8,7 @@ pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev li
 # test: systemd for systemd-analyze, which checks examples/hookline.service; python3-yaml and
 # python3-jsonschema for the harness, which checks every response against openapi/hookline.yaml
 # (the suites run under /usr/bin/python3, where these are installed); chromium, chromium-driver
-# and python3-selenium for the pages (/docs) in a headless browser.
+# and python3-selenium for the pages (/docs and the console) in a headless browser.
 case "$level" in
   test|bench|coverage) pkgs+=(libcmocka-dev python3 python3-yaml python3-jsonschema postgresql
                               nodejs npm sqlite3 clang libclang-rt-14-dev poppler-utils curl jq

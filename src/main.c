@@ -24,6 +24,7 @@
 #include "common/err.h"
 #include "common/ids.h"
 #include "common/log.h"
+#include "console/console.h"
 #include "delivery/dispatcher.h"
 #include "ingest/helper.h"
 #include "ingest/worker.h"
@@ -842,6 +843,7 @@ static int cmd_serve(int argc, char **argv)
     }
     api.hooks.file_queued = hook_file_queued;
     api.hooks.file_queued_arg = ingest;
+    api.hooks.console = hl_console_serve;
     if (o.metrics_listen &&
         start_http(&api, o.metrics_listen, "--metrics-listen", HL_SERVE_METRICS, &metrics))
         goto out;

@@ -202,6 +202,7 @@ void hl_api_deliveries(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs
 {
     int64_t id;
     if (rq->nseg == 1) {
+        /* GET /deliveries: the app's deliveries, every webhook's */
         if (rq->method != HL_GET)
             hl_method_not_allowed(rs, "GET");
         else

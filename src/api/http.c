@@ -2,6 +2,7 @@
 #include "api/http.h"
 
 #include "api/limits.h"
+#include "api/session.h"
 #include "api/upload.h"
 
 #include <arpa/inet.h>
@@ -21,7 +22,9 @@
 #include "common/err.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/ids.h"
 #include "common/net.h"
+#include "common/throttle.h"
 #include "common/utf8.h"
 
 /* Parked requests (see http.h). Every field is read and written under mu. */
@@ -48,6 +51,7 @@ struct hl_http {
     unsigned serves; /* enum hl_serve */
     uint16_t port;
     struct lot lot;
+    struct hl_throttle *failures; /* failed credentials per client (hl_req_throttled) */
 };
 
 enum park_state {
@@ -104,6 +108,20 @@ void hl_resp_error(struct hl_resp *rs, int status, const char *code, const char 
     hl_resp_json(rs, status, v);
 }
 
+int hl_resp_header(struct hl_resp *rs, const char *name, const char *value)
+{
+    if (rs->headers.max == 0)
+        hl_buf_init(&rs->headers, 4096);
+    /* "name\0value\0", as send_resp reads them */
+    size_t before = rs->headers.len;
+    int rc = hl_buf_append(&rs->headers, name, strlen(name) + 1);
+    if (rc == HL_OK)
+        rc = hl_buf_append(&rs->headers, value, strlen(value) + 1);
+    if (rc)
+        rs->headers.len = before;
+    return rc;
+}
+
 void hl_resp_json(struct hl_resp *rs, int status, json_t *v)
 {
     hl_buf_reset(&rs->body);
@@ -135,6 +153,44 @@ const char *hl_req_query(struct hl_req *rq, const char *name)
 const char *hl_req_header(struct hl_req *rq, const char *name)
 {
     return MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, name);
+}
+
+const char *hl_req_cookie(struct hl_req *rq, const char *name)
+{
+    return MHD_lookup_connection_value(rq->conn, MHD_COOKIE_KIND, name);
+}
+
+/* ---- failed credentials, per client ---- */
+
+#define FAILURE_BURST 10
+#define FAILURE_INTERVAL_MS 6000
+
+static struct hl_client client_of(struct hl_req *rq)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(rq->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    return hl_client_of(ci ? ci->client_addr : NULL);
+}
+
+int hl_req_throttled(struct hl_req *rq, struct hl_resp *rs)
+{
+    struct hl_client c = client_of(rq);
+    int64_t wait = hl_throttle_wait(rq->http->failures, &c, hl_mono_ms());
+    if (wait <= 0)
+        return 0;
+    char secs[32];
+    snprintf(secs, sizeof(secs), "%lld", (long long)(wait + 999) / 1000);
+    hl_resp_error(rs, 429, "too_many_failures",
+                  "too many bad links, sessions or keys from this address; try again in %s s",
+                  secs);
+    hl_resp_header(rs, "Retry-After", secs);
+    return 1;
+}
+
+void hl_req_failed(struct hl_req *rq)
+{
+    struct hl_client c = client_of(rq);
+    hl_throttle_fail(rq->http->failures, &c, hl_mono_ms());
 }
 
 int hl_req_seg(struct hl_req *rq, int i, char *out, size_t cap)
@@ -257,6 +313,13 @@ static int authenticate(struct hl_api *api, struct hl_req *rq, struct hl_resp *r
                         struct hl_str app_uid)
 {
     const char *auth = hl_req_header(rq, "Authorization");
+    if (!auth && hl_req_cookie(rq, HL_SESSION_COOKIE)) {
+        /* The console's session cookie, and what a session may do (api/session.h). */
+        int rc = hl_session_authenticate(api, rq, rs);
+        if (rc == HL_OK && !hl_str_eqc(app_uid, rq->app.uid))
+            return hl_resp_error(rs, 404, "not_found", "no such app"), HL_ENOTFOUND;
+        return rc ? rc : hl_session_allows(rq, rs);
+    }
     if (!auth || strncasecmp(auth, "Bearer ", 7) != 0 || !auth[7])
         return hl_resp_error(rs, 401, "unauthorized",
                              "send your API key as Authorization: Bearer <key>"),
@@ -295,7 +358,7 @@ static const struct {
     void (*handler)(struct hl_api *, struct hl_req *, struct hl_resp *);
 } FAMILIES[] = {
     {"webhooks", hl_api_webhooks}, {"deliveries", hl_api_deliveries}, {"events", hl_api_events},
-    {"agents", hl_api_resources},  {"contexts", hl_api_resources},
+    {"agents", hl_api_resources},  {"contexts", hl_api_resources},    {"portal", hl_api_portal},
 };
 
 /* GET /healthz: liveness. The process answers; nothing else is asked. */
@@ -345,6 +408,16 @@ static void route(struct hl_http *h, struct hl_req *rq, struct hl_resp *rs, cons
     struct hl_api *api = h->api;
     struct hl_str all[HL_MAX_SEGS + 4];
     int n = split(url, all, HL_MAX_SEGS + 4);
+    /* The web console (src/console, through its hook): its pages, assets and sign-in. */
+    if (n >= 1 && n - 1 <= HL_MAX_SEGS && hl_str_eqc(all[0], "console") &&
+        (h->serves & HL_SERVE_API) && api->hooks.console) {
+        rq->nseg = n - 1;
+        memcpy(rq->seg, all + 1, sizeof(struct hl_str) * (size_t)rq->nseg);
+        api->hooks.console(api, rq, rs);
+        if (rs->status == 0)
+            hl_resp_error(rs, 404, "not_found", "no such path");
+        return;
+    }
     for (size_t i = 0; n == 1 && i < sizeof(OUTSIDE) / sizeof(OUTSIDE[0]); i++) {
         if (!hl_str_eqc(all[0], OUTSIDE[i].name) || !(h->serves & OUTSIDE[i].serves))
             continue;
@@ -389,17 +462,35 @@ static void route_template(const char *url, char *out, size_t cap)
 {
     static const struct {
         const char *word, *id; /* the id after the word, or NULL when none may follow */
-    } WORDS[] = {{"webhooks", "{uid}"}, {"deliveries", "{id}"}, {"events", "{eventId}"},
-                 {"agents", "{uid}"},   {"contexts", "{uid}"},  {"files", "{fileUid}"},
-                 {"chunks", NULL},      {"resend", NULL},       {"recover", NULL},
-                 {"test", NULL},        {"stats", NULL},        {"rotate-secret", NULL},
-                 {"content", NULL}};
+    } WORDS[] = {{"webhooks", "{uid}"},
+                 {"deliveries", "{id}"},
+                 {"events", "{eventId}"},
+                 {"agents", "{uid}"},
+                 {"contexts", "{uid}"},
+                 {"files", "{fileUid}"},
+                 {"chunks", NULL},
+                 {"resend", NULL},
+                 {"recover", NULL},
+                 {"test", NULL},
+                 {"rotate-secret", NULL},
+                 {"content", NULL},
+                 {"portal", NULL},
+                 /* stats has one thing below it: its series */
+                 {"stats", "series"}};
     struct hl_str all[HL_MAX_SEGS + 4];
     int n = split(url, all, HL_MAX_SEGS + 4);
     snprintf(out, cap, "unmatched");
     if (n == 1 && (hl_str_eqc(all[0], "healthz") || hl_str_eqc(all[0], "readyz") ||
                    hl_str_eqc(all[0], "metrics"))) {
         snprintf(out, cap, "/%.*s", (int)all[0].len, all[0].p);
+        return;
+    }
+    if (n >= 1 && hl_str_eqc(all[0], "console")) {
+        int session = n == 2 && hl_str_eqc(all[1], "session");
+        snprintf(out, cap, "%s",
+                 n == 1    ? "/console"
+                 : session ? "/console/session"
+                           : "/console/{file}");
         return;
     }
     if (n < 4 || !hl_str_eqc(all[0], "api") || !hl_str_eqc(all[1], "v1") ||
@@ -663,15 +754,14 @@ static enum MHD_Result send_resp(struct ctx *c, const char *url, struct hl_resp 
                                 rs->content_type ? rs->content_type : "application/json");
     if (rs->allow)
         MHD_add_response_header(r, "Allow", rs->allow);
-    if (rs->csp)
-        MHD_add_response_header(r, "Content-Security-Policy", rs->csp);
-    if (rs->retry_after_s > 0) {
-        char secs[16];
-        snprintf(secs, sizeof(secs), "%d", rs->retry_after_s);
-        MHD_add_response_header(r, "Retry-After", secs);
-    }
     MHD_add_response_header(r, "Cache-Control", "no-store");
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    for (size_t at = 0; at < rs->headers.len;) {
+        const char *name = rs->headers.p + at, *value = name + strlen(name) + 1;
+        MHD_add_response_header(r, name, value);
+        at = (size_t)(value - rs->headers.p) + strlen(value) + 1;
+    }
+    hl_buf_free(&rs->headers);
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)rs->status, r);
     MHD_destroy_response(r);
     return ret;
@@ -724,6 +814,7 @@ static enum MHD_Result begin(struct hl_http *h, struct ctx *c, const char *url)
     if (upload && (check_upload_auth(api, &c->rq, &rs, url) || hl_upload_begin(api, &c->rq, &rs)))
         return refuse(h, c, url, &rs);
     hl_buf_free(&rs.body);
+    hl_buf_free(&rs.headers);
     return MHD_YES;
 }
 
@@ -776,6 +867,7 @@ static enum MHD_Result answer(struct hl_http *h, struct ctx *c, const char *url)
             MHD_suspend_connection(c->rq.conn);
             pthread_mutex_unlock(&l->mu);
             hl_buf_free(&rs.body);
+            hl_buf_free(&rs.headers);
             return MHD_YES;
         }
         enum hl_wake why = c->why;
@@ -805,6 +897,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_NO;
         c->rq.conn = conn;
         c->rq.http = h;
+        c->rq.url = url;
         c->rq.method = method_of(method);
         c->method = method;
         c->started_us = hl_mono_us();
@@ -837,6 +930,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     lot_leave(&h->lot, c);
     hl_buf_free(&c->rq.body);
     hl_buf_free(&c->err.body);
+    hl_buf_free(&c->err.headers);
     hl_upload_free(c->rq.upload);
     free(c);
     *con_cls = NULL;
@@ -862,8 +956,22 @@ int hl_http_start(struct hl_api *api, const char *addr, unsigned serves, struct 
         return HL_ENOMEM;
     h->api = api;
     h->serves = serves;
+    if (hl_throttle_new(FAILURE_BURST, FAILURE_INTERVAL_MS, &h->failures)) {
+        free(h);
+        return HL_ENOMEM;
+    }
+    /* The console's signing key: made once in the database, the same on every node. */
+    uint8_t fresh[32];
+    if ((serves & HL_SERVE_API) && (hl_random(fresh, sizeof(fresh)) ||
+                                    hl_store_console_key(api->store, fresh, api->token_key))) {
+        hl_error("http: cannot read or make the console's signing key in the database");
+        hl_throttle_free(h->failures);
+        free(h);
+        return HL_ESTORE;
+    }
     if (lot_init(&h->lot)) {
         lot_destroy(&h->lot);
+        hl_throttle_free(h->failures);
         free(h);
         return HL_ENOMEM;
     }
@@ -884,6 +992,7 @@ int hl_http_start(struct hl_api *api, const char *addr, unsigned serves, struct 
                  e ? strerror(e) : "the server did not start (--log-level debug says why)");
         lot_stop(&h->lot);
         lot_destroy(&h->lot);
+        hl_throttle_free(h->failures);
         free(h);
         return e == EADDRINUSE ? HL_ECONFLICT : HL_EIO;
     }
@@ -912,6 +1021,7 @@ void hl_http_stop(struct hl_http *h)
     if (h->d)
         MHD_stop_daemon(h->d);
     lot_destroy(&h->lot);
+    hl_throttle_free(h->failures);
     free(h);
 }
 

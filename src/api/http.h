@@ -14,6 +14,9 @@
 #include "store/store.h"
 
 struct hl_http;
+struct hl_api;
+struct hl_req;
+struct hl_resp;
 struct hl_limits;
 struct hl_upload;
 struct hl_netlist;
@@ -55,6 +58,10 @@ struct hl_api_hooks {
      * bytes). NULL: the API runs without one, and is never ready. */
     int (*dispatcher_running)(void *arg, char *why, size_t cap);
     void *dispatcher_running_arg;
+    /* Answers /console and everything under it (src/console, which sits beside the API and
+     * uses it): rq->seg holds the path after "console", rq->url the whole path. NULL: no
+     * console, /console is 404. */
+    void (*console)(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs);
 };
 
 /* What handlers get: the store, the configuration and the hooks. */
@@ -62,6 +69,9 @@ struct hl_api {
     struct hl_store *store;
     struct hl_api_config cfg;
     struct hl_api_hooks hooks;
+    /* The key that signs portal links and console sessions (api/session.h): read from the store,
+     * where it is made once for every node, when the API's server starts. */
+    uint8_t token_key[32];
     struct hl_limits *limits; /* the per-app limits' state (NULL: none enforced here) */
 };
 
@@ -113,11 +123,20 @@ struct hl_park {
     hl_park_fn fn;
 };
 
+/* How a request under the app prefix was let in (authenticate in http.c). */
+struct hl_auth {
+    int session;        /* by the console's session cookie (api/session.h), not an API key */
+    int read_only;      /* a read-only session: only GET and HEAD get through */
+    int64_t expires_at; /* a session's end (ms since the epoch) */
+};
+
 struct hl_req {
     struct MHD_Connection *conn;
     struct hl_http *http; /* the server that took the request */
+    const char *url;      /* the path as received (percent-decoded), owned by libmicrohttpd */
     enum hl_method method;
-    struct hl_app app;              /* the app the API key belongs to */
+    struct hl_app app; /* the app the API key (or the session) belongs to */
+    struct hl_auth auth;
     struct hl_str seg[HL_MAX_SEGS]; /* path segments after /api/v1/appuid/{appUid}/ */
     int nseg;
     struct hl_buf body;
@@ -129,9 +148,8 @@ struct hl_resp {
     int status;
     struct hl_buf body;
     const char *allow;        /* an Allow header for 405 */
-    int retry_after_s;        /* a Retry-After header for 429 (0: none) */
     const char *content_type; /* NULL: application/json */
-    const char *csp;          /* a Content-Security-Policy header, or NULL: none */
+    struct hl_buf headers;    /* more headers (hl_resp_header), freed with the answer */
 };
 
 /* What a server answers: the API (everything but /metrics unless HL_SERVE_METRICS is given
@@ -168,6 +186,9 @@ void hl_http_attempts_recorded(struct hl_http *h, const struct hl_attempt *a, si
  * cut to 511 bytes and made valid UTF-8. */
 void hl_resp_error(struct hl_resp *rs, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* Adds a header to the answer (name and value copied; at most 4 KiB of them in all). Returns 0
+ * or HL_ETOOBIG. */
+int hl_resp_header(struct hl_resp *rs, const char *name, const char *value);
 /* Sets a JSON answer from a jansson value (the reference is taken over; NULL gives a 500). */
 void hl_resp_json(struct hl_resp *rs, int status, json_t *v);
 /* Answers a storage failure: 503 when the store is unavailable, 500 otherwise. */
@@ -180,6 +201,18 @@ json_t *hl_req_json(struct hl_req *rq, struct hl_resp *rs, int allow_empty);
 const char *hl_req_query(struct hl_req *rq, const char *name);
 /* A request header, or NULL. */
 const char *hl_req_header(struct hl_req *rq, const char *name);
+/* A cookie of the request, or NULL. */
+const char *hl_req_cookie(struct hl_req *rq, const char *name);
+
+/* Failed credentials (a forged, expired or used portal link, a forged session cookie, an
+ * unknown key at the console's sign-in) are throttled per client address (common/throttle.h):
+ * 10 at once, then one every 6 seconds. */
+
+/* When rq's client has spent its budget of failures: sets a 429 with Retry-After and returns 1;
+ * else 0. Call it before checking a credential. */
+int hl_req_throttled(struct hl_req *rq, struct hl_resp *rs);
+/* Spends one failure of rq's client. */
+void hl_req_failed(struct hl_req *rq);
 /* NUL-terminated copy of path segment i into out (cap bytes); returns 0 or HL_EINVAL when it
  * does not fit or holds a NUL. */
 int hl_req_seg(struct hl_req *rq, int i, char *out, size_t cap);
@@ -202,11 +235,18 @@ void hl_api_deliveries(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs
 void hl_api_events(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs);
 /* /agents, /contexts and /contexts/{uid}/files (resources.c). */
 void hl_api_resources(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs);
+/* POST /portal: a signed, expiring link to the console for this app (portal.c). */
+void hl_api_portal(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs);
 /* GET /metrics, outside the app prefix and without a key (metrics.c). */
 void hl_api_metrics(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs);
-/* The files compiled into the binary (api/assets.h), without a key: /api/v1/openapi.json and the
- * API reference at /docs (docs.c). Returns 1 and sets the answer when the path segments seg[0..n)
- * name one, else 0 and leaves rs alone. */
+/* The files compiled into the binary (api/assets.h), without a key: /api/v1/openapi.json, the
+ * API reference at /docs and the console's files under /console/ (docs.c). Returns 1 and sets the
+ * answer when the path segments seg[0..n) name one, else 0 and leaves rs alone. */
 int hl_api_asset(struct hl_req *rq, struct hl_resp *rs, const struct hl_str *seg, int n);
+/* The same for the asset served at exactly path ("/console/"): 1 and the answer, or 0. */
+int hl_api_asset_at(struct hl_req *rq, struct hl_resp *rs, const char *path);
+/* Adds the headers every page and page file carries (docs.c): a strict Content-Security-Policy
+ * (this origin's scripts and styles only, no inline script, no eval), never framed, no referrer. */
+void hl_resp_page_headers(struct hl_resp *rs);
 
 #endif

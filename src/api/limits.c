@@ -2,6 +2,7 @@
 #include "api/limits.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -163,11 +164,14 @@ int hl_limits_admit(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
     int64_t wait = hl_limits_take(api->limits, rq->app.id, hl_mono_ms());
     if (wait == 0)
         return HL_OK;
-    rs->retry_after_s = (int)((wait + 999) / 1000);
+    int secs = (int)((wait + 999) / 1000);
+    char header[16];
+    snprintf(header, sizeof(header), "%d", secs);
     hl_resp_error(rs, 429, "rate_limited",
                   "this app made more than %lld API requests per second (--api-rate, bursts of "
                   "%lld: --api-burst) on this node; retry after %d s",
-                  (long long)api->cfg.api_rate, (long long)api->cfg.api_burst, rs->retry_after_s);
+                  (long long)api->cfg.api_rate, (long long)api->cfg.api_burst, secs);
+    hl_resp_header(rs, "Retry-After", header);
     return HL_EREFUSED;
 }
 

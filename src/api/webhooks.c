@@ -6,6 +6,7 @@
 
 #include "api/deliveries.h"
 #include "api/http.h"
+#include "api/series.h"
 #include "api/validate.h"
 #include "common/clock.h"
 #include "common/err.h"
@@ -271,7 +272,7 @@ static void list_deliveries(struct hl_api *api, struct hl_req *rq, struct hl_res
 /* Reads {since, until} of a recover: since is required, until (0 when absent) after it. */
 static int read_window(json_t *body, struct hl_resp *rs, int64_t *since, int64_t *until)
 {
-    static const char *const known[] = {"since", "until", NULL};
+    static const char *const known[] = {"since", "until", "dryRun", NULL};
     if (hl_reject_unknown(body, known, rs))
         return HL_EINVAL;
     const char *names[] = {"since", "until"};
@@ -307,13 +308,21 @@ static void recover(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
         return;
     int64_t since, until;
     struct hl_recovered got;
-    if (read_window(body, rs, &since, &until) == HL_OK) {
-        int rc = hl_store_recover(api->store, w->id, since, until, hl_now_ms(), &got);
+    json_t *dry = json_object_get(body, "dryRun");
+    if (dry && !json_is_boolean(dry)) {
+        hl_resp_error(rs, 422, "dry_run_not_boolean", "dryRun must be true or false");
+    } else if (read_window(body, rs, &since, &until) == HL_OK) {
+        /* a dry run counts what it would pick, picking nothing (the console asks first) */
+        int dry_run = json_is_true(dry), rc;
+        if (dry_run)
+            rc = hl_store_recover_count(api->store, w->id, since, until, hl_now_ms(), &got);
+        else
+            rc = hl_store_recover(api->store, w->id, since, until, hl_now_ms(), &got);
         if (rc)
             hl_resp_store_error(rs, rc);
         else
-            hl_resp_json(rs, 202,
-                         json_pack("{s:I,s:I,s:I}", "queued",
+            hl_resp_json(rs, dry_run ? 200 : 202,
+                         json_pack("{s:I,s:I,s:I}", dry_run ? "wouldQueue" : "queued",
                                    (json_int_t)(got.failed + got.failing), "failed",
                                    (json_int_t)got.failed, "failing", (json_int_t)got.failing));
     }
@@ -499,6 +508,13 @@ static void stats(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
 static void serve_op(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
                      const struct hl_webhook *w)
 {
+    if (rq->nseg == 4 && hl_str_eqc(rq->seg[2], "stats") && hl_str_eqc(rq->seg[3], "series")) {
+        if (rq->method != HL_GET)
+            hl_method_not_allowed(rs, "GET");
+        else
+            hl_webhook_series(api, rq, rs, w);
+        return;
+    }
     if (rq->nseg != 3)
         return;
     static const struct {

@@ -107,7 +107,8 @@ int hl_store_key_create(struct hl_store *st, int64_t app_id, const char *uid,
     return hl_sql_once(st, HL_SESS_WRITE, HL_Q_KEY_INSERT, a, HL_NARGS(a), NULL);
 }
 
-int hl_store_key_lookup(struct hl_store *st, const uint8_t hash[32], struct hl_app *app)
+int hl_store_key_find(struct hl_store *st, const uint8_t hash[32], struct hl_app *app,
+                      char *key_uid)
 {
     struct hl_key_hit hit;
     struct hl_arg a[] = {hl_arg_blob(hash, 32)};
@@ -115,9 +116,23 @@ int hl_store_key_lookup(struct hl_store *st, const uint8_t hash[32], struct hl_a
     /* The index found the row; the final word is a constant-time comparison. */
     if (rc == HL_OK && !(hit.hash_ok && CRYPTO_memcmp(hit.hash, hash, 32) == 0))
         rc = HL_ENOTFOUND;
-    if (rc == HL_OK)
+    if (rc == HL_OK) {
         *app = hit.app;
+        if (key_uid)
+            memcpy(key_uid, hit.key_uid, HL_ID_MAX);
+    }
     return rc;
+}
+
+int hl_store_key_lookup(struct hl_store *st, const uint8_t hash[32], struct hl_app *app)
+{
+    return hl_store_key_find(st, hash, app, NULL);
+}
+
+int hl_store_key_app(struct hl_store *st, const char *key_uid, struct hl_app *app)
+{
+    struct hl_arg a[] = {hl_arg_text(key_uid)};
+    return get(st, HL_SESS_READ, HL_Q_KEY_APP, a, HL_NARGS(a), &hl_read_app, app);
 }
 
 int hl_store_key_revoke(struct hl_store *st, const char *uid)
@@ -757,6 +772,90 @@ int hl_store_recover(struct hl_store *st, int64_t webhook_id, int64_t since, int
             hl_store_notify(st);
     }
     return rc;
+}
+
+int hl_store_recover_count(struct hl_store *st, int64_t webhook_id, int64_t since, int64_t until,
+                           int64_t now, struct hl_recovered *out)
+{
+    struct hl_arg a[] = {hl_arg_int(webhook_id), hl_arg_int(since), hl_arg_int(until),
+                         hl_arg_int(now)};
+    int64_t counts[2] = {0, 0};
+    int rc = get(st, HL_SESS_READ, HL_Q_RECOVER_COUNT, a, HL_NARGS(a), &hl_read_pair, counts);
+    *out = (struct hl_recovered){.failed = counts[0], .failing = counts[1]};
+    return rc;
+}
+
+static int by_bucket_duration(const void *a, const void *b)
+{
+    const struct hl_series_point *x = a, *y = b;
+    if (x->bucket != y->bucket)
+        return x->bucket < y->bucket ? -1 : 1;
+    return (x->p50_us > y->p50_us) - (x->p50_us < y->p50_us);
+}
+
+int hl_store_webhook_series(struct hl_store *st, int64_t webhook_id, int64_t since, int64_t until,
+                            int64_t step, struct hl_series_point **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (step <= 0 || until <= since)
+        return HL_EINVAL;
+    struct hl_arg a[] = {hl_arg_int(webhook_id), hl_arg_int(since), hl_arg_int(until),
+                         hl_arg_int(step)};
+    struct hl_series_point *p = NULL;
+    size_t len = 0;
+    int rc = list(st, HL_Q_WH_SERIES, a, HL_NARGS(a), &hl_read_series, (void **)&p, &len);
+    if (rc)
+        return rc;
+    /* one point per attempt, its duration in p50_us: by bucket, then by duration */
+    if (len > 1)
+        qsort(p, len, sizeof(*p), by_bucket_duration);
+    size_t k = 0;
+    for (size_t i = 0, j; i < len; i = j) {
+        int64_t ok = 0;
+        for (j = i; j < len && p[j].bucket == p[i].bucket; j++)
+            ok += p[j].successes;
+        size_t cnt = j - i;
+        /* nearest rank: the ceil(n p / 100)-th shortest */
+        int64_t p50 = p[i + (cnt * 50 + 99) / 100 - 1].p50_us;
+        int64_t p95 = p[i + (cnt * 95 + 99) / 100 - 1].p50_us;
+        p[k++] = (struct hl_series_point){.bucket = p[i].bucket,
+                                          .attempts = (int64_t)cnt,
+                                          .successes = ok,
+                                          .p50_us = p50,
+                                          .p95_us = p95};
+    }
+    *out = p;
+    *n = k;
+    return HL_OK;
+}
+
+/* ---- the console's portal links ---- */
+
+int hl_store_console_key(struct hl_store *st, const uint8_t fresh[32], uint8_t out[32])
+{
+    struct hl_arg a[] = {hl_arg_blob(fresh, 32), hl_arg_int(hl_now_ms())};
+    int rc = hl_sql_once(st, HL_SESS_WRITE, HL_Q_CONSOLE_KEY_INSERT, a, HL_NARGS(a), NULL);
+    struct hl_key32 k;
+    if (rc == HL_OK)
+        rc = get(st, HL_SESS_WRITE, HL_Q_CONSOLE_KEY_GET, NULL, 0, &hl_read_key32, &k);
+    if (rc == HL_OK && !k.ok)
+        rc = HL_ESTORE;
+    if (rc == HL_OK)
+        memcpy(out, k.b, 32);
+    return rc;
+}
+
+int hl_store_portal_use(struct hl_store *st, const char *token_id, int64_t expires_at, int64_t now)
+{
+    struct hl_arg old[] = {hl_arg_int(now)};
+    int rc = hl_sql_once(st, HL_SESS_WRITE, HL_Q_PORTAL_PRUNE, old, HL_NARGS(old), NULL);
+    if (rc)
+        return rc;
+    struct hl_arg a[] = {hl_arg_text(token_id), hl_arg_int(expires_at)};
+    struct hl_rows rows = {0};
+    rc = hl_sql_once(st, HL_SESS_WRITE, HL_Q_PORTAL_USE, a, HL_NARGS(a), &rows);
+    return rc == HL_OK && rows.changed == 0 ? HL_ECONFLICT : rc;
 }
 
 /* ---- context-file ingestion ---- */

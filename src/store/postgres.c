@@ -160,16 +160,25 @@ static const char *const MIGRATIONS[] = {
      * migration 7) */
     "ALTER TABLE files ADD COLUMN attempts BIGINT NOT NULL DEFAULT 0;"
     "CREATE INDEX files_app_state ON files(app_id, state, lease_until);",
-    /* 8: every list reads from an index that serves its filter and its order (sqlite.c's
-     * migration 8) */
+    /* 8: the console (sqlite.c's migration 8) */
+    "ALTER TABLE attempts ADD COLUMN webhook_id BIGINT;"
+    "UPDATE attempts a SET webhook_id = d.webhook_id FROM deliveries d WHERE d.id = a.delivery_id;"
+    "CREATE INDEX attempts_webhook_time ON attempts(webhook_id, started_at)"
+    " INCLUDE (status_code, duration_us);"
+    "CREATE INDEX deliveries_webhook_id ON deliveries(webhook_id, id);"
+    "CREATE TABLE console_key(id BIGINT PRIMARY KEY CHECK (id = 1), secret BYTEA NOT NULL,"
+    " created_at BIGINT NOT NULL);"
+    "CREATE TABLE portal_used(token_id TEXT PRIMARY KEY, expires_at BIGINT NOT NULL);"
+    "CREATE INDEX portal_used_expiry ON portal_used(expires_at);"
+    "CREATE INDEX events_tenant ON events(app_id, tenant, id);",
+    /* 9: every list reads from an index that serves its filter and its order (sqlite.c's
+     * migration 9) */
     "ALTER TABLE deliveries ADD COLUMN event_type BIGINT NOT NULL DEFAULT -1;"
     "UPDATE deliveries d SET event_type = e.type FROM events e WHERE e.id = d.event_id;"
-    "CREATE INDEX IF NOT EXISTS events_type ON events(app_id, type, id);"
-    "CREATE INDEX IF NOT EXISTS events_tenant ON events(app_id, tenant, id);"
-    "CREATE INDEX IF NOT EXISTS deliveries_webhook_id ON deliveries(webhook_id, id);"
-    "CREATE INDEX IF NOT EXISTS deliveries_webhook_type ON deliveries(webhook_id, event_type, id);"
-    "CREATE INDEX IF NOT EXISTS deliveries_webhook_time ON deliveries(webhook_id, created_at, id);"
-    "CREATE INDEX IF NOT EXISTS resources_tenant ON resources(app_id, kind, tenant, id);"
+    "CREATE INDEX events_type ON events(app_id, type, id);"
+    "CREATE INDEX deliveries_webhook_type ON deliveries(webhook_id, event_type, id);"
+    "CREATE INDEX deliveries_webhook_time ON deliveries(webhook_id, created_at, id);"
+    "CREATE INDEX resources_tenant ON resources(app_id, kind, tenant, id);"
     "DROP INDEX deliveries_webhook;"
     "CREATE INDEX deliveries_webhook ON deliveries(webhook_id, status, id)"
     " INCLUDE (attempts, last_status);"
@@ -202,7 +211,7 @@ static const char *const SQL[Q_COUNT] = {
     [HL_Q_APP_LIST] = "SELECT " HL_APP_COLS " FROM apps ORDER BY id",
     [HL_Q_KEY_INSERT] = "INSERT INTO api_keys(uid, app_id, hash, prefix, created_at)"
                         " VALUES($1, $2, $3, $4, $5)",
-    [HL_Q_KEY_LOOKUP] = "SELECT a.id, a.uid, a.name, a.created_at, k.hash FROM api_keys k"
+    [HL_Q_KEY_LOOKUP] = "SELECT a.id, a.uid, a.name, a.created_at, k.hash, k.uid FROM api_keys k"
                         " JOIN apps a ON a.id = k.app_id WHERE k.hash = $1"
                         " AND k.revoked_at IS NULL",
     [HL_Q_KEY_REVOKE] = "UPDATE api_keys SET revoked_at = $2 WHERE uid = $1"
@@ -279,7 +288,8 @@ static const char *const SQL[Q_COUNT] = {
     [HL_Q_EV_AT] = "SELECT created_at FROM events WHERE id = $2 AND app_id = $1",
     [HL_Q_EV_GET] = "SELECT " HL_EVENT_COLS " FROM events WHERE app_id = $1 AND uid = $2",
     [HL_Q_ATTEMPT_INSERT] = "INSERT INTO attempts(delivery_id, started_at, duration_us,"
-                            " status_code, error, response) VALUES($1, $2, $3, $4, $5, $6)",
+                            " status_code, error, response, webhook_id) VALUES($1, $2, $3, $4,"
+                            " $5, $6, (SELECT webhook_id FROM deliveries WHERE id = $1))",
     [HL_Q_DELIV_SUCCESS] = "UPDATE deliveries SET status = " SQL_SUCCEEDED
                            ", attempts = attempts + 1, last_status = $2, last_error = NULL,"
                            " delivered_at = $3, lease_until = 0 WHERE id = $1 AND status IN"
@@ -360,6 +370,7 @@ static const char *const SQL[Q_COUNT] = {
     [HL_Q_APP_LOCK] = "SELECT id FROM apps WHERE id = $1 FOR NO KEY UPDATE",
     [HL_Q_WH_COUNT] = "SELECT count(*) FROM webhooks WHERE app_id = $1 AND deleted_at = 0",
     [HL_Q_APP_STORAGE] = "SELECT coalesce(sum(size), 0)::bigint FROM files WHERE app_id = $1",
+    SQL_CONSOLE_QUERIES("$"),
 
     [Q_BEGIN] = "BEGIN",
     [Q_BEGIN_SNAPSHOT] = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",

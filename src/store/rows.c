@@ -176,6 +176,29 @@ static int read_key_hit(struct hl_row *r, void *item)
     k->hash_ok = h && len == sizeof(k->hash);
     if (k->hash_ok)
         memcpy(k->hash, h, sizeof(k->hash));
+    col_copy(r, 5, k->key_uid, sizeof(k->key_uid));
+    return HL_OK;
+}
+
+static int read_key32(struct hl_row *r, void *item)
+{
+    struct hl_key32 *k = item;
+    size_t len = 0;
+    const void *b = r->cols->bytes(r, 0, &len);
+    k->ok = b && len == sizeof(k->b);
+    if (k->ok)
+        memcpy(k->b, b, sizeof(k->b));
+    return HL_OK;
+}
+
+static int read_series(struct hl_row *r, void *item)
+{
+    /* one attempt (HL_SERIES_SQL), its duration in p50_us until ops.c folds the bucket */
+    struct hl_series_point *p = item;
+    p->bucket = col_i64(r, 0);
+    p->attempts = 1;
+    p->successes = col_i64(r, 1);
+    p->p50_us = col_i64(r, 2);
     return HL_OK;
 }
 
@@ -466,6 +489,8 @@ const struct hl_reader hl_read_wh_stats = {sizeof(struct hl_webhook_stats), read
 const struct hl_reader hl_read_queue = {sizeof(struct hl_queue_stats), read_queue, NULL};
 const struct hl_reader hl_read_ingest = {sizeof(struct hl_ingest_job), read_ingest, clear_ingest};
 const struct hl_reader hl_read_chunk = {sizeof(struct hl_text_chunk), read_chunk, clear_chunk};
+const struct hl_reader hl_read_series = {sizeof(struct hl_series_point), read_series, NULL};
+const struct hl_reader hl_read_key32 = {sizeof(struct hl_key32), read_key32, NULL};
 const struct hl_reader hl_read_int = {sizeof(int64_t), read_int, NULL};
 const struct hl_reader hl_read_str = {sizeof(char *), read_str, clear_str};
 const struct hl_reader hl_read_prune = {sizeof(struct hl_prune_row), read_prune, NULL};

@@ -39,8 +39,9 @@
 #define SQL_FAILING_ROWS(p)                                                                        \
     p "status = " SQL_PENDING " AND " p "attempts > 0 AND " p "last_status NOT BETWEEN 200 AND "   \
       "299"
-/* The state of delivery d as the API shows it. */
-#define SQL_SHOWN_STATUS "CASE WHEN " SQL_IS_FAILING("d.") " THEN " SQL_FAILING " ELSE d.status END"
+/* The state of delivery a (a table alias: "d") as the API shows it. */
+#define DL_SHOWN(a) "CASE WHEN " SQL_IS_FAILING(a ".") " THEN " SQL_FAILING " ELSE " a ".status END"
+#define SQL_SHOWN_STATUS DL_SHOWN("d")
 
 /* A webhook's counts by state (pending, succeeded, failed, failing), for both backends: wh is
  * the placeholder of its id, ix how SQLite is told to count the failing from their index. Each
@@ -108,6 +109,31 @@
     " AND id > " m "5 AND (" m "3" c " IS NULL OR parent_uid = " m "3) AND (" m "4" c              \
     " IS NULL OR tenant = " m "4) ORDER BY id LIMIT " m "6"
 
+/* One row: the deliveries recover would pick (SQL_RECOVER_FAILING and HL_Q_RECOVER), failed and
+ * failing, picking none: the same placeholders. */
+#define SQL_RECOVER_COUNT(wh, since, until, now)                                                   \
+    "SELECT count(*) FILTER (WHERE status = " SQL_FAILED                                           \
+    "), count(*) FILTER (WHERE " SQL_IS_FAILING("") " AND lease_until <= " now                     \
+                                                    ") FROM deliveries WHERE webhook_id = " wh     \
+                                                    " AND created_at >= " since " AND (" until     \
+                                                    " = 0 OR created_at < " until ")"
+
+/* The console's queries, the same in both dialects (m: the parameter mark, "?" or "$"), as
+ * designated initializers of a backend's SQL table. */
+#define SQL_CONSOLE_QUERIES(m)                                                                     \
+    [HL_Q_RECOVER_COUNT] = SQL_RECOVER_COUNT(m "1", m "2", m "3", m "4"),                          \
+    [HL_Q_WH_SERIES] = HL_SERIES_SQL(m "1", m "2", m "3", m "4"),                                  \
+    [HL_Q_KEY_APP] = "SELECT a.id, a.uid, a.name, a.created_at FROM api_keys k"                    \
+                     " JOIN apps a ON a.id = k.app_id WHERE k.uid = " m "1"                        \
+                     " AND k.revoked_at IS NULL",                                                  \
+    [HL_Q_CONSOLE_KEY_INSERT] = "INSERT INTO console_key(id, secret, created_at)"                  \
+                                " VALUES(1, " m "1, " m "2) ON CONFLICT(id) DO NOTHING",           \
+    [HL_Q_CONSOLE_KEY_GET] = "SELECT secret FROM console_key WHERE id = 1",                        \
+    [HL_Q_PORTAL_PRUNE] = "DELETE FROM portal_used WHERE token_id IN (SELECT token_id"             \
+                          " FROM portal_used WHERE expires_at <= " m "1 LIMIT 100)",               \
+    [HL_Q_PORTAL_USE] = "INSERT INTO portal_used(token_id, expires_at) VALUES(" m "1, " m "2)"     \
+                        " ON CONFLICT(token_id) DO NOTHING"
+
 /* The column lists, in the order the readers in rows.c take them. */
 #define HL_APP_COLS "id, uid, name, created_at"
 #define HL_WEBHOOK_COLS                                                                            \
@@ -120,13 +146,25 @@
     "r.id, r.kind, r.uid, r.app_id, r.parent_uid, r.tenant, r.body, r.version, r.created_at,"      \
     " r.updated_at"
 #define HL_EVENT_COLS "id, uid, type, app_id, tenant, resource_uid, created_at, payload"
+#define HL_DELIVERY_COLS                                                                           \
+    "d.id, d.webhook_id, w.uid, w.deleted_at, e.uid, e.type, " SQL_SHOWN_STATUS ", d.attempts,"    \
+    " d.last_status, d.last_error, d.next_attempt_at, d.created_at, d.delivered_at"
 /* ix: an index SQLite is told to use for deliveries d ("INDEXED BY x"), or "". */
 #define HL_DELIVERY_SELECT_IX(ix)                                                                  \
-    "SELECT d.id, d.webhook_id, w.uid, w.deleted_at, e.uid, e.type, " SQL_SHOWN_STATUS ","         \
-    " d.attempts, d.last_status, d.last_error, d.next_attempt_at, d.created_at, d.delivered_at"    \
-    " FROM deliveries d" ix " JOIN webhooks w ON w.id = d.webhook_id"                              \
+    "SELECT " HL_DELIVERY_COLS " FROM deliveries d" ix " JOIN webhooks w ON w.id = d.webhook_id"   \
     " JOIN events e ON e.id = d.event_id"
 #define HL_DELIVERY_SELECT HL_DELIVERY_SELECT_IX("")
+
+/* A webhook's attempts in [since, until), one row each (parameters w, since, until, step):
+ * its bucket ((started_at - since) / step), 1 when it succeeded (2xx: an attempt with an error
+ * has status 0 or a non-2xx), its duration. Read from the attempts' (webhook_id, started_at,
+ * status_code, duration_us) index alone; ops.c folds them into buckets with the nearest-rank
+ * p50 and p95, which a window function over the same rows took ten times longer to find. */
+#define HL_SERIES_SQL(w, since, until, step)                                                       \
+    "SELECT (started_at - " since ") / " step ", CASE WHEN status_code BETWEEN 200 AND 299"        \
+    " THEN 1 ELSE 0 END, duration_us FROM attempts WHERE webhook_id = " w                          \
+    " AND started_at >= " since " AND started_at < " until
+
 /* A claimed job from deliveries d, webhooks w and events e; now is the parameter holding the
  * claim's time. prev_secret_until is when the last earlier secret stops signing: until then the
  * job carries the list, and the signer skips the ones that have expired. */
@@ -225,7 +263,15 @@ enum hl_q {
     HL_Q_APP_LOCK,    /* locks the app's row until the transaction ends (webhook creates) */
     HL_Q_WH_COUNT,    /* the app's webhooks */
     HL_Q_APP_STORAGE, /* the bytes of the app's stored context files */
-    HL_Q_SHARED       /* a backend's own queries are numbered from here */
+    /* The console (issue 15). */
+    HL_Q_RECOVER_COUNT,      /* one row: what HL_Q_RECOVER and HL_Q_RECOVER_FAILING would pick */
+    HL_Q_WH_SERIES,          /* a webhook's attempts grouped by time bucket */
+    HL_Q_KEY_APP,            /* the app of an unrevoked key, by the key's uid */
+    HL_Q_CONSOLE_KEY_INSERT, /* the console's signing key, unless there is one */
+    HL_Q_CONSOLE_KEY_GET,
+    HL_Q_PORTAL_PRUNE, /* used portal links past their expiry, forgotten */
+    HL_Q_PORTAL_USE,   /* a portal link marked used, unless it was */
+    HL_Q_SHARED        /* a backend's own queries are numbered from here */
 };
 
 /* For backends at open: whether every query of a SQL table has its text (err says which not). */
@@ -321,6 +367,8 @@ extern const struct hl_reader hl_read_wh_stats; /* struct hl_webhook_stats */
 extern const struct hl_reader hl_read_queue;    /* struct hl_queue_stats */
 extern const struct hl_reader hl_read_ingest;   /* struct hl_ingest_job: HL_INGEST_COLS() */
 extern const struct hl_reader hl_read_chunk;    /* struct hl_text_chunk */
+extern const struct hl_reader hl_read_series;   /* struct hl_series_point: one attempt */
+extern const struct hl_reader hl_read_key32;    /* struct hl_key32: the first column */
 extern const struct hl_reader hl_read_int;      /* int64_t: the first column */
 extern const struct hl_reader hl_read_str;      /* char *: the first column, malloc'd */
 extern const struct hl_reader hl_read_prune;    /* struct hl_prune_row: HL_Q_PRUNE_SCAN */
@@ -332,11 +380,18 @@ struct hl_prune_row {
     int owed; /* one of its deliveries is pending or paused */
 };
 
-/* An API key's app with the stored hash, for the constant-time comparison. */
+/* An API key's app with the stored hash, for the constant-time comparison, and the key's uid. */
 struct hl_key_hit {
     struct hl_app app;
     uint8_t hash[32];
     int hash_ok; /* the stored hash has 32 bytes */
+    char key_uid[HL_ID_MAX];
+};
+
+/* A 32-byte secret read from a blob column. */
+struct hl_key32 {
+    uint8_t b[32];
+    int ok; /* the column held exactly 32 bytes */
 };
 
 /* Where the rows of one statement go. */

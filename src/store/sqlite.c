@@ -98,19 +98,32 @@ static const char *const MIGRATIONS[] = {
     /* 7: ingestion: claims counted per file, files being processed counted per app */
     "ALTER TABLE files ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;"
     "CREATE INDEX files_app_state ON files(app_id, state, lease_until);",
-    /* 8: every list reads from an index that serves its filter and its order (issue 20).
+    /* 8: the console. Attempts carry their webhook, so a webhook's chart reads its attempts of
+     * an hour or a day from one index (which holds what the chart needs); a webhook's deliveries
+     * page newest first from an index; the event log searched by tenant from an index; the key
+     * that signs portal links, and the links used. */
+    "ALTER TABLE attempts ADD COLUMN webhook_id INTEGER;"
+    "UPDATE attempts SET webhook_id = (SELECT d.webhook_id FROM deliveries d"
+    " WHERE d.id = attempts.delivery_id);"
+    "CREATE INDEX attempts_webhook_time ON attempts(webhook_id, started_at, status_code,"
+    " duration_us);"
+    "CREATE INDEX deliveries_webhook_id ON deliveries(webhook_id, id);"
+    "CREATE TABLE console_key(id INTEGER PRIMARY KEY CHECK (id = 1), secret BLOB NOT NULL,"
+    " created_at INTEGER NOT NULL);"
+    "CREATE TABLE portal_used(token_id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);"
+    "CREATE INDEX portal_used_expiry ON portal_used(expires_at);"
+    "CREATE INDEX events_tenant ON events(app_id, tenant, id);",
+    /* 9: every list reads from an index that serves its filter and its order (issue 20).
      * Deliveries carry their event's type, so that a webhook's deliveries of one type are
      * found without reading every event; the event log by type and by tenant, a webhook's
      * deliveries by id, type and time, the resources of a tenant. (The event log by time uses
      * events_created.) */
     "ALTER TABLE deliveries ADD COLUMN event_type INTEGER NOT NULL DEFAULT -1;"
     "UPDATE deliveries SET event_type = (SELECT e.type FROM events e WHERE e.id = event_id);"
-    "CREATE INDEX IF NOT EXISTS events_type ON events(app_id, type, id);"
-    "CREATE INDEX IF NOT EXISTS events_tenant ON events(app_id, tenant, id);"
-    "CREATE INDEX IF NOT EXISTS deliveries_webhook_id ON deliveries(webhook_id, id);"
-    "CREATE INDEX IF NOT EXISTS deliveries_webhook_type ON deliveries(webhook_id, event_type, id);"
-    "CREATE INDEX IF NOT EXISTS deliveries_webhook_time ON deliveries(webhook_id, created_at, id);"
-    "CREATE INDEX IF NOT EXISTS resources_tenant ON resources(app_id, kind, tenant, id);"
+    "CREATE INDEX events_type ON events(app_id, type, id);"
+    "CREATE INDEX deliveries_webhook_type ON deliveries(webhook_id, event_type, id);"
+    "CREATE INDEX deliveries_webhook_time ON deliveries(webhook_id, created_at, id);"
+    "CREATE INDEX resources_tenant ON resources(app_id, kind, tenant, id);"
     /* a list by status checks "failing" on the index, not on each row: pending ones are
      * listed past any number of failing ones */
     "DROP INDEX deliveries_webhook;"
@@ -172,7 +185,7 @@ static const char *const SQL[Q_COUNT] = {
     [HL_Q_APP_LIST] = "SELECT " HL_APP_COLS " FROM apps ORDER BY id",
     [HL_Q_KEY_INSERT] = "INSERT INTO api_keys(uid, app_id, hash, prefix, created_at)"
                         " VALUES(?1, ?2, ?3, ?4, ?5)",
-    [HL_Q_KEY_LOOKUP] = "SELECT a.id, a.uid, a.name, a.created_at, k.hash FROM api_keys k"
+    [HL_Q_KEY_LOOKUP] = "SELECT a.id, a.uid, a.name, a.created_at, k.hash, k.uid FROM api_keys k"
                         " JOIN apps a ON a.id = k.app_id WHERE k.hash = ?1"
                         " AND k.revoked_at IS NULL",
     [HL_Q_KEY_REVOKE] = "UPDATE api_keys SET revoked_at = ?2 WHERE uid = ?1"
@@ -250,7 +263,8 @@ static const char *const SQL[Q_COUNT] = {
     [HL_Q_EV_AT] = "SELECT created_at FROM events WHERE id = ?2 AND app_id = ?1",
     [HL_Q_EV_GET] = "SELECT " HL_EVENT_COLS " FROM events WHERE app_id = ?1 AND uid = ?2",
     [HL_Q_ATTEMPT_INSERT] = "INSERT INTO attempts(delivery_id, started_at, duration_us,"
-                            " status_code, error, response) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+                            " status_code, error, response, webhook_id) VALUES(?1, ?2, ?3, ?4,"
+                            " ?5, ?6, (SELECT webhook_id FROM deliveries WHERE id = ?1))",
     [HL_Q_DELIV_SUCCESS] = "UPDATE deliveries SET status = " SQL_SUCCEEDED
                            ", attempts = attempts + 1, last_status = ?2, last_error = NULL,"
                            " delivered_at = ?3, lease_until = 0 WHERE id = ?1 AND status IN"
@@ -328,6 +342,7 @@ static const char *const SQL[Q_COUNT] = {
     [HL_Q_APP_LOCK] = "SELECT id FROM apps WHERE id = ?1",
     [HL_Q_WH_COUNT] = "SELECT count(*) FROM webhooks WHERE app_id = ?1 AND deleted_at = 0",
     [HL_Q_APP_STORAGE] = "SELECT coalesce(sum(size), 0) FROM files WHERE app_id = ?1",
+    SQL_CONSOLE_QUERIES("?"),
 
     [Q_BEGIN] = "BEGIN IMMEDIATE",
     [Q_BEGIN_READ] = "BEGIN DEFERRED", /* its snapshot is taken by the first SELECT */

@@ -309,11 +309,20 @@ struct hl_attempt_rec {
 /* Frees an array of attempts and what they own. */
 void hl_attempts_free(struct hl_attempt_rec *a, size_t n);
 
-/* A filter for a webhook's deliveries. */
+/* A filter for deliveries. */
 struct hl_delivery_filter {
     int status;           /* -1: any; else enum hl_delivery_status as shown (FAILING included) */
     int type;             /* -1: any event */
     int64_t since, until; /* created_at window; 0: unbounded */
+};
+
+/* One time bucket of a webhook's attempts (hl_store_webhook_series). */
+struct hl_series_point {
+    int64_t bucket;    /* (started_at - since) / step */
+    int64_t attempts;  /* attempts that started in the bucket */
+    int64_t successes; /* of which answered 2xx in time */
+    int64_t p50_us;    /* durations, nearest rank: the ceil(n/2)-th shortest */
+    int64_t p95_us;    /* the ceil(0.95 n)-th shortest */
 };
 
 /* Where the claims of new deliveries have got to. The caller zeroes it once and passes the same
@@ -405,6 +414,11 @@ int hl_store_key_create(struct hl_store *st, int64_t app_id, const char *uid,
                         const uint8_t hash[32], const char *prefix);
 /* Finds the app of an unrevoked key by the key's hash (compared in constant time). */
 int hl_store_key_lookup(struct hl_store *st, const uint8_t hash[32], struct hl_app *app);
+/* As hl_store_key_lookup, and also gives the key's uid (key_uid: HL_ID_MAX bytes). */
+int hl_store_key_find(struct hl_store *st, const uint8_t hash[32], struct hl_app *app,
+                      char *key_uid);
+/* The app of the unrevoked key key_uid; HL_ENOTFOUND when the key is unknown or revoked. */
+int hl_store_key_app(struct hl_store *st, const char *key_uid, struct hl_app *app);
 int hl_store_key_revoke(struct hl_store *st, const char *uid);
 /* An app's keys (app_id 0: every app's); *out is one malloc'd array the caller frees. */
 int hl_store_key_list(struct hl_store *st, int64_t app_id, struct hl_api_key **out, size_t *n);
@@ -474,8 +488,9 @@ void hl_store_on_notify(struct hl_store *st, void (*fn)(void *), void *arg);
 /* An event of the app by uid, with the deliveries it fanned out to (dl may be NULL). */
 int hl_store_event_get(struct hl_store *st, int64_t app_id, const char *uid, struct hl_event *ev,
                        struct hl_delivery **dl, size_t *n);
-/* A webhook's deliveries (webhook_id 0: every webhook's of the app), newest first, ids below
- * after_id (0: from the newest). */
+/* A webhook's deliveries (webhook_id 0: every webhook's of the app, deleted ones included),
+ * newest first, ids below after_id (0: from the newest). Keyset pages: each page costs the same
+ * however deep it is, and a list by status reads that status's rows only. */
 int hl_store_delivery_list(struct hl_store *st, int64_t app_id, int64_t webhook_id,
                            const struct hl_delivery_filter *f, int64_t after_id, size_t limit,
                            struct hl_delivery **out, size_t *n);
@@ -492,6 +507,14 @@ int hl_store_delivery_resend(struct hl_store *st, int64_t app_id, int64_t id, in
  * dispatcher. */
 int hl_store_recover(struct hl_store *st, int64_t webhook_id, int64_t since, int64_t until,
                      int64_t now, struct hl_recovered *out);
+/* What hl_store_recover would pick now (the same window and rule), picking nothing. */
+int hl_store_recover_count(struct hl_store *st, int64_t webhook_id, int64_t since, int64_t until,
+                           int64_t now, struct hl_recovered *out);
+/* A webhook's attempts that started in [since, until), in buckets of step ms, read from the
+ * attempts' (webhook, time) index: only buckets with attempts, in order, each with its
+ * nearest-rank p50 and p95. *out is one malloc'd array the caller frees. */
+int hl_store_webhook_series(struct hl_store *st, int64_t webhook_id, int64_t since, int64_t until,
+                            int64_t step, struct hl_series_point **out, size_t *n);
 /* Replaces a webhook's secret. With prev_until > now the replaced secret keeps signing until
  * prev_until, and so does every earlier one whose own time has not come, newest first, at most
  * HL_PREV_SECRETS_MAX (the oldest drops first); with prev_until <= now no earlier secret signs
@@ -507,6 +530,15 @@ void hl_store_explain(struct hl_store *st, struct hl_buf *plans);
 int hl_store_webhook_stats(struct hl_store *st, int64_t webhook_id, struct hl_webhook_stats *out);
 /* The size and age of the whole queue. */
 int hl_store_queue_stats(struct hl_store *st, struct hl_queue_stats *out);
+
+/* The console's portal links (issue 15). */
+
+/* The key that signs portal links and console sessions, the same on every node: made once
+ * (fresh, from the caller's randomness, is stored unless a key is there already) and read back. */
+int hl_store_console_key(struct hl_store *st, const uint8_t fresh[32], uint8_t out[32]);
+/* Marks the portal link token_id used until it expires (expires_at, ms), forgetting links
+ * past their expiry as it goes. HL_ECONFLICT when it was used already: a link is single use. */
+int hl_store_portal_use(struct hl_store *st, const char *token_id, int64_t expires_at, int64_t now);
 
 /* Context-file ingestion. */
 

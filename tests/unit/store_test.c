@@ -3004,6 +3004,269 @@ static void s_sync_restore_fails(struct ctx *c)
     jobs_free(&j);
 }
 
+/* ---- the console (issue 15) ---- */
+
+/* The signing key is made once and read back the same, whoever offers another. */
+static void c_console_key(struct ctx *c)
+{
+    uint8_t k1[32], k2[32], got1[32], got2[32];
+    memset(k1, 0xa1, sizeof(k1));
+    memset(k2, 0xb2, sizeof(k2));
+    assert_int_equal(hl_store_console_key(c->st, k1, got1), HL_OK);
+    assert_int_equal(hl_store_console_key(c->st, k2, got2), HL_OK);
+    assert_memory_equal(got1, got2, 32);
+    if (!c->be->shared) /* a fresh database: the first offer is the key */
+        assert_memory_equal(got1, k1, 32);
+    assert_memory_not_equal(got2, k2, 32);
+}
+
+/* A portal link is used once; used links are forgotten once they expire. */
+static void c_portal_use(struct ctx *c)
+{
+    char t1[HL_ID_MAX], t2[HL_ID_MAX];
+    new_uid("tok_", t1);
+    new_uid("tok_", t2);
+    int64_t now = hl_now_ms();
+    assert_int_equal(hl_store_portal_use(c->st, t1, now + HOUR, now), HL_OK);
+    assert_int_equal(hl_store_portal_use(c->st, t1, now + HOUR, now), HL_ECONFLICT);
+    assert_int_equal(hl_store_portal_use(c->st, t1, now + HOUR, now + MIN), HL_ECONFLICT);
+    assert_int_equal(hl_store_portal_use(c->st, t2, now + SEC, now), HL_OK);
+    assert_int_equal(hl_store_portal_use(c->st, t2, now + SEC, now), HL_ECONFLICT);
+    /* past t2's expiry it is forgotten (a link that old is refused as expired anyway); t1 is
+     * still remembered */
+    assert_int_equal(hl_store_portal_use(c->st, t1, now + HOUR, now + 2 * SEC), HL_ECONFLICT);
+    assert_int_equal(hl_store_portal_use(c->st, t2, now + 3 * SEC, now + 2 * SEC), HL_OK);
+}
+
+/* A key's uid comes with its app, and a key uid finds its app until the key is revoked. */
+static void c_key_find(struct ctx *c)
+{
+    struct hl_app a, got;
+    make_app(c, &a);
+    char key[HL_ID_MAX], uid[HL_ID_MAX], found[HL_ID_MAX] = "";
+    uint8_t h[32];
+    new_uid("hk_", key);
+    new_uid("key_", uid);
+    sha256(key, h);
+    assert_int_equal(hl_store_key_create(c->st, a.id, uid, h, "hk_x"), HL_OK);
+    assert_int_equal(hl_store_key_find(c->st, h, &got, found), HL_OK);
+    assert_int_equal(got.id, a.id);
+    assert_string_equal(found, uid);
+    memset(&got, 0, sizeof(got));
+    assert_int_equal(hl_store_key_app(c->st, uid, &got), HL_OK);
+    assert_int_equal(got.id, a.id);
+    assert_string_equal(got.uid, a.uid);
+    assert_int_equal(hl_store_key_app(c->st, "key_unknown", &got), HL_ENOTFOUND);
+    assert_int_equal(hl_store_key_revoke(c->st, uid), HL_OK);
+    assert_int_equal(hl_store_key_app(c->st, uid, &got), HL_ENOTFOUND);
+    assert_int_equal(hl_store_key_find(c->st, h, &got, found), HL_ENOTFOUND);
+}
+
+/* The delivery ids of one event, by webhook. */
+static int64_t delivery_of(struct ctx *c, int64_t app_id, const struct ev *v, int64_t webhook_id)
+{
+    struct hl_event got = {0};
+    struct hl_delivery *dl = NULL;
+    size_t n = 0;
+    int64_t id = 0;
+    assert_int_equal(hl_store_event_get(c->st, app_id, v->e.uid, &got, &dl, &n), HL_OK);
+    for (size_t i = 0; i < n; i++) {
+        if (dl[i].webhook_id == webhook_id)
+            id = dl[i].id;
+        hl_delivery_clear(&dl[i]);
+    }
+    free(dl);
+    hl_event_clear(&got);
+    assert_true(id > 0);
+    return id;
+}
+
+/* Records one attempt of delivery id (webhook wid) with its outcome. */
+static void attempt(struct ctx *c, int64_t id, int64_t wid, int64_t started, int64_t dur_us,
+                    int code, enum hl_outcome out)
+{
+    struct hl_attempt at = {.delivery_id = id,
+                            .webhook_id = wid,
+                            .started_at = started,
+                            .duration_us = dur_us,
+                            .status_code = code,
+                            .error = out == HL_OUT_SUCCESS ? NULL : "HTTP 500",
+                            .outcome = out,
+                            .next_attempt_at = started + HOUR};
+    assert_int_equal(hl_store_record(c->st, &at, 1), HL_OK);
+}
+
+/* Pages through a list (limit per page) and writes the ids into got; returns how many. */
+static size_t page_all(struct ctx *c, int64_t app_id, int64_t wid,
+                       const struct hl_delivery_filter *f, size_t limit, int64_t *got, size_t cap)
+{
+    size_t total = 0;
+    int64_t after = 0;
+    for (int round = 0; round < 100; round++) {
+        struct hl_delivery *dl = NULL;
+        size_t n = 0;
+        assert_int_equal(hl_store_delivery_list(c->st, app_id, wid, f, after, limit, &dl, &n),
+                         HL_OK);
+        assert_true(n <= limit);
+        for (size_t i = 0; i < n; i++) {
+            assert_true(total < cap);
+            got[total++] = dl[i].id;
+            after = dl[i].id;
+            hl_delivery_clear(&dl[i]);
+        }
+        free(dl);
+        if (n < limit)
+            return total;
+    }
+    fail_msg("the list does not end");
+    return 0;
+}
+
+/* Whole-app and per-webhook lists, newest first, by keyset pages; by status; failing ones. */
+static void c_delivery_lists(struct ctx *c)
+{
+    struct hl_app a, b;
+    make_app(c, &a);
+    make_app(c, &b);
+    struct hook h1, h2, hb;
+    make_hook(c, a.id, HL_ENT_ALL, 0, 1, &h1);
+    make_hook(c, a.id, HL_ENT_ALL, 0, 1, &h2);
+    make_hook(c, b.id, HL_ENT_ALL, 0, 1, &hb);
+    enum { N = 7 };
+    struct ev v[N], vb;
+    int64_t d1[N], d2[N];
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(
+            publish(c, a.id, i == 3 ? HL_EV_CONTEXT_CREATED : HL_EV_AGENT_CREATED, &v[i]), 2);
+        d1[i] = delivery_of(c, a.id, &v[i], h1.id);
+        d2[i] = delivery_of(c, a.id, &v[i], h2.id);
+    }
+    assert_int_equal(publish(c, b.id, HL_EV_AGENT_CREATED, &vb), 1);
+    int64_t now = hl_now_ms();
+    /* h1: 0 and 1 succeeded, 2 failing (a failed attempt, more to come), 4 failed for good */
+    attempt(c, d1[0], h1.id, now, 1000, 200, HL_OUT_SUCCESS);
+    attempt(c, d1[1], h1.id, now, 1000, 200, HL_OUT_SUCCESS);
+    attempt(c, d1[2], h1.id, now, 1000, 500, HL_OUT_RETRY);
+    attempt(c, d1[4], h1.id, now, 1000, 500, HL_OUT_FAILED);
+
+    int64_t got[4 * N];
+    struct hl_delivery_filter any = {.status = -1, .type = -1};
+    /* the app: both webhooks', newest first, every page limit long, none twice, not b's */
+    for (size_t limit = 1; limit <= 4; limit++) {
+        size_t n = page_all(c, a.id, 0, &any, limit, got, 4 * N);
+        assert_int_equal(n, 2 * N);
+        for (size_t i = 1; i < n; i++)
+            assert_true(got[i] < got[i - 1]);
+    }
+    /* one webhook */
+    size_t n = page_all(c, a.id, h1.id, &any, 3, got, 4 * N);
+    assert_int_equal(n, N);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(got[i], d1[N - 1 - i]);
+    /* another app's webhook through this app: nothing */
+    assert_int_equal(page_all(c, a.id, hb.id, &any, 3, got, 4 * N), 0);
+
+    struct hl_delivery_filter ok = {.status = HL_DS_SUCCEEDED, .type = -1};
+    n = page_all(c, a.id, 0, &ok, 1, got, 4 * N);
+    assert_int_equal(n, 2);
+    assert_int_equal(got[0], d1[1]);
+    assert_int_equal(got[1], d1[0]);
+    struct hl_delivery_filter failing = {.status = HL_DS_FAILING, .type = -1};
+    for (int64_t wid = 0; wid <= h1.id; wid += h1.id) {
+        n = page_all(c, a.id, wid, &failing, 2, got, 4 * N);
+        assert_int_equal(n, 1);
+        assert_int_equal(got[0], d1[2]);
+    }
+    /* pending as shown: not the failing one */
+    struct hl_delivery_filter pending = {.status = HL_DS_PENDING, .type = -1};
+    assert_int_equal(page_all(c, a.id, h1.id, &pending, 2, got, 4 * N), N - 4);
+    assert_int_equal(page_all(c, a.id, h2.id, &pending, 2, got, 4 * N), N);
+    assert_int_equal(page_all(c, a.id, 0, &pending, 3, got, 4 * N), 2 * N - 4);
+    struct hl_delivery_filter failed = {.status = HL_DS_FAILED, .type = -1};
+    n = page_all(c, a.id, 0, &failed, 5, got, 4 * N);
+    assert_int_equal(n, 1);
+    assert_int_equal(got[0], d1[4]);
+    /* by event */
+    struct hl_delivery_filter ctx_ev = {.status = -1, .type = HL_EV_CONTEXT_CREATED};
+    n = page_all(c, a.id, 0, &ctx_ev, 5, got, 4 * N);
+    assert_int_equal(n, 2);
+    assert_int_equal(got[0], d2[3]);
+    assert_int_equal(got[1], d1[3]);
+    /* a dry run counts what recover picks, picking nothing; then recover picks that many */
+    struct hl_recovered count, done;
+    assert_int_equal(hl_store_recover_count(c->st, h1.id, now - HOUR, 0, now, &count), HL_OK);
+    assert_int_equal(count.failed, 1);
+    assert_int_equal(count.failing, 1);
+    assert_int_equal(hl_store_recover_count(c->st, h1.id, now + HOUR, 0, now, &count), HL_OK);
+    assert_int_equal(count.failed + count.failing, 0);
+    assert_int_equal(hl_store_recover(c->st, h1.id, now - HOUR, 0, now, &done), HL_OK);
+    assert_int_equal(done.failed, 1);
+    assert_int_equal(done.failing, 1);
+    /* the failed one queued again is failing now (attempted, last not 2xx) */
+    assert_int_equal(hl_store_recover_count(c->st, h1.id, now - HOUR, 0, now, &count), HL_OK);
+    assert_int_equal(count.failed, 0);
+    assert_int_equal(count.failing, 2);
+}
+
+/* A webhook's attempts by time bucket: counts, successes and nearest-rank percentiles. */
+static void c_series(struct ctx *c)
+{
+    struct hl_app a;
+    make_app(c, &a);
+    struct hook h, other;
+    make_hook(c, a.id, HL_ENT_ALL, 0, 1, &h);
+    make_hook(c, a.id, HL_ENT_ALL, 0, 1, &other);
+    struct ev v;
+    assert_int_equal(publish(c, a.id, HL_EV_AGENT_CREATED, &v), 2);
+    int64_t d = delivery_of(c, a.id, &v, h.id), dx = delivery_of(c, a.id, &v, other.id);
+    const int64_t since = 1700000000000, step = MIN;
+    /* bucket 0: 20 attempts lasting 20..1 ms (in that order), every fourth one a 500 */
+    for (int i = 0; i < 20; i++)
+        attempt(c, d, h.id, since + i * SEC, (20 - i) * 1000, i % 4 ? 200 : 500, HL_OUT_RETRY);
+    /* bucket 2: one; bucket 59: one at its last millisecond */
+    attempt(c, d, h.id, since + 2 * MIN + 5, 7000, 200, HL_OUT_RETRY);
+    attempt(c, d, h.id, since + HOUR - 1, 3000, 0, HL_OUT_RETRY);
+    /* outside the window, and another webhook's: not counted */
+    attempt(c, d, h.id, since - 1, 1, 200, HL_OUT_RETRY);
+    attempt(c, d, h.id, since + HOUR, 1, 200, HL_OUT_RETRY);
+    attempt(c, dx, other.id, since + 10 * SEC, 1, 200, HL_OUT_RETRY);
+
+    struct hl_series_point *p = NULL;
+    size_t n = 0;
+    assert_int_equal(hl_store_webhook_series(c->st, h.id, since, since + HOUR, step, &p, &n),
+                     HL_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(p[0].bucket, 0);
+    assert_int_equal(p[0].attempts, 20);
+    assert_int_equal(p[0].successes, 15);
+    assert_int_equal(p[0].p50_us, 10000); /* the 10th shortest of 1..20 ms */
+    assert_int_equal(p[0].p95_us, 19000); /* the 19th */
+    assert_int_equal(p[1].bucket, 2);
+    assert_int_equal(p[1].attempts, 1);
+    assert_int_equal(p[1].successes, 1);
+    assert_int_equal(p[1].p50_us, 7000);
+    assert_int_equal(p[1].p95_us, 7000);
+    assert_int_equal(p[2].bucket, 59);
+    assert_int_equal(p[2].successes, 0);
+    assert_int_equal(p[2].p95_us, 3000);
+    free(p);
+    /* one bucket for the whole hour: 22 attempts, ranks 11 and 21 */
+    assert_int_equal(hl_store_webhook_series(c->st, h.id, since, since + HOUR, HOUR, &p, &n),
+                     HL_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(p[0].attempts, 22);
+    assert_int_equal(p[0].successes, 16);
+    /* 1..20 ms with 3 ms and 7 ms twice: the 11th shortest is 9 ms, the 21st 19 ms */
+    assert_int_equal(p[0].p50_us, 9000);
+    assert_int_equal(p[0].p95_us, 19000);
+    free(p);
+    assert_int_equal(hl_store_webhook_series(c->st, h.id, since, since, MIN, &p, &n), HL_EINVAL);
+    assert_int_equal(
+        hl_store_webhook_series(c->st, h.id + 1000000, since, since + HOUR, MIN, &p, &n), HL_OK);
+    assert_int_equal(n, 0);
+    free(p);
+}
+
 /* ---- retention ---- */
 
 /* Sums prune steps from the first event until one says nothing old is left. */
@@ -3752,6 +4015,11 @@ static const struct contract contract[] = {
     {"ingest_claim", c_ingest_claim},
     {"persistence", c_persistence},
     {"wake", c_wake},
+    {"console_key", c_console_key},
+    {"portal_use", c_portal_use},
+    {"key_find", c_key_find},
+    {"delivery_lists", c_delivery_lists},
+    {"series", c_series},
     {"prune", c_prune},
     {"prune_args", c_prune_args},
     {"idem_expire", c_idem_expire},

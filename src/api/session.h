@@ -1,0 +1,45 @@
+/* Console sessions: a signed cookie that stands in for an API key on the console's requests.
+ *
+ * The console (src/console) opens a session by exchanging a portal link or an API key for it;
+ * the cookie holds a token (crypto/token.h) of kind HL_TOKEN_SESSION: the app, the end of the
+ * session, whether it is read-only and, when an API key opened it, that key. It is HttpOnly,
+ * SameSite=Strict, Path=/ and, when the request came over https (X-Forwarded-Proto: https from
+ * the proxy in front), Secure. Nothing is kept on the server: every node checks the signature
+ * with the key kept in the database; a session opened with an API key ends when that key is
+ * revoked.
+ *
+ * The rules of a session (http.c's authenticate applies them to every handler): it reaches only
+ * its own app; a request that changes anything (not GET or HEAD) must carry the header
+ * HL_CONSOLE_HEADER: 1, which a cross-site form cannot send (CSRF); a read-only session changes
+ * nothing (403 read_only).
+ */
+#ifndef HL_SESSION_H
+#define HL_SESSION_H
+
+#include <stdint.h>
+
+#include "api/http.h"
+
+#define HL_SESSION_COOKIE "hookline_console"
+#define HL_CONSOLE_HEADER "X-Hookline-Console"
+/* How long a session opened with an API key lasts. */
+#define HL_SESSION_KEY_MS (12LL * 3600 * 1000)
+
+/* Authenticates rq by its session cookie: 0 with rq->app and rq->auth set; otherwise sets the
+ * answer (401 for a cookie that is forged, expired or whose key was revoked, 429 while the client
+ * is throttled, 503) and returns an error. A forged cookie counts as a failed credential. */
+int hl_session_authenticate(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs);
+/* Checks what an authenticated session may do with rq: nothing but GET when read-only, and any
+ * change only with the console's header. Sets a 403 and returns HL_EREFUSED when it may not. */
+int hl_session_allows(struct hl_req *rq, struct hl_resp *rs);
+/* Opens a session for app: sets its cookie on rs (read_only, until expires_at; key_uid: the API
+ * key that opened it, or NULL). Returns 0, or sets a 500 and returns an error. */
+int hl_session_open(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
+                    const struct hl_app *app, int read_only, int64_t expires_at,
+                    const char *key_uid);
+/* Ends the session: sets a cookie on rs that replaces it with nothing, expired. */
+void hl_session_close(struct hl_req *rq, struct hl_resp *rs);
+/* True when rq came over https as far as the client saw it (X-Forwarded-Proto: https). */
+int hl_req_https(struct hl_req *rq);
+
+#endif
