@@ -182,7 +182,10 @@ static const char *const MIGRATIONS[] = {
     "DROP INDEX deliveries_webhook;"
     "CREATE INDEX deliveries_webhook ON deliveries(webhook_id, status, id)"
     " INCLUDE (attempts, last_status);"
-    "CREATE INDEX deliveries_failing ON deliveries(webhook_id, id) WHERE " SQL_FAILING_ROWS("") ";",
+    "CREATE INDEX deliveries_failing ON deliveries(webhook_id, id) WHERE " SQL_FAILING_ROWS(
+        "") ";"
+            /* statistics for the new column at once (autovacuum also visits the rewritten table) */
+            "ANALYZE deliveries;",
 };
 #define NMIGRATIONS (sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]))
 
@@ -883,8 +886,32 @@ static int repeatable(int q)
     return q == Q_BEGIN || q == Q_BEGIN_SNAPSHOT || strncmp(SQL[q], "SELECT", 6) == 0;
 }
 
-/* Runs statement q on c, preparing it on first use. On success *out holds the result (the
- * caller PQclears it). */
+/* The lists, planned for each call's own values (an unnamed statement) instead of prepared
+ * once: which index serves a filter depends on how many rows its value matches (a rare status,
+ * a tenant with no events), and the generic plan a prepared statement settles on after a few
+ * calls picks one for every value. Planning costs a fraction of a millisecond. */
+static int custom_plan(int q)
+{
+    switch (q) {
+    case HL_Q_EV_LIST:
+    case HL_Q_EV_LIST_TYPE:
+    case HL_Q_EV_LIST_TENANT:
+    case HL_Q_EV_LIST_TIME:
+    case HL_Q_DL_LIST:
+    case HL_Q_DL_LIST_STATUS:
+    case HL_Q_DL_LIST_FAILING:
+    case HL_Q_DL_LIST_TYPE:
+    case HL_Q_DL_LIST_TIME:
+    case HL_Q_RES_LIST:
+    case HL_Q_RES_LIST_TENANT:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Runs statement q on c, preparing it on first use (unless custom_plan). On success *out holds
+ * the result (the caller PQclears it). */
 static int run(struct pg *p, struct conn *c, int q, const struct params *a, PGresult **out)
 {
     *out = NULL;
@@ -894,7 +921,8 @@ static int run(struct pg *p, struct conn *c, int q, const struct params *a, PGre
     snprintf(name, sizeof(name), "hl%d", (int)q);
     for (int attempt = 0;; attempt++) {
         int rc = HL_EUNAVAIL;
-        if (c->pg && !c->prepared[q]) {
+        int custom = custom_plan(q);
+        if (c->pg && !custom && !c->prepared[q]) {
             PGresult *r = PQprepare(c->pg, name, SQL[q], a->n, a->types);
             if (PQresultStatus(r) == PGRES_COMMAND_OK)
                 c->prepared[q] = 1;
@@ -902,8 +930,11 @@ static int run(struct pg *p, struct conn *c, int q, const struct params *a, PGre
                 rc = failure(p, c, r, q);
             PQclear(r);
         }
-        if (c->pg && c->prepared[q]) {
-            PGresult *r = PQexecPrepared(c->pg, name, a->n, a->values, a->lengths, a->formats, 1);
+        if (c->pg && (custom || c->prepared[q])) {
+            PGresult *r =
+                custom ? PQexecParams(c->pg, SQL[q], a->n, a->types, a->values, a->lengths,
+                                      a->formats, 1)
+                       : PQexecPrepared(c->pg, name, a->n, a->values, a->lengths, a->formats, 1);
             ExecStatusType s = PQresultStatus(r);
             if (s == PGRES_TUPLES_OK || s == PGRES_COMMAND_OK) {
                 c->used++;
