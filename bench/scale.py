@@ -34,7 +34,7 @@ DAY_MS = 86_400_000
 FAR = 4_102_444_800_000  # 2100: the failing and pending rows are never due during the run
 
 
-def fill_sql(n, r, base, dbase, abase, rbase, app_id, hooks, now, pg):
+def fill_sql(n, r, base, dbase, abase, rbase, app_id, hooks, now, pg, typed):
     """The SQL that copies the template rows (one event, one agent, one context) in bulk."""
     step = max(1, DAY_MS // n)
     if pg:
@@ -53,7 +53,7 @@ INSERT INTO events(id, uid, app_id, type, tenant, resource_uid, created_at, payl
          'agent-s' || {cat}, {now} - {day} + s.i * {step}, t.payload
   FROM {ev_seq}, (SELECT payload FROM events WHERE app_id = {app} ORDER BY id LIMIT 1) t;
 INSERT INTO deliveries(id, event_id, webhook_id, status, attempts, next_attempt_at, lease_until,
-                       last_status, last_error, created_at, delivered_at)
+                       last_status, last_error, created_at, delivered_at{tcol})
   SELECT {dbase} + s.i, {base} + s.i,
          CASE s.i % 4 WHEN 0 THEN {w0} WHEN 1 THEN {w1} WHEN 2 THEN {w2} ELSE {w3} END,
          CASE WHEN s.i % 100 = 11 OR s.i % 50 = 7 THEN 0 WHEN s.i % 25 IN (3, 4) THEN 2 ELSE 1 END,
@@ -64,6 +64,7 @@ INSERT INTO deliveries(id, event_id, webhook_id, status, attempts, next_attempt_
          CASE WHEN s.i % 50 = 7 OR s.i % 25 IN (3, 4) THEN 'HTTP 500' END,
          {now} - {day} + s.i * {step},
          CASE WHEN s.i % 100 = 11 OR s.i % 50 = 7 THEN 0 ELSE {now} - {day} + s.i * {step} END
+         {tval}
   FROM {ev_seq};
 INSERT INTO attempts(id, delivery_id, started_at, duration_us, status_code, error, response)
   SELECT {abase} + s.i, {dbase} + s.i, {now} - {day} + s.i * {step}, 1000 + (s.i % 97) * 300,
@@ -77,7 +78,8 @@ INSERT INTO resources(id, uid, app_id, kind, parent_uid, tenant, body, version, 
   FROM {res_seq}, resources t
   WHERE t.app_id = {app} AND t.kind = CASE WHEN s.i % 2 = 0 THEN 1 ELSE 2 END;
 """.format(base=base, dbase=dbase, abase=abase, rbase=rbase, app=app_id, now=now, day=DAY_MS,
-           step=step, far=FAR, ev_seq=ev_seq, res_seq=res_seq, cat=cat, w0=w[0], w1=w[1],
+           step=step, far=FAR, tcol=", event_type" if typed else "",
+           tval=", s.i % 8" if typed else "", ev_seq=ev_seq, res_seq=res_seq, cat=cat, w0=w[0], w1=w[1],
            w2=w[2], w3=w[3])
 
 
@@ -107,7 +109,15 @@ def fill(db, n, r, app_uid):
         app_id, base, dbase, abase, rbase = con.execute(q_ids).fetchone()
         hooks = [i for (i,) in con.execute(
             "SELECT id FROM webhooks WHERE app_id = ? ORDER BY id", (app_id,))]
-    sql = fill_sql(n, r, base, dbase, abase, rbase, app_id, hooks, now, pg)
+    # a schema that already has deliveries.event_type (the binary that made it is the new one):
+    # the copies carry their event's type, as the service writes it
+    q_typed = ("SELECT count(*) FROM information_schema.columns WHERE table_name = 'deliveries'"
+               " AND column_name = 'event_type';")
+    if pg:
+        typed = int(psql(db, q_typed)) > 0
+    else:
+        typed = any(c[1] == "event_type" for c in con.execute("PRAGMA table_info(deliveries)"))
+    sql = fill_sql(n, r, base, dbase, abase, rbase, app_id, hooks, now, pg, typed)
     if pg:
         psql(db, "BEGIN;" + sql + "COMMIT;" + "".join(
             "SELECT setval('%s_id_seq', (SELECT max(id) FROM %s));" % (t, t)
