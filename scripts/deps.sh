@@ -8,11 +8,13 @@ pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev li
 # test: systemd for systemd-analyze, which checks examples/hookline.service; python3-yaml and
 # python3-jsonschema for the harness, which checks every response against openapi/hookline.yaml
 # (the suites run under /usr/bin/python3, where these are installed); chromium, chromium-driver
-# and python3-selenium for the pages (/docs and the console) in a headless browser.
+# and python3-selenium for the pages (/docs and the console) in a headless browser; prometheus for
+# promtool, which checks a live /metrics and loads examples/alerts.yml and the dashboard's
+# expressions.
 case "$level" in
   test|bench|coverage) pkgs+=(libcmocka-dev python3 python3-yaml python3-jsonschema postgresql
                               nodejs npm sqlite3 clang libclang-rt-14-dev poppler-utils curl jq
-                              systemd chromium chromium-driver python3-selenium) ;;
+                              systemd chromium chromium-driver python3-selenium prometheus) ;;
 esac
 case "$level" in
   bench) pkgs+=(nginx-light wrk) ;;

@@ -664,8 +664,8 @@ static void hook_delivery_counters(void *dispatcher, struct hl_delivery_counters
 {
     struct hl_dispatcher_stats s;
     hl_dispatcher_stats(dispatcher, &s);
-    *out = (struct hl_delivery_counters){
-        .succeeded = s.succeeded, .failed = s.failed, .inflight = s.inflight};
+    *out = (struct hl_delivery_counters){.attempts = hl_dispatcher_metrics(dispatcher),
+                                         .inflight = s.inflight};
 }
 
 /* The data folder of a database given no --data-dir: beside a SQLite file, named after it without

@@ -455,84 +455,25 @@ static void route(struct hl_http *h, struct hl_req *rq, struct hl_resp *rs, cons
         hl_resp_error(rs, 404, "not_found", "no such path");
 }
 
-/* The route template of url, for the request log: "/api/v1/appuid/{appUid}/webhooks/{uid}".
- * Below the app prefix, words and ids alternate; a word outside the API's makes it "unmatched",
- * so no text a client made up reaches the logs. */
-static void route_template(const char *url, char *out, size_t cap)
+/* Counts an answered request in the API's metrics and logs it in one line, never with its key,
+ * secrets or body: info for the API, debug for the probes (/healthz, /readyz, /metrics), which a
+ * monitor calls every few seconds. The route is its template (api/metrics.h), so no text a
+ * client made up reaches the logs or the metrics. */
+static void count_request(struct ctx *c, const char *url, int status)
 {
-    static const struct {
-        const char *word, *id; /* the id after the word, or NULL when none may follow */
-    } WORDS[] = {{"webhooks", "{uid}"},
-                 {"deliveries", "{id}"},
-                 {"events", "{eventId}"},
-                 {"agents", "{uid}"},
-                 {"contexts", "{uid}"},
-                 {"files", "{fileUid}"},
-                 {"chunks", NULL},
-                 {"resend", NULL},
-                 {"recover", NULL},
-                 {"test", NULL},
-                 {"rotate-secret", NULL},
-                 {"content", NULL},
-                 {"portal", NULL},
-                 /* stats has one thing below it: its series */
-                 {"stats", "series"}};
-    struct hl_str all[HL_MAX_SEGS + 4];
-    int n = split(url, all, HL_MAX_SEGS + 4);
-    snprintf(out, cap, "unmatched");
-    if (n == 1 && (hl_str_eqc(all[0], "healthz") || hl_str_eqc(all[0], "readyz") ||
-                   hl_str_eqc(all[0], "metrics"))) {
-        snprintf(out, cap, "/%.*s", (int)all[0].len, all[0].p);
-        return;
-    }
-    if (n >= 1 && hl_str_eqc(all[0], "console")) {
-        int session = n == 2 && hl_str_eqc(all[1], "session");
-        snprintf(out, cap, "%s",
-                 n == 1    ? "/console"
-                 : session ? "/console/session"
-                           : "/console/{file}");
-        return;
-    }
-    if (n < 4 || !hl_str_eqc(all[0], "api") || !hl_str_eqc(all[1], "v1") ||
-        !hl_str_eqc(all[2], "appuid"))
-        return;
-    char t[256];
-    size_t len = (size_t)snprintf(t, sizeof(t), "/api/v1/appuid/{appUid}");
-    const char *id = NULL;
-    for (int i = 4; i < n; i++) {
-        const char *part = id;
-        if ((i - 4) % 2 == 0) {
-            part = id = NULL;
-            for (size_t w = 0; w < sizeof(WORDS) / sizeof(WORDS[0]) && !part; w++) {
-                if (hl_str_eqc(all[i], WORDS[w].word)) {
-                    part = WORDS[w].word;
-                    id = WORDS[w].id;
-                }
-            }
-        }
-        if (!part || len + strlen(part) + 2 > sizeof(t))
-            return;
-        len += (size_t)snprintf(t + len, sizeof(t) - len, "/%s", part);
-    }
-    snprintf(out, cap, "%s", t);
-}
-
-/* One line per answered request, never with its key, secrets or body: info for the API, debug
- * for the probes (/healthz, /readyz, /metrics), which a monitor calls every few seconds. */
-static void log_request(const struct ctx *c, const char *url, int status)
-{
-    char route[256];
-    route_template(url, route, sizeof(route));
-    enum hl_log_level level = strncmp(route, "/api/", 5) == 0 || strcmp(route, "unmatched") == 0
-                                  ? HL_LOG_INFO
-                                  : HL_LOG_DEBUG;
+    size_t ri = hl_route_of(url);
+    const char *route = hl_route_name(ri);
+    int64_t us = hl_mono_us() - c->started_us;
+    hl_http_metrics_count(&c->rq.http->api->http_metrics, ri, (unsigned)c->rq.method, status, us);
+    enum hl_log_level level =
+        strncmp(route, "/api/v1/appuid/", 15) == 0 || ri == 0 ? HL_LOG_INFO : HL_LOG_DEBUG;
     if (!hl_log_enabled(level))
         return;
     struct hl_log_field f[] = {
         HL_LOG_STR("method", c->method),
         HL_LOG_STR("route", route),
         HL_LOG_NUM("status", status),
-        HL_LOG_NUM("duration_ms", (double)((hl_mono_us() - c->started_us) / 100) / 10.0),
+        HL_LOG_NUM("duration_ms", (double)(us / 100) / 10.0),
         HL_LOG_STR("app", c->rq.app.uid[0] ? c->rq.app.uid : NULL),
     };
     hl_log_fields(level, f, sizeof(f) / sizeof(f[0]), "request");
@@ -741,7 +682,7 @@ static void lot_leave(struct lot *l, struct ctx *c)
 static enum MHD_Result send_resp(struct ctx *c, const char *url, struct hl_resp *rs)
 {
     struct MHD_Connection *conn = c->rq.conn;
-    log_request(c, url, rs->status);
+    count_request(c, url, rs->status);
     size_t len = rs->body.len;
     char *body = hl_buf_steal(&rs->body);
     struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);

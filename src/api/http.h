@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "api/metrics.h"
 #include "common/buf.h"
 #include "common/str.h"
 #include "store/store.h"
@@ -20,7 +21,6 @@ struct hl_resp;
 struct hl_limits;
 struct hl_upload;
 struct hl_netlist;
-struct hl_delivery_counters;
 struct MHD_Connection;
 
 #define HL_MAX_BODY (1u << 20)
@@ -72,7 +72,8 @@ struct hl_api {
     /* The key that signs portal links and console sessions (api/session.h): read from the store,
      * where it is made once for every node, when the API's server starts. */
     uint8_t token_key[32];
-    struct hl_limits *limits; /* the per-app limits' state (NULL: none enforced here) */
+    struct hl_limits *limits;            /* the per-app limits' state (NULL: none enforced here) */
+    struct hl_http_metrics http_metrics; /* counted by every server on this api (metrics.h) */
 };
 
 enum hl_method { HL_GET = 1, HL_POST = 2, HL_PATCH = 4, HL_DELETE = 8, HL_PUT = 16 };

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/metric.h"
 #include "delivery/dispatcher.h"
 #include "store/store.h"
 
@@ -84,6 +85,9 @@ struct hl_handover {
     struct hl_shares shares; /* what the next claim may take, and for whom */
     int room_freed;          /* a webhook or an app left the skip lists since the last claim */
     struct hl_dispatcher_stats stats;
+    /* The transfer thread counts every attempt here as it decides its outcome: atomics, not
+     * under mu (common/metric.h); /metrics reads them (hl_dispatcher_metrics). */
+    struct hl_attempt_metrics metrics;
 
     /* What to tell after a batch is recorded (hl_dispatcher_on_recorded): under hook_mu, not
      * mu, so that a slow listener never holds up the transfer thread. */

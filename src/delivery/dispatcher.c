@@ -256,6 +256,11 @@ void hl_dispatcher_on_recorded(struct hl_dispatcher *d,
     pthread_mutex_unlock(&d->ho.hook_mu);
 }
 
+const struct hl_attempt_metrics *hl_dispatcher_metrics(const struct hl_dispatcher *d)
+{
+    return &d->ho.metrics;
+}
+
 void hl_dispatcher_stats(struct hl_dispatcher *d, struct hl_dispatcher_stats *out)
 {
     pthread_mutex_lock(&d->ho.mu);

@@ -38,6 +38,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/metric.h"
 #include "delivery/retry.h"
 #include "delivery/target.h"
 #include "store/store.h"
@@ -76,6 +77,9 @@ struct hl_dispatcher_stats {
 };
 /* Copies the counters. */
 void hl_dispatcher_stats(struct hl_dispatcher *d, struct hl_dispatcher_stats *out);
+/* This dispatcher's attempt counters and histograms (common/metric.h), which live as long as d:
+ * read them with relaxed atomic loads while they move. */
+const struct hl_attempt_metrics *hl_dispatcher_metrics(const struct hl_dispatcher *d);
 
 /* Sets the function the bookkeeper calls after each batch of attempts it recorded (a, n
  * borrowed for the call; NULL: none). Returns once no call of the previous function is under

@@ -316,7 +316,7 @@ static int build_headers(struct xfer *x)
 /* ---- attempts ---- */
 
 static void push_result(struct hl_transfer *t, struct xfer *x, const struct hl_attempt *a,
-                        const char *error);
+                        enum hl_attempt_class c, const char *error);
 static void drop_gone(struct hl_transfer *t, int64_t webhook_id);
 
 /* Starts the attempt of one claimed job (taking what it owns); on failure the job is recorded
@@ -336,7 +336,7 @@ static void start(struct hl_transfer *t, struct hl_job *job, uint64_t host)
     CURL *e = x->easy;
     if (build_headers(x)) {
         struct hl_attempt a = {0};
-        push_result(t, x, &a, "could not sign the payload");
+        push_result(t, x, &a, HL_AC_ERROR, "could not sign the payload");
         return;
     }
     curl_easy_setopt(e, CURLOPT_URL, x->job.url);
@@ -345,7 +345,7 @@ static void start(struct hl_transfer *t, struct hl_job *job, uint64_t host)
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
     if (curl_multi_add_handle(t->multi, e) != CURLM_OK) {
         struct hl_attempt a = {0};
-        push_result(t, x, &a, "could not start the transfer");
+        push_result(t, x, &a, HL_AC_ERROR, "could not start the transfer");
         return;
     }
     count_job(t, &x->job, host, 1, 0);
@@ -353,10 +353,11 @@ static void start(struct hl_transfer *t, struct hl_job *job, uint64_t host)
     t->active[t->inflight++] = x;
 }
 
-/* Decides the outcome of a finished attempt (the outcome policy, retry.c) and queues it for the
+/* Decides the outcome of a finished attempt (the outcome policy, retry.c), counts it as class c
+ * (a 2xx the policy calls a success counts as one whatever c says) and queues it for the
  * bookkeeper. */
 static void push_result(struct hl_transfer *t, struct xfer *x, const struct hl_attempt *in,
-                        const char *error)
+                        enum hl_attempt_class c, const char *error)
 {
     struct hl_attempt a = *in;
     a.delivery_id = x->job.delivery_id;
@@ -364,12 +365,18 @@ static void push_result(struct hl_transfer *t, struct xfer *x, const struct hl_a
     a.started_at = x->started_at;
     a.duration_us = hl_mono_us() - x->started_us;
     int attempts = x->job.attempts + 1;
-    hl_retry_outcome(&t->cfg->retry, t->cfg->disable_after_ms, attempts, x->retry_after,
-                     hl_now_ms(), rnd(t), &a);
-    if (a.outcome == HL_OUT_SUCCESS)
+    int64_t now = hl_now_ms();
+    hl_retry_outcome(&t->cfg->retry, t->cfg->disable_after_ms, attempts, x->retry_after, now,
+                     rnd(t), &a);
+    if (a.outcome == HL_OUT_SUCCESS) {
         error = NULL;
-    else if (a.outcome == HL_OUT_GONE)
+        c = HL_AC_SUCCESS;
+    } else if (c == HL_AC_SUCCESS) {
+        c = HL_AC_ERROR;
+    }
+    if (a.outcome == HL_OUT_GONE)
         drop_gone(t, a.webhook_id);
+    hl_attempt_metrics_count(&t->ho->metrics, c, a.duration_us, (now - x->job.created_at) * 1000);
 
     static const char *const outcome_names[] = {"", "delivered", "will retry", "failed",
                                                 "gone (webhook disabled)"};
@@ -415,6 +422,18 @@ static void push_result(struct hl_transfer *t, struct xfer *x, const struct hl_a
     xfer_put(t, x);
 }
 
+/* The class of an answer's status code (a 2xx is a success if the policy agrees). */
+static enum hl_attempt_class http_class(long code)
+{
+    if (code >= 200 && code < 300)
+        return HL_AC_SUCCESS;
+    if (code >= 400 && code < 500)
+        return HL_AC_HTTP_4XX;
+    if (code >= 500 && code < 600)
+        return HL_AC_HTTP_5XX;
+    return HL_AC_HTTP_OTHER;
+}
+
 /* Turns a finished transfer into its attempt. */
 static void finish_xfer(struct hl_transfer *t, struct xfer *x, CURLcode res)
 {
@@ -423,31 +442,40 @@ static void finish_xfer(struct hl_transfer *t, struct xfer *x, CURLcode res)
     curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
     char msg[300];
     const char *error = NULL;
+    enum hl_attempt_class c = HL_AC_ERROR;
     if (res != CURLE_OK) {
         code = 0;
         const char *detail = x->errbuf[0] ? x->errbuf : curl_easy_strerror(res);
         if (x->guard.refused[0]) {
+            c = HL_AC_BLOCKED;
             snprintf(msg, sizeof(msg), "%s", x->guard.refused);
         } else if (res == CURLE_OPERATION_TIMEDOUT) {
+            c = HL_AC_TIMEOUT;
             snprintf(msg, sizeof(msg), "timeout: no complete answer within %" PRId64 " ms",
                      t->cfg->timeout_ms);
         } else if (res == CURLE_COULDNT_CONNECT) {
+            c = HL_AC_CONNECT;
             snprintf(msg, sizeof(msg), "connection refused: %s", detail);
         } else if (res == CURLE_COULDNT_RESOLVE_HOST) {
+            c = HL_AC_DNS;
             snprintf(msg, sizeof(msg), "DNS: %s", detail);
         } else if (res == CURLE_SSL_CONNECT_ERROR || res == CURLE_PEER_FAILED_VERIFICATION ||
                    res == CURLE_SSL_CERTPROBLEM || res == CURLE_SSL_CACERT_BADFILE) {
+            c = HL_AC_TLS;
             snprintf(msg, sizeof(msg), "TLS: %s", detail);
         } else {
             snprintf(msg, sizeof(msg), "%s", detail);
         }
         error = msg;
-    } else if (code < 200 || code >= 300) {
-        snprintf(msg, sizeof(msg), "HTTP %ld", code);
-        error = msg;
+    } else {
+        c = http_class(code);
+        if (code < 200 || code >= 300) {
+            snprintf(msg, sizeof(msg), "HTTP %ld", code);
+            error = msg;
+        }
     }
     a.status_code = (int)code;
-    push_result(t, x, &a, error);
+    push_result(t, x, &a, c, error);
 }
 
 static void reap(struct hl_transfer *t)

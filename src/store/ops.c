@@ -557,9 +557,65 @@ int hl_store_next_due(struct hl_store *st, int64_t now, int64_t *at)
     return rc == HL_ENOTFOUND ? HL_OK : rc;
 }
 
-int hl_store_queue_stats(struct hl_store *st, struct hl_queue_stats *out)
+/* Adds the rows of a gauge query to count[] and oldest[] (n states), at the index which maps
+ * a row to (negative: a group no state takes). */
+static void fold_gauges(const struct hl_gauge_row *g, size_t rows,
+                        int (*which)(const struct hl_gauge_row *), int64_t *count, int64_t *oldest,
+                        size_t n)
 {
-    return get(st, HL_SESS_READ, HL_Q_QUEUE_STATS, NULL, 0, &hl_read_queue, out);
+    for (size_t i = 0; i < rows; i++) {
+        int k = which(&g[i]);
+        if (k < 0 || (size_t)k >= n)
+            continue;
+        count[k] += g[i].n;
+        if (oldest && g[i].oldest && (!oldest[k] || g[i].oldest < oldest[k]))
+            oldest[k] = g[i].oldest;
+    }
+}
+
+static int delivery_state(const struct hl_gauge_row *g)
+{
+    if (g->state == HL_DS_PAUSED_N)
+        return HL_QS_PAUSED;
+    return g->state == HL_DS_PENDING_N ? (g->sub ? HL_QS_FAILING : HL_QS_PENDING) : -1;
+}
+
+static int webhook_state(const struct hl_gauge_row *g)
+{
+    return g->sub ? HL_WS_DISABLED : g->state ? HL_WS_ACTIVE : HL_WS_PAUSED;
+}
+
+static int file_state(const struct hl_gauge_row *g)
+{
+    return g->state == 0 ? HL_FS_WAITING : g->state == 1 ? HL_FS_PROCESSING : -1;
+}
+
+int hl_store_gauges(struct hl_store *st, struct hl_store_gauges *out)
+{
+    memset(out, 0, sizeof(*out));
+    const struct {
+        int q;
+        int (*which)(const struct hl_gauge_row *);
+        int64_t *count, *oldest;
+        size_t n;
+    } reads[] = {
+        {HL_Q_GAUGE_DELIVERIES, delivery_state, out->deliveries, out->oldest_delivery, HL_QS_COUNT},
+        {HL_Q_GAUGE_WEBHOOKS, webhook_state, out->webhooks, NULL, HL_WS_COUNT},
+        {HL_Q_GAUGE_FILES, file_state, out->files, out->oldest_file, HL_FS_COUNT},
+    };
+    struct hl_sess s;
+    int rc = st->be->open(st, HL_SESS_READ, &s);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < sizeof(reads) / sizeof(reads[0]) && rc == HL_OK; i++) {
+        struct hl_rows rows = {.rd = &hl_read_gauge};
+        rc = run(&s, reads[i].q, NULL, 0, &rows);
+        if (rc == HL_OK)
+            fold_gauges(rows.arr, rows.n, reads[i].which, reads[i].count, reads[i].oldest,
+                        reads[i].n);
+        hl_rows_clear(&rows);
+    }
+    return st->be->close(&s, rc);
 }
 
 /* ---- operating deliveries ---- */

@@ -347,11 +347,13 @@ static int read_wh_stats(struct hl_row *r, void *item)
     return HL_OK;
 }
 
-static int read_queue(struct hl_row *r, void *item)
+static int read_gauge(struct hl_row *r, void *item)
 {
-    struct hl_queue_stats *q = item;
-    q->pending = col_i64(r, 0);
-    q->oldest_pending_at = col_i64(r, 1);
+    struct hl_gauge_row *g = item;
+    g->state = col_i64(r, 0);
+    g->sub = col_i64(r, 1);
+    g->n = col_i64(r, 2);
+    g->oldest = col_i64(r, 3);
     return HL_OK;
 }
 
@@ -486,7 +488,7 @@ const struct hl_reader hl_read_delivery = {sizeof(struct hl_delivery), read_deli
 const struct hl_reader hl_read_attempt = {sizeof(struct hl_attempt_rec), read_attempt,
                                           clear_attempt};
 const struct hl_reader hl_read_wh_stats = {sizeof(struct hl_webhook_stats), read_wh_stats, NULL};
-const struct hl_reader hl_read_queue = {sizeof(struct hl_queue_stats), read_queue, NULL};
+const struct hl_reader hl_read_gauge = {sizeof(struct hl_gauge_row), read_gauge, NULL};
 const struct hl_reader hl_read_ingest = {sizeof(struct hl_ingest_job), read_ingest, clear_ingest};
 const struct hl_reader hl_read_chunk = {sizeof(struct hl_text_chunk), read_chunk, clear_chunk};
 const struct hl_reader hl_read_series = {sizeof(struct hl_series_point), read_series, NULL};

@@ -57,6 +57,33 @@
     SQL_WH_COUNT(wh, "status = " SQL_FAILED) ", f.n FROM (SELECT count(*) AS n FROM deliveries" ix \
     " WHERE webhook_id = " wh " AND " SQL_FAILING_ROWS("") ") f"
 /* clang-format on */
+/* /metrics' gauges (hl_store_gauges), the same text on both backends. Each row holds a state, a
+ * sub-state, a count and the oldest created_at of the group. A queued delivery's sub-state is
+ * 1 when it is failing (SQL_IS_FAILING, its status aside): the index deliveries_queue holds
+ * exactly the queued rows, keyed by (status, this expression, created_at) and with the columns
+ * of the expression (so that both SQLite and PostgreSQL see it as covering), so the count is an
+ * index-only scan of the queue alone, in group order, and each group's oldest is its first
+ * entry. */
+#define SQL_QUEUE_FAILING                                                                          \
+    "CASE WHEN attempts > 0 AND last_status NOT BETWEEN 200 AND 299 THEN 1 ELSE 0 END"
+#define SQL_QUEUED "status IN (" SQL_PENDING ", " SQL_PAUSED ")"
+#define SQL_GAUGE_DELIVERIES                                                                       \
+    "SELECT status, " SQL_QUEUE_FAILING                                                            \
+    ", count(*), min(created_at) FROM deliveries WHERE " SQL_QUEUED " GROUP BY 1, 2"
+/* Webhooks by (active, disabled): over the covering index webhooks_state. */
+#define SQL_GAUGE_WEBHOOKS                                                                         \
+    "SELECT active, CASE WHEN disabled_at > 0 THEN 1 ELSE 0 END, count(*), 0 FROM webhooks"        \
+    " WHERE deleted_at = 0 GROUP BY 1, 2"
+/* Files not done (state 0 waiting, 1 processing) over files_queue(state, created_at). */
+#define SQL_GAUGE_FILES                                                                            \
+    "SELECT state, 0, count(*), min(created_at) FROM files WHERE state < 2 GROUP BY state"
+/* The indexes they need (both backends' migrations). */
+#define SQL_GAUGE_INDEXES                                                                          \
+    "CREATE INDEX deliveries_queue ON deliveries(status, (" SQL_QUEUE_FAILING "), created_at,"     \
+    " attempts, last_status)"                                                                      \
+    " WHERE " SQL_QUEUED ";"                                                                       \
+    "CREATE INDEX webhooks_state ON webhooks(deleted_at, active, disabled_at);"
+
 /* recover's failing deliveries not in flight get their next attempt now: the placeholders of the
  * webhook id, since, until (0: none) and now. */
 #define SQL_RECOVER_FAILING(wh, since, until, now)                                                 \
@@ -245,7 +272,9 @@ enum hl_q {
     HL_Q_RECOVER_FAILING,
     HL_Q_ROTATE,
     HL_Q_WH_STATS,
-    HL_Q_QUEUE_STATS,
+    HL_Q_GAUGE_DELIVERIES,
+    HL_Q_GAUGE_WEBHOOKS,
+    HL_Q_GAUGE_FILES,
     HL_Q_CHUNK_LIST,
     HL_Q_FILE_PATH,
     /* retention (hl_store_prune and friends) */
@@ -364,7 +393,7 @@ extern const struct hl_reader hl_read_job;      /* struct hl_job: HL_JOB_COLS */
 extern const struct hl_reader hl_read_delivery; /* struct hl_delivery: HL_DELIVERY_SELECT */
 extern const struct hl_reader hl_read_attempt;  /* struct hl_attempt_rec */
 extern const struct hl_reader hl_read_wh_stats; /* struct hl_webhook_stats */
-extern const struct hl_reader hl_read_queue;    /* struct hl_queue_stats */
+extern const struct hl_reader hl_read_gauge;    /* struct hl_gauge_row */
 extern const struct hl_reader hl_read_ingest;   /* struct hl_ingest_job: HL_INGEST_COLS() */
 extern const struct hl_reader hl_read_chunk;    /* struct hl_text_chunk */
 extern const struct hl_reader hl_read_series;   /* struct hl_series_point: one attempt */
@@ -378,6 +407,11 @@ extern const struct hl_reader hl_read_pair;     /* int64_t[2]: the first two col
 struct hl_prune_row {
     int64_t id, created_at;
     int owed; /* one of its deliveries is pending or paused */
+};
+
+/* A row of a gauge query (SQL_GAUGE_*): a group's state and sub-state, its count and oldest. */
+struct hl_gauge_row {
+    int64_t state, sub, n, oldest;
 };
 
 /* An API key's app with the stored hash, for the constant-time comparison, and the key's uid. */

@@ -378,10 +378,24 @@ struct hl_recovered {
     int64_t failing; /* failing deliveries whose next attempt was moved to now */
 };
 
-/* The whole queue, for operators. */
-struct hl_queue_stats {
-    int64_t pending;           /* deliveries waiting or in flight */
-    int64_t oldest_pending_at; /* created_at of the oldest pending delivery; 0 when none */
+/* States of what /metrics counts in the database (hl_store_gauges). Deliveries queued, as the
+ * API shows them: pending (not yet failed; waiting or in flight), failing (pending, its last
+ * attempt failed) and paused (held while its webhook is paused). */
+enum hl_queue_state { HL_QS_PENDING, HL_QS_FAILING, HL_QS_PAUSED, HL_QS_COUNT };
+/* Webhooks (deleted ones are not counted): active, paused (active false, by the app) and
+ * disabled (by hookline: 410 or failing too long). */
+enum hl_webhook_state { HL_WS_ACTIVE, HL_WS_PAUSED, HL_WS_DISABLED, HL_WS_COUNT };
+/* Context files not yet processed: waiting for a claim, or being processed under a lease. */
+enum hl_file_state { HL_FS_WAITING, HL_FS_PROCESSING, HL_FS_COUNT };
+
+/* The database's gauges, for operators. Each oldest_* is the created_at of the oldest of its
+ * state (0 when there is none). */
+struct hl_store_gauges {
+    int64_t deliveries[HL_QS_COUNT];
+    int64_t oldest_delivery[HL_QS_COUNT];
+    int64_t webhooks[HL_WS_COUNT];
+    int64_t files[HL_FS_COUNT];
+    int64_t oldest_file[HL_FS_COUNT];
 };
 
 /* Opens the store named by url: "postgres://…" or "postgresql://…" selects PostgreSQL, anything
@@ -528,8 +542,12 @@ int hl_store_rotate_secret(struct hl_store *st, int64_t app_id, const char *uid,
 void hl_store_explain(struct hl_store *st, struct hl_buf *plans);
 /* Counts a webhook's deliveries by state. */
 int hl_store_webhook_stats(struct hl_store *st, int64_t webhook_id, struct hl_webhook_stats *out);
-/* The size and age of the whole queue. */
-int hl_store_queue_stats(struct hl_store *st, struct hl_queue_stats *out);
+/* Reads the gauges /metrics shows: deliveries queued and context files unprocessed by state
+ * (with the oldest of each), webhooks by state. Three grouped reads in one session, each served
+ * by an index that holds only what it counts (the queued deliveries; the files not yet done) or
+ * by a covering one (webhooks): a scrape never touches the history of delivered events, and
+ * finds each oldest at the head of its group. */
+int hl_store_gauges(struct hl_store *st, struct hl_store_gauges *out);
 
 /* The console's portal links (issue 15). */
 

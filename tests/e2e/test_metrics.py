@@ -10,8 +10,8 @@ import unittest
 sys.path.insert(0, os.path.dirname(__file__))
 from harness import ServerTest, main, wait_for  # noqa: E402
 
-OK = 'hookline_attempts_total{outcome="succeeded"}'
-FAILED = 'hookline_attempts_total{outcome="failed"}'
+OK = 'hookline_attempts_total{outcome="success"}'
+FAILED = 'hookline_attempts_total{outcome="http_5xx"}'
 DEPTH = "hookline_queue_depth"
 INFLIGHT = "hookline_inflight"
 AGE = "hookline_oldest_pending_age_seconds"
@@ -20,9 +20,9 @@ AGE = "hookline_oldest_pending_age_seconds"
 class Metrics(ServerTest):
     """What it proves: /metrics follows what happened, by exact amounts. Attempts held by the
     receiver show as in flight and pending (with an age) and not yet as attempts; once answered,
-    each counts as one success and the queue empties; a failing endpoint adds exactly the
-    attempts its receiver saw and the delivery log records to the failures, and none to the
-    successes."""
+    each counts as one success and the queue empties; a failing endpoint (500) adds exactly the
+    attempts its receiver saw and the delivery log records to the http_5xx outcome, and none to
+    the successes."""
     # Attempts outlast the receiver's hold; three attempts in all for a failing endpoint.
     server_env = {"HOOKLINE_TIMEOUT": "10s", "HOOKLINE_RETRY_SCHEDULE": "0,100ms,100ms"}
 

@@ -275,10 +275,11 @@ class JsonLogs(ServerTest):
         requests = [x["fields"] for x in lines if x["message"] == "request"]
         want = [("POST", "/api/v1/appuid/{appUid}/webhooks", 201, self.app.uid),
                 ("POST", "/api/v1/appuid/{appUid}/agents", 201, self.app.uid),
-                ("GET", "/api/v1/appuid/{appUid}/webhooks/{uid}", 200, self.app.uid),
-                ("GET", "/api/v1/appuid/{appUid}/webhooks/{uid}", 404, self.app.uid),
+                ("GET", "/api/v1/appuid/{appUid}/webhooks/{webhookUid}", 200, self.app.uid),
+                ("GET", "/api/v1/appuid/{appUid}/webhooks/{webhookUid}", 404, self.app.uid),
                 ("GET", "/api/v1/appuid/{appUid}/webhooks", 401, None),
-                ("GET", "/api/v1/appuid/{appUid}/webhooks/{uid}/deliveries", 200, self.app.uid)]
+                ("GET", "/api/v1/appuid/{appUid}/webhooks/{webhookUid}/deliveries", 200,
+                 self.app.uid)]
         got = [(f["method"], f["route"], f["status"], f.get("app")) for f in requests]
         self.assertEqual(got, want)
         for f in requests:
