@@ -1142,6 +1142,17 @@ def cmd_render(a):
     lines.extend(rows)
     lines.append("")
 
+    sc = [r[k] for k in ("scale", "scale_pg") if k in r]
+    if sc:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import scale  # noqa: E402 (bench/scale.py: the same table it prints)
+        lines.append("## Scale: every list and count of the API\n")
+        lines.append("Median of 3 requests (one keep-alive connection, after a warm-up) with %s "
+                     "events, deliveries and attempts and %s agents and contexts in the "
+                     "database; a filter that matches nothing marked (no match). "
+                     "`bench/scale.py`.\n" % ("{:,}".format(sc[0]["events"]),
+                                               "{:,}".format(sc[0]["resources"])))
+        lines.append(scale.table(sc))
     lines.append("## Details\n")
     for name, label in (("throughput_agents", "POST /agents"), ("throughput_events",
                                                                  "POST /events")):

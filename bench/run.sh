@@ -3,11 +3,13 @@
 #
 # Builds an optimised hookline (build-bench/) and the bench tools, runs every benchmark on
 # loopback and writes BENCHMARKS.md (the hand-written <!-- manual:... --> blocks are kept).
-# --quick: every phase about 5 s, a 100,000-delivery backlog and a short retention phase,
-# written to build-bench/bench-run/BENCHMARKS.md unless --out says otherwise. The full run
-# takes about 20 minutes (more than half of it the retention phase, on SQLite and then on a
-# throwaway PostgreSQL; then the noisy tenant) and must stay under 25; every step is bounded by
-# `timeout`, and everything started here is stopped on exit.
+# --quick: every phase about 5 s, a 100,000-delivery backlog, a short retention phase and a
+# 100,000-row scale phase, written to build-bench/bench-run/BENCHMARKS.md unless --out says
+# otherwise. The full run takes about 28 minutes (more than half of it the retention phase, on
+# SQLite and then on a throwaway PostgreSQL; then the noisy tenant; then the scale phase: a
+# million events and deliveries written and every list timed, about 8 minutes, most of it
+# PostgreSQL's bulk load) and must stay under 35; every step is bounded by `timeout`, and
+# everything started here is stopped on exit.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -22,7 +24,7 @@ while [ $# -gt 0 ]; do
         shift
         ;;
     -h | --help)
-        sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *)
@@ -42,12 +44,12 @@ PY=(python3 "$ROOT/bench/bench.py")
 if [ "$MODE" = quick ]; then
     CEIL_S=5 FLOOR_S=3 LAT_S=5 LAT_RATE=1000 FAN_S=5 FAN_RATE=10 THRU_S=5 NOISY_S=10
     BL_EVENTS=1000 BL_LAT_S=5 BL_RATE=1000 BL_LEAD_S=15 WARMUP_S=1 FSYNC_S=1 BURST_CHANGES=2500
-    RET_BASE_S=15 RET_RUN_S=90 RET_PG_BASE_S=15 RET_PG_RUN_S=90
+    RET_BASE_S=15 RET_RUN_S=90 RET_PG_BASE_S=15 RET_PG_RUN_S=90 SCALE_EVENTS=100000
     OUT=${OUT:-$RUN/BENCHMARKS.md}
 else
     CEIL_S=10 FLOOR_S=10 LAT_S=30 LAT_RATE=1000 FAN_S=20 FAN_RATE=10 THRU_S=30 NOISY_S=30
     BL_EVENTS=10000 BL_LAT_S=10 BL_RATE=1000 BL_LEAD_S=60 WARMUP_S=2 FSYNC_S=2 BURST_CHANGES=10000
-    RET_BASE_S=60 RET_RUN_S=270 RET_PG_BASE_S=45 RET_PG_RUN_S=180
+    RET_BASE_S=60 RET_RUN_S=270 RET_PG_BASE_S=45 RET_PG_RUN_S=180 SCALE_EVENTS=1000000
     OUT=${OUT:-$ROOT/BENCHMARKS.md}
 fi
 BL_WEBHOOKS=100 FANOUT=100 THRU_CONNS=64 LAT_CONNS=64 BURST_WEBHOOKS=20
@@ -362,7 +364,18 @@ stop_pid "$BH_PID" blackholes || true # first: hookline then stops without waiti
 BH_PID=""
 stop_hookline
 
-# ---- 9. BENCHMARKS.md ----
+# ---- 10. scale: every list and count with a million events and deliveries (bench/scale.py) ----
+log "scale: $SCALE_EVENTS events, deliveries and resources; every list and count timed"
+note_cmd "python3 bench/scale.py --hl build-bench/hookline --events $SCALE_EVENTS   # and under scripts/with-postgres.sh with HOOKLINE_TEST_BACKEND=postgres"
+step "scale (SQLite)" 3600 python3 "$ROOT/bench/scale.py" --hl "$HL" --events "$SCALE_EVENTS" \
+    --results "$RESULTS" >"$RUN/scale.log" 2>&1
+if compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+    step "scale (PostgreSQL)" 3600 env HOOKLINE_TEST_PG_FSYNC=on HOOKLINE_TEST_BACKEND=postgres \
+        "$ROOT/scripts/with-postgres.sh" python3 "$ROOT/bench/scale.py" --hl "$HL" \
+        --events "$SCALE_EVENTS" --results "$RESULTS" >>"$RUN/scale.log" 2>&1
+fi
+
+# ---- 11. BENCHMARKS.md ----
 "${PY[@]}" loadavg --name loadavg_after --results "$RESULTS"
 python3 - "$RESULTS" "$RUN" "$(($(date +%s) - T_START))" "${COMMANDS[@]}" <<'EOF'
 import json, os, sys

@@ -75,8 +75,12 @@ static int emit(struct hl_sess *s, const struct hl_op_facts *f, int64_t now)
     rc = run(s, HL_Q_OP_EVENT, a, HL_EVENT_ARGS, &row);
     struct hl_rows made = {0};
     if (rc == HL_OK) {
-        struct hl_arg b[] = {hl_arg_int(id), hl_arg_int(now), hl_arg_int(ev.app_id),
-                             hl_arg_int((int64_t)1 << f->type), hl_arg_text(f->webhook->url)};
+        struct hl_arg b[] = {hl_arg_int(id),
+                             hl_arg_int(now),
+                             hl_arg_int(ev.app_id),
+                             hl_arg_int((int64_t)1 << f->type),
+                             hl_arg_text(f->webhook->url),
+                             hl_arg_int(f->type)};
         rc = run(s, HL_Q_OP_FANOUT, b, HL_NARGS(b), &made);
     }
     if (rc == HL_OK && made.changed) {

@@ -392,7 +392,8 @@ int hl_store_resource_list(struct hl_store *st, int64_t app_id, enum hl_entity k
 {
     struct hl_arg a[] = {hl_arg_int(app_id),  hl_arg_int(kind),     hl_arg_text(parent_uid),
                          hl_arg_text(tenant), hl_arg_int(after_id), hl_arg_int((int64_t)limit)};
-    return list(st, HL_Q_RES_LIST, a, HL_NARGS(a), &hl_read_resource, (void **)out, n);
+    int q = tenant ? HL_Q_RES_LIST_TENANT : HL_Q_RES_LIST;
+    return list(st, q, a, HL_NARGS(a), &hl_read_resource, (void **)out, n);
 }
 
 /* The resource row of a change. An update or delete that changes no row is HL_ECONFLICT when
@@ -521,7 +522,7 @@ static int fan_out_filtered(struct hl_sess *s, const struct hl_change *ch, int64
             continue;
         /* the resource orders it when the webhook has ordering (HL_Q_DELIV_INSERT) */
         struct hl_arg b[] = {hl_arg_int(ev_id), hl_arg_int(w->id), hl_arg_int(now),
-                             hl_arg_text(e->resource_uid)};
+                             hl_arg_text(e->resource_uid), hl_arg_int(e->type)};
         struct hl_rows ins = {0};
         rc = run(s, HL_Q_DELIV_INSERT, b, HL_NARGS(b), &ins);
         added += ins.changed;
@@ -561,8 +562,29 @@ int hl_store_idem_get(struct hl_store *st, int64_t app_id, const char *key, int6
     return get(st, HL_SESS_READ, HL_Q_IDEM_GET, a, HL_NARGS(a), &hl_read_idem_hit, out);
 }
 
-/* A keyset page starts below this id: the cursor, or above every id for the first page (a
- * plain "id < ?" lets the index seek there, where "cursor = 0 OR id < cursor" would not). */
+/* Where a list by time (EV_LIST_TIME_SQL, DL_LIST_TIME_SQL) starts: *hi, the highest created_at
+ * wanted (until is exclusive), and *at, the created_at of the cursor's row (q finds it by the
+ * arguments a; INT64_MAX for the first page). A cursor whose row is gone (pruned) keeps its
+ * place by id alone (*at INT64_MIN: every row below its id). */
+static int time_bounds(struct hl_store *st, int64_t until, int64_t after_id, int q,
+                       const struct hl_arg *a, size_t n, int64_t *hi, int64_t *at)
+{
+    *hi = until > 0 ? until - 1 : INT64_MAX;
+    *at = INT64_MAX;
+    if (after_id <= 0)
+        return HL_OK;
+    int rc = get(st, HL_SESS_READ, q, a, n, &hl_read_int, at);
+    if (rc == HL_ENOTFOUND) {
+        *at = INT64_MIN;
+        return HL_OK;
+    }
+    if (rc == HL_OK && *at < *hi)
+        *hi = *at;
+    return rc;
+}
+
+/* A keyset page starts below this id: the cursor, or above every id for the first page (a plain
+ * "id < ?" lets the index seek there, where "cursor = 0 OR id < cursor" would not). */
 static int64_t before_id(int64_t after_id)
 {
     return after_id > 0 ? after_id : INT64_MAX;
@@ -571,12 +593,25 @@ static int64_t before_id(int64_t after_id)
 int hl_store_event_list(struct hl_store *st, int64_t app_id, const struct hl_event_filter *f,
                         int64_t after_id, size_t limit, struct hl_event **out, size_t *n)
 {
-    struct hl_arg a[] = {hl_arg_int(app_id),        hl_arg_int(f->type),
-                         hl_arg_text(f->tenant),    hl_arg_int(f->since),
-                         hl_arg_int(f->until),      hl_arg_int(before_id(after_id)),
-                         hl_arg_int((int64_t)limit)};
-    int q = f->tenant ? HL_Q_EV_LIST_TENANT : HL_Q_EV_LIST;
-    return list(st, q, a, HL_NARGS(a), &hl_read_event, (void **)out, n);
+    /* The index of the most selective filter given; the others are checked on its rows. */
+    int q = f->tenant              ? HL_Q_EV_LIST_TENANT
+            : f->type >= 0         ? HL_Q_EV_LIST_TYPE
+            : f->since || f->until ? HL_Q_EV_LIST_TIME
+                                   : HL_Q_EV_LIST;
+    int64_t hi = INT64_MAX, at = INT64_MAX;
+    if (q == HL_Q_EV_LIST_TIME) {
+        struct hl_arg c[] = {hl_arg_int(app_id), hl_arg_int(after_id)};
+        int rc = time_bounds(st, f->until, after_id, HL_Q_EV_AT, c, HL_NARGS(c), &hi, &at);
+        if (rc)
+            return rc;
+    }
+    struct hl_arg a[] = {
+        hl_arg_int(app_id),         hl_arg_int(f->type),  hl_arg_text(f->tenant),
+        hl_arg_int(f->since),       hl_arg_int(f->until), hl_arg_int(before_id(after_id)),
+        hl_arg_int((int64_t)limit), hl_arg_int(hi),       hl_arg_int(at)};
+    /* SQLite binds no parameter past the last one a statement names */
+    size_t na = q == HL_Q_EV_LIST_TIME ? HL_NARGS(a) : 7;
+    return list(st, q, a, na, &hl_read_event, (void **)out, n);
 }
 
 /* ---- the dispatcher's side ---- */
@@ -771,10 +806,20 @@ int hl_store_event_get(struct hl_store *st, int64_t app_id, const char *uid, str
                          HL_Q_DL_BY_EVENT, &hl_read_delivery, (void **)dl, n);
 }
 
-int hl_store_delivery_list(struct hl_store *st, int64_t app_id, int64_t webhook_id,
-                           const struct hl_delivery_filter *f, int64_t after_id, size_t limit,
-                           struct hl_delivery **out, size_t *n)
+/* One webhook's newest deliveries that pass the filter (sql.h, DL_LIST_SQL), appended to rows:
+ * the statement that seeks the index of the filter given (status, then event type, then time;
+ * the others are checked on its rows). hi and at: time_bounds' for a filter by time. */
+static int dl_page(struct hl_sess *s, int64_t app_id, int64_t webhook_id,
+                   const struct hl_delivery_filter *f, int64_t after_id, size_t limit, int64_t hi,
+                   int64_t at, struct hl_rows *rows)
 {
+    /* failing is a pending delivery whose last attempt failed: its rows are pending ones */
+    int stored = f->status == HL_DS_FAILING ? HL_DS_PENDING : f->status;
+    int q = f->status == HL_DS_FAILING ? HL_Q_DL_LIST_FAILING
+            : f->status >= 0           ? HL_Q_DL_LIST_STATUS
+            : f->type >= 0             ? HL_Q_DL_LIST_TYPE
+            : f->since || f->until     ? HL_Q_DL_LIST_TIME
+                                       : HL_Q_DL_LIST;
     struct hl_arg a[] = {hl_arg_int(webhook_id),
                          hl_arg_int(app_id),
                          hl_arg_int(f->status),
@@ -782,11 +827,83 @@ int hl_store_delivery_list(struct hl_store *st, int64_t app_id, int64_t webhook_
                          hl_arg_int(f->since),
                          hl_arg_int(f->until),
                          hl_arg_int(before_id(after_id)),
-                         hl_arg_int((int64_t)limit)};
-    int by_status = f->status >= 0;
-    int q = webhook_id ? (by_status ? HL_Q_DL_LIST_STATUS : HL_Q_DL_LIST)
-                       : (by_status ? HL_Q_DL_LIST_APP_STATUS : HL_Q_DL_LIST_APP);
-    return list(st, q, a, HL_NARGS(a), &hl_read_delivery, (void **)out, n);
+                         hl_arg_int((int64_t)limit),
+                         hl_arg_int(stored),
+                         hl_arg_int(hi),
+                         hl_arg_int(at)};
+    /* SQLite binds no parameter past the last one a statement names */
+    size_t na = q == HL_Q_DL_LIST_TIME ? 11 : q == HL_Q_DL_LIST_STATUS ? 9 : 8;
+    return run(s, q, a, na, rows);
+}
+
+/* Newest first by id; within since/until alone, by creation time, then id (DL_LIST_TIME_SQL). */
+static int newest_by_id(const void *x, const void *y)
+{
+    const struct hl_delivery *a = x, *b = y;
+    return a->id < b->id ? 1 : a->id > b->id ? -1 : 0;
+}
+
+static int newest_by_time(const void *x, const void *y)
+{
+    const struct hl_delivery *a = x, *b = y;
+    if (a->created_at != b->created_at)
+        return a->created_at < b->created_at ? 1 : -1;
+    return newest_by_id(x, y);
+}
+
+/* The app's deliveries: each webhook's newest page from its own index, then the newest of
+ * those; the cost is the app's webhooks times a page, however many deliveries there are. */
+static int dl_app_page(struct hl_sess *s, int64_t app_id, const struct hl_delivery_filter *f,
+                       int64_t after_id, size_t limit, int64_t hi, int64_t at, struct hl_rows *rows)
+{
+    int64_t *ids = NULL;
+    size_t nw = 0;
+    struct hl_rows w = {.rd = &hl_read_int};
+    struct hl_arg a[] = {hl_arg_int(app_id)};
+    int rc = run(s, HL_Q_WH_IDS, a, HL_NARGS(a), &w);
+    ids = w.arr;
+    nw = w.n;
+    for (size_t i = 0; rc == HL_OK && i < nw; i++)
+        rc = dl_page(s, app_id, ids[i], f, after_id, limit, hi, at, rows);
+    free(ids);
+    if (rc || rows->n < 2)
+        return rc;
+    struct hl_delivery *d = rows->arr;
+    int by_time = f->status < 0 && f->type < 0 && (f->since || f->until);
+    qsort(d, rows->n, sizeof(*d), by_time ? newest_by_time : newest_by_id);
+    for (size_t i = limit; i < rows->n; i++)
+        hl_delivery_clear(&d[i]);
+    if (rows->n > limit)
+        rows->n = limit;
+    return HL_OK;
+}
+
+int hl_store_delivery_list(struct hl_store *st, int64_t app_id, int64_t webhook_id,
+                           const struct hl_delivery_filter *f, int64_t after_id, size_t limit,
+                           struct hl_delivery **out, size_t *n)
+{
+    int64_t hi = INT64_MAX, at = INT64_MAX;
+    if (f->status < 0 && f->type < 0 && (f->since || f->until)) {
+        struct hl_arg c[] = {hl_arg_int(after_id)};
+        int rc = time_bounds(st, f->until, after_id, HL_Q_DL_AT, c, HL_NARGS(c), &hi, &at);
+        if (rc)
+            return rc;
+    }
+    struct hl_sess s;
+    int rc = st->be->open(st, HL_SESS_READ, &s);
+    if (rc)
+        return rc;
+    struct hl_rows rows = {.rd = &hl_read_delivery};
+    rc = webhook_id ? dl_page(&s, app_id, webhook_id, f, after_id, limit, hi, at, &rows)
+                    : dl_app_page(&s, app_id, f, after_id, limit, hi, at, &rows);
+    rc = st->be->close(&s, rc);
+    if (rc) {
+        hl_rows_clear(&rows);
+        return rc;
+    }
+    *out = rows.arr;
+    *n = rows.n;
+    return HL_OK;
 }
 
 int hl_store_delivery_get(struct hl_store *st, int64_t app_id, int64_t id, struct hl_delivery *out,

@@ -204,6 +204,21 @@ static const char *const MIGRATIONS[] = {
     "ALTER TABLE deliveries ADD COLUMN order_key TEXT;"
     "CREATE INDEX deliveries_order ON deliveries(webhook_id, order_key, id)"
     " WHERE order_key IS NOT NULL AND status IN (" SQL_PENDING ", " SQL_PAUSED ");",
+    /* 15: every list reads from an index that serves its filter and its order (sqlite.c's
+     * migration 15) */
+    "ALTER TABLE deliveries ADD COLUMN event_type BIGINT NOT NULL DEFAULT -1;"
+    "UPDATE deliveries d SET event_type = e.type FROM events e WHERE e.id = d.event_id;"
+    "CREATE INDEX events_type ON events(app_id, type, id);"
+    "CREATE INDEX deliveries_webhook_type ON deliveries(webhook_id, event_type, id);"
+    "CREATE INDEX deliveries_webhook_time ON deliveries(webhook_id, created_at, id);"
+    "CREATE INDEX resources_tenant ON resources(app_id, kind, tenant, id);"
+    "DROP INDEX deliveries_webhook;"
+    "CREATE INDEX deliveries_webhook ON deliveries(webhook_id, status, id)"
+    " INCLUDE (attempts, last_status);"
+    "CREATE INDEX deliveries_failing ON deliveries(webhook_id, id) WHERE " SQL_FAILING_ROWS(
+        "") ";"
+            /* statistics for the new column at once (autovacuum also visits the rewritten table) */
+            "ANALYZE deliveries;",
 };
 #define NMIGRATIONS (sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]))
 
@@ -299,9 +314,8 @@ static const char *const SQL[Q_COUNT] = {
                             " AND failing_since > 0 AND failing_since <= $4",
     [HL_Q_RES_GET] = "SELECT " HL_RESOURCE_COLS " FROM resources WHERE app_id = $1 AND kind = $2"
                      " AND uid = $3",
-    [HL_Q_RES_LIST] = "SELECT " HL_RESOURCE_COLS " FROM resources WHERE app_id = $1"
-                      " AND kind = $2 AND ($3::text IS NULL OR parent_uid = $3)"
-                      " AND ($4::text IS NULL OR tenant = $4) AND id > $5 ORDER BY id LIMIT $6",
+    [HL_Q_RES_LIST] = RES_LIST_SQL("$", "::text", ""),
+    [HL_Q_RES_LIST_TENANT] = RES_LIST_SQL("$", "::text", " AND tenant = $4"),
     [HL_Q_RES_INSERT] = "INSERT INTO resources(uid, app_id, kind, parent_uid, tenant, body,"
                         " version, created_at, updated_at)"
                         " VALUES($1, $2, $3, $4, $5, $6, 1, $7, $8)",
@@ -327,14 +341,11 @@ static const char *const SQL[Q_COUNT] = {
                          " created_at = excluded.created_at WHERE idempotency.created_at < $7",
     [HL_Q_IDEM_GET] = "SELECT request_hash, status, response FROM idempotency WHERE app_id = $1"
                       " AND key = $2 AND created_at >= $3",
-    [HL_Q_EV_LIST] = "SELECT " HL_EVENT_COLS " FROM events WHERE app_id = $1"
-                     " AND ($2 < 0 OR type = $2) AND ($3::text IS NULL OR tenant = $3)"
-                     " AND ($4 = 0 OR created_at >= $4) AND ($5 = 0 OR created_at < $5)"
-                     " AND id < $6 ORDER BY id DESC LIMIT $7",
-    [HL_Q_EV_LIST_TENANT] = "SELECT " HL_EVENT_COLS " FROM events WHERE app_id = $1"
-                            " AND tenant = $3 AND ($2 < 0 OR type = $2)"
-                            " AND ($4 = 0 OR created_at >= $4) AND ($5 = 0 OR created_at < $5)"
-                            " AND id < $6 ORDER BY id DESC LIMIT $7",
+    [HL_Q_EV_LIST] = EV_LIST_SQL("$", "::text", ""),
+    [HL_Q_EV_LIST_TYPE] = EV_LIST_SQL("$", "::text", " AND type = $2"),
+    [HL_Q_EV_LIST_TENANT] = EV_LIST_SQL("$", "::text", " AND tenant = $3"),
+    [HL_Q_EV_LIST_TIME] = EV_LIST_TIME_SQL("$", "::text", ""),
+    [HL_Q_EV_AT] = "SELECT created_at FROM events WHERE id = $2 AND app_id = $1",
     [HL_Q_EV_GET] = "SELECT " HL_EVENT_COLS " FROM events WHERE app_id = $1 AND uid = $2",
     [HL_Q_ATTEMPT_INSERT] = "INSERT INTO attempts(delivery_id, started_at, duration_us,"
                             " status_code, error, response, webhook_id) VALUES($1, $2, $3, $4,"
@@ -356,25 +367,13 @@ static const char *const SQL[Q_COUNT] = {
                       " (SELECT min(lease_until) FROM deliveries WHERE status = " SQL_PENDING
                       " AND lease_until > $1)), 0)",
     [HL_Q_DL_BY_EVENT] = HL_DELIVERY_SELECT " WHERE d.event_id = $1 ORDER BY d.id",
-    /* The delivery lists: parameters as sql.h says ($3 status, $7 before id, $8 limit). */
-    [HL_Q_DL_LIST] = HL_DELIVERY_SELECT
-    " WHERE d.webhook_id = $1 AND w.app_id = $2" DL_FILTERS("d", "$") DL_PAGE("$"),
-    [HL_Q_DL_LIST_STATUS] =
-        HL_DELIVERY_SELECT " WHERE d.webhook_id = $1 AND w.app_id = $2" DL_STORED("d", "$")
-            DL_FILTERS("d", "$") DL_PAGE("$"),
-    /* Webhook by webhook, the newest page of each from its index, then the newest of those. */
-    [HL_Q_DL_LIST_APP] =
-        "SELECT " HL_DELIVERY_COLS " FROM webhooks w CROSS JOIN LATERAL"
-        " (SELECT d2.* FROM deliveries d2 WHERE d2.webhook_id = w.id" DL_FILTERS("d2", "$")
-            DL_PAGE_OF("d2",
-                       "$") ") d"
-                            " JOIN events e ON e.id = d.event_id WHERE w.app_id = $2" DL_PAGE("$"),
-    [HL_Q_DL_LIST_APP_STATUS] =
-        "SELECT " HL_DELIVERY_COLS " FROM webhooks w CROSS JOIN LATERAL"
-        " (SELECT d2.* FROM deliveries d2 WHERE d2.webhook_id = w.id" DL_STORED("d2", "$")
-            DL_FILTERS("d2", "$") DL_PAGE_OF(
-                "d2", "$") ") d"
-                           " JOIN events e ON e.id = d.event_id WHERE w.app_id = $2" DL_PAGE("$"),
+    [HL_Q_DL_LIST] = DL_LIST_SQL("$", "", ""),
+    [HL_Q_DL_LIST_STATUS] = DL_LIST_SQL("$", "", " AND d.status = $9"),
+    [HL_Q_DL_LIST_FAILING] = DL_LIST_SQL("$", "", " AND " SQL_FAILING_ROWS("d.")),
+    [HL_Q_DL_LIST_TYPE] = DL_LIST_SQL("$", "", " AND d.event_type = $4"),
+    [HL_Q_DL_LIST_TIME] = DL_LIST_TIME_SQL("$"),
+    [HL_Q_DL_AT] = "SELECT created_at FROM deliveries WHERE id = $1",
+    [HL_Q_WH_IDS] = "SELECT id FROM webhooks WHERE app_id = $1 ORDER BY id",
     [HL_Q_DL_GET] = HL_DELIVERY_SELECT " WHERE d.id = $1 AND w.app_id = $2",
     [HL_Q_ATT_LIST] = "SELECT started_at, duration_us, status_code, error, response FROM attempts"
                       " WHERE delivery_id = $1 ORDER BY id",
@@ -390,7 +389,7 @@ static const char *const SQL[Q_COUNT] = {
     [HL_Q_ROTATE] = "UPDATE webhooks SET secret = $3, prev_secrets = $4,"
                     " prev_secret_until = $5, updated_at = $6 WHERE app_id = $1 AND uid = $2"
                     " AND deleted_at = 0",
-    [HL_Q_WH_STATS] = SQL_WH_STATS("$1"),
+    [HL_Q_WH_STATS] = SQL_WH_STATS("$1", ""),
     [HL_Q_GAUGE_DELIVERIES] = SQL_GAUGE_DELIVERIES,
     [HL_Q_GAUGE_WEBHOOKS] = SQL_GAUGE_WEBHOOKS,
     [HL_Q_GAUGE_FILES] = SQL_GAUGE_FILES,
@@ -438,8 +437,8 @@ static const char *const SQL[Q_COUNT] = {
                          " AND (event_types = 0 OR (event_types & $3) <> 0) ORDER BY id",
     [HL_Q_DELIV_INSERT] =
         "INSERT INTO deliveries(event_id, webhook_id, status, next_attempt_at,"
-        " created_at, order_key) SELECT $1, id, " SQL_PENDING ", $3, $3,"
-        " CASE WHEN ordering = " HL_XSTR(HL_ORDER_RESOURCE) " THEN $4::text END"
+        " created_at, order_key, event_type) SELECT $1, id, " SQL_PENDING ", $3, $3,"
+        " CASE WHEN ordering = " HL_XSTR(HL_ORDER_RESOURCE) " THEN $4::text END, $5"
                                                             " FROM webhooks WHERE id = $2",
 
     /* alerting (issue 21, store/alerts.c) */
@@ -452,7 +451,8 @@ static const char *const SQL[Q_COUNT] = {
     [HL_Q_OP_EVENT] = "INSERT INTO events(uid, app_id, type, tenant, resource_uid, created_at,"
                       " payload) VALUES($1, $2, $3, $4, $5, $6, $7) RETURNING id",
     [HL_Q_OP_FANOUT] = "INSERT INTO deliveries(event_id, webhook_id, status, next_attempt_at,"
-                       " created_at) SELECT $1, id, " SQL_PENDING ", $2, $2 FROM webhooks"
+                       " created_at, event_type) SELECT $1, id, " SQL_PENDING ", $2, $2, $6"
+                       " FROM webhooks"
                        " WHERE app_id = $3 AND kind = 1 AND active = 1 AND deleted_at = 0"
                        " AND (event_types & $4) <> 0 AND url <> $5",
     [HL_Q_ALERT_FAILING] = "UPDATE webhooks SET alert_state = 1, alert_since = $2"
@@ -492,10 +492,11 @@ static const char *const SQL[Q_COUNT] = {
         "WITH ev AS (INSERT INTO events(uid, app_id, type, tenant, resource_uid,"
         " created_at, payload) VALUES($1, $2, $3, $4, $5, $6, $7) RETURNING id),"
         " d AS (INSERT INTO deliveries(event_id, webhook_id, status, next_attempt_at,"
-        " created_at, order_key) SELECT ev.id, w.id, " SQL_PENDING ", $8, $8,"
+        " created_at, order_key, event_type) SELECT ev.id, w.id, " SQL_PENDING ", $8, $8,"
         " CASE WHEN w.ordering = " HL_XSTR(
-            HL_ORDER_RESOURCE) " THEN $5 END FROM ev, webhooks w"
-                               " WHERE w.app_id = $2 AND w.active = 1 AND w.deleted_at = 0"
+            HL_ORDER_RESOURCE) " THEN $5 END, $3"
+                               " FROM ev, webhooks w WHERE w.app_id = $2 AND w.active = 1 AND "
+                               "w.deleted_at = 0"
                                " AND (w.entities & $9) <> 0 AND (w.event_types = 0 OR "
                                "(w.event_types & $10) <> 0)"
                                " AND w.filter IS NULL RETURNING 1), n AS (SELECT count(*) AS made "
@@ -511,7 +512,8 @@ static const char *const SQL[Q_COUNT] = {
     [Q_EV_ONE] = "WITH ev AS (INSERT INTO events(uid, app_id, type, tenant, resource_uid,"
                  " created_at, payload) VALUES($1, $2, $3, $4, $5, $6, $7) RETURNING id),"
                  " d AS (INSERT INTO deliveries(event_id, webhook_id, status, next_attempt_at,"
-                 " created_at) SELECT ev.id, $9, " SQL_PENDING ", $8, $8 FROM ev RETURNING 1),"
+                 " created_at, event_type) SELECT ev.id, $9, " SQL_PENDING ", $8, $8, $3"
+                 " FROM ev RETURNING 1),"
                  " n AS (SELECT count(*) AS made FROM d)"
                  " SELECT made, 0, CASE WHEN made > 0 THEN pg_notify($10, $11) END FROM n",
     [Q_NOTIFY] = "SELECT pg_notify($1, $2)",
@@ -1015,8 +1017,32 @@ static int repeatable(int q)
     return q == Q_BEGIN || q == Q_BEGIN_SNAPSHOT || strncmp(SQL[q], "SELECT", 6) == 0;
 }
 
-/* Runs statement q on c, preparing it on first use. On success *out holds the result (the
- * caller PQclears it). */
+/* The lists, planned for each call's own values (an unnamed statement) instead of prepared
+ * once: which index serves a filter depends on how many rows its value matches (a rare status,
+ * a tenant with no events), and the generic plan a prepared statement settles on after a few
+ * calls picks one for every value. Planning costs a fraction of a millisecond. */
+static int custom_plan(int q)
+{
+    switch (q) {
+    case HL_Q_EV_LIST:
+    case HL_Q_EV_LIST_TYPE:
+    case HL_Q_EV_LIST_TENANT:
+    case HL_Q_EV_LIST_TIME:
+    case HL_Q_DL_LIST:
+    case HL_Q_DL_LIST_STATUS:
+    case HL_Q_DL_LIST_FAILING:
+    case HL_Q_DL_LIST_TYPE:
+    case HL_Q_DL_LIST_TIME:
+    case HL_Q_RES_LIST:
+    case HL_Q_RES_LIST_TENANT:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Runs statement q on c, preparing it on first use (unless custom_plan). On success *out holds
+ * the result (the caller PQclears it). */
 static int run(struct pg *p, struct conn *c, int q, const struct params *a, PGresult **out)
 {
     *out = NULL;
@@ -1026,7 +1052,8 @@ static int run(struct pg *p, struct conn *c, int q, const struct params *a, PGre
     snprintf(name, sizeof(name), "hl%d", (int)q);
     for (int attempt = 0;; attempt++) {
         int rc = HL_EUNAVAIL;
-        if (c->pg && !c->prepared[q]) {
+        int custom = custom_plan(q);
+        if (c->pg && !custom && !c->prepared[q]) {
             PGresult *r = PQprepare(c->pg, name, SQL[q], a->n, a->types);
             if (PQresultStatus(r) == PGRES_COMMAND_OK)
                 c->prepared[q] = 1;
@@ -1034,8 +1061,11 @@ static int run(struct pg *p, struct conn *c, int q, const struct params *a, PGre
                 rc = failure(p, c, r, q);
             PQclear(r);
         }
-        if (c->pg && c->prepared[q]) {
-            PGresult *r = PQexecPrepared(c->pg, name, a->n, a->values, a->lengths, a->formats, 1);
+        if (c->pg && (custom || c->prepared[q])) {
+            PGresult *r =
+                custom ? PQexecParams(c->pg, SQL[q], a->n, a->types, a->values, a->lengths,
+                                      a->formats, 1)
+                       : PQexecPrepared(c->pg, name, a->n, a->values, a->lengths, a->formats, 1);
             ExecStatusType s = PQresultStatus(r);
             if (s == PGRES_TUPLES_OK || s == PGRES_COMMAND_OK) {
                 c->used++;
@@ -1351,6 +1381,31 @@ static int sess_open(struct hl_store *base, enum hl_sess_kind kind, struct hl_se
     return HL_OK;
 }
 
+/* hl_store_explain: appends the plan of query q with parameters pa to out. */
+static int explain(struct conn *c, int q, const struct params *pa, struct hl_buf *out)
+{
+    struct hl_buf sql;
+    hl_buf_init(&sql, 1 << 20);
+    PGresult *r = NULL;
+    int rc = hl_buf_printf(&sql, "EXPLAIN %s", SQL[q]);
+    if (rc == HL_OK && !c->pg)
+        rc = HL_EUNAVAIL;
+    if (rc == HL_OK) {
+        r = PQexecParams(c->pg, sql.p, pa->n, pa->types, pa->values, pa->lengths, pa->formats, 0);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+            hl_error("postgres: EXPLAIN %.60s: %s", SQL[q], PQresultErrorMessage(r));
+            rc = HL_ESTORE;
+        }
+    }
+    if (rc == HL_OK)
+        rc = hl_buf_printf(out, "-- query %d\n", q);
+    for (int i = 0; rc == HL_OK && i < PQntuples(r); i++)
+        rc = hl_buf_printf(out, "%s\n", PQgetvalue(r, i, 0));
+    PQclear(r);
+    hl_buf_free(&sql);
+    return rc;
+}
+
 /* Runs query q in the session: the one row fetch of this backend. */
 static int sess_run(struct hl_sess *s, int q, const struct hl_arg *a, size_t n,
                     struct hl_rows *rows)
@@ -1360,6 +1415,8 @@ static int sess_run(struct hl_sess *s, int q, const struct hl_arg *a, size_t n,
     hl_buf_init(&ids, 1 << 20);
     PGresult *r = NULL;
     int rc = to_params(a, n, &pa, &ids);
+    if (rc == HL_OK && s->st->explain)
+        rc = explain(s->conn, q, &pa, s->st->explain);
     if (rc == HL_OK)
         rc = run(PG(s->st), s->conn, q, &pa, &r);
     struct hl_row row = {.cols = &COLS, .res = r};

@@ -34,18 +34,29 @@
 #define SQL_IS_FAILING(p)                                                                          \
     "(" p "status = " SQL_PENDING " AND " p "attempts > 0 AND " p "last_status NOT BETWEEN 200"    \
     " AND 299)"
+/* The failing ones, spelled as the partial index deliveries_failing says (both backends use a
+ * partial index only for a query that repeats its condition). */
+#define SQL_FAILING_ROWS(p)                                                                        \
+    p "status = " SQL_PENDING " AND " p "attempts > 0 AND " p "last_status NOT BETWEEN 200 AND "   \
+      "299"
 /* The state of delivery a (a table alias: "d") as the API shows it. */
 #define DL_SHOWN(a) "CASE WHEN " SQL_IS_FAILING(a ".") " THEN " SQL_FAILING " ELSE " a ".status END"
 #define SQL_SHOWN_STATUS DL_SHOWN("d")
 
 /* A webhook's counts by state (pending, succeeded, failed, failing), for both backends: wh is
- * the placeholder of its id. */
-#define SQL_WH_STATS(wh)                                                                           \
-    "SELECT count(*) FILTER (WHERE status IN (" SQL_PENDING ", " SQL_PAUSED                        \
-    ") AND NOT " SQL_IS_FAILING("") "), count(*) FILTER (WHERE status = " SQL_SUCCEEDED "),"       \
-                                    " count(*) FILTER (WHERE status = " SQL_FAILED                 \
-                                    "), count(*) FILTER (WHERE " SQL_IS_FAILING(                   \
-                                        "") ") FROM deliveries WHERE webhook_id = " wh
+ * the placeholder of its id, ix how SQLite is told to count the failing from their index. Each
+ * count is a range of an index that holds what it needs (deliveries_webhook: webhook, status;
+ * deliveries_failing), read without the table. */
+#define SQL_WH_COUNT(wh, cond)                                                                     \
+    "(SELECT count(*) FROM deliveries WHERE webhook_id = " wh " AND " cond ")"
+#define SQL_WH_WAITING "status IN (" SQL_PENDING ", " SQL_PAUSED ")"
+/* clang-format off */
+#define SQL_WH_STATS(wh, ix)                                                                           \
+    "SELECT " SQL_WH_COUNT(wh, SQL_WH_WAITING) " - f.n, "                                          \
+    SQL_WH_COUNT(wh, "status = " SQL_SUCCEEDED) ", "                                               \
+    SQL_WH_COUNT(wh, "status = " SQL_FAILED) ", f.n FROM (SELECT count(*) AS n FROM deliveries" ix \
+    " WHERE webhook_id = " wh " AND " SQL_FAILING_ROWS("") ") f"
+/* clang-format on */
 /* /metrics' gauges (hl_store_gauges), the same text on both backends. Each row holds a state, a
  * sub-state, a count and the oldest created_at of the group. A queued delivery's sub-state is
  * 1 when it is failing (SQL_IS_FAILING, its status aside): the index deliveries_queue holds
@@ -84,6 +95,51 @@
     "UPDATE deliveries SET next_attempt_at = " now " WHERE webhook_id = " wh                       \
     " AND " SQL_IS_FAILING("") " AND lease_until <= " now " AND created_at >= " since              \
                                " AND (" until " = 0 OR created_at < " until ")"
+
+/* ---- the lists (issue 20) ----
+ * Each list seeks one index by the filter it was built for (ops.c picks it from the filters
+ * given) and checks the other filters on the rows it reads; m is the parameter mark ("?" or
+ * "$"), c the cast a text parameter compared with NULL needs ("" or "::text").
+ *
+ * The event log's parameters: 1 app, 2 type (-1: any), 3 tenant (NULL: any), 4 since, 5 until
+ * (0: none), 6 below this id (keyset; INT64_MAX for the first page), 7 limit; by time also
+ * 8 the highest created_at wanted and 9 the cursor's created_at (INT64_MAX: none). */
+#define EV_REST(m, c)                                                                              \
+    " AND (" m "2 < 0 OR type = " m "2) AND (" m "3" c " IS NULL OR tenant = " m "3)"              \
+    " AND (" m "4 = 0 OR created_at >= " m "4) AND (" m "5 = 0 OR created_at < " m "5)"
+/* Newest first by id from an index (app_id, [seek column,] id). */
+#define EV_LIST_SQL(m, c, seek)                                                                    \
+    "SELECT " HL_EVENT_COLS " FROM events WHERE app_id = " m "1" seek " AND id < " m               \
+    "6" EV_REST(m, c) " ORDER BY id DESC LIMIT " m "7"
+/* Within since/until: newest first by creation time (then id) from the index (created_at, id),
+ * the cursor's row found by its created_at, so that a narrow window costs its own rows and no
+ * more, wherever it lies. ix: how SQLite is told the index ("" on PostgreSQL). */
+#define EV_LIST_TIME_SQL(m, c, ix)                                                                 \
+    "SELECT " HL_EVENT_COLS " FROM events" ix " WHERE created_at >= " m "4 AND created_at <= " m   \
+    "8 AND (created_at < " m "9 OR id < " m "6) AND app_id = " m                                   \
+    "1" EV_REST(m, c) " ORDER BY created_at DESC, id DESC LIMIT " m "7"
+/* A webhook's deliveries. Parameters: 1 webhook, 2 app, 3 status as shown (-1: any), 4 event
+ * type (-1: any), 5 since, 6 until (0: none), 7 below this id, 8 limit; by status also 9 the
+ * status stored; by time 10 the highest created_at wanted and 11 the cursor's created_at. */
+#define DL_REST(m)                                                                                 \
+    " AND (" m "3 < 0 OR " SQL_SHOWN_STATUS " = " m "3) AND (" m "4 < 0 OR d.event_type = " m      \
+    "4) AND (" m "5 = 0 OR d.created_at >= " m "5) AND (" m "6 = 0 OR d.created_at < " m "6)"
+#define DL_LIST_SQL(m, ix, seek)                                                                   \
+    HL_DELIVERY_SELECT_IX(ix)                                                                      \
+    " WHERE d.webhook_id = " m "1" seek " AND d.id < " m "7 AND w.app_id = " m                     \
+    "2" DL_REST(m) " ORDER BY d.id DESC LIMIT " m "8"
+#define DL_LIST_TIME_SQL(m)                                                                        \
+    HL_DELIVERY_SELECT " WHERE d.webhook_id = " m "1 AND d.created_at >= " m "5"                   \
+                       " AND d.created_at <= " m "10 AND (d.created_at < " m "11 OR d.id < " m     \
+                       "7) AND w.app_id = " m                                                      \
+                       "2" DL_REST(m) " ORDER BY d.created_at DESC, d.id DESC LIMIT " m "8"
+/* The resources of a kind, oldest first by id from an index (app_id, kind, [tenant,] id):
+ * parameters 1 app, 2 kind, 3 parent (NULL: any), 4 tenant (NULL: any), 5 above this id,
+ * 6 limit. */
+#define RES_LIST_SQL(m, c, seek)                                                                   \
+    "SELECT " HL_RESOURCE_COLS " FROM resources WHERE app_id = " m "1 AND kind = " m "2" seek      \
+    " AND id > " m "5 AND (" m "3" c " IS NULL OR parent_uid = " m "3) AND (" m "4" c              \
+    " IS NULL OR tenant = " m "4) ORDER BY id LIMIT " m "6"
 
 /* One row: the deliveries recover would pick (SQL_RECOVER_FAILING and HL_Q_RECOVER), failed and
  * failing, picking none: the same placeholders. */
@@ -164,26 +220,11 @@
 #define HL_DELIVERY_COLS                                                                           \
     "d.id, d.webhook_id, w.uid, w.deleted_at, e.uid, e.type, " SQL_SHOWN_STATUS ", d.attempts,"    \
     " d.last_status, d.last_error, d.next_attempt_at, d.created_at, d.delivered_at"
-#define HL_DELIVERY_SELECT                                                                         \
-    "SELECT " HL_DELIVERY_COLS " FROM deliveries d"                                                \
-    " JOIN webhooks w ON w.id = d.webhook_id JOIN events e ON e.id = d.event_id"
-/* Pieces of the delivery lists (HL_Q_DL_LIST*), spelled once for both dialects: a is the alias
- * of the deliveries table, m the parameter mark ("?" or "$"). Every list takes the same eight
- * parameters (sql.h's enum says which), and names the limit (8), its last: SQLite binds no
- * parameter past the last one a statement names. */
-#define DL_FILTERS(a, m)                                                                           \
-    " AND " a ".id < " m "7 AND (" m                                                               \
-    "3 < 0 OR " DL_SHOWN(a) " = " m "3)"                                                           \
-                            " AND (" m "4 < 0 OR (SELECT ef.type FROM events ef WHERE ef.id = " a  \
-                            ".event_id) = " m "4)"                                                 \
-                            " AND (" m "5 = 0 OR " a ".created_at >= " m "5) AND (" m              \
-                            "6 = 0 OR " a ".created_at < " m "6)"
-/* The stored state of the shown state m3 (failing is stored pending): a list by state reads that
- * state's rows of the (webhook_id, status, id) index only. */
-#define DL_STORED(a, m)                                                                            \
-    " AND " a ".status = CASE WHEN " m "3 = " SQL_FAILING " THEN " SQL_PENDING " ELSE " m "3 END"
-#define DL_PAGE_OF(a, m) " ORDER BY " a ".id DESC LIMIT " m "8"
-#define DL_PAGE(m) DL_PAGE_OF("d", m)
+/* ix: an index SQLite is told to use for deliveries d ("INDEXED BY x"), or "". */
+#define HL_DELIVERY_SELECT_IX(ix)                                                                  \
+    "SELECT " HL_DELIVERY_COLS " FROM deliveries d" ix " JOIN webhooks w ON w.id = d.webhook_id"   \
+    " JOIN events e ON e.id = d.event_id"
+#define HL_DELIVERY_SELECT HL_DELIVERY_SELECT_IX("")
 
 /* A webhook's attempts in [since, until), one row each (parameters w, since, until, step):
  * its bucket ((started_at - since) / step), 1 when it succeeded (2xx: an attempt with an error
@@ -237,7 +278,8 @@ enum hl_q {
     HL_Q_WH_POLICY,    /* id, rate_limit: a webhook's delivery policy */
     HL_Q_NEXT_RELEASE, /* one row: when a webhook held by its breaker or rate may claim next */
     HL_Q_RES_GET,
-    HL_Q_RES_LIST,
+    HL_Q_RES_LIST,        /* RES_LIST_SQL: a kind's resources... */
+    HL_Q_RES_LIST_TENANT, /* ... of one tenant */
     HL_Q_RES_INSERT,
     HL_Q_RES_UPDATE,
     HL_Q_RES_DELETE,
@@ -251,7 +293,11 @@ enum hl_q {
     HL_Q_FILE_RELEASE, /* uid, attempts (the claim's), attempts to give back */
     HL_Q_IDEM_INSERT,
     HL_Q_IDEM_GET,
-    HL_Q_EV_LIST,
+    HL_Q_EV_LIST,        /* EV_LIST_SQL: the event log, no filter or only since/until... */
+    HL_Q_EV_LIST_TYPE,   /* ... one event type */
+    HL_Q_EV_LIST_TENANT, /* ... one tenant */
+    HL_Q_EV_LIST_TIME,   /* ... within since/until alone (EV_LIST_TIME_SQL) */
+    HL_Q_EV_AT,          /* an event's created_at by app and id (a time list's cursor) */
     HL_Q_EV_GET,
     HL_Q_ATTEMPT_INSERT,
     HL_Q_DELIV_SUCCESS,
@@ -259,11 +305,13 @@ enum hl_q {
     HL_Q_DELIV_FAILED,
     HL_Q_NEXT_DUE,
     HL_Q_DL_BY_EVENT,
-    /* The delivery lists take the same eight parameters: webhook, app, status as shown (-1: any),
-     * event type (-1: any), since, until (0: unbounded), before id (keyset: INT64_MAX from the
-     * newest), limit; each ignores those it does not need. */
-    HL_Q_DL_LIST,
-    HL_Q_DL_LIST_APP, /* HL_Q_DL_LIST over every webhook of the app */
+    HL_Q_DL_LIST,         /* DL_LIST_SQL: a webhook's deliveries, no filter... */
+    HL_Q_DL_LIST_STATUS,  /* ... in one status */
+    HL_Q_DL_LIST_FAILING, /* ... failing (pending after a failed attempt) */
+    HL_Q_DL_LIST_TYPE,    /* ... of one event type */
+    HL_Q_DL_LIST_TIME,    /* ... within since/until (DL_LIST_TIME_SQL) */
+    HL_Q_DL_AT,           /* a delivery's created_at by id (a time list's cursor) */
+    HL_Q_WH_IDS,          /* the ids of the app's webhooks, deleted ones too */
     HL_Q_DL_GET,
     HL_Q_ATT_LIST,
     HL_Q_DL_RESEND,
@@ -291,30 +339,27 @@ enum hl_q {
     HL_Q_APP_LOCK,    /* locks the app's row until the transaction ends (webhook creates) */
     HL_Q_WH_COUNT,    /* the app's webhooks */
     HL_Q_APP_STORAGE, /* the bytes of the app's stored context files */
-    /* The console (issue 15). HL_Q_DL_LIST_STATUS and HL_Q_DL_LIST_APP_STATUS are HL_Q_DL_LIST
-     * and HL_Q_DL_LIST_APP for one shown status, a query of its own so that its index is used. */
-    HL_Q_DL_LIST_STATUS,     /* a webhook's deliveries in one status */
-    HL_Q_DL_LIST_APP_STATUS, /* the app's deliveries in one status */
+    /* The console (issue 15). */
     HL_Q_RECOVER_COUNT,      /* one row: what HL_Q_RECOVER and HL_Q_RECOVER_FAILING would pick */
     HL_Q_WH_SERIES,          /* a webhook's attempts grouped by time bucket */
     HL_Q_KEY_APP,            /* the app of an unrevoked key, by the key's uid */
     HL_Q_CONSOLE_KEY_INSERT, /* the console's signing key, unless there is one */
     HL_Q_CONSOLE_KEY_GET,
-    HL_Q_PORTAL_PRUNE,   /* used portal links past their expiry, forgotten */
-    HL_Q_PORTAL_USE,     /* a portal link marked used, unless it was */
-    HL_Q_EV_LIST_TENANT, /* HL_Q_EV_LIST for one externalTenantId, from its own index */
+    HL_Q_PORTAL_PRUNE, /* used portal links past their expiry, forgotten */
+    HL_Q_PORTAL_USE,   /* a portal link marked used, unless it was */
     /* delivery policy (issue 19) */
     HL_Q_WH_FILTERED,  /* the webhooks with a filter that would get an event were it not for the
                         * filter (app, entity bit, type bit): id, filter */
     HL_Q_DELIV_INSERT, /* one pending delivery: event id, webhook id, now, the resource that
-                        * orders it when the webhook has ordering (NULL: not ordered) */
+                        * orders it when the webhook has ordering (NULL: not ordered), the
+                        * event's type */
     /* alerting (issue 21, store/alerts.c) */
     HL_Q_WH_ALERTING,     /* UPDATE: id, kind, silence_ms, expect_events */
     HL_Q_WH_BY_ID,        /* HL_WEBHOOK_COLS of a webhook by id, deleted or not */
     HL_Q_APP_UID,         /* the uid of an app by id */
     HL_Q_OP_COUNT,        /* app, event bit, url: operational webhooks that want it */
     HL_Q_OP_EVENT,        /* INSERT an event (hl_event_args) RETURNING id */
-    HL_Q_OP_FANOUT,       /* event id, now, app, event bit, url: its deliveries */
+    HL_Q_OP_FANOUT,       /* event id, now, app, event bit, url, event type: its deliveries */
     HL_Q_ALERT_FAILING,   /* UPDATE: id, since: healthy -> failing (changes a row or none) */
     HL_Q_ALERT_RECOVERED, /* UPDATE: id: failing -> healthy RETURNING the spell's start */
     HL_Q_WAITING,         /* a webhook's pending deliveries */
@@ -546,8 +591,9 @@ struct hl_store {
     uint64_t wake_seq;
     void (*on_notify)(void *arg); /* called by hl_store_notify, e.g. to wake a poll loop */
     void *on_notify_arg;
-    int notifying;      /* calls of on_notify under way */
-    uint64_t pruned[3]; /* events, deliveries, attempts removed through this store (atomics) */
+    int notifying;          /* calls of on_notify under way */
+    uint64_t pruned[3];     /* events, deliveries, attempts removed through this store (atomics) */
+    struct hl_buf *explain; /* hl_store_explain: statements are explained into it, not run */
     /* alerting (issue 21) */
     hl_op_event_fn op_event; /* builds operational events; NULL: none are made */
     uint64_t op_made;        /* operational deliveries written (atomic; may count rollbacks) */

@@ -149,6 +149,25 @@ static const char *const MIGRATIONS[] = {
     "ALTER TABLE deliveries ADD COLUMN order_key TEXT;"
     "CREATE INDEX deliveries_order ON deliveries(webhook_id, order_key, id)"
     " WHERE order_key IS NOT NULL AND status IN (" SQL_PENDING ", " SQL_PAUSED ");",
+    /* 15: every list reads from an index that serves its filter and its order (issue 20).
+     * Deliveries carry their event's type, so that a webhook's deliveries of one type are
+     * found without reading every event; the event log by type and by tenant, a webhook's
+     * deliveries by id, type and time, the resources of a tenant. (The event log by time uses
+     * events_created.) */
+    "ALTER TABLE deliveries ADD COLUMN event_type INTEGER NOT NULL DEFAULT -1;"
+    "UPDATE deliveries SET event_type = (SELECT e.type FROM events e WHERE e.id = event_id);"
+    "CREATE INDEX events_type ON events(app_id, type, id);"
+    "CREATE INDEX deliveries_webhook_type ON deliveries(webhook_id, event_type, id);"
+    "CREATE INDEX deliveries_webhook_time ON deliveries(webhook_id, created_at, id);"
+    "CREATE INDEX resources_tenant ON resources(app_id, kind, tenant, id);"
+    /* a list by status checks "failing" on the index, not on each row: pending ones are
+     * listed past any number of failing ones */
+    "DROP INDEX deliveries_webhook;"
+    "CREATE INDEX deliveries_webhook ON deliveries(webhook_id, status, id, attempts, last_status);"
+    /* The failing: few, unless an endpoint is down; with the columns of their condition, so that
+     * SQLite counts them from the index alone. */
+    "CREATE INDEX deliveries_failing ON deliveries(webhook_id, id, status, attempts, last_status)"
+    " WHERE " SQL_FAILING_ROWS("") ";",
 };
 #define NMIGRATIONS (sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]))
 
@@ -277,9 +296,8 @@ static const char *const SQL[Q_COUNT] = {
                             " AND failing_since > 0 AND failing_since <= ?4",
     [HL_Q_RES_GET] = "SELECT " HL_RESOURCE_COLS " FROM resources WHERE app_id = ?1 AND kind = ?2"
                      " AND uid = ?3",
-    [HL_Q_RES_LIST] = "SELECT " HL_RESOURCE_COLS " FROM resources WHERE app_id = ?1"
-                      " AND kind = ?2 AND (?3 IS NULL OR parent_uid = ?3)"
-                      " AND (?4 IS NULL OR tenant = ?4) AND id > ?5 ORDER BY id LIMIT ?6",
+    [HL_Q_RES_LIST] = RES_LIST_SQL("?", "", ""),
+    [HL_Q_RES_LIST_TENANT] = RES_LIST_SQL("?", "", " AND tenant = ?4"),
     [HL_Q_RES_INSERT] = "INSERT INTO resources(uid, app_id, kind, parent_uid, tenant, body,"
                         " version, created_at, updated_at)"
                         " VALUES(?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?8)",
@@ -305,14 +323,12 @@ static const char *const SQL[Q_COUNT] = {
                          " created_at = excluded.created_at WHERE idempotency.created_at < ?7",
     [HL_Q_IDEM_GET] = "SELECT request_hash, status, response FROM idempotency WHERE app_id = ?1"
                       " AND key = ?2 AND created_at >= ?3",
-    [HL_Q_EV_LIST] = "SELECT " HL_EVENT_COLS " FROM events WHERE app_id = ?1"
-                     " AND (?2 < 0 OR type = ?2) AND (?3 IS NULL OR tenant = ?3)"
-                     " AND (?4 = 0 OR created_at >= ?4) AND (?5 = 0 OR created_at < ?5)"
-                     " AND id < ?6 ORDER BY id DESC LIMIT ?7",
-    [HL_Q_EV_LIST_TENANT] = "SELECT " HL_EVENT_COLS " FROM events WHERE app_id = ?1"
-                            " AND tenant = ?3 AND (?2 < 0 OR type = ?2)"
-                            " AND (?4 = 0 OR created_at >= ?4) AND (?5 = 0 OR created_at < ?5)"
-                            " AND id < ?6 ORDER BY id DESC LIMIT ?7",
+    [HL_Q_EV_LIST] = EV_LIST_SQL("?", "", ""),
+    [HL_Q_EV_LIST_TYPE] = EV_LIST_SQL("?", "", " AND type = ?2"),
+    [HL_Q_EV_LIST_TENANT] = EV_LIST_SQL("?", "", " AND tenant = ?3"),
+    /* Without statistics SQLite would take the app's index and sort the window. */
+    [HL_Q_EV_LIST_TIME] = EV_LIST_TIME_SQL("?", "", " INDEXED BY events_created"),
+    [HL_Q_EV_AT] = "SELECT created_at FROM events WHERE id = ?2 AND app_id = ?1",
     [HL_Q_EV_GET] = "SELECT " HL_EVENT_COLS " FROM events WHERE app_id = ?1 AND uid = ?2",
     [HL_Q_ATTEMPT_INSERT] = "INSERT INTO attempts(delivery_id, started_at, duration_us,"
                             " status_code, error, response, webhook_id) VALUES(?1, ?2, ?3, ?4,"
@@ -332,26 +348,14 @@ static const char *const SQL[Q_COUNT] = {
         "SELECT min(d.next_attempt_at) FROM deliveries d WHERE d.status = " SQL_PENDING
         " AND d.lease_until <= ?1",
     [HL_Q_DL_BY_EVENT] = HL_DELIVERY_SELECT " WHERE d.event_id = ?1 ORDER BY d.id",
-    /* The delivery lists: parameters as sql.h says (?3 status, ?7 before id, ?8 limit). */
-    [HL_Q_DL_LIST] = HL_DELIVERY_SELECT
-    " WHERE d.webhook_id = ?1 AND w.app_id = ?2" DL_FILTERS("d", "?") DL_PAGE("?"),
-    [HL_Q_DL_LIST_STATUS] =
-        HL_DELIVERY_SELECT " WHERE d.webhook_id = ?1 AND w.app_id = ?2" DL_STORED("d", "?")
-            DL_FILTERS("d", "?") DL_PAGE("?"),
-    /* Webhook by webhook, the newest page of each from its index, then the newest of those:
-     * the cost is the app's webhooks times a page, however many deliveries there are. */
-    [HL_Q_DL_LIST_APP] =
-        "SELECT " HL_DELIVERY_COLS " FROM webhooks w CROSS JOIN deliveries d"
-        " CROSS JOIN events e WHERE w.app_id = ?2 AND d.id IN (SELECT d2.id FROM deliveries d2"
-        " WHERE d2.webhook_id = w.id" DL_FILTERS("d2", "?")
-            DL_PAGE_OF("d2", "?") ")"
-                                  " AND e.id = d.event_id" DL_PAGE("?"),
-    [HL_Q_DL_LIST_APP_STATUS] =
-        "SELECT " HL_DELIVERY_COLS " FROM webhooks w CROSS JOIN deliveries d"
-        " CROSS JOIN events e WHERE w.app_id = ?2 AND d.id IN (SELECT d2.id FROM deliveries d2"
-        " WHERE d2.webhook_id = w.id" DL_STORED("d2", "?") DL_FILTERS("d2", "?")
-            DL_PAGE_OF("d2", "?") ")"
-                                  " AND e.id = d.event_id" DL_PAGE("?"),
+    [HL_Q_DL_LIST] = DL_LIST_SQL("?", "", ""),
+    [HL_Q_DL_LIST_STATUS] = DL_LIST_SQL("?", "", " AND d.status = ?9"),
+    [HL_Q_DL_LIST_FAILING] =
+        DL_LIST_SQL("?", " INDEXED BY deliveries_failing", " AND " SQL_FAILING_ROWS("d.")),
+    [HL_Q_DL_LIST_TYPE] = DL_LIST_SQL("?", "", " AND d.event_type = ?4"),
+    [HL_Q_DL_LIST_TIME] = DL_LIST_TIME_SQL("?"),
+    [HL_Q_DL_AT] = "SELECT created_at FROM deliveries WHERE id = ?1",
+    [HL_Q_WH_IDS] = "SELECT id FROM webhooks WHERE app_id = ?1 ORDER BY id",
     [HL_Q_DL_GET] = HL_DELIVERY_SELECT " WHERE d.id = ?1 AND w.app_id = ?2",
     [HL_Q_ATT_LIST] = "SELECT started_at, duration_us, status_code, error, response FROM attempts"
                       " WHERE delivery_id = ?1 ORDER BY id",
@@ -367,7 +371,7 @@ static const char *const SQL[Q_COUNT] = {
     [HL_Q_ROTATE] = "UPDATE webhooks SET secret = ?3, prev_secrets = ?4,"
                     " prev_secret_until = ?5, updated_at = ?6 WHERE app_id = ?1 AND uid = ?2"
                     " AND deleted_at = 0",
-    [HL_Q_WH_STATS] = SQL_WH_STATS("?1"),
+    [HL_Q_WH_STATS] = SQL_WH_STATS("?1", " INDEXED BY deliveries_failing"),
     [HL_Q_GAUGE_DELIVERIES] = SQL_GAUGE_DELIVERIES,
     [HL_Q_GAUGE_WEBHOOKS] = SQL_GAUGE_WEBHOOKS,
     [HL_Q_GAUGE_FILES] = SQL_GAUGE_FILES,
@@ -413,8 +417,8 @@ static const char *const SQL[Q_COUNT] = {
                          " AND (event_types = 0 OR (event_types & ?3) != 0) ORDER BY id",
     [HL_Q_DELIV_INSERT] =
         "INSERT INTO deliveries(event_id, webhook_id, status, next_attempt_at,"
-        " created_at, order_key) SELECT ?1, id, " SQL_PENDING ", ?3, ?3,"
-        " CASE WHEN ordering = " HL_XSTR(HL_ORDER_RESOURCE) " THEN ?4 END"
+        " created_at, order_key, event_type) SELECT ?1, id, " SQL_PENDING ", ?3, ?3,"
+        " CASE WHEN ordering = " HL_XSTR(HL_ORDER_RESOURCE) " THEN ?4 END, ?5"
                                                             " FROM webhooks WHERE id = ?2",
 
     /* alerting (issue 21, store/alerts.c) */
@@ -427,7 +431,8 @@ static const char *const SQL[Q_COUNT] = {
     [HL_Q_OP_EVENT] = "INSERT INTO events(uid, app_id, type, tenant, resource_uid, created_at,"
                       " payload) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
     [HL_Q_OP_FANOUT] = "INSERT INTO deliveries(event_id, webhook_id, status, next_attempt_at,"
-                       " created_at) SELECT ?1, id, " SQL_PENDING ", ?2, ?2 FROM webhooks"
+                       " created_at, event_type) SELECT ?1, id, " SQL_PENDING ", ?2, ?2, ?6"
+                       " FROM webhooks"
                        " WHERE app_id = ?3 AND kind = 1 AND active = 1 AND deleted_at = 0"
                        " AND (event_types & ?4) <> 0 AND url <> ?5",
     [HL_Q_ALERT_FAILING] = "UPDATE webhooks SET alert_state = 1, alert_since = ?2"
@@ -465,14 +470,15 @@ static const char *const SQL[Q_COUNT] = {
     [Q_EV_INSERT] = "INSERT INTO events(uid, app_id, type, tenant, resource_uid, created_at,"
                     " payload) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
     /* order_key: the resource (?6) for webhooks with ordering (SQL_ORDER_FREE) */
-    [Q_DELIV_FANOUT] = "INSERT INTO deliveries(event_id, webhook_id, status, next_attempt_at,"
-                       " created_at, order_key) SELECT ?1, id, " SQL_PENDING ", ?2, ?2,"
-                       " CASE WHEN ordering = " HL_XSTR(
-                           HL_ORDER_RESOURCE) " THEN ?6 END"
-                                              " FROM webhooks"
-                                              " WHERE app_id = ?3 AND active = 1 AND deleted_at = 0"
-                                              " AND (entities & ?4) != 0 AND (event_types = 0 OR "
-                                              "(event_types & ?5) != 0) AND filter IS NULL",
+    [Q_DELIV_FANOUT] =
+        "INSERT INTO deliveries(event_id, webhook_id, status, next_attempt_at,"
+        " created_at, order_key, event_type) SELECT ?1, id, " SQL_PENDING ", ?2, ?2,"
+        " CASE WHEN ordering = " HL_XSTR(
+            HL_ORDER_RESOURCE) " THEN ?6 END, ?7"
+                               " FROM webhooks WHERE app_id = ?3 AND active = 1 AND deleted_at = 0"
+                               " AND (entities & ?4) != 0 AND (event_types = 0 OR (event_types & "
+                               "?5) != 0)"
+                               " AND filter IS NULL",
     /* Webhook by webhook, at most HL_CLAIM_PER_WEBHOOK apiece: a backlog on one endpoint costs
      * one index probe, not a scan of its rows, and cannot crowd out the rest. The webhooks are
      * those with pending deliveries, found by skipping through the partial index (one seek
@@ -712,6 +718,28 @@ static int conn_run(struct sq *c, int q, const struct hl_arg *a, size_t n, struc
     return rc;
 }
 
+/* hl_store_explain: appends the plan of query q with parameters a[0..n) to out. */
+static int conn_explain(struct sq *c, int q, const struct hl_arg *a, size_t n, struct hl_buf *out)
+{
+    struct hl_buf sql, ids;
+    hl_buf_init(&sql, 1 << 20);
+    hl_buf_init(&ids, 1 << 20);
+    sqlite3_stmt *st = NULL;
+    int rc = hl_buf_printf(&sql, "EXPLAIN QUERY PLAN %s", SQL[q]);
+    if (rc == HL_OK && sqlite3_prepare_v2(c->db, sql.p, -1, &st, NULL) != SQLITE_OK)
+        rc = fail(c, SQL[q]);
+    if (rc == HL_OK)
+        rc = bind(st, a, n, &ids);
+    if (rc == HL_OK)
+        rc = hl_buf_printf(out, "-- query %d\n", q);
+    while (rc == HL_OK && sqlite3_step(st) == SQLITE_ROW)
+        rc = hl_buf_printf(out, "%s\n", (const char *)sqlite3_column_text(st, 3));
+    sqlite3_finalize(st);
+    hl_buf_free(&sql);
+    hl_buf_free(&ids);
+    return rc;
+}
+
 static int conn_exec(struct sq *c, int q)
 {
     return conn_run(c, q, NULL, 0, NULL);
@@ -812,7 +840,8 @@ static int sess_open(struct hl_store *base, enum hl_sess_kind kind, struct hl_se
 static int sess_run(struct hl_sess *s, int q, const struct hl_arg *a, size_t n,
                     struct hl_rows *rows)
 {
-    return conn_run(s->conn, q, a, n, rows);
+    int rc = s->st->explain ? conn_explain(s->conn, q, a, n, s->st->explain) : HL_OK;
+    return rc ? rc : conn_run(s->conn, q, a, n, rows);
 }
 
 static int sess_close(struct hl_sess *s, int rc)
@@ -841,7 +870,7 @@ static int put_event(struct hl_sess *s, const struct hl_change *ch, int64_t *mad
     if (ch->only_webhook) {
         /* webhook.test is not ordered: no resource */
         struct hl_arg b[] = {hl_arg_int(id), hl_arg_int(ch->only_webhook), hl_arg_int(now),
-                             hl_arg_text(NULL)};
+                             hl_arg_text(NULL), hl_arg_int(e->type)};
         rc = sess_run(s, HL_Q_DELIV_INSERT, b, HL_NARGS(b), &dl);
     } else {
         struct hl_arg b[] = {hl_arg_int(id),
@@ -849,7 +878,8 @@ static int put_event(struct hl_sess *s, const struct hl_change *ch, int64_t *mad
                              hl_arg_int(e->app_id),
                              hl_arg_int(hl_event_entity(e->type)),
                              hl_arg_int((int64_t)1 << e->type),
-                             hl_arg_text(e->resource_uid)};
+                             hl_arg_text(e->resource_uid),
+                             hl_arg_int(e->type)};
         rc = sess_run(s, Q_DELIV_FANOUT, b, HL_NARGS(b), &dl);
         *filter_event = id; /* asking which filters want it costs no round trip here */
     }

@@ -224,6 +224,11 @@ int hl_store_compact(struct hl_store *st, hl_compact_progress_fn progress, void 
     return st->be->compact(st, progress, arg, err, errlen);
 }
 
+void hl_store_explain(struct hl_store *st, struct hl_buf *plans)
+{
+    st->explain = plans;
+}
+
 void hl_store_base_init(struct hl_store *st, const struct hl_backend *be)
 {
     st->be = be;
@@ -237,6 +242,7 @@ void hl_store_base_init(struct hl_store *st, const struct hl_backend *be)
     st->on_notify = NULL;
     st->on_notify_arg = NULL;
     st->notifying = 0;
+    st->explain = NULL;
     memset(st->pruned, 0, sizeof(st->pruned));
 }
 

@@ -20,6 +20,8 @@
 #include "common/err.h"
 #include "common/ids.h"
 
+struct hl_buf;
+
 #define HL_SECRET_SIZE 64
 /* Most earlier secrets that keep signing after rotations; a rotation beyond them drops the
  * oldest. */
@@ -668,6 +670,11 @@ int hl_store_webhook_series(struct hl_store *st, int64_t webhook_id, int64_t sin
  * any more. */
 int hl_store_rotate_secret(struct hl_store *st, int64_t app_id, const char *uid, const char *secret,
                            int64_t prev_until, int64_t now);
+/* For the tests of query plans: while plans is not NULL, the plan of each statement this store
+ * runs (SQLite's EXPLAIN QUERY PLAN, PostgreSQL's EXPLAIN, with the statement's parameters) is
+ * appended to plans before it runs, one line per plan row after a line "-- query N". Only for
+ * a store no other thread uses meanwhile. */
+void hl_store_explain(struct hl_store *st, struct hl_buf *plans);
 /* Counts a webhook's deliveries by state. */
 int hl_store_webhook_stats(struct hl_store *st, int64_t webhook_id, struct hl_webhook_stats *out);
 /* Reads the gauges /metrics shows: deliveries queued and context files unprocessed by state
