@@ -85,7 +85,7 @@ class Cli(unittest.TestCase):
 
     def test_every_command_has_generated_help(self):
         for cmd, options in (("serve", ["--listen ADDR:PORT", "HOOKLINE_LISTEN", "--lease",
-                                         "--allow-network CIDR", "default 128"]),
+                                         "--allow-network CIDR", "default 256"]),
                              ("apps", ["--database PATH|URL", "--json"]),
                              ("keys", ["--database PATH|URL", "--json"]),
                              ("listen", ["--secret SECRET", "HOOKLINE_WEBHOOK_SECRET",

@@ -9,7 +9,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import App, ServerTest, main  # noqa: E402
+from harness import App, ServerTest, main, wait_for  # noqa: E402
 from test_ingest import multipart  # noqa: E402
 
 
@@ -135,7 +135,9 @@ class StorageLimit(ServerTest):
         r = self.upload(self.app, uid, b"d" * 1500)
         error_of(self, r, 413, "app_storage_full", "--max-app-storage")
         self.assertEqual(self.stored(), [first.json()["uid"]])
-        self.assertEqual(os.listdir(os.path.join(self.server.data_dir, "uploads")), [])
+        # A refused upload's temporary file goes when its request completes, just after the answer.
+        uploads = os.path.join(self.server.data_dir, "uploads")
+        wait_for(lambda: os.listdir(uploads) == [], timeout=10, what="uploads/ to be empty")
         files = self.app.ok("GET", "contexts/%s/files" % uid)["data"]
         self.assertEqual([f["uid"] for f in files], [first.json()["uid"]])
         # what is left still fits; another app has its own storage
