@@ -64,8 +64,9 @@ RET_RATE=300 RET_S=60
 # a steady few per second.
 NOISY_WEBHOOKS=16 NOISY_CHANGES=1000 NOISY_RATE=20
 # Noisy neighbours (delivery policy): in one app, a healthy webhook beside 25 webhooks on a closed
-# port and 25 on a receiver that answers after 4.9 s, all on the same events; changes at 500/s.
-NB_CLOSED=25 NB_SLOW=25 NB_ANSWER_S=4.9 NB_RATE=500
+# port and 25 on a receiver that answers after 4.9 s, all on the same events; changes at 500/s
+# (NB_CLOSED=N and NB_SLOW=N in the environment change the counts, e.g. to see each kind alone).
+NB_CLOSED=${NB_CLOSED:-25} NB_SLOW=${NB_SLOW:-25} NB_ANSWER_S=4.9 NB_RATE=500
 
 T_START=$(date +%s)
 BENCH_TAG=bench
