@@ -640,12 +640,31 @@ BACKLOG_DATA = {"uid": "agent-backlog-template", "externalTenantId": "tenant-dea
                 "agentName": "backlog", "live": True, "model": "gpt-4o", "temperature": 0.7}
 
 
+def request_end(buf):
+    """The length of the first whole HTTP request in buf (head and Content-Length body), or 0."""
+    head_end = buf.find(b"\r\n\r\n")
+    if head_end < 0:
+        return 0
+    length = 0
+    for line in buf[:head_end].split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip() or 0)
+    end = head_end + 4 + length
+    return end if len(buf) >= end else 0
+
+
 def cmd_blackhole(a):
     """TCP blackholes: listens on each port, accepts every connection, reads and drops what
     comes and never answers, until SIGTERM (or --max-s). What a firewalled host that completes
-    the handshake looks like to a sender: every attempt hangs until its timeout."""
+    the handshake looks like to a sender: every attempt hangs until its timeout. With
+    --answer-after S, a slow receiver instead: each whole request is answered 200 after S
+    seconds (keep-alive)."""
     import selectors
     import signal
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+    due = {}  # connection -> [monotonic times its requests are answered at]
+    bufs = {}
     sel = selectors.DefaultSelector()
     for port in a.ports.split(","):
         s = socket.socket()
@@ -659,7 +678,15 @@ def cmd_blackhole(a):
     deadline = time.monotonic() + a.max_s
     held = 0
     while not stop and time.monotonic() < deadline:
-        for key, _ in sel.select(0.2):
+        now = time.monotonic()
+        for c, times in list(due.items()):
+            while times and times[0] <= now:
+                times.pop(0)
+                try:
+                    c.send(ok)
+                except OSError:
+                    break
+        for key, _ in sel.select(0.02 if a.answer_after > 0 else 0.2):
             if key.data:
                 try:
                     c, _ = key.fileobj.accept()
@@ -669,15 +696,27 @@ def cmd_blackhole(a):
                 sel.register(c, selectors.EVENT_READ, False)
                 held += 1
                 continue
+            c = key.fileobj
             try:
-                data = key.fileobj.recv(65536)
+                data = c.recv(65536)
             except BlockingIOError:
                 continue
             except OSError:
                 data = b""
             if not data:
-                sel.unregister(key.fileobj)
-                key.fileobj.close()
+                sel.unregister(c)
+                c.close()
+                due.pop(c, None)
+                bufs.pop(c, None)
+                continue
+            if a.answer_after > 0:
+                buf = bufs.get(c, b"") + data
+                end = request_end(buf)
+                while end:
+                    due.setdefault(c, []).append(time.monotonic() + a.answer_after)
+                    buf = buf[end:]
+                    end = request_end(buf)
+                bufs[c] = buf
     print("blackhole: %d connections accepted" % held)
 
 
@@ -702,6 +741,21 @@ def cmd_noisy_load(a):
     put(a.results, "noisy", res)
     print("noisy: %d changes x %d blackholed webhooks; %d attempts hanging, %d deliveries "
           "pending" % (g["ok"], a.webhooks, res["inflight"], res["queue_depth"]))
+
+
+def cmd_neighbours(a):
+    """How the bad neighbours stand after the measured run: attempts in flight, deliveries
+    pending, webhooks whose breaker is open."""
+    m = metrics(a.hl_port)
+    res = {"closed": a.closed, "slow": a.slow, "answer_after_s": a.answer_after,
+           "inflight": int(m.get("hookline_inflight", -1)),
+           "queue_depth": int(m.get("hookline_queue_depth", -1)),
+           "breaker_open": int(m.get('hookline_webhooks{state="breaker_open"}', -1))}
+    put(a.results, "neighbours", res)
+    print("neighbours: %d webhooks on a closed port, %d answering after %.1f s; %d attempts in "
+          "flight, %d deliveries pending, %d breakers open" % (
+              a.closed, a.slow, a.answer_after, res["inflight"], res["queue_depth"],
+              res["breaker_open"]))
 
 
 def cmd_publish_one(a):
@@ -1112,6 +1166,24 @@ def cmd_render(a):
             "p99 %s" % num(N["p99"] / B["p99"] if N.get("p99") and B.get("p99") else None,
                            "%.2f ×"),
             "app B's p99 < 50 ms, none missing", yes(met))
+    nbr, nbb, nbl = r.get("neighbours"), r.get("neighbour_baseline"), r.get("neighbour_latency")
+    if nbr and nbb and nbl:
+        N, B = nbl["answer_to_arrival_us"], nbb["answer_to_arrival_us"]
+        met = (N.get("p99") is not None and B.get("p99") is not None and
+               N["p99"] <= 1.5 * B["p99"] + 1000 and nbl["missing"] == 0)
+        row("Noisy neighbours: one app, a healthy webhook beside %d webhooks on a closed port and "
+            "%d answering after %.1f s (same events; %d breakers open, %d attempts in flight at "
+            "the end); the healthy webhook's changes at %.0f/s for %.0f s: answer → arrival "
+            "p50 / p95 / p99 / max" % (
+                nbr["closed"], nbr["slow"], nbr["answer_after_s"], nbr["breaker_open"],
+                nbr["inflight"], nbl["rate"], nbl["duration_s"]),
+            "%s / %s / %s / %s" % (ms(N.get("p50")), ms(N.get("p95")), ms(N.get("p99")),
+                                   ms(N.get("max"))),
+            "the healthy webhook alone (same run, before the others): %s / %s / %s / %s" % (
+                ms(B.get("p50")), ms(B.get("p95")), ms(B.get("p99")), ms(B.get("max"))),
+            "p99 %s" % num(N["p99"] / B["p99"] if N.get("p99") and B.get("p99") else None,
+                           "%.2f ×"),
+            "p99 ≤ 1.5 × alone + 1 ms, none missing", yes(met))
     idle = r.get("rss_idle", {})
     peak = r.get("rss_peak", {})
     row("Memory: RSS idle after start", mib(idle.get("VmRSS")), "—", "—", "—", "—")
@@ -1441,6 +1513,13 @@ def main():
     s = sp("blackhole", cmd_blackhole)
     s.add_argument("--ports", required=True)
     s.add_argument("--max-s", type=float, default=3600)
+    s.add_argument("--answer-after", type=float, default=0)
+    s = sp("neighbours", cmd_neighbours)
+    s.add_argument("--results", required=True)
+    s.add_argument("--hl-port", type=int, required=True)
+    s.add_argument("--closed", type=int, required=True)
+    s.add_argument("--slow", type=int, required=True)
+    s.add_argument("--answer-after", type=float, required=True)
     s = sp("noisy-load", cmd_noisy_load)
     for k in ("--tools", "--results", "--app", "--key", "--timeout"):
         s.add_argument(k, required=True)

@@ -1,21 +1,24 @@
 #!/usr/bin/env bash
-# bench/run.sh [--quick] [--out FILE]
+# bench/run.sh [--quick] [--out FILE] [--only neighbours]
 #
 # Builds an optimised hookline (build-bench/) and the bench tools, runs every benchmark on
 # loopback and writes BENCHMARKS.md (the hand-written <!-- manual:... --> blocks are kept).
 # --quick: every phase about 5 s, a 100,000-delivery backlog, a short retention phase and a
 # 100,000-row scale phase, written to build-bench/bench-run/BENCHMARKS.md unless --out says
-# otherwise. The full run takes about 28 minutes (more than half of it the retention phase, on
-# SQLite and then on a throwaway PostgreSQL; then the noisy tenant; then the scale phase: a
-# million events and deliveries written and every list timed, about 8 minutes, most of it
+# otherwise. The full run takes about 30 minutes (more than half of it the retention phase, on
+# SQLite and then on a throwaway PostgreSQL; then the noisy tenant and the noisy neighbours;
+# then the scale phase: a million events and deliveries written and every list timed, about 8 minutes, most of it
 # PostgreSQL's bulk load) and must stay under 35; every step is bounded by `timeout`, and
-# everything started here is stopped on exit.
+# everything started here is stopped on exit. --only neighbours runs the build and the
+# noisy-neighbours phase alone (its figures in build-bench/bench-run/results.json, printed;
+# BENCHMARKS.md untouched).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 MODE=full
 OUT=""
+ONLY=""
 while [ $# -gt 0 ]; do
     case "$1" in
     --quick) MODE=quick ;;
@@ -23,12 +26,17 @@ while [ $# -gt 0 ]; do
         OUT=${2:?--out needs a file}
         shift
         ;;
+    --only)
+        ONLY=${2:?--only needs a phase: neighbours}
+        [ "$ONLY" = neighbours ] || { echo "bench/run.sh: --only knows one phase: neighbours" >&2; exit 2; }
+        shift
+        ;;
     -h | --help)
-        sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *)
-        echo "usage: bench/run.sh [--quick] [--out FILE]" >&2
+        echo "usage: bench/run.sh [--quick] [--out FILE] [--only neighbours]" >&2
         exit 2
         ;;
     esac
@@ -42,12 +50,12 @@ RESULTS=$RUN/results.json
 PY=(python3 "$ROOT/bench/bench.py")
 
 if [ "$MODE" = quick ]; then
-    CEIL_S=5 FLOOR_S=3 LAT_S=5 LAT_RATE=1000 FAN_S=5 FAN_RATE=10 THRU_S=5 NOISY_S=10
+    CEIL_S=5 FLOOR_S=3 LAT_S=5 LAT_RATE=1000 FAN_S=5 FAN_RATE=10 THRU_S=5 NOISY_S=10 NB_S=10
     BL_EVENTS=1000 BL_LAT_S=5 BL_RATE=1000 BL_LEAD_S=15 WARMUP_S=1 FSYNC_S=1 BURST_CHANGES=2500
     RET_BASE_S=15 RET_RUN_S=90 RET_PG_BASE_S=15 RET_PG_RUN_S=90 SCALE_EVENTS=100000
     OUT=${OUT:-$RUN/BENCHMARKS.md}
 else
-    CEIL_S=10 FLOOR_S=10 LAT_S=30 LAT_RATE=1000 FAN_S=20 FAN_RATE=10 THRU_S=30 NOISY_S=30
+    CEIL_S=10 FLOOR_S=10 LAT_S=30 LAT_RATE=1000 FAN_S=20 FAN_RATE=10 THRU_S=30 NOISY_S=30 NB_S=30
     BL_EVENTS=10000 BL_LAT_S=10 BL_RATE=1000 BL_LEAD_S=60 WARMUP_S=2 FSYNC_S=2 BURST_CHANGES=10000
     RET_BASE_S=60 RET_RUN_S=270 RET_PG_BASE_S=45 RET_PG_RUN_S=180 SCALE_EVENTS=1000000
     OUT=${OUT:-$ROOT/BENCHMARKS.md}
@@ -57,6 +65,10 @@ RET_RATE=300 RET_S=60
 # The noisy tenant: 16 webhooks on TCP blackholes x 1,000 changes; the healthy app's changes at
 # a steady few per second.
 NOISY_WEBHOOKS=16 NOISY_CHANGES=1000 NOISY_RATE=20
+# Noisy neighbours (delivery policy): in one app, a healthy webhook beside 25 webhooks on a closed
+# port and 25 on a receiver that answers after 4.9 s, all on the same events; changes at 500/s
+# (NB_CLOSED=N and NB_SLOW=N in the environment change the counts, e.g. to see each kind alone).
+NB_CLOSED=${NB_CLOSED:-25} NB_SLOW=${NB_SLOW:-25} NB_ANSWER_S=4.9 NB_RATE=500
 
 T_START=$(date +%s)
 BENCH_TAG=bench
@@ -146,8 +158,46 @@ new_app() {
     printf '%s %s\n' "$("${PY[@]}" field appUid <<<"$j")" "$("${PY[@]}" field apiKey <<<"$j")"
 }
 
+# The noisy-neighbours phase: the healthy webhook's latency alone, then beside the bad ones.
+neighbours_phase() {
+    log "noisy neighbours: a healthy webhook, then beside $NB_CLOSED webhooks on a closed port and $NB_SLOW answering after ${NB_ANSWER_S}s; changes at ${NB_RATE}/s for ${NB_S}s"
+    local closed slow db=$RUN/neighbours.db app key
+    read -r closed slow <<<"$("${PY[@]}" ports 2)"
+    "${PY[@]}" blackhole --ports "$slow" --answer-after "$NB_ANSWER_S" --max-s 1800 \
+        >"$RUN/slow.log" 2>&1 &
+    BH_PID=$!
+    note_cmd "bench.py blackhole --ports SLOW --answer-after $NB_ANSWER_S   # answers every request 200 after ${NB_ANSWER_S}s"
+    read -r app key <<<"$(new_app "$db" neighbours)"
+    start_hookline "$db" "$RUN/hookline-neighbours.log"
+    step "healthy neighbour" 60 "${PY[@]}" webhooks --hl-port "$HL_PORT" --app "$app" --key "$key" \
+        --url "http://127.0.0.1:$SINK_PORT/h"
+    note_cmd "hl-load -p HL_PORT -a APP -k KEY -K agents -c 8 -d $NB_S -r $NB_RATE   # alone, then beside the bad webhooks"
+    step "neighbour baseline" $((NB_S + 150)) "${PY[@]}" latency --tools "$TOOLS" --results "$RESULTS" \
+        --run "$RUN" --dump-file "$RUN/sink.dump" --hl-port "$HL_PORT" --sink-port "$SINK_PORT" \
+        --pid "$HL_PID" --app "$app" --key "$key" --name neighbour_baseline --prefix hbas \
+        --rate "$NB_RATE" --duration "$NB_S" --conns 8 --warmup "$WARMUP_S"
+    step "closed-port neighbours" 60 "${PY[@]}" webhooks --hl-port "$HL_PORT" --app "$app" \
+        --key "$key" --url "http://127.0.0.1:$closed/closed/{i}" --count "$NB_CLOSED"
+    step "slow neighbours" 60 "${PY[@]}" webhooks --hl-port "$HL_PORT" --app "$app" --key "$key" \
+        --url "http://127.0.0.1:$slow/slow/{i}" --count "$NB_SLOW"
+    step "neighbour latency" $((NB_S + 150)) "${PY[@]}" latency --tools "$TOOLS" --results "$RESULTS" \
+        --run "$RUN" --dump-file "$RUN/sink.dump" --hl-port "$HL_PORT" --sink-port "$SINK_PORT" \
+        --pid "$HL_PID" --app "$app" --key "$key" --name neighbour_latency --prefix hnbr \
+        --rate "$NB_RATE" --duration "$NB_S" --conns 8 --warmup "$WARMUP_S"
+    step "neighbours" 60 "${PY[@]}" neighbours --results "$RESULTS" --hl-port "$HL_PORT" \
+        --closed "$NB_CLOSED" --slow "$NB_SLOW" --answer-after "$NB_ANSWER_S"
+    stop_pid "$BH_PID" "slow receiver" || true # first: hookline then stops without waiting
+    BH_PID=""
+    stop_hookline
+}
+
 start_sink
 log "hl-sink on 127.0.0.1:$SINK_PORT ($(cat "$RUN/sink.log"))"
+if [ "$ONLY" = neighbours ]; then
+    neighbours_phase
+    log "done in $(($(date +%s) - T_START)) s (figures: $RESULTS)"
+    exit 0
+fi
 note_cmd "build-bench/bench-tools/hl-sink -p SINK_PORT -m 2000000 -o build-bench/bench-run/sink.dump"
 
 # ---- 2..5: one hookline on a fresh database ----
@@ -364,6 +414,9 @@ stop_pid "$BH_PID" blackholes || true # first: hookline then stops without waiti
 BH_PID=""
 stop_hookline
 
+# ---- 9b. noisy neighbours: bad webhooks beside a healthy one in the same app ----
+neighbours_phase
+
 # ---- 10. scale: every list and count with a million events and deliveries (bench/scale.py) ----
 log "scale: $SCALE_EVENTS events, deliveries and resources; every list and count timed"
 note_cmd "python3 bench/scale.py --hl build-bench/hookline --events $SCALE_EVENTS   # and under scripts/with-postgres.sh with HOOKLINE_TEST_BACKEND=postgres"
@@ -386,7 +439,7 @@ r["meta"]["commands"] = cmds
 r["meta"]["env"] = {k: v for k, v in sorted(os.environ.items()) if k.startswith("HOOKLINE_")}
 logs = {}
 for name in ("hookline-main.log", "hookline-backlog.log", "hookline-retention.log",
-             "hookline-noisy.log"):
+             "hookline-noisy.log", "hookline-neighbours.log"):
     if not os.path.exists(os.path.join(run, name)):
         continue
     counts = {"warn": 0, "error": 0}
