@@ -332,7 +332,7 @@ static int authenticate(struct hl_api *api, struct hl_req *rq, struct hl_resp *r
         key++;
     uint8_t hash[32];
     SHA256((const unsigned char *)key, strlen(key), hash);
-    int rc = hl_store_key_lookup(api->store, hash, &rq->app);
+    int rc = hl_store_key_find(api->store, hash, &rq->app, rq->auth.key_uid);
     if (rc == HL_ENOTFOUND)
         return hl_resp_error(rs, 401, "unauthorized", "the API key is unknown or revoked"),
                HL_EINVAL;

@@ -133,9 +133,10 @@ struct hl_park {
 
 /* How a request under the app prefix was let in (authenticate in http.c). */
 struct hl_auth {
-    int session;        /* by the console's session cookie (api/session.h), not an API key */
-    int read_only;      /* a read-only session: only GET and HEAD get through */
-    int64_t expires_at; /* a session's end (ms since the epoch) */
+    int session;             /* by the console's session cookie (api/session.h), not an API key */
+    int read_only;           /* a read-only session: only GET and HEAD get through */
+    int64_t expires_at;      /* a session's end (ms since the epoch) */
+    char key_uid[HL_ID_MAX]; /* by an API key: that key's uid (a portal link it makes names it) */
 };
 
 struct hl_req {

@@ -87,6 +87,8 @@ static void make_link(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
                          .expires_at = hl_now_ms() + expires_s * 1000,
                          .read_only = read_only};
     snprintf(t.app_uid, sizeof(t.app_uid), "%s", rq->app.uid);
+    /* The key that made it: revoking that key invalidates the link and the session it opens. */
+    snprintf(t.key_uid, sizeof(t.key_uid), "%s", rq->auth.key_uid);
     char token[HL_TOKEN_MAX + 1], url[HL_TOKEN_MAX + HOST_MAX + 64];
     if (hl_id_new("plk_", 16, t.id, sizeof(t.id)) ||
         hl_token_sign(api->token_key, &t, token, sizeof(token))) {

@@ -33,8 +33,11 @@ static int sign_in_link(struct hl_api *api, struct hl_req *rq, struct hl_resp *r
     if (rc == HL_OK)
         rc = hl_store_portal_use(api->store, t.id, t.expires_at, now);
     struct hl_app app;
-    if (rc == HL_OK)
-        rc = hl_store_app_get(api->store, t.app_uid, &app);
+    if (rc == HL_OK) /* by the key that made it, while that key is not revoked */
+        rc = t.key_uid[0] ? hl_store_key_app(api->store, t.key_uid, &app)
+                          : hl_store_app_get(api->store, t.app_uid, &app);
+    if (rc == HL_OK && strcmp(app.uid, t.app_uid) != 0)
+        rc = HL_ENOTFOUND;
     if (rc == HL_ESTALE) {
         char iso[HL_ISO_MAX];
         hl_time_iso(t.expires_at, iso);
@@ -45,7 +48,8 @@ static int sign_in_link(struct hl_api *api, struct hl_req *rq, struct hl_resp *r
                       "this link was used already (a link opens one session); ask for a new one");
     } else if (rc == HL_EINVAL || rc == HL_EBADSIG || rc == HL_ENOTFOUND) {
         hl_resp_error(rs, 401, "link_invalid",
-                      "this link is not valid (cut short, changed, or made by another server)");
+                      "this link is not valid (cut short, changed, made by another server, or its "
+                      "API key was revoked)");
     } else if (rc) {
         hl_resp_store_error(rs, rc);
         return rc;
@@ -58,7 +62,8 @@ static int sign_in_link(struct hl_api *api, struct hl_req *rq, struct hl_resp *r
     rq->app = app;
     if ((rc = hl_limits_admit(api, rq, rs)))
         return rc;
-    return hl_session_open(api, rq, rs, &app, t.read_only, t.expires_at, NULL);
+    return hl_session_open(api, rq, rs, &app, t.read_only, t.expires_at,
+                           t.key_uid[0] ? t.key_uid : NULL);
 }
 
 /* Signs in with an API key, for HL_SESSION_KEY_MS or until the key is revoked. */

@@ -178,6 +178,30 @@ class ConsoleApi(ServerTest):
         r = self.as_session(jar, "GET", "webhooks")
         self.assertEqual((r.status, r.json()["error"]["code"]), (401, "session_revoked"), r)
 
+    def test_portal_links_and_their_sessions_end_when_their_key_is_revoked(self):
+        k = json.loads(self.server.cli("keys", "create", self.app.uid, "--json").stdout)
+        bearer = {"Authorization": "Bearer " + k["apiKey"]}
+
+        def link():
+            r = self.server.request("POST", self.app.path("portal"), {}, headers=bearer)
+            self.assertEqual(r.status, 201, r)
+            return token_of(r.json()["url"])
+
+        opened, unused = link(), link()
+        r = self.sign_in({"token": opened})
+        self.assertEqual(r.status, 200, r)
+        jar = r.headers["set-cookie"].split(";", 1)[0]
+        self.assertEqual(self.as_session(jar, "GET", "webhooks").status, 200)
+        self.server.cli("keys", "revoke", k["keyId"])
+        # the session the link opened ends with the key, and so does the link not yet used
+        r = self.as_session(jar, "GET", "webhooks")
+        self.assertEqual((r.status, r.json()["error"]["code"]), (401, "session_revoked"), r)
+        r = self.sign_in({"token": unused})
+        self.assertEqual((r.status, r.json()["error"]["code"]), (401, "link_invalid"), r)
+        self.assertIn("revoked", r.json()["error"]["message"])
+        # links made with another key of the app are not affected
+        self.assertEqual(self.sign_in({"token": token_of(self.link()["url"])}).status, 200)
+
     def test_link_survives_a_restart(self):
         """The signing key lives in the database, not in the process: a link made before a
         restart opens a session after it (and so on any node of a cluster)."""
