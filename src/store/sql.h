@@ -408,6 +408,52 @@ static inline struct hl_arg hl_arg_blob(const void *p, size_t len)
     return (struct hl_arg){.type = HL_ARG_BLOB, .p = p, .len = p ? len : 0};
 }
 
+/* The statements of alerting (store/alerts.c), spelled once for both backends: m marks a
+ * placeholder ("?" or "$"), ids1 an IN list of the id array bound to the first parameter (see
+ * hl_arg_ids), greatest the larger of two values (SQLite: max; PostgreSQL: greatest).
+ * HL_Q_SILENT_DUE: the webhooks (through the partial index of those with silence_ms) quiet for
+ * their silence while events were expected: expectEvents, or a delivery owed to them (pending,
+ * or failed for good) made after their last success and at least the silence ago. */
+#define HL_ALERTING_SQL(m, ids1, greatest)                                                         \
+    [HL_Q_WH_ALERTING] =                                                                           \
+        "UPDATE webhooks SET kind = " m "2, silence_ms = " m "3, expect_events = " m "4"           \
+        " WHERE id = " m "1",                                                                      \
+    [HL_Q_WH_BY_ID] = "SELECT " HL_WEBHOOK_COLS " FROM webhooks WHERE id = " m "1",                \
+    [HL_Q_APP_UID] = "SELECT uid FROM apps WHERE id = " m "1",                                     \
+    [HL_Q_OP_COUNT] =                                                                              \
+        "SELECT count(*) FROM webhooks WHERE app_id = " m "1 AND kind = 1 AND active = 1"          \
+        " AND deleted_at = 0 AND (event_types & " m "2) <> 0 AND url <> " m "3",                   \
+    [HL_Q_OP_EVENT] =                                                                              \
+        "INSERT INTO events(uid, app_id, type, tenant, resource_uid, created_at,"                  \
+        " payload) VALUES(" m "1, " m "2, " m "3, " m "4, " m "5, " m "6, " m "7) RETURNING id",   \
+    [HL_Q_OP_FANOUT] =                                                                             \
+        "INSERT INTO deliveries(event_id, webhook_id, status, next_attempt_at,"                    \
+        " created_at, event_type) SELECT " m "1, id, " SQL_PENDING ", " m "2, " m "2, " m "6"      \
+        " FROM webhooks"                                                                           \
+        " WHERE app_id = " m "3 AND kind = 1 AND active = 1 AND deleted_at = 0"                    \
+        " AND (event_types & " m "4) <> 0 AND url <> " m "5",                                      \
+    [HL_Q_ALERT_FAILING] = "UPDATE webhooks SET alert_state = 1, alert_since = " m "2"             \
+                           " WHERE id = " m "1 AND kind = 0 AND alert_state = 0",                  \
+    [HL_Q_ALERT_RECOVERED] = "UPDATE webhooks SET alert_state = 0 WHERE id = " m "1"               \
+                             " AND alert_state = 1 RETURNING alert_since",                         \
+    [HL_Q_WAITING] = "SELECT count(*) FROM deliveries WHERE webhook_id = " m "1"                   \
+                     " AND status = " SQL_PENDING,                                                 \
+    [HL_Q_RECOVERED_COUNT] = "SELECT count(*) FROM deliveries WHERE id IN " ids1                   \
+                             " AND status = " SQL_SUCCEEDED " AND attempts > 1",                   \
+    [HL_Q_SILENT_RESET] = "UPDATE webhooks SET silent_at = 0 WHERE silence_ms > 0"                 \
+                          " AND silent_at <> 0 AND last_success_at > silent_at",                   \
+    [HL_Q_SILENT_DUE] =                                                                            \
+        "SELECT w.id FROM webhooks w WHERE w.silence_ms > 0 AND w.kind = 0"                        \
+        " AND w.active = 1 AND w.deleted_at = 0 AND w.silent_at = 0"                               \
+        " AND " greatest "(w.last_success_at, w.created_at) <= " m "1 - w.silence_ms"              \
+        " AND (w.expect_events = 1 OR EXISTS (SELECT 1 FROM deliveries d"                          \
+        " WHERE d.webhook_id = w.id AND d.status IN (" SQL_PENDING ", " SQL_FAILED ")"             \
+        " AND d.created_at > w.last_success_at"                                                    \
+        " AND d.created_at <= " m "1 - w.silence_ms))"                                             \
+        " ORDER BY w.id LIMIT " m "2",                                                             \
+    [HL_Q_SILENT_CLAIM] =                                                                          \
+        "UPDATE webhooks SET silent_at = " m "2 WHERE id = " m "1 AND silent_at = 0",
+
 /* A list of ids (SQLite binds it as a JSON array for json_each, PostgreSQL as a bigint[]). */
 static inline struct hl_arg hl_arg_ids(const int64_t *ids, size_t n)
 {

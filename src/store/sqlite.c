@@ -422,45 +422,9 @@ static const char *const SQL[Q_COUNT] = {
                                                             " FROM webhooks WHERE id = ?2",
 
     /* alerting (issue 21, store/alerts.c) */
-    [HL_Q_WH_ALERTING] = "UPDATE webhooks SET kind = ?2, silence_ms = ?3, expect_events = ?4"
-                         " WHERE id = ?1",
-    [HL_Q_WH_BY_ID] = "SELECT " HL_WEBHOOK_COLS " FROM webhooks WHERE id = ?1",
-    [HL_Q_APP_UID] = "SELECT uid FROM apps WHERE id = ?1",
-    [HL_Q_OP_COUNT] = "SELECT count(*) FROM webhooks WHERE app_id = ?1 AND kind = 1 AND active = 1"
-                      " AND deleted_at = 0 AND (event_types & ?2) <> 0 AND url <> ?3",
-    [HL_Q_OP_EVENT] = "INSERT INTO events(uid, app_id, type, tenant, resource_uid, created_at,"
-                      " payload) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
-    [HL_Q_OP_FANOUT] = "INSERT INTO deliveries(event_id, webhook_id, status, next_attempt_at,"
-                       " created_at, event_type) SELECT ?1, id, " SQL_PENDING ", ?2, ?2, ?6"
-                       " FROM webhooks"
-                       " WHERE app_id = ?3 AND kind = 1 AND active = 1 AND deleted_at = 0"
-                       " AND (event_types & ?4) <> 0 AND url <> ?5",
-    [HL_Q_ALERT_FAILING] = "UPDATE webhooks SET alert_state = 1, alert_since = ?2"
-                           " WHERE id = ?1 AND kind = 0 AND alert_state = 0",
-    [HL_Q_ALERT_RECOVERED] = "UPDATE webhooks SET alert_state = 0 WHERE id = ?1"
-                             " AND alert_state = 1 RETURNING alert_since",
-    [HL_Q_WAITING] = "SELECT count(*) FROM deliveries WHERE webhook_id = ?1"
-                     " AND status = " SQL_PENDING,
-    [HL_Q_RECOVERED_COUNT] =
-        "SELECT count(*) FROM deliveries WHERE id IN (SELECT value FROM json_each(?1))"
-        " AND status = " SQL_SUCCEEDED " AND attempts > 1",
-    [HL_Q_SILENT_RESET] = "UPDATE webhooks SET silent_at = 0 WHERE silence_ms > 0"
-                          " AND silent_at <> 0 AND last_success_at > silent_at",
-    /* The webhooks (through the partial index of those with silence_ms) quiet for their
-     * silence while events were expected: expectEvents, or a delivery owed to them (pending, or
-     * failed for good) made after their last success and at least the silence ago. */
-    [HL_Q_SILENT_DUE] =
-        "SELECT w.id FROM webhooks w WHERE w.silence_ms > 0 AND w.kind = 0"
-        " AND w.active = 1 AND w.deleted_at = 0 AND w.silent_at = 0"
-        " AND max(w.last_success_at, w.created_at) <= ?1 - w.silence_ms"
-        " AND (w.expect_events = 1 OR EXISTS (SELECT 1 FROM deliveries d"
-        " WHERE d.webhook_id = w.id AND d.status IN (" SQL_PENDING ", " SQL_FAILED ")"
-        " AND d.created_at > w.last_success_at"
-        " AND d.created_at <= ?1 - w.silence_ms))"
-        " ORDER BY w.id LIMIT ?2",
-    [HL_Q_SILENT_CLAIM] = "UPDATE webhooks SET silent_at = ?2 WHERE id = ?1 AND silent_at = 0",
+    HL_ALERTING_SQL("?", "(SELECT value FROM json_each(?1))", "max")
 
-    [Q_BEGIN] = "BEGIN IMMEDIATE",
+        [Q_BEGIN] = "BEGIN IMMEDIATE",
     [Q_BEGIN_READ] = "BEGIN DEFERRED", /* its snapshot is taken by the first SELECT */
     [Q_COMMIT] = "COMMIT",
     [Q_ROLLBACK] = "ROLLBACK",
