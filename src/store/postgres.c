@@ -432,6 +432,7 @@ static const char *const SQL[Q_COUNT] = {
     [HL_Q_WH_COUNT] = "SELECT count(*) FROM webhooks WHERE app_id = $1 AND deleted_at = 0",
     [HL_Q_APP_STORAGE] = "SELECT coalesce(sum(size), 0)::bigint FROM files WHERE app_id = $1",
     SQL_CONSOLE_QUERIES("$"),
+    SQL_BREAKER_QUERIES("$"),
     [HL_Q_WH_FILTERED] = "SELECT id, filter FROM webhooks WHERE app_id = $1 AND active = 1"
                          " AND deleted_at = 0 AND filter IS NOT NULL AND (entities & $2) <> 0"
                          " AND (event_types = 0 OR (event_types & $3) <> 0) ORDER BY id",

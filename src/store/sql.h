@@ -150,6 +150,27 @@
                                                     " AND created_at >= " since " AND (" until     \
                                                     " = 0 OR created_at < " until ")"
 
+/* A person's word on a webhook's circuit breaker, the same in both dialects (m: the parameter
+ * mark). A recover closes it (HL_Q_BREAKER_CLOSE): whoever recovers has usually just fixed the
+ * endpoint, and should it still fail, the breaker opens again after breaker_after failures. A
+ * resend is its probe, at once: the delivery goes to the front of its webhook's due ones
+ * (HL_Q_BREAKER_FIRST: a claim takes an open breaker's earliest due delivery as its probe) and
+ * the probe's time comes now (HL_Q_BREAKER_PROBE); its success closes the breaker, its failure
+ * keeps it open (hl_breaker_outcome). Both change nothing while the breaker is closed. */
+#define SQL_BREAKER_QUERIES(m)                                                                     \
+    [HL_Q_BREAKER_CLOSE] = "UPDATE webhooks SET breaker_fails = 0, breaker_opened_at = 0,"         \
+                           " breaker_probes = 0, breaker_probe_at = 0 WHERE id = " m "1"           \
+                           " AND (breaker_fails <> 0 OR breaker_opened_at <> 0)",                  \
+    [HL_Q_BREAKER_FIRST] =                                                                         \
+        "UPDATE deliveries SET next_attempt_at = (SELECT min(p.next_attempt_at)"                   \
+        " - 1 FROM deliveries p WHERE p.webhook_id = deliveries.webhook_id"                        \
+        " AND p.status = " SQL_PENDING ") WHERE id = " m "1"                                       \
+        " AND status = " SQL_PENDING " AND EXISTS (SELECT 1 FROM webhooks w"                       \
+        " WHERE w.id = deliveries.webhook_id AND w.breaker_opened_at <> 0)",                       \
+    [HL_Q_BREAKER_PROBE] = "UPDATE webhooks SET breaker_probe_at = " m "2 WHERE id ="              \
+                           " (SELECT webhook_id FROM deliveries WHERE id = " m "1)"                \
+                           " AND breaker_opened_at <> 0"
+
 /* The console's queries, the same in both dialects (m: the parameter mark, "?" or "$"), as
  * designated initializers of a backend's SQL table. */
 #define SQL_CONSOLE_QUERIES(m)                                                                     \
@@ -348,11 +369,14 @@ enum hl_q {
     HL_Q_PORTAL_PRUNE, /* used portal links past their expiry, forgotten */
     HL_Q_PORTAL_USE,   /* a portal link marked used, unless it was */
     /* delivery policy (issue 19) */
-    HL_Q_WH_FILTERED,  /* the webhooks with a filter that would get an event were it not for the
-                        * filter (app, entity bit, type bit): id, filter */
-    HL_Q_DELIV_INSERT, /* one pending delivery: event id, webhook id, now, the resource that
-                        * orders it when the webhook has ordering (NULL: not ordered), the
-                        * event's type */
+    HL_Q_WH_FILTERED,   /* the webhooks with a filter that would get an event were it not for the
+                         * filter (app, entity bit, type bit): id, filter */
+    HL_Q_DELIV_INSERT,  /* one pending delivery: event id, webhook id, now, the resource that
+                         * orders it when the webhook has ordering (NULL: not ordered), the
+                         * event's type */
+    HL_Q_BREAKER_CLOSE, /* UPDATE: webhook id: its circuit breaker closed (a recover) */
+    HL_Q_BREAKER_FIRST, /* UPDATE: delivery id: first in its open-breaker webhook's queue */
+    HL_Q_BREAKER_PROBE, /* UPDATE: delivery id, now: its open-breaker webhook probes now */
     /* alerting (issue 21, store/alerts.c) */
     HL_Q_WH_ALERTING,     /* UPDATE: id, kind, silence_ms, expect_events */
     HL_Q_WH_BY_ID,        /* HL_WEBHOOK_COLS of a webhook by id, deleted or not */
