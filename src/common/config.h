@@ -106,6 +106,8 @@ enum hl_opt_kind {
 #define HL_ENV_EXTRACT_PREFIX "HOOKLINE_EXTRACT_"
 #define HL_ENV_EXTRACT_TYPE HL_ENV_EXTRACT_PREFIX "CONTENT_TYPE"
 #define HL_ENV_EXTRACT_NAME HL_ENV_EXTRACT_PREFIX "FILE_NAME"
+/* The pid of the server that started the helper (ingest/helper.h: it dies with that server). */
+#define HL_ENV_EXTRACT_PARENT HL_ENV_EXTRACT_PREFIX "PARENT"
 
 /* Most --secret values. */
 #define HL_SECRETS_MAX 16
