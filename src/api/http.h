@@ -233,13 +233,14 @@ const char *hl_req_cookie(struct hl_req *rq, const char *name);
 
 /* Failed credentials (a forged, expired or used portal link, a forged session cookie, an
  * unknown key at the console's sign-in) are throttled per client address (common/throttle.h):
- * 10 at once, then one every 6 seconds. */
+ * 10 at once, then one every 6 seconds. Only failures: a credential is checked first, and a
+ * valid one is never refused by the throttle (behind a reverse proxy every client has the
+ * proxy's address, so one attacker would otherwise lock everyone out). */
 
-/* When rq's client has spent its budget of failures: sets a 429 with Retry-After and returns 1;
- * else 0. Call it before checking a credential. */
-int hl_req_throttled(struct hl_req *rq, struct hl_resp *rs);
-/* Spends one failure of rq's client. */
-void hl_req_failed(struct hl_req *rq);
+/* A credential of rq failed: when its client has spent its budget of failures, sets a 429 with
+ * Retry-After and returns 1 (the caller answers nothing more); else spends one failure and
+ * returns 0 (the caller sets its own answer). */
+int hl_req_failed(struct hl_req *rq, struct hl_resp *rs);
 /* NUL-terminated copy of path segment i into out (cap bytes); returns 0 or HL_EINVAL when it
  * does not fit or holds a NUL. */
 int hl_req_seg(struct hl_req *rq, int i, char *out, size_t cap);

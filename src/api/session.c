@@ -43,8 +43,6 @@ int hl_session_authenticate(struct hl_api *api, struct hl_req *rq, struct hl_res
             "send your API key as Authorization: Bearer <key>, or sign in to the console");
         return HL_EINVAL;
     }
-    if (hl_req_throttled(rq, rs))
-        return HL_EREFUSED;
     struct hl_token t;
     int rc =
         hl_token_verify(api->token_key, cookie, strlen(cookie), HL_TOKEN_SESSION, hl_now_ms(), &t);
@@ -54,8 +52,8 @@ int hl_session_authenticate(struct hl_api *api, struct hl_req *rq, struct hl_res
         return rc;
     }
     if (rc) {
-        hl_req_failed(rq);
-        hl_resp_error(rs, 401, "session_invalid", "the console session cookie is not valid");
+        if (!hl_req_failed(rq, rs))
+            hl_resp_error(rs, 401, "session_invalid", "the console session cookie is not valid");
         return rc;
     }
     if ((rc = session_app(api, &t, &rq->app, rs)))

@@ -26,8 +26,9 @@
 #define HL_SESSION_KEY_MS (12LL * 3600 * 1000)
 
 /* Authenticates rq by its session cookie: 0 with rq->app and rq->auth set; otherwise sets the
- * answer (401 for a cookie that is forged, expired or whose key was revoked, 429 while the client
- * is throttled, 503) and returns an error. A forged cookie counts as a failed credential. */
+ * answer (401 for a cookie that is forged, expired or whose key was revoked, 429 for a forged one
+ * while the client is throttled, 503) and returns an error. A forged cookie counts as a failed
+ * credential; a valid one is never throttled. */
 int hl_session_authenticate(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs);
 /* Checks what an authenticated session may do with rq: nothing but GET when read-only, and any
  * change only with the console's header. Sets a 403 and returns HL_EREFUSED when it may not. */
