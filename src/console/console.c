@@ -49,15 +49,16 @@ static int refuse_link(struct hl_req *rq, struct hl_resp *rs, const struct hl_to
     return rc;
 }
 
-/* Signs in with a portal link: once, before it expires. */
+/* Signs in with a portal link: once, before it expires. Everything that can refuse the exchange
+ * (the signature, the app and the key, the app's rate) comes before the link is marked used, so
+ * a refused exchange leaves it to try again; marking it used is one insert that only one of two
+ * exchanges of a link can make. */
 static int sign_in_link(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, const char *text,
                         size_t len)
 {
     struct hl_token t = {0};
     int64_t now = hl_now_ms();
     int rc = hl_token_verify(api->token_key, text, len, HL_TOKEN_PORTAL, now, &t);
-    if (rc == HL_OK)
-        rc = hl_store_portal_use(api->store, t.id, t.expires_at, now);
     struct hl_app app;
     if (rc == HL_OK) /* by the key that made it, while that key is not revoked */
         rc = t.key_uid[0] ? hl_store_key_app(api->store, t.key_uid, &app)
@@ -70,6 +71,8 @@ static int sign_in_link(struct hl_api *api, struct hl_req *rq, struct hl_resp *r
     rq->app = app;
     if ((rc = hl_limits_admit(api, rq, rs)))
         return rc;
+    if ((rc = hl_store_portal_use(api->store, t.id, t.expires_at, now)))
+        return refuse_link(rq, rs, &t, rc);
     return hl_session_open(api, rq, rs, &app, t.read_only, t.expires_at,
                            t.key_uid[0] ? t.key_uid : NULL);
 }

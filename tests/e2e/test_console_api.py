@@ -7,6 +7,7 @@ import json
 import os
 import re
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -102,6 +103,20 @@ class ConsoleApi(ServerTest):
         r = self.server.request("DELETE", "/console/session", headers=dict(CONSOLE, Cookie=jar))
         self.assertEqual(r.status, 204)
         self.assertRegex(r.headers["set-cookie"], r"^hookline_console=; .*Max-Age=0")
+
+    def test_concurrent_exchanges_of_a_link_open_one_session(self):
+        token = token_of(self.link()["url"])
+        results = []
+
+        def exchange():
+            results.append(self.sign_in({"token": token}))
+        threads = [threading.Thread(target=exchange) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        codes = sorted((r.status, r.json().get("error", {}).get("code")) for r in results)
+        self.assertEqual(codes, [(200, None)] + [(401, "link_used")] * 7, codes)
 
     def test_secure_cookie_behind_https(self):
         r = self.sign_in({"token": token_of(self.link()["url"])},
@@ -362,6 +377,48 @@ class ConsoleRateLimit(ServerTest):
                 self.assertEqual(r.json()["error"]["code"], "rate_limited", r)
                 break
         self.assertIn(429, statuses)
+
+
+class ConsoleLinkRateLimit(ServerTest):
+    """A portal link refused for the app's rate is not spent: the user's one-time link still
+    opens its session once the wait is over."""
+
+    server_env = {"HOOKLINE_API_RATE": "1", "HOOKLINE_API_BURST": "2"}
+
+    def until_admitted(self, call):
+        """call() again after each 429's Retry-After until it is not refused for the rate."""
+        for _ in range(60):
+            r = call()
+            if r.status != 429:
+                return r
+            time.sleep(int(r.headers["retry-after"]) + 0.1)
+        self.fail("still rate limited")
+
+    def test_rate_limited_exchange_keeps_the_link(self):
+        def exchange():
+            return self.server.request("POST", "/console/session", {"token": token}, headers=CONSOLE)
+
+        refused = None
+        for _ in range(10):  # a bucket refilled between the last key and the link: once more
+            link = self.until_admitted(lambda: self.app.call("POST", "portal", {}))
+            self.assertEqual(link.status, 201, link)
+            token = token_of(link.json()["url"])
+            for _ in range(60):  # the app's bucket spent by key sign-ins
+                r = self.server.request("POST", "/console/session", {"apiKey": self.app.key},
+                                        headers=CONSOLE)
+                if r.status == 429:
+                    break
+            r = exchange()
+            if r.status == 429:
+                refused = r
+                break
+            self.assertEqual(r.status, 200, r)
+        self.assertIsNotNone(refused, "the link's exchange was never rate limited")
+        self.assertEqual(refused.json()["error"]["code"], "rate_limited", refused)
+        self.assertNotIn("set-cookie", refused.headers)
+        r = self.until_admitted(exchange)
+        self.assertEqual(r.status, 200, r)
+        self.assertIn("set-cookie", r.headers)
 
 
 class FailingStaysPending(ServerTest):
