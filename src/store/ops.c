@@ -1042,7 +1042,7 @@ int hl_store_console_key(struct hl_store *st, const uint8_t fresh[32], uint8_t o
 
 int hl_store_portal_use(struct hl_store *st, const char *token_id, int64_t expires_at, int64_t now)
 {
-    struct hl_arg old[] = {hl_arg_int(now)};
+    struct hl_arg old[] = {hl_arg_int(now - HL_STORE_EXPIRY_MARGIN_MS)};
     int rc = hl_sql_once(st, HL_SESS_WRITE, HL_Q_PORTAL_PRUNE, old, HL_NARGS(old), NULL);
     if (rc)
         return rc;

@@ -345,7 +345,7 @@ enum hl_q {
     HL_Q_KEY_APP,            /* the app of an unrevoked key, by the key's uid */
     HL_Q_CONSOLE_KEY_INSERT, /* the console's signing key, unless there is one */
     HL_Q_CONSOLE_KEY_GET,
-    HL_Q_PORTAL_PRUNE, /* used portal links past their expiry, forgotten */
+    HL_Q_PORTAL_PRUNE, /* used portal links that expired before a time, forgotten */
     HL_Q_PORTAL_USE,   /* a portal link marked used, unless it was */
     /* delivery policy (issue 19) */
     HL_Q_WH_FILTERED,  /* the webhooks with a filter that would get an event were it not for the

@@ -3445,10 +3445,21 @@ static void c_portal_use(struct ctx *c)
     assert_int_equal(hl_store_portal_use(c->st, t1, now + HOUR, now + MIN), HL_ECONFLICT);
     assert_int_equal(hl_store_portal_use(c->st, t2, now + SEC, now), HL_OK);
     assert_int_equal(hl_store_portal_use(c->st, t2, now + SEC, now), HL_ECONFLICT);
-    /* past t2's expiry it is forgotten (a link that old is refused as expired anyway); t1 is
-     * still remembered */
-    assert_int_equal(hl_store_portal_use(c->st, t1, now + HOUR, now + 2 * SEC), HL_ECONFLICT);
-    assert_int_equal(hl_store_portal_use(c->st, t2, now + 3 * SEC, now + 2 * SEC), HL_OK);
+    /* a node whose clock is ahead by less than the margin forgets neither (a node whose clock
+     * is behind could still take them for unexpired: forgotten, they could be used again) */
+    char t3[HL_ID_MAX], t4[HL_ID_MAX];
+    new_uid("tok_", t3);
+    new_uid("tok_", t4);
+    int64_t ahead = now + 2 * HOUR;
+    assert_int_equal(hl_store_portal_use(c->st, t3, ahead + HOUR, ahead), HL_OK);
+    assert_int_equal(hl_store_portal_use(c->st, t2, now + SEC, now), HL_ECONFLICT);
+    assert_int_equal(hl_store_portal_use(c->st, t1, now + HOUR, now), HL_ECONFLICT);
+    /* past t2's expiry and the margin it is forgotten (a link that old is refused as expired by
+     * every node anyway); t1 is still remembered */
+    int64_t later = now + 2 * SEC + HL_STORE_EXPIRY_MARGIN_MS;
+    assert_int_equal(hl_store_portal_use(c->st, t4, later + HOUR, later), HL_OK);
+    assert_int_equal(hl_store_portal_use(c->st, t1, now + HOUR, later), HL_ECONFLICT);
+    assert_int_equal(hl_store_portal_use(c->st, t2, now + SEC, now), HL_OK);
 }
 
 /* A key's uid comes with its app, and a key uid finds its app until the key is revoked. */
