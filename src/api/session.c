@@ -56,6 +56,16 @@ int hl_session_authenticate(struct hl_api *api, struct hl_req *rq, struct hl_res
             hl_resp_error(rs, 401, "session_invalid", "the console session cookie is not valid");
         return rc;
     }
+    int ended = 0;
+    if ((rc = hl_store_session_ended(api->store, t.id, &ended))) {
+        hl_resp_store_error(rs, rc);
+        return rc;
+    }
+    if (ended) {
+        hl_resp_error(rs, 401, "session_revoked",
+                      "this console session was signed out; sign in again");
+        return HL_ENOTFOUND;
+    }
     if ((rc = session_app(api, &t, &rq->app, rs)))
         return rc;
     rq->auth = (struct hl_auth){.session = 1, .read_only = t.read_only, .expires_at = t.expires_at};
@@ -114,7 +124,17 @@ int hl_session_open(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
     return rc;
 }
 
-void hl_session_close(struct hl_req *rq, struct hl_resp *rs)
+int hl_session_close(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
 {
+    const char *cookie = hl_req_cookie(rq, HL_SESSION_COOKIE);
+    struct hl_token t;
+    int64_t now = hl_now_ms();
+    int rc = HL_OK;
+    if (cookie &&
+        hl_token_verify(api->token_key, cookie, strlen(cookie), HL_TOKEN_SESSION, now, &t) == HL_OK)
+        rc = hl_store_session_end(api->store, t.id, t.expires_at, now);
+    if (rc)
+        hl_resp_store_error(rs, rc);
     set_cookie(rq, rs, "", 0);
+    return rc;
 }

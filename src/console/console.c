@@ -172,8 +172,8 @@ static void session(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
     if (rq->method == HL_POST) {
         sign_in(api, rq, rs);
     } else {
-        hl_session_close(rq, rs);
-        rs->status = 204;
+        if (hl_session_close(api, rq, rs) == HL_OK)
+            rs->status = 204;
     }
 }
 

@@ -699,6 +699,14 @@ int hl_store_console_key(struct hl_store *st, const uint8_t fresh[32], uint8_t o
  * HL_STORE_EXPIRY_MARGIN_MS past their expiry at now as it goes. HL_ECONFLICT when it was used
  * already: a link is single use. */
 int hl_store_portal_use(struct hl_store *st, const char *token_id, int64_t expires_at, int64_t now);
+/* Ends the console session token_id (signed out) until it expires (expires_at, ms), on every
+ * node: it is kept with the used links (its id cannot be one of theirs) and forgotten as they
+ * are. Returns 0, also when it had ended already, or the store's error. */
+int hl_store_session_end(struct hl_store *st, const char *token_id, int64_t expires_at,
+                         int64_t now);
+/* Sets *ended to whether the console session token_id was ended by hl_store_session_end.
+ * Returns 0 or the store's error. */
+int hl_store_session_ended(struct hl_store *st, const char *token_id, int *ended);
 
 /* Context-file ingestion. */
 

@@ -11,7 +11,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import App, Server, ServerTest, main, wait_for  # noqa: E402
+from harness import PG_URL, App, Server, ServerTest, main, wait_for  # noqa: E402
 
 CONSOLE = {"X-Hookline-Console": "1"}
 
@@ -117,6 +117,35 @@ class ConsoleApi(ServerTest):
             t.join()
         codes = sorted((r.status, r.json().get("error", {}).get("code")) for r in results)
         self.assertEqual(codes, [(200, None)] + [(401, "link_used")] * 7, codes)
+
+    def test_sign_out_ends_the_session_everywhere(self):
+        """Signing out revokes the session on the server: a copy of the cookie (another tab, a
+        leaked header) opens nothing any more, on this node or (PostgreSQL) another one."""
+        jar = self.session()
+        copy = jar
+        self.assertEqual(self.as_session(copy, "GET", "webhooks").status, 200)
+        r = self.server.request("DELETE", "/console/session", headers=dict(CONSOLE, Cookie=jar))
+        self.assertEqual(r.status, 204, r)
+        r = self.as_session(copy, "GET", "webhooks")
+        self.assertEqual((r.status, r.json()["error"]["code"]), (401, "session_revoked"), r)
+        self.assertIn("signed out", r.json()["error"]["message"])
+        r = self.server.request("GET", "/console/session", headers={"Cookie": copy})
+        self.assertEqual((r.status, r.json()["error"]["code"]), (401, "session_revoked"), r)
+        # signing out again, or without a session, just clears the cookie
+        for h in (dict(CONSOLE, Cookie=copy), CONSOLE):
+            self.assertEqual(self.server.request("DELETE", "/console/session", headers=h).status,
+                             204)
+        # other sessions of the app go on
+        self.assertEqual(self.as_session(self.session(), "GET", "webhooks").status, 200)
+        if PG_URL:  # a second node of the cluster refuses it too
+            other = Server(db=self.server.db)
+            try:
+                other.start()
+                r = other.request("GET", self.app.path("webhooks"), headers={"Cookie": copy})
+                self.assertEqual((r.status, r.json()["error"]["code"]), (401, "session_revoked"))
+            finally:
+                other.stop()
+                other.cleanup()
 
     def test_secure_cookie_behind_https(self):
         r = self.sign_in({"token": token_of(self.link()["url"])},

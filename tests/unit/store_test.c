@@ -3462,6 +3462,24 @@ static void c_portal_use(struct ctx *c)
     assert_int_equal(hl_store_portal_use(c->st, t2, now + SEC, now), HL_OK);
 }
 
+/* A session signed out stays ended (on every node: they share the database), twice is fine. */
+static void c_session_end(struct ctx *c)
+{
+    char s1[HL_ID_MAX], s2[HL_ID_MAX];
+    new_uid("ses_", s1);
+    new_uid("ses_", s2);
+    int64_t now = hl_now_ms();
+    int ended = 1;
+    assert_int_equal(hl_store_session_ended(c->st, s1, &ended), HL_OK);
+    assert_int_equal(ended, 0);
+    assert_int_equal(hl_store_session_end(c->st, s1, now + HOUR, now), HL_OK);
+    assert_int_equal(hl_store_session_end(c->st, s1, now + HOUR, now), HL_OK);
+    assert_int_equal(hl_store_session_ended(c->st, s1, &ended), HL_OK);
+    assert_int_equal(ended, 1);
+    assert_int_equal(hl_store_session_ended(c->st, s2, &ended), HL_OK);
+    assert_int_equal(ended, 0);
+}
+
 /* A key's uid comes with its app, and a key uid finds its app until the key is revoked. */
 static void c_key_find(struct ctx *c)
 {
@@ -4446,6 +4464,7 @@ static const struct contract contract[] = {
     {"wake", c_wake},
     {"console_key", c_console_key},
     {"portal_use", c_portal_use},
+    {"session_end", c_session_end},
     {"key_find", c_key_find},
     {"delivery_lists", c_delivery_lists},
     {"series", c_series},
