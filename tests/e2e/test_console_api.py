@@ -171,6 +171,24 @@ class ConsoleApi(ServerTest):
         self.assertEqual([(h["uid"], h["active"]) for h in hooks], [(w["uid"], True)])
         self.assertEqual(self.app.ok("GET", "events")["data"], [])
 
+    def test_read_only_session_sees_header_names_not_values(self):
+        """A webhook's static headers may carry the receiver's token: a read-only session (a
+        portal link handed to a customer) sees their names, never their values."""
+        headers = {"Authorization": "Bearer s3cret-token", "X-Region": "eu-west-1"}
+        w = self.app.webhook("https://example.com/h", headers=headers)
+        hidden = {k: "(hidden)" for k in headers}
+        ro = self.session(readOnly=True)
+        one = self.as_session(ro, "GET", "webhooks/" + w["uid"])
+        self.assertEqual((one.status, one.json()["headers"]), (200, hidden), one)
+        listed = self.as_session(ro, "GET", "webhooks")
+        self.assertEqual([x["headers"] for x in listed.json()["data"]], [hidden])
+        self.assertNotIn(b"s3cret", one.body + listed.body)
+        # who may change the webhook sees what it sends
+        rw = self.session()
+        self.assertEqual(self.as_session(rw, "GET", "webhooks/" + w["uid"]).json()["headers"],
+                         headers)
+        self.assertEqual(self.app.ok("GET", "webhooks/" + w["uid"])["headers"], headers)
+
     def test_expired_forged_and_unknown_credentials(self):
         short = self.link(expiresIn=1)
         at = calendar.timegm(time.strptime(short["expiresAt"][:19], "%Y-%m-%dT%H:%M:%S"))
