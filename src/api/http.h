@@ -45,6 +45,9 @@ struct hl_api_config {
     int64_t max_app_storage; /* bytes of context files (413) */
     /* Alerting (issue 21): the least silenceAlertSeconds, in ms; 0: 60 s. */
     int64_t silence_floor_ms;
+    /* Where clients reach the server (serve --public-url), or NULL: portal links are made
+     * with it and console cookies are Secure when it is https (api/session.h). */
+    const char *public_url;
 };
 
 /* What the API asks of the rest of the process. main wires these in: the API includes neither

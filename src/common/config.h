@@ -132,6 +132,7 @@ struct hl_options {
     /* serve */
     const char *listen;         /* HOST:PORT */
     const char *metrics_listen; /* HOST:PORT of /metrics alone, or NULL: on listen */
+    const char *public_url;     /* where clients reach the server (portal links, Secure), or NULL */
     int production;             /* --mode: 0 development, 1 production */
     struct hl_retry retry;
     int64_t timeout_ms, disable_after_ms, lease_ms, sweep_ms, ingest_lease_ms;

@@ -73,7 +73,7 @@ static int sign_in_link(struct hl_api *api, struct hl_req *rq, struct hl_resp *r
         return rc;
     if ((rc = hl_store_portal_use(api->store, t.id, t.expires_at, now)))
         return refuse_link(rq, rs, &t, rc);
-    return hl_session_open(api, rq, rs, &app, t.read_only, t.expires_at,
+    return hl_session_open(api, rs, &app, t.read_only, t.expires_at,
                            t.key_uid[0] ? t.key_uid : NULL);
 }
 
@@ -98,7 +98,7 @@ static int sign_in_key(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs
     rq->auth = (struct hl_auth){.session = 1, .read_only = read_only, .expires_at = until};
     if ((rc = hl_limits_admit(api, rq, rs)))
         return rc;
-    return hl_session_open(api, rq, rs, &rq->app, read_only, until, key_uid);
+    return hl_session_open(api, rs, &rq->app, read_only, until, key_uid);
 }
 
 /* Reads {"token"} or {"apiKey", "readOnly"?}. Returns the credential or NULL with a 422 set. */

@@ -6,12 +6,13 @@ import calendar
 import json
 import os
 import re
+import subprocess
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import PG_URL, App, Server, ServerTest, main, wait_for  # noqa: E402
+from harness import BIN, PG_URL, App, Server, ServerTest, main, wait_for  # noqa: E402
 
 CONSOLE = {"X-Hookline-Console": "1"}
 
@@ -53,9 +54,10 @@ class ConsoleApi(ServerTest):
         at = calendar.timegm(time.strptime(link["expiresAt"][:19], "%Y-%m-%dT%H:%M:%S"))
         self.assertTrue(before + 3600 - 2 <= at <= time.time() + 3600 + 1, link)
         self.assertIs(self.link(expiresIn=86400, readOnly=True)["readOnly"], True)
+        # any client can send X-Forwarded-Proto: it is not trusted (--public-url says https)
         behind = self.app.ok("POST", "portal", {}, status=201,
                              headers={"X-Forwarded-Proto": "https"})
-        self.assertTrue(behind["url"].startswith("https://"), behind)
+        self.assertTrue(behind["url"].startswith("http://127.0.0.1:"), behind)
         for body, field in (({"expiresIn": 86401}, "expiresIn"), ({"expiresIn": 0}, "expiresIn"),
                             ({"expiresIn": "1h"}, "expiresIn"), ({"readOnly": "yes"}, "readOnly"),
                             ({"scope": "all"}, "scope")):
@@ -147,11 +149,13 @@ class ConsoleApi(ServerTest):
                 other.stop()
                 other.cleanup()
 
-    def test_secure_cookie_behind_https(self):
+    def test_forwarded_proto_is_not_trusted(self):
+        """Without --public-url the cookie is not Secure whatever X-Forwarded-Proto says: any
+        client can send that header."""
         r = self.sign_in({"token": token_of(self.link()["url"])},
                          headers={"X-Forwarded-Proto": "https"})
         self.assertEqual(r.status, 200, r)
-        self.assertIn("Secure", r.headers["set-cookie"].split("; "))
+        self.assertNotIn("Secure", r.headers["set-cookie"].split("; "))
 
     def test_read_only_session_changes_nothing(self):
         w = self.app.webhook("https://example.com/h")
@@ -394,6 +398,36 @@ class ConsoleApi(ServerTest):
         empty = self.app.ok("GET", "webhooks/%s/stats/series" % other["uid"])
         self.assertEqual(empty["totals"]["attempts"], 0)
         self.assertIsNone(empty["totals"]["successRate"])
+
+
+class ConsoleBehindHttps(ServerTest):
+    """--public-url https://…: where clients reach the server through a proxy that ends TLS."""
+
+    server_env = {"HOOKLINE_PUBLIC_URL": "https://hooks.example.com/"}
+
+    def test_links_point_there_and_cookies_are_secure(self):
+        link = self.app.ok("POST", "portal", {}, status=201)
+        self.assertRegex(link["url"], r"^https://hooks\.example\.com/console/#token=[A-Za-z0-9_.-]+$")
+        for proto in ({}, {"X-Forwarded-Proto": "http"}):
+            h = dict(CONSOLE, **proto)
+            r = self.server.request("POST", "/console/session", {"apiKey": self.app.key},
+                                    headers=h)
+            self.assertEqual(r.status, 200, r)
+            self.assertIn("Secure", r.headers["set-cookie"].split("; "))
+        r = self.server.request("POST", "/console/session", {"token": token_of(link["url"])},
+                                headers=CONSOLE)
+        self.assertEqual(r.status, 200, r)
+        jar = r.headers["set-cookie"].split(";", 1)[0]
+        r = self.server.request("DELETE", "/console/session", headers=dict(CONSOLE, Cookie=jar))
+        self.assertIn("Secure", r.headers["set-cookie"].split("; "))
+
+    def test_a_public_url_is_checked(self):
+        for bad in ("ftp://hooks.example.com", "https://", "https://user@hooks.example.com",
+                    "https://hooks.example.com/?a=1", "hooks.example.com"):
+            r = subprocess.run([BIN, "serve", "--public-url", bad, "--database",
+                                self.server.db], capture_output=True, text=True, timeout=60)
+            self.assertEqual(r.returncode, 2, (bad, r.stderr))
+            self.assertIn("--public-url", r.stderr)
 
 
 class ConsoleRateLimit(ServerTest):
