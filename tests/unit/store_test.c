@@ -2574,6 +2574,43 @@ static void c_filtered_ordered(struct ctx *c)
     jobs_free(&j);
 }
 
+/* A resend under an open breaker while its probe is leased makes no second probe: nothing more
+ * is claimed during the lease; the resent delivery is the next probe, once the first is recorded
+ * and the next probe's time has come. */
+static void c_breaker_resend_leased(struct ctx *c)
+{
+    struct hl_app a;
+    struct hook h;
+    struct ev v;
+    struct jobs j = {0}, probe = {0};
+    forget_hooks(c);
+    make_app(c, &a);
+    make_hook(c, a.id, HL_ENT_ALL, 0, 1, &h);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(publish(c, a.id, HL_EV_AGENT_UPDATED, &v), 1);
+    int64_t now = hl_now_ms();
+    claim_mine(c, now, now + SEC, NULL, 0, &j);
+    assert_int_equal(j.n, 4);
+    for (int i = 0; i < 3; i++)
+        record_breaker(c, &j.v[i], now, 0, now + 10 * SEC);
+    assert_true(breaker_of(c, a.id, &h) != 0);
+    record_breaker(c, &j.v[3], now, 0, now + 10 * SEC); /* in flight when it opened */
+
+    claim_mine(c, now + 2 * MIN, now + 3 * MIN, NULL, 0, &probe);
+    assert_int_equal(probe.n, 1);
+    int64_t other =
+        probe.v[0].delivery_id == j.v[3].delivery_id ? j.v[2].delivery_id : j.v[3].delivery_id;
+    assert_int_equal(hl_store_delivery_resend(c->st, a.id, other, now + 2 * MIN + 1), HL_OK);
+    claim_mine(c, now + 2 * MIN + 2, now + 2 * MIN + SEC, NULL, 0, &j);
+    assert_int_equal(j.n, 0); /* one probe at a time */
+    record_breaker(c, &probe.v[0], now + 2 * MIN + 3, 0, now + 4 * MIN);
+    claim_mine(c, now + 4 * MIN, now + 5 * MIN, NULL, 0, &j);
+    assert_int_equal(j.n, 1);
+    assert_int_equal(j.v[0].delivery_id, other); /* the resent one, first in line */
+    jobs_free(&j);
+    jobs_free(&probe);
+}
+
 /* An open breaker on an ordered webhook probes with a delivery whose resource is free, even
  * when the earliest due one waits behind its resource's retried delivery. */
 static void c_breaker_ordering(struct ctx *c)
@@ -4457,6 +4494,7 @@ static const struct contract contract[] = {
     {"ordering", c_ordering},
     {"filtered_ordered", c_filtered_ordered},
     {"breaker_ordering", c_breaker_ordering},
+    {"breaker_resend_leased", c_breaker_resend_leased},
     {"next_due", c_next_due},
     {"release_leases", c_release_leases},
     {"ingest_claim", c_ingest_claim},
