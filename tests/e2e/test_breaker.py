@@ -244,6 +244,9 @@ class BreakerByHand(ServerTest):
             self.app.ok("GET", "deliveries/" + one["id"])), 30, what="its attempt recorded")
         self.assertEqual(got["status"], "failing")
         self.assertEqual(self.app.ok("GET", "webhooks/" + w["uid"])["breaker"], "open")
+        # One probe, not two: a bound to see a second one come (absence, not a timing claim).
+        time.sleep(1)
+        self.assertEqual([r[2] for r in ep.since(mark)], [one["eventId"]])
 
 
 if __name__ == "__main__":
