@@ -2638,6 +2638,23 @@ static void c_breaker_ordering(struct ctx *c)
     claim_mine(c, now + 2 * MIN, now + 3 * MIN, NULL, 0, &j);
     assert_int_equal(j.n, 1);
     assert_true(strcmp(j.v[0].event_uid, x2.e.uid) != 0);
+    /* x2 resent: not its resource's head, so not the probe; the next probe, now, is free */
+    record_breaker(c, &j.v[0], now + 2 * MIN, 0, now + 10 * MIN);
+    struct hl_delivery_filter f = {.status = -1, .type = -1};
+    struct hl_delivery *dl = NULL;
+    size_t n = 0;
+    assert_int_equal(hl_store_delivery_list(c->st, a.id, h.id, &f, 0, 10, &dl, &n), HL_OK);
+    int64_t x2_id = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(dl[i].event_uid, x2.e.uid) == 0)
+            x2_id = dl[i].id;
+    for (size_t i = 0; i < n; i++)
+        hl_delivery_clear(&dl[i]);
+    free(dl);
+    assert_int_equal(hl_store_delivery_resend(c->st, a.id, x2_id, now + 3 * MIN), HL_OK);
+    claim_mine(c, now + 3 * MIN, now + 4 * MIN, NULL, 0, &j);
+    assert_int_equal(j.n, 1);
+    assert_true(strcmp(j.v[0].event_uid, x2.e.uid) != 0);
     jobs_free(&j);
 }
 
