@@ -130,8 +130,9 @@ int hl_session_close(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
     if (cookie &&
         hl_token_verify(api->token_key, cookie, strlen(cookie), HL_TOKEN_SESSION, now, &t) == HL_OK)
         rc = hl_store_session_end(api->store, t.id, t.expires_at, now);
-    if (rc)
+    if (rc) { /* the cookie stays: clearing it would hide a session still valid elsewhere */
         hl_resp_store_error(rs, rc);
-    set_cookie(api, rs, "", 0);
-    return rc;
+        return rc;
+    }
+    return set_cookie(api, rs, "", 0);
 }
