@@ -233,6 +233,16 @@ class ConsoleApi(ServerTest):
         self.assertEqual(self.as_session(rw, "GET", "webhooks/" + w["uid"]).json()["headers"],
                          headers)
         self.assertEqual(self.app.ok("GET", "webhooks/" + w["uid"])["headers"], headers)
+        # an operational webhook has no static headers: the read-only answer gains none
+        op = self.app.ok("POST", "operational-webhooks", {"url": "https://example.com/ops",
+                                                          "events": ["endpoint.disabled"]})
+        one = self.as_session(ro, "GET", "operational-webhooks/" + op["uid"])
+        listed = self.as_session(ro, "GET", "operational-webhooks")
+        self.assertEqual(one.status, 200, one)
+        self.assertEqual([x["uid"] for x in listed.json()["data"]], [op["uid"]])
+        for x in [one.json()] + listed.json()["data"]:
+            self.assertNotIn("headers", x)
+            self.assertNotIn("secret", x)
 
     def test_expired_forged_and_unknown_credentials(self):
         short = self.link(expiresIn=1)
