@@ -394,7 +394,7 @@ static const char *const SQL[Q_COUNT] = {
                       " AND lease_until > $1)), 0)",
     [HL_Q_DL_BY_EVENT] = HL_DELIVERY_SELECT " WHERE d.event_id = $1 ORDER BY d.id",
     [HL_Q_DL_LIST] = DL_LIST_SQL("$", "", ""),
-    [HL_Q_DL_LIST_STATUS] = DL_LIST_SQL("$", "", " AND d.status = $9"),
+    [HL_Q_DL_LIST_STATUS] = DL_LIST_SQL("$", "", DL_STATUS_SEEK("$")),
     [HL_Q_DL_LIST_FAILING] = DL_LIST_SQL("$", "", " AND " SQL_FAILING_ROWS("d.")),
     [HL_Q_DL_LIST_TYPE] = DL_LIST_SQL("$", "", " AND d.event_type = $4"),
     [HL_Q_DL_LIST_TIME] = DL_LIST_TIME_SQL("$"),
