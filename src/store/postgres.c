@@ -89,6 +89,30 @@
 #define OID_TEXT 25
 #define OID_INT8_ARRAY 1016
 
+/* Migration 16: a webhook's delivery counts are counters (sql.h, SQL_CNT_TABLE), kept by
+ * statement triggers: each statement's changes, grouped by webhook, go to its session's stripe.
+ * Writers wait while the stored deliveries are counted, so that none is missed. */
+/* clang-format off */
+#define MIGRATION_COUNTERS                                                                         \
+    "LOCK TABLE deliveries IN SHARE ROW EXCLUSIVE MODE;" SQL_CNT_TABLE("BIGINT", "")              \
+    "CREATE FUNCTION deliveries_count() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"             \
+    " IF TG_OP = 'INSERT' THEN "                                                                   \
+    SQL_CNT_APPLY("SELECT webhook_id, " SQL_CNT_EACH(CNT_VAL, "", "") " FROM n")                   \
+    " ELSIF TG_OP = 'DELETE' THEN "                                                                \
+    SQL_CNT_APPLY("SELECT webhook_id, " SQL_CNT_EACH(CNT_VAL, "", "-") " FROM o")                  \
+    " ELSE "                                                                                       \
+    SQL_CNT_APPLY("SELECT webhook_id, " SQL_CNT_EACH(CNT_VAL, "", "") " FROM n UNION ALL"          \
+                  " SELECT webhook_id, " SQL_CNT_EACH(CNT_VAL, "", "-") " FROM o")                 \
+    " END IF; RETURN NULL; END $$;"                                                                \
+    "CREATE TRIGGER deliveries_count_insert AFTER INSERT ON deliveries"                            \
+    " REFERENCING NEW TABLE AS n FOR EACH STATEMENT EXECUTE FUNCTION deliveries_count();"          \
+    "CREATE TRIGGER deliveries_count_update AFTER UPDATE ON deliveries"                            \
+    " REFERENCING OLD TABLE AS o NEW TABLE AS n FOR EACH STATEMENT"                                \
+    " EXECUTE FUNCTION deliveries_count();"                                                        \
+    "CREATE TRIGGER deliveries_count_delete AFTER DELETE ON deliveries"                            \
+    " REFERENCING OLD TABLE AS o FOR EACH STATEMENT EXECUTE FUNCTION deliveries_count();"
+/* clang-format on */
+
 static const char *const MIGRATIONS[] = {
     /* 1: the foundation (sqlite.c's migration 1) */
     "CREATE TABLE apps(id BIGSERIAL PRIMARY KEY, uid TEXT NOT NULL UNIQUE, name TEXT NOT NULL,"
@@ -219,6 +243,8 @@ static const char *const MIGRATIONS[] = {
         "") ";"
             /* statistics for the new column at once (autovacuum also visits the rewritten table) */
             "ANALYZE deliveries;",
+    /* 16: a webhook's delivery counts are counters (MIGRATION_COUNTERS) */
+    MIGRATION_COUNTERS,
 };
 #define NMIGRATIONS (sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]))
 
@@ -368,7 +394,7 @@ static const char *const SQL[Q_COUNT] = {
                       " AND lease_until > $1)), 0)",
     [HL_Q_DL_BY_EVENT] = HL_DELIVERY_SELECT " WHERE d.event_id = $1 ORDER BY d.id",
     [HL_Q_DL_LIST] = DL_LIST_SQL("$", "", ""),
-    [HL_Q_DL_LIST_STATUS] = DL_LIST_SQL("$", "", " AND d.status = $9"),
+    [HL_Q_DL_LIST_STATUS] = DL_LIST_SQL("$", "", DL_STATUS_SEEK("$")),
     [HL_Q_DL_LIST_FAILING] = DL_LIST_SQL("$", "", " AND " SQL_FAILING_ROWS("d.")),
     [HL_Q_DL_LIST_TYPE] = DL_LIST_SQL("$", "", " AND d.event_type = $4"),
     [HL_Q_DL_LIST_TIME] = DL_LIST_TIME_SQL("$"),
@@ -389,7 +415,7 @@ static const char *const SQL[Q_COUNT] = {
     [HL_Q_ROTATE] = "UPDATE webhooks SET secret = $3, prev_secrets = $4,"
                     " prev_secret_until = $5, updated_at = $6 WHERE app_id = $1 AND uid = $2"
                     " AND deleted_at = 0",
-    [HL_Q_WH_STATS] = SQL_WH_STATS("$1", ""),
+    [HL_Q_WH_STATS] = SQL_WH_STATS("$"),
     [HL_Q_GAUGE_DELIVERIES] = SQL_GAUGE_DELIVERIES,
     [HL_Q_GAUGE_WEBHOOKS] = SQL_GAUGE_WEBHOOKS,
     [HL_Q_GAUGE_FILES] = SQL_GAUGE_FILES,
