@@ -410,7 +410,9 @@ struct hl_claim {
      * were made, without visiting any webhook (a backlog costs it nothing); the first claim
      * through a zeroed cursor only marks where "new" begins and returns none. On PostgreSQL,
      * whose sequence ids are handed out at insert and not at commit (an id cursor would step
-     * over a transaction that commits late), the same as a claim without a cursor. */
+     * over a transaction that commits late), the deliveries this node's commits made, by the
+     * ids their inserts returned, in the order they were made (other nodes' are found by the
+     * claim without a cursor, when their NOTIFY asks for help). */
     struct hl_claim_cursor *fresh;
     /* Fair shares (all zero: none). Apps in skip_apps are left alone. App room_apps[i] gets at
      * most rooms[i] jobs of the claim and any other app at most room_new (0: no bound); webhook
