@@ -81,6 +81,10 @@
 #define RECONNECT_PAUSE_MS 200
 #define LISTEN_BACKOFF_MIN_MS 100
 #define LISTEN_BACKOFF_MAX_MS 5000
+/* Threads committing the API's changes (hl_store_commit_start): each holds a pool connection
+ * while it commits, and PostgreSQL flushes the WAL of commits that arrive together once, so a
+ * few HTTP threads keep this many commits going. */
+#define COMMITTERS 12
 /* Most ids of new deliveries waiting for this node's claims by id. */
 #define FRESH_MAX 8192
 /* Past this many waiting, this node is behind: commits wake the other nodes to help. */
@@ -657,6 +661,14 @@ struct pg {
     size_t nfresh;
     int fresh_dropped;     /* ids were dropped since the last claim by id */
     int64_t fresh_claimed; /* monotonic ms of the last claim by id (0: none yet) */
+    /* Commits handed over by hl_store_commit_start, oldest first, for the committer threads
+     * (started at the first); guarded by cq_mu. */
+    pthread_mutex_t cq_mu;
+    pthread_cond_t cq_cv;
+    struct started *cq_head, *cq_tail;
+    int cq_stop;
+    pthread_t committers[COMMITTERS];
+    int ncommitters;
 };
 
 static struct pg *PG(struct hl_store *st)
@@ -1679,6 +1691,88 @@ static int pg_commit(struct hl_store *base, const struct hl_change *ch, size_t n
     return rc;
 }
 
+/* A commit handed over by hl_store_commit_start (struct hl_backend.commit_start). */
+struct started {
+    struct started *next;
+    const struct hl_change *ch;
+    size_t n;
+    const struct hl_idem *idem;
+    hl_commit_done_fn done;
+    void *arg;
+};
+
+/* A committer thread: commits what is handed over, oldest first, until the store closes and
+ * nothing is left. */
+static void *committer_main(void *arg)
+{
+    struct pg *p = arg;
+    pthread_mutex_lock(&p->cq_mu);
+    for (;;) {
+        while (!p->cq_head && !p->cq_stop)
+            pthread_cond_wait(&p->cq_cv, &p->cq_mu);
+        struct started *j = p->cq_head;
+        if (!j)
+            break;
+        p->cq_head = j->next;
+        if (!p->cq_head)
+            p->cq_tail = NULL;
+        pthread_mutex_unlock(&p->cq_mu);
+        int64_t made = 0;
+        int rc = pg_commit(&p->base, j->ch, j->n, j->idem, &made);
+        j->done(j->arg, rc, rc ? 0 : made);
+        free(j);
+        pthread_mutex_lock(&p->cq_mu);
+    }
+    pthread_mutex_unlock(&p->cq_mu);
+    return NULL;
+}
+
+/* Hands a commit to the committer threads (started here the first time): the HTTP thread that
+ * asked is free at once (the API parks its request until done). Where no committer could start,
+ * commits in the caller's thread. */
+static int pg_commit_start(struct hl_store *base, const struct hl_change *ch, size_t n,
+                           const struct hl_idem *idem, hl_commit_done_fn done, void *arg)
+{
+    struct pg *p = PG(base);
+    struct started *j = calloc(1, sizeof(*j));
+    if (!j)
+        return HL_ENOMEM;
+    *j = (struct started){.ch = ch, .n = n, .idem = idem, .done = done, .arg = arg};
+    pthread_mutex_lock(&p->cq_mu);
+    while (p->ncommitters < COMMITTERS && !p->cq_stop &&
+           pthread_create(&p->committers[p->ncommitters], NULL, committer_main, p) == 0)
+        p->ncommitters++;
+    int queued = p->ncommitters > 0 && !p->cq_stop;
+    if (queued) {
+        if (p->cq_tail)
+            p->cq_tail->next = j;
+        else
+            p->cq_head = j;
+        p->cq_tail = j;
+        pthread_cond_signal(&p->cq_cv);
+    }
+    pthread_mutex_unlock(&p->cq_mu);
+    if (!queued) {
+        free(j);
+        int64_t made = 0;
+        int rc = pg_commit(base, ch, n, idem, &made);
+        done(arg, rc, rc ? 0 : made);
+    }
+    return HL_OK;
+}
+
+/* Lets the committers finish what was handed over, and stops them. */
+static void committers_stop(struct pg *p)
+{
+    pthread_mutex_lock(&p->cq_mu);
+    p->cq_stop = 1;
+    pthread_cond_broadcast(&p->cq_cv);
+    pthread_mutex_unlock(&p->cq_mu);
+    for (int i = 0; i < p->ncommitters; i++)
+        pthread_join(p->committers[i], NULL);
+    p->ncommitters = 0;
+}
+
 /* ---- the dispatcher's side ---- */
 
 /* The claim's parameters in Q_CLAIM's order ($1-$11), and $12 for Q_CLAIM_IDS. */
@@ -2046,6 +2140,7 @@ static int pg_compact(struct hl_store *base, hl_compact_progress_fn progress, vo
 static void pg_close(struct hl_store *base)
 {
     struct pg *p = PG(base);
+    committers_stop(p);
     pthread_mutex_lock(&p->mu);
     p->closing = 1;
     pthread_cond_broadcast(&p->cv);
@@ -2065,6 +2160,8 @@ static void pg_close(struct hl_store *base)
     free(p->disp.made);
     free(p->fresh);
     pthread_mutex_destroy(&p->fresh_mu);
+    pthread_cond_destroy(&p->cq_cv);
+    pthread_mutex_destroy(&p->cq_mu);
     for (int i = 0; i < 2; i++)
         if (p->stop_pipe[i] >= 0)
             close(p->stop_pipe[i]);
@@ -2085,6 +2182,7 @@ static const struct hl_backend POSTGRES = {
     .destroy = pg_close,
     .lock = pg_lock,
     .commit = pg_commit,
+    .commit_start = pg_commit_start,
     .claim = pg_claim,
     .record = pg_record,
     .release_leases = pg_release_leases,
@@ -2131,6 +2229,8 @@ int hl_postgres_open(const char *conninfo, struct hl_store **out, char *err, siz
     pthread_mutex_init(&p->mu, NULL);
     pthread_mutex_init(&p->disp_mu, NULL);
     pthread_mutex_init(&p->fresh_mu, NULL);
+    pthread_mutex_init(&p->cq_mu, NULL);
+    pthread_cond_init(&p->cq_cv, NULL);
     p->fresh = malloc(FRESH_MAX * sizeof(*p->fresh)); /* NULL: every claim by id finds none */
     p->disp.async = 1;
     pthread_condattr_t attr;

@@ -548,9 +548,9 @@ int hl_store_commit(struct hl_store *st, const struct hl_change *ch, size_t n,
                     const struct hl_idem *idem, int64_t *deliveries);
 /* Called exactly once when a commit handed to hl_store_commit_start is over: rc as
  * hl_store_commit returns it (0 only once the change set is durably committed), deliveries the
- * number it made. It runs on the store's commit thread (SQLite), or inside hl_store_commit_start
- * on a backend that commits in the caller's thread (PostgreSQL); it must be short, must not call
- * the store, and may be the last use of arg. */
+ * number it made. It runs on the store's commit thread (SQLite) or one of its committer threads
+ * (PostgreSQL), or inside hl_store_commit_start when none could start; it must be short, must not
+ * call the store, and may be the last use of arg. */
 typedef void (*hl_commit_done_fn)(void *arg, int rc, int64_t deliveries);
 /* hl_store_commit without waiting: queues the change set for the group commit and returns; done
  * reports the outcome. ch, idem and everything they point to stay the caller's and must live
