@@ -785,6 +785,14 @@ int hl_sql_once(struct hl_store *st, enum hl_sess_kind kind, int q, const struct
  * idempotency answer; adds the deliveries made to *made. */
 int hl_sql_apply(struct hl_sess *s, const struct hl_change *ch, size_t n,
                  const struct hl_idem *idem, int64_t *made);
+/* How many bytes of an attempt's answer its row keeps (HL_SUCCESS_RESPONSE_KEEP of a success). */
+static inline size_t hl_sql_response_keep(const struct hl_attempt *at)
+{
+    size_t keep = at->response_len;
+    return at->outcome == HL_OUT_SUCCESS && keep > HL_SUCCESS_RESPONSE_KEEP
+               ? HL_SUCCESS_RESPONSE_KEEP
+               : keep;
+}
 /* In a transaction: an attempt's row and its delivery's new state. now: when it is recorded. */
 int hl_sql_record_delivery(struct hl_sess *s, const struct hl_attempt *a, int64_t now);
 /* In a transaction: disables the attempt's webhook as the outcome policy decided (hl_retry_outcome

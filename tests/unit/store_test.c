@@ -1815,14 +1815,14 @@ static void c_event_list(struct ctx *c)
 
 /* ---- the dispatcher's side ---- */
 
-/* A claim through a cursor (struct hl_claim.fresh), for what commits just made. SQLite: the first
- * claim through a zeroed cursor marks where "new" begins and claims none; then the deliveries made
- * since, in id order, leased like any claim; busy (skipped) and inactive webhooks' deliveries, and
- * those made before the mark, are left for the claim without a cursor. PostgreSQL: the same as a
- * claim without a cursor. Both: nothing leased is claimed twice. */
+/* A claim through a cursor (struct hl_claim.fresh), for what commits just made: the deliveries
+ * made, in id order, leased like any claim; busy (skipped) and inactive webhooks' deliveries are
+ * left for the claim without a cursor. SQLite: the first claim through a zeroed cursor marks where
+ * "new" begins and claims none (those made before are left too). PostgreSQL: by the ids this
+ * store's own commits made, the first claim included. Both: nothing leased is claimed twice. */
 static void c_claim_fresh(struct ctx *c)
 {
-    int by_id = strcmp(c->be->name, "sqlite") == 0;
+    int marks = strcmp(c->be->name, "sqlite") == 0;
     struct hl_claim_cursor cur = {0};
     struct hl_app a;
     struct hook w1, w2;
@@ -1831,36 +1831,34 @@ static void c_claim_fresh(struct ctx *c)
     make_app(c, &a);
     make_hook(c, a.id, HL_ENT_ALL, 0, 1, &w1);
     make_hook(c, a.id, HL_ENT_ALL, 0, 1, &w2);
-    /* made before the cursor's first claim: new only where a cursor claim is the plain claim */
+    /* made before the cursor's first claim: new only where the first claim marks nothing */
     assert_int_equal(publish(c, a.id, HL_EV_AGENT_CREATED, &e0), 2);
     int64_t now = hl_now_ms();
     claim_with(c, now, now + HOUR, NULL, 0, &cur, &j);
-    assert_int_equal(j.n, by_id ? 0 : 2);
+    assert_int_equal(j.n, marks ? 0 : 2);
     assert_int_equal(publish(c, a.id, HL_EV_AGENT_CREATED, &e1), 2);
     assert_int_equal(publish(c, a.id, HL_EV_AGENT_UPDATED, &e2), 2);
     now = hl_now_ms();
 
-    /* w1 busy: only w2's two (oldest first where the claim goes by id) */
+    /* w1 busy: only w2's two, oldest first */
     int64_t busy[] = {w1.id};
     claim_with(c, now, now + HOUR, busy, 1, &cur, &j);
     assert_int_equal(j.n, 2);
     for (size_t i = 0; i < j.n; i++) {
         assert_int_equal(j.v[i].webhook_id, w2.id);
-        if (by_id)
-            assert_string_equal(j.v[i].event_uid, i ? e2.e.uid : e1.e.uid);
+        assert_string_equal(j.v[i].event_uid, i ? e2.e.uid : e1.e.uid);
     }
-    if (by_id)
-        assert_true(j.v[0].delivery_id < j.v[1].delivery_id);
-    /* asked again: nothing (w2's are leased; by id, w1's are behind the cursor now) */
-    claim_with(c, now, now + HOUR, by_id ? NULL : busy, by_id ? 0 : 1, &cur, &j);
+    assert_true(j.v[0].delivery_id < j.v[1].delivery_id);
+    /* asked again, w1 no longer busy: nothing (w2's are leased, w1's were passed over) */
+    claim_with(c, now, now + HOUR, NULL, 0, &cur, &j);
     assert_int_equal(j.n, 0);
-    /* w1's were left behind for the walk over webhooks (and e0's two, by id) */
+    /* w1's were left behind for the walk over webhooks (and e0's two, where the first marked) */
     claim_mine(c, now, now + HOUR, NULL, 0, &j);
-    assert_int_equal(j.n, by_id ? 4 : 2);
+    assert_int_equal(j.n, marks ? 4 : 2);
     size_t of_w1 = 0;
     for (size_t i = 0; i < j.n; i++)
         of_w1 += j.v[i].webhook_id == w1.id;
-    assert_int_equal(of_w1, by_id ? 3 : 2);
+    assert_int_equal(of_w1, marks ? 3 : 2);
 
     /* a full batch stops at its last row; the rest comes next time (a private database holds
      * nothing else) */
