@@ -744,7 +744,8 @@ static int serve_config(const struct hl_options *o, struct hl_api_config *api,
                                   .api_rate = o->api_rate,
                                   .api_burst = o->api_burst,
                                   .max_app_storage = o->max_app_storage,
-                                  .silence_floor_ms = o->silence_floor_ms};
+                                  .silence_floor_ms = o->silence_floor_ms,
+                                  .public_url = o->public_url};
     return 0;
 }
 

@@ -52,7 +52,7 @@ struct hl_http {
     unsigned serves; /* enum hl_serve */
     uint16_t port;
     struct lot lot;
-    struct hl_throttle *failures; /* failed credentials per client (hl_req_throttled) */
+    struct hl_throttle *failures; /* failed credentials per client (hl_req_failed) */
 };
 
 enum park_state {
@@ -175,12 +175,14 @@ static struct hl_client client_of(struct hl_req *rq)
     return hl_client_of(ci ? ci->client_addr : NULL);
 }
 
-int hl_req_throttled(struct hl_req *rq, struct hl_resp *rs)
+int hl_req_failed(struct hl_req *rq, struct hl_resp *rs)
 {
     struct hl_client c = client_of(rq);
-    int64_t wait = hl_throttle_wait(rq->http->failures, &c, hl_mono_ms());
-    if (wait <= 0)
+    int64_t now = hl_mono_ms(), wait = hl_throttle_wait(rq->http->failures, &c, now);
+    if (wait <= 0) {
+        hl_throttle_fail(rq->http->failures, &c, now);
         return 0;
+    }
     char secs[32];
     snprintf(secs, sizeof(secs), "%lld", (long long)(wait + 999) / 1000);
     hl_resp_error(rs, 429, "too_many_failures",
@@ -188,12 +190,6 @@ int hl_req_throttled(struct hl_req *rq, struct hl_resp *rs)
                   secs);
     hl_resp_header(rs, "Retry-After", secs);
     return 1;
-}
-
-void hl_req_failed(struct hl_req *rq)
-{
-    struct hl_client c = client_of(rq);
-    hl_throttle_fail(rq->http->failures, &c, hl_mono_ms());
 }
 
 int hl_req_seg(struct hl_req *rq, int i, char *out, size_t cap)

@@ -45,6 +45,9 @@ struct hl_api_config {
     int64_t max_app_storage; /* bytes of context files (413) */
     /* Alerting (issue 21): the least silenceAlertSeconds, in ms; 0: 60 s. */
     int64_t silence_floor_ms;
+    /* Where clients reach the server (serve --public-url), or NULL: portal links are made
+     * with it and console cookies are Secure when it is https (api/session.h). */
+    const char *public_url;
 };
 
 /* What the API asks of the rest of the process. main wires these in: the API includes neither
@@ -233,13 +236,14 @@ const char *hl_req_cookie(struct hl_req *rq, const char *name);
 
 /* Failed credentials (a forged, expired or used portal link, a forged session cookie, an
  * unknown key at the console's sign-in) are throttled per client address (common/throttle.h):
- * 10 at once, then one every 6 seconds. */
+ * 10 at once, then one every 6 seconds. Only failures: a credential is checked first, and a
+ * valid one is never refused by the throttle (behind a reverse proxy every client has the
+ * proxy's address, so one attacker would otherwise lock everyone out). */
 
-/* When rq's client has spent its budget of failures: sets a 429 with Retry-After and returns 1;
- * else 0. Call it before checking a credential. */
-int hl_req_throttled(struct hl_req *rq, struct hl_resp *rs);
-/* Spends one failure of rq's client. */
-void hl_req_failed(struct hl_req *rq);
+/* A credential of rq failed: when its client has spent its budget of failures, sets a 429 with
+ * Retry-After and returns 1 (the caller answers nothing more); else spends one failure and
+ * returns 0 (the caller sets its own answer). */
+int hl_req_failed(struct hl_req *rq, struct hl_resp *rs);
 /* NUL-terminated copy of path segment i into out (cap bytes); returns 0 or HL_EINVAL when it
  * does not fit or holds a NUL. */
 int hl_req_seg(struct hl_req *rq, int i, char *out, size_t cap);

@@ -1,8 +1,9 @@
 /* POST /portal: a signed, expiring link to the console for one app, which an app can hand to
  * its customer (the Svix App Portal's and Hookdeck Outpost's idea, served by hookline itself).
  *
- * The link is /console/#token=<portal token> (crypto/token.h) on the host the request named:
- * in the fragment, so it never reaches a server log or a Referer. The console exchanges it once
+ * The link is /console/#token=<portal token> (crypto/token.h) under --public-url, or without it
+ * on the host the request named, over http (X-Forwarded-Proto is not trusted): the token is in
+ * the fragment, so it never reaches a server log or a Referer. The console exchanges it once
  * for a session cookie (src/console); the token names the app, its end and whether the session
  * may change anything. */
 #include <stdio.h>
@@ -76,8 +77,8 @@ static void make_link(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
     int read_only;
     if (read_body(body, &expires_s, &read_only, rs))
         goto out;
-    const char *host = host_of(rq);
-    if (!host) {
+    const char *host = host_of(rq), *base = api->cfg.public_url;
+    if (!base && !host) {
         hl_resp_error(rs, 400, "invalid_host",
                       "the request needs a Host header (a host name or address, and a port) to "
                       "make the link with");
@@ -95,8 +96,11 @@ static void make_link(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
         hl_resp_error(rs, 500, "internal", "could not sign the link");
         goto out;
     }
-    snprintf(url, sizeof(url), "%s://%s/console/#token=%s", hl_req_https(rq) ? "https" : "http",
-             host, token);
+    if (base) /* --public-url, without a slash at its end */
+        snprintf(url, sizeof(url), "%.*s/console/#token=%s",
+                 (int)(strlen(base) - (base[strlen(base) - 1] == '/')), base, token);
+    else
+        snprintf(url, sizeof(url), "http://%s/console/#token=%s", host, token);
     hl_resp_json(rs, 201,
                  json_pack("{s:s,s:o,s:b}", "url", url, "expiresAt", hl_json_time(t.expires_at),
                            "readOnly", read_only));

@@ -3,17 +3,15 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/ids.h"
 #include "crypto/token.h"
 
-int hl_req_https(struct hl_req *rq)
+int hl_api_https(const struct hl_api *api)
 {
-    const char *p = hl_req_header(rq, "X-Forwarded-Proto");
-    return p && strcasecmp(p, "https") == 0;
+    return api->cfg.public_url && strncmp(api->cfg.public_url, "https://", 8) == 0;
 }
 
 /* The app a valid session token names: by its key while that key is not revoked, else by its
@@ -43,8 +41,6 @@ int hl_session_authenticate(struct hl_api *api, struct hl_req *rq, struct hl_res
             "send your API key as Authorization: Bearer <key>, or sign in to the console");
         return HL_EINVAL;
     }
-    if (hl_req_throttled(rq, rs))
-        return HL_EREFUSED;
     struct hl_token t;
     int rc =
         hl_token_verify(api->token_key, cookie, strlen(cookie), HL_TOKEN_SESSION, hl_now_ms(), &t);
@@ -54,9 +50,19 @@ int hl_session_authenticate(struct hl_api *api, struct hl_req *rq, struct hl_res
         return rc;
     }
     if (rc) {
-        hl_req_failed(rq);
-        hl_resp_error(rs, 401, "session_invalid", "the console session cookie is not valid");
+        if (!hl_req_failed(rq, rs))
+            hl_resp_error(rs, 401, "session_invalid", "the console session cookie is not valid");
         return rc;
+    }
+    int ended = 0;
+    if ((rc = hl_store_session_ended(api->store, t.id, &ended))) {
+        hl_resp_store_error(rs, rc);
+        return rc;
+    }
+    if (ended) {
+        hl_resp_error(rs, 401, "session_revoked",
+                      "this console session was signed out; sign in again");
+        return HL_ENOTFOUND;
     }
     if ((rc = session_app(api, &t, &rq->app, rs)))
         return rc;
@@ -84,21 +90,20 @@ int hl_session_allows(struct hl_req *rq, struct hl_resp *rs)
 }
 
 /* Sets the session cookie's header: value for max_age seconds (0: gone). */
-static int set_cookie(struct hl_req *rq, struct hl_resp *rs, const char *value, int64_t max_age)
+static int set_cookie(struct hl_api *api, struct hl_resp *rs, const char *value, int64_t max_age)
 {
     char h[HL_TOKEN_MAX + 160];
     int n = snprintf(h, sizeof(h),
                      HL_SESSION_COOKIE "=%s; Path=/; Max-Age=%lld; HttpOnly; "
                                        "SameSite=Strict%s",
-                     value, (long long)max_age, hl_req_https(rq) ? "; Secure" : "");
+                     value, (long long)max_age, hl_api_https(api) ? "; Secure" : "");
     if (n < 0 || (size_t)n >= sizeof(h))
         return HL_ETOOBIG;
     return hl_resp_header(rs, "Set-Cookie", h);
 }
 
-int hl_session_open(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
-                    const struct hl_app *app, int read_only, int64_t expires_at,
-                    const char *key_uid)
+int hl_session_open(struct hl_api *api, struct hl_resp *rs, const struct hl_app *app, int read_only,
+                    int64_t expires_at, const char *key_uid)
 {
     struct hl_token t = {
         .kind = HL_TOKEN_SESSION, .expires_at = expires_at, .read_only = read_only};
@@ -110,13 +115,23 @@ int hl_session_open(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
         rc = hl_token_sign(api->token_key, &t, text, sizeof(text));
     int64_t left = (expires_at - hl_now_ms()) / 1000;
     if (rc == HL_OK)
-        rc = set_cookie(rq, rs, text, left > 0 ? left : 1);
+        rc = set_cookie(api, rs, text, left > 0 ? left : 1);
     if (rc)
         hl_resp_error(rs, 500, "internal", "could not open the session");
     return rc;
 }
 
-void hl_session_close(struct hl_req *rq, struct hl_resp *rs)
+int hl_session_close(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
 {
-    set_cookie(rq, rs, "", 0);
+    const char *cookie = hl_req_cookie(rq, HL_SESSION_COOKIE);
+    struct hl_token t;
+    int64_t now = hl_now_ms();
+    int rc = HL_OK;
+    if (cookie &&
+        hl_token_verify(api->token_key, cookie, strlen(cookie), HL_TOKEN_SESSION, now, &t) == HL_OK)
+        rc = hl_store_session_end(api->store, t.id, t.expires_at, now);
+    if (rc)
+        hl_resp_store_error(rs, rc);
+    set_cookie(api, rs, "", 0);
+    return rc;
 }

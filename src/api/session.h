@@ -3,10 +3,10 @@
  * The console (src/console) opens a session by exchanging a portal link or an API key for it;
  * the cookie holds a token (crypto/token.h) of kind HL_TOKEN_SESSION: the app, the end of the
  * session, whether it is read-only and, when an API key opened it, that key. It is HttpOnly,
- * SameSite=Strict, Path=/ and, when the request came over https (X-Forwarded-Proto: https from
- * the proxy in front), Secure. Nothing is kept on the server: every node checks the signature
- * with the key kept in the database; a session opened with an API key ends when that key is
- * revoked.
+ * SameSite=Strict, Path=/ and, when --public-url is https (hl_api_https), Secure. Every node checks
+ * the signature with the key kept in the database; a session opened with an API key ends when that
+ * key is revoked, and a session signed out ends at once: its id is kept in the database until it
+ * expires, and every request with a session cookie looks for it there.
  *
  * The rules of a session (http.c's authenticate applies them to every handler): it reaches only
  * its own app; a request that changes anything (not GET or HEAD) must carry the header
@@ -26,20 +26,25 @@
 #define HL_SESSION_KEY_MS (12LL * 3600 * 1000)
 
 /* Authenticates rq by its session cookie: 0 with rq->app and rq->auth set; otherwise sets the
- * answer (401 for a cookie that is forged, expired or whose key was revoked, 429 while the client
- * is throttled, 503) and returns an error. A forged cookie counts as a failed credential. */
+ * answer (401 for a cookie that is forged, expired or whose key was revoked, 429 for a forged one
+ * while the client is throttled, 503) and returns an error. A forged cookie counts as a failed
+ * credential; a valid one is never throttled. */
 int hl_session_authenticate(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs);
 /* Checks what an authenticated session may do with rq: nothing but GET when read-only, and any
  * change only with the console's header. Sets a 403 and returns HL_EREFUSED when it may not. */
 int hl_session_allows(struct hl_req *rq, struct hl_resp *rs);
 /* Opens a session for app: sets its cookie on rs (read_only, until expires_at; key_uid: the API
  * key that opened it, or NULL). Returns 0, or sets a 500 and returns an error. */
-int hl_session_open(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
-                    const struct hl_app *app, int read_only, int64_t expires_at,
-                    const char *key_uid);
-/* Ends the session: sets a cookie on rs that replaces it with nothing, expired. */
-void hl_session_close(struct hl_req *rq, struct hl_resp *rs);
-/* True when rq came over https as far as the client saw it (X-Forwarded-Proto: https). */
-int hl_req_https(struct hl_req *rq);
+int hl_session_open(struct hl_api *api, struct hl_resp *rs, const struct hl_app *app, int read_only,
+                    int64_t expires_at, const char *key_uid);
+/* Signs out: ends the session of rq's cookie, when it is a valid one, on every node until it
+ * expires (hl_store_session_end: a copy of the cookie opens nothing any more), and sets a cookie
+ * on rs that replaces it with nothing, expired. Returns 0, or the store's error with its answer
+ * set (the cookie is replaced all the same). */
+int hl_session_close(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs);
+/* True when clients reach the server over https: --public-url is https. X-Forwarded-Proto is
+ * not trusted (any client can send it); a server behind a proxy that ends TLS says so with
+ * --public-url. */
+int hl_api_https(const struct hl_api *api);
 
 #endif

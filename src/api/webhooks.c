@@ -137,6 +137,9 @@ static json_t *mask_list(unsigned mask, int events)
     return a;
 }
 
+/* What a read-only console session sees instead of a static header's value. */
+#define HIDDEN_VALUE "(hidden)"
+
 /* The webhook as the API shows it; the secret only when show_secret (on create). */
 static json_t *webhook_json(const struct hl_webhook *w, int show_secret)
 {
@@ -162,6 +165,21 @@ static json_t *webhook_json(const struct hl_webhook *w, int show_secret)
     json_object_set_new(o, "disabledReason",
                         w->disabled_reason ? json_string(w->disabled_reason) : json_null());
     kind_json(o, w);
+    return o;
+}
+
+/* The webhook as rq may see it: a read-only console session (a portal link handed to a
+ * customer, say) gets the names of the static headers but not their values, which may carry a
+ * token for the receiver. */
+static json_t *webhook_answer(const struct hl_req *rq, const struct hl_webhook *w)
+{
+    json_t *o = webhook_json(w, 0);
+    json_t *headers = json_object_get(o, "headers");
+    const char *name;
+    json_t *v;
+    if (rq->auth.session && rq->auth.read_only && json_is_object(headers))
+        json_object_foreach(headers, name, v)
+            json_object_set_new(headers, name, json_string(HIDDEN_VALUE));
     return o;
 }
 
@@ -381,7 +399,7 @@ static void list(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
     }
     json_t *data = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(data, webhook_json(&ws[i], 0));
+        json_array_append_new(data, webhook_answer(rq, &ws[i]));
     int64_t last = n ? ws[n - 1].id : 0;
     for (size_t i = 0; i < n; i++)
         hl_webhook_clear(&ws[i]);
@@ -757,7 +775,7 @@ static void serve_one(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
         return;
     }
     if (rq->nseg == 2)
-        hl_resp_json(rs, 200, webhook_json(&w, 0));
+        hl_resp_json(rs, 200, webhook_answer(rq, &w));
     else
         serve_op(api, rq, rs, &w);
     hl_webhook_clear(&w);

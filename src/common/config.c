@@ -160,6 +160,22 @@ static int check_bind_host(const char *text)
     return hl_parse_bind_host(text, 0, &ss, &len);
 }
 
+/* http:// or https://, a host (and port), nothing after it but an optional path: no user, query,
+ * fragment, blank or control character; at most 255 characters. */
+static int check_public_url(const char *text)
+{
+    size_t n = strlen(text), skip = strncmp(text, "https://", 8) == 0  ? 8
+                                    : strncmp(text, "http://", 7) == 0 ? 7
+                                                                       : 0;
+    if (skip == 0 || n <= skip || n > 255 || text[skip] == '/')
+        return HL_EINVAL;
+    for (size_t i = skip; i < n; i++)
+        if ((unsigned char)text[i] <= ' ' || (unsigned char)text[i] >= 0x7f ||
+            strchr("@?#\\\"<>", text[i]))
+            return HL_EINVAL;
+    return HL_OK;
+}
+
 static int check_path(const char *text)
 {
     return text[0] == '/' ? HL_OK : HL_EINVAL;
@@ -248,6 +264,16 @@ static const struct hl_opt OPTS[] = {
      .forms = "HOST:PORT such as 127.0.0.1:9090, [::1]:9090 or :9090 (every IPv4 address)",
      .help = "serve /metrics here only (the API's address then answers 404 for it); default: "
              "on the API's address"},
+    {.name = "public-url",
+     .env = "HOOKLINE_PUBLIC_URL",
+     STRING(public_url),
+     .check = check_public_url,
+     .cmds = SERVE,
+     .arg = "URL",
+     .forms = "http:// or https:// and a host, such as https://hooks.example.com",
+     .help = "where clients reach this server (behind a proxy, the proxy's address): portal links "
+             "point there, and console cookies are Secure when it is https; default: links "
+             "name the request's Host over http, cookies not Secure"},
     {.name = "database",
      .env = "HOOKLINE_DATABASE",
      .def = "data/hookline.db",

@@ -106,6 +106,8 @@ enum hl_opt_kind {
 #define HL_ENV_EXTRACT_PREFIX "HOOKLINE_EXTRACT_"
 #define HL_ENV_EXTRACT_TYPE HL_ENV_EXTRACT_PREFIX "CONTENT_TYPE"
 #define HL_ENV_EXTRACT_NAME HL_ENV_EXTRACT_PREFIX "FILE_NAME"
+/* The pid of the server that started the helper (ingest/helper.h: it dies with that server). */
+#define HL_ENV_EXTRACT_PARENT HL_ENV_EXTRACT_PREFIX "PARENT"
 
 /* Most --secret values. */
 #define HL_SECRETS_MAX 16
@@ -130,6 +132,7 @@ struct hl_options {
     /* serve */
     const char *listen;         /* HOST:PORT */
     const char *metrics_listen; /* HOST:PORT of /metrics alone, or NULL: on listen */
+    const char *public_url;     /* where clients reach the server (portal links, Secure), or NULL */
     int production;             /* --mode: 0 development, 1 production */
     struct hl_retry retry;
     int64_t timeout_ms, disable_after_ms, lease_ms, sweep_ms, ingest_lease_ms;

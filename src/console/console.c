@@ -23,46 +23,57 @@ static json_t *session_json(const struct hl_app *app, const struct hl_auth *auth
                      hl_json_time(auth->expires_at), "version", HL_VERSION);
 }
 
-/* Signs in with a portal link: once, before it expires. */
+/* Answers a portal link that was refused (rc: why) or could not be checked (a store error). A
+ * refusal counts as a failed credential (429 once the client has spent its budget). */
+static int refuse_link(struct hl_req *rq, struct hl_resp *rs, const struct hl_token *t, int rc)
+{
+    int refused = rc == HL_ESTALE || rc == HL_ECONFLICT || rc == HL_EINVAL || rc == HL_EBADSIG ||
+                  rc == HL_ENOTFOUND;
+    if (!refused) {
+        hl_resp_store_error(rs, rc);
+    } else if (hl_req_failed(rq, rs)) {
+        /* the 429 is set */
+    } else if (rc == HL_ESTALE) {
+        char iso[HL_ISO_MAX];
+        hl_time_iso(t->expires_at, iso);
+        hl_resp_error(rs, 401, "link_expired",
+                      "this link expired at %s; ask whoever gave it to you for a new one", iso);
+    } else if (rc == HL_ECONFLICT) {
+        hl_resp_error(rs, 401, "link_used",
+                      "this link was used already (a link opens one session); ask for a new one");
+    } else {
+        hl_resp_error(rs, 401, "link_invalid",
+                      "this link is not valid (cut short, changed, made by another server, or its "
+                      "API key was revoked)");
+    }
+    return rc;
+}
+
+/* Signs in with a portal link: once, before it expires. Everything that can refuse the exchange
+ * (the signature, the app and the key, the app's rate) comes before the link is marked used, so
+ * a refused exchange leaves it to try again; marking it used is one insert that only one of two
+ * exchanges of a link can make. */
 static int sign_in_link(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, const char *text,
                         size_t len)
 {
-    struct hl_token t;
+    struct hl_token t = {0};
     int64_t now = hl_now_ms();
     int rc = hl_token_verify(api->token_key, text, len, HL_TOKEN_PORTAL, now, &t);
-    if (rc == HL_OK)
-        rc = hl_store_portal_use(api->store, t.id, t.expires_at, now);
     struct hl_app app;
     if (rc == HL_OK) /* by the key that made it, while that key is not revoked */
         rc = t.key_uid[0] ? hl_store_key_app(api->store, t.key_uid, &app)
                           : hl_store_app_get(api->store, t.app_uid, &app);
     if (rc == HL_OK && strcmp(app.uid, t.app_uid) != 0)
         rc = HL_ENOTFOUND;
-    if (rc == HL_ESTALE) {
-        char iso[HL_ISO_MAX];
-        hl_time_iso(t.expires_at, iso);
-        hl_resp_error(rs, 401, "link_expired",
-                      "this link expired at %s; ask whoever gave it to you for a new one", iso);
-    } else if (rc == HL_ECONFLICT) {
-        hl_resp_error(rs, 401, "link_used",
-                      "this link was used already (a link opens one session); ask for a new one");
-    } else if (rc == HL_EINVAL || rc == HL_EBADSIG || rc == HL_ENOTFOUND) {
-        hl_resp_error(rs, 401, "link_invalid",
-                      "this link is not valid (cut short, changed, made by another server, or its "
-                      "API key was revoked)");
-    } else if (rc) {
-        hl_resp_store_error(rs, rc);
-        return rc;
-    }
-    if (rc) {
-        hl_req_failed(rq);
-        return rc;
-    }
+    if (rc)
+        return refuse_link(rq, rs, &t, rc);
     rq->auth = (struct hl_auth){.session = 1, .read_only = t.read_only, .expires_at = t.expires_at};
     rq->app = app;
     if ((rc = hl_limits_admit(api, rq, rs)))
         return rc;
-    return hl_session_open(api, rq, rs, &app, t.read_only, t.expires_at,
+    if ((rc = hl_store_portal_use(api->store, t.id, t.expires_at, now)))
+        return refuse_link(rq, rs, &t, rc);
+    return hl_session_open(api, rs, &app, t.read_only, t.expires_at,
                            t.key_uid[0] ? t.key_uid : NULL);
 }
 
@@ -75,8 +86,8 @@ static int sign_in_key(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs
     char key_uid[HL_ID_MAX];
     int rc = hl_store_key_find(api->store, hash, &rq->app, key_uid);
     if (rc == HL_ENOTFOUND) {
-        hl_req_failed(rq);
-        hl_resp_error(rs, 401, "key_invalid", "this API key is unknown or revoked");
+        if (!hl_req_failed(rq, rs))
+            hl_resp_error(rs, 401, "key_invalid", "this API key is unknown or revoked");
         return rc;
     }
     if (rc) {
@@ -87,7 +98,7 @@ static int sign_in_key(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs
     rq->auth = (struct hl_auth){.session = 1, .read_only = read_only, .expires_at = until};
     if ((rc = hl_limits_admit(api, rq, rs)))
         return rc;
-    return hl_session_open(api, rq, rs, &rq->app, read_only, until, key_uid);
+    return hl_session_open(api, rs, &rq->app, read_only, until, key_uid);
 }
 
 /* Reads {"token"} or {"apiKey", "readOnly"?}. Returns the credential or NULL with a 422 set. */
@@ -122,8 +133,6 @@ static json_t *read_sign_in(json_t *body, int *read_only, struct hl_resp *rs)
 
 static void sign_in(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
 {
-    if (hl_req_throttled(rq, rs))
-        return;
     json_t *body = hl_req_json(rq, rs, 0);
     if (!body)
         return;
@@ -163,8 +172,8 @@ static void session(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
     if (rq->method == HL_POST) {
         sign_in(api, rq, rs);
     } else {
-        hl_session_close(rq, rs);
-        rs->status = 204;
+        if (hl_session_close(api, rq, rs) == HL_OK)
+            rs->status = 204;
     }
 }
 

@@ -311,9 +311,32 @@ static int send_answer(int fd, int rc, const struct hl_extract *x, char *why)
     return w;
 }
 
+/* The server's worker thread going away (the server killed) takes the helper along: SIGKILL
+ * when it dies. A server killed before the prctl took effect sent nothing; the helper then has
+ * another parent already (init or a subreaper) than the pid the server put in its environment,
+ * and stops at once. Run without that variable (by hand), only the prctl applies. */
+static int follow_parent(void)
+{
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
+        return HL_EIO;
+    const char *want = getenv(HL_ENV_EXTRACT_PARENT);
+    if (!want)
+        return HL_OK;
+    char *end;
+    errno = 0;
+    long long pid = strtoll(want, &end, 10);
+    if (errno || end == want || *end || pid <= 0)
+        return HL_EINVAL;
+    return (long long)getppid() == pid ? HL_OK : HL_ESTALE;
+}
+
 int hl_helper_main(const struct hl_helper_limits *lim, const char *path, const char *declared_type,
                    const char *file_name, hl_helper_fn extract)
 {
+    if (follow_parent() != HL_OK) {
+        fprintf(stderr, "hookline extract: cannot follow the server that started it (gone?)\n");
+        return 1;
+    }
     /* The answer goes where stdout pointed; stdout itself to /dev/null, so that nothing a
      * library prints can get into a frame. */
     answer_fd = fcntl(1, F_DUPFD_CLOEXEC, 3);
@@ -323,8 +346,6 @@ int hl_helper_main(const struct hl_helper_limits *lim, const char *path, const c
         return 1;
     }
     close(null);
-    /* The server's worker thread going away (the server killed) takes the helper along. */
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
     catch_deaths();
     if (limit_self(lim) != HL_OK) {
         fprintf(stderr, "hookline extract: cannot set its limits: %s\n", strerror(errno));
@@ -365,7 +386,7 @@ struct spawn_args {
     const char *argv[11];
     char memory[32], timeout[32], max_input[32];
     char **envp;
-    char *own[3]; /* environment strings made here */
+    char *own[4]; /* environment strings made here */
 };
 
 static void spawn_args_free(struct spawn_args *a)
@@ -393,7 +414,7 @@ static int spawn_env(struct spawn_args *a, const struct hl_helper_limits *lim, c
     size_t n = 0, k = 0, o = 0;
     while (environ[n])
         n++;
-    a->envp = calloc(n + 4, sizeof(char *));
+    a->envp = calloc(n + 5, sizeof(char *));
     if (!a->envp)
         return HL_ENOMEM;
     for (size_t i = 0; i < n; i++) {
@@ -408,6 +429,10 @@ static int spawn_env(struct spawn_args *a, const struct hl_helper_limits *lim, c
     if (type && *type && !(a->envp[k++] = a->own[o++] = env_entry(HL_ENV_EXTRACT_TYPE, type)))
         return HL_ENOMEM;
     if (name && *name && !(a->envp[k++] = a->own[o++] = env_entry(HL_ENV_EXTRACT_NAME, name)))
+        return HL_ENOMEM;
+    char pid[24];
+    snprintf(pid, sizeof(pid), "%lld", (long long)getpid());
+    if (!(a->envp[k++] = a->own[o++] = env_entry(HL_ENV_EXTRACT_PARENT, pid)))
         return HL_ENOMEM;
 #ifdef HL_HELPER_ASAN
     const char *before = getenv("ASAN_OPTIONS");

@@ -2,7 +2,10 @@
  *
  * poppler and the text decoders never run inside the server. For each file the ingest worker
  * starts the server's own binary (/proc/self/exe) as `hookline extract FILE`, in its own process
- * group, with the hints in its environment (not its arguments, which other local users can read).
+ * group, with the hints in its environment (not its arguments, which other local users can read)
+ * and the server's pid. The helper dies with the server: first it asks for SIGKILL when its parent
+ * dies (PR_SET_PDEATHSIG), then checks that its parent is still that pid (a server killed before
+ * that has no say any more), and stops at once when it is not.
  * Before it reads the file the helper limits itself: no core files, a CPU-time limit of the
  * timeout (RLIMIT_CPU), and an address-space limit (RLIMIT_AS) of its size at that point plus the
  * memory budget, so the budget is what extracting may use on top of the program itself. The

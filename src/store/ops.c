@@ -1042,7 +1042,7 @@ int hl_store_console_key(struct hl_store *st, const uint8_t fresh[32], uint8_t o
 
 int hl_store_portal_use(struct hl_store *st, const char *token_id, int64_t expires_at, int64_t now)
 {
-    struct hl_arg old[] = {hl_arg_int(now)};
+    struct hl_arg old[] = {hl_arg_int(now - HL_STORE_EXPIRY_MARGIN_MS)};
     int rc = hl_sql_once(st, HL_SESS_WRITE, HL_Q_PORTAL_PRUNE, old, HL_NARGS(old), NULL);
     if (rc)
         return rc;
@@ -1050,6 +1050,21 @@ int hl_store_portal_use(struct hl_store *st, const char *token_id, int64_t expir
     struct hl_rows rows = {0};
     rc = hl_sql_once(st, HL_SESS_WRITE, HL_Q_PORTAL_USE, a, HL_NARGS(a), &rows);
     return rc == HL_OK && rows.changed == 0 ? HL_ECONFLICT : rc;
+}
+
+int hl_store_session_end(struct hl_store *st, const char *token_id, int64_t expires_at, int64_t now)
+{
+    int rc = hl_store_portal_use(st, token_id, expires_at, now);
+    return rc == HL_ECONFLICT ? HL_OK : rc;
+}
+
+int hl_store_session_ended(struct hl_store *st, const char *token_id, int *ended)
+{
+    struct hl_arg a[] = {hl_arg_text(token_id)};
+    int64_t n = 0;
+    int rc = get(st, HL_SESS_READ, HL_Q_TOKEN_SPENT, a, HL_NARGS(a), &hl_read_int, &n);
+    *ended = rc == HL_OK && n > 0;
+    return rc == HL_ENOTFOUND ? HL_OK : rc;
 }
 
 /* ---- context-file ingestion ---- */

@@ -164,7 +164,8 @@
     [HL_Q_PORTAL_PRUNE] = "DELETE FROM portal_used WHERE token_id IN (SELECT token_id"             \
                           " FROM portal_used WHERE expires_at <= " m "1 LIMIT 100)",               \
     [HL_Q_PORTAL_USE] = "INSERT INTO portal_used(token_id, expires_at) VALUES(" m "1, " m "2)"     \
-                        " ON CONFLICT(token_id) DO NOTHING"
+                        " ON CONFLICT(token_id) DO NOTHING",                                       \
+    [HL_Q_TOKEN_SPENT] = "SELECT 1 FROM portal_used WHERE token_id = " m "1"
 /* While a webhook's circuit breaker is open, claims take only its probe: one of its due
  * deliveries, once breaker_probe_at has come; the claim that takes it moves breaker_probe_at to
  * the end of its lease, so one probe goes at a time, across nodes. SQL_BREAKER_GATE: whether
@@ -345,8 +346,9 @@ enum hl_q {
     HL_Q_KEY_APP,            /* the app of an unrevoked key, by the key's uid */
     HL_Q_CONSOLE_KEY_INSERT, /* the console's signing key, unless there is one */
     HL_Q_CONSOLE_KEY_GET,
-    HL_Q_PORTAL_PRUNE, /* used portal links past their expiry, forgotten */
+    HL_Q_PORTAL_PRUNE, /* used portal links that expired before a time, forgotten */
     HL_Q_PORTAL_USE,   /* a portal link marked used, unless it was */
+    HL_Q_TOKEN_SPENT,  /* one row (1) when a token id is in portal_used */
     /* delivery policy (issue 19) */
     HL_Q_WH_FILTERED,  /* the webhooks with a filter that would get an event were it not for the
                         * filter (app, entity bit, type bit): id, filter */

@@ -689,9 +689,24 @@ int hl_store_gauges(struct hl_store *st, struct hl_store_gauges *out);
 /* The key that signs portal links and console sessions, the same on every node: made once
  * (fresh, from the caller's randomness, is stored unless a key is there already) and read back. */
 int hl_store_console_key(struct hl_store *st, const uint8_t fresh[32], uint8_t out[32]);
+/* How long a used portal link (and a signed-out session) is remembered past its expiry. Each node
+ * checks a token's expiry by its own clock, and forgets old rows by its own clock too: a node
+ * whose clock runs ahead must not forget a link that a node with a clock behind still takes for
+ * unexpired (and would let be used again). Clocks that disagree by less than this are safe. */
+#define HL_STORE_EXPIRY_MARGIN_MS (24LL * 3600 * 1000)
+
 /* Marks the portal link token_id used until it expires (expires_at, ms), forgetting links
- * past their expiry as it goes. HL_ECONFLICT when it was used already: a link is single use. */
+ * HL_STORE_EXPIRY_MARGIN_MS past their expiry at now as it goes. HL_ECONFLICT when it was used
+ * already: a link is single use. */
 int hl_store_portal_use(struct hl_store *st, const char *token_id, int64_t expires_at, int64_t now);
+/* Ends the console session token_id (signed out) until it expires (expires_at, ms), on every
+ * node: it is kept with the used links (its id cannot be one of theirs) and forgotten as they
+ * are. Returns 0, also when it had ended already, or the store's error. */
+int hl_store_session_end(struct hl_store *st, const char *token_id, int64_t expires_at,
+                         int64_t now);
+/* Sets *ended to whether the console session token_id was ended by hl_store_session_end.
+ * Returns 0 or the store's error. */
+int hl_store_session_ended(struct hl_store *st, const char *token_id, int *ended);
 
 /* Context-file ingestion. */
 

@@ -6,11 +6,13 @@ import calendar
 import json
 import os
 import re
+import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import App, Server, ServerTest, main, wait_for  # noqa: E402
+from harness import BIN, PG_URL, App, Server, ServerTest, main, wait_for  # noqa: E402
 
 CONSOLE = {"X-Hookline-Console": "1"}
 
@@ -52,9 +54,10 @@ class ConsoleApi(ServerTest):
         at = calendar.timegm(time.strptime(link["expiresAt"][:19], "%Y-%m-%dT%H:%M:%S"))
         self.assertTrue(before + 3600 - 2 <= at <= time.time() + 3600 + 1, link)
         self.assertIs(self.link(expiresIn=86400, readOnly=True)["readOnly"], True)
+        # any client can send X-Forwarded-Proto: it is not trusted (--public-url says https)
         behind = self.app.ok("POST", "portal", {}, status=201,
                              headers={"X-Forwarded-Proto": "https"})
-        self.assertTrue(behind["url"].startswith("https://"), behind)
+        self.assertTrue(behind["url"].startswith("http://127.0.0.1:"), behind)
         for body, field in (({"expiresIn": 86401}, "expiresIn"), ({"expiresIn": 0}, "expiresIn"),
                             ({"expiresIn": "1h"}, "expiresIn"), ({"readOnly": "yes"}, "readOnly"),
                             ({"scope": "all"}, "scope")):
@@ -103,11 +106,56 @@ class ConsoleApi(ServerTest):
         self.assertEqual(r.status, 204)
         self.assertRegex(r.headers["set-cookie"], r"^hookline_console=; .*Max-Age=0")
 
-    def test_secure_cookie_behind_https(self):
+    def test_concurrent_exchanges_of_a_link_open_one_session(self):
+        token = token_of(self.link()["url"])
+        results = []
+
+        def exchange():
+            results.append(self.sign_in({"token": token}))
+        threads = [threading.Thread(target=exchange) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        codes = sorted((r.status, r.json().get("error", {}).get("code")) for r in results)
+        self.assertEqual(codes, [(200, None)] + [(401, "link_used")] * 7, codes)
+
+    def test_sign_out_ends_the_session_everywhere(self):
+        """Signing out revokes the session on the server: a copy of the cookie (another tab, a
+        leaked header) opens nothing any more, on this node or (PostgreSQL) another one."""
+        jar = self.session()
+        copy = jar
+        self.assertEqual(self.as_session(copy, "GET", "webhooks").status, 200)
+        r = self.server.request("DELETE", "/console/session", headers=dict(CONSOLE, Cookie=jar))
+        self.assertEqual(r.status, 204, r)
+        r = self.as_session(copy, "GET", "webhooks")
+        self.assertEqual((r.status, r.json()["error"]["code"]), (401, "session_revoked"), r)
+        self.assertIn("signed out", r.json()["error"]["message"])
+        r = self.server.request("GET", "/console/session", headers={"Cookie": copy})
+        self.assertEqual((r.status, r.json()["error"]["code"]), (401, "session_revoked"), r)
+        # signing out again, or without a session, just clears the cookie
+        for h in (dict(CONSOLE, Cookie=copy), CONSOLE):
+            self.assertEqual(self.server.request("DELETE", "/console/session", headers=h).status,
+                             204)
+        # other sessions of the app go on
+        self.assertEqual(self.as_session(self.session(), "GET", "webhooks").status, 200)
+        if PG_URL:  # a second node of the cluster refuses it too
+            other = Server(db=self.server.db)
+            try:
+                other.start()
+                r = other.request("GET", self.app.path("webhooks"), headers={"Cookie": copy})
+                self.assertEqual((r.status, r.json()["error"]["code"]), (401, "session_revoked"))
+            finally:
+                other.stop()
+                other.cleanup()
+
+    def test_forwarded_proto_is_not_trusted(self):
+        """Without --public-url the cookie is not Secure whatever X-Forwarded-Proto says: any
+        client can send that header."""
         r = self.sign_in({"token": token_of(self.link()["url"])},
                          headers={"X-Forwarded-Proto": "https"})
         self.assertEqual(r.status, 200, r)
-        self.assertIn("Secure", r.headers["set-cookie"].split("; "))
+        self.assertNotIn("Secure", r.headers["set-cookie"].split("; "))
 
     def test_read_only_session_changes_nothing(self):
         w = self.app.webhook("https://example.com/h")
@@ -126,6 +174,24 @@ class ConsoleApi(ServerTest):
         hooks = self.app.ok("GET", "webhooks")["data"]
         self.assertEqual([(h["uid"], h["active"]) for h in hooks], [(w["uid"], True)])
         self.assertEqual(self.app.ok("GET", "events")["data"], [])
+
+    def test_read_only_session_sees_header_names_not_values(self):
+        """A webhook's static headers may carry the receiver's token: a read-only session (a
+        portal link handed to a customer) sees their names, never their values."""
+        headers = {"Authorization": "Bearer s3cret-token", "X-Region": "eu-west-1"}
+        w = self.app.webhook("https://example.com/h", headers=headers)
+        hidden = {k: "(hidden)" for k in headers}
+        ro = self.session(readOnly=True)
+        one = self.as_session(ro, "GET", "webhooks/" + w["uid"])
+        self.assertEqual((one.status, one.json()["headers"]), (200, hidden), one)
+        listed = self.as_session(ro, "GET", "webhooks")
+        self.assertEqual([x["headers"] for x in listed.json()["data"]], [hidden])
+        self.assertNotIn(b"s3cret", one.body + listed.body)
+        # who may change the webhook sees what it sends
+        rw = self.session()
+        self.assertEqual(self.as_session(rw, "GET", "webhooks/" + w["uid"]).json()["headers"],
+                         headers)
+        self.assertEqual(self.app.ok("GET", "webhooks/" + w["uid"])["headers"], headers)
 
     def test_expired_forged_and_unknown_credentials(self):
         short = self.link(expiresIn=1)
@@ -156,16 +222,27 @@ class ConsoleApi(ServerTest):
             self.assertTrue(r.json()["error"]["message"].startswith(field), r)
 
     def test_bad_tries_are_throttled(self):
+        """Failures are throttled per address, and only failures: behind a reverse proxy every
+        client has the proxy's address, so valid sessions, links and keys from it must go on
+        working while someone there tries bad ones."""
+        jar = self.session()
         good = token_of(self.link()["url"])
+        forged = "hookline_console=x" + jar.split("=", 1)[1]
         codes = [self.sign_in({"token": "x" + good}).status for _ in range(10)]
         self.assertEqual(codes, [401] * 10)
-        r = self.sign_in({"token": good})
+        r = self.sign_in({"token": "x" + good})
         self.assertEqual((r.status, r.json()["error"]["code"]), (429, "too_many_failures"), r)
         self.assertGreaterEqual(int(r.headers["retry-after"]), 1)
-        # the link was not spent by the refusal: it still opens a session once the wait is over
-        wait = int(r.headers["retry-after"])
-        time.sleep(wait + 0.2)
+        r = self.server.request("GET", self.app.path("webhooks"), headers={"Cookie": forged})
+        self.assertEqual((r.status, r.json()["error"]["code"]), (429, "too_many_failures"), r)
+        r = self.sign_in({"apiKey": "hlk_not_a_key"})
+        self.assertEqual((r.status, r.json()["error"]["code"]), (429, "too_many_failures"), r)
+        # what is valid is never throttled: the session, a fresh link, a key
+        self.assertEqual(self.as_session(jar, "GET", "webhooks").status, 200)
+        r = self.server.request("GET", "/console/session", headers={"Cookie": jar})
+        self.assertEqual((r.status, r.json()["signedIn"]), (200, True), r)
         self.assertEqual(self.sign_in({"token": good}).status, 200)
+        self.assertEqual(self.sign_in({"apiKey": self.app.key}).status, 200)
 
     def test_api_key_session_ends_when_the_key_is_revoked(self):
         k = json.loads(self.server.cli("keys", "create", self.app.uid, "--json").stdout)
@@ -323,6 +400,36 @@ class ConsoleApi(ServerTest):
         self.assertIsNone(empty["totals"]["successRate"])
 
 
+class ConsoleBehindHttps(ServerTest):
+    """--public-url https://…: where clients reach the server through a proxy that ends TLS."""
+
+    server_env = {"HOOKLINE_PUBLIC_URL": "https://hooks.example.com/"}
+
+    def test_links_point_there_and_cookies_are_secure(self):
+        link = self.app.ok("POST", "portal", {}, status=201)
+        self.assertRegex(link["url"], r"^https://hooks\.example\.com/console/#token=[A-Za-z0-9_.-]+$")
+        for proto in ({}, {"X-Forwarded-Proto": "http"}):
+            h = dict(CONSOLE, **proto)
+            r = self.server.request("POST", "/console/session", {"apiKey": self.app.key},
+                                    headers=h)
+            self.assertEqual(r.status, 200, r)
+            self.assertIn("Secure", r.headers["set-cookie"].split("; "))
+        r = self.server.request("POST", "/console/session", {"token": token_of(link["url"])},
+                                headers=CONSOLE)
+        self.assertEqual(r.status, 200, r)
+        jar = r.headers["set-cookie"].split(";", 1)[0]
+        r = self.server.request("DELETE", "/console/session", headers=dict(CONSOLE, Cookie=jar))
+        self.assertIn("Secure", r.headers["set-cookie"].split("; "))
+
+    def test_a_public_url_is_checked(self):
+        for bad in ("ftp://hooks.example.com", "https://", "https://user@hooks.example.com",
+                    "https://hooks.example.com/?a=1", "hooks.example.com"):
+            r = subprocess.run([BIN, "serve", "--public-url", bad, "--database",
+                                self.server.db], capture_output=True, text=True, timeout=60)
+            self.assertEqual(r.returncode, 2, (bad, r.stderr))
+            self.assertIn("--public-url", r.stderr)
+
+
 class ConsoleRateLimit(ServerTest):
     """Signing in to the console and making portal links count against the app's --api-rate like
     every other request of the app."""
@@ -351,6 +458,48 @@ class ConsoleRateLimit(ServerTest):
                 self.assertEqual(r.json()["error"]["code"], "rate_limited", r)
                 break
         self.assertIn(429, statuses)
+
+
+class ConsoleLinkRateLimit(ServerTest):
+    """A portal link refused for the app's rate is not spent: the user's one-time link still
+    opens its session once the wait is over."""
+
+    server_env = {"HOOKLINE_API_RATE": "1", "HOOKLINE_API_BURST": "2"}
+
+    def until_admitted(self, call):
+        """call() again after each 429's Retry-After until it is not refused for the rate."""
+        for _ in range(60):
+            r = call()
+            if r.status != 429:
+                return r
+            time.sleep(int(r.headers["retry-after"]) + 0.1)
+        self.fail("still rate limited")
+
+    def test_rate_limited_exchange_keeps_the_link(self):
+        def exchange():
+            return self.server.request("POST", "/console/session", {"token": token}, headers=CONSOLE)
+
+        refused = None
+        for _ in range(10):  # a bucket refilled between the last key and the link: once more
+            link = self.until_admitted(lambda: self.app.call("POST", "portal", {}))
+            self.assertEqual(link.status, 201, link)
+            token = token_of(link.json()["url"])
+            for _ in range(60):  # the app's bucket spent by key sign-ins
+                r = self.server.request("POST", "/console/session", {"apiKey": self.app.key},
+                                        headers=CONSOLE)
+                if r.status == 429:
+                    break
+            r = exchange()
+            if r.status == 429:
+                refused = r
+                break
+            self.assertEqual(r.status, 200, r)
+        self.assertIsNotNone(refused, "the link's exchange was never rate limited")
+        self.assertEqual(refused.json()["error"]["code"], "rate_limited", refused)
+        self.assertNotIn("set-cookie", refused.headers)
+        r = self.until_admitted(exchange)
+        self.assertEqual(r.status, 200, r)
+        self.assertIn("set-cookie", r.headers)
 
 
 class FailingStaysPending(ServerTest):

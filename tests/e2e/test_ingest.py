@@ -101,6 +101,27 @@ def helpers(server, file_uid=None):
     return found
 
 
+def extracting(server):
+    """The pids of every `hookline extract` running (not a zombie) on a file of the server's
+    data directory, whoever its parent is now: a dead server's helpers too."""
+    found = []
+    prefix = os.path.realpath(server.data_dir).encode() + b"/"
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+            with open("/proc/%s/cmdline" % d, "rb") as f:
+                argv = f.read().split(b"\0")
+        except (OSError, IndexError):
+            continue
+        if state != "Z" and argv[1:2] == [b"extract"] and len(argv) > 2 and \
+                os.path.realpath(argv[-2]).startswith(prefix):
+            found.append(int(d))
+    return found
+
+
 def multipart(fields, file_name, data, ctype):
     boundary = "----hookline" + uuid.uuid4().hex
     body = b""
@@ -452,6 +473,30 @@ class IngestCrash(unittest.TestCase):
             rx.close()
             srv.cleanup()
 
+
+    def test_helpers_die_with_the_server(self):
+        """What it proves: a kill -9 of the server takes its extraction helpers along, also one
+        killed as it starts (before it could arrange to follow its parent): none runs on to its
+        timeout holding memory and CPU. Each round kills the server as soon as a helper shows."""
+        srv = Server(env={"HOOKLINE_INGEST_TIMEOUT": "10m", "HOOKLINE_INGEST_WORKERS": "2"})
+        try:
+            app = App(srv, srv.create_app())
+            for _ in range(5):
+                srv.start()
+                ctx = app.ok("POST", "contexts", {"name": "kb", "externalTenantId": "t"})
+                for name in ("a.pdf", "b.pdf"):
+                    r = app.call("POST", "contexts/%s/files?fileName=%s" % (ctx["uid"], name),
+                                 raw=pdf_slow(), headers={"Content-Type": "application/pdf"})
+                    self.assertEqual(r.status, 202, r)
+                pids = wait_for(lambda: helpers(srv), timeout=60, interval=0.001,
+                                what="a helper")
+                srv.kill()
+                # every helper of the server: the one seen and any started just before the kill
+                wait_for(lambda: not extracting(srv), timeout=60,
+                         what="the helpers %s to die with their server" % extracting(srv))
+        finally:
+            srv.stop()
+            srv.cleanup()
 
     def test_server_dying_twice_on_a_file_fails_it(self):
         """What it proves: a file being extracted when the server dies, twice, is not claimed

@@ -3445,10 +3445,39 @@ static void c_portal_use(struct ctx *c)
     assert_int_equal(hl_store_portal_use(c->st, t1, now + HOUR, now + MIN), HL_ECONFLICT);
     assert_int_equal(hl_store_portal_use(c->st, t2, now + SEC, now), HL_OK);
     assert_int_equal(hl_store_portal_use(c->st, t2, now + SEC, now), HL_ECONFLICT);
-    /* past t2's expiry it is forgotten (a link that old is refused as expired anyway); t1 is
-     * still remembered */
-    assert_int_equal(hl_store_portal_use(c->st, t1, now + HOUR, now + 2 * SEC), HL_ECONFLICT);
-    assert_int_equal(hl_store_portal_use(c->st, t2, now + 3 * SEC, now + 2 * SEC), HL_OK);
+    /* a node whose clock is ahead by less than the margin forgets neither (a node whose clock
+     * is behind could still take them for unexpired: forgotten, they could be used again) */
+    char t3[HL_ID_MAX], t4[HL_ID_MAX];
+    new_uid("tok_", t3);
+    new_uid("tok_", t4);
+    int64_t ahead = now + 2 * HOUR;
+    assert_int_equal(hl_store_portal_use(c->st, t3, ahead + HOUR, ahead), HL_OK);
+    assert_int_equal(hl_store_portal_use(c->st, t2, now + SEC, now), HL_ECONFLICT);
+    assert_int_equal(hl_store_portal_use(c->st, t1, now + HOUR, now), HL_ECONFLICT);
+    /* past t2's expiry and the margin it is forgotten (a link that old is refused as expired by
+     * every node anyway); t1 is still remembered */
+    int64_t later = now + 2 * SEC + HL_STORE_EXPIRY_MARGIN_MS;
+    assert_int_equal(hl_store_portal_use(c->st, t4, later + HOUR, later), HL_OK);
+    assert_int_equal(hl_store_portal_use(c->st, t1, now + HOUR, later), HL_ECONFLICT);
+    assert_int_equal(hl_store_portal_use(c->st, t2, now + SEC, now), HL_OK);
+}
+
+/* A session signed out stays ended (on every node: they share the database), twice is fine. */
+static void c_session_end(struct ctx *c)
+{
+    char s1[HL_ID_MAX], s2[HL_ID_MAX];
+    new_uid("ses_", s1);
+    new_uid("ses_", s2);
+    int64_t now = hl_now_ms();
+    int ended = 1;
+    assert_int_equal(hl_store_session_ended(c->st, s1, &ended), HL_OK);
+    assert_int_equal(ended, 0);
+    assert_int_equal(hl_store_session_end(c->st, s1, now + HOUR, now), HL_OK);
+    assert_int_equal(hl_store_session_end(c->st, s1, now + HOUR, now), HL_OK);
+    assert_int_equal(hl_store_session_ended(c->st, s1, &ended), HL_OK);
+    assert_int_equal(ended, 1);
+    assert_int_equal(hl_store_session_ended(c->st, s2, &ended), HL_OK);
+    assert_int_equal(ended, 0);
 }
 
 /* A key's uid comes with its app, and a key uid finds its app until the key is revoked. */
@@ -4435,6 +4464,7 @@ static const struct contract contract[] = {
     {"wake", c_wake},
     {"console_key", c_console_key},
     {"portal_use", c_portal_use},
+    {"session_end", c_session_end},
     {"key_find", c_key_find},
     {"delivery_lists", c_delivery_lists},
     {"series", c_series},
