@@ -43,7 +43,8 @@ struct slot {
     int64_t app;   /* a webhook's: its app */
     int inflight;  /* attempts in flight */
     int queued;    /* claimed jobs held back by a cap */
-    int webhooks;  /* an app's: its webhooks holding jobs (counted by share_out) */
+    int webhooks;  /* an app's: its webhooks holding jobs, not behind a full host (share_out) */
+    int blocked;   /* an app's: the jobs its webhooks behind a full host hold (share_out) */
     int skipped;   /* in a skip list as share_out found it (share_out's own use) */
 };
 
@@ -703,13 +704,31 @@ static int share_apps(struct hl_transfer *t, struct hl_shares *sh, int cap)
     return freed;
 }
 
+/* Whether w (a webhook's slot) is behind a host with a full queue: as many jobs held for it as
+ * deep (twice the per-host cap). Such a webhook gets no claims until the host drains. */
+static int host_full(struct hl_transfer *t, const struct slot *w, long deep)
+{
+    const struct slot *h = counts_get(&t->by_host, w->host, 0);
+    return h && h->inflight + h->queued >= deep;
+}
+
+/* The share of each of app a's webhooks that are not behind a full host (more: one more of
+ * them): what those behind a full host hold is theirs alone (they take no more until it
+ * drains, however long its receiver takes), the rest of the app's cap is split between the
+ * others. A slow endpoint's webhooks thus never shrink a healthy one's share of its app. */
+static long webhook_share(int cap, const struct slot *a, int more)
+{
+    long left = (long)cap - a->blocked;
+    return (long)hl_share(left > 0 ? (size_t)left : 0, (size_t)a->webhooks + (size_t)more);
+}
+
 /* Shares max_inflight out (mu held). Every app holding jobs may hold hl_share() of it, and each
- * of its webhooks holding jobs hl_share() of the app's, and no more than as many again held
- * back as it may have in flight (a deeper queue would only wait in front of the others; up to
- * that depth, held-back jobs keep its connections busy while the bookkeeper records). Claims
- * take nothing for an app or a webhook at its share, nor for a webhook whose host has such a
- * queue. Returns 1 when a webhook or an app left the skip lists: what claims left behind for it
- * may be claimed now. */
+ * of its webhooks holding jobs its part of the app's (webhook_share), and no more than as many
+ * again held back as it may have in flight (a deeper queue would only wait in front of the
+ * others; up to that depth, held-back jobs keep its connections busy while the bookkeeper
+ * records). Claims take nothing for an app or a webhook at its share, nor for a webhook whose
+ * host has such a queue. Returns 1 when a webhook or an app left the skip lists: what claims
+ * left behind for it may be claimed now. */
 static int share_out(struct hl_transfer *t, struct hl_shares *sh)
 {
     struct counts *ap = &t->by_app, *wh = &t->by_webhook;
@@ -718,12 +737,15 @@ static int share_out(struct hl_transfer *t, struct hl_shares *sh)
     int freed = mark_listed(wh, sh->skip, sh->nskip);
     freed |= mark_listed(ap, sh->skip_apps, sh->nskip_apps);
     for (size_t i = 0; i < ap->n; i++) {
-        ap->s[i].webhooks = 0;
+        ap->s[i].webhooks = ap->s[i].blocked = 0;
         napps += (size_t)active(&ap->s[i]);
     }
     for (size_t i = 0; i < wh->n; i++) {
-        struct slot *a = active(&wh->s[i]) ? counts_get(ap, (uint64_t)wh->s[i].app, 0) : NULL;
-        if (a)
+        struct slot *w = &wh->s[i];
+        struct slot *a = active(w) ? counts_get(ap, (uint64_t)w->app, 0) : NULL;
+        if (a && host_full(t, w, deep))
+            a->blocked += w->inflight + w->queued;
+        else if (a)
             a->webhooks++;
     }
     int cap = (int)hl_share(max, napps);
@@ -732,7 +754,7 @@ static int share_out(struct hl_transfer *t, struct hl_shares *sh)
     /* A webhook holding none: as one more of its app's, or the first of an app holding none. */
     long wnew = (long)hl_share((size_t)sh->room_new, 1);
     for (size_t i = 0; i < ap->n; i++) {
-        long w = (long)hl_share((size_t)cap, (size_t)ap->s[i].webhooks + 1);
+        long w = webhook_share(cap, &ap->s[i], 1);
         if (active(&ap->s[i]) && w < wnew)
             wnew = w;
     }
@@ -744,11 +766,10 @@ static int share_out(struct hl_transfer *t, struct hl_shares *sh)
         int held = w->inflight + w->queued, on = 0;
         long wcap = deep;
         if (active(w)) {
-            const struct slot *h = counts_get(&t->by_host, w->host, 0);
             const struct slot *a = counts_get(ap, (uint64_t)w->app, 0);
-            long share = a ? (long)hl_share((size_t)cap, (size_t)a->webhooks) : deep;
+            long share = a ? webhook_share(cap, a, 0) : deep;
             wcap = share < deep ? share : deep;
-            on = held >= wcap || (h && h->inflight + h->queued >= deep);
+            on = held >= wcap || host_full(t, w, deep);
         }
         freed |= mark(w, on);
         list_slot(w, on, wcap - held, max, sh->skip, &sh->nskip, sh->room_webhooks, sh->wrooms,

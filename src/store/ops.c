@@ -618,9 +618,7 @@ int hl_store_event_list(struct hl_store *st, int64_t app_id, const struct hl_eve
 
 int hl_sql_record_delivery(struct hl_sess *s, const struct hl_attempt *at, int64_t now)
 {
-    size_t keep = at->response_len;
-    if (at->outcome == HL_OUT_SUCCESS && keep > HL_SUCCESS_RESPONSE_KEEP)
-        keep = HL_SUCCESS_RESPONSE_KEEP;
+    size_t keep = hl_sql_response_keep(at);
     struct hl_arg a[] = {hl_arg_int(at->delivery_id), hl_arg_int(at->started_at),
                          hl_arg_int(at->duration_us), hl_arg_int(at->status_code),
                          hl_arg_text(at->error),      hl_arg_blob(at->response, keep)};
@@ -923,7 +921,12 @@ int hl_store_delivery_resend(struct hl_store *st, int64_t app_id, int64_t id, in
     struct hl_arg a[] = {hl_arg_int(id), hl_arg_int(app_id), hl_arg_int(now)};
     struct hl_rows rows = {0};
     rc = run(&s, HL_Q_DL_RESEND, a, HL_NARGS(a), &rows);
-    if (rc == HL_OK && rows.changed == 0) {
+    if (rc == HL_OK && rows.changed) { /* while its breaker is open: its probe, now */
+        struct hl_arg p[] = {hl_arg_int(id), hl_arg_int(now)};
+        rc = run(&s, HL_Q_BREAKER_FIRST, p, 1, NULL);
+        if (rc == HL_OK)
+            rc = run(&s, HL_Q_BREAKER_PROBE, p, HL_NARGS(p), NULL);
+    } else if (rc == HL_OK) {
         /* Not this app's, its webhook deleted, or an attempt in flight on some node. */
         struct hl_delivery d = {0};
         struct hl_rows found = {.rd = &hl_read_delivery, .one = &d};
@@ -955,14 +958,19 @@ int hl_store_recover(struct hl_store *st, int64_t webhook_id, int64_t since, int
     rc = run(&s, HL_Q_RECOVER_FAILING, a, HL_NARGS(a), &failing);
     if (rc == HL_OK)
         rc = run(&s, HL_Q_RECOVER, a, HL_NARGS(a), &failed);
+    /* A recover closes the circuit breaker (sql.h, SQL_BREAKER_QUERIES): its held-back
+     * deliveries go too, not only those recovered. */
+    struct hl_rows closed = {0};
+    if (rc == HL_OK)
+        rc = run(&s, HL_Q_BREAKER_CLOSE, a, 1, &closed);
     int64_t queued = failed.changed + failing.changed;
-    if (rc == HL_OK && queued)
+    if (rc == HL_OK && (queued || closed.changed))
         rc = wake_all(&s);
     rc = st->be->close(&s, rc);
     if (rc == HL_OK) {
         out->failed = failed.changed;
         out->failing = failing.changed;
-        if (queued)
+        if (queued || closed.changed)
             hl_store_notify(st);
     }
     return rc;

@@ -168,5 +168,83 @@ class BreakerAndDisable(ServerTest):
         other.wait_count(4)
 
 
+# Probes an hour apart: within a test, only a person's word moves an open breaker.
+LONG_SCHEDULE = "0,1h,1h,1h"
+
+
+class BreakerByHand(ServerTest):
+    """What a person does to an open breaker: a recover closes it, a resend is its probe."""
+    server_args = ("--breaker-after", "3")
+    server_env = {"HOOKLINE_RETRY_SCHEDULE": LONG_SCHEDULE}
+
+    def opened(self, ep, n):
+        """A webhook on ep whose breaker opened on n changes' first attempts (all failed)."""
+        w = self.app.webhook(ep.rx.url(), entities=["agent"])
+        for i in range(n):
+            self.app.ok("POST", "agents", {"agentName": "a%d" % i, "externalTenantId": "t"})
+        wait_for(lambda: self.app.ok("GET", "webhooks/" + w["uid"])["breaker"] == "open", 30,
+                 what="the breaker to open")
+        return w
+
+    def test_a_recover_closes_it_and_everything_goes(self):
+        ep = Endpoint(self)
+        # Three failed attempts open it (each recorded by then); a fourth change waits behind
+        # it, due and not tried.
+        w = self.opened(ep, 3)
+        self.app.ok("POST", "agents", {"agentName": "waits", "externalTenantId": "t"})
+        ep.fail = False
+        got = self.app.ok("POST", "webhooks/%s/recover" % w["uid"],
+                          {"since": "2020-01-01T00:00:00Z"}, status=202)
+        self.assertEqual((got["failed"], got["failing"]), (0, 3))
+        self.assertEqual(self.app.ok("GET", "webhooks/" + w["uid"])["breaker"], "closed")
+        wait_for(lambda: len(ep.delivered()) == 4, 30, what="the four delivered")
+
+    def test_a_recover_of_a_still_dead_endpoint_opens_it_again(self):
+        ep = Endpoint(self)
+        w = self.opened(ep, 4)
+        mark = ep.mark()
+        self.app.ok("POST", "webhooks/%s/recover" % w["uid"], {"since": "2020-01-01T00:00:00Z"},
+                    status=202)
+        # Closed, it tries them again; they fail, and it opens again after three failures.
+        wait_for(lambda: len(ep.since(mark)) >= 3, 30, what="the recovered attempts")
+        wait_for(lambda: self.app.ok("GET", "webhooks/" + w["uid"])["breaker"] == "open", 30,
+                 what="the breaker to open again")
+
+    def deliveries(self, w):
+        return self.app.ok("GET", "webhooks/%s/deliveries" % w["uid"])["data"]
+
+    def test_a_resend_is_its_probe_and_releases_the_rest(self):
+        ep = Endpoint(self)
+        w = self.opened(ep, 3)
+        mark = ep.mark()
+        # Three more wait behind the open breaker (due, not tried); the three that failed wait
+        # for their own retries, an hour away.
+        for i in range(3):
+            self.app.ok("POST", "agents", {"agentName": "b%d" % i, "externalTenantId": "t"})
+        waiting = [d for d in self.deliveries(w) if d["attempts"] == 0]
+        self.assertEqual(len(waiting), 3)
+        ep.fail = False
+        one = [d for d in self.deliveries(w) if d["attempts"] == 1][0]
+        self.app.ok("POST", "deliveries/%s/resend" % one["id"], status=202)
+        want = {one["eventId"]} | {d["eventId"] for d in waiting}
+        wait_for(lambda: ep.delivered() >= want, 30, what="the resent and the waiting delivered")
+        first = ep.since(mark)[0]
+        self.assertEqual(first[2], one["eventId"], "the resent delivery was not the probe")
+        self.assertEqual(self.app.ok("GET", "webhooks/" + w["uid"])["breaker"], "closed")
+
+    def test_a_failed_resend_keeps_it_open(self):
+        ep = Endpoint(self)
+        w = self.opened(ep, 4)
+        mark = ep.mark()
+        one = self.deliveries(w)[-1]
+        self.app.ok("POST", "deliveries/%s/resend" % one["id"], status=202)
+        wait_for(lambda: ep.since(mark), 30, what="the resent delivery tried")
+        self.assertEqual([r[2] for r in ep.since(mark)], [one["eventId"]])
+        got = wait_for(lambda: (lambda d: d if d["attempts"] == one["attempts"] + 1 else None)(
+            self.app.ok("GET", "deliveries/" + one["id"])), 30, what="its attempt recorded")
+        self.assertEqual(got["status"], "failing")
+        self.assertEqual(self.app.ok("GET", "webhooks/" + w["uid"])["breaker"], "open")
+
+
 if __name__ == "__main__":
     main()
