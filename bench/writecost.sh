@@ -5,7 +5,8 @@
 # closed loop, 64 connections, one webhook to hl-sink, then the drain), on SQLite, alternating
 # the binaries round by round on a fresh database each time so that the machine's load falls on
 # both alike. Each --drop runs the after binary once more per round with those indexes dropped
-# from its fresh database (what the rest costs without them). Expects build-bench/bench-tools
+# from its fresh database (what the rest costs without them); a name trigger:NAME drops that
+# trigger instead (e.g. the counters' deliveries_count_insert/_update/_delete). Expects build-bench/bench-tools
 # (bench/scale.sh or make bench builds them). Figures go to build-bench/writecost-run/.
 set -euo pipefail
 
@@ -61,7 +62,12 @@ one() {
     j=$("$bin" apps create w --json --database "$db" 2>>"$RUN/cli.log")
     app=$("${PY[@]}" field appUid <<<"$j")
     key=$("${PY[@]}" field apiKey <<<"$j")
-    for idx in "$@"; do sqlite3 "$db" "DROP INDEX $idx"; done
+    for idx in "$@"; do
+        case $idx in
+        trigger:*) sqlite3 "$db" "DROP TRIGGER ${idx#trigger:}" ;;
+        *) sqlite3 "$db" "DROP INDEX $idx" ;;
+        esac
+    done
     "$bin" serve --listen "127.0.0.1:$HL_PORT" --database "$db" --mode development \
         --log-level warn --api-rate 0 >>"$RUN/$name.log" 2>&1 &
     HL_PID=$!

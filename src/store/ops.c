@@ -618,9 +618,7 @@ int hl_store_event_list(struct hl_store *st, int64_t app_id, const struct hl_eve
 
 int hl_sql_record_delivery(struct hl_sess *s, const struct hl_attempt *at, int64_t now)
 {
-    size_t keep = at->response_len;
-    if (at->outcome == HL_OUT_SUCCESS && keep > HL_SUCCESS_RESPONSE_KEEP)
-        keep = HL_SUCCESS_RESPONSE_KEEP;
+    size_t keep = hl_sql_response_keep(at);
     struct hl_arg a[] = {hl_arg_int(at->delivery_id), hl_arg_int(at->started_at),
                          hl_arg_int(at->duration_us), hl_arg_int(at->status_code),
                          hl_arg_text(at->error),      hl_arg_blob(at->response, keep)};

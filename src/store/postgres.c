@@ -12,7 +12,9 @@
  *   behind HTTP requests for a connection. Opened lazily; statements prepared once per connection
  *   on first use. The dispatcher's connection commits without waiting for the WAL flush
  *   (synchronous_commit off): a lease lost in a server crash only lets a delivery be claimed
- *   again, which at-least-once allows; its record transactions turn the flush back on. Parameters
+ *   again, which at-least-once allows; so does a record of successes only (the deliveries stay
+ *   pending under a lapsing lease and go once more). Its records with any failure in them turn
+ *   the flush back on. The API's commits always wait for it. Parameters
  * go in binary (integers as int8, strings and blobs with their lengths, so payloads are
  * byte-exact); results come back in binary.
  * - Failures. An op that finds its connection broken drops it and returns HL_EUNAVAIL (the API
@@ -27,12 +29,17 @@
  *   sync (NTP) and leases far longer than the skew. release_leases does nothing here, because the
  *   other nodes' leases are live; next_due also reports when the earliest lease lapses, so a node
  *   takes a dead node's work over without being woken. A claim of new deliveries
- *   (hl_claim.fresh) is served like any other: sequence ids are handed out at insert, not at
- *   commit, so an id cursor would step over a transaction that commits late.
+ *   (hl_claim.fresh) takes the ids this node's commits made (their inserts return them), in
+ *   the order made, without visiting any webhook; an id cursor could not be trusted, since
+ *   sequence ids are handed out at insert, not at commit. Records go as one statement per
+ *   batch (Q_RECORD: arrays of the attempts) plus one webhook update per webhook and run.
  * - Wake-ups. A transaction that makes deliveries runs pg_notify(CHANNEL, node id), delivered at
- *   COMMIT; a listener thread on its own connection LISTENs and wakes the local dispatcher (its
- *   own node's notifications are skipped: commit already woke it). It reconnects by itself with
- *   backoff and wakes the dispatcher once it is back, for whatever it missed.
+ *   COMMIT, only when this node will not claim them itself (fresh_local: its dispatcher is not
+ *   claiming, or is FRESH_HELP behind); a listener thread on its own connection LISTENs and
+ *   wakes the local dispatcher (its own node's notifications are skipped: commit already woke
+ *   it). It reconnects by itself with backoff and wakes the dispatcher once it is back, for
+ *   whatever it missed. A node that dies between its commit and its claim leaves the deliveries
+ *   unleased and due: the other nodes' sweeps (--sweep) claim them.
  * - Ingestion. Files are claimed the same way (one node processes a file; a dead node's file is
  *   taken over when its lease lapses).
  * - Lock order. Transactions lock webhook rows before delivery rows (record sorts its batch by
@@ -74,6 +81,17 @@
 #define RECONNECT_PAUSE_MS 200
 #define LISTEN_BACKOFF_MIN_MS 100
 #define LISTEN_BACKOFF_MAX_MS 5000
+/* Threads committing the API's changes (hl_store_commit_start): each holds a pool connection
+ * while it commits, and PostgreSQL flushes the WAL of commits that arrive together once, so a
+ * few HTTP threads keep this many commits going. */
+#define COMMITTERS 12
+/* Most ids of new deliveries waiting for this node's claims by id. */
+#define FRESH_MAX 8192
+/* Past this many waiting, this node is behind: commits wake the other nodes to help. */
+#define FRESH_HELP 512
+/* A claim by id this recent says this node's dispatcher is running and claims its commits'
+ * deliveries itself (its bookkeeper claims at once when a commit wakes it). */
+#define FRESH_LIVE_MS 2000
 
 /* A claimed job's columns (HL_JOB_COLS) at the claim's time $1; at most so many of a webhook. */
 #define CLAIM_COLS HL_JOB_COLS("$1")
@@ -81,13 +99,60 @@
 #define RATE_ALLOW SQL_RATE_ALLOW("w.", "$1 * 1000")
 #define RATE_STEP SQL_RATE_STEP("b.")
 #define ORDER_FREE SQL_ORDER_FREE("d2.")
+#define ORDER_FREE_D SQL_ORDER_FREE("d.")
+#define ORDER_RESOURCE HL_XSTR(HL_ORDER_RESOURCE)
+/* What the fair shares of a claim allow of candidates cand(id, due, wid, app, rw, allow) (as
+ * sqlite.c's SHARES_FIT and SHARES_TURN): fit keeps the rows within their webhook's room ($9,
+ * $10, and $11 for the others) and rate allowance, ranked ranks them within their app, pick
+ * takes at most $4 of those within their app's room ($6, $7, and $8 for the others). */
+#define SHARES_PICK                                                                                \
+    " fit AS (SELECT c.id, c.due, c.app, c.rw FROM cand c"                                         \
+    " LEFT JOIN unnest($9::bigint[], $10::bigint[]) AS wroom(wid, n) ON wroom.wid = c.wid"         \
+    " WHERE ($11 = 0 OR c.rw <= coalesce(wroom.n, $11)) AND c.rw <= c.allow),"                     \
+    " ranked AS (SELECT id, due, app,"                                                             \
+    " row_number() OVER (PARTITION BY app ORDER BY rw, due, id) AS ra FROM fit),"                  \
+    " pick AS (SELECT k.id FROM ranked k"                                                          \
+    " LEFT JOIN unnest($6::bigint[], $7::bigint[]) AS room(app, n) ON room.app = k.app"            \
+    " WHERE $8 = 0 OR k.ra <= coalesce(room.n, $8) ORDER BY k.ra, k.due, k.id LIMIT $4),"
 #define PER_WEBHOOK HL_XSTR(HL_CLAIM_PER_WEBHOOK)
+/* An attempt's outcome as Q_RECORD takes it. */
+#define REC_SUCCESS 1
+#define REC_RETRY 2
+#define REC_FAILED 3
+#define REC_OK HL_XSTR(REC_SUCCESS)
+#define REC_AGAIN HL_XSTR(REC_RETRY)
 
 /* Type OIDs of the parameters we send (pg_type.dat). */
 #define OID_BYTEA 17
 #define OID_INT8 20
 #define OID_TEXT 25
 #define OID_INT8_ARRAY 1016
+#define OID_TEXT_ARRAY 1009
+#define OID_BYTEA_ARRAY 1001
+
+/* Migration 16: a webhook's delivery counts are counters (sql.h, SQL_CNT_TABLE), kept by
+ * statement triggers: each statement's changes, grouped by webhook, go to its session's stripe.
+ * Writers wait while the stored deliveries are counted, so that none is missed. */
+/* clang-format off */
+#define MIGRATION_COUNTERS                                                                         \
+    "LOCK TABLE deliveries IN SHARE ROW EXCLUSIVE MODE;" SQL_CNT_TABLE("BIGINT", "")              \
+    "CREATE FUNCTION deliveries_count() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"             \
+    " IF TG_OP = 'INSERT' THEN "                                                                   \
+    SQL_CNT_APPLY("SELECT webhook_id, " SQL_CNT_EACH(CNT_VAL, "", "") " FROM n")                   \
+    " ELSIF TG_OP = 'DELETE' THEN "                                                                \
+    SQL_CNT_APPLY("SELECT webhook_id, " SQL_CNT_EACH(CNT_VAL, "", "-") " FROM o")                  \
+    " ELSE "                                                                                       \
+    SQL_CNT_APPLY("SELECT webhook_id, " SQL_CNT_EACH(CNT_VAL, "", "") " FROM n UNION ALL"          \
+                  " SELECT webhook_id, " SQL_CNT_EACH(CNT_VAL, "", "-") " FROM o")                 \
+    " END IF; RETURN NULL; END $$;"                                                                \
+    "CREATE TRIGGER deliveries_count_insert AFTER INSERT ON deliveries"                            \
+    " REFERENCING NEW TABLE AS n FOR EACH STATEMENT EXECUTE FUNCTION deliveries_count();"          \
+    "CREATE TRIGGER deliveries_count_update AFTER UPDATE ON deliveries"                            \
+    " REFERENCING OLD TABLE AS o NEW TABLE AS n FOR EACH STATEMENT"                                \
+    " EXECUTE FUNCTION deliveries_count();"                                                        \
+    "CREATE TRIGGER deliveries_count_delete AFTER DELETE ON deliveries"                            \
+    " REFERENCING OLD TABLE AS o FOR EACH STATEMENT EXECUTE FUNCTION deliveries_count();"
+/* clang-format on */
 
 static const char *const MIGRATIONS[] = {
     /* 1: the foundation (sqlite.c's migration 1) */
@@ -219,6 +284,8 @@ static const char *const MIGRATIONS[] = {
         "") ";"
             /* statistics for the new column at once (autovacuum also visits the rewritten table) */
             "ANALYZE deliveries;",
+    /* 16: a webhook's delivery counts are counters (MIGRATION_COUNTERS) */
+    MIGRATION_COUNTERS,
 };
 #define NMIGRATIONS (sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]))
 
@@ -238,6 +305,8 @@ enum {
     Q_INGEST_CLAIM,
     Q_DB_SIZE,
     Q_SYNC_OFF,
+    Q_RECORD,
+    Q_CLAIM_IDS,
     Q_COUNT
 };
 
@@ -368,7 +437,7 @@ static const char *const SQL[Q_COUNT] = {
                       " AND lease_until > $1)), 0)",
     [HL_Q_DL_BY_EVENT] = HL_DELIVERY_SELECT " WHERE d.event_id = $1 ORDER BY d.id",
     [HL_Q_DL_LIST] = DL_LIST_SQL("$", "", ""),
-    [HL_Q_DL_LIST_STATUS] = DL_LIST_SQL("$", "", " AND d.status = $9"),
+    [HL_Q_DL_LIST_STATUS] = DL_LIST_SQL("$", "", DL_STATUS_SEEK("$")),
     [HL_Q_DL_LIST_FAILING] = DL_LIST_SQL("$", "", " AND " SQL_FAILING_ROWS("d.")),
     [HL_Q_DL_LIST_TYPE] = DL_LIST_SQL("$", "", " AND d.event_type = $4"),
     [HL_Q_DL_LIST_TIME] = DL_LIST_TIME_SQL("$"),
@@ -389,7 +458,7 @@ static const char *const SQL[Q_COUNT] = {
     [HL_Q_ROTATE] = "UPDATE webhooks SET secret = $3, prev_secrets = $4,"
                     " prev_secret_until = $5, updated_at = $6 WHERE app_id = $1 AND uid = $2"
                     " AND deleted_at = 0",
-    [HL_Q_WH_STATS] = SQL_WH_STATS("$1", ""),
+    [HL_Q_WH_STATS] = SQL_WH_STATS("$"),
     [HL_Q_GAUGE_DELIVERIES] = SQL_GAUGE_DELIVERIES,
     [HL_Q_GAUGE_WEBHOOKS] = SQL_GAUGE_WEBHOOKS,
     [HL_Q_GAUGE_FILES] = SQL_GAUGE_FILES,
@@ -449,8 +518,10 @@ static const char *const SQL[Q_COUNT] = {
     [Q_BEGIN_SNAPSHOT] = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
     [Q_COMMIT] = "COMMIT",
     [Q_ROLLBACK] = "ROLLBACK",
-    /* The event, its deliveries and the wake-up of every node in one round trip. The data-modifying
-     * CTEs always run to completion; the NOTIFY goes out at COMMIT, only when deliveries were made.
+    /* The event, its deliveries and the wake-up of the other nodes in one round trip. The
+     * data-modifying CTEs always run to completion; the NOTIFY goes out at COMMIT, only when
+     * deliveries were made and $11 (the channel) is not NULL: when this node will not claim them
+     * by id itself (fresh_local). The last column is the ids of the deliveries made.
      * $1-$7 are the event (hl_event_args). Webhooks with a filter are left to hl_sql_apply: the
      * second column is the event's id when one of them may want it, else 0. */
     [Q_EV_FANOUT] =
@@ -458,29 +529,24 @@ static const char *const SQL[Q_COUNT] = {
         " created_at, payload) VALUES($1, $2, $3, $4, $5, $6, $7) RETURNING id),"
         " d AS (INSERT INTO deliveries(event_id, webhook_id, status, next_attempt_at,"
         " created_at, order_key, event_type) SELECT ev.id, w.id, " SQL_PENDING ", $8, $8,"
-        " CASE WHEN w.ordering = " HL_XSTR(
-            HL_ORDER_RESOURCE) " THEN $5 END, $3"
-                               " FROM ev, webhooks w WHERE w.app_id = $2 AND w.active = 1 AND "
-                               "w.deleted_at = 0"
-                               " AND (w.entities & $9) <> 0 AND (w.event_types = 0 OR "
-                               "(w.event_types & $10) <> 0)"
-                               " AND w.filter IS NULL RETURNING 1), n AS (SELECT count(*) AS made "
-                               "FROM d)"
-                               " SELECT made, CASE WHEN EXISTS (SELECT 1 FROM webhooks w WHERE "
-                               "w.app_id = $2"
-                               " AND w.filter IS NOT NULL AND w.active = 1 AND w.deleted_at = 0"
-                               " AND (w.entities & $9) <> 0 AND (w.event_types = 0 OR "
-                               "(w.event_types & $10) <> 0))"
-                               " THEN (SELECT id FROM ev) ELSE 0 END,"
-                               " CASE WHEN made > 0 THEN pg_notify($11, $12) END FROM n",
+        " CASE WHEN w.ordering = " ORDER_RESOURCE " THEN $5 END, $3 FROM ev, webhooks w"
+        " WHERE w.app_id = $2 AND w.active = 1 AND w.deleted_at = 0 AND (w.entities & $9) <> 0"
+        " AND (w.event_types = 0 OR (w.event_types & $10) <> 0) AND w.filter IS NULL"
+        " RETURNING id), n AS (SELECT count(*) AS made, array_agg(id) AS ids FROM d)"
+        " SELECT made, CASE WHEN EXISTS (SELECT 1 FROM webhooks w WHERE w.app_id = $2"
+        " AND w.filter IS NOT NULL AND w.active = 1 AND w.deleted_at = 0"
+        " AND (w.entities & $9) <> 0 AND (w.event_types = 0 OR (w.event_types & $10) <> 0))"
+        " THEN (SELECT id FROM ev) ELSE 0 END,"
+        " CASE WHEN made > 0 AND $11::text IS NOT NULL THEN pg_notify($11, $12) END, ids FROM n",
     /* The same for one webhook (webhook.test). */
     [Q_EV_ONE] = "WITH ev AS (INSERT INTO events(uid, app_id, type, tenant, resource_uid,"
                  " created_at, payload) VALUES($1, $2, $3, $4, $5, $6, $7) RETURNING id),"
                  " d AS (INSERT INTO deliveries(event_id, webhook_id, status, next_attempt_at,"
                  " created_at, event_type) SELECT ev.id, $9, " SQL_PENDING ", $8, $8, $3"
-                 " FROM ev RETURNING 1),"
-                 " n AS (SELECT count(*) AS made FROM d)"
-                 " SELECT made, 0, CASE WHEN made > 0 THEN pg_notify($10, $11) END FROM n",
+                 " FROM ev RETURNING id),"
+                 " n AS (SELECT count(*) AS made, array_agg(id) AS ids FROM d)"
+                 " SELECT made, 0, CASE WHEN made > 0 AND $10::text IS NOT NULL"
+                 " THEN pg_notify($10, $11) END, ids FROM n",
     [Q_NOTIFY] = "SELECT pg_notify($1, $2)",
     /* As sqlite.c's Q_CLAIM_SELECT: webhook by webhook (those with pending deliveries, found
      * by skipping through the partial index), at most HL_CLAIM_PER_WEBHOOK apiece, then in
@@ -510,15 +576,7 @@ static const char *const SQL[Q_COUNT] = {
         " LIMIT CASE WHEN w.breaker_opened_at = 0 THEN " PER_WEBHOOK " ELSE 1 END"
         " FOR UPDATE SKIP LOCKED) c"
         " WHERE w.active = 1 AND w.deleted_at = 0 AND w.id <> ALL($3::bigint[])"
-        " AND w.app_id <> ALL($5::bigint[])),"
-        " fit AS (SELECT c.id, c.due, c.app, c.rw FROM cand c"
-        " LEFT JOIN unnest($9::bigint[], $10::bigint[]) AS wroom(wid, n) ON wroom.wid = c.wid"
-        " WHERE ($11 = 0 OR c.rw <= coalesce(wroom.n, $11)) AND c.rw <= c.allow),"
-        " ranked AS (SELECT id, due, app,"
-        " row_number() OVER (PARTITION BY app ORDER BY rw, due, id) AS ra FROM fit),"
-        " pick AS (SELECT k.id FROM ranked k"
-        " LEFT JOIN unnest($6::bigint[], $7::bigint[]) AS room(app, n) ON room.app = k.app"
-        " WHERE $8 = 0 OR k.ra <= coalesce(room.n, $8) ORDER BY k.ra, k.due, k.id LIMIT $4),"
+        " AND w.app_id <> ALL($5::bigint[]))," SHARES_PICK
         " held AS (UPDATE webhooks b SET breaker_probe_at = CASE WHEN b.breaker_opened_at <> 0"
         " THEN $2 ELSE b.breaker_probe_at END, rate_tat = CASE WHEN b.rate_limit > 0"
         " THEN greatest(b.rate_tat, $1 * 1000) + x.k * " RATE_STEP " ELSE b.rate_tat END"
@@ -553,6 +611,45 @@ static const char *const SQL[Q_COUNT] = {
                                  " apps a, resources r WHERE f.uid = c.uid AND a.id = f.app_id"
                                  " AND r.uid = f.uid RETURNING " HL_INGEST_COLS("f.attempts"),
     [Q_DB_SIZE] = "SELECT pg_database_size(current_database())",
+    /* A batch's attempt rows and delivery updates in one round trip (pg_record): $1-$8 are
+     * arrays of one entry per attempt (delivery, started_at, duration_us, status code, error,
+     * response, REC_* outcome, next_attempt_at), $9 the time a success is delivered at. The
+     * same rules as HL_Q_ATTEMPT_INSERT and HL_Q_DELIV_SUCCESS/RETRY/FAILED. */
+    /* A claim of the deliveries this node's commits just made (pg_claim through a cursor): the
+     * ids $12, in id order, as sqlite.c's Q_CLAIM_NEW and Q_CLAIM_PICK take them, without
+     * visiting any webhook (a backlog elsewhere costs it nothing). Left to Q_CLAIM: an open
+     * breaker's probe and a rate-limited webhook's (it takes their tokens), what ordering holds
+     * back, and what does not fit the shares. Rows another node is claiming are skipped, and
+     * those it leased since fail the re-check of lease_until. $1-$11 as Q_CLAIM's. */
+    [Q_CLAIM_IDS] =
+        "WITH cand AS (SELECT d.id, d.id AS due, w.id AS wid, w.app_id AS app,"
+        " row_number() OVER (PARTITION BY w.id ORDER BY d.id) AS rw,"
+        " CASE WHEN w.rate_limit = 0 THEN " PER_WEBHOOK " ELSE 0 END AS allow"
+        " FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id"
+        " WHERE d.id = ANY($12::bigint[]) AND d.status = " SQL_PENDING
+        " AND d.next_attempt_at <= $1 AND d.lease_until <= $1 AND " ORDER_FREE_D
+        " AND w.active = 1 AND w.deleted_at = 0 AND w.breaker_opened_at = 0"
+        " AND w.id <> ALL($3::bigint[]) AND w.app_id <> ALL($5::bigint[]))," SHARES_PICK
+        " got AS (SELECT d.id FROM deliveries d JOIN pick ON pick.id = d.id"
+        " WHERE d.status = " SQL_PENDING " AND d.lease_until <= $1 FOR UPDATE OF d SKIP LOCKED)"
+        " UPDATE deliveries d SET lease_until = $2 FROM got, webhooks w, events e"
+        " WHERE d.id = got.id AND w.id = d.webhook_id AND e.id = d.event_id"
+        " RETURNING " CLAIM_COLS,
+    [Q_RECORD] =
+        "WITH a AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[],"
+        " $5::text[], $6::bytea[], $7::bigint[], $8::bigint[])"
+        " AS a(did, started, dur, code, err, resp, outcome, nxt)),"
+        " ins AS (INSERT INTO attempts(delivery_id, started_at, duration_us, status_code, error,"
+        " response, webhook_id) SELECT a.did, a.started, a.dur, a.code, a.err, a.resp,"
+        " (SELECT d.webhook_id FROM deliveries d WHERE d.id = a.did) FROM a)"
+        " UPDATE deliveries d SET status = CASE a.outcome WHEN " REC_OK " THEN " SQL_SUCCEEDED
+        " WHEN " REC_AGAIN " THEN d.status ELSE " SQL_FAILED " END, attempts = d.attempts + 1,"
+        " last_status = a.code, last_error = CASE WHEN a.outcome = " REC_OK " THEN NULL"
+        " ELSE a.err END, delivered_at = CASE WHEN a.outcome = " REC_OK " THEN $9"
+        " ELSE d.delivered_at END, next_attempt_at = CASE WHEN a.outcome = " REC_AGAIN
+        " THEN a.nxt ELSE d.next_attempt_at END, lease_until = 0 FROM a WHERE d.id = a.did"
+        " AND (d.status IN (" SQL_PENDING ", " SQL_PAUSED ") OR (a.outcome <> " REC_AGAIN
+        " AND d.status = " SQL_FAILED "))",
 };
 
 struct conn {
@@ -562,6 +659,10 @@ struct conn {
                 * pg.disp_mu) */
     int used;  /* statements run since it was acquired */
     int async; /* the dispatcher's: synchronous_commit off for the session */
+    /* The ids of the deliveries the open transaction made (put_event), for pg_commit to hand to
+     * this node's claims by id once it commits; emptied when a session opens. */
+    int64_t *made;
+    size_t nmade, capmade;
 };
 
 struct pg {
@@ -579,6 +680,22 @@ struct pg {
     pthread_t listener;
     int listener_started;
     int stop_pipe[2]; /* written at close to wake the listener */
+    /* Deliveries this node's commits made, oldest first, for its claims by id (pg_claim through
+     * a cursor). Bounded: past FRESH_MAX the ids are dropped and the claim without a cursor
+     * finds those deliveries. Guarded by fresh_mu. */
+    pthread_mutex_t fresh_mu;
+    int64_t *fresh;
+    size_t nfresh;
+    int fresh_dropped;     /* ids were dropped since the last claim by id */
+    int64_t fresh_claimed; /* monotonic ms of the last claim by id (0: none yet) */
+    /* Commits handed over by hl_store_commit_start, oldest first, for the committer threads
+     * (started at the first); guarded by cq_mu. */
+    pthread_mutex_t cq_mu;
+    pthread_cond_t cq_cv;
+    struct started *cq_head, *cq_tail;
+    int cq_stop;
+    pthread_t committers[COMMITTERS];
+    int ncommitters;
 };
 
 static struct pg *PG(struct hl_store *st)
@@ -1331,6 +1448,7 @@ static int sess_open(struct hl_store *base, enum hl_sess_kind kind, struct hl_se
     if (rc)
         return rc;
     *s = (struct hl_sess){.st = base, .conn = c};
+    c->nmade = 0; /* what an earlier session made and did not commit through pg_commit */
     int tx = kind == HL_SESS_TX || kind == HL_SESS_TX_LAZY || kind == HL_SESS_SNAPSHOT;
     struct params none = {0};
     if (kind == HL_SESS_SNAPSHOT)
@@ -1410,11 +1528,137 @@ static int wake_all(struct hl_sess *s)
     return notify_all(PG(s->st), s->conn);
 }
 
+/* ---- new deliveries, claimed by id where they were made ---- */
+
+/* Whether this node claims its commits' new deliveries itself: its dispatcher claimed by id
+ * lately and is not behind. Else the commit wakes every node. */
+static int fresh_local(struct pg *p)
+{
+    pthread_mutex_lock(&p->fresh_mu);
+    int local = p->fresh_claimed && hl_mono_ms() - p->fresh_claimed < FRESH_LIVE_MS &&
+                p->nfresh < FRESH_HELP && !p->fresh_dropped;
+    pthread_mutex_unlock(&p->fresh_mu);
+    return local;
+}
+
+/* Queues the ids of a commit's new deliveries for this node's claims by id. */
+static void fresh_push(struct pg *p, const int64_t *ids, size_t n)
+{
+    pthread_mutex_lock(&p->fresh_mu);
+    size_t take = FRESH_MAX - p->nfresh < n ? FRESH_MAX - p->nfresh : n;
+    if (p->fresh)
+        memcpy(p->fresh + p->nfresh, ids, take * sizeof(*ids));
+    p->nfresh += p->fresh ? take : 0;
+    p->fresh_dropped |= !p->fresh || take < n;
+    pthread_mutex_unlock(&p->fresh_mu);
+}
+
+/* Takes up to max of the queued ids into out (their number in *n); *dropped says whether ids
+ * were dropped since the last take. */
+static void fresh_take(struct pg *p, size_t max, int64_t *out, size_t *n, int *dropped)
+{
+    pthread_mutex_lock(&p->fresh_mu);
+    size_t k = p->nfresh < max ? p->nfresh : max;
+    if (k)
+        memcpy(out, p->fresh, k * sizeof(*out));
+    if (p->nfresh > k)
+        memmove(p->fresh, p->fresh + k, (p->nfresh - k) * sizeof(*out));
+    p->nfresh -= k;
+    *dropped = p->fresh_dropped;
+    p->fresh_dropped = 0;
+    p->fresh_claimed = hl_mono_ms();
+    pthread_mutex_unlock(&p->fresh_mu);
+    *n = k;
+}
+
+/* What Q_EV_FANOUT and Q_EV_ONE answer: deliveries made, the filter's event, and the ids. */
+struct made_row {
+    int64_t made, filter_event;
+    int64_t *ids;
+    size_t n;
+};
+
+static uint32_t be32_at(const unsigned char *b)
+{
+    uint32_t v;
+    memcpy(&v, b, sizeof(v));
+    return be32toh(v);
+}
+
+/* Reads a binary int8[] (array_recv's form; NULL or empty: none). Anything else reads as
+ * none: the claim without a cursor finds those deliveries anyway. */
+static int read_ids(const unsigned char *b, size_t len, int64_t **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (len < 20 || be32_at(b) != 1 || be32_at(b + 8) != OID_INT8)
+        return HL_OK;
+    size_t count = be32_at(b + 12);
+    if (count == 0 || count > (len - 20) / 12)
+        return HL_OK;
+    int64_t *ids = malloc(count * sizeof(*ids));
+    if (!ids)
+        return HL_ENOMEM;
+    for (size_t i = 0; i < count; i++) {
+        const unsigned char *e = b + 20 + i * 12;
+        uint64_t v;
+        memcpy(&v, e + 4, sizeof(v));
+        if (be32_at(e) != 8) {
+            free(ids);
+            return HL_OK;
+        }
+        ids[i] = (int64_t)be64toh(v);
+    }
+    *out = ids;
+    *n = count;
+    return HL_OK;
+}
+
+static int read_made(struct hl_row *r, void *item)
+{
+    struct made_row *m = item;
+    m->made = col_i64(r, 0);
+    m->filter_event = col_i64(r, 1);
+    size_t len = 0;
+    const void *b = col_bytes(r, 3, &len);
+    int rc = b ? read_ids(b, len, &m->ids, &m->n) : HL_OK;
+    r->oom = rc != HL_OK;
+    return rc;
+}
+
+static void clear_made(void *item)
+{
+    free(((struct made_row *)item)->ids);
+}
+
+static const struct hl_reader READ_MADE = {sizeof(struct made_row), read_made, clear_made};
+
+/* Appends the ids a statement made to the connection's list for the commit. */
+static int keep_made(struct conn *c, const int64_t *ids, size_t n)
+{
+    if (n == 0)
+        return HL_OK;
+    if (c->nmade + n > c->capmade) {
+        size_t cap = c->capmade ? c->capmade : 64;
+        while (cap < c->nmade + n)
+            cap *= 2;
+        int64_t *grown = realloc(c->made, cap * sizeof(*grown));
+        if (!grown)
+            return HL_ENOMEM;
+        c->made = grown;
+        c->capmade = cap;
+    }
+    memcpy(c->made + c->nmade, ids, n * sizeof(*ids));
+    c->nmade += n;
+    return HL_OK;
+}
+
 /* The event, its deliveries and the NOTIFY for them in one statement (Q_EV_FANOUT). */
 static int put_event(struct hl_sess *s, const struct hl_change *ch, int64_t *made,
                      int64_t *filter_event)
 {
     const struct hl_event *e = ch->ev;
+    struct pg *p = PG(s->st);
     struct hl_arg a[HL_EVENT_ARGS + 5];
     size_t n = HL_EVENT_ARGS;
     hl_event_args(e, a);
@@ -1425,16 +1669,19 @@ static int put_event(struct hl_sess *s, const struct hl_change *ch, int64_t *mad
         a[n++] = hl_arg_int(hl_event_entity(e->type));
         a[n++] = hl_arg_int((int64_t)1 << e->type);
     }
-    a[n++] = hl_arg_text(CHANNEL);
-    a[n++] = hl_arg_text(PG(s->st)->node);
-    /* made, and the event's id when webhooks with a filter may want it (else 0) */
-    int64_t got[2] = {0, 0};
-    struct hl_rows rows = {.rd = &hl_read_pair, .one = got};
+    a[n++] = hl_arg_text(fresh_local(p) ? NULL : CHANNEL); /* NULL: no NOTIFY */
+    a[n++] = hl_arg_text(p->node);
+    struct made_row got = {0};
+    struct hl_rows rows = {.rd = &READ_MADE, .one = &got};
     int rc = sess_run(s, ch->only_webhook ? Q_EV_ONE : Q_EV_FANOUT, a, n, &rows);
     if (rc == HL_OK) {
-        *made += got[0];
-        *filter_event = got[1];
+        *made += got.made;
+        *filter_event = got.filter_event;
+        /* Out of memory here only leaves these deliveries to the claim without a cursor. */
+        if (keep_made(s->conn, got.ids, got.n))
+            hl_warn("postgres: no room to note %zu new deliveries for a claim by id", got.n);
     }
+    clear_made(&got);
     return rc;
 }
 
@@ -1448,9 +1695,20 @@ static int pg_commit(struct hl_store *base, const struct hl_change *ch, size_t n
     int rc = sess_open(base, HL_SESS_TX, &s);
     if (rc)
         return rc;
-    /* The event statements queued the NOTIFY when they made deliveries; another request (maybe
-     * on another node) that took the idempotency key meanwhile makes this one a conflict. */
-    rc = sess_close(&s, hl_sql_apply(&s, ch, n, idem, &made));
+    /* The event statements queued the NOTIFY when they made deliveries for other nodes too;
+     * another request (maybe on another node) that took the idempotency key meanwhile makes
+     * this one a conflict. The ids made go to this node's claims by id once committed (taken
+     * off the connection first: closing the session gives it to another thread). */
+    rc = hl_sql_apply(&s, ch, n, idem, &made);
+    struct conn *c = s.conn;
+    int64_t *ids = c->made;
+    size_t nids = c->nmade;
+    c->made = NULL;
+    c->nmade = c->capmade = 0;
+    rc = sess_close(&s, rc);
+    if (rc == HL_OK && nids)
+        fresh_push(PG(base), ids, nids);
+    free(ids);
     if (rc == HL_OK) {
         if (deliveries)
             *deliveries += made;
@@ -1460,30 +1718,146 @@ static int pg_commit(struct hl_store *base, const struct hl_change *ch, size_t n
     return rc;
 }
 
+/* A commit handed over by hl_store_commit_start (struct hl_backend.commit_start). */
+struct started {
+    struct started *next;
+    const struct hl_change *ch;
+    size_t n;
+    const struct hl_idem *idem;
+    hl_commit_done_fn done;
+    void *arg;
+};
+
+/* A committer thread: commits what is handed over, oldest first, until the store closes and
+ * nothing is left. */
+static void *committer_main(void *arg)
+{
+    struct pg *p = arg;
+    pthread_mutex_lock(&p->cq_mu);
+    for (;;) {
+        while (!p->cq_head && !p->cq_stop)
+            pthread_cond_wait(&p->cq_cv, &p->cq_mu);
+        struct started *j = p->cq_head;
+        if (!j)
+            break;
+        p->cq_head = j->next;
+        if (!p->cq_head)
+            p->cq_tail = NULL;
+        pthread_mutex_unlock(&p->cq_mu);
+        int64_t made = 0;
+        int rc = pg_commit(&p->base, j->ch, j->n, j->idem, &made);
+        j->done(j->arg, rc, rc ? 0 : made);
+        free(j);
+        pthread_mutex_lock(&p->cq_mu);
+    }
+    pthread_mutex_unlock(&p->cq_mu);
+    return NULL;
+}
+
+/* Hands a commit to the committer threads (started here the first time): the HTTP thread that
+ * asked is free at once (the API parks its request until done). Where no committer could start,
+ * commits in the caller's thread. */
+static int pg_commit_start(struct hl_store *base, const struct hl_change *ch, size_t n,
+                           const struct hl_idem *idem, hl_commit_done_fn done, void *arg)
+{
+    struct pg *p = PG(base);
+    struct started *j = calloc(1, sizeof(*j));
+    if (!j)
+        return HL_ENOMEM;
+    *j = (struct started){.ch = ch, .n = n, .idem = idem, .done = done, .arg = arg};
+    pthread_mutex_lock(&p->cq_mu);
+    while (p->ncommitters < COMMITTERS && !p->cq_stop &&
+           pthread_create(&p->committers[p->ncommitters], NULL, committer_main, p) == 0)
+        p->ncommitters++;
+    int queued = p->ncommitters > 0 && !p->cq_stop;
+    if (queued) {
+        if (p->cq_tail)
+            p->cq_tail->next = j;
+        else
+            p->cq_head = j;
+        p->cq_tail = j;
+        pthread_cond_signal(&p->cq_cv);
+    }
+    pthread_mutex_unlock(&p->cq_mu);
+    if (!queued) {
+        free(j);
+        int64_t made = 0;
+        int rc = pg_commit(base, ch, n, idem, &made);
+        done(arg, rc, rc ? 0 : made);
+    }
+    return HL_OK;
+}
+
+/* Lets the committers finish what was handed over, and stops them. */
+static void committers_stop(struct pg *p)
+{
+    pthread_mutex_lock(&p->cq_mu);
+    p->cq_stop = 1;
+    pthread_cond_broadcast(&p->cq_cv);
+    pthread_mutex_unlock(&p->cq_mu);
+    for (int i = 0; i < p->ncommitters; i++)
+        pthread_join(p->committers[i], NULL);
+    p->ncommitters = 0;
+}
+
 /* ---- the dispatcher's side ---- */
 
-/* A claim of new deliveries (c->fresh) is served like any other: sequence ids are handed out at
- * insert, not at commit, so "above the last id seen" would step over a transaction that commits
- * after a later one. */
+/* The claim's parameters in Q_CLAIM's order ($1-$11), and $12 for Q_CLAIM_IDS. */
+#define CLAIM_ARGS(c, ids, nids)                                                                   \
+    {                                                                                              \
+        hl_arg_int((c)->now), hl_arg_int((c)->lease_until), hl_arg_ids((c)->skip, (c)->nskip),     \
+            hl_arg_int((int64_t)(c)->max), hl_arg_ids((c)->skip_apps, (c)->nskip_apps),            \
+            hl_arg_ids((c)->room_apps, (c)->nrooms), hl_arg_ids((c)->rooms, (c)->nrooms),          \
+            hl_arg_int((c)->room_new), hl_arg_ids((c)->room_webhooks, (c)->nwrooms),               \
+            hl_arg_ids((c)->wrooms, (c)->nwrooms), hl_arg_int((c)->wroom_new),                     \
+            hl_arg_ids(ids, nids)                                                                  \
+    }
+
+/* A claim through a cursor: the deliveries this node's commits made, by id (Q_CLAIM_IDS), up
+ * to c->max of them in the order they were made. The cursor's left says that some were passed
+ * over (a share, a busy webhook, a breaker, a rate limit, ordering, or ids dropped from a full
+ * queue): the claim without a cursor takes them. Each id is offered once: sequence ids are
+ * handed out at insert, not at commit, so no "above the last id" cursor could be trusted; the
+ * queue holds exactly what committed. */
+static int claim_ids(struct hl_store *base, const struct hl_claim *c, struct hl_rows *jobs)
+{
+    struct pg *p = PG(base);
+    int64_t *ids = malloc((c->max ? c->max : 1) * sizeof(*ids));
+    if (!ids)
+        return HL_ENOMEM;
+    size_t nids = 0;
+    int dropped = 0;
+    fresh_take(p, c->max, ids, &nids, &dropped);
+    c->fresh->started = 1;
+    int rc = HL_OK;
+    if (nids) {
+        struct hl_arg a[] = CLAIM_ARGS(c, ids, nids);
+        rc = hl_sql_once(base, HL_SESS_DISPATCH, Q_CLAIM_IDS, a, HL_NARGS(a), jobs);
+    }
+    /* A failed claim by id leaves its deliveries to the claim without a cursor, as dropped ids */
+    c->fresh->left = dropped || jobs->n < nids || rc != HL_OK;
+    free(ids);
+    return rc;
+}
+
 static int pg_claim(struct hl_store *base, const struct hl_claim *c, struct hl_job **out, size_t *n)
 {
-    struct hl_arg a[] = {hl_arg_int(c->now),
-                         hl_arg_int(c->lease_until),
-                         hl_arg_ids(c->skip, c->nskip),
-                         hl_arg_int((int64_t)c->max),
-                         hl_arg_ids(c->skip_apps, c->nskip_apps),
-                         hl_arg_ids(c->room_apps, c->nrooms),
-                         hl_arg_ids(c->rooms, c->nrooms),
-                         hl_arg_int(c->room_new),
-                         hl_arg_ids(c->room_webhooks, c->nwrooms),
-                         hl_arg_ids(c->wrooms, c->nwrooms),
-                         hl_arg_int(c->wroom_new)};
     struct hl_rows jobs = {.rd = &hl_read_job};
-    /* One statement: its own transaction. Should reading its rows fail, the leases taken lapse
-     * and the deliveries are claimed again. */
-    int rc = hl_sql_once(base, HL_SESS_DISPATCH, Q_CLAIM, a, HL_NARGS(a), &jobs);
-    if (rc)
+    /* One statement: its own transaction, on the dispatcher's connection, which commits without
+     * waiting for the WAL flush: a lease lost in a server crash only lets the delivery be
+     * claimed again (docs/operations.md, "PostgreSQL"). Should reading its rows fail, the
+     * leases taken lapse and the deliveries are claimed again. */
+    int rc;
+    if (c->fresh) {
+        rc = claim_ids(base, c, &jobs);
+    } else {
+        struct hl_arg a[] = CLAIM_ARGS(c, NULL, 0);
+        rc = hl_sql_once(base, HL_SESS_DISPATCH, Q_CLAIM, a, HL_NARGS(a) - 1, &jobs);
+    }
+    if (rc) {
+        hl_rows_clear(&jobs);
         return rc;
+    }
     *out = jobs.arr;
     *n = jobs.n;
     return HL_OK;
@@ -1527,29 +1901,155 @@ static int record_webhook(struct hl_sess *s, const struct hl_attempt *at,
     return hl_sql_disable(s, at, now, disabled);
 }
 
+/* The webhooks' side of a batch sorted by webhook (wh): one record_webhook per failure, and one
+ * per run of successes of a webhook (the run's latest start standing for all of it: successes
+ * after a success change nothing else on the row, and hl_sql_breaker skips them too). */
+static int record_webhooks(struct hl_sess *s, const struct hl_attempt *at, size_t n,
+                           const struct order *wh, int64_t now, int *disabled,
+                           struct hl_alert_mark *marks)
+{
+    int rc = HL_OK;
+    for (size_t i = 0; i < n && rc == HL_OK; i++) {
+        const struct hl_attempt *cur = &at[wh[i].idx];
+        const struct hl_attempt *prev =
+            i > 0 && wh[i - 1].key == wh[i].key ? &at[wh[i - 1].idx] : NULL;
+        int ok = cur->outcome == HL_OUT_SUCCESS;
+        if (ok && prev && prev->outcome == HL_OUT_SUCCESS)
+            continue;
+        struct hl_attempt one = *cur;
+        for (size_t j = i + 1; ok && j < n && wh[j].key == wh[i].key; j++) {
+            const struct hl_attempt *next = &at[wh[j].idx];
+            if (next->outcome != HL_OUT_SUCCESS)
+                break;
+            if (next->started_at > one.started_at)
+                one.started_at = next->started_at;
+        }
+        rc = record_webhook(s, &one, prev, now, &disabled[wh[i].idx], &marks[wh[i].idx]);
+    }
+    return rc;
+}
+
+/* ---- arrays in binary (array_recv's form): a batch as one statement's parameters ---- */
+
+/* Most bytes of one batch's arrays (the responses kept are bounded by the dispatcher). */
+#define REC_MAX_BYTES (64u << 20)
+/* Q_RECORD's arrays and their types. */
+#define REC_ARRAYS 8
+static const Oid REC_TYPES[REC_ARRAYS] = {OID_INT8, OID_INT8,  OID_INT8, OID_INT8,
+                                          OID_TEXT, OID_BYTEA, OID_INT8, OID_INT8};
+
+/* Starts a one-dimensional array of n elements of type elem. */
+static int arr_start(struct hl_buf *b, Oid elem, size_t n)
+{
+    uint32_t h[5] = {htobe32(1), htobe32(1), htobe32(elem), htobe32((uint32_t)n), htobe32(1)};
+    return hl_buf_append(b, h, sizeof(h));
+}
+
+/* One element of len bytes, or SQL NULL when data is NULL. */
+static int arr_put(struct hl_buf *b, const void *data, size_t len)
+{
+    uint32_t l = htobe32(data ? (uint32_t)len : UINT32_MAX);
+    int rc = hl_buf_append(b, &l, sizeof(l));
+    return rc == HL_OK && data && len ? hl_buf_append(b, data, len) : rc;
+}
+
+static int arr_i64(struct hl_buf *b, int64_t v)
+{
+    uint64_t be = htobe64((uint64_t)v);
+    return arr_put(b, &be, sizeof(be));
+}
+
+/* Field k of Q_RECORD for attempt a. */
+static int rec_field(struct hl_buf *b, const struct hl_attempt *a, int k)
+{
+    switch (k) {
+    case 0:
+        return arr_i64(b, a->delivery_id);
+    case 1:
+        return arr_i64(b, a->started_at);
+    case 2:
+        return arr_i64(b, a->duration_us);
+    case 3:
+        return arr_i64(b, a->status_code);
+    case 4:
+        return arr_put(b, a->error, a->error ? strlen(a->error) : 0);
+    case 5:
+        return arr_put(b, a->response, hl_sql_response_keep(a));
+    case 6:
+        return arr_i64(b, a->outcome == HL_OUT_SUCCESS ? REC_SUCCESS
+                          : a->outcome == HL_OUT_RETRY ? REC_RETRY
+                                                       : REC_FAILED);
+    default:
+        return arr_i64(b, a->next_attempt_at);
+    }
+}
+
+/* The attempt rows and delivery updates of a batch (in delivery order, dl) in one statement
+ * (Q_RECORD), then delivery.exhausted for those that failed for good: what
+ * hl_sql_record_delivery does for one attempt, without a round trip per attempt. */
+static int record_deliveries(struct hl_sess *s, const struct hl_attempt *at, size_t n,
+                             const struct order *dl, int64_t now)
+{
+    struct hl_buf b;
+    hl_buf_init(&b, REC_MAX_BYTES);
+    size_t off[REC_ARRAYS + 1];
+    int rc = HL_OK;
+    for (int k = 0; k < REC_ARRAYS && rc == HL_OK; k++) {
+        off[k] = b.len;
+        rc = arr_start(&b, REC_TYPES[k], n);
+        for (size_t i = 0; i < n && rc == HL_OK; i++)
+            rc = rec_field(&b, &at[dl[i].idx], k);
+    }
+    off[REC_ARRAYS] = b.len;
+    struct params pa = {0};
+    for (int k = 0; k < REC_ARRAYS && rc == HL_OK; k++) {
+        int i = p_next(&pa);
+        pa.types[i] = REC_TYPES[k] == OID_INT8   ? OID_INT8_ARRAY
+                      : REC_TYPES[k] == OID_TEXT ? OID_TEXT_ARRAY
+                                                 : OID_BYTEA_ARRAY;
+        pa.values[i] = b.p + off[k];
+        pa.lengths[i] = (int)(off[k + 1] - off[k]);
+        pa.formats[i] = 1;
+    }
+    p_i64(&pa, now);
+    PGresult *r = NULL;
+    if (rc == HL_OK)
+        rc = run(PG(s->st), s->conn, Q_RECORD, &pa, &r);
+    PQclear(r);
+    hl_buf_free(&b);
+    for (size_t i = 0; i < n && rc == HL_OK; i++)
+        if (at[dl[i].idx].outcome == HL_OUT_FAILED)
+            rc = hl_sql_alert_exhausted(s, &at[dl[i].idx], now);
+    return rc;
+}
+
 /* Records in the sorted order: webhooks, then deliveries, then the parking of what got
- * disabled. On the dispatcher's connection, with synchronous commit back on. */
+ * disabled. On the dispatcher's connection, whose transactions commit without waiting for the
+ * WAL flush (synchronous_commit off): a batch of successes only stays that way, because losing
+ * it in a server crash leaves its deliveries pending under a lease that lapses, so each is
+ * delivered once more and none is lost (docs/operations.md, "PostgreSQL"). A batch with any
+ * failure turns the flush back on: a failure's record moves retries, breakers, disables and
+ * operational events, which must not be replayed differently. */
 static int record_sorted(struct hl_store *base, const struct hl_attempt *at, size_t n,
                          const struct order *wh, const struct order *dl, int *disabled,
                          struct hl_alert_mark *marks)
 {
     int64_t now = hl_now_ms();
+    int durable = 0;
+    for (size_t i = 0; i < n; i++)
+        durable |= at[i].outcome != HL_OUT_SUCCESS;
     struct hl_sess s;
     int rc = sess_open(base, HL_SESS_DISPATCH, &s);
     if (rc)
         return rc;
     rc = begin(PG(base), s.conn);
     s.tx = rc == HL_OK;
-    if (rc == HL_OK)
+    if (rc == HL_OK && durable)
         rc = sess_run(&s, Q_SYNC_ON, NULL, 0, NULL);
-    for (size_t i = 0; i < n && rc == HL_OK; i++) {
-        const struct hl_attempt *prev = NULL; /* the webhook's attempt before, if any */
-        if (i > 0 && wh[i - 1].key == wh[i].key)
-            prev = &at[wh[i - 1].idx];
-        rc = record_webhook(&s, &at[wh[i].idx], prev, now, &disabled[wh[i].idx], &marks[wh[i].idx]);
-    }
-    for (size_t i = 0; i < n && rc == HL_OK; i++)
-        rc = hl_sql_record_delivery(&s, &at[dl[i].idx], now);
+    if (rc == HL_OK)
+        rc = record_webhooks(&s, at, n, wh, now, disabled, marks);
+    if (rc == HL_OK)
+        rc = record_deliveries(&s, at, n, dl, now);
     for (size_t i = 0; i < n && rc == HL_OK; i++)
         if (disabled[wh[i].idx])
             rc = hl_sql_park(&s, at[wh[i].idx].webhook_id);
@@ -1667,6 +2167,7 @@ static int pg_compact(struct hl_store *base, hl_compact_progress_fn progress, vo
 static void pg_close(struct hl_store *base)
 {
     struct pg *p = PG(base);
+    committers_stop(p);
     pthread_mutex_lock(&p->mu);
     p->closing = 1;
     pthread_cond_broadcast(&p->cv);
@@ -1678,9 +2179,16 @@ static void pg_close(struct hl_store *base)
         while (w < 0 && errno == EINTR);
         pthread_join(p->listener, NULL);
     }
-    for (int i = 0; i < POOL_SIZE; i++)
+    for (int i = 0; i < POOL_SIZE; i++) {
         PQfinish(p->conns[i].pg);
+        free(p->conns[i].made);
+    }
     PQfinish(p->disp.pg);
+    free(p->disp.made);
+    free(p->fresh);
+    pthread_mutex_destroy(&p->fresh_mu);
+    pthread_cond_destroy(&p->cq_cv);
+    pthread_mutex_destroy(&p->cq_mu);
     for (int i = 0; i < 2; i++)
         if (p->stop_pipe[i] >= 0)
             close(p->stop_pipe[i]);
@@ -1701,6 +2209,7 @@ static const struct hl_backend POSTGRES = {
     .destroy = pg_close,
     .lock = pg_lock,
     .commit = pg_commit,
+    .commit_start = pg_commit_start,
     .claim = pg_claim,
     .record = pg_record,
     .release_leases = pg_release_leases,
@@ -1746,6 +2255,10 @@ int hl_postgres_open(const char *conninfo, struct hl_store **out, char *err, siz
     hl_store_base_init(&p->base, &POSTGRES);
     pthread_mutex_init(&p->mu, NULL);
     pthread_mutex_init(&p->disp_mu, NULL);
+    pthread_mutex_init(&p->fresh_mu, NULL);
+    pthread_mutex_init(&p->cq_mu, NULL);
+    pthread_cond_init(&p->cq_cv, NULL);
+    p->fresh = malloc(FRESH_MAX * sizeof(*p->fresh)); /* NULL: every claim by id finds none */
     p->disp.async = 1;
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);

@@ -34,6 +34,21 @@
 #include "common/log.h"
 #include "store/sql.h"
 
+/* Migration 16: a webhook's delivery counts are counters (sql.h, SQL_CNT_TABLE), kept by a
+ * trigger per change of a delivery: its insert, a change of its class as shown, its removal. */
+/* clang-format off */
+#define MIGRATION_COUNTERS                                                                         \
+    SQL_CNT_TABLE("INTEGER", " WITHOUT ROWID")                                                     \
+    SQL_CNT_TRIGGER("deliveries_count_insert", "AFTER INSERT ON deliveries",                       \
+                    "NEW.webhook_id, 0, " SQL_CNT_EACH(CNT_VAL, "NEW.", ""))                       \
+    SQL_CNT_TRIGGER("deliveries_count_update",                                                     \
+                    "AFTER UPDATE OF status, attempts, last_status ON deliveries WHEN "            \
+                    DL_SHOWN("OLD") " <> " DL_SHOWN("NEW"),                                        \
+                    "NEW.webhook_id, 0, " SQL_CNT_EACH(CNT_DIFF, "NEW.", "OLD."))                  \
+    SQL_CNT_TRIGGER("deliveries_count_delete", "AFTER DELETE ON deliveries",                       \
+                    "OLD.webhook_id, 0, " SQL_CNT_EACH(CNT_VAL, "OLD.", "-"))
+/* clang-format on */
+
 static const char *const MIGRATIONS[] = {
     /* 1: the foundation */
     "CREATE TABLE apps(id INTEGER PRIMARY KEY, uid TEXT NOT NULL UNIQUE, name TEXT NOT NULL,"
@@ -168,6 +183,8 @@ static const char *const MIGRATIONS[] = {
      * SQLite counts them from the index alone. */
     "CREATE INDEX deliveries_failing ON deliveries(webhook_id, id, status, attempts, last_status)"
     " WHERE " SQL_FAILING_ROWS("") ";",
+    /* 16: a webhook's delivery counts are counters (MIGRATION_COUNTERS) */
+    MIGRATION_COUNTERS,
 };
 #define NMIGRATIONS (sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]))
 
@@ -349,7 +366,7 @@ static const char *const SQL[Q_COUNT] = {
         " AND d.lease_until <= ?1",
     [HL_Q_DL_BY_EVENT] = HL_DELIVERY_SELECT " WHERE d.event_id = ?1 ORDER BY d.id",
     [HL_Q_DL_LIST] = DL_LIST_SQL("?", "", ""),
-    [HL_Q_DL_LIST_STATUS] = DL_LIST_SQL("?", "", " AND d.status = ?9"),
+    [HL_Q_DL_LIST_STATUS] = DL_LIST_SQL("?", "", DL_STATUS_SEEK("?")),
     [HL_Q_DL_LIST_FAILING] =
         DL_LIST_SQL("?", " INDEXED BY deliveries_failing", " AND " SQL_FAILING_ROWS("d.")),
     [HL_Q_DL_LIST_TYPE] = DL_LIST_SQL("?", "", " AND d.event_type = ?4"),
@@ -371,7 +388,7 @@ static const char *const SQL[Q_COUNT] = {
     [HL_Q_ROTATE] = "UPDATE webhooks SET secret = ?3, prev_secrets = ?4,"
                     " prev_secret_until = ?5, updated_at = ?6 WHERE app_id = ?1 AND uid = ?2"
                     " AND deleted_at = 0",
-    [HL_Q_WH_STATS] = SQL_WH_STATS("?1", " INDEXED BY deliveries_failing"),
+    [HL_Q_WH_STATS] = SQL_WH_STATS("?"),
     [HL_Q_GAUGE_DELIVERIES] = SQL_GAUGE_DELIVERIES,
     [HL_Q_GAUGE_WEBHOOKS] = SQL_GAUGE_WEBHOOKS,
     [HL_Q_GAUGE_FILES] = SQL_GAUGE_FILES,

@@ -410,7 +410,9 @@ struct hl_claim {
      * were made, without visiting any webhook (a backlog costs it nothing); the first claim
      * through a zeroed cursor only marks where "new" begins and returns none. On PostgreSQL,
      * whose sequence ids are handed out at insert and not at commit (an id cursor would step
-     * over a transaction that commits late), the same as a claim without a cursor. */
+     * over a transaction that commits late), the deliveries this node's commits made, by the
+     * ids their inserts returned, in the order they were made (other nodes' are found by the
+     * claim without a cursor, when their NOTIFY asks for help). */
     struct hl_claim_cursor *fresh;
     /* Fair shares (all zero: none). Apps in skip_apps are left alone. App room_apps[i] gets at
      * most rooms[i] jobs of the claim and any other app at most room_new (0: no bound); webhook
@@ -546,9 +548,9 @@ int hl_store_commit(struct hl_store *st, const struct hl_change *ch, size_t n,
                     const struct hl_idem *idem, int64_t *deliveries);
 /* Called exactly once when a commit handed to hl_store_commit_start is over: rc as
  * hl_store_commit returns it (0 only once the change set is durably committed), deliveries the
- * number it made. It runs on the store's commit thread (SQLite), or inside hl_store_commit_start
- * on a backend that commits in the caller's thread (PostgreSQL); it must be short, must not call
- * the store, and may be the last use of arg. */
+ * number it made. It runs on the store's commit thread (SQLite) or one of its committer threads
+ * (PostgreSQL), or inside hl_store_commit_start when none could start; it must be short, must not
+ * call the store, and may be the last use of arg. */
 typedef void (*hl_commit_done_fn)(void *arg, int rc, int64_t deliveries);
 /* hl_store_commit without waiting: queues the change set for the group commit and returns; done
  * reports the outcome. ch, idem and everything they point to stay the caller's and must live

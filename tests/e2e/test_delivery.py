@@ -342,9 +342,12 @@ class CrashSafety(unittest.TestCase):
                 time.sleep(0.01)
             return 200, b"", {}, 0
 
-        # The attempt timeout outlasts the hold, so held attempts are in flight at the kill.
+        # The attempt timeout outlasts the hold, so held attempts are in flight at the kill. Once
+        # HELD of them are (the host's cap), no attempt can start before the kill: the backlog
+        # counted then is the backlog at the kill.
+        HELD = 4
         srv = Server(env={"HOOKLINE_RETRY_SCHEDULE": "0,200ms,200ms,200ms,200ms,1s,1s",
-                          "HOOKLINE_TIMEOUT": "10s"})
+                          "HOOKLINE_TIMEOUT": "10s", "HOOKLINE_PER_HOST": str(HELD)})
         rx = Receiver(behave)
         hold.set()
         try:
@@ -374,8 +377,9 @@ class CrashSafety(unittest.TestCase):
             threads = [threading.Thread(target=writer) for _ in range(4)]
             for t in threads:
                 t.start()
-            wait_for(lambda: held and len(set(acked) - {b["data"]["uid"] for b in received()})
-                     >= BACKLOG, timeout=30, what="a backlog of acknowledged changes")
+            wait_for(lambda: len(held) >= HELD
+                     and len(set(acked) - {b["data"]["uid"] for b in received()}) >= BACKLOG,
+                     timeout=30, what="a backlog of acknowledged changes")
             srv.kill()
             stop.set()
             for t in threads:

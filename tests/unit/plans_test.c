@@ -11,7 +11,7 @@
  *   - each column the filter names is a condition of an index search (SQLite "SEARCH ... (col=?"
  *     or "col>?", PostgreSQL "Index Cond: ... (col ..."), the id among them where the list pages
  *     by id (keyset: the page starts where the index says, however deep), and
- *   - a count (the webhook's stats) reads index ranges alone, never table rows.
+ *   - a count (the webhook's stats) reads its counters (webhook_counts), never deliveries.
  * SQLite is planned as the service leaves it, without ANALYZE statistics, on empty tables (its
  * plans do not depend on the rows); PostgreSQL, which plans by statistics, on 10,000 rows like a
  * busy app's after ANALYZE, and with enable_seqscan off, so that its choice says which index it
@@ -64,7 +64,7 @@ struct pcase {
     int64_t since, until;
     int webhook; /* the delivery lists: 1 for the webhook's, 0 for the app's */
     int64_t after;
-    int covering; /* a count: from indexes alone, never the table's rows */
+    int counted; /* a count: from counters, never from deliveries */
 };
 
 static void ev_list(const struct pcase *c)
@@ -199,23 +199,6 @@ static int searched(const char *p, const char *col)
     return 0;
 }
 
-/* Whether plan p reads deliveries' rows, not only their indexes (SQLite: a SEARCH without
- * COVERING INDEX; PostgreSQL: any scan of it but an Index Only Scan). */
-static int uncovered(const char *p)
-{
-    for (const char *line = p; line && *line;) {
-        const char *end = strchr(line, '\n');
-        size_t len = end ? (size_t)(end - line) : strlen(line);
-        char buf[1024];
-        snprintf(buf, sizeof(buf), "%.*s", (int)(len < sizeof(buf) ? len : sizeof(buf) - 1), line);
-        if (pg ? strstr(buf, "on deliveries") && !strstr(buf, "Index Only Scan")
-               : strstr(buf, "SEARCH deliveries") && !strstr(buf, "COVERING INDEX"))
-            return 1;
-        line = end ? end + 1 : NULL;
-    }
-    return 0;
-}
-
 /* Checks one case's plan; returns a reason it fails, or NULL. */
 static const char *judge(const struct pcase *c, char *why, size_t cap)
 {
@@ -235,8 +218,8 @@ static const char *judge(const struct pcase *c, char *why, size_t cap)
         }
         line = end ? end + 1 : line + len;
     }
-    if (c->covering && uncovered(p)) {
-        snprintf(why, cap, "a count reads table rows, not an index alone");
+    if (c->counted && (strstr(p, "deliveries") || !strstr(p, "webhook_counts"))) {
+        snprintf(why, cap, "a count reads deliveries, not the counters");
         return why;
     }
     for (size_t i = 0; i < MAXCOLS && c->cols[i]; i++)
@@ -280,7 +263,7 @@ static const struct pcase CASES[] = {
     {"agents", res_list, {"app_id", "kind", "id"}, 0, .after = 0},
     {"agents, cursor", res_list, {"app_id", "kind", "id"}, 0, .after = 60000},
     {"agents, externalTenantId", res_list, {"kind", "tenant", "id"}, 0, .tenant = "tenant-8"},
-    {"webhook stats", wh_stats, {"webhook_id", "status"}, 0, .covering = 1},
+    {"webhook stats", wh_stats, {"webhook_id"}, 0, .counted = 1},
 };
 /* clang-format on */
 #define NCASES (sizeof(CASES) / sizeof(CASES[0]))

@@ -953,6 +953,233 @@ static void c_rotate_secret(struct ctx *c)
     jobs_free(&j);
 }
 
+/* How many of a webhook's deliveries its list shows with status st (the truth the counters
+ * must match: read from the deliveries themselves). */
+static int64_t listed(struct ctx *c, int64_t app_id, int64_t hook, int st)
+{
+    int64_t total = 0, after = 0;
+    for (;;) {
+        struct hl_delivery_filter f = {.status = st, .type = -1};
+        struct hl_delivery *dl = NULL;
+        size_t n = 0;
+        assert_int_equal(hl_store_delivery_list(c->st, app_id, hook, &f, after, 100, &dl, &n),
+                         HL_OK);
+        for (size_t i = 0; i < n; i++) {
+            after = dl[i].id;
+            hl_delivery_clear(&dl[i]);
+        }
+        free(dl);
+        total += (int64_t)n;
+        if (n < 100)
+            return total;
+    }
+}
+
+/* Checks that a webhook's stats (counters) say what its deliveries say, and returns them. */
+static struct hl_webhook_stats expect_counts(struct ctx *c, int64_t app_id, int64_t hook)
+{
+    struct hl_webhook_stats s;
+    assert_int_equal(hl_store_webhook_stats(c->st, hook, &s), HL_OK);
+    int64_t pending =
+        listed(c, app_id, hook, HL_DS_PENDING) + listed(c, app_id, hook, HL_DS_PAUSED);
+    if (s.pending != pending || s.failing != listed(c, app_id, hook, HL_DS_FAILING) ||
+        s.succeeded != listed(c, app_id, hook, HL_DS_SUCCEEDED) ||
+        s.failed != listed(c, app_id, hook, HL_DS_FAILED))
+        fail_msg("webhook %lld: stats pending %lld failing %lld succeeded %lld failed %lld, but"
+                 " its deliveries are %lld, %lld, %lld, %lld",
+                 (long long)hook, (long long)s.pending, (long long)s.failing,
+                 (long long)s.succeeded, (long long)s.failed, (long long)pending,
+                 (long long)listed(c, app_id, hook, HL_DS_FAILING),
+                 (long long)listed(c, app_id, hook, HL_DS_SUCCEEDED),
+                 (long long)listed(c, app_id, hook, HL_DS_FAILED));
+    return s;
+}
+
+static void expect_stats(struct hl_webhook_stats s, int64_t pending, int64_t failing,
+                         int64_t succeeded, int64_t failed)
+{
+    assert_int_equal(s.pending, pending);
+    assert_int_equal(s.failing, failing);
+    assert_int_equal(s.succeeded, succeeded);
+    assert_int_equal(s.failed, failed);
+}
+
+static void record_one(struct ctx *c, int64_t delivery, int64_t hook, enum hl_outcome out);
+
+/* The counters behind stats (issue 20) follow every change of a delivery: fan-out, attempts
+ * that succeed, retry and fail, recover, resend, pause and resume, and retention's removal. */
+#define NCOUNT 6
+static void c_counters(struct ctx *c)
+{
+    struct hl_app a;
+    struct hook h1, h2;
+    make_app(c, &a);
+    forget_hooks(c);
+    make_hook(c, a.id, HL_ENT_ALL, 0, 1, &h1);
+    make_hook(c, a.id, HL_ENT_ALL, 0, 1, &h2);
+    int64_t old = hl_now_ms() - 400 * DAY;
+    struct ev v[NCOUNT];
+    for (size_t i = 0; i < NCOUNT; i++) {
+        ev_init(&v[i], a.id, HL_EV_AGENT_UPDATED, "t", "agent-c", old + (int64_t)i);
+        int64_t made = 0;
+        assert_int_equal(publish_ev(c, &v[i], 0, &made), HL_OK);
+        assert_int_equal(made, 2);
+    }
+    expect_stats(expect_counts(c, a.id, h1.id), NCOUNT, 0, 0, 0);
+    expect_stats(expect_counts(c, a.id, h2.id), NCOUNT, 0, 0, 0);
+    /* h1: two succeed, two will retry, two fail for good; h2: all succeed */
+    struct jobs j = {0};
+    int64_t t = hl_now_ms();
+    claim_mine(c, t + SEC, t + HOUR, NULL, 0, &j);
+    assert_int_equal(j.n, 2 * NCOUNT);
+    int64_t d1[NCOUNT], d2[NCOUNT];
+    size_t n1 = 0, n2 = 0;
+    for (size_t k = 0; k < j.n; k++) {
+        if (j.v[k].webhook_id == h1.id)
+            d1[n1++] = j.v[k].delivery_id;
+        else
+            d2[n2++] = j.v[k].delivery_id;
+    }
+    jobs_free(&j);
+    assert_int_equal(n1, NCOUNT);
+    for (size_t i = 0; i < NCOUNT; i++) {
+        record_one(c, d1[i], h1.id, i < 2 ? HL_OUT_SUCCESS : i < 4 ? HL_OUT_RETRY : HL_OUT_FAILED);
+        record_one(c, d2[i], h2.id, HL_OUT_SUCCESS);
+    }
+    expect_stats(expect_counts(c, a.id, h1.id), 0, 2, 2, 2);
+    expect_stats(expect_counts(c, a.id, h2.id), 0, 0, NCOUNT, 0);
+    /* recover: the failed are pending again, shown as failing (their last attempt failed) */
+    struct hl_recovered got;
+    assert_int_equal(hl_store_recover(c->st, h1.id, old - 1, 0, hl_now_ms(), &got), HL_OK);
+    assert_int_equal(got.failed, 2);
+    expect_stats(expect_counts(c, a.id, h1.id), 0, 4, 2, 0);
+    /* resend one of h2's: pending again; pause h2: paused count as pending */
+    assert_int_equal(hl_store_delivery_resend(c->st, a.id, d2[0], hl_now_ms()), HL_OK);
+    expect_stats(expect_counts(c, a.id, h2.id), 1, 0, NCOUNT - 1, 0);
+    set_active(c, a.id, &h2, 0, hl_now_ms());
+    expect_stats(expect_counts(c, a.id, h2.id), 1, 0, NCOUNT - 1, 0);
+    set_active(c, a.id, &h2, 1, hl_now_ms());
+    expect_stats(expect_counts(c, a.id, h2.id), 1, 0, NCOUNT - 1, 0);
+    /* everything due now: h1's retried ones fail again, the rest succeed */
+    t = hl_now_ms();
+    claim_mine(c, t + SEC, t + HOUR, NULL, 0, &j);
+    assert_int_equal(j.n, 5);
+    for (size_t k = 0; k < j.n; k++) {
+        int again = j.v[k].delivery_id == d1[2] || j.v[k].delivery_id == d1[3];
+        record_one(c, j.v[k].delivery_id, j.v[k].webhook_id,
+                   again ? HL_OUT_FAILED : HL_OUT_SUCCESS);
+    }
+    jobs_free(&j);
+    expect_stats(expect_counts(c, a.id, h1.id), 0, 0, 4, 2);
+    expect_stats(expect_counts(c, a.id, h2.id), 0, 0, NCOUNT, 0);
+    /* retention removes the old events' deliveries: the counts are of those stored */
+    struct hl_prune q = {.before = old + NCOUNT / 2, .scan = 100};
+    struct hl_prune_result r;
+    do
+        assert_int_equal(hl_store_prune(c->st, &q, &r), HL_OK);
+    while (r.busy);
+    expect_stats(expect_counts(c, a.id, h2.id), 0, 0, NCOUNT - NCOUNT / 2, 0);
+    struct hl_webhook_stats s = expect_counts(c, a.id, h1.id);
+    assert_int_equal(s.succeeded + s.failed, NCOUNT - NCOUNT / 2);
+    q.before = old + NCOUNT;
+    do
+        assert_int_equal(hl_store_prune(c->st, &q, &r), HL_OK);
+    while (r.busy);
+    expect_stats(expect_counts(c, a.id, h1.id), 0, 0, 0, 0);
+    expect_stats(expect_counts(c, a.id, h2.id), 0, 0, 0, 0);
+}
+
+/* Counters stay exact while several threads publish and record at once (on PostgreSQL several
+ * sessions, each adding to its own stripe of the same webhooks' counters). */
+#define CW_THREADS 4
+#define CW_EVENTS 25
+#define CW_HOOKS 3
+struct count_worker {
+    struct ctx *c;
+    int64_t app_id;
+    int k;
+    int fail;
+};
+
+static void *count_publish(void *arg)
+{
+    struct count_worker *w = arg;
+    for (int i = 0; i < CW_EVENTS && !w->fail; i++) {
+        struct ev v;
+        ev_init(&v, w->app_id, HL_EV_AGENT_CREATED, "t", "agent-w", hl_now_ms());
+        int64_t made = 0;
+        struct hl_change ch = {.op = HL_OP_NONE, .ev = &v.e};
+        w->fail = hl_store_commit(w->c->st, &ch, 1, NULL, &made) != HL_OK || made != CW_HOOKS;
+    }
+    return NULL;
+}
+
+static void *count_record(void *arg)
+{
+    struct count_worker *w = arg;
+    for (;;) {
+        int64_t t = hl_now_ms();
+        struct hl_claim cl = {.now = t + SEC, .lease_until = t + HOUR, .max = 8};
+        struct hl_job *v = NULL;
+        size_t n = 0;
+        if (hl_store_claim(w->c->st, &cl, &v, &n) != HL_OK) {
+            w->fail = 1;
+            return NULL;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (is_mine(w->c, v[i].webhook_id)) {
+                enum hl_outcome o = v[i].delivery_id % 3 == 0   ? HL_OUT_SUCCESS
+                                    : v[i].delivery_id % 3 == 1 ? HL_OUT_RETRY
+                                                                : HL_OUT_FAILED;
+                struct hl_attempt at = {.delivery_id = v[i].delivery_id,
+                                        .webhook_id = v[i].webhook_id,
+                                        .started_at = t,
+                                        .status_code = o == HL_OUT_SUCCESS ? 200 : 503,
+                                        .error = o == HL_OUT_SUCCESS ? NULL : "HTTP 503",
+                                        .outcome = o,
+                                        .next_attempt_at = t + DAY};
+                w->fail |= hl_store_record(w->c->st, &at, 1) != HL_OK;
+            }
+            hl_job_clear(&v[i]);
+        }
+        free(v);
+        if (n == 0)
+            return NULL;
+    }
+}
+
+static void c_counters_concurrent(struct ctx *c)
+{
+    struct hl_app a;
+    struct hook h[CW_HOOKS];
+    make_app(c, &a);
+    forget_hooks(c);
+    for (size_t i = 0; i < CW_HOOKS; i++)
+        make_hook(c, a.id, HL_ENT_ALL, 0, 1, &h[i]);
+    void *(*phase[2])(void *) = {count_publish, count_record};
+    for (size_t p = 0; p < 2; p++) {
+        pthread_t th[CW_THREADS];
+        struct count_worker w[CW_THREADS];
+        for (int k = 0; k < CW_THREADS; k++) {
+            w[k] = (struct count_worker){c, a.id, k, 0};
+            assert_int_equal(pthread_create(&th[k], NULL, phase[p], &w[k]), 0);
+        }
+        for (int k = 0; k < CW_THREADS; k++) {
+            assert_int_equal(pthread_join(th[k], NULL), 0);
+            assert_false(w[k].fail);
+        }
+        int64_t sum = 0;
+        for (size_t i = 0; i < CW_HOOKS; i++) {
+            struct hl_webhook_stats s = expect_counts(c, a.id, h[i].id);
+            assert_int_equal(s.pending + s.failing + s.succeeded + s.failed,
+                             CW_THREADS * CW_EVENTS);
+            sum += p == 0 ? s.pending : s.failing;
+        }
+        /* after publishing all are pending; after recording a third of them are failing */
+        assert_true(p == 0 ? sum == CW_HOOKS * CW_THREADS * CW_EVENTS : sum > 0);
+    }
+}
+
 /* Failing deliveries: pending after a failed attempt, shown and counted as failing; recover
  * sends them now, and queues failed ones for one more attempt. */
 static void c_failing_recover(struct ctx *c)
@@ -1588,14 +1815,14 @@ static void c_event_list(struct ctx *c)
 
 /* ---- the dispatcher's side ---- */
 
-/* A claim through a cursor (struct hl_claim.fresh), for what commits just made. SQLite: the first
- * claim through a zeroed cursor marks where "new" begins and claims none; then the deliveries made
- * since, in id order, leased like any claim; busy (skipped) and inactive webhooks' deliveries, and
- * those made before the mark, are left for the claim without a cursor. PostgreSQL: the same as a
- * claim without a cursor. Both: nothing leased is claimed twice. */
+/* A claim through a cursor (struct hl_claim.fresh), for what commits just made: the deliveries
+ * made, in id order, leased like any claim; busy (skipped) and inactive webhooks' deliveries are
+ * left for the claim without a cursor. SQLite: the first claim through a zeroed cursor marks where
+ * "new" begins and claims none (those made before are left too). PostgreSQL: by the ids this
+ * store's own commits made, the first claim included. Both: nothing leased is claimed twice. */
 static void c_claim_fresh(struct ctx *c)
 {
-    int by_id = strcmp(c->be->name, "sqlite") == 0;
+    int marks = strcmp(c->be->name, "sqlite") == 0;
     struct hl_claim_cursor cur = {0};
     struct hl_app a;
     struct hook w1, w2;
@@ -1604,36 +1831,34 @@ static void c_claim_fresh(struct ctx *c)
     make_app(c, &a);
     make_hook(c, a.id, HL_ENT_ALL, 0, 1, &w1);
     make_hook(c, a.id, HL_ENT_ALL, 0, 1, &w2);
-    /* made before the cursor's first claim: new only where a cursor claim is the plain claim */
+    /* made before the cursor's first claim: new only where the first claim marks nothing */
     assert_int_equal(publish(c, a.id, HL_EV_AGENT_CREATED, &e0), 2);
     int64_t now = hl_now_ms();
     claim_with(c, now, now + HOUR, NULL, 0, &cur, &j);
-    assert_int_equal(j.n, by_id ? 0 : 2);
+    assert_int_equal(j.n, marks ? 0 : 2);
     assert_int_equal(publish(c, a.id, HL_EV_AGENT_CREATED, &e1), 2);
     assert_int_equal(publish(c, a.id, HL_EV_AGENT_UPDATED, &e2), 2);
     now = hl_now_ms();
 
-    /* w1 busy: only w2's two (oldest first where the claim goes by id) */
+    /* w1 busy: only w2's two, oldest first */
     int64_t busy[] = {w1.id};
     claim_with(c, now, now + HOUR, busy, 1, &cur, &j);
     assert_int_equal(j.n, 2);
     for (size_t i = 0; i < j.n; i++) {
         assert_int_equal(j.v[i].webhook_id, w2.id);
-        if (by_id)
-            assert_string_equal(j.v[i].event_uid, i ? e2.e.uid : e1.e.uid);
+        assert_string_equal(j.v[i].event_uid, i ? e2.e.uid : e1.e.uid);
     }
-    if (by_id)
-        assert_true(j.v[0].delivery_id < j.v[1].delivery_id);
-    /* asked again: nothing (w2's are leased; by id, w1's are behind the cursor now) */
-    claim_with(c, now, now + HOUR, by_id ? NULL : busy, by_id ? 0 : 1, &cur, &j);
+    assert_true(j.v[0].delivery_id < j.v[1].delivery_id);
+    /* asked again, w1 no longer busy: nothing (w2's are leased, w1's were passed over) */
+    claim_with(c, now, now + HOUR, NULL, 0, &cur, &j);
     assert_int_equal(j.n, 0);
-    /* w1's were left behind for the walk over webhooks (and e0's two, by id) */
+    /* w1's were left behind for the walk over webhooks (and e0's two, where the first marked) */
     claim_mine(c, now, now + HOUR, NULL, 0, &j);
-    assert_int_equal(j.n, by_id ? 4 : 2);
+    assert_int_equal(j.n, marks ? 4 : 2);
     size_t of_w1 = 0;
     for (size_t i = 0; i < j.n; i++)
         of_w1 += j.v[i].webhook_id == w1.id;
-    assert_int_equal(of_w1, by_id ? 3 : 2);
+    assert_int_equal(of_w1, marks ? 3 : 2);
 
     /* a full batch stops at its last row; the rest comes next time (a private database holds
      * nothing else) */
@@ -3941,6 +4166,8 @@ static void c_prune(struct ctx *c)
     }
     record_one(c, mixed_dl[0], m1.id, HL_OUT_SUCCESS);
     record_one(c, mixed_dl[1], m2.id, HL_OUT_RETRY);
+    for (size_t i = 0; i < NPRUNE; i++) /* every fate counted as its list shows it */
+        expect_counts(c, a.id, hk[i].id);
     /* an old event that made no delivery at all */
     struct hl_app lone;
     make_app(c, &lone);
@@ -4027,6 +4254,10 @@ static void c_prune(struct ctx *c)
     for (size_t i = 0; i < NPRUNE; i++)
         if (prune_cases[i].fate == F_RETRYING)
             assert_false(kept(c, a.id, v[i].e.uid, &dl[i], 1));
+    /* the counts are of the deliveries kept */
+    for (size_t i = 0; i < NPRUNE; i++)
+        expect_counts(c, a.id, hk[i].id);
+    expect_stats(expect_counts(c, quiet.id, m2.id), 0, 0, 0, 0);
     /* the oldest event left is an old one still owed */
     int64_t oldest = 0;
     assert_int_equal(hl_store_oldest_event(c->st, &oldest), HL_OK);
@@ -4490,6 +4721,8 @@ static const struct contract contract[] = {
     {"webhook_delete", c_webhook_delete},
     {"rotate_secret", c_rotate_secret},
     {"failing_recover", c_failing_recover},
+    {"counters", c_counters},
+    {"counters_concurrent", c_counters_concurrent},
     {"resources", c_resources},
     {"fanout", c_fanout},
     {"version_conflict", c_version_conflict},
