@@ -190,6 +190,21 @@
     HL_DELIVERY_SELECT_IX(ix)                                                                      \
     " WHERE d.webhook_id = " m "1" seek " AND d.id < " m "7 AND w.app_id = " m                     \
     "2" DL_REST(m) " ORDER BY d.id DESC LIMIT " m "8"
+/* DL_LIST_SQL as PostgreSQL runs a filtered list (issue 20): the page's ids first, from an
+ * index-only scan that tests the filter in the index (deliveries_webhook INCLUDEs attempts and
+ * last_status; deliveries_webhook_type holds the type), then those rows. A plain index scan
+ * reads every row it drops from the heap: at 1,000,000 deliveries a pending list read a
+ * webhook's 10,000 failing rows (60-600 ms), and an app-wide ?event= list, whose webhooks
+ * mostly never get that type, chose the primary key backwards and filtered every delivery (the
+ * planner multiplies the webhook's and the type's shares: 1.5 s a webhook). The index-only seek
+ * is also the cheapest plan it sees, so it keeps it; the nested loop keeps its order (no sort). */
+#define DL_LIST_IDS_SQL(m, seek)                                                                   \
+    "SELECT " HL_DELIVERY_COLS " FROM (SELECT d.id FROM deliveries d WHERE d.webhook_id = " m      \
+    "1" seek " AND d.id < " m                                                                      \
+    "7" DL_REST(m) " ORDER BY d.id DESC LIMIT " m "8) k"                                           \
+                   " JOIN deliveries d ON d.id = k.id JOIN webhooks w ON w.id = d.webhook_id"      \
+                   " JOIN events e ON e.id = d.event_id WHERE w.app_id = " m                       \
+                   "2 ORDER BY k.id DESC"
 #define DL_LIST_TIME_SQL(m)                                                                        \
     HL_DELIVERY_SELECT " WHERE d.webhook_id = " m "1 AND d.created_at >= " m "5"                   \
                        " AND d.created_at <= " m "10 AND (d.created_at < " m "11 OR d.id < " m     \
