@@ -73,6 +73,8 @@
 #define MIGRATION_LOCK "7525356009530420837"
 /* "hl_prune": the advisory lock a pruning transaction holds, so that one node prunes at a time. */
 #define PRUNE_LOCK "7524494013990530661"
+/* "hl_fold": the advisory lock of the fold of the counters, so that one node folds at a time. */
+#define FOLD_LOCK "29392554574179428"
 #define CONNECT_TIMEOUT_MS 5000
 #define STATEMENT_TIMEOUT_MS 15000
 #define IDLE_TX_TIMEOUT_MS 60000
@@ -130,21 +132,25 @@
 #define OID_TEXT_ARRAY 1009
 #define OID_BYTEA_ARRAY 1001
 
-/* Migration 16: a webhook's delivery counts are counters (sql.h, SQL_CNT_TABLE), kept by
- * statement triggers: each statement's changes, grouped by webhook, go to its session's stripe.
- * Writers wait while the stored deliveries are counted, so that none is missed. */
+/* The trigger function of the counters (sql.h, SQL_CNT_TABLE): each statement's changes,
+ * grouped by webhook, go to the session's stripe. */
 /* clang-format off */
+#define COUNT_FN(stripe)                                                                           \
+    " FUNCTION deliveries_count() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"                    \
+    " IF TG_OP = 'INSERT' THEN "                                                                   \
+    SQL_CNT_APPLY(stripe, "SELECT webhook_id, " SQL_CNT_EACH(CNT_VAL, "", "") " FROM n")           \
+    " ELSIF TG_OP = 'DELETE' THEN "                                                                \
+    SQL_CNT_APPLY(stripe, "SELECT webhook_id, " SQL_CNT_EACH(CNT_VAL, "", "-") " FROM o")          \
+    " ELSE "                                                                                       \
+    SQL_CNT_APPLY(stripe, "SELECT webhook_id, " SQL_CNT_EACH(CNT_VAL, "", "") " FROM n UNION ALL"  \
+                  " SELECT webhook_id, " SQL_CNT_EACH(CNT_VAL, "", "-") " FROM o")                 \
+    " END IF; RETURN NULL; END $$;"
+/* Migration 16: a webhook's delivery counts are counters kept by statement triggers, on 16
+ * stripes shared by sessions. Writers wait while the stored deliveries are counted, so that
+ * none is missed. */
 #define MIGRATION_COUNTERS                                                                         \
     "LOCK TABLE deliveries IN SHARE ROW EXCLUSIVE MODE;" SQL_CNT_TABLE("BIGINT", "")              \
-    "CREATE FUNCTION deliveries_count() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"             \
-    " IF TG_OP = 'INSERT' THEN "                                                                   \
-    SQL_CNT_APPLY("SELECT webhook_id, " SQL_CNT_EACH(CNT_VAL, "", "") " FROM n")                   \
-    " ELSIF TG_OP = 'DELETE' THEN "                                                                \
-    SQL_CNT_APPLY("SELECT webhook_id, " SQL_CNT_EACH(CNT_VAL, "", "-") " FROM o")                  \
-    " ELSE "                                                                                       \
-    SQL_CNT_APPLY("SELECT webhook_id, " SQL_CNT_EACH(CNT_VAL, "", "") " FROM n UNION ALL"          \
-                  " SELECT webhook_id, " SQL_CNT_EACH(CNT_VAL, "", "-") " FROM o")                 \
-    " END IF; RETURN NULL; END $$;"                                                                \
+    "CREATE" COUNT_FN("pg_backend_pid() % 16")                                                     \
     "CREATE TRIGGER deliveries_count_insert AFTER INSERT ON deliveries"                            \
     " REFERENCING NEW TABLE AS n FOR EACH STATEMENT EXECUTE FUNCTION deliveries_count();"          \
     "CREATE TRIGGER deliveries_count_update AFTER UPDATE ON deliveries"                            \
@@ -152,6 +158,11 @@
     " EXECUTE FUNCTION deliveries_count();"                                                        \
     "CREATE TRIGGER deliveries_count_delete AFTER DELETE ON deliveries"                            \
     " REFERENCING OLD TABLE AS o FOR EACH STATEMENT EXECUTE FUNCTION deliveries_count();"
+/* Migration 17: a stripe per session (sql.h, SQL_CNT_STRIPE), so that two sessions never wait
+ * for each other's counters; the shared stripes folded into stripe 0. */
+#define MIGRATION_COUNT_SESSIONS                                                                   \
+    "LOCK TABLE webhook_counts IN EXCLUSIVE MODE;"                                                 \
+    "CREATE OR REPLACE" COUNT_FN(SQL_CNT_STRIPE) SQL_CNT_FOLD("c.stripe <> 0")
 /* clang-format on */
 
 static const char *const MIGRATIONS[] = {
@@ -286,6 +297,8 @@ static const char *const MIGRATIONS[] = {
             "ANALYZE deliveries;",
     /* 16: a webhook's delivery counts are counters (MIGRATION_COUNTERS) */
     MIGRATION_COUNTERS,
+    /* 17: a counter stripe per session (MIGRATION_COUNT_SESSIONS) */
+    MIGRATION_COUNT_SESSIONS,
 };
 #define NMIGRATIONS (sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]))
 
@@ -470,6 +483,13 @@ static const char *const SQL[Q_COUNT] = {
                         " WHERE d.event_id = e.id AND d.status IN (" SQL_PENDING ", " SQL_PAUSED
                         "))::int FROM events e WHERE e.created_at < $1"
                         " AND (e.created_at, e.id) > ($2, $3) ORDER BY e.created_at, e.id LIMIT $4",
+    /* One node folds at a time; a stripe whose session is gone moves to stripe 0. A new
+     * session's stripe (missing from this statement's view of pg_stat_activity) may move too:
+     * the sums stay the same, and a row its session holds is skipped, not waited for. */
+    [HL_Q_CNT_FOLD] = SQL_CNT_FOLD(
+        "(SELECT pg_try_advisory_xact_lock(" FOLD_LOCK ")) AND (c.webhook_id, c.stripe) IN"
+        " (SELECT webhook_id, stripe FROM webhook_counts k WHERE k.stripe <> 0 AND NOT EXISTS"
+        " (SELECT 1 FROM pg_stat_activity a WHERE a.pid = k.stripe) FOR UPDATE SKIP LOCKED)"),
     /* One node prunes at a time; another node's step skips its turn rather than wait. */
     [HL_Q_PRUNE_GUARD] = "SELECT pg_try_advisory_xact_lock(" PRUNE_LOCK ")::int",
     /* A resend or a recovery on another connection waits for this transaction, or (having

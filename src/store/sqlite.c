@@ -401,6 +401,7 @@ static const char *const SQL[Q_COUNT] = {
                         ")) FROM events e INDEXED BY events_created WHERE e.created_at < ?1"
                         " AND (e.created_at, e.id) > (?2, ?3) ORDER BY e.created_at, e.id LIMIT ?4",
     /* The writer's transaction (BEGIN IMMEDIATE) already keeps every other writer out. */
+    [HL_Q_CNT_FOLD] = "SELECT 1", /* one stripe */
     [HL_Q_PRUNE_GUARD] = "SELECT 1",
     [HL_Q_PRUNE_LOCK] = "SELECT 1 WHERE ?1 IS NOT NULL",
     [HL_Q_PRUNE_ATTEMPTS] =
