@@ -46,6 +46,7 @@
 #include "need.h"
 
 #include <libpq-fe.h>
+#include <sqlite3.h>
 
 #define SEC 1000LL
 #define MIN (60 * SEC)
@@ -1274,6 +1275,36 @@ static void c_counters_sessions(struct ctx *c)
         usleep(20000); /* a session just closed may still be listed */
     }
     fail_msg("the stripes of sessions gone were not folded");
+}
+
+/* SQLite: a delivery moved to another webhook leaves the counts of the one and joins the
+ * other's (nothing moves deliveries today; the counters still follow the rows). */
+static void c_counters_move(struct ctx *c)
+{
+    if (strcmp(c->be->name, "sqlite") != 0)
+        return; /* PostgreSQL's statement triggers count old and new rows apart */
+    struct hl_app a;
+    struct hook h[2];
+    make_app(c, &a);
+    forget_hooks(c);
+    for (size_t i = 0; i < 2; i++)
+        make_hook(c, a.id, HL_ENT_ALL, 0, 1, &h[i]);
+    struct ev v;
+    int64_t made = 0;
+    ev_init(&v, a.id, HL_EV_AGENT_CREATED, "t", "agent-m", hl_now_ms());
+    assert_int_equal(publish_ev(c, &v, 0, &made), HL_OK);
+    assert_int_equal(made, 2);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(c->url, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(db, 10000);
+    char sql[256];
+    snprintf(sql, sizeof(sql), "UPDATE deliveries SET webhook_id = %lld WHERE webhook_id = %lld",
+             (long long)h[1].id, (long long)h[0].id);
+    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    sqlite3_close(db);
+    assert_int_equal(rc, SQLITE_OK);
+    expect_stats(expect_counts(c, a.id, h[0].id), 0, 0, 0, 0);
+    expect_stats(expect_counts(c, a.id, h[1].id), 2, 0, 0, 0);
 }
 
 /* Failing deliveries: pending after a failed attempt, shown and counted as failing; recover
@@ -4766,6 +4797,7 @@ static const struct contract contract[] = {
     {"counters", c_counters},
     {"counters_concurrent", c_counters_concurrent},
     {"counters_sessions", c_counters_sessions},
+    {"counters_move", c_counters_move},
     {"resources", c_resources},
     {"fanout", c_fanout},
     {"version_conflict", c_version_conflict},
