@@ -683,6 +683,9 @@ struct conn {
      * this node's claims by id once it commits; emptied when a session opens. */
     int64_t *made;
     size_t nmade, capmade;
+    /* The open transaction made deliveries whose ids made lacks (a filtered webhook's, or ids
+     * with no room): pg_commit sends this node's next claim by id to the claim without one. */
+    int unlisted;
 };
 
 struct pg {
@@ -1469,6 +1472,7 @@ static int sess_open(struct hl_store *base, enum hl_sess_kind kind, struct hl_se
         return rc;
     *s = (struct hl_sess){.st = base, .conn = c};
     c->nmade = 0; /* what an earlier session made and did not commit through pg_commit */
+    c->unlisted = 0;
     int tx = kind == HL_SESS_TX || kind == HL_SESS_TX_LAZY || kind == HL_SESS_SNAPSHOT;
     struct params none = {0};
     if (kind == HL_SESS_SNAPSHOT)
@@ -1543,9 +1547,13 @@ static int sess_close(struct hl_sess *s, int rc)
     return rc;
 }
 
+/* Other nodes hear the NOTIFY; this node's own claims (which skip it) are told by pg_commit
+ * through unlisted. */
 static int wake_all(struct hl_sess *s)
 {
-    return notify_all(PG(s->st), s->conn);
+    struct conn *c = s->conn;
+    c->unlisted = 1;
+    return notify_all(PG(s->st), c);
 }
 
 /* ---- new deliveries, claimed by id where they were made ---- */
@@ -1573,6 +1581,14 @@ static void fresh_push(struct pg *p, const int64_t *ids, size_t n)
     pthread_mutex_unlock(&p->fresh_mu);
 }
 
+/* Marks ids as dropped: the next claim by id leaves the rest to the claim without a cursor. */
+static void fresh_drop(struct pg *p)
+{
+    pthread_mutex_lock(&p->fresh_mu);
+    p->fresh_dropped = 1;
+    pthread_mutex_unlock(&p->fresh_mu);
+}
+
 /* Takes up to max of the queued ids into out (their number in *n); *dropped says whether ids
  * were dropped since the last take. */
 static void fresh_take(struct pg *p, size_t max, int64_t *out, size_t *n, int *dropped)
@@ -1596,6 +1612,7 @@ struct made_row {
     int64_t made, filter_event;
     int64_t *ids;
     size_t n;
+    int bad; /* the ids did not read: they are left to the claim without a cursor */
 };
 
 static uint32_t be32_at(const unsigned char *b)
@@ -1605,12 +1622,15 @@ static uint32_t be32_at(const unsigned char *b)
     return be32toh(v);
 }
 
-/* Reads a binary int8[] (array_recv's form; NULL or empty: none). Anything else reads as
- * none: the claim without a cursor finds those deliveries anyway. */
-static int read_ids(const unsigned char *b, size_t len, int64_t **out, size_t *n)
+/* Reads a binary int8[] (array_recv's form; empty: none). Anything else reads as none and sets
+ * *bad: the claim without a cursor finds those deliveries anyway. */
+static int read_ids(const unsigned char *b, size_t len, int64_t **out, size_t *n, int *bad)
 {
     *out = NULL;
     *n = 0;
+    if (len >= 12 && be32_at(b) == 0)
+        return HL_OK; /* no dimension: empty */
+    *bad = 1;
     if (len < 20 || be32_at(b) != 1 || be32_at(b + 8) != OID_INT8)
         return HL_OK;
     size_t count = be32_at(b + 12);
@@ -1629,6 +1649,7 @@ static int read_ids(const unsigned char *b, size_t len, int64_t **out, size_t *n
         }
         ids[i] = (int64_t)be64toh(v);
     }
+    *bad = 0;
     *out = ids;
     *n = count;
     return HL_OK;
@@ -1641,7 +1662,7 @@ static int read_made(struct hl_row *r, void *item)
     m->filter_event = col_i64(r, 1);
     size_t len = 0;
     const void *b = col_bytes(r, 3, &len);
-    int rc = b ? read_ids(b, len, &m->ids, &m->n) : HL_OK;
+    int rc = b ? read_ids(b, len, &m->ids, &m->n, &m->bad) : HL_OK;
     r->oom = rc != HL_OK;
     return rc;
 }
@@ -1698,8 +1719,12 @@ static int put_event(struct hl_sess *s, const struct hl_change *ch, int64_t *mad
         *made += got.made;
         *filter_event = got.filter_event;
         /* Out of memory here only leaves these deliveries to the claim without a cursor. */
-        if (keep_made(s->conn, got.ids, got.n))
+        struct conn *c = s->conn;
+        if (keep_made(c, got.ids, got.n)) {
             hl_warn("postgres: no room to note %zu new deliveries for a claim by id", got.n);
+            c->unlisted = 1;
+        }
+        c->unlisted |= got.bad;
     }
     clear_made(&got);
     return rc;
@@ -1723,11 +1748,15 @@ static int pg_commit(struct hl_store *base, const struct hl_change *ch, size_t n
     struct conn *c = s.conn;
     int64_t *ids = c->made;
     size_t nids = c->nmade;
+    int unlisted = c->unlisted;
     c->made = NULL;
     c->nmade = c->capmade = 0;
+    c->unlisted = 0;
     rc = sess_close(&s, rc);
     if (rc == HL_OK && nids)
         fresh_push(PG(base), ids, nids);
+    if (rc == HL_OK && unlisted)
+        fresh_drop(PG(base));
     free(ids);
     if (rc == HL_OK) {
         if (deliveries)

@@ -2014,6 +2014,42 @@ static void c_claim_fresh(struct ctx *c)
     jobs_free(&j);
 }
 
+/* A filtered webhook's deliveries (made one by one after the fan-out) reach the claim through a
+ * cursor, or it says it left some (cursor.left): on PostgreSQL they were not queued by id, and a
+ * node's own NOTIFY does not wake it, so they waited for the sweep. */
+static void c_claim_fresh_filtered(struct ctx *c)
+{
+    struct hl_claim_cursor cur = {0};
+    struct hl_app a;
+    struct hook w1, w2;
+    struct ev e1, e2;
+    struct jobs j = {0};
+    forget_hooks(c);
+    make_app(c, &a);
+    make_hook(c, a.id, HL_ENT_ALL, 0, 1, &w1);
+    make_hook(c, a.id, HL_ENT_ALL, 0, 1, &w2);
+    struct hl_webhook_patch p = {.set = HL_WP_FILTER, .filter = "{\"event\":[\"agent.created\"]}"};
+    assert_int_equal(hl_store_webhook_update(c->st, a.id, w2.uid, &p, hl_now_ms(), NULL), HL_OK);
+    assert_int_equal(publish(c, a.id, HL_EV_AGENT_CREATED, &e1), 2);
+    int64_t now = hl_now_ms();
+    claim_with(c, now, now + HOUR, NULL, 0, &cur, &j); /* where the cursor begins */
+    claim_mine(c, now, now + HOUR, NULL, 0, &j);
+    assert_int_equal(publish(c, a.id, HL_EV_AGENT_CREATED, &e2), 2);
+    now = hl_now_ms();
+    struct hl_job *v = NULL;
+    size_t n = 0, mine = 0;
+    struct hl_claim cl = {.now = now, .lease_until = now + HOUR, .max = 64, .fresh = &cur};
+    assert_int_equal(hl_store_claim(c->st, &cl, &v, &n), HL_OK);
+    for (size_t i = 0; i < n; i++) {
+        mine += is_mine(c, v[i].webhook_id);
+        hl_job_clear(&v[i]);
+    }
+    free(v);
+    if (mine != 2 && !cur.left)
+        fail_msg("the claim by cursor took %zu of 2 new deliveries and left none", mine);
+    jobs_free(&j);
+}
+
 static void c_claim(struct ctx *c)
 {
     struct hl_app a;
@@ -4808,6 +4844,7 @@ static const struct contract contract[] = {
     {"event_list", c_event_list},
     {"claim", c_claim},
     {"claim_fresh", c_claim_fresh},
+    {"claim_fresh_filtered", c_claim_fresh_filtered},
     {"claim_shares", c_claim_shares},
     {"webhook_limit", c_webhook_limit},
     {"app_storage", c_app_storage},
