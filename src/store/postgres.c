@@ -2228,6 +2228,16 @@ static void pg_close(struct hl_store *base)
         while (w < 0 && errno == EINTR);
         pthread_join(p->listener, NULL);
     }
+    /* Ids this node queued for its own claims and will not claim: another node's claim takes
+     * them now rather than at its next sweep. */
+    int orphans = p->nfresh > 0 || p->fresh_dropped;
+    for (int i = 0; orphans && i < POOL_SIZE; i++) {
+        if (p->conns[i].pg && PQstatus(p->conns[i].pg) == CONNECTION_OK) {
+            if (notify_all(p, &p->conns[i]))
+                hl_warn("postgres: could not wake other nodes for this node's new deliveries");
+            orphans = 0;
+        }
+    }
     for (int i = 0; i < POOL_SIZE; i++) {
         PQfinish(p->conns[i].pg);
         free(p->conns[i].made);
