@@ -1193,6 +1193,22 @@ static void pg_ok(PGconn *conn, const char *sql)
     PQclear(r);
 }
 
+/* A new app with two webhooks for every event (h), and events events, each delivered to both. */
+static void two_hooks(struct ctx *c, struct hl_app *a, struct hook h[2], int events)
+{
+    make_app(c, a);
+    forget_hooks(c);
+    for (size_t i = 0; i < 2; i++)
+        make_hook(c, a->id, HL_ENT_ALL, 0, 1, &h[i]);
+    for (int i = 0; i < events; i++) {
+        struct ev v;
+        int64_t made = 0;
+        ev_init(&v, a->id, HL_EV_AGENT_CREATED, "t", "agent-s", hl_now_ms());
+        assert_int_equal(publish_ev(c, &v, 0, &made), HL_OK);
+        assert_int_equal(made, 2);
+    }
+}
+
 /* Two transactions change two webhooks' deliveries in opposite orders (as an API commit and a
  * dispatcher's record may): their counters never make them wait for each other, even when their
  * sessions would have shared a stripe (pg_backend_pid() % 16, which deadlocked them), and the
@@ -1203,17 +1219,7 @@ static void c_counters_sessions(struct ctx *c)
         return; /* SQLite: one writer, one stripe */
     struct hl_app a;
     struct hook h[2];
-    make_app(c, &a);
-    forget_hooks(c);
-    for (size_t i = 0; i < 2; i++)
-        make_hook(c, a.id, HL_ENT_ALL, 0, 1, &h[i]);
-    struct ev v;
-    for (int i = 0; i < 2; i++) {
-        int64_t made = 0;
-        ev_init(&v, a.id, HL_EV_AGENT_CREATED, "t", "agent-s", hl_now_ms());
-        assert_int_equal(publish_ev(c, &v, 0, &made), HL_OK);
-        assert_int_equal(made, 2);
-    }
+    two_hooks(c, &a, h, 2);
     /* 17 sessions: two of them shared a stripe of 16 */
     PGconn *conn[17] = {0};
     int x = -1, y = -1;
@@ -1285,15 +1291,7 @@ static void c_counters_move(struct ctx *c)
         return; /* PostgreSQL's statement triggers count old and new rows apart */
     struct hl_app a;
     struct hook h[2];
-    make_app(c, &a);
-    forget_hooks(c);
-    for (size_t i = 0; i < 2; i++)
-        make_hook(c, a.id, HL_ENT_ALL, 0, 1, &h[i]);
-    struct ev v;
-    int64_t made = 0;
-    ev_init(&v, a.id, HL_EV_AGENT_CREATED, "t", "agent-m", hl_now_ms());
-    assert_int_equal(publish_ev(c, &v, 0, &made), HL_OK);
-    assert_int_equal(made, 2);
+    two_hooks(c, &a, h, 1);
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open_v2(c->url, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
     sqlite3_busy_timeout(db, 10000);
