@@ -81,8 +81,12 @@ json_t *hl_delivery_json(const struct hl_delivery *d, const struct hl_attempt_re
     json_object_set_new(o, "lastStatusCode",
                         d->attempts && d->last_status ? json_integer(d->last_status) : json_null());
     json_object_set_new(o, "lastError", d->last_error ? json_string(d->last_error) : json_null());
+    /* While it waits, its next attempt is never in the past: a due one held back (an open
+     * breaker, a resend moved to its webhook's front) goes at the earliest now. */
     int waiting = d->status == HL_DS_PENDING || d->status == HL_DS_FAILING;
-    json_object_set_new(o, "nextAttemptAt", hl_json_time(waiting ? d->next_attempt_at : 0));
+    int64_t now = waiting ? hl_now_ms() : 0;
+    int64_t next = d->next_attempt_at > now ? d->next_attempt_at : now;
+    json_object_set_new(o, "nextAttemptAt", hl_json_time(waiting ? next : 0));
     json_object_set_new(o, "createdAt", hl_json_time(d->created_at));
     json_object_set_new(o, "deliveredAt", hl_json_time(d->delivered_at));
     if (att) {

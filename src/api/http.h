@@ -238,7 +238,9 @@ const char *hl_req_cookie(struct hl_req *rq, const char *name);
  * unknown key at the console's sign-in) are throttled per client address (common/throttle.h):
  * 10 at once, then one every 6 seconds. Only failures: a credential is checked first, and a
  * valid one is never refused by the throttle (behind a reverse proxy every client has the
- * proxy's address, so one attacker would otherwise lock everyone out). */
+ * proxy's address, so one attacker would otherwise lock everyone out). It limits noise (logs,
+ * store lookups), not guessing: links and cookies are HMAC-SHA256 tokens and an API key holds 32
+ * random bytes, which no rate of tries can find. */
 
 /* A credential of rq failed: when its client has spent its budget of failures, sets a 429 with
  * Retry-After and returns 1 (the caller answers nothing more); else spends one failure and

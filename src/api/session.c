@@ -14,15 +14,18 @@ int hl_api_https(const struct hl_api *api)
     return api->cfg.public_url && strncmp(api->cfg.public_url, "https://", 8) == 0;
 }
 
-/* The app a valid session token names: by its key while that key is not revoked, else by its
- * uid. Sets the answer on failure. */
-static int session_app(struct hl_api *api, const struct hl_token *t, struct hl_app *app,
-                       struct hl_resp *rs)
+int hl_session_token_app(struct hl_api *api, const struct hl_token *t, struct hl_app *app)
 {
     int rc = t->key_uid[0] ? hl_store_key_app(api->store, t->key_uid, app)
                            : hl_store_app_get(api->store, t->app_uid, app);
-    if (rc == HL_OK && strcmp(app->uid, t->app_uid) != 0)
-        rc = HL_ENOTFOUND;
+    return rc == HL_OK && strcmp(app->uid, t->app_uid) != 0 ? HL_ENOTFOUND : rc;
+}
+
+/* The app a valid session token names (hl_session_token_app). Sets the answer on failure. */
+static int session_app(struct hl_api *api, const struct hl_token *t, struct hl_app *app,
+                       struct hl_resp *rs)
+{
+    int rc = hl_session_token_app(api, t, app);
     if (rc == HL_ENOTFOUND)
         hl_resp_error(rs, 401, "session_revoked",
                       "this console session has ended: %s; sign in again",
@@ -130,8 +133,9 @@ int hl_session_close(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
     if (cookie &&
         hl_token_verify(api->token_key, cookie, strlen(cookie), HL_TOKEN_SESSION, now, &t) == HL_OK)
         rc = hl_store_session_end(api->store, t.id, t.expires_at, now);
-    if (rc)
+    if (rc) { /* the cookie stays: clearing it would hide a session still valid elsewhere */
         hl_resp_store_error(rs, rc);
-    set_cookie(api, rs, "", 0);
-    return rc;
+        return rc;
+    }
+    return set_cookie(api, rs, "", 0);
 }

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "api/http.h"
+#include "crypto/token.h"
 
 #define HL_SESSION_COOKIE "hookline_console"
 #define HL_CONSOLE_HEADER "X-Hookline-Console"
@@ -40,8 +41,12 @@ int hl_session_open(struct hl_api *api, struct hl_resp *rs, const struct hl_app 
 /* Signs out: ends the session of rq's cookie, when it is a valid one, on every node until it
  * expires (hl_store_session_end: a copy of the cookie opens nothing any more), and sets a cookie
  * on rs that replaces it with nothing, expired. Returns 0, or the store's error with its answer
- * set (the cookie is replaced all the same). */
+ * set and the cookie left as it is (the session is still valid). */
 int hl_session_close(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs);
+/* Reads into *app the app that the valid token t (a portal link or a session) names: by its
+ * key while that key is not revoked, else by its uid. Returns 0, HL_ENOTFOUND when the key was
+ * revoked or the app is gone (each caller answers its own 401), or the store's error. */
+int hl_session_token_app(struct hl_api *api, const struct hl_token *t, struct hl_app *app);
 /* True when clients reach the server over https: --public-url is https. X-Forwarded-Proto is
  * not trusted (any client can send it); a server behind a proxy that ends TLS says so with
  * --public-url. */

@@ -168,18 +168,24 @@ static json_t *webhook_json(const struct hl_webhook *w, int show_secret)
     return o;
 }
 
-/* The webhook as rq may see it: a read-only console session (a portal link handed to a
- * customer, say) gets the names of the static headers but not their values, which may carry a
- * token for the receiver. */
-static json_t *webhook_answer(const struct hl_req *rq, const struct hl_webhook *w)
+/* The webhook as rq may see it, the secret too when show_secret (on create); every webhook
+ * answer goes through here. A read-only console session (a portal link handed to a customer,
+ * say) gets the names of the static headers but not their values, which may carry a token for
+ * the receiver. */
+static json_t *webhook_answer(const struct hl_req *rq, const struct hl_webhook *w, int show_secret)
 {
-    json_t *o = webhook_json(w, 0);
+    json_t *o = webhook_json(w, show_secret);
     json_t *headers = json_object_get(o, "headers");
     const char *name;
     json_t *v;
     if (rq->auth.session && rq->auth.read_only && json_is_object(headers))
         json_object_foreach(headers, name, v)
-            json_object_set_new(headers, name, json_string(HIDDEN_VALUE));
+        {
+            if (json_object_set_new(headers, name, json_string(HIDDEN_VALUE))) {
+                json_object_clear(headers); /* out of memory: no value rather than the real one */
+                break;
+            }
+        }
     return o;
 }
 
@@ -377,7 +383,7 @@ static void create(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
         hl_resp_store_error(rs, rc);
         goto out;
     }
-    hl_resp_json(rs, 201, webhook_json(&w, 1));
+    hl_resp_json(rs, 201, webhook_answer(rq, &w, 1));
 out:
     hl_webhook_clear(&w);
     hl_policy_text_free(&keep);
@@ -399,7 +405,7 @@ static void list(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs)
     }
     json_t *data = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(data, webhook_answer(rq, &ws[i]));
+        json_array_append_new(data, webhook_answer(rq, &ws[i], 0));
     int64_t last = n ? ws[n - 1].id : 0;
     for (size_t i = 0; i < n; i++)
         hl_webhook_clear(&ws[i]);
@@ -449,7 +455,7 @@ static void patch(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs, con
     if (rc)
         webhook_error(rs, rc, uid);
     else
-        hl_resp_json(rs, 200, webhook_json(&upd, 0));
+        hl_resp_json(rs, 200, webhook_answer(rq, &upd, 0));
     hl_webhook_clear(&upd);
 out:
     hl_webhook_clear(&cur);
@@ -775,7 +781,7 @@ static void serve_one(struct hl_api *api, struct hl_req *rq, struct hl_resp *rs,
         return;
     }
     if (rq->nseg == 2)
-        hl_resp_json(rs, 200, webhook_answer(rq, &w));
+        hl_resp_json(rs, 200, webhook_answer(rq, &w, 0));
     else
         serve_op(api, rq, rs, &w);
     hl_webhook_clear(&w);

@@ -160,8 +160,9 @@ static int check_bind_host(const char *text)
     return hl_parse_bind_host(text, 0, &ss, &len);
 }
 
-/* http:// or https://, a host (and port), nothing after it but an optional path: no user, query,
- * fragment, blank or control character; at most 255 characters. */
+/* http:// or https://, a host that is not empty and an optional port from 1 to 65535, nothing
+ * after them but an optional path with no empty segment ("//": links would get "//console"):
+ * no user, query, fragment, blank or control character; at most 255 characters. */
 static int check_public_url(const char *text)
 {
     size_t n = strlen(text), skip = strncmp(text, "https://", 8) == 0  ? 8
@@ -173,7 +174,26 @@ static int check_public_url(const char *text)
         if ((unsigned char)text[i] <= ' ' || (unsigned char)text[i] >= 0x7f ||
             strchr("@?#\\\"<>", text[i]))
             return HL_EINVAL;
-    return HL_OK;
+    const char *host = text + skip, *end = host + strcspn(host, "/"), *port = NULL;
+    if (*host == '[') { /* an IPv6 address */
+        const char *close = memchr(host, ']', (size_t)(end - host));
+        if (!close || close == host + 1 || (close + 1 < end && close[1] != ':'))
+            return HL_EINVAL;
+        port = close + 1 < end ? close + 1 : NULL;
+    } else {
+        port = memchr(host, ':', (size_t)(end - host));
+    }
+    if (port == host)
+        return HL_EINVAL;
+    if (port) {
+        long value = 0;
+        const char *p = port + 1;
+        for (; p < end && p - port <= 5 && *p >= '0' && *p <= '9'; p++)
+            value = value * 10 + (*p - '0');
+        if (p != end || p == port + 1 || value < 1 || value > 65535)
+            return HL_EINVAL;
+    }
+    return strstr(end, "//") ? HL_EINVAL : HL_OK;
 }
 
 static int check_path(const char *text)
@@ -270,7 +290,8 @@ static const struct hl_opt OPTS[] = {
      .check = check_public_url,
      .cmds = SERVE,
      .arg = "URL",
-     .forms = "http:// or https:// and a host, such as https://hooks.example.com",
+     .forms = "http:// or https://, a host, then an optional :port (1 to 65535) and /path, such as "
+              "https://hooks.example.com",
      .help = "where clients reach this server (behind a proxy, the proxy's address): portal links "
              "point there, and console cookies are Secure when it is https; default: links "
              "name the request's Host over http, cookies not Secure"},

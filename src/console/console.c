@@ -61,10 +61,7 @@ static int sign_in_link(struct hl_api *api, struct hl_req *rq, struct hl_resp *r
     int rc = hl_token_verify(api->token_key, text, len, HL_TOKEN_PORTAL, now, &t);
     struct hl_app app;
     if (rc == HL_OK) /* by the key that made it, while that key is not revoked */
-        rc = t.key_uid[0] ? hl_store_key_app(api->store, t.key_uid, &app)
-                          : hl_store_app_get(api->store, t.app_uid, &app);
-    if (rc == HL_OK && strcmp(app.uid, t.app_uid) != 0)
-        rc = HL_ENOTFOUND;
+        rc = hl_session_token_app(api, &t, &app);
     if (rc)
         return refuse_link(rq, rs, &t, rc);
     rq->auth = (struct hl_auth){.session = 1, .read_only = t.read_only, .expires_at = t.expires_at};

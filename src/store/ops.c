@@ -920,12 +920,14 @@ int hl_store_delivery_resend(struct hl_store *st, int64_t app_id, int64_t id, in
         return rc;
     struct hl_arg a[] = {hl_arg_int(id), hl_arg_int(app_id), hl_arg_int(now)};
     struct hl_rows rows = {0};
-    rc = run(&s, HL_Q_DL_RESEND, a, HL_NARGS(a), &rows);
-    if (rc == HL_OK && rows.changed) { /* while its breaker is open: its probe, now */
-        struct hl_arg p[] = {hl_arg_int(id), hl_arg_int(now)};
+    /* While its breaker is open: its probe, now. The webhook row first (postgres.c: lock
+     * order); should the resend change nothing, the transaction rolls back with it. */
+    struct hl_arg p[] = {hl_arg_int(id), hl_arg_int(now)};
+    rc = run(&s, HL_Q_BREAKER_PROBE, p, HL_NARGS(p), NULL);
+    if (rc == HL_OK)
+        rc = run(&s, HL_Q_DL_RESEND, a, HL_NARGS(a), &rows);
+    if (rc == HL_OK && rows.changed) {
         rc = run(&s, HL_Q_BREAKER_FIRST, p, 1, NULL);
-        if (rc == HL_OK)
-            rc = run(&s, HL_Q_BREAKER_PROBE, p, HL_NARGS(p), NULL);
     } else if (rc == HL_OK) {
         /* Not this app's, its webhook deleted, or an attempt in flight on some node. */
         struct hl_delivery d = {0};
@@ -953,16 +955,17 @@ int hl_store_recover(struct hl_store *st, int64_t webhook_id, int64_t since, int
         return rc;
     struct hl_arg a[] = {hl_arg_int(webhook_id), hl_arg_int(since), hl_arg_int(until),
                          hl_arg_int(now)};
+    /* A recover closes the circuit breaker (sql.h, SQL_BREAKER_QUERIES): its held-back
+     * deliveries go too, not only those recovered. The webhook row before its deliveries
+     * (postgres.c: lock order). */
+    struct hl_rows closed = {0};
+    rc = run(&s, HL_Q_BREAKER_CLOSE, a, 1, &closed);
     /* Failing ones first: the failed ones queued again would look failing too. */
     struct hl_rows failed = {0}, failing = {0};
-    rc = run(&s, HL_Q_RECOVER_FAILING, a, HL_NARGS(a), &failing);
+    if (rc == HL_OK)
+        rc = run(&s, HL_Q_RECOVER_FAILING, a, HL_NARGS(a), &failing);
     if (rc == HL_OK)
         rc = run(&s, HL_Q_RECOVER, a, HL_NARGS(a), &failed);
-    /* A recover closes the circuit breaker (sql.h, SQL_BREAKER_QUERIES): its held-back
-     * deliveries go too, not only those recovered. */
-    struct hl_rows closed = {0};
-    if (rc == HL_OK)
-        rc = run(&s, HL_Q_BREAKER_CLOSE, a, 1, &closed);
     int64_t queued = failed.changed + failing.changed;
     if (rc == HL_OK && (queued || closed.changed))
         rc = wake_all(&s);

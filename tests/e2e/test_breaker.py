@@ -6,6 +6,7 @@ Nothing here asserts how fast anything is: the probes are shown one at a time by
 intervals at the receiver (none overlaps another), and their pace by a lower bound on the gap
 between them (the schedule's shortest wait less its jitter), which no slowness can break.
 """
+import datetime
 import os
 import sys
 import threading
@@ -192,6 +193,14 @@ class BreakerByHand(ServerTest):
         # it, due and not tried.
         w = self.opened(ep, 3)
         self.app.ok("POST", "agents", {"agentName": "waits", "externalTenantId": "t"})
+        # Held back, due: its next attempt shows as now at the earliest, not in the past.
+        time.sleep(0.05)
+        before = datetime.datetime.now(datetime.timezone.utc)
+        waits = [d for d in self.deliveries(w) if d["status"] == "pending"]
+        self.assertEqual(len(waits), 1)
+        waits = waits[0]
+        shown = datetime.datetime.fromisoformat(waits["nextAttemptAt"].replace("Z", "+00:00"))
+        self.assertGreaterEqual(shown, before - datetime.timedelta(milliseconds=1))
         ep.fail = False
         got = self.app.ok("POST", "webhooks/%s/recover" % w["uid"],
                           {"since": "2020-01-01T00:00:00Z"}, status=202)
@@ -244,6 +253,9 @@ class BreakerByHand(ServerTest):
             self.app.ok("GET", "deliveries/" + one["id"])), 30, what="its attempt recorded")
         self.assertEqual(got["status"], "failing")
         self.assertEqual(self.app.ok("GET", "webhooks/" + w["uid"])["breaker"], "open")
+        # One probe, not two: a bound to see a second one come (absence, not a timing claim).
+        time.sleep(1)
+        self.assertEqual([r[2] for r in ep.since(mark)], [one["eventId"]])
 
 
 if __name__ == "__main__":

@@ -6,13 +6,14 @@ import calendar
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import BIN, PG_URL, App, Server, ServerTest, main, wait_for  # noqa: E402
+from harness import BIN, PG_URL, App, Server, ServerTest, main, pg_admin, wait_for  # noqa: E402
 
 CONSOLE = {"X-Hookline-Console": "1"}
 
@@ -149,6 +150,46 @@ class ConsoleApi(ServerTest):
                 other.stop()
                 other.cleanup()
 
+    def refuse_session_ends(self, on):
+        """Makes the store fail (on) or take again every ended session, from outside: a trigger
+        that makes the insert recording one fail with an error (a table that does not exist; a
+        constraint failure would read as "ended already")."""
+        if PG_URL:
+            pg_admin("CREATE OR REPLACE FUNCTION hl_test_refuse() RETURNS trigger AS $$BEGIN "
+                     "INSERT INTO hl_test_missing VALUES(1); RETURN NEW; END$$ LANGUAGE plpgsql;"
+                     "CREATE TRIGGER hl_test_refuse BEFORE INSERT ON portal_used "
+                     "FOR EACH ROW EXECUTE FUNCTION hl_test_refuse()" if on else
+                     "DROP TRIGGER hl_test_refuse ON portal_used", url=self.server.db)
+            return
+        db = sqlite3.connect(self.server.db, timeout=30)
+        try:
+            db.execute("CREATE TRIGGER hl_test_refuse BEFORE INSERT ON portal_used BEGIN "
+                       "INSERT INTO hl_test_missing VALUES(1); END" if on else
+                       "DROP TRIGGER hl_test_refuse")
+            db.commit()
+        finally:
+            db.close()
+
+    def test_sign_out_the_store_refuses_keeps_the_cookie(self):
+        """When the store cannot record the sign-out, the answer is an error and the cookie is
+        not cleared: the session is still valid, and the browser must not believe otherwise."""
+        jar = self.session()
+        self.refuse_session_ends(True)
+        try:
+            r = self.server.request("DELETE", "/console/session",
+                                    headers=dict(CONSOLE, Cookie=jar))
+        finally:
+            self.refuse_session_ends(False)
+        self.assertGreaterEqual(r.status, 500, r)
+        self.assertNotIn("set-cookie", r.headers, r)
+        self.assertEqual(self.as_session(jar, "GET", "webhooks").status, 200)
+        # once the store takes it again, signing out works
+        r = self.server.request("DELETE", "/console/session", headers=dict(CONSOLE, Cookie=jar))
+        self.assertEqual(r.status, 204, r)
+        self.assertRegex(r.headers["set-cookie"], r"^hookline_console=; .*Max-Age=0")
+        r = self.as_session(jar, "GET", "webhooks")
+        self.assertEqual((r.status, r.json()["error"]["code"]), (401, "session_revoked"), r)
+
     def test_forwarded_proto_is_not_trusted(self):
         """Without --public-url the cookie is not Secure whatever X-Forwarded-Proto says: any
         client can send that header."""
@@ -192,6 +233,16 @@ class ConsoleApi(ServerTest):
         self.assertEqual(self.as_session(rw, "GET", "webhooks/" + w["uid"]).json()["headers"],
                          headers)
         self.assertEqual(self.app.ok("GET", "webhooks/" + w["uid"])["headers"], headers)
+        # an operational webhook has no static headers: the read-only answer gains none
+        op = self.app.ok("POST", "operational-webhooks", {"url": "https://example.com/ops",
+                                                          "events": ["endpoint.disabled"]})
+        one = self.as_session(ro, "GET", "operational-webhooks/" + op["uid"])
+        listed = self.as_session(ro, "GET", "operational-webhooks")
+        self.assertEqual(one.status, 200, one)
+        self.assertEqual([x["uid"] for x in listed.json()["data"]], [op["uid"]])
+        for x in [one.json()] + listed.json()["data"]:
+            self.assertNotIn("headers", x)
+            self.assertNotIn("secret", x)
 
     def test_expired_forged_and_unknown_credentials(self):
         short = self.link(expiresIn=1)

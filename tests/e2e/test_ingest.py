@@ -3,14 +3,16 @@ processing step, seen by a real receiver."""
 import json
 import os
 import signal
+import subprocess
 import sys
+import tempfile
 import time
 import unittest
 import uuid
 import zlib
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Server, ServerTest, App, Receiver, main, wait_for  # noqa: E402
+from harness import BIN, Server, ServerTest, App, Receiver, main, wait_for  # noqa: E402
 
 
 def pdf_assemble(bodies):
@@ -473,7 +475,6 @@ class IngestCrash(unittest.TestCase):
             rx.close()
             srv.cleanup()
 
-
     def test_helpers_die_with_the_server(self):
         """What it proves: a kill -9 of the server takes its extraction helpers along, also one
         killed as it starts (before it could arrange to follow its parent): none runs on to its
@@ -488,15 +489,39 @@ class IngestCrash(unittest.TestCase):
                     r = app.call("POST", "contexts/%s/files?fileName=%s" % (ctx["uid"], name),
                                  raw=pdf_slow(), headers={"Content-Type": "application/pdf"})
                     self.assertEqual(r.status, 202, r)
-                pids = wait_for(lambda: helpers(srv), timeout=60, interval=0.001,
-                                what="a helper")
+                wait_for(lambda: helpers(srv), timeout=60, interval=0.001, what="a helper")
                 srv.kill()
                 # every helper of the server: the one seen and any started just before the kill
-                wait_for(lambda: not extracting(srv), timeout=60,
-                         what="the helpers %s to die with their server" % extracting(srv))
+                try:
+                    wait_for(lambda: not extracting(srv), timeout=60,
+                             what="the helpers to die with their server")
+                except AssertionError:
+                    self.fail("helpers outlived their server: %s" % extracting(srv))
         finally:
             srv.stop()
             srv.cleanup()
+
+    def test_a_helper_whose_parent_is_not_the_server_stops(self):
+        """What it proves: a helper stops at once, before reading its file, when its parent is
+        not the pid the server put in HOOKLINE_EXTRACT_PARENT (the server was killed before the
+        helper could follow it) or that pid is not a number; with its real parent it runs."""
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        path = os.path.join(tmp.name, "a.txt")
+        with open(path, "w") as f:
+            f.write("hello")
+        args = [BIN, "extract", "--ingest-memory", "268435456", "--ingest-timeout", "30000ms",
+                "--max-upload", "1048576", "--", path]
+        for parent in ("1", "abc", str(os.getpid())):
+            env = dict(os.environ, HOOKLINE_EXTRACT_PARENT=parent)
+            r = subprocess.run(args, env=env, capture_output=True, timeout=60)
+            if parent == str(os.getpid()):  # this process started it: it runs
+                self.assertEqual(r.returncode, 0, (parent, r.stderr))
+                self.assertNotIn(b"cannot follow", r.stderr)
+            else:
+                self.assertEqual(r.returncode, 1, (parent, r.stderr))
+                self.assertIn(b"cannot follow the server", r.stderr, parent)
+                self.assertEqual(r.stdout, b"", parent)
 
     def test_server_dying_twice_on_a_file_fails_it(self):
         """What it proves: a file being extracted when the server dies, twice, is not claimed

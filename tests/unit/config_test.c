@@ -252,6 +252,10 @@ struct opt_case {
     const char *err;    /* the whole message when refused, else NULL */
 };
 
+#define PUBLIC_URL_WANT                                                                            \
+    "want http:// or https://, a host, then an optional :port (1 to 65535) and /path, such as "    \
+    "https://hooks.example.com"
+
 static const struct opt_case opt_cases[] = {
     /* every kind, from a flag, in both spellings */
     {HL_CMD_SERVE, ARGS("--threads", "7"), NONE, "threads", NULL, 7, NULL},
@@ -451,6 +455,41 @@ static const struct opt_case opt_cases[] = {
      "--threads 1234567890123456789012345678901234567890123456789012345678901234...: want a whole "
      "number from 1 to 256"},
     {HL_CMD_APPS, ARGS("create", "a", "b"), NONE, NULL, NULL, 0, "unexpected argument 'b'"},
+    /* --public-url: a host that is not empty, a port from 1 to 65535, no empty path segment */
+    {HL_CMD_SERVE, ARGS("--public-url", "https://hooks.example.com:8443/hl/"), NONE, "public-url",
+     "https://hooks.example.com:8443/hl/", 0, NULL},
+    {HL_CMD_SERVE, ARGS("--public-url", "http://[::1]:65535"), NONE, "public-url",
+     "http://[::1]:65535", 0, NULL},
+    {HL_CMD_SERVE, ARGS("--public-url", "https://h.example/"), NONE, "public-url",
+     "https://h.example/", 0, NULL},
+    {HL_CMD_SERVE, ARGS("--public-url", "https://:443"), NONE, NULL, NULL, 0,
+     "--public-url https://:443: " PUBLIC_URL_WANT},
+    {HL_CMD_SERVE, ARGS("--public-url", "https://:443/x"), NONE, NULL, NULL, 0,
+     "--public-url https://:443/x: " PUBLIC_URL_WANT},
+    {HL_CMD_SERVE, ARGS("--public-url", "https://[]:443"), NONE, NULL, NULL, 0,
+     "--public-url https://[]:443: " PUBLIC_URL_WANT},
+    {HL_CMD_SERVE, ARGS("--public-url", "https://h.example:"), NONE, NULL, NULL, 0,
+     "--public-url https://h.example:: " PUBLIC_URL_WANT},
+    {HL_CMD_SERVE, ARGS("--public-url", "https://h.example:0"), NONE, NULL, NULL, 0,
+     "--public-url https://h.example:0: " PUBLIC_URL_WANT},
+    {HL_CMD_SERVE, ARGS("--public-url", "https://h.example:65536"), NONE, NULL, NULL, 0,
+     "--public-url https://h.example:65536: " PUBLIC_URL_WANT},
+    {HL_CMD_SERVE, ARGS("--public-url", "https://h.example:123456"), NONE, NULL, NULL, 0,
+     "--public-url https://h.example:123456: " PUBLIC_URL_WANT},
+    {HL_CMD_SERVE, ARGS("--public-url", "https://h.example:44a"), NONE, NULL, NULL, 0,
+     "--public-url https://h.example:44a: " PUBLIC_URL_WANT},
+    {HL_CMD_SERVE, ARGS("--public-url", "https://h.example:-1"), NONE, NULL, NULL, 0,
+     "--public-url https://h.example:-1: " PUBLIC_URL_WANT},
+    {HL_CMD_SERVE, ARGS("--public-url", "https://[::1]x"), NONE, NULL, NULL, 0,
+     "--public-url https://[::1]x: " PUBLIC_URL_WANT},
+    {HL_CMD_SERVE, ARGS("--public-url", "https://::1:443"), NONE, NULL, NULL, 0,
+     "--public-url https://::1:443: " PUBLIC_URL_WANT},
+    {HL_CMD_SERVE, ARGS("--public-url", "https://h.example//"), NONE, NULL, NULL, 0,
+     "--public-url https://h.example//: " PUBLIC_URL_WANT},
+    {HL_CMD_SERVE, ARGS("--public-url", "https://h.example/hl//"), NONE, NULL, NULL, 0,
+     "--public-url https://h.example/hl//: " PUBLIC_URL_WANT},
+    {HL_CMD_SERVE, ARGS("--public-url", "https://h.example/a//b"), NONE, NULL, NULL, 0,
+     "--public-url https://h.example/a//b: " PUBLIC_URL_WANT},
     /* --help stops reading */
     {HL_CMD_SERVE, ARGS("--help", "--threads", "0"), NONE, "help", NULL, 1, NULL},
     {HL_CMD_VERIFY, ARGS("-h"), ARGS("HOOKLINE_WEBHOOK_SECRET="), "help", NULL, 1, NULL},

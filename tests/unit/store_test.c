@@ -2960,6 +2960,43 @@ static void c_filtered_ordered(struct ctx *c)
     jobs_free(&j);
 }
 
+/* A resend under an open breaker while its probe is leased makes no second probe: nothing more
+ * is claimed during the lease; the resent delivery is the next probe, once the first is recorded
+ * and the next probe's time has come. */
+static void c_breaker_resend_leased(struct ctx *c)
+{
+    struct hl_app a;
+    struct hook h;
+    struct ev v;
+    struct jobs j = {0}, probe = {0};
+    forget_hooks(c);
+    make_app(c, &a);
+    make_hook(c, a.id, HL_ENT_ALL, 0, 1, &h);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(publish(c, a.id, HL_EV_AGENT_UPDATED, &v), 1);
+    int64_t now = hl_now_ms();
+    claim_mine(c, now, now + SEC, NULL, 0, &j);
+    assert_int_equal(j.n, 4);
+    for (int i = 0; i < 3; i++)
+        record_breaker(c, &j.v[i], now, 0, now + 10 * SEC);
+    assert_true(breaker_of(c, a.id, &h) != 0);
+    record_breaker(c, &j.v[3], now, 0, now + 10 * SEC); /* in flight when it opened */
+
+    claim_mine(c, now + 2 * MIN, now + 3 * MIN, NULL, 0, &probe);
+    assert_int_equal(probe.n, 1);
+    int64_t other =
+        probe.v[0].delivery_id == j.v[3].delivery_id ? j.v[2].delivery_id : j.v[3].delivery_id;
+    assert_int_equal(hl_store_delivery_resend(c->st, a.id, other, now + 2 * MIN + 1), HL_OK);
+    claim_mine(c, now + 2 * MIN + 2, now + 2 * MIN + SEC, NULL, 0, &j);
+    assert_int_equal(j.n, 0); /* one probe at a time */
+    record_breaker(c, &probe.v[0], now + 2 * MIN + 3, 0, now + 4 * MIN);
+    claim_mine(c, now + 4 * MIN, now + 5 * MIN, NULL, 0, &j);
+    assert_int_equal(j.n, 1);
+    assert_int_equal(j.v[0].delivery_id, other); /* the resent one, first in line */
+    jobs_free(&j);
+    jobs_free(&probe);
+}
+
 /* An open breaker on an ordered webhook probes with a delivery whose resource is free, even
  * when the earliest due one waits behind its resource's retried delivery. */
 static void c_breaker_ordering(struct ctx *c)
@@ -2985,6 +3022,23 @@ static void c_breaker_ordering(struct ctx *c)
         record_breaker(c, &three[i], now, 0, now + 10 * SEC);
     assert_true(breaker_of(c, a.id, &h) != 0);
     claim_mine(c, now + 2 * MIN, now + 3 * MIN, NULL, 0, &j);
+    assert_int_equal(j.n, 1);
+    assert_true(strcmp(j.v[0].event_uid, x2.e.uid) != 0);
+    /* x2 resent: not its resource's head, so not the probe; the next probe, now, is free */
+    record_breaker(c, &j.v[0], now + 2 * MIN, 0, now + 10 * MIN);
+    struct hl_delivery_filter f = {.status = -1, .type = -1};
+    struct hl_delivery *dl = NULL;
+    size_t n = 0;
+    assert_int_equal(hl_store_delivery_list(c->st, a.id, h.id, &f, 0, 10, &dl, &n), HL_OK);
+    int64_t x2_id = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(dl[i].event_uid, x2.e.uid) == 0)
+            x2_id = dl[i].id;
+    for (size_t i = 0; i < n; i++)
+        hl_delivery_clear(&dl[i]);
+    free(dl);
+    assert_int_equal(hl_store_delivery_resend(c->st, a.id, x2_id, now + 3 * MIN), HL_OK);
+    claim_mine(c, now + 3 * MIN, now + 4 * MIN, NULL, 0, &j);
     assert_int_equal(j.n, 1);
     assert_true(strcmp(j.v[0].event_uid, x2.e.uid) != 0);
     jobs_free(&j);
@@ -4854,6 +4908,7 @@ static const struct contract contract[] = {
     {"ordering", c_ordering},
     {"filtered_ordered", c_filtered_ordered},
     {"breaker_ordering", c_breaker_ordering},
+    {"breaker_resend_leased", c_breaker_resend_leased},
     {"next_due", c_next_due},
     {"release_leases", c_release_leases},
     {"ingest_claim", c_ingest_claim},

@@ -111,7 +111,12 @@ function frame() {
       try {
         await session.end();
       } catch (e) {
-        // gone already: nothing to end
+        // A 401: gone already, nothing to end. Anything else: the session may still be valid.
+        if (!(e instanceof ApiError && e.status === 401)) {
+          notice('Signing out failed: ' + (e.message || String(e)) +
+            '. Your session may still be valid; press Sign out to try again.', 'error');
+          return;
+        }
       }
       me = null;
       signIn('Signed out.');
