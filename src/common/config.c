@@ -446,7 +446,8 @@ static const struct hl_opt OPTS[] = {
      .max = 3600 * SEC,
      .cmds = SERVE,
      .arg = "DURATION",
-     .help = "how often a node looks for deliveries no wake-up announced (lapsed leases)"},
+     .help = "how often a node looks for deliveries no wake-up announced (lapsed leases; on"
+             " PostgreSQL it bounds how long a crashed node's new deliveries wait for another)"},
     {.name = "ingest-lease",
      .env = "HOOKLINE_INGEST_LEASE",
      .def = "10m",

@@ -29,6 +29,7 @@ struct hl_bookkeeper {
     struct hl_shares shares;  /* the shares as the last claim saw them */
     struct hl_attempt *attempts;
     int64_t silence_at; /* monotonic ms of the last silence sweep (issue 21) */
+    int64_t fold_at;    /* monotonic ms of the last fold of the store's counters */
 };
 
 /* Gives claimed jobs (and the array) to the transfer thread, each with its lease. Until the
@@ -209,6 +210,20 @@ static void silence_sweep(struct hl_bookkeeper *b)
                 (long long)fired);
 }
 
+/* How often the store's counters of sessions gone are folded (hl_store_fold_counts). */
+#define FOLD_EVERY_MS 60000
+
+/* Folds the store's counters when due: a failed fold is only done at the next turn. */
+static void fold_counts(struct hl_bookkeeper *b)
+{
+    if (hl_mono_ms() - b->fold_at < FOLD_EVERY_MS)
+        return;
+    b->fold_at = hl_mono_ms();
+    int rc = hl_store_fold_counts(b->st);
+    if (rc)
+        hl_error("dispatcher: folding the delivery counters failed: %s", hl_strerror(rc));
+}
+
 /* ---- when to claim ---- */
 
 /* Retries falling due, and deliveries left behind a busy webhook, are claimed at most this
@@ -307,6 +322,7 @@ void *hl_bookkeeper_run(void *arg)
             record(b, b->batch, n);
         if (silence_due(b))
             silence_sweep(b);
+        fold_counts(b);
 
         pthread_mutex_lock(&ho->mu);
         if (ho->stop)

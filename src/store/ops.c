@@ -1231,6 +1231,11 @@ int hl_store_oldest_event(struct hl_store *st, int64_t *created_at)
     return rc == HL_ENOTFOUND ? HL_OK : rc;
 }
 
+int hl_store_fold_counts(struct hl_store *st)
+{
+    return hl_sql_once(st, HL_SESS_WRITE, HL_Q_CNT_FOLD, NULL, 0, NULL);
+}
+
 void hl_store_pruned(struct hl_store *st, struct hl_pruned *out)
 {
     out->events = __atomic_load_n(&st->pruned[0], __ATOMIC_RELAXED);

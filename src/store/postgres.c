@@ -73,6 +73,8 @@
 #define MIGRATION_LOCK "7525356009530420837"
 /* "hl_prune": the advisory lock a pruning transaction holds, so that one node prunes at a time. */
 #define PRUNE_LOCK "7524494013990530661"
+/* "hl_fold": the advisory lock of the fold of the counters, so that one node folds at a time. */
+#define FOLD_LOCK "29392554574179428"
 #define CONNECT_TIMEOUT_MS 5000
 #define STATEMENT_TIMEOUT_MS 15000
 #define IDLE_TX_TIMEOUT_MS 60000
@@ -130,21 +132,25 @@
 #define OID_TEXT_ARRAY 1009
 #define OID_BYTEA_ARRAY 1001
 
-/* Migration 16: a webhook's delivery counts are counters (sql.h, SQL_CNT_TABLE), kept by
- * statement triggers: each statement's changes, grouped by webhook, go to its session's stripe.
- * Writers wait while the stored deliveries are counted, so that none is missed. */
+/* The trigger function of the counters (sql.h, SQL_CNT_TABLE): each statement's changes,
+ * grouped by webhook, go to the session's stripe. */
 /* clang-format off */
+#define COUNT_FN(stripe)                                                                           \
+    " FUNCTION deliveries_count() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"                    \
+    " IF TG_OP = 'INSERT' THEN "                                                                   \
+    SQL_CNT_APPLY(stripe, "SELECT webhook_id, " SQL_CNT_EACH(CNT_VAL, "", "") " FROM n")           \
+    " ELSIF TG_OP = 'DELETE' THEN "                                                                \
+    SQL_CNT_APPLY(stripe, "SELECT webhook_id, " SQL_CNT_EACH(CNT_VAL, "", "-") " FROM o")          \
+    " ELSE "                                                                                       \
+    SQL_CNT_APPLY(stripe, "SELECT webhook_id, " SQL_CNT_EACH(CNT_VAL, "", "") " FROM n UNION ALL"  \
+                  " SELECT webhook_id, " SQL_CNT_EACH(CNT_VAL, "", "-") " FROM o")                 \
+    " END IF; RETURN NULL; END $$;"
+/* Migration 16: a webhook's delivery counts are counters kept by statement triggers, on 16
+ * stripes shared by sessions. Writers wait while the stored deliveries are counted, so that
+ * none is missed. */
 #define MIGRATION_COUNTERS                                                                         \
     "LOCK TABLE deliveries IN SHARE ROW EXCLUSIVE MODE;" SQL_CNT_TABLE("BIGINT", "")              \
-    "CREATE FUNCTION deliveries_count() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"             \
-    " IF TG_OP = 'INSERT' THEN "                                                                   \
-    SQL_CNT_APPLY("SELECT webhook_id, " SQL_CNT_EACH(CNT_VAL, "", "") " FROM n")                   \
-    " ELSIF TG_OP = 'DELETE' THEN "                                                                \
-    SQL_CNT_APPLY("SELECT webhook_id, " SQL_CNT_EACH(CNT_VAL, "", "-") " FROM o")                  \
-    " ELSE "                                                                                       \
-    SQL_CNT_APPLY("SELECT webhook_id, " SQL_CNT_EACH(CNT_VAL, "", "") " FROM n UNION ALL"          \
-                  " SELECT webhook_id, " SQL_CNT_EACH(CNT_VAL, "", "-") " FROM o")                 \
-    " END IF; RETURN NULL; END $$;"                                                                \
+    "CREATE" COUNT_FN("pg_backend_pid() % 16")                                                     \
     "CREATE TRIGGER deliveries_count_insert AFTER INSERT ON deliveries"                            \
     " REFERENCING NEW TABLE AS n FOR EACH STATEMENT EXECUTE FUNCTION deliveries_count();"          \
     "CREATE TRIGGER deliveries_count_update AFTER UPDATE ON deliveries"                            \
@@ -152,6 +158,11 @@
     " EXECUTE FUNCTION deliveries_count();"                                                        \
     "CREATE TRIGGER deliveries_count_delete AFTER DELETE ON deliveries"                            \
     " REFERENCING OLD TABLE AS o FOR EACH STATEMENT EXECUTE FUNCTION deliveries_count();"
+/* Migration 17: a stripe per session (sql.h, SQL_CNT_STRIPE), so that two sessions never wait
+ * for each other's counters; the shared stripes folded into stripe 0. */
+#define MIGRATION_COUNT_SESSIONS                                                                   \
+    "LOCK TABLE webhook_counts IN EXCLUSIVE MODE;"                                                 \
+    "CREATE OR REPLACE" COUNT_FN(SQL_CNT_STRIPE) SQL_CNT_FOLD("c.stripe <> 0")
 /* clang-format on */
 
 static const char *const MIGRATIONS[] = {
@@ -286,6 +297,8 @@ static const char *const MIGRATIONS[] = {
             "ANALYZE deliveries;",
     /* 16: a webhook's delivery counts are counters (MIGRATION_COUNTERS) */
     MIGRATION_COUNTERS,
+    /* 17: a counter stripe per session (MIGRATION_COUNT_SESSIONS) */
+    MIGRATION_COUNT_SESSIONS,
 };
 #define NMIGRATIONS (sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]))
 
@@ -470,6 +483,13 @@ static const char *const SQL[Q_COUNT] = {
                         " WHERE d.event_id = e.id AND d.status IN (" SQL_PENDING ", " SQL_PAUSED
                         "))::int FROM events e WHERE e.created_at < $1"
                         " AND (e.created_at, e.id) > ($2, $3) ORDER BY e.created_at, e.id LIMIT $4",
+    /* One node folds at a time; a stripe whose session is gone moves to stripe 0. A new
+     * session's stripe (missing from this statement's view of pg_stat_activity) may move too:
+     * the sums stay the same, and a row its session holds is skipped, not waited for. */
+    [HL_Q_CNT_FOLD] = SQL_CNT_FOLD(
+        "(SELECT pg_try_advisory_xact_lock(" FOLD_LOCK ")) AND (c.webhook_id, c.stripe) IN"
+        " (SELECT webhook_id, stripe FROM webhook_counts k WHERE k.stripe <> 0 AND NOT EXISTS"
+        " (SELECT 1 FROM pg_stat_activity a WHERE a.pid = k.stripe) FOR UPDATE SKIP LOCKED)"),
     /* One node prunes at a time; another node's step skips its turn rather than wait. */
     [HL_Q_PRUNE_GUARD] = "SELECT pg_try_advisory_xact_lock(" PRUNE_LOCK ")::int",
     /* A resend or a recovery on another connection waits for this transaction, or (having
@@ -663,6 +683,9 @@ struct conn {
      * this node's claims by id once it commits; emptied when a session opens. */
     int64_t *made;
     size_t nmade, capmade;
+    /* The open transaction made deliveries whose ids made lacks (a filtered webhook's, or ids
+     * with no room): pg_commit sends this node's next claim by id to the claim without one. */
+    int unlisted;
 };
 
 struct pg {
@@ -1449,6 +1472,7 @@ static int sess_open(struct hl_store *base, enum hl_sess_kind kind, struct hl_se
         return rc;
     *s = (struct hl_sess){.st = base, .conn = c};
     c->nmade = 0; /* what an earlier session made and did not commit through pg_commit */
+    c->unlisted = 0;
     int tx = kind == HL_SESS_TX || kind == HL_SESS_TX_LAZY || kind == HL_SESS_SNAPSHOT;
     struct params none = {0};
     if (kind == HL_SESS_SNAPSHOT)
@@ -1523,9 +1547,13 @@ static int sess_close(struct hl_sess *s, int rc)
     return rc;
 }
 
+/* Other nodes hear the NOTIFY; this node's own claims (which skip it) are told by pg_commit
+ * through unlisted. */
 static int wake_all(struct hl_sess *s)
 {
-    return notify_all(PG(s->st), s->conn);
+    struct conn *c = s->conn;
+    c->unlisted = 1;
+    return notify_all(PG(s->st), c);
 }
 
 /* ---- new deliveries, claimed by id where they were made ---- */
@@ -1553,6 +1581,14 @@ static void fresh_push(struct pg *p, const int64_t *ids, size_t n)
     pthread_mutex_unlock(&p->fresh_mu);
 }
 
+/* Marks ids as dropped: the next claim by id leaves the rest to the claim without a cursor. */
+static void fresh_drop(struct pg *p)
+{
+    pthread_mutex_lock(&p->fresh_mu);
+    p->fresh_dropped = 1;
+    pthread_mutex_unlock(&p->fresh_mu);
+}
+
 /* Takes up to max of the queued ids into out (their number in *n); *dropped says whether ids
  * were dropped since the last take. */
 static void fresh_take(struct pg *p, size_t max, int64_t *out, size_t *n, int *dropped)
@@ -1576,6 +1612,7 @@ struct made_row {
     int64_t made, filter_event;
     int64_t *ids;
     size_t n;
+    int bad; /* the ids did not read: they are left to the claim without a cursor */
 };
 
 static uint32_t be32_at(const unsigned char *b)
@@ -1585,12 +1622,15 @@ static uint32_t be32_at(const unsigned char *b)
     return be32toh(v);
 }
 
-/* Reads a binary int8[] (array_recv's form; NULL or empty: none). Anything else reads as
- * none: the claim without a cursor finds those deliveries anyway. */
-static int read_ids(const unsigned char *b, size_t len, int64_t **out, size_t *n)
+/* Reads a binary int8[] (array_recv's form; empty: none). Anything else reads as none and sets
+ * *bad: the claim without a cursor finds those deliveries anyway. */
+static int read_ids(const unsigned char *b, size_t len, int64_t **out, size_t *n, int *bad)
 {
     *out = NULL;
     *n = 0;
+    if (len >= 12 && be32_at(b) == 0)
+        return HL_OK; /* no dimension: empty */
+    *bad = 1;
     if (len < 20 || be32_at(b) != 1 || be32_at(b + 8) != OID_INT8)
         return HL_OK;
     size_t count = be32_at(b + 12);
@@ -1609,6 +1649,7 @@ static int read_ids(const unsigned char *b, size_t len, int64_t **out, size_t *n
         }
         ids[i] = (int64_t)be64toh(v);
     }
+    *bad = 0;
     *out = ids;
     *n = count;
     return HL_OK;
@@ -1621,7 +1662,7 @@ static int read_made(struct hl_row *r, void *item)
     m->filter_event = col_i64(r, 1);
     size_t len = 0;
     const void *b = col_bytes(r, 3, &len);
-    int rc = b ? read_ids(b, len, &m->ids, &m->n) : HL_OK;
+    int rc = b ? read_ids(b, len, &m->ids, &m->n, &m->bad) : HL_OK;
     r->oom = rc != HL_OK;
     return rc;
 }
@@ -1678,8 +1719,12 @@ static int put_event(struct hl_sess *s, const struct hl_change *ch, int64_t *mad
         *made += got.made;
         *filter_event = got.filter_event;
         /* Out of memory here only leaves these deliveries to the claim without a cursor. */
-        if (keep_made(s->conn, got.ids, got.n))
+        struct conn *c = s->conn;
+        if (keep_made(c, got.ids, got.n)) {
             hl_warn("postgres: no room to note %zu new deliveries for a claim by id", got.n);
+            c->unlisted = 1;
+        }
+        c->unlisted |= got.bad;
     }
     clear_made(&got);
     return rc;
@@ -1703,11 +1748,15 @@ static int pg_commit(struct hl_store *base, const struct hl_change *ch, size_t n
     struct conn *c = s.conn;
     int64_t *ids = c->made;
     size_t nids = c->nmade;
+    int unlisted = c->unlisted;
     c->made = NULL;
     c->nmade = c->capmade = 0;
+    c->unlisted = 0;
     rc = sess_close(&s, rc);
     if (rc == HL_OK && nids)
         fresh_push(PG(base), ids, nids);
+    if (rc == HL_OK && unlisted)
+        fresh_drop(PG(base));
     free(ids);
     if (rc == HL_OK) {
         if (deliveries)
@@ -2178,6 +2227,16 @@ static void pg_close(struct hl_store *base)
             w = write(p->stop_pipe[1], "x", 1);
         while (w < 0 && errno == EINTR);
         pthread_join(p->listener, NULL);
+    }
+    /* Ids this node queued for its own claims and will not claim: another node's claim takes
+     * them now rather than at its next sweep. */
+    int orphans = p->nfresh > 0 || p->fresh_dropped;
+    for (int i = 0; orphans && i < POOL_SIZE; i++) {
+        if (p->conns[i].pg && PQstatus(p->conns[i].pg) == CONNECTION_OK) {
+            if (notify_all(p, &p->conns[i]))
+                hl_warn("postgres: could not wake other nodes for this node's new deliveries");
+            orphans = 0;
+        }
     }
     for (int i = 0; i < POOL_SIZE; i++) {
         PQfinish(p->conns[i].pg);

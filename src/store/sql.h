@@ -48,15 +48,18 @@
  * and stripe, how many of its deliveries are in each class below, and a webhook's count is the
  * sum of its stripes. SQLite (one writer) keeps stripe 0 alone, by row triggers; PostgreSQL's
  * statement triggers add each statement's changes, grouped by webhook, to the stripe of their
- * session (pg_backend_pid() % SQL_CNT_STRIPES), so that concurrent commits of one webhook's
- * deliveries wait for one another only when their sessions share a stripe. A deleted delivery
+ * session (its pg_backend_pid(), SQL_CNT_STRIPE), so that two live sessions never write the
+ * same row and never wait for each other's counters (a shared stripe let two transactions that
+ * change two webhooks' deliveries in opposite orders deadlock). Stripe 0 is written only by
+ * SQL_CNT_FOLD, which moves the rows of sessions gone into it, so a webhook keeps a row per
+ * live session and one more. Migration 16 kept pg_backend_pid() % 16. A deleted delivery
  * (retention) leaves its class: the counts are those of the deliveries stored, as COUNT(*) gave
  * them. A webhook is never removed (deletion marks it), and neither are its counters.
  *
  * A delivery's class, one column each, as 0 or 1 (r: the row's prefix, "NEW.", "OLD." or ""):
  * pending (status pending, not failing), paused, failing (SQL_IS_FAILING), succeeded, failed;
  * a cancelled one is in none. */
-#define SQL_CNT_STRIPES "16"
+#define SQL_CNT_STRIPE "pg_backend_pid()"
 #define CNT_FAILING(r) "(CASE WHEN " SQL_IS_FAILING(r) " THEN 1 ELSE 0 END)"
 #define CNT_STATUS(r, st) "(CASE WHEN " r "status = " st " THEN 1 ELSE 0 END)"
 #define CNT_PENDING(r) "(" CNT_STATUS(r, SQL_PENDING) " - " CNT_FAILING(r) ")"
@@ -92,13 +95,17 @@
     "CREATE TRIGGER " name " " when " BEGIN " SQL_CNT_UPSERT_INTO "VALUES(" values ")"            \
     SQL_CNT_UPSERT_SET "; END;"
 /* PostgreSQL: adds the rows of src (a SELECT of webhook_id and the classes, signed) to the
- * stripe of this session, one row per webhook whose counts change, in the order of the webhook
- * ids (two statements that change the same webhooks lock their counters in the same order). */
-#define SQL_CNT_APPLY(src)                                                                         \
-    SQL_CNT_UPSERT_INTO "SELECT webhook_id, pg_backend_pid() % " SQL_CNT_STRIPES ", "              \
+ * stripe given, one row per webhook whose counts change, in the order of the webhook ids. */
+#define SQL_CNT_APPLY(stripe, src)                                                                 \
+    SQL_CNT_UPSERT_INTO "SELECT webhook_id, " stripe ", "                                          \
     SQL_CNT_EACH(CNT_TOTAL, 0, 0) " FROM (" src ") t(webhook_id, " SQL_CNT_COLS ")"                \
     " GROUP BY webhook_id HAVING (" SQL_CNT_EACH(CNT_TOTAL, 0, 0) ") <> (0, 0, 0, 0, 0)"          \
     " ORDER BY webhook_id" SQL_CNT_UPSERT_SET ";"
+/* PostgreSQL: moves the rows of webhook_counts c that match cond into stripe 0, in one
+ * statement (sums unchanged). */
+#define SQL_CNT_FOLD(cond)                                                                         \
+    "WITH d AS (DELETE FROM webhook_counts c WHERE " cond " RETURNING c.*) "                       \
+    SQL_CNT_APPLY("0", "SELECT webhook_id, " SQL_CNT_COLS " FROM d")
 /* clang-format on */
 /* A webhook's counts as struct hl_webhook_stats reads them (pending, succeeded, failed,
  * failing: pending counts the paused ones too), and its deliveries waiting with status pending
@@ -433,6 +440,7 @@ enum hl_q {
     HL_Q_FILE_PATH,
     /* retention (hl_store_prune and friends) */
     HL_Q_PRUNE_SCAN,       /* old events after a cursor: id, created_at, owed (one is owed) */
+    HL_Q_CNT_FOLD,         /* moves the counter stripes of sessions gone into stripe 0 */
     HL_Q_PRUNE_GUARD,      /* one row: 1 when this transaction may prune (one node at a time) */
     HL_Q_PRUNE_LOCK,       /* holds the final deliveries of the events named until commit */
     HL_Q_PRUNE_ATTEMPTS,   /* DELETE: the attempts of those deliveries */

@@ -47,6 +47,17 @@
                     "NEW.webhook_id, 0, " SQL_CNT_EACH(CNT_DIFF, "NEW.", "OLD."))                  \
     SQL_CNT_TRIGGER("deliveries_count_delete", "AFTER DELETE ON deliveries",                       \
                     "OLD.webhook_id, 0, " SQL_CNT_EACH(CNT_VAL, "OLD.", "-"))
+/* Migration 17: a delivery's update counts its change of webhook too: its old class leaves
+ * the old webhook and its new class joins the new one. */
+#define MIGRATION_COUNT_MOVES                                                                      \
+    "DROP TRIGGER deliveries_count_update;"                                                        \
+    "CREATE TRIGGER deliveries_count_update AFTER UPDATE OF status, attempts, last_status,"        \
+    " webhook_id ON deliveries WHEN OLD.webhook_id <> NEW.webhook_id OR "                          \
+    DL_SHOWN("OLD") " <> " DL_SHOWN("NEW") " BEGIN "                                               \
+    SQL_CNT_UPSERT_INTO "VALUES(OLD.webhook_id, 0, " SQL_CNT_EACH(CNT_VAL, "OLD.", "-") ")"        \
+    SQL_CNT_UPSERT_SET "; "                                                                        \
+    SQL_CNT_UPSERT_INTO "VALUES(NEW.webhook_id, 0, " SQL_CNT_EACH(CNT_VAL, "NEW.", "") ")"         \
+    SQL_CNT_UPSERT_SET "; END;"
 /* clang-format on */
 
 static const char *const MIGRATIONS[] = {
@@ -185,6 +196,8 @@ static const char *const MIGRATIONS[] = {
     " WHERE " SQL_FAILING_ROWS("") ";",
     /* 16: a webhook's delivery counts are counters (MIGRATION_COUNTERS) */
     MIGRATION_COUNTERS,
+    /* 17: a delivery's change of webhook counted (MIGRATION_COUNT_MOVES) */
+    MIGRATION_COUNT_MOVES,
 };
 #define NMIGRATIONS (sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]))
 
@@ -401,6 +414,7 @@ static const char *const SQL[Q_COUNT] = {
                         ")) FROM events e INDEXED BY events_created WHERE e.created_at < ?1"
                         " AND (e.created_at, e.id) > (?2, ?3) ORDER BY e.created_at, e.id LIMIT ?4",
     /* The writer's transaction (BEGIN IMMEDIATE) already keeps every other writer out. */
+    [HL_Q_CNT_FOLD] = "SELECT 1", /* one stripe */
     [HL_Q_PRUNE_GUARD] = "SELECT 1",
     [HL_Q_PRUNE_LOCK] = "SELECT 1 WHERE ?1 IS NOT NULL",
     [HL_Q_PRUNE_ATTEMPTS] =

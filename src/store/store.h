@@ -794,6 +794,11 @@ struct hl_pruned {
 };
 void hl_store_pruned(struct hl_store *st, struct hl_pruned *out);
 
+/* Folds the delivery counters of database sessions that are gone (PostgreSQL keeps a stripe
+ * per session, sql.h) into one row per webhook, so their rows stay bounded; counts unchanged.
+ * One node folds at a time (another's call does nothing); SQLite has nothing to fold. */
+int hl_store_fold_counts(struct hl_store *st);
+
 /* The database on disk. */
 struct hl_store_space {
     int64_t bytes;      /* SQLite: the file and its WAL; PostgreSQL: pg_database_size */

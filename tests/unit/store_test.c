@@ -45,6 +45,9 @@
 #include "store/store.h"
 #include "need.h"
 
+#include <libpq-fe.h>
+#include <sqlite3.h>
+
 #define SEC 1000LL
 #define MIN (60 * SEC)
 #define HOUR (60 * MIN)
@@ -1180,6 +1183,128 @@ static void c_counters_concurrent(struct ctx *c)
     }
 }
 
+/* Runs sql on conn and fails the case unless it succeeds. */
+static void pg_ok(PGconn *conn, const char *sql)
+{
+    PGresult *r = PQexec(conn, sql);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+    PQclear(r);
+}
+
+/* A new app with two webhooks for every event (h), and events events, each delivered to both. */
+static void two_hooks(struct ctx *c, struct hl_app *a, struct hook h[2], int events)
+{
+    make_app(c, a);
+    forget_hooks(c);
+    for (size_t i = 0; i < 2; i++)
+        make_hook(c, a->id, HL_ENT_ALL, 0, 1, &h[i]);
+    for (int i = 0; i < events; i++) {
+        struct ev v;
+        int64_t made = 0;
+        ev_init(&v, a->id, HL_EV_AGENT_CREATED, "t", "agent-s", hl_now_ms());
+        assert_int_equal(publish_ev(c, &v, 0, &made), HL_OK);
+        assert_int_equal(made, 2);
+    }
+}
+
+/* Two transactions change two webhooks' deliveries in opposite orders (as an API commit and a
+ * dispatcher's record may): their counters never make them wait for each other, even when their
+ * sessions would have shared a stripe (pg_backend_pid() % 16, which deadlocked them), and the
+ * fold of the sessions gone keeps the counts exact. */
+static void c_counters_sessions(struct ctx *c)
+{
+    if (strncmp(c->be->name, "postgres", 8) != 0)
+        return; /* SQLite: one writer, one stripe */
+    struct hl_app a;
+    struct hook h[2];
+    two_hooks(c, &a, h, 2);
+    /* 17 sessions: two of them shared a stripe of 16 */
+    PGconn *conn[17] = {0};
+    int x = -1, y = -1;
+    for (int i = 0; i < 17 && x < 0; i++) {
+        conn[i] = PQconnectdb(c->url);
+        assert_int_equal(PQstatus(conn[i]), CONNECTION_OK);
+        for (int k = 0; k < i && x < 0; k++)
+            if (PQbackendPID(conn[k]) % 16 == PQbackendPID(conn[i]) % 16)
+                x = k, y = i;
+    }
+    assert_true(x >= 0);
+    char sql[256];
+    /* the n-th delivery (0 or 1) of webhook w, paused */
+#define PAUSE(conn, w, n)                                                                          \
+    (snprintf(sql, sizeof(sql),                                                                    \
+              "UPDATE deliveries SET status = " HL_XSTR(                                           \
+                  HL_DS_PAUSED_N) " WHERE id = (SELECT id"                                         \
+                                  " FROM deliveries WHERE webhook_id = %lld ORDER BY id OFFSET "   \
+                                  "%d LIMIT 1)",                                                   \
+              (long long)h[w].id, n),                                                              \
+     sql)
+    pg_ok(conn[x], "BEGIN");
+    pg_ok(conn[y], "BEGIN");
+    pg_ok(conn[x], PAUSE(conn[x], 0, 0));
+    pg_ok(conn[y], PAUSE(conn[y], 1, 0));
+    assert_int_equal(PQsendQuery(conn[x], PAUSE(conn[x], 1, 1)), 1);
+    pg_ok(conn[y], PAUSE(conn[y], 0, 1));
+    PGresult *r = PQgetResult(conn[x]);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        fail_msg("the second update: %s", PQresultErrorMessage(r));
+    PQclear(r);
+    assert_null(PQgetResult(conn[x]));
+#undef PAUSE
+    pg_ok(conn[x], "COMMIT");
+    pg_ok(conn[y], "COMMIT");
+    for (int i = 0; i < 17; i++)
+        if (conn[i])
+            PQfinish(conn[i]);
+    /* the sessions gone: their stripes fold into one row per webhook, the counts unchanged */
+    for (int tries = 0; tries < 100; tries++) {
+        assert_int_equal(hl_store_fold_counts(c->st), HL_OK);
+        struct hl_webhook_stats s0 = expect_counts(c, a.id, h[0].id);
+        struct hl_webhook_stats s1 = expect_counts(c, a.id, h[1].id);
+        assert_int_equal(s0.pending, 2);
+        assert_int_equal(s1.pending, 2);
+        PGconn *q = PQconnectdb(c->url);
+        snprintf(sql, sizeof(sql),
+                 "SELECT count(*) FROM webhook_counts WHERE webhook_id IN (%lld, %lld)"
+                 " AND stripe <> 0 AND NOT EXISTS (SELECT 1 FROM pg_stat_activity"
+                 " WHERE pid = stripe)",
+                 (long long)h[0].id, (long long)h[1].id);
+        r = PQexec(q, sql);
+        assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+        long left = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+        PQclear(r);
+        PQfinish(q);
+        if (left == 0)
+            return;
+        usleep(20000); /* a session just closed may still be listed */
+    }
+    fail_msg("the stripes of sessions gone were not folded");
+}
+
+/* SQLite: a delivery moved to another webhook leaves the counts of the one and joins the
+ * other's (nothing moves deliveries today; the counters still follow the rows). */
+static void c_counters_move(struct ctx *c)
+{
+    if (strcmp(c->be->name, "sqlite") != 0)
+        return; /* PostgreSQL's statement triggers count old and new rows apart */
+    struct hl_app a;
+    struct hook h[2];
+    two_hooks(c, &a, h, 1);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(c->url, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(db, 10000);
+    char sql[256];
+    snprintf(sql, sizeof(sql), "UPDATE deliveries SET webhook_id = %lld WHERE webhook_id = %lld",
+             (long long)h[1].id, (long long)h[0].id);
+    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    sqlite3_close(db);
+    assert_int_equal(rc, SQLITE_OK);
+    expect_stats(expect_counts(c, a.id, h[0].id), 0, 0, 0, 0);
+    expect_stats(expect_counts(c, a.id, h[1].id), 2, 0, 0, 0);
+}
+
 /* Failing deliveries: pending after a failed attempt, shown and counted as failing; recover
  * sends them now, and queues failed ones for one more attempt. */
 static void c_failing_recover(struct ctx *c)
@@ -1884,6 +2009,42 @@ static void c_claim_fresh(struct ctx *c)
             free(v);
         }
     }
+    jobs_free(&j);
+}
+
+/* A filtered webhook's deliveries (made one by one after the fan-out) reach the claim through a
+ * cursor, or it says it left some (cursor.left): on PostgreSQL they were not queued by id, and a
+ * node's own NOTIFY does not wake it, so they waited for the sweep. */
+static void c_claim_fresh_filtered(struct ctx *c)
+{
+    struct hl_claim_cursor cur = {0};
+    struct hl_app a;
+    struct hook w1, w2;
+    struct ev e1, e2;
+    struct jobs j = {0};
+    forget_hooks(c);
+    make_app(c, &a);
+    make_hook(c, a.id, HL_ENT_ALL, 0, 1, &w1);
+    make_hook(c, a.id, HL_ENT_ALL, 0, 1, &w2);
+    struct hl_webhook_patch p = {.set = HL_WP_FILTER, .filter = "{\"event\":[\"agent.created\"]}"};
+    assert_int_equal(hl_store_webhook_update(c->st, a.id, w2.uid, &p, hl_now_ms(), NULL), HL_OK);
+    assert_int_equal(publish(c, a.id, HL_EV_AGENT_CREATED, &e1), 2);
+    int64_t now = hl_now_ms();
+    claim_with(c, now, now + HOUR, NULL, 0, &cur, &j); /* where the cursor begins */
+    claim_mine(c, now, now + HOUR, NULL, 0, &j);
+    assert_int_equal(publish(c, a.id, HL_EV_AGENT_CREATED, &e2), 2);
+    now = hl_now_ms();
+    struct hl_job *v = NULL;
+    size_t n = 0, mine = 0;
+    struct hl_claim cl = {.now = now, .lease_until = now + HOUR, .max = 64, .fresh = &cur};
+    assert_int_equal(hl_store_claim(c->st, &cl, &v, &n), HL_OK);
+    for (size_t i = 0; i < n; i++) {
+        mine += is_mine(c, v[i].webhook_id);
+        hl_job_clear(&v[i]);
+    }
+    free(v);
+    if (mine != 2 && !cur.left)
+        fail_msg("the claim by cursor took %zu of 2 new deliveries and left none", mine);
     jobs_free(&j);
 }
 
@@ -4723,6 +4884,8 @@ static const struct contract contract[] = {
     {"failing_recover", c_failing_recover},
     {"counters", c_counters},
     {"counters_concurrent", c_counters_concurrent},
+    {"counters_sessions", c_counters_sessions},
+    {"counters_move", c_counters_move},
     {"resources", c_resources},
     {"fanout", c_fanout},
     {"version_conflict", c_version_conflict},
@@ -4733,6 +4896,7 @@ static const struct contract contract[] = {
     {"event_list", c_event_list},
     {"claim", c_claim},
     {"claim_fresh", c_claim_fresh},
+    {"claim_fresh_filtered", c_claim_fresh_filtered},
     {"claim_shares", c_claim_shares},
     {"webhook_limit", c_webhook_limit},
     {"app_storage", c_app_storage},
