@@ -216,6 +216,7 @@ enum {
     Q_CLAIM_NEW,
     Q_CLAIM_PICK,
     Q_MAX_DELIVERY,
+    Q_FRESH_HOLD,
     Q_CLAIM_LEASE,
     Q_CLAIM_HELD,
     Q_WH_ATTEMPTS,
@@ -528,6 +529,10 @@ static const char *const SQL[Q_COUNT] = {
         " CROSS JOIN events e WHERE d.id = t.id AND w.id = d.webhook_id AND e.id = d.event_id"
         " ORDER BY t.id",
     [Q_MAX_DELIVERY] = "SELECT coalesce(max(id), 0) FROM deliveries",
+    /* ?1 now, ?4 the cursor (Q_CLAIM_NEW's arguments): the first delivery made since that is not
+     * due yet at now */
+    [Q_FRESH_HOLD] = "SELECT coalesce(min(id), 0) FROM deliveries WHERE id > ?4"
+                     " AND status = " SQL_PENDING " AND next_attempt_at > ?1",
     [Q_CLAIM_LEASE] = "UPDATE deliveries SET lease_until = ?2"
                       " WHERE id IN (SELECT value FROM json_each(?1))",
     /* The webhooks ?1 (one entry per delivery claimed) that a claim at ?3 holds back: an open
@@ -1179,6 +1184,15 @@ static int claim_new(struct hl_sess *s, const struct hl_claim *c, struct hl_arg 
         *next = ((int64_t *)ids.arr)[ids.n - 1];
     else if (rc == HL_OK)
         rc = sess_run(s, Q_MAX_DELIVERY, NULL, 0, &top);
+    /* A delivery made since and not due at c->now (its change committed after the claim took
+     * its now, while the claim waited for the writer) stays ahead of the cursor: passed over, no
+     * wake-up would find it again before the next sweep. */
+    int64_t hold = 0;
+    struct hl_rows first = {.rd = &hl_read_int, .one = &hold};
+    if (rc == HL_OK)
+        rc = sess_run(s, Q_FRESH_HOLD, a, 4, &first);
+    if (rc == HL_OK && hold > 0 && hold - 1 < *next)
+        *next = hold - 1;
     cur->left = rc == HL_OK && jobs->n < ids.n;
     hl_rows_clear(&ids);
     return rc;
