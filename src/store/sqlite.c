@@ -531,10 +531,10 @@ static const char *const SQL[Q_COUNT] = {
     [Q_MAX_DELIVERY] = "SELECT coalesce(max(id), 0) FROM deliveries",
     /* ?1 now, ?4 the cursor (Q_CLAIM_NEW's arguments): the first delivery made since that is not
      * due yet at now and was never tried (a retry's later time must not hold the cursor back),
-     * made within the last minute's clock (a commit racing the claim, not a clock gone wrong) */
+     * due within 10 s of now (a commit racing the claim, not a clock stepped back) */
     [Q_FRESH_HOLD] = "SELECT coalesce(min(id), 0) FROM deliveries WHERE id > ?4"
                      " AND status = " SQL_PENDING " AND attempts = 0"
-                     " AND next_attempt_at > ?1 AND next_attempt_at <= ?1 + 60000",
+                     " AND next_attempt_at > ?1 AND next_attempt_at <= ?1 + 10000",
     [Q_CLAIM_LEASE] = "UPDATE deliveries SET lease_until = ?2"
                       " WHERE id IN (SELECT value FROM json_each(?1))",
     /* The webhooks ?1 (one entry per delivery claimed) that a claim at ?3 holds back: an open
