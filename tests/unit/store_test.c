@@ -2048,6 +2048,19 @@ static void c_claim_fresh_filtered(struct ctx *c)
     jobs_free(&j);
 }
 
+/* One app with one webhook of this case's, and a cursor of new deliveries that starts now with
+ * nothing due before it. */
+static void fresh_setup(struct ctx *c, struct hl_app *a, struct hook *w,
+                        struct hl_claim_cursor *cur, struct jobs *j)
+{
+    forget_hooks(c);
+    make_app(c, a);
+    make_hook(c, a->id, HL_ENT_ALL, 0, 1, w);
+    int64_t now = hl_now_ms();
+    claim_with(c, now, now + HOUR, NULL, 0, cur, j); /* where the cursor begins */
+    claim_mine(c, now, now + HOUR, NULL, 0, j);
+}
+
 /* A change that commits after a claim took its now (the claim waited for the writer) makes a
  * delivery not yet due at that now: the claim through the cursor must not step over it, or no
  * commit's wake-up finds it again and it waits for the next sweep (seen as one-second tails in
@@ -2059,18 +2072,13 @@ static void c_claim_fresh_late(struct ctx *c)
     struct hook w;
     struct ev e;
     struct jobs j = {0};
-    forget_hooks(c);
-    make_app(c, &a);
-    make_hook(c, a.id, HL_ENT_ALL, 0, 1, &w);
-    int64_t now = hl_now_ms();
-    claim_with(c, now, now + HOUR, NULL, 0, &cur, &j); /* where the cursor begins */
-    claim_mine(c, now, now + HOUR, NULL, 0, &j);
+    fresh_setup(c, &a, &w, &cur, &j);
     int64_t taken = hl_now_ms() - 1000; /* the claim's now, taken before the commit below */
     assert_int_equal(publish(c, a.id, HL_EV_AGENT_CREATED, &e), 1);
     claim_with(c, taken, taken + HOUR, NULL, 0, &cur, &j);
     assert_int_equal(j.n, 0); /* not due at that now */
     int left = cur.left;      /* PostgreSQL: passed over, and said so (the full claim's) */
-    now = hl_now_ms();
+    int64_t now = hl_now_ms();
     claim_with(c, now, now + HOUR, NULL, 0, &cur, &j);
     if (j.n != 1 && !left)
         fail_msg("the claim by cursor stepped over a delivery made after its now: %zu taken", j.n);
@@ -2088,14 +2096,9 @@ static void c_claim_fresh_retry(struct ctx *c)
     struct hook w;
     struct ev e;
     struct jobs j = {0};
-    forget_hooks(c);
-    make_app(c, &a);
-    make_hook(c, a.id, HL_ENT_ALL, 0, 1, &w);
-    int64_t now = hl_now_ms();
-    claim_with(c, now, now + HOUR, NULL, 0, &cur, &j); /* where the cursor begins */
-    claim_mine(c, now, now + HOUR, NULL, 0, &j);
+    fresh_setup(c, &a, &w, &cur, &j);
     assert_int_equal(publish(c, a.id, HL_EV_AGENT_CREATED, &e), 1);
-    now = hl_now_ms();
+    int64_t now = hl_now_ms();
     claim_mine(c, now, now + HOUR, NULL, 0, &j); /* taken by the walk: the cursor stays below */
     assert_int_equal(j.n, 1);
     int64_t retried = j.v[0].delivery_id;
