@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "common/clock.h"
@@ -53,6 +54,11 @@ struct hl_http {
     uint16_t port;
     struct lot lot;
     struct hl_throttle *failures; /* failed credentials per client (hl_req_failed) */
+    /* The listening socket hl_http_quiesce took back from libmicrohttpd (when quiesced is 1):
+     * shut down at once, closed only once the daemon has stopped, since its polling thread may
+     * still be taking the socket out of its epoll set. */
+    MHD_socket listener;
+    int quiesced;
 };
 
 enum park_state {
@@ -1019,8 +1025,11 @@ void hl_http_quiesce(struct hl_http *h)
 {
     if (h && h->d) {
         MHD_socket s = MHD_quiesce_daemon(h->d);
-        if (s != MHD_INVALID_SOCKET)
-            close(s);
+        if (s != MHD_INVALID_SOCKET && !h->quiesced) {
+            shutdown(s, SHUT_RDWR); /* new connections are refused from now on */
+            h->listener = s;
+            h->quiesced = 1;
+        }
     }
 }
 
@@ -1033,6 +1042,8 @@ void hl_http_stop(struct hl_http *h)
     lot_stop(&h->lot);
     if (h->d)
         MHD_stop_daemon(h->d);
+    if (h->quiesced)
+        close(h->listener);
     lot_destroy(&h->lot);
     hl_throttle_free(h->failures);
     free(h);

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "common/buf.h"
@@ -429,6 +430,7 @@ int hl_listen_main(int argc, char **argv)
 
     struct listener *L = &o.L;
     struct MHD_Daemon *d = NULL;
+    MHD_socket quiesced = MHD_INVALID_SOCKET; /* closed once d has stopped (see hl_http_quiesce) */
     int curl_up = 0;
     char err[512];
     status = 1;
@@ -484,13 +486,15 @@ int hl_listen_main(int argc, char **argv)
     int sig = 0;
     sigwait(&set, &sig);
     hl_info("listen: signal %d: stopping", sig);
-    MHD_socket s = MHD_quiesce_daemon(d);
-    if (s != MHD_INVALID_SOCKET)
-        close(s);
+    quiesced = MHD_quiesce_daemon(d);
+    if (quiesced != MHD_INVALID_SOCKET)
+        shutdown(quiesced, SHUT_RDWR); /* new connections are refused from now on */
     status = 0;
 out:
     if (d)
         MHD_stop_daemon(d);
+    if (quiesced != MHD_INVALID_SOCKET)
+        close(quiesced);
     hl_handoff_stop(L->handoff);
     /* last: the HTTP threads that report to it are gone */
     hl_keeper_stop(L->keeper);
