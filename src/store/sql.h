@@ -301,6 +301,20 @@
                               " + " SQL_RATE_BURST(w) " - " w "rate_tat) / " SQL_RATE_STEP(        \
                                   w) " ELSE " SQL_RATE_BURST(w) " / " SQL_RATE_STEP(w) " END)"
 
+/* When the first due delivery held back by an open breaker (its next probe) or a spent rate
+ * limit may go, after now (placeholder mark m: m1 is now). */
+#define SQL_NEXT_RELEASE(m)                                                                        \
+    "SELECT min(CASE WHEN w.breaker_opened_at <> 0 THEN w.breaker_probe_at ELSE"                   \
+    " (w.rate_tat + " SQL_RATE_STEP("w.") " - " SQL_RATE_BURST(                                    \
+        "w.") ") / 1000 + 1 END)"                                                                  \
+              " FROM webhooks w WHERE (w.breaker_opened_at <> 0 OR w.rate_limit > 0)"              \
+              " AND w.active = 1 AND w.deleted_at = 0"                                             \
+              " AND CASE WHEN w.breaker_opened_at <> 0 THEN w.breaker_probe_at ELSE"               \
+              " (w.rate_tat + " SQL_RATE_STEP("w.") " - " SQL_RATE_BURST(                          \
+                  "w.") ") / 1000 + 1 END > " m "1"                                                \
+                        " AND EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id"        \
+                        " AND d.status = " SQL_PENDING " AND d.next_attempt_at <= " m "1)"
+
 /* Whether delivery d (its alias with the dot) may be claimed as far as ordering goes: it has no
  * resource to wait on (order_key NULL: its webhook's ordering is "none", or a webhook.test), or
  * no earlier delivery of its webhook and resource is still owed (pending, being retried, or
