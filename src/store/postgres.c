@@ -380,17 +380,7 @@ static const char *const SQL[Q_COUNT] = {
         " WHEN $6 = 1 THEN breaker_probes + 1 ELSE breaker_probes END"
         " WHERE id = $1 AND ($2 = 0 OR breaker_fails <> 0 OR breaker_opened_at <> 0)",
     [HL_Q_WH_POLICY] = "UPDATE webhooks SET rate_limit = $2, ordering = $3 WHERE id = $1",
-    [HL_Q_NEXT_RELEASE] =
-        "SELECT min(CASE WHEN w.breaker_opened_at <> 0 THEN w.breaker_probe_at ELSE"
-        " (w.rate_tat + " SQL_RATE_STEP("w.") " - " SQL_RATE_BURST(
-            "w.") ") / 1000 + 1 END)"
-                  " FROM webhooks w WHERE (w.breaker_opened_at <> 0 OR w.rate_limit > 0)"
-                  " AND w.active = 1 AND w.deleted_at = 0"
-                  " AND CASE WHEN w.breaker_opened_at <> 0 THEN w.breaker_probe_at ELSE"
-                  " (w.rate_tat + " SQL_RATE_STEP("w.") " - " SQL_RATE_BURST(
-                      "w.") ") / 1000 + 1 END > $1"
-                            " AND EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id"
-                            " AND d.status = " SQL_PENDING " AND d.next_attempt_at <= $1)",
+    [HL_Q_NEXT_RELEASE] = SQL_NEXT_RELEASE("$"),
     [HL_Q_WH_AUTODISABLE] = "UPDATE webhooks SET active = 0, disabled_at = $2,"
                             " disabled_reason = $3 WHERE id = $1 AND active = 1"
                             " AND failing_since > 0 AND failing_since <= $4",

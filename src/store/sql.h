@@ -242,10 +242,10 @@
  * the probe's time comes now (HL_Q_BREAKER_PROBE); its success closes the breaker, its failure
  * keeps it open (hl_breaker_outcome). With ordering "resource", a resent delivery that waits on
  * an earlier one of its resource keeps its place: the probe, now, is the earliest due delivery
- * whose resource is free (SQL_ORDER_FREE). Still one probe at a time: while an attempt of the webhook
- * is in flight (a probe leased), the probe's time stays where that attempt's record puts it, and
- * the resent delivery, first in line, is the probe then. Both change nothing while the breaker
- * is closed. */
+ * whose resource is free (SQL_ORDER_FREE). Still one probe at a time: while an attempt of the
+ * webhook is in flight (a probe leased), the probe's time stays where that attempt's record puts
+ * it, and the resent delivery, first in line, is the probe then. Both change nothing while the
+ * breaker is closed. */
 #define SQL_BREAKER_QUERIES(m)                                                                     \
     [HL_Q_BREAKER_CLOSE] = "UPDATE webhooks SET breaker_fails = 0, breaker_opened_at = 0,"         \
                            " breaker_probes = 0, breaker_probe_at = 0 WHERE id = " m "1"           \
@@ -254,9 +254,10 @@
         "UPDATE deliveries SET next_attempt_at = (SELECT min(p.next_attempt_at)"                   \
         " - 1 FROM deliveries p WHERE p.webhook_id = deliveries.webhook_id"                        \
         " AND p.status = " SQL_PENDING ") WHERE id = " m "1"                                       \
-        " AND status = " SQL_PENDING " AND " SQL_ORDER_FREE("deliveries.") " AND EXISTS"          \
-        " (SELECT 1 FROM webhooks w WHERE w.id = deliveries.webhook_id"                            \
-        " AND w.breaker_opened_at <> 0)",                       \
+        " AND status = " SQL_PENDING                                                               \
+        " AND " SQL_ORDER_FREE("deliveries.") " AND EXISTS (SELECT 1 FROM webhooks w WHERE w.id "  \
+                                              "= deliveries.webhook_id"                            \
+                                              " AND w.breaker_opened_at <> 0)",                    \
     [HL_Q_BREAKER_PROBE] = "UPDATE webhooks SET breaker_probe_at = " m "2 WHERE id ="              \
                            " (SELECT webhook_id FROM deliveries WHERE id = " m "1)"                \
                            " AND breaker_opened_at <> 0 AND NOT EXISTS (SELECT 1 FROM"             \
@@ -299,6 +300,20 @@
         HL_CLAIM_PER_WEBHOOK) " WHEN " w "rate_tat > " now_us " THEN (" now_us                     \
                               " + " SQL_RATE_BURST(w) " - " w "rate_tat) / " SQL_RATE_STEP(        \
                                   w) " ELSE " SQL_RATE_BURST(w) " / " SQL_RATE_STEP(w) " END)"
+
+/* When the first due delivery held back by an open breaker (its next probe) or a spent rate
+ * limit may go, after now (placeholder mark m: m1 is now). */
+#define SQL_NEXT_RELEASE(m)                                                                        \
+    "SELECT min(CASE WHEN w.breaker_opened_at <> 0 THEN w.breaker_probe_at ELSE"                   \
+    " (w.rate_tat + " SQL_RATE_STEP("w.") " - " SQL_RATE_BURST(                                    \
+        "w.") ") / 1000 + 1 END)"                                                                  \
+              " FROM webhooks w WHERE (w.breaker_opened_at <> 0 OR w.rate_limit > 0)"              \
+              " AND w.active = 1 AND w.deleted_at = 0"                                             \
+              " AND CASE WHEN w.breaker_opened_at <> 0 THEN w.breaker_probe_at ELSE"               \
+              " (w.rate_tat + " SQL_RATE_STEP("w.") " - " SQL_RATE_BURST(                          \
+                  "w.") ") / 1000 + 1 END > " m "1"                                                \
+                        " AND EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id"        \
+                        " AND d.status = " SQL_PENDING " AND d.next_attempt_at <= " m "1)"
 
 /* Whether delivery d (its alias with the dot) may be claimed as far as ordering goes: it has no
  * resource to wait on (order_key NULL: its webhook's ordering is "none", or a webhook.test), or
