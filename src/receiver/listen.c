@@ -26,7 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "common/buf.h"
@@ -430,7 +429,6 @@ int hl_listen_main(int argc, char **argv)
 
     struct listener *L = &o.L;
     struct MHD_Daemon *d = NULL;
-    MHD_socket quiesced = MHD_INVALID_SOCKET; /* closed once d has stopped (see hl_http_quiesce) */
     int curl_up = 0;
     char err[512];
     status = 1;
@@ -486,15 +484,13 @@ int hl_listen_main(int argc, char **argv)
     int sig = 0;
     sigwait(&set, &sig);
     hl_info("listen: signal %d: stopping", sig);
-    quiesced = MHD_quiesce_daemon(d);
-    if (quiesced != MHD_INVALID_SOCKET)
-        shutdown(quiesced, SHUT_RDWR); /* new connections are refused from now on */
     status = 0;
 out:
+    /* No MHD_quiesce_daemon first: on an epoll thread pool it takes the listening socket out of
+     * each thread's epoll set while that thread may be doing the same, and libmicrohttpd aborts
+     * the process when it finds the socket gone. The stop closes the socket itself. */
     if (d)
         MHD_stop_daemon(d);
-    if (quiesced != MHD_INVALID_SOCKET)
-        close(quiesced);
     hl_handoff_stop(L->handoff);
     /* last: the HTTP threads that report to it are gone */
     hl_keeper_stop(L->keeper);
