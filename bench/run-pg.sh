@@ -125,7 +125,7 @@ note_cmd "build-bench/bench-tools/hl-sink -p SINK_PORT -m 2000000 -o build-bench
 start_node() {
     local i=$1 db=$2 logf=$3
     "$HL" serve --listen "127.0.0.1:${PORTS[$i]}" --database "$db" --mode development \
-        --data-dir "$RUN/files-$CUR" --log-level warn >>"$logf" 2>&1 &
+        --data-dir "$RUN/files-$CUR" --log-level warn --api-rate 0 >>"$logf" 2>&1 &
     HL_PIDS+=($!)
 }
 wait_nodes() {
@@ -180,7 +180,7 @@ for CUR in "${CONFIGS[@]}"; do
         start_node "$i" "$DB" "$RUN/hookline-$CUR.log"
     done
     wait_nodes
-    note_cmd "build-bench/hookline serve --listen 127.0.0.1:HL_PORT_i --database $DB_SHOWN --mode development --data-dir build-bench/bench-pg/files-$CUR --log-level warn   # x $N"
+    note_cmd "build-bench/hookline serve --listen 127.0.0.1:HL_PORT_i --database $DB_SHOWN --mode development --data-dir build-bench/bench-pg/files-$CUR --log-level warn --api-rate 0   # x $N (--api-rate 0: no per-app request limit)"
     NODE_PORTS=$(join_by , "${PORTS[@]:0:$N}")
     NODE_PIDS=$(join_by , "${HL_PIDS[@]}")
     log "$CUR: $N node(s) up on ports $NODE_PORTS"
