@@ -24,7 +24,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 from harness import (BIN, PG_URL, App, Server, ServerTest, free_port, main, pg_admin,  # noqa: E402
-                     pg_database, wait_for)
+                     pg_database, postgres_only, wait_for)
 
 SANITIZER = ("AddressSanitizer", "runtime error:", "LeakSanitizer")
 
@@ -117,6 +117,7 @@ class Databases(unittest.TestCase):
         listed = json.loads(run(["apps", "list", "--json", "--database", db]).stdout)
         self.assertEqual([a["appUid"] for a in listed], [app["appUid"]])
 
+    @postgres_only("SQLite migrates under its one writer lock: no node holds a table")
     def test_an_upgrade_waiting_for_a_busy_table_fails_fast_and_changes_nothing(self):
         """PostgreSQL: a migration that must wait for a lock a running node holds (the counters'
         backfill locks deliveries against writes; every migration records itself in
@@ -124,8 +125,6 @@ class Databases(unittest.TestCase):
         instead of queueing every writer of the live service behind it; nothing of it stays.
         Here the lock is an open transaction holding schema_version, which any migration's
         last statement needs."""
-        if not PG_URL:
-            self.skipTest("PostgreSQL only: SQLite migrates under its one writer lock")
         self.pg_url = pg_database()
         pg_admin("CREATE TABLE schema_version(version BIGINT PRIMARY KEY,"
                  " applied_at BIGINT NOT NULL)", self.pg_url)
