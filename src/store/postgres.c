@@ -79,6 +79,15 @@
 #define STATEMENT_TIMEOUT_MS 15000
 #define IDLE_TX_TIMEOUT_MS 60000
 #define MIGRATION_TIMEOUT_MS 300000
+/* How long a migration waits for a lock a running node holds (a backfill locks deliveries against
+ * writes; an ALTER TABLE takes it whole) before it gives up: while it waits, every writer queues
+ * behind it, so on a busy database the upgrade fails fast and says so instead of stalling the
+ * service (MIGRATION_BUSY). */
+#define MIGRATION_LOCK_WAIT "5s"
+#define MIGRATION_BUSY                                                                             \
+    "it waited " MIGRATION_LOCK_WAIT " for a table lock that running hookline nodes hold; "        \
+    "nothing was changed: run the upgrade when the database is quiet (stop the other nodes, "      \
+    "or pick a time with few changes) or retry it"
 #define ACQUIRE_WAIT_MS 10000
 #define RECONNECT_PAUSE_MS 200
 #define LISTEN_BACKOFF_MIN_MS 100
@@ -1221,15 +1230,20 @@ static int notify_all(struct pg *p, struct conn *c)
 
 /* ---- migrations ---- */
 
+/* Runs sql; HL_EUNAVAIL when it gave up waiting for a lock (lock_timeout), else HL_ESTORE. */
 static int exec_simple(PGconn *pg, const char *sql, char *err, size_t errlen)
 {
     PGresult *r = PQexec(pg, sql);
     ExecStatusType s = PQresultStatus(r);
-    int ok = s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK;
-    if (!ok)
+    int rc = s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK ? HL_OK : HL_ESTORE;
+    if (rc) {
+        const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        if (state && strcmp(state, "55P03") == 0) /* lock_not_available */
+            rc = HL_EUNAVAIL;
         snprintf(err, errlen, "%s", PQresultErrorMessage(r));
+    }
     PQclear(r);
-    return ok ? HL_OK : HL_ESTORE;
+    return rc;
 }
 
 /* Brings the schema up to date. Nodes starting together queue on the advisory lock; the first
@@ -1266,12 +1280,15 @@ static int migrate(struct pg *p, char *err, size_t errlen)
         PQfinish(pg);
         return HL_ESTORE;
     }
+    long long target = version; /* the schema being migrated to */
     for (long long v = version; rc == HL_OK && v < (long long)NMIGRATIONS; v++) {
+        target = v + 1;
         char record[128];
         snprintf(record, sizeof(record),
                  "INSERT INTO schema_version(version, applied_at) VALUES(%lld, %lld)", v + 1,
                  (long long)hl_now_ms());
-        rc = exec_simple(pg, "BEGIN", why, sizeof(why));
+        rc = exec_simple(pg, "BEGIN; SET LOCAL lock_timeout = '" MIGRATION_LOCK_WAIT "'", why,
+                         sizeof(why));
         if (rc == HL_OK)
             rc = exec_simple(pg, MIGRATIONS[v], why, sizeof(why));
         if (rc == HL_OK)
@@ -1289,7 +1306,11 @@ static int migrate(struct pg *p, char *err, size_t errlen)
         size_t len = strlen(why);
         while (len && why[len - 1] == '\n')
             why[--len] = '\0';
-        snprintf(err, errlen, "migration failed: %s", why);
+        if (rc == HL_EUNAVAIL)
+            snprintf(err, errlen, "migration to schema %lld failed: %s (%s)", target,
+                     MIGRATION_BUSY, why);
+        else
+            snprintf(err, errlen, "migration failed: %s", why);
     }
     PQfinish(pg); /* ends the session, and with it the advisory lock */
     return rc;

@@ -513,9 +513,19 @@ def sqlite_only(why):
     return mark
 
 
+def postgres_only(why):
+    """Marks a test method whose behaviour exists on PostgreSQL alone (why says so): the SQLite
+    run leaves it out (not a skip: it runs in the suite's PostgreSQL copy); main() lists it."""
+    def mark(obj):
+        obj.postgres_only = why
+        return obj
+    return mark
+
+
 class _Loader(unittest.TestLoader):
     """The default loader; under HOOKLINE_TEST_BACKEND=postgres it leaves out sqlite_only cases
-    (not a skip: they ran, or run, in the suite's SQLite copy), naming each in left_out."""
+    (not a skip: they ran, or run, in the suite's SQLite copy), and on SQLite the postgres_only
+    ones, naming each in left_out."""
 
     def __init__(self):
         super().__init__()
@@ -523,12 +533,10 @@ class _Loader(unittest.TestLoader):
 
     def getTestCaseNames(self, cls):
         names = super().getTestCaseNames(cls)
-        if not WANT_PG:
-            return names
+        attr = "sqlite_only" if WANT_PG else "postgres_only"
         keep = []
         for n in names:
-            why = getattr(getattr(cls, n), "sqlite_only", None) or getattr(cls, "sqlite_only",
-                                                                          None)
+            why = getattr(getattr(cls, n), attr, None) or getattr(cls, attr, None)
             if why:
                 self.left_out.append("%s.%s (%s)" % (cls.__name__, n, why))
             else:
@@ -547,8 +555,8 @@ def main():
     loader = _Loader()
     prog = unittest.main(verbosity=2, exit=False, testLoader=loader)
     if loader.left_out:
-        print("\nleft to the SQLite run (same path up to the store): %d cases" %
-              len(loader.left_out), file=sys.stderr)
+        other = "PostgreSQL" if not WANT_PG else "SQLite"
+        print("\nleft to the %s run: %d cases" % (other, len(loader.left_out)), file=sys.stderr)
         for case in loader.left_out:
-            print("  SQLITE ONLY " + case, file=sys.stderr)
+            print("  %s ONLY %s" % (other.upper(), case), file=sys.stderr)
     sys.exit(exit_status(prog.result))

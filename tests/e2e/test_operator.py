@@ -24,7 +24,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 from harness import (BIN, PG_URL, App, Server, ServerTest, free_port, main, pg_admin,  # noqa: E402
-                     pg_database, wait_for)
+                     pg_database, postgres_only, wait_for)
 
 SANITIZER = ("AddressSanitizer", "runtime error:", "LeakSanitizer")
 
@@ -116,6 +116,52 @@ class Databases(unittest.TestCase):
         self.assertEqual(run(["db", "init", "--database", db]).returncode, 0)
         listed = json.loads(run(["apps", "list", "--json", "--database", db]).stdout)
         self.assertEqual([a["appUid"] for a in listed], [app["appUid"]])
+
+    @postgres_only("SQLite migrates under its one writer lock: no node holds a table")
+    def test_an_upgrade_waiting_for_a_busy_table_fails_fast_and_changes_nothing(self):
+        """PostgreSQL: a migration that must wait for a lock a running node holds (the counters'
+        backfill locks deliveries against writes; every migration records itself in
+        schema_version) gives up after its lock_timeout with an error that says what to do,
+        instead of queueing every writer of the live service behind it; nothing of it stays.
+        Here the lock is an open transaction holding schema_version, which any migration's
+        last statement needs."""
+        self.pg_url = pg_database()
+        pg_admin("CREATE TABLE schema_version(version BIGINT PRIMARY KEY,"
+                 " applied_at BIGINT NOT NULL)", self.pg_url)
+        holder = subprocess.Popen(["psql", "-X", "-q", "-tA", "-d", self.pg_url],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            holder.stdin.write("BEGIN; LOCK TABLE schema_version IN EXCLUSIVE MODE;"
+                               " SELECT 'held';\n")
+            holder.stdin.flush()
+            self.assertEqual(holder.stdout.readline().strip(), "held")
+            # without a lock timeout the migration waits for the holder (up to its 300 s
+            # statement timeout): the bound here is only how long the test waits for an answer
+            try:
+                r = run(["db", "init", "--database", self.pg_url], timeout=60)
+            except subprocess.TimeoutExpired:
+                self.fail("db init waited for the lock instead of giving up")
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn("migration to schema 1 failed: it waited 5s for a table lock that"
+                          " running hookline nodes hold; nothing was changed: run the upgrade"
+                          " when the database is quiet", r.stderr)
+            self.assertIn("or retry it (", r.stderr)  # PostgreSQL's own words follow
+            self.assertNotIn("Sanitizer", r.stderr)
+            # migration 1 rolled back whole: none of its tables, no version recorded
+            holder.stdin.write("SELECT count(*) FROM schema_version;"
+                               " SELECT to_regclass('apps') IS NULL;\n")
+            holder.stdin.flush()
+            self.assertEqual([holder.stdout.readline().strip() for _ in range(2)], ["0", "t"])
+            holder.stdin.write("COMMIT;\n")
+            holder.stdin.flush()
+        finally:
+            holder.stdin.close()
+            holder.wait(timeout=60)
+            holder.stdout.close()
+        # the lock gone, the same upgrade runs
+        r = run(["db", "init", "--database", self.pg_url])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(pg_has_schema(self.pg_url))
 
     def test_db_usage(self):
         for args, want in ((["db"], "missing what to do: db init"),
