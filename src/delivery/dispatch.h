@@ -82,6 +82,7 @@ struct hl_handover {
     uint64_t recorded;       /* results the bookkeeper has recorded (or failed to), in order */
     uint64_t ready_since;    /* recorded when the oldest of ready was claimed */
     size_t net_busy;         /* jobs the transfer thread holds: in flight or held back */
+    size_t claiming;         /* room taken by claims under way (the bookkeeper's, a commit's) */
     struct hl_shares shares; /* what the next claim may take, and for whom */
     int room_freed;          /* a webhook or an app left the skip lists since the last claim */
     struct hl_dispatcher_stats stats;
@@ -126,7 +127,11 @@ int hl_bookkeeper_new(struct hl_store *st, const struct hl_dispatcher_config *c,
 /* The thread: claims for the transfer thread and records its results until h->stop and
  * h->net_done, recording whatever was published before. arg is the struct hl_bookkeeper. */
 void *hl_bookkeeper_run(void *arg);
-/* Frees b once its thread has ended (or never ran). NULL is fine. */
+/* The claim a group commit makes for b (hl_store_claim_hook), within the room and the shares
+ * b's own claims use. */
+struct hl_claim_hook hl_bookkeeper_commit_claim(struct hl_bookkeeper *b);
+/* Frees b once its thread has ended (or never ran) and its commit claim is no longer set. NULL is
+ * fine. */
 void hl_bookkeeper_free(struct hl_bookkeeper *b);
 
 #endif

@@ -224,6 +224,9 @@ int hl_dispatcher_start(struct hl_store *st, const struct hl_dispatcher_config *
         pthread_join(d->net_thread, NULL);
         goto bad;
     }
+    /* Commits claim what they make for us (SQLite): out the moment they commit. */
+    struct hl_claim_hook hook = hl_bookkeeper_commit_claim(d->book);
+    hl_store_claim_hook(st, &hook);
     *out = d;
     return HL_OK;
 bad:
@@ -236,8 +239,10 @@ void hl_dispatcher_stop(struct hl_dispatcher *d)
 {
     if (!d)
         return;
-    /* The transfer thread lets attempts in flight finish (bounded by the timeout); the
-     * bookkeeper records what it hands over, then both end. */
+    /* No commit claims for us any more (it returns once a batch using it is over); the
+     * transfer thread lets attempts in flight finish (bounded by the timeout); the bookkeeper
+     * records what it hands over, then both end. */
+    hl_store_claim_hook(d->st, NULL);
     ask_stop(d);
     pthread_join(d->net_thread, NULL);
     pthread_join(d->book_thread, NULL);
