@@ -34,6 +34,7 @@ struct hl_bookkeeper {
     /* Under ho->mu: every delivery up to this id was seen by a claim of new ones, this thread's
      * or a commit's that saw all its batch made; the cursor may skip to it. */
     int64_t fresh_seen;
+    int64_t commit_claimed_ms; /* under ho->mu: monotonic time of the last commit's claim */
     /* The commit claim's (commit_claim_begin to _end; one batch at a time): */
     struct hl_shares commit_sh; /* the shares it claims within */
     size_t commit_room;         /* the room it took (ho->claiming) */
@@ -80,6 +81,8 @@ static size_t room_left(const struct hl_bookkeeper *b)
 
 /* Most jobs one claim asks for: a claim holds the writer while it runs. */
 #define CLAIM_BATCH_MAX 128
+/* Commits claim what they make (hl_store_claim_hook) if one did within this time. */
+#define COMMITS_FLOW_MS 1000
 
 /* A claim of up to room jobs within the shares sh (fresh: the cursor of a claim of new ones). */
 static struct hl_claim claim_of(const struct hl_bookkeeper *b, int64_t now, size_t room,
@@ -356,7 +359,14 @@ void *hl_bookkeeper_run(void *arg)
             continue;
         hl_shares_copy(sh, &ho->shares);
         ho->room_freed = 0;
-        ho->claiming += room; /* a commit's claim meanwhile gets what is left */
+        /* One batch's worth for this turn; while commits claim, half the room at most: the
+         * claims here wait for the writer, perhaps behind a batch whose own claim gets what is
+         * left of the room, and what a commit makes is due now. */
+        if (room > CLAIM_BATCH_MAX)
+            room = CLAIM_BATCH_MAX;
+        if (room > 1 && hl_mono_ms() - b->commit_claimed_ms < COMMITS_FLOW_MS)
+            room = (room + 1) / 2;
+        ho->claiming += room;
         b->seen_seq = hl_store_wake_seq(b->st);
         if (due)
             b->next_due = 0;
@@ -414,6 +424,7 @@ static int commit_claim_begin(void *arg, struct hl_claim *c)
     if (room > CLAIM_BATCH_MAX)
         room = CLAIM_BATCH_MAX;
     ho->claiming += room;
+    b->commit_claimed_ms = hl_mono_ms();
     if (room)
         hl_shares_copy(&b->commit_sh, &ho->shares);
     pthread_mutex_unlock(&ho->mu);
