@@ -44,7 +44,10 @@ struct hl_bookkeeper {
 
 /* Gives claimed jobs (and the array) to the transfer thread, each with its lease, and gives
  * back the room the claim took (ho->claiming). Until the transfer thread counts them, they are
- * taken off the shares it published: the next claim must not hand out the same room again. */
+ * taken off the shares it published: the next claim must not hand out the same room again.
+ * (Two claims under way at once, the bookkeeper's and a commit's, each claim within half of
+ * every room: see hl_bookkeeper_run and commit_claim_begin. The first commit after a second
+ * without any may find a turn under way that took whole rooms: then half as much again, once.) */
 static void hand_over(struct hl_bookkeeper *b, struct hl_job *jobs, size_t n, int64_t lease_until,
                       size_t took)
 {
@@ -63,6 +66,8 @@ static void hand_over(struct hl_bookkeeper *b, struct hl_job *jobs, size_t n, in
         hl_shares_spend(&b->ho->shares, jobs, n);
     }
     b->ho->claiming -= took;
+    if (took > n) /* room given back: the bookkeeper may be waiting for some */
+        pthread_cond_signal(&b->ho->cv);
     pthread_mutex_unlock(&b->ho->mu);
     if (n)
         hl_transfer_wake(b->net);
@@ -351,6 +356,10 @@ void *hl_bookkeeper_run(void *arg)
         fold_counts(b);
 
         pthread_mutex_lock(&ho->mu);
+        /* A commit's claim under way holds a copy of the shares: the claims here copy them once
+         * it has handed over (it will soon: its batch holds the writer they need anyway). */
+        while (ho->commit_claim && !ho->stop)
+            pthread_cond_wait(&ho->cv, &ho->mu);
         if (ho->stop)
             continue;
         int fresh, full, due;
@@ -358,29 +367,41 @@ void *hl_bookkeeper_run(void *arg)
         if (room == 0 || !(fresh || full))
             continue;
         hl_shares_copy(sh, &ho->shares);
+        int freed = ho->room_freed;
         ho->room_freed = 0;
-        /* One batch's worth for this turn; while commits claim, half the room at most: the
-         * claims here wait for the writer, perhaps behind a batch whose own claim gets what is
-         * left of the room, and what a commit makes is due now. */
-        if (room > CLAIM_BATCH_MAX)
-            room = CLAIM_BATCH_MAX;
-        if (room > 1 && hl_mono_ms() - b->commit_claimed_ms < COMMITS_FLOW_MS)
-            room = (room + 1) / 2;
+        /* While commits claim what they make, this turn takes one batch's worth and half of
+         * every room (a commit's claim while it runs takes the other half): its claims wait
+         * for the writer, perhaps behind a batch whose own claim is due now. */
+        if (hl_mono_ms() - b->commit_claimed_ms < COMMITS_FLOW_MS) {
+            if (room > CLAIM_BATCH_MAX)
+                room = CLAIM_BATCH_MAX;
+            room = room > 1 ? room / 2 : room;
+            hl_shares_halve(sh, 0);
+        }
         ho->claiming += room;
+        ho->turn = 1;
         b->seen_seq = hl_store_wake_seq(b->st);
+        int64_t was_due = b->next_due;
         if (due)
             b->next_due = 0;
         if (b->fresh.started && b->fresh_seen > b->fresh.after)
             b->fresh.after = b->fresh_seen; /* commits claimed all they made up to there */
         pthread_mutex_unlock(&ho->mu);
         /* A commit's new deliveries first, by id; the walk over every webhook with pending work
-         * only when something else is due, or when the wake-up brought nothing new (a resend, a
-         * recovery, a webhook enabled again). */
-        size_t got = fresh ? claim_fresh(b, room, sh) : 0;
-        if ((full || got == 0) && got < room)
+         * only when something else is due (then with half the room at least), or when the
+         * wake-up brought nothing new (a resend, a recovery, a webhook enabled again). */
+        size_t got = fresh ? claim_fresh(b, full && room > 1 ? room / 2 : room, sh) : 0;
+        int walked = (full || got == 0) && got < room;
+        if (walked)
             claim(b, room - got, sh);
         pthread_mutex_lock(&ho->mu);
         ho->claiming -= room;
+        ho->turn = 0;
+        if (full && !walked) { /* its reasons stand for the next turn */
+            ho->room_freed |= freed;
+            if (due)
+                b->next_due = was_due;
+        }
         if (b->fresh.after > b->fresh_seen)
             b->fresh_seen = b->fresh.after;
     }
@@ -408,6 +429,7 @@ int hl_bookkeeper_new(struct hl_store *st, const struct hl_dispatcher_config *c,
         return HL_ENOMEM;
     }
     b->seen_seq = hl_store_wake_seq(st) - 1; /* claim once at start: pending work resumes */
+    b->commit_claimed_ms = hl_mono_ms() - COMMITS_FLOW_MS;
     *out = b;
     return HL_OK;
 }
@@ -424,9 +446,13 @@ static int commit_claim_begin(void *arg, struct hl_claim *c)
     if (room > CLAIM_BATCH_MAX)
         room = CLAIM_BATCH_MAX;
     ho->claiming += room;
-    b->commit_claimed_ms = hl_mono_ms();
-    if (room)
+    if (room) {
+        b->commit_claimed_ms = hl_mono_ms();
+        ho->commit_claim = 1;
         hl_shares_copy(&b->commit_sh, &ho->shares);
+        if (ho->turn) /* the bookkeeper's claims run with the other half */
+            hl_shares_halve(&b->commit_sh, 1);
+    }
     pthread_mutex_unlock(&ho->mu);
     if (!room)
         return 0; /* the bookkeeper's claim takes them once there is room */
@@ -447,6 +473,8 @@ static int commit_claim_end(void *arg, int rc, struct hl_job *jobs, size_t n, in
         hl_error("dispatcher: a commit's claim of its deliveries failed: %s", hl_strerror(rc));
     hand_over(b, jobs, n, b->commit_lease, b->commit_room);
     pthread_mutex_lock(&b->ho->mu);
+    b->ho->commit_claim = 0;
+    pthread_cond_signal(&b->ho->cv); /* a turn of the bookkeeper's may wait for it */
     int quiet = upto && b->fresh_seen >= from;
     if (quiet)
         b->fresh_seen = upto;

@@ -98,6 +98,24 @@ void hl_shares_spend(struct hl_shares *sh, const struct hl_job *jobs, size_t n)
     }
 }
 
+static int64_t half(int64_t room, int up)
+{
+    return up ? (room + 1) / 2 : room / 2;
+}
+
+void hl_shares_halve(struct hl_shares *sh, int up)
+{
+    for (size_t i = 0; i < sh->nrooms; i++)
+        sh->rooms[i] = half(sh->rooms[i], up);
+    for (size_t i = 0; i < sh->nwrooms; i++)
+        sh->wrooms[i] = half(sh->wrooms[i], up);
+    /* 0 there means no bound at all */
+    if (sh->room_new > 1)
+        sh->room_new = half(sh->room_new, up);
+    if (sh->wroom_new > 1)
+        sh->wroom_new = half(sh->wroom_new, up);
+}
+
 void hl_shares_free(struct hl_shares *sh)
 {
     free(sh->skip);

@@ -1066,6 +1066,8 @@ static int batch_claim_end(struct sqdb *db, struct batch_claim *bc, int rc)
             hl_rows_clear(&bc->jobs); /* claimed in a transaction that is gone, or failed */
         struct hl_job *jobs = bc->jobs.arr;
         size_t n = bc->jobs.n;
+        /* Should a payload not unpack, the batch's claimed deliveries stay leased until their
+         * lease ends and are claimed again then (as after any failed claim). */
         rc = hl_jobs_unpack(rc, &jobs, &n);
         quiet = db->hook.end(db->hook.arg, rc, jobs, n, bc->from, rc ? 0 : bc->upto);
     }

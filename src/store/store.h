@@ -587,9 +587,12 @@ struct hl_claim_hook {
      * unpacked; the callee owns them and the array; n may be 0), or rc the error (jobs NULL,
      * n 0: nothing was claimed, or the transaction is gone). from: the newest delivery id
      * before the batch. upto: nonzero when the claim saw every delivery the batch made, up to
-     * that id, and passed over none that was due (a share, its max): a claim of new deliveries
-     * may start after it. Returns nonzero when the dispatcher needs no wake-up for the batch:
-     * the store then does not call hl_store_notify for it. */
+     * that id, and passed over none that a claim of new deliveries takes (none beyond its max
+     * or a share, nor one not yet due): such a claim may start after it. Like any claim of new
+     * deliveries, it leaves those of webhooks in c->skip (taken once they leave it), held by
+     * an open breaker (their probe goes at the breaker's next release, or the next sweep) or
+     * by their resource's order. Returns nonzero when the dispatcher needs no wake-up for the
+     * batch: the store then does not call hl_store_notify for it. */
     int (*end)(void *arg, int rc, struct hl_job *jobs, size_t n, int64_t from, int64_t upto);
     void *arg;
 };
