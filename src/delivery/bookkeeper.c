@@ -1,7 +1,9 @@
 /* The bookkeeper (see dispatch.h): every store call the dispatcher makes. It claims due
  * deliveries for the transfer thread, records what their attempts ended in, and keeps track of
  * when the next delivery falls due. Everything here but the hand-over (b->ho, under its mutex)
- * belongs to this thread alone. */
+ * belongs to this thread alone, except the commit claim's fields: on SQLite each group commit
+ * claims the deliveries it made in its own transaction (hl_store_claim_hook), on the thread that
+ * leads it, within the same room and shares (ho->claiming keeps the two claims' rooms apart). */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,33 +31,63 @@ struct hl_bookkeeper {
     struct hl_shares shares;  /* the shares as the last claim saw them */
     struct hl_attempt *attempts;
     int64_t silence_at; /* monotonic ms of the last silence sweep (issue 21) */
-    int64_t fold_at;    /* monotonic ms of the last fold of the store's counters */
+    /* Under ho->mu: every delivery up to this id was seen by a claim of new ones, this thread's
+     * or a commit's that saw all its batch made; the cursor may skip to it. */
+    int64_t fresh_seen;
+    int64_t commit_claimed_ms; /* under ho->mu: monotonic time of the last commit's claim */
+    /* The commit claim's (commit_claim_begin to _end; one batch at a time): */
+    struct hl_shares commit_sh; /* the shares it claims within */
+    size_t commit_room;         /* the room it took (ho->claiming) */
+    int64_t commit_lease;       /* its leases' end */
+    int64_t fold_at;            /* monotonic ms of the last fold of the store's counters */
 };
 
-/* Gives claimed jobs (and the array) to the transfer thread, each with its lease. Until the
- * transfer thread counts them, they are taken off the shares it published: the next claim must
- * not hand out the same room again. */
-static void hand_over(struct hl_bookkeeper *b, struct hl_job *jobs, size_t n, int64_t lease_until)
+/* Gives claimed jobs (and the array) to the transfer thread, each with its lease, and gives
+ * back the room the claim took (ho->claiming). Until the transfer thread counts them, they are
+ * taken off the shares it published: the next claim must not hand out the same room again.
+ * (Two claims under way at once, the bookkeeper's and a commit's, each claim within half of
+ * every room: see hl_bookkeeper_run and commit_claim_begin. The first commit after a second
+ * without any may find a turn under way that took whole rooms: then half as much again, once.) */
+static void hand_over(struct hl_bookkeeper *b, struct hl_job *jobs, size_t n, int64_t lease_until,
+                      size_t took)
 {
     for (size_t i = 0; i < n; i++)
         jobs[i].lease_until = lease_until;
+    pthread_mutex_lock(&b->ho->mu);
+    /* ready_since: the records counted when the oldest ready job was claimed. A claim on this
+     * thread runs between records; a commit's claim runs inside its batch, before any record of
+     * that batch or a later one is counted: either way every record counted so far was in the
+     * store when the job was claimed. */
     if (n) {
-        pthread_mutex_lock(&b->ho->mu);
-        if (b->ho->nready == 0) /* claims and records take turns on this thread */
+        if (b->ho->nready == 0)
             b->ho->ready_since = b->ho->recorded;
         memcpy(b->ho->ready + b->ho->nready, jobs, n * sizeof(*jobs));
         b->ho->nready += n;
         hl_shares_spend(&b->ho->shares, jobs, n);
-        pthread_mutex_unlock(&b->ho->mu);
-        hl_transfer_wake(b->net);
     }
+    b->ho->claiming -= took;
+    if (took > n) /* room given back: the bookkeeper may be waiting for some */
+        pthread_cond_signal(&b->ho->cv);
+    pthread_mutex_unlock(&b->ho->mu);
+    if (n)
+        hl_transfer_wake(b->net);
     free(jobs);
+}
+
+/* The room below max_inflight for a claim (mu held). */
+static size_t room_left(const struct hl_bookkeeper *b)
+{
+    const struct hl_handover *ho = b->ho;
+    size_t busy = ho->net_busy + ho->nready + ho->nresults + ho->recording + ho->claiming;
+    return busy < b->cfg->max_inflight ? b->cfg->max_inflight - busy : 0;
 }
 
 /* ---- claims: every claim call to the store, in one place ---- */
 
 /* Most jobs one claim asks for: a claim holds the writer while it runs. */
 #define CLAIM_BATCH_MAX 128
+/* Commits claim what they make (hl_store_claim_hook) if one did within this time. */
+#define COMMITS_FLOW_MS 1000
 
 /* A claim of up to room jobs within the shares sh (fresh: the cursor of a claim of new ones). */
 static struct hl_claim claim_of(const struct hl_bookkeeper *b, int64_t now, size_t room,
@@ -103,7 +135,7 @@ static size_t claim_fresh(struct hl_bookkeeper *b, size_t room, struct hl_shares
     if (b->fresh.left)
         b->more_due = 1;
     hl_shares_spend(sh, jobs, n); /* for the claim that may follow on the same shares */
-    hand_over(b, jobs, n, now + b->cfg->lease_ms);
+    hand_over(b, jobs, n, now + b->cfg->lease_ms, 0);
     return n;
 }
 
@@ -133,7 +165,7 @@ static void claim(struct hl_bookkeeper *b, size_t room, const struct hl_shares *
             same += jobs[k].webhook_id == jobs[i].webhook_id;
         b->claim_full = same >= HL_CLAIM_PER_WEBHOOK;
     }
-    hand_over(b, jobs, n, now + b->cfg->lease_ms);
+    hand_over(b, jobs, n, now + b->cfg->lease_ms, 0);
     b->more_due = 0;
     if (!b->claim_full) {
         int64_t at = 0;
@@ -239,7 +271,6 @@ static size_t claim_reasons(struct hl_bookkeeper *b, size_t recorded, int *fresh
                             int *due)
 {
     const struct hl_handover *ho = b->ho;
-    size_t busy = ho->net_busy + ho->nready + ho->nresults + ho->recording;
     int64_t since = hl_mono_ms() - b->last_claim_ms;
     int gap_ok = since >= RETRY_CLAIM_GAP_MS;
     *due = b->next_due && b->next_due <= hl_now_ms() && gap_ok;
@@ -248,7 +279,7 @@ static size_t claim_reasons(struct hl_bookkeeper *b, size_t recorded, int *fresh
     int sweep = since >= b->cfg->sweep_ms;
     *fresh = hl_store_wake_seq(b->st) != b->seen_seq || b->fresh_full;
     *full = *due || b->claim_full || sweep || ho->room_freed || (recorded && b->more_due && gap_ok);
-    return busy < b->cfg->max_inflight ? b->cfg->max_inflight - busy : 0;
+    return room_left(b);
 }
 
 /* How long to sleep (mu held) when nothing is to be done: until the next due retry (no sooner
@@ -325,6 +356,10 @@ void *hl_bookkeeper_run(void *arg)
         fold_counts(b);
 
         pthread_mutex_lock(&ho->mu);
+        /* A commit's claim under way holds a copy of the shares: the claims here copy them once
+         * it has handed over (it will soon: its batch holds the writer they need anyway). */
+        while (ho->commit_claim && !ho->stop)
+            pthread_cond_wait(&ho->cv, &ho->mu);
         if (ho->stop)
             continue;
         int fresh, full, due;
@@ -332,18 +367,43 @@ void *hl_bookkeeper_run(void *arg)
         if (room == 0 || !(fresh || full))
             continue;
         hl_shares_copy(sh, &ho->shares);
+        int freed = ho->room_freed;
         ho->room_freed = 0;
+        /* While commits claim what they make, this turn takes one batch's worth and half of
+         * every room (a commit's claim while it runs takes the other half): its claims wait
+         * for the writer, perhaps behind a batch whose own claim is due now. */
+        if (hl_mono_ms() - b->commit_claimed_ms < COMMITS_FLOW_MS) {
+            if (room > CLAIM_BATCH_MAX)
+                room = CLAIM_BATCH_MAX;
+            room = room > 1 ? room / 2 : room;
+            hl_shares_halve(sh, 0);
+        }
+        ho->claiming += room;
+        ho->turn = 1;
         b->seen_seq = hl_store_wake_seq(b->st);
+        int64_t was_due = b->next_due;
         if (due)
             b->next_due = 0;
+        if (b->fresh.started && b->fresh_seen > b->fresh.after)
+            b->fresh.after = b->fresh_seen; /* commits claimed all they made up to there */
         pthread_mutex_unlock(&ho->mu);
         /* A commit's new deliveries first, by id; the walk over every webhook with pending work
-         * only when something else is due, or when the wake-up brought nothing new (a resend, a
-         * recovery, a webhook enabled again). */
-        size_t got = fresh ? claim_fresh(b, room, sh) : 0;
-        if ((full || got == 0) && got < room)
+         * only when something else is due (then with half the room at least), or when the
+         * wake-up brought nothing new (a resend, a recovery, a webhook enabled again). */
+        size_t got = fresh ? claim_fresh(b, full && room > 1 ? room / 2 : room, sh) : 0;
+        int walked = (full || got == 0) && got < room;
+        if (walked)
             claim(b, room - got, sh);
         pthread_mutex_lock(&ho->mu);
+        ho->claiming -= room;
+        ho->turn = 0;
+        if (full && !walked) { /* its reasons stand for the next turn */
+            ho->room_freed |= freed;
+            if (due)
+                b->next_due = was_due;
+        }
+        if (b->fresh.after > b->fresh_seen)
+            b->fresh_seen = b->fresh.after;
     }
     pthread_mutex_unlock(&ho->mu);
     return NULL;
@@ -363,13 +423,68 @@ int hl_bookkeeper_new(struct hl_store *st, const struct hl_dispatcher_config *c,
     size_t cap = c->max_inflight + 1;
     b->batch = calloc(cap, sizeof(*b->batch));
     b->attempts = calloc(cap, sizeof(*b->attempts));
-    if (!b->batch || !b->attempts || hl_shares_init(&b->shares, cap)) {
+    if (!b->batch || !b->attempts || hl_shares_init(&b->shares, cap) ||
+        hl_shares_init(&b->commit_sh, cap)) {
         hl_bookkeeper_free(b);
         return HL_ENOMEM;
     }
     b->seen_seq = hl_store_wake_seq(st) - 1; /* claim once at start: pending work resumes */
+    b->commit_claimed_ms = hl_mono_ms() - COMMITS_FLOW_MS;
     *out = b;
     return HL_OK;
+}
+
+/* ---- the commit claim (hl_store_claim_hook) ---- */
+
+/* A commit's claim, from the thread leading the batch: the room and shares left now. */
+static int commit_claim_begin(void *arg, struct hl_claim *c)
+{
+    struct hl_bookkeeper *b = arg;
+    struct hl_handover *ho = b->ho;
+    pthread_mutex_lock(&ho->mu);
+    size_t room = ho->stop ? 0 : room_left(b);
+    if (room > CLAIM_BATCH_MAX)
+        room = CLAIM_BATCH_MAX;
+    ho->claiming += room;
+    if (room) {
+        b->commit_claimed_ms = hl_mono_ms();
+        ho->commit_claim = 1;
+        hl_shares_copy(&b->commit_sh, &ho->shares);
+        if (ho->turn) /* the bookkeeper's claims run with the other half */
+            hl_shares_halve(&b->commit_sh, 1);
+    }
+    pthread_mutex_unlock(&ho->mu);
+    if (!room)
+        return 0; /* the bookkeeper's claim takes them once there is room */
+    int64_t now = hl_now_ms();
+    b->commit_room = room;
+    b->commit_lease = now + b->cfg->lease_ms;
+    *c = claim_of(b, now, room, &b->commit_sh, NULL);
+    return 1;
+}
+
+/* Hands the commit's claim over. The bookkeeper needs no wake-up when the claim saw everything
+ * the batch made and, before the batch, the claims of new ones had seen everything too. */
+static int commit_claim_end(void *arg, int rc, struct hl_job *jobs, size_t n, int64_t from,
+                            int64_t upto)
+{
+    struct hl_bookkeeper *b = arg;
+    if (rc)
+        hl_error("dispatcher: a commit's claim of its deliveries failed: %s", hl_strerror(rc));
+    hand_over(b, jobs, n, b->commit_lease, b->commit_room);
+    pthread_mutex_lock(&b->ho->mu);
+    b->ho->commit_claim = 0;
+    pthread_cond_signal(&b->ho->cv); /* a turn of the bookkeeper's may wait for it */
+    int quiet = upto && b->fresh_seen >= from;
+    if (quiet)
+        b->fresh_seen = upto;
+    pthread_mutex_unlock(&b->ho->mu);
+    return quiet;
+}
+
+struct hl_claim_hook hl_bookkeeper_commit_claim(struct hl_bookkeeper *b)
+{
+    return (struct hl_claim_hook){.begin = commit_claim_begin, .end = commit_claim_end, .arg = b};
 }
 
 void hl_bookkeeper_free(struct hl_bookkeeper *b)
@@ -378,6 +493,7 @@ void hl_bookkeeper_free(struct hl_bookkeeper *b)
         return;
     free(b->batch);
     hl_shares_free(&b->shares);
+    hl_shares_free(&b->commit_sh);
     free(b->attempts);
     free(b);
 }

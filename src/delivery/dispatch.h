@@ -4,8 +4,10 @@
  * - The transfer thread (transfer.c) owns the curl multi handle, the transfers, the jobs held
  *   back by a cap and the per-webhook and per-host counts. It never calls the store.
  * - The bookkeeper (bookkeeper.c) owns every store call: claims, records, the next due time.
+ *   On SQLite a group commit also claims the deliveries it made, on the thread leading it,
+ *   through the bookkeeper's hook (hl_bookkeeper_commit_claim), and hands them over likewise.
  * - They meet only in struct hl_handover, under its mutex, in three places: claimed jobs
- *   (`ready`, bookkeeper → transfers), finished attempts (`results`, transfers → bookkeeper) and
+ *   (`ready`, claims → transfers), finished attempts (`results`, transfers → bookkeeper) and
  *   what the transfer thread has taken on (`net_busy`, `shares`), which bounds the next claim:
  *   in all, by the room below max_inflight; per app, by its fair share (hl_share over the apps
  *   holding jobs); per webhook, by its share of its app's and by the depth of its queue.
@@ -58,6 +60,9 @@ size_t hl_share(size_t total, size_t n);
 int hl_shares_init(struct hl_shares *sh, size_t cap);
 /* Copies src into dst, whose arrays are as large. */
 void hl_shares_copy(struct hl_shares *dst, const struct hl_shares *src);
+/* Halves every room in sh, rounding up or down (a room for newcomers stays at least 1): the
+ * part of one of two claims that may run with copies of the same shares. */
+void hl_shares_halve(struct hl_shares *sh, int up);
 /* Takes jobs[0..n), claimed and not yet counted by the transfer thread, off the rooms of their
  * apps and webhooks in sh (one that held none had room_new, wroom_new); one whose room is used
  * up goes into skip_apps, skip. The arrays cannot overflow: apps and webhooks holding or claiming
@@ -82,6 +87,9 @@ struct hl_handover {
     uint64_t recorded;       /* results the bookkeeper has recorded (or failed to), in order */
     uint64_t ready_since;    /* recorded when the oldest of ready was claimed */
     size_t net_busy;         /* jobs the transfer thread holds: in flight or held back */
+    size_t claiming;         /* room taken by claims under way (the bookkeeper's, a commit's) */
+    int turn;                /* the bookkeeper's claims are under way (with a copy of shares) */
+    int commit_claim;        /* a commit's claim is under way (with a copy of shares) */
     struct hl_shares shares; /* what the next claim may take, and for whom */
     int room_freed;          /* a webhook or an app left the skip lists since the last claim */
     struct hl_dispatcher_stats stats;
@@ -126,7 +134,11 @@ int hl_bookkeeper_new(struct hl_store *st, const struct hl_dispatcher_config *c,
 /* The thread: claims for the transfer thread and records its results until h->stop and
  * h->net_done, recording whatever was published before. arg is the struct hl_bookkeeper. */
 void *hl_bookkeeper_run(void *arg);
-/* Frees b once its thread has ended (or never ran). NULL is fine. */
+/* The claim a group commit makes for b (hl_store_claim_hook), within the room and the shares
+ * b's own claims use. */
+struct hl_claim_hook hl_bookkeeper_commit_claim(struct hl_bookkeeper *b);
+/* Frees b once its thread has ended (or never ran) and its commit claim is no longer set. NULL is
+ * fine. */
 void hl_bookkeeper_free(struct hl_bookkeeper *b);
 
 #endif

@@ -98,6 +98,24 @@ void hl_shares_spend(struct hl_shares *sh, const struct hl_job *jobs, size_t n)
     }
 }
 
+static int64_t half(int64_t room, int up)
+{
+    return up ? (room + 1) / 2 : room / 2;
+}
+
+void hl_shares_halve(struct hl_shares *sh, int up)
+{
+    for (size_t i = 0; i < sh->nrooms; i++)
+        sh->rooms[i] = half(sh->rooms[i], up);
+    for (size_t i = 0; i < sh->nwrooms; i++)
+        sh->wrooms[i] = half(sh->wrooms[i], up);
+    /* 0 there means no bound at all */
+    if (sh->room_new > 1)
+        sh->room_new = half(sh->room_new, up);
+    if (sh->wroom_new > 1)
+        sh->wroom_new = half(sh->wroom_new, up);
+}
+
 void hl_shares_free(struct hl_shares *sh)
 {
     free(sh->skip);
@@ -224,6 +242,9 @@ int hl_dispatcher_start(struct hl_store *st, const struct hl_dispatcher_config *
         pthread_join(d->net_thread, NULL);
         goto bad;
     }
+    /* Commits claim what they make for us (SQLite): out the moment they commit. */
+    struct hl_claim_hook hook = hl_bookkeeper_commit_claim(d->book);
+    hl_store_claim_hook(st, &hook);
     *out = d;
     return HL_OK;
 bad:
@@ -236,8 +257,10 @@ void hl_dispatcher_stop(struct hl_dispatcher *d)
 {
     if (!d)
         return;
-    /* The transfer thread lets attempts in flight finish (bounded by the timeout); the
-     * bookkeeper records what it hands over, then both end. */
+    /* No commit claims for us any more (it returns once a batch using it is over); the
+     * transfer thread lets attempts in flight finish (bounded by the timeout); the bookkeeper
+     * records what it hands over, then both end. */
+    hl_store_claim_hook(d->st, NULL);
     ask_stop(d);
     pthread_join(d->net_thread, NULL);
     pthread_join(d->book_thread, NULL);

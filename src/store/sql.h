@@ -751,6 +751,8 @@ struct hl_backend {
                         const struct hl_idem *idem, hl_commit_done_fn done, void *arg);
     int (*claim)(struct hl_store *st, const struct hl_claim *c, struct hl_job **out, size_t *n);
     int (*record)(struct hl_store *st, const struct hl_attempt *a, size_t n);
+    /* hl_store_claim_hook; NULL where commits claim nothing themselves. */
+    void (*claim_hook)(struct hl_store *st, const struct hl_claim_hook *h);
     int (*release_leases)(struct hl_store *st);
     int (*ingest_claim)(struct hl_store *st, int64_t now, int64_t lease_until,
                         struct hl_ingest_job *out);
@@ -782,6 +784,11 @@ struct hl_store {
 void hl_store_base_init(struct hl_store *st, const struct hl_backend *be);
 /* For backends: releases the common part. */
 void hl_store_base_destroy(struct hl_store *st);
+
+/* For backends and hl_store_claim: unpacks the payloads of claimed jobs out[0..n) when rc is 0;
+ * when rc is an error, or an unpacking fails, frees them all (*out NULL, *n 0). Returns rc, or
+ * the unpacking's error. */
+int hl_jobs_unpack(int rc, struct hl_job **out, size_t *n);
 
 /* The backends' hl_store_open. */
 int hl_sqlite_open(const char *path, struct hl_store **out, char *err, size_t errlen);

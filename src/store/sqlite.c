@@ -597,8 +597,11 @@ struct sqdb {
     pthread_cond_t q_cv; /* the commit thread waits here for a started request to lead */
     struct commit_req *q_head, *q_tail;
     int committing; /* a batch runs */
-    int q_stop;     /* the commit thread ends once the queue is empty */
-    int q_running;  /* the commit thread was started */
+    /* hl_store_claim_hook's: held by a batch from its start until its claim is handed over. */
+    pthread_mutex_t hook_mu;
+    struct hl_claim_hook hook; /* begin NULL: none */
+    int q_stop;                /* the commit thread ends once the queue is empty */
+    int q_running;             /* the commit thread was started */
     pthread_t q_thread;
     char *path;
     int lock_fd; /* hl_store_lock's, or -1 */
@@ -986,26 +989,132 @@ static void apply_request(struct hl_sess *s, struct commit_req *r)
     r->made = rc ? 0 : made;
 }
 
-/* Commits a batch of requests in one transaction: one fsync for all of them. */
+static int claim_in(struct hl_sess *s, const struct hl_claim *c, struct hl_rows *jobs,
+                    int64_t *next);
+
+/* A batch's claim for the dispatcher (hl_store_claim_hook), from its start to its hand-over. */
+struct batch_claim {
+    int on;                      /* a hook is set and the batch makes changes: hook_mu is held */
+    int asked;                   /* the hook's begin asked for a claim: its end is owed */
+    int rc;                      /* the claim's own outcome */
+    struct hl_claim_cursor made; /* made.after: the newest delivery before the batch */
+    int64_t from;
+    int64_t upto; /* the claim saw every delivery the batch made, up to this id (0: not) */
+    struct hl_rows jobs;
+};
+
+/* At the start of a batch (inside its transaction): with a hook set and changes in the batch,
+ * holds hook_mu and notes where the batch's deliveries will begin. */
+static void batch_claim_start(struct sqdb *db, struct hl_sess *s, const struct commit_req *batch,
+                              struct batch_claim *bc)
+{
+    *bc = (struct batch_claim){.jobs = {.rd = &hl_read_job}};
+    const struct commit_req *r = batch;
+    while (r && !r->n)
+        r = r->next;
+    if (!r)
+        return; /* attempt records alone make no deliveries of a change */
+    pthread_mutex_lock(&db->hook_mu);
+    struct hl_rows top = {.rd = &hl_read_int, .one = &bc->from};
+    if (db->hook.begin && sess_run(s, Q_MAX_DELIVERY, NULL, 0, &top) == HL_OK) {
+        bc->on = 1;
+        bc->made = (struct hl_claim_cursor){.after = bc->from, .started = 1};
+        return;
+    }
+    pthread_mutex_unlock(&db->hook_mu);
+}
+
+/* Once the batch's changes are in (and its transaction still open): claims what they made, as
+ * the hook's begin says, under a savepoint of its own (a failed claim undoes only itself). */
+static void batch_claim_run(struct sqdb *db, struct hl_sess *s, struct batch_claim *bc,
+                            int64_t made)
+{
+    struct hl_claim c = {0};
+    if (!bc->on || !made || !db->hook.begin(db->hook.arg, &c))
+        return;
+    bc->asked = 1;
+    c.fresh = &bc->made;
+    int64_t next = 0, top = 0;
+    struct hl_rows last = {.rd = &hl_read_int, .one = &top};
+    struct sq *w = &db->w;
+    int rc = conn_exec(w, Q_SAVEPOINT);
+    if (rc == HL_OK)
+        rc = claim_in(s, &c, &bc->jobs, &next);
+    if (rc == HL_OK)
+        rc = sess_run(s, Q_MAX_DELIVERY, NULL, 0, &last);
+    if (rc && !sqlite3_get_autocommit(w->db))
+        conn_exec(w, Q_ROLLBACK_TO);
+    if (!sqlite3_get_autocommit(w->db))
+        conn_exec(w, Q_RELEASE_SP);
+    bc->rc = rc;
+    /* Seen to the end: nothing beyond the claim's max, nothing held back for a share, and no
+     * delivery not yet due holding the cursor (claim_new). */
+    if (rc == HL_OK && !bc->made.left && next >= top)
+        bc->upto = top;
+}
+
+/* After the transaction (rc its outcome): hands the claim over and lets hook_mu go. Returns
+ * nonzero when the hook needs no wake-up for the batch. */
+static int batch_claim_end(struct sqdb *db, struct batch_claim *bc, int rc)
+{
+    if (!bc->on)
+        return 0;
+    int quiet = 0;
+    if (bc->asked) {
+        rc = rc ? rc : bc->rc;
+        if (rc)
+            hl_rows_clear(&bc->jobs); /* claimed in a transaction that is gone, or failed */
+        struct hl_job *jobs = bc->jobs.arr;
+        size_t n = bc->jobs.n;
+        /* Should a payload not unpack, the batch's claimed deliveries stay leased until their
+         * lease ends and are claimed again then (as after any failed claim). */
+        rc = hl_jobs_unpack(rc, &jobs, &n);
+        quiet = db->hook.end(db->hook.arg, rc, jobs, n, bc->from, rc ? 0 : bc->upto);
+    }
+    pthread_mutex_unlock(&db->hook_mu);
+    return quiet;
+}
+
+static void sq_claim_hook(struct hl_store *base, const struct hl_claim_hook *h)
+{
+    struct sqdb *db = DB(base);
+    pthread_mutex_lock(&db->hook_mu); /* waits for a batch using the hook set before */
+    db->hook = h ? *h : (struct hl_claim_hook){0};
+    pthread_mutex_unlock(&db->hook_mu);
+}
+
+/* Commits a batch of requests in one transaction: one fsync for all of them. With a claim hook
+ * set, the deliveries the batch made are claimed in the same transaction and handed over before
+ * any request of the batch is told it committed. */
 static void run_batch(struct sqdb *db, struct commit_req *batch)
 {
     struct hl_sess s;
+    struct batch_claim bc = {0};
     int opened = sess_open(&db->base, HL_SESS_TX, &s);
     int rc = opened;
+    if (opened == HL_OK)
+        batch_claim_start(db, &s, batch, &bc);
+    int64_t made = 0;
     for (struct commit_req *r = batch; r; r = r->next) {
         if (rc) {
             r->rc = rc;
             continue;
         }
         apply_request(&s, r);
+        made += r->made;
         /* Some errors (full disk, I/O, memory) roll back the whole transaction, not just the
          * savepoint: what came before is gone, and what follows must not commit on its own. */
         if (r->rc && sqlite3_get_autocommit(db->w.db))
             rc = r->rc;
     }
+    if (rc == HL_OK)
+        batch_claim_run(db, &s, &bc, made);
+    if (bc.asked && bc.rc && sqlite3_get_autocommit(db->w.db))
+        rc = bc.rc; /* the claim's error ended the transaction */
     if (opened == HL_OK)
         rc = sess_close(&s, rc);
-    int64_t made = 0;
+    int quiet = batch_claim_end(db, &bc, rc);
+    made = 0;
     for (struct commit_req *r = batch; r; r = r->next) {
         if (rc) {
             r->rc = rc; /* the transaction is gone: nothing of the batch was stored */
@@ -1013,7 +1122,7 @@ static void run_batch(struct sqdb *db, struct commit_req *batch)
         }
         made += r->made;
     }
-    if (made)
+    if (made && !quiet)
         hl_store_notify(&db->base);
 }
 
@@ -1542,6 +1651,7 @@ static void sq_close(struct hl_store *base)
     pthread_cond_destroy(&db->q_cv);
     pthread_mutex_destroy(&db->turn_mu);
     pthread_cond_destroy(&db->turn_cv);
+    pthread_mutex_destroy(&db->hook_mu);
     hl_store_base_destroy(&db->base);
     free(db->path);
     free(db);
@@ -1586,6 +1696,7 @@ static const struct hl_backend SQLITE = {
     .commit_start = sq_commit_start,
     .claim = sq_claim,
     .record = sq_record,
+    .claim_hook = sq_claim_hook,
     .release_leases = sq_release_leases,
     .ingest_claim = sq_ingest_claim,
     .space = sq_space,
@@ -1640,6 +1751,7 @@ int hl_sqlite_open(const char *path, struct hl_store **out, char *err, size_t er
     pthread_cond_init(&db->q_cv, NULL);
     pthread_mutex_init(&db->turn_mu, NULL);
     pthread_cond_init(&db->turn_cv, NULL);
+    pthread_mutex_init(&db->hook_mu, NULL);
     pthread_mutex_init(&db->w.mu, NULL);
     for (int i = 0; i < NREAD; i++)
         pthread_mutex_init(&db->r[i].mu, NULL);

@@ -151,9 +151,8 @@ int hl_store_commit_start(struct hl_store *st, const struct hl_change *ch, size_
     return rc;
 }
 
-int hl_store_claim(struct hl_store *st, const struct hl_claim *c, struct hl_job **out, size_t *n)
+int hl_jobs_unpack(int rc, struct hl_job **out, size_t *n)
 {
-    int rc = st->be->claim(st, c, out, n);
     /* Jobs come with their payloads as stored; unpacked here, with the writer let go. */
     for (size_t i = 0; rc == HL_OK && i < *n; i++) {
         struct hl_job *j = &(*out)[i];
@@ -172,10 +171,23 @@ int hl_store_claim(struct hl_store *st, const struct hl_claim *c, struct hl_job 
         for (size_t i = 0; i < *n; i++)
             hl_job_clear(&(*out)[i]);
         free(*out);
+    }
+    if (rc) {
         *out = NULL;
         *n = 0;
     }
     return rc;
+}
+
+int hl_store_claim(struct hl_store *st, const struct hl_claim *c, struct hl_job **out, size_t *n)
+{
+    return hl_jobs_unpack(st->be->claim(st, c, out, n), out, n);
+}
+
+void hl_store_claim_hook(struct hl_store *st, const struct hl_claim_hook *h)
+{
+    if (st->be->claim_hook)
+        st->be->claim_hook(st, h);
 }
 
 int hl_store_record(struct hl_store *st, const struct hl_attempt *a, size_t n)

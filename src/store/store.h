@@ -543,7 +543,8 @@ int hl_store_resource_list(struct hl_store *st, int64_t app_id, enum hl_entity k
 /* Commits n changes, their events and their deliveries in one transaction (and the idempotency
  * answer when idem is not NULL). HL_ECONFLICT when an expected version no longer matches or the
  * idempotency key was taken meanwhile; HL_ENOTFOUND when a resource to update is gone. Adds the
- * number of deliveries made to *deliveries when not NULL. Wakes the dispatcher. */
+ * number of deliveries made to *deliveries when not NULL. Wakes the dispatcher (unless its claim
+ * hook, hl_store_claim_hook, took every delivery the commit made). */
 int hl_store_commit(struct hl_store *st, const struct hl_change *ch, size_t n,
                     const struct hl_idem *idem, int64_t *deliveries);
 /* Called exactly once when a commit handed to hl_store_commit_start is over: rc as
@@ -570,6 +571,35 @@ int hl_store_event_list(struct hl_store *st, int64_t app_id, const struct hl_eve
  * which ones. The caller frees each job
  * (hl_job_clear) and the array. */
 int hl_store_claim(struct hl_store *st, const struct hl_claim *c, struct hl_job **out, size_t *n);
+/* A claim that a group commit makes for this process's dispatcher (hl_store_claim_hook): the
+ * deliveries a batch of changes made are claimed inside the batch's own transaction, so that they
+ * are handed over the moment it commits, instead of after a claim of their own has waited for
+ * the writer behind the next batch (under load, a whole batch's time). Both functions run on the
+ * thread that leads the batch, one batch at a time; they must be short and must not call the
+ * store. */
+struct hl_claim_hook {
+    /* Fills c as for hl_store_claim (its now, lease, max and shares; the store sets c->fresh to
+     * what the batch made) and returns nonzero to claim; 0 leaves the new deliveries to the
+     * dispatcher's own claims (no room, stopping). */
+    int (*begin)(void *arg, struct hl_claim *c);
+    /* Called once after each begin that returned nonzero, when the batch's transaction is over
+     * and before any of its callers is told: rc 0 and the jobs claimed (jobs[0..n), payloads
+     * unpacked; the callee owns them and the array; n may be 0), or rc the error (jobs NULL,
+     * n 0: nothing was claimed, or the transaction is gone). from: the newest delivery id
+     * before the batch. upto: nonzero when the claim saw every delivery the batch made, up to
+     * that id, and passed over none that a claim of new deliveries takes (none beyond its max
+     * or a share, nor one not yet due): such a claim may start after it. Like any claim of new
+     * deliveries, it leaves those of webhooks in c->skip (taken once they leave it), held by
+     * an open breaker (their probe goes at the breaker's next release, or the next sweep) or
+     * by their resource's order. Returns nonzero when the dispatcher needs no wake-up for the
+     * batch: the store then does not call hl_store_notify for it. */
+    int (*end)(void *arg, int rc, struct hl_job *jobs, size_t n, int64_t from, int64_t upto);
+    void *arg;
+};
+/* Has the group commit claim for h (copied), or with h NULL stops it, returning once no batch
+ * uses the one set before. On SQLite only; elsewhere (PostgreSQL's nodes claim a commit's
+ * deliveries by id right after it) nothing is set. */
+void hl_store_claim_hook(struct hl_store *st, const struct hl_claim_hook *h);
 /* Records a batch of attempts in one transaction: attempt rows, delivery states, the webhooks'
  * last*At fields (on PostgreSQL a success moves them in steps of a second at least, so that
  * nodes do not queue on a busy webhook's row); disables a webhook, and parks its pending

@@ -103,6 +103,41 @@ static void test_spend(void **state)
     hl_shares_free(&sh);
 }
 
+/* Two claims that may run with copies of the same shares (the bookkeeper's and a commit's) each
+ * take half of every room, one rounding down and one up: together never more than the whole; a
+ * newcomers' room stays at least 1, and 0 (no shares) stays 0. */
+static void test_halve(void **state)
+{
+    (void)state;
+    struct hl_shares down, up;
+    assert_int_equal(hl_shares_init(&down, 4), HL_OK);
+    assert_int_equal(hl_shares_init(&up, 4), HL_OK);
+    int64_t rooms[] = {0, 1, 5, 32};
+    for (size_t i = 0; i < 4; i++) {
+        down.room_apps[i] = down.room_webhooks[i] = (int64_t)i + 1;
+        down.rooms[i] = down.wrooms[i] = rooms[i];
+    }
+    down.nrooms = down.nwrooms = 4;
+    down.room_new = 7;
+    down.wroom_new = 1;
+    hl_shares_copy(&up, &down);
+    hl_shares_halve(&down, 0);
+    hl_shares_halve(&up, 1);
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(down.rooms[i] + up.rooms[i], rooms[i]);
+        assert_int_equal(down.wrooms[i] + up.wrooms[i], rooms[i]);
+        assert_true(up.wrooms[i] >= down.wrooms[i]);
+    }
+    assert_int_equal(down.room_new + up.room_new, 7);
+    assert_int_equal(down.wroom_new, 1);
+    assert_int_equal(up.wroom_new, 1);
+    down.room_new = 0;
+    hl_shares_halve(&down, 1);
+    assert_int_equal(down.room_new, 0);
+    hl_shares_free(&down);
+    hl_shares_free(&up);
+}
+
 /* ---- the transfer thread after a 410 ---- */
 
 /* A loopback receiver answering every request 410; the first only once told to (held). */
@@ -349,6 +384,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_share),
         cmocka_unit_test(test_spend),
+        cmocka_unit_test(test_halve),
         cmocka_unit_test(test_nothing_sent_after_410),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -4939,11 +4939,137 @@ static void s_stored_payloads(struct ctx *c)
     assert_int_equal(hl_store_event_get(c->st, a.id, v.e.uid, &e, NULL, NULL), HL_ESTORE);
 }
 
+/* A commit's claim hook (hl_store_claim_hook), as the dispatcher's: what it was asked and given. */
+struct claim_spy {
+    int answer;   /* begin's: claim or not */
+    size_t max;   /* the claim's max */
+    int64_t skip; /* a busy webhook (0: none) */
+    int quiet;    /* end's answer */
+    int begun, ended, rc;
+    int64_t from, upto;
+    struct jobs got;
+};
+
+static int spy_begin(void *arg, struct hl_claim *c)
+{
+    struct claim_spy *s = arg;
+    int64_t now = hl_now_ms();
+    s->begun++;
+    *c = (struct hl_claim){.now = now,
+                           .lease_until = now + HOUR,
+                           .max = s->max,
+                           .skip = &s->skip,
+                           .nskip = s->skip != 0};
+    return s->answer;
+}
+
+static int spy_end(void *arg, int rc, struct hl_job *jobs, size_t n, int64_t from, int64_t upto)
+{
+    struct claim_spy *s = arg;
+    s->ended++;
+    s->rc = rc;
+    s->from = from;
+    s->upto = upto;
+    for (size_t i = 0; i < n; i++) {
+        s->got.v = realloc(s->got.v, (s->got.n + 1) * sizeof(*s->got.v));
+        assert_non_null(s->got.v);
+        s->got.v[s->got.n++] = jobs[i];
+    }
+    free(jobs);
+    return s->quiet;
+}
+
+/* Publishes an event; returns how far the store's wake sequence moved meanwhile. */
+static uint64_t publish_woke(struct ctx *c, int64_t app_id, struct ev *e, int64_t made)
+{
+    uint64_t seq = hl_store_wake_seq(c->st);
+    assert_int_equal(publish(c, app_id, HL_EV_AGENT_CREATED, e), made);
+    return hl_store_wake_seq(c->st) - seq;
+}
+
+/* SQLite's group commit claims the deliveries a batch made inside its transaction, as the hook
+ * says (issue 19: a claim of their own waited for the writer behind the next batch): the jobs
+ * leased and handed over before the commit returns, busy webhooks' left for later claims, no
+ * wake-up when the hook took everything; none when the hook declines or is gone. */
+static void s_commit_claim(struct ctx *c)
+{
+    struct hl_app a;
+    struct hook w1, w2;
+    struct ev e;
+    struct jobs j = {0};
+    struct claim_spy spy = {.answer = 1, .max = 64, .quiet = 1};
+    forget_hooks(c);
+    make_app(c, &a);
+    make_hook(c, a.id, HL_ENT_ALL, 0, 1, &w1);
+    make_hook(c, a.id, HL_ENT_ALL, 0, 1, &w2);
+    spy.skip = w2.id;
+    struct hl_claim_hook hook = {.begin = spy_begin, .end = spy_end, .arg = &spy};
+    hl_store_claim_hook(c->st, &hook);
+
+    /* w1's claimed and handed over by the commit; w2 (busy) left; the hook took all it could */
+    assert_int_equal(publish_woke(c, a.id, &e, 2), 0);
+    assert_int_equal(spy.begun, 1);
+    assert_int_equal(spy.ended, 1);
+    assert_int_equal(spy.rc, HL_OK);
+    assert_int_equal(spy.got.n, 1);
+    const struct hl_job *got = &spy.got.v[0];
+    assert_int_equal(got->webhook_id, w1.id);
+    assert_string_equal(got->event_uid, e.e.uid);
+    assert_true(got->payload_len > 0 && got->payload[0] == '{'); /* unpacked */
+    assert_true(spy.from < got->delivery_id && got->delivery_id <= spy.upto);
+    int64_t first = got->delivery_id; /* got moves with spy.got */
+    int64_t now = hl_now_ms();
+    claim_mine(c, now, now + HOUR, NULL, 0, &j); /* w1's is leased: only w2's is left */
+    assert_int_equal(j.n, 1);
+    assert_int_equal(j.v[0].webhook_id, w2.id);
+
+    /* the hook wants a wake-up: the commit notifies */
+    spy.quiet = 0;
+    assert_int_equal(publish_woke(c, a.id, &e, 2), 1);
+    /* a claim that passes over a due delivery (its max) says it did not see everything */
+    spy.skip = 0;
+    spy.max = 1;
+    publish_woke(c, a.id, &e, 2);
+    assert_int_equal(spy.ended, 3);
+    assert_int_equal(spy.upto, 0);
+    assert_int_equal(spy.got.n, 3);
+    /* declined: no end, a wake-up, and the deliveries claimable as before */
+    spy.answer = 0;
+    assert_int_equal(publish_woke(c, a.id, &e, 2), 1);
+    assert_int_equal(spy.begun, 4);
+    assert_int_equal(spy.ended, 3);
+    /* attempt records alone make no deliveries of a change: no claim */
+    struct hl_attempt at = {.delivery_id = first,
+                            .webhook_id = w1.id,
+                            .started_at = now,
+                            .duration_us = 100,
+                            .status_code = 200,
+                            .outcome = HL_OUT_SUCCESS};
+    assert_int_equal(hl_store_record(c->st, &at, 1), HL_OK);
+    assert_int_equal(spy.begun, 4);
+    /* gone: commits claim nothing for it */
+    hl_store_claim_hook(c->st, NULL);
+    spy.answer = 1;
+    assert_int_equal(publish_woke(c, a.id, &e, 2), 1);
+    assert_int_equal(spy.begun, 4);
+    now = hl_now_ms();
+    /* everything neither handed over nor claimed above: w2's of the second event, the one the
+     * third's claim passed over, and both of the last two */
+    claim_mine(c, now, now + HOUR, NULL, 0, &j);
+    assert_int_equal(j.n, 1 + 1 + 2 + 2);
+    jobs_free(&j);
+    jobs_free(&spy.got);
+}
+
 /* Cases for the SQLite backend alone. */
 static const struct contract sqlite_only[] = {
-    {"group_commit_disk_full", s_batch_disk_full}, {"group_commit_io_error", s_batch_io_error},
-    {"sync_restore_fails", s_sync_restore_fails},  {"release_space", s_release_space},
-    {"compact_old_file", s_compact_old_file},      {"stored_payloads", s_stored_payloads},
+    {"group_commit_disk_full", s_batch_disk_full},
+    {"group_commit_io_error", s_batch_io_error},
+    {"sync_restore_fails", s_sync_restore_fails},
+    {"release_space", s_release_space},
+    {"compact_old_file", s_compact_old_file},
+    {"stored_payloads", s_stored_payloads},
+    {"commit_claim", s_commit_claim},
 };
 
 /* ---- running the contract on each backend ---- */
