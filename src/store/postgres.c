@@ -634,7 +634,9 @@ static const char *const SQL[Q_COUNT] = {
     [Q_CLAIM_IDS] =
         "WITH cand AS (SELECT d.id, d.id AS due, w.id AS wid, w.app_id AS app,"
         " row_number() OVER (PARTITION BY w.id ORDER BY d.id) AS rw,"
-        " CASE WHEN w.rate_limit = 0 THEN " PER_WEBHOOK " ELSE 0 END AS allow"
+        /* a webhook's part is bounded by its share (fit), not by HL_CLAIM_PER_WEBHOOK (the
+         * walk's bound): capped, a busy webhook's rest went to the walk, a second claim a turn */
+        " CASE WHEN w.rate_limit = 0 THEN $4 ELSE 0 END AS allow"
         " FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id"
         " WHERE d.id = ANY($12::bigint[]) AND d.status = " SQL_PENDING
         " AND d.next_attempt_at <= $1 AND d.lease_until <= $1 AND " ORDER_FREE_D

@@ -2087,6 +2087,37 @@ static void c_claim_fresh_late(struct ctx *c)
     jobs_free(&j);
 }
 
+/* One webhook's new deliveries, more than HL_CLAIM_PER_WEBHOOK of them, all within its share:
+ * one claim through the cursor takes them all (the shares bound a webhook; the per-webhook cap
+ * only bounds the walk over webhooks), and leaves none behind for that walk. A claim capped at
+ * HL_CLAIM_PER_WEBHOOK cost a webhook under load a second claim (the walk) every turn. */
+static void c_claim_fresh_one_hook(struct ctx *c)
+{
+    struct hl_claim_cursor cur = {0};
+    struct hl_app a;
+    struct hook w;
+    struct ev e;
+    struct jobs j = {0};
+    fresh_setup(c, &a, &w, &cur, &j);
+    size_t made = HL_CLAIM_PER_WEBHOOK + 8;
+    for (size_t i = 0; i < made; i++)
+        assert_int_equal(publish(c, a.id, HL_EV_AGENT_CREATED, &e), 1);
+    int64_t now = hl_now_ms();
+    struct hl_job *v = NULL;
+    size_t n = 0, mine = 0;
+    struct hl_claim cl = {.now = now, .lease_until = now + HOUR, .max = 64, .fresh = &cur};
+    assert_int_equal(hl_store_claim(c->st, &cl, &v, &n), HL_OK);
+    for (size_t i = 0; i < n; i++) {
+        mine += is_mine(c, v[i].webhook_id);
+        hl_job_clear(&v[i]);
+    }
+    free(v);
+    if (mine != made)
+        fail_msg("one claim by cursor took %zu of one webhook's %zu new deliveries", mine, made);
+    assert_int_equal(cur.left, 0);
+    jobs_free(&j);
+}
+
 /* A retry waiting for its time is not a delivery racing the claim: it must not hold the cursor
  * of new deliveries back (every claim would read again all that was made since). */
 static void c_claim_fresh_retry(struct ctx *c)
@@ -4972,6 +5003,7 @@ static const struct contract contract[] = {
     {"event_list", c_event_list},
     {"claim", c_claim},
     {"claim_fresh", c_claim_fresh},
+    {"claim_fresh_one_hook", c_claim_fresh_one_hook},
     {"claim_fresh_filtered", c_claim_fresh_filtered},
     {"claim_fresh_late", c_claim_fresh_late},
     {"claim_fresh_retry", c_claim_fresh_retry},
