@@ -2015,6 +2015,22 @@ static void c_claim_fresh(struct ctx *c)
 /* A filtered webhook's deliveries (made one by one after the fan-out) reach the claim through a
  * cursor, or it says it left some (cursor.left): on PostgreSQL they were not queued by id, and a
  * node's own NOTIFY does not wake it, so they waited for the sweep. */
+/* One claim at now of up to 64 through the cursor cur; returns how many of this case's
+ * webhooks' deliveries it took (the jobs are freed). */
+static size_t claim_fresh_mine(struct ctx *c, int64_t now, struct hl_claim_cursor *cur)
+{
+    struct hl_job *v = NULL;
+    size_t n = 0, mine = 0;
+    struct hl_claim cl = {.now = now, .lease_until = now + HOUR, .max = 64, .fresh = cur};
+    assert_int_equal(hl_store_claim(c->st, &cl, &v, &n), HL_OK);
+    for (size_t i = 0; i < n; i++) {
+        mine += is_mine(c, v[i].webhook_id);
+        hl_job_clear(&v[i]);
+    }
+    free(v);
+    return mine;
+}
+
 static void c_claim_fresh_filtered(struct ctx *c)
 {
     struct hl_claim_cursor cur = {0};
@@ -2034,15 +2050,7 @@ static void c_claim_fresh_filtered(struct ctx *c)
     claim_mine(c, now, now + HOUR, NULL, 0, &j);
     assert_int_equal(publish(c, a.id, HL_EV_AGENT_CREATED, &e2), 2);
     now = hl_now_ms();
-    struct hl_job *v = NULL;
-    size_t n = 0, mine = 0;
-    struct hl_claim cl = {.now = now, .lease_until = now + HOUR, .max = 64, .fresh = &cur};
-    assert_int_equal(hl_store_claim(c->st, &cl, &v, &n), HL_OK);
-    for (size_t i = 0; i < n; i++) {
-        mine += is_mine(c, v[i].webhook_id);
-        hl_job_clear(&v[i]);
-    }
-    free(v);
+    size_t mine = claim_fresh_mine(c, now, &cur);
     if (mine != 2 && !cur.left)
         fail_msg("the claim by cursor took %zu of 2 new deliveries and left none", mine);
     jobs_free(&j);
@@ -2103,15 +2111,7 @@ static void c_claim_fresh_one_hook(struct ctx *c)
     for (size_t i = 0; i < made; i++)
         assert_int_equal(publish(c, a.id, HL_EV_AGENT_CREATED, &e), 1);
     int64_t now = hl_now_ms();
-    struct hl_job *v = NULL;
-    size_t n = 0, mine = 0;
-    struct hl_claim cl = {.now = now, .lease_until = now + HOUR, .max = 64, .fresh = &cur};
-    assert_int_equal(hl_store_claim(c->st, &cl, &v, &n), HL_OK);
-    for (size_t i = 0; i < n; i++) {
-        mine += is_mine(c, v[i].webhook_id);
-        hl_job_clear(&v[i]);
-    }
-    free(v);
+    size_t mine = claim_fresh_mine(c, now, &cur);
     if (mine != made)
         fail_msg("one claim by cursor took %zu of one webhook's %zu new deliveries", mine, made);
     assert_int_equal(cur.left, 0);
