@@ -8,12 +8,13 @@
 # average beside each. Needs build-bench/bench-tools (bench/run-pg.sh --quick builds them).
 # Without HOOKLINE_TEST_PG_URL it runs itself under scripts/with-postgres.sh with fsync on.
 # STATS=1 (with HOOKLINE_TEST_PG_STATEMENTS=1) writes each PostgreSQL run's top statements
-# (pg_stat_statements) to build-bench/ab-pg/stats-K.txt.
+# (pg_stat_statements) to build-bench/ab-pg/stats-K.txt. SCHED=CMD runs CMD in the background as
+# each run's load starts (e.g. SCHED=bench/pg-sched.sh: its backends' CPU and run-queue times).
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT" || exit 1
 if [ $# -lt 3 ]; then
-    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 fi
 if [ -z "${HOOKLINE_TEST_PG_URL:-}" ]; then
@@ -63,6 +64,7 @@ for r in $(seq 1 "$ROUNDS"); do
         done
         "${PY[@]}" webhooks --hl-port "$PORT" --app "$APP" --key "$KEY" \
             --url "http://127.0.0.1:$SINK_PORT/a" >/dev/null
+        if [ -n "${SCHED:-}" ]; then "$SCHED" & fi
         echo "round $r $label load $(cut -d' ' -f1 /proc/loadavg): $("${PG[@]}" throughput \
             --tools "$TOOLS" --results "$RUN/res.json" --hl-ports "$PORT" --pids "$NODE" \
             --sink-port "$SINK_PORT" --app "$APP" --key "$KEY" --kind agents --name "t$k" \
