@@ -12,10 +12,12 @@
 #include <openssl/sha.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "common/clock.h"
@@ -53,6 +55,11 @@ struct hl_http {
     uint16_t port;
     struct lot lot;
     struct hl_throttle *failures; /* failed credentials per client (hl_req_failed) */
+    /* 1 once hl_http_quiesce ran: on_accept closes every new connection. (Not
+     * MHD_quiesce_daemon: on an epoll thread pool it takes the listening socket out of each
+     * thread's epoll set while that thread may be doing the same, and libmicrohttpd aborts the
+     * process when it finds the socket gone: "Failed to remove listen FD from epoll set".) */
+    atomic_int refusing;
 };
 
 enum park_state {
@@ -955,6 +962,16 @@ __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const ch
     hl_debug_va("http", fmt, ap);
 }
 
+/* libmicrohttpd's accept policy: a new connection is closed at once, unanswered, once
+ * hl_http_quiesce ran. */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t len)
+{
+    struct hl_http *h = cls;
+    (void)addr;
+    (void)len;
+    return atomic_load(&h->refusing) ? MHD_NO : MHD_YES;
+}
+
 int hl_http_start(struct hl_api *api, const char *addr, unsigned serves, struct hl_http **out)
 {
     struct sockaddr_storage ss;
@@ -995,7 +1012,7 @@ int hl_http_start(struct hl_api *api, const char *addr, unsigned serves, struct 
     /* /metrics alone needs no pool. */
     unsigned threads = serves & HL_SERVE_API ? api->cfg.threads : 1;
     h->d = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        flags, 0, on_accept, h, on_request, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HL_HTTP_IDLE_S, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)4096, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
@@ -1017,11 +1034,8 @@ int hl_http_start(struct hl_api *api, const char *addr, unsigned serves, struct 
 
 void hl_http_quiesce(struct hl_http *h)
 {
-    if (h && h->d) {
-        MHD_socket s = MHD_quiesce_daemon(h->d);
-        if (s != MHD_INVALID_SOCKET)
-            close(s);
-    }
+    if (h)
+        atomic_store(&h->refusing, 1);
 }
 
 void hl_http_stop(struct hl_http *h)

@@ -175,7 +175,8 @@ enum hl_serve { HL_SERVE_API = 1, HL_SERVE_METRICS = 2 };
  * route template, status, duration and app, never a key or a body. Returns 0; HL_ECONFLICT when
  * the address is in use; another error (logged with the reason). */
 int hl_http_start(struct hl_api *api, const char *addr, unsigned serves, struct hl_http **out);
-/* Stops accepting new connections (in-flight requests go on). */
+/* Stops taking new connections: from now on each is closed at once, unanswered (requests in
+ * flight and the connections they came on go on). */
 void hl_http_quiesce(struct hl_http *h);
 /* Wakes every parked request (HL_WAKE_STOP) and lets their answers go out (bounded), finishes
  * in-flight requests, stops the server and frees it. A request waiting for its commit (a

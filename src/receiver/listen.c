@@ -484,11 +484,11 @@ int hl_listen_main(int argc, char **argv)
     int sig = 0;
     sigwait(&set, &sig);
     hl_info("listen: signal %d: stopping", sig);
-    MHD_socket s = MHD_quiesce_daemon(d);
-    if (s != MHD_INVALID_SOCKET)
-        close(s);
     status = 0;
 out:
+    /* No MHD_quiesce_daemon first: on an epoll thread pool it takes the listening socket out of
+     * each thread's epoll set while that thread may be doing the same, and libmicrohttpd aborts
+     * the process when it finds the socket gone. The stop closes the socket itself. */
     if (d)
         MHD_stop_daemon(d);
     hl_handoff_stop(L->handoff);

@@ -232,6 +232,11 @@ class Server:
                 self.proc.wait()
                 raise AssertionError("server did not stop on signal %d" % sig)
             self.logf.close()
+            if rc < 0 and -rc != sig:
+                # died of another signal (SIGABRT: a sanitizer or a library's abort): its output
+                # goes to the test's, since the caller's cleanup() removes the log
+                print("server on port %d died of signal %d; its log ends:\n%s"
+                      % (self.port, -rc, self.log()[-3000:]), file=sys.stderr)
             return rc
         return None
 

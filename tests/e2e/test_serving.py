@@ -218,6 +218,18 @@ class CommitWaits(ServerTest):
         self.assertEqual(sorted(created_agents(self.app)), sorted(uids))
 
 
+def answers_healthz(port):
+    """1 when a new connection to port gets an answer to GET /healthz, else 0."""
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/healthz")
+        conn.getresponse().read()
+        conn.close()
+        return 1
+    except (OSError, http.client.HTTPException):
+        return 0
+
+
 # SQLite only: PostgreSQL has no group commit, and a change commits on its request's HTTP thread
 # there (nothing waits parked), so this class is not defined on it rather than skipped.
 if not PG_URL:
@@ -266,6 +278,9 @@ if not PG_URL:
             time.sleep(0.2)
             self.assertEqual(calls.done(), [], "a change was answered before it could commit")
             self.assertIsNone(self.server.proc.poll(), "the server left with changes waiting")
+            # A connection made meanwhile gets no answer (closed at once, or refused).
+            wait_for(lambda: not answers_healthz(self.server.port),
+                     what="a connection made during the stop to go unanswered")
             db.execute("COMMIT")
             answers = calls.join()
             self.assertEqual(self.server.stop(), 0, self.server.log()[-3000:])
@@ -320,6 +335,67 @@ class Probes(ServerTest):
             self.assertEqual(r.json()["error"]["code"], "method_not_allowed")
         # Both answer without a key, and are not under the app prefix.
         self.assertEqual(self.app.call("GET", "readyz").status, 404)
+
+
+class StopWhileConnecting(unittest.TestCase):
+    """SIGTERM while clients keep connecting: the server stops with status 0. The stop used to
+    call MHD_quiesce_daemon, which takes the listening socket out of each pool thread's epoll set
+    while that thread may be doing the same; libmicrohttpd aborts the process (SIGABRT) when it
+    finds the socket gone. That window is a few microseconds; tests/e2e/slow_epoll_del.c,
+    preloaded, makes the main thread's removals wait 20 ms, and the old stop then aborted nearly
+    every time."""
+    CLIENTS = 3
+    ROUNDS = 3
+
+    def shim(self):
+        need(shutil.which("cc"), "cc (to build tests/e2e/slow_epoll_del.c)")
+        tmp = tempfile.mkdtemp(prefix="hookline-shim-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        so = os.path.join(tmp, "slow_epoll_del.so")
+        subprocess.run(["cc", "-shared", "-fPIC", "-O1", "-o", so,
+                        os.path.join(SOURCE_DIR, "tests", "e2e", "slow_epoll_del.c"), "-ldl"],
+                       check=True, timeout=120)
+        return so
+
+    def test_stop_while_clients_connect(self):
+        so = self.shim()
+        # The sanitizer runtime must otherwise come first in the library list.
+        asan = ":".join(filter(None, [os.environ.get("ASAN_OPTIONS"),
+                                      "verify_asan_link_order=0"]))
+        for _ in range(self.ROUNDS):
+            s = Server(env={"LD_PRELOAD": so, "ASAN_OPTIONS": asan})
+            self.addCleanup(s.cleanup)
+            s.start()
+            stop = threading.Event()
+            answered = [0] * self.CLIENTS
+
+            def client(i):
+                while not stop.is_set():
+                    try:
+                        conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=30)
+                        conn.request("GET", "/healthz")
+                        if conn.getresponse().status == 200:
+                            answered[i] += 1
+                        conn.close()
+                    except (OSError, http.client.HTTPException):
+                        pass  # the server is stopping
+
+            threads = [threading.Thread(target=client, args=(i,)) for i in range(self.CLIENTS)]
+            for t in threads:
+                t.start()
+            try:
+                # SIGTERM once every client is busy (the HTTP threads are awake)
+                wait_for(lambda: min(answered) >= 5, timeout=60)
+                rc = s.stop()
+            finally:
+                stop.set()
+                for t in threads:
+                    t.join()
+            log = s.log()
+            self.assertIn("slow_epoll_del: loaded", log)
+            self.assertEqual(rc, 0, log[-3000:])
+            self.assertNotIn("libmicrohttpd", log)
+            self.assertIn("stopped", log)
 
 
 class MetricsListen(unittest.TestCase):
