@@ -16,6 +16,8 @@
 # on a machine where the postgresql package is installed but no cluster runs.
 #
 # HOOKLINE_TEST_PG_FSYNC=on keeps fsync (for benchmarks); tests run without it by default.
+# HOOKLINE_TEST_PG_STATEMENTS=1 loads pg_stat_statements (shared_preload_libraries; a database
+# that wants the view runs CREATE EXTENSION pg_stat_statements): per-statement times for profiles.
 #
 # When PostgreSQL is not installed it exits 77 (what ctest takes for "skipped") without running
 # CMD; under HL_REQUIRE_ALL=1 (make test, whose set-up installs it) it exits 1 instead.
@@ -108,6 +110,12 @@ synchronous_commit = on
 logging_collector = off
 log_min_messages = warning
 EOF
+if [ "${HOOKLINE_TEST_PG_STATEMENTS:-0}" = 1 ]; then
+    cat >>"$data/postgresql.conf" <<EOF
+shared_preload_libraries = 'pg_stat_statements'
+pg_stat_statements.track = all
+EOF
+fi
 
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'

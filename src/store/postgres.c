@@ -643,7 +643,9 @@ static const char *const SQL[Q_COUNT] = {
     [Q_CLAIM_IDS] =
         "WITH cand AS (SELECT d.id, d.id AS due, w.id AS wid, w.app_id AS app,"
         " row_number() OVER (PARTITION BY w.id ORDER BY d.id) AS rw,"
-        " CASE WHEN w.rate_limit = 0 THEN " PER_WEBHOOK " ELSE 0 END AS allow"
+        /* a webhook's part is bounded by its share (fit), not by HL_CLAIM_PER_WEBHOOK (the
+         * walk's bound): capped, a busy webhook's rest went to the walk, a second claim a turn */
+        " CASE WHEN w.rate_limit = 0 THEN $4 ELSE 0 END AS allow"
         " FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id"
         " WHERE d.id = ANY($12::bigint[]) AND d.status = " SQL_PENDING
         " AND d.next_attempt_at <= $1 AND d.lease_until <= $1 AND " ORDER_FREE_D
@@ -656,15 +658,17 @@ static const char *const SQL[Q_COUNT] = {
         " RETURNING " CLAIM_COLS,
     [Q_RECORD] =
         "WITH a AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[],"
-        " $5::text[], $6::bytea[], $7::bigint[], $8::bigint[])"
-        " AS a(did, started, dur, code, err, resp, outcome, nxt)),"
+        " $5::text[], $6::bytea[], $7::bigint[], $8::bigint[], $9::bigint[])"
+        " AS a(did, started, dur, code, err, resp, outcome, nxt, wid)),"
         " ins AS (INSERT INTO attempts(delivery_id, started_at, duration_us, status_code, error,"
         " response, webhook_id) SELECT a.did, a.started, a.dur, a.code, a.err, a.resp,"
-        " (SELECT d.webhook_id FROM deliveries d WHERE d.id = a.did) FROM a)"
+        /* the webhook the attempt was claimed for; looked up only where a caller left it 0 */
+        " coalesce(nullif(a.wid, 0), (SELECT d.webhook_id FROM deliveries d WHERE d.id = a.did))"
+        " FROM a)"
         " UPDATE deliveries d SET status = CASE a.outcome WHEN " REC_OK " THEN " SQL_SUCCEEDED
         " WHEN " REC_AGAIN " THEN d.status ELSE " SQL_FAILED " END, attempts = d.attempts + 1,"
         " last_status = a.code, last_error = CASE WHEN a.outcome = " REC_OK " THEN NULL"
-        " ELSE a.err END, delivered_at = CASE WHEN a.outcome = " REC_OK " THEN $9"
+        " ELSE a.err END, delivered_at = CASE WHEN a.outcome = " REC_OK " THEN $10"
         " ELSE d.delivered_at END, next_attempt_at = CASE WHEN a.outcome = " REC_AGAIN
         " THEN a.nxt ELSE d.next_attempt_at END, lease_until = 0 FROM a WHERE d.id = a.did"
         " AND (d.status IN (" SQL_PENDING ", " SQL_PAUSED ") OR (a.outcome <> " REC_AGAIN
@@ -1994,9 +1998,9 @@ static int record_webhooks(struct hl_sess *s, const struct hl_attempt *at, size_
 /* Most bytes of one batch's arrays (the responses kept are bounded by the dispatcher). */
 #define REC_MAX_BYTES (64u << 20)
 /* Q_RECORD's arrays and their types. */
-#define REC_ARRAYS 8
-static const Oid REC_TYPES[REC_ARRAYS] = {OID_INT8, OID_INT8,  OID_INT8, OID_INT8,
-                                          OID_TEXT, OID_BYTEA, OID_INT8, OID_INT8};
+#define REC_ARRAYS 9
+static const Oid REC_TYPES[REC_ARRAYS] = {OID_INT8,  OID_INT8, OID_INT8, OID_INT8, OID_TEXT,
+                                          OID_BYTEA, OID_INT8, OID_INT8, OID_INT8};
 
 /* Starts a one-dimensional array of n elements of type elem. */
 static int arr_start(struct hl_buf *b, Oid elem, size_t n)
@@ -2039,8 +2043,10 @@ static int rec_field(struct hl_buf *b, const struct hl_attempt *a, int k)
         return arr_i64(b, a->outcome == HL_OUT_SUCCESS ? REC_SUCCESS
                           : a->outcome == HL_OUT_RETRY ? REC_RETRY
                                                        : REC_FAILED);
-    default:
+    case 7:
         return arr_i64(b, a->next_attempt_at);
+    default: /* the attempt's webhook, as claimed: no lookup per row */
+        return arr_i64(b, a->webhook_id);
     }
 }
 

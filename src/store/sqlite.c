@@ -509,8 +509,10 @@ static const char *const SQL[Q_COUNT] = {
     [Q_CLAIM_PICK] =
         "WITH cand AS (SELECT d.id AS id, d.id AS due, w.id AS wid, w.app_id AS app,"
         " row_number() OVER (PARTITION BY w.id ORDER BY d.id) AS rw,"
-        /* rate-limited webhooks' are left to Q_CLAIM_SELECT, which takes their allowance */
-        " CASE WHEN w.rate_limit = 0 THEN " PER_WEBHOOK " ELSE 0 END AS allow"
+        /* rate-limited webhooks' are left to Q_CLAIM_SELECT, which takes their allowance; the
+         * others' are bounded by their shares (fit), not by HL_CLAIM_PER_WEBHOOK: that bounds
+         * the walk over webhooks, and here would leave a busy webhook's rest to it */
+        " CASE WHEN w.rate_limit = 0 THEN ?3 ELSE 0 END AS allow"
         " FROM json_each(?12) j CROSS JOIN deliveries d CROSS JOIN webhooks w"
         " WHERE d.id = j.value AND w.id = d.webhook_id), " SHARES_FIT
         " ranked AS (SELECT id, due, app,"

@@ -412,7 +412,8 @@ struct hl_claim {
      * whose sequence ids are handed out at insert and not at commit (an id cursor would step
      * over a transaction that commits late), the deliveries this node's commits made, by the
      * ids their inserts returned, in the order they were made (other nodes' are found by the
-     * claim without a cursor, when their NOTIFY asks for help). */
+     * claim without a cursor, when their NOTIFY asks for help). Both: a webhook's part is
+     * bounded by its shares (rooms, wrooms), not by HL_CLAIM_PER_WEBHOOK. */
     struct hl_claim_cursor *fresh;
     /* Fair shares (all zero: none). Apps in skip_apps are left alone. App room_apps[i] gets at
      * most rooms[i] jobs of the claim and any other app at most room_new (0: no bound); webhook

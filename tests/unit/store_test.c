@@ -2015,6 +2015,22 @@ static void c_claim_fresh(struct ctx *c)
 /* A filtered webhook's deliveries (made one by one after the fan-out) reach the claim through a
  * cursor, or it says it left some (cursor.left): on PostgreSQL they were not queued by id, and a
  * node's own NOTIFY does not wake it, so they waited for the sweep. */
+/* One claim at now of up to 64 through the cursor cur; returns how many of this case's
+ * webhooks' deliveries it took (the jobs are freed). */
+static size_t claim_fresh_mine(struct ctx *c, int64_t now, struct hl_claim_cursor *cur)
+{
+    struct hl_job *v = NULL;
+    size_t n = 0, mine = 0;
+    struct hl_claim cl = {.now = now, .lease_until = now + HOUR, .max = 64, .fresh = cur};
+    assert_int_equal(hl_store_claim(c->st, &cl, &v, &n), HL_OK);
+    for (size_t i = 0; i < n; i++) {
+        mine += is_mine(c, v[i].webhook_id);
+        hl_job_clear(&v[i]);
+    }
+    free(v);
+    return mine;
+}
+
 static void c_claim_fresh_filtered(struct ctx *c)
 {
     struct hl_claim_cursor cur = {0};
@@ -2034,15 +2050,7 @@ static void c_claim_fresh_filtered(struct ctx *c)
     claim_mine(c, now, now + HOUR, NULL, 0, &j);
     assert_int_equal(publish(c, a.id, HL_EV_AGENT_CREATED, &e2), 2);
     now = hl_now_ms();
-    struct hl_job *v = NULL;
-    size_t n = 0, mine = 0;
-    struct hl_claim cl = {.now = now, .lease_until = now + HOUR, .max = 64, .fresh = &cur};
-    assert_int_equal(hl_store_claim(c->st, &cl, &v, &n), HL_OK);
-    for (size_t i = 0; i < n; i++) {
-        mine += is_mine(c, v[i].webhook_id);
-        hl_job_clear(&v[i]);
-    }
-    free(v);
+    size_t mine = claim_fresh_mine(c, now, &cur);
     if (mine != 2 && !cur.left)
         fail_msg("the claim by cursor took %zu of 2 new deliveries and left none", mine);
     jobs_free(&j);
@@ -2084,6 +2092,29 @@ static void c_claim_fresh_late(struct ctx *c)
         fail_msg("the claim by cursor stepped over a delivery made after its now: %zu taken", j.n);
     if (strcmp(c->be->name, "sqlite") == 0)
         assert_int_equal(left, 0); /* SQLite's cursor waits for it instead */
+    jobs_free(&j);
+}
+
+/* One webhook's new deliveries, more than HL_CLAIM_PER_WEBHOOK of them, all within its share:
+ * one claim through the cursor takes them all (the shares bound a webhook; the per-webhook cap
+ * only bounds the walk over webhooks), and leaves none behind for that walk. A claim capped at
+ * HL_CLAIM_PER_WEBHOOK cost a webhook under load a second claim (the walk) every turn. */
+static void c_claim_fresh_one_hook(struct ctx *c)
+{
+    struct hl_claim_cursor cur = {0};
+    struct hl_app a;
+    struct hook w;
+    struct ev e;
+    struct jobs j = {0};
+    fresh_setup(c, &a, &w, &cur, &j);
+    size_t made = HL_CLAIM_PER_WEBHOOK + 8;
+    for (size_t i = 0; i < made; i++)
+        assert_int_equal(publish(c, a.id, HL_EV_AGENT_CREATED, &e), 1);
+    int64_t now = hl_now_ms();
+    size_t mine = claim_fresh_mine(c, now, &cur);
+    if (mine != made)
+        fail_msg("one claim by cursor took %zu of one webhook's %zu new deliveries", mine, made);
+    assert_int_equal(cur.left, 0);
     jobs_free(&j);
 }
 
@@ -5098,6 +5129,7 @@ static const struct contract contract[] = {
     {"event_list", c_event_list},
     {"claim", c_claim},
     {"claim_fresh", c_claim_fresh},
+    {"claim_fresh_one_hook", c_claim_fresh_one_hook},
     {"claim_fresh_filtered", c_claim_fresh_filtered},
     {"claim_fresh_late", c_claim_fresh_late},
     {"claim_fresh_retry", c_claim_fresh_retry},
