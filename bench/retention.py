@@ -117,6 +117,11 @@ class Serve:
 
 
 def new_app(a, db, name):
+    # apps create refuses a database that is not there (only db init and serve make one)
+    r = subprocess.run([a.hl, "db", "init", "--database", db.url],
+                       capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        raise BenchError("db init: %s" % r.stderr.strip())
     r = subprocess.run([a.hl, "apps", "create", name, "--json", "--database", db.url],
                        capture_output=True, text=True, timeout=60)
     if r.returncode != 0:
