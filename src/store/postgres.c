@@ -86,8 +86,8 @@
 #define MIGRATION_LOCK_WAIT "5s"
 #define MIGRATION_BUSY                                                                             \
     "it waited " MIGRATION_LOCK_WAIT " for a table lock that running hookline nodes hold; "        \
-    "nothing was changed: run the upgrade when the database is quiet (stop the other nodes, "      \
-    "or pick a time with few changes) or retry it"
+    "it was not applied (the migrations before it were, each on its own): run the upgrade when "   \
+    "the database is quiet (stop the other nodes, or pick a time with few changes) or retry it"
 #define ACQUIRE_WAIT_MS 10000
 #define RECONNECT_PAUSE_MS 200
 #define LISTEN_BACKOFF_MIN_MS 100
@@ -104,7 +104,7 @@
  * deliveries itself (its bookkeeper claims at once when a commit wakes it). */
 #define FRESH_LIVE_MS 2000
 
-/* A claimed job's columns (HL_JOB_COLS) at the claim's time $1; at most so many of a webhook. */
+/* A claimed job's columns (HL_JOB_COLS) at the claim's time $1. */
 #define CLAIM_COLS HL_JOB_COLS("$1")
 /* The claim's rate allowance (sql.h) of webhook w, and the rate step of b. */
 #define RATE_ALLOW SQL_RATE_ALLOW("w.", "$1 * 1000")
@@ -630,10 +630,6 @@ static const char *const SQL[Q_COUNT] = {
                                  " apps a, resources r WHERE f.uid = c.uid AND a.id = f.app_id"
                                  " AND r.uid = f.uid RETURNING " HL_INGEST_COLS("f.attempts"),
     [Q_DB_SIZE] = "SELECT pg_database_size(current_database())",
-    /* A batch's attempt rows and delivery updates in one round trip (pg_record): $1-$8 are
-     * arrays of one entry per attempt (delivery, started_at, duration_us, status code, error,
-     * response, REC_* outcome, next_attempt_at), $9 the time a success is delivered at. The
-     * same rules as HL_Q_ATTEMPT_INSERT and HL_Q_DELIV_SUCCESS/RETRY/FAILED. */
     /* A claim of the deliveries this node's commits just made (pg_claim through a cursor): the
      * ids $12, in id order, as sqlite.c's Q_CLAIM_NEW and Q_CLAIM_PICK take them, without
      * visiting any webhook (a backlog elsewhere costs it nothing). Left to Q_CLAIM: an open
@@ -656,6 +652,10 @@ static const char *const SQL[Q_COUNT] = {
         " UPDATE deliveries d SET lease_until = $2 FROM got, webhooks w, events e"
         " WHERE d.id = got.id AND w.id = d.webhook_id AND e.id = d.event_id"
         " RETURNING " CLAIM_COLS,
+    /* A batch's attempt rows and delivery updates in one round trip (pg_record): $1-$9 are
+     * arrays of one entry per attempt (delivery, started_at, duration_us, status code, error,
+     * response, REC_* outcome, next_attempt_at, webhook), $10 the time a success is delivered
+     * at. The same rules as HL_Q_ATTEMPT_INSERT and HL_Q_DELIV_SUCCESS/RETRY/FAILED. */
     [Q_RECORD] =
         "WITH a AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[],"
         " $5::text[], $6::bytea[], $7::bigint[], $8::bigint[], $9::bigint[])"

@@ -26,8 +26,9 @@ struct hl_buf;
 /* Most earlier secrets that keep signing after rotations; a rotation beyond them drops the
  * oldest. */
 #define HL_PREV_SECRETS_MAX 5
-/* Most deliveries of one webhook a single claim returns: a backlog on one endpoint never fills a
- * claim. */
+/* Most deliveries of one webhook that one walk over webhooks with due deliveries returns (a
+ * claim without a cursor): a backlog on one endpoint never fills it. Claims through a cursor
+ * are bounded per webhook by its share instead (struct hl_claim). */
 #define HL_CLAIM_PER_WEBHOOK 32
 #define HL_NAME_MAX 256
 /* How long an Idempotency-Key's answer is kept and replayed; a key older than this may be used
@@ -574,8 +575,9 @@ int hl_store_event_list(struct hl_store *st, int64_t app_id, const struct hl_eve
 int hl_store_claim(struct hl_store *st, const struct hl_claim *c, struct hl_job **out, size_t *n);
 /* A claim that a group commit makes for this process's dispatcher (hl_store_claim_hook): the
  * deliveries a batch of changes made are claimed inside the batch's own transaction, so that they
- * are handed over the moment it commits, instead of after a claim of their own has waited for
- * the writer behind the next batch (under load, a whole batch's time). Both functions run on the
+ * are handed over the moment it commits (right after its callers are told), instead of after a
+ * claim of their own has waited for the writer behind the next batch (under load, a whole
+ * batch's time). Both functions run on the
  * thread that leads the batch, one batch at a time; they must be short and must not call the
  * store. */
 struct hl_claim_hook {
@@ -584,11 +586,11 @@ struct hl_claim_hook {
      * dispatcher's own claims (no room, stopping). */
     int (*begin)(void *arg, struct hl_claim *c);
     /* Called once after each begin that returned nonzero, when the batch's transaction is over
-     * and before any of its callers is told: rc 0 and the jobs claimed (jobs[0..n), payloads
-     * unpacked; the callee owns them and the array; n may be 0), or rc the error (jobs NULL,
-     * n 0: nothing was claimed, or the transaction is gone). from: the newest delivery id
-     * before the batch. upto: nonzero when the claim saw every delivery the batch made, up to
-     * that id, and passed over none that a claim of new deliveries takes (none beyond its max
+     * and its callers have been told, before another batch begins: rc 0 and the jobs claimed
+     * (jobs[0..n), payloads unpacked; the callee owns them and the array; n may be 0), or rc the
+     * error (jobs NULL, n 0: nothing was claimed, or the transaction is gone). from: the newest
+     * delivery id before the batch. upto: nonzero when the claim saw every delivery the batch made,
+     * up to that id, and passed over none that a claim of new deliveries takes (none beyond its max
      * or a share, nor one not yet due): such a claim may start after it. Like any claim of new
      * deliveries, it leaves those of webhooks in c->skip (taken once they leave it), held by
      * an open breaker (their probe goes at the breaker's next release, or the next sweep) or

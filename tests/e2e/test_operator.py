@@ -143,8 +143,9 @@ class Databases(unittest.TestCase):
                 self.fail("db init waited for the lock instead of giving up")
             self.assertNotEqual(r.returncode, 0)
             self.assertIn("migration to schema 1 failed: it waited 5s for a table lock that"
-                          " running hookline nodes hold; nothing was changed: run the upgrade"
-                          " when the database is quiet", r.stderr)
+                          " running hookline nodes hold; it was not applied (the migrations"
+                          " before it were, each on its own): run the upgrade when the database"
+                          " is quiet", r.stderr)
             self.assertIn("or retry it (", r.stderr)  # PostgreSQL's own words follow
             self.assertNotIn("Sanitizer", r.stderr)
             # migration 1 rolled back whole: none of its tables, no version recorded

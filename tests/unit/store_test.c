@@ -2115,6 +2115,28 @@ static void c_claim_fresh_one_hook(struct ctx *c)
     if (mine != made)
         fail_msg("one claim by cursor took %zu of one webhook's %zu new deliveries", mine, made);
     assert_int_equal(cur.left, 0);
+
+    /* still bounded by the webhook's share: 5 taken, the rest said to be left */
+    for (size_t i = 0; i < made; i++)
+        assert_int_equal(publish(c, a.id, HL_EV_AGENT_UPDATED, &e), 1);
+    now = hl_now_ms();
+    struct hl_job *v = NULL;
+    size_t n = 0;
+    struct hl_claim cl = {.now = now,
+                          .lease_until = now + HOUR,
+                          .max = 64,
+                          .fresh = &cur,
+                          .room_new = 100,
+                          .wroom_new = 5};
+    assert_int_equal(hl_store_claim(c->st, &cl, &v, &n), HL_OK);
+    mine = 0;
+    for (size_t i = 0; i < n; i++) {
+        mine += is_mine(c, v[i].webhook_id);
+        hl_job_clear(&v[i]);
+    }
+    free(v);
+    assert_int_equal(mine, 5);
+    assert_int_equal(cur.left, 1);
     jobs_free(&j);
 }
 
