@@ -34,7 +34,7 @@ struct hl_bookkeeper {
     /* Under ho->mu: every delivery up to this id was seen by a claim of new ones, this thread's
      * or a commit's that saw all its batch made; the cursor may skip to it. */
     int64_t fresh_seen;
-    int64_t commit_claimed_ms; /* under ho->mu: monotonic time of the last commit's claim */
+    int64_t commit_claimed_ms; /* under ho->mu: monotonic time a commit last asked to claim */
     /* The commit claim's (commit_claim_begin to _end; one batch at a time): */
     struct hl_shares commit_sh; /* the shares it claims within */
     size_t commit_room;         /* the room it took (ho->claiming) */
@@ -47,7 +47,8 @@ struct hl_bookkeeper {
  * taken off the shares it published: the next claim must not hand out the same room again.
  * (Two claims under way at once, the bookkeeper's and a commit's, each claim within half of
  * every room: see hl_bookkeeper_run and commit_claim_begin. The first commit after a second
- * without any may find a turn under way that took whole rooms: then half as much again, once.) */
+ * without any commit may find a turn under way that took whole rooms: then a webhook may hold
+ * half its room again, once, until the transfer thread's next count.) */
 static void hand_over(struct hl_bookkeeper *b, struct hl_job *jobs, size_t n, int64_t lease_until,
                       size_t took)
 {
@@ -446,8 +447,9 @@ static int commit_claim_begin(void *arg, struct hl_claim *c)
     if (room > CLAIM_BATCH_MAX)
         room = CLAIM_BATCH_MAX;
     ho->claiming += room;
+    /* Commits are claiming, even one that finds no room: a turn from now on takes half. */
+    b->commit_claimed_ms = hl_mono_ms();
     if (room) {
-        b->commit_claimed_ms = hl_mono_ms();
         ho->commit_claim = 1;
         hl_shares_copy(&b->commit_sh, &ho->shares);
         if (ho->turn) /* the bookkeeper's claims run with the other half */
