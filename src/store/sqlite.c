@@ -243,7 +243,7 @@ enum {
     " JOIN json_each(?7) r ON r.key = a.key),"                                                     \
     " turn AS (SELECT k.id, k.due, k.ra FROM ranked k LEFT JOIN room ON room.app = k.app"          \
     " WHERE ?8 = 0 OR k.ra <= coalesce(room.n, ?8))"
-/* A claimed job's columns (HL_JOB_COLS) at the claim's time ?1; at most so many of a webhook. */
+/* A claimed job's columns (HL_JOB_COLS) at the claim's time ?1. */
 #define CLAIM_COLS HL_JOB_COLS("?1")
 /* The claim's breaker gate and rate allowance (sql.h) of webhook w. */
 #define BREAKER_GATE SQL_BREAKER_GATE("w.", "?1")
@@ -1086,16 +1086,17 @@ static void sq_claim_hook(struct hl_store *base, const struct hl_claim_hook *h)
 }
 
 /* Commits a batch of requests in one transaction: one fsync for all of them. With a claim hook
- * set, the deliveries the batch made are claimed in the same transaction and handed over before
- * any request of the batch is told it committed. */
-static void run_batch(struct sqdb *db, struct commit_req *batch)
+ * set, the deliveries the batch made are claimed in the same transaction (bc; handed over by
+ * lead once the requests are told). Returns the transaction's outcome; *made: the deliveries the
+ * batch made, when it committed. */
+static int run_batch(struct sqdb *db, struct commit_req *batch, struct batch_claim *bc,
+                     int64_t *made_out)
 {
     struct hl_sess s;
-    struct batch_claim bc = {0};
     int opened = sess_open(&db->base, HL_SESS_TX, &s);
     int rc = opened;
     if (opened == HL_OK)
-        batch_claim_start(db, &s, batch, &bc);
+        batch_claim_start(db, &s, batch, bc);
     int64_t made = 0;
     for (struct commit_req *r = batch; r; r = r->next) {
         if (rc) {
@@ -1110,12 +1111,11 @@ static void run_batch(struct sqdb *db, struct commit_req *batch)
             rc = r->rc;
     }
     if (rc == HL_OK)
-        batch_claim_run(db, &s, &bc, made);
-    if (bc.asked && bc.rc && sqlite3_get_autocommit(db->w.db))
-        rc = bc.rc; /* the claim's error ended the transaction */
+        batch_claim_run(db, &s, bc, made);
+    if (bc->asked && bc->rc && sqlite3_get_autocommit(db->w.db))
+        rc = bc->rc; /* the claim's error ended the transaction */
     if (opened == HL_OK)
         rc = sess_close(&s, rc);
-    int quiet = batch_claim_end(db, &bc, rc);
     made = 0;
     for (struct commit_req *r = batch; r; r = r->next) {
         if (rc) {
@@ -1124,8 +1124,8 @@ static void run_batch(struct sqdb *db, struct commit_req *batch)
         }
         made += r->made;
     }
-    if (made && !quiet)
-        hl_store_notify(&db->base);
+    *made_out = made;
+    return rc;
 }
 
 /* Tells each request of a committed batch its outcome: a started one through its done function
@@ -1166,8 +1166,14 @@ static void lead(struct sqdb *db)
     struct commit_req *batch = db->q_head;
     db->q_head = db->q_tail = NULL;
     pthread_mutex_unlock(&db->q_mu);
-    run_batch(db, batch);
+    struct batch_claim bc = {0};
+    int64_t made = 0;
+    int rc = run_batch(db, batch, &bc, &made);
+    /* The callers first (their answers do not wait for the transfers that the hand-over
+     * starts), then the deliveries the batch claimed, before another batch may begin. */
     finish_batch(db, batch);
+    if (!batch_claim_end(db, &bc, rc) && made)
+        hl_store_notify(&db->base);
     pthread_mutex_lock(&db->q_mu);
     db->committing = 0;
     wake_next(db);
