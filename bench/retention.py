@@ -391,10 +391,13 @@ def main():
               "%.3f" % run["plateau"]["ratio"] if run["plateau"]["ratio"] else "?",
               "%.2f ms" % (b99 / 1000.0) if b99 else "?", "%.2f ms" % (p99 / 1000.0) if p99
               else "?", run["pruned"]["events"], res["owed_ok"], res["missing"]))
+    # A lost delivery ends the run; a size that does not plateau is a figure (the Results table
+    # says "no"), and must not keep the phases after this one from being measured.
+    if res["plateau_ok"] is False:
+        print("retention: the database did not plateau (x%.3f): reported, not fatal"
+              % run["plateau"]["ratio"], file=sys.stderr)
     failed = [what for what, ok in (("nothing owed lost", res["owed_ok"]),
-                                    ("nothing missing", res["missing"] == 0),
-                                    ("the database plateaus", res["plateau_ok"] is not False))
-              if not ok]
+                                    ("nothing missing", res["missing"] == 0)) if not ok]
     if failed:
         die("retention: not met: " + ", ".join(failed))
 
