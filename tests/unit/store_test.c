@@ -2012,17 +2012,13 @@ static void c_claim_fresh(struct ctx *c)
     jobs_free(&j);
 }
 
-/* A filtered webhook's deliveries (made one by one after the fan-out) reach the claim through a
- * cursor, or it says it left some (cursor.left): on PostgreSQL they were not queued by id, and a
- * node's own NOTIFY does not wake it, so they waited for the sweep. */
-/* One claim at now of up to 64 through the cursor cur; returns how many of this case's
- * webhooks' deliveries it took (the jobs are freed). */
-static size_t claim_fresh_mine(struct ctx *c, int64_t now, struct hl_claim_cursor *cur)
+/* One claim through cl; returns how many of this case's webhooks' deliveries it took (the jobs
+ * are freed). */
+static size_t claim_count_mine(struct ctx *c, const struct hl_claim *cl)
 {
     struct hl_job *v = NULL;
     size_t n = 0, mine = 0;
-    struct hl_claim cl = {.now = now, .lease_until = now + HOUR, .max = 64, .fresh = cur};
-    assert_int_equal(hl_store_claim(c->st, &cl, &v, &n), HL_OK);
+    assert_int_equal(hl_store_claim(c->st, cl, &v, &n), HL_OK);
     for (size_t i = 0; i < n; i++) {
         mine += is_mine(c, v[i].webhook_id);
         hl_job_clear(&v[i]);
@@ -2031,6 +2027,16 @@ static size_t claim_fresh_mine(struct ctx *c, int64_t now, struct hl_claim_curso
     return mine;
 }
 
+/* One claim at now of up to 64 through the cursor cur; see claim_count_mine. */
+static size_t claim_fresh_mine(struct ctx *c, int64_t now, struct hl_claim_cursor *cur)
+{
+    struct hl_claim cl = {.now = now, .lease_until = now + HOUR, .max = 64, .fresh = cur};
+    return claim_count_mine(c, &cl);
+}
+
+/* A filtered webhook's deliveries (made one by one after the fan-out) reach the claim through a
+ * cursor, or it says it left some (cursor.left): on PostgreSQL they were not queued by id, and a
+ * node's own NOTIFY does not wake it, so they waited for the sweep. */
 static void c_claim_fresh_filtered(struct ctx *c)
 {
     struct hl_claim_cursor cur = {0};
@@ -2056,17 +2062,25 @@ static void c_claim_fresh_filtered(struct ctx *c)
     jobs_free(&j);
 }
 
-/* One app with one webhook of this case's, and a cursor of new deliveries that starts now with
- * nothing due before it. */
-static void fresh_setup(struct ctx *c, struct hl_app *a, struct hook *w,
-                        struct hl_claim_cursor *cur, struct jobs *j)
+/* What a case of the cursor of new deliveries works with: one app with one webhook of the case's,
+ * and a cursor that starts now with nothing due before it (fresh_setup). */
+struct fresh_case {
+    struct hl_claim_cursor cur;
+    struct hl_app a;
+    struct hook w;
+    struct ev e;   /* the last event published */
+    struct jobs j; /* the last claim's jobs */
+};
+
+static void fresh_setup(struct ctx *c, struct fresh_case *f)
 {
+    memset(f, 0, sizeof(*f));
     forget_hooks(c);
-    make_app(c, a);
-    make_hook(c, a->id, HL_ENT_ALL, 0, 1, w);
+    make_app(c, &f->a);
+    make_hook(c, f->a.id, HL_ENT_ALL, 0, 1, &f->w);
     int64_t now = hl_now_ms();
-    claim_with(c, now, now + HOUR, NULL, 0, cur, j); /* where the cursor begins */
-    claim_mine(c, now, now + HOUR, NULL, 0, j);
+    claim_with(c, now, now + HOUR, NULL, 0, &f->cur, &f->j); /* where the cursor begins */
+    claim_mine(c, now, now + HOUR, NULL, 0, &f->j);
 }
 
 /* A change that commits after a claim took its now (the claim waited for the writer) makes a
@@ -2075,24 +2089,21 @@ static void fresh_setup(struct ctx *c, struct hl_app *a, struct hook *w,
  * the noisy-neighbours bench). */
 static void c_claim_fresh_late(struct ctx *c)
 {
-    struct hl_claim_cursor cur = {0};
-    struct hl_app a;
-    struct hook w;
-    struct ev e;
-    struct jobs j = {0};
-    fresh_setup(c, &a, &w, &cur, &j);
+    struct fresh_case f;
+    fresh_setup(c, &f);
     int64_t taken = hl_now_ms() - 1000; /* the claim's now, taken before the commit below */
-    assert_int_equal(publish(c, a.id, HL_EV_AGENT_CREATED, &e), 1);
-    claim_with(c, taken, taken + HOUR, NULL, 0, &cur, &j);
-    assert_int_equal(j.n, 0); /* not due at that now */
-    int left = cur.left;      /* PostgreSQL: passed over, and said so (the full claim's) */
+    assert_int_equal(publish(c, f.a.id, HL_EV_AGENT_CREATED, &f.e), 1);
+    claim_with(c, taken, taken + HOUR, NULL, 0, &f.cur, &f.j);
+    assert_int_equal(f.j.n, 0); /* not due at that now */
+    int left = f.cur.left;      /* PostgreSQL: passed over, and said so (the full claim's) */
     int64_t now = hl_now_ms();
-    claim_with(c, now, now + HOUR, NULL, 0, &cur, &j);
-    if (j.n != 1 && !left)
-        fail_msg("the claim by cursor stepped over a delivery made after its now: %zu taken", j.n);
+    claim_with(c, now, now + HOUR, NULL, 0, &f.cur, &f.j);
+    if (f.j.n != 1 && !left)
+        fail_msg("the claim by cursor stepped over a delivery made after its now: %zu taken",
+                 f.j.n);
     if (strcmp(c->be->name, "sqlite") == 0)
         assert_int_equal(left, 0); /* SQLite's cursor waits for it instead */
-    jobs_free(&j);
+    jobs_free(&f.j);
 }
 
 /* One webhook's new deliveries, more than HL_CLAIM_PER_WEBHOOK of them, all within its share:
@@ -2101,62 +2112,45 @@ static void c_claim_fresh_late(struct ctx *c)
  * HL_CLAIM_PER_WEBHOOK cost a webhook under load a second claim (the walk) every turn. */
 static void c_claim_fresh_one_hook(struct ctx *c)
 {
-    struct hl_claim_cursor cur = {0};
-    struct hl_app a;
-    struct hook w;
-    struct ev e;
-    struct jobs j = {0};
-    fresh_setup(c, &a, &w, &cur, &j);
+    struct fresh_case f;
+    fresh_setup(c, &f);
     size_t made = HL_CLAIM_PER_WEBHOOK + 8;
     for (size_t i = 0; i < made; i++)
-        assert_int_equal(publish(c, a.id, HL_EV_AGENT_CREATED, &e), 1);
+        assert_int_equal(publish(c, f.a.id, HL_EV_AGENT_CREATED, &f.e), 1);
     int64_t now = hl_now_ms();
-    size_t mine = claim_fresh_mine(c, now, &cur);
+    size_t mine = claim_fresh_mine(c, now, &f.cur);
     if (mine != made)
         fail_msg("one claim by cursor took %zu of one webhook's %zu new deliveries", mine, made);
-    assert_int_equal(cur.left, 0);
+    assert_int_equal(f.cur.left, 0);
 
     /* still bounded by the webhook's share: 5 taken, the rest said to be left */
     for (size_t i = 0; i < made; i++)
-        assert_int_equal(publish(c, a.id, HL_EV_AGENT_UPDATED, &e), 1);
+        assert_int_equal(publish(c, f.a.id, HL_EV_AGENT_UPDATED, &f.e), 1);
     now = hl_now_ms();
-    struct hl_job *v = NULL;
-    size_t n = 0;
     struct hl_claim cl = {.now = now,
                           .lease_until = now + HOUR,
                           .max = 64,
-                          .fresh = &cur,
+                          .fresh = &f.cur,
                           .room_new = 100,
                           .wroom_new = 5};
-    assert_int_equal(hl_store_claim(c->st, &cl, &v, &n), HL_OK);
-    mine = 0;
-    for (size_t i = 0; i < n; i++) {
-        mine += is_mine(c, v[i].webhook_id);
-        hl_job_clear(&v[i]);
-    }
-    free(v);
-    assert_int_equal(mine, 5);
-    assert_int_equal(cur.left, 1);
-    jobs_free(&j);
+    assert_int_equal(claim_count_mine(c, &cl), 5);
+    assert_int_equal(f.cur.left, 1);
+    jobs_free(&f.j);
 }
 
 /* A retry waiting for its time is not a delivery racing the claim: it must not hold the cursor
  * of new deliveries back (every claim would read again all that was made since). */
 static void c_claim_fresh_retry(struct ctx *c)
 {
-    struct hl_claim_cursor cur = {0};
-    struct hl_app a;
-    struct hook w;
-    struct ev e;
-    struct jobs j = {0};
-    fresh_setup(c, &a, &w, &cur, &j);
-    assert_int_equal(publish(c, a.id, HL_EV_AGENT_CREATED, &e), 1);
+    struct fresh_case f;
+    fresh_setup(c, &f);
+    assert_int_equal(publish(c, f.a.id, HL_EV_AGENT_CREATED, &f.e), 1);
     int64_t now = hl_now_ms();
-    claim_mine(c, now, now + HOUR, NULL, 0, &j); /* taken by the walk: the cursor stays below */
-    assert_int_equal(j.n, 1);
-    int64_t retried = j.v[0].delivery_id;
+    claim_mine(c, now, now + HOUR, NULL, 0, &f.j); /* taken by the walk: the cursor stays below */
+    assert_int_equal(f.j.n, 1);
+    int64_t retried = f.j.v[0].delivery_id;
     struct hl_attempt at = {.delivery_id = retried,
-                            .webhook_id = w.id,
+                            .webhook_id = f.w.id,
                             .started_at = now,
                             .duration_us = 100,
                             .status_code = 500,
@@ -2165,16 +2159,16 @@ static void c_claim_fresh_retry(struct ctx *c)
                             .next_attempt_at = now + 5000};
     assert_int_equal(hl_store_record(c->st, &at, 1), HL_OK);
     for (int k = 0; k < 2; k++) {
-        assert_int_equal(publish(c, a.id, HL_EV_AGENT_UPDATED, &e), 1);
+        assert_int_equal(publish(c, f.a.id, HL_EV_AGENT_UPDATED, &f.e), 1);
         now = hl_now_ms();
-        claim_with(c, now, now + HOUR, NULL, 0, &cur, &j);
-        assert_int_equal(j.n, 1);
-        assert_true(j.v[0].delivery_id > retried);
+        claim_with(c, now, now + HOUR, NULL, 0, &f.cur, &f.j);
+        assert_int_equal(f.j.n, 1);
+        assert_true(f.j.v[0].delivery_id > retried);
     }
-    if (strcmp(c->be->name, "sqlite") == 0 && cur.after < retried)
-        fail_msg("a retry due in 5 s holds the cursor at %lld, below %lld", (long long)cur.after,
+    if (strcmp(c->be->name, "sqlite") == 0 && f.cur.after < retried)
+        fail_msg("a retry due in 5 s holds the cursor at %lld, below %lld", (long long)f.cur.after,
                  (long long)retried);
-    jobs_free(&j);
+    jobs_free(&f.j);
 }
 
 static void c_claim(struct ctx *c)
