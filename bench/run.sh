@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/run.sh [--quick] [--out FILE] [--only neighbours]
+# bench/run.sh [--quick] [--out FILE] [--only neighbours|latency]
 #
 # Builds an optimised hookline (build-bench/) and the bench tools, runs every benchmark on
 # loopback and writes BENCHMARKS.md (the hand-written <!-- manual:... --> blocks are kept).
@@ -10,7 +10,8 @@
 # then the scale phase: a million events and deliveries written and every list timed, about 8 minutes, most of it
 # PostgreSQL's bulk load) and must stay under 35; every step is bounded by `timeout`, and
 # everything started here is stopped on exit. --only neighbours runs the build and the
-# noisy-neighbours phase alone (its figures in build-bench/bench-run/results.json, printed;
+# noisy-neighbours phase alone, --only latency the build, the set-up of the first hookline and
+# its latency floor and latency phases (figures in build-bench/bench-run/results.json, printed;
 # BENCHMARKS.md untouched).
 set -euo pipefail
 
@@ -27,16 +28,19 @@ while [ $# -gt 0 ]; do
         shift
         ;;
     --only)
-        ONLY=${2:?--only needs a phase: neighbours}
-        [ "$ONLY" = neighbours ] || { echo "bench/run.sh: --only knows one phase: neighbours" >&2; exit 2; }
+        ONLY=${2:?--only needs a phase: neighbours or latency}
+        case "$ONLY" in
+        neighbours | latency) ;;
+        *) echo "bench/run.sh: --only knows two phases: neighbours, latency" >&2; exit 2 ;;
+        esac
         shift
         ;;
     -h | --help)
-        sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *)
-        echo "usage: bench/run.sh [--quick] [--out FILE] [--only neighbours]" >&2
+        echo "usage: bench/run.sh [--quick] [--out FILE] [--only neighbours|latency]" >&2
         exit 2
         ;;
     esac
@@ -224,6 +228,27 @@ step "probe" 30 "${PY[@]}" probe --hl-port "$HL_PORT" --sink-port "$SINK_PORT" -
 step "wrk script" 10 "${PY[@]}" wrk-lua --capture "$RUN/delivery.http" --out "$RUN/delivery.lua" \
     --results "$RESULTS"
 
+# The latency floor (hl-load straight to hl-sink), then POST /agents at LAT_RATE for LAT_S.
+latency_phase() {
+    log "latency floor: hl-load → hl-sink at ${LAT_RATE}/s, ${FLOOR_S}s"
+    note_cmd "hl-load -p SINK_PORT -a floor -k none -K agents -c $LAT_CONNS -d $FLOOR_S -r $LAT_RATE"
+    step "floor" $((FLOOR_S + 60)) "${PY[@]}" floor --tools "$TOOLS" --results "$RESULTS" \
+        --sink-port "$SINK_PORT" --rate "$LAT_RATE" --duration "$FLOOR_S" --conns "$LAT_CONNS"
+
+    log "latency: POST /agents at ${LAT_RATE}/s for ${LAT_S}s"
+    note_cmd "hl-load -p HL_PORT -a APP -k KEY -K agents -c $LAT_CONNS -d $LAT_S -r $LAT_RATE -o latency.gen.txt"
+    step "latency" $((LAT_S + 150)) "${PY[@]}" latency --tools "$TOOLS" --results "$RESULTS" --run "$RUN" \
+        --dump-file "$RUN/sink.dump" --hl-port "$HL_PORT" --sink-port "$SINK_PORT" --pid "$HL_PID" \
+        --app "$APP_A" --key "$KEY_A" --name latency --prefix lat --rate "$LAT_RATE" \
+        --duration "$LAT_S" --conns "$LAT_CONNS" --warmup "$WARMUP_S"
+}
+
+if [ "$ONLY" = latency ]; then
+    latency_phase
+    log "done in $(($(date +%s) - T_START)) s (figures: $RESULTS)"
+    exit 0
+fi
+
 log "ceiling: wrk → hl-sink, ${CEIL_S}s"
 note_cmd "wrk -t2 -c64 -d${CEIL_S}s --latency -s delivery.lua http://127.0.0.1:SINK_PORT/a   # delivery.lua: a captured hookline delivery"
 step "ceiling (sink)" $((CEIL_S + 60)) "${PY[@]}" wrk --lua "$RUN/delivery.lua" \
@@ -279,17 +304,7 @@ EOF
     NGINX_PID=""
 fi
 
-log "latency floor: hl-load → hl-sink at ${LAT_RATE}/s, ${FLOOR_S}s"
-note_cmd "hl-load -p SINK_PORT -a floor -k none -K agents -c $LAT_CONNS -d $FLOOR_S -r $LAT_RATE"
-step "floor" $((FLOOR_S + 60)) "${PY[@]}" floor --tools "$TOOLS" --results "$RESULTS" \
-    --sink-port "$SINK_PORT" --rate "$LAT_RATE" --duration "$FLOOR_S" --conns "$LAT_CONNS"
-
-log "latency: POST /agents at ${LAT_RATE}/s for ${LAT_S}s"
-note_cmd "hl-load -p HL_PORT -a APP -k KEY -K agents -c $LAT_CONNS -d $LAT_S -r $LAT_RATE -o latency.gen.txt"
-step "latency" $((LAT_S + 150)) "${PY[@]}" latency --tools "$TOOLS" --results "$RESULTS" --run "$RUN" \
-    --dump-file "$RUN/sink.dump" --hl-port "$HL_PORT" --sink-port "$SINK_PORT" --pid "$HL_PID" \
-    --app "$APP_A" --key "$KEY_A" --name latency --prefix lat --rate "$LAT_RATE" \
-    --duration "$LAT_S" --conns "$LAT_CONNS" --warmup "$WARMUP_S"
+latency_phase
 
 log "fan-out: ${FAN_RATE} changes/s to $FANOUT webhooks for ${FAN_S}s"
 note_cmd "hl-load -p HL_PORT -a FANOUT_APP -k KEY -K agents -c 16 -d $FAN_S -r $FAN_RATE -o fanout.gen.txt"
