@@ -3611,7 +3611,9 @@ static void c_wake(struct ctx *c)
  * Every SQLite file of this program is opened through a VFS that wraps the default one and does
  * what the real one does, unless a case arms a fault: a write to the WAL that fails (a full
  * disk), a sync that fails (an I/O error) or blocks until released (to hold a group commit in
- * flight), or a PRAGMA synchronous = FULL that is refused. */
+ * flight), or a PRAGMA synchronous = FULL that is refused. It also counts, when asked, the bytes
+ * written to WAL files and the syncs of database files (which, in WAL mode, only checkpoints
+ * do), and which of those syncs came from one watched thread. */
 
 static struct {
     pthread_mutex_t mu;
@@ -3622,12 +3624,17 @@ static struct {
     int sync_err;   /* xSync fails with this code */
     int pragma_err; /* PRAGMA synchronous = FULL fails */
     int hits;       /* faults injected */
-} F = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, 0};
+    int watching;   /* count what follows */
+    pthread_t watched;
+    int64_t wal_bytes;
+    int db_syncs, db_syncs_watched;
+} F = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 struct ffile {
     sqlite3_file base;
     sqlite3_file *real; /* the wrapped file, right after this struct */
     int wal;
+    int main_db;
 };
 
 static sqlite3_vfs *real_vfs;
@@ -3673,7 +3680,13 @@ static int f_read(sqlite3_file *f, void *p, int n, sqlite3_int64 off)
 
 static int f_write(sqlite3_file *f, const void *p, int n, sqlite3_int64 off)
 {
-    int rc = ((struct ffile *)f)->wal ? fault_take(&F.write_err) : 0;
+    int wal = ((struct ffile *)f)->wal;
+    int rc = wal ? fault_take(&F.write_err) : 0;
+    if (wal && !rc) {
+        pthread_mutex_lock(&F.mu);
+        F.wal_bytes += F.watching ? n : 0;
+        pthread_mutex_unlock(&F.mu);
+    }
     return rc ? rc : REAL(f)->pMethods->xWrite(REAL(f), p, n, off);
 }
 
@@ -3686,6 +3699,10 @@ static int f_sync(sqlite3_file *f, int flags)
 {
     int rc = fault_take(&F.sync_err); /* a sync held below was asked for before any fault */
     pthread_mutex_lock(&F.mu);
+    if (F.watching && ((struct ffile *)f)->main_db) {
+        F.db_syncs++;
+        F.db_syncs_watched += pthread_equal(pthread_self(), F.watched) != 0;
+    }
     if (F.stall_sync) {
         F.stalled = 1;
         pthread_cond_broadcast(&F.cv);
@@ -3776,6 +3793,7 @@ static int f_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int fl
     struct ffile *f = (struct ffile *)file;
     f->real = (sqlite3_file *)(f + 1);
     f->wal = (flags & SQLITE_OPEN_WAL) != 0;
+    f->main_db = (flags & SQLITE_OPEN_MAIN_DB) != 0;
     int rc = real_vfs->xOpen(real_vfs, name, f->real, flags, out_flags);
     /* Our methods only where the real file has its own (it has none when the open failed). */
     file->pMethods = f->real->pMethods ? &ffile_io : NULL;
@@ -5109,6 +5127,56 @@ static void s_commit_claim(struct ctx *c)
 }
 
 /* Cases for the SQLite backend alone. */
+/* Checkpoints are not the commits' work: while this thread commits batches of events, writing
+ * 48 MiB of WAL, the database file is synced (in WAL mode only a checkpoint does that) again and
+ * again, never by this thread, although each commit led its own batch; and the WAL file stays
+ * within its bound (4,096 frames before it must start over, plus what is written during a
+ * checkpoint: 32 MiB here, where without checkpoints it would hold all 48). */
+static void s_checkpoint_apart(struct ctx *c)
+{
+    enum { N = 64 };
+    struct hl_app a;
+    struct hook h;
+    make_app(c, &a);
+    make_hook(c, a.id, HL_ENT_ALL, 0, 1, &h);
+    struct ev *v = calloc(N, sizeof(*v));
+    assert_non_null(v);
+    struct hl_change ch[N];
+    pthread_mutex_lock(&F.mu);
+    F.watching = 1;
+    F.watched = pthread_self();
+    F.wal_bytes = F.db_syncs = F.db_syncs_watched = 0;
+    pthread_mutex_unlock(&F.mu);
+    int64_t wal = 0, deadline = hl_mono_ms() + 120 * SEC, commits = 0;
+    while (wal < (48 << 20) && hl_mono_ms() < deadline) {
+        for (int i = 0; i < N; i++) {
+            ev_init(&v[i], a.id, HL_EV_AGENT_UPDATED, "tenant-1", "agent-x", hl_now_ms());
+            ch[i] = (struct hl_change){.op = HL_OP_NONE, .ev = &v[i].e};
+        }
+        assert_int_equal(hl_store_commit(c->st, ch, N, NULL, NULL), HL_OK);
+        commits++;
+        pthread_mutex_lock(&F.mu);
+        wal = F.wal_bytes;
+        pthread_mutex_unlock(&F.mu);
+    }
+    pthread_mutex_lock(&F.mu);
+    F.watching = 0;
+    int syncs = F.db_syncs, mine = F.db_syncs_watched;
+    pthread_mutex_unlock(&F.mu);
+    free(v);
+    print_message("%lld commits wrote %lld MiB of WAL; %d syncs of the database file\n",
+                  (long long)commits, (long long)(wal >> 20), syncs);
+    if (wal < (48 << 20))
+        fail_msg("only %lld MiB of WAL written in 120 s", (long long)(wal >> 20));
+    assert_true(syncs >= 2);
+    assert_int_equal(mine, 0);
+    char path[1100];
+    struct stat sb;
+    snprintf(path, sizeof(path), "%s-wal", c->url);
+    assert_int_equal(stat(path, &sb), 0);
+    assert_true(sb.st_size <= (32 << 20));
+}
+
 static const struct contract sqlite_only[] = {
     {"group_commit_disk_full", s_batch_disk_full},
     {"group_commit_io_error", s_batch_io_error},
@@ -5117,6 +5185,7 @@ static const struct contract sqlite_only[] = {
     {"compact_old_file", s_compact_old_file},
     {"stored_payloads", s_stored_payloads},
     {"commit_claim", s_commit_claim},
+    {"checkpoint_apart", s_checkpoint_apart},
 };
 
 /* ---- running the contract on each backend ---- */
