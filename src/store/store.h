@@ -575,7 +575,7 @@ int hl_store_event_list(struct hl_store *st, int64_t app_id, const struct hl_eve
 int hl_store_claim(struct hl_store *st, const struct hl_claim *c, struct hl_job **out, size_t *n);
 /* A claim that a group commit makes for this process's dispatcher (hl_store_claim_hook): the
  * deliveries a batch of changes made are claimed inside the batch's own transaction, so that they
- * are handed over the moment it commits (right after its callers are told), instead of after a
+ * are handed over the moment it commits (just before its callers are told), instead of after a
  * claim of their own has waited for the writer behind the next batch (under load, a whole
  * batch's time). Both functions run on the
  * thread that leads the batch, one batch at a time; they must be short and must not call the
@@ -586,7 +586,7 @@ struct hl_claim_hook {
      * dispatcher's own claims (no room, stopping). */
     int (*begin)(void *arg, struct hl_claim *c);
     /* Called once after each begin that returned nonzero, when the batch's transaction is over
-     * and its callers have been told, before another batch begins: rc 0 and the jobs claimed
+     * and before its callers are told (and another batch begins): rc 0 and the jobs claimed
      * (jobs[0..n), payloads unpacked; the callee owns them and the array; n may be 0), or rc the
      * error (jobs NULL, n 0: nothing was claimed, or the transaction is gone). from: the newest
      * delivery id before the batch. upto: nonzero when the claim saw every delivery the batch made,
