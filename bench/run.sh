@@ -245,6 +245,7 @@ latency_phase() {
 
 if [ "$ONLY" = latency ]; then
     latency_phase
+    stop_hookline
     log "done in $(($(date +%s) - T_START)) s (figures: $RESULTS)"
     exit 0
 fi

@@ -14,7 +14,7 @@
  * fails every request of the batch.
  *
  * Checkpoints (copying the WAL back into the database file) run on a thread and connection of
- * their own, never inside a commit (see ck_run).
+ * their own, never inside a commit (see "checkpoints" below).
  *
  * Claims lease deliveries with synchronous off: a single node drops every lease when it starts,
  * so losing the last ones in a crash changes nothing. If synchronous cannot be turned back on,
@@ -613,11 +613,12 @@ struct sqdb {
     struct sq ck;
     pthread_mutex_t ck_mu;
     pthread_cond_t ck_cv;
-    pthread_mutex_t ck_turn; /* held by whoever checkpoints; taken after w.mu when both are */
-    int ck_want;             /* the WAL holds CK_PAGES frames not yet copied */
-    int ck_pages, ck_done;   /* frames in the WAL at the last commit; frames copied of them */
-    uint64_t ck_gen;         /* WAL restarts seen: ck_done counts in the current one */
-    int ck_stop, ck_running;
+    pthread_mutex_t ck_turn; /* held by whoever uses ck or checkpoints; after w.mu if both */
+    int ck_want;             /* CK_PAGES frames were written since the last pass */
+    int ck_pages, ck_seen;   /* frames in the WAL at the last commit; at the last pass */
+    uint64_t ck_gen;         /* WAL restarts seen: ck_seen counts in the current one */
+    int ck_stop;             /* the checkpointer ends */
+    int ck_running;          /* the checkpointer was started */
     pthread_t ck_thread;
     char *path;
     int lock_fd; /* hl_store_lock's, or -1 */
@@ -1623,12 +1624,16 @@ static int sq_compact(struct hl_store *base, hl_compact_progress_fn progress, vo
  * BENCHMARKS.md). Instead the writer's WAL hook only counts, and a thread of the store's own
  * copies the frames with a passive checkpoint on its own connection, which neither waits for nor
  * blocks the writer and the readers. A WAL only starts over from its beginning when a write
- * begins with every frame copied, which a writer that never pauses does not allow: once the WAL
- * is CK_RESTART frames long, the checkpointer takes the writer's turn for a second pass (only
- * what was written during the first), and the next write starts the WAL over. That bounds the
- * file, and makes a writer that outruns the disk wait for it. */
-#define CK_PAGES 1000   /* frames not yet copied that start a checkpoint (SQLite's default) */
-#define CK_RESTART 4096 /* frames (16 MiB of 4 KiB pages) after which the WAL must start over */
+ * begins with every frame copied and no reader in it, which a writer that never pauses does not
+ * allow: once the WAL is CK_RESTART frames long, the checkpointer holds the writer's turn for a
+ * second pass (only what was written during the first) that waits up to CK_WAIT_MS for the
+ * readers, and the next write starts the WAL over. Should the checkpointer still fall behind by
+ * CK_HARD frames (a starved thread, a reader that stays), the commit checkpoints itself, as
+ * SQLite's own would: the file stays bounded, and a writer that outruns the disk waits for it. */
+#define CK_PAGES 1000   /* frames written since the last pass that start the next (SQLite's) */
+#define CK_RESTART 4096 /* frames (16 MiB of 4 KiB pages) after which the WAL should start over */
+#define CK_HARD 8192    /* frames after which the writer's commit checkpoints itself */
+#define CK_WAIT_MS 100  /* how long the restarting pass waits for readers to leave the WAL */
 
 /* The writer's WAL hook, after each commit: pages frames are in the WAL. */
 static int wal_hook(void *arg, sqlite3 *conn, const char *name, int pages)
@@ -1639,39 +1644,50 @@ static int wal_hook(void *arg, sqlite3 *conn, const char *name, int pages)
     pthread_mutex_lock(&db->ck_mu);
     if (pages < db->ck_pages) { /* started over (a restart missed here only delays the next) */
         db->ck_gen++;
-        db->ck_done = 0;
+        db->ck_seen = 0;
     }
     db->ck_pages = pages;
-    if (pages - db->ck_done >= CK_PAGES && !db->ck_want) {
+    if (pages - db->ck_seen >= CK_PAGES && !db->ck_want) {
         db->ck_want = 1;
         pthread_cond_signal(&db->ck_cv);
     }
     pthread_mutex_unlock(&db->ck_mu);
+    /* On the checkpointer's connection (ck_turn is its mutex too), which syncs: the writer's may
+     * be in a lazy transaction, without fsync. */
+    if (pages >= CK_HARD) {
+        pthread_mutex_lock(&db->ck_turn);
+        sqlite3_wal_checkpoint_v2(db->ck.db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        pthread_mutex_unlock(&db->ck_turn);
+    }
     return SQLITE_OK;
 }
 
-/* One passive checkpoint on the checkpointer's connection, with the writer held when whole (so
- * that it copies every frame and the next write starts the WAL over). Returns the frames copied,
- * or -1. */
-static int ck_pass(struct sqdb *db, int whole)
+/* One pass on the checkpointer's connection: passive, or, to start the WAL over, with the
+ * writer's turn held and up to CK_WAIT_MS for the readers (what it cannot wait for stays for the
+ * next pass). Returns the frames the WAL held, or -1 on an error. */
+static int ck_pass(struct sqdb *db, int restart)
 {
-    if (whole)
+    if (restart)
         conn_take(db, &db->w);
     pthread_mutex_lock(&db->ck_turn);
-    int frames = 0, copied = 0;
-    int rc =
-        sqlite3_wal_checkpoint_v2(db->ck.db, NULL, SQLITE_CHECKPOINT_PASSIVE, &frames, &copied);
+    int frames = -1, copied = -1;
+    int rc = sqlite3_wal_checkpoint_v2(
+        db->ck.db, NULL, restart ? SQLITE_CHECKPOINT_RESTART : SQLITE_CHECKPOINT_PASSIVE, &frames,
+        &copied);
+    /* Busy: readers stayed, or another process checkpoints; frames are known or -1. */
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+        hl_error("sqlite: checkpoint: %s", sqlite3_errmsg(db->ck.db));
+        frames = -1;
+    }
     pthread_mutex_unlock(&db->ck_turn);
-    if (whole)
+    if (restart)
         conn_give(db, &db->w);
-    if (rc == SQLITE_OK)
-        return copied;
-    hl_error("sqlite: checkpoint: %s", sqlite3_errmsg(db->ck.db));
-    return -1;
+    return frames;
 }
 
-/* The checkpointer: copies the WAL whenever the hook says CK_PAGES frames wait; after an error,
- * tries again a second later. Ends at ck_stop. */
+/* The checkpointer: a pass whenever the hook says CK_PAGES frames were written since the last
+ * (copied or not: frames a reader holds back are tried again after as many more, never in a
+ * loop); after an error, tries again a second later. Ends at ck_stop. */
 static void *ck_run(void *arg)
 {
     struct sqdb *db = arg;
@@ -1682,18 +1698,18 @@ static void *ck_run(void *arg)
             continue;
         }
         uint64_t gen = db->ck_gen;
-        int whole = db->ck_pages >= CK_RESTART;
+        int pages = db->ck_pages;
         pthread_mutex_unlock(&db->ck_mu);
-        int copied = ck_pass(db, 0);
-        if (copied >= 0 && whole)
-            copied = ck_pass(db, 1);
+        int frames = ck_pass(db, 0);
+        if (frames >= CK_RESTART)
+            frames = ck_pass(db, 1);
         pthread_mutex_lock(&db->ck_mu);
-        if (copied >= 0 && gen == db->ck_gen)
-            db->ck_done = copied;
-        db->ck_want = db->ck_pages - db->ck_done >= CK_PAGES;
-        if (copied < 0 && !db->ck_stop) {
+        if (gen == db->ck_gen) /* what the pass saw, or at least what the hook had */
+            db->ck_seen = frames > pages ? frames : pages;
+        db->ck_want = db->ck_pages - db->ck_seen >= CK_PAGES;
+        if (frames < 0 && !db->ck_stop) {
             struct timespec until;
-            clock_gettime(CLOCK_REALTIME, &until);
+            clock_gettime(CLOCK_MONOTONIC, &until);
             until.tv_sec += 1;
             pthread_cond_timedwait(&db->ck_cv, &db->ck_mu, &until);
         }
@@ -1782,8 +1798,10 @@ static void sq_close(struct hl_store *base)
     free(db);
 }
 
-/* Opens one connection to path. */
-static int conn_open(struct sq *c, const char *path, int reader, char *err, size_t errlen)
+enum conn_role { CONN_WRITER, CONN_READER, CONN_CHECKPOINT };
+
+/* Opens one connection to path, for role. */
+static int conn_open(struct sq *c, const char *path, enum conn_role role, char *err, size_t errlen)
 {
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
     if (sqlite3_open_v2(path, &c->db, flags, NULL) != SQLITE_OK) {
@@ -1791,18 +1809,18 @@ static int conn_open(struct sq *c, const char *path, int reader, char *err, size
                  c->db ? sqlite3_errmsg(c->db) : "out of memory");
         return HL_ESTORE;
     }
-    sqlite3_busy_timeout(c->db, 5000);
+    sqlite3_busy_timeout(c->db, role == CONN_CHECKPOINT ? CK_WAIT_MS : 5000);
     sqlite3_extended_result_codes(c->db, 1);
     /* A new file gets incremental auto-vacuum (it can only be chosen before the first table, and
      * before WAL mode writes the header); on an existing file this changes nothing until `db
      * compact` runs VACUUM. */
-    if (!reader && exec_sql(c, "PRAGMA auto_vacuum = INCREMENTAL")) {
+    if (role == CONN_WRITER && exec_sql(c, "PRAGMA auto_vacuum = INCREMENTAL")) {
         snprintf(err, errlen, "cannot configure %s: %s", path, sqlite3_errmsg(c->db));
         return HL_ESTORE;
     }
     if (exec_sql(c, "PRAGMA journal_mode = WAL") || exec_sql(c, "PRAGMA synchronous = FULL") ||
         exec_sql(c, "PRAGMA foreign_keys = ON") ||
-        (reader && exec_sql(c, "PRAGMA query_only = ON"))) {
+        (role == CONN_READER && exec_sql(c, "PRAGMA query_only = ON"))) {
         snprintf(err, errlen, "cannot configure %s: %s", path, sqlite3_errmsg(c->db));
         return HL_ESTORE;
     }
@@ -1878,18 +1896,22 @@ int hl_sqlite_open(const char *path, struct hl_store **out, char *err, size_t er
     pthread_cond_init(&db->turn_cv, NULL);
     pthread_mutex_init(&db->hook_mu, NULL);
     pthread_mutex_init(&db->ck_mu, NULL);
-    pthread_cond_init(&db->ck_cv, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* the checkpointer's retry */
+    pthread_cond_init(&db->ck_cv, &ca);
+    pthread_condattr_destroy(&ca);
     pthread_mutex_init(&db->ck_turn, NULL);
     pthread_mutex_init(&db->ck.mu, NULL);
     pthread_mutex_init(&db->w.mu, NULL);
     for (int i = 0; i < NREAD; i++)
         pthread_mutex_init(&db->r[i].mu, NULL);
-    if (conn_open(&db->w, path, 0, err, errlen) || migrate(&db->w, err, errlen))
+    if (conn_open(&db->w, path, CONN_WRITER, err, errlen) || migrate(&db->w, err, errlen))
         goto bad;
     for (int i = 0; i < NREAD; i++)
-        if (conn_open(&db->r[i], path, 1, err, errlen))
+        if (conn_open(&db->r[i], path, CONN_READER, err, errlen))
             goto bad;
-    if (conn_open(&db->ck, path, 0, err, errlen))
+    if (conn_open(&db->ck, path, CONN_CHECKPOINT, err, errlen))
         goto bad;
     if (pthread_create(&db->ck_thread, NULL, ck_run, db) != 0) {
         snprintf(err, errlen, "cannot start the checkpoint thread");
