@@ -1633,7 +1633,7 @@ static int sq_compact(struct hl_store *base, hl_compact_progress_fn progress, vo
 #define CK_PAGES 1000   /* frames written since the last pass that start the next (SQLite's) */
 #define CK_RESTART 4096 /* frames (16 MiB of 4 KiB pages) after which the WAL should start over */
 #define CK_HARD 8192    /* frames after which the writer's commit checkpoints itself */
-#define CK_WAIT_MS 100  /* how long the restarting pass waits for readers to leave the WAL */
+#define CK_WAIT_MS 10   /* how long the restarting pass waits for readers to leave the WAL */
 
 /* The writer's WAL hook, after each commit: pages frames are in the WAL. */
 static int wal_hook(void *arg, sqlite3 *conn, const char *name, int pages)
@@ -1775,22 +1775,25 @@ static void conn_close(struct sq *c, int checkpoint)
     pthread_mutex_destroy(&c->mu);
 }
 
+/* Tells a thread of the store's to end (*stop under mu, cv signalled) and waits for it, when it
+ * was started. */
+static void thread_end(pthread_mutex_t *mu, pthread_cond_t *cv, int *stop, int running,
+                       pthread_t th)
+{
+    pthread_mutex_lock(mu);
+    *stop = 1;
+    pthread_cond_signal(cv);
+    pthread_mutex_unlock(mu);
+    if (running)
+        pthread_join(th, NULL);
+}
+
 static void sq_close(struct hl_store *base)
 {
     struct sqdb *db = DB(base);
     /* What is queued still commits, and each request hears its outcome. */
-    pthread_mutex_lock(&db->q_mu);
-    db->q_stop = 1;
-    pthread_cond_signal(&db->q_cv);
-    pthread_mutex_unlock(&db->q_mu);
-    if (db->q_running)
-        pthread_join(db->q_thread, NULL);
-    pthread_mutex_lock(&db->ck_mu);
-    db->ck_stop = 1;
-    pthread_cond_signal(&db->ck_cv);
-    pthread_mutex_unlock(&db->ck_mu);
-    if (db->ck_running)
-        pthread_join(db->ck_thread, NULL);
+    thread_end(&db->q_mu, &db->q_cv, &db->q_stop, db->q_running, db->q_thread);
+    thread_end(&db->ck_mu, &db->ck_cv, &db->ck_stop, db->ck_running, db->ck_thread);
     conn_close(&db->ck, 0);
     for (int i = 0; i < NREAD; i++)
         conn_close(&db->r[i], 0);
