@@ -617,6 +617,7 @@ struct sqdb {
     int ck_want;             /* CK_PAGES frames were written since the last pass */
     int ck_pages, ck_seen;   /* frames in the WAL at the last commit; at the last pass */
     uint64_t ck_gen;         /* WAL restarts seen: ck_seen counts in the current one */
+    int ck_compacting;       /* sq_compact holds ck_turn (set and read under w.mu) */
     int ck_stop;             /* the checkpointer ends */
     int ck_running;          /* the checkpointer was started */
     pthread_t ck_thread;
@@ -1605,12 +1606,14 @@ static int sq_compact(struct hl_store *base, hl_compact_progress_fn progress, vo
     /* Incremental auto-vacuum takes effect with the VACUUM that follows. The checkpointer waits:
      * a checkpoint of its under way would leave the WAL untruncated. */
     pthread_mutex_lock(&db->ck_turn);
+    db->ck_compacting = 1; /* the VACUUM's commit must not checkpoint in the hook: it has ck_turn */
     if (exec_sql(c, "PRAGMA wal_checkpoint(TRUNCATE)") ||
         exec_sql(c, "PRAGMA auto_vacuum = INCREMENTAL") || exec_sql(c, "VACUUM") ||
         exec_sql(c, "PRAGMA wal_checkpoint(TRUNCATE)")) {
         snprintf(err, errlen, "%s", sqlite3_errmsg(c->db));
         rc = HL_ESTORE;
     }
+    db->ck_compacting = 0;
     pthread_mutex_unlock(&db->ck_turn);
     sqlite3_progress_handler(c->db, 0, NULL, NULL);
     return sess_close(&s, rc);
@@ -1654,7 +1657,7 @@ static int wal_hook(void *arg, sqlite3 *conn, const char *name, int pages)
     pthread_mutex_unlock(&db->ck_mu);
     /* On the checkpointer's connection (ck_turn is its mutex too), which syncs: the writer's may
      * be in a lazy transaction, without fsync. */
-    if (pages >= CK_HARD) {
+    if (pages >= CK_HARD && !db->ck_compacting) {
         pthread_mutex_lock(&db->ck_turn);
         sqlite3_wal_checkpoint_v2(db->ck.db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
         pthread_mutex_unlock(&db->ck_turn);
@@ -1664,11 +1667,13 @@ static int wal_hook(void *arg, sqlite3 *conn, const char *name, int pages)
 
 /* The checkpointer's busy handler: readers leave the WAL within a read, so it looks again every
  * 100 µs (SQLite's own handler sleeps 1, 2, 5, 10 ms... while the writer's turn is held), up to
- * CK_WAIT_MS in all. */
+ * CK_WAIT_MS from the first try (arg: the deadline, in monotonic µs). */
 static int ck_busy(void *arg, int tries)
 {
-    (void)arg;
-    if (tries >= CK_WAIT_MS * 10)
+    int64_t *until = arg;
+    if (tries == 0)
+        *until = hl_mono_us() + CK_WAIT_MS * 1000;
+    else if (hl_mono_us() >= *until)
         return 0;
     usleep(100);
     return 1;
@@ -1676,13 +1681,16 @@ static int ck_busy(void *arg, int tries)
 
 /* One pass on the checkpointer's connection: passive, or, to start the WAL over, with the
  * writer's turn held and up to CK_WAIT_MS for the readers (what it cannot wait for stays for the
- * next pass). Returns the frames the WAL held, or -1 on an error. */
-static int ck_pass(struct sqdb *db, int restart)
+ * next pass). Returns the frames the WAL held, or -1 on an error; *copied: how many of them are
+ * in the database file (-1 when unknown). */
+static int ck_pass(struct sqdb *db, int restart, int *copied_out)
 {
     if (restart)
         conn_take(db, &db->w);
     pthread_mutex_lock(&db->ck_turn);
     int frames = -1, copied = -1;
+    int64_t until = 0;
+    sqlite3_busy_handler(db->ck.db, ck_busy, &until);
     int rc = sqlite3_wal_checkpoint_v2(
         db->ck.db, NULL, restart ? SQLITE_CHECKPOINT_RESTART : SQLITE_CHECKPOINT_PASSIVE, &frames,
         &copied);
@@ -1691,9 +1699,11 @@ static int ck_pass(struct sqdb *db, int restart)
         hl_error("sqlite: checkpoint: %s", sqlite3_errmsg(db->ck.db));
         frames = -1;
     }
+    sqlite3_busy_handler(db->ck.db, NULL, NULL); /* until is about to go */
     pthread_mutex_unlock(&db->ck_turn);
     if (restart)
         conn_give(db, &db->w);
+    *copied_out = copied;
     return frames;
 }
 
@@ -1712,9 +1722,11 @@ static void *ck_run(void *arg)
         uint64_t gen = db->ck_gen;
         int pages = db->ck_pages;
         pthread_mutex_unlock(&db->ck_mu);
-        int frames = ck_pass(db, 0);
-        if (frames >= CK_RESTART)
-            frames = ck_pass(db, 1);
+        /* The restarting pass only when little is left to copy: it holds the writer. */
+        int copied;
+        int frames = ck_pass(db, 0, &copied);
+        if (frames >= CK_RESTART && copied >= 0 && frames - copied <= CK_PAGES)
+            frames = ck_pass(db, 1, &copied);
         pthread_mutex_lock(&db->ck_mu);
         if (gen == db->ck_gen) /* what the pass saw, or at least what the hook had */
             db->ck_seen = frames > pages ? frames : pages;
@@ -1794,6 +1806,8 @@ static void sq_close(struct hl_store *base)
     /* What is queued still commits, and each request hears its outcome. */
     thread_end(&db->q_mu, &db->q_cv, &db->q_stop, db->q_running, db->q_thread);
     thread_end(&db->ck_mu, &db->ck_cv, &db->ck_stop, db->ck_running, db->ck_thread);
+    if (db->w.db)
+        sqlite3_wal_hook(db->w.db, NULL, NULL); /* the hook may use ck */
     conn_close(&db->ck, 0);
     for (int i = 0; i < NREAD; i++)
         conn_close(&db->r[i], 0);
@@ -1824,9 +1838,7 @@ static int conn_open(struct sq *c, const char *path, enum conn_role role, char *
                  c->db ? sqlite3_errmsg(c->db) : "out of memory");
         return HL_ESTORE;
     }
-    if (role == CONN_CHECKPOINT)
-        sqlite3_busy_handler(c->db, ck_busy, NULL);
-    else
+    if (role != CONN_CHECKPOINT) /* ck_pass sets the checkpointer's */
         sqlite3_busy_timeout(c->db, 5000);
     sqlite3_extended_result_codes(c->db, 1);
     /* A new file gets incremental auto-vacuum (it can only be chosen before the first table, and

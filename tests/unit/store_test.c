@@ -4942,6 +4942,30 @@ static void s_compact_old_file(struct ctx *c)
     assert_true(file_bytes(path) < before.bytes - 1000 * 1024);
 }
 
+/* Compacting a file larger than the WAL's hard bound (8,192 frames): the VACUUM's own commit
+ * crosses it, and the store must not checkpoint in that commit's hook while compaction holds
+ * the checkpoints' turn (it would wait for itself). */
+static void s_compact_large(struct ctx *c)
+{
+    sqlite3 *raw = NULL;
+    assert_int_equal(sqlite3_open(c->url, &raw), SQLITE_OK);
+    sqlite3_busy_timeout(raw, 5000);
+    assert_int_equal(sqlite3_exec(raw,
+                                  "CREATE TABLE ballast(b BLOB);"
+                                  "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n"
+                                  " WHERE i < 9000) INSERT INTO ballast SELECT randomblob(4000)"
+                                  " FROM n;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(raw);
+    char err[256];
+    assert_int_equal(hl_store_lock(c->st, err, sizeof(err)), HL_OK);
+    assert_int_equal(hl_store_compact(c->st, NULL, NULL, err, sizeof(err)), HL_OK);
+    struct hl_store_space sp;
+    assert_int_equal(hl_store_space(c->st, &sp), HL_OK);
+    assert_true(sp.bytes > 9000 * 4000);
+}
+
 /* Payloads are packed on disk, come back byte for byte, and rows written with a payload as it
  * is (before packing, or by hand) read the same. */
 static void s_stored_payloads(struct ctx *c)
@@ -5198,24 +5222,26 @@ static void s_checkpoint_apart(struct ctx *c)
     if (wal < (48 << 20))
         fail_msg("only %lld MiB of WAL written in 120 s", (long long)(wal >> 20));
     assert_true(syncs >= 2);
-    assert_int_equal(mine, 0);
     char path[1100];
     struct stat sb;
     snprintf(path, sizeof(path), "%s-wal", c->url);
     assert_int_equal(stat(path, &sb), 0);
     print_message("the WAL file: %lld KiB at most\n", (long long)(sb.st_size >> 10));
     assert_true(sb.st_size <= (33 << 20));
+    /* The WAL file never shrinks here: below 8,192 frames, the commit's own checkpoint (for a
+     * checkpointer that fell that far behind, on a starved machine) cannot have run. */
+    if (sb.st_size < 32 + 8192LL * (4096 + 24))
+        assert_int_equal(mine, 0);
+    else
+        print_message("the checkpointer fell behind: %d syncs by the commit\n", mine);
 }
 
 /* Cases for the SQLite backend alone. */
 static const struct contract sqlite_only[] = {
-    {"group_commit_disk_full", s_batch_disk_full},
-    {"group_commit_io_error", s_batch_io_error},
-    {"sync_restore_fails", s_sync_restore_fails},
-    {"release_space", s_release_space},
-    {"compact_old_file", s_compact_old_file},
-    {"stored_payloads", s_stored_payloads},
-    {"commit_claim", s_commit_claim},
+    {"group_commit_disk_full", s_batch_disk_full}, {"group_commit_io_error", s_batch_io_error},
+    {"sync_restore_fails", s_sync_restore_fails},  {"release_space", s_release_space},
+    {"compact_old_file", s_compact_old_file},      {"compact_large", s_compact_large},
+    {"stored_payloads", s_stored_payloads},        {"commit_claim", s_commit_claim},
     {"checkpoint_apart", s_checkpoint_apart},
 };
 
