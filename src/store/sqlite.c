@@ -1623,16 +1623,17 @@ static int sq_compact(struct hl_store *base, hl_compact_progress_fn progress, vo
  *
  * SQLite's automatic checkpoint runs inside the COMMIT of the transaction that crossed its
  * threshold: that batch's callers, and the deliveries it claimed, would wait for the copy of
- * ~1,000 pages and an fsync of the database file (4-16 ms, ten times a second at 1,000 changes/s;
- * BENCHMARKS.md). Instead the writer's WAL hook only counts, and a thread of the store's own
- * copies the frames with a passive checkpoint on its own connection, which neither waits for nor
- * blocks the writer and the readers. A WAL only starts over from its beginning when a write
- * begins with every frame copied and no reader in it, which a writer that never pauses does not
- * allow: once the WAL is CK_RESTART frames long, the checkpointer holds the writer's turn for a
- * second pass (only what was written during the first) that waits up to CK_WAIT_MS for the
- * readers, and the next write starts the WAL over. Should the checkpointer still fall behind by
- * CK_HARD frames (a starved thread, a reader that stays), the commit checkpoints itself, as
- * SQLite's own would: the file stays bounded, and a writer that outruns the disk waits for it. */
+ * ~1,000 pages and an fsync of the database file (4-7 ms, ten times a second, at 1,000 changes/s;
+ * 10-16 ms in a closed loop; BENCHMARKS.md). Instead the writer's WAL hook only counts, and a
+ * thread of the store's own copies the frames with a passive checkpoint on its own connection,
+ * which neither waits for nor blocks the writer and the readers. A WAL only starts over from its
+ * beginning when a write begins with every frame copied and no reader in it, which a writer that
+ * never pauses does not allow: once the WAL is CK_RESTART frames long and at most CK_PAGES are left
+ * to copy, the checkpointer holds the writer's turn for a second pass (only those) that waits up to
+ * CK_WAIT_MS for the readers, and the next write starts the WAL over. Should the checkpointer still
+ * fall behind by CK_HARD frames (a starved thread, a reader that stays), the commit checkpoints
+ * itself, as SQLite's own would: the file stays bounded, and a writer that outruns the disk waits
+ * for it. */
 #define CK_PAGES 1000   /* frames written since the last pass that start the next (SQLite's) */
 #define CK_RESTART 4096 /* frames (16 MiB of 4 KiB pages) after which the WAL should start over */
 #define CK_HARD 8192    /* frames after which the writer's commit checkpoints itself */
