@@ -663,6 +663,7 @@ void hl_http_attempts_recorded(struct hl_http *h, const struct hl_attempt *a, si
 static void *timer_run(void *arg)
 {
     struct lot *l = arg;
+    pthread_setname_np(pthread_self(), "hl-parked"); /* top -H, /proc/PID/task */
     pthread_mutex_lock(&l->mu);
     while (!l->stopping) {
         int64_t now = hl_mono_ms(), next = INT64_MAX;

@@ -338,6 +338,7 @@ static int wait_for_work(struct hl_bookkeeper *b)
 void *hl_bookkeeper_run(void *arg)
 {
     struct hl_bookkeeper *b = arg;
+    pthread_setname_np(pthread_self(), "hl-bookkeeper"); /* top -H, /proc/PID/task */
     struct hl_handover *ho = b->ho;
     struct hl_shares *sh = &b->shares;
     pthread_mutex_lock(&ho->mu);

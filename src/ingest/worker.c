@@ -231,6 +231,7 @@ static void hold(struct worker *k, const struct hl_ingest_job *j)
 static void *run(void *arg)
 {
     struct worker *k = arg;
+    pthread_setname_np(pthread_self(), "hl-ingest"); /* top -H, /proc/PID/task */
     struct hl_ingest *w = k->w;
     for (;;) {
         pthread_mutex_lock(&w->mu);
@@ -271,6 +272,7 @@ static void *run(void *arg)
 static void *keep_leases(void *arg)
 {
     struct hl_ingest *w = arg;
+    pthread_setname_np(pthread_self(), "hl-ingest-lease"); /* top -H, /proc/PID/task */
     struct worker *held = calloc(w->nworkers, sizeof(*held));
     pthread_mutex_lock(&w->mu);
     while (held && !w->stop) {

@@ -352,6 +352,7 @@ static void wait_for_work(struct hl_handoff *h, uint64_t seen, int64_t ms)
 static void *worker(void *arg)
 {
     struct hl_handoff *h = arg;
+    pthread_setname_np(pthread_self(), "hl-handoff"); /* top -H, /proc/PID/task */
     while (!hl_waker_stopping(&h->waker)) {
         uint64_t seen = hl_waker_seen(&h->waker);
         struct hl_inbox_item it;

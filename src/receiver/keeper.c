@@ -137,6 +137,7 @@ static int64_t alert_step(struct hl_keeper *k, int64_t now)
 static void *keeper(void *arg)
 {
     struct hl_keeper *k = arg;
+    pthread_setname_np(pthread_self(), "hl-keeper"); /* top -H, /proc/PID/task */
     while (!hl_waker_stopping(&k->waker)) {
         uint64_t seen = hl_waker_seen(&k->waker);
         int64_t now = hl_mono_ms(), wake = now + TICK_MS;

@@ -1400,6 +1400,7 @@ static PGconn *listen_connect(struct pg *p, char *err, size_t errlen)
 static void *listen_main(void *arg)
 {
     struct pg *p = arg;
+    pthread_setname_np(pthread_self(), "hl-pg-listen"); /* top -H, /proc/PID/task */
     int backoff = LISTEN_BACKOFF_MIN_MS;
     int lost = 0;
     while (!closing(p)) {
@@ -1797,6 +1798,7 @@ struct started {
 static void *committer_main(void *arg)
 {
     struct pg *p = arg;
+    pthread_setname_np(pthread_self(), "hl-pg-commit"); /* top -H, /proc/PID/task */
     pthread_mutex_lock(&p->cq_mu);
     for (;;) {
         while (!p->cq_head && !p->cq_stop)

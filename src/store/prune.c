@@ -177,6 +177,7 @@ static int tidy(struct hl_pruner *p)
 static void *pruner_main(void *arg)
 {
     struct hl_pruner *p = arg;
+    pthread_setname_np(pthread_self(), "hl-pruner"); /* top -H, /proc/PID/task */
     int64_t wait = p->retention_ms / 50;
     wait = wait < PAUSE_MIN_MS ? PAUSE_MIN_MS : wait > PAUSE_MAX_MS ? PAUSE_MAX_MS : wait;
     for (;;) {

@@ -1205,6 +1205,7 @@ static void lead(struct sqdb *db)
 static void *commit_run(void *arg)
 {
     struct sqdb *db = arg;
+    pthread_setname_np(pthread_self(), "hl-commit"); /* top -H, /proc/PID/task */
     pthread_mutex_lock(&db->q_mu);
     for (;;) {
         if (!db->committing && db->q_head && db->q_head->done_fn)
@@ -1714,6 +1715,7 @@ static int ck_pass(struct sqdb *db, int restart, int *copied_out)
 static void *ck_run(void *arg)
 {
     struct sqdb *db = arg;
+    pthread_setname_np(pthread_self(), "hl-checkpoint"); /* top -H, /proc/PID/task */
     pthread_mutex_lock(&db->ck_mu);
     while (!db->ck_stop) {
         if (!db->ck_want) {

@@ -5236,13 +5236,46 @@ static void s_checkpoint_apart(struct ctx *c)
         print_message("the checkpointer fell behind: %d syncs by the commit\n", mine);
 }
 
+/* How many threads of this process are called name (/proc/self/task/N/comm). */
+static int threads_named(const char *name)
+{
+    DIR *d = opendir("/proc/self/task");
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char path[300], comm[32] = "";
+        snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        if (fgets(comm, sizeof(comm), f))
+            comm[strcspn(comm, "\n")] = '\0';
+        fclose(f);
+        n += strcmp(comm, name) == 0;
+    }
+    closedir(d);
+    return n;
+}
+
+/* The store's threads carry their names, for top -H and /proc/PID/task, and are gone at close. */
+static void s_threads_named(struct ctx *c)
+{
+    assert_int_equal(threads_named("hl-commit"), 1);
+    assert_int_equal(threads_named("hl-checkpoint"), 1);
+    hl_store_close(c->st);
+    c->st = NULL;
+    assert_int_equal(threads_named("hl-commit"), 0);
+    assert_int_equal(threads_named("hl-checkpoint"), 0);
+}
+
 /* Cases for the SQLite backend alone. */
 static const struct contract sqlite_only[] = {
     {"group_commit_disk_full", s_batch_disk_full}, {"group_commit_io_error", s_batch_io_error},
     {"sync_restore_fails", s_sync_restore_fails},  {"release_space", s_release_space},
     {"compact_old_file", s_compact_old_file},      {"compact_large", s_compact_large},
     {"stored_payloads", s_stored_payloads},        {"commit_claim", s_commit_claim},
-    {"checkpoint_apart", s_checkpoint_apart},
+    {"checkpoint_apart", s_checkpoint_apart},      {"threads_named", s_threads_named},
 };
 
 /* ---- running the contract on each backend ---- */
