@@ -27,6 +27,7 @@
 #include "common/ids.h"
 #include "common/net.h"
 #include "common/throttle.h"
+#include "common/thread.h"
 #include "common/utf8.h"
 
 /* Parked requests (see http.h). Every field is read and written under mu. */
@@ -663,7 +664,6 @@ void hl_http_attempts_recorded(struct hl_http *h, const struct hl_attempt *a, si
 static void *timer_run(void *arg)
 {
     struct lot *l = arg;
-    pthread_setname_np(pthread_self(), "hl-parked"); /* top -H, /proc/PID/task */
     pthread_mutex_lock(&l->mu);
     while (!l->stopping) {
         int64_t now = hl_mono_ms(), next = INT64_MAX;
@@ -679,7 +679,7 @@ static void *timer_run(void *arg)
         if (next == INT64_MAX) {
             pthread_cond_wait(&l->timer_cv, &l->mu);
         } else {
-            struct timespec ts = {.tv_sec = next / 1000, .tv_nsec = (next % 1000) * 1000000};
+            struct timespec ts = hl_mono_ts(next);
             pthread_cond_timedwait(&l->timer_cv, &l->mu, &ts);
         }
     }
@@ -698,7 +698,7 @@ static int lot_init(struct lot *l)
     pthread_cond_init(&l->timer_cv, &ca);
     pthread_cond_init(&l->idle_cv, &ca);
     pthread_condattr_destroy(&ca);
-    if (pthread_create(&l->timer, NULL, timer_run, l) != 0)
+    if (hl_thread_start(&l->timer, timer_run, l, "hl-parked") != 0)
         return HL_ENOMEM;
     l->timer_running = 1;
     return HL_OK;
@@ -720,8 +720,7 @@ static void lot_stop(struct lot *l)
             wake_locked(l, c, HL_WAKE_STOP, 0);
     }
     pthread_cond_signal(&l->timer_cv);
-    int64_t until = hl_mono_ms() + STOP_DRAIN_MS;
-    struct timespec ts = {.tv_sec = until / 1000, .tv_nsec = (until % 1000) * 1000000};
+    struct timespec ts = hl_mono_ts(hl_mono_ms() + STOP_DRAIN_MS);
     int late = 0;
     while (l->live > 0 && (!late || l->key_only > 0)) {
         if (late)

@@ -18,6 +18,12 @@ int64_t hl_mono_ms(void)
     return hl_mono_us() / 1000;
 }
 
+struct timespec hl_mono_ts(int64_t mono_ms)
+{
+    return (struct timespec){.tv_sec = (time_t)(mono_ms / 1000),
+                             .tv_nsec = (long)(mono_ms % 1000) * 1000000L};
+}
+
 int64_t hl_mono_us(void)
 {
     struct timespec ts;

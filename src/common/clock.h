@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 /* Room for "2025-01-20T14:35:22.123Z" and its NUL. */
 #define HL_ISO_MAX 32
@@ -12,6 +13,9 @@
 int64_t hl_now_ms(void);
 /* Monotonic milliseconds (for timeouts and durations). */
 int64_t hl_mono_ms(void);
+/* The monotonic instant mono_ms (hl_mono_ms's clock) as a timespec: the deadline of a
+ * pthread_cond_timedwait on a condition whose clock is CLOCK_MONOTONIC. */
+struct timespec hl_mono_ts(int64_t mono_ms);
 /* Monotonic microseconds. */
 int64_t hl_mono_us(void);
 /* Formats ms as "YYYY-MM-DDTHH:MM:SS.mmmZ" into out (HL_ISO_MAX bytes). */

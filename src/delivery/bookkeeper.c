@@ -329,8 +329,7 @@ static int wait_for_work(struct hl_bookkeeper *b)
         size_t room = claim_reasons(b, 0, &fresh, &full, &due);
         if (((fresh || full) && room > 0) || silence_due(b))
             return 1;
-        int64_t until = hl_mono_ms() + idle_ms(b, room);
-        struct timespec ts = {.tv_sec = until / 1000, .tv_nsec = (until % 1000) * 1000000};
+        struct timespec ts = hl_mono_ts(hl_mono_ms() + idle_ms(b, room));
         pthread_cond_timedwait(&ho->cv, &ho->mu, &ts);
     }
 }
@@ -338,7 +337,6 @@ static int wait_for_work(struct hl_bookkeeper *b)
 void *hl_bookkeeper_run(void *arg)
 {
     struct hl_bookkeeper *b = arg;
-    pthread_setname_np(pthread_self(), "hl-bookkeeper"); /* top -H, /proc/PID/task */
     struct hl_handover *ho = b->ho;
     struct hl_shares *sh = &b->shares;
     pthread_mutex_lock(&ho->mu);

@@ -10,6 +10,7 @@
 
 #include "common/clock.h"
 #include "common/err.h"
+#include "common/thread.h"
 #include "delivery/dispatch.h"
 
 struct hl_dispatcher {
@@ -235,9 +236,9 @@ int hl_dispatcher_start(struct hl_store *st, const struct hl_dispatcher_config *
         return HL_ENOMEM;
     }
     hl_store_on_notify(st, wakeup, &d->ho);
-    if (pthread_create(&d->net_thread, NULL, hl_transfer_run, d->net) != 0)
+    if (hl_thread_start(&d->net_thread, hl_transfer_run, d->net, "hl-transfer") != 0)
         goto bad;
-    if (pthread_create(&d->book_thread, NULL, hl_bookkeeper_run, d->book) != 0) {
+    if (hl_thread_start(&d->book_thread, hl_bookkeeper_run, d->book, "hl-bookkeeper") != 0) {
         ask_stop(d);
         pthread_join(d->net_thread, NULL);
         goto bad;

@@ -805,7 +805,6 @@ static void publish(struct hl_transfer *t)
 void *hl_transfer_run(void *arg)
 {
     struct hl_transfer *t = arg;
-    pthread_setname_np(pthread_self(), "hl-transfer"); /* top -H, /proc/PID/task */
     struct hl_handover *ho = t->ho;
     struct hl_job *taken = t->taken;
     int64_t stop_deadline = 0;

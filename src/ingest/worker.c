@@ -14,6 +14,7 @@
 #include "common/err.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/thread.h"
 #include "events/envelope.h"
 #include "events/timestamp.h"
 #include "ingest/chunk.h"
@@ -231,7 +232,6 @@ static void hold(struct worker *k, const struct hl_ingest_job *j)
 static void *run(void *arg)
 {
     struct worker *k = arg;
-    pthread_setname_np(pthread_self(), "hl-ingest"); /* top -H, /proc/PID/task */
     struct hl_ingest *w = k->w;
     for (;;) {
         pthread_mutex_lock(&w->mu);
@@ -256,9 +256,7 @@ static void *run(void *arg)
          * nodes' uploads). */
         pthread_mutex_lock(&w->mu);
         if (w->wakes == seen && !w->stop) {
-            struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            ts.tv_sec += 1;
+            struct timespec ts = hl_mono_ts(hl_mono_ms() + 1000);
             pthread_cond_timedwait(&w->cv, &w->mu, &ts);
         }
         pthread_mutex_unlock(&w->mu);
@@ -272,15 +270,10 @@ static void *run(void *arg)
 static void *keep_leases(void *arg)
 {
     struct hl_ingest *w = arg;
-    pthread_setname_np(pthread_self(), "hl-ingest-lease"); /* top -H, /proc/PID/task */
     struct worker *held = calloc(w->nworkers, sizeof(*held));
     pthread_mutex_lock(&w->mu);
     while (held && !w->stop) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        int64_t ns = ts.tv_nsec + (w->cfg.lease_ms / 3 % 1000) * 1000000;
-        ts.tv_sec += (time_t)(w->cfg.lease_ms / 3 / 1000 + ns / 1000000000);
-        ts.tv_nsec = (long)(ns % 1000000000);
+        struct timespec ts = hl_mono_ts(hl_mono_ms() + w->cfg.lease_ms / 3);
         while (!w->stop && pthread_cond_timedwait(&w->cv, &w->mu, &ts) != ETIMEDOUT)
             ;
         memcpy(held, w->workers, w->nworkers * sizeof(*held));
@@ -332,12 +325,12 @@ int hl_ingest_start(struct hl_store *st, const struct hl_ingest_config *c, struc
     for (; w->nworkers < c->workers; w->nworkers++) {
         struct worker *k = &w->workers[w->nworkers];
         k->w = w;
-        if (pthread_create(&k->thread, NULL, run, k) != 0) {
+        if (hl_thread_start(&k->thread, run, k, "hl-ingest") != 0) {
             hl_ingest_stop(w);
             return HL_ENOMEM;
         }
     }
-    if (pthread_create(&w->keeper, NULL, keep_leases, w) != 0) {
+    if (hl_thread_start(&w->keeper, keep_leases, w, "hl-ingest-lease") != 0) {
         hl_ingest_stop(w);
         return HL_ENOMEM;
     }

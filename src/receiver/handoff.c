@@ -24,6 +24,7 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/thread.h"
 #include "receiver/inbox.h"
 #include "receiver/spawn.h"
 #include "receiver/waker.h"
@@ -352,7 +353,6 @@ static void wait_for_work(struct hl_handoff *h, uint64_t seen, int64_t ms)
 static void *worker(void *arg)
 {
     struct hl_handoff *h = arg;
-    pthread_setname_np(pthread_self(), "hl-handoff"); /* top -H, /proc/PID/task */
     while (!hl_waker_stopping(&h->waker)) {
         uint64_t seen = hl_waker_seen(&h->waker);
         struct hl_inbox_item it;
@@ -402,7 +402,7 @@ int hl_handoff_start(const char *state_path, const struct hl_handoff_config *cfg
         rc = HL_ENOMEM;
         goto out;
     }
-    if (pthread_create(&h->thread, NULL, worker, h) != 0) {
+    if (hl_thread_start(&h->thread, worker, h, "hl-handoff") != 0) {
         rc = HL_ENOMEM;
         goto out;
     }

@@ -13,6 +13,7 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/thread.h"
 #include "receiver/inbox.h"
 #include "receiver/spawn.h"
 #include "receiver/waker.h"
@@ -137,7 +138,6 @@ static int64_t alert_step(struct hl_keeper *k, int64_t now)
 static void *keeper(void *arg)
 {
     struct hl_keeper *k = arg;
-    pthread_setname_np(pthread_self(), "hl-keeper"); /* top -H, /proc/PID/task */
     while (!hl_waker_stopping(&k->waker)) {
         uint64_t seen = hl_waker_seen(&k->waker);
         int64_t now = hl_mono_ms(), wake = now + TICK_MS;
@@ -179,7 +179,7 @@ int hl_keeper_start(const struct hl_keeper_config *cfg, struct hl_keeper **out)
             goto out;
         }
     }
-    if (pthread_create(&k->thread, NULL, keeper, k) != 0) {
+    if (hl_thread_start(&k->thread, keeper, k, "hl-keeper") != 0) {
         rc = HL_ENOMEM;
         goto out;
     }

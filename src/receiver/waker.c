@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <time.h>
 
+#include "common/clock.h"
+
 void hl_waker_init(struct hl_waker *w)
 {
     pthread_condattr_t ca;
@@ -34,14 +36,7 @@ void hl_waker_wait(struct hl_waker *w, uint64_t seen, int64_t ms)
 {
     if (ms < 1)
         return;
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += (time_t)(ms / 1000);
-    until.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = hl_mono_ts(hl_mono_ms() + ms);
     pthread_mutex_lock(&w->mu);
     while (w->wakes == seen && !atomic_load(&w->stopping))
         if (pthread_cond_timedwait(&w->cond, &w->mu, &until) == ETIMEDOUT)

@@ -64,6 +64,7 @@
 #include "common/err.h"
 #include "common/ids.h"
 #include "common/log.h"
+#include "common/thread.h"
 #include "store/sql.h"
 
 #define POOL_SIZE 16
@@ -997,8 +998,7 @@ static int ready(struct pg *p, struct conn *c, struct conn **out);
  * connection frees up within ACQUIRE_WAIT_MS. */
 static int acquire(struct pg *p, struct conn **out)
 {
-    int64_t deadline = hl_mono_ms() + ACQUIRE_WAIT_MS;
-    struct timespec ts = {.tv_sec = deadline / 1000, .tv_nsec = (deadline % 1000) * 1000000};
+    struct timespec ts = hl_mono_ts(hl_mono_ms() + ACQUIRE_WAIT_MS);
     struct conn *c = NULL;
     pthread_mutex_lock(&p->mu);
     for (;;) {
@@ -1400,7 +1400,6 @@ static PGconn *listen_connect(struct pg *p, char *err, size_t errlen)
 static void *listen_main(void *arg)
 {
     struct pg *p = arg;
-    pthread_setname_np(pthread_self(), "hl-pg-listen"); /* top -H, /proc/PID/task */
     int backoff = LISTEN_BACKOFF_MIN_MS;
     int lost = 0;
     while (!closing(p)) {
@@ -1798,7 +1797,6 @@ struct started {
 static void *committer_main(void *arg)
 {
     struct pg *p = arg;
-    pthread_setname_np(pthread_self(), "hl-pg-commit"); /* top -H, /proc/PID/task */
     pthread_mutex_lock(&p->cq_mu);
     for (;;) {
         while (!p->cq_head && !p->cq_stop)
@@ -1833,7 +1831,7 @@ static int pg_commit_start(struct hl_store *base, const struct hl_change *ch, si
     *j = (struct started){.ch = ch, .n = n, .idem = idem, .done = done, .arg = arg};
     pthread_mutex_lock(&p->cq_mu);
     while (p->ncommitters < COMMITTERS && !p->cq_stop &&
-           pthread_create(&p->committers[p->ncommitters], NULL, committer_main, p) == 0)
+           hl_thread_start(&p->committers[p->ncommitters], committer_main, p, "hl-pg-commit") == 0)
         p->ncommitters++;
     int queued = p->ncommitters > 0 && !p->cq_stop;
     if (queued) {
@@ -2367,7 +2365,7 @@ int hl_postgres_open(const char *conninfo, struct hl_store **out, char *err, siz
         rc = HL_EUNAVAIL;
         goto bad;
     }
-    if (pthread_create(&p->listener, NULL, listen_main, p) != 0) {
+    if (hl_thread_start(&p->listener, listen_main, p, "hl-pg-listen") != 0) {
         snprintf(err, errlen, "cannot start the PostgreSQL listener");
         rc = HL_ENOMEM;
         goto bad;

@@ -10,6 +10,7 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/thread.h"
 
 /* How long one step may take: the number of events a step removes follows what the last steps
  * took. With one writer (SQLite) every write of the API waits for a step: a few milliseconds.
@@ -93,8 +94,7 @@ int64_t hl_prune_pace_done(struct hl_prune_pace *pc, const struct hl_prune_resul
 /* Waits ms, or until stop; returns 1 when stopping. */
 static int pause_ms(struct hl_pruner *p, int64_t ms)
 {
-    int64_t deadline = hl_mono_ms() + ms;
-    struct timespec ts = {.tv_sec = deadline / 1000, .tv_nsec = (deadline % 1000) * 1000000};
+    struct timespec ts = hl_mono_ts(hl_mono_ms() + ms);
     pthread_mutex_lock(&p->mu);
     while (!p->stop && pthread_cond_timedwait(&p->cv, &p->mu, &ts) != ETIMEDOUT)
         ;
@@ -177,7 +177,6 @@ static int tidy(struct hl_pruner *p)
 static void *pruner_main(void *arg)
 {
     struct hl_pruner *p = arg;
-    pthread_setname_np(pthread_self(), "hl-pruner"); /* top -H, /proc/PID/task */
     int64_t wait = p->retention_ms / 50;
     wait = wait < PAUSE_MIN_MS ? PAUSE_MIN_MS : wait > PAUSE_MAX_MS ? PAUSE_MAX_MS : wait;
     for (;;) {
@@ -214,7 +213,7 @@ int hl_pruner_start(struct hl_store *st, const struct hl_pruner_config *cfg, str
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&p->cv, &attr);
     pthread_condattr_destroy(&attr);
-    if (pthread_create(&p->thread, NULL, pruner_main, p) != 0) {
+    if (hl_thread_start(&p->thread, pruner_main, p, "hl-pruner") != 0) {
         pthread_cond_destroy(&p->cv);
         pthread_mutex_destroy(&p->mu);
         free(p);

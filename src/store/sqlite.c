@@ -36,6 +36,7 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/thread.h"
 #include "store/sql.h"
 
 /* Migration 16: a webhook's delivery counts are counters (sql.h, SQL_CNT_TABLE), kept by a
@@ -1205,7 +1206,6 @@ static void lead(struct sqdb *db)
 static void *commit_run(void *arg)
 {
     struct sqdb *db = arg;
-    pthread_setname_np(pthread_self(), "hl-commit"); /* top -H, /proc/PID/task */
     pthread_mutex_lock(&db->q_mu);
     for (;;) {
         if (!db->committing && db->q_head && db->q_head->done_fn)
@@ -1715,7 +1715,6 @@ static int ck_pass(struct sqdb *db, int restart, int *copied_out)
 static void *ck_run(void *arg)
 {
     struct sqdb *db = arg;
-    pthread_setname_np(pthread_self(), "hl-checkpoint"); /* top -H, /proc/PID/task */
     pthread_mutex_lock(&db->ck_mu);
     while (!db->ck_stop) {
         if (!db->ck_want) {
@@ -1735,9 +1734,7 @@ static void *ck_run(void *arg)
             db->ck_seen = frames > pages ? frames : pages;
         db->ck_want = db->ck_pages - db->ck_seen >= CK_PAGES;
         if (frames < 0 && !db->ck_stop) {
-            struct timespec until;
-            clock_gettime(CLOCK_MONOTONIC, &until);
-            until.tv_sec += 1;
+            struct timespec until = hl_mono_ts(hl_mono_ms() + 1000);
             pthread_cond_timedwait(&db->ck_cv, &db->ck_mu, &until);
         }
     }
@@ -1946,14 +1943,14 @@ int hl_sqlite_open(const char *path, struct hl_store **out, char *err, size_t er
             goto bad;
     if (conn_open(&db->ck, path, CONN_CHECKPOINT, err, errlen))
         goto bad;
-    if (pthread_create(&db->ck_thread, NULL, ck_run, db) != 0) {
+    if (hl_thread_start(&db->ck_thread, ck_run, db, "hl-checkpoint") != 0) {
         snprintf(err, errlen, "cannot start the checkpoint thread");
         goto bad;
     }
     db->ck_running = 1;
     /* From here on the writer's commits no longer checkpoint (the hook replaces SQLite's). */
     sqlite3_wal_hook(db->w.db, wal_hook, db);
-    if (pthread_create(&db->q_thread, NULL, commit_run, db) != 0) {
+    if (hl_thread_start(&db->q_thread, commit_run, db, "hl-commit") != 0) {
         snprintf(err, errlen, "cannot start the commit thread");
         goto bad;
     }

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
 
@@ -304,8 +305,7 @@ uint64_t hl_store_wake_seq(struct hl_store *st)
 
 int hl_store_wait_since(struct hl_store *st, uint64_t seen, int64_t deadline_mono_ms)
 {
-    struct timespec ts = {.tv_sec = deadline_mono_ms / 1000,
-                          .tv_nsec = (deadline_mono_ms % 1000) * 1000000};
+    struct timespec ts = hl_mono_ts(deadline_mono_ms);
     pthread_mutex_lock(&st->wake_mu);
     int rc = 0;
     while (st->wake_seq == seen) {
