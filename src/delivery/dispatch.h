@@ -54,6 +54,11 @@ struct hl_shares {
  * hang for a whole timeout), the rest is split evenly; never below HL_SHARE_FLOOR. */
 size_t hl_share(size_t total, size_t n);
 #define HL_SHARE_FLOOR 2
+/* What claims may give an app holding none, napps others holding some, until the transfer thread
+ * has counted what it took: its share of total, less an eighth. Until that count, every webhook
+ * of the app is new to the claims, and those that come first (a backlog on slow endpoints) could
+ * take the whole share, leaving the app's later ones nothing until their attempts end. */
+size_t hl_share_first(size_t total, size_t napps);
 
 /* Allocates the arrays of sh for cap entries each. Returns 0 or HL_ENOMEM (sh then holds
  * nothing to free). */

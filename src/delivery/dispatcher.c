@@ -30,6 +30,11 @@ size_t hl_share(size_t total, size_t n)
     return s < HL_SHARE_FLOOR ? HL_SHARE_FLOOR : s;
 }
 
+size_t hl_share_first(size_t total, size_t napps)
+{
+    return hl_share(hl_share(total, napps + 1), 1);
+}
+
 int hl_shares_init(struct hl_shares *sh, size_t cap)
 {
     memset(sh, 0, sizeof(*sh));
@@ -137,7 +142,7 @@ static int handover_init(struct hl_handover *ho, size_t cap)
     ho->results = calloc(cap, sizeof(*ho->results));
     if (!ho->ready || !ho->results || hl_shares_init(&ho->shares, cap))
         goto fail;
-    ho->shares.room_new = (int64_t)hl_share(cap - 1, 1);
+    ho->shares.room_new = (int64_t)hl_share_first(cap - 1, 0);
     if (pthread_mutex_init(&ho->mu, NULL) != 0)
         goto fail;
     if (pthread_mutex_init(&ho->hook_mu, NULL) != 0) {

@@ -750,7 +750,7 @@ static int share_out(struct hl_transfer *t, struct hl_shares *sh)
     }
     int cap = (int)hl_share(max, napps);
     t->app_cap = cap;
-    sh->room_new = (int64_t)hl_share(max, napps + 1);
+    sh->room_new = (int64_t)hl_share_first(max, napps);
     /* A webhook holding none: as one more of its app's, or the first of an app holding none. */
     long wnew = (long)hl_share((size_t)sh->room_new, 1);
     for (size_t i = 0; i < ap->n; i++) {

@@ -199,6 +199,28 @@ class NoisyTenant(ServerTest):
             self.app.ok("POST", "agents", {"agentName": "w%d" % i, "externalTenantId": "t"})
         self.prove_order("/w", 20)
 
+    def test_healthy_webhook_is_delivered_beside_a_backlog_found_at_start(self):
+        # A restart finds eight blackholes' backlog pending, all of it new to the first claims:
+        # those must leave part of the app's share (an eighth) to its webhooks that come later,
+        # or the blackholes take all of it and the healthy webhook waits for their timeouts.
+        for port in self.holes.ports[:8]:
+            self.app.webhook("http://127.0.0.1:%d/hole" % port, entities=["context"])
+        self.app.webhook(self.healthy.url("/r"), entities=["agent"])
+        self.backlog(self.app, 200, "context.updated")  # 1,600 deliveries to the blackholes
+        wait_for(lambda: self.holes.count() >= 100, timeout=TIMEOUT_S / 2,
+                 what="attempts hanging at the blackholes")
+        self.server.kill()  # the attempts in flight are abandoned: their deliveries are pending
+        held = self.holes.count()
+        wait_for(lambda: len([1 for what, _, _ in self.order.snapshot() if what == "gave_up"])
+                 >= held, timeout=10, what="the killed server's connections to close")
+        self.order = self.holes.order = Order()
+        self.server.start()
+        wait_for(lambda: self.holes.count() >= held + 150, timeout=TIMEOUT_S / 2,
+                 what="the backlog's attempts hanging again")
+        for i in range(20):
+            self.app.ok("POST", "agents", {"agentName": "r%d" % i, "externalTenantId": "t"})
+        self.prove_order("/r", 20)
+
 
 if __name__ == "__main__":
     main()
