@@ -1169,21 +1169,32 @@ def cmd_render(a):
     nbr, nbb, nbl = r.get("neighbours"), r.get("neighbour_baseline"), r.get("neighbour_latency")
     if nbr and nbb and nbl:
         N, B = nbl["answer_to_arrival_us"], nbb["answer_to_arrival_us"]
+        planned = nbl["rate"] * nbl["duration_s"]
+        # The load is open-loop from 8 connections: when the API slows down, fewer changes are
+        # made than planned, and the latency is then measured at a lower rate than the target's.
+        sustained = nbl["changes"] >= 0.95 * planned
         met = (N.get("p99") is not None and B.get("p99") is not None and
-               N["p99"] <= 1.5 * B["p99"] + 1000 and nbl["missing"] == 0)
+               N["p99"] <= 1.5 * B["p99"] + 1000 and nbl["missing"] == 0 and sustained)
+
+        def api(run):
+            g = run.get("gen", {}).get("rt_us", {})
+            return "%s / %s" % (ms(g.get("p50")), ms(g.get("p99")))
         row("Noisy neighbours: one app, a healthy webhook beside %d webhooks on a closed port and "
             "%d answering after %.1f s (same events; %d breakers open, %d attempts in flight at "
-            "the end); the healthy webhook's changes at %.0f/s for %.0f s: answer → arrival "
+            "the end); the healthy webhook's changes planned at %.0f/s for %.0f s (%s of %s "
+            "made; the API's p50 / p99 %s beside, %s alone): answer → arrival "
             "p50 / p95 / p99 / max" % (
                 nbr["closed"], nbr["slow"], nbr["answer_after_s"], nbr["breaker_open"],
-                nbr["inflight"], nbl["rate"], nbl["duration_s"]),
+                nbr["inflight"], nbl["rate"], nbl["duration_s"],
+                "{:,}".format(nbl["changes"]), "{:,}".format(int(planned)), api(nbl), api(nbb)),
             "%s / %s / %s / %s" % (ms(N.get("p50")), ms(N.get("p95")), ms(N.get("p99")),
                                    ms(N.get("max"))),
             "the healthy webhook alone (same run, before the others): %s / %s / %s / %s" % (
                 ms(B.get("p50")), ms(B.get("p95")), ms(B.get("p99")), ms(B.get("max"))),
             "p99 %s" % num(N["p99"] / B["p99"] if N.get("p99") and B.get("p99") else None,
                            "%.2f ×"),
-            "p99 ≤ 1.5 × alone + 1 ms, none missing", yes(met))
+            "p99 ≤ 1.5 × alone + 1 ms at the planned rate (≥ 95 % of the changes made), none "
+            "missing", yes(met))
     idle = r.get("rss_idle", {})
     peak = r.get("rss_peak", {})
     row("Memory: RSS idle after start", mib(idle.get("VmRSS")), "—", "—", "—", "—")
