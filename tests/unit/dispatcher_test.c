@@ -45,6 +45,21 @@ static void test_share(void **state)
     }
 }
 
+/* An app holding none, before its first claims are counted: its share less an eighth. */
+static void test_share_first(void **state)
+{
+    (void)state;
+    static const struct share_case cases[] = {
+        {256, 0, 196}, {255, 0, 196}, {256, 1, 98},
+        {256, 2, 65},  {8, 0, 7},     {1, 5, 2}}; /* 7: an eighth of 7 is 0 */
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const struct share_case *c = &cases[i];
+        if (hl_share_first(c->total, c->n) != c->want)
+            fail_msg("hl_share_first(%zu, %zu) = %zu, want %zu", c->total, c->n,
+                     hl_share_first(c->total, c->n), c->want);
+    }
+}
+
 static struct hl_job job(int64_t app, int64_t webhook)
 {
     return (struct hl_job){.app_id = app, .webhook_id = webhook};
@@ -383,6 +398,7 @@ int main(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_share),
+        cmocka_unit_test(test_share_first),
         cmocka_unit_test(test_spend),
         cmocka_unit_test(test_halve),
         cmocka_unit_test(test_nothing_sent_after_410),
