@@ -1811,7 +1811,20 @@ static void sq_close(struct hl_store *base)
     conn_close(&db->ck, 0);
     for (int i = 0; i < NREAD; i++)
         conn_close(&db->r[i], 0);
-    conn_close(&db->w, !db->refused);
+    /* The writer closes last and checkpoints the WAL into the database (SQLite's own close would
+     * too), which syncs only with synchronous on: should it still be off (sync_lost), the WAL is
+     * left as it is, for the next open to replay, rather than copied and truncated unsynced. */
+    int checkpoint = !db->refused;
+    if (db->w.db) {
+        pthread_mutex_lock(&db->w.mu);
+        if (writer_ready(db) != HL_OK) {
+            checkpoint = 0;
+            sqlite3_db_config(db->w.db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+            hl_warn("sqlite: closing without a checkpoint: the WAL is replayed at the next open");
+        }
+        pthread_mutex_unlock(&db->w.mu);
+    }
+    conn_close(&db->w, checkpoint);
     if (db->lock_fd >= 0)
         close(db->lock_fd); /* and with it the lock */
     pthread_mutex_destroy(&db->q_mu);

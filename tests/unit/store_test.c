@@ -3998,6 +3998,37 @@ static void s_sync_restore_fails(struct ctx *c)
     jobs_free(&j);
 }
 
+/* A store closed while synchronous cannot be turned back on leaves its WAL as it is, and the next
+ * open replays it: a checkpoint then (the writer's, or SQLite's own at the last close) would copy
+ * the WAL into the database and truncate it without an fsync. */
+static void s_close_sync_lost(struct ctx *c)
+{
+    struct hl_app a;
+    struct hook h;
+    struct ev v;
+    make_app(c, &a);
+    make_hook(c, a.id, HL_ENT_ALL, 0, 1, &h);
+    assert_int_equal(publish(c, a.id, HL_EV_AGENT_CREATED, &v), 1);
+    int64_t now = hl_now_ms();
+    struct hl_job *jobs = NULL;
+    size_t n = 0;
+    struct hl_claim cl = {.now = now, .lease_until = now + MIN, .max = 64};
+    fault_arm(&F.pragma_err, 1);
+    assert_int_equal(hl_store_claim(c->st, &cl, &jobs, &n), HL_ESTORE);
+    hl_store_close(c->st); /* synchronous still cannot be turned on */
+    c->st = NULL;
+    fault_arm(&F.pragma_err, 0);
+    char path[1100];
+    struct stat sb;
+    snprintf(path, sizeof(path), "%s-wal", c->url);
+    assert_int_equal(stat(path, &sb), 0);
+    assert_true(sb.st_size > 0);
+    char err[256] = "";
+    if (hl_store_open(c->url, &c->st, err, sizeof(err)))
+        fail_msg("reopen %s: %s", c->url, err);
+    assert_true(event_logged(c, a.id, v.e.uid));
+}
+
 /* ---- the console (issue 15) ---- */
 
 /* The signing key is made once and read back the same, whoever offers another. */
@@ -5276,6 +5307,7 @@ static const struct contract sqlite_only[] = {
     {"compact_old_file", s_compact_old_file},      {"compact_large", s_compact_large},
     {"stored_payloads", s_stored_payloads},        {"commit_claim", s_commit_claim},
     {"checkpoint_apart", s_checkpoint_apart},      {"threads_named", s_threads_named},
+    {"close_sync_lost", s_close_sync_lost},
 };
 
 /* ---- running the contract on each backend ---- */
