@@ -3492,6 +3492,23 @@ static void c_concurrent_commits(struct ctx *c)
     free(w);
 }
 
+/* Opens the store at c->url again, into c->st. */
+static void open_again(struct ctx *c)
+{
+    char err[256] = "";
+    if (hl_store_open(c->url, &c->st, err, sizeof(err)))
+        fail_msg("reopen %s: %s", c->url, err);
+}
+
+/* Closes and opens the store again (on SQLite the file is then checkpointed, its size what it
+ * holds). */
+static void reopen(struct ctx *c)
+{
+    hl_store_close(c->st);
+    c->st = NULL;
+    open_again(c);
+}
+
 static void c_persistence(struct ctx *c)
 {
     struct hl_app a, got;
@@ -3516,12 +3533,7 @@ static void c_persistence(struct ctx *c)
     assert_int_equal(hl_store_commit(c->st, &ch, 1, &idem, &made), HL_OK);
     assert_int_equal(made, 1);
 
-    hl_store_close(c->st);
-    c->st = NULL;
-    char err[256] = "";
-    int rc = hl_store_open(c->url, &c->st, err, sizeof(err));
-    if (rc)
-        fail_msg("reopen %s: %s", c->url, err);
+    reopen(c);
 
     assert_int_equal(hl_store_app_get(c->st, a.uid, &got), HL_OK);
     assert_int_equal(got.id, a.id);
@@ -3926,20 +3938,16 @@ static void batch_fails(struct ctx *c, int *fault, int fault_code)
     for (int i = 1; i <= FOLLOWERS; i++)
         assert_int_equal(k[i].rc, HL_ESTORE);
 
-    for (int reopen = 0; reopen < 2; reopen++) {
+    for (int pass = 0; pass < 2; pass++) {
         assert_int_equal(stored(c, &k[0]), 1);
         for (int i = 1; i <= FOLLOWERS; i++)
             assert_int_equal(stored(c, &k[i]), 0);
-        if (reopen)
+        if (pass)
             break;
         /* the store works on: a commit after the failure is kept */
         commit_one(&k[FOLLOWERS + 1]);
         assert_int_equal(k[FOLLOWERS + 1].rc, HL_OK);
-        hl_store_close(c->st);
-        c->st = NULL;
-        char err[256] = "";
-        if (hl_store_open(c->url, &c->st, err, sizeof(err)))
-            fail_msg("reopen %s: %s", c->url, err);
+        reopen(c);
     }
     assert_int_equal(stored(c, &k[FOLLOWERS + 1]), 1);
     /* the deliveries are those of the commits that went through */
@@ -3964,23 +3972,31 @@ static void s_batch_io_error(struct ctx *c)
     batch_fails(c, &F.sync_err, SQLITE_IOERR_FSYNC);
 }
 
+/* An app with a webhook and one event (v) delivered to it, then a claim of that delivery at the
+ * returned time, made with PRAGMA synchronous = FULL refused from then on (until the case clears
+ * F.pragma_err): the claim fails and synchronous stays off (sync_lost). */
+static int64_t lose_sync(struct ctx *c, struct hl_app *a, struct ev *v)
+{
+    struct hook h;
+    make_app(c, a);
+    make_hook(c, a->id, HL_ENT_ALL, 0, 1, &h);
+    assert_int_equal(publish(c, a->id, HL_EV_AGENT_CREATED, v), 1);
+    int64_t now = hl_now_ms();
+    struct hl_job *jobs = NULL;
+    size_t n = 0;
+    struct hl_claim cl = {.now = now, .lease_until = now + MIN, .max = 64};
+    fault_arm(&F.pragma_err, 1);
+    assert_int_equal(hl_store_claim(c->st, &cl, &jobs, &n), HL_ESTORE);
+    return now;
+}
+
 /* A claim leases with synchronous off; when it cannot be turned back on, the claim fails and
  * the writer refuses every write (nothing commits without fsync) until it can. */
 static void s_sync_restore_fails(struct ctx *c)
 {
     struct hl_app a;
-    struct hook h;
     struct ev v;
-    make_app(c, &a);
-    make_hook(c, a.id, HL_ENT_ALL, 0, 1, &h);
-    assert_int_equal(publish(c, a.id, HL_EV_AGENT_CREATED, &v), 1);
-    int64_t now = hl_now_ms();
-    struct hl_job *jobs = NULL;
-    size_t n = 0;
-    struct hl_claim cl = {.now = now, .lease_until = now + MIN, .max = 64};
-
-    fault_arm(&F.pragma_err, 1);
-    assert_int_equal(hl_store_claim(c->st, &cl, &jobs, &n), HL_ESTORE);
+    int64_t now = lose_sync(c, &a, &v);
     struct ev refused;
     ev_init(&refused, a.id, HL_EV_AGENT_UPDATED, "tenant-1", "agent-x", hl_now_ms());
     int64_t made = 0;
@@ -4004,17 +4020,8 @@ static void s_sync_restore_fails(struct ctx *c)
 static void s_close_sync_lost(struct ctx *c)
 {
     struct hl_app a;
-    struct hook h;
     struct ev v;
-    make_app(c, &a);
-    make_hook(c, a.id, HL_ENT_ALL, 0, 1, &h);
-    assert_int_equal(publish(c, a.id, HL_EV_AGENT_CREATED, &v), 1);
-    int64_t now = hl_now_ms();
-    struct hl_job *jobs = NULL;
-    size_t n = 0;
-    struct hl_claim cl = {.now = now, .lease_until = now + MIN, .max = 64};
-    fault_arm(&F.pragma_err, 1);
-    assert_int_equal(hl_store_claim(c->st, &cl, &jobs, &n), HL_ESTORE);
+    lose_sync(c, &a, &v);
     hl_store_close(c->st); /* synchronous still cannot be turned on */
     c->st = NULL;
     fault_arm(&F.pragma_err, 0);
@@ -4023,9 +4030,7 @@ static void s_close_sync_lost(struct ctx *c)
     snprintf(path, sizeof(path), "%s-wal", c->url);
     assert_int_equal(stat(path, &sb), 0);
     assert_true(sb.st_size > 0);
-    char err[256] = "";
-    if (hl_store_open(c->url, &c->st, err, sizeof(err)))
-        fail_msg("reopen %s: %s", c->url, err);
+    open_again(c);
     assert_true(event_logged(c, a.id, v.e.uid));
 }
 
@@ -4873,14 +4878,6 @@ static int64_t file_bytes(const char *path)
     struct stat sb;
     assert_int_equal(stat(path, &sb), 0);
     return (int64_t)sb.st_size;
-}
-
-/* Closes and opens the store again: the file is checkpointed, its size what it holds. */
-static void reopen(struct ctx *c)
-{
-    hl_store_close(c->st);
-    char err[256];
-    assert_int_equal(hl_store_open(c->url, &c->st, err, sizeof(err)), HL_OK);
 }
 
 static void s_release_space(struct ctx *c)
