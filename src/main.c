@@ -727,7 +727,8 @@ static int serve_config(const struct hl_options *o, struct hl_api_config *api,
                                         .lease_ms = o->lease_ms,
                                         .sweep_ms = o->sweep_ms,
                                         .silence_sweep_ms = silence_sweep_ms(o),
-                                        .breaker_after = (int)o->breaker_after};
+                                        .breaker_after = (int)o->breaker_after,
+                                        .defer_after = o->defer_after};
     *ic = (struct hl_ingest_config){.chunk_size = (size_t)o->chunk_size,
                                     .overlap = (size_t)o->chunk_overlap,
                                     .lease_ms = o->ingest_lease_ms,

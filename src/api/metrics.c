@@ -174,15 +174,17 @@ static double age_s(int64_t at, int64_t now)
 /* The database's gauges: the queue, webhooks and context files by state. */
 static void write_store(struct hl_buf *b, const struct hl_store_gauges *g, int64_t now)
 {
-    static const char *const QS[HL_QS_COUNT] = {"pending", "failing", "paused"};
+    static const char *const QS[HL_QS_COUNT] = {"pending", "failing", "paused", "deferred"};
     static const char *const FS[HL_FS_COUNT] = {"waiting", "processing"};
-    int64_t depth = g->deliveries[HL_QS_PENDING] + g->deliveries[HL_QS_FAILING];
+    int64_t depth =
+        g->deliveries[HL_QS_PENDING] + g->deliveries[HL_QS_FAILING] + g->deliveries[HL_QS_DEFERRED];
     int64_t oldest = g->oldest_delivery[HL_QS_PENDING];
     if (!oldest ||
         (g->oldest_delivery[HL_QS_FAILING] && g->oldest_delivery[HL_QS_FAILING] < oldest))
         oldest = g->oldest_delivery[HL_QS_FAILING];
     hl_metric_head(b, "hookline_queue_depth", "gauge",
-                   "Deliveries to be made (pending and failing, waiting or in flight).");
+                   "Deliveries to be made (pending and failing, waiting or in flight, and "
+                   "deferred).");
     hl_buf_printf(b, "hookline_queue_depth %" PRId64 "\n", depth);
     hl_metric_head(b, "hookline_oldest_pending_age_seconds", "gauge",
                    "Age of the oldest delivery to be made (pending or failing).");
@@ -194,7 +196,7 @@ static void write_store(struct hl_buf *b, const struct hl_store_gauges *g, int64
                       g->deliveries[i]);
     hl_metric_head(b, "hookline_queue_oldest_age_seconds", "gauge",
                    "Age of the oldest queued delivery, by state (0: none).");
-    for (int i = 0; i < HL_QS_COUNT; i++)
+    for (int i = 0; i < HL_QS_DEFERRED; i++) /* deferred: not known without a scan */
         hl_buf_printf(b, "hookline_queue_oldest_age_seconds{state=\"%s\"} %.3f\n", QS[i],
                       age_s(g->oldest_delivery[i], now));
     hl_metric_head(b, "hookline_webhooks", "gauge", "Webhooks by state (deleted ones aside).");

@@ -59,6 +59,8 @@ static void kind_json(json_t *o, const struct hl_webhook *w)
     /* The circuit breaker (delivery/retry.h, hl_breaker_outcome) */
     json_object_set_new(o, "breaker", json_string(w->breaker_opened_at ? "open" : "closed"));
     json_object_set_new(o, "breakerOpenedAt", hl_json_time(w->breaker_opened_at));
+    /* owed to it and not yet made deliveries (store.h, hl_store_defer_step) */
+    json_object_set_new(o, "deferred", json_integer(w->deferred));
     /* Delivery policy (issue 19) */
     json_object_set_new(o, "rateLimit", w->rate_limit ? json_integer(w->rate_limit) : json_null());
     json_object_set_new(o, "ordering",

@@ -347,6 +347,16 @@ static const struct hl_opt OPTS[] = {
      .arg = "N",
      .help = "failed attempts in a row that open a webhook's circuit breaker: then one probe "
              "at a time, at the retry schedule's pace, until one succeeds"},
+    {.name = "defer-after",
+     .env = "HOOKLINE_DEFER_AFTER",
+     .def = "1000",
+     INT(defer_after),
+     .min = 0,
+     .max = 1000000000,
+     .cmds = SERVE,
+     .arg = "N",
+     .help = "queued deliveries beyond which a webhook's new ones are owed compactly and made "
+             "as its queue drains (SQLite); 0: never"},
     {.name = "allow-network",
      .env = "HOOKLINE_ALLOW_NETWORK",
      LIST(allow, struct hl_netlist),

@@ -36,10 +36,15 @@ struct hl_bookkeeper {
     int64_t fresh_seen;
     int64_t commit_claimed_ms; /* under ho->mu: monotonic time a commit last asked to claim */
     /* The commit claim's (commit_claim_begin to _end; one batch at a time): */
-    struct hl_shares commit_sh; /* the shares it claims within */
-    size_t commit_room;         /* the room it took (ho->claiming) */
-    int64_t commit_lease;       /* its leases' end */
-    int64_t fold_at;            /* monotonic ms of the last fold of the store's counters */
+    struct hl_shares commit_sh;       /* the shares it claims within */
+    size_t commit_room;               /* the room it took (ho->claiming) */
+    int64_t commit_lease;             /* its leases' end */
+    int64_t fold_at;                  /* monotonic ms of the last fold of the store's counters */
+    int64_t defer_at, defer_enter_at; /* monotonic ms of the last defer step, and the last that
+                                       * looked for webhooks to begin deferring */
+    int64_t defer_cursor;             /* where the next defer step goes on */
+    int deferring;  /* webhooks may defer (the last step said so; at start, until a step looks) */
+    int defer_full; /* the last defer step did all it may */
 };
 
 /* Gives claimed jobs (and the array) to the transfer thread, each with its lease, and gives
@@ -257,6 +262,56 @@ static void fold_counts(struct hl_bookkeeper *b)
         hl_error("dispatcher: folding the delivery counters failed: %s", hl_strerror(rc));
 }
 
+/* Deferred fan-out (store.h, hl_store_defer_step): webhooks that should begin deferring are
+ * looked for this often; while some defer, a step makes their owed deliveries this often, or
+ * sooner after a step that did all it may (so that a drained backlog refills at up to 50,000 a
+ * second, the writer free between steps). */
+#define DEFER_ENTER_MS 1000
+#define DEFER_STEP_MS 100
+#define DEFER_FULL_MS 10
+
+/* Milliseconds until the next defer step is due (<= 0: due); INT64_MAX when there is none.
+ * With deferral off, steps go on while webhooks defer: they make what is owed. */
+static int64_t defer_wait(const struct hl_bookkeeper *b)
+{
+    int64_t next = INT64_MAX;
+    if (b->cfg->defer_after > 0)
+        next = b->defer_enter_at + DEFER_ENTER_MS;
+    if (b->deferring) {
+        int64_t step = b->defer_at + (b->defer_full ? DEFER_FULL_MS : DEFER_STEP_MS);
+        if (step < next)
+            next = step;
+    }
+    return next == INT64_MAX ? INT64_MAX : next - hl_mono_ms();
+}
+
+/* One defer step when due: a failed one is done again at the next. */
+static void defer_step(struct hl_bookkeeper *b)
+{
+    if (defer_wait(b) > 0)
+        return;
+    int64_t mono = hl_mono_ms();
+    int enter = b->cfg->defer_after > 0 && mono - b->defer_enter_at >= DEFER_ENTER_MS;
+    b->defer_at = mono;
+    if (enter)
+        b->defer_enter_at = mono;
+    struct hl_defer_result r;
+    int rc =
+        hl_store_defer_step(b->st, hl_now_ms(), b->cfg->defer_after, enter, &b->defer_cursor, &r);
+    if (rc) {
+        hl_error("dispatcher: deferred fan-out step failed: %s", hl_strerror(rc));
+        return;
+    }
+    b->deferring = r.more;
+    b->defer_full = r.full;
+    if (r.entered)
+        hl_info("dispatcher: %lld webhook(s) began deferring (more than %lld deliveries waiting "
+                "for a first attempt)",
+                (long long)r.entered, (long long)b->cfg->defer_after);
+    if (r.left)
+        hl_info("dispatcher: %lld webhook(s) stopped deferring: nothing owed", (long long)r.left);
+}
+
 /* ---- when to claim ---- */
 
 /* Retries falling due, and deliveries left behind a busy webhook, are claimed at most this
@@ -307,6 +362,9 @@ static int64_t idle_ms(const struct hl_bookkeeper *b, size_t room)
         if (to_sweep < wait_ms)
             wait_ms = to_sweep;
     }
+    int64_t to_defer = defer_wait(b);
+    if (to_defer < wait_ms)
+        wait_ms = to_defer;
     return wait_ms < 1 ? 1 : wait_ms;
 }
 
@@ -327,7 +385,7 @@ static int wait_for_work(struct hl_bookkeeper *b)
         }
         int fresh, full, due;
         size_t room = claim_reasons(b, 0, &fresh, &full, &due);
-        if (((fresh || full) && room > 0) || silence_due(b))
+        if (((fresh || full) && room > 0) || silence_due(b) || defer_wait(b) <= 0)
             return 1;
         struct timespec ts = hl_mono_ts(hl_mono_ms() + idle_ms(b, room));
         pthread_cond_timedwait(&ho->cv, &ho->mu, &ts);
@@ -354,6 +412,7 @@ void *hl_bookkeeper_run(void *arg)
         if (silence_due(b))
             silence_sweep(b);
         fold_counts(b);
+        defer_step(b);
 
         pthread_mutex_lock(&ho->mu);
         /* A commit's claim under way holds a copy of the shares: the claims here copy them once
@@ -418,6 +477,7 @@ int hl_bookkeeper_new(struct hl_store *st, const struct hl_dispatcher_config *c,
         return HL_ENOMEM;
     b->st = st;
     b->cfg = c;
+    b->deferring = 1; /* the first step looks (deferral may have been turned off since) */
     b->ho = h;
     b->net = t;
     size_t cap = c->max_inflight + 1;

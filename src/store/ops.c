@@ -524,6 +524,10 @@ static int fan_out_filtered(struct hl_sess *s, const struct hl_change *ch, int64
         struct hl_arg b[] = {hl_arg_int(ev_id), hl_arg_int(w->id), hl_arg_int(now),
                              hl_arg_text(e->resource_uid), hl_arg_int(e->type)};
         struct hl_rows ins = {0};
+        if (w->deferring) { /* owed, not a delivery (store/defer.c) */
+            rc = run(s, HL_Q_OWE_INSERT, b, 2, NULL);
+            continue;
+        }
         rc = run(s, HL_Q_DELIV_INSERT, b, HL_NARGS(b), &ins);
         added += ins.changed;
     }
@@ -711,6 +715,8 @@ static int delivery_state(const struct hl_gauge_row *g)
 {
     if (g->state == HL_DS_PAUSED_N)
         return HL_QS_PAUSED;
+    if (g->state == SQL_GAUGE_OWED_N)
+        return HL_QS_DEFERRED;
     return g->state == HL_DS_PENDING_N ? (g->sub ? HL_QS_FAILING : HL_QS_PENDING) : -1;
 }
 

@@ -309,6 +309,10 @@ static const char *const MIGRATIONS[] = {
     MIGRATION_COUNTERS,
     /* 17: a counter stripe per session (MIGRATION_COUNT_SESSIONS) */
     MIGRATION_COUNT_SESSIONS,
+    /* 18: sqlite.c's migration 18 (deferred fan-out), whose columns the shared queries read:
+     * never set here, since PostgreSQL does not defer (struct hl_backend's defers). */
+    "ALTER TABLE webhooks ADD COLUMN deferring BIGINT NOT NULL DEFAULT 0,"
+    " ADD COLUMN owed BIGINT NOT NULL DEFAULT 0, ADD COLUMN owed_after BIGINT NOT NULL DEFAULT 0;",
 };
 #define NMIGRATIONS (sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]))
 
@@ -522,14 +526,24 @@ static const char *const SQL[Q_COUNT] = {
     [HL_Q_APP_STORAGE] = "SELECT coalesce(sum(size), 0)::bigint FROM files WHERE app_id = $1",
     SQL_CONSOLE_QUERIES("$"),
     SQL_BREAKER_QUERIES("$"),
-    [HL_Q_WH_FILTERED] = "SELECT id, filter FROM webhooks WHERE app_id = $1 AND active = 1"
-                         " AND deleted_at = 0 AND filter IS NOT NULL AND (entities & $2) <> 0"
-                         " AND (event_types = 0 OR (event_types & $3) <> 0) ORDER BY id",
+    [HL_Q_WH_FILTERED] =
+        "SELECT id, filter, deferring FROM webhooks WHERE app_id = $1 AND active = 1"
+        " AND deleted_at = 0 AND filter IS NOT NULL AND (entities & $2) <> 0"
+        " AND (event_types = 0 OR (event_types & $3) <> 0) ORDER BY id",
     [HL_Q_DELIV_INSERT] =
         "INSERT INTO deliveries(event_id, webhook_id, status, next_attempt_at,"
         " created_at, order_key, event_type) SELECT $1, id, " SQL_PENDING ", $3, $3,"
         " CASE WHEN ordering = " HL_XSTR(HL_ORDER_RESOURCE) " THEN $4::text END, $5"
                                                             " FROM webhooks WHERE id = $2",
+    /* Never run: no webhook defers here (struct hl_backend's defers), nor the DEFER ones. */
+    [HL_Q_OWE_INSERT] = "SELECT 1 WHERE false",
+    [HL_Q_DEFER_ENTER] = "SELECT 1 WHERE false",
+    [HL_Q_DEFER_LIST] = "SELECT 1 WHERE false",
+    [HL_Q_DEFER_MOVE] = "SELECT 1 WHERE false",
+    [HL_Q_DEFER_FORGET] = "SELECT 1 WHERE false",
+    [HL_Q_DEFER_MARK] = "SELECT 1 WHERE false",
+    [HL_Q_DEFER_DROP] = "SELECT 1 WHERE false",
+    [HL_Q_DEFER_LEAVE] = "SELECT 1 WHERE false",
 
     /* alerting (issue 21, store/alerts.c) */
     HL_ALERTING_SQL("$", "(SELECT unnest($1::bigint[]))", "greatest")

@@ -235,6 +235,7 @@ static int read_webhook(struct hl_row *r, void *item)
     w->breaker_opened_at = col_i64(r, 24);
     w->rate_limit = (int)col_i64(r, 25);
     w->ordering = (int)col_i64(r, 26);
+    w->deferred = col_i64(r, 27);
     if (!w->url)
         r->oom = 1; /* NOT NULL: only memory makes it NULL */
     return done(r);
@@ -495,8 +496,21 @@ static int read_wh_filter(struct hl_row *r, void *item)
     struct hl_wh_filter *f = item;
     f->id = col_i64(r, 0);
     f->filter = col_dup(r, 1, &f->len);
+    f->deferring = col_i64(r, 2) != 0;
     if (!f->filter)
         r->oom = 1; /* the query takes non-NULL filters only */
+    return done(r);
+}
+
+static int read_deferring(struct hl_row *r, void *item)
+{
+    struct hl_deferring *d = item;
+    d->id = col_i64(r, 0);
+    d->active = col_i64(r, 1) != 0;
+    d->deleted_at = col_i64(r, 2);
+    d->owed = col_i64(r, 3);
+    d->owed_after = col_i64(r, 4);
+    d->pending = col_i64(r, 5);
     return done(r);
 }
 
@@ -533,6 +547,7 @@ const struct hl_reader hl_read_prune = {sizeof(struct hl_prune_row), read_prune,
 const struct hl_reader hl_read_pair = {2 * sizeof(int64_t), read_pair, NULL};
 const struct hl_reader hl_read_filter = {sizeof(struct hl_wh_filter), read_wh_filter,
                                          clear_wh_filter};
+const struct hl_reader hl_read_deferring = {sizeof(struct hl_deferring), read_deferring, NULL};
 
 /* ---- where rows go ---- */
 

@@ -107,16 +107,23 @@
     "WITH d AS (DELETE FROM webhook_counts c WHERE " cond " RETURNING c.*) "                       \
     SQL_CNT_APPLY("0", "SELECT webhook_id, " SQL_CNT_COLS " FROM d")
 /* clang-format on */
+/* What is owed to webhook m1 besides its deliveries (store/defer.c): pending too. */
+#define SQL_WH_OWED(m) "coalesce((SELECT owed FROM webhooks WHERE id = " m "1), 0)"
 /* A webhook's counts as struct hl_webhook_stats reads them (pending, succeeded, failed,
- * failing: pending counts the paused ones too), and its deliveries waiting with status pending
- * (alerting: the failing among them). */
+ * failing: pending counts the paused and the owed ones too), and its deliveries waiting with
+ * status pending, owed ones included (alerting: the failing among them). */
+/* clang-format off */
 #define SQL_WH_STATS(m)                                                                            \
-    "SELECT CAST(coalesce(sum(pending + paused), 0) AS BIGINT),"                                   \
-    " CAST(coalesce(sum(succeeded), 0) AS BIGINT), CAST(coalesce(sum(failed), 0) AS BIGINT),"      \
-    " CAST(coalesce(sum(failing), 0) AS BIGINT) FROM webhook_counts WHERE webhook_id = " m "1"
+    "SELECT CAST(coalesce(sum(pending + paused), 0) + "                                            \
+    SQL_WH_OWED(m)                                                                                 \
+    " AS BIGINT), CAST(coalesce(sum(succeeded), 0) AS BIGINT),"                                    \
+    " CAST(coalesce(sum(failed), 0) AS BIGINT), CAST(coalesce(sum(failing), 0) AS BIGINT)"         \
+    " FROM webhook_counts WHERE webhook_id = " m "1"
 #define SQL_WH_WAITING(m)                                                                          \
-    "SELECT CAST(coalesce(sum(pending + failing), 0) AS BIGINT) FROM webhook_counts"               \
-    " WHERE webhook_id = " m "1"
+    "SELECT CAST(coalesce(sum(pending + failing), 0) + "                                           \
+    SQL_WH_OWED(m)                                                                                 \
+    " AS BIGINT) FROM webhook_counts WHERE webhook_id = " m "1"
+/* clang-format on */
 /* /metrics' gauges (hl_store_gauges), the same text on both backends. Each row holds a state, a
  * sub-state, a count and the oldest created_at of the group. A queued delivery's sub-state is
  * 1 when it is failing (SQL_IS_FAILING, its status aside): the index deliveries_queue holds
@@ -127,9 +134,17 @@
 #define SQL_QUEUE_FAILING                                                                          \
     "CASE WHEN attempts > 0 AND last_status NOT BETWEEN 200 AND 299 THEN 1 ELSE 0 END"
 #define SQL_QUEUED "status IN (" SQL_PENDING ", " SQL_PAUSED ")"
+/* The state (one no delivery has) of the deliveries owed to deferring webhooks (store/defer.c),
+ * over the partial index webhooks_deferring where there is one; a paused or disabled webhook's
+ * count as paused, as its deliveries do. */
+#define SQL_GAUGE_OWED_N 99
+#define SQL_GAUGE_OWED HL_XSTR(SQL_GAUGE_OWED_N)
 #define SQL_GAUGE_DELIVERIES                                                                       \
     "SELECT status, " SQL_QUEUE_FAILING                                                            \
-    ", count(*), min(created_at) FROM deliveries WHERE " SQL_QUEUED " GROUP BY 1, 2"
+    ", count(*), min(created_at) FROM deliveries WHERE " SQL_QUEUED " GROUP BY 1, 2"               \
+    " UNION ALL SELECT CASE WHEN active = 1 THEN " SQL_GAUGE_OWED " ELSE " SQL_PAUSED " END, 0,"   \
+    " CAST(sum(owed) AS BIGINT), 0 FROM webhooks WHERE deferring <> 0 AND deleted_at = 0"          \
+    " GROUP BY 1"
 /* Webhooks by (active, disabled): over the covering index webhooks_state; then those with an
  * open circuit breaker, as state SQL_GAUGE_BREAKER_N, over the partial index webhooks_held. */
 #define SQL_GAUGE_BREAKER_N 2
@@ -339,7 +354,8 @@
     " created_at, updated_at, last_triggered_at, last_success_at, last_failure_at,"                \
     " failing_since, disabled_at, disabled_reason, deleted_at, filter, headers"                    \
     ", kind, silence_ms, expect_events"         /* alerting (issue 21) */                          \
-    ", breaker_opened_at, rate_limit, ordering" /* breaker, rateLimit, ordering (issue 19) */
+    ", breaker_opened_at, rate_limit, ordering" /* breaker, rateLimit, ordering (issue 19) */      \
+    ", owed"                                    /* deferred fan-out (store/defer.c) */
 #define HL_RESOURCE_COLS                                                                           \
     "id, kind, uid, app_id, parent_uid, tenant, body, version, created_at, updated_at"
 #define HL_RESOURCE_COLS_R                                                                         \
@@ -480,10 +496,11 @@ enum hl_q {
     HL_Q_TOKEN_SPENT,  /* one row (1) when a token id is in portal_used */
     /* delivery policy (issue 19) */
     HL_Q_WH_FILTERED,   /* the webhooks with a filter that would get an event were it not for the
-                         * filter (app, entity bit, type bit): id, filter */
+                         * filter (app, entity bit, type bit): id, filter, deferring */
     HL_Q_DELIV_INSERT,  /* one pending delivery: event id, webhook id, now, the resource that
                          * orders it when the webhook has ordering (NULL: not ordered), the
                          * event's type */
+    HL_Q_OWE_INSERT,    /* as HL_Q_DELIV_INSERT for a deferring webhook (store/defer.c) */
     HL_Q_BREAKER_CLOSE, /* UPDATE: webhook id: its circuit breaker closed (a recover) */
     HL_Q_BREAKER_FIRST, /* UPDATE: delivery id: first in its open-breaker webhook's queue */
     HL_Q_BREAKER_PROBE, /* UPDATE: delivery id, now: its open-breaker webhook probes now */
@@ -501,7 +518,16 @@ enum hl_q {
     HL_Q_SILENT_RESET,    /* UPDATE: alerted webhooks that succeeded since become eligible */
     HL_Q_SILENT_DUE,      /* now, limit: ids of webhooks whose silence alert is due */
     HL_Q_SILENT_CLAIM,    /* UPDATE: id, now: claims its alert (changes a row or none) */
-    HL_Q_SHARED           /* a backend's own queries are numbered from here */
+    /* deferred fan-out (store/defer.c); placeholders where the backend does not defer */
+    HL_Q_DEFER_ENTER,  /* UPDATE: after: webhooks with more than that queued begin */
+    HL_Q_DEFER_LIST,   /* after id, limit: the deferring webhooks (struct hl_deferring) */
+    HL_Q_DEFER_MOVE,   /* INSERT: webhook, after event id, limit, now: its first owed deliveries
+                        * made, RETURNING their event ids */
+    HL_Q_DEFER_FORGET, /* DELETE: webhook, after event id, up to event id: owed rows made */
+    HL_Q_DEFER_MARK,   /* UPDATE: webhook, event id: where its owed rows are looked for */
+    HL_Q_DEFER_DROP,   /* DELETE: webhook, after event id, limit: owed rows of a deleted one */
+    HL_Q_DEFER_LEAVE,  /* UPDATE: webhook: stops deferring, unless something is still owed */
+    HL_Q_SHARED        /* a backend's own queries are numbered from here */
 };
 
 /* For backends at open: whether every query of a SQL table has its text (err says which not). */
@@ -650,11 +676,24 @@ extern const struct hl_reader hl_read_prune;    /* struct hl_prune_row: HL_Q_PRU
 extern const struct hl_reader hl_read_pair;     /* int64_t[2]: the first two columns */
 extern const struct hl_reader hl_read_filter;   /* struct hl_wh_filter: HL_Q_WH_FILTERED */
 
+extern const struct hl_reader hl_read_deferring; /* struct hl_deferring: HL_Q_DEFER_LIST */
+
 /* A webhook whose filter decides whether an event is delivered to it (issue 19). */
 struct hl_wh_filter {
     int64_t id;
     char *filter; /* JSON object text */
     size_t len;
+    int deferring; /* its deliveries are owed (HL_Q_OWE_INSERT), not made (store/defer.c) */
+};
+
+/* A deferring webhook as a defer step sees it (store/defer.c). */
+struct hl_deferring {
+    int64_t id;
+    int active;
+    int64_t deleted_at;
+    int64_t owed;       /* its owed rows */
+    int64_t owed_after; /* every owed row of it has a higher event id */
+    int64_t pending;    /* its deliveries pending and not failing (webhook_counts) */
 };
 
 /* An event as a prune step sees it. */
@@ -762,6 +801,10 @@ struct hl_backend {
     int (*compact)(struct hl_store *st, hl_compact_progress_fn progress, void *arg, char *err,
                    size_t errlen);
     int one_writer; /* hl_store_one_writer */
+    /* A webhook with a backlog gets owed rows instead of deliveries (store/defer.c): where a
+     * delivery costs the commit a page per webhook-first index (SQLite's WAL writes whole
+     * pages); PostgreSQL logs the rows alone and does not defer. */
+    int defers;
 };
 
 /* The part every backend's store starts with. */

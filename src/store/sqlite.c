@@ -203,6 +203,21 @@ static const char *const MIGRATIONS[] = {
     MIGRATION_COUNTERS,
     /* 17: a delivery's change of webhook counted (MIGRATION_COUNT_MOVES) */
     MIGRATION_COUNT_MOVES,
+    /* 18: deferred fan-out (store/defer.c): a deferring webhook's deliveries are owed rows,
+     * keyed by the event first so that a change's rows for every such webhook land on one
+     * page; owed counts them, and every one of them has an event id above owed_after. */
+    "ALTER TABLE webhooks ADD COLUMN deferring INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE webhooks ADD COLUMN owed INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE webhooks ADD COLUMN owed_after INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX webhooks_deferring ON webhooks(id) WHERE deferring <> 0;"
+    "CREATE TABLE owed(event_id INTEGER NOT NULL REFERENCES events(id),"
+    " webhook_id INTEGER NOT NULL REFERENCES webhooks(id), PRIMARY KEY(event_id, webhook_id))"
+    " WITHOUT ROWID;"
+    "CREATE TRIGGER owed_count_insert AFTER INSERT ON owed BEGIN"
+    " UPDATE webhooks SET owed = owed + 1, owed_after = min(owed_after, NEW.event_id - 1)"
+    " WHERE id = NEW.webhook_id; END;"
+    "CREATE TRIGGER owed_count_delete AFTER DELETE ON owed BEGIN"
+    " UPDATE webhooks SET owed = owed - 1 WHERE id = OLD.webhook_id; END;",
 };
 #define NMIGRATIONS (sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]))
 
@@ -217,6 +232,7 @@ enum {
     Q_RELEASE_SP,
     Q_EV_INSERT,
     Q_DELIV_FANOUT,
+    Q_OWE_FANOUT,
     Q_CLAIM_SELECT,
     Q_CLAIM_NEW,
     Q_CLAIM_PICK,
@@ -248,6 +264,16 @@ enum {
     " JOIN json_each(?7) r ON r.key = a.key),"                                                     \
     " turn AS (SELECT k.id, k.due, k.ra FROM ranked k LEFT JOIN room ON room.app = k.app"          \
     " WHERE ?8 = 0 OR k.ra <= coalesce(room.n, ?8))"
+/* The webhooks without a filter that get an event: its app ?3, entity bit ?4, type bit ?5. */
+#define FANOUT_MATCH                                                                               \
+    "app_id = ?3 AND active = 1 AND deleted_at = 0 AND (entities & ?4) != 0"                       \
+    " AND (event_types = 0 OR (event_types & ?5) != 0) AND filter IS NULL"
+#define ORDER_RESOURCE HL_XSTR(HL_ORDER_RESOURCE)
+/* Whether event ev is still owed to a deferring webhook: retention keeps it and its rows. */
+#define OWED(ev) "EXISTS (SELECT 1 FROM owed ow WHERE ow.event_id = " ev ")"
+#define OWED_E OWED("e.id")
+/* owed_after while nothing is owed: the first owed row sets it below itself. */
+#define OWED_NONE "9223372036854775807"
 /* A claimed job's columns (HL_JOB_COLS) at the claim's time ?1. */
 #define CLAIM_COLS HL_JOB_COLS("?1")
 /* The claim's breaker gate and rate allowance (sql.h) of webhook w. */
@@ -407,8 +433,9 @@ static const char *const SQL[Q_COUNT] = {
     [HL_Q_FILE_PATH] = "SELECT path FROM files WHERE app_id = ?1 AND uid = ?2",
     [HL_Q_PRUNE_SCAN] = "SELECT e.id, e.created_at, EXISTS (SELECT 1 FROM deliveries d"
                         " WHERE d.event_id = e.id AND d.status IN (" SQL_PENDING ", " SQL_PAUSED
-                        ")) FROM events e INDEXED BY events_created WHERE e.created_at < ?1"
-                        " AND (e.created_at, e.id) > (?2, ?3) ORDER BY e.created_at, e.id LIMIT ?4",
+                        ")) OR " OWED_E " FROM events e INDEXED BY events_created"
+                        " WHERE e.created_at < ?1 AND (e.created_at, e.id) > (?2, ?3)"
+                        " ORDER BY e.created_at, e.id LIMIT ?4",
     /* The writer's transaction (BEGIN IMMEDIATE) already keeps every other writer out. */
     [HL_Q_CNT_FOLD] = "SELECT 1", /* one stripe */
     [HL_Q_PRUNE_GUARD] = "SELECT 1",
@@ -417,15 +444,18 @@ static const char *const SQL[Q_COUNT] = {
         "DELETE FROM attempts WHERE delivery_id IN (SELECT d.id FROM deliveries d"
         " WHERE d.event_id IN (SELECT value FROM json_each(?1))"
         " AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.event_id = d.event_id"
-        " AND o.status IN (" SQL_PENDING ", " SQL_PAUSED ")))",
+        " AND o.status IN (" SQL_PENDING ", " SQL_PAUSED "))"
+        " AND NOT " OWED("d.event_id") ")",
     [HL_Q_PRUNE_DELIVERIES] =
         "DELETE FROM deliveries WHERE event_id IN (SELECT value FROM json_each(?1))"
         " AND NOT EXISTS (SELECT 1 FROM deliveries o"
         " WHERE o.event_id = deliveries.event_id"
-        " AND o.status IN (" SQL_PENDING ", " SQL_PAUSED "))",
+        " AND o.status IN (" SQL_PENDING ", " SQL_PAUSED "))"
+        " AND NOT " OWED("deliveries.event_id"),
     [HL_Q_PRUNE_EVENTS] =
         "DELETE FROM events WHERE id IN (SELECT value FROM json_each(?1))"
-        " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id)",
+        " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id)"
+        " AND NOT " OWED("events.id"),
     [HL_Q_PRUNE_COUNT] =
         "SELECT (SELECT count(*) FROM deliveries"
         " WHERE event_id IN (SELECT value FROM json_each(?1))),"
@@ -440,14 +470,43 @@ static const char *const SQL[Q_COUNT] = {
     [HL_Q_APP_STORAGE] = "SELECT coalesce(sum(size), 0) FROM files WHERE app_id = ?1",
     SQL_CONSOLE_QUERIES("?"),
     SQL_BREAKER_QUERIES("?"),
-    [HL_Q_WH_FILTERED] = "SELECT id, filter FROM webhooks WHERE app_id = ?1 AND active = 1"
-                         " AND deleted_at = 0 AND filter IS NOT NULL AND (entities & ?2) != 0"
+    [HL_Q_WH_FILTERED] = "SELECT id, filter, deferring FROM webhooks WHERE app_id = ?1"
+                         " AND active = 1 AND deleted_at = 0 AND filter IS NOT NULL"
+                         " AND (entities & ?2) != 0"
                          " AND (event_types = 0 OR (event_types & ?3) != 0) ORDER BY id",
     [HL_Q_DELIV_INSERT] =
         "INSERT INTO deliveries(event_id, webhook_id, status, next_attempt_at,"
         " created_at, order_key, event_type) SELECT ?1, id, " SQL_PENDING ", ?3, ?3,"
         " CASE WHEN ordering = " HL_XSTR(HL_ORDER_RESOURCE) " THEN ?4 END, ?5"
                                                             " FROM webhooks WHERE id = ?2",
+    [HL_Q_OWE_INSERT] = "INSERT INTO owed(event_id, webhook_id) VALUES(?1, ?2)",
+
+    /* deferred fan-out (store/defer.c) */
+    [HL_Q_DEFER_ENTER] =
+        "UPDATE webhooks SET deferring = 1, owed_after = " OWED_NONE " WHERE deferring = 0"
+        " AND kind = 0 AND active = 1 AND deleted_at = 0 AND id IN"
+        " (SELECT webhook_id FROM webhook_counts WHERE pending > ?1)",
+    [HL_Q_DEFER_LIST] =
+        "SELECT w.id, w.active, w.deleted_at, w.owed, w.owed_after,"
+        " coalesce((SELECT sum(c.pending) FROM webhook_counts c"
+        " WHERE c.webhook_id = w.id), 0) FROM webhooks w INDEXED BY webhooks_deferring"
+        " WHERE w.deferring <> 0 AND w.id > ?1 ORDER BY w.id LIMIT ?2",
+    /* In event order, so in the order their changes committed: ordering holds. */
+    [HL_Q_DEFER_MOVE] =
+        "INSERT INTO deliveries(event_id, webhook_id, status, next_attempt_at, created_at,"
+        " order_key, event_type) SELECT o.event_id, o.webhook_id, " SQL_PENDING ", ?4,"
+        " e.created_at, CASE WHEN w.ordering = " ORDER_RESOURCE " THEN e.resource_uid END,"
+        " e.type FROM owed o JOIN events e ON e.id = o.event_id JOIN webhooks w"
+        " ON w.id = o.webhook_id WHERE o.event_id > ?2 AND o.webhook_id = ?1"
+        " ORDER BY o.event_id LIMIT ?3 RETURNING event_id",
+    [HL_Q_DEFER_FORGET] =
+        "DELETE FROM owed WHERE event_id > ?2 AND event_id <= ?3 AND webhook_id = ?1",
+    [HL_Q_DEFER_MARK] = "UPDATE webhooks SET owed_after = ?2 WHERE id = ?1",
+    [HL_Q_DEFER_DROP] = "DELETE FROM owed WHERE (event_id, webhook_id) IN (SELECT event_id,"
+                        " webhook_id FROM owed WHERE event_id > ?2 AND webhook_id = ?1"
+                        " ORDER BY event_id LIMIT ?3)",
+    [HL_Q_DEFER_LEAVE] =
+        "UPDATE webhooks SET deferring = 0, owed_after = " OWED_NONE " WHERE id = ?1 AND owed = 0",
 
     /* alerting (issue 21, store/alerts.c) */
     HL_ALERTING_SQL("?", "(SELECT value FROM json_each(?1))", "max")
@@ -462,15 +521,13 @@ static const char *const SQL[Q_COUNT] = {
     [Q_EV_INSERT] = "INSERT INTO events(uid, app_id, type, tenant, resource_uid, created_at,"
                     " payload) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
     /* order_key: the resource (?6) for webhooks with ordering (SQL_ORDER_FREE) */
-    [Q_DELIV_FANOUT] =
-        "INSERT INTO deliveries(event_id, webhook_id, status, next_attempt_at,"
-        " created_at, order_key, event_type) SELECT ?1, id, " SQL_PENDING ", ?2, ?2,"
-        " CASE WHEN ordering = " HL_XSTR(
-            HL_ORDER_RESOURCE) " THEN ?6 END, ?7"
-                               " FROM webhooks WHERE app_id = ?3 AND active = 1 AND deleted_at = 0"
-                               " AND (entities & ?4) != 0 AND (event_types = 0 OR (event_types & "
-                               "?5) != 0)"
-                               " AND filter IS NULL",
+    [Q_DELIV_FANOUT] = "INSERT INTO deliveries(event_id, webhook_id, status, next_attempt_at,"
+                       " created_at, order_key, event_type) SELECT ?1, id, " SQL_PENDING ", ?2,"
+                       " ?2, CASE WHEN ordering = " ORDER_RESOURCE " THEN ?6 END, ?7"
+                       " FROM webhooks WHERE " FANOUT_MATCH " AND deferring = 0",
+    /* The same event owed to the deferring webhooks (store/defer.c); ?2 is not used. */
+    [Q_OWE_FANOUT] = "INSERT INTO owed(event_id, webhook_id) SELECT ?1, id FROM webhooks"
+                     " INDEXED BY webhooks_deferring WHERE " FANOUT_MATCH " AND deferring <> 0",
     /* Webhook by webhook, at most HL_CLAIM_PER_WEBHOOK apiece: a backlog on one endpoint costs
      * one index probe, not a scan of its rows, and cannot crowd out the rest. The webhooks are
      * those with pending deliveries, found by skipping through the partial index (one seek
@@ -870,7 +927,8 @@ static int sess_close(struct hl_sess *s, int rc)
     return rc;
 }
 
-/* The event, then one delivery per matching webhook (or for the one webhook of a test). */
+/* The event, then one delivery per matching webhook (or for the one webhook of a test), or
+ * one owed row for a deferring webhook (store/defer.c). */
 static int put_event(struct hl_sess *s, const struct hl_change *ch, int64_t *made,
                      int64_t *filter_event)
 {
@@ -896,6 +954,8 @@ static int put_event(struct hl_sess *s, const struct hl_change *ch, int64_t *mad
                              hl_arg_text(e->resource_uid),
                              hl_arg_int(e->type)};
         rc = sess_run(s, Q_DELIV_FANOUT, b, HL_NARGS(b), &dl);
+        if (rc == HL_OK) /* owed rows are not deliveries: not counted in *made */
+            rc = sess_run(s, Q_OWE_FANOUT, b, 5, NULL);
         *filter_event = id; /* asking which filters want it costs no round trip here */
     }
     if (rc == HL_OK)
@@ -1889,6 +1949,7 @@ static const struct hl_backend SQLITE = {
     .release = sq_release,
     .compact = sq_compact,
     .one_writer = 1,
+    .defers = 1,
 };
 
 int hl_sqlite_exists(const char *path, char *err, size_t errlen)

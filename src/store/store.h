@@ -97,8 +97,9 @@ struct hl_webhook {
     /* The circuit breaker: when it opened, 0 while closed (struct hl_attempt's breaker_*). */
     int64_t breaker_opened_at;
     /* Delivery policy (issue 19) */
-    int rate_limit; /* most deliveries a second, HL_RATE_LIMIT_MIN..MAX; 0: no limit */
-    int ordering;   /* HL_ORDER_* */
+    int rate_limit;   /* most deliveries a second, HL_RATE_LIMIT_MIN..MAX; 0: no limit */
+    int ordering;     /* HL_ORDER_* */
+    int64_t deferred; /* deliveries owed, not yet made (hl_store_defer_step) */
 };
 
 /* Webhook kinds (struct hl_webhook's kind). */
@@ -447,8 +448,9 @@ struct hl_recovered {
 
 /* States of what /metrics counts in the database (hl_store_gauges). Deliveries queued, as the
  * API shows them: pending (not yet failed; waiting or in flight), failing (pending, its last
- * attempt failed) and paused (held while its webhook is paused). */
-enum hl_queue_state { HL_QS_PENDING, HL_QS_FAILING, HL_QS_PAUSED, HL_QS_COUNT };
+ * attempt failed) and paused (held while its webhook is paused); and deferred, owed to a
+ * deferring webhook and not yet made (hl_store_defer_step; no oldest). */
+enum hl_queue_state { HL_QS_PENDING, HL_QS_FAILING, HL_QS_PAUSED, HL_QS_DEFERRED, HL_QS_COUNT };
 /* Webhooks (deleted ones are not counted): active, paused (active false, by the app) and
  * disabled (by hookline: 410 or failing too long); apart from those, the ones whose circuit
  * breaker is open (any of the three). */
@@ -831,6 +833,30 @@ void hl_store_pruned(struct hl_store *st, struct hl_pruned *out);
  * per session, sql.h) into one row per webhook, so their rows stay bounded; counts unchanged.
  * One node folds at a time (another's call does nothing); SQLite has nothing to fold. */
 int hl_store_fold_counts(struct hl_store *st);
+
+/* Deferred fan-out (issue 19, store/defer.c). A webhook with more than `after` deliveries waiting
+ * for their first attempt (pending, not failing: a dead endpoint's behind its open breaker, a
+ * slow one's) defers: each change then owes it a row instead of making it a delivery, which
+ * costs a commit far less when many webhooks are backed up. What is owed is made into
+ * deliveries, oldest event first (ordering holds), whenever fewer than after / 2 wait; with
+ * nothing owed and fewer than that waiting, it stops deferring. after <= 0 (deferral off) makes
+ * everything owed and stops every deferral. Owed deliveries count as pending in its stats and its
+ * JSON's `deferred`, keep their events from retention, are dropped when the webhook is deleted and
+ * wait while it is disabled; they are not in the delivery lists until made. A step (one short
+ * transaction) with enter set also marks the webhooks that begin deferring; it visits the
+ * deferring webhooks from *cursor on (0: the first) and sets *cursor where the next step goes on
+ * (0: from the first). Stores that do not defer (PostgreSQL, whose commits log rows rather than
+ * pages) do nothing. */
+struct hl_defer_result {
+    int64_t entered; /* webhooks that began deferring */
+    int64_t made;    /* owed deliveries made */
+    int64_t dropped; /* owed rows of deleted webhooks dropped */
+    int64_t left;    /* webhooks that stopped deferring */
+    int more;        /* a webhook may still defer: one visited did, or the step did not visit all */
+    int full;        /* the step did all it may: more is owed where there is room for it */
+};
+int hl_store_defer_step(struct hl_store *st, int64_t now, int64_t after, int enter, int64_t *cursor,
+                        struct hl_defer_result *out);
 
 /* The database on disk. */
 struct hl_store_space {

@@ -5297,14 +5297,186 @@ static void s_threads_named(struct ctx *c)
     assert_int_equal(threads_named("hl-checkpoint"), 0);
 }
 
+/* ---- deferred fan-out (store/defer.c) ---- */
+
+/* Runs SQL on the store's file beside it. */
+static void raw_exec(struct ctx *c, const char *sql)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(c->url, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(db, 10000);
+    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    sqlite3_close(db);
+    assert_int_equal(rc, SQLITE_OK);
+}
+
+/* A defer step with `after`, from *cursor; returns what it did. */
+static struct hl_defer_result defer_step(struct ctx *c, int64_t after, int enter, int64_t *cursor)
+{
+    struct hl_defer_result r;
+    assert_int_equal(hl_store_defer_step(c->st, hl_now_ms(), after, enter, cursor, &r), HL_OK);
+    return r;
+}
+
+/* Its stats, where owed deliveries count as pending but are not listed (expect_counts). */
+static struct hl_webhook_stats stats_of(struct ctx *c, const struct hook *h)
+{
+    struct hl_webhook_stats st;
+    assert_int_equal(hl_store_webhook_stats(c->st, h->id, &st), HL_OK);
+    return st;
+}
+
+/* Its deliveries owed, as its JSON's `deferred` shows them. */
+static int64_t deferred_of(struct ctx *c, int64_t app_id, const struct hook *h)
+{
+    struct hl_webhook w;
+    get_hook(c, app_id, h, &w);
+    int64_t n = w.deferred;
+    hl_webhook_clear(&w);
+    return n;
+}
+
+/* Claims every due job of this case and records each a success; returns how many, their events'
+ * uids in claim order in uids (at most 16). */
+static size_t deliver_all(struct ctx *c, char (*uids)[HL_ID_MAX])
+{
+    struct jobs j = {0};
+    int64_t now = hl_now_ms();
+    claim_mine(c, now, now + HOUR, NULL, 0, &j);
+    assert_true(j.n <= 16);
+    for (size_t k = 0; k < j.n; k++) {
+        snprintf(uids[k], HL_ID_MAX, "%s", j.v[k].event_uid);
+        record_one(c, j.v[k].delivery_id, j.v[k].webhook_id, HL_OUT_SUCCESS);
+    }
+    size_t n = j.n;
+    jobs_free(&j);
+    return n;
+}
+
+/* A webhook with more than `after` waiting for a first attempt defers at the next step: later
+ * events are owed, counted as pending, in `deferred` and in the gauges, not made; as its queue
+ * drains they are made, oldest first, a queue's room at a time, one owed below the others
+ * (an event id used again) first of all; with nothing owed it stops deferring and events are
+ * deliveries again. */
+static void s_defer(struct ctx *c)
+{
+    struct hl_app a;
+    struct hook h;
+    struct ev v[9];
+    int64_t cursor = 0;
+    char got[16][HL_ID_MAX];
+    make_app(c, &a);
+    make_hook(c, a.id, HL_ENT_ALL, 0, 1, &h);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(publish(c, a.id, HL_EV_AGENT_UPDATED, &v[i]), 1);
+    struct hl_defer_result r = defer_step(c, 5, 1, &cursor);
+    assert_int_equal(r.entered, 0); /* 5 queued: not more than 5 */
+    r = defer_step(c, 4, 1, &cursor);
+    assert_int_equal(r.entered, 1);
+    assert_true(r.more);
+    assert_int_equal(r.made, 0); /* nothing owed yet, and its queue is long */
+    for (int i = 5; i < 9; i++)
+        assert_int_equal(publish(c, a.id, HL_EV_AGENT_UPDATED, &v[i]), 0);
+    assert_int_equal(deferred_of(c, a.id, &h), 4);
+    expect_stats(stats_of(c, &h), 9, 0, 0, 0);
+    struct hl_store_gauges g;
+    assert_int_equal(hl_store_gauges(c->st, &g), HL_OK);
+    assert_int_equal(g.deliveries[HL_QS_PENDING], 5);
+    assert_int_equal(g.deliveries[HL_QS_DEFERRED], 4);
+
+    /* Its queue still long: nothing made. Then drained: two made at a time (after / 2 is its
+     * room), the oldest first, even one owed below the rows already owed (an event id used
+     * again, as SQLite does once the newest events are pruned: here an old event owed anew). */
+    r = defer_step(c, 4, 0, &cursor);
+    assert_int_equal(r.made, 0);
+    assert_int_equal(deliver_all(c, got), 5);
+    char sql[256];
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO owed(event_id, webhook_id) SELECT id, %lld FROM events WHERE uid = '%s'",
+             (long long)h.id, v[0].e.uid);
+    raw_exec(c, sql);
+    assert_int_equal(deferred_of(c, a.id, &h), 5);
+    r = defer_step(c, 4, 0, &cursor);
+    assert_int_equal(r.made, 2);
+    assert_int_equal(r.left, 0);
+    assert_int_equal(deferred_of(c, a.id, &h), 3);
+    expect_stats(stats_of(c, &h), 5, 0, 5, 0);
+    const struct ev *order[] = {&v[0], &v[5], &v[6], &v[7], &v[8]};
+    for (int k = 0; k < 4; k += 2) {
+        assert_int_equal(deliver_all(c, got), 2);
+        assert_string_equal(got[0], order[k]->e.uid);
+        assert_string_equal(got[1], order[k + 1]->e.uid);
+        r = defer_step(c, 4, 0, &cursor);
+        assert_int_equal(r.made, k == 0 ? 2 : 1);
+    }
+    /* the last one made, and fewer than after / 2 wait: it stops deferring in the same step */
+    assert_int_equal(r.left, 1);
+    assert_false(r.more);
+    assert_int_equal(deliver_all(c, got), 1);
+    assert_string_equal(got[0], order[4]->e.uid);
+    assert_int_equal(deferred_of(c, a.id, &h), 0);
+    struct ev w;
+    assert_int_equal(publish(c, a.id, HL_EV_AGENT_UPDATED, &w), 1);
+    expect_stats(expect_counts(c, a.id, h.id), 1, 0, 10, 0);
+}
+
+/* A step's work is bounded (it holds the one writer): the owed rows of two webhooks beyond one
+ * step's budget are made over several steps, the second webhook's turn coming on where the last
+ * step stopped; a deleted webhook's owed rows are dropped and it stops deferring. With deferral
+ * turned off (after 0) steps make everything owed, whatever is queued. */
+static void s_defer_bounded(struct ctx *c)
+{
+    struct hl_app a;
+    struct hook h[3];
+    struct ev v;
+    int64_t cursor = 0;
+    make_app(c, &a);
+    for (int i = 0; i < 3; i++)
+        make_hook(c, a.id, HL_ENT_ALL, 0, 1, &h[i]);
+    assert_int_equal(publish(c, a.id, HL_EV_AGENT_UPDATED, &v), 3);
+    assert_int_equal(publish(c, a.id, HL_EV_AGENT_UPDATED, &v), 3);
+    assert_int_equal(defer_step(c, 1, 1, &cursor).entered, 3);
+    for (int i = 0; i < 400; i++)
+        assert_int_equal(publish(c, a.id, HL_EV_AGENT_UPDATED, &v), 0);
+    /* Queues of 2, room for none at after 1 (room: after / 2 at least 1, less the queue). */
+    assert_int_equal(defer_step(c, 1, 0, &cursor).made, 0);
+    assert_int_equal(hl_store_webhook_delete(c->st, a.id, h[2].uid, hl_now_ms()), HL_OK);
+    cursor = 0;
+    int64_t made = 0, dropped = 0, steps = 0;
+    struct hl_defer_result r;
+    do {
+        r = defer_step(c, 0, 1, &cursor);
+        assert_int_equal(r.entered, 0);
+        assert_true(r.made + r.dropped <= 500);
+        assert_int_equal(r.full, r.made + r.dropped == 500);
+        made += r.made;
+        dropped += r.dropped;
+        steps++;
+    } while (r.more && steps < 10);
+    assert_int_equal(made, 800);
+    assert_int_equal(dropped, 400);
+    assert_true(steps >= 3);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(deferred_of(c, a.id, &h[i]), 0);
+        expect_stats(expect_counts(c, a.id, h[i].id), 402, 0, 0, 0);
+    }
+}
+
 /* Cases for the SQLite backend alone. */
 static const struct contract sqlite_only[] = {
-    {"group_commit_disk_full", s_batch_disk_full}, {"group_commit_io_error", s_batch_io_error},
-    {"sync_restore_fails", s_sync_restore_fails},  {"release_space", s_release_space},
-    {"compact_old_file", s_compact_old_file},      {"compact_large", s_compact_large},
-    {"stored_payloads", s_stored_payloads},        {"commit_claim", s_commit_claim},
-    {"checkpoint_apart", s_checkpoint_apart},      {"threads_named", s_threads_named},
+    {"group_commit_disk_full", s_batch_disk_full},
+    {"group_commit_io_error", s_batch_io_error},
+    {"sync_restore_fails", s_sync_restore_fails},
+    {"release_space", s_release_space},
+    {"compact_old_file", s_compact_old_file},
+    {"compact_large", s_compact_large},
+    {"stored_payloads", s_stored_payloads},
+    {"commit_claim", s_commit_claim},
+    {"checkpoint_apart", s_checkpoint_apart},
+    {"threads_named", s_threads_named},
     {"close_sync_lost", s_close_sync_lost},
+    {"defer", s_defer},
+    {"defer_bounded", s_defer_bounded},
 };
 
 /* ---- running the contract on each backend ---- */
