@@ -355,8 +355,8 @@ static const struct hl_opt OPTS[] = {
      .max = 1000000000,
      .cmds = SERVE,
      .arg = "N",
-     .help = "queued deliveries beyond which a webhook's new ones are owed compactly and made "
-             "as its queue drains (SQLite); 0: never"},
+     .help = "deliveries waiting for a first attempt beyond which a webhook's new ones are owed "
+             "compactly and made as its queue drains (SQLite); 0: never"},
     {.name = "allow-network",
      .env = "HOOKLINE_ALLOW_NETWORK",
      LIST(allow, struct hl_netlist),

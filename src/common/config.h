@@ -142,7 +142,8 @@ struct hl_options {
     struct hl_netlist allow;
     long long threads, max_inflight, per_host;
     long long breaker_after; /* failed attempts in a row that open a webhook's breaker */
-    long long defer_after;   /* queued deliveries beyond which a webhook defers; 0: never */
+    long long defer_after;   /* deliveries waiting for a first attempt beyond which a webhook
+                              * defers (store.h, hl_store_defer_step); 0: never */
     const char *data_dir;    /* NULL: beside the SQLite file (the caller decides) */
     int64_t retention_ms;    /* 0: keep everything */
     long long max_upload, chunk_size, chunk_overlap; /* max_upload: extract too */

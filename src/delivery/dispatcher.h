@@ -59,8 +59,8 @@ struct hl_dispatcher_config {
     int64_t sweep_ms;         /* how often to claim with no wake-up (--sweep): lapsed leases */
     int64_t silence_sweep_ms; /* how often to look for silent webhooks (issue 21); 0: never */
     int breaker_after;        /* failed attempts in a row that open a webhook's breaker */
-    int64_t defer_after;      /* queued deliveries that make a webhook defer (store.h,
-                               * hl_store_defer_step); 0: never */
+    int64_t defer_after;      /* deliveries waiting for a first attempt that make a webhook
+                               * defer (store.h, hl_store_defer_step); 0: never */
 };
 
 struct hl_dispatcher;
